@@ -1,0 +1,32 @@
+"""``manage.py create_api_key --email E --scope read|write [--name N] [--create-user] [--tier T]``
+
+Prints only the new key, so scripts can capture it.
+"""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.accounts.models import Tier, User
+from apps.accounts.services import api_key_create, user_create
+
+
+class Command(BaseCommand):
+    help = "Create an API key for a user and print it (only the key)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--email", required=True)
+        parser.add_argument("--scope", required=True, choices=["read", "write"])
+        parser.add_argument("--name", default="CLI key")
+        parser.add_argument("--create-user", action="store_true", help="Create the user when missing.")
+        parser.add_argument("--tier", choices=Tier.values, help="Set the user's plan.")
+
+    def handle(self, *args, email, scope, name, create_user, tier, **options):
+        user = User.objects.filter(email__iexact=email.strip()).first()
+        if user is None:
+            if not create_user:
+                raise CommandError(f"No user with email {email}; pass --create-user to create one.")
+            user = user_create(email=email.strip(), tier=tier or Tier.FREE)
+        elif tier and user.tier != tier:
+            user.tier = tier
+            user.save(update_fields=["tier"])
+        _, raw = api_key_create(user=user, name=name, scope=scope)
+        self.stdout.write(raw)

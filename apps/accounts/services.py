@@ -1,0 +1,89 @@
+"""Writes and workflows for users and API keys."""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.accounts.models import DISPLAY_PREFIX_LENGTH, KEY_PREFIX, LAST_USED_RESOLUTION, ApiKey, User, digest_key
+from apps.scopes.services import space_ensure_personal
+from synchronex.api import errors
+
+KEY_PATTERN = re.compile(r"^sx_live_[A-Za-z0-9_-]{43}$")
+
+
+@transaction.atomic
+def user_create(*, email: str, password: str | None = None, tier: str = "free", **fields) -> User:
+    """Create a user together with their personal space."""
+    user = User.objects.create_user(email, password, tier=tier, **fields)
+    space_ensure_personal(user=user)
+    return user
+
+
+def generate_raw_key() -> str:
+    """``sx_live_`` + 32 random bytes, base64url without padding (SPEC §2)."""
+    return KEY_PREFIX + base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode("ascii")
+
+
+@transaction.atomic
+def api_key_create(
+    *, user: User, name: str, scope: str = "read", expires_at: datetime | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the raw key, which is never stored and shown only now."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise errors.ValidationFailed.for_fields({"name": "Give the key a name of 1 to 100 characters."})
+    if scope not in ApiKey.Scope.values:
+        raise errors.ValidationFailed.for_fields({"scope": "Scope must be read or write."})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise errors.ValidationFailed.for_fields({"expires_at": "The expiry must be in the future."})
+    raw = generate_raw_key()
+    key = ApiKey.objects.create(
+        user=user,
+        name=name,
+        scope=scope,
+        expires_at=expires_at,
+        prefix=raw[:DISPLAY_PREFIX_LENGTH],
+        digest=digest_key(raw),
+    )
+    return key, raw
+
+
+def api_key_revoke(*, user: User, key_id) -> ApiKey:
+    """Revoke one of the user's keys (idempotent); another user's key is NOT_FOUND."""
+    key = ApiKey.objects.filter(user=user, pk=key_id).first()
+    if key is None:
+        raise errors.NotFound("No such API key.")
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    return key
+
+
+def api_key_authenticate(*, raw_token: str) -> ApiKey:
+    """Resolve a presented key to its live row, or raise UNAUTHORIZED / TOKEN_EXPIRED.
+
+    The lookup is by SHA-256 digest on a unique index: the raw key is never compared, so its
+    timing reveals nothing about stored keys.
+    """
+    if not KEY_PATTERN.match(raw_token):
+        raise errors.Unauthorized("Malformed API key.")
+    key = ApiKey.objects.select_related("user").filter(digest=digest_key(raw_token)).first()
+    if key is None or key.is_revoked or not key.user.is_active:
+        raise errors.Unauthorized("Unknown or revoked API key.")
+    now = timezone.now()
+    if key.is_expired(now):
+        raise errors.TokenExpired("This API key has expired; create a new one.")
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        # At most one write a minute per key, and never a lost race: the filter re-checks.
+        ApiKey.objects.filter(pk=key.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION)
+        ).update(last_used_at=now)
+        key.last_used_at = now
+    return key

@@ -1,0 +1,71 @@
+"""Browser pages: login (throttled) and the API key settings page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+from django_ratelimit.core import is_ratelimited
+
+from apps.accounts.forms import ApiKeyCreateForm
+from apps.accounts.services import api_key_create, api_key_revoke
+from synchronex.api import errors
+
+
+class LoginView(auth_views.LoginView):
+    """The login form, throttled per client IP (failed and successful posts alike)."""
+
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        if is_ratelimited(request, group="login", key="ip", rate=settings.LOGIN_RATE, increment=True):
+            return render(request, "accounts/throttled.html", status=429)
+        return super().post(request, *args, **kwargs)
+
+
+class LogoutView(auth_views.LogoutView):
+    template_name = "accounts/logged_out.html"
+
+    def post(self, request, *args, **kwargs):
+        if is_ratelimited(request, group="logout", key="ip", rate=settings.LOGIN_RATE, increment=True):
+            return render(request, "accounts/throttled.html", status=429)
+        return super().post(request, *args, **kwargs)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_keys(request):
+    """List the user's keys; create one (its raw value is shown once, on this response only)."""
+    created_raw = None
+    form = ApiKeyCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        days = form.cleaned_data.get("expires_in_days")
+        expires_at = timezone.now() + timedelta(days=days) if days else None
+        _, created_raw = api_key_create(
+            user=request.user, name=form.cleaned_data["name"], scope=form.cleaned_data["scope"], expires_at=expires_at
+        )
+        form = ApiKeyCreateForm()
+    keys = request.user.api_keys.order_by("-created_at")
+    response = render(request, "accounts/api_keys.html", {"form": form, "keys": keys, "created_raw": created_raw})
+    if created_raw:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def api_key_revoke_view(request, key_id):
+    try:
+        key = api_key_revoke(user=request.user, key_id=key_id)
+    except errors.NotFound:
+        messages.error(request, "That key does not exist.")
+    else:
+        messages.success(request, f"Revoked “{key.name}”.")
+    return redirect("api-keys")

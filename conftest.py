@@ -1,0 +1,109 @@
+"""Shared test fixtures: users, API keys, and a real-HTTP client against a live server."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import requests
+
+from apps.accounts.services import api_key_create, user_create
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Several suites may share one embedded server: ``TEST_DB_SUFFIX`` keeps their databases apart."""
+    from django.conf import settings
+
+    # Live-server threads must not keep connections open, or the test database cannot be dropped.
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    suffix = os.environ.get("TEST_DB_SUFFIX")
+    if suffix:
+        db = settings.DATABASES["default"]
+        test = db.setdefault("TEST", {})
+        test["NAME"] = f"{test.get('NAME') or 'test_' + db['NAME']}_{suffix}"
+
+
+class Api:
+    """A tiny HTTP client bound to the live server and, optionally, a bearer token."""
+
+    def __init__(self, base_url: str, token: str | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.session = requests.Session()
+
+    def as_token(self, token: str | None) -> Api:
+        return Api(self.base_url, token)
+
+    def request(self, method: str, path: str, *, token: str | None = ..., headers: dict | None = None, **kwargs):
+        headers = dict(headers or {})
+        bearer = self.token if token is ... else token
+        if bearer:
+            headers.setdefault("Authorization", f"Bearer {bearer}")
+        return self.session.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+
+@pytest.fixture
+def make_user(db):
+    counter = {"n": 0}
+
+    def make(email: str | None = None, tier: str = "free", **fields):
+        counter["n"] += 1
+        return user_create(email=email or f"user{counter['n']}-{os.urandom(3).hex()}@example.com", tier=tier, **fields)
+
+    return make
+
+
+@pytest.fixture
+def make_key(db):
+    def make(user, scope: str = "write", **kwargs) -> str:
+        _, raw = api_key_create(user=user, name=kwargs.pop("name", "test key"), scope=scope, **kwargs)
+        return raw
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user(tier="pro")
+
+
+@pytest.fixture
+def api(live_server) -> Api:
+    """An unauthenticated client on the live server (real HTTP)."""
+    return Api(live_server.url)
+
+
+@pytest.fixture
+def client_for(live_server, make_key):
+    """``client_for(user, scope="write")`` → a client carrying a fresh API key of that user."""
+
+    def make(user, scope: str = "write") -> Api:
+        return Api(live_server.url, make_key(user, scope))
+
+    return make
+
+
+@pytest.fixture
+def write_api(client_for, user) -> Api:
+    return client_for(user, "write")
+
+
+@pytest.fixture
+def read_api(client_for, user) -> Api:
+    return client_for(user, "read")

@@ -1,0 +1,41 @@
+"""Bearer authentication for the API: ``Authorization: Bearer <token>`` and nothing else.
+
+Each token family is recognised by its prefix and resolved by its own function, which returns
+the credential (an object with ``user``, ``allows(scope)`` and ``actor``) or raises
+UNAUTHORIZED / TOKEN_EXPIRED. Session cookies are never accepted on the API.
+"""
+
+from __future__ import annotations
+
+from django.utils.module_loading import import_string
+from rest_framework.authentication import BaseAuthentication
+
+from synchronex.api import errors
+
+# prefix → dotted path of a function(raw_token=...) -> credential
+TOKEN_RESOLVERS: dict[str, str] = {
+    "sx_live_": "apps.accounts.services.api_key_authenticate",
+}
+
+
+def register_token_resolver(prefix: str, dotted_path: str) -> None:
+    TOKEN_RESOLVERS[prefix] = dotted_path
+
+
+class BearerAuthentication(BaseAuthentication):
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION")
+        if header is None:
+            return None
+        scheme, _, token = header.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or " " in token:
+            raise errors.Unauthorized("Malformed Authorization header: use 'Bearer <token>'.")
+        for prefix, path in TOKEN_RESOLVERS.items():
+            if token.startswith(prefix):
+                credential = import_string(path)(raw_token=token)
+                return credential.user, credential
+        raise errors.Unauthorized("Unrecognised token.")
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="synchronex"'

@@ -1,0 +1,94 @@
+"""Domain errors. Services raise these; ``exceptions.exception_handler`` renders the envelope.
+
+Each error carries the contract's code (SPEC §1), its HTTP status, a human sentence and
+optional details. Nothing else in the project builds an error response by hand.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of every error the API answers with; subclasses fix code and status."""
+
+    code = "INTERNAL_ERROR"
+    status = 500
+    default_message = "Something went wrong."
+
+    def __init__(self, message: str | None = None, *, details: dict | None = None, headers: dict | None = None):
+        self.message = message or self.default_message
+        self.details = details
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+class ValidationFailed(ServiceError):
+    code, status, default_message = "VALIDATION_ERROR", 400, "The request is not valid."
+
+    @classmethod
+    def for_fields(cls, fields: dict[str, list[str] | str], message: str | None = None) -> ValidationFailed:
+        normalised = {name: msgs if isinstance(msgs, list) else [msgs] for name, msgs in fields.items()}
+        return cls(message or "Some fields are not valid.", details={"fields": normalised})
+
+
+class Unauthorized(ServiceError):
+    code, status, default_message = "UNAUTHORIZED", 401, "Missing, malformed, unknown or revoked bearer token."
+
+
+class TokenExpired(ServiceError):
+    code, status, default_message = "TOKEN_EXPIRED", 401, "The token has expired; reconnect to get a new one."
+
+    def __init__(self, message: str | None = None, **kwargs):
+        kwargs.setdefault("details", {"reconnect": True})
+        super().__init__(message, **kwargs)
+
+
+class Forbidden(ServiceError):
+    code, status, default_message = "FORBIDDEN", 403, "This token is not allowed to do that."
+
+
+class TierRequired(ServiceError):
+    code, status, default_message = "TIER_REQUIRED", 403, "This feature needs a higher plan."
+
+
+class NotFound(ServiceError):
+    code, status, default_message = "NOT_FOUND", 404, "Not found."
+
+
+class MethodNotAllowed(ServiceError):
+    code, status, default_message = "METHOD_NOT_ALLOWED", 405, "This method is not allowed here."
+
+
+class Conflict(ServiceError):
+    code, status, default_message = "CONFLICT", 409, "This conflicts with existing data."
+
+
+class PreconditionFailed(ServiceError):
+    code, status, default_message = "PRECONDITION_FAILED", 412, "The resource changed since you read it (If-Match)."
+
+
+class PayloadTooLarge(ServiceError):
+    code, status, default_message = "PAYLOAD_TOO_LARGE", 413, "The request body is too large."
+
+
+class UnsupportedMediaType(ServiceError):
+    code, status, default_message = (
+        "UNSUPPORTED_MEDIA_TYPE",
+        415,
+        "The body must be JSON (Content-Type: application/json).",
+    )
+
+
+class RateLimited(ServiceError):
+    code, status, default_message = "RATE_LIMITED", 429, "Too many attempts; wait and try again."
+
+
+class ServiceUnavailable(ServiceError):
+    code, status, default_message = "SERVICE_UNAVAILABLE", 503, "A backing service is unavailable; try again shortly."
+
+
+def envelope(code: str, message: str, details: dict | None = None) -> dict:
+    """The error body of SPEC §1."""
+    body: dict = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return {"error": body}

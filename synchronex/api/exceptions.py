@@ -1,0 +1,98 @@
+"""The one error path: every exception raised under the API becomes the SPEC §1 envelope."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+
+from synchronex.api import errors
+from synchronex.api.ratelimit import QuotaExceeded
+from synchronex.api.request_id import current_request_id
+
+logger = logging.getLogger("synchronex.api")
+
+WWW_AUTHENTICATE = 'Bearer realm="synchronex"'
+
+
+def _field_errors(detail) -> dict:
+    """Flatten DRF's nested error detail into ``{"field.path": [messages]}``."""
+    fields: dict[str, list[str]] = {}
+
+    def walk(node, path: str):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{path}.{key}" if path else str(key))
+        elif isinstance(node, list) and node and all(not isinstance(v, (dict, list)) for v in node):
+            fields.setdefault(path or "non_field_errors", []).extend(str(v) for v in node)
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                if value:
+                    walk(value, f"{path}[{index}]")
+        else:
+            fields.setdefault(path or "non_field_errors", []).append(str(node))
+
+    walk(detail, "")
+    return fields
+
+
+def to_service_error(exc: Exception) -> errors.ServiceError | None:
+    """Translate framework and database exceptions into domain errors; None if unexpected."""
+    if isinstance(exc, errors.ServiceError):
+        return exc
+    if isinstance(exc, drf.ValidationError):
+        return errors.ValidationFailed("Some fields are not valid.", details={"fields": _field_errors(exc.detail)})
+    if isinstance(exc, drf.ParseError):
+        return errors.ValidationFailed(f"Malformed request body: {exc.detail}")
+    if isinstance(exc, drf.UnsupportedMediaType):
+        return errors.UnsupportedMediaType()
+    if isinstance(exc, drf.NotAuthenticated):
+        return errors.Unauthorized("Authentication required: send Authorization: Bearer <token>.")
+    if isinstance(exc, drf.AuthenticationFailed):
+        return errors.Unauthorized(str(exc.detail))
+    if isinstance(exc, (drf.PermissionDenied, DjangoPermissionDenied)):
+        return errors.Forbidden()
+    if isinstance(exc, (drf.NotFound, Http404)):
+        return errors.NotFound()
+    if isinstance(exc, drf.MethodNotAllowed):
+        return errors.MethodNotAllowed(str(exc.detail))
+    if isinstance(exc, drf.NotAcceptable):
+        return errors.ValidationFailed("Cannot produce the requested representation (Accept header).")
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return errors.ServiceUnavailable("The database is unavailable; try again shortly.")
+    if isinstance(exc, DatabaseError) and "could not connect" in str(exc).lower():
+        return errors.ServiceUnavailable("The database is unavailable; try again shortly.")
+    if isinstance(exc, ConnectionError):
+        return errors.ServiceUnavailable("A backing service is unavailable; try again shortly.")
+    return None
+
+
+def internal_error() -> errors.ServiceError:
+    rid = current_request_id()
+    return errors.ServiceError(f"An unexpected error occurred. Quote request id {rid} when reporting it.")
+
+
+def error_response(error: errors.ServiceError) -> Response:
+    headers = dict(error.headers)
+    if error.status == 401:
+        challenge = WWW_AUTHENTICATE
+        if isinstance(error, errors.TokenExpired):
+            challenge += ', error="invalid_token", error_description="The access token expired"'
+        headers.setdefault("WWW-Authenticate", challenge)
+    return Response(errors.envelope(error.code, error.message, error.details), status=error.status, headers=headers)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response:
+    if isinstance(exc, QuotaExceeded):
+        return Response(exc.body(), status=429, headers=exc.headers())
+    error = to_service_error(exc)
+    if error is None:
+        logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
+        error = internal_error()
+    elif error.status >= 500:
+        logger.error("%s: %s", error.code, exc)
+    return error_response(error)

@@ -1,0 +1,124 @@
+"""Request-wide plumbing: request ids, body limits, and JSON (never HTML) errors on API paths."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.conf import settings
+from django.http import HttpResponse
+
+from synchronex.api import errors
+from synchronex.api.exceptions import internal_error, to_service_error
+from synchronex.api.request_id import accept_or_generate, current_request_id, reset_request_id, set_request_id
+
+logger = logging.getLogger("synchronex.api")
+
+# Django's own HTML error pages must never answer under these prefixes (SPEC §1).
+JSON_ERROR_PREFIXES = ("/api/", "/oauth/", "/.well-known/", "/openapi.yaml", "/healthz", "/mcp")
+
+_CODE_FOR_STATUS = {
+    400: errors.ValidationFailed,
+    401: errors.Unauthorized,
+    403: errors.Forbidden,
+    404: errors.NotFound,
+    405: errors.MethodNotAllowed,
+    409: errors.Conflict,
+    412: errors.PreconditionFailed,
+    413: errors.PayloadTooLarge,
+    415: errors.UnsupportedMediaType,
+    429: errors.RateLimited,
+    503: errors.ServiceUnavailable,
+}
+
+
+def wants_json_errors(path: str) -> bool:
+    return path.startswith(JSON_ERROR_PREFIXES)
+
+
+def body_limit_for(path: str) -> int:
+    """The request body limit in bytes for a path (SPEC §1: 1 MiB, 25 MiB for MIF import)."""
+    if path.rstrip("/").endswith("/memory/import-mif"):
+        return settings.MAX_IMPORT_BODY_BYTES
+    return settings.MAX_BODY_BYTES
+
+
+def json_error(error: errors.ServiceError) -> HttpResponse:
+    body = errors.envelope(error.code, error.message, error.details)
+    response = HttpResponse(json.dumps(body), status=error.status, content_type="application/json")
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
+class RequestIdLogFilter:
+    """Adds ``request_id`` to every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id()
+        return True
+
+
+class RequestIdMiddleware:
+    """Echo a sane inbound ``X-Request-ID`` or generate one; every response carries it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        rid = accept_or_generate(request.headers.get("X-Request-ID"))
+        request.request_id = rid
+        token = set_request_id(rid)
+        try:
+            response = self.get_response(request)
+        finally:
+            reset_request_id(token)
+        response["X-Request-ID"] = rid
+        return response
+
+
+class ApiErrorMiddleware:
+    """On API paths: refuse oversized bodies early, and turn any non-JSON error into the envelope."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not wants_json_errors(request.path):
+            return self.get_response(request)
+        early = self._check_body_size(request)
+        if early is not None:
+            return early
+        response = self.get_response(request)
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
+            error_cls = _CODE_FOR_STATUS.get(response.status_code)
+            error = error_cls() if error_cls else internal_error()
+            if response.status_code == 405 and response.get("Allow"):
+                error.headers["Allow"] = response["Allow"]
+            replacement = json_error(error)
+            replacement.status_code = response.status_code if error_cls else 500
+            return replacement
+        return response
+
+    def process_exception(self, request, exception):
+        if not wants_json_errors(request.path):
+            return None
+        error = to_service_error(exception)
+        if error is None:
+            logger.exception("Unhandled error on %s", request.path)
+            error = internal_error()
+        return json_error(error)
+
+    @staticmethod
+    def _check_body_size(request):
+        raw = request.META.get("CONTENT_LENGTH") or ""
+        if not raw:
+            return None
+        try:
+            length = int(raw)
+        except ValueError:
+            return json_error(errors.ValidationFailed("The Content-Length header is not a number."))
+        limit = body_limit_for(request.path)
+        if length > limit:
+            return json_error(errors.PayloadTooLarge(f"The request body is over the limit of {limit} bytes."))
+        return None

@@ -1,0 +1,34 @@
+"""The permission layer: each view declares the scope (per method) and plan it needs."""
+
+from __future__ import annotations
+
+from rest_framework.permissions import BasePermission
+
+from synchronex.api import errors
+
+
+def required_scope_for(view, method: str) -> str | None:
+    declared = getattr(view, "required_scopes", None)
+    if isinstance(declared, dict):
+        return declared.get(method) or (declared.get("GET") if method in ("HEAD", "OPTIONS") else None)
+    return declared
+
+
+class HasRequiredAccess(BasePermission):
+    """Authenticated, holding the view's scope for this method, on a plan that has the feature."""
+
+    def has_permission(self, request, view) -> bool:
+        if request.user is None or request.auth is None:
+            return False  # DRF turns this into NotAuthenticated → UNAUTHORIZED
+        scope = required_scope_for(view, request.method)
+        if scope is None:
+            raise errors.MethodNotAllowed(f"Method {request.method} is not allowed here.")
+        if not request.auth.allows(scope):
+            raise errors.Forbidden(f"This token lacks the '{scope}' scope.", details={"required_scopes": [scope]})
+        tier = getattr(view, "required_tier", None)
+        if tier and not request.user.has_tier(tier):
+            raise errors.TierRequired(
+                f"This feature needs the {tier} plan or above.",
+                details={"required_tier": tier, "current_tier": request.user.tier},
+            )
+        return True

@@ -1,0 +1,122 @@
+"""Per-account request quotas (SPEC §2) and per-IP throttles for credential endpoints.
+
+The account quota counts every request of an account (all its keys and tokens) in two fixed
+windows, the clock minute and the UTC day, on the shared cache (Redis in production, the
+PostgreSQL cache table by default). Both stores increment atomically, so no window admits
+more than its limit however many processes serve requests.
+
+The IP throttles use django-ratelimit as it is. The account quota uses the same cache
+primitives (``add`` then ``incr``) but not ``django_ratelimit.core.get_usage``, because
+that function staggers each key's window by a hash of the key, while the contract (and the
+``reset_at`` it promises) needs windows aligned to the clock minute and the UTC day.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.core.cache import caches
+from django_ratelimit.core import is_ratelimited
+
+from synchronex.api import errors
+
+WINDOWS = (("minute", 60), ("day", 86400))
+ENTERPRISE_DEFAULTS = {"day": 200_000, "minute": 3_000}
+
+
+@dataclass(frozen=True)
+class WindowUsage:
+    window: str
+    limit: int
+    count: int
+    reset: int  # Unix seconds at which the window ends
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.count, 0)
+
+    @property
+    def exceeded(self) -> bool:
+        return self.count > self.limit
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset),
+        }
+
+
+class QuotaExceeded(Exception):
+    """The account used up a window; rendered with the exact body of SPEC §2, not the envelope."""
+
+    def __init__(self, usage: WindowUsage, now: float):
+        self.usage = usage
+        self.retry_after = max(int(usage.reset - now), 1)
+        super().__init__(f"{usage.window} quota exceeded")
+
+    def body(self) -> dict:
+        reset_at = datetime.fromtimestamp(self.usage.reset, tz=UTC)
+        return {
+            "error": "rate_limit_exceeded",
+            "retry_after": self.retry_after,
+            "limit": self.usage.limit,
+            "remaining": 0,
+            "reset_at": reset_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{reset_at.microsecond // 1000:03d}Z",
+        }
+
+    def headers(self) -> dict[str, str]:
+        return {**self.usage.headers(), "Retry-After": str(self.retry_after)}
+
+
+def limits_for(user) -> dict[str, int]:
+    """Daily and per-minute limits of an account: by tier, or its own numbers on enterprise."""
+    if user.tier == "enterprise":
+        return {
+            "day": user.daily_limit or ENTERPRISE_DEFAULTS["day"],
+            "minute": user.minute_limit or ENTERPRISE_DEFAULTS["minute"],
+        }
+    return settings.TIER_LIMITS[user.tier]
+
+
+def _count(cache, key: str, ttl: int) -> int:
+    """Atomically add one to a counter, creating it when missing."""
+    try:
+        return cache.incr(key)
+    except ValueError:
+        pass
+    if cache.add(key, 1, ttl):
+        return 1
+    return cache.incr(key)  # another process created it between our two calls
+
+
+def consume(user, *, now: float | None = None) -> WindowUsage:
+    """Count one request; return the window to report in headers, or raise QuotaExceeded."""
+    now = time.time() if now is None else now
+    limits = limits_for(user)
+    cache = caches[settings.RATELIMIT_USE_CACHE]
+    usages = []
+    for window, period in WINDOWS:
+        start = int(now // period) * period
+        key = f"quota:{user.pk}:{window}:{start}"
+        usage = WindowUsage(window, limits[window], _count(cache, key, period + 60), start + period)
+        if usage.exceeded:
+            raise QuotaExceeded(usage, now)
+        usages.append(usage)
+    return min(usages, key=lambda u: u.remaining)
+
+
+def usage_today(user, *, now: float | None = None) -> int:
+    """Requests the account made today (for the admin)."""
+    now = time.time() if now is None else now
+    start = int(now // 86400) * 86400
+    return caches[settings.RATELIMIT_USE_CACHE].get(f"quota:{user.pk}:day:{start}", 0)
+
+
+def throttle_ip(request, *, group: str, rate: str) -> None:
+    """Per-client-IP throttle for unauthenticated endpoints that take credentials."""
+    if is_ratelimited(request, group=group, key="ip", rate=rate, increment=True):
+        raise errors.RateLimited("Too many attempts from this address; wait a minute and try again.")

@@ -1,0 +1,29 @@
+"""The request id of the request being served, for responses and log lines."""
+
+from __future__ import annotations
+
+import contextvars
+import re
+import uuid
+
+_current: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# An inbound id is echoed only when it is short and plain, so it cannot forge log lines.
+_SANE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def current_request_id() -> str:
+    return _current.get()
+
+
+def accept_or_generate(inbound: str | None) -> str:
+    if inbound and _SANE.match(inbound):
+        return inbound
+    return uuid.uuid4().hex
+
+
+def set_request_id(value: str):
+    return _current.set(value)
+
+
+def reset_request_id(token) -> None:
+    _current.reset(token)

@@ -1,0 +1,39 @@
+"""Serializer building blocks shared by every app."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class StrictSerializer(serializers.Serializer):
+    """Rejects bodies that are not JSON objects and names every unknown field."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField(required=False)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The error envelope of every non-2xx response (except the account quota's 429)."""
+
+    error = ErrorDetailSerializer()
+
+
+class RateLimitExceededSerializer(serializers.Serializer):
+    """The exact body of a 429 from the account quota."""
+
+    error = serializers.CharField(default="rate_limit_exceeded")
+    retry_after = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    reset_at = serializers.CharField()

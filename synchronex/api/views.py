@@ -1,0 +1,59 @@
+"""The base class of every API view: auth → account quota → scope/plan → idempotency."""
+
+from __future__ import annotations
+
+from rest_framework.views import APIView
+
+from apps.scopes.selectors import ActiveSpace, space_for_request
+from synchronex.api import errors, idempotency, ratelimit
+
+
+class ApiView(APIView):
+    """Subclasses declare ``required_scopes`` ({method: scope} or one scope) and ``required_tier``."""
+
+    required_scopes: dict[str, str] | str | None = None
+    required_tier: str | None = None
+
+    def perform_authentication(self, request):
+        user = request.user  # authenticates (raises on bad tokens)
+        if user is not None:
+            request.rate_usage = ratelimit.consume(user)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        request.idempotency_record = idempotency.claim(request)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, idempotency.Replay):
+            return exc.response()
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        usage = getattr(request, "rate_usage", None)
+        if usage is not None:
+            for name, value in usage.headers().items():
+                response.setdefault(name, value)
+        record = getattr(request, "idempotency_record", None)
+        if record is not None:
+            idempotency.settle(record, response)
+        return response
+
+    # -- helpers for subclasses -----------------------------------------------------------------
+    @property
+    def active(self) -> ActiveSpace:
+        """The caller's active space (the scoped accessor), writable check included for writes."""
+        return space_for_request(self.request)
+
+    def writable_space(self) -> ActiveSpace:
+        active = self.active
+        if not active.can_write:
+            raise errors.Forbidden("Viewers of this workspace can read but not write.")
+        return active
+
+
+class PublicView(APIView):
+    """An unauthenticated JSON endpoint (health, metadata)."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
