@@ -72,6 +72,10 @@ INSTALLED_APPS = [
     "synchronex.api",
     "apps.accounts",
     "apps.scopes",
+    "apps.identity",
+    "apps.products",
+    "apps.decisions",
+    "apps.memory",
 ]
 
 MIDDLEWARE = [

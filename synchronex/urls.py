@@ -6,6 +6,10 @@ from synchronex.api.health import HealthView
 
 api_v1 = [
     path("", include("apps.scopes.api.urls")),
+    path("", include("apps.identity.api.urls")),
+    path("", include("apps.products.api.urls")),
+    path("", include("apps.decisions.api.urls")),
+    path("", include("apps.memory.api.urls")),
     path("openapi.json", SpectacularAPIView.as_view(), {"format": "json"}, name="openapi-json"),
     path("openapi.yaml", SpectacularAPIView.as_view(), {"format": "yaml"}, name="openapi-yaml"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-json"), name="docs"),

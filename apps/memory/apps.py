@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class MemoryConfig(AppConfig):
+    """Generic memories, cross-type search, embeddings (later: MIF and consolidation)."""
+
+    name = "apps.memory"
+    label = "memory"

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class ProductsConfig(AppConfig):
+    """Product state per space."""
+
+    name = "apps.products"
+    label = "products"
