@@ -107,3 +107,17 @@ def write_api(client_for, user) -> Api:
 @pytest.fixture
 def read_api(client_for, user) -> Api:
     return client_for(user, "read")
+
+
+@pytest.fixture
+def inproc_for(make_key):
+    """``inproc_for(user)`` → DRF's in-process client with a key: for pinning query counts
+    (``django_assert_num_queries`` sees only this thread's queries, not a live server's)."""
+    from rest_framework.test import APIClient
+
+    def make(user, scope: str = "write") -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_key(user, scope)}")
+        return client
+
+    return make
