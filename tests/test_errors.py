@@ -1,0 +1,151 @@
+"""One error path: the envelope for every failure the plumbing can produce, never HTML."""
+
+import json
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.urls("tests.urls")
+
+
+def assert_envelope(response, status: int, code: str):
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nope", "/oauth/nope", "/.well-known/nope", "/api/nope"])
+def test_unknown_routes_answer_not_found_as_json(api, path):
+    assert_envelope(api.get(path), 404, "NOT_FOUND")
+
+
+def test_unknown_route_outside_the_api_is_not_forced_to_json(api):
+    response = api.get("/definitely-not-a-page")
+    assert response.status_code == 404
+    assert not response.headers["Content-Type"].startswith("application/json")
+
+
+def test_method_not_allowed_is_enveloped(write_api):
+    error = assert_envelope(write_api.delete("/api/v1/scope"), 405, "METHOD_NOT_ALLOWED")
+    assert "DELETE" in error["message"]
+
+
+def test_malformed_json_is_a_validation_error(write_api):
+    response = write_api.post(
+        "/api/v1/_test/echo", data=b'{"text": "hi",', headers={"Content-Type": "application/json"}
+    )
+    error = assert_envelope(response, 400, "VALIDATION_ERROR")
+    assert "JSON" in error["message"]
+
+
+def test_invalid_utf8_is_a_validation_error(write_api):
+    response = write_api.post(
+        "/api/v1/_test/echo", data=b'{"text": "\xff\xfe"}', headers={"Content-Type": "application/json"}
+    )
+    error = assert_envelope(response, 400, "VALIDATION_ERROR")
+    assert "UTF-8" in error["message"]
+
+
+def test_deeply_nested_json_is_refused_cleanly(write_api):
+    body = "[" * 100_000 + "]" * 100_000
+    response = write_api.post("/api/v1/_test/echo", data=body, headers={"Content-Type": "application/json"})
+    assert_envelope(response, 400, "VALIDATION_ERROR")
+
+
+def test_non_json_body_is_unsupported_media_type(write_api):
+    response = write_api.post("/api/v1/_test/echo", data="text=hi", headers={"Content-Type": "text/plain"})
+    assert_envelope(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+def test_body_over_one_mebibyte_is_refused(write_api):
+    body = json.dumps({"text": "x" * (1024 * 1024)})
+    response = write_api.post("/api/v1/_test/echo", data=body, headers={"Content-Type": "application/json"})
+    assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")
+
+
+def test_chunked_body_over_the_limit_is_refused_without_content_length(write_api):
+    def chunks():
+        yield b'{"text": "'
+        for _ in range(1100):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = write_api.post("/api/v1/_test/echo", data=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code in (413, 400)
+    assert response.json()["error"]["code"] in ("PAYLOAD_TOO_LARGE", "VALIDATION_ERROR")
+
+
+def test_unknown_and_invalid_fields_are_named(write_api):
+    response = write_api.post("/api/v1/_test/echo", json={"text": "x" * 21, "colour": "red", "count": -1})
+    error = assert_envelope(response, 400, "VALIDATION_ERROR")
+    assert set(error["details"]["fields"]) == {"text", "colour", "count"}
+    assert error["details"]["fields"]["colour"] == ["Unknown field."]
+
+
+def test_body_that_is_not_an_object_is_a_validation_error(write_api):
+    response = write_api.post("/api/v1/_test/echo", json=["text"])
+    assert_envelope(response, 400, "VALIDATION_ERROR")
+
+
+def test_unexpected_error_is_internal_error_quoting_the_request_id(write_api):
+    response = write_api.get("/api/v1/_test/boom", headers={"X-Request-ID": "trace-123"})
+    error = assert_envelope(response, 500, "INTERNAL_ERROR")
+    assert "trace-123" in error["message"]
+    assert "secret internal detail" not in response.text
+    assert "Traceback" not in response.text
+
+
+def test_database_failure_is_service_unavailable(write_api):
+    error = assert_envelope(write_api.post("/api/v1/_test/boom", json={}), 503, "SERVICE_UNAVAILABLE")
+    assert "connection refused" not in error["message"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"limit": "0"}, {"limit": "101"}, {"limit": "ten"}, {"offset": "-1"}, {"offset": "1.5"}],
+)
+def test_out_of_range_paging_is_a_validation_error_not_clamped(read_api, params):
+    error = assert_envelope(read_api.get("/api/v1/_test/echo", params=params), 400, "VALIDATION_ERROR")
+    assert set(error["details"]["fields"]) <= {"limit", "offset"}
+
+
+def test_paging_envelope(read_api):
+    body = read_api.get("/api/v1/_test/echo", params={"limit": "20", "offset": "40"}).json()
+    assert body == {"results": [40, 41, 42, 43, 44], "count": 45, "limit": 20, "offset": 40, "next_offset": None}
+    body = read_api.get("/api/v1/_test/echo").json()
+    assert (body["limit"], body["offset"], body["next_offset"], len(body["results"])) == (20, 0, 20, 20)
+
+
+def test_request_id_is_echoed_when_sane_and_generated_otherwise(api):
+    assert api.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
+    generated = api.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"}).headers["X-Request-ID"]
+    assert generated != "bad id\twith spaces" and len(generated) == 32
+    assert len(api.get("/api/v1/nope").headers["X-Request-ID"]) == 32
+
+
+def test_invalid_content_length_is_a_validation_error(live_server):
+    # requests always sends a correct length, so speak HTTP by hand.
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(live_server.url)
+    with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /api/v1/_test/echo HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            b"Content-Length: abc\r\nConnection: close\r\n\r\n{}"
+        )
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b" 400 " in head.split(b"\r\n")[0]
+    assert json.loads(body)["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_no_html_error_page_under_api_even_for_a_bad_host(live_server):
+    response = requests.get(live_server.url + "/api/v1/scope", headers={"Host": "evil.example"}, timeout=10)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
