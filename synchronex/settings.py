@@ -254,6 +254,19 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
 }
 
+# --- Embeddings (SPEC §6): the deployment default; a space may override it (apps.memory) --------
+EMBEDDINGS_PROVIDER = env("EMBEDDINGS_PROVIDER", "none")
+if EMBEDDINGS_PROVIDER not in {"none", "openai", "local"}:
+    raise ImproperlyConfigured("EMBEDDINGS_PROVIDER must be none, openai or local")
+# An OpenAI-compatible server: requests go to {EMBEDDINGS_BASE_URL}/v1/embeddings.
+EMBEDDINGS_BASE_URL = env("EMBEDDINGS_BASE_URL", "https://api.openai.com")
+EMBEDDINGS_MODEL = env("EMBEDDINGS_MODEL")  # unset: text-embedding-3-small (openai), all-MiniLM-L6-v2 (local)
+EMBEDDINGS_API_KEY = env("EMBEDDINGS_API_KEY")
+EMBEDDINGS_DIMENSIONS = env_int("EMBEDDINGS_DIMENSIONS", 0) or None  # asked of the server when set
+EMBEDDINGS_TIMEOUT_SECONDS = env_int("EMBEDDINGS_TIMEOUT_SECONDS", 20)
+EMBEDDINGS_BATCH_SIZE = env_int("EMBEDDINGS_BATCH_SIZE", 64)
+EMBEDDINGS_MAX_INPUT_TOKENS = env_int("EMBEDDINGS_MAX_INPUT_TOKENS", 6000)
+
 # --- Security ----------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
