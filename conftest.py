@@ -121,3 +121,13 @@ def inproc_for(make_key):
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(request):
+    """Counters (quotas, IP throttles) must not leak from one test into the next."""
+    yield
+    if "django_db_setup" in request.fixturenames or request.node.get_closest_marker("django_db"):
+        from django.core.cache import cache
+
+        cache.clear()

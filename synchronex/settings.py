@@ -215,8 +215,15 @@ LOGIN_RATE = env("LOGIN_RATE", "10/m")
 OAUTH_TOKEN_RATE = env("OAUTH_TOKEN_RATE", "30/m")
 OAUTH_REGISTER_RATE = env("OAUTH_REGISTER_RATE", "10/m")
 # Behind a load balancer, the client address comes from this header (e.g. HTTP_X_FORWARDED_FOR).
-CLIENT_IP_HEADER = env("CLIENT_IP_HEADER")
-SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+RATELIMIT_IP_META_KEY = env("RATELIMIT_IP_META_KEY")
+SILENCED_SYSTEM_CHECKS = [
+    # The PostgreSQL cache backend increments atomically; django-ratelimit only knows Django's list.
+    "django_ratelimit.E003",
+    "django_ratelimit.W001",
+    # Plain http redirect URIs are needed for native-app loopback callbacks (RFC 8252); SPEC §10
+    # allows http only for localhost/127.0.0.1/[::1], which registration validation enforces.
+    "oauth2_provider.W008",
+]
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Synchronex API",
@@ -248,10 +255,20 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# OAuth 2.1 (SPEC §10): every RFC 9700 recommendation enforced.
 OAUTH2_PROVIDER = {
     "PKCE_REQUIRED": True,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
 
 # --- Embeddings (SPEC §6): the deployment default; a space may override it (apps.memory) --------

@@ -1,0 +1,102 @@
+"""Account quotas: both fixed windows, the headers, and the exact 429."""
+
+import re
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from synchronex.api import ratelimit
+
+pytestmark = pytest.mark.urls("tests.urls")
+
+
+def wait_for_fresh_minute_margin(seconds: int = 15) -> None:
+    """Avoid straddling a clock minute, which would legitimately reset the window mid-test."""
+    left = 60 - time.time() % 60
+    if left < seconds:
+        time.sleep(left + 0.05)
+
+
+def test_headers_on_every_authenticated_response(client_for, make_user):
+    api = client_for(make_user(tier="free"))
+    now = time.time()
+    response = api.get("/api/v1/scope")
+    assert response.headers["X-RateLimit-Limit"] == "60"
+    assert response.headers["X-RateLimit-Remaining"] == "59"
+    reset = int(response.headers["X-RateLimit-Reset"])
+    assert reset % 60 == 0 and 0 < reset - now <= 60
+    # Errors of authenticated requests carry them too.
+    assert "X-RateLimit-Remaining" in api.get("/api/v1/_test/pro").headers
+    assert "X-RateLimit-Remaining" in api.post("/api/v1/_test/echo", json={}).headers
+
+
+@pytest.mark.parametrize("tier,minute", [("pro", 300), ("team", 600)])
+def test_tier_limits(client_for, make_user, tier, minute):
+    assert client_for(make_user(tier=tier)).get("/api/v1/scope").headers["X-RateLimit-Limit"] == str(minute)
+
+
+def test_minute_window_over_the_limit_gets_the_exact_429(client_for, make_user):
+    wait_for_fresh_minute_margin()
+    api = client_for(make_user(tier="enterprise", minute_limit=3, daily_limit=1000))
+    statuses = [api.get("/api/v1/scope").status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    now = time.time()
+    response = api.get("/api/v1/scope")
+    assert response.status_code == 429
+    body = response.json()
+    assert set(body) == {"error", "retry_after", "limit", "remaining", "reset_at"}
+    assert body["error"] == "rate_limit_exceeded"
+    assert body["limit"] == 3 and body["remaining"] == 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z", body["reset_at"])
+    reset_at = datetime.strptime(body["reset_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert 0 < reset_at.timestamp() - now <= 60
+    assert int(response.headers["Retry-After"]) == body["retry_after"]
+    assert 1 <= body["retry_after"] <= 60
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+
+
+def test_day_window_counts_across_all_keys_of_the_account(client_for, make_user):
+    owner = make_user(tier="enterprise", minute_limit=100, daily_limit=4)
+    first, second = client_for(owner), client_for(owner, "read")
+    assert first.get("/api/v1/scope").headers["X-RateLimit-Limit"] == "4"  # the day has fewer left
+    assert second.get("/api/v1/scope").status_code == 200
+    assert first.get("/api/v1/scope").status_code == 200
+    last = second.get("/api/v1/scope")
+    assert last.status_code == 200 and last.headers["X-RateLimit-Remaining"] == "0"
+    refused = first.get("/api/v1/scope")
+    assert refused.status_code == 429
+    body = refused.json()
+    assert body["limit"] == 4 and body["reset_at"].endswith("T00:00:00.000Z")
+
+
+def test_accounts_are_counted_separately(client_for, make_user):
+    wait_for_fresh_minute_margin()
+    busy = client_for(make_user(tier="enterprise", minute_limit=2, daily_limit=100))
+    other = client_for(make_user(tier="enterprise", minute_limit=2, daily_limit=100))
+    for _ in range(3):
+        busy.get("/api/v1/scope")
+    assert busy.get("/api/v1/scope").status_code == 429
+    assert other.get("/api/v1/scope").status_code == 200
+
+
+def test_enterprise_without_own_numbers_uses_the_enterprise_default(make_user):
+    user = make_user(tier="enterprise")
+    assert ratelimit.limits_for(user) == ratelimit.ENTERPRISE_DEFAULTS
+
+
+def test_login_form_is_throttled_per_ip(api):
+    login = api.base_url + "/accounts/login/"
+    session = api.session
+    session.get(login)
+    token = session.cookies.get("csrftoken")
+    statuses = [
+        session.post(
+            login,
+            data={"username": "nobody@example.com", "password": "wrong", "csrfmiddlewaretoken": token},
+            headers={"Referer": login},
+        ).status_code
+        for _ in range(12)
+    ]
+    assert statuses[:10] == [200] * 10  # the form again, with an error
+    assert statuses[10:] == [429, 429]
