@@ -1,1 +1,117 @@
-"""Models of the memory app."""
+"""Generic memories (imported from other systems via MIF) and per-space embedding settings."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from pgvector.django import VectorField
+
+from apps.scopes.models import Space
+
+# One text-search configuration for every searchable document of the project, so that ranks
+# of different types (decisions, memories, products, kernel) are comparable.
+SEARCH_CONFIG = "english"
+
+
+class Memory(models.Model):
+    """A generic memory, typically imported from another system; kept losslessly in ``raw``.
+
+    Two ids: ``id`` is this row's own key; ``memory_id`` is the memory's id as the source gave
+    it (MIF ``id``), unique *within a space*. Keeping the source id out of the global primary
+    key lets the same document be imported into several spaces (personal and a workspace, or
+    export → import into an empty space) with every original id intact. ``memory_id`` is the
+    public id: search results and exports show it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="memories")
+    memory_id = models.UUIDField(help_text="The memory's id as the source gave it (MIF id).")
+    content = models.TextField()
+    # Dedupe key after the id: the same text is stored once per space (SPEC §8).
+    content_sha256 = models.CharField(max_length=64)
+    memory_type = models.CharField(max_length=100, blank=True, default="")
+    tags = ArrayField(models.TextField(), default=list, blank=True)
+    entities = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    source = models.JSONField(null=True, blank=True)
+    parent_id = models.CharField(max_length=255, blank=True, default="")
+    related_memory_ids = ArrayField(models.CharField(max_length=255), default=list, blank=True)
+    agent_id = models.CharField(max_length=255, blank=True, default="")
+    external_id = models.CharField(max_length=255, blank=True, default="")
+    version = models.PositiveIntegerField(null=True, blank=True)
+    # Timestamps as the source gave them; ``stored_at`` is when this row was written here.
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField(null=True, blank=True)
+    stored_at = models.DateTimeField(auto_now_add=True)
+    # The full original memory JSON: unknown fields and vendor extensions untouched.
+    raw = models.JSONField(default=dict)
+    # Weighted document: content A, tags B, type and entity names C (see services).
+    search = SearchVectorField(null=True, editable=False)
+    # No fixed size: each vector is stored with the model and dimensions that produced it.
+    embedding = VectorField(null=True, blank=True, editable=False)
+    embedding_model = models.CharField(max_length=200, blank=True, default="")
+    embedding_dimensions = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["space", "memory_id"], name="memory_unique_id_per_space"),
+            models.UniqueConstraint(fields=["space", "content_sha256"], name="memory_unique_content_per_space"),
+            models.CheckConstraint(condition=~models.Q(content=""), name="memory_content_not_empty"),
+            models.CheckConstraint(
+                condition=models.Q(content_sha256__regex=r"^[0-9a-f]{64}$"), name="memory_content_sha256_hex"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(embedding__isnull=True, embedding_dimensions__isnull=True, embedding_model="")
+                    | (models.Q(embedding__isnull=False, embedding_dimensions__gt=0) & ~models.Q(embedding_model=""))
+                ),
+                name="memory_embedding_has_model_and_dimensions",
+            ),
+        ]
+        indexes = [
+            GinIndex(fields=["search"], name="memory_search_gin"),
+            GinIndex(fields=["content"], opclasses=["gin_trgm_ops"], name="memory_content_trgm"),
+            models.Index(fields=["space", "-created_at"], name="memory_space_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.memory_type or 'memory'} {self.memory_id}"
+
+
+class EmbeddingSettings(models.Model):
+    """A space's override of the deployment's embedding provider (blank fields inherit it)."""
+
+    class Provider(models.TextChoices):
+        NONE = "none", "None (keyword search only)"
+        OPENAI = "openai", "OpenAI-compatible /v1/embeddings"
+        LOCAL = "local", "Local sentence-transformers"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    space = models.OneToOneField(Space, on_delete=models.CASCADE, related_name="embedding_settings")
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    base_url = models.URLField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="OpenAI-compatible server; blank uses the deployment's. "
+        "The deployment's API key is never sent to another URL.",
+    )
+    model = models.CharField(max_length=200, blank=True, default="", help_text="Blank uses the default model.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "embedding settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(provider__in=["none", "openai", "local"]), name="embedding_settings_provider_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.space}: {self.provider}"

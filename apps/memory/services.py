@@ -1,0 +1,290 @@
+"""Writes for generic memories.
+
+``memory_create`` is the one way a generic memory enters the database: tests use it now, the
+MIF importer later. It takes one MIF v2 memory object as parsed JSON, keeps that object whole in
+``raw`` (so an export can give it back unchanged) and copies the known fields into typed columns
+for search and filtering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.contrib.postgres.search import SearchVector
+from django.db import IntegrityError, transaction
+from django.db.models import Q, Value
+from django.utils.dateparse import parse_datetime
+
+from apps.memory.models import SEARCH_CONFIG, Memory
+from synchronex.api import errors
+
+MAX_CONTENT_CHARS = 100_000
+MAX_MEMORY_TYPE_CHARS = 100
+MAX_TAGS = 100
+MAX_TAG_CHARS = 200
+MAX_RELATED_IDS = 1_000
+MAX_REF_CHARS = 255  # parent_id, related ids, agent_id, external_id
+
+
+class DuplicateMemory(errors.Conflict):
+    """The space already holds this memory (same id, or same content)."""
+
+    def __init__(self, existing: Memory, *, by: str):
+        self.existing = existing
+        self.by = by
+        super().__init__(
+            f"This space already holds that memory (same {'id' if by == 'id' else 'content'}).",
+            details={"duplicate_of": str(existing.memory_id), "by": by},
+        )
+
+
+def content_sha256(content: str) -> str:
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class MemoryFields:
+    """A MIF memory checked and split into the typed columns of ``Memory``."""
+
+    memory_id: uuid.UUID
+    content: str
+    content_sha256: str
+    memory_type: str
+    tags: list[str]
+    entities: list
+    metadata: dict
+    source: dict | None
+    parent_id: str
+    related_memory_ids: list[str]
+    agent_id: str
+    external_id: str
+    version: int | None
+    created_at: datetime
+    updated_at: datetime | None
+    embedding: list[float] | None
+    embedding_model: str
+    embedding_dimensions: int | None
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _timestamp(value, name: str, problems: dict, *, required: bool) -> datetime | None:
+    if value is None:
+        if required:
+            problems[name] = "This field is required."
+        return None
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None:
+        problems[name] = "Use an ISO 8601 date-time."
+        return None
+    # A time without an offset is read as UTC, the contract's zone.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _ref(value, name: str, problems: dict) -> str:
+    """An identifier from another system: a string (numbers are accepted and written as text)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        problems[name] = "Must be a string."
+        return ""
+    text = str(value)
+    if len(text) > MAX_REF_CHARS:
+        problems[name] = f"At most {MAX_REF_CHARS} characters."
+        return ""
+    return text
+
+
+def _embedding(value, problems: dict) -> tuple[list[float] | None, str, int | None]:
+    """A MIF ``embeddings`` object ``{model, dimensions, vector, normalized}``; absent is fine."""
+    if value is None:
+        return None, "", None
+    if not isinstance(value, dict):
+        problems["embeddings"] = "Must be an object {model, dimensions, vector}."
+        return None, "", None
+    model, vector = value.get("model"), value.get("vector")
+    if vector is None:
+        return None, "", None  # metadata without a vector: nothing to store in the columns
+    if not isinstance(model, str) or not model.strip() or len(model) > 200:
+        problems["embeddings.model"] = "A vector needs the name of its model (at most 200 characters)."
+        return None, "", None
+    if (
+        not isinstance(vector, list)
+        or not vector
+        or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in vector)
+    ):
+        problems["embeddings.vector"] = "Must be a non-empty list of numbers."
+        return None, "", None
+    dimensions = value.get("dimensions")
+    if dimensions is not None and dimensions != len(vector):
+        problems["embeddings.dimensions"] = "Does not match the length of the vector."
+        return None, "", None
+    return [float(x) for x in vector], model, len(vector)
+
+
+def memory_validate(*, data) -> MemoryFields:
+    """Check one MIF memory object; raise VALIDATION_ERROR naming every bad field (nothing written).
+
+    Required: ``id`` (UUID), ``content`` (non-blank text), ``created_at``. Unknown fields are
+    allowed and kept in ``raw`` only. Text is not trimmed: the memory is kept as the source wrote it.
+    """
+    if not isinstance(data, dict):
+        raise errors.ValidationFailed.for_fields({"memory": "Each memory must be a JSON object."})
+    problems: dict[str, str] = {}
+    if _has_nul(data):
+        # PostgreSQL can store NUL neither in text nor in jsonb.
+        problems["memory"] = "Must not contain NUL (U+0000) characters."
+
+    memory_id = None
+    raw_id = data.get("id")
+    if raw_id is None:
+        problems["id"] = "This field is required."
+    else:
+        try:
+            memory_id = uuid.UUID(str(raw_id)) if isinstance(raw_id, str) else None
+        except ValueError:
+            memory_id = None
+        if memory_id is None:
+            problems["id"] = "Must be a UUID."
+
+    content = data.get("content")
+    if not isinstance(content, str) or not content.strip():
+        problems["content"] = "Must be non-blank text."
+        content = ""
+    elif len(content) > MAX_CONTENT_CHARS:
+        problems["content"] = f"At most {MAX_CONTENT_CHARS} characters."
+
+    memory_type = data.get("memory_type") or ""
+    if not isinstance(memory_type, str) or len(memory_type) > MAX_MEMORY_TYPE_CHARS:
+        problems["memory_type"] = f"Must be a string of at most {MAX_MEMORY_TYPE_CHARS} characters."
+        memory_type = ""
+
+    tags = data.get("tags") or []
+    if (
+        not isinstance(tags, list)
+        or len(tags) > MAX_TAGS
+        or not all(isinstance(t, str) and len(t) <= MAX_TAG_CHARS for t in tags)
+    ):
+        problems["tags"] = f"Must be a list of at most {MAX_TAGS} strings of at most {MAX_TAG_CHARS} characters."
+        tags = []
+
+    entities = data.get("entities") or []
+    if not isinstance(entities, list):
+        problems["entities"] = "Must be a list."
+        entities = []
+    metadata = data.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        problems["metadata"] = "Must be an object."
+        metadata = {}
+    source = data.get("source")
+    if source is not None and not isinstance(source, dict):
+        problems["source"] = "Must be an object."
+        source = None
+
+    related = data.get("related_memory_ids") or []
+    if not isinstance(related, list) or len(related) > MAX_RELATED_IDS:
+        problems["related_memory_ids"] = f"Must be a list of at most {MAX_RELATED_IDS} ids."
+        related = []
+    related_ids = [_ref(item, "related_memory_ids", problems) for item in related]
+
+    version = data.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
+        problems["version"] = "Must be a non-negative integer."
+        version = None
+
+    created_at = _timestamp(data.get("created_at"), "created_at", problems, required=True)
+    updated_at = _timestamp(data.get("updated_at"), "updated_at", problems, required=False)
+    embedding, embedding_model, embedding_dimensions = _embedding(data.get("embeddings"), problems)
+    fields = MemoryFields(
+        memory_id=memory_id,
+        content=content,
+        content_sha256=content_sha256(content),
+        memory_type=memory_type,
+        tags=tags,
+        entities=entities,
+        metadata=metadata,
+        source=source,
+        parent_id=_ref(data.get("parent_id"), "parent_id", problems),
+        related_memory_ids=related_ids,
+        agent_id=_ref(data.get("agent_id"), "agent_id", problems),
+        external_id=_ref(data.get("external_id"), "external_id", problems),
+        version=version,
+        created_at=created_at,
+        updated_at=updated_at,
+        embedding=embedding,
+        embedding_model=embedding_model,
+        embedding_dimensions=embedding_dimensions,
+    )
+    if problems:
+        raise errors.ValidationFailed.for_fields(problems, "The memory is not valid.")
+    return fields
+
+
+def memory_find_duplicate(*, space, fields: MemoryFields) -> tuple[Memory, str] | None:
+    """The stored memory this one duplicates (by id first, then by content), with which rule hit."""
+    found = list(
+        Memory.objects.filter(space=space)
+        .filter(Q(memory_id=fields.memory_id) | Q(content_sha256=fields.content_sha256))
+        .only("id", "memory_id", "content_sha256")[:2]
+    )
+    for memory in found:
+        if memory.memory_id == fields.memory_id:
+            return memory, "id"
+    return (found[0], "content_sha256") if found else None
+
+
+def _entity_names(entities: list) -> str:
+    return " ".join(e["name"] for e in entities if isinstance(e, dict) and isinstance(e.get("name"), str))
+
+
+def search_document(fields: MemoryFields):
+    """The weighted tsvector: content A, tags B, memory type and entity names C."""
+    return (
+        SearchVector(Value(fields.content), config=SEARCH_CONFIG, weight="A")
+        + SearchVector(Value(" ".join(fields.tags)), config=SEARCH_CONFIG, weight="B")
+        + SearchVector(
+            Value(f"{fields.memory_type} {_entity_names(fields.entities)}"), config=SEARCH_CONFIG, weight="C"
+        )
+    )
+
+
+def memory_create(*, space, data: dict) -> Memory:
+    """Store one MIF memory in ``space``.
+
+    Raises VALIDATION_ERROR for a bad memory and ``DuplicateMemory`` (a CONFLICT carrying the
+    stored row) when the space already holds the same id or, failing that, the same content.
+    A vector in ``embeddings`` is stored with its model and dimensions.
+    """
+    fields = memory_validate(data=data)
+    duplicate = memory_find_duplicate(space=space, fields=fields)
+    if duplicate is not None:
+        raise DuplicateMemory(duplicate[0], by=duplicate[1])
+    try:
+        with transaction.atomic():
+            memory = Memory.objects.create(
+                space=space,
+                raw=data,
+                search=search_document(fields),
+                **{name: getattr(fields, name) for name in MemoryFields.__dataclass_fields__},
+            )
+    except IntegrityError:
+        # A concurrent writer stored the same memory between the check and the insert.
+        duplicate = memory_find_duplicate(space=space, fields=fields)
+        if duplicate is None:
+            raise
+        raise DuplicateMemory(duplicate[0], by=duplicate[1]) from None
+    # The search document was computed by the database: drop the expression from the instance
+    # so that the field reads back as deferred (loaded from the row if ever needed).
+    del memory.search
+    return memory
