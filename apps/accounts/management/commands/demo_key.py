@@ -1,0 +1,36 @@
+"""``manage.py demo_key``: the development API key of the demo account (for ``make run``).
+
+The key is kept in ``var/demo-api-key`` (mode 600) so every start prints the same key; a new
+one is made when that file is missing or its key no longer works. Refused in production.
+"""
+
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.accounts.models import ApiKey, User, digest_key
+from apps.accounts.services import api_key_create, user_create
+
+DEMO_EMAIL = "demo@synchronex.local"
+
+
+class Command(BaseCommand):
+    help = "Print the demo account's development API key, creating account and key when needed."
+
+    def handle(self, *args, **options):
+        if settings.PRODUCTION:
+            raise CommandError("demo_key is for development only.")
+        path = Path(os.environ.get("SYNCHRONEX_VAR_DIR", settings.BASE_DIR / "var")) / "demo-api-key"
+        user = User.objects.filter(email=DEMO_EMAIL).first() or user_create(email=DEMO_EMAIL, tier="team")
+        if path.exists():
+            raw = path.read_text().strip()
+            if ApiKey.objects.live().filter(user=user, digest=digest_key(raw), expires_at__isnull=True).exists():
+                self.stdout.write(raw)
+                return
+        _, raw = api_key_create(user=user, name="Development key", scope="write")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(raw + "\n")
+        path.chmod(0o600)
+        self.stdout.write(raw)

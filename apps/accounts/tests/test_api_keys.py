@@ -1,0 +1,149 @@
+"""API keys: format, storage, the operator command and the browser page."""
+
+import base64
+import hashlib
+import re
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.accounts.models import ApiKey, User
+from apps.accounts.services import api_key_create
+from apps.scopes.models import Space
+
+KEY_RE = re.compile(r"^sx_live_[A-Za-z0-9_-]{43}$")
+
+
+@pytest.mark.django_db
+def test_key_format_and_storage(make_user):
+    user = make_user()
+    key, raw = api_key_create(user=user, name="laptop", scope="write")
+    assert KEY_RE.match(raw)
+    assert len(base64.urlsafe_b64decode(raw[8:] + "=")) == 32
+    stored = ApiKey.objects.get(pk=key.pk)
+    assert stored.digest == hashlib.sha256(raw.encode()).hexdigest()
+    assert stored.prefix == raw[:14]
+    row = ApiKey.objects.filter(pk=key.pk).values().get()
+    assert raw not in {str(v) for v in row.values()}
+
+
+@pytest.mark.django_db
+def test_every_user_gets_a_personal_space(make_user):
+    user = make_user()
+    assert Space.objects.filter(owner=user, kind="personal").count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name,scope", [("", "read"), ("x" * 101, "read"), ("ok", "admin")])
+def test_bad_key_input_is_refused(make_user, name, scope):
+    from synchronex.api.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed):
+        api_key_create(user=make_user(), name=name, scope=scope)
+
+
+@pytest.mark.django_db
+def test_command_creates_user_and_prints_only_the_key():
+    out = StringIO()
+    call_command(
+        "create_api_key",
+        "--email",
+        "Ops@Example.com",
+        "--scope",
+        "write",
+        "--create-user",
+        "--tier",
+        "team",
+        stdout=out,
+    )
+    raw = out.getvalue().strip()
+    assert KEY_RE.match(raw)
+    user = User.objects.get(email="ops@example.com")
+    assert user.tier == "team"
+    key = ApiKey.objects.get(user=user)
+    assert (key.scope, key.name) == ("write", "CLI key")
+    assert Space.objects.filter(owner=user, kind="personal").exists()
+
+
+@pytest.mark.django_db
+def test_command_for_an_existing_user_with_name_and_tier(make_user):
+    user = make_user(tier="free")
+    out = StringIO()
+    call_command("create_api_key", "--email", user.email.upper(), "--scope", "read", "--name", "CI", stdout=out)
+    assert ApiKey.objects.get(user=user).name == "CI"
+    call_command("create_api_key", "--email", user.email, "--scope", "read", "--tier", "pro", stdout=StringIO())
+    user.refresh_from_db()
+    assert user.tier == "pro"
+
+
+@pytest.mark.django_db
+def test_command_refuses_an_unknown_user_without_create_user():
+    with pytest.raises(CommandError, match="--create-user"):
+        call_command("create_api_key", "--email", "ghost@example.com", "--scope", "read", stdout=StringIO())
+
+
+def test_command_key_works_against_the_api(api):
+    out = StringIO()
+    call_command("create_api_key", "--email", "cli@example.com", "--scope", "read", "--create-user", stdout=out)
+    assert api.get("/api/v1/scope", token=out.getvalue().strip()).status_code == 200
+
+
+@pytest.mark.django_db
+def test_settings_page_requires_login(client):
+    response = client.get("/settings/keys")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_settings_page_creates_shows_once_lists_and_revokes(api, make_user):
+    from django.test import Client
+
+    user = make_user()
+    browser = Client()
+    browser.force_login(user)
+    created = browser.post("/settings/keys", {"name": "Claude Desktop", "scope": "write", "expires_in_days": ""})
+    assert created.status_code == 200
+    raw = re.search(r'id="new-key-value">(sx_live_[^<]+)<', created.content.decode()).group(1)
+    assert created["Cache-Control"] == "no-store"
+    assert api.get("/api/v1/scope", token=raw).status_code == 200
+
+    listing = browser.get("/settings/keys").content.decode()
+    assert "Claude Desktop" in listing and raw[:14] in listing
+    assert raw not in listing  # shown once only
+
+    key = ApiKey.objects.get(user=user)
+    assert browser.post(f"/settings/keys/{key.id}/revoke").status_code == 302
+    assert api.get("/api/v1/scope", token=raw).status_code == 401
+
+
+def test_settings_page_cannot_revoke_someone_elses_key(make_user, make_key):
+    from django.test import Client
+
+    owner, intruder = make_user(), make_user()
+    make_key(owner)
+    key = ApiKey.objects.get(user=owner)
+    browser = Client()
+    browser.force_login(intruder)
+    browser.post(f"/settings/keys/{key.id}/revoke")
+    key.refresh_from_db()
+    assert key.revoked_at is None
+
+
+@pytest.mark.django_db
+def test_settings_page_rejects_bad_input(client, make_user):
+    client.force_login(make_user())
+    response = client.post("/settings/keys", {"name": "", "scope": "root", "expires_in_days": "-3"})
+    assert response.status_code == 200
+    assert not ApiKey.objects.exists()
+    assert "sx_live_" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_settings_page_needs_csrf(make_user):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(make_user())
+    assert browser.post("/settings/keys", {"name": "x", "scope": "read"}).status_code == 403
+    assert not ApiKey.objects.exists()
