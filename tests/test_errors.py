@@ -149,3 +149,13 @@ def test_no_html_error_page_under_api_even_for_a_bad_host(live_server):
     response = requests.get(live_server.url + "/api/v1/scope", headers={"Host": "evil.example"}, timeout=10)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_log_lines_carry_the_request_id(api, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="synchronex.access"):
+        api.get("/api/v1/scope", headers={"X-Request-ID": "log-trace-7"})
+    records = [r for r in caplog.records if r.name == "synchronex.access"]
+    assert records and records[-1].request_id == "log-trace-7"
+    assert "/api/v1/scope 401" in records[-1].getMessage()

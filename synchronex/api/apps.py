@@ -7,3 +7,8 @@ class ApiConfig(AppConfig):
     name = "synchronex.api"
     label = "api"
     verbose_name = "API plumbing"
+
+    def ready(self):
+        from synchronex.api.request_id import install_log_record_factory
+
+        install_log_record_factory()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -13,6 +14,7 @@ from synchronex.api.exceptions import internal_error, to_service_error
 from synchronex.api.request_id import accept_or_generate, current_request_id, reset_request_id, set_request_id
 
 logger = logging.getLogger("synchronex.api")
+access_logger = logging.getLogger("synchronex.access")
 
 # Django's own HTML error pages must never answer under these prefixes (SPEC §1).
 JSON_ERROR_PREFIXES = ("/api/", "/oauth/", "/.well-known/", "/openapi.yaml", "/healthz", "/mcp")
@@ -69,8 +71,18 @@ class RequestIdMiddleware:
         rid = accept_or_generate(request.headers.get("X-Request-ID"))
         request.request_id = rid
         token = set_request_id(rid)
+        started = time.perf_counter()
         try:
             response = self.get_response(request)
+            if wants_json_errors(request.path):
+                # Path only, never the query string: it could carry something private.
+                access_logger.info(
+                    "%s %s %s %.1fms",
+                    request.method,
+                    request.path,
+                    response.status_code,
+                    (time.perf_counter() - started) * 1000,
+                )
         finally:
             reset_request_id(token)
         response["X-Request-ID"] = rid

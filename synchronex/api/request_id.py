@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 import re
 import uuid
 
@@ -27,3 +28,18 @@ def set_request_id(value: str):
 
 def reset_request_id(token) -> None:
     _current.reset(token)
+
+
+def install_log_record_factory() -> None:
+    """Give every log record a ``request_id`` attribute, whatever handler formats it."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "synchronex_request_id", False):
+        return
+
+    def factory(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        record.request_id = _current.get()
+        return record
+
+    factory.synchronex_request_id = True
+    logging.setLogRecordFactory(factory)
