@@ -4,14 +4,29 @@
 Contract used by search and by the embedding task:
 
 - ``provider_for_space(space)`` returns an ``EmbeddingProvider`` or ``None`` (keyword-only).
+  The deployment's settings (``EMBEDDINGS_*``) choose the provider; a space's
+  ``EmbeddingSettings`` row overrides them.
 - ``provider.model`` and ``provider.dimensions`` are stored next to every vector; a vector of
-  another model or size is never compared.
+  another model or size is never compared. ``dimensions`` is ``None`` until known: when it is
+  not configured, the first ``embed`` call learns it from the vectors.
 - ``provider.embed(texts)`` returns one list of floats per text, or raises ``EmbeddingUnavailable``.
 """
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
+
+from django.conf import settings
+
+from synchronex.api.tokens import count_tokens
+
+DEFAULT_MODELS = {"openai": "text-embedding-3-small", "local": "all-MiniLM-L6-v2"}
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 
 class EmbeddingUnavailable(Exception):
@@ -21,11 +36,194 @@ class EmbeddingUnavailable(Exception):
 class EmbeddingProvider(Protocol):
     name: str
     model: str
-    dimensions: int
+    dimensions: int | None
 
     def embed(self, texts: list[str]) -> list[list[float]]: ...
 
 
+def fit_to_tokens(text: str, max_tokens: int) -> str:
+    """``text`` cut (from the end) to at most ``max_tokens`` o200k tokens: providers reject longer input."""
+    count = count_tokens(text)
+    while count > max_tokens:
+        text = text[: max(1, int(len(text) * max_tokens / count * 0.95))]
+        count = count_tokens(text)
+    return text
+
+
+def _check_vectors(vectors, expected: int, dimensions: int | None) -> list[list[float]]:
+    """One vector per input, all numeric and of one size (the configured one when set)."""
+    if len(vectors) != expected:
+        raise EmbeddingUnavailable(f"The provider returned {len(vectors)} vectors for {expected} texts.")
+    sizes = {len(v) for v in vectors}
+    if len(sizes) > 1 or 0 in sizes:
+        raise EmbeddingUnavailable("The provider returned vectors of different or zero sizes.")
+    if dimensions is not None and sizes and sizes != {dimensions}:
+        raise EmbeddingUnavailable(f"The provider returned {sizes.pop()} dimensions, not {dimensions}.")
+    try:
+        return [[float(x) for x in v] for v in vectors]
+    except (TypeError, ValueError):
+        raise EmbeddingUnavailable("The provider returned a vector that is not a list of numbers.") from None
+
+
+class OpenAICompatibleProvider:
+    """``POST {base_url}/v1/embeddings`` with ``{"model", "input": [...]}`` → ``data[i].embedding``."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key: str | None,
+        dimensions: int | None = None,
+        timeout: float = 20,
+        max_input_tokens: int = 6000,
+    ):
+        base = base_url.rstrip("/")
+        # Accept a base URL given with or without the /v1 suffix.
+        self.endpoint = f"{base}/embeddings" if base.endswith("/v1") else f"{base}/v1/embeddings"
+        self.model = model
+        self.dimensions = dimensions
+        self._requested_dimensions = dimensions
+        self._api_key = api_key
+        self.timeout = timeout
+        self.max_input_tokens = max_input_tokens
+        self.last_usage: dict | None = None  # the server's ``usage`` of the last call (for cost events)
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAICompatibleProvider(endpoint={self.endpoint!r}, model={self.model!r})"
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        body: dict = {"model": self.model, "input": [fit_to_tokens(t, self.max_input_tokens) for t in texts]}
+        if self._requested_dimensions:
+            body["dimensions"] = self._requested_dimensions
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        request = urllib.request.Request(  # noqa: S310 - the URL comes from settings, http(s) only
+            self.endpoint, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST"
+        )
+        try:
+            # The timeout bounds connecting and every read from the socket.
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                payload = json.loads(response.read(MAX_RESPONSE_BYTES))
+        except urllib.error.HTTPError as exc:
+            raise EmbeddingUnavailable(f"The embedding server answered HTTP {exc.code} ({self.endpoint}).") from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise EmbeddingUnavailable(f"The embedding server is unreachable ({self.endpoint}): {reason}.") from None
+        except ValueError:
+            raise EmbeddingUnavailable("The embedding server did not answer with JSON.") from None
+        try:
+            items = sorted(payload["data"], key=lambda item: item.get("index", 0))
+            vectors = [item["embedding"] for item in items]
+        except (TypeError, KeyError, AttributeError):
+            raise EmbeddingUnavailable("The embedding server's answer has no data[].embedding.") from None
+        vectors = _check_vectors(vectors, len(texts), self._requested_dimensions)
+        self.dimensions = len(vectors[0])
+        self.last_usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else None
+        return vectors
+
+
+@lru_cache(maxsize=2)
+def _sentence_transformer(model: str):
+    """Load (once per process) a sentence-transformers model; the package is optional."""
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise EmbeddingUnavailable(
+            "The local embedding provider needs the sentence-transformers package, which is not "
+            f"installed: pip install -r requirements-local.txt ({exc})."
+        ) from None
+    try:
+        return SentenceTransformer(model)
+    except Exception as exc:  # the library raises many kinds (download, file, torch)
+        raise EmbeddingUnavailable(f"Could not load the local embedding model {model!r}: {exc}") from None
+
+
+class LocalProvider:
+    """sentence-transformers in this process (default ``all-MiniLM-L6-v2``, 384 dimensions)."""
+
+    name = "local"
+
+    def __init__(self, *, model: str):
+        self.model = model
+        self.dimensions: int | None = None
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        encoder = _sentence_transformer(self.model)
+        try:
+            vectors = encoder.encode(list(texts), normalize_embeddings=True, show_progress_bar=False)
+        except Exception as exc:
+            raise EmbeddingUnavailable(f"The local embedding model failed: {exc}") from None
+        vectors = _check_vectors([list(v) for v in vectors], len(texts), None)
+        self.dimensions = len(vectors[0])
+        return vectors
+
+
+def byok_api_key_for_space(space, *, base_url: str) -> str | None:
+    """BYOK HOOK: the space's own provider key for ``base_url``, when it has one.
+
+    Returns ``None`` while BYOK credentials do not exist in the project; the BYOK task makes it
+    look up the space's stored credential. A key found here is preferred to the deployment's.
+    """
+    return None
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """The effective embedding configuration of a space."""
+
+    provider: str
+    base_url: str
+    model: str
+    dimensions: int | None
+    uses_deployment_url: bool
+
+
+def embedding_config_for_space(space) -> EmbeddingConfig:
+    """The deployment's settings with the space's ``EmbeddingSettings`` (if any) on top."""
+    from apps.memory.models import EmbeddingSettings
+
+    override = EmbeddingSettings.objects.filter(space=space).first()
+    provider = override.provider if override else settings.EMBEDDINGS_PROVIDER
+    base_url = (override.base_url if override else "") or settings.EMBEDDINGS_BASE_URL
+    uses_deployment_url = base_url.rstrip("/") == settings.EMBEDDINGS_BASE_URL.rstrip("/")
+    # The deployment's model and size belong to the deployment's provider and server only.
+    inherits = provider == settings.EMBEDDINGS_PROVIDER and uses_deployment_url
+    model = (override.model if override else "") or (settings.EMBEDDINGS_MODEL if inherits else None)
+    deployment_model = settings.EMBEDDINGS_MODEL or DEFAULT_MODELS.get(provider, "")
+    model = model or DEFAULT_MODELS.get(provider, "")
+    return EmbeddingConfig(
+        provider=provider,
+        base_url=base_url,
+        model=model,
+        dimensions=settings.EMBEDDINGS_DIMENSIONS if inherits and model == deployment_model else None,
+        uses_deployment_url=uses_deployment_url,
+    )
+
+
 def provider_for_space(space) -> EmbeddingProvider | None:
     """The provider configured for ``space`` (deployment setting, overridable per space)."""
+    config = embedding_config_for_space(space)
+    if config.provider == "openai":
+        # The deployment's key goes only to the deployment's server, never to a URL set per space.
+        api_key = byok_api_key_for_space(space, base_url=config.base_url) or (
+            settings.EMBEDDINGS_API_KEY if config.uses_deployment_url else None
+        )
+        return OpenAICompatibleProvider(
+            base_url=config.base_url,
+            model=config.model,
+            api_key=api_key,
+            dimensions=config.dimensions,
+            timeout=settings.EMBEDDINGS_TIMEOUT_SECONDS,
+            max_input_tokens=settings.EMBEDDINGS_MAX_INPUT_TOKENS,
+        )
+    if config.provider == "local":
+        return LocalProvider(model=config.model)
     return None
