@@ -53,14 +53,6 @@ def json_error(error: errors.ServiceError) -> HttpResponse:
     return response
 
 
-class RequestIdLogFilter:
-    """Adds ``request_id`` to every log record."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = current_request_id()
-        return True
-
-
 class RequestIdMiddleware:
     """Echo a sane inbound ``X-Request-ID`` or generate one; every response carries it."""
 
