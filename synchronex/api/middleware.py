@@ -11,7 +11,7 @@ from django.http import HttpResponse
 
 from synchronex.api import errors
 from synchronex.api.exceptions import internal_error, to_service_error
-from synchronex.api.request_id import accept_or_generate, current_request_id, reset_request_id, set_request_id
+from synchronex.api.request_id import accept_or_generate, reset_request_id, set_request_id
 
 logger = logging.getLogger("synchronex.api")
 access_logger = logging.getLogger("synchronex.access")

@@ -43,3 +43,12 @@ def install_log_record_factory() -> None:
 
     factory.synchronex_request_id = True
     logging.setLogRecordFactory(factory)
+
+
+class RequestIdFormatter(logging.Formatter):
+    """A formatter that never fails on records made before the record factory was installed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not hasattr(record, "request_id"):
+            record.request_id = _current.get()
+        return super().format(record)
