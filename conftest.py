@@ -124,10 +124,12 @@ def inproc_for(make_key):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache(request):
+def _fresh_cache(request, django_db_blocker):
     """Counters (quotas, IP throttles) must not leak from one test into the next."""
     yield
     if "django_db_setup" in request.fixturenames or request.node.get_closest_marker("django_db"):
         from django.core.cache import cache
 
-        cache.clear()
+        # The database fixtures may already be torn down; the test database itself remains.
+        with django_db_blocker.unblock():
+            cache.clear()
