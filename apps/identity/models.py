@@ -1,1 +1,70 @@
-"""Models of the identity app."""
+"""The Identity Kernel (one layer per space) and its revisions."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from apps.identity.layers import SECTIONS
+from apps.scopes.models import Space
+
+
+class Kernel(models.Model):
+    """One space's kernel layer, with its injection block cached until the layer changes."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    space = models.OneToOneField(Space, on_delete=models.CASCADE, related_name="kernel")
+    # Each section is null when unset; a set section is stored normalised (no empty values).
+    identity = models.JSONField(null=True, blank=True)
+    products = models.JSONField(null=True, blank=True)
+    constraints = models.JSONField(null=True, blank=True)
+    model_preferences = models.JSONField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(null=True, blank=True)
+    # The cached rendering of this layer alone (the effective kernel of the personal scope).
+    # ``block_key`` names what it was rendered from (renderer and layer versions), so a stale
+    # cache is recognisable; see ``selectors.block_key``.
+    injection_block = models.TextField(blank=True, default="")
+    injection_tokens = models.PositiveIntegerField(default=0)
+    truncated = models.BooleanField(default=False)
+    block_key = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(injection_tokens__lte=500), name="kernel_block_within_ceiling"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Kernel of {self.space} (v{self.version})"
+
+    def sections(self) -> dict:
+        """The layer as a kernel dict (the four sections)."""
+        return {name: getattr(self, name) for name in SECTIONS}
+
+
+class KernelRevision(models.Model):
+    """A snapshot of a kernel layer after one successful write, and who made it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kernel = models.ForeignKey(Kernel, on_delete=models.CASCADE, related_name="revisions")
+    version = models.PositiveIntegerField()
+    snapshot = models.JSONField()
+    # The credential that wrote it: "api_key:<uuid>", "oauth:<...>" — kept even if the user goes.
+    actor = models.CharField(max_length=200)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="kernel_revisions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["kernel", "version"], name="kernelrevision_unique_version"),
+            models.CheckConstraint(condition=models.Q(version__gte=1), name="kernelrevision_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kernel} revision {self.version}"

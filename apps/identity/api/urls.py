@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.identity.api.views import KernelHistoryView, KernelView
+
+urlpatterns = [
+    path("memory/identity", KernelView.as_view(), name="identity"),
+    path("memory/identity/history", KernelHistoryView.as_view(), name="identity-history"),
+]

@@ -1,0 +1,212 @@
+"""Kernel bodies and responses (SPEC §4), with every bound in one place.
+
+Limits beyond the contract's own (chosen here, documented in the OpenAPI schema):
+- products: name ≤ 100, status ≤ 50, summary ≤ 500, url ≤ 2,000 and http(s) only;
+- constraints: ``communication_style`` ≤ 300 like each constraint item;
+- model_preferences: ≤ 20 providers of ≤ 100 chars, ``default_model`` ≤ 100,
+  ≤ 20 ``routing`` entries, task names 1–100 chars, model names ≤ 100.
+Strings must be JSON strings (numbers are not coerced), are trimmed, and an empty string or
+``null`` inside a section means "unset".
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import lru_cache
+
+from django.core.validators import URLValidator
+from rest_framework import serializers
+from rest_framework.settings import api_settings
+
+from synchronex.api.serializers import StrictSerializer
+
+IDENTITY_MAX = 200
+MAX_PRODUCTS = 10
+PRODUCT_NAME_MAX = 100
+PRODUCT_STATUS_MAX = 50
+PRODUCT_SUMMARY_MAX = 500
+PRODUCT_URL_MAX = 2000
+MAX_CONSTRAINTS = 50
+CONSTRAINT_MAX = 300
+MAX_PROVIDERS = 20
+MODEL_NAME_MAX = 100
+MAX_ROUTES = 20
+
+
+@lru_cache(maxsize=1)
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+class StrictString(serializers.CharField):
+    """A CharField that accepts only JSON strings (DRF would turn 5 into "5")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def _optional(max_length: int, **kwargs) -> StrictString:
+    return StrictString(max_length=max_length, required=False, allow_null=True, allow_blank=True, **kwargs)
+
+
+def _string_list(*, max_items: int, max_length: int, help_text: str) -> serializers.ListField:
+    return serializers.ListField(
+        child=StrictString(max_length=max_length),
+        max_length=max_items,
+        required=False,
+        allow_null=True,
+        help_text=help_text,
+    )
+
+
+class SectionSerializer(StrictSerializer):
+    """A nested section: a JSON object whose unknown keys are named (``section.key``)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(["Expected a JSON object."])
+        return super().to_internal_value(data)
+
+
+class SectionListSerializer(serializers.ListSerializer):
+    """A list of sections whose own errors (not a list, too long) are reported on the field itself."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if isinstance(exc.detail, dict) and set(exc.detail) == {api_settings.NON_FIELD_ERRORS_KEY}:
+                raise serializers.ValidationError(exc.detail[api_settings.NON_FIELD_ERRORS_KEY]) from None
+            raise
+
+
+class IdentitySerializer(SectionSerializer):
+    name = _optional(IDENTITY_MAX)
+    company = _optional(IDENTITY_MAX)
+    location = _optional(IDENTITY_MAX)
+    timezone = _optional(IDENTITY_MAX, help_text="An IANA time zone name, e.g. Europe/Berlin.")
+    role = _optional(IDENTITY_MAX)
+    industry = _optional(IDENTITY_MAX)
+
+    def validate_timezone(self, value):
+        if value and value not in _timezones():
+            raise serializers.ValidationError("Not a valid IANA time zone name (e.g. Europe/Berlin).")
+        return value
+
+
+class ProductSerializer(SectionSerializer):
+    name = StrictString(max_length=PRODUCT_NAME_MAX, help_text="Unique within the kernel, case-insensitively.")
+    status = _optional(PRODUCT_STATUS_MAX)
+    summary = _optional(PRODUCT_SUMMARY_MAX)
+    url = _optional(
+        PRODUCT_URL_MAX,
+        validators=[URLValidator(schemes=["http", "https"], message="Enter an http(s) URL.")],
+        help_text="An http or https URL.",
+    )
+
+    class Meta:
+        list_serializer_class = SectionListSerializer
+
+
+class ConstraintsSerializer(SectionSerializer):
+    always = _string_list(max_items=MAX_CONSTRAINTS, max_length=CONSTRAINT_MAX, help_text="Things to always do.")
+    never = _string_list(max_items=MAX_CONSTRAINTS, max_length=CONSTRAINT_MAX, help_text="Things to never do.")
+    communication_style = _optional(CONSTRAINT_MAX)
+
+
+class RoutingField(serializers.DictField):
+    """``{task: model}``: at most MAX_ROUTES entries with bounded, non-blank task names."""
+
+    child = StrictString(max_length=MODEL_NAME_MAX)
+
+    def to_internal_value(self, data):
+        result = super().to_internal_value(data)
+        if len(result) > MAX_ROUTES:
+            raise serializers.ValidationError(f"Ensure this field has no more than {MAX_ROUTES} entries.")
+        cleaned = {}
+        for task, model in result.items():
+            name = task.strip()
+            if not name or len(name) > MODEL_NAME_MAX or "\x00" in name:
+                raise serializers.ValidationError(f"Task names must be 1 to {MODEL_NAME_MAX} characters.")
+            if name in cleaned:
+                raise serializers.ValidationError(f"Task {name!r} appears twice.")
+            cleaned[name] = model
+        return cleaned
+
+
+class ModelPreferencesSerializer(SectionSerializer):
+    providers = _string_list(max_items=MAX_PROVIDERS, max_length=MODEL_NAME_MAX, help_text="Preferred providers.")
+    default_model = _optional(MODEL_NAME_MAX)
+    routing = RoutingField(required=False, allow_null=True, help_text="Which model to use per task: {task: model}.")
+
+
+class KernelSectionsSerializer(SectionSerializer):
+    """The four sections; each may be absent (unchanged), null (cleared) or an object/list."""
+
+    identity = IdentitySerializer(required=False, allow_null=True)
+    products = ProductSerializer(many=True, required=False, allow_null=True, max_length=MAX_PRODUCTS)
+    constraints = ConstraintsSerializer(required=False, allow_null=True)
+    model_preferences = ModelPreferencesSerializer(required=False, allow_null=True)
+
+    def validate_products(self, value):
+        if not value:
+            return value
+        seen: dict[str, int] = {}
+        errors: dict = {}
+        for index, product in enumerate(value):
+            key = product["name"].casefold()
+            if key in seen:
+                errors[index] = {"name": [f"Duplicate product name (same as item {seen[key]}, ignoring case)."]}
+            else:
+                seen[key] = index
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+class KernelWriteSerializer(KernelSectionsSerializer):
+    """The body of ``PUT /memory/identity``: at least one section."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Send at least one section: identity, products, constraints, model_preferences."]}
+            )
+        return attrs
+
+
+class KernelSerializer(serializers.Serializer):
+    """The effective kernel with its injection block (response of GET and PUT)."""
+
+    identity = IdentitySerializer(allow_null=True)
+    products = ProductSerializer(many=True, allow_null=True)
+    constraints = ConstraintsSerializer(allow_null=True)
+    model_preferences = ModelPreferencesSerializer(allow_null=True)
+    injection_block = serializers.CharField(help_text="At most 500 o200k_base tokens.")
+    injection_tokens = serializers.IntegerField(min_value=0, max_value=500)
+    truncated = serializers.BooleanField(help_text="True when lower-priority lines were dropped to fit.")
+    version = serializers.IntegerField(min_value=0, help_text="0 until the first write. Also the ETag.")
+    updated_at = serializers.DateTimeField(allow_null=True)
+    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
+
+
+class KernelRevisionSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+    snapshot = KernelSectionsSerializer(help_text="The layer's four sections after that write.")
+    actor = serializers.CharField(help_text='The credential that wrote it, e.g. "api_key:<uuid>".')
+    created_at = serializers.DateTimeField()
+
+
+class KernelRevisionPageSerializer(serializers.Serializer):
+    results = KernelRevisionSerializer(many=True)
+    count = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    next_offset = serializers.IntegerField(allow_null=True)

@@ -1,0 +1,138 @@
+"""Writes to the Identity Kernel: the one atomic update path, with versions and revisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.identity import renderer
+from apps.identity.layers import SECTIONS
+from apps.identity.models import Kernel, KernelRevision
+from apps.scopes.models import Space
+from synchronex.api import errors
+
+
+@dataclass(frozen=True)
+class IfMatch:
+    """A parsed ``If-Match`` header: ``*`` or a list of entity tags (quoted or bare versions)."""
+
+    any: bool
+    versions: frozenset[int]
+
+    @classmethod
+    def parse(cls, header: str | None) -> IfMatch | None:
+        """None when the header is absent. Weak tags never match (If-Match compares strongly)."""
+        if header is None:
+            return None
+        items = [item.strip() for item in header.split(",") if item.strip()]
+        if not items:
+            raise errors.ValidationFailed.for_fields({"If-Match": 'Send "*" or the version, e.g. "3".'})
+        if items == ["*"]:
+            return cls(any=True, versions=frozenset())
+        versions = set()
+        for item in items:
+            if item.startswith("W/"):
+                continue
+            tag = item[1:-1] if len(item) >= 2 and item[0] == item[-1] == '"' else item
+            if tag.isascii() and tag.isdigit():
+                versions.add(int(tag))
+        return cls(any=False, versions=frozenset(versions))
+
+    def matches(self, version: int) -> bool:
+        return self.any or version in self.versions
+
+
+def etag_for(version: int) -> str:
+    return f'"{version}"'
+
+
+def _normalise(section: str, value):
+    """The stored form of a validated section: empty values dropped; nothing set → None."""
+    if value is None:
+        return None
+    if section == "products":
+        items = [{k: v for k, v in product.items() if v not in (None, "")} for product in value]
+        return items or None
+    cleaned = {}
+    for key, item in value.items():
+        if isinstance(item, list):
+            item = list(dict.fromkeys(item))  # duplicates removed, first occurrence kept
+        if item not in (None, "", [], {}):
+            cleaned[key] = item
+    return cleaned or None
+
+
+def _locked_kernel(space: Space) -> Kernel:
+    """The space's kernel row, created if missing, locked FOR UPDATE until the transaction ends.
+
+    Creation is race-safe: ``INSERT … ON CONFLICT DO NOTHING`` waits for a concurrent inserter
+    to commit, and the locking read then sees (and waits for) the winner's row.
+    """
+    kernel = Kernel.objects.select_for_update().filter(space=space).first()
+    if kernel is None:
+        Kernel.objects.bulk_create([Kernel(space=space)], ignore_conflicts=True)
+        kernel = Kernel.objects.select_for_update().get(space=space)
+    return kernel
+
+
+def block_key(*, personal_version: int, workspace_version: int | None = None) -> str:
+    """What a cached block was rendered from: the renderer and the version of each layer.
+
+    A personal-scope block is keyed by the personal layer alone. A workspace scope's effective
+    block depends on the member's personal layer and the workspace layer, so its cache is keyed
+    by both versions and is stale as soon as either moves.
+    """
+    key = f"r{renderer.RENDERER_VERSION}:p{personal_version}"
+    if workspace_version is not None:
+        key += f":w{workspace_version}"
+    return key
+
+
+def kernel_render(*, kernel: Kernel) -> Kernel:
+    """Refresh the cached block of a layer from its sections (the caller saves)."""
+    block = renderer.render_block(kernel.sections())
+    kernel.injection_block = block.text
+    kernel.injection_tokens = block.tokens
+    kernel.truncated = block.truncated
+    kernel.block_key = block_key(personal_version=kernel.version)
+    return kernel
+
+
+@transaction.atomic
+def kernel_update(
+    *,
+    space: Space,
+    changes: dict,
+    actor: str,
+    actor_user=None,
+    if_match: IfMatch | None = None,
+) -> Kernel:
+    """Apply validated section changes to the space's own layer and return the saved kernel.
+
+    Present sections replace the stored ones, ``None`` clears one. The row is locked for the
+    whole update, so concurrent writers are serialised: with ``If-Match`` the loser gets
+    PRECONDITION_FAILED; without it the last writer wins. Every write bumps the version,
+    re-renders the cached block and stores a revision.
+    """
+    unknown = set(changes) - set(SECTIONS)
+    if not changes or unknown:
+        raise errors.ValidationFailed("Send at least one known section.")
+    kernel = _locked_kernel(space)
+    if if_match is not None and not if_match.matches(kernel.version):
+        raise errors.PreconditionFailed(
+            f"The kernel is at version {kernel.version}; read it again and retry.",
+            details={"current_version": kernel.version},
+            headers={"ETag": etag_for(kernel.version)},
+        )
+    for section, value in changes.items():
+        setattr(kernel, section, _normalise(section, value))
+    kernel.version += 1
+    kernel.updated_at = timezone.now()
+    kernel_render(kernel=kernel)
+    kernel.save()
+    KernelRevision.objects.create(
+        kernel=kernel, version=kernel.version, snapshot=kernel.sections(), actor=actor[:200], actor_user=actor_user
+    )
+    return kernel
