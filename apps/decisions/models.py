@@ -1,1 +1,126 @@
-"""Models of the decisions app."""
+"""The Decision Index (SPEC §6): durable decisions with reasoning, searchable by text and vector."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models
+from django.db.models import F, Func
+from django.db.models.functions import Length
+from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
+from django.utils import timezone
+from pgvector.django import VectorField
+
+from apps.products.models import ProductState
+from apps.scopes.models import Space
+
+DECISION_MAX = 2_000
+REASONING_MAX = 10_000
+TAGS_MAX = 20
+TAG_MAX = 50
+AFFECTS_MAX = 20
+ALTERNATIVES_MAX = 20
+ALTERNATIVE_MAX = 2_000
+SEARCH_CONFIG = "english"
+
+
+class JoinWords(Func):
+    """``sx_join_words(text[])``: an IMMUTABLE array_to_string (the built-in is only STABLE,
+    which a generated column may not use). Created by migration 0001."""
+
+    function = "sx_join_words"
+    output_field = models.TextField()
+
+
+class LowerWords(Func):
+    """``sx_lower_words(text[])``: each element trimmed and lowercased (IMMUTABLE, migration 0001)."""
+
+    function = "sx_lower_words"
+    output_field = ArrayField(models.TextField())
+
+
+class Decision(models.Model):
+    """One decision of a product, with its reasoning, tags and the other products it affects."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Both foreign keys are indexed by the (…, -decided_at) composite indexes below.
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="decisions", db_index=False)
+    product = models.ForeignKey(ProductState, on_delete=models.CASCADE, related_name="decisions", db_index=False)
+    decision = models.TextField()
+    reasoning = models.TextField(blank=True, default="")
+    tags = ArrayField(models.CharField(max_length=TAG_MAX), default=list, blank=True)
+    affects_products = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    alternatives = ArrayField(models.TextField(), default=list, blank=True)
+    # The newer decision points at the one it replaces; the older one's ``superseded_by`` is the
+    # reverse side of this one-to-one (one source of truth, at most one successor). Deleting the
+    # older decision clears the pointer; deleting the newer one makes the older current again.
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="superseded_by"
+    )
+    decided_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=32, default="api")
+
+    # Maintained by PostgreSQL for every write path (API, admin, import, COPY).
+    search_document = models.GeneratedField(
+        expression=SearchVector("decision", config=SEARCH_CONFIG, weight="A")
+        + SearchVector(JoinWords(F("tags")), config=SEARCH_CONFIG, weight="B")
+        + SearchVector("reasoning", config=SEARCH_CONFIG, weight="C"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+    affects_keys = models.GeneratedField(
+        expression=LowerWords(F("affects_products")),
+        output_field=ArrayField(models.TextField()),
+        db_persist=True,
+    )
+
+    # Filled off the request path by the embedding task; compared only within one model and size.
+    embedding = VectorField(null=True, blank=True)
+    embedding_model = models.CharField(max_length=200, blank=True, default="")
+    embedding_dimensions = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-decided_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(GreaterThanOrEqual(Length("decision"), 1))
+                & models.Q(LessThanOrEqual(Length("decision"), DECISION_MAX)),
+                name="decision_text_length",
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("reasoning"), REASONING_MAX), name="decision_reasoning_length"
+            ),
+            models.CheckConstraint(condition=models.Q(tags__len__lte=TAGS_MAX), name="decision_tags_max"),
+            models.CheckConstraint(
+                condition=models.Q(affects_products__len__lte=AFFECTS_MAX), name="decision_affects_max"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(alternatives__len__lte=ALTERNATIVES_MAX), name="decision_alternatives_max"
+            ),
+            models.CheckConstraint(condition=~models.Q(supersedes=F("id")), name="decision_not_superseding_itself"),
+            models.CheckConstraint(
+                condition=models.Q(embedding__isnull=True)
+                | (models.Q(embedding_dimensions__isnull=False) & ~models.Q(embedding_model="")),
+                name="decision_embedding_labelled",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["space", "-decided_at"], name="decision_space_decided"),
+            models.Index(fields=["product", "-decided_at"], name="decision_product_decided"),
+            GinIndex(fields=["search_document"], name="decision_search_document"),
+            GinIndex(OpClass("decision", name="gin_trgm_ops"), name="decision_text_trgm"),
+            GinIndex(fields=["tags"], name="decision_tags"),
+            GinIndex(fields=["affects_keys"], name="decision_affects_keys"),
+            models.Index(
+                fields=["space", "embedding_model", "embedding_dimensions"],
+                condition=models.Q(embedding__isnull=False),
+                name="decision_embedded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.decision[:80]

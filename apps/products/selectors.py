@@ -1,0 +1,46 @@
+"""Reads of product states, always narrowed to one space."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.db.models.functions import Lower
+
+from apps.scopes.models import Space
+from synchronex.api import errors
+
+from .models import ProductState
+from .names import clean_product_name, name_problem, normalise_product_name
+
+
+def _by_name(*, space: Space, name: str) -> QuerySet[ProductState]:
+    # Lower(name) = lower(%s) is exactly the unique index's expression, so the lookup uses it.
+    return ProductState.objects.alias(name_key=Lower("name")).filter(space=space, name_key=name.lower())
+
+
+def product_find(*, space: Space, name: str) -> ProductState | None:
+    """The product of ``space`` called ``name`` (case-insensitive, trimmed), or None."""
+    if not isinstance(name, str):
+        return None
+    clean = normalise_product_name(name)
+    if name_problem(clean):
+        return None
+    return _by_name(space=space, name=clean).first()
+
+
+def product_find_for_update(*, space: Space, name: str) -> ProductState | None:
+    """Like ``product_find`` but locks the row until the surrounding transaction ends."""
+    return _by_name(space=space, name=normalise_product_name(name)).select_for_update().first()
+
+
+def product_get(*, space: Space, name: str) -> ProductState:
+    """The product, VALIDATION_ERROR for an impossible name, NOT_FOUND when missing."""
+    clean = clean_product_name(name)
+    product = _by_name(space=space, name=clean).first()
+    if product is None:
+        raise errors.NotFound(f"No product named {clean!r} in this scope.")
+    return product
+
+
+def product_list(*, space: Space) -> QuerySet[ProductState]:
+    """The products of ``space``, newest activity first."""
+    return ProductState.objects.filter(space=space).order_by("-last_activity_at", "id")

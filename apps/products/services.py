@@ -1,0 +1,92 @@
+"""Writes of product states (SPEC §5)."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.scopes.models import Space
+from synchronex.api import errors
+
+from .models import ProductState
+from .names import clean_product_name
+from .selectors import product_find, product_find_for_update
+
+# Fields a state write may set; lists replace the stored list.
+WRITABLE_FIELDS = ("status", "what_works", "what_is_blocked", "open_questions", "next_session_starts_here")
+
+ANY_VERSION = "*"
+
+
+def product_ensure(*, space: Space, name: str) -> ProductState:
+    """The product called ``name`` in ``space``, created when missing (race-safe).
+
+    Raises VALIDATION_ERROR on ``product_name`` for an impossible name.
+    """
+    clean = clean_product_name(name, field="product_name")
+    product = product_find(space=space, name=clean)
+    if product is not None:
+        return product
+    try:
+        with transaction.atomic():
+            return ProductState.objects.create(space=space, name=clean)
+    except IntegrityError:
+        # A concurrent request created it first; the unique index waited for its commit.
+        product = product_find(space=space, name=clean)
+        if product is None:
+            raise
+        return product
+
+
+def _check_precondition(product: ProductState | None, if_match) -> None:
+    if if_match is None:
+        return
+    if product is None:
+        raise errors.PreconditionFailed("If-Match was sent but the product does not exist yet.")
+    if if_match != ANY_VERSION and product.version not in if_match:
+        raise errors.PreconditionFailed(
+            f"The product is at version {product.version}; your If-Match does not match.",
+            details={"current_version": product.version},
+        )
+
+
+@transaction.atomic
+def product_state_write(
+    *, space: Space, name: str, changes: dict, if_match: set[int] | str | None = None
+) -> tuple[ProductState, bool]:
+    """Partially update (or create) a product's state; returns (product, created).
+
+    The row is locked for the whole transaction, so concurrent writes apply one after the other
+    and an ``If-Match`` version is compared against the committed latest state: with the same
+    If-Match, exactly one of two concurrent writes wins and the other is PRECONDITION_FAILED.
+    ``if_match`` is None (no header), ``ANY_VERSION`` (``*``) or a set of acceptable versions.
+    """
+    unknown = set(changes) - set(WRITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not writable: {sorted(unknown)}")
+    clean = clean_product_name(name)
+    product = product_find_for_update(space=space, name=clean)
+    if product is None:
+        _check_precondition(None, if_match)
+        try:
+            with transaction.atomic():
+                product = ProductState.objects.create(space=space, name=clean, **changes)
+            return product, True
+        except IntegrityError:
+            product = product_find_for_update(space=space, name=clean)
+            if product is None:
+                raise
+    _check_precondition(product, if_match)
+    changed = [field for field, value in changes.items() if getattr(product, field) != value]
+    if changed:
+        for field in changed:
+            setattr(product, field, changes[field])
+        product.version += 1
+        product.last_activity_at = timezone.now()
+        product.save(update_fields=[*changed, "version", "last_activity_at", "updated_at"])
+    return product, False
+
+
+def product_touch(*, product_id, at=None) -> None:
+    """Record activity on a product (a decision or signal naming it) without a state change."""
+    ProductState.objects.filter(pk=product_id).update(last_activity_at=at or timezone.now())
