@@ -76,6 +76,9 @@ INSTALLED_APPS = [
     "apps.products",
     "apps.decisions",
     "apps.memory",
+    "apps.oauth",
+    "apps.costs",
+    "apps.byok",
 ]
 
 MIDDLEWARE = [

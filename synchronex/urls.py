@@ -10,6 +10,8 @@ api_v1 = [
     path("", include("apps.products.api.urls")),
     path("", include("apps.decisions.api.urls")),
     path("", include("apps.memory.api.urls")),
+    path("", include("apps.costs.api.urls")),
+    path("", include("apps.byok.api.urls")),
     path("openapi.json", SpectacularAPIView.as_view(), {"format": "json"}, name="openapi-json"),
     path("openapi.yaml", SpectacularAPIView.as_view(), {"format": "yaml"}, name="openapi-yaml"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-json"), name="docs"),
@@ -20,5 +22,6 @@ urlpatterns = [
     path("openapi.yaml", SpectacularAPIView.as_view(), {"format": "yaml"}, name="openapi-root"),
     path("healthz", HealthView.as_view(), name="healthz"),
     path("admin/", admin.site.urls),
+    path("", include("apps.oauth.urls")),
     path("", include("apps.accounts.urls")),
 ]

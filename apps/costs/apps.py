@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class CostsConfig(AppConfig):
+    """AI cost events and their summaries."""
+
+    name = "apps.costs"
+    label = "costs"
