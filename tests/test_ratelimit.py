@@ -100,3 +100,25 @@ def test_login_form_is_throttled_per_ip(api):
     ]
     assert statuses[:10] == [200] * 10  # the form again, with an error
     assert statuses[10:] == [429, 429]
+
+
+@pytest.mark.django_db
+def test_cache_entries_expire_when_they_should():
+    from django.core.cache import cache
+    from django.db import connection
+
+    cache.set("short-lived", "v", 30)
+    assert cache.add("counter", 1, 90)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT cache_key, EXTRACT(EPOCH FROM expires - now()) FROM synchronex_cache WHERE cache_key LIKE %s",
+            ["%short-lived%"],
+        )
+        ((_, left_set),) = cursor.fetchall()
+        cursor.execute(
+            "SELECT EXTRACT(EPOCH FROM expires - now()) FROM synchronex_cache WHERE cache_key LIKE '%counter%'"
+        )
+        (left_add,) = cursor.fetchone()
+    assert 25 < left_set <= 31 and 85 < left_add <= 91
+    assert cache.incr("counter") == 2 and cache.get("counter") == 2
+    assert cache.get("short-lived") == "v"

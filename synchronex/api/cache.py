@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pickle
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.db import connections, router
@@ -31,10 +31,10 @@ class PostgresCache(BaseCache):
         return connections[db].cursor()
 
     def _expiry(self, timeout) -> datetime:
-        seconds = self.get_backend_timeout(timeout)
-        if seconds is None:
+        expires_at = self.get_backend_timeout(timeout)  # absolute Unix time, or None for "never"
+        if expires_at is None:
             return datetime(9999, 12, 31, tzinfo=UTC)
-        return datetime.now(UTC) + timedelta(seconds=seconds)
+        return datetime.fromtimestamp(expires_at, tz=UTC)
 
     @staticmethod
     def _encode(value):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
 
+from apps.scopes.selectors import space_for_request
 from synchronex.api import errors
 
 
@@ -26,9 +27,12 @@ class HasRequiredAccess(BasePermission):
         if not request.auth.allows(scope):
             raise errors.Forbidden(f"This token lacks the '{scope}' scope.", details={"required_scopes": [scope]})
         tier = getattr(view, "required_tier", None)
-        if tier and not request.user.has_tier(tier):
-            raise errors.TierRequired(
-                f"This feature needs the {tier} plan or above.",
-                details={"required_tier": tier, "current_tier": request.user.tier},
-            )
+        if tier:
+            # A workspace uses its owner's plan (SPEC §2); the personal space is the caller's own.
+            owner = space_for_request(request).space.owner
+            if not owner.has_tier(tier):
+                raise errors.TierRequired(
+                    f"This feature needs the {tier} plan or above.",
+                    details={"required_tier": tier, "current_tier": owner.tier},
+                )
         return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework.views import APIView
 
-from apps.scopes.selectors import ActiveSpace, space_for_request
+from apps.scopes.selectors import NOTICE_HEADER, ActiveSpace, space_for_request
 from synchronex.api import errors, idempotency, ratelimit
 
 
@@ -30,6 +30,9 @@ class ApiView(APIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        active = getattr(request, "_active_space", None)
+        if active is not None and active.notice:
+            response[NOTICE_HEADER] = active.notice
         usage = getattr(request, "rate_usage", None)
         if usage is not None:
             for name, value in usage.headers().items():

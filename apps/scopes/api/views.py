@@ -1,30 +1,157 @@
-from drf_spectacular.utils import extend_schema
+"""Active scope and workspace management (SPEC §3)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from apps.scopes.api.serializers import ScopeSerializer
+from apps.accounts.models import User
+from apps.scopes.api import serializers as s
+from apps.scopes.models import Membership
+from apps.scopes.selectors import resolve_active_space, workspace_membership, workspaces_for_user
+from apps.scopes.services import member_put, member_remove, scope_set, workspace_create
+from synchronex.api import errors
+from synchronex.api.pagination import Page
 from synchronex.api.views import ApiView
+
+SCOPE_HEADER_PARAM = OpenApiParameter(
+    "X-Synchronex-Scope",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Act in this workspace (its id) or `personal` for this request only, overriding the stored scope.",
+)
+
+
+def _ref(membership: Membership) -> dict:
+    space = membership.space
+    return {"id": space.id, "name": space.name, "kind": space.kind, "role": membership.role}
+
+
+def _workspace(membership: Membership) -> dict:
+    space = membership.space
+    return {**_ref(membership), "owner_email": space.owner.email, "created_at": space.created_at}
 
 
 class ScopeView(ApiView):
-    """The caller's active scope."""
+    """The caller's active scope: read it, or store another one (per user, server-side)."""
 
-    required_scopes = {"GET": "memory:read"}
+    required_scopes = {"GET": "memory:read", "PATCH": "memory:write"}
 
-    @extend_schema(tags=["scope"], summary="Get the active scope", responses=ScopeSerializer)
-    def get(self, request):
-        active = self.active
+    def _payload(self, active) -> dict:
+        available = [_ref(m) for m in workspaces_for_user(self.request.user)]
         workspace = None
-        if active.space.kind != "personal":
+        if not active.is_personal:
             workspace = {
                 "id": active.space.id,
                 "name": active.space.name,
                 "kind": active.space.kind,
                 "role": active.role,
             }
-        data = {
-            "workspace_id": workspace["id"] if workspace else None,
+        return {
+            "workspace_id": active.space.id if workspace else None,
             "scope": active.scope,
             "workspace": workspace,
-            "available": [],
+            "available": available,
         }
-        return Response(ScopeSerializer(data).data)
+
+    @extend_schema(
+        tags=["scope"], summary="Get the active scope", parameters=[SCOPE_HEADER_PARAM], responses=s.ScopeSerializer
+    )
+    def get(self, request):
+        return Response(s.ScopeSerializer(self._payload(self.active)).data)
+
+    @extend_schema(
+        tags=["scope"],
+        summary="Set the active scope",
+        description="`workspace_id: null` selects the personal scope. A workspace you are not in is NOT_FOUND.",
+        request=s.ScopeUpdateSerializer,
+        responses=s.ScopeSerializer,
+    )
+    def patch(self, request):
+        body = s.ScopeUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        workspace_id = body.validated_data["workspace_id"]
+        workspace = workspace_membership(user=request.user, workspace_id=workspace_id).space if workspace_id else None
+        scope_set(user=request.user, workspace=workspace)
+        active = resolve_active_space(request.user, None)
+        return Response(s.ScopeSerializer(self._payload(active)).data)
+
+
+class WorkspaceListView(ApiView):
+    required_scopes = {"GET": "memory:read", "POST": "memory:write"}
+
+    @extend_schema(tags=["workspaces"], summary="List your workspaces", responses=s.WorkspacePageSerializer)
+    def get(self, request):
+        page = Page.from_request(request)
+        memberships = workspaces_for_user(request.user).select_related("space__owner")
+        results = [_workspace(m) for m in page.slice(memberships)]
+        return Response(page.envelope(s.WorkspaceSerializer(results, many=True).data, memberships.count()))
+
+    @extend_schema(
+        tags=["workspaces"],
+        summary="Create a workspace (team plan or above)",
+        request=s.WorkspaceCreateSerializer,
+        responses={201: s.WorkspaceSerializer},
+    )
+    def post(self, request):
+        body = s.WorkspaceCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        workspace = workspace_create(owner=request.user, **body.validated_data)
+        membership = Membership.objects.select_related("space__owner").get(space=workspace, user=request.user)
+        return Response(s.WorkspaceSerializer(_workspace(membership)).data, status=201)
+
+
+class WorkspaceDetailView(ApiView):
+    required_scopes = {"GET": "memory:read"}
+
+    @extend_schema(tags=["workspaces"], summary="A workspace and its members", responses=s.WorkspaceDetailSerializer)
+    def get(self, request, workspace_id):
+        membership = workspace_membership(user=request.user, workspace_id=workspace_id)
+        members = Membership.objects.filter(space=membership.space).select_related("user").order_by("created_at")
+        data = {
+            **_workspace(membership),
+            "members": [
+                {
+                    "user_id": m.user.id,
+                    "email": m.user.email,
+                    "name": m.user.name,
+                    "role": m.role,
+                    "joined_at": m.created_at,
+                }
+                for m in members
+            ],
+        }
+        return Response(s.WorkspaceDetailSerializer(data).data)
+
+
+class MemberListView(ApiView):
+    required_scopes = {"POST": "memory:write"}
+
+    @extend_schema(
+        tags=["workspaces"],
+        summary="Add a member, or change a member's role (owner/admin)",
+        description="The user must already have an account. Answers 201 when added, 200 when the role changed.",
+        request=s.MemberAddSerializer,
+        responses={200: s.MemberSerializer, 201: s.MemberSerializer},
+    )
+    def post(self, request, workspace_id):
+        body = s.MemberAddSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        actor = workspace_membership(user=request.user, workspace_id=workspace_id)
+        user = User.objects.filter(email__iexact=body.validated_data["email"], is_active=True).first()
+        if user is None:
+            raise errors.NotFound("No account has that email address.")
+        membership, created = member_put(actor_membership=actor, user=user, role=body.validated_data["role"])
+        data = {"user_id": user.id, "email": user.email, "name": user.name, "role": membership.role}
+        data["joined_at"] = membership.created_at
+        return Response(s.MemberSerializer(data).data, status=201 if created else 200)
+
+
+class MemberDetailView(ApiView):
+    required_scopes = {"DELETE": "memory:write"}
+
+    @extend_schema(tags=["workspaces"], summary="Remove a member (owner/admin), or leave", responses={204: None})
+    def delete(self, request, workspace_id, user_id):
+        actor = workspace_membership(user=request.user, workspace_id=workspace_id)
+        member_remove(actor_membership=actor, user_id=user_id)
+        return Response(status=204)

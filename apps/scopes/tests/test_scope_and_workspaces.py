@@ -1,0 +1,195 @@
+"""Workspaces, memberships and the active scope (SPEC §3)."""
+
+import uuid
+
+import pytest
+
+from apps.scopes.models import ActiveScope
+
+
+@pytest.fixture
+def team_owner(make_user):
+    return make_user(tier="team")
+
+
+@pytest.fixture
+def owner_api(client_for, team_owner):
+    return client_for(team_owner)
+
+
+def create_workspace(api, name="Acme", kind="team"):
+    response = api.post("/api/v1/workspaces", json={"name": name, "kind": kind})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def add_member(api, workspace_id, email, role):
+    return api.post(f"/api/v1/workspaces/{workspace_id}/members", json={"email": email, "role": role})
+
+
+def test_new_account_is_in_its_personal_scope(write_api):
+    assert write_api.get("/api/v1/scope").json() == {
+        "workspace_id": None,
+        "scope": "personal",
+        "workspace": None,
+        "available": [],
+    }
+
+
+def test_team_plan_creates_workspaces_and_owns_them(owner_api, team_owner):
+    workspace = create_workspace(owner_api, "  Acme Agency  ", "agency")
+    assert workspace["name"] == "Acme Agency"
+    assert (workspace["kind"], workspace["role"], workspace["owner_email"]) == ("agency", "owner", team_owner.email)
+    listing = owner_api.get("/api/v1/workspaces").json()
+    assert listing["count"] == 1 and listing["results"][0]["id"] == workspace["id"]
+    available = owner_api.get("/api/v1/scope").json()["available"]
+    assert available == [{"id": workspace["id"], "name": "Acme Agency", "kind": "agency", "role": "owner"}]
+
+
+@pytest.mark.parametrize("tier", ["free", "pro"])
+def test_creating_a_workspace_needs_the_team_plan(client_for, make_user, tier):
+    response = client_for(make_user(tier=tier)).post("/api/v1/workspaces", json={"name": "X", "kind": "team"})
+    assert response.status_code == 403
+    assert response.json()["error"]["details"] == {"required_tier": "team", "current_tier": tier}
+
+
+@pytest.mark.parametrize(
+    "body,fields",
+    [
+        ({"name": "", "kind": "team"}, {"name"}),
+        ({"name": "x" * 201, "kind": "team"}, {"name"}),
+        ({"name": "X", "kind": "personal"}, {"kind"}),
+        ({"name": "X"}, {"kind"}),
+        ({"name": "X", "kind": "team", "colour": "red"}, {"colour"}),
+        ({"name": 5, "kind": ["team"]}, {"kind"}),
+    ],
+)
+def test_workspace_creation_bad_input(owner_api, body, fields):
+    response = owner_api.post("/api/v1/workspaces", json=body)
+    assert response.status_code == 400
+    assert fields <= set(response.json()["error"]["details"]["fields"])
+
+
+def test_patch_scope_stores_the_active_workspace(owner_api):
+    workspace = create_workspace(owner_api)
+    response = owner_api.patch("/api/v1/scope", json={"workspace_id": workspace["id"]})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["workspace_id"] == workspace["id"] and body["scope"] == "team"
+    assert body["workspace"] == {"id": workspace["id"], "name": "Acme", "kind": "team", "role": "owner"}
+    assert owner_api.get("/api/v1/scope").json()["scope"] == "team"
+    back = owner_api.patch("/api/v1/scope", json={"workspace_id": None}).json()
+    assert back["scope"] == "personal" and back["workspace"] is None
+
+
+@pytest.mark.parametrize(
+    "body,status",
+    [({"workspace_id": "not-a-uuid"}, 400), ({}, 400), ({"workspace_id": None, "x": 1}, 400), ([], 400)],
+)
+def test_patch_scope_bad_input(owner_api, body, status):
+    assert owner_api.patch("/api/v1/scope", json=body).status_code == status
+
+
+def test_patch_scope_to_a_foreign_or_unknown_workspace_is_not_found(owner_api, client_for, make_user):
+    foreign = create_workspace(client_for(make_user(tier="team")))
+    for workspace_id in (foreign["id"], str(uuid.uuid4())):
+        response = owner_api.patch("/api/v1/scope", json={"workspace_id": workspace_id})
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_read_key_cannot_change_the_scope(client_for, team_owner):
+    response = client_for(team_owner, "read").patch("/api/v1/scope", json={"workspace_id": None})
+    assert response.status_code == 403
+
+
+def test_header_overrides_the_stored_scope_per_request(owner_api):
+    workspace = create_workspace(owner_api)
+    assert owner_api.get("/api/v1/scope", headers={"X-Synchronex-Scope": workspace["id"]}).json()["scope"] == "team"
+    owner_api.patch("/api/v1/scope", json={"workspace_id": workspace["id"]})
+    assert owner_api.get("/api/v1/scope", headers={"X-Synchronex-Scope": "personal"}).json()["scope"] == "personal"
+    assert owner_api.get("/api/v1/scope").json()["scope"] == "team"  # the stored setting is untouched
+
+
+def test_header_with_a_foreign_or_malformed_workspace(owner_api, client_for, make_user):
+    foreign = create_workspace(client_for(make_user(tier="team")))
+    assert owner_api.get("/api/v1/scope", headers={"X-Synchronex-Scope": foreign["id"]}).status_code == 404
+    malformed = owner_api.get("/api/v1/scope", headers={"X-Synchronex-Scope": "nope"})
+    assert malformed.status_code == 400
+    assert "X-Synchronex-Scope" in malformed.json()["error"]["details"]["fields"]
+
+
+def test_members_are_added_changed_and_removed(owner_api, client_for, make_user):
+    workspace = create_workspace(owner_api)
+    member = make_user()
+    added = add_member(owner_api, workspace["id"], member.email.upper(), "viewer")
+    assert added.status_code == 201
+    assert added.json()["role"] == "viewer" and added.json()["user_id"] == str(member.id)
+    changed = add_member(owner_api, workspace["id"], member.email, "member")
+    assert changed.status_code == 200 and changed.json()["role"] == "member"
+    detail = client_for(member).get(f"/api/v1/workspaces/{workspace['id']}").json()
+    assert [(m["email"], m["role"]) for m in detail["members"]][1] == (member.email, "member")
+    assert detail["role"] == "member"
+    removed = owner_api.delete(f"/api/v1/workspaces/{workspace['id']}/members/{member.id}")
+    assert removed.status_code == 204
+    assert client_for(member).get(f"/api/v1/workspaces/{workspace['id']}").status_code == 404
+
+
+def test_member_management_rules(owner_api, client_for, make_user, team_owner):
+    workspace = create_workspace(owner_api)
+    wid = workspace["id"]
+    admin, member, outsider = make_user(), make_user(), make_user()
+    add_member(owner_api, wid, admin.email, "admin")
+    add_member(owner_api, wid, member.email, "member")
+    admin_api, member_api = client_for(admin), client_for(member)
+    assert add_member(member_api, wid, outsider.email, "viewer").status_code == 403
+    assert add_member(admin_api, wid, outsider.email, "admin").status_code == 403
+    assert add_member(admin_api, wid, outsider.email, "viewer").status_code == 201
+    assert add_member(client_for(outsider), wid, make_user().email, "viewer").status_code == 403
+    assert add_member(client_for(make_user()), wid, outsider.email, "viewer").status_code == 404
+    assert add_member(owner_api, wid, "nobody@example.com", "viewer").status_code == 404
+    assert add_member(owner_api, wid, outsider.email, "owner").status_code == 400
+    assert add_member(owner_api, wid, team_owner.email, "member").status_code == 409
+    assert owner_api.delete(f"/api/v1/workspaces/{wid}/members/{team_owner.id}").status_code == 409
+    assert member_api.delete(f"/api/v1/workspaces/{wid}/members/{outsider.id}").status_code == 403
+    assert admin_api.delete(f"/api/v1/workspaces/{wid}/members/{uuid.uuid4()}").status_code == 404
+    assert member_api.delete(f"/api/v1/workspaces/{wid}/members/{member.id}").status_code == 204  # leaving
+    assert client_for(make_user()).get(f"/api/v1/workspaces/{wid}").status_code == 404
+
+
+def test_removed_member_with_a_stored_scope_falls_back_to_personal_clearly(owner_api, client_for, make_user):
+    workspace = create_workspace(owner_api)
+    member = make_user()
+    add_member(owner_api, workspace["id"], member.email, "member")
+    member_api = client_for(member)
+    assert member_api.patch("/api/v1/scope", json={"workspace_id": workspace["id"]}).json()["scope"] == "team"
+    owner_api.delete(f"/api/v1/workspaces/{workspace['id']}/members/{member.id}")
+    response = member_api.get("/api/v1/scope")
+    assert response.status_code == 200
+    assert response.json()["scope"] == "personal"
+    assert "no longer available" in response.headers["X-Synchronex-Scope-Notice"]
+    assert ActiveScope.objects.get(user=member).workspace is None
+    assert "X-Synchronex-Scope-Notice" not in member_api.get("/api/v1/scope").headers
+
+
+@pytest.mark.urls("tests.urls")
+def test_a_workspace_uses_its_owners_plan(owner_api, client_for, make_user):
+    workspace = create_workspace(owner_api)
+    free_member = make_user(tier="free")
+    add_member(owner_api, workspace["id"], free_member.email, "member")
+    api = client_for(free_member)
+    assert api.get("/api/v1/_test/pro").status_code == 403
+    assert api.get("/api/v1/_test/pro", headers={"X-Synchronex-Scope": workspace["id"]}).status_code == 200
+
+
+def test_workspace_list_query_count_is_flat(inproc_for, team_owner, django_assert_num_queries):
+    from apps.scopes.services import workspace_create
+
+    for n in range(5):
+        workspace_create(owner=team_owner, name=f"W{n}", kind="team")
+    client = inproc_for(team_owner)
+    client.get("/api/v1/workspaces")  # warm: the key's last-used stamp and this minute's counters exist
+    # key lookup, two quota counters, count, page
+    with django_assert_num_queries(5):
+        response = client.get("/api/v1/workspaces")
+    assert response.status_code == 200 and response.json()["count"] == 5
