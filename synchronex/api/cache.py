@@ -100,6 +100,28 @@ class PostgresCache(BaseCache):
             raise ValueError(f"Key '{key}' not found or not a number")
         return row[0]
 
+    def incr_counters(self, items: list[tuple[str, int]]) -> list[int]:
+        """Add one to several counters in a single statement, creating (or restarting) any that
+        are missing or expired with the given timeout; returns the new values in order.
+
+        Each row is updated under its own row lock, so concurrent callers never lose a count.
+        """
+        keys = [self.make_and_validate_key(key) for key, _ in items]
+        rows = ", ".join(["(%s, NULL::bytea, 1::bigint, %s::timestamptz)"] * len(items))
+        params = [value for key, (_, ttl) in zip(keys, items, strict=True) for value in (key, self._expiry(ttl))]
+        with self._cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {self._table} AS c (cache_key, value, counter, expires) VALUES {rows} "
+                "ON CONFLICT (cache_key) DO UPDATE SET "
+                "counter = CASE WHEN c.expires <= now() OR c.counter IS NULL THEN 1 ELSE c.counter + 1 END, "
+                "expires = CASE WHEN c.expires <= now() OR c.counter IS NULL THEN EXCLUDED.expires ELSE c.expires END, "
+                "value = NULL RETURNING cache_key, counter",
+                params,
+            )
+            counts = dict(cursor.fetchall())
+            self._maybe_cull(cursor)
+        return [counts[key] for key in keys]
+
     def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
         key = self.make_and_validate_key(key, version=version)
         with self._cursor() as cursor:

@@ -98,14 +98,20 @@ def consume(user, *, now: float | None = None) -> WindowUsage:
     now = time.time() if now is None else now
     limits = limits_for(user)
     cache = caches[settings.RATELIMIT_USE_CACHE]
-    usages = []
-    for window, period in WINDOWS:
-        start = int(now // period) * period
-        key = f"quota:{user.pk}:{window}:{start}"
-        usage = WindowUsage(window, limits[window], _count(cache, key, period + 60), start + period)
-        if usage.exceeded:
-            raise QuotaExceeded(usage, now)
-        usages.append(usage)
+    windows = [(window, period, int(now // period) * period) for window, period in WINDOWS]
+    keys = [(f"quota:{user.pk}:{window}:{start}", period + 60) for window, period, start in windows]
+    if hasattr(cache, "incr_counters"):
+        counts = cache.incr_counters(keys)  # one round trip for both windows
+    else:
+        counts = [_count(cache, key, ttl) for key, ttl in keys]
+    usages = [
+        WindowUsage(window, limits[window], count, start + period)
+        for (window, period, start), count in zip(windows, counts, strict=True)
+    ]
+    exceeded = [usage for usage in usages if usage.exceeded]
+    if exceeded:
+        # When both windows are spent, the caller must wait for the later reset.
+        raise QuotaExceeded(max(exceeded, key=lambda u: u.reset), now)
     return min(usages, key=lambda u: u.remaining)
 
 
