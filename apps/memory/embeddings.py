@@ -7,8 +7,9 @@ Contract used by search and by the embedding task:
   The deployment's settings (``EMBEDDINGS_*``) choose the provider; a space's
   ``EmbeddingSettings`` row overrides them.
 - ``provider.model`` and ``provider.dimensions`` are stored next to every vector; a vector of
-  another model or size is never compared. ``dimensions`` is ``None`` until known: when it is
-  not configured, the first ``embed`` call learns it from the vectors.
+  another model or size is never compared. ``dimensions`` is known up front for configured sizes
+  (``EMBEDDINGS_DIMENSIONS``) and well-known models (``KNOWN_DIMENSIONS``); otherwise it is
+  ``None`` until the first ``embed`` call learns it, so compare by ``len(query_vector)`` then.
 - ``provider.embed(texts)`` returns one list of floats per text, or raises ``EmbeddingUnavailable``.
 """
 
@@ -26,6 +27,15 @@ from django.conf import settings
 from synchronex.api.tokens import count_tokens
 
 DEFAULT_MODELS = {"openai": "text-embedding-3-small", "local": "all-MiniLM-L6-v2"}
+# Sizes of well-known models, so ``provider.dimensions`` is known before the first call. Other
+# models learn it from their first answer, or take EMBEDDINGS_DIMENSIONS.
+KNOWN_DIMENSIONS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+    "all-MiniLM-L6-v2": 384,
+    "sentence-transformers/all-MiniLM-L6-v2": 384,
+}
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 
@@ -84,7 +94,8 @@ class OpenAICompatibleProvider:
         # Accept a base URL given with or without the /v1 suffix.
         self.endpoint = f"{base}/embeddings" if base.endswith("/v1") else f"{base}/v1/embeddings"
         self.model = model
-        self.dimensions = dimensions
+        self.dimensions = dimensions or KNOWN_DIMENSIONS.get(model)
+        # Only an explicitly configured size is asked of the server (OpenAI's "dimensions").
         self._requested_dimensions = dimensions
         self._api_key = api_key
         self.timeout = timeout
@@ -122,7 +133,7 @@ class OpenAICompatibleProvider:
             vectors = [item["embedding"] for item in items]
         except (TypeError, KeyError, AttributeError):
             raise EmbeddingUnavailable("The embedding server's answer has no data[].embedding.") from None
-        vectors = _check_vectors(vectors, len(texts), self._requested_dimensions)
+        vectors = _check_vectors(vectors, len(texts), self.dimensions)
         self.dimensions = len(vectors[0])
         self.last_usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else None
         return vectors
@@ -151,7 +162,7 @@ class LocalProvider:
 
     def __init__(self, *, model: str):
         self.model = model
-        self.dimensions: int | None = None
+        self.dimensions: int | None = KNOWN_DIMENSIONS.get(model)
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:
@@ -161,7 +172,7 @@ class LocalProvider:
             vectors = encoder.encode(list(texts), normalize_embeddings=True, show_progress_bar=False)
         except Exception as exc:
             raise EmbeddingUnavailable(f"The local embedding model failed: {exc}") from None
-        vectors = _check_vectors([list(v) for v in vectors], len(texts), None)
+        vectors = _check_vectors([list(v) for v in vectors], len(texts), self.dimensions)
         self.dimensions = len(vectors[0])
         return vectors
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchVector
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, Value
 from django.utils.dateparse import parse_datetime
 
@@ -27,6 +30,7 @@ MAX_TAGS = 100
 MAX_TAG_CHARS = 200
 MAX_RELATED_IDS = 1_000
 MAX_REF_CHARS = 255  # parent_id, related ids, agent_id, external_id
+EMBEDDING_LOCK_CLASS = 0x53584D45  # advisory-lock namespace of embedding runs ("SXME")
 
 
 class DuplicateMemory(errors.Conflict):
@@ -288,3 +292,96 @@ def memory_create(*, space, data: dict) -> Memory:
     # so that the field reads back as deferred (loaded from the row if ever needed).
     del memory.search
     return memory
+
+
+# -- embeddings -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EmbeddingTarget:
+    """A kind of row that carries ``embedding``, ``embedding_model`` and ``embedding_dimensions``."""
+
+    label: str
+    model: type
+    text_fields: tuple[str, ...]
+    text: Callable[[object], str]
+
+
+def _decision_text(row) -> str:
+    return "\n".join(part for part in (row.decision, " ".join(row.tags), row.reasoning) if part)
+
+
+def embedding_targets() -> list[EmbeddingTarget]:
+    # Imported here: the decisions app builds on this one (its services enqueue our task).
+    from apps.decisions.models import Decision
+
+    return [
+        EmbeddingTarget("decisions", Decision, ("decision", "tags", "reasoning"), _decision_text),
+        EmbeddingTarget("memories", Memory, ("content",), lambda row: row.content),
+    ]
+
+
+def _pending(target: EmbeddingTarget, *, space, provider):
+    """Rows without a vector of the provider's model (and size, once known)."""
+    current = Q(embedding__isnull=False, embedding_model=provider.model)
+    if provider.dimensions:
+        current &= Q(embedding_dimensions=provider.dimensions)
+    return target.model.objects.filter(space=space).exclude(current).only("id", *target.text_fields).order_by("id")
+
+
+@contextmanager
+def _space_embedding_lock(space):
+    """A session-level advisory lock per space: one embedding run per space at a time.
+
+    Not a transaction lock: each batch commits on its own, so a failure keeps the vectors
+    already paid for. The lock dies with the connection if a worker does.
+    """
+    key = int.from_bytes(space.id.bytes[:4], "big") & 0x7FFFFFFF  # int4; a rare clash only delays a run
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [EMBEDDING_LOCK_CLASS, key])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [EMBEDDING_LOCK_CLASS, key])
+
+
+def embeddings_compute_pending(*, space, batch_size: int | None = None) -> dict:
+    """Give every decision and memory of ``space`` a vector of the space's current model.
+
+    Policy for rows embedded by *another* model (or size): they are re-embedded, so that a space
+    which changes provider converges on one model and every row stays findable by meaning;
+    search compares only vectors whose model and dimensions match the query's. Returns
+    ``{"provider", "model", "decisions", "memories", "busy"}`` (counts of rows embedded now);
+    ``busy`` means another run holds the space and nothing was done. Raises
+    ``EmbeddingUnavailable`` when the provider fails; batches embedded before that stay stored.
+    """
+    from apps.memory.embeddings import provider_for_space
+
+    batch_size = batch_size or settings.EMBEDDINGS_BATCH_SIZE
+    provider = provider_for_space(space)
+    counts = {"provider": None, "model": None, "decisions": 0, "memories": 0, "busy": False}
+    if provider is None:
+        return counts
+    counts.update(provider=provider.name, model=provider.model)
+    with _space_embedding_lock(space) as acquired:
+        if not acquired:
+            counts["busy"] = True
+            return counts
+        for target in embedding_targets():
+            last_id = None
+            while True:
+                # Keyset paging: each row is read once per run, whatever the provider answers.
+                rows = _pending(target, space=space, provider=provider)
+                if last_id is not None:
+                    rows = rows.filter(id__gt=last_id)
+                rows = list(rows[:batch_size])
+                if not rows:
+                    break
+                vectors = provider.embed([target.text(row) for row in rows])
+                for row, vector in zip(rows, vectors, strict=True):
+                    row.embedding, row.embedding_model, row.embedding_dimensions = vector, provider.model, len(vector)
+                target.model.objects.bulk_update(rows, ["embedding", "embedding_model", "embedding_dimensions"])
+                counts[target.label] += len(rows)
+                last_id = rows[-1].id
+    return counts

@@ -35,6 +35,7 @@ class FakeEmbeddingServer:
         self.requests: list[dict] = []
         self.fail_status: int | None = None
         self.failures_left = 0
+        self.successes_before_failing = 0
         self.delay_seconds = 0.0
         self.ignore_requested_dimensions = False  # behave like a server that disobeys "dimensions"
         self.respond_with: dict | None = None  # a fixed 200 body, to test malformed answers
@@ -49,9 +50,10 @@ class FakeEmbeddingServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def fail_next(self, count: int = 1, *, status: int = 500) -> None:
+    def fail_next(self, count: int = 1, *, status: int = 500, after: int = 0) -> None:
+        """Fail ``count`` calls with ``status``, after letting ``after`` calls succeed."""
         with self._lock:
-            self.failures_left, self.fail_status = count, status
+            self.failures_left, self.fail_status, self.successes_before_failing = count, status, after
 
     def start(self) -> FakeEmbeddingServer:
         self._thread.start()
@@ -93,9 +95,11 @@ class FakeEmbeddingServer:
                     body = None
                 with fake._lock:
                     fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                    failing = fake.failures_left > 0
+                    failing = fake.failures_left > 0 and fake.successes_before_failing == 0
                     if failing:
                         fake.failures_left -= 1
+                    elif fake.successes_before_failing:
+                        fake.successes_before_failing -= 1
                 if fake.delay_seconds:
                     time.sleep(fake.delay_seconds)
                 if self.path != "/v1/embeddings":

@@ -46,6 +46,13 @@ def test_openai_provider_returns_one_vector_per_text_in_order(fake_openai):
     assert p.last_usage["prompt_tokens"] > 0
 
 
+def test_well_known_models_know_their_size_before_the_first_call(fake_openai):
+    assert provider(fake_openai, model="text-embedding-3-small").dimensions == 1536
+    assert provider(fake_openai, model="text-embedding-3-large").dimensions == 3072
+    assert provider(fake_openai, model="unknown-model").dimensions is None
+    assert provider(fake_openai, model="text-embedding-3-small", dimensions=256).dimensions == 256
+
+
 def test_openai_provider_accepts_a_base_url_ending_in_v1(fake_openai):
     p = provider(fake_openai, base_url=fake_openai.base_url + "/v1/")
     assert len(p.embed(["hello"])) == 1
@@ -155,10 +162,14 @@ def test_local_provider_loads_the_model_once_and_normalises(monkeypatch):
     module.SentenceTransformer = FakeSentenceTransformer
     embeddings._sentence_transformer.cache_clear()
     monkeypatch.setitem(sys.modules, "sentence_transformers", module)
-    p = LocalProvider(model="all-MiniLM-L6-v2")
+    p = LocalProvider(model="tiny-test-model")
+    assert p.dimensions is None  # not a well-known model: learned from the first answer
     assert p.embed(["ab", "abc"]) == [[2.0, 1.0, 0.0], [3.0, 1.0, 0.0]]
     p.embed(["x"])
-    assert loaded == ["all-MiniLM-L6-v2"] and p.dimensions == 3
+    assert loaded == ["tiny-test-model"] and p.dimensions == 3
+    # A well-known model's size is known up front and enforced.
+    with pytest.raises(EmbeddingUnavailable, match="3 dimensions, not 384"):
+        LocalProvider(model="all-MiniLM-L6-v2").embed(["x"])
     embeddings._sentence_transformer.cache_clear()
 
 
