@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from .views import DecisionDetailView, DecisionListView, DecisionSearchView
+
+urlpatterns = [
+    path("memory/decisions", DecisionListView.as_view(), name="decision-list"),
+    # Before the detail route, so "search" is never read as an id.
+    path("memory/decisions/search", DecisionSearchView.as_view(), name="decision-search"),
+    path("memory/decisions/<str:decision_id>", DecisionDetailView.as_view(), name="decision-detail"),
+]

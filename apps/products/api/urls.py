@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from .views import ProductListView, ProductStateView
+
+urlpatterns = [
+    path("memory/products", ProductListView.as_view(), name="product-list"),
+    # ``path`` so that an encoded slash (%2F, decoded by the server) stays part of the name.
+    path("memory/product/<path:name>/state", ProductStateView.as_view(), name="product-state"),
+]

@@ -1,0 +1,329 @@
+"""Decision bodies, responses and search parameters (SPEC §6).
+
+Bounds: decision 1–2,000 characters; reasoning ≤ 10,000; ≤ 20 tags of 1–50 characters
+(trimmed, lowercased, duplicates dropped, no commas since search takes a comma list);
+``affects_products`` ≤ 20 product names (the product-name rule, duplicates dropped
+case-insensitively); ≤ 20 alternatives of 1–2,000 characters; ``decided_at`` an ISO 8601 date
+or date-time (naive means UTC) no later than one day ahead; ``supersedes`` a decision id.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, time, timedelta
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework import serializers
+
+from apps.decisions.models import (
+    AFFECTS_MAX,
+    ALTERNATIVE_MAX,
+    ALTERNATIVES_MAX,
+    DECISION_MAX,
+    REASONING_MAX,
+    TAG_MAX,
+    TAGS_MAX,
+)
+from apps.products.api.fields import StrictList, StrictString
+from apps.products.models import NAME_MAX
+from apps.products.names import name_problem, normalise_product_name
+from synchronex.api import errors
+from synchronex.api.serializers import StrictSerializer
+
+FUTURE_SLACK = timedelta(days=1)
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+EARLIEST_YEAR = 1900
+
+
+def parse_instant(raw: str) -> tuple[datetime, bool] | None:
+    """An ISO 8601 date-time (naive → UTC) or date (→ midnight UTC); the flag says date-only."""
+    raw = raw.strip()
+    try:
+        if _DATE_ONLY.match(raw):  # parse_datetime would read a bare date as midnight, losing "whole day"
+            day = parse_date(raw)
+            return (datetime.combine(day, time.min, tzinfo=UTC), True) if day else None
+        moment = parse_datetime(raw)
+    except ValueError:
+        return None
+    if moment is None:
+        return None
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    return moment, False
+
+
+class InstantField(serializers.Field):
+    """An ISO 8601 date or date-time string, in years 1900 … now + 1 day."""
+
+    default_error_messages = {
+        "invalid": "Use an ISO 8601 date (2026-05-03) or date-time (2026-05-03T12:00:00Z).",
+        "range": "Must lie between 1900 and one day from now.",
+    }
+
+    def to_internal_value(self, data):
+        parsed = parse_instant(data) if isinstance(data, str) else None
+        if parsed is None:
+            self.fail("invalid")
+        moment = parsed[0]
+        if moment.year < EARLIEST_YEAR or moment > timezone.now() + FUTURE_SLACK:
+            self.fail("range")
+        return moment
+
+    def to_representation(self, value):
+        return serializers.DateTimeField().to_representation(value)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID given as a JSON string (DRF would also read an integer as a UUID)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+class TagField(StrictString):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data).lower()
+        if "," in value:
+            raise serializers.ValidationError("A tag may not contain a comma.")
+        return value
+
+
+class ProductNameField(StrictString):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        name = normalise_product_name(data)
+        problem = name_problem(name)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return name
+
+
+def _dedupe(values: list[str], key=lambda v: v) -> list[str]:
+    seen, kept = set(), []
+    for value in values:
+        if key(value) not in seen:
+            seen.add(key(value))
+            kept.append(value)
+    return kept
+
+
+class DecisionCreateSerializer(StrictSerializer):
+    """``POST /memory/decisions``."""
+
+    decision = StrictString(max_length=DECISION_MAX, help_text=f"The decision (1–{DECISION_MAX} characters).")
+    product_name = ProductNameField(
+        max_length=NAME_MAX, help_text="The product it belongs to; created when missing (case-insensitive)."
+    )
+    reasoning = StrictString(
+        max_length=REASONING_MAX, allow_blank=True, required=False, help_text=f"Why (≤ {REASONING_MAX} characters)."
+    )
+    tags = StrictList(
+        child=TagField(max_length=TAG_MAX),
+        max_length=TAGS_MAX,
+        required=False,
+        help_text=f"≤ {TAGS_MAX} tags of ≤ {TAG_MAX} characters; lowercased; no commas.",
+    )
+    affects_products = StrictList(
+        child=ProductNameField(max_length=NAME_MAX),
+        max_length=AFFECTS_MAX,
+        required=False,
+        help_text=f"Names of other products this decision affects (≤ {AFFECTS_MAX}).",
+    )
+    alternatives = StrictList(
+        child=StrictString(max_length=ALTERNATIVE_MAX),
+        max_length=ALTERNATIVES_MAX,
+        required=False,
+        help_text=f"Alternatives considered (≤ {ALTERNATIVES_MAX} of ≤ {ALTERNATIVE_MAX} characters).",
+    )
+    supersedes = StrictUUIDField(
+        required=False,
+        allow_null=True,
+        help_text="Id of a decision of the same scope that this one replaces (unknown → NOT_FOUND; "
+        "already superseded → CONFLICT).",
+    )
+    decided_at = InstantField(required=False, help_text="When it was decided (default: now).")
+
+    def validate_tags(self, value):
+        return _dedupe(value)
+
+    def validate_affects_products(self, value):
+        return _dedupe(value, key=str.lower)
+
+
+class DecisionSerializer(serializers.Serializer):
+    """A decision as the API shows it."""
+
+    id = serializers.UUIDField()
+    decision = serializers.CharField()
+    product_name = serializers.CharField(source="product.name")
+    reasoning = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField())
+    affects_products = serializers.ListField(child=serializers.CharField())
+    alternatives = serializers.ListField(child=serializers.CharField())
+    supersedes = serializers.UUIDField(source="supersedes_id", allow_null=True)
+    superseded_by = serializers.UUIDField(source="successor_id", allow_null=True)
+    decided_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    source = serializers.CharField()
+
+
+class DecisionWithScopeSerializer(DecisionSerializer):
+    scope = serializers.CharField()
+
+
+class ScoreDetailSerializer(serializers.Serializer):
+    text = serializers.FloatField(allow_null=True, help_text="Text branch: (k+1)/(k+rank), k = 60; null without q.")
+    semantic = serializers.FloatField(
+        allow_null=True, help_text="Vector branch: (k+1)/(k+rank); 0 outside the nearest 100; null when not used."
+    )
+    recency = serializers.FloatField(help_text="exp(-ln2 · age_days / half_life_days).")
+
+
+class SearchHitSerializer(DecisionSerializer):
+    score = serializers.FloatField(
+        help_text="0.8 × mean of the used branches + 0.2 × recency with q; the recency factor without q."
+    )
+    score_detail = ScoreDetailSerializer()
+    match = serializers.ChoiceField(choices=["direct", "affects"])
+
+
+class TokenUsageSerializer(serializers.Serializer):
+    budget = serializers.IntegerField()
+    used = serializers.IntegerField()
+    truncated = serializers.BooleanField()
+
+
+class SearchResponseSerializer(serializers.Serializer):
+    results = SearchHitSerializer(many=True)
+    count = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    next_offset = serializers.IntegerField(allow_null=True)
+    semantic = serializers.BooleanField(help_text="Whether vector similarity took part in the ranking.")
+    scope = serializers.CharField()
+    tokens = TokenUsageSerializer(required=False, help_text="Present when token_budget was given.")
+
+
+def hit_representation(hit) -> dict:
+    body = dict(DecisionSerializer(hit.decision).data)
+    body.update(score=hit.score, score_detail=hit.score_detail, match=hit.match)
+    return body
+
+
+# --- search query parameters ---------------------------------------------------------------------
+Q_MAX = 500
+HALF_LIFE_MAX = 36_500
+TOKEN_BUDGET_MAX = 100_000
+SEARCH_PARAMS = (
+    "q",
+    "product",
+    "tags",
+    "since",
+    "until",
+    "include_related",
+    "include_superseded",
+    "half_life_days",
+    "token_budget",
+    "limit",
+    "offset",
+)
+
+
+def _boolean(raw: str) -> bool | None:
+    return {"true": True, "false": False}.get(raw.strip().lower())
+
+
+def parse_search_params(query) -> dict:
+    """Strictly validate the search query string; returns ``decision_search`` keyword arguments
+    (``limit``/``offset`` are left to ``Page``). Every problem is reported at once, by name."""
+    problems: dict[str, str] = {}
+    unknown = sorted(set(query) - set(SEARCH_PARAMS))
+    for name in unknown:
+        problems[name] = "Unknown query parameter."
+    for name in SEARCH_PARAMS:
+        if len(query.getlist(name)) > 1:
+            problems[name] = "Give this parameter at most once."
+    out: dict = {}
+
+    q = query.get("q")
+    if q is not None:
+        q = q.strip()
+        if len(q) > Q_MAX:
+            problems["q"] = f"At most {Q_MAX} characters."
+        elif "\x00" in q:
+            problems["q"] = "May not contain NUL characters."
+        out["q"] = q or None
+
+    product = query.get("product")
+    if product is not None:
+        name = normalise_product_name(product)
+        problem = name_problem(name)
+        if problem:
+            problems["product"] = problem
+        out["product"] = name
+
+    tags_raw = query.get("tags")
+    if tags_raw is not None:
+        tags = [t.strip().lower() for t in tags_raw.split(",")]
+        if any(not t for t in tags):
+            problems["tags"] = "A comma-separated list of non-empty tags."
+        elif len(tags) > TAGS_MAX:
+            problems["tags"] = f"At most {TAGS_MAX} tags."
+        elif any(len(t) > TAG_MAX or "\x00" in t for t in tags):
+            problems["tags"] = f"Each tag has at most {TAG_MAX} characters."
+        out["tags"] = _dedupe(tags)
+
+    for name in ("since", "until"):
+        raw = query.get(name)
+        if raw is None:
+            continue
+        parsed = parse_instant(raw)
+        if parsed is None:
+            problems[name] = "Use an ISO 8601 date (2026-05-03) or date-time (2026-05-03T12:00:00Z)."
+            continue
+        moment, date_only = parsed
+        if name == "until":
+            # ``until`` is inclusive: a whole day for a date, the instant itself for a date-time.
+            try:
+                moment = moment + (timedelta(days=1) if date_only else timedelta(microseconds=1))
+            except OverflowError:
+                moment = datetime.max.replace(tzinfo=UTC)
+        out[name] = moment
+    if "since" in out and "until" in out and out["since"] >= out["until"]:
+        problems["until"] = "Must not be earlier than since."
+
+    for name in ("include_related", "include_superseded"):
+        raw = query.get(name)
+        if raw is not None:
+            value = _boolean(raw)
+            if value is None:
+                problems[name] = "Use true or false."
+            out[name] = value
+
+    raw = query.get("half_life_days")
+    if raw is not None:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            value = float("nan")
+        if not (0 < value <= HALF_LIFE_MAX):  # also rejects nan
+            problems["half_life_days"] = f"A number of days above 0 and at most {HALF_LIFE_MAX}."
+        out["half_life_days"] = value
+
+    raw = query.get("token_budget")
+    if raw is not None:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            value = 0
+        if not (1 <= value <= TOKEN_BUDGET_MAX):
+            problems["token_budget"] = f"An integer between 1 and {TOKEN_BUDGET_MAX}."
+        out["token_budget"] = value
+
+    if problems:
+        raise errors.ValidationFailed.for_fields(problems, "Some query parameters are not valid.")
+    return out

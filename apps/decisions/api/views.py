@@ -1,0 +1,129 @@
+"""Decision endpoints: record, read, delete, search (SPEC §6)."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+
+from apps.decisions.selectors import decision_get, decision_search
+from apps.decisions.services import decision_create, decision_delete
+from synchronex.api.pagination import Page
+from synchronex.api.views import ApiView
+
+from .serializers import (
+    HALF_LIFE_MAX,
+    Q_MAX,
+    TOKEN_BUDGET_MAX,
+    DecisionCreateSerializer,
+    DecisionSerializer,
+    DecisionWithScopeSerializer,
+    SearchResponseSerializer,
+    hit_representation,
+    parse_search_params,
+)
+
+TAGS = ["Decisions"]
+
+
+def _with_scope(decision, scope: str) -> dict:
+    return {**DecisionSerializer(decision).data, "scope": scope}
+
+
+class DecisionListView(ApiView):
+    required_scopes = {"POST": "decisions:write"}
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Record a decision",
+        description="Creates the product when missing and marks a superseded decision. A `supersedes` id "
+        "that is unknown or belongs to another scope is NOT_FOUND; one that is already superseded is CONFLICT.",
+        request=DecisionCreateSerializer,
+        responses={201: DecisionWithScopeSerializer},
+    )
+    def post(self, request):
+        active = self.writable_space()
+        body = DecisionCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        created = decision_create(space=active.space, **body.validated_data)
+        created.successor_id = None  # brand new: nothing supersedes it yet
+        return Response(_with_scope(created, active.scope), status=201)
+
+
+class DecisionDetailView(ApiView):
+    required_scopes = {"GET": "decisions:read", "DELETE": "decisions:write"}
+
+    @extend_schema(tags=TAGS, summary="Read one decision", responses={200: DecisionWithScopeSerializer})
+    def get(self, request, decision_id: str):
+        active = self.active
+        return Response(_with_scope(decision_get(space=active.space, decision_id=decision_id), active.scope))
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Delete a decision",
+        description="A real delete. A decision it superseded becomes current again; a decision that "
+        "superseded it keeps existing with `supersedes: null`.",
+        responses={204: None},
+    )
+    def delete(self, request, decision_id: str):
+        active = self.writable_space()
+        decision_delete(space=active.space, decision_id=decision_id)
+        return Response(status=204)
+
+
+def _param(name: str, type_, description: str) -> OpenApiParameter:
+    return OpenApiParameter(name, type_, OpenApiParameter.QUERY, required=False, description=description)
+
+
+class DecisionSearchView(ApiView):
+    required_scopes = {"GET": "decisions:read"}
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Search decisions (hybrid: full-text, trigram, vectors; weighted by recency)",
+        description=(
+            "With `q`: PostgreSQL full-text search over decision (A), tags (B) and reasoning (C); "
+            "trigram similarity on the decision text when full-text finds fewer than 10; cosine "
+            "similarity of embeddings when the scope has a provider and vectors of its model "
+            "(`semantic: true`). Ranks are fused with reciprocal rank fusion (k = 60) and "
+            "score = 0.8 × relevance + 0.2 × recency, recency = exp(-ln2 · age_days / half_life_days). "
+            "Without `q`: newest first. Superseded decisions are hidden unless `include_superseded=true`. "
+            "Unknown or repeated parameters are a VALIDATION_ERROR."
+        ),
+        parameters=[
+            _param("q", OpenApiTypes.STR, f"Search text (≤ {Q_MAX} characters); absent → newest first."),
+            _param(
+                "product",
+                OpenApiTypes.STR,
+                "Only this product's decisions, plus (match: affects) other products' decisions that "
+                "list it in affects_products unless include_related=false.",
+            ),
+            _param("tags", OpenApiTypes.STR, "Comma-separated tags; all must match."),
+            _param("since", OpenApiTypes.STR, "Decided at or after (ISO 8601 date or date-time)."),
+            _param("until", OpenApiTypes.STR, "Decided at or before (a date includes the whole day)."),
+            _param("include_related", OpenApiTypes.BOOL, "true (default) or false."),
+            _param("include_superseded", OpenApiTypes.BOOL, "true or false (default)."),
+            _param(
+                "half_life_days", OpenApiTypes.NUMBER, f"Recency half-life, 0 < days ≤ {HALF_LIFE_MAX} (default 90)."
+            ),
+            _param(
+                "token_budget",
+                OpenApiTypes.INT,
+                f"1–{TOKEN_BUDGET_MAX}: keep the ranked results whose rendered text fits (o200k_base).",
+            ),
+            _param("limit", OpenApiTypes.INT, "1–100, default 20."),
+            _param("offset", OpenApiTypes.INT, "≥ 0, default 0."),
+        ],
+        responses={200: SearchResponseSerializer},
+    )
+    def get(self, request):
+        active = self.active
+        args = parse_search_params(request.query_params)
+        page = Page.from_request(request)
+        result = decision_search(space=active.space, limit=page.limit, offset=page.offset, **args)
+        body = page.envelope([hit_representation(hit) for hit in result.hits], result.count)
+        body["semantic"] = result.semantic
+        body["scope"] = active.scope
+        if result.tokens_used is not None:
+            body["tokens"] = {"budget": args["token_budget"], "used": result.tokens_used, "truncated": result.truncated}
+        return Response(body)

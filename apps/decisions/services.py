@@ -1,0 +1,109 @@
+"""Writes of the Decision Index (SPEC §6)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.products.services import product_ensure, product_touch
+from apps.scopes.models import Space
+from synchronex.api import errors
+
+from .models import Decision
+
+
+def _supersede_target(*, space: Space, supersedes) -> Decision | None:
+    """The decision to supersede, locked. Another space's id is NOT_FOUND, exactly like a
+    missing one, so ids of other spaces cannot be probed."""
+    if supersedes is None:
+        return None
+    target = Decision.objects.select_for_update().filter(space=space, pk=supersedes).first()
+    if target is None:
+        raise errors.NotFound(
+            "The decision named in 'supersedes' does not exist in this scope.",
+            details={"fields": {"supersedes": ["Unknown decision id."]}},
+        )
+    successor = Decision.objects.filter(supersedes=target).values_list("id", flat=True).first()
+    if successor is not None:
+        raise errors.Conflict(
+            "That decision is already superseded; supersede its successor instead.",
+            details={"superseded_by": str(successor)},
+        )
+    return target
+
+
+def _enqueue_embedding(space: Space) -> None:
+    # Imported lazily: embedding is optional, and only a configured provider needs the task.
+    from apps.memory import embeddings
+
+    if embeddings.provider_for_space(space) is None:
+        return
+    from apps.memory.tasks import embed_pending
+
+    space_id = str(space.id)
+    transaction.on_commit(lambda: embed_pending.delay(space_id=space_id))
+
+
+@transaction.atomic
+def decision_create(
+    *,
+    space: Space,
+    decision: str,
+    product_name: str,
+    reasoning: str = "",
+    tags: list[str] | None = None,
+    affects_products: list[str] | None = None,
+    alternatives: list[str] | None = None,
+    supersedes: uuid.UUID | None = None,
+    decided_at: datetime | None = None,
+    source: str = "api",
+) -> Decision:
+    """Record a decision; creates its product when missing and marks a superseded decision.
+
+    Inputs are expected validated (the API serializer); the database constraints still hold
+    the limits. ``supersedes`` must name a decision of the same space (else NOT_FOUND) that no
+    other decision supersedes yet (else CONFLICT).
+    """
+    product = product_ensure(space=space, name=product_name)
+    target = _supersede_target(space=space, supersedes=supersedes)
+    try:
+        with transaction.atomic():
+            row = Decision.objects.create(
+                space=space,
+                product=product,
+                decision=decision,
+                reasoning=reasoning,
+                tags=list(tags or []),
+                affects_products=list(affects_products or []),
+                alternatives=list(alternatives or []),
+                supersedes=target,
+                decided_at=decided_at or timezone.now(),
+                source=source,
+            )
+    except IntegrityError as exc:
+        # Two requests superseding the same decision at once: the unique key lets one win.
+        if target is not None and "supersedes" in str(exc):
+            raise errors.Conflict("That decision was superseded by a concurrent request.") from None
+        raise
+    product_touch(product_id=product.id)
+    _enqueue_embedding(space)
+    return row
+
+
+@transaction.atomic
+def decision_delete(*, space: Space, decision_id) -> None:
+    """Delete a decision of ``space`` for real (NOT_FOUND for unknown or foreign ids).
+
+    A decision it superseded becomes current again (``superseded_by`` is derived); a decision
+    that superseded it keeps its text and loses the dangling ``supersedes`` pointer (SET NULL).
+    """
+    try:
+        pk = uuid.UUID(str(decision_id))
+    except ValueError:
+        raise errors.NotFound("No such decision in this scope.") from None
+    deleted, _ = Decision.objects.filter(space=space, pk=pk).delete()
+    if not deleted:
+        raise errors.NotFound("No such decision in this scope.")

@@ -1,0 +1,94 @@
+"""Product state bodies and responses (SPEC §5).
+
+Bounds: status ∈ active|paused|blocked|shipped|archived; each list ≤ 100 items of 1–500
+characters (replacing the stored list); ``next_session_starts_here`` ≤ 4,000 characters (blank
+clears it). Strings must be JSON strings (numbers are not coerced) and are trimmed.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.decisions.api.serializers import DecisionSerializer
+from apps.products.api.fields import StrictList, StrictString
+from apps.products.models import ProductState
+from synchronex.api.serializers import StrictSerializer
+
+LIST_MAX_ITEMS = 100
+LIST_ITEM_MAX = 500
+HANDOFF_MAX = 4_000
+
+
+def _state_list(help_text: str) -> StrictList:
+    return StrictList(
+        child=StrictString(max_length=LIST_ITEM_MAX),
+        max_length=LIST_MAX_ITEMS,
+        required=False,
+        help_text=f"{help_text} Replaces the stored list; ≤ {LIST_MAX_ITEMS} items of ≤ {LIST_ITEM_MAX} characters.",
+    )
+
+
+class ProductStateWriteSerializer(StrictSerializer):
+    """``POST /memory/product/{name}/state``: every field optional; absent fields stay as they are."""
+
+    status = serializers.ChoiceField(choices=ProductState.Status.choices, required=False)
+    what_works = _state_list("What works today.")
+    what_is_blocked = _state_list("What is blocked.")
+    open_questions = _state_list("Open questions.")
+    next_session_starts_here = StrictString(
+        max_length=HANDOFF_MAX,
+        allow_blank=True,
+        required=False,
+        help_text=f"The handoff for the next session (≤ {HANDOFF_MAX} characters; empty clears it).",
+    )
+
+
+class ProductSummarySerializer(serializers.Serializer):
+    """A product in the products list."""
+
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=ProductState.Status.choices)
+    what_works = serializers.ListField(child=serializers.CharField())
+    what_is_blocked = serializers.ListField(child=serializers.CharField())
+    open_questions = serializers.ListField(child=serializers.CharField())
+    next_session_starts_here = serializers.CharField()
+    last_session_summary = serializers.CharField()
+    version = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    last_activity_at = serializers.DateTimeField()
+
+
+class ProductStateSerializer(serializers.Serializer):
+    """``GET``/``POST /memory/product/{name}/state``."""
+
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=ProductState.Status.choices)
+    what_works = serializers.ListField(child=serializers.CharField())
+    what_is_blocked = serializers.ListField(child=serializers.CharField())
+    open_questions = serializers.ListField(child=serializers.CharField())
+    next_session_starts_here = serializers.CharField()
+    last_session_summary = serializers.CharField()
+    recent_decisions = serializers.SerializerMethodField(help_text="The product's newest current decisions (≤ 5).")
+    updated_at = serializers.DateTimeField()
+    version = serializers.IntegerField()
+    scope = serializers.SerializerMethodField()
+
+    @extend_schema_field(DecisionSerializer(many=True))
+    def get_recent_decisions(self, product) -> list[dict]:
+        return DecisionSerializer(self.context["recent_decisions"], many=True).data
+
+    def get_scope(self, product) -> str:
+        return self.context["scope"]
+
+
+class ProductListSerializer(serializers.Serializer):
+    """The paged products list."""
+
+    results = ProductSummarySerializer(many=True)
+    count = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    next_offset = serializers.IntegerField(allow_null=True)
+    scope = serializers.CharField()

@@ -1,0 +1,123 @@
+"""Product state endpoints (SPEC §5)."""
+
+from __future__ import annotations
+
+import re
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+
+from apps.decisions.selectors import decision_recent_for_product
+from apps.products.selectors import product_get, product_list
+from apps.products.services import ANY_VERSION, product_state_write
+from synchronex.api import errors
+from synchronex.api.pagination import Page
+from synchronex.api.views import ApiView
+
+from .serializers import (
+    ProductListSerializer,
+    ProductStateSerializer,
+    ProductStateWriteSerializer,
+    ProductSummarySerializer,
+)
+
+TAGS = ["Product state"]
+RECENT_DECISIONS = 5
+_ENTITY_TAG = re.compile(r'^(W/)?"?(\d{1,10})"?$')
+
+NAME_PARAMETER = OpenApiParameter(
+    "name",
+    str,
+    OpenApiParameter.PATH,
+    description="The product name, URL-encoded (spaces, slashes as %2F, any script); trimmed, ≤ 100 "
+    "characters, matched case-insensitively.",
+)
+
+
+def parse_if_match(raw: str | None):
+    """None (no header), ``ANY_VERSION`` for ``*``, or the set of versions named.
+
+    ``If-Match`` uses strong comparison (RFC 9110), so weak tags (``W/"3"``) never match.
+    A bare number is accepted as well as the quoted ETag.
+    """
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if raw == "*":
+        return ANY_VERSION
+    versions: set[int] = set()
+    for part in raw.split(","):
+        found = _ENTITY_TAG.match(part.strip())
+        if found is None:
+            raise errors.ValidationFailed.for_fields({"If-Match": 'Use the ETag you received, e.g. "3".'})
+        if not found.group(1):
+            versions.add(int(found.group(2)))
+    return versions
+
+
+def _state_response(product, scope: str, *, status: int = 200) -> Response:
+    recent = decision_recent_for_product(product=product, limit=RECENT_DECISIONS)
+    body = ProductStateSerializer(product, context={"recent_decisions": recent, "scope": scope}).data
+    return Response(body, status=status, headers={"ETag": f'"{product.version}"'})
+
+
+class ProductStateView(ApiView):
+    required_scopes = {"GET": "memory:read", "POST": "memory:write"}
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Read a product's state",
+        description="Also returns the product's five newest current decisions. The ETag header is the version.",
+        parameters=[NAME_PARAMETER],
+        responses={200: ProductStateSerializer},
+    )
+    def get(self, request, name: str):
+        active = self.active
+        return _state_response(product_get(space=active.space, name=name), active.scope)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Update (or create) a product's state",
+        description="Partial update: absent fields stay, lists replace. Creates the product when missing "
+        '(201, else 200). With `If-Match: "<version>"` the write applies only to that version '
+        "(else PRECONDITION_FAILED); a write that changes something bumps the version (ETag).",
+        parameters=[
+            NAME_PARAMETER,
+            OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False, description='e.g. "3"'),
+        ],
+        request=ProductStateWriteSerializer,
+        responses={200: ProductStateSerializer, 201: ProductStateSerializer},
+    )
+    def post(self, request, name: str):
+        active = self.writable_space()
+        if_match = parse_if_match(request.headers.get("If-Match"))
+        body = ProductStateWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        product, created = product_state_write(
+            space=active.space, name=name, changes=dict(body.validated_data), if_match=if_match
+        )
+        return _state_response(product, active.scope, status=201 if created else 200)
+
+
+class ProductListView(ApiView):
+    required_scopes = {"GET": "memory:read"}
+
+    @extend_schema(
+        tags=TAGS,
+        summary="List the products of the active scope",
+        description="Newest activity first (a state write or a decision naming the product counts as activity).",
+        parameters=[
+            OpenApiParameter("limit", int, OpenApiParameter.QUERY, required=False, description="1–100, default 20."),
+            OpenApiParameter("offset", int, OpenApiParameter.QUERY, required=False, description="≥ 0."),
+        ],
+        responses={200: ProductListSerializer},
+    )
+    def get(self, request):
+        active = self.active
+        page = Page.from_request(request)
+        products = product_list(space=active.space)
+        count = products.count()
+        rows = list(page.slice(products)) if page.offset < count else []
+        body = page.envelope(ProductSummarySerializer(rows, many=True).data, count)
+        body["scope"] = active.scope
+        return Response(body)
