@@ -6,3 +6,8 @@ class MemoryConfig(AppConfig):
 
     name = "apps.memory"
     label = "memory"
+
+    def ready(self):
+        from apps.memory.search_sources import register_all
+
+        register_all()

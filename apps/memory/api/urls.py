@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.memory.api.views import MemorySearchView
+
+urlpatterns = [
+    path("memory/search", MemorySearchView.as_view(), name="memory-search"),
+]

@@ -1,0 +1,191 @@
+"""Memory search across types (SPEC §7): a registry of sources, ranked together in one query.
+
+Each type (``identity``, ``product``, ``decision``, ``memory``, ``signal``) is served by a
+``SearchSource`` registered under its name. A source gives two things:
+
+- ``candidates(ctx)``: a queryset of its matching rows in the space, annotated with the four
+  columns every source shares (``hit_type``, ``hit_id``, ``hit_score``, ``hit_updated``), or
+  ``None`` when it cannot match (e.g. a product filter on a type without products);
+- ``items(ctx, ids)``: the result items ``{type, id, product, title, snippet, score,
+  updated_at}`` of the given row ids (only the rows of the requested page).
+
+The engine unions the candidates of the requested sources (``UNION ALL``), counts and pages
+them in the database in one global order, then asks each source for the items of its rows on
+that page. The number of queries is bounded by the number of types, whatever the data.
+
+Scores are comparable across types: a full-text match (``websearch_to_tsquery`` over the
+source's weighted document) scores ``0.5 + 0.5 · ts_rank/(ts_rank + 1)``, in (0.5, 1); a
+row found only by trigram word similarity (typos) scores ``0.5 · similarity``, at most 0.5.
+Snippets are ``ts_headline`` fragments with every match wrapped in ``**``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.contrib.postgres.search import (
+    SearchHeadline,
+    SearchQuery,
+    SearchRank,
+    TrigramWordSimilarity,
+)
+from django.db.models import Case, F, FloatField, Func, Q, QuerySet, TextField, Value, When
+
+from apps.memory.models import SEARCH_CONFIG
+from apps.scopes.models import Space
+
+SEARCH_TYPES = ("identity", "product", "decision", "memory", "signal")
+HIT_COLUMNS = ("hit_type", "hit_id", "hit_score", "hit_updated")
+# pg_trgm's default word_similarity_threshold: what the ``%>`` operator (and its index) accepts.
+FUZZY_THRESHOLD = 0.6
+HIGHLIGHT = "**"
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    """One search request: the space it is scoped to and the parsed query."""
+
+    space: Space
+    q: str
+    product: str | None  # a product name filter, matched case-insensitively
+
+    @property
+    def query(self) -> SearchQuery:
+        return SearchQuery(self.q, search_type="websearch", config=SEARCH_CONFIG)
+
+
+@dataclass(frozen=True)
+class SearchSource:
+    type: str
+    candidates: Callable[[SearchContext], QuerySet | None]
+    items: Callable[[SearchContext, list], dict]  # row id → item
+    # A token scope the caller needs for this type's hits; without it they are left out.
+    required_scope: str | None = None
+
+
+SOURCES: dict[str, SearchSource] = {}
+
+
+def register_source(source: SearchSource) -> None:
+    """Add (or replace) the source of one type; the type must be one of ``SEARCH_TYPES``."""
+    if source.type not in SEARCH_TYPES:
+        raise ValueError(f"Unknown search type {source.type!r}")
+    SOURCES[source.type] = source
+
+
+# -- helpers for sources ------------------------------------------------------------------------
+class JsonStrings(Func):
+    """``sx_jsonb_strings(jsonb)``: every string value of a JSON document, joined (migration 0002)."""
+
+    function = "sx_jsonb_strings"
+    output_field = TextField()
+
+
+class ConcatWS(Func):
+    """``concat_ws(' · ', ...)``: NULL parts are skipped."""
+
+    function = "concat_ws"
+    output_field = TextField()
+
+    def __init__(self, *expressions):
+        super().__init__(Value(" · "), *expressions)
+
+
+def hits(
+    queryset: QuerySet, ctx: SearchContext, *, type_: str, document, text, updated, fuzzy_filter: Q | None = None
+) -> QuerySet:
+    """``queryset`` narrowed to rows matching ``ctx`` and annotated with the shared hit columns.
+
+    ``document`` is the row's tsvector (a column or an expression), ``text`` the plain text that
+    typo-tolerant matching compares with. ``fuzzy_filter`` may replace the trigram condition by
+    an indexable lookup (e.g. ``content__trigram_word_similar``).
+    """
+    fuzzy = fuzzy_filter if fuzzy_filter is not None else Q(hit_fuzzy__gte=FUZZY_THRESHOLD)
+    return (
+        queryset.annotate(
+            hit_document=document,
+            hit_fuzzy=TrigramWordSimilarity(Value(ctx.q), text),
+        )
+        .filter(Q(hit_document=ctx.query) | fuzzy)
+        .annotate(
+            hit_type=Value(type_, output_field=TextField()),
+            hit_id=F("pk"),
+            hit_score=Case(
+                # Full-text matches always outrank typo-only matches (see the module docstring).
+                When(
+                    Q(hit_document=ctx.query),
+                    then=Value(0.5) + Value(0.5) * SearchRank(F("hit_document"), ctx.query, normalization=32),
+                ),
+                default=Value(0.5) * F("hit_fuzzy"),
+                output_field=FloatField(),
+            ),
+            hit_updated=updated,
+        )
+        .order_by()
+        .values(*HIT_COLUMNS)
+    )
+
+
+def headline(ctx: SearchContext, text) -> SearchHeadline:
+    """An excerpt of ``text`` (up to 35 words; short texts whole) around the best match, each
+    matched word wrapped in ``**``."""
+    return SearchHeadline(
+        text,
+        ctx.query,
+        config=SEARCH_CONFIG,
+        start_sel=HIGHLIGHT,
+        stop_sel=HIGHLIGHT,
+        max_words=35,
+        min_words=15,
+        short_word=3,
+    )
+
+
+def shorten(text: str, limit: int = 120) -> str:
+    """The first non-blank line of ``text``, cut to ``limit`` characters."""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+# -- the engine ---------------------------------------------------------------------------------
+def memory_search(
+    *,
+    space: Space,
+    q: str,
+    types: list[str],
+    product: str | None,
+    limit: int,
+    offset: int,
+    allows: Callable[[str], bool],
+) -> tuple[list[dict], int]:
+    """One page of hits of ``types`` in ``space``, best first, and the total number of hits.
+
+    Types whose source needs a scope ``allows`` denies are left out silently; types without a
+    registered source (yet) contribute nothing.
+    """
+    ctx = SearchContext(space=space, q=q, product=product)
+    sources = [
+        SOURCES[t]
+        for t in types
+        if t in SOURCES and (SOURCES[t].required_scope is None or allows(SOURCES[t].required_scope))
+    ]
+    candidates = [qs for qs in (source.candidates(ctx) for source in sources) if qs is not None]
+    if not candidates:
+        return [], 0
+    union = candidates[0].union(*candidates[1:], all=True) if len(candidates) > 1 else candidates[0]
+    count = union.count()
+    if offset >= count:
+        return [], count
+    ordered = union.order_by("-hit_score", "-hit_updated", "hit_type", "hit_id")
+    page = list(ordered[offset : offset + limit])
+    ids_by_type: dict[str, list] = {}
+    for row in page:
+        ids_by_type.setdefault(row["hit_type"], []).append(row["hit_id"])
+    items = {t: SOURCES[t].items(ctx, ids) for t, ids in ids_by_type.items()}
+    results = []
+    for row in page:
+        item = items[row["hit_type"]].get(row["hit_id"])
+        if item is not None:  # deleted between the two queries
+            results.append({**item, "score": round(row["hit_score"], 6)})
+    return results, count
