@@ -259,7 +259,37 @@ SPECTACULAR_SETTINGS = {
 }
 
 # OAuth 2.1 (SPEC §10): every RFC 9700 recommendation enforced.
+from synchronex.api.scopes import SCOPES as _OAUTH_SCOPES  # noqa: E402
+
+# DOT's default model, named so migrations of models with a foreign key to it can resolve the
+# swappable dependency (django-oauth-toolkit issue #240).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER = {
+    "SCOPES": dict(_OAUTH_SCOPES),
+    # A client that asks for no scope gets the least useful one, never everything.
+    "DEFAULT_SCOPES": ["memory:read"],
+    # Authorization code (+ refresh) only: oauthlib's server class without the other grants.
+    "OAUTH2_SERVER_CLASS": "oauthlib.oauth2.WebApplicationServer",
+    "ACCESS_TOKEN_GENERATOR": "apps.oauth.generators.access_token",
+    "REFRESH_TOKEN_GENERATOR": "apps.oauth.generators.refresh_token",
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": env_int("OAUTH_CODE_SECONDS", 60),
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("OAUTH_ACCESS_TOKEN_SECONDS", 3600),
+    # A refresh token dies this long after its access token expired (DOT slides it on rotation).
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("OAUTH_REFRESH_TOKEN_SECONDS", 30 * 86400),
+    "REQUEST_APPROVAL_PROMPT": "force",
+    # RFC 8252 §7.3: loopback redirects match on any port; "localhost" is treated like the IPs.
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    # RFC 7591 open registration of public clients (apps.oauth validates the metadata first).
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    # RFC 8414 / RFC 9728 metadata: the issuer is the public origin, not whatever Host was sent.
+    "OIDC_ISS_ENDPOINT": PUBLIC_BASE_URL.rstrip("/"),
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["none"],
+    "OAUTH2_PROTECTED_RESOURCE_BEARER_METHODS_SUPPORTED": ["header"],
+    "OAUTH2_PROTECTED_RESOURCE_NAME": "Synchronex API",
     "PKCE_REQUIRED": True,
     "ROTATE_REFRESH_TOKEN": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,

@@ -1,4 +1,39 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path
+from oauth2_provider import views as dot_views
 
-# Browser and OAuth protocol routes (/oauth/…, /api/oauth/…, /.well-known/…, /settings/apps).
-urlpatterns: list = []
+from apps.oauth import endpoints, views
+
+# DOT builds its metadata and registration responses by reversing these names in its own
+# "oauth2_provider" namespace, so the routes keep DOT's names at this site's paths.
+protocol_patterns = [
+    path("oauth/authorize", views.ConsentView.as_view(), name="authorize"),
+    path("api/oauth/token", endpoints.TokenView.as_view(), name="token"),
+    path("api/oauth/revoke", endpoints.RevokeView.as_view(), name="revoke-token"),
+    path("api/oauth/register", endpoints.RegisterView.as_view(), name="dcr-register"),
+    path(
+        "api/oauth/register/<str:client_id>",
+        endpoints.RegisterManageView.as_view(),
+        name="dcr-register-management",
+    ),
+    path(
+        ".well-known/oauth-authorization-server",
+        dot_views.OAuthServerMetadataView.as_view(),
+        name="oauth-server-metadata",
+    ),
+    path(
+        ".well-known/oauth-protected-resource",
+        endpoints.ProtectedResourceMetadataView.as_view(),
+        name="oauth-resource-metadata",
+    ),
+    path(
+        ".well-known/oauth-protected-resource/<path:resource_path>",
+        endpoints.ProtectedResourceMetadataView.as_view(),
+        name="oauth-resource-metadata-path",
+    ),
+]
+
+urlpatterns = [
+    path("", include((protocol_patterns, "oauth2_provider"))),
+    path("settings/apps", views.connected_apps_page, name="connected-apps"),
+    path("settings/apps/<int:application_id>/revoke", views.connected_app_revoke_view, name="connected-app-revoke"),
+]

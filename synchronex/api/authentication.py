@@ -15,6 +15,7 @@ from synchronex.api import errors
 # prefix → dotted path of a function(raw_token=...) -> credential
 TOKEN_RESOLVERS: dict[str, str] = {
     "sx_live_": "apps.accounts.services.api_key_authenticate",
+    "sxo_": "apps.oauth.services.oauth_token_authenticate",
 }
 
 

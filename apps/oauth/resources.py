@@ -1,0 +1,29 @@
+"""The protected resources this server issues tokens for (RFC 8707 / RFC 9728).
+
+Each is a path under the public origin. Its metadata document lives at
+``/.well-known/oauth-protected-resource/<path>``; the bare ``/.well-known/oauth-protected-resource``
+describes the default one, the REST API. Another resource (the MCP endpoint) registers itself
+with ``register_protected_resource`` from its app's ``ready()``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+DEFAULT_RESOURCE = "api/v1"
+
+# path (no leading slash) → human-readable name
+PROTECTED_RESOURCES: dict[str, str] = {DEFAULT_RESOURCE: "Synchronex API"}
+
+
+def register_protected_resource(path: str, name: str) -> None:
+    PROTECTED_RESOURCES[path.strip("/")] = name
+
+
+def public_base_url() -> str:
+    return settings.PUBLIC_BASE_URL.rstrip("/")
+
+
+def resource_uri(path: str = DEFAULT_RESOURCE) -> str:
+    """The resource identifier, e.g. ``https://synchronex.ai/api/v1``."""
+    return f"{public_base_url()}/{path.strip('/')}"

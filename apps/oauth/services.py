@@ -1,0 +1,127 @@
+"""OAuth tokens on the API, and a user's connections to third-party apps.
+
+``oauth_token_authenticate`` is the API's resolver for ``sxo_`` tokens (registered in
+``synchronex.api.authentication.TOKEN_RESOLVERS``). Everything about issuing tokens is
+django-oauth-toolkit's; this module only reads its rows, and revokes them for a user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_application_model,
+    get_grant_model,
+    get_refresh_token_model,
+)
+
+from apps.oauth.generators import ACCESS_TOKEN_PATTERN
+from apps.oauth.models import AppUsage
+from apps.oauth.resources import resource_uri
+from synchronex.api import errors
+from synchronex.api.scopes import SCOPES
+
+# Last use is written at most once a minute per (user, app), like API keys.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class OAuthCredential:
+    """The credential of a request made with an OAuth access token (the API's protocol)."""
+
+    user: object
+    application: object
+    scopes: frozenset[str]
+    token_id: int = field(compare=False)
+
+    kind = "oauth"
+
+    def allows(self, scope: str) -> bool:
+        """True only for the scopes the user granted to this token."""
+        if scope not in SCOPES:
+            raise KeyError(f"Unknown scope {scope!r}")
+        return scope in self.scopes
+
+    @property
+    def actor(self) -> str:
+        return f"oauth:{self.application.client_id}"
+
+
+def token_checksum(raw_token: str) -> str:
+    """The lookup key DOT stores instead of the token (SHA-256, hex)."""
+    return hashlib.sha256(raw_token.encode("utf-8")).hexdigest()
+
+
+def oauth_token_authenticate(*, raw_token: str, resource: str | None = None) -> OAuthCredential:
+    """Resolve an ``sxo_`` access token, or raise UNAUTHORIZED / TOKEN_EXPIRED.
+
+    ``resource`` is the resource identifier being called (default: the REST API); a token
+    the client narrowed to other resources (RFC 8707) is refused here.
+    """
+    if not ACCESS_TOKEN_PATTERN.match(raw_token):
+        raise errors.Unauthorized("Malformed OAuth access token.")
+    AccessToken = get_access_token_model()
+    last_used = AppUsage.objects.filter(user=OuterRef("user"), application=OuterRef("application")).values(
+        "last_used_at"
+    )[:1]
+    token = (
+        AccessToken.objects.select_related("user", "application")
+        .annotate(app_last_used_at=Subquery(last_used))
+        .filter(token_checksum=token_checksum(raw_token))
+        .first()
+    )
+    if token is None or token.user is None or token.application is None or not token.user.is_active:
+        raise errors.Unauthorized("Unknown or revoked OAuth access token.")
+    if token.is_expired():
+        raise errors.TokenExpired("This OAuth access token has expired; refresh it or reconnect the app.")
+    if not token.allows_audience(resource or resource_uri()):
+        raise errors.Unauthorized("This OAuth access token was issued for another resource.")
+    _record_use(token)
+    return OAuthCredential(
+        user=token.user, application=token.application, scopes=frozenset(token.scope.split()), token_id=token.pk
+    )
+
+
+def _record_use(token) -> None:
+    now = timezone.now()
+    last = token.app_last_used_at
+    if last is not None and now - last < LAST_USED_RESOLUTION:
+        return
+    lookup = {"user_id": token.user_id, "application_id": token.application_id}
+    if last is None:
+        try:
+            with transaction.atomic():
+                AppUsage.objects.create(last_used_at=now, **lookup)
+            return
+        except IntegrityError:
+            pass  # a concurrent request created it: fall through to the update
+    # The filter re-checks the age, so concurrent requests never move it backwards.
+    AppUsage.objects.filter(last_used_at__lte=now - LAST_USED_RESOLUTION, **lookup).update(last_used_at=now)
+
+
+@transaction.atomic
+def connected_app_revoke(*, user, application_id: int):
+    """Revoke every token and pending code the user gave one app; NOT_FOUND if none is live."""
+    Application = get_application_model()
+    AccessToken = get_access_token_model()
+    RefreshToken = get_refresh_token_model()
+    application = Application.objects.filter(pk=application_id).first()
+    if application is None:
+        raise errors.NotFound("No such connected app.")
+    access = AccessToken.objects.filter(user=user, application=application)
+    refresh = RefreshToken.objects.filter(user=user, application=application, revoked__isnull=True)
+    if not access.exists() and not refresh.exists():
+        raise errors.NotFound("No such connected app.")
+    now = timezone.now()
+    # Revoked refresh tokens are kept (not deleted) so that a replay is recognised as reuse.
+    refresh.update(revoked=now, updated=now)
+    access.delete()
+    get_grant_model().objects.filter(user=user, application=application).delete()
+    AppUsage.objects.filter(user=user, application=application).delete()
+    return application

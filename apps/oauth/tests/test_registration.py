@@ -1,0 +1,195 @@
+"""RFC 7591 registration at /api/oauth/register: public clients only, strict redirect URIs."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from oauth2_provider.models import get_application_model
+
+Application = get_application_model()
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def post(base_url, body=None, **kwargs):
+    return requests.post(f"{base_url}/api/oauth/register", json=body, timeout=30, **kwargs)
+
+
+def test_registers_a_public_code_flow_client(base_url):
+    response = post(base_url, {"client_name": "  Notes Helper ", "redirect_uris": ["https://notes.example.com/cb"]})
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["client_name"] == "Notes Helper"
+    assert body["redirect_uris"] == ["https://notes.example.com/cb"]
+    assert body["token_endpoint_auth_method"] == "none"
+    assert body["grant_types"] == ["authorization_code", "refresh_token"]
+    assert "client_secret" not in body
+    assert body["registration_client_uri"] == f"{base_url}/api/oauth/register/{body['client_id']}"
+    app = Application.objects.get(client_id=body["client_id"])
+    assert app.client_type == "public"
+    assert app.authorization_grant_type == "authorization-code"
+    assert app.registration_source == "dcr"
+    assert app.user is None
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://localhost/callback",
+        "http://localhost:33418/callback",
+        "http://127.0.0.1:8765/cb?x=1",
+        "http://[::1]:8080/cb",
+        "https://app.example.com/oauth/callback",
+    ],
+)
+def test_accepts_https_and_loopback_http_redirect_uris(base_url, uri):
+    response = post(base_url, {"redirect_uris": [uri]})
+
+    assert response.status_code == 201, response.text
+    assert response.json()["redirect_uris"] == [uri]
+
+
+@pytest.mark.parametrize(
+    ("uri", "why"),
+    [
+        ("http://notes.example.com/cb", "plain http"),
+        ("http://localhost.evil.example/cb", "plain http"),
+        ("http://127.0.0.1.nip.io/cb", "plain http"),
+        ("javascript:alert(document.cookie)", "javascript: scheme"),
+        ("JavaScript:alert(1)", "javascript: scheme"),
+        ("data:text/html,<script>alert(1)</script>", "data: scheme"),
+        ("https://notes.example.com/cb#frag", "fragment"),
+        ("https://notes.example.com/cb#", "fragment"),
+        ("http://127.0.0.1:8765/cb#x", "fragment"),
+        ("https://user@notes.example.com/cb", "user information"),
+        ("https://notes.example.com/a b", "spaces"),
+        ("https://*.example.com/cb", "wildcards"),
+        ("com.example.notes:/callback", "must start with https://"),
+        ("ftp://notes.example.com/cb", "must start with https://"),
+        ("HTTPS://notes.example.com/cb", "must start with https://"),
+        ("/relative/callback", "must start with https://"),
+        ("https:///cb", "host"),
+        ("https://notes.example.com:99999/cb", "not a valid URI"),
+        ("", "non-empty"),
+    ],
+)
+def test_refuses_bad_redirect_uris(base_url, uri, why):
+    response = post(base_url, {"redirect_uris": ["https://fine.example.com/cb", uri]})
+
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["error"] == "invalid_redirect_uri"
+    assert "redirect_uris[1]" in body["error_description"]
+    assert why in body["error_description"]
+    assert not Application.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "redirect_uris",
+    [None, [], "https://notes.example.com/cb", [42], [f"https://n.example.com/{i}" for i in range(11)]],
+)
+def test_refuses_missing_or_malformed_redirect_uri_lists(base_url, redirect_uris):
+    body = {"client_name": "x"} if redirect_uris is None else {"redirect_uris": redirect_uris}
+
+    response = post(base_url, body)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_redirect_uri"
+    assert not Application.objects.exists()
+
+
+def test_refuses_repeated_redirect_uris(base_url):
+    response = post(base_url, {"redirect_uris": ["https://n.example.com/cb", "https://n.example.com/cb"]})
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_redirect_uri"
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        ({"token_endpoint_auth_method": "client_secret_basic"}, "public clients"),
+        ({"token_endpoint_auth_method": "private_key_jwt"}, "public clients"),
+        ({"grant_types": ["client_credentials"]}, "client_credentials"),
+        ({"grant_types": ["authorization_code", "password"]}, "password"),
+        ({"grant_types": ["refresh_token"]}, "authorization_code"),
+        ({"grant_types": "authorization_code"}, "array"),
+        ({"response_types": ["token"]}, "response_types"),
+        ({"response_types": ["code", "id_token"]}, "response_types"),
+        ({"client_name": 7}, "client_name"),
+        ({"client_name": "x" * 101}, "100"),
+        ({"client_name": "bad\x00name"}, "control"),
+    ],
+)
+def test_refuses_metadata_other_than_a_public_code_client(base_url, extra, why):
+    response = post(base_url, {"redirect_uris": ["https://notes.example.com/cb"], **extra})
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "invalid_client_metadata"
+    assert why in body["error_description"]
+    assert not Application.objects.exists()
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b'"text"', b"\xff\xfe"])
+def test_refuses_bodies_that_are_not_a_json_object(base_url, raw):
+    response = requests.post(
+        f"{base_url}/api/oauth/register", data=raw, headers={"Content-Type": "application/json"}, timeout=30
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_client_metadata"
+
+
+def test_ignores_metadata_it_does_not_use(base_url):
+    response = post(
+        base_url,
+        {
+            "redirect_uris": ["https://notes.example.com/cb"],
+            "logo_uri": "https://notes.example.com/logo.png",
+            "contacts": ["dev@example.com"],
+            "scope": "memory:read openid",
+            "software_id": "notes",
+        },
+    )
+
+    assert response.status_code == 201
+    assert "logo_uri" not in response.json()
+
+
+def test_other_methods_answer_json_405(base_url):
+    response = requests.get(f"{base_url}/api/oauth/register", timeout=30)
+
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_registration_is_throttled_per_ip(base_url, settings):
+    settings.OAUTH_REGISTER_RATE = "3/h"
+    statuses = [post(base_url, {"redirect_uris": ["https://n.example.com/cb"]}).status_code for _ in range(3)]
+    bad = post(base_url, {"redirect_uris": ["javascript:x"]})
+    assert statuses == [201, 201, 201]
+
+    assert bad.status_code == 429
+    assert bad.json()["error"]["code"] == "RATE_LIMITED"
+    assert Application.objects.count() == 3
+
+
+def test_registration_can_be_read_updated_and_deleted_with_its_token(base_url):
+    created = post(base_url, {"redirect_uris": ["https://notes.example.com/cb"]}).json()
+    url = created["registration_client_uri"]
+    auth = {"Authorization": f"Bearer {created['registration_access_token']}"}
+
+    assert requests.get(url, headers=auth, timeout=30).json()["client_id"] == created["client_id"]
+    refused = requests.put(url, json={"redirect_uris": ["http://evil.example/cb"]}, headers=auth, timeout=30)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_redirect_uri"
+    assert requests.get(url, timeout=30).status_code == 401
+    updated = requests.put(url, json={"redirect_uris": ["https://notes.example.com/new"]}, headers=auth, timeout=30)
+    assert updated.status_code == 200, updated.text
+    assert Application.objects.get(client_id=created["client_id"]).redirect_uris == "https://notes.example.com/new"
+    new_auth = {"Authorization": f"Bearer {updated.json()['registration_access_token']}"}
+    assert requests.delete(url, headers=new_auth, timeout=30).status_code == 204
+    assert not Application.objects.filter(client_id=created["client_id"]).exists()

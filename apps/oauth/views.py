@@ -1,0 +1,101 @@
+"""Browser pages: the consent page (/oauth/authorize) and connected apps (/settings/apps)."""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.views import AuthorizationView
+from oauth2_provider.views.mixins import OAuthLibMixin
+from oauthlib.oauth2.rfc6749 import errors as oauth_errors
+
+from apps.oauth.selectors import connected_apps
+from apps.oauth.services import connected_app_revoke
+from synchronex.api import errors
+
+# Pages that grant access must never render inside another site's frame (clickjacking).
+# X-Frame-Options: DENY comes from the middleware; this adds the CSP equivalent.
+PAGE_CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+
+
+def _not_frameable(response):
+    response["Content-Security-Policy"] = PAGE_CSP
+    response["X-Frame-Options"] = "DENY"
+    return response
+
+
+def not_frameable(view):
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        return _not_frameable(view(request, *args, **kwargs))
+
+    return wrapped
+
+
+class ConsentView(AuthorizationView):
+    """DOT's authorization endpoint with this site's consent page.
+
+    Login comes first (DOT's LoginRequiredMixin). Errors that cannot go back to the client
+    (unknown client, unregistered redirect URI) are answered as the JSON error envelope;
+    the others are redirected to the client as RFC 6749 §4.1.2.1 says.
+    """
+
+    template_name = "oauth/authorize.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        return _not_frameable(super().dispatch(request, *args, **kwargs))
+
+    def validate_authorization_request(self, request):
+        scopes, credentials = super().validate_authorization_request(request)
+        # DOT refuses "plain" only once the user has clicked Allow; refuse it before asking.
+        if credentials.get("code_challenge_method") != "S256":
+            raise OAuthToolkitError(
+                error=oauth_errors.InvalidRequestError(
+                    description="PKCE is required with code_challenge_method=S256.", request=credentials["request"]
+                )
+            )
+        return scopes, credentials
+
+    def error_response(self, error, application, **kwargs):
+        # OAuthLibMixin decides whether the client may be redirected to; DOT's own override
+        # would render its HTML error page for the other case.
+        redirect_to_client, info = OAuthLibMixin.error_response(self, error, **kwargs)
+        if redirect_to_client:
+            return self.redirect(info["url"], application)
+        oauth_error = info["error"]
+        raise errors.ValidationFailed(
+            oauth_error.description or "The authorization request is not valid.",
+            details={"oauth_error": oauth_error.error},
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        redirect_uri = kwargs.get("redirect_uri") or ""
+        context["redirect_host"] = urlsplit(redirect_uri).netloc
+        context["scope_items"] = list(zip(kwargs.get("scopes", []), kwargs.get("scopes_descriptions", []), strict=True))
+        return context
+
+
+@require_GET
+@login_required
+@not_frameable
+def connected_apps_page(request):
+    return render(request, "oauth/apps.html", {"apps": connected_apps(user=request.user)})
+
+
+@require_POST
+@login_required
+@not_frameable
+def connected_app_revoke_view(request, application_id: int):
+    try:
+        application = connected_app_revoke(user=request.user, application_id=application_id)
+    except errors.NotFound:
+        messages.error(request, "That app is not connected.")
+    else:
+        messages.success(request, f"Disconnected “{application.name or application.client_id}”.")
+    return redirect("connected-apps")
