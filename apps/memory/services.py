@@ -21,6 +21,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, Value
 from django.utils.dateparse import parse_datetime
 
+from apps.memory.embeddings import provider_for_space
 from apps.memory.models import SEARCH_CONFIG, Memory
 from synchronex.api import errors
 
@@ -356,8 +357,6 @@ def embeddings_compute_pending(*, space, batch_size: int | None = None) -> dict:
     ``busy`` means another run holds the space and nothing was done. Raises
     ``EmbeddingUnavailable`` when the provider fails; batches embedded before that stay stored.
     """
-    from apps.memory.embeddings import provider_for_space
-
     batch_size = batch_size or settings.EMBEDDINGS_BATCH_SIZE
     provider = provider_for_space(space)
     counts = {"provider": None, "model": None, "decisions": 0, "memories": 0, "busy": False}
