@@ -317,6 +317,23 @@ EMBEDDINGS_TIMEOUT_SECONDS = env_int("EMBEDDINGS_TIMEOUT_SECONDS", 20)
 EMBEDDINGS_BATCH_SIZE = env_int("EMBEDDINGS_BATCH_SIZE", 64)
 EMBEDDINGS_MAX_INPUT_TOKENS = env_int("EMBEDDINGS_MAX_INPUT_TOKENS", 6000)
 
+# --- BYOK (SPEC §9): provider secrets encrypted with Fernet ------------------------------------
+# FERNET_KEYS: comma-separated Fernet keys, newest first; the first encrypts, all decrypt.
+# Production refuses to start without it (above). In development, when unset, one key is
+# derived from SECRET_KEY so that stored secrets survive restarts; never rely on that in production.
+import base64 as _b64  # noqa: E402
+import hashlib as _hashlib  # noqa: E402
+
+FERNET_KEYS = env_list("FERNET_KEYS") or [
+    _b64.urlsafe_b64encode(_hashlib.sha256(b"synchronex-fernet:" + SECRET_KEY.encode()).digest()).decode()
+]
+# Key of the HMAC-SHA256 fingerprint that detects a secret stored twice without decrypting.
+# Unset: derived from SECRET_KEY (set it when SECRET_KEY may change; rotate_byok_keys recomputes).
+BYOK_FINGERPRINT_KEY = (
+    env("BYOK_FINGERPRINT_KEY") or _hashlib.sha256(b"synchronex-byok-fingerprint:" + SECRET_KEY.encode()).hexdigest()
+)
+BYOK_MAX_PER_SPACE = env_int("BYOK_MAX_PER_SPACE", 20)
+
 # --- Security ----------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

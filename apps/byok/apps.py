@@ -6,3 +6,6 @@ class ByokConfig(AppConfig):
 
     name = "apps.byok"
     label = "byok"
+
+    def ready(self):
+        from . import checks  # noqa: F401 - registers the FERNET_KEYS check

@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from .views import ByokDetailView, ByokListView
+
+urlpatterns = [
+    path("byok", ByokListView.as_view(), name="byok-list"),
+    path("byok/<str:credential_id>", ByokDetailView.as_view(), name="byok-detail"),
+]

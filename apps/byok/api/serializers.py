@@ -1,0 +1,59 @@
+"""BYOK bodies and responses (SPEC §9). A response never carries the key."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.byok.models import LABEL_MAX
+from apps.byok.shapes import BASE_URL_MAX, KEY_MAX, SERVICES
+from synchronex.api.serializers import StrictSerializer
+
+
+class StrictString(serializers.CharField):
+    """A CharField that accepts only JSON strings (DRF would turn 5 into "5")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ByokCreateSerializer(StrictSerializer):
+    service = serializers.ChoiceField(choices=SERVICES)
+    label = StrictString(max_length=LABEL_MAX, help_text="1–100 characters, unique per service in the scope.")
+    key = StrictString(
+        max_length=KEY_MAX,
+        write_only=True,
+        help_text="The provider key; its shape is checked per service. Stored encrypted, never returned.",
+    )
+    base_url = StrictString(
+        max_length=BASE_URL_MAX,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="openai_compatible only (required there): https, or http for loopback hosts.",
+    )
+
+
+class ByokCredentialSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    service = serializers.ChoiceField(choices=SERVICES)
+    label = serializers.CharField()
+    key_hint = serializers.CharField(help_text='"…" and the last four characters of the key.')
+    base_url = serializers.CharField(allow_null=True, help_text="Set for openai_compatible, else null.")
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["base_url"] = data["base_url"] or None
+        return data
+
+
+class ByokPageSerializer(serializers.Serializer):
+    scope = serializers.CharField()
+    results = ByokCredentialSerializer(many=True)
+    count = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    next_offset = serializers.IntegerField(allow_null=True)

@@ -1,0 +1,84 @@
+"""BYOK endpoints (SPEC §9): list, create, delete. The key goes in once and never comes out."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+
+from apps.byok import selectors, services
+from apps.byok.api.serializers import ByokCreateSerializer, ByokCredentialSerializer, ByokPageSerializer
+from apps.byok.shapes import KEY_SHAPES
+from synchronex.api.pagination import Page
+from synchronex.api.serializers import ErrorSerializer
+from synchronex.api.views import ApiView
+
+CREATE_DESCRIPTION = (
+    "Stores a provider key encrypted at rest (Fernet). The response and every later read show only "
+    '`key_hint` ("…" and the last four characters).\n\n'
+    "- `label`: 1–100 characters, unique per service in the scope (case-insensitive) → else CONFLICT.\n"
+    "- The same key stored twice in the scope → CONFLICT (detected by a keyed fingerprint).\n"
+    "- At most 20 credentials per scope: the 21st → CONFLICT with `details.limit`.\n"
+    "- `base_url`: required for `openai_compatible` and refused for every other service; https, or "
+    "plain http only for loopback hosts; no credentials, query or fragment.\n\n"
+    "Key shapes per service (at most 512 characters, no whitespace):\n"
+    + "\n".join(f"- `{service}`: {shape}" for service, (_, shape) in KEY_SHAPES.items())
+)
+
+
+class ByokListView(ApiView):
+    """``GET``/``POST /byok``."""
+
+    required_scopes = {"GET": "byok:read", "POST": "byok:write"}
+    required_tier = "pro"
+
+    @extend_schema(
+        tags=["byok"],
+        summary="List provider credentials",
+        description="The scope's credentials, oldest first, paged. Keys are never shown.",
+        responses={200: ByokPageSerializer},
+        parameters=[
+            OpenApiParameter("limit", type=int, description="1–100, default 20"),
+            OpenApiParameter("offset", type=int, description="≥ 0, default 0"),
+        ],
+    )
+    def get(self, request):
+        page = Page.from_request(request)
+        active = self.active
+        credentials = selectors.byok_credential_list(space=active.space)
+        results = ByokCredentialSerializer(page.slice(credentials), many=True).data
+        return Response({"scope": active.scope, **page.envelope(results, credentials.count())})
+
+    @extend_schema(
+        tags=["byok"],
+        summary="Add a provider credential",
+        description=CREATE_DESCRIPTION,
+        request=ByokCreateSerializer,
+        responses={
+            201: ByokCredentialSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="Duplicate label or key, or 20 credentials already."),
+        },
+    )
+    def post(self, request):
+        active = self.writable_space()
+        serializer = ByokCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        credential = services.byok_credential_create(space=active.space, **serializer.validated_data)
+        return Response(ByokCredentialSerializer(credential).data, status=201)
+
+
+class ByokDetailView(ApiView):
+    """``DELETE /byok/{id}``."""
+
+    required_scopes = {"DELETE": "byok:write"}
+    required_tier = "pro"
+
+    @extend_schema(
+        tags=["byok"],
+        summary="Delete a provider credential",
+        description="Deletes the credential and its encrypted key. Unknown ids and other scopes' ids → NOT_FOUND.",
+        responses={204: None},
+    )
+    def delete(self, request, credential_id: str):
+        active = self.writable_space()
+        services.byok_credential_delete(space=active.space, credential_id=credential_id)
+        return Response(status=204)

@@ -1,0 +1,131 @@
+"""Creating, deleting and using BYOK credentials. Nothing here logs, returns or raises with a key."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Case, IntegerField, Value, When
+from django.utils import timezone
+
+from apps.scopes.models import Space
+from synchronex.api import errors
+
+from .models import LABEL_MAX, ByokCredential
+from .shapes import SERVICES, base_url_problem, key_problem
+
+
+def secret_fingerprint(secret: str) -> str:
+    """HMAC-SHA256 of ``secret`` under ``settings.BYOK_FINGERPRINT_KEY`` (hex)."""
+    key = settings.BYOK_FINGERPRINT_KEY.encode("utf-8")
+    return hmac.new(key, secret.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def key_hint(secret: str) -> str:
+    """``…`` and the last four characters: enough to recognise a key, useless to an attacker."""
+    return "…" + secret[-4:]
+
+
+def _validate(*, service: str, label: str, key: str, base_url: str | None) -> tuple[str, str]:
+    problems: dict[str, str] = {}
+    if service not in SERVICES:
+        problems["service"] = f"Unknown service; use one of: {', '.join(SERVICES)}."
+    label = (label or "").strip()
+    if not label:
+        problems["label"] = "A label may not be blank."
+    elif len(label) > LABEL_MAX:
+        problems["label"] = f"A label has at most {LABEL_MAX} characters."
+    elif any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in label):
+        problems["label"] = "A label may not contain control characters."
+    if service in SERVICES and (problem := key_problem(service, key)):
+        problems["key"] = problem
+    base_url = (base_url or "").strip()
+    if service == "openai_compatible":
+        if not base_url:
+            problems["base_url"] = "openai_compatible needs the base URL of the server."
+        elif problem := base_url_problem(base_url):
+            problems["base_url"] = problem
+    elif base_url and service in SERVICES:
+        problems["base_url"] = "Only openai_compatible credentials take a base URL."
+    if problems:
+        raise errors.ValidationFailed.for_fields(problems)
+    return label, base_url
+
+
+@transaction.atomic
+def byok_credential_create(
+    *, space: Space, service: str, label: str, key: str, base_url: str | None = None
+) -> ByokCredential:
+    """Store ``key`` encrypted. CONFLICT for a label already used for the service, for a key
+    already stored in the space, and when the space holds ``BYOK_MAX_PER_SPACE`` credentials."""
+    label, base_url = _validate(service=service, label=label, key=key, base_url=base_url)
+    # Lock the space row: concurrent creates in one space queue here, so the count below
+    # cannot be raced past the limit.
+    Space.objects.select_for_update().filter(pk=space.pk).first()
+    existing = ByokCredential.objects.filter(space=space)
+    limit = settings.BYOK_MAX_PER_SPACE
+    if existing.count() >= limit:
+        raise errors.Conflict(
+            f"This scope already holds the maximum of {limit} credentials; delete one first.",
+            details={"limit": limit},
+        )
+    fingerprint = secret_fingerprint(key)
+    if existing.filter(fingerprint=fingerprint).exists():
+        raise errors.Conflict("This key is already stored in this scope.", details={"field": "key"})
+    if existing.filter(service=service, label__iexact=label).exists():
+        raise errors.Conflict(
+            f"A {service} credential labelled {label!r} already exists in this scope.", details={"field": "label"}
+        )
+    try:
+        with transaction.atomic():
+            return ByokCredential.objects.create(
+                space=space,
+                service=service,
+                label=label,
+                secret=key,
+                base_url=base_url,
+                key_hint=key_hint(key),
+                fingerprint=fingerprint,
+            )
+    except IntegrityError:  # only reachable if a row appeared despite the lock
+        raise errors.Conflict("This credential conflicts with one stored in this scope.") from None
+
+
+@transaction.atomic
+def byok_credential_delete(*, space: Space, credential_id: uuid.UUID | str) -> None:
+    """Delete one credential of ``space``; NOT_FOUND for unknown ids and other spaces' ids."""
+    try:
+        credential_id = uuid.UUID(str(credential_id))
+    except ValueError:
+        raise errors.NotFound("No such credential in this scope.") from None
+    deleted, _ = ByokCredential.objects.filter(space=space, id=credential_id).delete()
+    if not deleted:
+        raise errors.NotFound("No such credential in this scope.")
+
+
+def byok_credential_for(*, space: Space, services: tuple[str, ...] | list[str]) -> ByokCredential | None:
+    """The space's credential for the first of ``services`` it has (newest of that service), marked used."""
+    preference = Case(*(When(service=s, then=Value(i)) for i, s in enumerate(services)), output_field=IntegerField())
+    credential = (
+        ByokCredential.objects.filter(space=space, service__in=services)
+        .order_by(preference, "-created_at", "-id")
+        .first()
+    )
+    if credential is None:
+        return None
+    now = timezone.now()
+    ByokCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
+    credential.last_used_at = now
+    return credential
+
+
+def byok_secret_for(*, space: Space, service: str) -> str | None:
+    """The plaintext key the space stored for ``service`` (its newest), or None.
+
+    For the service's own provider calls only; updates ``last_used_at``. Never log the result.
+    """
+    credential = byok_credential_for(space=space, services=(service,))
+    return credential.secret if credential else None
