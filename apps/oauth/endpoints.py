@@ -9,13 +9,17 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from oauth2_provider import views as dot_views
+from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 from apps.oauth.registration import MetadataRejected, client_metadata_normalise
 from apps.oauth.resources import DEFAULT_RESOURCE, PROTECTED_RESOURCES, public_base_url, resource_uri
 from synchronex.api import errors
 from synchronex.api.ratelimit import throttle_ip
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class TokenView(dot_views.TokenView):
@@ -23,6 +27,11 @@ class TokenView(dot_views.TokenView):
 
     def post(self, request, *args, **kwargs):
         throttle_ip(request, group="oauth-token", rate=settings.OAUTH_TOKEN_RATE)
+        if request.POST.get("grant_type") == DEVICE_CODE_GRANT:
+            # DOT's view sends this grant to its device flow before oauthlib can refuse it; the
+            # server class configured here has no device grant, so answer as oauthlib would.
+            error = oauth_errors.UnsupportedGrantTypeError()
+            return HttpResponse(error.json, status=error.status_code, content_type="application/json", headers=NO_STORE)
         return super().post(request, *args, **kwargs)
 
 

@@ -1,0 +1,125 @@
+"""/settings/apps: the user's connected apps, their scopes and last use; disconnecting."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
+
+from apps.oauth.tests.helpers import (
+    PASSWORD,
+    authorize_params,
+    form_fields,
+    login,
+    obtain_tokens,
+    pkce_pair,
+    refresh,
+    register_client,
+)
+
+AccessToken = get_access_token_model()
+RefreshToken = get_refresh_token_model()
+Application = get_application_model()
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def api_get(base_url, token):
+    return requests.get(f"{base_url}/api/v1/scope", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def disconnect(session, base_url, application_id):
+    page = session.get(f"{base_url}/settings/apps", timeout=30)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    return session.post(
+        f"{base_url}/settings/apps/{application_id}/revoke",
+        data={"csrfmiddlewaretoken": token},
+        headers={"Referer": f"{base_url}/settings/apps"},
+        allow_redirects=False,
+        timeout=30,
+    )
+
+
+def test_page_needs_login(base_url):
+    response = requests.get(f"{base_url}/settings/apps", allow_redirects=False, timeout=30)
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/accounts/login/?next=/settings/apps"
+
+
+def test_lists_connected_apps_with_scopes_and_last_use(base_url, person):
+    client, tokens = obtain_tokens(base_url, person.email, scope="memory:read decisions:read")
+    session = login(base_url, person.email)
+
+    page = session.get(f"{base_url}/settings/apps", timeout=30)
+    assert page.status_code == 200
+    assert "Notes Helper" in page.text
+    assert "127.0.0.1:8765" in page.text
+    assert "Read your Identity Kernel" in page.text and "Search and read your decisions" in page.text
+    assert re.search(r'class="last-used">never<', page.text)
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+    api_get(base_url, tokens["access_token"])
+    page = session.get(f"{base_url}/settings/apps", timeout=30)
+    assert re.search(r'class="last-used">\d{4}-\d\d-\d\d \d\d:\d\d<', page.text)
+
+
+def test_disconnecting_revokes_every_token_of_that_app(base_url, person):
+    client, first = obtain_tokens(base_url, person.email)
+    _, second = obtain_tokens(base_url, person.email, client=client)
+    other_client, other = obtain_tokens(base_url, person.email, client=register_client(base_url, name="Other"))
+    session = login(base_url, person.email)
+    application = Application.objects.get(client_id=client["client_id"])
+
+    response = disconnect(session, base_url, application.pk)
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/settings/apps"
+    for tokens in (first, second):
+        assert api_get(base_url, tokens["access_token"]).status_code == 401
+        assert refresh(base_url, client["client_id"], tokens["refresh_token"]).json()["error"] == "invalid_grant"
+    assert api_get(base_url, other["access_token"]).status_code == 200  # other apps keep working
+    page = session.get(f"{base_url}/settings/apps", timeout=30).text
+    assert "Disconnected “Notes Helper”." in page
+    assert f'data-client-id="{client["client_id"]}"' not in page
+    assert f'data-client-id="{other_client["client_id"]}"' in page
+
+
+def test_disconnect_needs_csrf(base_url, person):
+    client, tokens = obtain_tokens(base_url, person.email)
+    session = login(base_url, person.email)
+    application = Application.objects.get(client_id=client["client_id"])
+
+    response = session.post(f"{base_url}/settings/apps/{application.pk}/revoke", allow_redirects=False, timeout=30)
+
+    assert response.status_code == 403
+    assert api_get(base_url, tokens["access_token"]).status_code == 200
+
+
+def test_users_see_and_disconnect_only_their_own_apps(base_url, person, make_user):
+    client, tokens = obtain_tokens(base_url, person.email)
+    stranger = make_user(password=PASSWORD)
+    session = login(base_url, stranger.email)
+    application = Application.objects.get(client_id=client["client_id"])
+
+    page = session.get(f"{base_url}/settings/apps", timeout=30)
+    assert "Notes Helper" not in page.text
+    assert 'id="no-apps"' in page.text
+
+    response = disconnect(session, base_url, application.pk)
+    assert response.status_code == 302
+    assert "not connected" in session.get(f"{base_url}/settings/apps", timeout=30).text
+    assert api_get(base_url, tokens["access_token"]).status_code == 200
+    assert RefreshToken.objects.filter(user=person, revoked__isnull=True).count() == 1
+
+
+def test_consent_page_links_to_connected_apps(base_url, person):
+    client = register_client(base_url)
+    session = login(base_url, person.email)
+    page = session.get(f"{base_url}/oauth/authorize", params=authorize_params(client["client_id"], pkce_pair()[1]))
+
+    assert 'href="/settings/apps"' in page.text
+    assert form_fields(page.text)["code_challenge_method"] == "S256"
