@@ -34,6 +34,7 @@ class ByokListView(ApiView):
     @extend_schema(
         tags=["byok"],
         summary="List provider credentials",
+        operation_id="byok_list",
         description="The scope's credentials, oldest first, paged. Keys are never shown.",
         responses={200: ByokPageSerializer},
         parameters=[
@@ -51,6 +52,7 @@ class ByokListView(ApiView):
     @extend_schema(
         tags=["byok"],
         summary="Add a provider credential",
+        operation_id="byok_create",
         description=CREATE_DESCRIPTION,
         request=ByokCreateSerializer,
         responses={
@@ -75,6 +77,7 @@ class ByokDetailView(ApiView):
     @extend_schema(
         tags=["byok"],
         summary="Delete a provider credential",
+        operation_id="byok_delete",
         description="Deletes the credential and its encrypted key. Unknown ids and other scopes' ids → NOT_FOUND.",
         responses={204: None},
     )

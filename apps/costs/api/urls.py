@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from .views import CostSummaryView, ProductCostSummaryView
+
+urlpatterns = [
+    path("ai/costs", CostSummaryView.as_view(), name="ai-costs"),
+    # ``path`` so that an encoded slash (%2F) stays part of the product name.
+    path("ai/costs/<path:product>", ProductCostSummaryView.as_view(), name="ai-costs-product"),
+]

@@ -1,0 +1,51 @@
+"""Admin for cost events: read-only records, browsable by date, with totals of what is shown."""
+
+from decimal import Decimal
+
+from django.contrib import admin
+from django.db.models import Count, DecimalField, Q, Sum, Value
+from django.db.models.functions import Coalesce
+
+from .models import CostEvent
+
+
+@admin.register(CostEvent)
+class CostEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "occurred_at",
+        "space",
+        "product",
+        "provider",
+        "model",
+        "operation",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "unpriced",
+        "source",
+    )
+    list_filter = ("source", "unpriced", "provider")
+    search_fields = ("provider", "model", "operation", "space__name", "product__name", "signal_id")
+    list_select_related = ("space", "product")
+    date_hierarchy = "occurred_at"
+    ordering = ("-occurred_at",)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # events come from ingest and the service's own calls, never typed in
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a record of money spent is not edited
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
+        if changelist is not None:
+            # Totals of every event matching the current filters and date, not just this page.
+            response.context_data["cost_totals"] = changelist.queryset.order_by().aggregate(
+                cost_usd=Coalesce(Sum("cost_usd"), Value(Decimal(0)), output_field=DecimalField()),
+                input_tokens=Coalesce(Sum("input_tokens"), 0),
+                output_tokens=Coalesce(Sum("output_tokens"), 0),
+                requests=Count("id"),
+                unpriced_requests=Count("id", filter=Q(unpriced=True)),
+            )
+        return response

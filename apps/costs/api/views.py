@@ -1,0 +1,93 @@
+"""AI cost endpoints (SPEC §9): ``GET /ai/costs`` and ``GET /ai/costs/{product}``."""
+
+from __future__ import annotations
+
+import re
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+
+from apps.costs import selectors
+from apps.costs.api.renderers import ExactDecimalJSONRenderer
+from apps.costs.api.serializers import CostSummarySerializer, ProductCostSummarySerializer
+from apps.products.selectors import product_find
+from synchronex.api import errors
+from synchronex.api.views import ApiView
+
+_DIGITS = re.compile(r"[0-9]{1,4}")
+
+DAYS_PARAMETER = OpenApiParameter(
+    "days",
+    type=int,
+    description=(
+        f"1–{selectors.DAYS_MAX}, default {selectors.DAYS_DEFAULT}: the last N UTC calendar days, today included."
+    ),
+)
+SUMMARY_DESCRIPTION = (
+    "Totals and breakdowns of the active scope's AI cost events (ingested `ai_usage` signals and "
+    "the service's own paid calls). Money is exact: USD amounts are JSON numbers with at most 6 "
+    "decimals. Events whose model has no known price count in `requests` and `unpriced_requests` "
+    "and in the token sums, never in `cost_usd`. Breakdowns are sorted by cost, highest first."
+)
+
+
+def parse_days(raw: str | None) -> int:
+    """The ``days`` query parameter: digits only, 1–365; anything else is a VALIDATION_ERROR."""
+    if raw is None:
+        return selectors.DAYS_DEFAULT
+    raw = raw.strip()
+    if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= selectors.DAYS_MAX:
+        raise errors.ValidationFailed.for_fields(
+            {"days": f"days must be an integer between 1 and {selectors.DAYS_MAX}."}
+        )
+    return int(raw)
+
+
+class CostSummaryView(ApiView):
+    """``GET /ai/costs``: the whole scope."""
+
+    required_scopes = {"GET": "costs:read"}
+    required_tier = "pro"
+    renderer_classes = [ExactDecimalJSONRenderer]
+
+    @extend_schema(
+        tags=["costs"],
+        summary="AI cost summary",
+        operation_id="ai_costs_summary",
+        description=SUMMARY_DESCRIPTION,
+        parameters=[DAYS_PARAMETER],
+        responses={200: CostSummarySerializer},
+    )
+    def get(self, request):
+        days = parse_days(request.query_params.get("days"))
+        active = self.active
+        summary = selectors.cost_summary(space=active.space, days=days)
+        return Response(CostSummarySerializer({"scope": active.scope, **summary}).data)
+
+
+class ProductCostSummaryView(ApiView):
+    """``GET /ai/costs/{product}``: one product of the scope, with ``by_operation``."""
+
+    required_scopes = {"GET": "costs:read"}
+    required_tier = "pro"
+    renderer_classes = [ExactDecimalJSONRenderer]
+
+    @extend_schema(
+        tags=["costs"],
+        summary="AI cost summary of one product",
+        operation_id="ai_costs_product_summary",
+        description=SUMMARY_DESCRIPTION
+        + " The product is named case-insensitively; an unknown product is NOT_FOUND. Adds `product` "
+        "and `by_operation`.",
+        parameters=[DAYS_PARAMETER],
+        responses={200: ProductCostSummarySerializer},
+    )
+    def get(self, request, product: str):
+        days = parse_days(request.query_params.get("days"))
+        active = self.active
+        found = product_find(space=active.space, name=product)
+        if found is None:
+            raise errors.NotFound("No product of that name in this scope.")
+        summary = selectors.cost_summary(space=active.space, days=days, product=found)
+        body = {"scope": active.scope, "product": {"id": found.id, "name": found.name}, **summary}
+        return Response(ProductCostSummarySerializer(body).data)
