@@ -30,12 +30,12 @@ class DecisionAdmin(admin.ModelAdmin):
     list_display = ("short_decision", "product", "space", "decided_at", "source", "superseded")
     list_filter = (("product", admin.RelatedOnlyFieldListFilter), TagFilter, "source", "decided_at")
     search_fields = ("decision", "reasoning", "product__name")
-    list_select_related = ("product", "space", "superseded_by")
+    list_select_related = ("product", "space")
     date_hierarchy = "decided_at"
     raw_id_fields = ("space", "product", "supersedes")
     # The vector and the generated search columns are maintained elsewhere; never edited by hand.
     exclude = ("embedding",)
-    readonly_fields = ("id", "created_at", "embedding_model", "embedding_dimensions")
+    readonly_fields = ("id", "created_at", "superseded_by", "embedding_model", "embedding_dimensions")
 
     @admin.display(description="decision")
     def short_decision(self, obj: Decision) -> str:
@@ -43,4 +43,4 @@ class DecisionAdmin(admin.ModelAdmin):
 
     @admin.display(boolean=True, description="superseded")
     def superseded(self, obj: Decision) -> bool:
-        return hasattr(obj, "superseded_by")
+        return obj.superseded_by_id is not None

@@ -54,11 +54,14 @@ class Decision(models.Model):
     tags = ArrayField(models.CharField(max_length=TAG_MAX), default=list, blank=True)
     affects_products = ArrayField(models.CharField(max_length=100), default=list, blank=True)
     alternatives = ArrayField(models.TextField(), default=list, blank=True)
-    # The newer decision points at the one it replaces; the older one's ``superseded_by`` is the
-    # reverse side of this one-to-one (one source of truth, at most one successor). Deleting the
-    # older decision clears the pointer; deleting the newer one makes the older current again.
-    supersedes = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="superseded_by"
+    # The newer decision names the one it replaces (at most one successor per decision).
+    supersedes = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The mark on the older decision. Written only by the database (trigger of migration 0002,
+    # for every write path), as the mirror of ``supersedes``: deleting the successor clears it
+    # (the older decision is current again), deleting the older one clears ``supersedes``.
+    # Stored rather than derived so "current decisions" is a row filter an index can serve.
+    superseded_by = models.OneToOneField(
+        "self", null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
     )
     decided_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -110,6 +113,12 @@ class Decision(models.Model):
         ]
         indexes = [
             models.Index(fields=["space", "-decided_at"], name="decision_space_decided"),
+            # Current (not superseded) decisions: the default listing, and its count, index-only.
+            models.Index(
+                fields=["space", "-decided_at"],
+                condition=models.Q(superseded_by__isnull=True),
+                name="decision_current_decided",
+            ),
             models.Index(fields=["product", "-decided_at"], name="decision_product_decided"),
             GinIndex(fields=["search_document"], name="decision_search_document"),
             GinIndex(OpClass("decision", name="gin_trgm_ops"), name="decision_text_trgm"),

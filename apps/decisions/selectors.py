@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, OuterRef, QuerySet, Subquery
+from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -40,18 +40,13 @@ TABLE = Decision._meta.db_table
 
 # --- scoped lookups ------------------------------------------------------------------------------
 def decisions_with_refs(qs: QuerySet[Decision] | None = None) -> QuerySet[Decision]:
-    """Decisions with what their API shape needs in the same query: the product's name and
-    the id of the decision superseding each one (``successor_id``)."""
+    """Decisions with what their API shape needs in the same query (the product's name),
+    without the heavy columns (search document, vector)."""
     qs = Decision.objects.all() if qs is None else qs
-    successor = Decision.objects.filter(supersedes=OuterRef("pk")).values("id")[:1]
-    return (
-        qs.select_related("product")
-        .only(
-            *(f.name for f in Decision._meta.concrete_fields if f.name not in _HEAVY_FIELDS),
-            "product__name",
-            "product__space_id",
-        )
-        .annotate(successor_id=Subquery(successor))
+    return qs.select_related("product").only(
+        *(f.name for f in Decision._meta.concrete_fields if f.name not in _HEAVY_FIELDS),
+        "product__name",
+        "product__space_id",
     )
 
 
@@ -149,7 +144,7 @@ class _Filters:
             parts.append(f"{TABLE}.decided_at < %s")
             params.append(self.until)
         if not self.include_superseded:
-            parts.append(f"NOT EXISTS (SELECT 1 FROM {TABLE} later WHERE later.supersedes_id = {TABLE}.id)")
+            parts.append(f"{TABLE}.superseded_by_id IS NULL")
         return " AND ".join(parts), params
 
     def match_sql(self) -> tuple[str, list]:
@@ -226,26 +221,26 @@ def _newest_first(filters: _Filters, *, half_life_days: float, limit: int, offse
     return SearchResult(hits=hits, count=count, semantic=False)
 
 
-def _query_vector(space: Space, q: str) -> tuple[list[float], object] | None:
-    """The query's embedding when the space has a provider and vectors of its model, else None."""
+def _query_vector(space: Space, q: str) -> tuple[list[float], str] | None:
+    """(the query's embedding, its model) when the space has a provider and vectors of that
+    model and size; else None. A provider that does not know its size yet learns it here."""
     provider = embeddings.provider_for_space(space)
     if provider is None:
         return None
-    comparable = Decision.objects.filter(
-        space=space,
-        embedding__isnull=False,
-        embedding_model=provider.model,
-        embedding_dimensions=provider.dimensions,
-    ).exists()
-    if not comparable:
+    comparable = Decision.objects.filter(space=space, embedding__isnull=False, embedding_model=provider.model)
+    if provider.dimensions:
+        comparable = comparable.filter(embedding_dimensions=provider.dimensions)
+    if not comparable.exists():
         return None
     try:
         vector = provider.embed([q])[0]
     except embeddings.EmbeddingUnavailable:
         return None  # keyword ranking still answers; the response says semantic: false
-    if len(vector) != provider.dimensions or not all(math.isfinite(x) for x in vector):
+    if not vector or (provider.dimensions and len(vector) != provider.dimensions):
         return None
-    return [float(x) for x in vector], provider
+    if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in vector):
+        return None
+    return [float(x) for x in vector], provider.model
 
 
 def _ranked(filters: _Filters, *, q: str, space: Space, half_life_days: float, limit: int, offset: int) -> SearchResult:
@@ -279,7 +274,7 @@ def _ranked(filters: _Filters, *, q: str, space: Space, half_life_days: float, l
     ]
     params: list = [q, *match_params, *where_params, *match_params, q, q, *where_params]
     if semantic:
-        vector, _provider = semantic
+        vector, model = semantic
         literal = "[" + ",".join(repr(x) for x in vector) + "]"
         sql.append(
             f"""
@@ -297,22 +292,29 @@ def _ranked(filters: _Filters, *, q: str, space: Space, half_life_days: float, l
         ),
         """
         )
-        params += [*match_params, literal, _provider.model, _provider.dimensions, *where_params]
-        branch_union = """
-            SELECT id, decided_at, match, rnk AS text_rnk, NULL::bigint AS vector_rnk FROM text_ranked
-            UNION ALL
-            SELECT id, decided_at, match, NULL, rnk FROM vector_ranked"""
-    else:
-        branch_union = "SELECT id, decided_at, match, rnk AS text_rnk, NULL::bigint AS vector_rnk FROM text_ranked"
-    sql.append(
-        f"""
+        params += [*match_params, literal, model, len(vector), *where_params]
+        # Reciprocal rank fusion: a decision's parts come from whichever branches found it.
+        fused = f"""
         fused AS (
             SELECT id, max(decided_at) AS decided_at, max(match) AS match,
                    coalesce(max({RRF_K + 1}.0 / ({RRF_K} + text_rnk)), 0) AS text_part,
                    coalesce(max({RRF_K + 1}.0 / ({RRF_K} + vector_rnk)), 0) AS vector_part
-            FROM ({branch_union}) branches
+            FROM (
+                SELECT id, decided_at, match, rnk AS text_rnk, NULL::bigint AS vector_rnk FROM text_ranked
+                UNION ALL
+                SELECT id, decided_at, match, NULL, rnk FROM vector_ranked
+            ) branches
             GROUP BY id
-        ),
+        ),"""
+    else:
+        fused = f"""
+        fused AS (
+            SELECT id, decided_at, match, {RRF_K + 1}.0 / ({RRF_K} + rnk) AS text_part, 0 AS vector_part
+            FROM text_ranked
+        ),"""
+    sql.append(
+        fused
+        + f"""
         scored AS MATERIALIZED (
             SELECT id, decided_at, match, text_part, vector_part,
                    exp(-ln(2) * greatest(extract(epoch FROM now() - decided_at), 0) / 86400.0 / %s) AS recency

@@ -26,11 +26,10 @@ def _supersede_target(*, space: Space, supersedes) -> Decision | None:
             "The decision named in 'supersedes' does not exist in this scope.",
             details={"fields": {"supersedes": ["Unknown decision id."]}},
         )
-    successor = Decision.objects.filter(supersedes=target).values_list("id", flat=True).first()
-    if successor is not None:
+    if target.superseded_by_id is not None:
         raise errors.Conflict(
             "That decision is already superseded; supersede its successor instead.",
-            details={"superseded_by": str(successor)},
+            details={"superseded_by": str(target.superseded_by_id)},
         )
     return target
 
@@ -65,7 +64,7 @@ def decision_create(
 
     Inputs are expected validated (the API serializer); the database constraints still hold
     the limits. ``supersedes`` must name a decision of the same space (else NOT_FOUND) that no
-    other decision supersedes yet (else CONFLICT).
+    other decision supersedes yet (else CONFLICT); the database then marks it ``superseded_by``.
     """
     product = product_ensure(space=space, name=product_name)
     target = _supersede_target(space=space, supersedes=supersedes)
@@ -97,8 +96,8 @@ def decision_create(
 def decision_delete(*, space: Space, decision_id) -> None:
     """Delete a decision of ``space`` for real (NOT_FOUND for unknown or foreign ids).
 
-    A decision it superseded becomes current again (``superseded_by`` is derived); a decision
-    that superseded it keeps its text and loses the dangling ``supersedes`` pointer (SET NULL).
+    A decision it superseded becomes current again (its ``superseded_by`` is cleared); a
+    decision that superseded it stays, with ``supersedes`` cleared.
     """
     try:
         pk = uuid.UUID(str(decision_id))

@@ -165,7 +165,7 @@ class DecisionSerializer(serializers.Serializer):
     affects_products = serializers.ListField(child=serializers.CharField())
     alternatives = serializers.ListField(child=serializers.CharField())
     supersedes = serializers.UUIDField(source="supersedes_id", allow_null=True)
-    superseded_by = serializers.UUIDField(source="successor_id", allow_null=True)
+    superseded_by = serializers.UUIDField(source="superseded_by_id", allow_null=True)
     decided_at = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
     source = serializers.CharField()

@@ -46,7 +46,6 @@ class DecisionListView(ApiView):
         body = DecisionCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         created = decision_create(space=active.space, **body.validated_data)
-        created.successor_id = None  # brand new: nothing supersedes it yet
         return Response(_with_scope(created, active.scope), status=201)
 
 

@@ -1,0 +1,79 @@
+"""Search issues a fixed number of queries whatever the number of results."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from apps.accounts.models import ApiKey
+from apps.decisions.services import decision_create
+from apps.scopes.services import space_ensure_personal
+
+pytestmark = pytest.mark.django_db
+
+SEARCH = "/api/v1/memory/decisions/search"
+
+
+def settle_key_bookkeeping(user) -> None:
+    """The key's last-used stamp is written at most once a minute; make it fresh so that write
+    cannot land inside a measured request on a slow machine."""
+    ApiKey.objects.filter(user=user).update(last_used_at=timezone.now())
+
+
+def count_queries(client, params) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(SEARCH, params)
+        assert response.status_code == 200, response.content
+    return len(captured.captured_queries)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"q": "pricing"},
+        {"q": "pricnig"},  # trigram fallback
+        {"q": "pricing", "product": "Atlas", "tags": "growth"},
+        {"product": "Atlas", "include_superseded": "true"},
+    ],
+)
+def test_search_query_count_is_independent_of_result_size(user, inproc_for, django_assert_num_queries, params):
+    space = space_ensure_personal(user=user)
+    client = inproc_for(user, "read")
+    client.get(SEARCH)  # warm up
+    previous = None
+    for _ in range(2):
+        for i in range(15):
+            decision_create(
+                space=space,
+                decision=f"Pricing change {i}",
+                product_name="Atlas" if i % 2 else "Billing",
+                tags=["growth"],
+                affects_products=["Atlas"],
+                supersedes=None,
+            )
+        settle_key_bookkeeping(user)
+        if previous is None:
+            previous = count_queries(client, params)
+        else:
+            with django_assert_num_queries(previous):
+                assert client.get(SEARCH, params).status_code == 200
+    assert previous <= 12
+
+
+def test_recent_decisions_on_product_state_use_a_fixed_number_of_queries(user, inproc_for, django_assert_num_queries):
+    space = space_ensure_personal(user=user)
+    client = inproc_for(user, "read")
+    decision_create(space=space, decision="first", product_name="Atlas")
+    client.get("/api/v1/memory/product/Atlas/state")
+    settle_key_bookkeeping(user)
+    with CaptureQueriesContext(connection) as one:
+        client.get("/api/v1/memory/product/Atlas/state")
+    for i in range(10):
+        decision_create(space=space, decision=f"more {i}", product_name="Atlas")
+    settle_key_bookkeeping(user)
+    with django_assert_num_queries(len(one.captured_queries)):
+        body = client.get("/api/v1/memory/product/Atlas/state").json()
+    assert len(body["recent_decisions"]) == 5
