@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -129,3 +130,43 @@ def byok_secret_for(*, space: Space, service: str) -> str | None:
     """
     credential = byok_credential_for(space=space, services=(service,))
     return credential.secret if credential else None
+
+
+OPENAI_API_HOST = "api.openai.com"
+
+
+def _endpoint(url: str) -> tuple[str, str, int | None, str] | None:
+    """A comparable form of an API base URL: scheme, host, port, path without ``/`` or ``/v1``."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    path = parts.path.rstrip("/")
+    path = path[: -len("/v1")] if path.endswith("/v1") else path
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port, path.rstrip("/")
+
+
+def byok_secret_for_endpoint(*, space: Space, base_url: str) -> str | None:
+    """The key the space stored for an OpenAI-compatible server at ``base_url``, or None.
+
+    OpenAI's own API (https://api.openai.com) takes the space's ``openai`` credential; any
+    server takes an ``openai_compatible`` credential stored for that same base URL. A key is
+    never sent to another server than the one it belongs to. Updates ``last_used_at``.
+    """
+    target = _endpoint(base_url)
+    if target is None:
+        return None
+    if target[:2] == ("https", OPENAI_API_HOST) and (secret := byok_secret_for(space=space, service="openai")):
+        return secret
+    stored = (
+        ByokCredential.objects.filter(space=space, service="openai_compatible")
+        .only("id", "base_url")
+        .order_by("-created_at", "-id")
+    )
+    match = next((credential.id for credential in stored if _endpoint(credential.base_url) == target), None)
+    if match is None:
+        return None
+    now = timezone.now()
+    ByokCredential.objects.filter(pk=match).update(last_used_at=now)
+    return ByokCredential.objects.get(pk=match).secret

@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -85,10 +87,11 @@ class OpenAICompatibleProvider:
         *,
         base_url: str,
         model: str,
-        api_key: str | None,
+        api_key: str | Callable[[], str | None] | None,
         dimensions: int | None = None,
         timeout: float = 20,
         max_input_tokens: int = 6000,
+        space=None,
     ):
         base = base_url.rstrip("/")
         # Accept a base URL given with or without the /v1 suffix.
@@ -97,7 +100,8 @@ class OpenAICompatibleProvider:
         self.dimensions = dimensions or KNOWN_DIMENSIONS.get(model)
         # Only an explicitly configured size is asked of the server (OpenAI's "dimensions").
         self._requested_dimensions = dimensions
-        self._api_key = api_key
+        self._api_key = api_key  # a callable is resolved at the first call
+        self._space = space  # when set, every successful call is recorded as a cost event
         self.timeout = timeout
         self.max_input_tokens = max_input_tokens
         self.last_usage: dict | None = None  # the server's ``usage`` of the last call (for cost events)
@@ -112,6 +116,8 @@ class OpenAICompatibleProvider:
         if self._requested_dimensions:
             body["dimensions"] = self._requested_dimensions
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if callable(self._api_key):
+            self._api_key = self._api_key()
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         request = urllib.request.Request(  # noqa: S310 - the URL comes from settings, http(s) only
@@ -136,7 +142,29 @@ class OpenAICompatibleProvider:
         vectors = _check_vectors(vectors, len(texts), self.dimensions)
         self.dimensions = len(vectors[0])
         self.last_usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else None
+        if self._space is not None:
+            _record_embedding_cost(self, space=self._space, sent=body["input"])
         return vectors
+
+
+def _record_embedding_cost(provider: OpenAICompatibleProvider, *, space, sent: list[str]) -> None:
+    """An embeddings server may bill every call: each one becomes a cost event (SPEC §6, §9),
+    priced from the price table for OpenAI's API, unpriced for other servers."""
+    from apps.costs.services import cost_event_record
+
+    tokens = (provider.last_usage or {}).get("prompt_tokens")
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or not 0 <= tokens <= 10**9:
+        tokens = sum(count_tokens(text) for text in sent)  # the server did not say: count what was sent
+    host = urlsplit(provider.endpoint).hostname
+    cost_event_record(
+        space=space,
+        provider="openai" if host == "api.openai.com" else "openai_compatible",
+        model=provider.model,
+        input_tokens=tokens,
+        output_tokens=0,
+        operation="embedding",
+        source="service",
+    )
 
 
 @lru_cache(maxsize=2)
@@ -178,12 +206,12 @@ class LocalProvider:
 
 
 def byok_api_key_for_space(space, *, base_url: str) -> str | None:
-    """BYOK HOOK: the space's own provider key for ``base_url``, when it has one.
+    """The space's own BYOK key for the server at ``base_url``: its ``openai`` credential for
+    OpenAI's API, or an ``openai_compatible`` one stored for that same URL. Preferred to the
+    deployment's key; never sent to another server than the one it was stored for."""
+    from apps.byok.services import byok_secret_for_endpoint
 
-    Returns ``None`` while BYOK credentials do not exist in the project; the BYOK task makes it
-    look up the space's stored credential. A key found here is preferred to the deployment's.
-    """
-    return None
+    return byok_secret_for_endpoint(space=space, base_url=base_url)
 
 
 @dataclass(frozen=True)
@@ -224,16 +252,17 @@ def provider_for_space(space) -> EmbeddingProvider | None:
     config = embedding_config_for_space(space)
     if config.provider == "openai":
         # The deployment's key goes only to the deployment's server, never to a URL set per space.
-        api_key = byok_api_key_for_space(space, base_url=config.base_url) or (
-            settings.EMBEDDINGS_API_KEY if config.uses_deployment_url else None
-        )
+        deployment_key = settings.EMBEDDINGS_API_KEY if config.uses_deployment_url else None
         return OpenAICompatibleProvider(
             base_url=config.base_url,
             model=config.model,
-            api_key=api_key,
+            # Looked up at the first call: a provider built only to check the configuration
+            # neither queries the space's key nor marks it used.
+            api_key=lambda: byok_api_key_for_space(space, base_url=config.base_url) or deployment_key,
             dimensions=config.dimensions,
             timeout=settings.EMBEDDINGS_TIMEOUT_SECONDS,
             max_input_tokens=settings.EMBEDDINGS_MAX_INPUT_TOKENS,
+            space=space,
         )
     if config.provider == "local":
         return LocalProvider(model=config.model)
