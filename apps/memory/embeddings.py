@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +78,16 @@ def _check_vectors(vectors, expected: int, dimensions: int | None) -> list[list[
         raise EmbeddingUnavailable("The provider returned a vector that is not a list of numbers.") from None
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects are refused: following one would carry the API key to another address."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 class OpenAICompatibleProvider:
     """``POST {base_url}/v1/embeddings`` with ``{"model", "input": [...]}`` → ``data[i].embedding``."""
 
@@ -112,6 +123,8 @@ class OpenAICompatibleProvider:
     def embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
+        if urllib.parse.urlsplit(self.endpoint).scheme not in ("http", "https"):
+            raise EmbeddingUnavailable(f"The embedding server URL must be http(s): {self.endpoint}")
         body: dict = {"model": self.model, "input": [fit_to_tokens(t, self.max_input_tokens) for t in texts]}
         if self._requested_dimensions:
             body["dimensions"] = self._requested_dimensions
@@ -120,12 +133,12 @@ class OpenAICompatibleProvider:
             self._api_key = self._api_key()
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        request = urllib.request.Request(  # noqa: S310 - the URL comes from settings, http(s) only
+        request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
             self.endpoint, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST"
         )
         try:
             # The timeout bounds connecting and every read from the socket.
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 payload = json.loads(response.read(MAX_RESPONSE_BYTES))
         except urllib.error.HTTPError as exc:
             raise EmbeddingUnavailable(f"The embedding server answered HTTP {exc.code} ({self.endpoint}).") from None

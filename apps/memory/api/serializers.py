@@ -6,7 +6,7 @@ MAX_QUERY_CHARS = 500
 MAX_PRODUCT_CHARS = 100
 
 
-class SearchQuerySerializer(serializers.Serializer):
+class MemorySearchQuerySerializer(serializers.Serializer):
     """Query parameters of ``GET /memory/search`` (``limit``/``offset`` are read by ``Page``)."""
 
     q = serializers.CharField(max_length=MAX_QUERY_CHARS, help_text="Search text, 1–500 characters (trimmed).")
@@ -32,7 +32,7 @@ class SearchQuerySerializer(serializers.Serializer):
         return list(dict.fromkeys(names))
 
 
-class SearchItemSerializer(serializers.Serializer):
+class MemorySearchItemSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=SEARCH_TYPES)
     id = serializers.UUIDField()
     product = serializers.CharField(allow_null=True, help_text="The product the hit belongs to, if any.")
@@ -48,8 +48,8 @@ class SearchItemSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class SearchResponseSerializer(serializers.Serializer):
-    results = SearchItemSerializer(many=True)
+class MemorySearchResponseSerializer(serializers.Serializer):
+    results = MemorySearchItemSerializer(many=True)
     count = serializers.IntegerField()
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()

@@ -2,7 +2,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from apps.memory.api.serializers import SearchQuerySerializer, SearchResponseSerializer
+from apps.memory.api.serializers import MemorySearchQuerySerializer, MemorySearchResponseSerializer
 from apps.memory.search import SEARCH_TYPES, memory_search
 from synchronex.api.pagination import Page
 from synchronex.api.views import ApiView
@@ -36,11 +36,11 @@ class MemorySearchView(ApiView):
             OpenApiParameter("limit", OpenApiTypes.INT, description="1–100, default 20."),
             OpenApiParameter("offset", OpenApiTypes.INT, description="≥ 0, default 0."),
         ],
-        responses=SearchResponseSerializer,
+        responses=MemorySearchResponseSerializer,
     )
     def get(self, request):
         # A plain dict: DRF would read an empty optional parameter of a QueryDict as absent.
-        params = SearchQuerySerializer(data=request.query_params.dict())
+        params = MemorySearchQuerySerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         page = Page.from_request(request)
         active = self.active
@@ -54,4 +54,4 @@ class MemorySearchView(ApiView):
             allows=request.auth.allows,
         )
         body = {**page.envelope(results, count), "scope": active.scope}
-        return Response(SearchResponseSerializer(body).data)
+        return Response(MemorySearchResponseSerializer(body).data)

@@ -39,6 +39,7 @@ class FakeEmbeddingServer:
         self.delay_seconds = 0.0
         self.ignore_requested_dimensions = False  # behave like a server that disobeys "dimensions"
         self.respond_with: dict | None = None  # a fixed 200 body, to test malformed answers
+        self.redirect_to: str | None = None  # answer 302 with this Location
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -102,6 +103,12 @@ class FakeEmbeddingServer:
                         fake.successes_before_failing -= 1
                 if fake.delay_seconds:
                     time.sleep(fake.delay_seconds)
+                if fake.redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", fake.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
                 if self.path != "/v1/embeddings":
                     return self._answer(404, {"error": {"message": "not found"}})
                 if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":

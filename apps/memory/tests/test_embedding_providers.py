@@ -121,6 +121,20 @@ def test_openai_provider_rejects_a_malformed_answer(fake_openai, body):
         provider(fake_openai).embed(["one", "two"])
 
 
+def test_openai_provider_does_not_follow_redirects_with_the_key(fake_openai):
+    with type(fake_openai)(api_key=None) as elsewhere:
+        fake_openai.redirect_to = elsewhere.base_url + "/v1/embeddings"
+        with pytest.raises(EmbeddingUnavailable, match="302"):
+            provider(fake_openai).embed(["hello"])
+        assert elsewhere.requests == []
+
+
+@pytest.mark.parametrize("url", ["file:///etc", "ftp://example.invalid"])
+def test_openai_provider_only_speaks_http(url):
+    with pytest.raises(EmbeddingUnavailable, match="http"):
+        OpenAICompatibleProvider(base_url=url, model="m", api_key="k").embed(["hello"])
+
+
 def test_long_input_is_cut_to_the_token_limit(fake_openai):
     p = provider(fake_openai, max_input_tokens=50)
     p.embed(["word " * 500])

@@ -260,7 +260,12 @@ def test_openapi_documents_the_search_and_its_highlighting(api):
     operation = schema["paths"]["/api/v1/memory/search"]["get"]
     assert "`**`" in operation["description"]
     assert {p["name"] for p in operation["parameters"]} >= {"q", "types", "product", "limit", "offset"}
-    assert "200" in operation["responses"]
+    ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    response_schema = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert set(response_schema["properties"]) == {"results", "count", "limit", "offset", "next_offset", "scope"}
+    item_ref = response_schema["properties"]["results"]["items"]["$ref"]
+    item = schema["components"]["schemas"][item_ref.rsplit("/", 1)[1]]
+    assert set(item["properties"]) == {"type", "id", "product", "title", "snippet", "score", "updated_at"}
 
 
 def test_query_count_is_bounded_whatever_the_data(user, inproc_for, django_assert_num_queries, monkeypatch):
