@@ -4,13 +4,14 @@ The same key from the same account on the same path within 24 hours returns the 
 response (status, body and the headers that matter) without doing the work again. The same key
 with a different body is a CONFLICT, and so is a retry that arrives while the first request is
 still running. The first request claims the key with a unique row before doing any work, so
-concurrent retries can never both run. Bodies are compared byte for byte (SHA-256). Responses
+concurrent retries can never both run. Bodies are compared byte for byte (keyed SHA-256). Responses
 with status 5xx or 429 are not kept: the client may retry those for real.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from datetime import timedelta
 
@@ -41,6 +42,11 @@ class Replay(Exception):
         return response
 
 
+def body_fingerprint(body: bytes) -> str:
+    """A keyed digest of the body: bodies may hold secrets (BYOK keys), so no bare hash is kept."""
+    return hmac.new(settings.SECRET_KEY.encode(), body, hashlib.sha256).hexdigest()
+
+
 def claim(request) -> IdempotencyRecord | None:
     """Claim the request's key, or raise Replay / CONFLICT. None when no key was sent."""
     key = request.headers.get(HEADER)
@@ -48,7 +54,7 @@ def claim(request) -> IdempotencyRecord | None:
         return None
     if not _KEY.match(key):
         raise errors.ValidationFailed.for_fields({HEADER: "Use 1 to 255 visible ASCII characters."})
-    body_hash = hashlib.sha256(request.body).hexdigest()
+    body_hash = body_fingerprint(request.body)
     cutoff = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
     lookup = {"user": request.user, "key": key, "path": request.path}
     IdempotencyRecord.objects.filter(created_at__lt=cutoff, **lookup).delete()
