@@ -165,3 +165,16 @@ def _identity_dropped_fields(kernel: dict, candidates: list[_Line]) -> bool:
     if not full:
         return False
     return not candidates or candidates[0].heading != "Identity" or candidates[0].text != full
+
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+def block_as_text(block: str) -> str:
+    """The block without Markdown marks (for plain-text exports): ``## X`` → ``X:``, no bold."""
+    lines = []
+    for line in block.splitlines():
+        if line.startswith("## "):
+            line = f"{line[3:]}:"
+        lines.append(_BOLD.sub(r"\1", line))
+    return "\n".join(lines)

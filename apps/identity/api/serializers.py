@@ -51,8 +51,29 @@ def _optional(max_length: int, **kwargs) -> StrictString:
     return StrictString(max_length=max_length, required=False, allow_null=True, allow_blank=True, **kwargs)
 
 
-def _string_list(*, max_items: int, max_length: int, help_text: str) -> serializers.ListField:
-    return serializers.ListField(
+def _indexed(detail, length: int):
+    """DRF reports item errors as {index: errors}; the API names them ``field[index]``, which
+    the error flattener produces from a list."""
+    if isinstance(detail, dict) and detail and all(isinstance(key, int) for key in detail):
+        as_list: list = [[] for _ in range(length)]
+        for index, messages in detail.items():
+            as_list[index] = messages
+        return as_list
+    return detail
+
+
+class StrictList(serializers.ListField):
+    """A list whose item errors are reported as ``field[index]``."""
+
+    def run_child_validation(self, data):
+        try:
+            return super().run_child_validation(data)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError(_indexed(exc.detail, len(data))) from None
+
+
+def _string_list(*, max_items: int, max_length: int, help_text: str) -> StrictList:
+    return StrictList(
         child=StrictString(max_length=max_length),
         max_length=max_items,
         required=False,
@@ -71,7 +92,8 @@ class SectionSerializer(StrictSerializer):
 
 
 class SectionListSerializer(serializers.ListSerializer):
-    """A list of sections whose own errors (not a list, too long) are reported on the field itself."""
+    """A list of sections: its own errors (not a list, too long) are reported on the field itself,
+    item errors as ``field[index].key``."""
 
     def to_internal_value(self, data):
         try:
@@ -79,7 +101,7 @@ class SectionListSerializer(serializers.ListSerializer):
         except serializers.ValidationError as exc:
             if isinstance(exc.detail, dict) and set(exc.detail) == {api_settings.NON_FIELD_ERRORS_KEY}:
                 raise serializers.ValidationError(exc.detail[api_settings.NON_FIELD_ERRORS_KEY]) from None
-            raise
+            raise serializers.ValidationError(_indexed(exc.detail, len(data))) from None
 
 
 class IdentitySerializer(SectionSerializer):
@@ -162,7 +184,7 @@ class KernelSectionsSerializer(SectionSerializer):
             else:
                 seen[key] = index
         if errors:
-            raise serializers.ValidationError(errors)
+            raise serializers.ValidationError(_indexed(errors, len(value)))
         return value
 
 
@@ -210,3 +232,89 @@ class KernelRevisionPageSerializer(serializers.Serializer):
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
     next_offset = serializers.IntegerField(allow_null=True)
+
+
+# --- kernel export (SPEC §9) -------------------------------------------------------------------
+EXPORT_QUERY_MAX = 20_000
+EXPORT_PRODUCT_MAX = 100
+
+
+class StrictInteger(serializers.IntegerField):
+    """An IntegerField that accepts only JSON integers (not "5", 5.0 or true)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBoolean(serializers.BooleanField):
+    """A BooleanField that accepts only JSON true/false."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class KernelExportQuerySerializer(StrictSerializer):
+    """The options of ``GET /kernel/export`` (query string)."""
+
+    format = serializers.ChoiceField(choices=["markdown", "json", "text"], default="markdown")
+    product = serializers.CharField(
+        max_length=EXPORT_PRODUCT_MAX, required=False, allow_blank=True, help_text="A product name (any case)."
+    )
+    query = serializers.CharField(
+        max_length=EXPORT_QUERY_MAX, required=False, allow_blank=True, help_text="What the session is about."
+    )
+    task = serializers.CharField(
+        max_length=EXPORT_QUERY_MAX, required=False, allow_blank=True, help_text="Same as query (either one)."
+    )
+    max_tokens = serializers.IntegerField(min_value=100, max_value=8000, default=1500)
+    decisions = serializers.IntegerField(min_value=0, max_value=20, default=5)
+    download = serializers.BooleanField(default=False, help_text="Answer as an attachment (Content-Disposition).")
+
+    def validate(self, attrs):
+        query, task = attrs.pop("query", "") or "", attrs.pop("task", "") or ""
+        if query and task:
+            raise serializers.ValidationError({"task": ["Send either query or task, not both."]})
+        attrs["query"] = query or task or None
+        attrs["product"] = attrs.get("product") or None
+        return attrs
+
+
+class KernelExportBodySerializer(KernelExportQuerySerializer):
+    """The options of ``POST /kernel/export`` (JSON body; the route for long task texts)."""
+
+    product = StrictString(max_length=EXPORT_PRODUCT_MAX, required=False, allow_blank=True, allow_null=True)
+    query = StrictString(max_length=EXPORT_QUERY_MAX, required=False, allow_blank=True, allow_null=True)
+    task = StrictString(max_length=EXPORT_QUERY_MAX, required=False, allow_blank=True, allow_null=True)
+    max_tokens = StrictInteger(min_value=100, max_value=8000, default=1500)
+    decisions = StrictInteger(min_value=0, max_value=20, default=5)
+    download = StrictBoolean(default=False)
+
+
+class ExportTokensSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="count_tokens(content): never above max_tokens.")
+    kernel = serializers.IntegerField()
+    product = serializers.IntegerField()
+    decisions = serializers.IntegerField()
+
+
+class ExportSectionSerializer(serializers.Serializer):
+    # A plain string: an enum named "kind" would collide with the workspace kinds in the schema.
+    kind = serializers.CharField(help_text="kernel, product or decisions.")
+    title = serializers.CharField()
+    content = serializers.CharField(help_text="The section's body, without its title.")
+    tokens = serializers.IntegerField(help_text="Tokens of the section with its title, as it appears in content.")
+
+
+class KernelExportSerializer(serializers.Serializer):
+    """``format=json``: the export with its parts and their token counts."""
+
+    format = serializers.CharField()
+    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
+    tokens = ExportTokensSerializer()
+    sections = ExportSectionSerializer(many=True)
+    content = serializers.CharField(help_text="The whole export as Markdown, in injection order.")
+    generated_at = serializers.DateTimeField()

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from apps.identity import selectors, services
 from apps.identity.api.serializers import (
+    KernelExportBodySerializer,
+    KernelExportQuerySerializer,
+    KernelExportSerializer,
     KernelRevisionPageSerializer,
     KernelRevisionSerializer,
     KernelSerializer,
     KernelWriteSerializer,
 )
+from apps.identity.export import kernel_export_build
 from synchronex.api.pagination import Page
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
@@ -121,3 +128,93 @@ class KernelHistoryView(ApiView):
         rows = list(page.slice(revisions.only("version", "snapshot", "actor", "created_at")))
         results = KernelRevisionSerializer(rows, many=True).data
         return Response(page.envelope(results, revisions.count()))
+
+
+# --- kernel export (SPEC §9) -------------------------------------------------------------------
+EXPORT_MEDIA_TYPES = {"markdown": "text/markdown", "text": "text/plain", "json": "application/json"}
+EXPORT_EXTENSIONS = {"markdown": "md", "text": "txt", "json": "json"}
+EXPORT_DESCRIPTION = (
+    "Ready-to-inject context for an AI session, in injection order: the kernel block (≤ 500 tokens), "
+    "then the product state (`product`), then the decisions most relevant to `query`/`task` (with "
+    "propagation: decisions of other products that affect the product). Decisions are included only "
+    "when the token also allows `decisions:read`. The result never exceeds `max_tokens` "
+    "(o200k_base, counted on the final content): the lowest-ranked decisions are dropped first, then "
+    "product-state list items (open questions, what works, what is blocked; last item first); only a "
+    "very small budget also drops the product's texts and status and shortens the kernel block by "
+    "whole lines. `format=markdown` (default) answers `text/markdown`, `text` answers `text/plain`, "
+    "`json` answers the structure below. `download=true` adds `Content-Disposition: attachment`. "
+    "The headers `X-Synchronex-Scope` and `X-Synchronex-Tokens` carry the scope and the total tokens. "
+    "An unknown product is NOT_FOUND."
+)
+EXPORT_RESPONSES = {
+    (200, "application/json"): KernelExportSerializer,
+    (200, "text/markdown"): OpenApiTypes.STR,
+    (200, "text/plain"): OpenApiTypes.STR,
+}
+
+
+class KernelExportView(ApiView):
+    """``GET``/``POST /kernel/export``: both need only ``memory:read`` (POST carries long tasks)."""
+
+    required_scopes = {"GET": "memory:read", "POST": "memory:read"}
+
+    def perform_content_negotiation(self, request, force=False):
+        # The representation is chosen by the ``format`` option, not by Accept or DRF's own
+        # ``?format=`` override (which would otherwise claim this option); errors stay JSON.
+        renderer = JSONRenderer()
+        return renderer, renderer.media_type
+
+    @extend_schema(
+        tags=["kernel export"],
+        summary="Export the session context",
+        description=EXPORT_DESCRIPTION,
+        parameters=[KernelExportQuerySerializer],
+        responses=EXPORT_RESPONSES,
+    )
+    def get(self, request):
+        return self._export(request, KernelExportQuerySerializer(data=request.query_params))
+
+    @extend_schema(
+        tags=["kernel export"],
+        summary="Export the session context (options in the body)",
+        description=EXPORT_DESCRIPTION + " The same options as GET, as a JSON body (for long task texts).",
+        request=KernelExportBodySerializer,
+        responses=EXPORT_RESPONSES,
+    )
+    def post(self, request):
+        return self._export(request, KernelExportBodySerializer(data=request.data))
+
+    def _export(self, request, options) -> HttpResponse:
+        options.is_valid(raise_exception=True)
+        opts = options.validated_data
+        active = self.active
+        result = kernel_export_build(
+            space=active.space,
+            scope=active.scope,
+            kernel=selectors.kernel_effective(space=active.space),
+            fmt=opts["format"],
+            product=opts["product"],
+            query=opts["query"],
+            max_tokens=opts["max_tokens"],
+            decisions=opts["decisions"],
+            include_decisions=request.auth.allows("decisions:read"),
+        )
+        if result.format == "json":
+            body = {
+                "format": result.format,
+                "scope": result.scope,
+                "tokens": result.tokens,
+                "sections": [vars(section) for section in result.sections],
+                "content": result.content,
+                "generated_at": result.generated_at,
+            }
+            response = Response(KernelExportSerializer(body).data)
+        else:
+            media_type = EXPORT_MEDIA_TYPES[result.format]
+            response = HttpResponse(result.content, content_type=f"{media_type}; charset=utf-8")
+        response["X-Synchronex-Scope"] = result.scope
+        response["X-Synchronex-Tokens"] = str(result.tokens["total"])
+        if opts["download"]:
+            filename = f"synchronex-context-{result.generated_at:%Y%m%d-%H%M%S}.{EXPORT_EXTENSIONS[result.format]}"
+            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
