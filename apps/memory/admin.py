@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 from django.template.defaultfilters import truncatechars
 
 from apps.memory.models import EmbeddingSettings, Memory
@@ -35,3 +36,4 @@ class EmbeddingSettingsAdmin(admin.ModelAdmin):
     list_select_related = ["space"]
     raw_id_fields = ["space"]
     readonly_fields = ["created_at", "updated_at"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
