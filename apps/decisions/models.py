@@ -9,10 +9,10 @@ from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import F, Func
-from django.db.models.functions import Length
+from django.db.models.functions import Cast, Length
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
-from pgvector.django import VectorField
+from pgvector.django import HnswIndex, VectorField
 
 from apps.products.models import ProductState
 from apps.scopes.models import Space
@@ -25,6 +25,9 @@ AFFECTS_MAX = 20
 ALTERNATIVES_MAX = 20
 ALTERNATIVE_MAX = 2_000
 SEARCH_CONFIG = "english"
+# Vector sizes with an HNSW index: MiniLM (384), common self-hosted models (768), OpenAI small/ada
+# (1536). Larger vectors (3,072) exceed HNSW's 2,000-dimension limit and are compared exactly.
+HNSW_DIMENSIONS = (384, 768, 1536)
 
 
 class JoinWords(Func):
@@ -128,6 +131,18 @@ class Decision(models.Model):
                 fields=["space", "embedding_model", "embedding_dimensions"],
                 condition=models.Q(embedding__isnull=False),
                 name="decision_embedded",
+            ),
+            # The column has no fixed size, so approximate-nearest-neighbour indexes are per size
+            # (cast expression + partial); search casts the same way for these sizes.
+            *(
+                HnswIndex(
+                    OpClass(Cast("embedding", output_field=VectorField(dimensions=size)), name="vector_cosine_ops"),
+                    condition=models.Q(embedding_dimensions=size),
+                    name=f"decision_embedding_hnsw_{size}",
+                    m=16,
+                    ef_construction=64,
+                )
+                for size in HNSW_DIMENSIONS
             ),
         ]
 

@@ -25,7 +25,7 @@ from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.api.tokens import count_tokens
 
-from .models import SEARCH_CONFIG, Decision
+from .models import HNSW_DIMENSIONS, SEARCH_CONFIG, Decision
 
 RRF_K = 60
 RELEVANCE_WEIGHT = 0.8
@@ -248,20 +248,21 @@ def _ranked(filters: _Filters, *, q: str, space: Space, half_life_days: float, l
     where, where_params = filters.where()
     match, match_params = filters.match_sql()
     branches = 2 if semantic else 1
+    # Inline (not a CTE) so the planner sees the query's lexemes and estimates their frequency.
+    tsquery = f"websearch_to_tsquery('{SEARCH_CONFIG}', %s)"
     sql = [
         f"""
-        WITH params AS MATERIALIZED (SELECT websearch_to_tsquery('{SEARCH_CONFIG}', %s) AS tsq),
-        fts AS MATERIALIZED (
+        WITH fts AS MATERIALIZED (
             SELECT {TABLE}.id, {TABLE}.decided_at, {match} AS match,
-                   ts_rank_cd({TABLE}.search_document, params.tsq) AS strength
-            FROM {TABLE} CROSS JOIN params
-            WHERE {TABLE}.search_document @@ params.tsq AND {where}
+                   ts_rank_cd({TABLE}.search_document, {tsquery}) AS strength
+            FROM {TABLE}
+            WHERE {TABLE}.search_document @@ {tsquery} AND {where}
         ),
         trgm AS (
             SELECT {TABLE}.id, {TABLE}.decided_at, {match} AS match,
                    word_similarity(%s, {TABLE}.decision) AS strength
             FROM {TABLE}
-            WHERE (SELECT numnode(tsq) FROM params) > 0
+            WHERE numnode({tsquery}) > 0
               AND (SELECT count(*) FROM fts) < {TRIGRAM_FALLBACK_BELOW}
               AND %s <%% {TABLE}.decision AND {where}
               AND {TABLE}.id NOT IN (SELECT id FROM fts)
@@ -272,18 +273,21 @@ def _ranked(filters: _Filters, *, q: str, space: Space, half_life_days: float, l
         ),
         """
     ]
-    params: list = [q, *match_params, *where_params, *match_params, q, q, *where_params]
+    params: list = [*match_params, q, q, *where_params, *match_params, q, q, q, *where_params]
     if semantic:
         vector, model = semantic
         literal = "[" + ",".join(repr(x) for x in vector) + "]"
+        size = len(vector)
+        # The same cast as the per-size HNSW index, so the planner can use it.
+        vector_type = f"vector({size})" if size in HNSW_DIMENSIONS else "vector"
         sql.append(
             f"""
         nearest AS (
             SELECT {TABLE}.id, {TABLE}.decided_at, {match} AS match,
-                   {TABLE}.embedding <=> %s::vector AS distance
+                   {TABLE}.embedding::{vector_type} <=> %s::{vector_type} AS distance
             FROM {TABLE}
             WHERE {TABLE}.embedding IS NOT NULL AND {TABLE}.embedding_model = %s
-              AND {TABLE}.embedding_dimensions = %s AND {where}
+              AND {TABLE}.embedding_dimensions = {size} AND {where}
             ORDER BY distance
             LIMIT {VECTOR_CANDIDATES}
         ),
@@ -292,7 +296,7 @@ def _ranked(filters: _Filters, *, q: str, space: Space, half_life_days: float, l
         ),
         """
         )
-        params += [*match_params, literal, model, len(vector), *where_params]
+        params += [*match_params, literal, model, *where_params]
         # Reciprocal rank fusion: a decision's parts come from whichever branches found it.
         fused = f"""
         fused AS (
@@ -335,6 +339,10 @@ def _ranked(filters: _Filters, *, q: str, space: Space, half_life_days: float, l
     with transaction.atomic(), connection.cursor() as cursor:
         # pg_trgm's default (0.6) misses a dropped letter in a short word ("strpe" → 0.5).
         cursor.execute(f"SET LOCAL pg_trgm.word_similarity_threshold = {TRIGRAM_THRESHOLD}")
+        if semantic:
+            # An HNSW scan filtered by space and model keeps going until it has enough rows.
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {VECTOR_CANDIDATES}")
         cursor.execute("".join(sql), params)
         rows = cursor.fetchall()
     count = rows[0][0] if rows else 0

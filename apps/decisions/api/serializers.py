@@ -14,6 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.decisions.models import (
@@ -53,6 +54,9 @@ def parse_instant(raw: str) -> tuple[datetime, bool] | None:
     return moment, False
 
 
+@extend_schema_field(
+    {"type": "string", "format": "date-time", "description": "ISO 8601 date-time, or a date (midnight UTC)."}
+)
 class InstantField(serializers.Field):
     """An ISO 8601 date or date-time string, in years 1900 … now + 1 day."""
 

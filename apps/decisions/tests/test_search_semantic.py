@@ -163,3 +163,33 @@ def test_other_spaces_vectors_stay_invisible(make_user, client_for, provider):
     embed(mine["id"], [0.0, 0.0, 1.0])
     body = search(bob, q="servers")
     assert body["semantic"] is True and texts(body) == ["Bob's hiring plan"]
+
+
+def test_indexed_vector_sizes_use_the_same_ranking(write_api, monkeypatch):
+    """384 dimensions take the HNSW-indexed path (a cast to vector(384)); results are the same."""
+    size = 384
+
+    class MiniProvider(FakeProvider):
+        model = "all-MiniLM-L6-v2"
+        dimensions = size
+
+        def embed(self, texts):
+            return [axis(0 if "money" in t else 1) for t in texts]
+
+    def axis(i: int) -> list[float]:
+        vector = [0.0] * size
+        vector[i] = 1.0
+        return vector
+
+    monkeypatch.setattr(embeddings, "provider_for_space", lambda space: MiniProvider())
+    monkeypatch.setattr("apps.memory.tasks.embed_pending.delay", lambda **kwargs: None)
+    billing = record(write_api, "Bill customers through Stripe")
+    deploy = record(write_api, "Deploy on Fly.io machines")
+    for made, index in ((billing, 0), (deploy, 1)):
+        Decision.objects.filter(pk=made["id"]).update(
+            embedding=axis(index), embedding_model=MiniProvider.model, embedding_dimensions=size
+        )
+    body = search(write_api, q="money")
+    assert body["semantic"] is True
+    assert texts(body) == ["Bill customers through Stripe", "Deploy on Fly.io machines"]
+    assert body["results"][0]["score_detail"]["semantic"] == 1.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from apps.decisions.selectors import decision_recent_for_product
@@ -12,6 +12,7 @@ from apps.products.selectors import product_get, product_list
 from apps.products.services import ANY_VERSION, product_state_write
 from synchronex.api import errors
 from synchronex.api.pagination import Page
+from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
 
 from .serializers import (
@@ -86,7 +87,11 @@ class ProductStateView(ApiView):
             OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False, description='e.g. "3"'),
         ],
         request=ProductStateWriteSerializer,
-        responses={200: ProductStateSerializer, 201: ProductStateSerializer},
+        responses={
+            200: ProductStateSerializer,
+            201: ProductStateSerializer,
+            412: OpenApiResponse(ErrorSerializer, description="If-Match does not name the current version."),
+        },
     )
     def post(self, request, name: str):
         active = self.writable_space()
