@@ -230,7 +230,7 @@ def _select(units: list[_Unit], kernel: EffectiveKernel, titles: dict, fmt: str,
             closed.update(PRODUCT_KEEP_ORDER)
         elif unit.group in GROUP_TITLES and unit.group not in dict(PRODUCT_TEXTS):
             closed.add(unit.group)  # a list keeps the items before the first that does not fit
-    while len(kept) > 1 and count_tokens(_assemble(kept, titles, fmt)[0]) > max_tokens:
+    while kept and count_tokens(_assemble(kept, titles, fmt)[0]) > max_tokens:
         kept.pop()
     return kept
 
