@@ -1,4 +1,4 @@
-"""Generic memories (imported from other systems via MIF) and per-space embedding settings."""
+"""Generic memories (imported from other systems via MIF), per-space embedding settings, consolidation jobs."""
 
 from __future__ import annotations
 
@@ -115,3 +115,63 @@ class EmbeddingSettings(models.Model):
 
     def __str__(self) -> str:
         return f"{self.space}: {self.provider}"
+
+
+class ConsolidationJob(models.Model):
+    """One consolidation run of a space (SPEC §9): requested, run on a worker, its result kept."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    ACTIVE_STATUSES = ("queued", "running")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="consolidation_jobs")
+    # Optional narrowing of the product steps to one product; the name is kept for display and
+    # so that a job whose product was deleted meanwhile does not widen to the whole space.
+    product = models.ForeignKey(
+        "products.ProductState", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    product_name = models.CharField(max_length=100, blank=True, default="")
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Set in the same transaction as the applied changes: a retried run never applies them again.
+    applied_at = models.DateTimeField(null=True, blank=True)
+    # While queued or running, a job past its lease is presumed lost (its message or its worker
+    # died) and is queued again; a running worker keeps extending it (heartbeat).
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    stats = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            # At most one queued or running job per space; concurrent requests share it.
+            models.UniqueConstraint(
+                fields=["space"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="consolidationjob_one_active_per_space",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["queued", "running", "succeeded", "failed"]),
+                name="consolidationjob_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["space", "-created_at"], name="consolidationjob_space_created"),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="consolidationjob_active_lease",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Consolidation {self.id} ({self.status})"
