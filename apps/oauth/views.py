@@ -50,6 +50,14 @@ class ConsentView(AuthorizationView):
     def dispatch(self, request, *args, **kwargs):
         return _not_frameable(super().dispatch(request, *args, **kwargs))
 
+    def get(self, request, *args, **kwargs):
+        # DOT lets the client ask for approval_prompt=auto to skip this page when a token
+        # already exists; here the user always sees what they grant.
+        if "approval_prompt" in request.GET:
+            request.GET = request.GET.copy()
+            del request.GET["approval_prompt"]
+        return super().get(request, *args, **kwargs)
+
     def validate_authorization_request(self, request):
         scopes, credentials = super().validate_authorization_request(request)
         # DOT refuses "plain" only once the user has clicked Allow; refuse it before asking.

@@ -357,3 +357,15 @@ def test_protocol_errors_are_json(base_url):
         assert response.status_code in {404, 405}
         assert response.headers["Content-Type"].startswith("application/json")
         assert "error" in response.json()
+
+
+def test_consent_is_asked_every_time_even_when_the_client_asks_to_skip_it(base_url, person):
+    client, _ = obtain_tokens(base_url, person.email)
+    session = login(base_url, person.email)
+    params = authorize_params(client["client_id"], pkce_pair()[1], approval_prompt="auto")
+
+    response = session.get(f"{base_url}/oauth/authorize", params=params, allow_redirects=False, timeout=30)
+
+    assert response.status_code == 200
+    assert 'id="consent-form"' in response.text
+    assert not Grant.objects.exists()
