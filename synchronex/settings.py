@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "apps.oauth",
     "apps.costs",
     "apps.byok",
+    "apps.ingest",
 ]
 
 MIDDLEWARE = [
@@ -146,22 +147,52 @@ else:
 if REDIS_URL:
     CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
 else:
+    # The project database itself, through SQLAlchemy; host and port go in the query string so that
+    # a Unix-socket directory (the embedded server) survives URL parsing.
+    from urllib.parse import quote as _quote
+    from urllib.parse import urlencode as _urlencode
+
     _db = DATABASES["default"]
+    _query = {"host": _db.get("HOST") or "localhost", "port": _db.get("PORT") or "5432"}
+    _query.update({k: v for k, v in _db.get("OPTIONS", {}).items() if k in ("sslmode", "sslrootcert")})
     CELERY_BROKER_URL = env(
         "CELERY_BROKER_URL",
-        f"sqla+postgresql+psycopg://{_db['USER']}:{_db['PASSWORD']}@/{_db['NAME']}?host={_db['HOST']}&port={_db['PORT']}"
-        if not env("DATABASE_URL")
-        else "sqla+"
-        + env("DATABASE_URL")
-        .replace("postgres://", "postgresql+psycopg://", 1)
-        .replace("postgresql://", "postgresql+psycopg://", 1),
+        f"sqla+postgresql+psycopg://{_quote(_db['USER'] or '', safe='')}:{_quote(_db['PASSWORD'] or '', safe='')}"
+        f"@/{_quote(_db['NAME'], safe='')}?{_urlencode(_query)}",
     )
+    # The SQLAlchemy engine of the embedded broker: drop dead pooled connections before use.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"pool_pre_ping": True}
+if REDIS_URL or env("CELERY_BROKER_URL", "").startswith("redis"):
+    # An unacknowledged message returns to the queue after this long. It must exceed the longest
+    # task run and the longest retry countdown (10 min); lost consolidation jobs come back sooner
+    # through their lease (apps.memory.consolidation).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that loses the broker stops its acks_late tasks instead of finishing them into a void
+# (the broker will deliver them again).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_TASK_IGNORE_RESULT = True  # no result backend: job rows carry the results
 CELERY_TIMEZONE = "UTC"
+# Consolidation jobs (apps.memory.consolidation): a running job's lease, extended by a heartbeat;
+# a queued job's time to be picked up; how often beat queues again the jobs past their lease.
+CONSOLIDATION_LEASE_SECONDS = env_int("CONSOLIDATION_LEASE_SECONDS", 60)
+CONSOLIDATION_HEARTBEAT_SECONDS = max(1, CONSOLIDATION_LEASE_SECONDS // 4)
+CONSOLIDATION_QUEUED_GRACE_SECONDS = env_int("CONSOLIDATION_QUEUED_GRACE_SECONDS", 120)
+CONSOLIDATION_RECOVER_SECONDS = env_int("CONSOLIDATION_RECOVER_SECONDS", 30)
+# Acknowledged messages of the embedded broker stay in its table (kombu keeps them, invisible);
+# beat deletes those older than this.
+BROKER_MESSAGE_RETENTION_HOURS = env_int("BROKER_MESSAGE_RETENTION_HOURS", 24)
+CELERY_BEAT_SCHEDULE = {
+    "consolidation-recover": {
+        "task": "apps.memory.tasks.consolidation_recover",
+        "schedule": CONSOLIDATION_RECOVER_SECONDS,
+    },
+    "broker-prune": {"task": "synchronex.celery.broker_prune", "schedule": 3600},
+}
 
 # --- Auth --------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -251,6 +282,10 @@ SPECTACULAR_SETTINGS = {
     "SECURITY": [{"bearer": []}],
     "AUTHENTICATION_WHITELIST": [],
     "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {
+        "WorkspaceRoleEnum": ["owner", "admin", "member", "viewer"],
+        "AssignableRoleEnum": ["admin", "member", "viewer"],
+    },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -15,7 +15,7 @@ PROD_ENV = {
     "SECRET_KEY": secrets.token_urlsafe(50),
     "DATABASE_URL": "postgres://synchronex:pw@db.internal:5432/synchronex",
     "REDIS_URL": "redis://cache.internal:6379/0",
-    "FERNET_KEYS": "x" * 44,
+    "FERNET_KEYS": "lT3lHxZ8H9mX1FJ3cYyVq0o8n0pYQm6c4t0b4m2W2aA=",
     "ALLOWED_HOSTS": "synchronex.ai",
 }
 

@@ -80,7 +80,16 @@ class ScopeView(ApiView):
 class WorkspaceListView(ApiView):
     required_scopes = {"GET": "memory:read", "POST": "memory:write"}
 
-    @extend_schema(tags=["workspaces"], summary="List your workspaces", responses=s.WorkspacePageSerializer)
+    @extend_schema(
+        tags=["workspaces"],
+        operation_id="workspaces_list",
+        summary="List your workspaces",
+        parameters=[
+            OpenApiParameter("limit", int, description="1–100, default 20"),
+            OpenApiParameter("offset", int, description="≥ 0, default 0"),
+        ],
+        responses=s.WorkspacePageSerializer,
+    )
     def get(self, request):
         page = Page.from_request(request)
         memberships = workspaces_for_user(request.user).select_related("space__owner")
