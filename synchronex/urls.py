@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("apps.memory.api.urls")),
     path("", include("apps.costs.api.urls")),
     path("", include("apps.byok.api.urls")),
+    path("", include("apps.ingest.api.urls")),
     path("openapi.json", SpectacularAPIView.as_view(), {"format": "json"}, name="openapi-json"),
     path("openapi.yaml", SpectacularAPIView.as_view(), {"format": "yaml"}, name="openapi-yaml"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-json"), name="docs"),

@@ -1,0 +1,67 @@
+"""``POST /ingest/{project_id}`` (SPEC §9)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from rest_framework.response import Response
+
+from apps.ingest.api.serializers import (
+    BATCH_MAX,
+    IngestResponseSerializer,
+    SignalBatchSerializer,
+    SignalSerializer,
+)
+from apps.ingest.services import signals_ingest
+from synchronex.api.views import ApiView
+
+DESCRIPTION = (
+    'Send one signal, or `{"signals": [...]}` with 1–'
+    f"{BATCH_MAX}. The product is named by `project_id` (a product id of the active scope, or a product "
+    "name, URL-encoded; a name is created when missing). **A batch is atomic**: if one signal is invalid "
+    "(`VALIDATION_ERROR` naming it, e.g. `signals[3].data.model`) or cannot be stored, none is stored. "
+    "`decision` signals create a decision and `ai_usage` signals a cost event at once (status `applied`); "
+    "the others are `pending` until the next consolidation applies them to the product state "
+    "(`POST /memory/consolidate`). An `external_id` already stored for the product is not stored again "
+    "(`duplicate`, counted in `duplicates`, with the id of the signal stored first)."
+)
+
+
+class IngestView(ApiView):
+    required_scopes = {"POST": "memory:write"}
+    required_tier = "pro"
+
+    @extend_schema(
+        tags=["ingest"],
+        summary="Ingest project signals",
+        description=DESCRIPTION,
+        parameters=[
+            OpenApiParameter(
+                "project_id",
+                str,
+                OpenApiParameter.PATH,
+                description="A product id, or a product name (URL-encoded, ≤ 100 characters, case-insensitive).",
+            )
+        ],
+        request=PolymorphicProxySerializer(
+            component_name="IngestBody",
+            serializers=[SignalSerializer, SignalBatchSerializer],
+            resource_type_field_name=None,
+        ),
+        responses={202: IngestResponseSerializer},
+    )
+    def post(self, request, project_id: str):
+        active = self.writable_space()
+        body = request.data
+        batch = isinstance(body, dict) and "signals" in body
+        serializer = (SignalBatchSerializer if batch else SignalSerializer)(data=body)
+        serializer.is_valid(raise_exception=True)
+        signals = serializer.validated_data["signals"] if batch else [serializer.validated_data]
+        result = signals_ingest(space=active.space, project_id=project_id, signals=signals, batch=batch)
+        payload = {
+            "accepted": result.accepted,
+            "duplicates": result.duplicates,
+            "product": {"id": result.product.pk, "name": result.product.name},
+            "signals": result.signals,
+            "scope": active.scope,
+        }
+        return Response(IngestResponseSerializer(payload).data, status=202)

@@ -1,0 +1,128 @@
+"""How a pending signal changes its product's state (SPEC §9), as pure functions.
+
+Consolidation loads a product's state into a ``StateDraft``, applies the product's pending
+signals in order (``occurred_at``, then arrival), and writes the draft back once. The rules:
+
+- ``blocker``, ``error``: the title joins ``what_is_blocked``.
+- ``ci``: ``data.outcome == "failure"`` → the title joins ``what_is_blocked``; other outcomes
+  change nothing (the signal is ``ignored``).
+- ``deploy``: ``data.outcome == "failure"`` → the title joins ``what_is_blocked``; otherwise the
+  title joins ``what_works`` and the status becomes ``data.status`` when given, else ``active``
+  if the product was ``paused`` or ``blocked`` (a deploy of a shipped product keeps it shipped).
+- ``release``: the title joins ``what_works``; the status becomes ``data.status`` or ``shipped``.
+- ``unblocked``: the title leaves ``what_is_blocked`` (matched case-insensitively) and joins
+  ``what_works``.
+- ``question``: the title joins ``open_questions``.
+- ``session_summary``: the body becomes ``last_session_summary``; ``data.next_session_starts_here``,
+  when given, becomes ``next_session_starts_here``.
+- ``commit``, ``issue``, ``note``: no rule (``ignored``; they stay searchable).
+
+"Joins a list" means: appended unless the list already holds the item (compared trimmed,
+case-insensitively, whitespace collapsed); when a list would exceed its 100 items, its oldest
+(first) items are dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LIST_MAX_ITEMS = 100
+LIST_FIELDS = ("what_works", "what_is_blocked", "open_questions")
+
+
+def item_key(item: str) -> str:
+    """The identity of a list item: trimmed, whitespace collapsed, case-folded."""
+    return " ".join(item.split()).casefold()
+
+
+@dataclass
+class StateDraft:
+    """The mutable parts of a product state while consolidation works on it."""
+
+    status: str
+    what_works: list[str] = field(default_factory=list)
+    what_is_blocked: list[str] = field(default_factory=list)
+    open_questions: list[str] = field(default_factory=list)
+    next_session_starts_here: str = ""
+    last_session_summary: str = ""
+
+    FIELDS = ("status", *LIST_FIELDS, "next_session_starts_here", "last_session_summary")
+
+    @classmethod
+    def of(cls, product) -> StateDraft:
+        return cls(**{name: _copy(getattr(product, name)) for name in cls.FIELDS})
+
+    def changed_fields(self, product) -> list[str]:
+        return [name for name in self.FIELDS if getattr(product, name) != getattr(self, name)]
+
+    def add(self, list_name: str, item: str) -> None:
+        items: list[str] = getattr(self, list_name)
+        if any(item_key(existing) == item_key(item) for existing in items):
+            return
+        items.append(item)
+        del items[: max(0, len(items) - LIST_MAX_ITEMS)]
+
+    def remove(self, list_name: str, item: str) -> None:
+        key = item_key(item)
+        setattr(self, list_name, [existing for existing in getattr(self, list_name) if item_key(existing) != key])
+
+
+def _copy(value):
+    return list(value) if isinstance(value, list) else value
+
+
+def _outcome(signal) -> str:
+    return (signal.data or {}).get("outcome") or "success"
+
+
+def apply_signal(draft: StateDraft, signal) -> bool:
+    """Apply one signal to ``draft``; False when its type (or outcome) has no rule."""
+    kind, title, data = signal.type, signal.title, signal.data or {}
+    if kind in ("blocker", "error") or (kind in ("ci", "deploy") and _outcome(signal) == "failure"):
+        draft.add("what_is_blocked", title)
+        return True
+    if kind == "deploy":
+        draft.add("what_works", title)
+        if data.get("status"):
+            draft.status = data["status"]
+        elif draft.status in ("paused", "blocked"):
+            draft.status = "active"
+        return True
+    if kind == "release":
+        draft.add("what_works", title)
+        draft.status = data.get("status") or "shipped"
+        return True
+    if kind == "unblocked":
+        draft.remove("what_is_blocked", title)
+        draft.add("what_works", title)
+        return True
+    if kind == "question":
+        draft.add("open_questions", title)
+        return True
+    if kind == "session_summary":
+        draft.last_session_summary = signal.body
+        if data.get("next_session_starts_here") is not None:
+            draft.next_session_starts_here = data["next_session_starts_here"]
+        return True
+    return False
+
+
+def clean_draft(draft: StateDraft) -> int:
+    """Step 3 of consolidation: drop duplicate list items (first kept) and blocked items that now
+    work. Returns how many items were removed."""
+    removed = 0
+    for list_name in LIST_FIELDS:
+        seen: set[str] = set()
+        kept = []
+        for item in getattr(draft, list_name):
+            if item_key(item) in seen:
+                removed += 1
+                continue
+            seen.add(item_key(item))
+            kept.append(item)
+        setattr(draft, list_name, kept)
+    working = {item_key(item) for item in draft.what_works}
+    still_blocked = [item for item in draft.what_is_blocked if item_key(item) not in working]
+    removed += len(draft.what_is_blocked) - len(still_blocked)
+    draft.what_is_blocked = still_blocked
+    return removed

@@ -1,0 +1,158 @@
+"""Ingesting project signals (SPEC §9).
+
+A request's signals are stored in one transaction: if any of them cannot be stored (a bad
+``supersedes`` id of a decision, say), none is. ``decision`` signals create their decision and
+``ai_usage`` signals their cost event in that same transaction; every other signal waits,
+``pending``, for consolidation (``apps.ingest.rules``).
+
+``external_id`` is unique per product in the database: the insert skips a repeat
+(``ON CONFLICT DO NOTHING``), so two concurrent requests carrying the same id store it once —
+the second waits for the first to commit and then counts it as a duplicate.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.costs.services import cost_event_record
+from apps.decisions.services import decision_create
+from apps.products.models import ProductState
+from apps.products.names import clean_product_name
+from apps.products.selectors import product_find
+from apps.products.services import product_ensure, product_touch
+from apps.scopes.models import Space
+from synchronex.api import errors
+
+from .models import Signal
+
+# Applied as soon as they arrive; the other types wait for consolidation.
+IMMEDIATE_TYPES = ("decision", "ai_usage")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    product: ProductState
+    signals: list[dict]  # {id, type, status} per signal sent, in order
+    accepted: int
+    duplicates: int
+
+
+def ingest_product_resolve(*, space: Space, project_id: str) -> ProductState:
+    """The product ``project_id`` names in ``space``: a product id, or a name (created when missing).
+
+    A UUID that is neither the id nor the name of a product of the space is NOT_FOUND (ids are
+    never created); an impossible name is a VALIDATION_ERROR on ``project_id``.
+    """
+    try:
+        pk = uuid.UUID(project_id.strip())
+    except ValueError:
+        pk = None
+    if pk is not None:
+        product = ProductState.objects.filter(space=space, pk=pk).first() or product_find(space=space, name=project_id)
+        if product is None:
+            raise errors.NotFound("No product with that id in this scope.")
+        return product
+    return product_ensure(space=space, name=clean_product_name(project_id, field="project_id"))
+
+
+def _refield(exc: errors.ServiceError, prefix: str) -> errors.ServiceError:
+    """The same error with its field names prefixed by the signal's path (``signals[2].data.``)."""
+    details = dict(exc.details or {})
+    fields = details.get("fields") or {}
+    details["fields"] = {f"{prefix}{name}": messages for name, messages in fields.items()}
+    return type(exc)(exc.message, details=details)
+
+
+def _apply_decision(*, space: Space, product: ProductState, row: Signal, fields: dict, prefix: str) -> None:
+    try:
+        decision = decision_create(
+            space=space,
+            decision=row.title,
+            product_name=product.name,
+            reasoning=row.body,
+            tags=fields.get("tags"),
+            affects_products=fields.get("affects_products"),
+            alternatives=fields.get("alternatives"),
+            supersedes=fields.get("supersedes"),
+            decided_at=row.occurred_at,
+            source="ingest",
+        )
+    except (errors.NotFound, errors.Conflict) as exc:
+        # Only ``supersedes`` can fail here; name it with the signal's index.
+        exc.details = {**(exc.details or {}), "fields": {"supersedes": [exc.message]}}
+        raise _refield(exc, f"{prefix}data.") from None
+    Signal.objects.filter(pk=row.pk).update(decision=decision)
+
+
+def _apply_usage(*, space: Space, product: ProductState, row: Signal, usage: dict, prefix: str) -> None:
+    try:
+        cost_event_record(
+            space=space,
+            product=product,
+            occurred_at=row.occurred_at,
+            source="ingest",
+            signal_id=str(row.pk),
+            **usage,
+        )
+    except errors.ValidationFailed as exc:
+        raise _refield(exc, f"{prefix}data.") from None
+
+
+@transaction.atomic
+def signals_ingest(*, space: Space, project_id: str, signals: list[dict], batch: bool) -> IngestResult:
+    """Store validated signals (``SignalSerializer`` output) for the product ``project_id`` names.
+
+    All or nothing. Repeated ``external_id``s (already stored, or earlier in the same batch) are
+    not stored again: their entry carries the stored signal's id and status ``duplicate``.
+    ``batch`` says how errors name fields: ``signals[i].data.x`` for a batch, ``data.x`` alone.
+    """
+    product = ingest_product_resolve(space=space, project_id=project_id)
+    now = timezone.now()
+    rows = [
+        Signal(
+            space=space,
+            product=product,
+            type=signal["type"],
+            title=signal["title"],
+            body=signal["body"],
+            data=signal["data"],
+            occurred_at=signal.get("occurred_at") or now,
+            received_at=now,
+            position=position,
+            source=signal["source"],
+            external_id=signal.get("external_id"),
+            status=Signal.Status.APPLIED if signal["type"] in IMMEDIATE_TYPES else Signal.Status.PENDING,
+            applied_at=now if signal["type"] in IMMEDIATE_TYPES else None,
+        )
+        for position, signal in enumerate(signals)
+    ]
+    Signal.objects.bulk_create(rows, ignore_conflicts=True)
+    stored = set(Signal.objects.filter(pk__in=[row.pk for row in rows]).values_list("pk", flat=True))
+    repeated = [row.external_id for row in rows if row.pk not in stored]
+    earlier = (
+        {s.external_id: s for s in Signal.objects.filter(product=product, external_id__in=repeated).only("id", "type")}
+        if repeated
+        else {}
+    )
+
+    entries = []
+    for index, (row, signal) in enumerate(zip(rows, signals, strict=True)):
+        if row.pk not in stored:
+            first = earlier.get(row.external_id)
+            entries.append(
+                {"id": first.pk if first else None, "type": first.type if first else row.type, "status": "duplicate"}
+            )
+            continue
+        prefix = f"signals[{index}]." if batch else ""
+        if row.type == "decision":
+            _apply_decision(space=space, product=product, row=row, fields=signal["decision_fields"], prefix=prefix)
+        elif row.type == "ai_usage":
+            _apply_usage(space=space, product=product, row=row, usage=signal["usage"], prefix=prefix)
+        entries.append({"id": row.pk, "type": row.type, "status": row.status})
+    product_touch(product_id=product.pk, at=now)
+    accepted = len(stored)
+    return IngestResult(product=product, signals=entries, accepted=accepted, duplicates=len(rows) - accepted)
