@@ -122,6 +122,11 @@ class Decision(models.Model):
                 condition=models.Q(superseded_by__isnull=True),
                 name="decision_current_decided",
             ),
+            models.Index(
+                fields=["product", "-decided_at"],
+                condition=models.Q(superseded_by__isnull=True),
+                name="decision_current_product",
+            ),
             models.Index(fields=["product", "-decided_at"], name="decision_product_decided"),
             GinIndex(fields=["search_document"], name="decision_search_document"),
             GinIndex(OpClass("decision", name="gin_trgm_ops"), name="decision_text_trgm"),

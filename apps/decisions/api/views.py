@@ -16,9 +16,9 @@ from .serializers import (
     Q_MAX,
     TOKEN_BUDGET_MAX,
     DecisionCreateSerializer,
-    DecisionSerializer,
     DecisionWithScopeSerializer,
     SearchResponseSerializer,
+    decision_representation,
     hit_representation,
     parse_search_params,
 )
@@ -27,7 +27,7 @@ TAGS = ["Decisions"]
 
 
 def _with_scope(decision, scope: str) -> dict:
-    return {**DecisionSerializer(decision).data, "scope": scope}
+    return {**decision_representation(decision), "scope": scope}
 
 
 class DecisionListView(ApiView):

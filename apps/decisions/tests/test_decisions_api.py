@@ -237,3 +237,14 @@ def test_no_embedding_task_is_queued_without_a_provider(write_api, monkeypatch):
     monkeypatch.setitem(sys.modules, "apps.memory.tasks", fake_tasks)
     record(write_api, "No provider here")
     assert calls == []
+
+
+def test_fast_representation_matches_the_documented_serializer(write_api):
+    from apps.decisions.api.serializers import DecisionSerializer, decision_representation
+    from apps.decisions.selectors import decisions_with_refs
+
+    old = record(write_api, "Old way", tags=["a"], affects_products=["Docs"], alternatives=["x"])
+    new = record(write_api, "New way", supersedes=old["id"], decided_at="2026-01-02T03:04:05.678901Z")
+    for made in (old, new):
+        row = decisions_with_refs().get(pk=made["id"])
+        assert decision_representation(row) == dict(DecisionSerializer(row).data)

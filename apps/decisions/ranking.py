@@ -1,0 +1,230 @@
+"""The ranking SQL of decision search (SPEC §6), built for one space and one set of filters.
+
+One statement ranks every candidate inside PostgreSQL and returns the requested page and the
+total: full-text matches (``websearch_to_tsquery`` on the weighted document, ranked by
+``ts_rank_cd``), optionally trigram matches on the decision text (typo tolerance, ranked after
+every full-text match by ``word_similarity``) and optionally the nearest vectors. Ranks are fused
+with reciprocal rank fusion and blended with recency:
+
+    part(branch)  = (k + 1) / (k + rank in that branch), 0 when the branch did not find it
+    relevance     = mean of the parts over the branches in use (text, and semantic if used)
+    recency       = exp(-ln 2 · age_days / half_life_days)
+    score         = 0.8 · relevance + 0.2 · recency
+
+Equal text strength shares a rank (``RANK()``), so at equal relevance recency decides.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from .models import HNSW_DIMENSIONS, SEARCH_CONFIG, Decision
+
+RRF_K = 60
+RELEVANCE_WEIGHT = 0.8
+RECENCY_WEIGHT = 0.2
+# Below this many full-text matches, trigram matches are added (typos rarely match any lexeme).
+TRIGRAM_FALLBACK_BELOW = 10
+# pg_trgm's default word-similarity threshold (0.6) misses one dropped letter in a short word.
+TRIGRAM_THRESHOLD = 0.5
+# How many nearest vectors take part in the fusion.
+VECTOR_CANDIDATES = 100
+TABLE = Decision._meta.db_table
+TSQUERY = f"websearch_to_tsquery('{SEARCH_CONFIG}', %(q)s)"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What narrows a search, as SQL on the unaliased decisions table with named parameters."""
+
+    space_id: uuid.UUID
+    product_name: str | None
+    product_id: uuid.UUID | None
+    include_related: bool
+    tags: tuple[str, ...]
+    since: datetime | None
+    until: datetime | None
+    include_superseded: bool
+
+    def params(self) -> dict:
+        return {
+            "f_space": self.space_id,
+            "f_product_id": self.product_id,
+            "f_product_name": self.product_name,
+            "f_tags": list(self.tags),
+            "f_since": self.since,
+            "f_until": self.until,
+        }
+
+    def where(self) -> str:
+        parts = [f"{TABLE}.space_id = %(f_space)s"]
+        if self.product_name is not None:
+            direct = f"{TABLE}.product_id = %(f_product_id)s" if self.product_id else "FALSE"
+            if self.include_related:
+                parts.append(f"({direct} OR {TABLE}.affects_keys @> ARRAY[lower(%(f_product_name)s)]::text[])")
+            else:
+                parts.append(direct)
+        if self.tags:
+            parts.append(f"{TABLE}.tags @> %(f_tags)s::varchar(50)[]")
+        if self.since is not None:
+            parts.append(f"{TABLE}.decided_at >= %(f_since)s")
+        if self.until is not None:
+            parts.append(f"{TABLE}.decided_at < %(f_until)s")
+        if not self.include_superseded:
+            parts.append(f"{TABLE}.superseded_by_id IS NULL")
+        return " AND ".join(parts)
+
+    def positional_where(self) -> tuple[str, list]:
+        """``where()`` with positional parameters (for the ORM's RawSQL)."""
+        values = self.params()
+        order: list = []
+
+        def take(found: re.Match) -> str:
+            order.append(values[found.group(1)])
+            return "%s"
+
+        return re.sub(r"%\((\w+)\)s", take, self.where()), order
+
+    def match_sql(self) -> str:
+        if self.product_name is None:
+            return "'direct'"
+        if self.product_id is None:
+            return "'affects'"
+        return f"CASE WHEN {TABLE}.product_id = %(f_product_id)s THEN 'direct' ELSE 'affects' END"
+
+    def match_of(self, decision: Decision) -> str:
+        if self.product_name is None or decision.product_id == self.product_id:
+            return "direct"
+        return "affects"
+
+
+@dataclass(frozen=True)
+class RankedRow:
+    id: uuid.UUID
+    match: str
+    text: float
+    semantic: float
+    recency: float
+    score: float
+
+
+@dataclass(frozen=True)
+class RankedPage:
+    rows: list[RankedRow]
+    total: int
+    text_matches: int  # full-text matches alone (decides the trigram fallback)
+    lexemes: int  # nodes of the tsquery; 0 when q held only stop words
+
+
+def ranking_sql(
+    filters: Filters,
+    *,
+    q: str,
+    vector: list[float] | None,
+    model: str | None,
+    with_trigram: bool,
+    half_life_days: float,
+    limit: int,
+    offset: int,
+) -> tuple[str, dict]:
+    """The statement and its parameters; columns: total, text_matches, lexemes, then the page's
+    id, match, text part, semantic part, recency, score (NULL page columns when it is empty)."""
+    where, match = filters.where(), filters.match_sql()
+    params = {**filters.params(), "q": q, "half_life": float(half_life_days), "limit": limit, "offset": offset}
+    # The tsquery stays inline (not a CTE) so the planner sees its lexemes and their frequency.
+    ctes = [
+        f"""fts AS MATERIALIZED (
+            SELECT {TABLE}.id, {TABLE}.decided_at, {match} AS match,
+                   ts_rank_cd({TABLE}.search_document, {TSQUERY}) AS strength, 0 AS tier
+            FROM {TABLE}
+            WHERE {TABLE}.search_document @@ {TSQUERY} AND {where})"""
+    ]
+    text_hits = "SELECT * FROM fts"
+    if with_trigram:
+        ctes.append(
+            f"""trgm AS (
+            SELECT {TABLE}.id, {TABLE}.decided_at, {match} AS match,
+                   word_similarity(%(q)s, {TABLE}.decision) AS strength, 1 AS tier
+            FROM {TABLE}
+            WHERE %(q)s <%% {TABLE}.decision AND {where} AND {TABLE}.id NOT IN (SELECT id FROM fts))"""
+        )
+        text_hits += " UNION ALL SELECT * FROM trgm"
+    ctes.append(
+        f"""text_ranked AS (
+            SELECT id, decided_at, match, RANK() OVER (ORDER BY tier, strength DESC) AS rnk
+            FROM ({text_hits}) hits)"""
+    )
+    part = f"{RRF_K + 1}::float8 / ({RRF_K} + {{rank}})"
+    if vector is not None:
+        size = len(vector)
+        # The same cast as the per-size HNSW index, so that the planner can use it.
+        vector_type = f"vector({size})" if size in HNSW_DIMENSIONS else "vector"
+        params.update(vector="[" + ",".join(repr(float(x)) for x in vector) + "]", model=model)
+        ctes.append(
+            f"""nearest AS (
+            SELECT {TABLE}.id, {TABLE}.decided_at, {match} AS match,
+                   {TABLE}.embedding::{vector_type} <=> %(vector)s::{vector_type} AS distance
+            FROM {TABLE}
+            WHERE {TABLE}.embedding IS NOT NULL AND {TABLE}.embedding_model = %(model)s
+              AND {TABLE}.embedding_dimensions = {size} AND {where}
+            ORDER BY distance
+            LIMIT {VECTOR_CANDIDATES})"""
+        )
+        ctes.append(
+            """vector_ranked AS (SELECT id, decided_at, match, RANK() OVER (ORDER BY distance) AS rnk FROM nearest)"""
+        )
+        ctes.append(
+            f"""fused AS (
+            SELECT id, max(decided_at) AS decided_at, max(match) AS match,
+                   coalesce(max({part.format(rank="text_rnk")}), 0) AS text_part,
+                   coalesce(max({part.format(rank="vector_rnk")}), 0) AS vector_part
+            FROM (
+                SELECT id, decided_at, match, rnk AS text_rnk, NULL::bigint AS vector_rnk FROM text_ranked
+                UNION ALL
+                SELECT id, decided_at, match, NULL, rnk FROM vector_ranked
+            ) branches
+            GROUP BY id)"""
+        )
+        branches = 2
+    else:
+        ctes.append(
+            f"""fused AS (
+            SELECT id, decided_at, match, {part.format(rank="rnk")} AS text_part, 0::float8 AS vector_part
+            FROM text_ranked)"""
+        )
+        branches = 1
+    ctes.append(
+        f"""scored AS MATERIALIZED (
+            SELECT id, decided_at, match, text_part, vector_part, recency,
+                   {RELEVANCE_WEIGHT} * (text_part + vector_part) / {branches} + {RECENCY_WEIGHT} * recency AS score
+            FROM (
+                SELECT *, exp(-ln(2) * greatest(extract(epoch FROM now() - decided_at)::float8, 0)
+                              / 86400.0 / %(half_life)s) AS recency
+                FROM fused
+            ) aged)"""
+    )
+    sql = f"""
+        WITH {", ".join(ctes)}
+        SELECT total.n, total.text_n, total.lexemes,
+               page.id, page.match, page.text_part, page.vector_part, page.recency, page.score
+        FROM (
+            SELECT (SELECT count(*) FROM scored) AS n, (SELECT count(*) FROM fts) AS text_n,
+                   numnode({TSQUERY}) AS lexemes
+        ) total
+        LEFT JOIN LATERAL (
+            SELECT id, match, text_part, vector_part, recency, score FROM scored
+            ORDER BY score DESC, decided_at DESC, id
+            LIMIT %(limit)s OFFSET %(offset)s
+        ) page ON TRUE"""
+    return sql, params
+
+
+def ranked_page(cursor, sql: str, params: dict) -> RankedPage:
+    cursor.execute(sql, params)
+    rows = cursor.fetchall()
+    total, text_matches, lexemes = rows[0][:3]
+    page = [RankedRow(r[3], r[4], float(r[5]), float(r[6]), float(r[7]), float(r[8])) for r in rows if r[3] is not None]
+    return RankedPage(rows=page, total=total, text_matches=text_matches, lexemes=lexemes)
