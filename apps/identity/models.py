@@ -26,7 +26,7 @@ class Kernel(models.Model):
     updated_at = models.DateTimeField(null=True, blank=True)
     # The cached rendering of this layer alone (the effective kernel of the personal scope).
     # ``block_key`` names what it was rendered from (renderer and layer versions), so a stale
-    # cache is recognisable; see ``selectors.block_key``.
+    # cache is recognisable; see ``services.block_key``.
     injection_block = models.TextField(blank=True, default="")
     injection_tokens = models.PositiveIntegerField(default=0)
     truncated = models.BooleanField(default=False)
@@ -68,3 +68,31 @@ class KernelRevision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kernel} revision {self.version}"
+
+
+class EffectiveBlock(models.Model):
+    """The cached injection block of one member's effective kernel in one workspace.
+
+    A workspace scope's effective kernel merges the member's personal layer under the workspace
+    layer, so its block differs per member. ``block_key`` names the versions of both layers it
+    was rendered from (``services.block_key``); a read whose layers have moved re-renders it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="effective_blocks")
+    # Deleting the user deletes the cached rendering of their personal layer with them.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="effective_blocks")
+    block_key = models.CharField(max_length=64)
+    injection_block = models.TextField(blank=True, default="")
+    injection_tokens = models.PositiveIntegerField(default=0)
+    truncated = models.BooleanField(default=False)
+    rendered_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["space", "user"], name="effectiveblock_one_per_member"),
+            models.CheckConstraint(condition=models.Q(injection_tokens__lte=500), name="effectiveblock_within_ceiling"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Effective block of {self.user_id} in {self.space_id} ({self.block_key})"

@@ -1,10 +1,14 @@
 """Reads of the Identity Kernel, narrowed to the active space.
 
-The effective kernel of the personal scope is the personal layer, and its injection block is
-the one cached on that layer's row (rendered when the layer was written, never on reads).
-When workspace scopes arrive, ``kernel_effective`` merges the member's personal layer under the
-workspace layer with ``layers.kernel_merge`` and reads the block from a cache keyed by
-``services.block_key(personal_version=…, workspace_version=…)``.
+In the personal scope the effective kernel is the personal layer, and its injection block is the
+one cached on that layer's row (rendered when the layer was written, never on reads).
+
+In a workspace scope it is ``layers.kernel_merge(personal, workspace)``: the caller's own
+personal layer under the workspace layer, so two members of one workspace see different
+effective kernels and never each other's personal layer. Its block is cached per member and
+workspace (``EffectiveBlock``) under ``services.block_key(personal_version=…,
+workspace_version=…)``; a read renders it only when either layer has moved since. The version
+(ETag, If-Match) of a workspace scope is the workspace layer's, the one a PUT there writes.
 """
 
 from __future__ import annotations
@@ -12,8 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from apps.identity.layers import empty_kernel
-from apps.identity.models import Kernel, KernelRevision
+from django.db.models import Q
+
+from apps.identity import renderer, services
+from apps.identity.layers import empty_kernel, kernel_merge
+from apps.identity.models import EffectiveBlock, Kernel, KernelRevision
 from apps.scopes.models import Space
 
 
@@ -60,11 +67,73 @@ def kernel_from_layer(*, kernel: Kernel | None) -> EffectiveKernel:
     )
 
 
-def kernel_effective(*, space: Space) -> EffectiveKernel:
-    """The effective kernel of the active space (today always its own layer)."""
-    return kernel_from_layer(kernel=kernel_of(space=space))
+def kernel_layers(*, space: Space, user) -> tuple[Kernel | None, Kernel | None]:
+    """``(personal, workspace)``: ``user``'s personal layer and the workspace's, in one query.
+
+    Either is None before its first write. Only the caller's own personal layer is ever read.
+    """
+    personal = workspace = None
+    rows = Kernel.objects.filter(Q(space=space) | Q(space__owner_id=user.pk, space__kind=Space.Kind.PERSONAL))
+    for row in rows:
+        if row.space_id == space.pk:
+            workspace = row
+        else:
+            personal = row
+    return personal, workspace
+
+
+def kernel_merged_sections(*, personal: Kernel | None, workspace: Kernel | None) -> dict:
+    """The effective kernel's sections of a workspace scope (SPEC §3)."""
+    return kernel_merge(
+        personal.sections() if personal is not None else None,
+        workspace.sections() if workspace is not None else None,
+    )
+
+
+def _workspace_effective(*, space: Space, user, personal: Kernel | None, workspace: Kernel | None) -> EffectiveKernel:
+    sections = kernel_merged_sections(personal=personal, workspace=workspace)
+    key = services.block_key(
+        personal_version=personal.version if personal is not None else 0,
+        workspace_version=workspace.version if workspace is not None else 0,
+    )
+    cached = EffectiveBlock.objects.filter(space=space, user=user).first()
+    if cached is not None and cached.block_key == key:
+        text, tokens, truncated = cached.injection_block, cached.injection_tokens, cached.truncated
+    else:
+        block = renderer.render_block(sections)
+        services.effective_block_store(space=space, user=user, key=key, block=block)
+        text, tokens, truncated = block.text, block.tokens, block.truncated
+    stamps = [layer.updated_at for layer in (personal, workspace) if layer is not None and layer.updated_at]
+    return EffectiveKernel(
+        sections=sections,
+        injection_block=text,
+        injection_tokens=tokens,
+        truncated=truncated,
+        version=workspace.version if workspace is not None else 0,
+        updated_at=max(stamps, default=None),
+    )
+
+
+def kernel_effective(*, space: Space, user=None, written: Kernel | None = None) -> EffectiveKernel:
+    """The effective kernel of the active space, as ``user`` sees it.
+
+    Personal scope: the space's own layer (``user`` is not needed). Workspace scope: ``user``'s
+    personal layer under the workspace layer; ``version`` is the workspace layer's and
+    ``updated_at`` is when either layer last changed. ``written`` is the active layer as a write
+    just left it, so a PUT answers with its own version even if another write followed.
+    """
+    if space.kind == Space.Kind.PERSONAL:
+        return kernel_from_layer(kernel=written if written is not None else kernel_of(space=space))
+    if user is None:
+        raise TypeError("A workspace scope's effective kernel depends on the member: pass user.")
+    if written is None:
+        personal, workspace = kernel_layers(space=space, user=user)
+    else:
+        personal = Kernel.objects.filter(space__owner_id=user.pk, space__kind=Space.Kind.PERSONAL).first()
+        workspace = written
+    return _workspace_effective(space=space, user=user, personal=personal, workspace=workspace)
 
 
 def kernel_revisions(*, space: Space):
-    """The revisions of the space's own layer, newest first."""
+    """The revisions of the space's own layer, newest first (history is per layer)."""
     return KernelRevision.objects.filter(kernel__space=space).order_by("-version")

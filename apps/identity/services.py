@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from apps.identity import renderer
 from apps.identity.layers import SECTIONS
-from apps.identity.models import Kernel, KernelRevision
+from apps.identity.models import EffectiveBlock, Kernel, KernelRevision
 from apps.scopes.models import Space
 from synchronex.api import errors
 
@@ -98,6 +98,30 @@ def kernel_render(*, kernel: Kernel) -> Kernel:
     kernel.truncated = block.truncated
     kernel.block_key = block_key(personal_version=kernel.version)
     return kernel
+
+
+def effective_block_store(*, space: Space, user, key: str, block: renderer.RenderedBlock) -> None:
+    """Cache a member's effective block of a workspace (one row per member, replaced in place).
+
+    Race-safe without locks: concurrent first renders upsert the same row. A slower writer may
+    leave an older rendering behind; its ``block_key`` then no longer matches the layers, so the
+    next read renders again instead of serving it.
+    """
+    EffectiveBlock.objects.bulk_create(
+        [
+            EffectiveBlock(
+                space=space,
+                user=user,
+                block_key=key,
+                injection_block=block.text,
+                injection_tokens=block.tokens,
+                truncated=block.truncated,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["space", "user"],
+        update_fields=["block_key", "injection_block", "injection_tokens", "truncated", "rendered_at"],
+    )
 
 
 @transaction.atomic

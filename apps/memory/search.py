@@ -49,6 +49,9 @@ class SearchContext:
     space: Space
     q: str
     product: str | None  # a product name filter, matched case-insensitively
+    # The caller: a workspace scope's identity hit is their effective kernel (their own
+    # personal layer under the workspace layer), never another member's.
+    user: object | None = None
 
     @property
     def query(self) -> SearchQuery:
@@ -158,13 +161,14 @@ def memory_search(
     limit: int,
     offset: int,
     allows: Callable[[str], bool],
+    user=None,
 ) -> tuple[list[dict], int]:
     """One page of hits of ``types`` in ``space``, best first, and the total number of hits.
 
     Types whose source needs a scope ``allows`` denies are left out silently; types without a
     registered source (yet) contribute nothing.
     """
-    ctx = SearchContext(space=space, q=q, product=product)
+    ctx = SearchContext(space=space, q=q, product=product, user=user)
     sources = [
         SOURCES[t]
         for t in types

@@ -6,12 +6,13 @@ Every source narrows its rows to ``ctx.space`` first: that is the isolation of s
 from __future__ import annotations
 
 from django.contrib.postgres.search import SearchVector
-from django.db.models import F, Q
+from django.db.models import DateTimeField, F, JSONField, Q, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, Left, Lower
 
 from apps.decisions.models import Decision
 from apps.identity.models import Kernel
+from apps.identity.selectors import kernel_layers, kernel_merged_sections
 from apps.memory.models import SEARCH_CONFIG, Memory
 from apps.memory.search import (
     ConcatWS,
@@ -25,6 +26,7 @@ from apps.memory.search import (
 )
 from apps.products.models import ProductState
 from apps.products.names import normalise_product_name
+from apps.scopes.models import Space
 
 
 def _vector(*expressions, weight: str) -> SearchVector:
@@ -37,37 +39,71 @@ def _product_ids(ctx: SearchContext):
     return ProductState.objects.alias(name_key=Lower("name")).filter(space=ctx.space, name_key=name).values("id")
 
 
-# -- identity: the space's kernel layer ----------------------------------------------------------
-# The layer of the active space only: in a workspace scope that is the workspace's own layer,
-# never a member's personal one.
-def _kernel_text() -> ConcatWS:
-    return ConcatWS(*(JsonStrings(section) for section in ("identity", "products", "constraints", "model_preferences")))
+# -- identity: the effective kernel of the active scope ------------------------------------------
+# Personal scope: the space's own layer, searched in its columns. Workspace scope: the caller's
+# effective kernel (their own personal layer under the workspace layer, SPEC §3), the same one
+# GET /memory/identity and the kernel export serve; it is merged in Python and searched as a
+# JSON value on the row of the workspace layer (or, before that exists, the caller's own layer).
+# Nothing of another member's personal layer is ever read.
+KERNEL_SECTIONS = ("identity", "products", "constraints", "model_preferences")
+LAYER_UPDATED = Coalesce("updated_at", "created_at")
+
+
+def _effective_layer(ctx: SearchContext):
+    """``(row, sections, updated)`` in a workspace scope (row None: no layer yet); None in a
+    personal one. ``updated`` is when either layer last changed, as the kernel GET reports it."""
+    if ctx.space.kind == Space.Kind.PERSONAL or ctx.user is None:
+        return None
+    personal, workspace = kernel_layers(space=ctx.space, user=ctx.user)
+    row = workspace if workspace is not None else personal
+    layers = [layer for layer in (personal, workspace) if layer is not None]
+    updated = max((layer.updated_at or layer.created_at for layer in layers), default=None)
+    return row, kernel_merged_sections(personal=personal, workspace=workspace), updated
+
+
+def _section(sections: dict | None, name: str):
+    if sections is None:
+        return JsonStrings(name)
+    return JsonStrings(Value(sections[name], output_field=JSONField()))
+
+
+def _kernel_text(sections: dict | None = None) -> ConcatWS:
+    return ConcatWS(*(_section(sections, name) for name in KERNEL_SECTIONS))
 
 
 def kernel_candidates(ctx: SearchContext):
     if ctx.product:
         return None  # the kernel belongs to no single product
+    rows, sections, updated = Kernel.objects.filter(space=ctx.space), None, LAYER_UPDATED
+    effective = _effective_layer(ctx)
+    if effective is not None:
+        row, sections, stamp = effective
+        if row is None:
+            return None
+        rows, updated = Kernel.objects.filter(pk=row.pk), Value(stamp, output_field=DateTimeField())
     document = (
-        _vector(JsonStrings("identity"), weight="A")
-        + _vector(JsonStrings("products"), JsonStrings("constraints"), weight="B")
-        + _vector(JsonStrings("model_preferences"), weight="C")
+        _vector(_section(sections, "identity"), weight="A")
+        + _vector(_section(sections, "products"), _section(sections, "constraints"), weight="B")
+        + _vector(_section(sections, "model_preferences"), weight="C")
     )
     return hits(
-        Kernel.objects.filter(space=ctx.space),
+        rows,
         ctx,
         type_="identity",
         document=document,
-        text=_kernel_text(),
-        updated=Coalesce("updated_at", "created_at"),
+        text=_kernel_text(sections),
+        updated=updated,
     )
 
 
 def kernel_items(ctx: SearchContext, ids: list) -> dict:
-    rows = (
-        Kernel.objects.filter(space=ctx.space, pk__in=ids)
-        .annotate(snippet=headline(ctx, _kernel_text()), updated=Coalesce("updated_at", "created_at"))
-        .values("id", "snippet", "updated")
-    )
+    rows, sections, updated = Kernel.objects.filter(space=ctx.space, pk__in=ids), None, LAYER_UPDATED
+    effective = _effective_layer(ctx)
+    if effective is not None:
+        row, sections, stamp = effective
+        rows = Kernel.objects.filter(pk__in=[row.pk] if row is not None and row.pk in ids else [])
+        updated = Value(stamp, output_field=DateTimeField())
+    rows = rows.annotate(snippet=headline(ctx, _kernel_text(sections)), updated=updated)
     return {
         row["id"]: {
             "type": "identity",
@@ -77,7 +113,7 @@ def kernel_items(ctx: SearchContext, ids: list) -> dict:
             "snippet": row["snippet"],
             "updated_at": row["updated"],
         }
-        for row in rows
+        for row in rows.values("id", "snippet", "updated")
     }
 
 

@@ -24,13 +24,25 @@ from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
 
 ETAG_HEADER = OpenApiParameter(
-    "ETag", type=str, location=OpenApiParameter.HEADER, response=True, description='The version, quoted: "3".'
+    "ETag",
+    type=str,
+    location=OpenApiParameter.HEADER,
+    response=True,
+    description='The version, quoted: "3" (in a workspace scope, the workspace layer\'s version).',
 )
 KERNEL_DESCRIPTION = (
     "The effective Identity Kernel of the active scope with its injection block (at most 500 "
     "o200k_base tokens; `truncated` is true when lower-priority lines were dropped). A space that "
     "never wrote its kernel answers 200 with every section null, `version: 0`, `updated_at: null` "
-    "and an empty block. The `ETag` header carries the version."
+    "and an empty block. The `ETag` header carries the version.\n\n"
+    "**Workspace scopes** (team, agency): the effective kernel is your personal layer with the "
+    "workspace layer on top. Identity fields, `communication_style` and each `model_preferences` key "
+    "come from the workspace layer when set there, else from your personal layer; `constraints.always` "
+    "and `constraints.never` accumulate (personal items first, then the workspace's, duplicates "
+    "removed); `products` come from the workspace layer if it has any, else from your personal layer. "
+    "Each member sees their own personal layer underneath, never another member's. There `version`, "
+    "the `ETag` and `If-Match` refer to the **workspace layer** (the layer a PUT in that scope writes; "
+    "0 before its first write), while `updated_at` is when either layer last changed."
 )
 
 
@@ -47,6 +59,12 @@ class KernelView(ApiView):
     the first PUT may send ``If-Match: "0"``. PUT replaces each section present in the body
     (``null`` clears it) and leaves the others alone. With ``If-Match`` (quoted or bare version,
     or ``*``) a stale write is PRECONDITION_FAILED; without it the last writer wins.
+
+    In a workspace scope GET (and PUT's response) is the effective kernel: the caller's personal
+    layer with the workspace layer on top (SPEC §3). PUT writes only the active scope's own layer
+    (viewers: FORBIDDEN), so ``version``, ``ETag`` and ``If-Match`` there are the workspace
+    layer's version; a change to the caller's personal layer changes the effective kernel and its
+    ``updated_at`` but not that version.
     """
 
     required_scopes = {"GET": "memory:read", "PUT": "memory:write"}
@@ -60,7 +78,7 @@ class KernelView(ApiView):
     )
     def get(self, request):
         active = self.active
-        return _kernel_response(selectors.kernel_effective(space=active.space), active.scope)
+        return _kernel_response(selectors.kernel_effective(space=active.space, user=request.user), active.scope)
 
     @extend_schema(
         tags=["identity"],
@@ -87,7 +105,7 @@ class KernelView(ApiView):
                 type=str,
                 location=OpenApiParameter.HEADER,
                 required=False,
-                description='The version you read: "3", 3 or *.',
+                description='The version you read: "3", 3 or *. In a workspace scope, the workspace layer\'s version.',
             ),
             ETAG_HEADER,
         ],
@@ -104,7 +122,8 @@ class KernelView(ApiView):
             actor_user=request.user,
             if_match=if_match,
         )
-        return _kernel_response(selectors.kernel_from_layer(kernel=kernel), active.scope)
+        effective = selectors.kernel_effective(space=active.space, user=request.user, written=kernel)
+        return _kernel_response(effective, active.scope)
 
 
 class KernelHistoryView(ApiView):
@@ -115,7 +134,8 @@ class KernelHistoryView(ApiView):
     @extend_schema(
         tags=["identity"],
         summary="List Identity Kernel revisions",
-        description="Every successful PUT stored a revision: the layer's sections after it, and who wrote it.",
+        description="Every successful PUT stored a revision: the layer's sections after it, and who wrote it. "
+        "History is per layer: in a workspace scope it lists the workspace layer's revisions only.",
         responses={200: KernelRevisionPageSerializer},
         parameters=[
             OpenApiParameter("limit", type=int, description="1–100, default 20"),
@@ -134,7 +154,8 @@ class KernelHistoryView(ApiView):
 EXPORT_MEDIA_TYPES = {"markdown": "text/markdown", "text": "text/plain", "json": "application/json"}
 EXPORT_EXTENSIONS = {"markdown": "md", "text": "txt", "json": "json"}
 EXPORT_DESCRIPTION = (
-    "Ready-to-inject context for an AI session, in injection order: the kernel block (≤ 500 tokens), "
+    "Ready-to-inject context for an AI session, in injection order: the kernel block (≤ 500 tokens; "
+    "in a workspace scope the effective kernel's, as `GET /memory/identity` answers it), "
     "then the product state (`product`), then the decisions most relevant to `query`/`task` (with "
     "propagation: decisions of other products that affect the product). Decisions are included only "
     "when the token also allows `decisions:read`. The result never exceeds `max_tokens` "
@@ -191,7 +212,7 @@ class KernelExportView(ApiView):
         result = kernel_export_build(
             space=active.space,
             scope=active.scope,
-            kernel=selectors.kernel_effective(space=active.space),
+            kernel=selectors.kernel_effective(space=active.space, user=request.user),
             fmt=opts["format"],
             product=opts["product"],
             query=opts["query"],

@@ -52,6 +52,7 @@ class MemorySearchView(ApiView):
             limit=page.limit,
             offset=page.offset,
             allows=request.auth.allows,
+            user=request.user,
         )
         body = {**page.envelope(results, count), "scope": active.scope}
         return Response(MemorySearchResponseSerializer(body).data)
