@@ -3,10 +3,10 @@
 Consolidation loads a product's state into a ``StateDraft``, applies the product's pending
 signals in order (``occurred_at``, then arrival), and writes the draft back once. The rules:
 
-- ``blocker``, ``error``: the title joins ``what_is_blocked``.
-- ``ci``: ``data.outcome == "failure"`` → the title joins ``what_is_blocked``; other outcomes
-  change nothing (the signal is ``ignored``).
-- ``deploy``: ``data.outcome == "failure"`` → the title joins ``what_is_blocked``; otherwise the
+- ``blocker``, ``error``: the title joins ``what_is_blocked`` (and leaves ``what_works``: it broke).
+- ``ci``: ``data.outcome == "failure"`` → as a blocker; other outcomes change nothing (the
+  signal is ``ignored``).
+- ``deploy``: ``data.outcome == "failure"`` → as a blocker; otherwise the
   title joins ``what_works`` and the status becomes ``data.status`` when given, else ``active``
   if the product was ``paused`` or ``blocked`` (a deploy of a shipped product keeps it shipped).
 - ``release``: the title joins ``what_works``; the status becomes ``data.status`` or ``shipped``.
@@ -79,6 +79,7 @@ def apply_signal(draft: StateDraft, signal) -> bool:
     """Apply one signal to ``draft``; False when its type (or outcome) has no rule."""
     kind, title, data = signal.type, signal.title, signal.data or {}
     if kind in ("blocker", "error") or (kind in ("ci", "deploy") and _outcome(signal) == "failure"):
+        draft.remove("what_works", title)
         draft.add("what_is_blocked", title)
         return True
     if kind == "deploy":

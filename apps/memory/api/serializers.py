@@ -1,6 +1,9 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.memory.search import SEARCH_TYPES
+from apps.products.api.fields import StrictString
+from synchronex.api.serializers import StrictSerializer
 
 MAX_QUERY_CHARS = 500
 MAX_PRODUCT_CHARS = 100
@@ -55,3 +58,77 @@ class MemorySearchResponseSerializer(serializers.Serializer):
     offset = serializers.IntegerField()
     next_offset = serializers.IntegerField(allow_null=True)
     scope = serializers.CharField(help_text="The scope the results were served from.")
+
+
+# -- consolidation (SPEC §9) ----------------------------------------------------------------------
+class StrictBoolean(serializers.BooleanField):
+    """A JSON true or false (DRF would also read "yes", 1, "on" …)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class ConsolidateRequestSerializer(StrictSerializer):
+    """``POST /memory/consolidate``: ``{product?, dry_run?}``."""
+
+    product = StrictString(
+        required=False,
+        allow_null=True,
+        max_length=MAX_PRODUCT_CHARS,
+        help_text="Only this product goes through steps 1–3 (signals, duplicate decisions, state cleaning); "
+        "unknown → NOT_FOUND. The kernel refresh and embeddings always cover the whole scope.",
+    )
+    dry_run = StrictBoolean(
+        required=False, default=False, help_text="Compute the stats without changing anything (default false)."
+    )
+
+
+class ConsolidateAcceptedSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    status = serializers.ChoiceField(
+        choices=["queued", "running"],
+        help_text="queued for a new job; an already active job of the scope is returned as it is.",
+    )
+    created_at = serializers.DateTimeField()
+    status_url = serializers.CharField(help_text="Where to poll the job (also sent as Location).")
+    scope = serializers.CharField()
+
+
+class ConsolidationStatsSerializer(serializers.Serializer):
+    signals_applied = serializers.IntegerField(help_text="Pending signals that changed a product state.")
+    signals_ignored = serializers.IntegerField(help_text="Pending signals without a rule (commit, note, …).")
+    decisions_merged = serializers.IntegerField(help_text="Duplicate decisions now superseded by their survivor.")
+    items_cleaned = serializers.IntegerField(help_text="Duplicate or no-longer-blocked list items removed.")
+    kernel_refreshed = serializers.BooleanField(help_text="Whether the kernel's product snapshots or block changed.")
+    embeddings_computed = serializers.IntegerField(help_text="Vectors computed (a dry run: vectors missing).")
+    duration_ms = serializers.IntegerField(help_text="How long the finishing run took.")
+
+
+class JobErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ConsolidationJobSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["queued", "running", "succeeded", "failed"])
+    product = serializers.CharField(source="product_name", allow_null=True, help_text="The narrowing, if any.")
+    dry_run = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    stats = ConsolidationStatsSerializer(allow_null=True, help_text="Set when the job succeeded.")
+    error = JobErrorSerializer(allow_null=True, help_text="Set when the job failed.")
+    scope = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.CharField())
+    def get_scope(self, instance) -> str:
+        return self.context["scope"]
+
+    def to_representation(self, instance):
+        body = super().to_representation(instance)
+        body["product"] = instance.product_name or None
+        body["stats"] = instance.stats if instance.status == "succeeded" else None
+        return body

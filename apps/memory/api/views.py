@@ -2,7 +2,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from apps.memory.api.serializers import MemorySearchQuerySerializer, MemorySearchResponseSerializer
+from apps.memory.api.serializers import (
+    ConsolidateAcceptedSerializer,
+    ConsolidateRequestSerializer,
+    ConsolidationJobSerializer,
+    MemorySearchQuerySerializer,
+    MemorySearchResponseSerializer,
+)
+from apps.memory.consolidation import consolidation_job_get, consolidation_job_request
 from apps.memory.search import SEARCH_TYPES, memory_search
 from synchronex.api.pagination import Page
 from synchronex.api.views import ApiView
@@ -23,7 +30,7 @@ class MemorySearchView(ApiView):
             "In `snippet`, every matched word is wrapped in `**` (Markdown bold), e.g. "
             "`Use **PostgreSQL** for search`. Decision hits are included only for tokens with the "
             "`decisions:read` scope; other tokens get the other hits, not an error. "
-            "`signal` is accepted as a type; it has no hits until project signals exist."
+            "`signal` hits are ingested project signals (title, body, type and source)."
         ),
         parameters=[
             OpenApiParameter("q", OpenApiTypes.STR, required=True, description="Search text, 1–500 characters."),
@@ -56,3 +63,67 @@ class MemorySearchView(ApiView):
         )
         body = {**page.envelope(results, count), "scope": active.scope}
         return Response(MemorySearchResponseSerializer(body).data)
+
+
+CONSOLIDATE_DESCRIPTION = (
+    "Queue a consolidation of the active scope, run by a background worker: (1) pending ingested signals "
+    "are applied to product states, (2) duplicate decisions of a product (same text, or trigram similarity "
+    "≥ 0.9) merge into the oldest — the others are superseded, never deleted, (3) product-state lists are "
+    "de-duplicated and working items leave `what_is_blocked`, (4) the kernel's product snapshots (≤ 10, most "
+    "recently active) are refreshed and its block re-rendered, (5) missing embeddings are computed when a "
+    "provider is configured, (6) `stats` are recorded. Steps 1–4 are applied together or not at all. A scope "
+    "has one queued or running job at a time: while one is active, this returns that job (same `job_id`). "
+    "`dry_run` computes the stats and changes nothing."
+)
+
+
+def _status_url(job) -> str:
+    return f"/api/v1/memory/consolidate/{job.pk}"
+
+
+class ConsolidateView(ApiView):
+    required_scopes = {"POST": "memory:write"}
+    required_tier = "pro"
+
+    @extend_schema(
+        tags=["memory"],
+        summary="Consolidate memory (asynchronous)",
+        description=CONSOLIDATE_DESCRIPTION,
+        request=ConsolidateRequestSerializer,
+        responses={202: ConsolidateAcceptedSerializer},
+    )
+    def post(self, request):
+        body = ConsolidateRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        active = self.writable_space()
+        job, _ = consolidation_job_request(
+            space=active.space,
+            product_name=body.validated_data.get("product"),
+            dry_run=body.validated_data["dry_run"],
+        )
+        url = _status_url(job)
+        payload = {
+            "job_id": job.pk,
+            "status": job.status,
+            "created_at": job.created_at,
+            "status_url": url,
+            "scope": active.scope,
+        }
+        return Response(ConsolidateAcceptedSerializer(payload).data, status=202, headers={"Location": url})
+
+
+class ConsolidationJobView(ApiView):
+    required_scopes = {"GET": "memory:read"}
+    required_tier = "pro"
+
+    @extend_schema(
+        tags=["memory"],
+        summary="Read a consolidation job",
+        description="Status, timestamps, and `stats` once succeeded or `error` once failed. A job of another "
+        "scope is NOT_FOUND.",
+        responses={200: ConsolidationJobSerializer},
+    )
+    def get(self, request, job_id: str):
+        active = self.active
+        job = consolidation_job_get(space=active.space, job_id=job_id)
+        return Response(ConsolidationJobSerializer(job, context={"scope": active.scope}).data)

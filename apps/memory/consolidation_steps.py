@@ -1,0 +1,226 @@
+"""The steps of a consolidation run (SPEC §9). ``apps.memory.consolidation`` runs them.
+
+Steps 1–4 (``apply_steps``) run in the caller's transaction under a per-space advisory lock, so
+they are applied together or not at all; step 5 (``compute_embeddings``) runs after the commit,
+because provider calls are slow and each embedded batch is worth keeping on its own.
+
+1. Pending signals are applied to their product's state in order (``apps.ingest.rules``) and
+   marked ``applied`` or ``ignored``.
+2. Duplicate current decisions of a product merge: the same normalised text (case, whitespace and
+   trailing punctuation ignored) or trigram similarity ≥ 0.9. The oldest (first recorded) keeps
+   its id and stays current; the others are superseded — nothing is deleted. A decision
+   supersedes at most one other (the ``supersedes`` link is one-to-one), so a group of n merges
+   as a chain: the survivor supersedes the next oldest duplicate, which supersedes the next, and
+   so on; following ``superseded_by`` from any merged decision ends at the survivor (for a pair,
+   directly). If the survivor already superseded an older decision, that link moves to the end of
+   the chain; a duplicate that already supersedes another decision stays out of the merge.
+3. Product states are cleaned: duplicate list items go (the first is kept), and items now in
+   ``what_works`` leave ``what_is_blocked``.
+4. The kernel's product snapshots are refreshed — the ≤ 10 most recently active products that
+   are not archived, with their current status (a snapshot's ``summary`` and ``url`` are kept),
+   followed by the kernel's other products while there is room — and its block re-rendered.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection
+from django.utils import timezone
+
+from apps.decisions.models import Decision
+from apps.identity.models import Kernel
+from apps.identity.services import block_key, kernel_render, kernel_update
+from apps.ingest.models import Signal
+from apps.ingest.rules import StateDraft, apply_signal, clean_draft
+from apps.memory.embeddings import EmbeddingUnavailable, provider_for_space
+from apps.memory.services import _pending, embedding_targets, embeddings_compute_pending
+from apps.products.models import ProductState
+from apps.scopes.models import Space
+
+logger = logging.getLogger(__name__)
+
+LOCK_CLASS = 0x53584D43  # advisory-lock namespace of consolidation runs ("SXMC")
+NEAR_DUPLICATE_SIMILARITY = 0.9
+KERNEL_PRODUCTS_MAX = 10
+# Text of a decision with case, runs of whitespace and trailing punctuation ignored.
+NORMALISED = r"regexp_replace(lower(regexp_replace(btrim({col}), '\s+', ' ', 'g')), '[[:space:][:punct:]]+$', '')"
+
+
+def lock_space(space: Space) -> None:
+    """Hold the space's consolidation lock until the current transaction ends (waits for it)."""
+    key = int.from_bytes(space.id.bytes[:4], "big") & 0x7FFFFFFF  # int4; a rare clash only serialises
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_CLASS, key])
+
+
+# -- step 1 ---------------------------------------------------------------------------------------
+def _apply_signals(*, space: Space, products: dict, drafts: dict, product_id) -> tuple[int, int]:
+    pending = Signal.objects.select_for_update().filter(space=space, status=Signal.Status.PENDING)
+    if product_id is not None:
+        pending = pending.filter(product_id=product_id)
+    applied, ignored = [], []
+    for signal in pending.order_by("occurred_at", "received_at", "position", "id"):
+        draft = drafts.get(signal.product_id)
+        if draft is None:
+            draft = drafts[signal.product_id] = StateDraft.of(products[signal.product_id])
+        (applied if apply_signal(draft, signal) else ignored).append(signal.pk)
+    now = timezone.now()
+    if applied:
+        Signal.objects.filter(pk__in=applied).update(status=Signal.Status.APPLIED, applied_at=now)
+    if ignored:
+        Signal.objects.filter(pk__in=ignored).update(status=Signal.Status.IGNORED, applied_at=now)
+    return len(applied), len(ignored)
+
+
+# -- step 2 ---------------------------------------------------------------------------------------
+def _duplicate_groups(*, space: Space, product_id) -> list[set]:
+    """Groups (≥ 2) of current decisions of one product that are duplicates of each other."""
+    narrow = " AND product_id = %s" if product_id is not None else ""
+    narrow_a = " AND a.product_id = %s" if product_id is not None else ""
+    extra = [product_id] if product_id is not None else []
+    pairs: list[tuple] = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT array_agg(id) FROM decisions_decision WHERE space_id = %s AND superseded_by_id IS NULL{narrow} "
+            f"GROUP BY product_id, {NORMALISED.format(col='decision')} HAVING count(*) > 1",
+            [space.pk, *extra],
+        )
+        for (ids,) in cursor.fetchall():
+            pairs += [(ids[0], other) for other in ids[1:]]
+        # ``%`` (written %% here; served by the trigram index) uses this threshold; SET LOCAL ends with the transaction.
+        cursor.execute("SELECT set_config('pg_trgm.similarity_threshold', %s, true)", [str(NEAR_DUPLICATE_SIMILARITY)])
+        cursor.execute(
+            "SELECT a.id, b.id FROM decisions_decision a JOIN decisions_decision b "
+            "ON b.space_id = a.space_id AND b.product_id = a.product_id AND a.id < b.id AND a.decision %% b.decision "
+            f"WHERE a.space_id = %s AND a.superseded_by_id IS NULL AND b.superseded_by_id IS NULL{narrow_a} "
+            "AND similarity(a.decision, b.decision) >= %s",
+            [space.pk, *extra, NEAR_DUPLICATE_SIMILARITY],
+        )
+        pairs += cursor.fetchall()
+    parent: dict = {}
+
+    def root(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        parent[root(a)] = root(b)
+    groups: dict = {}
+    for x in list(parent):
+        groups.setdefault(root(x), set()).add(x)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def _merge_group(ids: set) -> int:
+    members = list(Decision.objects.select_for_update().filter(pk__in=ids).order_by("created_at", "id"))
+    members = [m for m in members if m.superseded_by_id is None]
+    if len(members) < 2:
+        return 0
+    survivor = members[0]
+    chain = [survivor] + [m for m in members[1:] if m.supersedes_id is None]
+    if len(chain) < 2:
+        return 0
+    moved = survivor.supersedes_id  # the survivor's own older decision moves to the chain's end
+    # Updates of ``supersedes`` fire the trigger that keeps ``superseded_by`` in step.
+    for older, newer in zip(chain, chain[1:], strict=False):
+        Decision.objects.filter(pk=older.pk).update(supersedes_id=newer.pk)
+    if moved is not None:
+        Decision.objects.filter(pk=chain[-1].pk).update(supersedes_id=moved)
+    return len(chain) - 1
+
+
+def _merge_decisions(*, space: Space, product_id) -> int:
+    return sum(_merge_group(group) for group in _duplicate_groups(space=space, product_id=product_id))
+
+
+# -- step 4 ---------------------------------------------------------------------------------------
+def _snapshots(*, space: Space, existing: list[dict]) -> list[dict]:
+    states = {p.name.casefold(): p for p in ProductState.objects.filter(space=space).only("name", "status")}
+    old = {entry["name"].casefold(): entry for entry in existing if isinstance(entry.get("name"), str)}
+    active = (
+        ProductState.objects.filter(space=space)
+        .exclude(status=ProductState.Status.ARCHIVED)
+        .order_by("-last_activity_at", "id")
+        .only("name", "status")[:KERNEL_PRODUCTS_MAX]
+    )
+    snapshot = []
+    for product in active:
+        kept = {k: v for k, v in old.get(product.name.casefold(), {}).items() if k in ("summary", "url")}
+        snapshot.append({"name": product.name, "status": product.status, **kept})
+    taken = {entry["name"].casefold() for entry in snapshot}
+    for key, entry in old.items():
+        if len(snapshot) >= KERNEL_PRODUCTS_MAX:
+            break
+        if key not in taken:
+            state = states.get(key)
+            snapshot.append({**entry, "status": state.status} if state else entry)
+    return snapshot
+
+
+def _refresh_kernel(*, space: Space, actor: str) -> bool:
+    kernel = Kernel.objects.filter(space=space).first()
+    existing = (kernel.products if kernel else None) or []
+    snapshot = _snapshots(space=space, existing=existing)
+    if snapshot != existing and (snapshot or kernel is not None):
+        kernel_update(space=space, changes={"products": snapshot or None}, actor=actor)
+        return True
+    if kernel is not None and kernel.block_key != block_key(personal_version=kernel.version):
+        kernel_render(kernel=kernel)
+        kernel.save(update_fields=["injection_block", "injection_tokens", "truncated", "block_key"])
+        return True
+    return False
+
+
+# -- steps 1–4 together ---------------------------------------------------------------------------
+def apply_steps(*, space: Space, product_id, narrowed: bool, actor: str) -> dict:
+    """Steps 1–4 in the caller's transaction (which must hold ``lock_space``); returns their stats.
+
+    ``narrowed``: only the product ``product_id`` (if it still exists) goes through steps 1–3.
+    """
+    stats = {"signals_applied": 0, "signals_ignored": 0, "decisions_merged": 0, "items_cleaned": 0}
+    if not narrowed or product_id is not None:
+        rows = ProductState.objects.select_for_update().filter(space=space).order_by("id")
+        if narrowed:
+            rows = rows.filter(pk=product_id)
+        products = {p.pk: p for p in rows}
+        drafts: dict = {}
+        stats["signals_applied"], stats["signals_ignored"] = _apply_signals(
+            space=space, products=products, drafts=drafts, product_id=product_id if narrowed else None
+        )
+        stats["decisions_merged"] = _merge_decisions(space=space, product_id=product_id if narrowed else None)
+        for pk, product in products.items():
+            draft = drafts.get(pk) or StateDraft.of(product)
+            stats["items_cleaned"] += clean_draft(draft)
+            changed = draft.changed_fields(product)
+            if changed:
+                for name in changed:
+                    setattr(product, name, getattr(draft, name))
+                product.version += 1
+                product.save(update_fields=[*changed, "version", "updated_at"])
+    stats["kernel_refreshed"] = _refresh_kernel(space=space, actor=actor)
+    return stats
+
+
+# -- step 5 ---------------------------------------------------------------------------------------
+def compute_embeddings(*, space: Space, dry_run: bool) -> int:
+    """Missing vectors of the space's decisions and memories: computed now (or, for a dry run,
+    counted). 0 without a provider, or when another run holds the space's embedding lock. A
+    provider failure does not fail consolidation: the embedding task retries on its own."""
+    provider = provider_for_space(space)
+    if provider is None:
+        return 0
+    if dry_run:
+        return sum(_pending(target, space=space, provider=provider).count() for target in embedding_targets())
+    try:
+        counts = embeddings_compute_pending(space=space)
+    except EmbeddingUnavailable as exc:
+        logger.warning("consolidation: embeddings of space %s unavailable (%s); queued for retry", space.pk, exc)
+        from apps.memory.tasks import embed_pending
+
+        embed_pending.delay(space_id=str(space.pk))
+        return 0
+    return counts["decisions"] + counts["memories"]
