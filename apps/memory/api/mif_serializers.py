@@ -1,0 +1,210 @@
+"""MIF export/import: strict query parameters, the import report, and the shapes of the MIF
+document for the OpenAPI description (SPEC §8)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.decisions.api.serializers import parse_instant
+from apps.memory.mif.common import EXPORT_TYPES
+from apps.memory.mif.importers import FORMATS
+from synchronex.api import errors
+
+EXPORT_PARAMS = ("format", "include_embeddings", "since", "types")
+IMPORT_PARAMS = ("format", "dry_run")
+EXPORT_FORMATS = ("json", "markdown")
+_DATE_HINT = "Use an ISO 8601 date (2026-05-03) or date-time (2026-05-03T12:00:00Z)."
+
+
+def _boolean(raw: str) -> bool | None:
+    return {"true": True, "false": False}.get(raw.strip().lower())
+
+
+def _strict(query, allowed: tuple[str, ...]) -> dict[str, str]:
+    """Unknown and repeated parameters are errors; returns ``{problem field: message}``."""
+    problems = dict.fromkeys(sorted(set(query) - set(allowed)), "Unknown query parameter.")
+    for name in allowed:
+        if len(query.getlist(name)) > 1:
+            problems[name] = "Give this parameter at most once."
+    return problems
+
+
+def parse_export_params(query) -> dict:
+    """``format``, ``include_embeddings``, ``since`` and ``types`` of the export, strictly."""
+    problems = _strict(query, EXPORT_PARAMS)
+    out: dict = {"format": "json", "include_embeddings": False, "since": None, "types": EXPORT_TYPES}
+    fmt = query.get("format")
+    if fmt is not None:
+        if fmt.strip().lower() not in EXPORT_FORMATS:
+            problems["format"] = f"Use one of: {', '.join(EXPORT_FORMATS)}."
+        out["format"] = fmt.strip().lower()
+    raw = query.get("include_embeddings")
+    if raw is not None:
+        value = _boolean(raw)
+        if value is None:
+            problems["include_embeddings"] = "Use true or false."
+        out["include_embeddings"] = bool(value)
+    raw = query.get("since")
+    if raw is not None:
+        parsed = parse_instant(raw)
+        if parsed is None:
+            problems["since"] = _DATE_HINT
+        else:
+            out["since"] = parsed[0]
+    raw = query.get("types")
+    if raw is not None:
+        names = [part.strip().lower() for part in raw.split(",")]
+        unknown = sorted({name for name in names if name and name not in EXPORT_TYPES})
+        if any(not name for name in names):
+            problems["types"] = "Give a comma-separated list of types without empty entries."
+        elif unknown:
+            problems["types"] = f"Unknown type(s): {', '.join(unknown)}. Allowed: {', '.join(EXPORT_TYPES)}."
+        out["types"] = tuple(name for name in EXPORT_TYPES if name in names)
+    if problems:
+        raise errors.ValidationFailed.for_fields(problems, "Some query parameters are not valid.")
+    return out
+
+
+def parse_import_params(query) -> dict:
+    """``format`` (auto, mif, mem0, mcp-jsonl) and ``dry_run`` of the import, strictly."""
+    problems = _strict(query, IMPORT_PARAMS)
+    out = {"format": "auto", "dry_run": False}
+    fmt = query.get("format")
+    if fmt is not None:
+        if fmt.strip().lower() not in FORMATS:
+            problems["format"] = f"Use one of: {', '.join(FORMATS)}."
+        out["format"] = fmt.strip().lower()
+    raw = query.get("dry_run")
+    if raw is not None:
+        value = _boolean(raw)
+        if value is None:
+            problems["dry_run"] = "Use true or false."
+        out["dry_run"] = bool(value)
+    if problems:
+        raise errors.ValidationFailed.for_fields(problems, "Some query parameters are not valid.")
+    return out
+
+
+# -- the import report -----------------------------------------------------------------------------
+class MifImportErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField(
+        help_text="Position of the item: memories[index] (MIF), the array index (mem0), the 0-based line (JSONL)."
+    )
+    id = serializers.CharField(allow_null=True, help_text="The item's id as the document gave it, if any.")
+    message = serializers.CharField(help_text="Why the item was not imported.")
+
+
+class MifImportResultSerializer(serializers.Serializer):
+    memories_imported = serializers.IntegerField(help_text="Generic memories stored (would be, with dry_run).")
+    decisions_imported = serializers.IntegerField(help_text="Decisions restored from Synchronex data.")
+    products_imported = serializers.IntegerField(help_text="Product states restored from Synchronex data.")
+    kernel_imported = serializers.BooleanField(help_text="Whether the Identity Kernel layer was restored.")
+    duplicates_skipped = serializers.IntegerField(
+        help_text="Items already in the scope (same id; for generic memories also the same content)."
+    )
+    errors = MifImportErrorSerializer(many=True, help_text="Items not imported (at most 1,000 listed).")
+    errors_total = serializers.IntegerField(help_text="All items not imported, listed or not.")
+    dry_run = serializers.BooleanField(help_text="True when nothing was written.")
+    format = serializers.ChoiceField(choices=[f for f in FORMATS if f != "auto"], help_text="The format read.")
+    scope = serializers.CharField(help_text="The scope the items were imported into.")
+
+
+# -- the MIF v2 document (for the schema) ----------------------------------------------------------
+class MifEntitySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    entity_type = serializers.CharField(required=False)
+    confidence = serializers.FloatField(required=False, min_value=0, max_value=1)
+
+
+class MifEmbeddingsSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    dimensions = serializers.IntegerField(min_value=1)
+    vector = serializers.ListField(child=serializers.FloatField())
+    normalized = serializers.BooleanField(required=False)
+
+
+class MifSourceSerializer(serializers.Serializer):
+    source_type = serializers.CharField(required=False)
+    session_id = serializers.CharField(required=False)
+    agent = serializers.CharField(required=False, help_text="Always written next to agent_name on export.")
+    agent_name = serializers.CharField(required=False)
+
+
+class MifMemorySerializer(serializers.Serializer):
+    """One MIF v2 memory. Unknown fields are allowed and kept."""
+
+    id = serializers.UUIDField()
+    content = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    memory_type = serializers.CharField(
+        required=False, help_text="decision, context (product-state, identity-kernel), observation, … (open list)."
+    )
+    updated_at = serializers.DateTimeField(required=False)
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
+    entities = MifEntitySerializer(many=True, required=False)
+    metadata = serializers.DictField(child=serializers.CharField(), required=False, help_text="String values.")
+    embeddings = MifEmbeddingsSerializer(required=False, help_text="Only with include_embeddings=true.")
+    source = MifSourceSerializer(required=False)
+    parent_id = serializers.UUIDField(required=False, allow_null=True)
+    related_memory_ids = serializers.ListField(child=serializers.UUIDField(), required=False)
+    agent_id = serializers.CharField(required=False, allow_null=True)
+    external_id = serializers.CharField(required=False, allow_null=True)
+    version = serializers.IntegerField(required=False, min_value=1)
+    vendor_extensions = serializers.DictField(
+        required=False,
+        help_text="Per-system data. `synchronex`: `{kind: identity_kernel|product_state|decision, data: {…}}` "
+        "with the full row, or `{kind: memory, restore: {original, added}}` undoing the export's compatibility "
+        "changes to a generic memory.",
+    )
+
+
+class MifGeneratorSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+
+
+class MifPrivacySerializer(serializers.Serializer):
+    pii_detected = serializers.BooleanField(
+        help_text="True when an e-mail address was seen or a secret was redacted (a best-effort scan)."
+    )
+    redacted_fields = serializers.ListField(
+        child=serializers.CharField(), help_text='Categories replaced by "[REDACTED:<category>]": api_key.'
+    )
+
+
+class MifExportMetaSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    created_at = serializers.DateTimeField()
+    user_id = serializers.UUIDField(help_text="The exporting user.")
+    checksum = serializers.CharField(
+        help_text='"sha256:<hex>" of json.dumps(memories, sort_keys=True, separators=(",", ":"), '
+        "ensure_ascii=False) in UTF-8: every memory with its vendor extensions, nothing else."
+    )
+    checksum_covers = serializers.CharField()
+    memory_count = serializers.IntegerField()
+    privacy = MifPrivacySerializer()
+
+
+class MifDocumentSerializer(serializers.Serializer):
+    """A MIF v2 document as this service exports it (the import also takes any MIF 2.x document)."""
+
+    mif_version = serializers.CharField(help_text='"2.0" on export; any "2.x" on import.')
+    generator = MifGeneratorSerializer(required=False)
+    memories = MifMemorySerializer(many=True)
+    vendor_extensions = serializers.DictField(
+        required=False, help_text="`synchronex`: format, scope, types, counts of the export."
+    )
+    export_meta = MifExportMetaSerializer(required=False)
+
+
+class Mem0MemorySerializer(serializers.Serializer):
+    """One item of a mem0 export (other fields are kept under vendor_extensions.mem0)."""
+
+    id = serializers.CharField(required=False)
+    memory = serializers.CharField()
+    metadata = serializers.DictField(required=False)
+    categories = serializers.ListField(child=serializers.CharField(), required=False)
+    created_at = serializers.DateTimeField(required=False)
+    updated_at = serializers.DateTimeField(required=False)
+    user_id = serializers.CharField(required=False)
+    agent_id = serializers.CharField(required=False)

@@ -1,0 +1,184 @@
+"""``GET /memory/export-mif`` and ``POST /memory/import-mif`` (SPEC §8)."""
+
+from __future__ import annotations
+
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from apps.memory.api.mif_parsers import MIF_PARSERS, MifBody
+from apps.memory.api.mif_serializers import (
+    Mem0MemorySerializer,
+    MifDocumentSerializer,
+    MifImportResultSerializer,
+    parse_export_params,
+    parse_import_params,
+)
+from apps.memory.mif.common import EXPORT_TYPES
+from apps.memory.mif.export import ExportOptions, mif_json_stream
+from apps.memory.mif.importers import FORMATS, mif_import
+from apps.memory.mif.markdown import markdown_stream
+from synchronex.api.views import ApiView
+
+SCOPE_HEADER = OpenApiParameter(
+    "X-Synchronex-Scope",
+    type=str,
+    location=OpenApiParameter.HEADER,
+    response=True,
+    description="The scope the export was made from.",
+)
+DISPOSITION_HEADER = OpenApiParameter(
+    "Content-Disposition",
+    type=str,
+    location=OpenApiParameter.HEADER,
+    response=True,
+    description='attachment; filename="synchronex-<scope>-<YYYY-MM-DD>.mif.json" (".md" for Markdown).',
+)
+EXPORT_DESCRIPTION = (
+    "The active scope as one MIF v2 document, streamed (memory use stays flat however large the scope). "
+    "Maximum-compatibility profile: `generator`, a full `export_meta` (id, created_at, user_id, "
+    "`checksum` = `sha256:` + SHA-256 of the canonical JSON of the `memories` array — sorted keys, "
+    "separators `,` and `:`, UTF-8 — and `privacy`), `memory_type` on every memory, canonical UUIDs, "
+    "string `metadata` values, `source.agent` and `source.agent_name`. The kernel layer of the scope is a "
+    "`context` memory tagged `identity-kernel`, each product state a `context` memory tagged "
+    "`product-state`, each decision a `decision` memory (decisions only for tokens with "
+    "`decisions:read`), generic memories as they were imported. Each memory's full data sits in its "
+    "`vendor_extensions.synchronex`, so importing the file into an empty scope and exporting again gives "
+    "the same memories. BYOK secrets are never exported: one that occurs in exported text is replaced by "
+    "`[REDACTED:api_key]` and listed in `export_meta.privacy.redacted_fields`. `format=markdown` gives a "
+    "readable Markdown document of the same rows instead."
+)
+IMPORT_DESCRIPTION = (
+    "Imports a MIF v2 document, a mem0 export (JSON array of `{id, memory, metadata, created_at, …}`, or "
+    '`{"results": [...]}`) or the MCP memory server\'s JSONL (`{"type": "entity"|"relation", …}` per line; '
+    "send it as `application/x-ndjson`, `application/jsonl` or `text/plain`), detected from the body or "
+    "chosen with `format`. Body limit 25 MiB. Problems with the document itself (empty, not JSON, no "
+    "`memories`, a `mif_version` other than 2.x, `memories` not an array) are a VALIDATION_ERROR and nothing "
+    "is written; a bad item is reported in `errors` and the others are imported. Original ids are kept; "
+    "an item already in the scope (same id, or for generic memories the same content SHA-256) is counted in "
+    "`duplicates_skipped`, so importing the same file again changes nothing. Synchronex's own "
+    "`vendor_extensions.synchronex` data restores decisions (needs `decisions:write`), product states and the "
+    "kernel layer (only into a scope without one); every other item becomes a generic memory, searchable "
+    "with `/memory/search` and exported back unchanged. `dry_run=true` reports without writing."
+)
+IMPORT_BODY = PolymorphicProxySerializer(
+    component_name="MifImportJsonBody",
+    serializers=[MifDocumentSerializer, Mem0MemorySerializer(many=True)],
+    resource_type_field_name=None,
+)
+JSONL_BODY = {
+    "type": "string",
+    "description": 'MCP memory JSONL: one {"type": "entity", "name", "entityType", "observations"} or '
+    '{"type": "relation", "from", "to", "relationType"} object per line.',
+}
+
+
+class _FormatOptionView(ApiView):
+    def perform_content_negotiation(self, request, force=False):
+        # ``format`` is this route's own option, not DRF's renderer override; errors stay JSON.
+        renderer = JSONRenderer()
+        return renderer, renderer.media_type
+
+
+class MifExportView(_FormatOptionView):
+    """Stream the active scope as a MIF v2 document (or Markdown)."""
+
+    required_scopes = {"GET": "memory:read"}
+
+    @extend_schema(
+        tags=["mif"],
+        summary="Export memory as MIF v2",
+        description=EXPORT_DESCRIPTION,
+        parameters=[
+            OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "markdown"], description="Default json."),
+            OpenApiParameter(
+                "include_embeddings",
+                OpenApiTypes.BOOL,
+                description="true adds each stored vector as `embeddings` (default false).",
+            ),
+            OpenApiParameter(
+                "since",
+                OpenApiTypes.DATETIME,
+                description="Only rows created or changed at or after this instant (ISO 8601 date or date-time): "
+                "decisions by created_at, product states and the kernel by updated_at, generic memories by "
+                "created_at or updated_at.",
+            ),
+            OpenApiParameter(
+                "types",
+                OpenApiTypes.STR,
+                description=f"Comma-separated subset of {', '.join(EXPORT_TYPES)} (default: all).",
+            ),
+            SCOPE_HEADER,
+            DISPOSITION_HEADER,
+        ],
+        responses={
+            (200, "application/json"): OpenApiResponse(MifDocumentSerializer, description="The MIF v2 document."),
+            (200, "text/markdown"): OpenApiResponse(OpenApiTypes.STR, description="The Markdown document."),
+        },
+    )
+    def get(self, request):
+        params = parse_export_params(request.query_params)
+        active = self.active
+        options = ExportOptions(
+            space=active.space,
+            scope=active.scope,
+            user_id=str(request.user.pk),
+            types=params["types"],
+            since=params["since"],
+            include_embeddings=params["include_embeddings"],
+            decisions_allowed=request.auth.allows("decisions:read"),
+        )
+        day = timezone.now().strftime("%Y-%m-%d")
+        if params["format"] == "markdown":
+            response = StreamingHttpResponse(markdown_stream(options), content_type="text/markdown; charset=utf-8")
+            filename = f"synchronex-{active.scope}-{day}.md"
+        else:
+            response = StreamingHttpResponse(mif_json_stream(options), content_type="application/json")
+            filename = f"synchronex-{active.scope}-{day}.mif.json"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["X-Synchronex-Scope"] = active.scope
+        return response
+
+
+class MifImportView(_FormatOptionView):
+    """Import MIF v2, mem0 or MCP memory JSONL into the active scope."""
+
+    required_scopes = {"POST": "memory:write"}
+    parser_classes = MIF_PARSERS
+
+    @extend_schema(
+        tags=["mif"],
+        summary="Import memory (MIF v2, mem0, MCP memory JSONL)",
+        description=IMPORT_DESCRIPTION,
+        parameters=[
+            OpenApiParameter(
+                "format", OpenApiTypes.STR, enum=list(FORMATS), description="Default auto (detected from the body)."
+            ),
+            OpenApiParameter("dry_run", OpenApiTypes.BOOL, description="true: report only, write nothing."),
+        ],
+        request={
+            "application/json": IMPORT_BODY,
+            "application/x-ndjson": JSONL_BODY,
+            "application/jsonl": JSONL_BODY,
+            "application/x-jsonlines": JSONL_BODY,
+            "text/plain": {"type": "string", "description": "Any of the three formats as text."},
+        },
+        responses={200: MifImportResultSerializer},
+    )
+    def post(self, request):
+        params = parse_import_params(request.query_params)
+        active = self.writable_space()
+        body = request.data
+        report = mif_import(
+            space=active.space,
+            text=body.text if isinstance(body, MifBody) else "",
+            fmt=params["format"],
+            dry_run=params["dry_run"],
+            decisions_allowed=request.auth.allows("decisions:write"),
+            actor=request.auth.actor,
+            actor_user=request.user,
+        )
+        return Response(MifImportResultSerializer({**vars(report), "scope": active.scope}).data)

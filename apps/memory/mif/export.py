@@ -1,0 +1,428 @@
+"""The MIF v2 export of a space, streamed (SPEC §8).
+
+``mif_memories(options)`` yields ``(kind, memory)`` pairs in a fixed order — the kernel layer,
+product states, decisions, generic memories — reading each table through a server-side cursor
+(``.iterator(chunk_size=…)``), so memory use stays flat however large the space.
+``mif_json_stream(options)`` writes them as one MIF document:
+
+- every memory in canonical JSON (sorted keys, no spaces; ``common.canonical``);
+- ``export_meta.checksum`` = ``"sha256:" + SHA-256 of the canonical text of the memories array``
+  — exactly the bytes between ``"memories":`` and the next ``,"vendor_extensions"`` — so a
+  reader verifies it with ``hashlib.sha256(json.dumps(doc["memories"], sort_keys=True,
+  separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()``. It covers every memory
+  and its ``vendor_extensions.synchronex`` data; not the document header or ``export_meta``;
+- ``export_meta`` and the document-level ``vendor_extensions.synchronex`` come last, when the
+  counts, the checksum and the privacy findings are known (JSON objects are unordered).
+
+The full structured data of each row sits in that memory's ``vendor_extensions.synchronex``
+(``{"kind", "data"}``; ``{"kind": "memory", "restore"}`` for generic memories), so it travels
+with the memory through tools that filter or reorder memories. BYOK secrets are never read into
+an export: the credentials table is not exported, and any secret of the space that occurs in
+exported text (say, pasted into a decision) is replaced by ``[REDACTED:api_key]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.byok.models import ByokCredential
+from apps.decisions.models import Decision
+from apps.identity.models import Kernel
+from apps.identity.renderer import render_block
+from apps.memory.mif.common import (
+    EXTENSION_FORMAT,
+    KIND_DECISION,
+    KIND_KERNEL,
+    KIND_MEMORY,
+    KIND_PRODUCT,
+    MIF_VERSION,
+    TAG_IDENTITY_KERNEL,
+    TAG_PRODUCT_STATE,
+    VENDOR,
+    canonical,
+    generator,
+    iso_z,
+)
+from apps.memory.mif.compat import to_compatible
+from apps.memory.models import Memory
+from apps.products.models import ProductState
+from apps.scopes.models import Space
+
+CHUNK_ROWS = 1_000  # rows per server-side cursor fetch
+FLUSH_BYTES = 64 * 1024  # bytes per streamed chunk
+# The kernel memory's content is the full rendering (no 500-token ceiling: nothing is dropped).
+FULL_RENDER_TOKENS = 1_000_000
+REDACTED = "[REDACTED:api_key]"
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+SOURCE = {"source_type": "synchronex", "agent": "synchronex", "agent_name": "synchronex"}
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export: the space, which types, since when, with or without vectors."""
+
+    space: Space
+    scope: str
+    user_id: str
+    types: tuple[str, ...]
+    since: datetime | None = None
+    include_embeddings: bool = False
+    decisions_allowed: bool = True
+
+
+def _embeddings(row) -> dict | None:
+    if row.embedding is None:
+        return None
+    vector = [float(x) for x in row.embedding]
+    norm = math.sqrt(sum(x * x for x in vector))
+    return {
+        "model": row.embedding_model,
+        "dimensions": len(vector),
+        "vector": vector,
+        "normalized": abs(norm - 1.0) < 1e-3,
+    }
+
+
+def _extension(kind: str, data: dict) -> dict:
+    return {VENDOR: {"kind": kind, "data": data}}
+
+
+def _product_entity(name: str) -> dict:
+    return {"name": name, "entity_type": "product", "confidence": 1.0}
+
+
+# -- the kernel layer ------------------------------------------------------------------------------
+def kernel_data(kernel: Kernel) -> dict:
+    return {
+        "id": str(kernel.id),
+        **kernel.sections(),
+        "version": kernel.version,
+        "created_at": iso_z(kernel.created_at),
+        "updated_at": iso_z(kernel.updated_at),
+    }
+
+
+def _kernel_memory(kernel: Kernel) -> dict:
+    sections = kernel.sections()
+    identity = sections["identity"] or {}
+    entities = []
+    if identity.get("name"):
+        entities.append({"name": identity["name"], "entity_type": "person", "confidence": 1.0})
+    if identity.get("company"):
+        entities.append({"name": identity["company"], "entity_type": "organization", "confidence": 1.0})
+    entities += [_product_entity(p["name"]) for p in sections["products"] or []]
+    memory = {
+        "id": str(kernel.id),
+        "content": render_block(sections, max_tokens=FULL_RENDER_TOKENS).text,
+        "memory_type": "context",
+        "created_at": iso_z(kernel.created_at),
+        "tags": [TAG_IDENTITY_KERNEL],
+        "entities": entities,
+        "metadata": {"kernel_version": str(kernel.version)},
+        "source": SOURCE,
+        "version": max(kernel.version, 1),
+        "vendor_extensions": _extension(KIND_KERNEL, kernel_data(kernel)),
+    }
+    if kernel.updated_at is not None:
+        memory["updated_at"] = iso_z(kernel.updated_at)
+    return memory
+
+
+def _kernel_memories(options: ExportOptions) -> Iterator[dict]:
+    kernel = Kernel.objects.filter(space=options.space).first()
+    if kernel is None or not any(kernel.sections().values()):
+        return
+    if options.since and (kernel.updated_at or kernel.created_at) < options.since:
+        return
+    yield _kernel_memory(kernel)
+
+
+# -- product states --------------------------------------------------------------------------------
+STATE_LISTS = (
+    ("what_works", "What works"),
+    ("what_is_blocked", "What is blocked"),
+    ("open_questions", "Open questions"),
+)
+
+
+def product_data(product: ProductState) -> dict:
+    return {
+        "id": str(product.id),
+        "name": product.name,
+        "status": product.status,
+        "what_works": product.what_works,
+        "what_is_blocked": product.what_is_blocked,
+        "open_questions": product.open_questions,
+        "next_session_starts_here": product.next_session_starts_here,
+        "last_session_summary": product.last_session_summary,
+        "version": product.version,
+        "created_at": iso_z(product.created_at),
+        "updated_at": iso_z(product.updated_at),
+        "last_activity_at": iso_z(product.last_activity_at),
+    }
+
+
+def product_text(product: ProductState) -> str:
+    lines = [f"Product {product.name}: {product.status}"]
+    for field, title in STATE_LISTS:
+        items = getattr(product, field) or []
+        if items:
+            lines.append(f"{title}:")
+            lines += [f"- {item}" for item in items]
+    if product.next_session_starts_here:
+        lines.append(f"Next session starts here: {product.next_session_starts_here}")
+    if product.last_session_summary:
+        lines.append(f"Last session: {product.last_session_summary}")
+    return "\n".join(lines)
+
+
+def _product_memories(options: ExportOptions) -> Iterator[dict]:
+    rows = ProductState.objects.filter(space=options.space)
+    if options.since:
+        rows = rows.filter(updated_at__gte=options.since)
+    for product in rows.order_by("created_at", "id").iterator(chunk_size=CHUNK_ROWS):
+        yield {
+            "id": str(product.id),
+            "content": product_text(product),
+            "memory_type": "context",
+            "created_at": iso_z(product.created_at),
+            "updated_at": iso_z(product.updated_at),
+            "tags": [TAG_PRODUCT_STATE],
+            "entities": [_product_entity(product.name)],
+            "metadata": {"product": product.name, "status": product.status, "state_version": str(product.version)},
+            "source": SOURCE,
+            "version": product.version,
+            "vendor_extensions": _extension(KIND_PRODUCT, product_data(product)),
+        }
+
+
+# -- decisions -------------------------------------------------------------------------------------
+def _id_or_none(value: uuid.UUID | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+def decision_data(decision: Decision) -> dict:
+    return {
+        "id": str(decision.id),
+        "decision": decision.decision,
+        "product_name": decision.product.name,
+        "reasoning": decision.reasoning,
+        "tags": decision.tags,
+        "affects_products": decision.affects_products,
+        "alternatives": decision.alternatives,
+        "supersedes": _id_or_none(decision.supersedes_id),
+        "superseded_by": _id_or_none(decision.superseded_by_id),
+        "decided_at": iso_z(decision.decided_at),
+        "created_at": iso_z(decision.created_at),
+        "source": decision.source,
+    }
+
+
+def _decision_metadata(decision: Decision) -> dict:
+    metadata = {"product": decision.product.name, "decided_at": iso_z(decision.decided_at), "origin": decision.source}
+    if decision.reasoning:
+        metadata["reasoning"] = decision.reasoning
+    for field in ("affects_products", "alternatives"):
+        if getattr(decision, field):
+            metadata[field] = json.dumps(getattr(decision, field), ensure_ascii=False)
+    if decision.supersedes_id:
+        metadata["supersedes"] = str(decision.supersedes_id)
+    if decision.superseded_by_id:
+        metadata["superseded_by"] = str(decision.superseded_by_id)
+    return metadata
+
+
+def _decision_memories(options: ExportOptions) -> Iterator[dict]:
+    rows = Decision.objects.filter(space=options.space).select_related("product").defer("search_document")
+    if not options.include_embeddings:
+        rows = rows.defer("embedding")
+    if options.since:
+        rows = rows.filter(created_at__gte=options.since)
+    for decision in rows.order_by("created_at", "id").iterator(chunk_size=CHUNK_ROWS):
+        content = decision.decision
+        if decision.reasoning:
+            content += f"\n\nReasoning: {decision.reasoning}"
+        memory = {
+            "id": str(decision.id),
+            "content": content,
+            "memory_type": "decision",
+            "created_at": iso_z(decision.created_at),
+            "tags": decision.tags,
+            "entities": [_product_entity(decision.product.name)]
+            + [_product_entity(name) for name in decision.affects_products],
+            "metadata": _decision_metadata(decision),
+            "source": SOURCE,
+            "vendor_extensions": _extension(KIND_DECISION, decision_data(decision)),
+        }
+        if options.include_embeddings and (embeddings := _embeddings(decision)):
+            memory["embeddings"] = embeddings
+        yield memory
+
+
+# -- generic memories ------------------------------------------------------------------------------
+def _generic_memories(options: ExportOptions) -> Iterator[dict]:
+    fields = ["id", "memory_id", "raw", "created_at", "updated_at"]
+    if options.include_embeddings:
+        fields += ["embedding", "embedding_model", "embedding_dimensions"]
+    rows = Memory.objects.filter(space=options.space).only(*fields)
+    if options.since:
+        rows = rows.filter(Q(created_at__gte=options.since) | Q(updated_at__gte=options.since))
+    for memory in rows.order_by("created_at", "memory_id").iterator(chunk_size=CHUNK_ROWS):
+        embeddings = _embeddings(memory) if options.include_embeddings else None
+        yield to_compatible(memory.raw, memory=memory, embeddings=embeddings)
+
+
+SOURCES = (
+    ("identity", KIND_KERNEL, _kernel_memories),
+    ("product", KIND_PRODUCT, _product_memories),
+    ("decision", KIND_DECISION, _decision_memories),
+    ("memory", KIND_MEMORY, _generic_memories),
+)
+
+
+def included_types(options: ExportOptions) -> list[str]:
+    """The requested types this token may read (decisions need ``decisions:read``)."""
+    return [t for t in options.types if t != "decision" or options.decisions_allowed]
+
+
+def mif_memories(options: ExportOptions) -> Iterator[tuple[str, dict]]:
+    """``(kind, memory)`` for every exported row, in the document's order."""
+    wanted = set(included_types(options))
+    for type_name, kind, source in SOURCES:
+        if type_name in wanted:
+            for memory in source(options):
+                yield kind, memory
+
+
+# -- privacy ---------------------------------------------------------------------------------------
+class Scrubber:
+    """Replaces the space's BYOK secrets in exported text and notes what it found."""
+
+    def __init__(self, secrets: list[str]):
+        # Longest first, so a secret containing another is replaced whole.
+        forms = set()
+        for secret in secrets:
+            if len(secret) >= 8:
+                forms.add(secret)
+                forms.add(json.dumps(secret)[1:-1])  # as it appears inside a JSON string
+        self.secrets = sorted(forms, key=len, reverse=True)
+        self.redacted: set[str] = set()
+        self.email_seen = False
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+                self.redacted.add("api_key")
+        if not self.email_seen and _EMAIL.search(text):
+            self.email_seen = True
+        return text
+
+    def privacy(self) -> dict:
+        return {"pii_detected": self.email_seen or bool(self.redacted), "redacted_fields": sorted(self.redacted)}
+
+
+def space_secrets(space: Space) -> list[str]:
+    """The plaintext BYOK keys of ``space``: only to find and redact them, never written out."""
+    return [credential.secret for credential in ByokCredential.objects.filter(space=space).only("id", "secret")]
+
+
+@contextmanager
+def read_snapshot():
+    """One consistent snapshot for the whole export (REPEATABLE READ, read only).
+
+    Inside a caller's transaction (tests) that transaction's view is used as it is.
+    """
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
+class _Buffer:
+    """Collects text and hands out UTF-8 chunks of about ``FLUSH_BYTES``."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+        self.size = 0
+
+    def add(self, text: str) -> bytes | None:
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size >= FLUSH_BYTES:
+            return self.flush()
+        return None
+
+    def flush(self) -> bytes:
+        data = "".join(self.parts).encode("utf-8")
+        self.parts, self.size = [], 0
+        return data
+
+
+def document_extension(options: ExportOptions, counts: dict) -> dict:
+    return {
+        "format": EXTENSION_FORMAT,
+        "scope": options.scope,
+        "types": included_types(options),
+        "decisions_included": "decision" in included_types(options),
+        "include_embeddings": options.include_embeddings,
+        "since": iso_z(options.since),
+        "counts": counts,
+        "layout": "Each memory carries its structured data in memories[].vendor_extensions.synchronex.",
+    }
+
+
+def mif_json_stream(options: ExportOptions) -> Iterator[bytes]:
+    """The MIF v2 document as UTF-8 chunks (see the module docstring for its layout)."""
+    started = timezone.now()
+    buffer = _Buffer()
+    digest = hashlib.sha256()
+    counts = {KIND_KERNEL: 0, KIND_PRODUCT: 0, KIND_DECISION: 0, KIND_MEMORY: 0}
+    header = f'{{"mif_version":{canonical(MIF_VERSION)},"generator":{canonical(generator())},"memories":'
+    buffer.add(header)
+    with read_snapshot():
+        scrub = Scrubber(space_secrets(options.space))
+        first = True
+        for kind, memory in mif_memories(options):
+            text = canonical(memory)
+            cleaned = scrub(text)
+            if cleaned != text:
+                # A secret could in theory sit in a key: re-sort so the text stays canonical.
+                text = canonical(json.loads(cleaned))
+            piece = ("[" if first else ",") + text
+            first = False
+            counts[kind] += 1
+            digest.update(piece.encode("utf-8"))
+            if chunk := buffer.add(piece):
+                yield chunk
+    closing = "[]" if first else "]"
+    digest.update(("[]" if first else "]").encode("utf-8"))
+    export_meta = {
+        "id": str(uuid.uuid4()),
+        "created_at": iso_z(started),
+        "user_id": options.user_id,
+        "checksum": f"sha256:{digest.hexdigest()}",
+        "checksum_covers": "memories (SHA-256 of its canonical JSON: sorted keys, no spaces, UTF-8)",
+        "memory_count": sum(counts.values()),
+        "privacy": scrub.privacy(),
+    }
+    buffer.add(
+        f'{closing},"vendor_extensions":{canonical({VENDOR: document_extension(options, counts)})},'
+        f'"export_meta":{canonical(export_meta)}}}'
+    )
+    yield buffer.flush()

@@ -1,0 +1,235 @@
+"""GET /api/v1/memory/export-mif: formats, headers, filters, permissions, privacy, isolation."""
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from apps.accounts.models import ApiKey
+from apps.byok.services import byok_credential_create
+from apps.byok.tests.helpers import fresh_key
+from apps.decisions.models import Decision
+from apps.decisions.services import decision_create
+from apps.memory.mif.common import VENDOR
+from apps.memory.models import Memory
+from apps.memory.services import memory_create
+from apps.memory.tests.mif_support import EXPORT, PLAIN, by_id, export, export_json, mif_memory, seed_space
+from apps.scopes.models import Membership
+from apps.scopes.services import space_ensure_personal, workspace_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def kinds(document: dict) -> list[str]:
+    return [memory["vendor_extensions"][VENDOR]["kind"] for memory in document["memories"]]
+
+
+def test_json_export_is_a_download_named_after_scope_and_date(user, client_for):
+    seed_space(user)
+    response = export(client_for(user, "read"))
+    assert response.headers["Content-Type"] == "application/json"
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    assert response.headers["Content-Disposition"] == f'attachment; filename="synchronex-personal-{today}.mif.json"'
+    assert response.headers["X-Synchronex-Scope"] == "personal"
+    assert "Content-Length" not in response.headers  # streamed
+    body = response.json()
+    assert body["vendor_extensions"][VENDOR]["scope"] == "personal"
+    assert body["vendor_extensions"][VENDOR]["counts"] == {
+        "identity_kernel": 1,
+        "product_state": 3,
+        "decision": 3,
+        "memory": 2,
+    }
+    assert body["export_meta"]["memory_count"] == 9
+
+
+def test_each_row_maps_to_its_memory_type_and_tag(user, client_for):
+    data = seed_space(user)
+    document = export_json(client_for(user, "read"))
+    memories = by_id(document)
+    kernel = document["memories"][0]
+    assert (kernel["memory_type"], kernel["tags"]) == ("context", ["identity-kernel"])
+    assert "Ada Lovelace" in kernel["content"] and "Deploy on Fridays" in kernel["content"]
+    product = memories[str(data["product"].id)]
+    assert (product["memory_type"], product["tags"]) == ("context", ["product-state"])
+    assert product["content"].startswith("Product Atlas: blocked")
+    assert product["vendor_extensions"][VENDOR]["data"]["what_is_blocked"] == ["PostgreSQL upgrade"]
+    old, new = data["decisions"]
+    decision = memories[str(new.id)]
+    assert decision["memory_type"] == "decision"
+    assert decision["content"].startswith("Use PostgreSQL")
+    assert decision["metadata"]["supersedes"] == str(old.id)
+    assert memories[str(old.id)]["metadata"]["superseded_by"] == str(new.id)
+    assert decision["vendor_extensions"][VENDOR]["data"]["product_name"] == "Atlas"
+
+
+def test_generic_memory_keeps_unknown_fields_and_other_vendors_extensions(user, client_for):
+    seed_space(user)
+    foreign = export_json(client_for(user, "read"))["memories"][-1]
+    assert foreign["x_unknown"] == {"kept": True}
+    assert foreign["vendor_extensions"]["othervendor"] == {"score": 0.5}
+    assert foreign["id"] == "6f9619ff-8b86-4d11-b42d-00c04fc964ff"  # canonical form
+    assert foreign["metadata"] == {"importance": "0.8", "nested": '{"a": [1, 2]}', "label": "kept"}
+    assert foreign["source"] == {
+        "source_type": "conversation",
+        "session_id": "s-1",
+        "agent_name": "claude",
+        "agent": "claude",
+    }
+    assert foreign["external_id"] == "12345"
+    assert foreign["created_at"] == "2026-03-01T08:00:00Z"
+    restore = foreign["vendor_extensions"][VENDOR]["restore"]
+    assert restore["original"]["metadata"] == {"importance": 0.8, "nested": {"a": [1, 2]}, "label": "kept"}
+    assert restore["original"]["parent_id"] == "not-a-uuid" and "parent_id" not in foreign
+
+
+def test_markdown_export_is_readable(user, client_for):
+    seed_space(user)
+    response = export(client_for(user, "read"), format="markdown")
+    assert response.headers["Content-Type"] == "text/markdown; charset=utf-8"
+    assert re.fullmatch(
+        r'attachment; filename="synchronex-personal-\d{4}-\d{2}-\d{2}\.md"', response.headers["Content-Disposition"]
+    )
+    text = response.text
+    assert text.startswith("# Synchronex memory export")
+    for heading in ("## Identity Kernel", "## Products", "## Decisions", "## Memories"):
+        assert heading in text
+    assert "### Atlas (blocked)" in text and "- PostgreSQL upgrade" in text
+    assert "### Use PostgreSQL" in text and "Full-text search and pgvector in one engine." in text
+    assert "Prefers PostgreSQL over MySQL for new services." in text
+
+
+def test_empty_scope_exports_a_valid_empty_document(user, client_for):
+    document = export_json(client_for(user, "read"))
+    assert document["memories"] == []
+    assert document["export_meta"]["memory_count"] == 0
+    markdown = export(client_for(user, "read"), format="markdown").text
+    assert "Nothing to export." in markdown
+
+
+def test_types_filter_selects_kinds(user, client_for):
+    seed_space(user)
+    client = client_for(user, "read")
+    assert kinds(export_json(client, types="decision,memory")) == ["decision"] * 3 + ["memory"] * 2
+    assert kinds(export_json(client, types="identity")) == ["identity_kernel"]
+    assert kinds(export_json(client, types=" Product ")) == ["product_state"] * 3
+
+
+def test_since_keeps_rows_created_or_changed_since(user, client_for):
+    data = seed_space(user)
+    space = data["space"]
+    old, _ = data["decisions"]
+    Decision.objects.filter(space=space).update(created_at=datetime(2020, 1, 1, tzinfo=UTC))
+    Decision.objects.filter(pk=old.pk).update(created_at=datetime(2026, 5, 2, tzinfo=UTC))
+    recent = memory_create(space=space, data=mif_memory(content="A recent note", created_at="2026-06-01T00:00:00Z"))
+    document = export_json(client_for(user, "read"), since="2026-05-01", types="decision,memory")
+    assert [m["id"] for m in document["memories"]] == [str(old.id), str(recent.memory_id)]
+    assert document["vendor_extensions"][VENDOR]["since"] == "2026-05-01T00:00:00Z"
+
+
+def test_embeddings_only_on_request(user, client_for):
+    data = seed_space(user)
+    Memory.objects.filter(pk=data["memories"][1].pk).update(
+        embedding=[0.6, 0.8], embedding_model="m-1", embedding_dimensions=2
+    )
+    client = client_for(user, "read")
+    assert all("embeddings" not in m for m in export_json(client)["memories"])
+    memories = by_id(export_json(client, include_embeddings="true"))
+    assert memories[PLAIN["id"]]["embeddings"] == {
+        "model": "m-1",
+        "dimensions": 2,
+        "vector": pytest.approx([0.6, 0.8]),
+        "normalized": True,
+    }
+    # The foreign memory arrived with a vector in no column: nothing to add, and none in the body.
+    assert all("embeddings" not in m for m in export_json(client, include_embeddings="false")["memories"])
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"format": "xml"}, "format"),
+        ({"include_embeddings": "yes"}, "include_embeddings"),
+        ({"since": "last tuesday"}, "since"),
+        ({"types": "memory,bogus"}, "types"),
+        ({"types": "memory,"}, "types"),
+        ({"types": ""}, "types"),
+        ({"limit": "5"}, "limit"),
+    ],
+)
+def test_bad_parameters_are_validation_errors(user, client_for, params, field):
+    response = client_for(user, "read").get(EXPORT, params=params)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert field in error["details"]["fields"]
+
+
+def test_repeated_parameter_is_refused(user, client_for):
+    response = client_for(user, "read").get(f"{EXPORT}?types=memory&types=decision")
+    assert response.status_code == 400 and "types" in response.json()["error"]["details"]["fields"]
+
+
+def test_export_needs_a_token(api):
+    response = api.get(EXPORT)
+    assert response.status_code == 401 and response.json()["error"]["code"] == "UNAUTHORIZED"
+
+
+def test_decisions_need_the_decisions_read_scope(user, client_for, monkeypatch):
+    seed_space(user)
+    original = ApiKey.allows
+    monkeypatch.setattr(ApiKey, "allows", lambda self, scope: scope != "decisions:read" and original(self, scope))
+    document = export_json(client_for(user, "read"))
+    assert "decision" not in kinds(document)
+    assert document["vendor_extensions"][VENDOR]["decisions_included"] is False
+    assert export_json(client_for(user, "read"), types="decision")["memories"] == []
+
+
+def test_another_users_data_never_appears(user, make_user, client_for):
+    seed_space(user)
+    other = make_user()
+    memory_create(space=space_ensure_personal(user=other), data=mif_memory(content="Only mine"))
+    document = export_json(client_for(other, "read"))
+    assert [m["content"] for m in document["memories"]] == ["Only mine"]
+    assert "Ada" not in export(client_for(other, "read"), format="markdown").text
+
+
+def test_workspace_export_holds_the_workspace_only(make_user, client_for):
+    owner, member = make_user(tier="team"), make_user(tier="team")
+    seed_space(owner)
+    workspace = workspace_create(owner=owner, name="Acme", kind="team")
+    Membership.objects.create(space=workspace, user=member, role="viewer")
+    decision_create(space=workspace, decision="Team decision", product_name="Shared")
+    response = client_for(member, "read").get(EXPORT, headers={"X-Synchronex-Scope": str(workspace.id)})
+    assert response.status_code == 200
+    assert response.headers["X-Synchronex-Scope"] == "team"
+    assert "synchronex-team-" in response.headers["Content-Disposition"]
+    document = response.json()
+    assert kinds(document) == ["product_state", "decision"]
+    assert document["memories"][1]["content"] == "Team decision"
+
+
+def test_byok_secrets_never_appear_and_pasted_ones_are_redacted(user, client_for):
+    data = seed_space(user)
+    secret = fresh_key("openai")
+    other_secret = fresh_key("anthropic")
+    byok_credential_create(space=data["space"], service="openai", label="main", key=secret)
+    byok_credential_create(space=data["space"], service="anthropic", label="second", key=other_secret)
+    decision_create(
+        space=data["space"], decision="Rotate the key", product_name="Atlas", reasoning=f"The old key was {secret}."
+    )
+    client = client_for(user, "read")
+    raw = client.get(EXPORT).text
+    assert secret not in raw and other_secret not in raw
+    document = export_json(client)
+    assert document["export_meta"]["privacy"] == {"pii_detected": True, "redacted_fields": ["api_key"]}
+    rotated = next(m for m in document["memories"] if m["content"].startswith("Rotate the key"))
+    assert "[REDACTED:api_key]" in rotated["metadata"]["reasoning"]
+    markdown = export(client, format="markdown").text
+    assert secret not in markdown and "[REDACTED:api_key]" in markdown
+
+
+def test_email_addresses_are_reported_as_pii(user, client_for):
+    memory_create(space=space_ensure_personal(user=user), data=mif_memory(content="Write to ada@example.com"))
+    privacy = export_json(client_for(user, "read"))["export_meta"]["privacy"]
+    assert privacy == {"pii_detected": True, "redacted_fields": []}
