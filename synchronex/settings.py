@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "apps.costs",
     "apps.byok",
     "apps.ingest",
+    "apps.mcp",
 ]
 
 MIDDLEWARE = [

@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("apps.costs.api.urls")),
     path("", include("apps.byok.api.urls")),
     path("", include("apps.ingest.api.urls")),
+    path("", include("apps.mcp.api.urls")),
     path("openapi.json", SpectacularAPIView.as_view(), {"format": "json"}, name="openapi-json"),
     path("openapi.yaml", SpectacularAPIView.as_view(), {"format": "yaml"}, name="openapi-yaml"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-json"), name="docs"),
@@ -23,6 +24,7 @@ urlpatterns = [
     path("openapi.yaml", SpectacularAPIView.as_view(), {"format": "yaml"}, name="openapi-root"),
     path("healthz", HealthView.as_view(), name="healthz"),
     path("admin/", admin.site.urls),
+    path("", include("apps.mcp.urls")),
     path("", include("apps.oauth.urls")),
     path("", include("apps.accounts.urls")),
 ]

@@ -12,8 +12,16 @@ from .models import ProductState
 from .names import clean_product_name
 from .selectors import product_find, product_find_for_update
 
-# Fields a state write may set; lists replace the stored list.
-WRITABLE_FIELDS = ("status", "what_works", "what_is_blocked", "open_questions", "next_session_starts_here")
+# Fields a state write may set; lists replace the stored list. ``last_session_summary`` is
+# written by session ends (MCP); the REST body does not accept it.
+WRITABLE_FIELDS = (
+    "status",
+    "what_works",
+    "what_is_blocked",
+    "open_questions",
+    "next_session_starts_here",
+    "last_session_summary",
+)
 
 ANY_VERSION = "*"
 

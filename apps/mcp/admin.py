@@ -1,0 +1,51 @@
+"""Admin for MCP sessions: who worked on which product, when, and what they left behind."""
+
+from django.contrib import admin
+
+from .models import McpSession
+
+
+@admin.register(McpSession)
+class McpSessionAdmin(admin.ModelAdmin):
+    list_display = ("started_at", "product", "agent_name", "label", "space", "ended_at", "decisions_captured")
+    list_filter = ("agent_name", "client_type", ("ended_at", admin.EmptyFieldListFilter), "started_at")
+    search_fields = ("label", "agent_name", "summary", "product__name", "space__name", "user__email")
+    list_select_related = ("product", "space")
+    date_hierarchy = "started_at"
+    readonly_fields = (
+        "id",
+        "space",
+        "product",
+        "user",
+        "actor",
+        "started_at",
+        "kernel_loaded_at",
+        "ended_at",
+        "decisions_captured",
+        "created_at",
+        "updated_at",
+    )
+    fields = (
+        "id",
+        "space",
+        "product",
+        "user",
+        "actor",
+        "agent_name",
+        "client_type",
+        "label",
+        "session_url",
+        "metadata",
+        "started_at",
+        "kernel_loaded_at",
+        "ended_at",
+        "ended_by",
+        "summary",
+        "decisions_captured",
+        "created_at",
+        "updated_at",
+    )
+
+    def has_add_permission(self, request) -> bool:
+        # Sessions are opened by clients over MCP, where the product and credential are known.
+        return False

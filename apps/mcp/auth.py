@@ -1,0 +1,68 @@
+"""Bearer authentication for ``/mcp``: the API's tokens, bound to the MCP resource.
+
+The same credentials as the REST API (``sx_live_`` keys, ``sxo_`` OAuth tokens) are accepted,
+resolved by the same functions. The one difference: an OAuth token is checked against the MCP
+resource identifier (``<PUBLIC_BASE_URL>/mcp``, RFC 8707), so a token an MCP client obtained for
+this endpoint works here, and one narrowed to another resource does not.
+
+Challenges follow the MCP authorization spec: every 401 names the RFC 9728 metadata document
+(``resource_metadata``) from which a client discovers the authorization server, and a token that
+lacks a tool's scope gets a 403 ``insufficient_scope`` challenge naming the scope, so clients that
+support step-up authorization can ask the user for it.
+"""
+
+from __future__ import annotations
+
+from apps.oauth.resources import public_base_url, resource_uri
+from apps.oauth.services import oauth_token_authenticate
+from synchronex.api import errors
+from synchronex.api.authentication import BearerAuthentication
+
+MCP_RESOURCE = "mcp"
+OAUTH_PREFIX = "sxo_"
+REALM = "synchronex"
+
+
+def resource_metadata_url() -> str:
+    return f"{public_base_url()}/.well-known/oauth-protected-resource/{MCP_RESOURCE}"
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def unauthorized_challenge(error: errors.ServiceError | None) -> str:
+    """The ``WWW-Authenticate`` value of a 401: no ``error`` when no token was sent (RFC 6750 §3.1)."""
+    challenge = f'Bearer realm="{REALM}", resource_metadata="{resource_metadata_url()}"'
+    if error is not None:
+        challenge += f', error="invalid_token", error_description="{_quoted(error.message)}"'
+    return challenge
+
+
+def insufficient_scope_challenge(scope: str) -> str:
+    return (
+        f'Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}", '
+        f'resource_metadata="{resource_metadata_url()}", '
+        f'error_description="This tool needs the {scope} scope"'
+    )
+
+
+class MissingToken(errors.Unauthorized):
+    """No ``Authorization`` header at all (the challenge then carries no error code)."""
+
+
+def mcp_authenticate(request):
+    """The credential of an ``/mcp`` request (``user``, ``allows(scope)``, ``actor``), or raise
+    UNAUTHORIZED / TOKEN_EXPIRED. Session cookies are never accepted."""
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if header is None:
+        raise MissingToken("Authentication required: send Authorization: Bearer <token>.")
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() == "bearer" and token.startswith(OAUTH_PREFIX) and " " not in token:
+        return oauth_token_authenticate(raw_token=token, resource=resource_uri(MCP_RESOURCE))
+    # Every other token family (and every malformed header) goes through the API's own path.
+    found = BearerAuthentication().authenticate(request)
+    if found is None:  # pragma: no cover - the header is present, so the API path never returns None
+        raise MissingToken()
+    return found[1]

@@ -1,0 +1,143 @@
+"""JSON-RPC 2.0 framing for MCP over Streamable HTTP: messages, errors, protocol versions.
+
+Pure functions and small types; no HTTP and no database. ``views.McpView`` drives them.
+
+Error codes: the JSON-RPC ones (-32700 parse error, -32600 invalid request, -32601 method not
+found, -32602 invalid params, -32603 internal error), MCP's -32022 for an unsupported
+``MCP-Protocol-Version``, and three of this server's own in the implementation-defined range:
+-32030 unauthorized, -32031 insufficient scope, -32032 account quota exceeded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+UNAUTHORIZED = -32030
+INSUFFICIENT_SCOPE = -32031
+QUOTA_EXCEEDED = -32032
+
+# Revisions negotiated through ``initialize``, newest first. 2026-07-28 and later (no
+# initialize handshake) are answered with -32022 naming these, so modern clients fall back.
+SUPPORTED_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
+LATEST_VERSION = SUPPORTED_VERSIONS[0]
+# Streamable HTTP: without an MCP-Protocol-Version header a server assumes 2025-03-26.
+HEADERLESS_VERSION = "2025-03-26"
+# JSON-RPC batches exist only in 2025-03-26 (2025-06-18 removed them).
+BATCH_VERSIONS = frozenset({"2025-03-26"})
+# Tool results carry ``structuredContent`` from 2025-06-18 on.
+STRUCTURED_CONTENT_VERSIONS = frozenset({"2025-06-18", "2025-11-25"})
+
+
+class RpcError(Exception):
+    """A JSON-RPC error; ``status`` and ``headers`` apply when it answers a single message."""
+
+    def __init__(
+        self, code: int, message: str, data=None, *, status: int = 200, headers: dict | None = None, answer_id=None
+    ):
+        super().__init__(message)
+        self.code = code
+        # The id to answer with when the message could not be fully read (else the request's).
+        self.answer_id = answer_id
+        self.message = message
+        self.data = data
+        self.status = status
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        error: dict = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+@dataclass(frozen=True)
+class Message:
+    """One inbound JSON-RPC message: a request (has an id), a notification, or a response."""
+
+    kind: str  # "request" | "notification" | "response"
+    method: str | None = None
+    id: str | int | None = None
+    params: dict = field(default_factory=dict)
+    params_error: str | None = None  # params present but not an object (answered with -32602)
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_body(raw: bytes):
+    """The decoded JSON body, or RpcError(PARSE_ERROR) (HTTP 400)."""
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "the body is not UTF-8" if isinstance(exc, UnicodeDecodeError) else "the body is not valid JSON"
+        raise RpcError(PARSE_ERROR, f"Parse error: {reason}.", status=400) from None
+
+
+def valid_id(value) -> bool:
+    """MCP request ids are strings or integers, never null (and JSON booleans are not numbers)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def classify(obj) -> Message:
+    """Check one JSON value against JSON-RPC 2.0 as MCP uses it; RpcError(INVALID_REQUEST) if not.
+
+    The error carries the message's id when that id is itself valid, so a client can match it.
+    """
+    if not isinstance(obj, dict):
+        raise RpcError(INVALID_REQUEST, "Invalid request: a JSON-RPC message must be an object.", status=400)
+    request_id = obj.get("id")
+    answer_id = request_id if valid_id(request_id) else None
+    if obj.get("jsonrpc") != "2.0":
+        raise _invalid('"jsonrpc" must be "2.0".', answer_id)
+    if "method" not in obj:
+        if "id" in obj and ("result" in obj) != ("error" in obj):
+            return Message(kind="response", id=answer_id)
+        raise _invalid('a request needs a "method".', answer_id)
+    method = obj["method"]
+    if not isinstance(method, str) or not method:
+        raise _invalid('"method" must be a non-empty string.', answer_id)
+    if "id" in obj and not valid_id(request_id):
+        raise _invalid('"id" must be a string or an integer (not null).', None)
+    params = obj.get("params", {})
+    params_error = None
+    if params is None or not isinstance(params, dict):
+        params_error = '"params" must be an object.'
+        params = {}
+    kind = "request" if "id" in obj else "notification"
+    return Message(
+        kind=kind, method=method, id=request_id if kind == "request" else None, params=params, params_error=params_error
+    )
+
+
+def _invalid(reason: str, answer_id) -> RpcError:
+    return RpcError(INVALID_REQUEST, f"Invalid request: {reason}", status=400, answer_id=answer_id)
+
+
+def result_message(request_id, result: dict) -> dict:
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+def error_message(request_id, error: RpcError) -> dict:
+    return {"jsonrpc": "2.0", "id": request_id, "error": error.body()}
+
+
+def negotiate(requested) -> str:
+    """The version to answer ``initialize`` with: the client's when supported, else the latest."""
+    return requested if requested in SUPPORTED_VERSIONS else LATEST_VERSION
+
+
+def unsupported_version(version: str) -> RpcError:
+    return RpcError(
+        UNSUPPORTED_PROTOCOL_VERSION,
+        f"Unsupported MCP-Protocol-Version {version!r}.",
+        {"supported": list(SUPPORTED_VERSIONS), "requested": version},
+        status=400,
+    )

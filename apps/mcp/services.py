@@ -1,0 +1,116 @@
+"""Writes of MCP sessions: register one on a product, end it with the product's handoff."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.utils import timezone
+
+from apps.decisions.models import Decision
+from apps.products.services import product_ensure, product_state_write, product_touch
+from apps.scopes.models import Space
+from synchronex.api import errors
+
+from .models import McpSession
+from .selectors import session_get
+
+METADATA_MAX_BYTES = 16 * 1024
+_URL = URLValidator(schemes=["http", "https"])
+
+
+def _check_url(url: str) -> None:
+    try:
+        _URL(url)
+    except DjangoValidationError:
+        raise errors.ValidationFailed.for_fields({"session_url": "Must be an http or https URL."}) from None
+
+
+def _check_metadata(metadata: dict) -> None:
+    size = len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    if size > METADATA_MAX_BYTES:
+        raise errors.ValidationFailed.for_fields({"metadata": f"At most {METADATA_MAX_BYTES} bytes of JSON."})
+
+
+@transaction.atomic
+def session_register(
+    *,
+    space: Space,
+    user,
+    actor: str,
+    product_name: str,
+    session_url: str = "",
+    agent_name: str = "",
+    label: str = "",
+    metadata: dict | None = None,
+) -> McpSession:
+    """Open a session on a product of ``space`` (created when missing, like any write naming it).
+
+    ``session_url`` must be an http(s) URL when given; ``metadata`` is a JSON object of at most
+    16 KiB. Strings are expected trimmed.
+    """
+    if session_url:
+        _check_url(session_url)
+    metadata = metadata or {}
+    _check_metadata(metadata)
+    product = product_ensure(space=space, name=product_name)
+    session = McpSession.objects.create(
+        space=space,
+        product=product,
+        user=user,
+        actor=actor,
+        session_url=session_url,
+        agent_name=agent_name,
+        label=label,
+        metadata=metadata,
+    )
+    product_touch(product_id=product.id, at=session.started_at)
+    return session
+
+
+@transaction.atomic
+def session_end(
+    *,
+    space: Space,
+    session_id,
+    summary: str,
+    ended_by: str = "",
+    next_session_starts_here: str | None = None,
+) -> McpSession:
+    """End an open session: record the summary and write the product's handoff.
+
+    The product state gets ``last_session_summary = summary`` and ``next_session_starts_here =
+    next_session_starts_here`` when given, else the summary itself (one product write, one
+    version bump). ``decisions_captured`` counts the decisions recorded for the session's product
+    in this space while the session was open (``started_at`` ≤ created_at ≤ the end). The session
+    row is locked, so two concurrent ends cannot both succeed: the second is CONFLICT, as is
+    ending an ended session; another space's session is NOT_FOUND.
+    """
+    session = session_get(space=space, session_id=session_id, for_update=True)
+    if not session.is_open:
+        raise errors.Conflict("This session has already ended.", details={"ended_at": session.ended_at.isoformat()})
+    now = timezone.now()
+    handoff = next_session_starts_here if next_session_starts_here else summary
+    product_state_write(
+        space=space,
+        name=session.product.name,
+        changes={"last_session_summary": summary, "next_session_starts_here": handoff},
+    )
+    session.decisions_captured = Decision.objects.filter(
+        space=space, product_id=session.product_id, created_at__gte=session.started_at, created_at__lte=now
+    ).count()
+    session.ended_at = now
+    session.summary = summary
+    session.ended_by = ended_by
+    session.save(update_fields=["ended_at", "summary", "ended_by", "decisions_captured", "updated_at"])
+    return session
+
+
+def session_kernel_loaded(*, session: McpSession, client_type: str = "") -> None:
+    """Note that the client loaded the Identity Kernel for this session (and which client it is)."""
+    changes: dict = {"kernel_loaded_at": timezone.now()}
+    if client_type:
+        changes["client_type"] = client_type
+    McpSession.objects.filter(pk=session.pk).update(**changes)

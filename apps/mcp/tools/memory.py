@@ -1,0 +1,233 @@
+"""Memory tools: the Identity Kernel, product states, the session handoff and decisions."""
+
+from __future__ import annotations
+
+from apps.decisions.api.serializers import DecisionCreateSerializer, decision_representation, hit_representation
+from apps.decisions.selectors import decision_recent_for_product, decision_search
+from apps.decisions.services import decision_create
+from apps.identity.api.serializers import KernelSerializer
+from apps.identity.selectors import kernel_effective
+from apps.products.api.serializers import ProductStateSerializer, ProductStateWriteSerializer
+from apps.products.names import clean_product_name
+from apps.products.selectors import product_get
+from apps.products.services import product_state_write
+
+from ..selectors import session_get, session_last_ended
+from ..services import session_kernel_loaded
+from .registry import ToolContext, iso, tool, validated
+from .schemas import (
+    AFFECTS,
+    ALTERNATIVES,
+    CLIENT_TYPE_MAX,
+    DECISION_MAX,
+    HANDOFF,
+    PRODUCT_NAME,
+    Q_MAX,
+    REASONING_MAX,
+    SESSION_ID,
+    STATUS,
+    TAGS,
+    TOKEN_BUDGET_MAX,
+    state_list,
+    text,
+)
+
+RECENT_DECISIONS = 5
+SEARCH_DEFAULT_LIMIT = 10
+
+
+@tool(
+    "get_identity_kernel",
+    title="Get the Identity Kernel",
+    description=(
+        "Who the user is, their products, standing constraints (always/never) and model preferences, plus "
+        "injection_block: a ready-made context block of at most 500 tokens to put at the start of the session. "
+        "With session_id, the session records that it loaded the kernel."
+    ),
+    scope="memory:read",
+    read_only=True,
+    idempotent=True,
+    schema={
+        "properties": {
+            "session_id": SESSION_ID,
+            "client_type": text(CLIENT_TYPE_MAX, 'The kind of client, e.g. "claude-desktop" or "cursor".'),
+        }
+    },
+)
+def get_identity_kernel(context: ToolContext, args: dict) -> dict:
+    active = context.active
+    session = None
+    if "session_id" in args:
+        session = session_get(space=active.space, session_id=args["session_id"])
+    effective = kernel_effective(space=active.space, user=context.user)
+    body = dict(KernelSerializer(effective.as_dict(scope=active.scope)).data)
+    if session is not None:
+        session_kernel_loaded(session=session, client_type=args.get("client_type", "").strip())
+        body["session"] = {"session_id": str(session.id), "product_name": session.product.name}
+    return body
+
+
+def _state(product, scope: str) -> dict:
+    recent = decision_recent_for_product(product=product, limit=RECENT_DECISIONS)
+    return dict(ProductStateSerializer(product, context={"recent_decisions": recent, "scope": scope}).data)
+
+
+@tool(
+    "get_product_state",
+    title="Get a product's state",
+    description=(
+        "A product's status, what works, what is blocked, open questions, the last session summary, where the "
+        "next session starts and its five newest decisions."
+    ),
+    scope="memory:read",
+    read_only=True,
+    idempotent=True,
+    schema={"properties": {"product_name": PRODUCT_NAME}, "required": ["product_name"]},
+)
+def get_product_state(context: ToolContext, args: dict) -> dict:
+    active = context.active
+    return _state(product_get(space=active.space, name=args["product_name"]), active.scope)
+
+
+@tool(
+    "get_session_handoff",
+    title="Get the session handoff",
+    description=(
+        "What the next session on a product needs first: where to start, the last session's summary (and who "
+        "ended it), what is blocked, open questions and the newest decisions."
+    ),
+    scope="memory:read",
+    read_only=True,
+    idempotent=True,
+    schema={"properties": {"product_name": PRODUCT_NAME}, "required": ["product_name"]},
+)
+def get_session_handoff(context: ToolContext, args: dict) -> dict:
+    active = context.active
+    product = product_get(space=active.space, name=args["product_name"])
+    last = session_last_ended(product=product)
+    recent = decision_recent_for_product(product=product, limit=RECENT_DECISIONS)
+    return {
+        "product_name": product.name,
+        "status": product.status,
+        "next_session_starts_here": product.next_session_starts_here,
+        "last_session_summary": product.last_session_summary,
+        "last_session": None
+        if last is None
+        else {
+            "session_id": str(last.id),
+            "agent_name": last.agent_name,
+            "label": last.label,
+            "started_at": iso(last.started_at),
+            "ended_at": iso(last.ended_at),
+            "ended_by": last.ended_by,
+            "decisions_captured": last.decisions_captured,
+        },
+        "what_is_blocked": list(product.what_is_blocked),
+        "open_questions": list(product.open_questions),
+        "recent_decisions": [decision_representation(d) for d in recent],
+        "version": product.version,
+        "updated_at": iso(product.updated_at),
+        "scope": active.scope,
+    }
+
+
+@tool(
+    "search_decisions",
+    title="Search decisions",
+    description=(
+        "Search recorded decisions: full-text (typo-tolerant) and, when the scope has embeddings, semantic "
+        "similarity, weighted by recency (semantic tells which ran). With product_name, decisions of other "
+        "products that affect it are included (match: affects). token_budget keeps the best results whose "
+        "text fits."
+    ),
+    scope="decisions:read",
+    read_only=True,
+    idempotent=True,
+    schema={
+        "properties": {
+            "query": text(Q_MAX, "What to look for."),
+            "product_name": PRODUCT_NAME,
+            "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": SEARCH_DEFAULT_LIMIT},
+            "token_budget": {"type": "integer", "minimum": 1, "maximum": TOKEN_BUDGET_MAX},
+        },
+        "required": ["query"],
+    },
+)
+def search_decisions(context: ToolContext, args: dict) -> dict:
+    active = context.active
+    product = clean_product_name(args["product_name"], field="product_name") if "product_name" in args else None
+    limit = args.get("limit", SEARCH_DEFAULT_LIMIT)
+    result = decision_search(
+        space=active.space, q=args["query"], product=product, token_budget=args.get("token_budget"), limit=limit
+    )
+    body = {
+        "results": [hit_representation(hit) for hit in result.hits],
+        "count": result.count,
+        "semantic": result.semantic,
+        "scope": active.scope,
+    }
+    if result.tokens_used is not None:
+        body["tokens"] = {"budget": args["token_budget"], "used": result.tokens_used, "truncated": result.truncated}
+    return body
+
+
+@tool(
+    "log_decision",
+    title="Record a decision",
+    description=(
+        "Record a durable decision with its reasoning (the product is created when missing). supersedes marks "
+        "an older decision as replaced."
+    ),
+    scope="decisions:write",
+    read_only=False,
+    schema={
+        "properties": {
+            "decision": text(DECISION_MAX, "The decision, in one or two sentences."),
+            "product_name": PRODUCT_NAME,
+            "reasoning": text(REASONING_MAX, "Why.", min_length=0),
+            "tags": TAGS,
+            "affects_products": AFFECTS,
+            "alternatives": ALTERNATIVES,
+            "supersedes": {"type": "string", "format": "uuid", "description": "Id of the decision this replaces."},
+        },
+        "required": ["decision", "product_name"],
+    },
+)
+def log_decision(context: ToolContext, args: dict) -> dict:
+    active = context.writable()
+    data = validated(DecisionCreateSerializer, args)
+    created = decision_create(space=active.space, source="mcp", **data)
+    return {**decision_representation(created), "scope": active.scope}
+
+
+@tool(
+    "update_product_state",
+    title="Update a product's state",
+    description=(
+        "Partially update a product's state (created when missing): absent fields stay, lists replace. With "
+        "expected_version the write applies only if the state is still at that version."
+    ),
+    scope="memory:write",
+    read_only=False,
+    schema={
+        "properties": {
+            "product_name": PRODUCT_NAME,
+            "status": STATUS,
+            "what_works": state_list("What works today."),
+            "what_is_blocked": state_list("What is blocked."),
+            "open_questions": state_list("Open questions."),
+            "next_session_starts_here": HANDOFF,
+            "expected_version": {"type": "integer", "minimum": 1, "description": "The version you read."},
+        },
+        "required": ["product_name"],
+    },
+)
+def update_product_state(context: ToolContext, args: dict) -> dict:
+    active = context.writable()
+    fields = {k: v for k, v in args.items() if k not in ("product_name", "expected_version")}
+    changes = validated(ProductStateWriteSerializer, fields)
+    if_match = {args["expected_version"]} if "expected_version" in args else None
+    product, created = product_state_write(
+        space=active.space, name=args["product_name"], changes=changes, if_match=if_match
+    )
+    return {**_state(product, active.scope), "created": created}

@@ -1,0 +1,232 @@
+"""The tool registry: each tool's name, JSON Schema, required scope and handler.
+
+A tool is a thin adapter: it reads its (already schema-checked) arguments, calls one service or
+selector of the app that owns the data, and returns a JSON object. ``call`` runs one tool for a
+``tools/call`` request and decides how each failure is reported:
+
+- arguments that do not satisfy the published ``inputSchema``, and any VALIDATION_ERROR the
+  services raise about them, are a JSON-RPC error -32602 whose ``data.fields`` maps each
+  argument to its messages (the same shape as the REST API's ``details.fields``);
+- a token without the tool's scope is a JSON-RPC error -32031 with ``data.required_scopes``
+  (and, for a single request, HTTP 403 with an ``insufficient_scope`` challenge);
+- anything else a service refuses (NOT_FOUND, CONFLICT, PRECONDITION_FAILED, a viewer writing,
+  a plan limit) is a tool result with ``isError: true`` carrying the REST error envelope, so
+  the model reads it and can act on it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from apps.scopes.selectors import ActiveSpace, space_for_request
+from synchronex.api import errors
+
+from ..protocol import INSUFFICIENT_SCOPE, INVALID_PARAMS, STRUCTURED_CONTENT_VERSIONS, RpcError
+
+MESSAGE_MAX = 300
+
+
+@dataclass
+class ToolContext:
+    """What a tool may use: the request (authenticated), its credential and protocol version."""
+
+    request: object
+    credential: object
+    protocol_version: str
+
+    @property
+    def user(self):
+        return self.credential.user
+
+    @cached_property
+    def active(self) -> ActiveSpace:
+        """The active space (``X-Synchronex-Scope`` header, else the stored scope)."""
+        return space_for_request(self.request)
+
+    def writable(self) -> ActiveSpace:
+        active = self.active
+        if not active.can_write:
+            raise errors.Forbidden("Viewers of this workspace can read but not write.")
+        return active
+
+    def allows(self, scope: str) -> bool:
+        return self.credential.allows(scope)
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    title: str
+    description: str
+    scope: str
+    input_schema: dict
+    handler: Callable[[ToolContext, dict], dict]
+    read_only: bool
+    idempotent: bool = False
+    destructive: bool = False
+
+    @cached_property
+    def validator(self) -> Draft202012Validator:
+        Draft202012Validator.check_schema(self.input_schema)
+        return Draft202012Validator(self.input_schema, format_checker=FormatChecker())
+
+    def listing(self) -> dict:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": f"{self.description} Requires the `{self.scope}` scope.",
+            "inputSchema": self.input_schema,
+            "annotations": {
+                "title": self.title,
+                "readOnlyHint": self.read_only,
+                "destructiveHint": self.destructive,
+                "idempotentHint": self.idempotent,
+                "openWorldHint": False,
+            },
+        }
+
+
+TOOLS: dict[str, Tool] = {}
+
+
+def tool(name: str, *, title: str, description: str, scope: str, schema: dict, read_only: bool, **hints):
+    """Register the decorated function as the handler of tool ``name``."""
+
+    def register(handler):
+        schema.setdefault("type", "object")
+        schema.setdefault("additionalProperties", False)
+        TOOLS[name] = Tool(name, title, description, scope, schema, handler, read_only, **hints)
+        return handler
+
+    return register
+
+
+def _message(error) -> str:
+    """A short message per failed keyword; never echoes the (possibly huge) offending value."""
+    kind, limit = error.validator, error.validator_value
+    if kind == "type":
+        kinds = limit if isinstance(limit, list) else [limit]
+        return (
+            "Must be "
+            + " or ".join(
+                {"integer": "an integer", "object": "an object", "array": "an array"}.get(k, f"a {k}") for k in kinds
+            )
+            + "."
+        )
+    messages = {
+        "maxLength": f"At most {limit} characters.",
+        "minLength": "May not be empty." if limit == 1 else f"At least {limit} characters.",
+        "maxItems": f"At most {limit} items.",
+        "minItems": f"At least {limit} items.",
+        "maximum": f"At most {limit}.",
+        "minimum": f"At least {limit}.",
+        "maxProperties": f"At most {limit} keys.",
+        "enum": "Must be one of: " + ", ".join(map(str, limit or [])) + ".",
+        "format": f"Must be a {limit}.",
+        "uniqueItems": "Items must be unique.",
+    }
+    return messages.get(kind) or error.message[:MESSAGE_MAX]
+
+
+def _field_errors(validator: Draft202012Validator, arguments: dict) -> dict[str, list[str]]:
+    fields: dict[str, list[str]] = {}
+    for error in sorted(validator.iter_errors(arguments), key=lambda e: list(map(str, e.absolute_path))):
+        path = ".".join(str(part) for part in error.absolute_path)
+        if error.validator == "required":
+            for name in error.validator_value:
+                if isinstance(error.instance, dict) and name not in error.instance:
+                    fields.setdefault(f"{path}.{name}" if path else name, []).append("This field is required.")
+            continue
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = set(error.schema.get("properties", {}))
+            for name in sorted(set(error.instance) - known):
+                fields.setdefault(f"{path}.{name}" if path else name, []).append("Unknown field.")
+            continue
+        fields.setdefault(path or "arguments", []).append(_message(error))
+    return fields
+
+
+def invalid_arguments(fields: dict, message: str = "Invalid arguments.") -> RpcError:
+    return RpcError(INVALID_PARAMS, message, {"fields": fields})
+
+
+def insufficient_scope(scope: str) -> RpcError:
+    from ..auth import insufficient_scope_challenge
+
+    return RpcError(
+        INSUFFICIENT_SCOPE,
+        f"This token lacks the '{scope}' scope this tool needs.",
+        {"code": "FORBIDDEN", "required_scopes": [scope]},
+        status=403,
+        headers={"WWW-Authenticate": insufficient_scope_challenge(scope)},
+    )
+
+
+def tool_result(payload: dict, *, version: str, is_error: bool = False) -> dict:
+    """A ``CallToolResult``: the JSON as text (every revision) and as ``structuredContent``."""
+    result: dict = {
+        "content": [{"type": "text", "text": json.dumps(payload, ensure_ascii=False, default=str)}],
+        "isError": is_error,
+    }
+    if version in STRUCTURED_CONTENT_VERSIONS:
+        result["structuredContent"] = payload
+    return result
+
+
+def call(context: ToolContext, params: dict) -> dict:
+    """Run ``tools/call``: the result, or RpcError for protocol-level failures."""
+    name = params.get("name")
+    if not isinstance(name, str):
+        raise invalid_arguments({"name": ["The tool name must be a string."]}, "Invalid params: no tool name.")
+    found = TOOLS.get(name)
+    if found is None:
+        raise RpcError(INVALID_PARAMS, f"Unknown tool: {name[:100]}", {"tools": sorted(TOOLS)})
+    arguments = params.get("arguments", {})
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        raise invalid_arguments({"arguments": ["Must be an object."]})
+    if not context.allows(found.scope):
+        raise insufficient_scope(found.scope)
+    fields = _field_errors(found.validator, arguments)
+    if fields:
+        raise invalid_arguments(fields)
+    try:
+        payload = found.handler(context, arguments)
+    except errors.ValidationFailed as exc:
+        raise invalid_arguments(
+            (exc.details or {}).get("fields") or {"arguments": [exc.message]}, exc.message
+        ) from None
+    except errors.ServiceError as exc:
+        if exc.status >= 500:
+            raise
+        envelope = errors.envelope(exc.code, exc.message, exc.details)
+        return tool_result(envelope, version=context.protocol_version, is_error=True)
+    return tool_result(payload, version=context.protocol_version)
+
+
+def validated(serializer_class, data: dict) -> dict:
+    """Run one of the REST API's own body serializers, so MCP and REST share every rule."""
+    from synchronex.api.exceptions import to_service_error
+
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        from rest_framework.exceptions import ValidationError
+
+        raise to_service_error(ValidationError(serializer.errors))
+    return dict(serializer.validated_data)
+
+
+def iso(moment) -> str | None:
+    """ISO 8601 in UTC with ``Z`` (SPEC §1), or None."""
+    if moment is None:
+        return None
+    from datetime import UTC
+
+    text = moment.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text

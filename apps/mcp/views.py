@@ -1,0 +1,201 @@
+"""``/mcp``: the MCP Streamable HTTP endpoint (JSON-RPC 2.0 over POST, stateless JSON responses).
+
+Order of checks on a POST: the ``Origin`` header (DNS-rebinding protection: only the public
+origin and loopback origins), the bearer token (401 with a ``resource_metadata`` challenge), the
+body's content type, the account quota (every JSON-RPC request counts once; a POST of only
+notifications counts once), the JSON itself, the ``MCP-Protocol-Version`` header, then each
+message. A request is answered with ``application/json`` (never a stream: nothing here runs long
+enough to need one); a POST of notifications or responses only is answered 202 with no body.
+GET (the optional server-to-client stream) and DELETE (session termination; there are no sessions)
+answer 405.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from django.http import HttpResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.utils.encoders import JSONEncoder
+
+from apps.oauth.resources import public_base_url
+from synchronex.api import errors, ratelimit
+from synchronex.api.middleware import json_error
+
+from .auth import MissingToken, mcp_authenticate, unauthorized_challenge
+from .dispatch import dispatch
+from .protocol import (
+    BATCH_VERSIONS,
+    HEADERLESS_VERSION,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    QUOTA_EXCEEDED,
+    SUPPORTED_VERSIONS,
+    UNAUTHORIZED,
+    Message,
+    RpcError,
+    classify,
+    error_message,
+    parse_body,
+    result_message,
+    unsupported_version,
+)
+from .tools.registry import ToolContext
+
+VERSION_HEADER = "MCP-Protocol-Version"
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+NOTICE_HEADER = "X-Synchronex-Scope-Notice"
+
+
+def _json(body, status: int = 200, headers: dict | None = None) -> HttpResponse:
+    response = HttpResponse(
+        json.dumps(body, cls=JSONEncoder, ensure_ascii=False), status=status, content_type="application/json"
+    )
+    response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _rpc_error(error: RpcError, request_id=None) -> HttpResponse:
+    answer = request_id if request_id is not None else error.answer_id
+    return _json(error_message(answer, error), status=error.status, headers=error.headers)
+
+
+def _origin_allowed(origin: str) -> bool:
+    """The public origin itself, or a loopback origin (local tools such as MCP inspectors)."""
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    public = urlsplit(public_base_url())
+    if (parts.scheme, parts.netloc.lower()) == (public.scheme, public.netloc.lower()):
+        return True
+    return parts.hostname.lower() in LOOPBACK_HOSTS
+
+
+def _accepts_json(accept: str | None) -> bool:
+    if not accept:
+        return True
+    kinds = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    return bool(kinds & {"application/json", "application/*", "*/*"})
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # bearer tokens only: no cookie, so nothing to forge
+class McpView(View):
+    http_method_names = ["get", "post", "delete"]
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        error = errors.MethodNotAllowed(
+            "This MCP endpoint is stateless: POST JSON-RPC messages; "
+            "there is no stream to GET and no session to DELETE."
+        )
+        response = json_error(error)
+        response["Allow"] = "POST"
+        return response
+
+    get = delete = http_method_not_allowed
+
+    def post(self, request):
+        origin = request.headers.get("Origin")
+        if origin is not None and not _origin_allowed(origin):
+            return _rpc_error(RpcError(INVALID_REQUEST, "Origin not allowed.", status=403))
+        try:
+            credential = mcp_authenticate(request)
+        except errors.ServiceError as exc:
+            if exc.status != 401:
+                raise
+            challenge = unauthorized_challenge(None if isinstance(exc, MissingToken) else exc)
+            data = errors.envelope(exc.code, exc.message, exc.details)["error"]
+            return _rpc_error(
+                RpcError(UNAUTHORIZED, exc.message, data, status=401, headers={"WWW-Authenticate": challenge})
+            )
+        request.user, request.auth = credential.user, credential
+        content_type = (request.content_type or "").lower()
+        if content_type != "application/json":
+            return _rpc_error(
+                RpcError(INVALID_REQUEST, "The body must be JSON (Content-Type: application/json).", status=415)
+            )
+        if not _accepts_json(request.headers.get("Accept")):
+            return _rpc_error(RpcError(INVALID_REQUEST, "Accept must allow application/json.", status=406))
+        try:
+            body = parse_body(request.body)
+            usage = self._consume_quota(credential.user, body)
+        except RpcError as error:
+            return _rpc_error(error)
+        except ratelimit.QuotaExceeded as exceeded:
+            data = exceeded.body()
+            error = RpcError(
+                QUOTA_EXCEEDED, "The account's request quota is used up.", data, status=429, headers=exceeded.headers()
+            )
+            return _rpc_error(error)
+        response = self._answer(request, credential, body)
+        for name, value in usage.headers().items():
+            response[name] = value
+        active = getattr(request, "_active_space", None)
+        if active is not None and active.notice:
+            response[NOTICE_HEADER] = active.notice
+        return response
+
+    @staticmethod
+    def _consume_quota(user, body) -> ratelimit.WindowUsage:
+        requests = sum(1 for item in body if isinstance(item, dict) and "id" in item) if isinstance(body, list) else 1
+        usage = ratelimit.consume(user)
+        for _ in range(requests - 1):
+            usage = ratelimit.consume(user)
+        return usage
+
+    def _answer(self, request, credential, body) -> HttpResponse:
+        header = request.headers.get(VERSION_HEADER)
+        version = header.strip() if header is not None else HEADERLESS_VERSION
+        is_initialize = isinstance(body, dict) and body.get("method") == "initialize"
+        if version not in SUPPORTED_VERSIONS and not is_initialize:
+            return _rpc_error(unsupported_version(version))
+        context = ToolContext(request=request, credential=credential, protocol_version=version)
+        if not isinstance(body, list):
+            try:
+                message = classify(body)
+            except RpcError as error:
+                return _rpc_error(error)
+            if message.kind != "request":
+                return HttpResponse(status=202)
+            try:
+                return _json(result_message(message.id, self._request(message, context)))
+            except RpcError as error:
+                return _rpc_error(error, message.id)
+        if version not in BATCH_VERSIONS:
+            error = RpcError(
+                INVALID_REQUEST, f"Invalid request: protocol version {version} has no JSON-RPC batches.", status=400
+            )
+            return _rpc_error(error)
+        if not body:
+            return _rpc_error(RpcError(INVALID_REQUEST, "Invalid request: an empty batch.", status=400))
+        answers = [answer for item in body if (answer := self._batch_item(item, context)) is not None]
+        return _json(answers) if answers else HttpResponse(status=202)
+
+    def _batch_item(self, item, context: ToolContext) -> dict | None:
+        try:
+            message = classify(item)
+        except RpcError as error:
+            return error_message(error.answer_id, error)
+        if message.kind != "request":
+            return None
+        if message.method == "initialize":
+            error = RpcError(INVALID_REQUEST, "Invalid request: initialize may not be part of a batch.")
+            return error_message(message.id, error)
+        try:
+            return result_message(message.id, self._request(message, context))
+        except RpcError as error:
+            return error_message(message.id, error)
+
+    @staticmethod
+    def _request(message: Message, context: ToolContext) -> dict:
+        if message.params_error:
+            raise RpcError(
+                INVALID_PARAMS,
+                f"Invalid params: {message.params_error}",
+                {"fields": {"params": [message.params_error]}},
+            )
+        return dispatch(message.method, message.params, context)
