@@ -122,10 +122,12 @@ class Decision(models.Model):
                 condition=models.Q(superseded_by__isnull=True),
                 name="decision_current_decided",
             ),
+            # ``space`` included: filters always name the space, and counts stay index-only.
             models.Index(
                 fields=["product", "-decided_at"],
                 condition=models.Q(superseded_by__isnull=True),
-                name="decision_current_product",
+                include=["space"],
+                name="decision_current_product_v2",
             ),
             models.Index(fields=["product", "-decided_at"], name="decision_product_decided"),
             GinIndex(fields=["search_document"], name="decision_search_document"),

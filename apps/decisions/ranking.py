@@ -16,7 +16,6 @@ Equal text strength shares a rank (``RANK()``), so at equal relevance recency de
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,14 +58,19 @@ class Filters:
             "f_until": self.until,
         }
 
-    def where(self) -> str:
+    def where(self, part: str = "all") -> str:
+        """The WHERE clause. ``part``: ``all`` (what the search covers), ``direct`` (the named
+        product's own decisions) or ``related`` (other products' decisions that affect it)."""
         parts = [f"{TABLE}.space_id = %(f_space)s"]
         if self.product_name is not None:
             direct = f"{TABLE}.product_id = %(f_product_id)s" if self.product_id else "FALSE"
-            if self.include_related:
-                parts.append(f"({direct} OR {TABLE}.affects_keys @> ARRAY[lower(%(f_product_name)s)]::text[])")
-            else:
+            related = f"{TABLE}.affects_keys @> ARRAY[lower(%(f_product_name)s)]::text[]"
+            if part == "direct" or not self.include_related:
                 parts.append(direct)
+            elif part == "related":
+                parts.append(f"{related} AND {TABLE}.product_id IS DISTINCT FROM %(f_product_id)s")
+            else:
+                parts.append(f"({direct} OR {related})")
         if self.tags:
             parts.append(f"{TABLE}.tags @> %(f_tags)s::varchar(50)[]")
         if self.since is not None:
@@ -76,17 +80,6 @@ class Filters:
         if not self.include_superseded:
             parts.append(f"{TABLE}.superseded_by_id IS NULL")
         return " AND ".join(parts)
-
-    def positional_where(self) -> tuple[str, list]:
-        """``where()`` with positional parameters (for the ORM's RawSQL)."""
-        values = self.params()
-        order: list = []
-
-        def take(found: re.Match) -> str:
-            order.append(values[found.group(1)])
-            return "%s"
-
-        return re.sub(r"%\((\w+)\)s", take, self.where()), order
 
     def match_sql(self) -> str:
         if self.product_name is None:
@@ -228,3 +221,30 @@ def ranked_page(cursor, sql: str, params: dict) -> RankedPage:
     total, text_matches, lexemes = rows[0][:3]
     page = [RankedRow(r[3], r[4], float(r[5]), float(r[6]), float(r[7]), float(r[8])) for r in rows if r[3] is not None]
     return RankedPage(rows=page, total=total, text_matches=text_matches, lexemes=lexemes)
+
+
+def listing_sql(filters: Filters, *, limit: int, offset: int) -> tuple[str, dict]:
+    """Newest first without a query: columns total, then the page's id (NULL when empty).
+
+    With a product and its related decisions, the two sets are counted and paged separately
+    and merged, so that each side uses its own index instead of one scan filtering an OR.
+    """
+    params = {**filters.params(), "limit": limit, "offset": offset, "upto": offset + limit}
+    order = f"ORDER BY {TABLE}.decided_at DESC, {TABLE}.id"
+    if filters.product_name is not None and filters.include_related:
+        sides = [filters.where("related")] + ([filters.where("direct")] if filters.product_id else [])
+    else:
+        sides = [filters.where()]
+    total = " + ".join(f"(SELECT count(*) FROM {TABLE} WHERE {side})" for side in sides)
+    candidates = " UNION ALL ".join(
+        f"(SELECT {TABLE}.id, {TABLE}.decided_at FROM {TABLE} WHERE {side} {order} LIMIT %(upto)s)" for side in sides
+    )
+    sql = f"""
+        SELECT total.n, page.id
+        FROM (SELECT {total} AS n) total
+        LEFT JOIN LATERAL (
+            SELECT id FROM ({candidates}) candidates
+            ORDER BY decided_at DESC, id
+            LIMIT %(limit)s OFFSET %(offset)s
+        ) page ON TRUE"""
+    return sql, params

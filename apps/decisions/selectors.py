@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.memory import embeddings
@@ -24,7 +23,15 @@ from synchronex.api import errors
 from synchronex.api.tokens import count_tokens
 
 from .models import Decision
-from .ranking import TRIGRAM_FALLBACK_BELOW, TRIGRAM_THRESHOLD, VECTOR_CANDIDATES, Filters, ranked_page, ranking_sql
+from .ranking import (
+    TRIGRAM_FALLBACK_BELOW,
+    TRIGRAM_THRESHOLD,
+    VECTOR_CANDIDATES,
+    Filters,
+    listing_sql,
+    ranked_page,
+    ranking_sql,
+)
 
 
 # --- scoped lookups ------------------------------------------------------------------------------
@@ -146,18 +153,20 @@ def decision_search(
 
 
 def _newest_first(filters: Filters, *, half_life_days: float, limit: int, offset: int) -> SearchResult:
-    where, params = filters.positional_where()
-    # The clause is assembled from constants only; every value travels as a parameter.
-    qs = Decision.objects.filter(RawSQL(where, params, output_field=BooleanField()))  # noqa: S611
-    qs = qs.order_by("-decided_at", "id")
-    count = qs.count()
-    rows = list(decisions_with_refs(qs)[offset : offset + limit]) if offset < count else []
+    with connection.cursor() as cursor:
+        cursor.execute(*listing_sql(filters, limit=limit, offset=offset))
+        rows = cursor.fetchall()
+    count = rows[0][0] if rows else 0
+    ids = [row[1] for row in rows if row[1] is not None]
+    by_id = {d.id: d for d in decisions_with_refs(Decision.objects.filter(pk__in=ids).order_by())} if ids else {}
     now = timezone.now()
     hits = []
-    for row in rows:
-        recency = recency_factor(row.decided_at, half_life_days=half_life_days, now=now)
-        detail = {"text": None, "semantic": None, "recency": round(recency, 6)}
-        hits.append(SearchHit(row, round(recency, 6), detail, filters.match_of(row)))
+    for pk in ids:
+        row = by_id[pk]
+        recency = round(recency_factor(row.decided_at, half_life_days=half_life_days, now=now), 6)
+        hits.append(
+            SearchHit(row, recency, {"text": None, "semantic": None, "recency": recency}, filters.match_of(row))
+        )
     return SearchResult(hits=hits, count=count, semantic=False)
 
 

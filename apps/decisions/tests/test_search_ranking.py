@@ -223,3 +223,22 @@ def test_search_is_isolated_between_users(make_user, client_for):
         body = search(bob, **params)
         assert body["results"] == [] and body["count"] == 0, params
     assert texts(search(alice, q="euros")) == ["Alice prices in euros"]
+
+
+def test_product_listing_merges_own_and_affecting_decisions_by_date(write_api):
+    record(write_api, "own 1", product="Atlas", decided_at=days_ago(1))
+    record(write_api, "theirs 2", product="Platform", affects_products=["atlas"], decided_at=days_ago(2))
+    record(write_api, "own 3", product="Atlas", decided_at=days_ago(3))
+    record(write_api, "theirs 4", product="Docs", affects_products=["Atlas"], decided_at=days_ago(4))
+    record(write_api, "own 5", product="Atlas", decided_at=days_ago(5))
+    record(write_api, "unrelated", product="Docs", decided_at=days_ago(0.5))
+    pages = [search(write_api, product="Atlas", limit="2", offset=str(offset)) for offset in (0, 2, 4)]
+    assert [texts(page) for page in pages] == [["own 1", "theirs 2"], ["own 3", "theirs 4"], ["own 5"]]
+    assert [page["count"] for page in pages] == [5, 5, 5]
+    assert [page["next_offset"] for page in pages] == [2, 4, None]
+    assert [hit["match"] for hit in pages[0]["results"]] == ["direct", "affects"]
+    # A decision of the product that also lists the product itself is counted once.
+    record(write_api, "own 0 self-affecting", product="Atlas", affects_products=["Atlas"], decided_at=days_ago(0.1))
+    body = search(write_api, product="Atlas")
+    assert body["count"] == 6 and texts(body)[0] == "own 0 self-affecting"
+    assert body["results"][0]["match"] == "direct"
