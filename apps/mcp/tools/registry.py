@@ -111,26 +111,26 @@ def _message(error) -> str:
     kind, limit = error.validator, error.validator_value
     if kind == "type":
         kinds = limit if isinstance(limit, list) else [limit]
-        return (
-            "Must be "
-            + " or ".join(
-                {"integer": "an integer", "object": "an object", "array": "an array"}.get(k, f"a {k}") for k in kinds
-            )
-            + "."
-        )
-    messages = {
-        "maxLength": f"At most {limit} characters.",
-        "minLength": "May not be empty." if limit == 1 else f"At least {limit} characters.",
-        "maxItems": f"At most {limit} items.",
-        "minItems": f"At least {limit} items.",
-        "maximum": f"At most {limit}.",
-        "minimum": f"At least {limit}.",
-        "maxProperties": f"At most {limit} keys.",
-        "enum": "Must be one of: " + ", ".join(map(str, limit or [])) + ".",
-        "format": f"Must be a {limit}.",
-        "uniqueItems": "Items must be unique.",
-    }
-    return messages.get(kind) or error.message[:MESSAGE_MAX]
+        return "Must be " + " or ".join(_ARTICLES.get(k, f"a {k}") for k in kinds) + "."
+    if kind == "enum":
+        return "Must be one of: " + ", ".join(map(str, limit)) + "."
+    if kind == "minLength":
+        return "May not be empty." if limit == 1 else f"At least {limit} characters."
+    template = _TEMPLATES.get(kind)
+    return template.format(limit) if template else error.message[:MESSAGE_MAX]
+
+
+_ARTICLES = {"integer": "an integer", "object": "an object", "array": "an array"}
+_TEMPLATES = {
+    "maxLength": "At most {} characters.",
+    "maxItems": "At most {} items.",
+    "minItems": "At least {} items.",
+    "maximum": "At most {}.",
+    "minimum": "At least {}.",
+    "maxProperties": "At most {} keys.",
+    "format": "Must be a {}.",
+    "uniqueItems": "Items must be unique.",
+}
 
 
 def _field_errors(validator: Draft202012Validator, arguments: dict) -> dict[str, list[str]]:

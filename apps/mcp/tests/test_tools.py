@@ -1,0 +1,303 @@
+"""The MCP tools over HTTP with API keys: results, argument errors, tool errors, scopes, isolation."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+import requests
+
+from apps.mcp.models import McpSession
+from apps.mcp.tests.conftest import Mcp
+from apps.scopes.models import Membership
+from apps.scopes.services import member_put, workspace_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ALL_TOOLS = {
+    "register_session",
+    "end_session",
+    "get_identity_kernel",
+    "get_product_state",
+    "get_session_handoff",
+    "search_decisions",
+    "log_decision",
+    "update_product_state",
+}
+
+
+def put_kernel(base_url: str, token: str, body: dict) -> None:
+    response = requests.put(
+        f"{base_url}/api/v1/memory/identity", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_tools_list_publishes_each_tool_with_a_strict_schema_and_its_scope(mcp):
+    tools = {t["name"]: t for t in mcp.rpc("tools/list").json()["result"]["tools"]}
+
+    assert set(tools) >= ALL_TOOLS
+    for listed in tools.values():
+        assert listed["inputSchema"]["type"] == "object"
+        assert listed["inputSchema"]["additionalProperties"] is False
+        assert "scope." in listed["description"]
+    assert tools["log_decision"]["inputSchema"]["required"] == ["decision", "product_name"]
+    assert "`decisions:write`" in tools["log_decision"]["description"]
+    assert tools["get_product_state"]["annotations"]["readOnlyHint"] is True
+    assert tools["end_session"]["annotations"]["readOnlyHint"] is False
+
+
+def test_ending_a_session_writes_the_summary_and_handoff_and_counts_its_decisions(mcp):
+    session = mcp.tool(
+        "register_session",
+        {"product_name": "Atlas", "agent_name": "claude-code", "label": "auth work", "metadata": {"branch": "x"}},
+    )
+    mcp.tool("log_decision", {"decision": "Use Postgres row locks for handoffs", "product_name": "atlas"})
+    mcp.tool("log_decision", {"decision": "Unrelated", "product_name": "Other"})
+
+    ended = mcp.tool("end_session", {"session_id": session["session_id"], "summary": "  Finished the login flow.  "})
+
+    assert ended["decisions_captured"] == 1
+    assert ended["handoff_note"] == "Finished the login flow."
+    state = mcp.tool("get_product_state", {"product_name": "ATLAS"})
+    assert state["last_session_summary"] == "Finished the login flow."
+    assert state["next_session_starts_here"] == "Finished the login flow."
+    row = McpSession.objects.get(pk=session["session_id"])
+    assert row.summary == "Finished the login flow."
+    assert row.ended_by.startswith("api_key:")
+    assert row.metadata == {"branch": "x"}
+
+
+def test_an_explicit_handoff_is_kept_apart_from_the_summary(mcp):
+    session = mcp.tool("register_session", {"product_name": "Atlas"})
+
+    ended = mcp.tool(
+        "end_session",
+        {
+            "session_id": session["session_id"],
+            "summary": "Shipped v2.",
+            "ended_by": "user",
+            "next_session_starts_here": "Write the migration guide.",
+        },
+    )
+
+    assert ended["handoff_note"] == "Write the migration guide."
+    handoff = mcp.tool("get_session_handoff", {"product_name": "Atlas"})
+    assert handoff["last_session_summary"] == "Shipped v2."
+    assert handoff["next_session_starts_here"] == "Write the migration guide."
+    assert handoff["last_session"]["session_id"] == session["session_id"]
+    assert handoff["last_session"]["ended_by"] == "user"
+
+
+def test_ending_a_session_twice_is_a_conflict(mcp):
+    session = mcp.tool("register_session", {"product_name": "Atlas"})
+    mcp.tool("end_session", {"session_id": session["session_id"], "summary": "one"})
+
+    error = mcp.tool_error("end_session", {"session_id": session["session_id"], "summary": "two"})
+
+    assert error["code"] == "CONFLICT"
+    assert mcp.tool("get_product_state", {"product_name": "Atlas"})["last_session_summary"] == "one"
+
+
+def test_another_users_session_is_not_found(mcp, mcp_for, make_user):
+    stranger = mcp_for(make_user(tier="pro"))
+    theirs = stranger.tool("register_session", {"product_name": "Secret"})
+
+    assert mcp.tool_error("end_session", {"session_id": theirs["session_id"], "summary": "x"})["code"] == "NOT_FOUND"
+    assert mcp.tool_error("get_identity_kernel", {"session_id": theirs["session_id"]})["code"] == "NOT_FOUND"
+    assert mcp.tool_error("get_product_state", {"product_name": "Secret"})["code"] == "NOT_FOUND"
+    assert McpSession.objects.get(pk=theirs["session_id"]).ended_at is None
+
+
+def test_an_unknown_session_id_is_not_found(mcp):
+    error = mcp.tool_error("end_session", {"session_id": str(uuid.uuid4()), "summary": "x"})
+
+    assert error["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field", "message"),
+    [
+        ({}, "product_name", "This field is required."),
+        ({"product_name": ""}, "product_name", "May not be empty."),
+        ({"product_name": "x" * 101}, "product_name", "At most 100 characters."),
+        ({"product_name": 5}, "product_name", "Must be a string."),
+        ({"product_name": "A", "colour": "red"}, "colour", "Unknown field."),
+        ({"product_name": "A", "metadata": []}, "metadata", "Must be an object."),
+        ({"product_name": "A", "session_url": "ftp://example.com/x"}, "session_url", "Must be an http or https URL."),
+        ({"product_name": "   "}, "product_name", "A product name may not be blank."),
+        ({"product_name": "A", "metadata": {"k": "v" * 17000}}, "metadata", "At most 16384 bytes of JSON."),
+    ],
+)
+def test_bad_arguments_are_invalid_params_naming_the_field(mcp, arguments, field, message):
+    error = mcp.rpc_error("register_session", arguments)
+
+    assert error["code"] == -32602
+    assert error["data"]["fields"][field] == [message]
+    assert not McpSession.objects.exists()
+
+
+def test_an_unknown_tool_and_non_object_arguments_are_invalid_params(mcp):
+    assert mcp.rpc_error("no_such_tool")["code"] == -32602
+    response = mcp.rpc("tools/call", {"name": "get_product_state", "arguments": ["Atlas"]})
+    assert response.json()["error"]["data"]["fields"] == {"arguments": ["Must be an object."]}
+
+
+def test_get_identity_kernel_returns_the_block_and_marks_the_session(mcp, base_url):
+    put_kernel(
+        base_url,
+        mcp.token,
+        {"identity": {"name": "Ada Lovelace", "role": "Founder"}, "constraints": {"never": ["Deploy on Fridays"]}},
+    )
+    session = mcp.tool("register_session", {"product_name": "Atlas"})
+
+    kernel = mcp.tool("get_identity_kernel", {"session_id": session["session_id"], "client_type": "claude-code"})
+
+    assert kernel["identity"]["name"] == "Ada Lovelace"
+    assert "Ada Lovelace" in kernel["injection_block"]
+    assert "- Deploy on Fridays" in kernel["injection_block"]
+    assert kernel["injection_tokens"] > 0
+    assert kernel["version"] == 1
+    assert kernel["scope"] == "personal"
+    assert kernel["session"] == {"session_id": session["session_id"], "product_name": "Atlas"}
+    row = McpSession.objects.get(pk=session["session_id"])
+    assert row.kernel_loaded_at is not None and row.client_type == "claude-code"
+
+
+def test_get_identity_kernel_of_an_empty_space_is_empty(mcp):
+    kernel = mcp.tool("get_identity_kernel")
+
+    assert kernel["version"] == 0 and kernel["injection_block"] == "" and kernel["identity"] is None
+
+
+def test_get_product_state_of_an_unknown_product_is_a_not_found_tool_error(mcp):
+    error = mcp.tool_error("get_product_state", {"product_name": "Ghost"})
+
+    assert error == {"code": "NOT_FOUND", "message": "No product named 'Ghost' in this scope."}
+
+
+def test_search_decisions_finds_matches_keyword_only_and_follows_affected_products(mcp):
+    mcp.tool("log_decision", {"decision": "Billing uses Stripe invoices", "product_name": "Billing"})
+    mcp.tool(
+        "log_decision",
+        {"decision": "Auth tokens expire after one hour", "product_name": "Auth", "affects_products": ["Billing"]},
+    )
+
+    found = mcp.tool("search_decisions", {"query": "invoices"})
+    related = mcp.tool("search_decisions", {"query": "tokens expire", "product_name": "billing"})
+
+    assert [hit["decision"] for hit in found["results"]] == ["Billing uses Stripe invoices"]
+    assert found["semantic"] is False and found["scope"] == "personal"
+    assert [(hit["product_name"], hit["match"]) for hit in related["results"]] == [("Auth", "affects")]
+
+
+def test_search_decisions_honours_limit_and_token_budget(mcp):
+    for n in range(3):
+        mcp.tool("log_decision", {"decision": f"Cache layer choice number {n}", "product_name": "Atlas"})
+
+    limited = mcp.tool("search_decisions", {"query": "cache layer", "limit": 2})
+    budgeted = mcp.tool("search_decisions", {"query": "cache layer", "token_budget": 20})
+
+    assert len(limited["results"]) == 2 and limited["count"] == 3
+    assert budgeted["tokens"]["budget"] == 20 and budgeted["tokens"]["used"] <= 20
+    assert budgeted["tokens"]["truncated"] is True
+    assert mcp.rpc_error("search_decisions", {"query": "x", "limit": 0})["data"]["fields"] == {"limit": ["At least 1."]}
+
+
+def test_log_decision_applies_the_rest_rules(mcp):
+    created = mcp.tool(
+        "log_decision",
+        {"decision": "Adopt trunk-based development", "product_name": "Atlas", "tags": ["Process", "process"]},
+    )
+
+    assert created["tags"] == ["process"]
+    assert created["source"] == "mcp"
+    blank = mcp.rpc_error("log_decision", {"decision": "   ", "product_name": "Atlas"})
+    assert blank["code"] == -32602 and "decision" in blank["data"]["fields"]
+    comma = mcp.rpc_error("log_decision", {"decision": "x", "product_name": "Atlas", "tags": ["a,b"]})
+    assert comma["data"]["fields"] == {"tags[0]": ["A tag may not contain a comma."]}
+    missing = mcp.tool_error(
+        "log_decision", {"decision": "y", "product_name": "Atlas", "supersedes": str(uuid.uuid4())}
+    )
+    assert missing["code"] == "NOT_FOUND"
+
+
+def test_update_product_state_creates_updates_and_checks_the_expected_version(mcp):
+    created = mcp.tool("update_product_state", {"product_name": "Atlas", "status": "paused", "what_works": ["Login"]})
+    updated = mcp.tool("update_product_state", {"product_name": "atlas", "expected_version": 1, "status": "active"})
+    stale = mcp.tool_error(
+        "update_product_state", {"product_name": "atlas", "expected_version": 1, "status": "blocked"}
+    )
+
+    assert created["created"] is True and created["version"] == 1 and created["what_works"] == ["Login"]
+    assert updated["created"] is False and updated["version"] == 2 and updated["status"] == "active"
+    assert stale["code"] == "PRECONDITION_FAILED" and stale["details"] == {"current_version": 2}
+    bad = mcp.rpc_error("update_product_state", {"product_name": "Atlas", "status": "done"})
+    assert list(bad["data"]["fields"]) == ["status"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "scope"),
+    [
+        ("log_decision", {"decision": "x", "product_name": "A"}, "decisions:write"),
+        ("register_session", {"product_name": "A"}, "memory:write"),
+        ("update_product_state", {"product_name": "A"}, "memory:write"),
+        ("end_session", {"session_id": str(uuid.uuid4()), "summary": "x"}, "memory:write"),
+    ],
+)
+def test_a_read_key_gets_an_insufficient_scope_error_naming_the_scope(
+    mcp_for, person, base_url, tool, arguments, scope
+):
+    reader = mcp_for(person, "read")
+
+    response = reader.call(tool, arguments)
+
+    assert response.status_code == 403
+    challenge = response.headers["WWW-Authenticate"]
+    assert 'error="insufficient_scope"' in challenge and f'scope="{scope}"' in challenge
+    assert f'resource_metadata="{base_url}/.well-known/oauth-protected-resource/mcp"' in challenge
+    error = response.json()["error"]
+    assert error["code"] == -32031
+    assert error["data"]["required_scopes"] == [scope]
+
+
+def test_a_read_key_may_call_every_read_tool(mcp_for, person):
+    reader = mcp_for(person, "read")
+
+    assert reader.tool("get_identity_kernel")["version"] == 0
+    assert reader.tool("search_decisions", {"query": "anything"})["count"] == 0
+
+
+def test_the_scope_header_selects_a_workspace_and_viewers_cannot_write(make_user, mcp_for):
+    owner = make_user(tier="team")
+    viewer = make_user(tier="pro")
+    workspace = workspace_create(owner=owner, name="Studio", kind="team")
+    member_put(actor_membership=Membership.objects.get(space=workspace, user=owner), user=viewer, role="viewer")
+    header = {"X-Synchronex-Scope": str(workspace.id)}
+    owners = mcp_for(owner)
+
+    shared = owners.tool("register_session", {"product_name": "Shared"}, headers=header)
+    personal = owners.tool("update_product_state", {"product_name": "Mine"})
+
+    assert shared["scope"] == "team" and personal["scope"] == "personal"
+    assert owners.tool_error("get_product_state", {"product_name": "Shared"})["code"] == "NOT_FOUND"
+    viewers = mcp_for(viewer)
+    assert viewers.tool("get_product_state", {"product_name": "Shared"}, headers=header)["scope"] == "team"
+    refused = viewers.tool_error("update_product_state", {"product_name": "Shared"}, headers=header)
+    assert refused["code"] == "FORBIDDEN"
+    unknown = owners.tool_error(
+        "get_product_state", {"product_name": "Shared"}, headers={"X-Synchronex-Scope": str(uuid.uuid4())}
+    )
+    assert unknown["code"] == "NOT_FOUND"
+
+
+def test_results_carry_text_always_and_structured_content_from_2025_06_18(mcp, base_url):
+    legacy = Mcp(base_url, mcp.token, version="2025-03-26")
+
+    old = legacy.call("get_identity_kernel").json()["result"]
+    new = mcp.call("get_identity_kernel").json()["result"]
+
+    assert "structuredContent" not in old
+    assert json.loads(old["content"][0]["text"]) == new["structuredContent"]
+    assert new["content"][0]["type"] == "text"
