@@ -231,14 +231,21 @@ def listing_sql(filters: Filters, *, limit: int, offset: int) -> tuple[str, dict
     """
     params = {**filters.params(), "limit": limit, "offset": offset, "upto": offset + limit}
     order = f"ORDER BY {TABLE}.decided_at DESC, {TABLE}.id"
+    sides = [(filters.where(), False)]
     if filters.product_name is not None and filters.include_related:
-        sides = [filters.where("related")] + ([filters.where("direct")] if filters.product_id else [])
-    else:
-        sides = [filters.where()]
-    total = " + ".join(f"(SELECT count(*) FROM {TABLE} WHERE {side})" for side in sides)
-    candidates = " UNION ALL ".join(
-        f"(SELECT {TABLE}.id, {TABLE}.decided_at FROM {TABLE} WHERE {side} {order} LIMIT %(upto)s)" for side in sides
-    )
+        sides = [(filters.where("direct"), False)] if filters.product_id else []
+        # Affecting decisions are few and found through their GIN index; the OFFSET 0 fence keeps
+        # the planner from walking the whole space newest-first to filter them out one by one.
+        sides.append((filters.where("related"), True))
+    total = " + ".join(f"(SELECT count(*) FROM {TABLE} WHERE {where})" for where, _ in sides)
+    pages = []
+    for where, fenced in sides:
+        rows = f"SELECT {TABLE}.id, {TABLE}.decided_at FROM {TABLE} WHERE {where}"
+        if fenced:
+            pages.append(f"(SELECT * FROM ({rows} OFFSET 0) fenced ORDER BY decided_at DESC, id LIMIT %(upto)s)")
+        else:
+            pages.append(f"({rows} {order} LIMIT %(upto)s)")
+    candidates = " UNION ALL ".join(pages)
     sql = f"""
         SELECT total.n, page.id
         FROM (SELECT {total} AS n) total
