@@ -142,7 +142,11 @@ class MifMemorySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(required=False)
     tags = serializers.ListField(child=serializers.CharField(), required=False)
     entities = MifEntitySerializer(many=True, required=False)
-    metadata = serializers.DictField(child=serializers.CharField(), required=False, help_text="String values.")
+    metadata = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="String values on export (an import also takes other JSON values and keeps them).",
+    )
     embeddings = MifEmbeddingsSerializer(required=False, help_text="Only with include_embeddings=true.")
     source = MifSourceSerializer(required=False)
     parent_id = serializers.UUIDField(required=False, allow_null=True)

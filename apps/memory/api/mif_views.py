@@ -21,6 +21,7 @@ from apps.memory.mif.common import EXPORT_TYPES
 from apps.memory.mif.export import ExportOptions, mif_json_stream
 from apps.memory.mif.importers import FORMATS, mif_import
 from apps.memory.mif.markdown import markdown_stream
+from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
 
 SCOPE_HEADER = OpenApiParameter(
@@ -68,6 +69,7 @@ IMPORT_BODY = PolymorphicProxySerializer(
     component_name="MifImportJsonBody",
     serializers=[MifDocumentSerializer, Mem0MemorySerializer(many=True)],
     resource_type_field_name=None,
+    many=False,
 )
 JSONL_BODY = {
     "type": "string",
@@ -166,7 +168,14 @@ class MifImportView(_FormatOptionView):
             "application/x-jsonlines": JSONL_BODY,
             "text/plain": {"type": "string", "description": "Any of the three formats as text."},
         },
-        responses={200: MifImportResultSerializer},
+        responses={
+            200: MifImportResultSerializer,
+            413: OpenApiResponse(ErrorSerializer, description="The body is over 25 MiB (PAYLOAD_TOO_LARGE)."),
+            415: OpenApiResponse(
+                ErrorSerializer,
+                description="Content-Type other than JSON, JSONL or text (UNSUPPORTED_MEDIA_TYPE).",
+            ),
+        },
     )
     def post(self, request):
         params = parse_import_params(request.query_params)

@@ -29,12 +29,20 @@ VENDOR_KEY = "mcp-memory"
 SOURCE = {"source_type": "mcp-memory", "agent": "mcp-memory", "agent_name": "mcp-memory"}
 
 
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse(line: str):
+    return json.loads(line, parse_constant=_reject_constant)
+
+
 def looks_like_jsonl(text: str) -> bool:
     """Whether the first non-blank line is an MCP memory record (``{"type": "entity"|"relation"}``)."""
     for line in text.splitlines():
         if line.strip():
             try:
-                record = json.loads(line)
+                record = _parse(line)
             except ValueError:
                 return False
             return isinstance(record, dict) and record.get("type") in ("entity", "relation")
@@ -115,7 +123,7 @@ def mcp_candidates(text: str, *, now: datetime) -> list[Candidate]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = _parse(line)
         except ValueError as exc:
             candidates.append(Candidate(index, None, error=f"line {index + 1}: not valid JSON ({exc})."))
             continue
