@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -104,7 +104,6 @@ class SearchResult:
     semantic: bool
     tokens_used: int | None = None
     truncated: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 def decision_search(
@@ -162,7 +161,9 @@ def _newest_first(filters: Filters, *, half_life_days: float, limit: int, offset
     now = timezone.now()
     hits = []
     for pk in ids:
-        row = by_id[pk]
+        row = by_id.get(pk)
+        if row is None:
+            continue  # deleted between the two queries
         recency = round(recency_factor(row.decided_at, half_life_days=half_life_days, now=now), 6)
         hits.append(
             SearchHit(row, recency, {"text": None, "semantic": None, "recency": recency}, filters.match_of(row))
@@ -217,6 +218,8 @@ def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, li
     by_id = {d.id: d for d in decisions_with_refs(Decision.objects.filter(pk__in=ids).order_by())} if ids else {}
     hits = []
     for row in page.rows:
+        if row.id not in by_id:
+            continue  # deleted between the two queries
         detail = {
             "text": round(row.text, 6),
             "semantic": round(row.semantic, 6) if vector is not None else None,
