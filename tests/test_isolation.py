@@ -131,7 +131,7 @@ def _marker(label: str) -> str:
     return f"zq{label}{secrets.token_hex(4)}"
 
 
-def _seed_space(space: Space, marker: str, *, secret: str) -> Seeded:
+def seed_space(space: Space, marker: str, *, secret: str) -> Seeded:
     seeded = Seeded(space=space, marker=marker, secret=secret)
     kernel_update(
         space=space,
@@ -192,7 +192,7 @@ def world(make_user, client_for) -> World:
     member_put(actor_membership=owner, user=users["m"], role=Role.MEMBER)
     personal = {name: space_ensure_personal(user=user) for name, user in users.items()}
     seeded = {
-        key: _seed_space(space, _marker(key), secret=f"sk-{key}{secrets.token_hex(16)}")
+        key: seed_space(space, _marker(key), secret=f"sk-{key}{secrets.token_hex(16)}")
         for key, space in (("a", personal["a"]), ("w1", w1), ("w2", w2))
     }
     kernel_markers = {}
