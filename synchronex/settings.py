@@ -286,6 +286,12 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "WorkspaceRoleEnum": ["owner", "admin", "member", "viewer"],
         "AssignableRoleEnum": ["admin", "member", "viewer"],
+        "ProductStatusEnum": "apps.products.models.ProductState.Status",
+        "SignalTypeEnum": "apps.ingest.models.SIGNAL_TYPES",
+        "SearchTypeEnum": "apps.memory.search.SEARCH_TYPES",
+        "IngestedSignalStatusEnum": ["pending", "applied", "duplicate"],
+        "ConsolidationJobStatusEnum": ["queued", "running", "succeeded", "failed"],
+        "AcceptedJobStatusEnum": ["queued", "running"],
     },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "POSTPROCESSING_HOOKS": [

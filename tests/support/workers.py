@@ -33,13 +33,15 @@ class Worker:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 3) -> None:
+        """Warm shutdown (SIGTERM), then SIGKILL after ``grace`` seconds: an idle worker with an
+        embedded beat can take over ten seconds to wind down, and the tests are over by then."""
         if self.proc.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)  # warm shutdown
+            os.killpg(self.proc.pid, signal.SIGTERM)
         try:
-            self.proc.wait(15)
+            self.proc.wait(grace)
         except subprocess.TimeoutExpired:
             self.kill()
 

@@ -268,6 +268,12 @@ class SignalListSerializer(serializers.ListSerializer):
             detail = exc.detail
             if isinstance(detail, dict) and set(detail) == {api_settings.NON_FIELD_ERRORS_KEY}:
                 raise serializers.ValidationError(detail[api_settings.NON_FIELD_ERRORS_KEY]) from None
+            if isinstance(detail, dict) and detail and all(isinstance(key, int) for key in detail):
+                # DRF reports item errors as {index: errors}; as a list they flatten to ``signals[i]``.
+                as_list: list = [{} for _ in range(len(data))]
+                for index, errors in detail.items():
+                    as_list[index] = errors
+                raise serializers.ValidationError(as_list) from None
             raise
 
 

@@ -119,9 +119,14 @@ class ConsolidationJobSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
-    stats = ConsolidationStatsSerializer(allow_null=True, help_text="Set when the job succeeded.")
+    stats = serializers.SerializerMethodField(help_text="Set when the job succeeded.")
     error = JobErrorSerializer(allow_null=True, help_text="Set when the job failed.")
     scope = serializers.SerializerMethodField()
+
+    @extend_schema_field(ConsolidationStatsSerializer(allow_null=True))
+    def get_stats(self, instance) -> dict | None:
+        # A running job may hold the stats of its committed steps; they are final only at the end.
+        return instance.stats if instance.status == "succeeded" else None
 
     @extend_schema_field(serializers.CharField())
     def get_scope(self, instance) -> str:
@@ -130,5 +135,4 @@ class ConsolidationJobSerializer(serializers.Serializer):
     def to_representation(self, instance):
         body = super().to_representation(instance)
         body["product"] = instance.product_name or None
-        body["stats"] = instance.stats if instance.status == "succeeded" else None
         return body

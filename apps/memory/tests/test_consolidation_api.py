@@ -147,3 +147,35 @@ def test_a_job_past_its_lease_is_queued_again_by_the_next_request(write_api):
     again = write_api.post(URL, json={}).json()
     assert again["job_id"] == job["job_id"] and again["status"] == "queued"
     assert queued_messages() == messages + 1
+
+
+def test_a_running_job_shows_no_stats_until_it_succeeds(write_api):
+    job = write_api.post(URL, json={}).json()
+    # As between the committed steps and the end of a run: the stats so far are on the row.
+    ConsolidationJob.objects.update(
+        status="running", started_at=timezone.now(), applied_at=timezone.now(), stats={"signals_applied": 3}
+    )
+    body = write_api.get(job["status_url"]).json()
+    assert body["status"] == "running" and body["stats"] is None and body["started_at"]
+    stats = {
+        "signals_applied": 3,
+        "signals_ignored": 0,
+        "decisions_merged": 0,
+        "items_cleaned": 0,
+        "kernel_refreshed": False,
+        "embeddings_computed": 0,
+        "duration_ms": 12,
+    }
+    ConsolidationJob.objects.update(status="succeeded", finished_at=timezone.now(), stats=stats)
+    assert write_api.get(job["status_url"]).json()["stats"] == stats
+
+
+def test_a_failed_job_shows_its_error(write_api):
+    job = write_api.post(URL, json={}).json()
+    error_body = {
+        "code": "INTERNAL_ERROR",
+        "message": f"Consolidation failed unexpectedly; quote job id {job['job_id']}.",
+    }
+    ConsolidationJob.objects.update(status="failed", finished_at=timezone.now(), error=error_body)
+    body = write_api.get(job["status_url"]).json()
+    assert body["status"] == "failed" and body["error"] == error_body and body["stats"] is None

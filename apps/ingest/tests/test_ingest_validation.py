@@ -1,0 +1,167 @@
+"""Bad signals: VALIDATION_ERROR naming the signal and field, and nothing stored (atomic batches)."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.costs.models import CostEvent
+from apps.decisions.models import Decision
+from apps.ingest.models import Signal
+from apps.products.models import ProductState
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+URL = "/api/v1/ingest/Atlas"
+USAGE = {"provider": "openai", "model": "gpt-4o", "input_tokens": 1, "output_tokens": 1}
+
+
+def fields_of(response) -> dict:
+    assert response.status_code == 400, response.text
+    body = response.json()["error"]
+    assert body["code"] == "VALIDATION_ERROR"
+    return body["details"]["fields"]
+
+
+def nothing_stored():
+    assert not Signal.objects.exists()
+    assert not Decision.objects.exists()
+    assert not CostEvent.objects.exists()
+    assert not ProductState.objects.exists()
+
+
+BAD_SIGNALS = [
+    ({"type": "tweet", "title": "x"}, "type"),
+    ({"title": "x"}, "type"),
+    ({"type": "note", "body": "x", "colour": "red"}, "colour"),
+    ({"type": "note"}, "title"),
+    ({"type": "note", "title": "   "}, "title"),
+    ({"type": "note", "title": 5}, "title"),
+    ({"type": "note", "title": "x" * 501}, "title"),
+    ({"type": "note", "body": "x" * 10_001}, "body"),
+    ({"type": "note", "body": "x", "data": []}, "data"),
+    ({"type": "note", "body": "x", "data": {"blob": "x" * 17_000}}, "data"),
+    ({"type": "note", "body": "x", "data": {"k": "a\u0000b"}}, "data"),
+    ({"type": "note", "body": "a\u0000b"}, "body"),
+    ({"type": "note", "body": "x", "occurred_at": "yesterday"}, "occurred_at"),
+    ({"type": "note", "body": "x", "occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at"),
+    ({"type": "note", "body": "x", "occurred_at": "1850-01-01"}, "occurred_at"),
+    ({"type": "note", "body": "x", "source": "s" * 101}, "source"),
+    ({"type": "note", "body": "x", "external_id": ""}, "external_id"),
+    ({"type": "note", "body": "x", "external_id": "e" * 256}, "external_id"),
+    ({"type": "note", "body": "x", "external_id": 7}, "external_id"),
+    ({"type": "blocker"}, "title"),
+    ({"type": "unblocked", "body": "only a body"}, "title"),
+    ({"type": "question", "title": ""}, "title"),
+    ({"type": "error", "data": {"stack": "..."}}, "title"),
+    ({"type": "ci", "title": "build"}, "data.outcome"),
+    ({"type": "ci", "title": "build", "data": {"outcome": "red"}}, "data.outcome"),
+    ({"type": "deploy", "title": "v1", "data": {"outcome": "maybe"}}, "data.outcome"),
+    ({"type": "deploy", "title": "v1", "data": {"status": "done"}}, "data.status"),
+    ({"type": "release", "title": "v1", "data": {"status": "live"}}, "data.status"),
+    ({"type": "session_summary", "title": "only a title"}, "body"),
+    ({"type": "session_summary", "body": "x" * 4_001}, "body"),
+    (
+        {"type": "session_summary", "body": "x", "data": {"next_session_starts_here": 3}},
+        "data.next_session_starts_here",
+    ),
+    (
+        {"type": "session_summary", "body": "x", "data": {"next_session_starts_here": "x" * 4_001}},
+        "data.next_session_starts_here",
+    ),
+    ({"type": "decision"}, "title"),
+    ({"type": "decision", "title": "x" * 2_001}, "title"),
+    ({"type": "decision", "title": "ok", "data": {"tags": "billing"}}, "data.tags"),
+    ({"type": "decision", "title": "ok", "data": {"tags": ["a,b"]}}, "data.tags[0]"),
+    ({"type": "decision", "title": "ok", "data": {"tags": ["t"] * 21}}, "data.tags"),
+    ({"type": "decision", "title": "ok", "data": {"affects_products": [""]}}, "data.affects_products[0]"),
+    ({"type": "decision", "title": "ok", "data": {"supersedes": "nope"}}, "data.supersedes"),
+    ({"type": "decision", "title": "ok", "data": {"why": "x"}}, "data.why"),
+    ({"type": "ai_usage"}, "data"),
+    ({"type": "ai_usage", "data": {**USAGE, "model": None}}, "data.model"),
+    ({"type": "ai_usage", "data": {k: v for k, v in USAGE.items() if k != "provider"}}, "data.provider"),
+    ({"type": "ai_usage", "data": {**USAGE, "model": "m" * 201}}, "data.model"),
+    ({"type": "ai_usage", "data": {**USAGE, "input_tokens": "12"}}, "data.input_tokens"),
+    ({"type": "ai_usage", "data": {**USAGE, "input_tokens": 1.5}}, "data.input_tokens"),
+    ({"type": "ai_usage", "data": {**USAGE, "output_tokens": -1}}, "data.output_tokens"),
+    ({"type": "ai_usage", "data": {**USAGE, "output_tokens": True}}, "data.output_tokens"),
+    ({"type": "ai_usage", "data": {**USAGE, "input_tokens": 10**12 + 1}}, "data.input_tokens"),
+    ({"type": "ai_usage", "data": {**USAGE, "cost_usd": -0.01}}, "data.cost_usd"),
+    ({"type": "ai_usage", "data": {**USAGE, "cost_usd": "lots"}}, "data.cost_usd"),
+    ({"type": "ai_usage", "data": {**USAGE, "cost_usd": "NaN"}}, "data.cost_usd"),
+    ({"type": "ai_usage", "data": {**USAGE, "operation": "o" * 51}}, "data.operation"),
+    ({"type": "ai_usage", "data": {**USAGE, "latency_ms": 5}}, "data.latency_ms"),
+]
+
+
+def test_each_bad_signal_is_named_alone_and_by_its_index_in_a_batch(write_api):
+    for signal, field in BAD_SIGNALS:
+        fields = fields_of(write_api.post(URL, json=signal))
+        assert field in fields, (signal, fields)
+    good = {"type": "note", "body": "fine"}
+    fields = fields_of(write_api.post(URL, json={"signals": [good, *(signal for signal, _ in BAD_SIGNALS)]}))
+    for index, (_, field) in enumerate(BAD_SIGNALS, start=1):
+        assert f"signals[{index}].{field}" in fields
+    assert not any(name.startswith("signals[0]") for name in fields)
+    nothing_stored()
+
+
+def test_a_bad_signal_in_a_batch_names_its_index_and_nothing_is_stored(write_api):
+    good = [
+        {"type": "decision", "title": "Use Stripe"},
+        {"type": "ai_usage", "data": USAGE},
+        {"type": "blocker", "title": "b"},
+    ]
+    bad = {"type": "ai_usage", "data": {**USAGE, "model": 42}}
+    fields = fields_of(write_api.post(URL, json={"signals": [*good, bad, {"type": "question"}]}))
+    assert set(fields) == {"signals[3].data.model", "signals[4].title"}
+    nothing_stored()
+
+
+def test_a_batch_that_fails_while_storing_stores_nothing(write_api):
+    """Validation passes, but the decision of signal 2 supersedes an unknown decision."""
+    response = write_api.post(
+        URL,
+        json={
+            "signals": [
+                {"type": "decision", "title": "Use Stripe"},
+                {"type": "ai_usage", "data": USAGE},
+                {
+                    "type": "decision",
+                    "title": "Use Paddle",
+                    "data": {"supersedes": "5f0c2b9e-1111-4222-8333-944455556666"},
+                },
+            ]
+        },
+    )
+    assert response.status_code == 404, response.text
+    error = response.json()["error"]
+    assert error["code"] == "NOT_FOUND" and "signals[2].data.supersedes" in error["details"]["fields"]
+    nothing_stored()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"signals": []}, "signals"),
+        ({"signals": "x"}, "signals"),
+        ({"signals": [{"type": "note", "body": "x"}] * 101}, "signals"),
+        ({"signals": [{"type": "note", "body": "x"}], "more": 1}, "more"),
+        ({"signals": ["note"]}, "signals[0].non_field_errors"),
+        ([{"type": "note", "body": "x"}], "non_field_errors"),
+    ],
+)
+def test_bad_batch_shapes(write_api, body, field):
+    assert field in fields_of(write_api.post(URL, json=body))
+    nothing_stored()
+
+
+def test_a_batch_of_a_hundred_is_accepted(write_api):
+    signals = [{"type": "note", "body": f"n{i}", "external_id": f"n{i}"} for i in range(100)]
+    response = write_api.post(URL, json={"signals": signals})
+    assert response.status_code == 202 and response.json()["accepted"] == 100
+
+
+def test_malformed_json_is_a_validation_error(write_api):
+    response = write_api.post(URL, data="{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "VALIDATION_ERROR"
+    nothing_stored()
