@@ -49,3 +49,7 @@ class McpSessionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         # Sessions are opened by clients over MCP, where the product and credential are known.
         return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Ending a session writes the product's handoff; an edit here would bypass that.
+        return False

@@ -1,11 +1,12 @@
-"""Reads of MCP sessions, always narrowed to one space (another space's session is NOT_FOUND)."""
+"""Reads narrowed to one space: MCP sessions (another space's is NOT_FOUND) and superseded decisions."""
 
 from __future__ import annotations
 
 import uuid
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
+from apps.decisions.models import Decision
 from apps.scopes.models import Space
 from synchronex.api import errors
 
@@ -35,3 +36,28 @@ def session_get(*, space: Space, session_id, for_update: bool = False) -> McpSes
 def session_last_ended(*, product) -> McpSession | None:
     """The product's most recently ended session, or None."""
     return McpSession.objects.filter(product=product, ended_at__isnull=False).order_by("-ended_at", "id").first()
+
+
+SUPERSEDED_CHECKED = 200
+
+
+def decisions_superseded(*, space: Space, product=None, limit: int = SUPERSEDED_CHECKED):
+    """The space's superseded decisions, most recently replaced first, with their successors.
+
+    With ``product``: that product's, and those of other products that list it as affected.
+    """
+    qs = Decision.objects.filter(space=space, superseded_by__isnull=False)
+    if product is not None:
+        qs = qs.filter(Q(product=product) | Q(affects_keys__contains=[product.name.lower()]))
+    return list(
+        qs.select_related("product", "superseded_by")
+        .only(
+            "id",
+            "decision",
+            "product__name",
+            "superseded_by__id",
+            "superseded_by__decision",
+            "superseded_by__created_at",
+        )
+        .order_by("-superseded_by__created_at", "id")[:limit]
+    )

@@ -16,6 +16,7 @@ from apps.scopes.services import member_put, workspace_create
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ALL_TOOLS = {
+    "check_memory_confidence",
     "register_session",
     "end_session",
     "get_identity_kernel",

@@ -1,3 +1,3 @@
 """The MCP tools; importing this package registers them all in ``registry.TOOLS``."""
 
-from . import memory, sessions  # noqa: F401
+from . import confidence, memory, sessions  # noqa: F401

@@ -67,7 +67,7 @@ def get_identity_kernel(context: ToolContext, args: dict) -> dict:
     return body
 
 
-def _product_name(args: dict) -> str:
+def product_name_argument(args: dict) -> str:
     """The normalised ``product_name`` argument (VALIDATION_ERROR naming it when impossible)."""
     return clean_product_name(args["product_name"], field="product_name")
 
@@ -91,7 +91,7 @@ def _state(product, scope: str) -> dict:
 )
 def get_product_state(context: ToolContext, args: dict) -> dict:
     active = context.active
-    return _state(product_get(space=active.space, name=_product_name(args)), active.scope)
+    return _state(product_get(space=active.space, name=product_name_argument(args)), active.scope)
 
 
 @tool(
@@ -108,7 +108,7 @@ def get_product_state(context: ToolContext, args: dict) -> dict:
 )
 def get_session_handoff(context: ToolContext, args: dict) -> dict:
     active = context.active
-    product = product_get(space=active.space, name=_product_name(args))
+    product = product_get(space=active.space, name=product_name_argument(args))
     last = session_last_ended(product=product)
     recent = decision_recent_for_product(product=product, limit=RECENT_DECISIONS)
     return {
@@ -160,7 +160,7 @@ def get_session_handoff(context: ToolContext, args: dict) -> dict:
 )
 def search_decisions(context: ToolContext, args: dict) -> dict:
     active = context.active
-    product = _product_name(args) if "product_name" in args else None
+    product = product_name_argument(args) if "product_name" in args else None
     limit = args.get("limit", SEARCH_DEFAULT_LIMIT)
     result = decision_search(
         space=active.space, q=args["query"], product=product, token_budget=args.get("token_budget"), limit=limit
@@ -233,6 +233,6 @@ def update_product_state(context: ToolContext, args: dict) -> dict:
     changes = validated(ProductStateWriteSerializer, fields)
     if_match = {args["expected_version"]} if "expected_version" in args else None
     product, created = product_state_write(
-        space=active.space, name=_product_name(args), changes=changes, if_match=if_match
+        space=active.space, name=product_name_argument(args), changes=changes, if_match=if_match
     )
     return {**_state(product, active.scope), "created": created}
