@@ -130,7 +130,11 @@ def signals_ingest(*, space: Space, project_id: str, signals: list[dict], batch:
         )
         for position, signal in enumerate(signals)
     ]
-    Signal.objects.bulk_create(rows, ignore_conflicts=True)
+    # Inserted in external-id order: concurrent batches sharing ids then wait for each other's
+    # keys in one order and cannot deadlock. ``position`` keeps the order they were sent in.
+    Signal.objects.bulk_create(
+        sorted(rows, key=lambda row: (row.external_id is None, row.external_id or "")), ignore_conflicts=True
+    )
     stored = set(Signal.objects.filter(pk__in=[row.pk for row in rows]).values_list("pk", flat=True))
     repeated = [row.external_id for row in rows if row.pk not in stored]
     earlier = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from urllib.parse import quote
 
@@ -214,3 +216,24 @@ def test_signals_are_found_by_memory_search(write_api):
     assert [hit["title"] for hit in narrowed["results"]] == ["error: TypeError in checkout"]
     typo = write_api.get("/api/v1/memory/search", params={"q": "checkotu", "types": "signal"}).json()
     assert typo["count"] >= 1
+
+
+def test_concurrent_requests_with_the_same_external_ids_store_each_once(write_api):
+    """Eight requests at once, each with the same five external ids (in a different order): the
+    unique index makes the later inserts wait for the first commit and count as duplicates."""
+    barrier = threading.Barrier(8)
+
+    def send(n: int) -> dict:
+        ids = [f"evt-{(n + k) % 5}" for k in range(5)]
+        barrier.wait()
+        return ingest(write_api, "Atlas", {"signals": [{"type": "note", "body": i, "external_id": i} for i in ids]})
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(send, range(8)))
+    assert sum(r["accepted"] for r in results) == 5
+    assert sum(r["duplicates"] for r in results) == 35
+    assert Signal.objects.count() == 5
+    stored = {s.external_id: str(s.pk) for s in Signal.objects.all()}
+    for result in results:
+        for entry in result["signals"]:
+            assert entry["id"] in stored.values()
