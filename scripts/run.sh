@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Development stack: a Celery worker in the background, the web server on :3010 in the foreground.
+# Development stack: a Celery worker (with the beat scheduler embedded, for the periodic recovery
+# of lost consolidation jobs) in the background, the web server on :3010 in the foreground.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-3010}"
 
-.venv/bin/celery -A synchronex worker --loglevel=INFO --concurrency=2 &
+mkdir -p var
+.venv/bin/celery -A synchronex worker --loglevel=INFO --concurrency=2 --beat --schedule var/celerybeat-schedule &
 WORKER=$!
 trap 'kill $WORKER 2>/dev/null || true; wait $WORKER 2>/dev/null || true' EXIT INT TERM
 
