@@ -45,10 +45,9 @@ def iso_z(moment: datetime | None) -> str | None:
     """UTC ISO 8601 with ``Z``; microseconds only when there are any (RFC 3339 either way)."""
     if moment is None:
         return None
-    moment = moment.astimezone(UTC)
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = moment.astimezone(UTC).replace(tzinfo=None)
+    # isoformat, not strftime: glibc's %Y does not pad years before 1000 to four digits.
+    return moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds") + "Z"
 
 
 def parse_timestamp(value) -> datetime | None:

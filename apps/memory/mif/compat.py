@@ -88,7 +88,8 @@ def _entities(raw_entities) -> list:
 
 
 def to_compatible(raw: dict, *, memory, embeddings: dict | None) -> dict:
-    """The export form of a stored generic memory (``memory`` is its ``Memory`` row)."""
+    """The export form of a stored generic memory (``memory``: its row, with ``memory_id``,
+    ``created_at`` and ``updated_at``)."""
     patch = _Patch(raw)
     patch.set("id", str(memory.memory_id))
     patch.set("created_at", iso_z(memory.created_at))

@@ -421,3 +421,10 @@ def test_kernel_record_restores_sections_version_and_timestamps(user, client_for
     exported = export_json(client)["memories"][0]["vendor_extensions"][VENDOR]["data"]
     assert exported == record
     assert client.get("/api/v1/memory/identity").headers["ETag"] == '"4"'
+
+
+def test_error_list_is_capped_but_counted(user, client_for):
+    memories = [{"id": str(uuid.uuid4()), "created_at": "2026-01-01T00:00:00Z"} for _ in range(1_005)]
+    body = import_document(client_for(user), mif_document([*memories, mif_memory()])).json()
+    assert (body["memories_imported"], body["errors_total"], len(body["errors"])) == (1, 1_005, 1_000)
+    assert body["errors"][0]["index"] == 0 and body["errors"][-1]["index"] == 999
