@@ -390,3 +390,45 @@ def test_an_unexpected_error_fails_the_job_without_leaking_details(space, monkey
     assert str(job.pk) in job.error["message"]
     # The space is free for a new job.
     assert consolidation_job_request(space=space)[1] is True
+
+
+def test_a_transient_database_error_is_retried_and_the_job_still_succeeds_once(space, monkeypatch):
+    """The task's own retry policy (run eagerly here: the retry follows at once)."""
+    from django.db import OperationalError
+
+    from apps.memory.tasks import consolidate as consolidate_task
+
+    send(space, "Atlas", {"type": "question", "title": "Q"})
+    real, calls = consolidation_steps.apply_steps, []
+
+    def flaky(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(**kwargs)
+
+    monkeypatch.setattr(consolidation_steps, "apply_steps", flaky)
+    job, _ = consolidation_job_request(space=space)
+    result = consolidate_task.apply(kwargs={"job_id": str(job.pk)})
+    assert result.get() == {"job": str(job.pk), "outcome": "succeeded"}
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.attempts == 2 and job.stats["signals_applied"] == 1
+    assert state(space).open_questions == ["Q"]
+
+
+def test_a_job_that_keeps_failing_transiently_fails_in_the_end(space, monkeypatch):
+    from django.db import OperationalError
+
+    from apps.memory.tasks import consolidate as consolidate_task
+
+    def down(**kwargs):
+        raise OperationalError("the database system is starting up")
+
+    monkeypatch.setattr(consolidation_steps, "apply_steps", down)
+    job, _ = consolidation_job_request(space=space)
+    result = consolidate_task.apply(kwargs={"job_id": str(job.pk)})
+    with pytest.raises(OperationalError):
+        result.get()
+    job.refresh_from_db()
+    assert job.status == "failed" and job.error["code"] == "SERVICE_UNAVAILABLE"
+    assert job.attempts == consolidate_task.max_retries + 1
