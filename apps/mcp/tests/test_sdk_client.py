@@ -50,8 +50,14 @@ async def every_tool(client: Client) -> dict:
     await call("log_decision", {"decision": "Pin every dependency", "product_name": "Atlas", "tags": ["build"]})
     await call("search_decisions", {"query": "pin dependency", "product_name": "Atlas"})
     await call("get_product_state", {"product_name": "Atlas"})
+    kernel = out["get_identity_kernel"]["injection_block"]
+    await call(
+        "check_memory_confidence", {"context_block": kernel + "\n- Pin every dependency", "product_name": "Atlas"}
+    )
     await call("end_session", {"session_id": session["session_id"], "summary": "Pinned the build."})
     await call("get_session_handoff", {"product_name": "Atlas"})
+    exported = await call("export_memories", {"types": ["product", "decision"]})
+    await call("import_memories", {"document": exported["document"], "dry_run": True})
     return out
 
 
@@ -65,6 +71,9 @@ def assert_every_tool_worked(out: dict) -> None:
         "search_decisions",
         "log_decision",
         "update_product_state",
+        "check_memory_confidence",
+        "export_memories",
+        "import_memories",
     }
     assert out["get_identity_kernel"]["session"]["product_name"] == "Atlas"
     assert out["update_product_state"]["what_is_blocked"] == ["CI is red"]
@@ -73,6 +82,9 @@ def assert_every_tool_worked(out: dict) -> None:
     assert out["get_product_state"]["recent_decisions"][0]["decision"] == "Pin every dependency"
     assert out["end_session"] == {**out["end_session"], "decisions_captured": 1, "handoff_note": "Pinned the build."}
     assert out["get_session_handoff"]["last_session"]["agent_name"] == "sdk-test"
+    assert out["check_memory_confidence"]["product"]["name"] == "Atlas"
+    assert len(out["export_memories"]["document"]["memories"]) == 2
+    assert out["import_memories"] == {**out["import_memories"], "dry_run": True, "duplicates_skipped": 2}
 
 
 def test_sdk_client_negotiates_and_calls_every_tool_with_an_api_key(base_url, person, make_key):

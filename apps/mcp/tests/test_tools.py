@@ -17,6 +17,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 ALL_TOOLS = {
     "check_memory_confidence",
+    "export_memories",
+    "import_memories",
     "register_session",
     "end_session",
     "get_identity_kernel",
@@ -38,7 +40,7 @@ def put_kernel(base_url: str, token: str, body: dict) -> None:
 def test_tools_list_publishes_each_tool_with_a_strict_schema_and_its_scope(mcp):
     tools = {t["name"]: t for t in mcp.rpc("tools/list").json()["result"]["tools"]}
 
-    assert set(tools) >= ALL_TOOLS
+    assert set(tools) == ALL_TOOLS
     for listed in tools.values():
         assert listed["inputSchema"]["type"] == "object"
         assert listed["inputSchema"]["additionalProperties"] is False

@@ -1,3 +1,3 @@
 """The MCP tools; importing this package registers them all in ``registry.TOOLS``."""
 
-from . import confidence, memory, sessions  # noqa: F401
+from . import confidence, memory, mif, sessions  # noqa: F401
