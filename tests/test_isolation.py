@@ -148,8 +148,13 @@ def seed_space(space: Space, marker: str, *, secret: str) -> Seeded:
         name=product_name,
         changes={"what_works": [f"{marker} works"], "next_session_starts_here": f"{marker} handoff"},
     )
+    older = decision_create(space=space, decision=f"{marker} older decision", product_name=product_name)
     seeded.decision = decision_create(
-        space=space, decision=f"{marker} decision", product_name=product_name, reasoning=f"{marker} reasoning"
+        space=space,
+        decision=f"{marker} decision",
+        product_name=product_name,
+        reasoning=f"{marker} reasoning",
+        supersedes=older.pk,
     )
     seeded.memory = memory_create(
         space=space, data={"id": str(uuid.uuid4()), "content": f"{marker} memory", "created_at": "2026-01-02T03:04:05Z"}
@@ -871,6 +876,56 @@ def _mcp_end(world, caller):
         assert_tool_write_refused_or(caller, result, "NOT_FOUND")
         assert_clean(world, caller, response)
         assert McpSession.objects.get(pk=other.session.pk).ended_at is None
+
+
+@mcp_tool_case("check_memory_confidence")
+def _mcp_confidence(world, caller):
+    block = "## Identity\nSomeone\n\n## Never\n- Guess"
+    response, result = mcp_call(caller, "check_memory_confidence", {"context_block": block})
+    assert_tool_ok(result)
+    assert_clean(world, caller, response)
+    for other in world.foreign(caller):
+        args = {"context_block": block, "product_name": other.product.name}
+        response, result = mcp_call(caller, "check_memory_confidence", args)
+        assert_tool_error(result, "NOT_FOUND")
+        assert_clean(world, caller, response, echoed=other.product.name)
+    own = world.own(caller)
+    if own is not None:
+        args = {"context_block": block, "product_name": own.product.name}
+        response, result = mcp_call(caller, "check_memory_confidence", args)
+        assert_tool_ok(result)
+        assert_clean(world, caller, response)
+        assert_sees_own(world, caller, response)  # its superseded decision, its product's facts
+
+
+@mcp_tool_case("export_memories")
+def _mcp_export(world, caller):
+    for fmt in ("json", "markdown"):
+        response, result = mcp_call(caller, "export_memories", {"format": fmt, "include_embeddings": True})
+        assert_tool_ok(result)
+        assert_clean(world, caller, response)
+        assert_sees_own(world, caller, response)
+        for seeded in world.seeded.values():
+            assert seeded.secret not in response.text
+
+
+@mcp_tool_case("import_memories")
+def _mcp_import(world, caller):
+    for other in world.foreign(caller):
+        memory = {
+            "id": str(other.memory.memory_id),
+            "content": other.memory.content,
+            "created_at": "2026-01-01T00:00:00Z",
+        }
+        document = {"mif_version": "2.0", "memories": [memory]}
+        response, result = mcp_call(caller, "import_memories", {"document": document})
+        assert_tool_write_refused_or(caller, result, None)
+        if caller.can_write:
+            assert (result["memories_imported"], result["duplicates_skipped"], result["errors"]) == (1, 0, [])
+            assert_clean(world, caller, response)
+            Memory.objects.filter(space=caller.space, memory_id=other.memory.memory_id).delete()
+        stored = Memory.objects.get(pk=other.memory.pk)
+        assert (stored.space_id, stored.content) == (other.space.pk, other.memory.content)
 
 
 def _mcp_sample(world):

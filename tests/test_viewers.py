@@ -197,6 +197,9 @@ MCP_TOOLS: dict[str, Callable[[Team], dict]] = {
     "update_product_state": lambda t: {"product_name": t.seeded.product.name, "status": "blocked"},
     "register_session": lambda t: {"product_name": t.seeded.product.name},
     "end_session": lambda t: {"session_id": str(t.seeded.session.pk), "summary": "Done"},
+    "check_memory_confidence": lambda t: {"context_block": "## Never\n- Guess", "product_name": t.seeded.product.name},
+    "export_memories": lambda t: {"format": "json"},
+    "import_memories": lambda t: {"document": MIF},
 }
 
 
