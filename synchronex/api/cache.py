@@ -60,6 +60,19 @@ class PostgresCache(BaseCache):
             row = cursor.fetchone()
         return default if row is None else self._decode(*row)
 
+    def get_many(self, keys, version=None):
+        """One SELECT for all keys (the base class would run one query per key)."""
+        mapped = {self.make_and_validate_key(key, version=version): key for key in keys}
+        if not mapped:
+            return {}
+        with self._cursor() as cursor:
+            cursor.execute(
+                f"SELECT cache_key, value, counter FROM {self._table} WHERE cache_key = ANY(%s) AND expires > now()",
+                [list(mapped)],
+            )
+            rows = cursor.fetchall()
+        return {mapped[key]: self._decode(blob, counter) for key, blob, counter in rows}
+
     def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
         key = self.make_and_validate_key(key, version=version)
         blob, counter = self._encode(value)
