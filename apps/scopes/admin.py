@@ -1,12 +1,92 @@
-from django.contrib import admin
+"""Admin for spaces, their members, and the per-space memory overview page.
 
-from apps.scopes.models import Space
+Spaces and memberships change through the API (tier checks, roles, the owner's membership);
+here they are inspected and, for spaces, deleted.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from apps.scopes.admin_views import memory_overview_view
+from apps.scopes.models import Membership, Space
+
+
+def overview_link(space_id) -> str:
+    """A link to a space's memory overview, for other admins' pages."""
+    return format_html('<a href="{}">Memory overview</a>', reverse("admin:scopes_space_overview", args=[space_id]))
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    fields = ["user", "role", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user").order_by("user__email")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Space)
 class SpaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "owner", "created_at"]
+    list_display = ["name", "kind", "owner", "member_count", "created_at", "overview"]
     list_filter = ["kind"]
     search_fields = ["name", "owner__email"]
+    search_help_text = "Space name or owner email."
     list_select_related = ["owner"]
-    readonly_fields = ["created_at"]
+    date_hierarchy = "created_at"
+    fields = ["id", "name", "kind", "owner", "created_at", "overview"]
+    readonly_fields = fields
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("memberships"))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(
+            lambda request, space_id: memory_overview_view(request, space_id, site=self.admin_site)
+        )
+        return [path("<uuid:space_id>/overview/", view, name="scopes_space_overview"), *super().get_urls()]
+
+    def has_add_permission(self, request):
+        return False  # personal spaces come with their user; workspaces are created over the API
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, obj: Space) -> int:
+        return obj.member_count
+
+    @admin.display(description="memory")
+    def overview(self, obj: Space) -> str:
+        return overview_link(obj.pk)
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "space", "role", "created_at"]
+    list_filter = ["role", "space__kind"]
+    search_fields = ["user__email", "space__name"]
+    search_help_text = "Member email or workspace name."
+    list_select_related = ["user", "space"]
+    date_hierarchy = "created_at"
+    fields = ["space", "user", "role", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False  # members are added by workspace owners and admins over the API
+
+    def has_change_permission(self, request, obj=None):
+        return False
