@@ -1,40 +1,166 @@
+"""Admin for users (plan, limits, today's usage) and API keys (never the digest), and the site itself."""
+
+from __future__ import annotations
+
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.decorators import login_not_required
+from django.db.models import Q
+from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
+from django_ratelimit.core import is_ratelimited
 
 from apps.accounts.models import ApiKey, User
+from synchronex.api.ratelimit import limits_for, usage_today_many
+
+admin.site.site_header = "Synchronex admin"
+admin.site.site_title = "Synchronex admin"
+admin.site.index_title = "Memory, accounts and credentials"
+admin.site.site_url = "/settings/keys"
+
+_admin_login = admin.site.login
+
+
+@login_not_required
+def _throttled_admin_login(request, extra_context=None):
+    # The admin's own login form takes credentials too: it shares the login form's per-IP budget.
+    if request.method == "POST" and is_ratelimited(
+        request, group="login", key="ip", rate=settings.LOGIN_RATE, increment=True
+    ):
+        return render(request, "accounts/throttled.html", status=429)
+    return _admin_login(request, extra_context)
+
+
+admin.site.login = _throttled_admin_login
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ["email"]
-    list_display = ["email", "name", "tier", "is_staff", "is_active", "date_joined"]
-    list_filter = ["tier", "is_staff", "is_active"]
+    list_display = [
+        "email",
+        "name",
+        "tier",
+        "limits",
+        "usage_today",
+        "is_staff",
+        "is_active",
+        "last_login",
+        "date_joined",
+    ]
+    list_filter = ["tier", "is_staff", "is_superuser", "is_active"]
     search_fields = ["email", "name"]
+    search_help_text = "Email or name."
+    date_hierarchy = "date_joined"
+    readonly_fields = ["limits", "usage_today", "last_login", "date_joined", "memory_links"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         ("Profile", {"fields": ["name"]}),
-        ("Plan", {"fields": ["tier", "daily_limit", "minute_limit"]}),
+        (
+            "Plan",
+            {
+                "fields": ["tier", "daily_limit", "minute_limit", "limits", "usage_today"],
+                "description": "Daily and per-minute limits apply to enterprise accounts only; "
+                "the other tiers use the plan's limits.",
+            },
+        ),
+        ("Memory", {"fields": ["memory_links"]}),
         ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "tier", "password1", "password2"]})]
 
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        # Today's counters of the whole page in one cache round trip, not one per row.
+        users = list(changelist.result_list)
+        usage = usage_today_many(users)
+        for user in users:
+            user.usage_today_cached = usage[user.pk]
+        return changelist
+
+    @admin.display(description="limits (day / minute)")
+    def limits(self, obj: User) -> str:
+        if obj.pk is None:
+            return "—"
+        limits = limits_for(obj)
+        return f"{limits['day']:,} / {limits['minute']:,}"
+
+    @admin.display(description="requests today")
+    def usage_today(self, obj: User) -> str:
+        if obj.pk is None:
+            return "—"
+        used = getattr(obj, "usage_today_cached", None)
+        if used is None:
+            used = usage_today_many([obj])[obj.pk]
+        return f"{used:,} of {limits_for(obj)['day']:,}"
+
+    @admin.display(description="links")
+    def memory_links(self, obj: User):
+        if obj.pk is None:
+            return "—"
+        spaces = obj.owned_spaces.order_by("kind", "name")
+        links = [
+            (reverse("admin:scopes_space_overview", args=[space.pk]), f"Memory overview: {space}") for space in spaces
+        ]
+        links.append((reverse("admin:accounts_apikey_changelist") + f"?user={obj.pk}", "API keys"))
+        return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a>', links)
+
+
+class KeyStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "active":
+            return queryset.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True)
+        if self.value() == "expired":
+            return queryset.filter(expires_at__lte=now, revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "user", "scope", "created_at", "last_used_at", "expires_at", "revoked_at"]
-    list_filter = ["scope", "revoked_at"]
+    list_display = ["name", "key_prefix", "user", "scope", "status", "created_at", "last_used_at", "expires_at"]
+    list_filter = [KeyStatusFilter, "scope"]
     search_fields = ["name", "prefix", "user__email"]
+    search_help_text = "Key name, key prefix (sx_live_…) or owner email."
     list_select_related = ["user"]
-    exclude = ["digest"]
-    readonly_fields = ["prefix", "user", "created_at", "last_used_at"]
+    date_hierarchy = "created_at"
+    # The digest is the credential's lookup key: never rendered, posted or searchable.
+    fields = ["name", "key_prefix", "user", "scope", "expires_at", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["key_prefix", "user", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
     def has_add_permission(self, request):
         return False  # keys are made by their owners or the create_api_key command
 
-    @admin.action(description="Revoke selected keys")
+    @admin.display(description="key", ordering="prefix")
+    def key_prefix(self, obj: ApiKey) -> str:
+        return f"{obj.prefix}…"
+
+    @admin.display(description="status")
+    def status(self, obj: ApiKey) -> str:
+        if obj.revoked_at is not None:
+            return "revoked"
+        return "expired" if obj.is_expired() else "active"
+
+    @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        self.message_user(request, f"Revoked {count} key(s).")
+        keys = list(queryset.filter(revoked_at__isnull=True))
+        ApiKey.objects.filter(pk__in=[key.pk for key in keys], revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        for key in keys:
+            self.log_change(request, key, "Revoked the key.")
+        self.message_user(request, f"Revoked {len(keys)} key(s).")
