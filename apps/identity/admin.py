@@ -1,7 +1,23 @@
-from django.contrib import admin
-from django.utils.html import format_html
+"""Admin for Identity Kernels (their rendered block, token count and revisions), read-only."""
 
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from apps.identity import renderer
+from apps.identity.layers import SECTIONS
 from apps.identity.models import Kernel, KernelRevision
+from apps.scopes.admin import overview_link
+
+RECENT_REVISIONS = 10
+
+
+def _pretty_json(value) -> str:
+    return format_html('<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -16,34 +32,106 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Kernel)
 class KernelAdmin(ReadOnlyAdmin):
-    list_display = ["space", "version", "injection_tokens", "truncated", "updated_at"]
+    list_display = ["space", "owner", "version", "injection_tokens", "truncated", "updated_at"]
     list_filter = ["truncated", "space__kind"]
     search_fields = ["space__name", "space__owner__email"]
+    search_help_text = "Space name or owner email."
     list_select_related = ["space", "space__owner"]
+    date_hierarchy = "updated_at"
     fields = [
         "space",
+        "overview",
         "version",
         "updated_at",
-        "identity",
-        "products",
-        "constraints",
-        "model_preferences",
         "rendered_block",
         "injection_tokens",
         "truncated",
         "block_key",
+        "identity",
+        "products",
+        "constraints",
+        "model_preferences",
+        "recent_revisions",
     ]
     readonly_fields = fields
 
+    @admin.display(description="owner", ordering="space__owner__email")
+    def owner(self, obj: Kernel) -> str:
+        return obj.space.owner.email
+
     @admin.display(description="Injection block")
-    def rendered_block(self, obj):
-        return format_html('<pre style="white-space: pre-wrap">{}</pre>', obj.injection_block)
+    def rendered_block(self, obj: Kernel):
+        return format_html('<pre style="white-space: pre-wrap" id="injection-block">{}</pre>', obj.injection_block)
+
+    @admin.display(description="memory")
+    def overview(self, obj: Kernel):
+        return overview_link(obj.space_id)
+
+    @admin.display(description="revisions")
+    def recent_revisions(self, obj: Kernel):
+        revisions = list(obj.revisions.select_related("actor_user").order_by("-version")[:RECENT_REVISIONS])
+        if not revisions:
+            return "None yet."
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">v{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:identity_kernelrevision_change", args=[revision.pk]),
+                    revision.version,
+                    revision.created_at.strftime("%Y-%m-%d %H:%M"),
+                    revision.actor,
+                    revision.actor_user.email if revision.actor_user else "—",
+                )
+                for revision in revisions
+            ),
+        )
+        every = reverse("admin:identity_kernelrevision_changelist") + f"?kernel={obj.pk}"
+        return format_html(
+            '<table id="kernel-revisions"><thead><tr><th>Version</th><th>Written</th><th>By credential</th>'
+            '<th>By user</th></tr></thead><tbody>{}</tbody></table><p><a href="{}">All revisions</a></p>',
+            rows,
+            every,
+        )
+
+
+class ActorKindFilter(admin.SimpleListFilter):
+    """Which kind of credential or process wrote a revision (the actor's prefix)."""
+
+    title = "written by"
+    parameter_name = "actor_kind"
+    KINDS = [("api_key", "API key"), ("oauth", "OAuth app"), ("consolidation", "Consolidation"), ("mcp", "MCP")]
+
+    def lookups(self, request, model_admin):
+        return self.KINDS
+
+    def queryset(self, request, queryset):
+        if self.value() in dict(self.KINDS):
+            return queryset.filter(actor__startswith=f"{self.value()}:")
+        return queryset
 
 
 @admin.register(KernelRevision)
 class KernelRevisionAdmin(ReadOnlyAdmin):
     list_display = ["kernel", "version", "actor", "actor_user", "created_at"]
-    search_fields = ["kernel__space__name", "actor", "actor_user__email"]
+    list_filter = [ActorKindFilter, "kernel__space__kind"]
+    search_fields = ["kernel__space__name", "kernel__space__owner__email", "actor", "actor_user__email"]
+    search_help_text = "Space name, owner email, actor (api_key:…, oauth:…) or user email."
     list_select_related = ["kernel", "kernel__space", "actor_user"]
-    fields = ["kernel", "version", "actor", "actor_user", "created_at", "snapshot"]
+    date_hierarchy = "created_at"
+    fields = ["kernel", "version", "actor", "actor_user", "created_at", "snapshot_json", "snapshot_block"]
     readonly_fields = fields
+
+    @admin.display(description="snapshot")
+    def snapshot_json(self, obj: KernelRevision):
+        return _pretty_json(obj.snapshot)
+
+    @admin.display(description="this layer's injection block at the time")
+    def snapshot_block(self, obj: KernelRevision):
+        block = renderer.render_block({section: obj.snapshot.get(section) for section in SECTIONS})
+        return format_html(
+            '<pre style="white-space: pre-wrap">{}</pre><p>{} tokens{}</p>',
+            block.text,
+            block.tokens,
+            ", truncated" if block.truncated else "",
+        )
