@@ -10,8 +10,31 @@ class SignalAdmin(admin.ModelAdmin):
     search_fields = ("title", "body", "external_id", "product__name", "space__name")
     list_select_related = ("product", "space")
     date_hierarchy = "occurred_at"
-    raw_id_fields = ("space", "product", "decision")
-    readonly_fields = ("id", "received_at", "position", "applied_at")
+    search_help_text = "Title, body, external id, product name or space name."
+    fields = (
+        "id",
+        "type",
+        "title",
+        "body",
+        "data",
+        "product",
+        "space",
+        "status",
+        "occurred_at",
+        "received_at",
+        "position",
+        "applied_at",
+        "source",
+        "external_id",
+        "decision",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False  # signals arrive over the ingest API, which validates them per type
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # an edited signal would no longer be what the tool sent
 
     @admin.display(description="title")
     def short_title(self, obj: Signal) -> str:

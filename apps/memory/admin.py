@@ -1,8 +1,13 @@
-from django.contrib import admin
+import json
+
+from django.contrib import admin, messages
 from django.db import models
 from django.template.defaultfilters import truncatechars
+from django.utils.html import format_html
 
-from apps.memory.models import EmbeddingSettings, Memory
+from apps.memory.consolidation import consolidation_job_request
+from apps.memory.models import ConsolidationJob, EmbeddingSettings, Memory
+from synchronex.api import errors
 
 
 @admin.register(Memory)
@@ -13,7 +18,11 @@ class MemoryAdmin(admin.ModelAdmin):
     list_select_related = ["space"]
     raw_id_fields = ["space"]
     date_hierarchy = "created_at"
+    search_help_text = "Content, memory id, external id, agent id, space name or owner email."
     exclude = ["embedding", "search"]  # derived columns, too large to show
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("embedding", "search")
 
     # Memories enter only through memory_create (typed columns, hash, search document and raw JSON
     # stay consistent); the admin views and deletes them.
@@ -37,3 +46,102 @@ class EmbeddingSettingsAdmin(admin.ModelAdmin):
     raw_id_fields = ["space"]
     readonly_fields = ["created_at", "updated_at"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+
+@admin.register(ConsolidationJob)
+class ConsolidationJobAdmin(admin.ModelAdmin):
+    """Consolidation runs: status and stats, read-only; "Run again" requests a new job."""
+
+    list_display = [
+        "created_at",
+        "space",
+        "product_label",
+        "status",
+        "dry_run",
+        "attempts",
+        "duration",
+        "stats_summary",
+        "finished_at",
+    ]
+    list_filter = ["status", "dry_run", "space__kind"]
+    search_fields = ["space__name", "space__owner__email", "product_name"]
+    search_help_text = "Space name, owner email or product name."
+    list_select_related = ["space"]
+    date_hierarchy = "created_at"
+    fields = [
+        "id",
+        "space",
+        "product_name",
+        "dry_run",
+        "status",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "applied_at",
+        "lease_expires_at",
+        "attempts",
+        "stats_json",
+        "error_json",
+    ]
+    readonly_fields = fields
+    actions = ["run_again"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # a job is requested through the consolidation service (API or "Run again")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="product", ordering="product_name")
+    def product_label(self, obj: ConsolidationJob) -> str:
+        return obj.product_name or "all products"
+
+    @admin.display(description="duration")
+    def duration(self, obj: ConsolidationJob) -> str:
+        duration_ms = (obj.stats or {}).get("duration_ms")
+        return f"{duration_ms} ms" if duration_ms is not None else "—"
+
+    @admin.display(description="stats")
+    def stats_summary(self, obj: ConsolidationJob) -> str:
+        stats = obj.stats or {}
+        shown = [(key, value) for key, value in stats.items() if key != "duration_ms"]
+        return ", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in shown) or "—"
+
+    @admin.display(description="stats")
+    def stats_json(self, obj: ConsolidationJob):
+        return _pretty_json(obj.stats)
+
+    @admin.display(description="error")
+    def error_json(self, obj: ConsolidationJob):
+        return _pretty_json(obj.error)
+
+    def has_rerun_permission(self, request) -> bool:
+        return request.user.has_perm("memory.add_consolidationjob")
+
+    @admin.action(
+        description="Run again (a new job with the same space, product and dry-run setting)", permissions=["rerun"]
+    )
+    def run_again(self, request, queryset):
+        for job in queryset.select_related("space"):
+            try:
+                new, created = consolidation_job_request(
+                    space=job.space, product_name=job.product_name or None, dry_run=job.dry_run
+                )
+            except errors.ServiceError as exc:
+                self.message_user(request, f"{job.space}: {exc.message}", messages.ERROR)
+                continue
+            if created:
+                self.log_addition(request, new, f"Requested again from job {job.pk}.")
+                self.message_user(request, f"{job.space}: queued job {new.pk}.")
+            else:
+                self.message_user(
+                    request,
+                    f"{job.space}: job {new.pk} is already {new.status}; it was not requested twice.",
+                    messages.WARNING,
+                )
+
+
+def _pretty_json(value):
+    if value is None:
+        return "—"
+    return format_html('<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
