@@ -46,9 +46,15 @@ class LowerWords(Func):
 
 
 class Decision(models.Model):
-    """One decision of a product, with its reasoning, tags and the other products it affects."""
+    """One decision of a product, with its reasoning, tags and the other products it affects.
+
+    ``origin_id`` is the id the decision had in the system it was imported from (MIF), set only
+    when that id was already taken here (ids are global keys); exports and id lookups in the
+    space use it, API responses show the row's own ``id``.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    origin_id = models.UUIDField(null=True, blank=True, editable=False)
     # Both foreign keys are indexed by the (…, -decided_at) composite indexes below.
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="decisions", db_index=False)
     product = models.ForeignKey(ProductState, on_delete=models.CASCADE, related_name="decisions", db_index=False)
@@ -108,6 +114,13 @@ class Decision(models.Model):
                 condition=models.Q(alternatives__len__lte=ALTERNATIVES_MAX), name="decision_alternatives_max"
             ),
             models.CheckConstraint(condition=~models.Q(supersedes=F("id")), name="decision_not_superseding_itself"),
+            # One row per original id in a space: re-imports find it, parallel imports cannot
+            # store it twice. Also the index of id lookups that fall back to the original id.
+            models.UniqueConstraint(
+                fields=["space", "origin_id"],
+                condition=models.Q(origin_id__isnull=False),
+                name="decision_origin_unique_per_space",
+            ),
             models.CheckConstraint(
                 condition=models.Q(embedding__isnull=True)
                 | (models.Q(embedding_dimensions__isnull=False) & ~models.Q(embedding_model="")),

@@ -12,9 +12,14 @@ from apps.scopes.models import Space
 
 
 class Kernel(models.Model):
-    """One space's kernel layer, with its injection block cached until the layer changes."""
+    """One space's kernel layer, with its injection block cached until the layer changes.
+
+    ``origin_id`` is the id the layer had in the system it was imported from (MIF), set only
+    when this row could not take that id; the export uses it, API responses never show it.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    origin_id = models.UUIDField(null=True, blank=True, editable=False)
     space = models.OneToOneField(Space, on_delete=models.CASCADE, related_name="kernel")
     # Each section is null when unset; a set section is stored normalised (no empty values).
     identity = models.JSONField(null=True, blank=True)
@@ -35,6 +40,11 @@ class Kernel(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=models.Q(injection_tokens__lte=500), name="kernel_block_within_ceiling"),
+            models.UniqueConstraint(
+                fields=["space", "origin_id"],
+                condition=models.Q(origin_id__isnull=False),
+                name="kernel_origin_unique_per_space",
+            ),
         ]
 
     def __str__(self) -> str:

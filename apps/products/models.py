@@ -14,7 +14,12 @@ NAME_MAX = 100
 
 
 class ProductState(models.Model):
-    """The living state of one product: status, what works, what is blocked, the handoff."""
+    """The living state of one product: status, what works, what is blocked, the handoff.
+
+    ``origin_id`` is the id the product state had in the system it was imported from (MIF), set
+    only when that id was already taken here (ids are global keys); exports and id lookups in
+    the space use it, API responses show the row's own ``id``.
+    """
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -24,6 +29,7 @@ class ProductState(models.Model):
         ARCHIVED = "archived", "Archived"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    origin_id = models.UUIDField(null=True, blank=True, editable=False)
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="products")
     # Original spelling, trimmed; matched case-insensitively through the unique key below.
     name = models.CharField(max_length=NAME_MAX)
@@ -44,6 +50,11 @@ class ProductState(models.Model):
         ordering = ["-last_activity_at", "id"]
         constraints = [
             models.UniqueConstraint(Lower("name"), "space", name="product_name_unique_ci_per_space"),
+            models.UniqueConstraint(
+                fields=["space", "origin_id"],
+                condition=models.Q(origin_id__isnull=False),
+                name="product_origin_unique_per_space",
+            ),
             models.CheckConstraint(condition=~models.Q(name=""), name="product_name_not_empty"),
             models.CheckConstraint(
                 condition=models.Q(status__in=["active", "paused", "blocked", "shipped", "archived"]),
