@@ -16,20 +16,9 @@ import requests
 
 from apps.oauth.tests.helpers import PASSWORD, authorize_params, exchange, pkce_pair, refresh, register_client
 from synchronex.api.scopes import SCOPES
+from tests.support.browser import browser_fixture  # noqa: F401 - provides the browser fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 class _AppHandler(BaseHTTPRequestHandler):
@@ -63,19 +52,6 @@ def app_server():
     yield server
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # between browser steps are still plain synchronous calls.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def log_in(page, email):
