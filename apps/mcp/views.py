@@ -2,9 +2,9 @@
 
 Order of checks on a POST: the ``Origin`` header (DNS-rebinding protection: only the public
 origin and loopback origins), the bearer token (401 with a ``resource_metadata`` challenge), the
-body's content type, the account quota (every JSON-RPC request counts once; a POST of only
-notifications counts once), the JSON itself, the ``MCP-Protocol-Version`` header, then each
-message. A request is answered with ``application/json`` (never a stream: nothing here runs long
+account quota (every authenticated POST counts once, and each further request of a batch once
+more), the content type and ``Accept``, the JSON itself, the ``MCP-Protocol-Version`` header,
+then each message. A request is answered with ``application/json`` (never a stream: nothing here runs long
 enough to need one); a POST of notifications or responses only is answered 202 with no body.
 GET (the optional server-to-client stream) and DELETE (session termination; there are no sessions)
 answer 405.
@@ -113,25 +113,19 @@ class McpView(View):
                 RpcError(UNAUTHORIZED, exc.message, data, status=401, headers={"WWW-Authenticate": challenge})
             )
         request.user, request.auth = credential.user, credential
-        content_type = (request.content_type or "").lower()
-        if content_type != "application/json":
-            return _rpc_error(
-                RpcError(INVALID_REQUEST, "The body must be JSON (Content-Type: application/json).", status=415)
-            )
-        if not _accepts_json(request.headers.get("Accept")):
-            return _rpc_error(RpcError(INVALID_REQUEST, "Accept must allow application/json.", status=406))
         try:
-            body = parse_body(request.body)
-            usage = self._consume_quota(credential.user, body)
-        except RpcError as error:
-            return _rpc_error(error)
+            usage = ratelimit.consume(credential.user)
+            response, body, extra = self._read(request)
+            for _ in range(extra):
+                usage = ratelimit.consume(credential.user)
         except ratelimit.QuotaExceeded as exceeded:
             data = exceeded.body()
             error = RpcError(
                 QUOTA_EXCEEDED, "The account's request quota is used up.", data, status=429, headers=exceeded.headers()
             )
             return _rpc_error(error)
-        response = self._answer(request, credential, body)
+        if response is None:
+            response = self._answer(request, credential, body)
         for name, value in usage.headers().items():
             response[name] = value
         active = getattr(request, "_active_space", None)
@@ -140,12 +134,22 @@ class McpView(View):
         return response
 
     @staticmethod
-    def _consume_quota(user, body) -> ratelimit.WindowUsage:
-        requests = sum(1 for item in body if isinstance(item, dict) and "id" in item) if isinstance(body, list) else 1
-        usage = ratelimit.consume(user)
-        for _ in range(requests - 1):
-            usage = ratelimit.consume(user)
-        return usage
+    def _read(request) -> tuple[HttpResponse | None, object, int]:
+        """(a refusal of the body or its media types, or None; the decoded body; how many more
+        requests a batch holds, each of which counts against the quota too)."""
+        content_type = (request.content_type or "").lower()
+        if content_type != "application/json":
+            message = "The body must be JSON (Content-Type: application/json)."
+            return _rpc_error(RpcError(INVALID_REQUEST, message, status=415)), None, 0
+        if not _accepts_json(request.headers.get("Accept")):
+            return _rpc_error(RpcError(INVALID_REQUEST, "Accept must allow application/json.", status=406)), None, 0
+        try:
+            body = parse_body(request.body)
+        except RpcError as error:
+            return _rpc_error(error), None, 0
+        if isinstance(body, list):
+            return None, body, max(sum(1 for item in body if isinstance(item, dict) and "id" in item) - 1, 0)
+        return None, body, 0
 
     def _answer(self, request, credential, body) -> HttpResponse:
         header = request.headers.get(VERSION_HEADER)

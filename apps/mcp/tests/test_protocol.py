@@ -296,3 +296,11 @@ def test_an_exhausted_quota_is_429_with_retry_after_and_the_contract_body(make_u
     assert error["data"]["limit"] == 60
     assert error["data"]["remaining"] == 0
     assert error["data"]["reset_at"].endswith("Z")
+
+
+def test_refused_bodies_count_against_the_quota_too(mcp):
+    malformed = mcp.post(data=b"{")
+    wrong_type = mcp.post(data=b"{}", headers={"Content-Type": "text/plain"})
+
+    assert malformed.status_code == 400 and malformed.headers["X-RateLimit-Remaining"] == "299"
+    assert wrong_type.status_code == 415 and wrong_type.headers["X-RateLimit-Remaining"] == "298"
