@@ -237,13 +237,14 @@ def test_a_job_whose_worker_is_killed_is_completed_by_another_worker_once(stack,
             assert not Decision.objects.filter(superseded_by__isnull=False).exists()
         else:
             assert row.applied_at is not None and not Signal.objects.filter(status="pending").exists()
-        doomed.kill()
-    assert job_row(job["job_id"]).status == "running"  # left behind by the dead worker
-    if point == "applied":
-        assert ProductState.objects.get(pk=product.pk).version == product.version  # rolled back
-
-    with stack.worker(name="rescuer", beat=True):
-        done = wait_for_status(client, job, "succeeded", timeout=90)
+        # The second worker starts while the first still holds the job (its lease is live, so
+        # the second leaves the job alone until the first is dead and the lease runs out).
+        with stack.worker(name="rescuer", beat=True):
+            doomed.kill()
+            assert job_row(job["job_id"]).status == "running"  # left behind by the dead worker
+            if point == "applied":
+                assert ProductState.objects.get(pk=product.pk).version == product.version  # rolled back
+            done = wait_for_status(client, job, "succeeded", timeout=90)
     row = job_row(job["job_id"])
     assert row.attempts == 2
     assert_consolidated(client, user, done["stats"])

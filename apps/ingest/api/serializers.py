@@ -245,7 +245,8 @@ class SignalSerializer(StrictSerializer):
             if not attrs.get("data"):
                 problems["data"] = ["An ai_usage signal needs data: provider, model, input_tokens, output_tokens."]
             elif checked.is_valid():
-                attrs["usage"] = dict(checked.validated_data)
+                # Absent, null and blank optional values all mean "not given".
+                attrs["usage"] = {k: v for k, v in checked.validated_data.items() if v not in (None, "")}
             else:
                 data_problems.update(checked.errors)
 

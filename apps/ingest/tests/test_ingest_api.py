@@ -66,7 +66,14 @@ def test_a_batch_keeps_order_and_applies_decisions_and_ai_usage_at_once(write_ap
                 },
                 {
                     "type": "ai_usage",
-                    "data": {"provider": "acme", "model": "mystery-1", "input_tokens": 5, "output_tokens": 5},
+                    "data": {
+                        "provider": "acme",
+                        "model": "mystery-1",
+                        "input_tokens": 5,
+                        "output_tokens": 5,
+                        "operation": "",
+                        "cost_usd": None,
+                    },
                 },
                 {
                     "type": "ai_usage",
@@ -104,7 +111,7 @@ def test_a_batch_keeps_order_and_applies_decisions_and_ai_usage_at_once(write_ap
     assert priced.provider == "openai" and priced.model == "gpt-4o" and priced.operation == "chat"
     assert priced.unpriced is False and priced.cost_usd > 0 and priced.product.name == "Atlas"
     unknown = events[body["signals"][3]["id"]]
-    assert unknown.unpriced is True and unknown.cost_usd is None
+    assert unknown.unpriced is True and unknown.cost_usd is None and unknown.operation is None
     given = events[body["signals"][4]["id"]]
     assert given.cost_usd == Decimal("0.123457") and given.source == "ingest"
 
