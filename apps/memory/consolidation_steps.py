@@ -162,7 +162,8 @@ def _snapshots(*, space: Space, existing: list[dict]) -> list[dict]:
 
 
 def _refresh_kernel(*, space: Space, actor: str) -> bool:
-    kernel = Kernel.objects.filter(space=space).first()
+    # Locked before reading, so a concurrent kernel write cannot slip between read and write.
+    kernel = Kernel.objects.select_for_update().filter(space=space).first()
     existing = (kernel.products if kernel else None) or []
     snapshot = _snapshots(space=space, existing=existing)
     if snapshot != existing and (snapshot or kernel is not None):
