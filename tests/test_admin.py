@@ -87,7 +87,7 @@ PAGE_QUERIES = {
     "products.ProductState": (7, 4),
     "decisions.Decision": (10, 6),
     "memory.Memory": (9, 4),
-    "memory.EmbeddingSettings": (5, 5),
+    "memory.EmbeddingSettings": (7, 5),
     "memory.ConsolidationJob": (7, 4),
     "synchronex_oauth.AppUsage": (7, 5),
     "costs.CostEvent": (9, 5),

@@ -43,6 +43,7 @@ class EmbeddingSettingsAdmin(admin.ModelAdmin):
     list_filter = ["provider"]
     search_fields = ["space__name", "space__owner__email", "model"]
     list_select_related = ["space"]
+    date_hierarchy = "updated_at"
     raw_id_fields = ["space"]
     readonly_fields = ["created_at", "updated_at"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
