@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from apps.memory import embeddings
@@ -49,13 +49,24 @@ def decisions_with_refs(qs: QuerySet[Decision] | None = None) -> QuerySet[Decisi
 _HEAVY_FIELDS = {"search_document", "affects_keys", "embedding"}
 
 
-def decision_get(*, space: Space, decision_id) -> Decision:
-    """A decision of ``space``; unknown, malformed or foreign ids are NOT_FOUND."""
+def decision_lookup(*, space: Space, decision_id, qs: QuerySet[Decision] | None = None) -> QuerySet[Decision]:
+    """The decision ``decision_id`` names in ``space``: the one with that id, else the one
+    imported from that id (``origin_id``: its id in the system it came from), so the ids of an
+    imported document keep working in the importing space. Every lookup of a decision by id goes
+    through here; take ``.first()``. A malformed id is NOT_FOUND.
+    """
     try:
         pk = uuid.UUID(str(decision_id))
     except ValueError:
         raise errors.NotFound("No such decision in this scope.") from None
-    found = decisions_with_refs(Decision.objects.filter(space=space, pk=pk)).first()
+    qs = Decision.objects.all() if qs is None else qs
+    # At most one row of each kind (primary key; unique per space); the row's own id wins.
+    return qs.filter(Q(pk=pk) | Q(origin_id=pk), space=space).order_by(Case(When(pk=pk, then=Value(0)), default=1))
+
+
+def decision_get(*, space: Space, decision_id) -> Decision:
+    """A decision of ``space``; unknown, malformed or foreign ids are NOT_FOUND."""
+    found = decision_lookup(space=space, decision_id=decision_id, qs=decisions_with_refs()).first()
     if found is None:
         raise errors.NotFound("No such decision in this scope.")
     return found

@@ -13,6 +13,7 @@ from apps.scopes.models import Space
 from synchronex.api import errors
 
 from .models import Decision
+from .selectors import decision_lookup
 
 
 def _supersede_target(*, space: Space, supersedes) -> Decision | None:
@@ -20,7 +21,10 @@ def _supersede_target(*, space: Space, supersedes) -> Decision | None:
     missing one, so ids of other spaces cannot be probed."""
     if supersedes is None:
         return None
-    target = Decision.objects.select_for_update().filter(space=space, pk=supersedes).first()
+    try:
+        target = decision_lookup(space=space, decision_id=supersedes).select_for_update().first()
+    except errors.NotFound:
+        target = None
     if target is None:
         raise errors.NotFound(
             "The decision named in 'supersedes' does not exist in this scope.",
@@ -99,10 +103,7 @@ def decision_delete(*, space: Space, decision_id) -> None:
     A decision it superseded becomes current again (its ``superseded_by`` is cleared); a
     decision that superseded it stays, with ``supersedes`` cleared.
     """
-    try:
-        pk = uuid.UUID(str(decision_id))
-    except ValueError:
-        raise errors.NotFound("No such decision in this scope.") from None
-    deleted, _ = Decision.objects.filter(space=space, pk=pk).delete()
-    if not deleted:
+    pk = decision_lookup(space=space, decision_id=decision_id).values_list("pk", flat=True).first()
+    deleted = Decision.objects.filter(space=space, pk=pk).delete()[0] if pk is not None else 0
+    if not deleted:  # unknown here, or deleted by a concurrent request since the lookup
         raise errors.NotFound("No such decision in this scope.")

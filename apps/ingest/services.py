@@ -22,7 +22,7 @@ from apps.costs.services import cost_event_record
 from apps.decisions.services import decision_create
 from apps.products.models import ProductState
 from apps.products.names import clean_product_name
-from apps.products.selectors import product_find
+from apps.products.selectors import product_by_id, product_find
 from apps.products.services import product_ensure, product_touch
 from apps.scopes.models import Space
 from synchronex.api import errors
@@ -52,7 +52,7 @@ def ingest_product_resolve(*, space: Space, project_id: str) -> ProductState:
     except ValueError:
         pk = None
     if pk is not None:
-        product = ProductState.objects.filter(space=space, pk=pk).first() or product_find(space=space, name=project_id)
+        product = product_by_id(space=space, product_id=pk) or product_find(space=space, name=project_id)
         if product is None:
             raise errors.NotFound("No product with that id in this scope.")
         return product

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import uuid
+
+from django.db.models import Case, Q, QuerySet, Value, When
 from django.db.models.functions import Lower
 
 from apps.scopes.models import Space
@@ -25,6 +27,19 @@ def product_find(*, space: Space, name: str) -> ProductState | None:
     if name_problem(clean):
         return None
     return _by_name(space=space, name=clean).first()
+
+
+def product_by_id(*, space: Space, product_id) -> ProductState | None:
+    """The product of ``space`` with that id, else the one imported from that id (``origin_id``:
+    its id in the system it came from), or None (a malformed id too). Every lookup of a product
+    by id goes through here."""
+    try:
+        pk = uuid.UUID(str(product_id).strip())
+    except ValueError:
+        return None
+    rows = ProductState.objects.filter(Q(pk=pk) | Q(origin_id=pk), space=space)
+    # At most one row of each kind (primary key; unique per space); the row's own id wins.
+    return rows.order_by(Case(When(pk=pk, then=Value(0)), default=1)).first()
 
 
 def product_find_for_update(*, space: Space, name: str) -> ProductState | None:
