@@ -35,6 +35,7 @@ from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.byok.models import ByokCredential
@@ -95,6 +96,13 @@ def _embeddings(row) -> dict | None:
     }
 
 
+def exported_id(row) -> str:
+    """The id a decision, product state or kernel row is exported under: the id it was imported
+    with (``origin_id``, when that id was taken here), else its own. A re-export of an imported
+    document therefore names every memory and reference as the document did."""
+    return str(row.origin_id or row.id)
+
+
 def _extension(kind: str, data: dict) -> dict:
     return {VENDOR: {"kind": kind, "data": data}}
 
@@ -106,7 +114,7 @@ def _product_entity(name: str) -> dict:
 # -- the kernel layer ------------------------------------------------------------------------------
 def kernel_data(kernel: Kernel) -> dict:
     return {
-        "id": str(kernel.id),
+        "id": exported_id(kernel),
         **kernel.sections(),
         "version": kernel.version,
         "created_at": iso_z(kernel.created_at),
@@ -124,7 +132,7 @@ def _kernel_memory(kernel: Kernel) -> dict:
         entities.append({"name": identity["company"], "entity_type": "organization", "confidence": 1.0})
     entities += [_product_entity(p["name"]) for p in sections["products"] or []]
     memory = {
-        "id": str(kernel.id),
+        "id": exported_id(kernel),
         "content": render_block(sections, max_tokens=FULL_RENDER_TOKENS).text,
         "memory_type": "context",
         "created_at": iso_z(kernel.created_at),
@@ -159,7 +167,7 @@ STATE_LISTS = (
 
 def product_data(product: ProductState) -> dict:
     return {
-        "id": str(product.id),
+        "id": exported_id(product),
         "name": product.name,
         "status": product.status,
         "what_works": product.what_works,
@@ -194,7 +202,7 @@ def _product_memories(options: ExportOptions) -> Iterator[dict]:
         rows = rows.filter(updated_at__gte=options.since)
     for product in rows.order_by("created_at", "id").iterator(chunk_size=CHUNK_ROWS):
         yield {
-            "id": str(product.id),
+            "id": exported_id(product),
             "content": product_text(product),
             "memory_type": "context",
             "created_at": iso_z(product.created_at),
@@ -214,16 +222,18 @@ def _id_or_none(value: uuid.UUID | None) -> str | None:
 
 
 def decision_data(decision: Decision) -> dict:
+    """The decision's structured data (``decision`` as ``_decision_memories`` reads it, with the
+    exported ids of the decisions it references)."""
     return {
-        "id": str(decision.id),
+        "id": exported_id(decision),
         "decision": decision.decision,
         "product_name": decision.product.name,
         "reasoning": decision.reasoning,
         "tags": decision.tags,
         "affects_products": decision.affects_products,
         "alternatives": decision.alternatives,
-        "supersedes": _id_or_none(decision.supersedes_id),
-        "superseded_by": _id_or_none(decision.superseded_by_id),
+        "supersedes": _id_or_none(decision.supersedes_ref),
+        "superseded_by": _id_or_none(decision.superseded_by_ref),
         "decided_at": iso_z(decision.decided_at),
         "created_at": iso_z(decision.created_at),
         "source": decision.source,
@@ -237,15 +247,24 @@ def _decision_metadata(decision: Decision) -> dict:
     for field in ("affects_products", "alternatives"):
         if getattr(decision, field):
             metadata[field] = json.dumps(getattr(decision, field), ensure_ascii=False)
-    if decision.supersedes_id:
-        metadata["supersedes"] = str(decision.supersedes_id)
-    if decision.superseded_by_id:
-        metadata["superseded_by"] = str(decision.superseded_by_id)
+    if decision.supersedes_ref:
+        metadata["supersedes"] = str(decision.supersedes_ref)
+    if decision.superseded_by_ref:
+        metadata["superseded_by"] = str(decision.superseded_by_ref)
     return metadata
 
 
 def _decision_memories(options: ExportOptions) -> Iterator[dict]:
-    rows = Decision.objects.filter(space=options.space).select_related("product").defer("search_document")
+    rows = (
+        Decision.objects.filter(space=options.space)
+        .select_related("product")
+        .defer("search_document")
+        # The related decisions as exported (their own ``exported_id``), in the same query.
+        .annotate(
+            supersedes_ref=Coalesce("supersedes__origin_id", "supersedes_id"),
+            superseded_by_ref=Coalesce("superseded_by__origin_id", "superseded_by_id"),
+        )
+    )
     if not options.include_embeddings:
         rows = rows.defer("embedding")
     if options.since:
@@ -255,7 +274,7 @@ def _decision_memories(options: ExportOptions) -> Iterator[dict]:
         if decision.reasoning:
             content += f"\n\nReasoning: {decision.reasoning}"
         memory = {
-            "id": str(decision.id),
+            "id": exported_id(decision),
             "content": content,
             "memory_type": "decision",
             "created_at": iso_z(decision.created_at),

@@ -3,8 +3,9 @@
 Each restore validates the record with the rules of its own API (the same serializers), then
 writes it with its original id and timestamps, so a space restored from an export exports the
 same memories again. Ids are global primary keys here: when another space holds the id (the
-export's source space still exists), the row gets a UUIDv5 derived from the space and the
-original id instead — stable, so a second import still finds it and changes nothing.
+export's source space still exists), the row gets a new id and keeps the original one in
+``origin_id`` (unique per space). The export writes ``origin_id or id``, re-imports find a row
+by either, and API lookups by id fall back to ``origin_id`` in the space.
 
 Each function returns ``"imported"`` or ``"duplicate"`` and raises ``RestoreError`` with a
 sentence for a record that cannot be restored; nothing is written with ``dry_run``.
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -76,17 +78,21 @@ def _version(data: dict) -> int:
     return value
 
 
-def _free_id(model, *, space: Space, original: uuid.UUID, kind: str) -> uuid.UUID:
-    """``original`` unless another space's row has it; then the id derived for this space."""
-    if model.objects.filter(pk=original).exclude(space=space).exists():
-        return derived_id(kind, str(space.id), str(original))
-    return original
+def _placement(model, *, original: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID | None]:
+    """``(primary key, origin_id)`` of a row restored from ``original``: the original id when it
+    is free, else a new id that remembers the original."""
+    if model.objects.filter(pk=original).exists():
+        return uuid.uuid4(), original
+    return original, None
 
 
 def _ids_in_space(model, *, space: Space, original: uuid.UUID, kind: str) -> uuid.UUID | None:
-    """The id under which ``original`` already lives in ``space`` (as itself or derived), if any."""
-    candidates = [original, derived_id(kind, str(space.id), str(original))]
-    return model.objects.filter(space=space, pk__in=candidates).values_list("pk", flat=True).first()
+    """The id of the row of ``space`` restored from ``original`` (same id or ``origin_id``), if any."""
+    # Rows restored before ``origin_id`` existed carry an id derived from the space and the
+    # original id: still found, so re-importing an old document adds nothing.
+    legacy = derived_id(kind, str(space.id), str(original))
+    rows = model.objects.filter(Q(pk__in=[original, legacy]) | Q(origin_id=original), space=space)
+    return rows.values_list("pk", flat=True).first()
 
 
 # -- product states --------------------------------------------------------------------------------
@@ -117,21 +123,31 @@ def product_restore(*, space: Space, data: dict, dry_run: bool) -> str:
         return DUPLICATE
     if dry_run:
         return IMPORTED
-    pk = _free_id(ProductState, space=space, original=original, kind="product")
-    try:
-        with transaction.atomic():
-            ProductState.objects.create(
-                id=pk, space=space, name=name, version=version, last_activity_at=last_activity_at, **state
-            )
-            ProductState.objects.filter(pk=pk).update(
-                created_at=created_at, updated_at=updated_at, last_session_summary=summary
-            )
-    except IntegrityError:
-        # A concurrent import created the product (same name or id) first.
-        if product_find(space=space, name=name) is None:
-            raise RestoreError("The product could not be stored (its id is taken).") from None
-        return DUPLICATE
-    return IMPORTED
+    for _attempt in range(2):
+        pk, origin_id = _placement(ProductState, original=original)
+        try:
+            with transaction.atomic():
+                ProductState.objects.create(
+                    id=pk,
+                    origin_id=origin_id,
+                    space=space,
+                    name=name,
+                    version=version,
+                    last_activity_at=last_activity_at,
+                    **state,
+                )
+                ProductState.objects.filter(pk=pk).update(
+                    created_at=created_at, updated_at=updated_at, last_session_summary=summary
+                )
+            return IMPORTED
+        except IntegrityError:
+            # A concurrent import created the product (same name or original id) first …
+            if product_find(space=space, name=name) or _ids_in_space(
+                ProductState, space=space, original=original, kind="product"
+            ):
+                return DUPLICATE
+            # … or another space took the original id since the check: once more, with a new id.
+    raise RestoreError("The product could not be stored (its id is taken).")
 
 
 # -- decisions -------------------------------------------------------------------------------------
@@ -175,28 +191,34 @@ def decision_restore(*, space: Space, record: DecisionRecord, supersedes_id: uui
         return DUPLICATE
     if dry_run:
         return IMPORTED
-    pk = _free_id(Decision, space=space, original=record.original, kind="decision")
     fields = dict(record.fields)
     product_name = fields.pop("product_name")
-    try:
-        with transaction.atomic():
-            Decision.objects.create(
-                id=pk,
-                space=space,
-                product=product_ensure(space=space, name=product_name),
-                supersedes_id=supersedes_id,
-                source=record.source,
-                decided_at=fields.pop("decided_at", None) or record.created_at,
-                **fields,
-            )
-            Decision.objects.filter(pk=pk).update(created_at=record.created_at)
-    except IntegrityError as exc:
-        if decision_existing(space=space, original=record.original):
-            return DUPLICATE  # a concurrent import stored it first
-        if supersedes_id is not None and "supersedes" in str(exc):
-            raise RestoreError("The decision it supersedes is already superseded by another decision.") from None
-        raise
-    return IMPORTED
+    decided_at = fields.pop("decided_at", None) or record.created_at
+    for _attempt in range(2):
+        pk, origin_id = _placement(Decision, original=record.original)
+        try:
+            with transaction.atomic():
+                Decision.objects.create(
+                    id=pk,
+                    origin_id=origin_id,
+                    space=space,
+                    product=product_ensure(space=space, name=product_name),
+                    supersedes_id=supersedes_id,
+                    source=record.source,
+                    decided_at=decided_at,
+                    **fields,
+                )
+                Decision.objects.filter(pk=pk).update(created_at=record.created_at)
+            return IMPORTED
+        except IntegrityError as exc:
+            if decision_existing(space=space, original=record.original):
+                return DUPLICATE  # a concurrent import stored it first
+            if supersedes_id is not None and "supersedes" in str(exc):
+                raise RestoreError("The decision it supersedes is already superseded by another decision.") from None
+            if origin_id is not None or not Decision.objects.filter(pk=pk).exists():
+                raise
+            # Another space took the original id since the check: once more, with a new id.
+    raise RestoreError("The decision could not be stored (its id is taken).")
 
 
 # -- the kernel layer ------------------------------------------------------------------------------
@@ -217,14 +239,18 @@ def kernel_restore(*, space: Space, data: dict, dry_run: bool, actor: str, actor
     updated_at = _moment(data, "updated_at", now)
     with transaction.atomic():
         current = Kernel.objects.select_for_update().filter(space=space).first()
-        if current is None and not dry_run:
+        for _attempt in range(2):
+            if current is not None or dry_run:
+                break
             # Race-safe: a concurrent restore's INSERT makes this one wait, then do nothing; the
-            # locking read below then sees the winner's committed kernel.
-            pk = _free_id(Kernel, space=space, original=original, kind="kernel")
-            Kernel.objects.bulk_create([Kernel(id=pk, space=space)], ignore_conflicts=True)
+            # locking read below then sees the winner's committed kernel. When nothing was
+            # inserted and no kernel is here, another space took the original id meanwhile:
+            # the second attempt takes a new id.
+            pk, origin_id = _placement(Kernel, original=original)
+            Kernel.objects.bulk_create([Kernel(id=pk, origin_id=origin_id, space=space)], ignore_conflicts=True)
             current = Kernel.objects.select_for_update().filter(space=space).first()
-            if current is None:
-                raise RestoreError("The kernel could not be stored (its id is taken).")
+        if current is None and not dry_run:
+            raise RestoreError("The kernel could not be stored (its id is taken).")
         if current is not None and any(current.sections().values()):
             if current.sections() == {name: data.get(name) for name in SECTIONS}:
                 return DUPLICATE
@@ -240,6 +266,8 @@ def kernel_restore(*, space: Space, data: dict, dry_run: bool, actor: str, actor
             # A new layer takes the record's history markers: version (its ETag) and timestamps.
             KernelRevision.objects.filter(kernel=kernel, version=kernel.version).update(version=version)
             Kernel.objects.filter(pk=kernel.pk).update(
+                # An empty layer made before the import keeps its own id and remembers the record's.
+                origin_id=kernel.origin_id or (original if kernel.pk != original else None),
                 version=version,
                 created_at=created_at,
                 updated_at=updated_at,

@@ -8,22 +8,23 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.db.models import Q
 
 from apps.decisions.models import Decision
 from apps.identity.models import Kernel
-from apps.memory.mif.common import VENDOR, derived_id
+from apps.memory.mif.common import VENDOR
 from apps.memory.models import Memory
 from apps.memory.tests.mif_support import (
+    EXPORT,
     FOREIGN,
     FOREIGN_ID,
-    by_id,
     export_json,
     import_document,
     seed_space,
     without_export_metadata,
 )
 from apps.products.models import ProductState
-from apps.scopes.services import space_ensure_personal
+from apps.scopes.services import space_ensure_personal, workspace_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MIF_CLI = Path(sys.executable).parent / "mif"
@@ -57,37 +58,115 @@ def test_restore_into_a_new_account_gives_the_same_export(make_user, client_for)
     assert again["export_meta"]["checksum"] == exported["export_meta"]["checksum"]
 
 
-def test_import_next_to_the_source_space_keeps_every_field_and_the_generic_ids(user, make_user, client_for):
-    """Both spaces exist: generic memories keep their ids (ids are per space); decisions, product
-    states and the kernel keep everything but the id, which another space holds: they get a
-    stable id derived from the new space and the original id."""
+def _kinds(document: dict) -> dict:
+    return {m["id"]: m["vendor_extensions"][VENDOR]["kind"] for m in document["memories"]}
+
+
+def test_import_next_to_the_source_space_gives_the_same_export(user, make_user, client_for):
+    """The usual case: the source space still holds the ids (global keys), so the imported rows
+    get new ids and remember the originals; the export names every memory and reference with
+    the original ids, exactly as the source's export did."""
+    data = seed_space(user)
+    exported = export_json(client_for(user, "read"))
+    other = make_user(tier="pro")
+    client = client_for(other)
+    body = import_document(client, exported).json()
+    assert (body["decisions_imported"], body["products_imported"], body["kernel_imported"]) == (3, 3, True)
+    assert (body["memories_imported"], body["errors"]) == (2, [])
+
+    again = export_json(client)
+    assert without_export_metadata(again) == without_export_metadata(exported)
+    assert again["export_meta"]["checksum"] == exported["export_meta"]["checksum"]
+
+    space = space_ensure_personal(user=other)
+    old, new = data["decisions"]
+    restored_old = Decision.objects.get(space=space, origin_id=old.id)
+    restored_new = Decision.objects.get(space=space, origin_id=new.id)
+    assert restored_old.id != old.id and restored_new.supersedes_id == restored_old.id
+    assert Decision.objects.filter(space=space, origin_id__isnull=True).count() == 0
+    assert ProductState.objects.get(space=space, name="Atlas").origin_id == data["product"].id
+    kernel = Kernel.objects.get(space=space)
+    assert kernel.origin_id == Kernel.objects.get(space=data["space"]).id and kernel.version == 1
+    # The source space is untouched and exports as before.
+    assert without_export_metadata(export_json(client_for(user, "read"))) == without_export_metadata(exported)
+
+
+def test_reimport_next_to_the_source_space_adds_nothing(user, make_user, client_for):
     seed_space(user)
     exported = export_json(client_for(user, "read"))
     other = make_user(tier="pro")
     client = client_for(other)
-    assert import_document(client, exported).status_code == 200
-    again = export_json(client)
-
+    import_document(client, exported)
     space = space_ensure_personal(user=other)
-    new_id = {
-        memory["id"]: str(derived_id(kind, str(space.id), memory["id"]))
-        for memory in exported["memories"]
-        for kind in [
-            {"decision": "decision", "product_state": "product", "identity_kernel": "kernel"}.get(
-                memory["vendor_extensions"][VENDOR]["kind"]
-            )
-        ]
-        if kind
-    }
-    text = json.dumps(exported["memories"])
-    for old, new in new_id.items():
-        text = text.replace(old, new)
-    assert again["memories"] == json.loads(text)
-    generic = [m["id"] for m in exported["memories"] if m["vendor_extensions"][VENDOR]["kind"] == "memory"]
-    assert generic and all(memory_id in by_id(again) for memory_id in generic)
+    counts = (Decision.objects.count(), ProductState.objects.count(), Kernel.objects.count(), Memory.objects.count())
+    body = import_document(client, exported).json()
+    assert (body["decisions_imported"], body["products_imported"], body["kernel_imported"]) == (0, 0, False)
+    assert (body["memories_imported"], body["duplicates_skipped"], body["errors"]) == (0, 9, [])
+    assert (Decision.objects.count(), ProductState.objects.count(), Kernel.objects.count(), Memory.objects.count()) == (
+        counts
+    )
     assert Decision.objects.filter(space=space).count() == 3
-    assert ProductState.objects.filter(space=space).count() == 3
-    assert Kernel.objects.get(space=space).version == 1
+    assert without_export_metadata(export_json(client)) == without_export_metadata(exported)
+
+
+def test_the_same_document_imports_into_several_spaces_each_exporting_the_original_ids(user, make_user, client_for):
+    seed_space(user)
+    exported = export_json(client_for(user, "read"))
+    first, owner = make_user(tier="pro"), make_user(tier="team")
+    workspace = workspace_create(owner=owner, name="Acme", kind="team")
+    in_workspace = {"X-Synchronex-Scope": str(workspace.id)}
+    targets = [(client_for(first), {}), (client_for(owner), in_workspace), (client_for(owner), {})]
+    for client, headers in targets:
+        body = import_document(client, exported, headers=headers).json()
+        assert (body["decisions_imported"], body["products_imported"], body["errors"]) == (3, 3, [])
+        again = client.get(EXPORT, headers=headers).json()
+        assert again["memories"] == exported["memories"]
+    for kind, model in (("decision", Decision), ("product_state", ProductState), ("identity_kernel", Kernel)):
+        originals = [uuid.UUID(i) for i, k in _kinds(exported).items() if k == kind]
+        # One row per original id in each of the four spaces, under four different ids.
+        assert model.objects.filter(Q(pk__in=originals) | Q(origin_id__in=originals)).count() == 4 * len(originals)
+
+
+def test_original_ids_name_imported_decisions_and_products_in_the_importing_space_only(user, make_user, client_for):
+    data = seed_space(user)
+    exported = export_json(client_for(user, "read"))
+    importer, stranger = make_user(tier="pro"), make_user(tier="pro")
+    client = client_for(importer)
+    import_document(client, exported)
+    space = space_ensure_personal(user=importer)
+    old, new = (str(d.id) for d in data["decisions"])
+    gamma = next(m["id"] for m in exported["memories"] if m["content"].startswith("Ship the Gamma"))
+    row_id = str(Decision.objects.get(space=space, origin_id=gamma).id)
+
+    # Read by the original id: the importing space's row, shown with its own id.
+    shown = client.get(f"/api/v1/memory/decisions/{gamma}").json()
+    assert shown["id"] == row_id and shown["decision"] == "Ship the Gamma beta in June"
+    # Supersede by the original id.
+    created = client.post(
+        "/api/v1/memory/decisions", json={"decision": "Use SQLite", "product_name": "Atlas", "supersedes": new}
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["supersedes"] == str(Decision.objects.get(space=space, origin_id=new).id)
+    # Ingest into a product named by its original id.
+    atlas = str(data["product"].id)
+    ingested = client.post(f"/api/v1/ingest/{atlas}", json={"type": "note", "body": "hello"})
+    assert ingested.status_code in (200, 201, 202), ingested.text
+    assert ingested.json()["product"]["id"] == str(ProductState.objects.get(space=space, origin_id=atlas).id)
+
+    # Elsewhere those ids name nothing (the source space's rows are its own, not the importer's).
+    for foreign in (client_for(stranger), client_for(make_user(tier="pro"))):
+        response = foreign.delete(f"/api/v1/memory/decisions/{gamma}")
+        assert response.status_code == 404 and response.json()["error"]["code"] == "NOT_FOUND"
+        assert foreign.post(f"/api/v1/ingest/{atlas}", json={"type": "note", "body": "x"}).status_code == 404
+
+    # Delete by the original id: the importing space's row goes, the source's stays.
+    assert client.delete(f"/api/v1/memory/decisions/{gamma}").status_code == 204
+    assert not Decision.objects.filter(pk=row_id).exists()
+    assert Decision.objects.filter(pk=gamma, space=data["space"]).exists()
+    again = client.delete(f"/api/v1/memory/decisions/{gamma}")
+    assert again.status_code == 404 and again.json()["error"]["code"] == "NOT_FOUND"
+    assert client.delete(f"/api/v1/memory/decisions/{old}").status_code == 204
+    assert Decision.objects.filter(pk=old).exists()  # the source's own decision
 
 
 def test_generic_memory_is_stored_again_exactly_as_first_imported(user, make_user, client_for):
