@@ -236,6 +236,9 @@ class KernelRevisionPageSerializer(serializers.Serializer):
 
 # --- kernel export (SPEC §9) -------------------------------------------------------------------
 EXPORT_QUERY_MAX = 20_000
+# In a query string: a URL must fit web servers' request-line limits (gunicorn: 4 KiB by default,
+# at most 8 KiB), and a character may take 12 bytes percent-encoded. Longer texts go by POST.
+EXPORT_GET_QUERY_MAX = 500
 EXPORT_PRODUCT_MAX = 100
 
 
@@ -257,18 +260,28 @@ class StrictBoolean(serializers.BooleanField):
         return data
 
 
+class QueryChoice(serializers.ChoiceField):
+    """A query option whose empty value (``?format=``) is refused, not read as absent (DRF's form rule)."""
+
+    def get_value(self, dictionary):
+        return dictionary.get(self.field_name, serializers.empty)
+
+
 class KernelExportQuerySerializer(StrictSerializer):
     """The options of ``GET /kernel/export`` (query string)."""
 
-    format = serializers.ChoiceField(choices=["markdown", "json", "text"], default="markdown")
+    format = QueryChoice(choices=["markdown", "json", "text"], default="markdown")
     product = serializers.CharField(
         max_length=EXPORT_PRODUCT_MAX, required=False, allow_blank=True, help_text="A product name (any case)."
     )
     query = serializers.CharField(
-        max_length=EXPORT_QUERY_MAX, required=False, allow_blank=True, help_text="What the session is about."
+        max_length=EXPORT_GET_QUERY_MAX,
+        required=False,
+        allow_blank=True,
+        help_text="What the session is about (longer texts: POST).",
     )
     task = serializers.CharField(
-        max_length=EXPORT_QUERY_MAX, required=False, allow_blank=True, help_text="Same as query (either one)."
+        max_length=EXPORT_GET_QUERY_MAX, required=False, allow_blank=True, help_text="Same as query (either one)."
     )
     max_tokens = serializers.IntegerField(min_value=100, max_value=8000, default=1500)
     decisions = serializers.IntegerField(min_value=0, max_value=20, default=5)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from apps.accounts.models import User
@@ -12,6 +12,7 @@ from apps.scopes.selectors import resolve_active_space, workspace_membership, wo
 from apps.scopes.services import member_put, member_remove, scope_set, workspace_create
 from synchronex.api import errors
 from synchronex.api.pagination import Page
+from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
 
 SCOPE_HEADER_PARAM = OpenApiParameter(
@@ -159,7 +160,14 @@ class MemberListView(ApiView):
 class MemberDetailView(ApiView):
     required_scopes = {"DELETE": "memory:write"}
 
-    @extend_schema(tags=["workspaces"], summary="Remove a member (owner/admin), or leave", responses={204: None})
+    @extend_schema(
+        tags=["workspaces"],
+        summary="Remove a member (owner/admin), or leave",
+        responses={
+            204: None,
+            409: OpenApiResponse(ErrorSerializer, description="The owner cannot be removed from their workspace."),
+        },
+    )
     def delete(self, request, workspace_id, user_id):
         actor = workspace_membership(user=request.user, workspace_id=workspace_id)
         member_remove(actor_membership=actor, user_id=user_id)
