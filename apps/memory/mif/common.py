@@ -27,8 +27,9 @@ EXPORT_TYPES = ("identity", "product", "decision", "memory")
 TAG_PRODUCT_STATE = "product-state"
 TAG_IDENTITY_KERNEL = "identity-kernel"
 
-# Namespace of the UUIDv5 ids derived here (rows whose id is taken elsewhere; foreign items
-# without a UUID). Fixed forever: the same input always derives the same id, so re-imports dedupe.
+# Namespace of the UUIDv5 ids derived here (foreign items without a UUID; restored rows whose id
+# was taken, before ``origin_id`` existed). Fixed forever: the same input always derives the same
+# id, so re-imports dedupe.
 ID_NAMESPACE = uuid.UUID("e26dae58-ac1c-4d9c-9f4c-e21a59916bc0")
 
 
