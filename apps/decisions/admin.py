@@ -98,6 +98,7 @@ class DecisionAdmin(admin.ModelAdmin):
         "embedding_model",
         "embedding_dimensions",
         "id",
+        "origin_id",
     )
     readonly_fields = fields
 

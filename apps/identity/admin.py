@@ -52,6 +52,8 @@ class KernelAdmin(ReadOnlyAdmin):
         "constraints",
         "model_preferences",
         "recent_revisions",
+        "id",
+        "origin_id",
     ]
     readonly_fields = fields
 

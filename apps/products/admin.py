@@ -47,6 +47,8 @@ class ProductStateAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
         "last_activity_at",
+        "id",
+        "origin_id",
     )
     readonly_fields = fields
 
