@@ -58,7 +58,12 @@ def prepare(*, fresh: bool = False) -> str:
 
 @contextlib.contextmanager
 def server(url: str, *, workers: int = 2):
-    env = {"DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "bench.settings", "LOG_LEVEL": "WARNING"}
+    env = {
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "LOG_LEVEL": "WARNING",
+        "DB_CONN_MAX_AGE": "600",  # persistent connections, as in production
+    }
     with gunicorn(env, workers=workers) as base:
         yield base
 

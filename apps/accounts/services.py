@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import DISPLAY_PREFIX_LENGTH, KEY_PREFIX, LAST_USED_RESOLUTION, ApiKey, User, digest_key
+from apps.accounts.selectors import api_key_by_digest
 from apps.scopes.services import space_ensure_personal
 from synchronex.api import errors
 
@@ -74,7 +75,7 @@ def api_key_authenticate(*, raw_token: str) -> ApiKey:
     """
     if not KEY_PATTERN.match(raw_token):
         raise errors.Unauthorized("Malformed API key.")
-    key = ApiKey.objects.select_related("user").filter(digest=digest_key(raw_token)).first()
+    key = api_key_by_digest(digest_key(raw_token))
     if key is None or key.is_revoked or not key.user.is_active:
         raise errors.Unauthorized("Unknown or revoked API key.")
     now = timezone.now()

@@ -13,8 +13,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from django.db.models import OuterRef, Q, Subquery
-
 from apps.scopes.models import ActiveScope, Membership, Role, Space
 from apps.scopes.services import space_ensure_personal
 from synchronex.api import errors
@@ -47,16 +45,34 @@ class ActiveSpace:
         return self.role in (Role.OWNER, Role.ADMIN)
 
 
-def _candidates(user, workspace) -> list[Space]:
-    """The personal space and (if any) one workspace, with the user's role there — one query.
+# The personal space and at most one workspace (given, or the stored active scope), with the
+# caller's role there: one statement on every API request, so it is written out rather than
+# compiled from the ORM on each call (the compile cost several times the query).
+_CANDIDATES_SQL = """
+SELECT s.*, (SELECT m.role FROM scopes_membership m WHERE m.space_id = s.id AND m.user_id = %(user)s) AS member_role
+FROM scopes_space s
+WHERE (s.owner_id = %(user)s AND s.kind = 'personal')
+   OR (s.kind <> 'personal' AND s.id = {workspace})
+"""
+_STORED = "(SELECT a.workspace_id FROM scopes_activescope a WHERE a.user_id = %(user)s)"
 
-    ``workspace`` is a workspace id, or a subquery for the stored active scope.
-    """
-    role = Membership.objects.filter(space_id=OuterRef("pk"), user_id=user.pk).values("role")[:1]
-    condition = Q(owner_id=user.pk, kind=Space.Kind.PERSONAL)
-    if workspace is not None:
-        condition |= Q(pk=workspace) & ~Q(kind=Space.Kind.PERSONAL)
-    return list(Space.objects.filter(condition).select_related("owner").annotate(member_role=Subquery(role)))
+
+def _candidates(user, workspace_id) -> list[Space]:
+    """The personal space and the wanted workspace (an id; ``STORED`` for the stored scope)."""
+    if workspace_id is None:
+        sql, params = _CANDIDATES_SQL.format(workspace="NULL"), {"user": user.pk}
+    elif workspace_id is STORED:
+        sql, params = _CANDIDATES_SQL.format(workspace=_STORED), {"user": user.pk}
+    else:
+        sql, params = _CANDIDATES_SQL.format(workspace="%(workspace)s"), {"user": user.pk, "workspace": workspace_id}
+    spaces = list(Space.objects.raw(sql, params))
+    for space in spaces:
+        if space.owner_id == user.pk:
+            space.owner = user  # spare the lazy lookup of an owner we already hold
+    return spaces
+
+
+STORED = object()
 
 
 def _parse_workspace_id(raw: str):
@@ -68,7 +84,7 @@ def _parse_workspace_id(raw: str):
 
 def resolve_active_space(user, header: str | None) -> ActiveSpace:
     if header is None:
-        wanted = Subquery(ActiveScope.objects.filter(user_id=user.pk).values("workspace_id")[:1])
+        wanted = STORED
     elif header.strip().lower() == "personal":
         wanted = None
     else:

@@ -52,7 +52,9 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
 def gunicorn(env_overrides: dict, *, workers: int = 4, threads: int = 1):
     """Serve the project with gunicorn on a free port; yields the base URL."""
     port = free_port()
-    env = {**os.environ, **env_overrides, "DB_CONN_MAX_AGE": "0"}
+    # Tests want connections closed after each request (so the test database can be dropped);
+    # benchmarks pass DB_CONN_MAX_AGE to keep them, as production does.
+    env = {**os.environ, "DB_CONN_MAX_AGE": "0", **env_overrides}
     log = tempfile.NamedTemporaryFile(prefix="gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen(
         [
