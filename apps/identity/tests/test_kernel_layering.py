@@ -248,7 +248,10 @@ class TestWritesAndVersions:
         bob.put(URL, json={"identity": {"company": "w2"}}, headers=header)
         workspace = ada.get(HISTORY, headers=header).json()
         assert workspace["count"] == 2
-        assert [_compact(r["snapshot"]["identity"]) for r in workspace["results"]] == [{"company": "w2"}, {"company": "w1"}]
+        assert [_compact(r["snapshot"]["identity"]) for r in workspace["results"]] == [
+            {"company": "w2"},
+            {"company": "w1"},
+        ]
         assert bob.get(HISTORY, headers=header).json() == workspace
         personal = ada.get(HISTORY, headers=PERSONAL).json()
         assert [_compact(r["snapshot"]["identity"]) for r in personal["results"]] == [{"name": "p2"}, {"name": "p1"}]
