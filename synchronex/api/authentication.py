@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.utils.module_loading import import_string
 from rest_framework.authentication import BaseAuthentication
 
-from synchronex.api import errors
+from synchronex.api import errors, ratelimit
 
 # prefix → dotted path of a function(raw_token=...) -> credential
 TOKEN_RESOLVERS: dict[str, str] = {
@@ -23,11 +23,26 @@ def register_token_resolver(prefix: str, dotted_path: str) -> None:
     TOKEN_RESOLVERS[prefix] = dotted_path
 
 
+def guarded(request, resolve):
+    """``resolve()`` a bearer token under the per-address throttle of failed authentications
+    (``API_AUTH_FAILURES_PER_MINUTE``): a throttled address gets RATE_LIMITED before any lookup,
+    and every UNAUTHORIZED answer counts against its address (never against an account)."""
+    ratelimit.bearer_failures_check(request)
+    try:
+        return resolve()
+    except errors.Unauthorized:
+        ratelimit.bearer_failure_count(request)
+        raise
+
+
 class BearerAuthentication(BaseAuthentication):
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION")
         if header is None:
             return None
+        return guarded(request, lambda: self._resolve(header))
+
+    def _resolve(self, header: str):
         scheme, _, token = header.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or " " in token:

@@ -86,9 +86,16 @@ def add_common_responses(result, generator, request, public):
             responses.setdefault(
                 "429",
                 {
-                    "description": "Account quota exceeded",
+                    "description": (
+                        "Account quota exceeded (the RateLimitExceeded body), or too many failed "
+                        "authentications from this address (RATE_LIMITED)"
+                    ),
                     "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RateLimitExceeded"}}},
+                    "content": {
+                        "application/json": {
+                            "schema": {"oneOf": [{"$ref": "#/components/schemas/RateLimitExceeded"}, ERROR_REF]}
+                        }
+                    },
                 },
             )
             for status, response in responses.items():

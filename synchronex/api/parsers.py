@@ -27,11 +27,32 @@ class StrictJSONParser(JSONParser):
         except UnicodeDecodeError as exc:
             raise ParseError(f"body is not valid UTF-8 (byte {exc.start})") from None
         try:
-            return json.loads(text, parse_constant=_reject_constant)
+            value = json.loads(text, parse_constant=_reject_constant)
         except RecursionError:
             raise ParseError("JSON is nested too deeply") from None
         except ValueError as exc:
             raise ParseError(f"invalid JSON ({exc})") from None
+        if depth_exceeds(value, MAX_DEPTH):
+            # Code that walks a body (validators, renderers) recurses; no real document nests this deep.
+            raise ParseError(f"JSON is nested more than {MAX_DEPTH} levels deep")
+        return value
+
+
+MAX_DEPTH = 64
+
+
+def depth_exceeds(value, limit: int) -> bool:
+    """Whether objects and arrays nest more than ``limit`` levels (an iterative walk: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _reject_constant(name: str):

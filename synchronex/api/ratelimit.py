@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import caches
-from django_ratelimit.core import is_ratelimited
+from django_ratelimit.core import _get_ip, is_ratelimited
 
 from synchronex.api import errors
 
@@ -127,6 +127,50 @@ def usage_today_many(users, *, now: float | None = None) -> dict:
     keys = {f"quota:{user.pk}:day:{start}": user.pk for user in users}
     found = caches[settings.RATELIMIT_USE_CACHE].get_many(list(keys))
     return {pk: found.get(key, 0) for key, pk in keys.items()}
+
+
+# Addresses this process saw fail this clock minute (address → window start). Only those pay for a
+# look at the shared counter, so valid traffic from clean addresses costs no extra round trip; a
+# guesser's first failure on each web process costs nothing more than its being counted.
+_SEEN_FAILING: dict[str, int] = {}
+_SEEN_FAILING_MAX = 10_000
+
+
+def _failure_window(request, now: float) -> tuple[str, str, int]:
+    address = _get_ip(request)
+    start = int(now // 60) * 60
+    return address, f"authfail:{address}:{start}", start
+
+
+def bearer_failures_check(request, *, now: float | None = None) -> None:
+    """Refuse any bearer token from an address with too many failed ones this clock minute.
+
+    Checked before the token lookup, so once throttled an address learns nothing, not even
+    whether a token is valid; valid tokens are never counted, only UNAUTHORIZED answers are.
+    """
+    now = time.time() if now is None else now
+    address, key, start = _failure_window(request, now)
+    if _SEEN_FAILING.get(address) != start:
+        return
+    if caches[settings.RATELIMIT_USE_CACHE].get(key, 0) >= settings.API_AUTH_FAILURES_PER_MINUTE:
+        raise errors.RateLimited(
+            "Too many failed authentications from this address; wait and try again.",
+            headers={"Retry-After": str(max(int(start + 60 - now), 1))},
+        )
+
+
+def bearer_failure_count(request, *, now: float | None = None) -> None:
+    """Count one failed bearer authentication (unknown, malformed or revoked token) of the address."""
+    address, key, start = _failure_window(request, time.time() if now is None else now)
+    if len(_SEEN_FAILING) >= _SEEN_FAILING_MAX:
+        _SEEN_FAILING.clear()
+    _SEEN_FAILING[address] = start
+    _count(caches[settings.RATELIMIT_USE_CACHE], key, 120)
+
+
+def bearer_failures_forget() -> None:
+    """Forget which addresses this process saw failing (tests start each case clean)."""
+    _SEEN_FAILING.clear()
 
 
 def throttle_ip(request, *, group: str, rate: str) -> None:

@@ -51,6 +51,7 @@ from apps.memory.mif.restore import (
 from apps.memory.mif.writer import memories_write
 from apps.memory.tasks import embed_pending_on_commit
 from synchronex.api import errors
+from synchronex.api.parsers import MAX_DEPTH, depth_exceeds
 
 FORMATS = ("auto", "mif", "mem0", "mcp-jsonl")
 MAX_REPORTED_ERRORS = 1_000
@@ -165,6 +166,8 @@ def read_document(text: str, fmt: str = "auto", *, now=None) -> tuple[str, list[
         if fmt == "auto" and looks_like_jsonl(body):
             return "mcp-jsonl", mcp_candidates(body, now=now)
         raise errors.ValidationFailed(f"The body is not valid JSON ({exc}).") from None
+    if depth_exceeds(doc, MAX_DEPTH):
+        raise errors.ValidationFailed(f"The body is not usable JSON: it nests more than {MAX_DEPTH} levels deep.")
     if fmt == "auto":
         fmt = _detect(doc)
     if fmt == "mcp-jsonl":

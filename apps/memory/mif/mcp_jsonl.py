@@ -24,6 +24,7 @@ import json
 from datetime import datetime
 
 from apps.memory.mif.common import Candidate, derived_id, iso_z
+from synchronex.api.parsers import MAX_DEPTH, depth_exceeds
 
 VENDOR_KEY = "mcp-memory"
 SOURCE = {"source_type": "mcp-memory", "agent": "mcp-memory", "agent_name": "mcp-memory"}
@@ -34,7 +35,10 @@ def _reject_constant(name: str):
 
 
 def _parse(line: str):
-    return json.loads(line, parse_constant=_reject_constant)
+    record = json.loads(line, parse_constant=_reject_constant)
+    if depth_exceeds(record, MAX_DEPTH):
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+    return record
 
 
 def looks_like_jsonl(text: str) -> bool:
