@@ -7,6 +7,10 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404
+from django_redis.exceptions import ConnectionInterrupted as CacheConnectionInterrupted
+from kombu.exceptions import OperationalError as BrokerOperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -66,6 +70,11 @@ def to_service_error(exc: Exception) -> errors.ServiceError | None:
         return errors.ServiceUnavailable("The database is unavailable; try again shortly.")
     if isinstance(exc, DatabaseError) and "could not connect" in str(exc).lower():
         return errors.ServiceUnavailable("The database is unavailable; try again shortly.")
+    if isinstance(exc, (CacheConnectionInterrupted, RedisConnectionError, RedisTimeoutError)):
+        # The cache holds the request quotas: a request that cannot be counted is not served.
+        return errors.ServiceUnavailable("The cache is unavailable; try again shortly.")
+    if isinstance(exc, BrokerOperationalError):
+        return errors.ServiceUnavailable("The task broker is unavailable; try again shortly.")
     if isinstance(exc, ConnectionError):
         return errors.ServiceUnavailable("A backing service is unavailable; try again shortly.")
     return None

