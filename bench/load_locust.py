@@ -1,6 +1,6 @@
 """The load generator of bench/load_bench.py: locust, driven as a library, in its own process.
 
-    python bench/load_locust.py --host URL --token sx_live_… --mode mix|trivial \\
+    python bench/load_locust.py --host URL --token sx_live_… --mode mix|floor|trivial \\
         --users 8,32,64 --seconds 20 --warmup 4 --products 10
 
 For each concurrency step it starts that many closed-loop users (no think time), lets them warm
@@ -101,12 +101,23 @@ class MixUser(ApiUser):
         self.post(f"/api/v1/ingest/{quote(self.product(), safe='')}", signal, "POST ingest")
 
 
+class FloorUser(ApiUser):
+    """The API's floor: the lightest authenticated read (token lookup, quota, active scope, JSON)."""
+
+    @task
+    def scope(self):
+        self.get("/api/v1/scope", "GET scope")
+
+
 class TrivialUser(ApiUser):
     """The ceiling: a JSON view through the same middleware, no auth, no query."""
 
     @task
     def trivial(self):
         self.client.get("/bench/trivial", name="GET /bench/trivial")
+
+
+USER_CLASSES = {"mix": MixUser, "floor": FloorUser, "trivial": TrivialUser}
 
 
 def measure(env: Environment, users: int, warmup: float, seconds: float) -> dict:
@@ -152,7 +163,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", required=True)
     parser.add_argument("--token", required=True)
-    parser.add_argument("--mode", choices=["mix", "trivial"], required=True)
+    parser.add_argument("--mode", choices=sorted(USER_CLASSES), required=True)
     parser.add_argument("--users", default="8,32,64")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=4)
@@ -162,8 +173,7 @@ def main() -> None:
         raise SystemExit("load is only ever sent to this machine (loopback)")
     Config.token = args.token
     Config.products = [p for p in args.products.split("|") if p]
-    user_class = MixUser if args.mode == "mix" else TrivialUser
-    env = Environment(user_classes=[user_class], host=args.host)
+    env = Environment(user_classes=[USER_CLASSES[args.mode]], host=args.host)
     env.create_local_runner()
     for users in (int(u) for u in args.users.split(",")):
         print(json.dumps({"mode": args.mode, **measure(env, users, args.warmup, args.seconds)}), flush=True)
