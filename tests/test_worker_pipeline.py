@@ -87,6 +87,12 @@ def server_stack(request, django_db_setup, django_db_blocker, tmp_path_factory):
 @pytest.fixture
 def stack(server_stack, transactional_db):
     server_stack.marker.unlink(missing_ok=True)
+    # Start from an empty queue: messages other tests left in the test database's broker tables
+    # (for jobs their flush has since removed) would otherwise be worked off first.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('kombu_message') IS NOT NULL")
+        if cursor.fetchone()[0]:
+            cursor.execute("DELETE FROM kombu_message")
     return server_stack
 
 
@@ -198,7 +204,7 @@ def test_a_job_goes_from_queued_to_running_to_succeeded_on_a_worker(stack, owner
             "EMBEDDINGS_MODEL": "fake-embed-1",
         }
         with stack.worker(pause_at="claimed", pause_seconds=3, env=embedding_env):
-            wait_for(stack.marker.exists, timeout=60, what="the worker to claim the job")
+            wait_for(stack.marker.exists, timeout=120, what="the worker to claim the job")
             running = get(client, job["status_url"])
             assert running["status"] == "running" and running["started_at"] and running["finished_at"] is None
             again = post(client, CONSOLIDATE, {"dry_run": True})
@@ -228,7 +234,7 @@ def test_a_job_whose_worker_is_killed_is_completed_by_another_worker_once(stack,
     product = ProductState.objects.get(name="Atlas")
     job = post(client, CONSOLIDATE, {})
     with stack.worker(pause_at=point, name="doomed") as doomed:
-        wait_for(stack.marker.exists, timeout=60, what="the worker to reach the pause point")
+        wait_for(stack.marker.exists, timeout=120, what="the worker to reach the pause point")
         row = job_row(job["job_id"])
         assert row.status == "running" and row.attempts == 1
         if point == "applied":
