@@ -15,7 +15,8 @@ names unique case-insensitively, the ``If-Match`` syntax), so a request the sche
 still be, rightly, a VALIDATION_ERROR.
 
 The example count per operation is bounded (``FUZZ_MAX_EXAMPLES``, default 10) so the run fits
-in CI; raise it locally for a deeper search. The seed is printed on failure; ``FUZZ_SEED`` replays it.
+in CI; raise it locally for a deeper search. The seed is printed on failure; ``FUZZ_SEED`` replays it,
+and ``FUZZ_REPORT=<file>`` keeps the whole report (generated bodies uncut).
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def test_every_operation_answers_as_its_schema_says(live_server, fuzz_token, tmp
         command += ["--seed", SEED]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "", "NO_COLOR": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+    if os.environ.get("FUZZ_REPORT"):  # the whole report, generated bodies uncut
+        Path(os.environ["FUZZ_REPORT"]).write_text(result.stdout + result.stderr)
     # Generated values can be huge (a 4,000-character query string): keep every line, cut each.
     report = "\n".join(line[:400] for line in (result.stdout + result.stderr).splitlines())
     operations = _operation_count(live_server.url)
@@ -140,3 +143,20 @@ def test_kernel_export_by_get_takes_a_query_that_fits_in_a_url_and_longer_ones_b
     assert response.status_code == 400
     assert list(response.json()["error"]["details"]["fields"]) == ["query"]
     assert read_api.post("/api/v1/kernel/export", json={"task": "t" * 20_000}).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_imported_memory_version_beyond_the_integer_column_is_a_per_memory_error(write_api):
+    # A version of 726161147288772 passed validation and failed the INSERT: a 500 for the document.
+    memory = {
+        "id": "7d8f8c8e-5b6a-4c1e-9f0a-2b3c4d5e6f70",
+        "content": "big version",
+        "created_at": "2025-01-01T00:00:00Z",
+    }
+    document = {"mif_version": "2.0", "memories": [{**memory, "version": 726161147288772}]}
+    response = write_api.post("/api/v1/memory/import-mif", json=document)
+    assert response.status_code == 200, response.text
+    assert response.json()["memories_imported"] == 0
+    assert "version" in response.json()["errors"][0]["message"]
+    document["memories"][0]["version"] = 2**31 - 1
+    assert write_api.post("/api/v1/memory/import-mif", json=document).json()["memories_imported"] == 1

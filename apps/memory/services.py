@@ -30,6 +30,7 @@ MAX_MEMORY_TYPE_CHARS = 100
 MAX_TAGS = 100
 MAX_TAG_CHARS = 200
 MAX_RELATED_IDS = 1_000
+MAX_VERSION = 2**31 - 1  # the column is a PostgreSQL integer
 MAX_REF_CHARS = 255  # parent_id, related ids, agent_id, external_id
 EMBEDDING_LOCK_CLASS = 0x53584D45  # advisory-lock namespace of embedding runs ("SXME")
 
@@ -204,8 +205,10 @@ def memory_validate(*, data) -> MemoryFields:
     related_ids = [_ref(item, "related_memory_ids", problems) for item in related]
 
     version = data.get("version")
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
-        problems["version"] = "Must be a non-negative integer."
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= MAX_VERSION
+    ):
+        problems["version"] = f"Must be an integer from 0 to {MAX_VERSION}."
         version = None
 
     created_at = _timestamp(data.get("created_at"), "created_at", problems, required=True)
