@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drf_spectacular.utils import OpenApiParameter
+
 from synchronex.api import errors
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+
+# The two query parameters of every paged route, for ``extend_schema(parameters=...)``.
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", int, OpenApiParameter.QUERY, required=False, description="1–100, default 20."),
+    OpenApiParameter("offset", int, OpenApiParameter.QUERY, required=False, description="≥ 0."),
+]
 
 
 def _parse_int(raw: str | None, name: str, default: int, low: int, high: int | None) -> int:
@@ -48,3 +56,9 @@ class Page:
             "offset": self.offset,
             "next_offset": end if end < count else None,
         }
+
+    def of(self, queryset, serializer_class) -> dict:
+        """Count, slice and serialize one page of ``queryset`` into the paged envelope."""
+        count = queryset.count()
+        rows = list(self.slice(queryset)) if self.offset < count else []
+        return self.envelope(serializer_class(rows, many=True).data, count)

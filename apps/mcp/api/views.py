@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
-from synchronex.api.pagination import Page
+from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.views import ApiView
 
 from ..selectors import session_list
@@ -19,18 +19,12 @@ class SessionListView(ApiView):
         tags=["sessions"],
         summary="List MCP sessions",
         description="Sessions AI clients registered over MCP in the active scope, newest first (open and ended).",
-        parameters=[
-            OpenApiParameter("limit", int, OpenApiParameter.QUERY, required=False, description="1–100, default 20."),
-            OpenApiParameter("offset", int, OpenApiParameter.QUERY, required=False, description="≥ 0."),
-        ],
+        parameters=PAGE_PARAMETERS,
         responses={200: SessionPageSerializer},
     )
     def get(self, request):
         active = self.active
         page = Page.from_request(request)
-        sessions = session_list(space=active.space)
-        count = sessions.count()
-        rows = list(page.slice(sessions)) if page.offset < count else []
-        body = page.envelope(SessionSerializer(rows, many=True).data, count)
+        body = page.of(session_list(space=active.space), SessionSerializer)
         body["scope"] = active.scope
         return Response(body)

@@ -11,7 +11,7 @@ from apps.decisions.selectors import decision_recent_for_product
 from apps.products.selectors import product_get, product_list
 from apps.products.services import ANY_VERSION, product_state_write
 from synchronex.api import errors
-from synchronex.api.pagination import Page
+from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
 
@@ -111,18 +111,12 @@ class ProductListView(ApiView):
         tags=TAGS,
         summary="List the products of the active scope",
         description="Newest activity first (a state write or a decision naming the product counts as activity).",
-        parameters=[
-            OpenApiParameter("limit", int, OpenApiParameter.QUERY, required=False, description="1–100, default 20."),
-            OpenApiParameter("offset", int, OpenApiParameter.QUERY, required=False, description="≥ 0."),
-        ],
+        parameters=PAGE_PARAMETERS,
         responses={200: ProductListSerializer},
     )
     def get(self, request):
         active = self.active
         page = Page.from_request(request)
-        products = product_list(space=active.space)
-        count = products.count()
-        rows = list(page.slice(products)) if page.offset < count else []
-        body = page.envelope(ProductSummarySerializer(rows, many=True).data, count)
+        body = page.of(product_list(space=active.space), ProductSummarySerializer)
         body["scope"] = active.scope
         return Response(body)
