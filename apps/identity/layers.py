@@ -10,6 +10,8 @@ from __future__ import annotations
 SECTIONS = ("identity", "products", "constraints", "model_preferences")
 IDENTITY_FIELDS = ("name", "company", "location", "timezone", "role", "industry")
 MODEL_PREFERENCE_KEYS = ("providers", "default_model", "routing")
+PRODUCT_FIELDS = ("name", "status", "summary", "url")
+CONSTRAINT_KEYS = ("always", "never", "communication_style")
 
 
 def empty_kernel() -> dict:
@@ -75,4 +77,25 @@ def kernel_merge(personal: dict | None, workspace: dict | None) -> dict:
         "model_preferences": _overlay(
             personal.get("model_preferences"), workspace.get("model_preferences"), MODEL_PREFERENCE_KEYS
         ),
+    }
+
+
+def _fields(section: dict | None, keys: tuple[str, ...]) -> dict | None:
+    return None if section is None else {key: section.get(key) for key in keys}
+
+
+def kernel_shape(sections: dict) -> dict:
+    """The four sections as the API shows them: every field of a set section present (``None``
+    when unset), in the documented order, nothing else.
+
+    This is what ``KernelSerializer`` produces from stored sections (a test holds the two
+    together); reads use it because running DRF's nested serializer cost more than the rest
+    of an identity read.
+    """
+    products = sections.get("products")
+    return {
+        "identity": _fields(sections.get("identity"), IDENTITY_FIELDS),
+        "products": None if products is None else [_fields(product, PRODUCT_FIELDS) for product in products],
+        "constraints": _fields(sections.get("constraints"), CONSTRAINT_KEYS),
+        "model_preferences": _fields(sections.get("model_preferences"), MODEL_PREFERENCE_KEYS),
     }

@@ -16,12 +16,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q
-
 from apps.identity import renderer, services
-from apps.identity.layers import empty_kernel, kernel_merge
+from apps.identity.layers import empty_kernel, kernel_merge, kernel_shape
 from apps.identity.models import EffectiveBlock, Kernel, KernelRevision
 from apps.scopes.models import Space
+from synchronex.api.rows import Rows, fetch_all
+
+# The kernel reads run on every identity read and kernel export, so they are written out (see
+# synchronex/api/rows.py): the space's own layer, and both layers of a workspace scope.
+_KERNEL = Rows(Kernel, "k")
+_KERNEL_OF_SQL = f"SELECT {_KERNEL.columns} FROM {Kernel._meta.db_table} k WHERE k.space_id = %s"
+_KERNEL_LAYERS_SQL = (
+    f"SELECT {_KERNEL.columns} FROM {Kernel._meta.db_table} k WHERE k.space_id = %(space)s OR k.space_id = "
+    f"(SELECT p.id FROM {Space._meta.db_table} p WHERE p.owner_id = %(user)s AND p.kind = 'personal')"
+)
+_BLOCK = Rows(EffectiveBlock, "b")
+_BLOCK_SQL = f"SELECT {_BLOCK.columns} FROM {EffectiveBlock._meta.db_table} b WHERE b.space_id = %s AND b.user_id = %s"
 
 
 @dataclass(frozen=True)
@@ -36,8 +46,9 @@ class EffectiveKernel:
     updated_at: datetime | None
 
     def as_dict(self, *, scope: str) -> dict:
+        """The API's representation (``KernelSerializer``'s shape; ``updated_at`` as a datetime)."""
         return {
-            **self.sections,
+            **kernel_shape(self.sections),
             "injection_block": self.injection_block,
             "injection_tokens": self.injection_tokens,
             "truncated": self.truncated,
@@ -49,7 +60,8 @@ class EffectiveKernel:
 
 def kernel_of(*, space: Space) -> Kernel | None:
     """The space's own layer, or None before its first write."""
-    return Kernel.objects.filter(space=space).first()
+    rows = fetch_all(_KERNEL_OF_SQL, [space.pk])
+    return _KERNEL.build(rows[0]) if rows else None
 
 
 def kernel_from_layer(*, kernel: Kernel | None) -> EffectiveKernel:
@@ -73,8 +85,8 @@ def kernel_layers(*, space: Space, user) -> tuple[Kernel | None, Kernel | None]:
     Either is None before its first write. Only the caller's own personal layer is ever read.
     """
     personal = workspace = None
-    rows = Kernel.objects.filter(Q(space=space) | Q(space__owner_id=user.pk, space__kind=Space.Kind.PERSONAL))
-    for row in rows:
+    for values in fetch_all(_KERNEL_LAYERS_SQL, {"space": space.pk, "user": user.pk}):
+        row = _KERNEL.build(values)
         if row.space_id == space.pk:
             workspace = row
         else:
@@ -96,7 +108,8 @@ def _workspace_effective(*, space: Space, user, personal: Kernel | None, workspa
         personal_version=personal.version if personal is not None else 0,
         workspace_version=workspace.version if workspace is not None else 0,
     )
-    cached = EffectiveBlock.objects.filter(space=space, user=user).first()
+    rows = fetch_all(_BLOCK_SQL, [space.pk, user.pk])
+    cached = _BLOCK.build(rows[0]) if rows else None
     if cached is not None and cached.block_key == key:
         text, tokens, truncated = cached.injection_block, cached.injection_tokens, cached.truncated
     else:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from apps.scopes.models import ActiveScope, Membership, Role, Space
 from apps.scopes.services import space_ensure_personal
 from synchronex.api import errors
+from synchronex.api.rows import Rows, fetch_all
 
 SCOPE_HEADER = "X-Synchronex-Scope"
 NOTICE_HEADER = "X-Synchronex-Scope-Notice"
@@ -48,27 +49,36 @@ class ActiveSpace:
 # The personal space and at most one workspace (given, or the stored active scope), with the
 # caller's role there: one statement on every API request, so it is written out rather than
 # compiled from the ORM on each call (the compile cost several times the query).
+_SPACE = Rows(Space, "s")
 _CANDIDATES_SQL = """
-SELECT s.*, (SELECT m.role FROM scopes_membership m WHERE m.space_id = s.id AND m.user_id = %(user)s) AS member_role
+SELECT {columns},
+       (SELECT m.role FROM scopes_membership m WHERE m.space_id = s.id AND m.user_id = %(user)s) AS member_role
 FROM scopes_space s
 WHERE (s.owner_id = %(user)s AND s.kind = 'personal')
    OR (s.kind <> 'personal' AND s.id = {workspace})
 """
 _STORED = "(SELECT a.workspace_id FROM scopes_activescope a WHERE a.user_id = %(user)s)"
+_CANDIDATES = {
+    name: _CANDIDATES_SQL.format(columns=_SPACE.columns, workspace=workspace)
+    for name, workspace in (("none", "NULL"), ("stored", _STORED), ("given", "%(workspace)s"))
+}
 
 
 def _candidates(user, workspace_id) -> list[Space]:
     """The personal space and the wanted workspace (an id; ``STORED`` for the stored scope)."""
     if workspace_id is None:
-        sql, params = _CANDIDATES_SQL.format(workspace="NULL"), {"user": user.pk}
+        sql, params = _CANDIDATES["none"], {"user": user.pk}
     elif workspace_id is STORED:
-        sql, params = _CANDIDATES_SQL.format(workspace=_STORED), {"user": user.pk}
+        sql, params = _CANDIDATES["stored"], {"user": user.pk}
     else:
-        sql, params = _CANDIDATES_SQL.format(workspace="%(workspace)s"), {"user": user.pk, "workspace": workspace_id}
-    spaces = list(Space.objects.raw(sql, params))
-    for space in spaces:
+        sql, params = _CANDIDATES["given"], {"user": user.pk, "workspace": workspace_id}
+    spaces = []
+    for row in fetch_all(sql, params):
+        space = _SPACE.build(row[: _SPACE.width])
+        space.member_role = row[_SPACE.width]
         if space.owner_id == user.pk:
             space.owner = user  # spare the lazy lookup of an owner we already hold
+        spaces.append(space)
     return spaces
 
 

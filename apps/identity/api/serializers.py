@@ -219,6 +219,18 @@ class KernelSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
 
 
+_UPDATED_AT = serializers.DateTimeField(allow_null=True)
+
+
+def kernel_body(effective, scope: str) -> dict:
+    """The response body of an identity read or write: ``KernelSerializer``'s output, built
+    without running it (a test holds the two together; see ``layers.kernel_shape``)."""
+    body = effective.as_dict(scope=scope)
+    if body["updated_at"] is not None:
+        body["updated_at"] = _UPDATED_AT.to_representation(body["updated_at"])
+    return body
+
+
 class KernelRevisionSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1)
     snapshot = KernelSectionsSerializer(help_text="The layer's four sections after that write.")

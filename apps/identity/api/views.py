@@ -17,6 +17,7 @@ from apps.identity.api.serializers import (
     KernelRevisionSerializer,
     KernelSerializer,
     KernelWriteSerializer,
+    kernel_body,
 )
 from apps.identity.export import kernel_export_build
 from synchronex.api.pagination import Page
@@ -47,7 +48,7 @@ KERNEL_DESCRIPTION = (
 
 
 def _kernel_response(effective: selectors.EffectiveKernel, scope: str) -> Response:
-    body = KernelSerializer(effective.as_dict(scope=scope)).data
+    body = kernel_body(effective, scope)
     return Response(body, headers={"ETag": services.etag_for(effective.version)})
 
 

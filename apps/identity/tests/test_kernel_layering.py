@@ -321,7 +321,7 @@ class TestEffectiveBlockCache:
         cached = self.queries(ada, space)
         ours = [sql for sql in cached if "identity_" in sql]
         assert len(ours) == 2  # both layers in one query, then the cached block
-        assert ours[0].startswith('SELECT "identity_kernel"') and ours[1].startswith('SELECT "identity_effectiveblock"')
+        assert "FROM identity_kernel" in ours[0] and "FROM identity_effectiveblock" in ours[1]
         assert not [sql for sql in cached if sql.startswith(("UPDATE", "INSERT", "DELETE"))]
         # Larger layers cost exactly the same queries.
         ada.put(URL, {"constraints": {"never": [f"rule {i}" for i in range(50)]}}, format="json")

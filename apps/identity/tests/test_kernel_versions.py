@@ -210,7 +210,7 @@ class TestCachedBlock:
         client.get(URL)  # warm per-key bookkeeping (last-used stamp)
         small = self.queries(client, URL)
         ours = [sql for sql in small if "identity_" in sql]
-        assert len(ours) == 1 and ours[0].startswith('SELECT "identity_kernel"')
+        assert len(ours) == 1 and "FROM identity_kernel" in ours[0]
         assert not [sql for sql in small if sql.startswith(("UPDATE", "INSERT", "DELETE"))]
         # A kernel fifty times larger costs exactly the same queries.
         client.put(URL, {"constraints": {"never": [f"rule {i}" for i in range(50)]}}, format="json")

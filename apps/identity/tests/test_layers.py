@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from apps.identity.layers import empty_kernel, kernel_merge
+import json
+from datetime import UTC
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from apps.identity.api.serializers import KernelSerializer, kernel_body
+from apps.identity.layers import IDENTITY_FIELDS, empty_kernel, kernel_merge
+from apps.identity.selectors import EffectiveKernel
 
 PERSONAL = {
     "identity": {"name": "Ada", "role": "Founder", "timezone": "Europe/London"},
@@ -72,3 +80,67 @@ def test_merge_does_not_mutate_its_inputs():
     workspace = {"constraints": {"always": ["b"]}}
     kernel_merge(personal, workspace)
     assert personal == {"constraints": {"always": ["a"]}} and workspace == {"constraints": {"always": ["b"]}}
+
+
+# --- the read shape: kernel_body is KernelSerializer's output without running it ---------------
+_TEXT = st.text(min_size=1, max_size=8)
+
+
+def _section(keys, value=_TEXT):
+    return st.one_of(st.none(), st.dictionaries(st.sampled_from(keys), value, min_size=1))
+
+
+_STORED_SECTIONS = st.fixed_dictionaries(
+    {
+        "identity": _section(IDENTITY_FIELDS),
+        "products": st.one_of(
+            st.none(),
+            st.lists(
+                st.fixed_dictionaries({"name": _TEXT}, optional=dict.fromkeys(("status", "summary", "url"), _TEXT)),
+                min_size=1,
+                max_size=3,
+            ),
+        ),
+        "constraints": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "always": st.lists(_TEXT, min_size=1, max_size=3),
+                    "never": st.lists(_TEXT, min_size=1, max_size=3),
+                    "communication_style": _TEXT,
+                },
+            ).filter(bool),
+        ),
+        "model_preferences": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "providers": st.lists(_TEXT, min_size=1, max_size=3),
+                    "default_model": _TEXT,
+                    "routing": st.dictionaries(_TEXT, _TEXT, min_size=1, max_size=3),
+                },
+            ).filter(bool),
+        ),
+    }
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(sections=_STORED_SECTIONS, updated_at=st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))))
+def test_kernel_body_is_what_the_response_serializer_produces(sections, updated_at):
+    effective = EffectiveKernel(sections, "block", 3, False, 2, updated_at)
+    expected = KernelSerializer(
+        {
+            **sections,
+            "injection_block": "block",
+            "injection_tokens": 3,
+            "truncated": False,
+            "version": 2,
+            "updated_at": updated_at,
+            "scope": "team",
+        }
+    ).data
+    body = kernel_body(effective, "team")
+    assert json.dumps(body) == json.dumps(expected)  # same values, same key order

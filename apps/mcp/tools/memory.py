@@ -5,7 +5,7 @@ from __future__ import annotations
 from apps.decisions.api.serializers import DecisionCreateSerializer, decision_representation, hit_representation
 from apps.decisions.selectors import decision_recent_for_product, decision_search
 from apps.decisions.services import decision_create
-from apps.identity.api.serializers import KernelSerializer
+from apps.identity.api.serializers import kernel_body
 from apps.identity.selectors import kernel_effective
 from apps.products.api.serializers import ProductStateSerializer, ProductStateWriteSerializer
 from apps.products.names import clean_product_name
@@ -60,7 +60,7 @@ def get_identity_kernel(context: ToolContext, args: dict) -> dict:
     if "session_id" in args:
         session = session_get(space=active.space, session_id=args["session_id"])
     effective = kernel_effective(space=active.space, user=context.user)
-    body = dict(KernelSerializer(effective.as_dict(scope=active.scope)).data)
+    body = kernel_body(effective, active.scope)
     if session is not None:
         session_kernel_loaded(session=session, client_type=args.get("client_type", "").strip())
         body["session"] = {"session_id": str(session.id), "product_name": session.product.name}
