@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
 from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
@@ -20,6 +19,7 @@ from apps.products.names import normalise_product_name
 from apps.products.selectors import product_find
 from apps.scopes.models import Space
 from synchronex.api import errors
+from synchronex.api.rows import custom_plans
 from synchronex.api.tokens import count_tokens
 
 from .models import Decision
@@ -163,7 +163,7 @@ def decision_search(
 
 
 def _newest_first(filters: Filters, *, half_life_days: float, limit: int, offset: int) -> SearchResult:
-    with connection.cursor() as cursor:
+    with custom_plans() as cursor:
         cursor.execute(*listing_sql(filters, limit=limit, offset=offset))
         rows = cursor.fetchall()
     count = rows[0][0] if rows else 0
@@ -215,7 +215,7 @@ def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, li
         "limit": limit,
         "offset": offset,
     }
-    with transaction.atomic(), connection.cursor() as cursor:
+    with custom_plans() as cursor:
         if vector is not None:
             # An HNSW scan filtered by space and model keeps going until it has enough rows.
             cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")

@@ -34,6 +34,7 @@ from django.db.models import Case, F, FloatField, Func, Q, QuerySet, TextField, 
 
 from apps.memory.models import SEARCH_CONFIG
 from apps.scopes.models import Space
+from synchronex.api.rows import custom_plans
 
 SEARCH_TYPES = ("identity", "product", "decision", "memory", "signal")
 HIT_COLUMNS = ("hit_type", "hit_id", "hit_score", "hit_updated")
@@ -178,11 +179,12 @@ def memory_search(
     if not candidates:
         return [], 0
     union = candidates[0].union(*candidates[1:], all=True) if len(candidates) > 1 else candidates[0]
-    count = union.count()
-    if offset >= count:
-        return [], count
-    ordered = union.order_by("-hit_score", "-hit_updated", "hit_type", "hit_id")
-    page = list(ordered[offset : offset + limit])
+    with custom_plans():
+        count = union.count()
+        if offset >= count:
+            return [], count
+        ordered = union.order_by("-hit_score", "-hit_updated", "hit_type", "hit_id")
+        page = list(ordered[offset : offset + limit])
     ids_by_type: dict[str, list] = {}
     for row in page:
         ids_by_type.setdefault(row["hit_type"], []).append(row["hit_id"])

@@ -8,7 +8,9 @@ rows turned into instances here, with each field's database converter applied as
 
 from __future__ import annotations
 
-from django.db import connection
+import contextlib
+
+from django.db import connection, transaction
 
 
 class Rows:
@@ -37,3 +39,17 @@ def fetch_all(sql: str, params) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+@contextlib.contextmanager
+def custom_plans():
+    """A transaction (and its cursor) in which every statement is planned for its own parameters.
+
+    Connections prepare the statements they repeat (``DB_SERVER_SIDE_BINDING`` in settings), and
+    PostgreSQL may then reuse one generic plan whatever the parameters. Searches must not: how
+    many rows a query's words match decides their best plan (an index scan for a rare word, a
+    walk of the newest rows for a common one), so they run in here.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        yield cursor
