@@ -15,11 +15,12 @@ from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from apps.memory import embeddings
+from apps.products.models import ProductState
 from apps.products.names import normalise_product_name
 from apps.products.selectors import product_find
 from apps.scopes.models import Space
 from synchronex.api import errors
-from synchronex.api.rows import custom_plans
+from synchronex.api.rows import Rows, custom_plans, fetch_all
 from synchronex.api.tokens import count_tokens
 
 from .models import Decision
@@ -47,6 +48,24 @@ def decisions_with_refs(qs: QuerySet[Decision] | None = None) -> QuerySet[Decisi
 
 
 _HEAVY_FIELDS = {"search_document", "affects_keys", "embedding"}
+# A search page's decisions with their products' names: one written-out statement per search
+# (synchronex/api/rows.py), the same columns as ``decisions_with_refs``.
+_PAGE_DECISION = Rows(Decision, "d", [f.name for f in Decision._meta.concrete_fields if f.name not in _HEAVY_FIELDS])
+_PAGE_PRODUCT = Rows(ProductState, "p", ["name", "space"])
+_PAGE_SQL = (
+    f"SELECT {_PAGE_DECISION.columns}, {_PAGE_PRODUCT.columns} FROM {Decision._meta.db_table} d "
+    f"JOIN {ProductState._meta.db_table} p ON p.id = d.product_id WHERE d.id = ANY(%s)"
+)
+
+
+def decisions_by_id(ids: list) -> dict:
+    """``{id: decision}`` of a search page (ids missing from the result were deleted meanwhile)."""
+    found = {}
+    for row in fetch_all(_PAGE_SQL, [ids]) if ids else ():
+        decision = _PAGE_DECISION.build(row[: _PAGE_DECISION.width])
+        decision.product = _PAGE_PRODUCT.build(row[_PAGE_DECISION.width :])
+        found[decision.id] = decision
+    return found
 
 
 def decision_lookup(*, space: Space, decision_id, qs: QuerySet[Decision] | None = None) -> QuerySet[Decision]:
@@ -168,7 +187,7 @@ def _newest_first(filters: Filters, *, half_life_days: float, limit: int, offset
         rows = cursor.fetchall()
     count = rows[0][0] if rows else 0
     ids = [row[1] for row in rows if row[1] is not None]
-    by_id = {d.id: d for d in decisions_with_refs(Decision.objects.filter(pk__in=ids).order_by())} if ids else {}
+    by_id = decisions_by_id(ids)
     now = timezone.now()
     hits = []
     for pk in ids:
@@ -226,7 +245,7 @@ def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, li
             cursor.execute(f"SET LOCAL pg_trgm.word_similarity_threshold = {TRIGRAM_THRESHOLD}")
             page = ranked_page(cursor, *ranking_sql(filters, with_trigram=True, **args))
     ids = [row.id for row in page.rows]
-    by_id = {d.id: d for d in decisions_with_refs(Decision.objects.filter(pk__in=ids).order_by())} if ids else {}
+    by_id = decisions_by_id(ids)
     hits = []
     for row in page.rows:
         if row.id not in by_id:

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from synchronex.api.rows import Rows, fetch_all
 from synchronex.api.tokens import count_tokens
 
 DEFAULT_MODELS = {"openai": "text-embedding-3-small", "local": "all-MiniLM-L6-v2"}
@@ -238,11 +239,24 @@ class EmbeddingConfig:
     uses_deployment_url: bool
 
 
-def embedding_config_for_space(space) -> EmbeddingConfig:
-    """The deployment's settings with the space's ``EmbeddingSettings`` (if any) on top."""
+@lru_cache(maxsize=1)
+def _settings_rows():
     from apps.memory.models import EmbeddingSettings
 
-    override = EmbeddingSettings.objects.filter(space=space).first()
+    rows = Rows(EmbeddingSettings, "e")
+    return rows, f"SELECT {rows.columns} FROM {EmbeddingSettings._meta.db_table} e WHERE e.space_id = %s"
+
+
+def _embedding_settings_of(space):
+    """The space's override, if any (every search asks, so the statement is written out)."""
+    rows, sql = _settings_rows()
+    found = fetch_all(sql, [space.pk])
+    return rows.build(found[0]) if found else None
+
+
+def embedding_config_for_space(space) -> EmbeddingConfig:
+    """The deployment's settings with the space's ``EmbeddingSettings`` (if any) on top."""
+    override = _embedding_settings_of(space)
     provider = override.provider if override else settings.EMBEDDINGS_PROVIDER
     base_url = (override.base_url if override else "") or settings.EMBEDDINGS_BASE_URL
     uses_deployment_url = base_url.rstrip("/") == settings.EMBEDDINGS_BASE_URL.rstrip("/")

@@ -14,11 +14,16 @@ from django.db import connection, transaction
 
 
 class Rows:
-    """The concrete columns of one model under a table alias, and a builder for its rows."""
+    """The concrete columns of one model under a table alias, and a builder for its rows.
 
-    def __init__(self, model, alias: str):
+    ``names`` (of fields) narrows the columns; the instances then defer the others, as ``.only()``.
+    """
+
+    def __init__(self, model, alias: str, names: list[str] | None = None):
         self.model = model
-        fields = list(model._meta.concrete_fields)
+        fields = [
+            field for field in model._meta.concrete_fields if names is None or field.name in names or field.primary_key
+        ]
         self.width = len(fields)
         self.columns = ", ".join(f"{alias}.{field.column}" for field in fields)
         self.attnames = [field.attname for field in fields]
