@@ -22,6 +22,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from apps.products.models import ProductState
+from synchronex.api.rows import Rows
+
 from .models import HNSW_DIMENSIONS, SEARCH_CONFIG, Decision
 
 RRF_K = 60
@@ -96,9 +99,25 @@ class Filters:
         return "affects"
 
 
+# What a page's decisions carry to the API, read in the same statement as their ranks: the light
+# columns (not the search document, its keys or the vector) and their products' names.
+HEAVY_FIELDS = {"search_document", "affects_keys", "embedding"}
+PAGE_DECISION = Rows(Decision, "d", [f.name for f in Decision._meta.concrete_fields if f.name not in HEAVY_FIELDS])
+PAGE_PRODUCT = Rows(ProductState, "p", ["name", "space"])
+PAGE_COLUMNS = f"{PAGE_DECISION.columns}, {PAGE_PRODUCT.columns}"
+PAGE_JOIN = f"JOIN {ProductState._meta.db_table} p ON p.id = d.product_id"
+
+
+def page_decision(values) -> Decision:
+    """A decision (with ``product`` loaded) from the ``PAGE_COLUMNS`` of a row."""
+    decision = PAGE_DECISION.build(values[: PAGE_DECISION.width])
+    decision.product = PAGE_PRODUCT.build(values[PAGE_DECISION.width :])
+    return decision
+
+
 @dataclass(frozen=True)
 class RankedRow:
-    id: uuid.UUID
+    decision: Decision
     match: str
     text: float
     semantic: float
@@ -126,7 +145,8 @@ def ranking_sql(
     offset: int,
 ) -> tuple[str, dict]:
     """The statement and its parameters; columns: total, text_matches, lexemes, then the page's
-    id, match, text part, semantic part, recency, score (NULL page columns when it is empty)."""
+    id, match, text part, semantic part, recency, score and ``PAGE_COLUMNS`` (NULL page columns
+    when it is empty)."""
     where, match = filters.where(), filters.match_sql()
     params = {**filters.params(), "q": q, "half_life": float(half_life_days), "limit": limit, "offset": offset}
     # The tsquery stays inline (not a CTE) so the planner sees its lexemes and their frequency.
@@ -204,16 +224,18 @@ def ranking_sql(
     sql = f"""
         WITH {", ".join(ctes)}
         SELECT total.n, total.text_n, total.lexemes,
-               page.id, page.match, page.text_part, page.vector_part, page.recency, page.score
+               page.id, page.match, page.text_part, page.vector_part, page.recency, page.score, {PAGE_COLUMNS}
         FROM (
             SELECT (SELECT count(*) FROM scored) AS n, (SELECT count(*) FROM fts) AS text_n,
                    numnode({TSQUERY}) AS lexemes
         ) total
         LEFT JOIN LATERAL (
-            SELECT id, match, text_part, vector_part, recency, score FROM scored
+            SELECT id, decided_at, match, text_part, vector_part, recency, score FROM scored
             ORDER BY score DESC, decided_at DESC, id
             LIMIT %(limit)s OFFSET %(offset)s
-        ) page ON TRUE"""
+        ) page ON TRUE
+        LEFT JOIN ({TABLE} d {PAGE_JOIN}) ON d.id = page.id
+        ORDER BY page.score DESC, page.decided_at DESC, page.id"""
     return sql, params
 
 
@@ -221,12 +243,17 @@ def ranked_page(cursor, sql: str, params: dict) -> RankedPage:
     cursor.execute(sql, params)
     rows = cursor.fetchall()
     total, text_matches, lexemes = rows[0][:3]
-    page = [RankedRow(r[3], r[4], float(r[5]), float(r[6]), float(r[7]), float(r[8])) for r in rows if r[3] is not None]
+    page = [
+        RankedRow(page_decision(r[9:]), r[4], float(r[5]), float(r[6]), float(r[7]), float(r[8]))
+        for r in rows
+        if r[3] is not None
+    ]
     return RankedPage(rows=page, total=total, text_matches=text_matches, lexemes=lexemes)
 
 
 def listing_sql(filters: Filters, *, limit: int, offset: int) -> tuple[str, dict]:
-    """Newest first without a query: columns total, then the page's id (NULL when empty).
+    """Newest first without a query: columns total, then the page's id and ``PAGE_COLUMNS`` (NULL
+    when the page is empty).
 
     With a product and its related decisions, the two sets are counted and paged separately
     and merged, so that each side uses its own index instead of one scan filtering an OR.
@@ -249,11 +276,13 @@ def listing_sql(filters: Filters, *, limit: int, offset: int) -> tuple[str, dict
             pages.append(f"({rows} {order} LIMIT %(upto)s)")
     candidates = " UNION ALL ".join(pages)
     sql = f"""
-        SELECT total.n, page.id
+        SELECT total.n, page.id, {PAGE_COLUMNS}
         FROM (SELECT {total} AS n) total
         LEFT JOIN LATERAL (
-            SELECT id FROM ({candidates}) candidates
+            SELECT id, decided_at FROM ({candidates}) candidates
             ORDER BY decided_at DESC, id
             LIMIT %(limit)s OFFSET %(offset)s
-        ) page ON TRUE"""
+        ) page ON TRUE
+        LEFT JOIN ({TABLE} d {PAGE_JOIN}) ON d.id = page.id
+        ORDER BY page.decided_at DESC, page.id"""
     return sql, params

@@ -11,25 +11,27 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import transaction
 from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from apps.memory import embeddings
-from apps.products.models import ProductState
 from apps.products.names import normalise_product_name
 from apps.products.selectors import product_find
 from apps.scopes.models import Space
 from synchronex.api import errors
-from synchronex.api.rows import Rows, custom_plans, fetch_all
+from synchronex.api.rows import unprepared
 from synchronex.api.tokens import count_tokens
 
 from .models import Decision
 from .ranking import (
+    HEAVY_FIELDS,
     TRIGRAM_FALLBACK_BELOW,
     TRIGRAM_THRESHOLD,
     VECTOR_CANDIDATES,
     Filters,
     listing_sql,
+    page_decision,
     ranked_page,
     ranking_sql,
 )
@@ -41,31 +43,10 @@ def decisions_with_refs(qs: QuerySet[Decision] | None = None) -> QuerySet[Decisi
     without the heavy columns (search document, vector)."""
     qs = Decision.objects.all() if qs is None else qs
     return qs.select_related("product").only(
-        *(f.name for f in Decision._meta.concrete_fields if f.name not in _HEAVY_FIELDS),
+        *(f.name for f in Decision._meta.concrete_fields if f.name not in HEAVY_FIELDS),
         "product__name",
         "product__space_id",
     )
-
-
-_HEAVY_FIELDS = {"search_document", "affects_keys", "embedding"}
-# A search page's decisions with their products' names: one written-out statement per search
-# (synchronex/api/rows.py), the same columns as ``decisions_with_refs``.
-_PAGE_DECISION = Rows(Decision, "d", [f.name for f in Decision._meta.concrete_fields if f.name not in _HEAVY_FIELDS])
-_PAGE_PRODUCT = Rows(ProductState, "p", ["name", "space"])
-_PAGE_SQL = (
-    f"SELECT {_PAGE_DECISION.columns}, {_PAGE_PRODUCT.columns} FROM {Decision._meta.db_table} d "
-    f"JOIN {ProductState._meta.db_table} p ON p.id = d.product_id WHERE d.id = ANY(%s)"
-)
-
-
-def decisions_by_id(ids: list) -> dict:
-    """``{id: decision}`` of a search page (ids missing from the result were deleted meanwhile)."""
-    found = {}
-    for row in fetch_all(_PAGE_SQL, [ids]) if ids else ():
-        decision = _PAGE_DECISION.build(row[: _PAGE_DECISION.width])
-        decision.product = _PAGE_PRODUCT.build(row[_PAGE_DECISION.width :])
-        found[decision.id] = decision
-    return found
 
 
 def decision_lookup(*, space: Space, decision_id, qs: QuerySet[Decision] | None = None) -> QuerySet[Decision]:
@@ -182,18 +163,16 @@ def decision_search(
 
 
 def _newest_first(filters: Filters, *, half_life_days: float, limit: int, offset: int) -> SearchResult:
-    with custom_plans() as cursor:
+    with unprepared() as cursor:
         cursor.execute(*listing_sql(filters, limit=limit, offset=offset))
         rows = cursor.fetchall()
     count = rows[0][0] if rows else 0
-    ids = [row[1] for row in rows if row[1] is not None]
-    by_id = decisions_by_id(ids)
     now = timezone.now()
     hits = []
-    for pk in ids:
-        row = by_id.get(pk)
-        if row is None:
-            continue  # deleted between the two queries
+    for values in rows:
+        if values[1] is None:
+            continue  # an empty page
+        row = page_decision(values[2:])
         recency = round(recency_factor(row.decided_at, half_life_days=half_life_days, now=now), 6)
         hits.append(
             SearchHit(row, recency, {"text": None, "semantic": None, "recency": recency}, filters.match_of(row))
@@ -234,7 +213,7 @@ def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, li
         "limit": limit,
         "offset": offset,
     }
-    with custom_plans() as cursor:
+    with transaction.atomic(), unprepared() as cursor:
         if vector is not None:
             # An HNSW scan filtered by space and model keeps going until it has enough rows.
             cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
@@ -244,18 +223,14 @@ def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, li
             # Few full-text matches, typically a typo: rank again with trigram candidates.
             cursor.execute(f"SET LOCAL pg_trgm.word_similarity_threshold = {TRIGRAM_THRESHOLD}")
             page = ranked_page(cursor, *ranking_sql(filters, with_trigram=True, **args))
-    ids = [row.id for row in page.rows]
-    by_id = decisions_by_id(ids)
     hits = []
     for row in page.rows:
-        if row.id not in by_id:
-            continue  # deleted between the two queries
         detail = {
             "text": round(row.text, 6),
             "semantic": round(row.semantic, 6) if vector is not None else None,
             "recency": round(row.recency, 6),
         }
-        hits.append(SearchHit(by_id[row.id], round(row.score, 6), detail, row.match))
+        hits.append(SearchHit(row.decision, round(row.score, 6), detail, row.match))
     return SearchResult(hits=hits, count=page.total, semantic=vector is not None)
 
 

@@ -34,7 +34,7 @@ from django.db.models import Case, F, FloatField, Func, Q, QuerySet, TextField, 
 
 from apps.memory.models import SEARCH_CONFIG
 from apps.scopes.models import Space
-from synchronex.api.rows import custom_plans
+from synchronex.api.rows import unprepared
 
 SEARCH_TYPES = ("identity", "product", "decision", "memory", "signal")
 HIT_COLUMNS = ("hit_type", "hit_id", "hit_score", "hit_updated")
@@ -179,7 +179,7 @@ def memory_search(
     if not candidates:
         return [], 0
     union = candidates[0].union(*candidates[1:], all=True) if len(candidates) > 1 else candidates[0]
-    with custom_plans():
+    with unprepared():
         count = union.count()
         if offset >= count:
             return [], count

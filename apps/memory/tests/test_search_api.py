@@ -10,10 +10,8 @@ from apps.products.services import product_ensure, product_state_write
 from apps.scopes.services import space_ensure_personal
 
 URL = "/api/v1/memory/search"
-# API key, quota counters (one round trip), active space, the search's transaction (inside the
-# test's transaction: SAVEPOINT, its plan setting, RELEASE), count, page, then one per type on
-# the page.
-QUERIES_PER_SEARCH = 12
+# API key, quota counters (one round trip), active space, count, page, then one per type on the page.
+QUERIES_PER_SEARCH = 9
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
