@@ -30,7 +30,9 @@ from .models import HNSW_DIMENSIONS, SEARCH_CONFIG, Decision
 RRF_K = 60
 RELEVANCE_WEIGHT = 0.8
 RECENCY_WEIGHT = 0.2
-# Below this many full-text matches, trigram matches are added (typos rarely match any lexeme).
+# Below this many full-text matches, trigram matches are added when a word of the query is found
+# in none of the space's decisions (typically a typo): correctly spelt words that simply match
+# few decisions do not pay for a trigram scan.
 TRIGRAM_FALLBACK_BELOW = 10
 # pg_trgm's default word-similarity threshold (0.6) misses one dropped letter in a short word.
 TRIGRAM_THRESHOLD = 0.5
@@ -38,6 +40,12 @@ TRIGRAM_THRESHOLD = 0.5
 VECTOR_CANDIDATES = 100
 TABLE = Decision._meta.db_table
 TSQUERY = f"websearch_to_tsquery('{SEARCH_CONFIG}', %(q)s)"
+# How many of the query's words (as lexemes) no decision of the searched space contains; each is
+# one probe of the full-text index.
+UNKNOWN_WORDS = f"""SELECT count(*) FROM unnest(tsvector_to_array(to_tsvector('{SEARCH_CONFIG}', %(q)s))) word
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {TABLE} known
+        WHERE known.space_id = %(f_space)s AND known.search_document @@ quote_literal(word)::tsquery)"""
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,11 @@ class RankedPage:
     total: int
     text_matches: int  # full-text matches alone (decides the trigram fallback)
     lexemes: int  # nodes of the tsquery; 0 when q held only stop words
+    unknown_words: int  # the query's words no decision in the space has (counted below the fallback)
+
+    @property
+    def wants_trigrams(self) -> bool:
+        return self.text_matches < TRIGRAM_FALLBACK_BELOW and self.lexemes > 0 and self.unknown_words > 0
 
 
 def ranking_sql(
@@ -144,7 +157,7 @@ def ranking_sql(
     limit: int,
     offset: int,
 ) -> tuple[str, dict]:
-    """The statement and its parameters; columns: total, text_matches, lexemes, then the page's
+    """The statement and its parameters; columns: total, text_matches, lexemes, unknown words, then the page's
     id, match, text part, semantic part, recency, score and ``PAGE_COLUMNS`` (NULL page columns
     when it is empty)."""
     where, match = filters.where(), filters.match_sql()
@@ -223,11 +236,15 @@ def ranking_sql(
     )
     sql = f"""
         WITH {", ".join(ctes)}
-        SELECT total.n, total.text_n, total.lexemes,
+        SELECT total.n, total.text_n, total.lexemes, total.unknown,
                page.id, page.match, page.text_part, page.vector_part, page.recency, page.score, {PAGE_COLUMNS}
         FROM (
-            SELECT (SELECT count(*) FROM scored) AS n, (SELECT count(*) FROM fts) AS text_n,
-                   numnode({TSQUERY}) AS lexemes
+            SELECT n, text_n, lexemes,
+                   CASE WHEN text_n < {TRIGRAM_FALLBACK_BELOW} THEN ({UNKNOWN_WORDS}) ELSE 0 END AS unknown
+            FROM (
+                SELECT (SELECT count(*) FROM scored) AS n, (SELECT count(*) FROM fts) AS text_n,
+                       numnode({TSQUERY}) AS lexemes
+            ) counts
         ) total
         LEFT JOIN LATERAL (
             SELECT id, decided_at, match, text_part, vector_part, recency, score FROM scored
@@ -242,13 +259,13 @@ def ranking_sql(
 def ranked_page(cursor, sql: str, params: dict) -> RankedPage:
     cursor.execute(sql, params)
     rows = cursor.fetchall()
-    total, text_matches, lexemes = rows[0][:3]
+    total, text_matches, lexemes, unknown = rows[0][:4]
     page = [
-        RankedRow(page_decision(r[9:]), r[4], float(r[5]), float(r[6]), float(r[7]), float(r[8]))
+        RankedRow(page_decision(r[10:]), r[5], float(r[6]), float(r[7]), float(r[8]), float(r[9]))
         for r in rows
-        if r[3] is not None
+        if r[4] is not None
     ]
-    return RankedPage(rows=page, total=total, text_matches=text_matches, lexemes=lexemes)
+    return RankedPage(rows=page, total=total, text_matches=text_matches, lexemes=lexemes, unknown_words=unknown)
 
 
 def listing_sql(filters: Filters, *, limit: int, offset: int) -> tuple[str, dict]:

@@ -26,7 +26,6 @@ from synchronex.api.tokens import count_tokens
 from .models import Decision
 from .ranking import (
     HEAVY_FIELDS,
-    TRIGRAM_FALLBACK_BELOW,
     TRIGRAM_THRESHOLD,
     VECTOR_CANDIDATES,
     Filters,
@@ -219,8 +218,9 @@ def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, li
             cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             cursor.execute(f"SET LOCAL hnsw.ef_search = {VECTOR_CANDIDATES}")
         page = ranked_page(cursor, *ranking_sql(filters, with_trigram=False, **args))
-        if page.text_matches < TRIGRAM_FALLBACK_BELOW and page.lexemes > 0:
-            # Few full-text matches, typically a typo: rank again with trigram candidates.
+        if page.wants_trigrams:
+            # Few full-text matches and a word no decision has, typically a typo: rank again
+            # with trigram candidates.
             cursor.execute(f"SET LOCAL pg_trgm.word_similarity_threshold = {TRIGRAM_THRESHOLD}")
             page = ranked_page(cursor, *ranking_sql(filters, with_trigram=True, **args))
     hits = []

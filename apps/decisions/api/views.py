@@ -82,7 +82,8 @@ class DecisionSearchView(ApiView):
         summary="Search decisions (hybrid: full-text, trigram, vectors; weighted by recency)",
         description=(
             "With `q`: PostgreSQL full-text search over decision (A), tags (B) and reasoning (C); "
-            "trigram similarity on the decision text when full-text finds fewer than 10; cosine "
+            "trigram similarity on the decision text when full-text finds fewer than 10 and a word of `q` "
+            "appears in none of the scope's decisions (a typo, typically); cosine "
             "similarity of embeddings when the scope has a provider and vectors of its model "
             "(`semantic: true`). Ranks are fused with reciprocal rank fusion (k = 60) and "
             "score = 0.8 × relevance + 0.2 × recency, recency = exp(-ln2 · age_days / half_life_days). "

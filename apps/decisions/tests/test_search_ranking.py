@@ -68,6 +68,15 @@ def test_a_typo_still_finds_the_decision(corpus, typo, expected):
     assert body["results"] and body["results"][0]["decision"] == expected, body
 
 
+def test_known_words_with_few_matches_bring_in_no_fuzzy_extras(write_api):
+    record(write_api, "Stream events through Kafka")
+    record(write_api, "Kafkaesque approvals must go")
+    # "kafka" is a word of the space: its one full-text match is the whole answer.
+    assert texts(search(write_api, q="kafka")) == ["Stream events through Kafka"]
+    # A word no decision has (a typo) brings in trigram matches.
+    assert set(texts(search(write_api, q="kafak"))) == {"Stream events through Kafka", "Kafkaesque approvals must go"}
+
+
 def test_words_matching_nothing_find_nothing(corpus):
     body = search(corpus, q="kubernetes helm")
     assert body["results"] == [] and body["count"] == 0 and body["next_offset"] is None
