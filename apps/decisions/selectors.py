@@ -20,12 +20,14 @@ from apps.products.names import normalise_product_name
 from apps.products.selectors import product_find
 from apps.scopes.models import Space
 from synchronex.api import errors
-from synchronex.api.rows import unprepared
+from synchronex.api.rows import fetch_all, unprepared
 from synchronex.api.tokens import count_tokens
 
 from .models import Decision
 from .ranking import (
     HEAVY_FIELDS,
+    PAGE_COLUMNS,
+    PAGE_JOIN,
     TRIGRAM_THRESHOLD,
     VECTOR_CANDIDATES,
     Filters,
@@ -71,10 +73,16 @@ def decision_get(*, space: Space, decision_id) -> Decision:
     return found
 
 
+_RECENT_SQL = (
+    f"SELECT {PAGE_COLUMNS} FROM {Decision._meta.db_table} d {PAGE_JOIN} "
+    "WHERE d.product_id = %s AND d.superseded_by_id IS NULL ORDER BY d.decided_at DESC, d.id LIMIT %s"
+)
+
+
 def decision_recent_for_product(*, product, limit: int = 5) -> list[Decision]:
-    """The product's newest current (not superseded) decisions."""
-    qs = Decision.objects.filter(product=product, superseded_by__isnull=True).order_by("-decided_at", "id")
-    return list(decisions_with_refs(qs)[:limit])
+    """The product's newest current (not superseded) decisions (every product read shows them,
+    so the statement is written out: synchronex/api/rows.py)."""
+    return [page_decision(row) for row in fetch_all(_RECENT_SQL, [product.pk, limit])]
 
 
 def decision_render_text(decision: Decision) -> str:

@@ -9,6 +9,7 @@ from django.db.models.functions import Lower
 
 from apps.scopes.models import Space
 from synchronex.api import errors
+from synchronex.api.rows import Rows, fetch_all
 
 from .models import ProductState
 from .names import clean_product_name, name_problem, normalise_product_name
@@ -19,6 +20,19 @@ def _by_name(*, space: Space, name: str) -> QuerySet[ProductState]:
     return ProductState.objects.alias(name_key=Lower("name")).filter(space=space, name_key=name.lower())
 
 
+# The same lookup written out (synchronex/api/rows.py): product reads, searches and exports by
+# product name make it on every request.
+_PRODUCT = Rows(ProductState, "p")
+_BY_NAME_SQL = (
+    f"SELECT {_PRODUCT.columns} FROM {ProductState._meta.db_table} p WHERE p.space_id = %s AND lower(p.name) = %s"
+)
+
+
+def _one_by_name(*, space: Space, name: str) -> ProductState | None:
+    rows = fetch_all(_BY_NAME_SQL, [space.pk, name.lower()])
+    return _PRODUCT.build(rows[0]) if rows else None
+
+
 def product_find(*, space: Space, name: str) -> ProductState | None:
     """The product of ``space`` called ``name`` (case-insensitive, trimmed), or None."""
     if not isinstance(name, str):
@@ -26,7 +40,7 @@ def product_find(*, space: Space, name: str) -> ProductState | None:
     clean = normalise_product_name(name)
     if name_problem(clean):
         return None
-    return _by_name(space=space, name=clean).first()
+    return _one_by_name(space=space, name=clean)
 
 
 def product_by_id(*, space: Space, product_id) -> ProductState | None:
@@ -50,7 +64,7 @@ def product_find_for_update(*, space: Space, name: str) -> ProductState | None:
 def product_get(*, space: Space, name: str) -> ProductState:
     """The product, VALIDATION_ERROR for an impossible name, NOT_FOUND when missing."""
     clean = clean_product_name(name)
-    product = _by_name(space=space, name=clean).first()
+    product = _one_by_name(space=space, name=clean)
     if product is None:
         raise errors.NotFound(f"No product named {clean!r} in this scope.")
     return product

@@ -10,7 +10,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.decisions.api.serializers import DecisionSerializer
+from apps.decisions.api.serializers import DecisionSerializer, decision_representation
 from apps.products.api.fields import StrictList, StrictString
 from apps.products.models import ProductState
 from synchronex.api.serializers import StrictSerializer
@@ -77,7 +77,7 @@ class ProductStateSerializer(serializers.Serializer):
 
     @extend_schema_field(DecisionSerializer(many=True))
     def get_recent_decisions(self, product) -> list[dict]:
-        return DecisionSerializer(self.context["recent_decisions"], many=True).data
+        return [decision_representation(decision) for decision in self.context["recent_decisions"]]
 
     def get_scope(self, product) -> str:
         return self.context["scope"]
