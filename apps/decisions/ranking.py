@@ -2,8 +2,8 @@
 
 One statement ranks every candidate inside PostgreSQL and returns the requested page and the
 total: full-text matches (``websearch_to_tsquery`` on the weighted document, ranked by
-``ts_rank``: term frequency with the A/B/C weights; cover density, ``ts_rank_cd``, costs up to
-2.5x more over thousands of matches and ordered the relevance tests no better), optionally
+``ts_rank``: term frequency with the A/B/C weights; cover density, ``ts_rank_cd``, made the
+statement 1.4–1.5x slower over thousands of matches and ordered the relevance tests no better), optionally
 trigram matches on the decision text (typo tolerance, ranked after every full-text match by
 ``word_similarity``) and optionally the nearest vectors. Ranks are fused
 with reciprocal rank fusion and blended with recency:
