@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -220,7 +221,9 @@ def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, li
         "limit": limit,
         "offset": offset,
     }
-    with transaction.atomic(), unprepared() as cursor:
+    # A transaction only where a setting must hold for the statement (SET LOCAL): the vector
+    # branch and the trigram fallback. The common full-text search is one round trip.
+    with transaction.atomic() if vector is not None else nullcontext(), unprepared() as cursor:
         if vector is not None:
             # An HNSW scan filtered by space and model keeps going until it has enough rows.
             cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
@@ -229,8 +232,9 @@ def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, li
         if page.wants_trigrams:
             # Few full-text matches and a word no decision has, typically a typo: rank again
             # with trigram candidates.
-            cursor.execute(f"SET LOCAL pg_trgm.word_similarity_threshold = {TRIGRAM_THRESHOLD}")
-            page = ranked_page(cursor, *ranking_sql(filters, with_trigram=True, **args))
+            with transaction.atomic():
+                cursor.execute(f"SET LOCAL pg_trgm.word_similarity_threshold = {TRIGRAM_THRESHOLD}")
+                page = ranked_page(cursor, *ranking_sql(filters, with_trigram=True, **args))
     hits = []
     for row in page.rows:
         detail = {
