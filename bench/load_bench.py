@@ -61,12 +61,10 @@ KERNEL = {
 }
 
 
-def seed(base: str, token: str, decisions: int) -> None:
-    import requests
-
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token}"
-    session.put(base + "/api/v1/memory/identity", json=KERNEL, timeout=30).raise_for_status()
+def seed_requests(decisions: int):
+    """The seed as API calls, ``(method, path, body)``: a full kernel, 10 products with state and
+    ``decisions`` decisions (bench/route_costs.py replays the same calls in-process)."""
+    yield "PUT", "/api/v1/memory/identity", KERNEL
     for n, name in enumerate(PRODUCTS):
         state = {
             "status": "active",
@@ -75,7 +73,7 @@ def seed(base: str, token: str, decisions: int) -> None:
             "open_questions": [f"Should {name} move {TOPICS[n]} to a queue?"],
             "next_session_starts_here": f"Finish the {TOPICS[n]} rollout of {name}.",
         }
-        session.post(f"{base}/api/v1/memory/product/{quote(name, safe='')}/state", json=state, timeout=30)
+        yield "POST", f"/api/v1/memory/product/{quote(name, safe='')}/state", state
     for n in range(decisions):
         a, b, c = TOPICS[n % 10], TOPICS[(n * 3 + 1) % 10], TOPICS[(n * 7 + 2) % 10]
         body = {
@@ -85,7 +83,16 @@ def seed(base: str, token: str, decisions: int) -> None:
             "tags": [a, b],
             "affects_products": [PRODUCTS[(n + 1) % 10]] if n % 5 == 0 else [],
         }
-        session.post(base + "/api/v1/memory/decisions", json=body, timeout=30).raise_for_status()
+        yield "POST", "/api/v1/memory/decisions", body
+
+
+def seed(base: str, token: str, decisions: int) -> None:
+    import requests
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    for method, path, body in seed_requests(decisions):
+        session.request(method, base + path, json=body, timeout=30).raise_for_status()
 
 
 def run_generator(base: str, token: str, mode: str, args) -> list[dict]:

@@ -15,6 +15,7 @@ goes, route by route.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -28,7 +29,7 @@ os.environ.setdefault("DB_CONN_MAX_AGE", "600")  # persistent connections, as in
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 from bench.harness import prepare  # noqa: E402
-from bench.load_bench import KERNEL, PRODUCTS, TOPICS  # noqa: E402
+from bench.load_bench import PRODUCTS, TOPICS, seed_requests  # noqa: E402
 
 EMAIL = "bench-routes@synchronex.local"
 # The load mix's weights (bench/load_locust.py MixUser).
@@ -44,27 +45,9 @@ WEIGHTS = {
 
 
 def seed(client) -> None:
-    def ok(response):
+    for method, path, body in seed_requests(600):
+        response = client.generic(method, path, json.dumps(body), content_type="application/json")
         assert response.status_code < 300, response.content[:300]
-
-    ok(client.put("/api/v1/memory/identity", KERNEL, content_type="application/json"))
-    for n, name in enumerate(PRODUCTS):
-        state = {
-            "status": "active",
-            "what_works": [f"{TOPICS[(n + k) % 10]} works on {name}" for k in range(5)],
-            "next_session_starts_here": f"Finish the {TOPICS[n]} rollout of {name}.",
-        }
-        ok(client.post(f"/api/v1/memory/product/{quote(name, safe='')}/state", state, content_type="application/json"))
-    for n in range(600):
-        a, b, c = TOPICS[n % 10], TOPICS[(n * 3 + 1) % 10], TOPICS[(n * 7 + 2) % 10]
-        body = {
-            "decision": f"Use {a} with {b} for the {c} path (round {n})",
-            "product_name": PRODUCTS[n % 10],
-            "reasoning": f"We compared {a} and {b}; {c} was the bottleneck in round {n}.",
-            "tags": [a, b],
-            "affects_products": [PRODUCTS[(n + 1) % 10]] if n % 5 == 0 else [],
-        }
-        ok(client.post("/api/v1/memory/decisions", body, content_type="application/json"))
 
 
 def routes(client) -> dict:
@@ -77,7 +60,7 @@ def routes(client) -> dict:
     def words(n: int) -> str:
         return quote(" ".join(rng.sample(TOPICS, n)))
 
-    json = "application/json"
+    as_json = "application/json"
     return {
         "GET identity": lambda: client.get("/api/v1/memory/identity"),
         "GET product state": lambda: client.get(f"/api/v1/memory/product/{product()}/state"),
@@ -90,15 +73,15 @@ def routes(client) -> dict:
         "POST decision": lambda: client.post(
             "/api/v1/memory/decisions",
             {"decision": f"Use {words(3)} for release {next(counter)}", "product_name": rng.choice(PRODUCTS)},
-            content_type=json,
+            content_type=as_json,
         ),
         "POST product state": lambda: client.post(
             f"/api/v1/memory/product/{product()}/state",
             {"status": "active", "next_session_starts_here": f"Pick up step {next(counter)}."},
-            content_type=json,
+            content_type=as_json,
         ),
         "POST ingest": lambda: client.post(
-            f"/api/v1/ingest/{product()}", {"type": "note", "title": f"Event {next(counter)}"}, content_type=json
+            f"/api/v1/ingest/{product()}", {"type": "note", "title": f"Event {next(counter)}"}, content_type=as_json
         ),
         "GET scope": lambda: client.get("/api/v1/scope"),
         "GET /bench/trivial": lambda: client.get("/bench/trivial"),

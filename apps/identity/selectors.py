@@ -60,8 +60,7 @@ class EffectiveKernel:
 
 def kernel_of(*, space: Space) -> Kernel | None:
     """The space's own layer, or None before its first write."""
-    rows = fetch_all(_KERNEL_OF_SQL, [space.pk])
-    return _KERNEL.build(rows[0]) if rows else None
+    return _KERNEL.one(_KERNEL_OF_SQL, [space.pk])
 
 
 def kernel_from_layer(*, kernel: Kernel | None) -> EffectiveKernel:
@@ -108,8 +107,7 @@ def _workspace_effective(*, space: Space, user, personal: Kernel | None, workspa
         personal_version=personal.version if personal is not None else 0,
         workspace_version=workspace.version if workspace is not None else 0,
     )
-    rows = fetch_all(_BLOCK_SQL, [space.pk, user.pk])
-    cached = _BLOCK.build(rows[0]) if rows else None
+    cached = _BLOCK.one(_BLOCK_SQL, [space.pk, user.pk])
     if cached is not None and cached.block_key == key:
         text, tokens, truncated = cached.injection_block, cached.injection_tokens, cached.truncated
     else:

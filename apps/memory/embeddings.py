@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from synchronex.api.rows import Rows, fetch_all
+from synchronex.api.rows import Rows
 from synchronex.api.tokens import count_tokens
 
 DEFAULT_MODELS = {"openai": "text-embedding-3-small", "local": "all-MiniLM-L6-v2"}
@@ -250,8 +250,7 @@ def _settings_rows():
 def _embedding_settings_of(space):
     """The space's override, if any (every search asks, so the statement is written out)."""
     rows, sql = _settings_rows()
-    found = fetch_all(sql, [space.pk])
-    return rows.build(found[0]) if found else None
+    return rows.one(sql, [space.pk])
 
 
 def embedding_config_for_space(space) -> EmbeddingConfig:

@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 
 from apps.scopes.models import Space
 from synchronex.api import errors
-from synchronex.api.rows import Rows, fetch_all
+from synchronex.api.rows import Rows
 
 from .models import ProductState
 from .names import clean_product_name, name_problem, normalise_product_name
@@ -29,8 +29,7 @@ _BY_NAME_SQL = (
 
 
 def _one_by_name(*, space: Space, name: str) -> ProductState | None:
-    rows = fetch_all(_BY_NAME_SQL, [space.pk, name.lower()])
-    return _PRODUCT.build(rows[0]) if rows else None
+    return _PRODUCT.one(_BY_NAME_SQL, [space.pk, name.lower()])
 
 
 def product_find(*, space: Space, name: str) -> ProductState | None:

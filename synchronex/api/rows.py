@@ -39,6 +39,11 @@ class Rows:
                 values[index] = convert(values[index], None, connection)
         return self.model.from_db(connection.alias, self.attnames, values)
 
+    def one(self, sql: str, params):
+        """The instance of a statement's first row (its columns: ``columns``), or None."""
+        rows = fetch_all(sql, params)
+        return self.build(rows[0]) if rows else None
+
 
 def fetch_all(sql: str, params) -> list[tuple]:
     with connection.cursor() as cursor:
