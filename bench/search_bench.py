@@ -14,7 +14,9 @@ filters, propagation, no q) one at a time. Printed, all from this one run on the
   read), so the search's own cost can be read off;
 - ``decision_search() in-process``: the selector alone, no HTTP;
 - ``baseline ILIKE``: the same queries as ``(decision || ' ' || reasoning) ILIKE '%word%'`` per word,
-  newest first with a total count — the unindexed scan a naive search would do (SQL only).
+  newest first with a total count — the unindexed scan a naive search would do (SQL only);
+- ``same queries, 1,000-decision space``: the selector on a second, small space seeded into the
+  same table (``--small``), which should cost what its own size costs, not the large space's.
 
 With ``--vectors`` every decision also gets a random 384-dimension vector (HNSW index rebuilt)
 and the in-process selector is timed again with a stand-in provider, so the vector branch and
@@ -45,6 +47,9 @@ sys.path.insert(0, str(ROOT))
 
 BENCH_DB = os.environ.get("BENCH_DB_NAME", "synchronex_bench")
 BENCH_EMAIL = "bench-decisions@synchronex.local"
+# A second space in the same table: its searches should cost what its own size costs, whatever
+# the large space next to it holds (the text indexes lead with the space).
+SMALL_EMAIL = "bench-small-space@synchronex.local"
 SEED = 20260503
 
 PRODUCTS = [
@@ -180,8 +185,8 @@ def _decision_rows(rng: random.Random, *, space_id, products: dict[str, uuid.UUI
         )  # fmt: skip
 
 
-def seed(*, rows: int, reseed: bool):
-    """The bench user, key and space with ``rows`` decisions (seeded once, with COPY)."""
+def seed(*, rows: int, reseed: bool, email: str = BENCH_EMAIL, rng_seed: int = SEED):
+    """A bench user (``email``), a key and its space with ``rows`` decisions (seeded once, with COPY)."""
     from django.db import connection
 
     from apps.accounts.models import User
@@ -190,14 +195,14 @@ def seed(*, rows: int, reseed: bool):
     from apps.products.models import ProductState
     from apps.scopes.services import space_ensure_personal
 
-    user = User.objects.filter(email=BENCH_EMAIL).first() or user_create(email=BENCH_EMAIL, tier="enterprise")
+    user = User.objects.filter(email=email).first() or user_create(email=email, tier="enterprise")
     user.tier, user.daily_limit, user.minute_limit = "enterprise", 100_000_000, 10_000_000
     user.save()
     space = space_ensure_personal(user=user)
     _, key = api_key_create(user=user, name="search bench", scope="read")
     have = Decision.objects.filter(space=space).count()
     if have == rows and not reseed:
-        print(f"Reusing {have} seeded decisions (--reseed to regenerate).")
+        print(f"Reusing {have} seeded decisions of {email} (--reseed to regenerate).")
         with connection.cursor() as cursor:
             # Same physical state every run: earlier runs (--vectors) may have left pages that
             # are not all-visible, which costs index-only counts heap fetches.
@@ -208,7 +213,7 @@ def seed(*, rows: int, reseed: bool):
     ProductState.objects.filter(space=space).delete()
     now = datetime.now(UTC)
     products = {name: ProductState.objects.create(space=space, name=name).id for name in PRODUCTS}
-    rng = random.Random(SEED)
+    rng = random.Random(rng_seed)
     with connection.cursor() as cursor:
         copy_sql = f"COPY {Decision._meta.db_table} ({', '.join(COLUMNS)}) FROM STDIN"
         with cursor.connection.transaction(), cursor.copy(copy_sql) as copy:
@@ -216,7 +221,7 @@ def seed(*, rows: int, reseed: bool):
                 copy.write_row(record)
         cursor.execute(f"VACUUM ANALYZE {Decision._meta.db_table}")
         cursor.execute(f"VACUUM ANALYZE {ProductState._meta.db_table}")
-    print(f"Seeded {rows} decisions in {time.perf_counter() - started:.1f} s.")
+    print(f"Seeded {rows} decisions of {email} in {time.perf_counter() - started:.1f} s.")
     return space, key
 
 
@@ -349,6 +354,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument(
+        "--small", type=int, default=1000, help="decisions of a second, small space in the same table (0: none)"
+    )
+    parser.add_argument(
         "--vectors", action="store_true", help="also embed every decision (random 384-d) and time the vector branch"
     )
     args = parser.parse_args()
@@ -356,6 +364,9 @@ def main() -> None:
     url = bench_database_url()
     prepare(url)
     space, key = seed(rows=args.rows, reseed=args.reseed)
+    small_space = None
+    if args.small:
+        small_space, _ = seed(rows=args.small, reseed=args.reseed, email=SMALL_EMAIL, rng_seed=SEED + 3)
     if args.vectors:
         seed_vectors(space)
 
@@ -366,7 +377,7 @@ def main() -> None:
 
     queries = query_mix(random.Random(SEED + 1), args.queries)
     headers = {"Authorization": f"Bearer {key}"}
-    http, floor, inproc, ilike = [], [], [], []
+    http, floor, inproc, ilike, small = [], [], [], [], []
     by_kind: dict[str, list[float]] = {}
     with gunicorn(url) as base, requests.Session() as session:
         search_url, floor_url = base + "/api/v1/memory/decisions/search", base + "/api/v1/memory/products"
@@ -400,6 +411,8 @@ def main() -> None:
             kwargs = parse_search_params(query)
             limit = int(params.get("limit", 20))
             inproc.append(timed(lambda kw=kwargs, n=limit: decision_search(space=space, limit=n, **kw)))
+            if small_space is not None:
+                small.append(timed(lambda kw=kwargs, n=limit: decision_search(space=small_space, limit=n, **kw)))
             sql, sql_params = ilike_sql(params)
             with connection.cursor() as cursor:
                 ilike.append(timed(lambda c=cursor, s=sql, p=sql_params: (c.execute(s, [space.id, *p]), c.fetchall())))
@@ -431,6 +444,8 @@ def main() -> None:
     if semantic:
         print(line("  … with vectors (384-d, HNSW)", stats(semantic)))
     print(line("baseline ILIKE scan (SQL only)", stats(ilike)))
+    if small:
+        print(line(f"same queries, {args.small:,}-decision space", stats(small)))
     s = stats(http)
     verdict = "met" if s["p50"] < 15 and s["p95"] < 40 else "NOT met"
     print(f"\nTargets p50 < 15 ms, p95 < 40 ms over HTTP: {verdict}.")

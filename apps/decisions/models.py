@@ -143,8 +143,10 @@ class Decision(models.Model):
                 name="decision_current_product_v2",
             ),
             models.Index(fields=["product", "-decided_at"], name="decision_product_decided"),
-            GinIndex(fields=["search_document"], name="decision_search_document"),
-            GinIndex(OpClass("decision", name="gin_trgm_ops"), name="decision_text_trgm"),
+            # Text and trigram indexes lead with the space (btree_gin), so a search reads only its
+            # own space's postings: a word common in other people's spaces costs it nothing.
+            GinIndex(fields=["space", "search_document"], name="decision_space_document"),
+            GinIndex(F("space"), OpClass("decision", name="gin_trgm_ops"), name="decision_space_text_trgm"),
             GinIndex(fields=["tags"], name="decision_tags"),
             GinIndex(fields=["affects_keys"], name="decision_affects_keys"),
             models.Index(

@@ -7,6 +7,7 @@ import uuid
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
+from django.db.models import F
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
@@ -106,8 +107,9 @@ class Signal(models.Model):
                 name="signal_pending",
             ),
             models.Index(fields=["product", "-occurred_at"], name="signal_product_occurred"),
-            GinIndex(fields=["search_document"], name="signal_search_document"),
-            GinIndex(OpClass("title", name="gin_trgm_ops"), name="signal_title_trgm"),
+            # Led by the space (btree_gin), as the decision indexes: a search reads its own postings.
+            GinIndex(fields=["space", "search_document"], name="signal_space_document"),
+            GinIndex(F("space"), OpClass("title", name="gin_trgm_ops"), name="signal_space_title_trgm"),
         ]
 
     def __str__(self) -> str:

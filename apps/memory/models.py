@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
+from django.db.models import F
 from pgvector.django import VectorField
 
 from apps.scopes.models import Space
@@ -74,8 +75,9 @@ class Memory(models.Model):
             ),
         ]
         indexes = [
-            GinIndex(fields=["search"], name="memory_search_gin"),
-            GinIndex(fields=["content"], opclasses=["gin_trgm_ops"], name="memory_content_trgm"),
+            # Led by the space (btree_gin), as the decision indexes: a search reads its own postings.
+            GinIndex(fields=["space", "search"], name="memory_space_search"),
+            GinIndex(F("space"), OpClass("content", name="gin_trgm_ops"), name="memory_space_content_trgm"),
             models.Index(fields=["space", "-created_at"], name="memory_space_created"),
         ]
 
