@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from django.db import connection
 from django.db.models import Case, Q, QuerySet, Value, When
-from django.db.models.functions import Lower
+from django.db.transaction import TransactionManagementError
 
 from apps.scopes.models import Space
 from synchronex.api import errors
@@ -14,22 +15,18 @@ from synchronex.api.rows import Rows
 from .models import ProductState
 from .names import clean_product_name, name_problem, normalise_product_name
 
-
-def _by_name(*, space: Space, name: str) -> QuerySet[ProductState]:
-    # Lower(name) = lower(%s) is exactly the unique index's expression, so the lookup uses it.
-    return ProductState.objects.alias(name_key=Lower("name")).filter(space=space, name_key=name.lower())
-
-
-# The same lookup written out (synchronex/api/rows.py): product reads, searches and exports by
-# product name make it on every request.
+# The lookup by name, written out (synchronex/api/rows.py): product reads and writes, searches
+# and exports by product name make it on every request. lower(name) is exactly the unique
+# index's expression, so the lookup uses it.
 _PRODUCT = Rows(ProductState, "p")
 _BY_NAME_SQL = (
     f"SELECT {_PRODUCT.columns} FROM {ProductState._meta.db_table} p WHERE p.space_id = %s AND lower(p.name) = %s"
 )
 
 
-def _one_by_name(*, space: Space, name: str) -> ProductState | None:
-    return _PRODUCT.one(_BY_NAME_SQL, [space.pk, name.lower()])
+def _one_by_name(*, space: Space, name: str, lock: bool = False) -> ProductState | None:
+    sql = f"{_BY_NAME_SQL} FOR UPDATE" if lock else _BY_NAME_SQL
+    return _PRODUCT.one(sql, [space.pk, name.lower()])
 
 
 def product_find(*, space: Space, name: str) -> ProductState | None:
@@ -57,7 +54,9 @@ def product_by_id(*, space: Space, product_id) -> ProductState | None:
 
 def product_find_for_update(*, space: Space, name: str) -> ProductState | None:
     """Like ``product_find`` but locks the row until the surrounding transaction ends."""
-    return _by_name(space=space, name=normalise_product_name(name)).select_for_update().first()
+    if not connection.in_atomic_block:  # as the ORM's select_for_update: a lock needs a transaction
+        raise TransactionManagementError("product_find_for_update needs a transaction.")
+    return _one_by_name(space=space, name=normalise_product_name(name), lock=True)
 
 
 def product_get(*, space: Space, name: str) -> ProductState:
