@@ -186,7 +186,8 @@ def _decision_rows(rng: random.Random, *, space_id, products: dict[str, uuid.UUI
 
 
 def seed(*, rows: int, reseed: bool, email: str = BENCH_EMAIL, rng_seed: int = SEED):
-    """A bench user (``email``), a key and its space with ``rows`` decisions (seeded once, with COPY)."""
+    """A bench user (``email``), a key and its space with ``rows`` decisions (seeded once, with COPY;
+    ``vacuum`` afterwards)."""
     from django.db import connection
 
     from apps.accounts.models import User
@@ -203,10 +204,6 @@ def seed(*, rows: int, reseed: bool, email: str = BENCH_EMAIL, rng_seed: int = S
     have = Decision.objects.filter(space=space).count()
     if have == rows and not reseed:
         print(f"Reusing {have} seeded decisions of {email} (--reseed to regenerate).")
-        with connection.cursor() as cursor:
-            # Same physical state every run: earlier runs (--vectors) may have left pages that
-            # are not all-visible, which costs index-only counts heap fetches.
-            cursor.execute(f"VACUUM ANALYZE {Decision._meta.db_table}")
         return space, key
     started = time.perf_counter()
     Decision.objects.filter(space=space).delete()
@@ -219,10 +216,22 @@ def seed(*, rows: int, reseed: bool, email: str = BENCH_EMAIL, rng_seed: int = S
         with cursor.connection.transaction(), cursor.copy(copy_sql) as copy:
             for record in _decision_rows(rng, space_id=space.id, products=products, rows=rows, now=now):
                 copy.write_row(record)
-        cursor.execute(f"VACUUM ANALYZE {Decision._meta.db_table}")
-        cursor.execute(f"VACUUM ANALYZE {ProductState._meta.db_table}")
     print(f"Seeded {rows} decisions of {email} in {time.perf_counter() - started:.1f} s.")
     return space, key
+
+
+def vacuum() -> None:
+    """Same physical state every run, once all spaces are seeded: fresh statistics, and every page
+    all-visible (a COPY, or an earlier ``--vectors`` run, leaves pages whose index-only counts
+    cost heap fetches)."""
+    from django.db import connection
+
+    from apps.decisions.models import Decision
+    from apps.products.models import ProductState
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {Decision._meta.db_table}")
+        cursor.execute(f"VACUUM ANALYZE {ProductState._meta.db_table}")
 
 
 VECTOR_MODEL, VECTOR_SIZE = "bench-random-384", 384
@@ -367,6 +376,7 @@ def main() -> None:
     small_space = None
     if args.small:
         small_space, _ = seed(rows=args.small, reseed=args.reseed, email=SMALL_EMAIL, rng_seed=SEED + 3)
+    vacuum()
     if args.vectors:
         seed_vectors(space)
 
