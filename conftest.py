@@ -124,6 +124,14 @@ def inproc_for(make_key):
 
 
 @pytest.fixture(autouse=True)
+def _no_random_cache_cull(monkeypatch):
+    """The embedded cache deletes expired rows after 1 in 100 writes, chosen at random: one more
+    statement, now and then, inside a request whose statements a test counts. Off in tests;
+    tests/test_cache.py turns it on to test it."""
+    monkeypatch.setattr("synchronex.api.cache.CULL_PROBABILITY", 0)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache(request, django_db_blocker):
     """Counters (quotas, IP throttles) must not leak from one test into the next."""
     yield

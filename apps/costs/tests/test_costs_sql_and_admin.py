@@ -35,8 +35,7 @@ def seed(space, n: int) -> None:
 
 
 def cost_queries(client, path, django_assert_max_num_queries) -> list[str]:
-    """The statements reading cost events during one request (the quota store culls at random,
-    so the request's total varies by one)."""
+    """The statements reading cost events during one request."""
     with django_assert_max_num_queries(12) as captured:
         response = client.get(path)
     assert response.status_code == 200
