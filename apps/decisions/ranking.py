@@ -41,11 +41,16 @@ VECTOR_CANDIDATES = 100
 TABLE = Decision._meta.db_table
 TSQUERY = f"websearch_to_tsquery('{SEARCH_CONFIG}', %(q)s)"
 # How many of the query's words (as lexemes) no decision of the searched space contains; each is
-# one probe of the full-text index.
+# one probe of the full-text index. A statement of its own, run only after a search with few
+# full-text matches: inside the ranking statement it was planned on every search (about 0.5 ms of
+# planning per search at 100,000 decisions, measured) to be run on a few.
 UNKNOWN_WORDS = f"""SELECT count(*) FROM unnest(tsvector_to_array(to_tsvector('{SEARCH_CONFIG}', %(q)s))) word
     WHERE NOT EXISTS (
         SELECT 1 FROM {TABLE} known
         WHERE known.space_id = %(f_space)s AND known.search_document @@ quote_literal(word)::tsquery)"""
+# The recency factor of a row's ``decided_at``. ``date_part`` gives the age in seconds as float8;
+# ``extract`` gives numeric, whose arithmetic made this 0.8 ms of a 12 ms search over 1,234 matches.
+RECENCY = "exp(-ln(2) * greatest(date_part('epoch', now() - decided_at), 0) / 86400.0 / %(half_life)s)"
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,9 @@ PAGE_DECISION = Rows(Decision, "d", [f.name for f in Decision._meta.concrete_fie
 PAGE_PRODUCT = Rows(ProductState, "p", ["name", "space"])
 PAGE_COLUMNS = f"{PAGE_DECISION.columns}, {PAGE_PRODUCT.columns}"
 PAGE_JOIN = f"JOIN {ProductState._meta.db_table} p ON p.id = d.product_id"
+# The page's rows joined to a ``page`` of ids: two plain left joins, which PostgreSQL plans faster
+# than a parenthesised join (measured: 0.3–0.4 ms less per search).
+PAGE_OF_IDS = f"LEFT JOIN {TABLE} d ON d.id = page.id LEFT JOIN {ProductState._meta.db_table} p ON p.id = d.product_id"
 
 
 def page_decision(values) -> Decision:
@@ -139,11 +147,12 @@ class RankedPage:
     total: int
     text_matches: int  # full-text matches alone (decides the trigram fallback)
     lexemes: int  # nodes of the tsquery; 0 when q held only stop words
-    unknown_words: int  # the query's words no decision in the space has (counted below the fallback)
 
     @property
-    def wants_trigrams(self) -> bool:
-        return self.text_matches < TRIGRAM_FALLBACK_BELOW and self.lexemes > 0 and self.unknown_words > 0
+    def few_matches(self) -> bool:
+        """Whether trigram candidates may be wanted: few full-text matches for a query with words.
+        They are, when one of its words is in none of the space's decisions (``UNKNOWN_WORDS``)."""
+        return self.text_matches < TRIGRAM_FALLBACK_BELOW and self.lexemes > 0
 
 
 def ranking_sql(
@@ -157,7 +166,7 @@ def ranking_sql(
     limit: int,
     offset: int,
 ) -> tuple[str, dict]:
-    """The statement and its parameters; columns: total, text_matches, lexemes, unknown words, then the page's
+    """The statement and its parameters; columns: total, text_matches, lexemes, then the page's
     id, match, text part, semantic part, recency, score and ``PAGE_COLUMNS`` (NULL page columns
     when it is empty)."""
     where, match = filters.where(), filters.match_sql()
@@ -228,30 +237,22 @@ def ranking_sql(
         f"""scored AS MATERIALIZED (
             SELECT id, decided_at, match, text_part, vector_part, recency,
                    {RELEVANCE_WEIGHT} * (text_part + vector_part) / {branches} + {RECENCY_WEIGHT} * recency AS score
-            FROM (
-                SELECT *, exp(-ln(2) * greatest(extract(epoch FROM now() - decided_at)::float8, 0)
-                              / 86400.0 / %(half_life)s) AS recency
-                FROM fused
-            ) aged)"""
+            FROM (SELECT *, {RECENCY} AS recency FROM fused) aged)"""
     )
     sql = f"""
         WITH {", ".join(ctes)}
-        SELECT total.n, total.text_n, total.lexemes, total.unknown,
+        SELECT total.n, total.text_n, total.lexemes,
                page.id, page.match, page.text_part, page.vector_part, page.recency, page.score, {PAGE_COLUMNS}
         FROM (
-            SELECT n, text_n, lexemes,
-                   CASE WHEN text_n < {TRIGRAM_FALLBACK_BELOW} THEN ({UNKNOWN_WORDS}) ELSE 0 END AS unknown
-            FROM (
-                SELECT (SELECT count(*) FROM scored) AS n, (SELECT count(*) FROM fts) AS text_n,
-                       numnode({TSQUERY}) AS lexemes
-            ) counts
+            SELECT (SELECT count(*) FROM scored) AS n, (SELECT count(*) FROM fts) AS text_n,
+                   numnode({TSQUERY}) AS lexemes
         ) total
         LEFT JOIN LATERAL (
             SELECT id, decided_at, match, text_part, vector_part, recency, score FROM scored
             ORDER BY score DESC, decided_at DESC, id
             LIMIT %(limit)s OFFSET %(offset)s
         ) page ON TRUE
-        LEFT JOIN ({TABLE} d {PAGE_JOIN}) ON d.id = page.id
+        {PAGE_OF_IDS}
         ORDER BY page.score DESC, page.decided_at DESC, page.id"""
     return sql, params
 
@@ -259,13 +260,19 @@ def ranking_sql(
 def ranked_page(cursor, sql: str, params: dict) -> RankedPage:
     cursor.execute(sql, params)
     rows = cursor.fetchall()
-    total, text_matches, lexemes, unknown = rows[0][:4]
+    total, text_matches, lexemes = rows[0][:3]
     page = [
-        RankedRow(page_decision(r[10:]), r[5], float(r[6]), float(r[7]), float(r[8]), float(r[9]))
+        RankedRow(page_decision(r[9:]), r[4], float(r[5]), float(r[6]), float(r[7]), float(r[8]))
         for r in rows
-        if r[4] is not None
+        if r[3] is not None
     ]
-    return RankedPage(rows=page, total=total, text_matches=text_matches, lexemes=lexemes, unknown_words=unknown)
+    return RankedPage(rows=page, total=total, text_matches=text_matches, lexemes=lexemes)
+
+
+def unknown_words(cursor, filters: Filters, q: str) -> int:
+    """How many of the words of ``q`` no decision of the searched space contains."""
+    cursor.execute(UNKNOWN_WORDS, {"q": q, "f_space": filters.space_id})
+    return cursor.fetchone()[0]
 
 
 def listing_sql(filters: Filters, *, limit: int, offset: int) -> tuple[str, dict]:
@@ -300,6 +307,6 @@ def listing_sql(filters: Filters, *, limit: int, offset: int) -> tuple[str, dict
             ORDER BY decided_at DESC, id
             LIMIT %(limit)s OFFSET %(offset)s
         ) page ON TRUE
-        LEFT JOIN ({TABLE} d {PAGE_JOIN}) ON d.id = page.id
+        {PAGE_OF_IDS}
         ORDER BY page.decided_at DESC, page.id"""
     return sql, params

@@ -36,6 +36,7 @@ from .ranking import (
     page_decision,
     ranked_page,
     ranking_sql,
+    unknown_words,
 )
 
 
@@ -229,7 +230,7 @@ def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, li
             cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             cursor.execute(f"SET LOCAL hnsw.ef_search = {VECTOR_CANDIDATES}")
         page = ranked_page(cursor, *ranking_sql(filters, with_trigram=False, **args))
-        if page.wants_trigrams:
+        if page.few_matches and unknown_words(cursor, filters, q):
             # Few full-text matches and a word no decision has, typically a typo: rank again
             # with trigram candidates.
             with transaction.atomic():
