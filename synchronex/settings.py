@@ -127,6 +127,9 @@ else:
     from synchronex.embedded_db import ensure_running
 
     DATABASES = {"default": {**ensure_running(BASE_DIR), "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60)}}
+# Django's PostgreSQL backend with a health check that asks the socket before the server
+# (synchronex/db/base.py): persistent connections are still checked on every request.
+DATABASES["default"]["ENGINE"] = "synchronex.db"
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
 # Server-side parameter binding lets psycopg prepare the statements a connection repeats (after
