@@ -148,6 +148,8 @@ def bearer_failures_check(request, *, now: float | None = None) -> None:
     Checked before the token lookup, so once throttled an address learns nothing, not even
     whether a token is valid; valid tokens are never counted, only UNAUTHORIZED answers are.
     """
+    if not _SEEN_FAILING:  # the usual case: no failure seen here, so no address to work out
+        return
     now = time.time() if now is None else now
     address, key, start = _failure_window(request, now)
     if _SEEN_FAILING.get(address) != start:
