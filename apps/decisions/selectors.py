@@ -140,8 +140,12 @@ def decision_search(
     token_budget: int | None = None,
     limit: int = 20,
     offset: int = 0,
+    product_state=None,
 ) -> SearchResult:
     """Search the decisions of ``space`` (arguments already validated by the caller).
+
+    ``product_state``: the product ``product`` names in ``space``, from a caller that already
+    looked it up (the kernel export); otherwise it is looked up here.
 
     ``until`` is exclusive. Without ``q`` the newest decisions come first and the score is the
     recency factor. With ``q``: score = 0.8 × relevance + 0.2 × recency, where relevance is the
@@ -150,7 +154,9 @@ def decision_search(
     holds each branch's normalised contribution (semantic is null when vectors are not used).
     """
     product_name = normalise_product_name(product) if product is not None else None
-    found = product_find(space=space, name=product_name) if product_name else None
+    found = None
+    if product_name:
+        found = product_state or product_find(space=space, name=product_name)
     filters = Filters(
         space_id=space.id,
         product_name=product_name,

@@ -161,8 +161,9 @@ def _query_words(text: str) -> list[str]:
     return list(seen)[:MAX_QUERY_WORDS]
 
 
-def relevant_decisions(*, space: Space, query: str | None, product: str | None, limit: int) -> list:
-    """The ``limit`` best decisions for the query (and product, with propagation), best first."""
+def relevant_decisions(*, space: Space, query: str | None, product: str | None, limit: int, product_state=None) -> list:
+    """The ``limit`` best decisions for the query (and product, with propagation), best first.
+    ``product_state``: the product ``product`` names, when the caller already found it."""
     if limit == 0:
         return []
     words = _query_words(query or "")
@@ -176,7 +177,9 @@ def relevant_decisions(*, space: Space, query: str | None, product: str | None, 
             searches.append(" or ".join(words))
     found: list = []
     for q in searches:
-        result = decision_search(space=space, q=q, product=product, include_related=True, limit=limit)
+        result = decision_search(
+            space=space, q=q, product=product, product_state=product_state, include_related=True, limit=limit
+        )
         known = {decision.id for decision in found}
         found += [hit.decision for hit in result.hits if hit.decision.id not in known]
         if len(found) >= limit:
@@ -269,6 +272,7 @@ def kernel_export_build(
     units: list[_Unit] = []
     if kernel.injection_block:
         units.append(_Unit("kernel", "kernel", _kernel_text(kernel.injection_block, fmt)))
+    state = None
     if product is not None:
         state = product_find(space=space, name=product)
         if state is None:
@@ -276,7 +280,7 @@ def kernel_export_build(
         titles["product"] = f"Product: {state.name}"
         units += _product_units(state)
     if include_decisions:
-        found = relevant_decisions(space=space, query=query, product=product, limit=decisions)
+        found = relevant_decisions(space=space, query=query, product=product, limit=decisions, product_state=state)
         units += [_Unit("decisions", "decisions", decision_render_text(d)) for d in found]
 
     kept = _select(units, kernel, titles, fmt, max_tokens)
