@@ -212,7 +212,8 @@ class SearchResponseSerializer(serializers.Serializer):
     tokens = TokenUsageSerializer(required=False, help_text="Present when token_budget was given.")
 
 
-def _iso(moment: datetime) -> str:
+def iso_utc(moment: datetime) -> str:
+    """A moment as DRF's DateTimeField writes it (this project's time zone is UTC): ISO 8601, ``Z``."""
     text = moment.astimezone(UTC).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
@@ -230,8 +231,8 @@ def decision_representation(decision) -> dict:
         "alternatives": list(decision.alternatives),
         "supersedes": str(decision.supersedes_id) if decision.supersedes_id else None,
         "superseded_by": str(decision.superseded_by_id) if decision.superseded_by_id else None,
-        "decided_at": _iso(decision.decided_at),
-        "created_at": _iso(decision.created_at),
+        "decided_at": iso_utc(decision.decided_at),
+        "created_at": iso_utc(decision.created_at),
         "source": decision.source,
     }
 

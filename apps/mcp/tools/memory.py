@@ -7,7 +7,7 @@ from apps.decisions.selectors import decision_recent_for_product, decision_searc
 from apps.decisions.services import decision_create
 from apps.identity.api.serializers import kernel_body
 from apps.identity.selectors import kernel_effective
-from apps.products.api.serializers import ProductStateSerializer, ProductStateWriteSerializer
+from apps.products.api.serializers import ProductStateWriteSerializer, product_state_body
 from apps.products.names import clean_product_name
 from apps.products.selectors import product_get
 from apps.products.services import product_state_write
@@ -74,7 +74,7 @@ def product_name_argument(args: dict) -> str:
 
 def _state(product, scope: str) -> dict:
     recent = decision_recent_for_product(product=product, limit=RECENT_DECISIONS)
-    return dict(ProductStateSerializer(product, context={"recent_decisions": recent, "scope": scope}).data)
+    return product_state_body(product, recent, scope)
 
 
 @tool(

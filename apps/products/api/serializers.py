@@ -10,7 +10,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.decisions.api.serializers import DecisionSerializer, decision_representation
+from apps.decisions.api.serializers import DecisionSerializer, decision_representation, iso_utc
 from apps.products.api.fields import StrictList, StrictString
 from apps.products.models import ProductState
 from synchronex.api.serializers import StrictSerializer
@@ -81,6 +81,25 @@ class ProductStateSerializer(serializers.Serializer):
 
     def get_scope(self, product) -> str:
         return self.context["scope"]
+
+
+def product_state_body(product, recent_decisions, scope: str) -> dict:
+    """``ProductStateSerializer``'s output, built without running it: every product read and write
+    answers with it, and the serializer cost ~0.3 ms per response. A property test
+    (apps/products/tests/test_state_body.py) holds the two to the same JSON."""
+    return {
+        "name": str(product.name),
+        "status": str(product.status),
+        "what_works": [str(item) for item in product.what_works],
+        "what_is_blocked": [str(item) for item in product.what_is_blocked],
+        "open_questions": [str(item) for item in product.open_questions],
+        "next_session_starts_here": str(product.next_session_starts_here),
+        "last_session_summary": str(product.last_session_summary),
+        "recent_decisions": [decision_representation(decision) for decision in recent_decisions],
+        "updated_at": iso_utc(product.updated_at),
+        "version": int(product.version),
+        "scope": scope,
+    }
 
 
 class ProductListSerializer(serializers.Serializer):

@@ -20,6 +20,7 @@ from .serializers import (
     ProductStateSerializer,
     ProductStateWriteSerializer,
     ProductSummarySerializer,
+    product_state_body,
 )
 
 TAGS = ["Product state"]
@@ -58,8 +59,7 @@ def parse_if_match(raw: str | None):
 
 def _state_response(product, scope: str, *, status: int = 200) -> Response:
     recent = decision_recent_for_product(product=product, limit=RECENT_DECISIONS)
-    body = ProductStateSerializer(product, context={"recent_decisions": recent, "scope": scope}).data
-    return Response(body, status=status, headers={"ETag": f'"{product.version}"'})
+    return Response(product_state_body(product, recent, scope), status=status, headers={"ETag": f'"{product.version}"'})
 
 
 class ProductStateView(ApiView):
