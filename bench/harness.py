@@ -68,12 +68,18 @@ def server(url: str, *, workers: int = 2):
         yield base
 
 
-def sample(session: requests.Session, url: str, *, headers=None, params=None) -> float:
+def sample(session: requests.Session, url: str, *, headers=None, params=None, server: list | None = None) -> float:
+    """Milliseconds for one GET (which must answer 200). With ``server``, the time the request
+    spent inside Django (its ``Server-Timing``, bench/timing.py) is appended to that list."""
     started = time.perf_counter()
     response = session.get(url, headers=headers, params=params, timeout=30)
     elapsed = (time.perf_counter() - started) * 1000
     if response.status_code != 200:
         raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
+    if server is not None:
+        from bench.timing import server_ms
+
+        server.append(server_ms(response))
     return elapsed
 
 
