@@ -147,12 +147,17 @@ class RankedPage:
     total: int
     text_matches: int  # full-text matches alone (decides the trigram fallback)
     lexemes: int  # nodes of the tsquery; 0 when q held only stop words
+    every_word_required: bool  # the tsquery has no OR and no NOT: a match contains every word
 
     @property
-    def few_matches(self) -> bool:
+    def may_want_trigrams(self) -> bool:
         """Whether trigram candidates may be wanted: few full-text matches for a query with words.
-        They are, when one of its words is in none of the space's decisions (``UNKNOWN_WORDS``)."""
-        return self.text_matches < TRIGRAM_FALLBACK_BELOW and self.lexemes > 0
+        They are, when one of its words is in none of the space's decisions (``UNKNOWN_WORDS``).
+        A match of a query that requires every word shows that each is known, so then the
+        question is not even asked (one statement less for most searches of a small space)."""
+        if self.text_matches >= TRIGRAM_FALLBACK_BELOW or self.lexemes == 0:
+            return False
+        return not (self.text_matches > 0 and self.every_word_required)
 
 
 def ranking_sql(
@@ -166,7 +171,8 @@ def ranking_sql(
     limit: int,
     offset: int,
 ) -> tuple[str, dict]:
-    """The statement and its parameters; columns: total, text_matches, lexemes, then the page's
+    """The statement and its parameters; columns: total, text_matches, lexemes, every word required
+    (no ``|`` or ``!`` in the tsquery; a lexeme holding one only costs the unknown-word check), then the page's
     id, match, text part, semantic part, recency, score and ``PAGE_COLUMNS`` (NULL page columns
     when it is empty)."""
     where, match = filters.where(), filters.match_sql()
@@ -241,11 +247,12 @@ def ranking_sql(
     )
     sql = f"""
         WITH {", ".join(ctes)}
-        SELECT total.n, total.text_n, total.lexemes,
+        SELECT total.n, total.text_n, total.lexemes, total.required,
                page.id, page.match, page.text_part, page.vector_part, page.recency, page.score, {PAGE_COLUMNS}
         FROM (
             SELECT (SELECT count(*) FROM scored) AS n, (SELECT count(*) FROM fts) AS text_n,
-                   numnode({TSQUERY}) AS lexemes
+                   numnode({TSQUERY}) AS lexemes,
+                   strpos({TSQUERY}::text, '|') = 0 AND strpos({TSQUERY}::text, '!') = 0 AS required
         ) total
         LEFT JOIN LATERAL (
             SELECT id, decided_at, match, text_part, vector_part, recency, score FROM scored
@@ -260,13 +267,13 @@ def ranking_sql(
 def ranked_page(cursor, sql: str, params: dict) -> RankedPage:
     cursor.execute(sql, params)
     rows = cursor.fetchall()
-    total, text_matches, lexemes = rows[0][:3]
+    total, text_matches, lexemes, required = rows[0][:4]
     page = [
-        RankedRow(page_decision(r[9:]), r[4], float(r[5]), float(r[6]), float(r[7]), float(r[8]))
+        RankedRow(page_decision(r[10:]), r[5], float(r[6]), float(r[7]), float(r[8]), float(r[9]))
         for r in rows
-        if r[3] is not None
+        if r[4] is not None
     ]
-    return RankedPage(rows=page, total=total, text_matches=text_matches, lexemes=lexemes)
+    return RankedPage(rows=page, total=total, text_matches=text_matches, lexemes=lexemes, every_word_required=required)
 
 
 def unknown_words(cursor, filters: Filters, q: str) -> int:

@@ -236,7 +236,7 @@ def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, li
             cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             cursor.execute(f"SET LOCAL hnsw.ef_search = {VECTOR_CANDIDATES}")
         page = ranked_page(cursor, *ranking_sql(filters, with_trigram=False, **args))
-        if page.few_matches and unknown_words(cursor, filters, q):
+        if page.may_want_trigrams and unknown_words(cursor, filters, q):
             # Few full-text matches and a word no decision has, typically a typo: rank again
             # with trigram candidates.
             with transaction.atomic():

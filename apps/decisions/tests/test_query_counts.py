@@ -77,3 +77,29 @@ def test_recent_decisions_on_product_state_use_a_fixed_number_of_queries(user, i
     with django_assert_num_queries(len(one.captured_queries)):
         body = client.get("/api/v1/memory/product/Atlas/state").json()
     assert len(body["recent_decisions"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("q", "asks", "found"),
+    [
+        # A match of a query needing every word shows each word is known: no question asked.
+        ("kafka events", False, {"Stream events through Kafka"}),
+        ('"stream events"', False, {"Stream events through Kafka"}),
+        # No match, or a query a decision can match without every word: the question is asked.
+        ("kafak", True, {"Stream events through Kafka", "Kafkaesque approvals must go"}),
+        ("kafka or kafak", True, {"Stream events through Kafka"}),  # the whole query is not similar enough
+        ("kafka -approvals", True, {"Stream events through Kafka"}),
+    ],
+)
+def test_the_unknown_word_check_runs_only_when_a_match_does_not_answer_it(user, inproc_for, q, asks, found):
+    space = space_ensure_personal(user=user)
+    decision_create(space=space, decision="Stream events through Kafka", product_name="Atlas")
+    decision_create(space=space, decision="Kafkaesque approvals must go", product_name="Atlas")
+    client = inproc_for(user, "read")
+    settle_key_bookkeeping(user)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(SEARCH, {"q": q})
+    assert response.status_code == 200, response.content
+    asked = any("tsvector_to_array(to_tsvector" in query["sql"] for query in captured.captured_queries)
+    assert asked is asks
+    assert {hit["decision"] for hit in response.json()["results"]} == found
