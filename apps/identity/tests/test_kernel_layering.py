@@ -142,28 +142,29 @@ class TestMergeOverHttp:
 @pytest.mark.django_db(transaction=True)
 class TestMembersSeeTheirOwnPersonalLayer:
     def test_two_members_see_different_effective_kernels_and_never_each_others(self, studio, client_for):
+        # The markers hold letters no hexadecimal id can contain: responses carry random UUIDs.
         ada, bob, vic = client_for(studio["ada"]), client_for(studio["bob"]), client_for(studio["vic"])
         header = studio["header"]
-        ada.put(URL, json={"identity": {"name": "Ada-marker-7f3"}, "constraints": {"never": ["ada-rule-7f3"]}})
-        bob.put(URL, json={"identity": {"name": "Bob-marker-9c1"}, "constraints": {"never": ["bob-rule-9c1"]}})
+        ada.put(URL, json={"identity": {"name": "Ada-marker-q7x"}, "constraints": {"never": ["ada-rule-q7x"]}})
+        bob.put(URL, json={"identity": {"name": "Bob-marker-z9k"}, "constraints": {"never": ["bob-rule-z9k"]}})
         ada.put(URL, json={"constraints": {"always": ["studio-rule"]}}, headers=header)
 
         ada_view, bob_view, vic_view = (c.get(URL, headers=header) for c in (ada, bob, vic))
-        assert seen(ada_view)["identity"] == {"name": "Ada-marker-7f3"}
-        assert seen(ada_view)["constraints"] == {"always": ["studio-rule"], "never": ["ada-rule-7f3"]}
-        assert seen(bob_view)["identity"] == {"name": "Bob-marker-9c1"}
-        assert seen(bob_view)["constraints"] == {"always": ["studio-rule"], "never": ["bob-rule-9c1"]}
+        assert seen(ada_view)["identity"] == {"name": "Ada-marker-q7x"}
+        assert seen(ada_view)["constraints"] == {"always": ["studio-rule"], "never": ["ada-rule-q7x"]}
+        assert seen(bob_view)["identity"] == {"name": "Bob-marker-z9k"}
+        assert seen(bob_view)["constraints"] == {"always": ["studio-rule"], "never": ["bob-rule-z9k"]}
         assert vic_view.json()["identity"] is None
         assert seen(vic_view)["constraints"] == {"always": ["studio-rule"]}
         assert ada_view.headers["ETag"] == bob_view.headers["ETag"] == vic_view.headers["ETag"] == '"1"'
-        assert "9c1" not in ada_view.text and "7f3" not in bob_view.text
-        assert "7f3" not in vic_view.text and "9c1" not in vic_view.text
+        assert "z9k" not in ada_view.text and "q7x" not in bob_view.text
+        assert "q7x" not in vic_view.text and "z9k" not in vic_view.text
 
-        for client, own, other in ((ada, "7f3", "9c1"), (bob, "9c1", "7f3")):
+        for client, own, other in ((ada, "q7x", "z9k"), (bob, "z9k", "q7x")):
             exported = client.get(EXPORT, headers=header).text
             assert f"rule-{own}" in exported and "studio-rule" in exported and other not in exported
             history = client.get(HISTORY, headers=header).text
-            assert "7f3" not in history and "9c1" not in history
+            assert "q7x" not in history and "z9k" not in history
 
     def test_memory_search_finds_the_callers_effective_kernel_only(self, studio, client_for):
         ada, bob, header = client_for(studio["ada"]), client_for(studio["bob"]), studio["header"]
