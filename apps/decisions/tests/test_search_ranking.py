@@ -77,6 +77,16 @@ def test_known_words_with_few_matches_bring_in_no_fuzzy_extras(write_api):
     assert set(texts(search(write_api, q="kafak"))) == {"Stream events through Kafka", "Kafkaesque approvals must go"}
 
 
+def test_a_page_past_the_last_match_still_counts_them(write_api):
+    record(write_api, "Stream events through Kafka")
+    record(write_api, "Kafkaesque approvals must go")
+    record(write_api, "Adopt feature flags")
+    for q, count in (("kafka", 1), ("kafak", 2), ("kafka OR flags", 2)):
+        assert search(write_api, q=q)["count"] == count, q
+        beyond = search(write_api, q=q, offset="5")
+        assert beyond["results"] == [] and beyond["count"] == count and beyond["next_offset"] is None, q
+
+
 def test_words_matching_nothing_find_nothing(corpus):
     body = search(corpus, q="kubernetes helm")
     assert body["results"] == [] and body["count"] == 0 and body["next_offset"] is None
