@@ -296,26 +296,31 @@ def listing_sql(filters: Filters, *, limit: int, offset: int) -> tuple[str, dict
     when the page is empty).
 
     With a product and its related decisions, the two sets are counted and paged separately
-    and merged, so that each side uses its own index instead of one scan filtering an OR.
+    and merged, so that each side uses its own index instead of one scan filtering an OR. The
+    related decisions are read once for both their count and their page (a materialised CTE).
     """
     params = {**filters.params(), "limit": limit, "offset": offset, "upto": offset + limit}
-    order = f"ORDER BY {TABLE}.decided_at DESC, {TABLE}.id"
-    sides = [(filters.where(), False)]
-    if filters.product_name is not None and filters.include_related:
-        sides = [(filters.where("direct"), False)] if filters.product_id else []
-        # Affecting decisions are few and found through their GIN index; the OFFSET 0 fence keeps
-        # the planner from walking the whole space newest-first to filter them out one by one.
-        sides.append((filters.where("related"), True))
-    total = " + ".join(f"(SELECT count(*) FROM {TABLE} WHERE {where})" for where, _ in sides)
-    pages = []
-    for where, fenced in sides:
+
+    def newest(where: str) -> tuple[str, str]:  # a side's count, and its first offset + limit rows
         rows = f"SELECT {TABLE}.id, {TABLE}.decided_at FROM {TABLE} WHERE {where}"
-        if fenced:
-            pages.append(f"(SELECT * FROM ({rows} OFFSET 0) fenced ORDER BY decided_at DESC, id LIMIT %(upto)s)")
-        else:
-            pages.append(f"({rows} {order} LIMIT %(upto)s)")
+        return f"SELECT count(*) FROM {TABLE} WHERE {where}", f"{rows} ORDER BY decided_at DESC, id LIMIT %(upto)s"
+
+    related = ""
+    if filters.product_name is None or not filters.include_related:
+        sides = [newest(filters.where())]
+    else:
+        sides = [newest(filters.where("direct"))] if filters.product_id else []
+        # Affecting decisions are few and found through their GIN index. Materialised, they are
+        # read once for their count and their page (each read took 4.6 ms for 1,535 of them,
+        # measured), and the planner cannot walk the whole space newest-first to filter them.
+        related = f"WITH related AS MATERIALIZED (SELECT id, decided_at FROM {TABLE} WHERE {filters.where('related')})"
+        page = "SELECT * FROM related ORDER BY decided_at DESC, id LIMIT %(upto)s"
+        sides.append(("SELECT count(*) FROM related", page))
+    total = " + ".join(f"({count})" for count, _ in sides)
+    pages = [f"({page})" for _, page in sides]
     candidates = " UNION ALL ".join(pages)
     sql = f"""
+        {related}
         SELECT total.n, page.id, {PAGE_COLUMNS}
         FROM (SELECT {total} AS n) total
         LEFT JOIN LATERAL (
