@@ -3,7 +3,8 @@
 A search always narrows to one space, and with the space leading the index it reads only that
 space's postings. A text index without it made a word common in another space cost every search
 all of that space's matches, dropped afterwards, however small the searched space (measured in
-bench/search_bench.py: the ``--small`` space next to the 100,000-decision one).
+bench/search_bench.py: the ``--small`` space next to the 100,000-decision one). And the listing
+without ``q`` counts a space's current decisions through their own small index.
 """
 
 from __future__ import annotations
@@ -55,3 +56,30 @@ def test_text_and_trigram_indexes_lead_with_the_space(model, searched):
     # Each searched column has its index, and every such index starts with the space.
     assert {column for keys in text.values() for column, _ in keys[1:]} == searched, text
     assert all(keys[0][0] == "space_id" for keys in text.values()), text
+
+
+def test_the_newest_first_listing_counts_through_the_space_index():
+    """Counting a space's current decisions (the listing's total) reads ``decision_current_space``
+    alone: one deduplicated key per space, a sixth of the pages of the listing's own index."""
+    import uuid
+
+    from apps.decisions.ranking import Filters, listing_sql
+
+    filters = Filters(
+        space_id=uuid.uuid4(),
+        product_name=None,
+        product_id=None,
+        include_related=True,
+        tags=(),
+        since=None,
+        until=None,
+        include_superseded=False,
+    )
+    sql, params = listing_sql(filters, limit=20, offset=0)
+    with connection.cursor() as cursor:
+        # A test database is small enough to be read whole; the question is which index serves.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Only Scan using decision_current_space" in plan, plan
