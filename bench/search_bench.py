@@ -5,11 +5,14 @@ Run:  .venv/bin/python bench/search_bench.py [--rows 100000] [--rounds 3] [--res
 It uses its own database, ``synchronex_bench`` on the embedded server (created and migrated when
 missing; ``BENCH_DATABASE_URL`` points it elsewhere), so development data is never touched. It
 seeds ``--rows`` generated decisions into one space with COPY (once; ``--reseed`` redoes it),
-starts ``.venv/bin/gunicorn synchronex.wsgi`` with two workers on a free port, and sends a fixed
-mix of varied queries (single words, several words, quoted phrases, typos, product/tag/date
+starts ``.venv/bin/gunicorn synchronex.wsgi`` with two workers on a free port (``bench.settings``:
+the project's settings and a ``Server-Timing`` header, bench/timing.py), and sends a fixed mix of
+varied queries (single words, several words, quoted phrases, typos, product/tag/date
 filters, propagation, no q) one at a time. Printed, all from this one run on the same rows:
 
-- ``search over HTTP``: GET /api/v1/memory/decisions/search (auth, quota, scope, ranking, JSON);
+- ``search over HTTP``: GET /api/v1/memory/decisions/search (auth, quota, scope, ranking, JSON),
+  and under it the same requests' time inside Django (``Server-Timing``) and around it (client,
+  socket, gunicorn);
 - ``HTTP floor``: GET /api/v1/memory/products?limit=1 on the same server (auth + quota + a tiny
   read), so the search's own cost can be read off;
 - ``decision_search() in-process``: the selector alone, no HTTP;
@@ -44,6 +47,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.timing import server_ms  # noqa: E402
 
 BENCH_DB = os.environ.get("BENCH_DB_NAME", "synchronex_bench")
 BENCH_EMAIL = "bench-decisions@synchronex.local"
@@ -342,7 +347,7 @@ def gunicorn(url: str):
     from tests.support.servers import free_port, wait_for_http
 
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "bench.settings"}
     log = open(ROOT / "var" / "search-bench-gunicorn.log", "w")  # noqa: SIM115
     cmd = [str(ROOT / ".venv/bin/gunicorn"), "synchronex.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -387,7 +392,7 @@ def main() -> None:
 
     queries = query_mix(random.Random(SEED + 1), args.queries)
     headers = {"Authorization": f"Bearer {key}"}
-    http, floor, inproc, ilike, small = [], [], [], [], []
+    http, inside, floor, inproc, ilike, small = [], [], [], [], [], []
     by_kind: dict[str, list[float]] = {}
     with gunicorn(url) as base, requests.Session() as session:
         search_url, floor_url = base + "/api/v1/memory/decisions/search", base + "/api/v1/memory/products"
@@ -403,8 +408,11 @@ def main() -> None:
             get(floor_url, {"limit": 1})
         for _ in range(args.rounds):
             for kind, params in queries:
-                elapsed = timed(lambda p=params: get(search_url, p))
+                started = time.perf_counter()
+                response = get(search_url, params)
+                elapsed = (time.perf_counter() - started) * 1000
                 http.append(elapsed)
+                inside.append(server_ms(response))
                 by_kind.setdefault(kind, []).append(elapsed)
                 floor.append(timed(lambda: get(floor_url, {"limit": 1})))
 
@@ -447,6 +455,8 @@ def main() -> None:
 
     print(f"\nDecision search, {args.rows:,} decisions in one space, {len(queries)} queries × {args.rounds} rounds")
     print(line("search over HTTP (gunicorn -w 2)", stats(http)))
+    print(line("  inside Django (Server-Timing)", stats(inside)))
+    print(line("  outside (client, socket, gunicorn)", stats([a - b for a, b in zip(http, inside, strict=True)])))
     for kind in by_kind:
         print(line(f"  {kind}", stats(by_kind[kind])))
     print(line("HTTP floor (products?limit=1)", stats(floor)))
