@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models.base import Model, ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.signals import post_init, pre_init
@@ -49,18 +49,27 @@ class Rows:
             for index, convert in self.converters:
                 values[index] = convert(values[index], None, connection)
         model = self.model
-        if not self.plain or pre_init.has_listeners(model) or post_init.has_listeners(model):
-            return model.from_db(connection.alias, self.attnames, values)
+        if not self.plain or _watched(model):
+            return model.from_db(DEFAULT_DB_ALIAS, self.attnames, values)
         instance = model.__new__(model)
         instance.__dict__.update(zip(self.attnames, values, strict=True))
         instance._state = state = ModelState()
-        state.adding, state.db = False, connection.alias
+        state.adding, state.db = False, DEFAULT_DB_ALIAS
         return instance
 
     def one(self, sql: str, params):
         """The instance of a statement's first row (its columns: ``columns``), or None."""
         rows = fetch_all(sql, params)
         return self.build(rows[0]) if rows else None
+
+
+def _watched(model) -> bool:
+    """Whether a ``pre_init``/``post_init`` receiver listens to ``model``. Asking each signal
+    costs about 2.5 µs an instance; that no receiver exists at all (this project registers none)
+    is known at once."""
+    if not pre_init.receivers and not post_init.receivers:
+        return False
+    return pre_init.has_listeners(model) or post_init.has_listeners(model)
 
 
 def _stores_plain_attributes(model, fields) -> bool:
