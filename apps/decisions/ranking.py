@@ -247,7 +247,7 @@ def ranking_sql(
     else:
         ctes.append(
             f"""fused AS (
-            SELECT id, decided_at, match, tier, n, text_n, {part.format(rank="rnk")} AS text_part,
+            SELECT id, decided_at, match, n, text_n, {part.format(rank="rnk")} AS text_part,
                    0::float8 AS vector_part
             FROM text_ranked)"""
         )
