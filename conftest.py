@@ -138,9 +138,11 @@ def _fresh_cache(request, django_db_blocker):
     if "django_db_setup" in request.fixturenames or request.node.get_closest_marker("django_db"):
         from django.core.cache import cache
 
+        from synchronex.api import stamps
         from synchronex.api.ratelimit import bearer_failures_forget
 
         # The database fixtures may already be torn down; the test database itself remains.
         with django_db_blocker.unblock():
             cache.clear()
         bearer_failures_forget()
+        stamps.forget()

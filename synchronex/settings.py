@@ -231,7 +231,7 @@ WHITENOISE_USE_FINDERS = not PRODUCTION  # serve straight from apps in developme
 
 # --- API ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["synchronex.api.authentication.BearerAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["synchronex.api.authentication.ApiAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["synchronex.api.permissions.HasRequiredAccess"],
     "DEFAULT_PARSER_CLASSES": ["synchronex.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

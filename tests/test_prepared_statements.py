@@ -7,6 +7,7 @@ from django.db import connection
 
 from apps.decisions.services import decision_create
 from apps.scopes.services import space_ensure_personal
+from synchronex.api import stamps
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +34,7 @@ def test_hot_statements_are_prepared_and_searches_are_not(user, inproc_for, path
         decision_create(space=space, decision=f"Pricing change {i}", product_name="Atlas", tags=["growth"])
     client = inproc_for(user, "read")
     for _ in range(6):
+        stamps.forget()  # so that the active space is read each time, not remembered
         assert client.get(path, params).status_code == 200
     statements = prepared_statements()
     assert any("FROM accounts_apikey k JOIN accounts_user u" in sql for sql in statements)  # the key lookup

@@ -67,15 +67,16 @@ def api_key_revoke(*, user: User, key_id) -> ApiKey:
     return key
 
 
-def api_key_authenticate(*, raw_token: str) -> ApiKey:
+def api_key_authenticate(*, raw_token: str, request=None) -> ApiKey:
     """Resolve a presented key to its live row, or raise UNAUTHORIZED / TOKEN_EXPIRED.
 
     The lookup is by SHA-256 digest on a unique index: the raw key is never compared, so its
-    timing reveals nothing about stored keys.
+    timing reveals nothing about stored keys. With ``request`` (an API request) the lookup also
+    counts the request and reads the account's context stamp (see ``api_key_by_digest``).
     """
     if not KEY_PATTERN.match(raw_token):
         raise errors.Unauthorized("Malformed API key.")
-    key = api_key_by_digest(digest_key(raw_token))
+    key = api_key_by_digest(digest_key(raw_token), request=request)
     if key is None or key.is_revoked or not key.user.is_active:
         raise errors.Unauthorized("Unknown or revoked API key.")
     now = timezone.now()

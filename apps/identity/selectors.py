@@ -20,6 +20,7 @@ from apps.identity import renderer, services
 from apps.identity.layers import empty_kernel, kernel_merge, kernel_shape
 from apps.identity.models import EffectiveBlock, Kernel, KernelRevision
 from apps.scopes.models import Space
+from synchronex.api import stamps
 from synchronex.api.rows import Rows, fetch_all
 
 # The kernel reads run on every identity read and kernel export, so they are written out (see
@@ -143,6 +144,13 @@ def kernel_effective(*, space: Space, user=None, written: Kernel | None = None) 
         personal = Kernel.objects.filter(space__owner_id=user.pk, space__kind=Space.Kind.PERSONAL).first()
         workspace = written
     return _workspace_effective(space=space, user=user, personal=personal, workspace=workspace)
+
+
+def kernel_for_request(request, space: Space) -> EffectiveKernel:
+    """``kernel_effective`` for an API request's account, remembered between its requests while
+    the account's context stamp holds (``synchronex/api/stamps.py``; every kernel write stamps
+    the layer's owner and members). The value is shared: callers must not change it."""
+    return stamps.remembered(request, ("kernel", space.pk), lambda: kernel_effective(space=space, user=request.user))
 
 
 def kernel_revisions(*, space: Space):

@@ -10,12 +10,14 @@ to the personal space and says so in the ``X-Synchronex-Scope-Notice`` response 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import uuid
 from dataclasses import dataclass
 
 from apps.scopes.models import ActiveScope, Membership, Role, Space
 from apps.scopes.services import space_ensure_personal
-from synchronex.api import errors
+from synchronex.api import errors, stamps
 from synchronex.api.rows import Rows, fetch_all
 
 SCOPE_HEADER = "X-Synchronex-Scope"
@@ -113,10 +115,21 @@ def resolve_active_space(user, header: str | None) -> ActiveSpace:
 
 
 def space_for_request(request) -> ActiveSpace:
-    """The active space of an authenticated API request (resolved once, cached on the request)."""
+    """The active space of an authenticated API request (resolved once, cached on the request).
+
+    Between requests of one account it is remembered while the account's context stamp holds
+    (``synchronex/api/stamps.py``), except a fallback that carries a notice; each request gets
+    its own copy of the space."""
     cached = getattr(request, "_active_space", None)
     if cached is None:
-        cached = resolve_active_space(request.user, request.headers.get(SCOPE_HEADER))
+        header = request.headers.get(SCOPE_HEADER)
+        shared = stamps.remembered(
+            request,
+            ("space", header),
+            lambda: resolve_active_space(request.user, header),
+            keep=lambda active: active.notice is None,
+        )
+        cached = dataclasses.replace(shared, space=copy.copy(shared.space))
         request._active_space = cached
     return cached
 

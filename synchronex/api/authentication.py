@@ -12,9 +12,10 @@ from rest_framework.authentication import BaseAuthentication
 
 from synchronex.api import errors, ratelimit
 
+API_KEY_PREFIX = "sx_live_"
 # prefix → dotted path of a function(raw_token=...) -> credential
 TOKEN_RESOLVERS: dict[str, str] = {
-    "sx_live_": "apps.accounts.services.api_key_authenticate",
+    API_KEY_PREFIX: "apps.accounts.services.api_key_authenticate",
     "sxo_": "apps.oauth.services.oauth_token_authenticate",
 }
 
@@ -36,17 +37,24 @@ def guarded(request, resolve):
 
 
 class BearerAuthentication(BaseAuthentication):
+    # Whether an API key's lookup also counts the request against the account's quota and reads
+    # its context stamp (ApiAuthentication); callers that count by themselves (MCP) leave it off.
+    counts_requests = False
+
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION")
         if header is None:
             return None
-        return guarded(request, lambda: self._resolve(header))
+        return guarded(request, lambda: self._resolve(header, request))
 
-    def _resolve(self, header: str):
+    def _resolve(self, header: str, request):
         scheme, _, token = header.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or " " in token:
             raise errors.Unauthorized("Malformed Authorization header: use 'Bearer <token>'.")
+        if self.counts_requests and token.startswith(API_KEY_PREFIX):
+            credential = import_string(TOKEN_RESOLVERS[API_KEY_PREFIX])(raw_token=token, request=request)
+            return credential.user, credential
         for prefix, path in TOKEN_RESOLVERS.items():
             if token.startswith(prefix):
                 credential = import_string(path)(raw_token=token)
@@ -55,3 +63,11 @@ class BearerAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="synchronex"'
+
+
+class ApiAuthentication(BearerAuthentication):
+    """The API's authentication (ApiView): an API key's lookup counts the request and reads the
+    account's context stamp in the same statement (``accounts.selectors.api_key_by_digest``);
+    ``ApiView.perform_authentication`` then judges the count."""
+
+    counts_requests = True

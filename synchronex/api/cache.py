@@ -113,27 +113,68 @@ class PostgresCache(BaseCache):
             raise ValueError(f"Key '{key}' not found or not a number")
         return row[0]
 
-    def incr_counters(self, items: list[tuple[str, int]]) -> list[int]:
+    # Adds one to a counter row, restarting it (with the new expiry) when it is missing or expired.
+    _COUNT_CONFLICT = (
+        "ON CONFLICT (cache_key) DO UPDATE SET "
+        "counter = CASE WHEN c.expires <= now() OR c.counter IS NULL THEN 1 ELSE c.counter + 1 END, "
+        "expires = CASE WHEN c.expires <= now() OR c.counter IS NULL THEN EXCLUDED.expires ELSE c.expires END, "
+        "value = NULL RETURNING c.cache_key, c.counter"
+    )
+
+    def incr_counters(self, items: list[tuple[str, int]], *, also: tuple[str, list] | None = None) -> list:
         """Add one to several counters in a single statement, creating (or restarting) any that
         are missing or expired with the given timeout; returns the new values in order.
+
+        ``also`` is a scalar query ``(sql, params)`` run in the same statement (one round trip);
+        its value is appended to the list.
 
         Each row is updated under its own row lock, so concurrent callers never lose a count.
         """
         keys = [self.make_and_validate_key(key) for key, _ in items]
         rows = ", ".join(["(%s, NULL::bytea, 1::bigint, %s::timestamptz)"] * len(items))
         params = [value for key, (_, ttl) in zip(keys, items, strict=True) for value in (key, self._expiry(ttl))]
+        sql = f"INSERT INTO {self._table} AS c (cache_key, value, counter, expires) VALUES {rows} "
+        sql += self._COUNT_CONFLICT
+        if also is not None:
+            sql = f"WITH counted AS ({sql}) SELECT cache_key, counter FROM counted UNION ALL SELECT NULL, ({also[0]})"
+            params += also[1]
         with self._cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {self._table} AS c (cache_key, value, counter, expires) VALUES {rows} "
-                "ON CONFLICT (cache_key) DO UPDATE SET "
-                "counter = CASE WHEN c.expires <= now() OR c.counter IS NULL THEN 1 ELSE c.counter + 1 END, "
-                "expires = CASE WHEN c.expires <= now() OR c.counter IS NULL THEN EXCLUDED.expires ELSE c.expires END, "
-                "value = NULL RETURNING cache_key, counter",
-                params,
-            )
-            counts = dict(cursor.fetchall())
+            cursor.execute(sql, params)
+            found = cursor.fetchall()
             self._maybe_cull(cursor)
-        return [counts[key] for key in keys]
+        counts = {key: counter for key, counter in found if key is not None}
+        extra = [counter for key, counter in found if key is None]
+        return [counts[key] for key in keys] + extra
+
+    def counting_cte(self, items: list[tuple[str, int]], owner: str) -> tuple[str, list, list[tuple[str, str]]]:
+        """``incr_counters`` as a data-modifying CTE of a larger statement, for counters whose key
+        contains an owner known only inside that statement.
+
+        Each key of ``items`` contains the text ``{owner}`` once; in SQL it becomes the text of the
+        expression ``owner`` (evaluated over the rows of a ``found`` CTE the caller defines, which
+        yields at most one row). Returns the CTE's body, its parameters, and for each counter the
+        ``(head, tail)`` of its stored key (stored key = head || owner || tail), so the caller can
+        pick each counter out of the CTE's ``RETURNING cache_key, counter``.
+        """
+        parts, params = [], []
+        for key, ttl in items:
+            head, tail = self.make_and_validate_key(key).split("{owner}")
+            parts.append((head, tail))
+            params += [head, tail, self._expiry(ttl)]
+        values = ", ".join(["(%s, %s, %s::timestamptz)"] * len(items))
+        sql = (
+            f"INSERT INTO {self._table} AS c (cache_key, value, counter, expires) "
+            f"SELECT w.head || ({owner}) || w.tail, NULL::bytea, 1::bigint, w.expires "
+            f"FROM found, (VALUES {values}) AS w(head, tail, expires) {self._COUNT_CONFLICT}"
+        )
+        return sql, params, parts
+
+    def cull_sometimes(self) -> None:
+        """Delete expired rows, now and then (as every write here does): for callers that wrote
+        through ``counting_cte``."""
+        if random.random() < CULL_PROBABILITY:
+            with self._cursor() as cursor:
+                cursor.execute(f"DELETE FROM {self._table} WHERE expires <= now()")
 
     def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
         key = self.make_and_validate_key(key, version=version)

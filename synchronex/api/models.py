@@ -30,3 +30,16 @@ class IdempotencyRecord(models.Model):
     @property
     def completed(self) -> bool:
         return self.status_code is not None
+
+
+class ContextStamp(models.Model):
+    """An account's context stamp (synchronex/api/stamps.py), kept by triggers (migration 0004).
+
+    No foreign key: a row outlives its user, and rows are never deleted, so a missing row means
+    that nothing an account's requests remember has changed since stamps began."""
+
+    user_id = models.UUIDField(primary_key=True)
+    stamp = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.stamp}"

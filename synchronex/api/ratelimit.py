@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django_ratelimit.core import _get_ip, is_ratelimited
 
-from synchronex.api import errors
+from synchronex.api import errors, stamps
 
 WINDOWS = (("minute", 60), ("day", 86400))
 ENTERPRISE_DEFAULTS = {"day": 200_000, "minute": 3_000}
@@ -93,26 +93,79 @@ def _count(cache, key: str, ttl: int) -> int:
     return cache.incr(key)  # another process created it between our two calls
 
 
-def consume(user, *, now: float | None = None) -> WindowUsage:
-    """Count one request; return the window to report in headers, or raise QuotaExceeded."""
-    now = time.time() if now is None else now
-    limits = limits_for(user)
+@dataclass(frozen=True)
+class Windows:
+    """The two windows a request falls in, and their counters' cache keys and lifetimes."""
+
+    now: float
+    spans: tuple[tuple[str, int, int], ...]  # (window, period, start)
+
+    @classmethod
+    def at(cls, now: float | None = None) -> Windows:
+        now = time.time() if now is None else now
+        return cls(now, tuple((window, period, int(now // period) * period) for window, period in WINDOWS))
+
+    def keys(self, owner) -> list[tuple[str, int]]:
+        """``(cache key, lifetime)`` of each window's counter for the account ``owner`` (its pk)."""
+        return [(f"quota:{owner}:{window}:{start}", period + 60) for window, period, start in self.spans]
+
+    def judge(self, user, counts: list[int]) -> WindowUsage:
+        """The window to report in headers for these counts, or QuotaExceeded."""
+        limits = limits_for(user)
+        usages = [
+            WindowUsage(window, limits[window], count, start + period)
+            for (window, period, start), count in zip(self.spans, counts, strict=True)
+        ]
+        exceeded = [usage for usage in usages if usage.exceeded]
+        if exceeded:
+            # When both windows are spent, the caller must wait for the later reset.
+            raise QuotaExceeded(max(exceeded, key=lambda u: u.reset), self.now)
+        return min(usages, key=lambda u: u.remaining)
+
+
+def consume(user, *, now: float | None = None, request=None) -> WindowUsage:
+    """Count one request; return the window to report in headers, or raise QuotaExceeded.
+
+    With ``request``, the account's context stamp is read in the same round trip (on the
+    PostgreSQL cache; otherwise by its own statement) and left on the request
+    (``synchronex/api/stamps.py``). A request whose API key lookup already counted it
+    (``request.quota_counts``, see ``accounts.selectors.api_key_by_digest``) is only judged.
+    """
+    counted = getattr(request, "quota_counts", None)
+    if counted is not None:
+        windows, counts = counted
+        return windows.judge(user, counts)
+    windows = Windows.at(now)
     cache = caches[settings.RATELIMIT_USE_CACHE]
-    windows = [(window, period, int(now // period) * period) for window, period in WINDOWS]
-    keys = [(f"quota:{user.pk}:{window}:{start}", period + 60) for window, period, start in windows]
+    keys = windows.keys(user.pk)
+    wants_stamp = request is not None and getattr(request, "context_stamp", None) is None
     if hasattr(cache, "incr_counters"):
-        counts = cache.incr_counters(keys)  # one round trip for both windows
+        also = stamps.stamp_query(user.pk) if wants_stamp else None
+        counts = cache.incr_counters(keys, also=also)  # one round trip for both windows (and the stamp)
+        if also is not None:
+            counts, request.context_stamp = counts[:-1], counts[-1]
     else:
         counts = [_count(cache, key, ttl) for key, ttl in keys]
-    usages = [
-        WindowUsage(window, limits[window], count, start + period)
-        for (window, period, start), count in zip(windows, counts, strict=True)
-    ]
-    exceeded = [usage for usage in usages if usage.exceeded]
-    if exceeded:
-        # When both windows are spent, the caller must wait for the later reset.
-        raise QuotaExceeded(max(exceeded, key=lambda u: u.reset), now)
-    return min(usages, key=lambda u: u.remaining)
+        if wants_stamp:
+            request.context_stamp = stamps.stamp_of(user.pk)
+    return windows.judge(user, counts)
+
+
+def counting_statement(owner: str) -> tuple[Windows, tuple[str, list, list]] | None:
+    """This request's counters as a CTE of another statement (see ``PostgresCache.counting_cte``),
+    or None when the quota cache cannot count inside a database statement."""
+    cache = caches[settings.RATELIMIT_USE_CACHE]
+    if not hasattr(cache, "counting_cte"):
+        return None
+    windows = Windows.at()
+    return windows, cache.counting_cte(windows.keys("{owner}"), owner)
+
+
+def counted_elsewhere() -> None:
+    """Let the quota cache tidy up after a statement that counted through ``counting_statement``."""
+    cache = caches[settings.RATELIMIT_USE_CACHE]
+    if hasattr(cache, "cull_sometimes"):
+        cache.cull_sometimes()
 
 
 def usage_today(user, *, now: float | None = None) -> int:

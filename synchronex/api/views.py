@@ -17,7 +17,7 @@ class ApiView(APIView):
     def perform_authentication(self, request):
         user = request.user  # authenticates (raises on bad tokens)
         if user is not None:
-            request.rate_usage = ratelimit.consume(user)
+            request.rate_usage = ratelimit.consume(user, request=request)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

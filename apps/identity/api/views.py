@@ -79,7 +79,7 @@ class KernelView(ApiView):
     )
     def get(self, request):
         active = self.active
-        return _kernel_response(selectors.kernel_effective(space=active.space, user=request.user), active.scope)
+        return _kernel_response(selectors.kernel_for_request(request, active.space), active.scope)
 
     @extend_schema(
         tags=["identity"],
@@ -213,7 +213,7 @@ class KernelExportView(ApiView):
         result = kernel_export_build(
             space=active.space,
             scope=active.scope,
-            kernel=selectors.kernel_effective(space=active.space, user=request.user),
+            kernel=selectors.kernel_for_request(request, active.space),
             fmt=opts["format"],
             product=opts["product"],
             query=opts["query"],

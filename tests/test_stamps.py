@@ -1,0 +1,222 @@
+"""Context stamps (synchronex/api/stamps.py): what a process remembers between an account's
+requests is dropped by every change it depends on, however the change is made and in whichever
+process; and the key lookup that carries the stamp counts each request exactly once."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from apps.accounts.models import ApiKey
+from apps.scopes.models import ActiveScope, Membership, Role
+from apps.scopes.services import member_put, space_ensure_personal, workspace_create
+from synchronex.api.models import ContextStamp
+from tests.support import servers
+
+pytestmark = pytest.mark.django_db
+IDENTITY = "/api/v1/memory/identity"
+
+
+def stamp(user) -> int:
+    return ContextStamp.objects.filter(user_id=user.pk).values_list("stamp", flat=True).first() or 0
+
+
+def stamps(*users) -> list[int]:
+    return [stamp(user) for user in users]
+
+
+def changed(before: list[int], after: list[int]) -> list[bool]:
+    return [a != b for a, b in zip(before, after, strict=True)]
+
+
+@pytest.fixture
+def team(make_user):
+    """A team workspace of ``owner`` with ``member``, and ``outsider`` with nothing to do with it."""
+    owner, member, outsider = (make_user(tier="team") for _ in range(3))
+    space = workspace_create(owner=owner, name="Studio", kind="team")
+    owner_membership = Membership.objects.get(space=space, role=Role.OWNER)
+    member_put(actor_membership=owner_membership, user=member, role=Role.MEMBER)
+    return {"space": space, "owner": owner, "member": member, "outsider": outsider}
+
+
+# --- the triggers ------------------------------------------------------------------------------
+def test_a_personal_kernel_write_stamps_its_owner_only(make_user, inproc_for):
+    ada, bob = make_user(), make_user()
+    before = stamps(ada, bob)
+    assert inproc_for(ada).put(IDENTITY, {"identity": {"name": "Ada"}}, format="json").status_code == 200
+    assert changed(before, stamps(ada, bob)) == [True, False]
+
+
+def test_workspace_changes_stamp_the_owner_and_every_member(team, inproc_for):
+    people = (team["owner"], team["member"], team["outsider"])
+    header = {"HTTP_X_SYNCHRONEX_SCOPE": str(team["space"].id)}
+
+    before = stamps(*people)
+    response = inproc_for(team["member"]).put(IDENTITY, {"identity": {"name": "Studio"}}, format="json", **header)
+    assert response.status_code == 200
+    assert changed(before, stamps(*people)) == [True, True, False]  # the workspace layer
+
+    before = stamps(*people)
+    team["space"].name = "Studio 2"
+    team["space"].save()
+    assert changed(before, stamps(*people)) == [True, True, False]
+
+
+def test_membership_and_stored_scope_changes_stamp_their_user(team):
+    people = (team["owner"], team["member"], team["outsider"])
+    before = stamps(*people)
+    Membership.objects.filter(space=team["space"], user=team["member"]).update(role=Role.VIEWER)
+    assert changed(before, stamps(*people)) == [False, True, False]
+
+    before = stamps(*people)
+    ActiveScope.objects.create(user=team["outsider"], workspace=None)
+    assert changed(before, stamps(*people)) == [False, False, True]
+
+    before = stamps(*people)
+    Membership.objects.filter(space=team["space"], user=team["member"]).delete()
+    assert changed(before, stamps(*people)) == [False, True, False]
+
+
+def test_a_user_change_stamps_them_and_the_members_of_their_workspaces(team):
+    people = (team["owner"], team["member"], team["outsider"])
+    before = stamps(*people)
+    team["owner"].tier = "free"  # the workspace's plan, for every member
+    team["owner"].save()
+    assert changed(before, stamps(*people)) == [True, True, False]
+
+
+def test_changes_made_in_sql_are_stamped_too_and_stamps_never_repeat(user):
+    space = space_ensure_personal(user=user)
+    seen = {stamp(user)}
+    for name in ("One", "Two", "Three"):
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE scopes_space SET name = %s WHERE id = %s", [name, space.pk])
+        seen.add(stamp(user))
+    assert len(seen) == 4
+
+
+def test_api_key_use_stamps_nobody(user, inproc_for):
+    client = inproc_for(user)
+    client.get("/api/v1/scope")
+    before = stamp(user)
+    ApiKey.objects.filter(user=user).update(last_used_at=timezone.now())
+    assert client.get("/api/v1/scope").status_code == 200
+    assert stamp(user) == before
+
+
+# --- what requests remember ----------------------------------------------------------------------
+def test_a_repeated_read_asks_only_for_the_key(user, inproc_for):
+    client = inproc_for(user)
+    client.put(IDENTITY, {"identity": {"name": "Ada"}}, format="json")
+    client.get(IDENTITY)  # warm: last-used stamp written, space and kernel remembered
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(IDENTITY)
+    assert response.status_code == 200 and response.json()["identity"]["name"] == "Ada"
+    statements = [query["sql"] for query in captured.captured_queries]
+    assert len(statements) == 1 and "FROM accounts_apikey k JOIN accounts_user u" in statements[0]
+    assert "synchronex_cache" in statements[0] and "api_contextstamp" in statements[0]
+
+
+def test_a_removed_member_loses_the_workspace_on_the_next_request(team, inproc_for):
+    member = inproc_for(team["member"])
+    header = {"HTTP_X_SYNCHRONEX_SCOPE": str(team["space"].id)}
+    for _ in range(3):
+        assert member.get(IDENTITY, **header).status_code == 200
+    Membership.objects.filter(space=team["space"], user=team["member"]).delete()
+    response = member.get(IDENTITY, **header)
+    assert response.status_code == 404 and response.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_a_member_made_viewer_cannot_write_on_the_next_request(team, inproc_for):
+    member = inproc_for(team["member"])
+    header = {"HTTP_X_SYNCHRONEX_SCOPE": str(team["space"].id)}
+    assert member.put(IDENTITY, {"identity": {"name": "A"}}, format="json", **header).status_code == 200
+    assert member.get(IDENTITY, **header).status_code == 200
+    Membership.objects.filter(space=team["space"], user=team["member"]).update(role=Role.VIEWER)
+    response = member.put(IDENTITY, {"identity": {"name": "B"}}, format="json", **header)
+    assert response.status_code == 403
+
+
+def test_another_members_kernel_write_is_seen_at_once(team, inproc_for):
+    owner, member = inproc_for(team["owner"]), inproc_for(team["member"])
+    header = {"HTTP_X_SYNCHRONEX_SCOPE": str(team["space"].id)}
+    for name in ("First", "Second", "Third"):
+        assert owner.put(IDENTITY, {"identity": {"company": name}}, format="json", **header).status_code == 200
+        for _ in range(2):
+            assert member.get(IDENTITY, **header).json()["identity"]["company"] == name
+
+
+def test_the_owners_plan_change_reaches_members_at_once(team, inproc_for):
+    member = inproc_for(team["member"])
+    header = {"HTTP_X_SYNCHRONEX_SCOPE": str(team["space"].id)}
+    for _ in range(2):
+        assert member.get("/api/v1/ai/costs", **header).status_code == 200
+    team["owner"].tier = "free"
+    team["owner"].save()
+    response = member.get("/api/v1/ai/costs", **header)
+    assert response.status_code == 403 and response.json()["error"]["code"] == "TIER_REQUIRED"
+
+
+def test_a_kernel_changed_in_sql_is_seen_at_once(user, inproc_for):
+    client = inproc_for(user)
+    client.put(IDENTITY, {"identity": {"name": "Ada"}}, format="json")
+    client.get(IDENTITY)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE identity_kernel SET identity = %s::jsonb, version = version + 1 WHERE space_id = %s",
+            ['{"name": "Grace"}', space_ensure_personal(user=user).pk],
+        )
+    assert client.get(IDENTITY).json()["identity"]["name"] == "Grace"
+
+
+# --- counting in the key lookup ------------------------------------------------------------------
+def test_each_request_counts_once_and_a_dead_keys_requests_count_nothing(user, make_key, inproc_for):
+    client = inproc_for(user)
+    remaining = [int(client.get("/api/v1/scope")["X-RateLimit-Remaining"]) for _ in range(4)]
+    assert remaining == [remaining[0] - n for n in range(4)]
+    revoked = inproc_for(user)
+    ApiKey.objects.filter(user=user).exclude(pk__in=ApiKey.objects.filter(user=user).order_by("created_at")[:1]).update(
+        revoked_at=timezone.now()
+    )
+    for _ in range(3):
+        assert revoked.get("/api/v1/scope").status_code == 401
+    assert int(client.get("/api/v1/scope")["X-RateLimit-Remaining"]) == remaining[-1] - 1
+
+
+# --- across processes ----------------------------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+def test_every_server_process_sees_a_change_on_its_next_request(team, make_key):
+    """gunicorn with four workers: each remembers the member's workspace and kernel; a change made
+    by another process (here, this test's own SQL) is seen by every one of them at once."""
+    import requests
+
+    token = make_key(team["member"])
+    headers = {"Authorization": f"Bearer {token}", "X-Synchronex-Scope": str(team["space"].id)}
+    env = {"DATABASE_URL": servers.database_url(connection.settings_dict), "REDIS_URL": "", "DB_CONN_MAX_AGE": "600"}
+    with servers.gunicorn(env, workers=4) as base:
+        session = requests.Session()
+
+        def names(count: int) -> set:
+            answers = [session.get(base + IDENTITY, headers=headers, timeout=30) for _ in range(count)]
+            assert {answer.status_code for answer in answers} == {200}
+            return {answer.json()["identity"]["name"] for answer in answers}
+
+        owner = session.put(
+            base + IDENTITY,
+            json={"identity": {"name": "Before"}},
+            headers={**headers, "Authorization": f"Bearer {make_key(team['owner'])}"},
+            timeout=30,
+        )
+        assert owner.status_code == 200
+        assert names(40) == {"Before"}  # every worker has read and remembered it
+        with connection.cursor() as cursor:
+            cursor.execute(
+                'UPDATE identity_kernel SET identity = \'{"name": "After"}\'::jsonb WHERE space_id = %s',
+                [team["space"].pk],
+            )
+        assert names(40) == {"After"}
+        Membership.objects.filter(space=team["space"], user=team["member"]).delete()
+        gone = [session.get(base + IDENTITY, headers=headers, timeout=30).status_code for _ in range(40)]
+        assert set(gone) == {404}
