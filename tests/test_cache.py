@@ -44,3 +44,31 @@ def test_a_write_culls_expired_rows_at_the_configured_rate(cache, monkeypatch, p
     assert cache.make_and_validate_key("live") in keys and cache.make_and_validate_key("counter") in keys
     assert (cache.make_and_validate_key("old") not in keys) is culled
     assert cache.get("old") is None  # expired either way
+
+
+def test_redis_counts_several_counters_in_one_round_trip():
+    """The Redis cache's ``incr_many`` (the quota's two windows): created with their lifetime,
+    counted atomically, readable as integers by the cache's own ``get_many`` (the admin's usage)."""
+    from tests.support import servers
+
+    if servers.redis_server_binary() is None:
+        pytest.skip("redis-server is not installed")
+    from synchronex.api.cache import RedisCache
+
+    with servers.redis_server() as url:
+        redis_cache = RedisCache(url, {})
+        client = redis_cache.client.get_client(write=True)
+        calls = []
+        original = client.pipeline
+
+        def pipeline(*args, **kwargs):
+            calls.append(kwargs)
+            return original(*args, **kwargs)
+
+        client.pipeline = pipeline
+        assert redis_cache.incr_many([("a", 60), ("b", 86_460)]) == [1, 1]
+        assert redis_cache.incr_many([("a", 60), ("b", 86_460)]) == [2, 2]
+        assert len(calls) == 2 and all(call.get("transaction") for call in calls)
+        assert redis_cache.get_many(["a", "b"]) == {"a": 2, "b": 2}
+        ttls = [client.ttl(redis_cache.client.make_key(key)) for key in ("a", "b")]
+        assert 0 < ttls[0] <= 60 and 86_000 < ttls[1] <= 86_460

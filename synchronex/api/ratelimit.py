@@ -145,7 +145,10 @@ def consume(user, *, now: float | None = None, request=None) -> WindowUsage:
         if also is not None:
             counts, request.context_stamp = counts[:-1], counts[-1]
     else:
-        counts = [_count(cache, key, ttl) for key, ttl in keys]
+        if hasattr(cache, "incr_many"):
+            counts = cache.incr_many(keys)  # Redis: one round trip for both windows
+        else:
+            counts = [_count(cache, key, ttl) for key, ttl in keys]
         if wants_stamp:
             request.context_stamp = stamps.stamp_of(user.pk)
     return windows.judge(user, counts)
