@@ -235,6 +235,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["synchronex.api.permissions.HasRequiredAccess"],
     "DEFAULT_PARSER_CLASSES": ["synchronex.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "synchronex.api.negotiation.ApiContentNegotiation",
     "DEFAULT_THROTTLE_CLASSES": [],
     "EXCEPTION_HANDLER": "synchronex.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -220,3 +220,20 @@ def test_every_server_process_sees_a_change_on_its_next_request(team, make_key):
         Membership.objects.filter(space=team["space"], user=team["member"]).delete()
         gone = [session.get(base + IDENTITY, headers=headers, timeout=30).status_code for _ in range(40)]
         assert set(gone) == {404}
+
+
+def test_a_remembered_identity_body_is_the_body_a_fresh_read_renders(make_user, inproc_for):
+    from synchronex.api import stamps as remembered
+
+    ada = make_user()
+    client = inproc_for(ada)
+    client.put(IDENTITY, {"identity": {"name": "Ada", "location": "Lisboa, Portugal ✓"}}, format="json")
+    remembered.forget()
+    fresh = client.get(IDENTITY)
+    again = client.get(IDENTITY)  # from this process's memory
+    assert fresh.content == again.content and fresh["ETag"] == again["ETag"] == '"1"'
+    assert fresh["Content-Type"] == again["Content-Type"] == "application/json"
+    indented = client.get(IDENTITY, HTTP_ACCEPT="application/json; indent=2")
+    assert indented.status_code == 200 and indented.json() == fresh.json() and b'\n  "identity"' in indented.content
+    refused = client.get(IDENTITY, HTTP_ACCEPT="text/html")  # still negotiated, as before
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "VALIDATION_ERROR"

@@ -40,10 +40,10 @@ def api_key_by_digest(digest: str, *, request=None) -> ApiKey | None:
         if counting is None:
             rows = fetch_all(_KEY_CONTEXT_SQL, [digest])
         else:
-            windows, (cte, params, parts) = counting
+            windows, (cte, params, parts), cache = counting
             picks = [value for part in parts for value in part]
             rows = fetch_all(_counting_sql(cte, len(parts)), [digest, *params, *picks, digest])
-            ratelimit.counted_elsewhere()
+            cache.cull_sometimes()
     if not rows:
         return None
     row = rows[0]

@@ -10,8 +10,6 @@ to the personal space and says so in the ``X-Synchronex-Scope-Notice`` response 
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import uuid
 from dataclasses import dataclass
 
@@ -21,6 +19,7 @@ from synchronex.api import errors, stamps
 from synchronex.api.rows import Rows, fetch_all
 
 SCOPE_HEADER = "X-Synchronex-Scope"
+SCOPE_META = "HTTP_X_SYNCHRONEX_SCOPE"  # the same header in request.META (no header mapping built)
 NOTICE_HEADER = "X-Synchronex-Scope-Notice"
 FALLBACK_NOTICE = "Your stored workspace is no longer available to you; using your personal scope."
 
@@ -118,18 +117,18 @@ def space_for_request(request) -> ActiveSpace:
     """The active space of an authenticated API request (resolved once, cached on the request).
 
     Between requests of one account it is remembered while the account's context stamp holds
-    (``synchronex/api/stamps.py``), except a fallback that carries a notice; each request gets
-    its own copy of the space."""
+    (``synchronex/api/stamps.py``), except a fallback that carries a notice. The value is shared
+    by those requests: nothing may change it (the space is only read, and written through
+    services that load their own rows)."""
     cached = getattr(request, "_active_space", None)
     if cached is None:
-        header = request.headers.get(SCOPE_HEADER)
-        shared = stamps.remembered(
+        header = request.META.get(SCOPE_META)
+        cached = stamps.remembered(
             request,
             ("space", header),
             lambda: resolve_active_space(request.user, header),
             keep=lambda active: active.notice is None,
         )
-        cached = dataclasses.replace(shared, space=copy.copy(shared.space))
         request._active_space = cached
     return cached
 

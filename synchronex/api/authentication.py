@@ -7,6 +7,8 @@ UNAUTHORIZED / TOKEN_EXPIRED. Session cookies are never accepted on the API.
 
 from __future__ import annotations
 
+import functools
+
 from django.utils.module_loading import import_string
 from rest_framework.authentication import BaseAuthentication
 
@@ -22,6 +24,11 @@ TOKEN_RESOLVERS: dict[str, str] = {
 
 def register_token_resolver(prefix: str, dotted_path: str) -> None:
     TOKEN_RESOLVERS[prefix] = dotted_path
+
+
+@functools.cache
+def _resolver(dotted_path: str):
+    return import_string(dotted_path)
 
 
 def guarded(request, resolve):
@@ -53,11 +60,11 @@ class BearerAuthentication(BaseAuthentication):
         if scheme.lower() != "bearer" or not token or " " in token:
             raise errors.Unauthorized("Malformed Authorization header: use 'Bearer <token>'.")
         if self.counts_requests and token.startswith(API_KEY_PREFIX):
-            credential = import_string(TOKEN_RESOLVERS[API_KEY_PREFIX])(raw_token=token, request=request)
+            credential = _resolver(TOKEN_RESOLVERS[API_KEY_PREFIX])(raw_token=token, request=request)
             return credential.user, credential
         for prefix, path in TOKEN_RESOLVERS.items():
             if token.startswith(prefix):
-                credential = import_string(path)(raw_token=token)
+                credential = _resolver(path)(raw_token=token)
                 return credential.user, credential
         raise errors.Unauthorized("Unrecognised token.")
 

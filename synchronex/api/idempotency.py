@@ -49,8 +49,10 @@ def body_fingerprint(body: bytes) -> str:
 
 def claim(request) -> IdempotencyRecord | None:
     """Claim the request's key, or raise Replay / CONFLICT. None when no key was sent."""
+    if request.method != "POST":
+        return None
     key = request.headers.get(HEADER)
-    if request.method != "POST" or key is None:
+    if key is None:
         return None
     if not _KEY.match(key):
         raise errors.ValidationFailed.for_fields({HEADER: "Use 1 to 255 visible ASCII characters."})

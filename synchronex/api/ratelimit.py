@@ -154,21 +154,28 @@ def consume(user, *, now: float | None = None, request=None) -> WindowUsage:
     return windows.judge(user, counts)
 
 
-def counting_statement(owner: str) -> tuple[Windows, tuple[str, list, list]] | None:
+# The counting CTE of the current windows (its parameters change only when a window does).
+_COUNTING: dict = {}
+
+
+def counting_statement(owner: str) -> tuple[Windows, tuple[str, list, list], object] | None:
     """This request's counters as a CTE of another statement (see ``PostgresCache.counting_cte``),
-    or None when the quota cache cannot count inside a database statement."""
+    or None when the quota cache cannot count inside a database statement.
+
+    The CTE is built once per process and pair of windows: a counter it creates expires its
+    lifetime after the first such request here, not after its own, which still leaves it a
+    minute past its window's end (the lifetime is the window's length plus 60 s). The cache is
+    returned too: after the statement, call its ``cull_sometimes``."""
     cache = caches[settings.RATELIMIT_USE_CACHE]
     if not hasattr(cache, "counting_cte"):
         return None
     windows = Windows.at()
-    return windows, cache.counting_cte(windows.keys("{owner}"), owner)
-
-
-def counted_elsewhere() -> None:
-    """Let the quota cache tidy up after a statement that counted through ``counting_statement``."""
-    cache = caches[settings.RATELIMIT_USE_CACHE]
-    if hasattr(cache, "cull_sometimes"):
-        cache.cull_sometimes()
+    key = (owner, windows.spans)
+    cte = _COUNTING.get(key)
+    if cte is None:
+        _COUNTING.clear()
+        cte = _COUNTING[key] = cache.counting_cte(windows.keys("{owner}"), owner)
+    return windows, cte, cache
 
 
 def usage_today(user, *, now: float | None = None) -> int:

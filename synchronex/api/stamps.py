@@ -14,9 +14,10 @@ other stamp drops it. Credentials are not remembered: each request reads its key
 so a revoked key fails on its next request in every process. Requests without a stamp (the MCP
 endpoint, rate limiting switched off) remember nothing.
 
-Remembered (``remembered``): a request's active space, per user and scope header, and the effective
-Identity Kernel, per space and user. At most ``MAX_ENTRIES`` values per process; when full, all
-are dropped.
+Remembered (``remembered``): a request's active space, per user and scope header; the effective
+Identity Kernel, per space and user; and the identity read's rendered body. At most
+``MAX_ENTRIES`` values per process; when full, all are dropped. Values are shared between the
+account's requests: nothing may change them.
 """
 
 from __future__ import annotations

@@ -20,10 +20,12 @@ from apps.identity.api.serializers import (
     kernel_body,
 )
 from apps.identity.export import kernel_export_build
+from synchronex.api import stamps
 from synchronex.api.pagination import Page
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
 
+JSON = JSONRenderer.media_type
 ETAG_HEADER = OpenApiParameter(
     "ETag",
     type=str,
@@ -52,6 +54,13 @@ def _kernel_response(effective: selectors.EffectiveKernel, scope: str) -> Respon
     return Response(body, headers={"ETag": services.etag_for(effective.version)})
 
 
+def _kernel_content(request, active) -> tuple[bytes, str]:
+    """The identity read's JSON body, rendered as DRF renders it, and its ETag."""
+    effective = selectors.kernel_for_request(request, active.space)
+    content = JSONRenderer().render(kernel_body(effective, active.scope), JSON)
+    return content, services.etag_for(effective.version)
+
+
 class KernelView(ApiView):
     """``GET``/``PUT /memory/identity``.
 
@@ -78,8 +87,16 @@ class KernelView(ApiView):
         parameters=[ETAG_HEADER],
     )
     def get(self, request):
+        """The body is remembered, rendered, with the kernel (``synchronex/api/stamps.py``): the
+        Identity Kernel is read at the start of every session. A client that asked for JSON with
+        parameters (``indent``) gets it rendered for it."""
         active = self.active
-        return _kernel_response(selectors.kernel_for_request(request, active.space), active.scope)
+        if request.accepted_media_type != JSON:
+            return _kernel_response(selectors.kernel_for_request(request, active.space), active.scope)
+        content, etag = stamps.remembered(
+            request, ("identity body", active.space.pk, active.scope), lambda: _kernel_content(request, active)
+        )
+        return HttpResponse(content, content_type=JSON, headers={"ETag": etag})
 
     @extend_schema(
         tags=["identity"],
