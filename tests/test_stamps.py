@@ -237,3 +237,11 @@ def test_a_remembered_identity_body_is_the_body_a_fresh_read_renders(make_user, 
     assert indented.status_code == 200 and indented.json() == fresh.json() and b'\n  "identity"' in indented.content
     refused = client.get(IDENTITY, HTTP_ACCEPT="text/html")  # still negotiated, as before
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_the_schema_with_a_key_counts_no_request(user, inproc_for):
+    client = inproc_for(user)
+    before = int(client.get("/api/v1/scope")["X-RateLimit-Remaining"])
+    for path in ("/api/v1/openapi.json", "/openapi.yaml", "/api/v1/docs"):
+        assert client.get(path).status_code == 200
+    assert int(client.get("/api/v1/scope")["X-RateLimit-Remaining"]) == before - 1
