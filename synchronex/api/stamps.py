@@ -12,7 +12,7 @@ So a value remembered under stamp S was loaded after S was read, and S is still 
 only if nothing it depends on has changed since: serving it is the same as loading it again. Any
 other stamp drops it. Credentials are not remembered: each request reads its key or token afresh,
 so a revoked key fails on its next request in every process. Requests without a stamp (the MCP
-endpoint, rate limiting switched off) remember nothing.
+endpoint counts its quota without one) remember nothing.
 
 Remembered (``remembered``): a request's active space, per user and scope header; the effective
 Identity Kernel, per space and user; and the identity read's rendered body. At most
