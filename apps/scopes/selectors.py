@@ -19,7 +19,7 @@ from synchronex.api import errors, stamps
 from synchronex.api.rows import Rows, fetch_all
 
 SCOPE_HEADER = "X-Synchronex-Scope"
-SCOPE_META = "HTTP_X_SYNCHRONEX_SCOPE"  # the same header in request.META (no header mapping built)
+SCOPE_META = "HTTP_" + SCOPE_HEADER.upper().replace("-", "_")  # in request.META: no header mapping built
 NOTICE_HEADER = "X-Synchronex-Scope-Notice"
 FALLBACK_NOTICE = "Your stored workspace is no longer available to you; using your personal scope."
 

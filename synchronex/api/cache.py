@@ -147,15 +147,18 @@ class PostgresCache(BaseCache):
         extra = [counter for key, counter in found if key is None]
         return [counts[key] for key in keys] + extra
 
-    def counting_cte(self, items: list[tuple[str, int]], owner: str) -> tuple[str, list, list[tuple[str, str]]]:
+    def counting_cte(
+        self, items: list[tuple[str, int]], owner: str, where: str = "true"
+    ) -> tuple[str, list, list[tuple[str, str]]]:
         """``incr_counters`` as a data-modifying CTE of a larger statement, for counters whose key
         contains an owner known only inside that statement.
 
         Each key of ``items`` contains the text ``{owner}`` once; in SQL it becomes the text of the
-        expression ``owner`` (evaluated over the rows of a ``found`` CTE the caller defines, which
-        yields at most one row). Returns the CTE's body, its parameters, and for each counter the
-        ``(head, tail)`` of its stored key (stored key = head || owner || tail), so the caller can
-        pick each counter out of the CTE's ``RETURNING cache_key, counter``.
+        expression ``owner``, evaluated over the rows of a ``found`` CTE the caller defines (at most
+        one row; nothing is counted unless ``where`` holds for it). Returns the CTE's body, its
+        parameters, and for each counter the ``(head, tail)`` of its stored key (stored key = head ||
+        owner || tail), so the caller can pick each counter out of the CTE's ``RETURNING cache_key,
+        counter``.
         """
         parts, params = [], []
         for key, ttl in items:
@@ -166,7 +169,7 @@ class PostgresCache(BaseCache):
         sql = (
             f"INSERT INTO {self._table} AS c (cache_key, value, counter, expires) "
             f"SELECT w.head || ({owner}) || w.tail, NULL::bytea, 1::bigint, w.expires "
-            f"FROM found, (VALUES {values}) AS w(head, tail, expires) {self._COUNT_CONFLICT}"
+            f"FROM found, (VALUES {values}) AS w(head, tail, expires) WHERE {where} {self._COUNT_CONFLICT}"
         )
         return sql, params, parts
 

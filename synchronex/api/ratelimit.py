@@ -158,7 +158,7 @@ def consume(user, *, now: float | None = None, request=None) -> WindowUsage:
 _COUNTING: dict = {}
 
 
-def counting_statement(owner: str) -> tuple[Windows, tuple[str, list, list], object] | None:
+def counting_statement(owner: str, *, where: str = "true") -> tuple[Windows, tuple[str, list, list], object] | None:
     """This request's counters as a CTE of another statement (see ``PostgresCache.counting_cte``),
     or None when the quota cache cannot count inside a database statement.
 
@@ -170,11 +170,11 @@ def counting_statement(owner: str) -> tuple[Windows, tuple[str, list, list], obj
     if not hasattr(cache, "counting_cte"):
         return None
     windows = Windows.at()
-    key = (owner, windows.spans)
+    key = (owner, where, windows.spans)
     cte = _COUNTING.get(key)
     if cte is None:
         _COUNTING.clear()
-        cte = _COUNTING[key] = cache.counting_cte(windows.keys("{owner}"), owner)
+        cte = _COUNTING[key] = cache.counting_cte(windows.keys("{owner}"), owner, where)
     return windows, cte, cache
 
 
