@@ -86,6 +86,54 @@ def test_enterprise_without_own_numbers_uses_the_enterprise_default(make_user):
     assert ratelimit.limits_for(user) == ratelimit.ENTERPRISE_DEFAULTS
 
 
+def test_the_database_store_keeps_the_windows_of_ratelimit():
+    from synchronex.api import quota_table
+
+    assert tuple(window for window, _ in ratelimit.WINDOWS) == quota_table.WINDOWS
+
+
+@pytest.mark.django_db
+def test_database_counts_restart_with_each_new_window_and_never_flap_back(make_user):
+    """One row per account counts both windows; a request stamped with an older window (a web
+    process whose clock lags) counts in the newer one instead of restarting it."""
+    from synchronex.api import quota_table
+
+    user = make_user()
+    day = 1_795_910_400  # a UTC midnight
+    at = lambda seconds: ratelimit.Windows.at(day + seconds)  # noqa: E731
+    assert quota_table.count(user.pk, at(10)) == [1, 1]
+    assert quota_table.count(user.pk, at(59)) == [2, 2]
+    assert quota_table.count(user.pk, at(60)) == [1, 3]  # a new minute, the same day
+    assert quota_table.count(user.pk, at(59)) == [2, 4]  # a lagging clock: still the new minute
+    assert quota_table.count(user.pk, at(61)) == [3, 5]
+    assert ratelimit.usage_today_many([user], now=day + 3600) == {user.pk: 5}
+    assert quota_table.count(user.pk, at(86_400)) == [1, 1]  # the next day
+    assert ratelimit.usage_today_many([user], now=day + 3600) == {user.pk: 0}  # that day is over
+    assert ratelimit.usage_today_many([user], now=day + 86_500) == {user.pk: 1}
+    other = make_user()
+    assert quota_table.count(other.pk, at(61)) == [1, 1]  # accounts apart
+    assert quota_table.count(user.pk, at(86_401)) == [2, 2]
+
+
+@pytest.mark.django_db
+def test_database_counts_are_unlogged():
+    """Counting must not wait for a WAL flush: a request's count is no durable write."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relpersistence FROM pg_class WHERE relname = 'api_quotacount'")
+        assert cursor.fetchone() == ("u",)
+
+
+@pytest.mark.django_db
+def test_database_count_reads_another_value_in_the_same_statement(make_user):
+    from synchronex.api import quota_table
+
+    user = make_user()
+    counts = quota_table.count(user.pk, ratelimit.Windows.at(), also=("SELECT %s::int * 2", [21]))
+    assert counts == [1, 1, 42]
+
+
 def _seconds_left_in_login_window(address: str = "127.0.0.1", period: int = 60) -> int:
     """django-ratelimit ends each key's window at its own second of the minute (crc32 jitter)."""
     return (zlib.crc32(address.encode()) % period - int(time.time()) % period) % period

@@ -116,7 +116,7 @@ def test_a_repeated_read_asks_only_for_the_key(user, inproc_for):
     assert response.status_code == 200 and response.json()["identity"]["name"] == "Ada"
     statements = [query["sql"] for query in captured.captured_queries]
     assert len(statements) == 1 and "FROM accounts_apikey k JOIN accounts_user u" in statements[0]
-    assert "synchronex_cache" in statements[0] and "api_contextstamp" in statements[0]
+    assert "api_quotacount" in statements[0] and "api_contextstamp" in statements[0]
 
 
 def test_a_removed_member_loses_the_workspace_on_the_next_request(team, inproc_for):

@@ -14,12 +14,12 @@ _USER = Rows(User, "u")
 # query (select_related + filter) costs several times more than the query itself. ``found`` is the
 # key with its user and whether the key is live (the conditions of ``api_key_authenticate``); the
 # statement returns it with the account's context stamp, and, when it also counts the request
-# (``{counted}``: a data-modifying CTE over ``found``), each window's count.
+# (``counted``: a data-modifying CTE over ``found``), each window's count.
 _FOUND = (
     "WITH found AS (SELECT {k}, {u}, (k.revoked_at IS NULL AND u.is_active "
     "AND (k.expires_at IS NULL OR k.expires_at > now())) AS live "
     "FROM {kt} k JOIN {ut} u ON u.{upk} = k.{kfk} WHERE k.{digest} = %s){{counted}} "
-    "SELECT found.*, {stamp}{{counts}} FROM found"
+    "SELECT found.*, {stamp}{{counts}} FROM found{{join}}"
 ).format(
     k=_KEY.columns,
     u=_USER.columns,
@@ -30,7 +30,7 @@ _FOUND = (
     digest=ApiKey._meta.get_field("digest").column,
     stamp=stamps.stamp_sql("found.user_id"),
 )
-_KEY_SQL = _FOUND.format(counted="", counts="")
+_KEY_SQL = _FOUND.format(counted="", counts="", join="")
 # After the key's and the user's columns: live, the stamp, then any counts.
 _EXTRA = _KEY.width + _USER.width
 
@@ -40,18 +40,16 @@ def api_key_by_digest(digest: str, *, request=None) -> ApiKey | None:
 
     With ``request`` (an API request, which counts against its account's quota), the account's
     context stamp (``synchronex/api/stamps.py``), read by the same statement, goes to
-    ``request.context_stamp``; on the PostgreSQL cache the statement also counts the request when
-    the key is live (``request.quota_counts``, judged later by ``ratelimit.consume``): one round
-    trip for what took three. A dead key (revoked, expired, or its user deactivated) counts nothing.
+    ``request.context_stamp``; when the quota is kept in PostgreSQL the statement also counts the
+    request if the key is live (``request.quota_counts``, judged later by ``ratelimit.consume``):
+    one round trip for what took three. A dead key (revoked, expired, or its user deactivated) counts nothing.
     """
-    counting = ratelimit.counting_statement("found.user_id::text", where="found.live") if request else None
+    counting = ratelimit.counting_statement("found.user_id", where="found.live") if request else None
     if counting is None:
         rows = fetch_all(_KEY_SQL, [digest])
     else:
-        windows, (cte, params, parts), cache = counting
-        picks = [value for part in parts for value in part]
-        rows = fetch_all(_counting_sql(cte, len(parts)), [digest, *params, *picks])
-        cache.cull_sometimes()
+        windows, cte, params = counting
+        rows = fetch_all(_counting_sql(cte), [digest, *params])
     if not rows:
         return None
     row = rows[0]
@@ -66,10 +64,7 @@ def api_key_by_digest(digest: str, *, request=None) -> ApiKey | None:
 
 
 @functools.cache
-def _counting_sql(cte: str, windows: int) -> str:
+def _counting_sql(cte: str) -> str:
     """The key lookup that also counts the request (``cte``, over ``found``) and returns each
-    window's count."""
-    counts = ", ".join(
-        ["(SELECT n.counter FROM counted n WHERE n.cache_key = %s || found.user_id::text || %s)"] * windows
-    )
-    return _FOUND.format(counted=f", counted AS ({cte})", counts=", " + counts)
+    window's count (nothing counted, so NULLs, for a dead key)."""
+    return _FOUND.format(counted=f", counted AS ({cte})", counts=", counted.*", join=" LEFT JOIN counted ON true")

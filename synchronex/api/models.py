@@ -43,3 +43,22 @@ class ContextStamp(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.stamp}"
+
+
+class QuotaCount(models.Model):
+    """An account's requests in its latest clock minute and UTC day: the quota on PostgreSQL
+    (synchronex/api/quota_table.py; Redis keeps its own counters). ``minute`` and ``day`` are
+    the windows' starts in Unix seconds.
+
+    One row per account, so one upsert counts both windows. Unlogged (migration 0005): counters
+    need speed, not crash durability, and a crash forgets them as a Redis restart would. No
+    foreign key, like ContextStamp: a deleted account's row is a few bytes nobody reads."""
+
+    user_id = models.UUIDField(primary_key=True)
+    minute = models.BigIntegerField()
+    minute_count = models.BigIntegerField()
+    day = models.BigIntegerField()
+    day_count = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.minute_count} this minute, {self.day_count} today"

@@ -1,9 +1,9 @@
 """Per-account request quotas (SPEC §2) and per-IP throttles for credential endpoints.
 
 The account quota counts every request of an account (all its keys and tokens) in two fixed
-windows, the clock minute and the UTC day, on the shared cache (Redis in production, the
-PostgreSQL cache table by default). Both stores increment atomically, so no window admits
-more than its limit however many processes serve requests.
+windows, the clock minute and the UTC day: on Redis in production (the shared cache), or by
+default in PostgreSQL, one row per account (synchronex/api/quota_table.py). Both stores count
+atomically, so no window admits more than its limit however many processes serve requests.
 
 The IP throttles use django-ratelimit as it is. The account quota uses the same cache
 primitives (``add`` then ``incr``) but not ``django_ratelimit.core.get_usage``, because
@@ -21,7 +21,8 @@ from django.conf import settings
 from django.core.cache import caches
 from django_ratelimit.core import _get_ip, is_ratelimited
 
-from synchronex.api import errors, stamps
+from synchronex.api import errors, quota_table, stamps
+from synchronex.api.cache import PostgresCache
 
 WINDOWS = (("minute", 60), ("day", 86400))
 ENTERPRISE_DEFAULTS = {"day": 200_000, "minute": 3_000}
@@ -126,8 +127,8 @@ class Windows:
 def consume(user, *, now: float | None = None, request=None) -> WindowUsage:
     """Count one request; return the window to report in headers, or raise QuotaExceeded.
 
-    With ``request``, the account's context stamp is read in the same round trip (on the
-    PostgreSQL cache; otherwise by its own statement) and left on the request
+    With ``request``, the account's context stamp is read in the same round trip (when the
+    quota is counted in PostgreSQL; otherwise by its own statement) and left on the request
     (``synchronex/api/stamps.py``). A request whose API key lookup already counted it
     (``request.quota_counts``, see ``accounts.selectors.api_key_by_digest``) is only judged.
     """
@@ -136,15 +137,15 @@ def consume(user, *, now: float | None = None, request=None) -> WindowUsage:
         windows, counts = counted
         return windows.judge(user, counts)
     windows = Windows.at(now)
-    cache = caches[settings.RATELIMIT_USE_CACHE]
-    keys = windows.keys(user.pk)
     wants_stamp = request is not None and getattr(request, "context_stamp", None) is None
-    if hasattr(cache, "incr_counters"):
+    if counts_in_database():
         also = stamps.stamp_query(user.pk) if wants_stamp else None
-        counts = cache.incr_counters(keys, also=also)  # one round trip for both windows (and the stamp)
+        counts = quota_table.count(user.pk, windows, also=also)  # one round trip (and the stamp)
         if also is not None:
             counts, request.context_stamp = counts[:-1], counts[-1]
     else:
+        cache = caches[settings.RATELIMIT_USE_CACHE]
+        keys = windows.keys(user.pk)
         if hasattr(cache, "incr_many"):
             counts = cache.incr_many(keys)  # Redis: one round trip for both windows
         else:
@@ -154,28 +155,19 @@ def consume(user, *, now: float | None = None, request=None) -> WindowUsage:
     return windows.judge(user, counts)
 
 
-# The counting CTE of the current windows (its parameters change only when a window does).
-_COUNTING: dict = {}
+def counts_in_database() -> bool:
+    """Whether the account quota lives in PostgreSQL (``quota_table``), not in the cache (Redis)."""
+    return isinstance(caches[settings.RATELIMIT_USE_CACHE], PostgresCache)
 
 
-def counting_statement(owner: str, *, where: str = "true") -> tuple[Windows, tuple[str, list, list], object] | None:
-    """This request's counters as a CTE of another statement (see ``PostgresCache.counting_cte``),
-    or None when the quota cache cannot count inside a database statement.
-
-    The CTE is built once per process and pair of windows: a counter it creates expires its
-    lifetime after the first such request here, not after its own, which still leaves it a
-    minute past its window's end (the lifetime is the window's length plus 60 s). The cache is
-    returned too: after the statement, call its ``cull_sometimes``."""
-    cache = caches[settings.RATELIMIT_USE_CACHE]
-    if not hasattr(cache, "counting_cte"):
+def counting_statement(owner: str, *, where: str = "true") -> tuple[Windows, str, list] | None:
+    """This request's count as a CTE of another statement (``quota_table.counting_cte``, over that
+    statement's ``found``), with its windows and parameters; None when the quota is not counted
+    in the database."""
+    if not counts_in_database():
         return None
     windows = Windows.at()
-    key = (owner, where, windows.spans)
-    cte = _COUNTING.get(key)
-    if cte is None:
-        _COUNTING.clear()
-        cte = _COUNTING[key] = cache.counting_cte(windows.keys("{owner}"), owner, where)
-    return windows, cte, cache
+    return windows, quota_table.counting_cte(owner, where), quota_table.starts(windows)
 
 
 def usage_today(user, *, now: float | None = None) -> int:
@@ -187,6 +179,8 @@ def usage_today_many(users, *, now: float | None = None) -> dict:
     """Requests each account made today, keyed by user pk, in one cache round trip (admin lists)."""
     now = time.time() if now is None else now
     start = int(now // 86400) * 86400
+    if counts_in_database():
+        return quota_table.day_counts([user.pk for user in users], start)
     keys = {f"quota:{user.pk}:day:{start}": user.pk for user in users}
     found = caches[settings.RATELIMIT_USE_CACHE].get_many(list(keys))
     return {pk: found.get(key, 0) for key, pk in keys.items()}
