@@ -58,11 +58,13 @@ def token_checksum(raw_token: str) -> str:
     return hashlib.sha256(raw_token.encode("utf-8")).hexdigest()
 
 
-def oauth_token_authenticate(*, raw_token: str, resource: str | None = None) -> OAuthCredential:
+def oauth_token_authenticate(*, raw_token: str, resource: str | None = None, request=None) -> OAuthCredential:
     """Resolve an ``sxo_`` access token, or raise UNAUTHORIZED / TOKEN_EXPIRED.
 
     ``resource`` is the resource identifier being called (default: the REST API); a token
-    the client narrowed to other resources (RFC 8707) is refused here.
+    the client narrowed to other resources (RFC 8707) is refused here. ``request`` (the token
+    resolvers' contract, synchronex/api/authentication.py) is not used: this lookup counts
+    nothing, and ``ratelimit.consume`` counts the request after it.
     """
     if not ACCESS_TOKEN_PATTERN.match(raw_token):
         raise errors.Unauthorized("Malformed OAuth access token.")

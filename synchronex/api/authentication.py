@@ -14,10 +14,11 @@ from rest_framework.authentication import BaseAuthentication
 
 from synchronex.api import errors, ratelimit
 
-API_KEY_PREFIX = "sx_live_"
-# prefix → dotted path of a function(raw_token=...) -> credential
+# prefix → dotted path of a function(raw_token=..., request=None) -> credential. ``request`` is
+# given for the API's requests (ApiAuthentication): a resolver may then count the request against
+# the account's quota and read its context stamp in its own lookup, as the API key's does.
 TOKEN_RESOLVERS: dict[str, str] = {
-    API_KEY_PREFIX: "apps.accounts.services.api_key_authenticate",
+    "sx_live_": "apps.accounts.services.api_key_authenticate",
     "sxo_": "apps.oauth.services.oauth_token_authenticate",
 }
 
@@ -44,8 +45,8 @@ def guarded(request, resolve):
 
 
 class BearerAuthentication(BaseAuthentication):
-    # Whether an API key's lookup also counts the request against the account's quota and reads
-    # its context stamp (ApiAuthentication); callers that count by themselves (MCP) leave it off.
+    # Whether resolvers get the request (ApiAuthentication), so that a lookup may count it and read
+    # the account's context stamp; callers that count by themselves (MCP) leave it off.
     counts_requests = False
 
     def authenticate(self, request):
@@ -59,12 +60,9 @@ class BearerAuthentication(BaseAuthentication):
         token = token.strip()
         if scheme.lower() != "bearer" or not token or " " in token:
             raise errors.Unauthorized("Malformed Authorization header: use 'Bearer <token>'.")
-        if self.counts_requests and token.startswith(API_KEY_PREFIX):
-            credential = _resolver(TOKEN_RESOLVERS[API_KEY_PREFIX])(raw_token=token, request=request)
-            return credential.user, credential
         for prefix, path in TOKEN_RESOLVERS.items():
             if token.startswith(prefix):
-                credential = _resolver(path)(raw_token=token)
+                credential = _resolver(path)(raw_token=token, request=request if self.counts_requests else None)
                 return credential.user, credential
         raise errors.Unauthorized("Unrecognised token.")
 
@@ -73,8 +71,9 @@ class BearerAuthentication(BaseAuthentication):
 
 
 class ApiAuthentication(BearerAuthentication):
-    """The API's authentication (ApiView): an API key's lookup counts the request and reads the
-    account's context stamp in the same statement (``accounts.selectors.api_key_by_digest``);
-    ``ApiView.perform_authentication`` then judges the count."""
+    """The API's authentication (ApiView): resolvers get the request, so an API key's lookup
+    counts it and reads the account's context stamp in the same statement
+    (``accounts.selectors.api_key_by_digest``); ``ApiView.perform_authentication`` then judges the
+    count, or counts the request itself when the lookup did not (OAuth tokens)."""
 
     counts_requests = True

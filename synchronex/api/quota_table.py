@@ -35,8 +35,7 @@ _UPSERT = (
 
 def starts(windows) -> list[int]:
     """The starts of a request's windows (``ratelimit.Windows``): the upsert's parameters."""
-    start_of = {window: start for window, _, start in windows.spans}
-    return [start_of[window] for window in WINDOWS]
+    return [windows.start(window) for window in WINDOWS]
 
 
 @functools.cache

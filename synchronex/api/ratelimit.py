@@ -106,9 +106,17 @@ class Windows:
         now = time.time() if now is None else now
         return cls(now, tuple((window, period, int(now // period) * period) for window, period in WINDOWS))
 
+    def start(self, window: str) -> int:
+        """When ``window`` (``minute`` or ``day``) began, in Unix seconds."""
+        return next(start for name, _, start in self.spans if name == window)
+
+    def key(self, owner, window: str) -> str:
+        """The cache key of ``window``'s counter for the account ``owner`` (its pk)."""
+        return f"quota:{owner}:{window}:{self.start(window)}"
+
     def keys(self, owner) -> list[tuple[str, int]]:
-        """``(cache key, lifetime)`` of each window's counter for the account ``owner`` (its pk)."""
-        return [(f"quota:{owner}:{window}:{start}", period + 60) for window, period, start in self.spans]
+        """``(cache key, lifetime)`` of each window's counter for the account ``owner``."""
+        return [(self.key(owner, window), period + 60) for window, period, _ in self.spans]
 
     def judge(self, user, counts: list[int]) -> WindowUsage:
         """The window to report in headers for these counts, or QuotaExceeded."""
@@ -177,11 +185,10 @@ def usage_today(user, *, now: float | None = None) -> int:
 
 def usage_today_many(users, *, now: float | None = None) -> dict:
     """Requests each account made today, keyed by user pk, in one cache round trip (admin lists)."""
-    now = time.time() if now is None else now
-    start = int(now // 86400) * 86400
+    windows = Windows.at(now)
     if counts_in_database():
-        return quota_table.day_counts([user.pk for user in users], start)
-    keys = {f"quota:{user.pk}:day:{start}": user.pk for user in users}
+        return quota_table.day_counts([user.pk for user in users], windows.start("day"))
+    keys = {windows.key(user.pk, "day"): user.pk for user in users}
     found = caches[settings.RATELIMIT_USE_CACHE].get_many(list(keys))
     return {pk: found.get(key, 0) for key, pk in keys.items()}
 
