@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 from apps.accounts.models import ApiKey, User
-from synchronex.api import ratelimit, stamps
+from synchronex.api import key_prefetch, ratelimit, stamps
 from synchronex.api.rows import Rows, fetch_all
 
 _KEY = Rows(ApiKey, "k")
@@ -35,6 +35,17 @@ _KEY_SQL = _FOUND.format(counted="", counts="", join="")
 _EXTRA = _KEY.width + _USER.width
 
 
+def api_key_statement(digest: str, *, counts: bool) -> tuple[str, list, ratelimit.Windows | None]:
+    """The key lookup for ``digest``: its SQL, its parameters, and the quota windows it counts the
+    request in (None when it counts nothing: ``counts`` is false, or the quota is not kept in
+    PostgreSQL)."""
+    counting = ratelimit.counting_statement("found.user_id", where="found.live") if counts else None
+    if counting is None:
+        return _KEY_SQL, [digest], None
+    windows, cte, params = counting
+    return _counting_sql(cte), [digest, *params], windows
+
+
 def api_key_by_digest(digest: str, *, request=None) -> ApiKey | None:
     """The key with this digest and its user (``key.user`` loaded), in one query; None if unknown.
 
@@ -42,14 +53,16 @@ def api_key_by_digest(digest: str, *, request=None) -> ApiKey | None:
     context stamp (``synchronex/api/stamps.py``), read by the same statement, goes to
     ``request.context_stamp``; when the quota is kept in PostgreSQL the statement also counts the
     request if the key is live (``request.quota_counts``, judged later by ``ratelimit.consume``):
-    one round trip for what took three. A dead key (revoked, expired, or its user deactivated) counts nothing.
+    one round trip for what took three. A dead key (revoked, expired, or its user deactivated) counts
+    nothing. The statement may already have been sent as the request arrived
+    (``synchronex/api/key_prefetch.py``); its result is then taken instead.
     """
-    counting = ratelimit.counting_statement("found.user_id", where="found.live") if request else None
-    if counting is None:
-        rows = fetch_all(_KEY_SQL, [digest])
+    prefetched = key_prefetch.take(request, digest) if request is not None else None
+    if prefetched is not None:
+        rows, windows = prefetched
     else:
-        windows, cte, params = counting
-        rows = fetch_all(_counting_sql(cte), [digest, *params])
+        sql, params, windows = api_key_statement(digest, counts=request is not None)
+        rows = fetch_all(sql, params)
     if not rows:
         return None
     row = rows[0]
@@ -58,7 +71,7 @@ def api_key_by_digest(digest: str, *, request=None) -> ApiKey | None:
     if request is not None:
         request.context_stamp = row[_EXTRA + 1]
         counts = row[_EXTRA + 2 :]
-        if counting is not None and row[_EXTRA]:
+        if windows is not None and row[_EXTRA]:
             request.quota_counts = (windows, list(counts))
     return key
 

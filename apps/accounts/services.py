@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import DISPLAY_PREFIX_LENGTH, KEY_PREFIX, LAST_USED_RESOLUTION, ApiKey, User, digest_key
-from apps.accounts.selectors import api_key_by_digest
+from apps.accounts.selectors import api_key_by_digest, api_key_statement
 from apps.scopes.services import space_ensure_personal
 from synchronex.api import errors
 
@@ -65,6 +65,16 @@ def api_key_revoke(*, user: User, key_id) -> ApiKey:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
     return key
+
+
+def api_key_lookup(raw_token: str) -> tuple[str, str, list, object] | None:
+    """``(digest, sql, params, windows)`` of the lookup that authenticating ``raw_token`` runs for
+    an API request, or None when it is no well-formed API key (and so is refused unread)
+    (``synchronex/api/key_prefetch.py`` sends it early)."""
+    if not KEY_PATTERN.match(raw_token):
+        return None
+    digest = digest_key(raw_token)
+    return (digest, *api_key_statement(digest, counts=True))
 
 
 def api_key_authenticate(*, raw_token: str, request=None) -> ApiKey:

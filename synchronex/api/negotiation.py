@@ -8,8 +8,23 @@ Any other header, and any format override, still goes through DRF's negotiation 
 from __future__ import annotations
 
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import JSONRenderer
+from rest_framework.settings import api_settings
 
 ANY = "*/*"
+
+
+def _at_once(accept: str, media_type: str) -> bool:
+    return accept == ANY or (accept == media_type and ";" not in accept)
+
+
+def answered_at_once(request) -> bool:
+    """Whether a request (Django's) to an API view rendering JSON gets JSON without negotiation,
+    so that negotiation cannot refuse it."""
+    override = api_settings.URL_FORMAT_OVERRIDE
+    return _at_once(request.META.get("HTTP_ACCEPT", ANY), JSONRenderer.media_type) and not (
+        override and override in request.GET
+    )
 
 
 class ApiContentNegotiation(DefaultContentNegotiation):
@@ -18,6 +33,6 @@ class ApiContentNegotiation(DefaultContentNegotiation):
         override = self.settings.URL_FORMAT_OVERRIDE
         if renderers and not format_suffix and not (override and override in request.query_params):
             first = renderers[0]
-            if accept == ANY or (accept == first.media_type and ";" not in accept):
+            if _at_once(accept, first.media_type):
                 return first, first.media_type
         return super().select_renderer(request, renderers, format_suffix)

@@ -212,17 +212,24 @@ def bearer_failures_check(request, *, now: float | None = None) -> None:
     Checked before the token lookup, so once throttled an address learns nothing, not even
     whether a token is valid; valid tokens are never counted, only UNAUTHORIZED answers are.
     """
-    if not _SEEN_FAILING:  # the usual case: no failure seen here, so no address to work out
-        return
     now = time.time() if now is None else now
-    address, key, start = _failure_window(request, now)
-    if _SEEN_FAILING.get(address) != start:
+    if not bearer_failures_watched(request, now=now):
         return
+    _, key, start = _failure_window(request, now)
     if caches[settings.RATELIMIT_USE_CACHE].get(key, 0) >= settings.API_AUTH_FAILURES_PER_MINUTE:
         raise errors.RateLimited(
             "Too many failed authentications from this address; wait and try again.",
             headers={"Retry-After": str(max(int(start + 60 - now), 1))},
         )
+
+
+def bearer_failures_watched(request, *, now: float | None = None) -> bool:
+    """Whether this process saw the request's address fail this clock minute: only then does
+    ``bearer_failures_check`` look at the shared counter (and may refuse the request)."""
+    if not _SEEN_FAILING:  # the usual case: no failure seen here, so no address to work out
+        return False
+    address, _, start = _failure_window(request, time.time() if now is None else now)
+    return _SEEN_FAILING.get(address) == start
 
 
 def bearer_failure_count(request, *, now: float | None = None) -> None:

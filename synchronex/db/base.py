@@ -8,6 +8,9 @@ nothing from a healthy server, and a server that ends one says so (a final error
 file), so this backend first asks the socket: silent means usable; anything waiting, or a broken
 socket, means ``SELECT 1`` decides as before. A link that died without a word is noticed by the
 request's first statement, as it would be between the check and that statement anyway.
+
+It also reads a statement sent ahead (``synchronex/db/ahead.py``) before anything else uses the
+connection.
 """
 
 from __future__ import annotations
@@ -20,7 +23,32 @@ from psycopg import pq
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    # A statement sent ahead and not read yet (synchronex/db/ahead.py): read before anything else
+    # uses the connection.
+    ahead = None
+
+    def settle(self) -> None:
+        if self.ahead is not None:
+            self.ahead.rows()
+
+    def ensure_connection(self):  # every cursor, and autocommit changes, come through here
+        self.settle()
+        super().ensure_connection()
+
+    def _commit(self):
+        self.settle()
+        return super()._commit()
+
+    def _rollback(self):
+        self.settle()
+        return super()._rollback()
+
+    def _close(self):
+        self.settle()
+        return super()._close()
+
     def is_usable(self):
+        self.settle()
         if self.connection is None:
             return False
         pgconn = self.connection.pgconn
