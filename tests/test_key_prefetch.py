@@ -137,3 +137,5 @@ def test_a_statement_is_sent_ahead_with_text_and_integer_parameters():
     assert ahead._numbered("a = %s AND b = %s", 2) == "a = $1 AND b = $2"
     with pytest.raises(ValueError):
         ahead._numbered("a LIKE 'x%%' AND b = %s", 1)
+    with pytest.raises(TypeError):
+        ahead.send(connection, "SELECT %s", [True])

@@ -94,6 +94,8 @@ def send(wrapper, sql: str, params: list) -> Ahead | None:
 
 def _prepared(raw, sql: str, params: list) -> bytes:
     """The name ``sql`` is prepared under on the connection, preparing it the first time."""
+    if any(isinstance(p, bool) or not isinstance(p, (str, int)) for p in params):
+        raise TypeError("a statement sent ahead takes text and integer parameters only")
     names = _names.setdefault(raw, {})
     name = names.get(sql)
     if name is None:
