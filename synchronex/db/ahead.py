@@ -7,10 +7,11 @@ connection (a cursor, a commit, a rollback, the health check, closing), so the c
 found busy.
 
 Only outside a transaction: the statement then commits on its own, and if it fails nothing else
-is disturbed; the caller runs the statement the usual way instead. Statements are prepared once
-per connection under names of their own (like psycopg's ``_pg3_*``), and again under a new name
-when the server no longer knows one (psycopg deallocates every prepared statement of a
-connection after a rollback): that one send fails and its caller runs the statement itself.
+is disturbed; the caller runs the statement the usual way instead. Statements are prepared per
+connection under names of their own (like psycopg's ``_pg3_*``): the first send on a connection
+prepares it (asynchronously too; the caller runs the statement itself that time), later sends
+execute it. When the server no longer knows a name (psycopg deallocates every prepared statement
+of a connection after a rollback), that send fails and the next one prepares it again.
 Parameters are text or integers.
 """
 
@@ -34,20 +35,34 @@ _names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class Ahead:
-    """One statement in flight on a connection."""
+    """One statement in flight on a connection: executing it, or preparing it.
+
+    The first time a connection meets a statement, what is sent ahead is its preparation, and
+    ``rows()`` gives None (the caller runs the statement itself that once): no request waits for
+    a preparation, even on connections that live for one request (``DB_CONN_MAX_AGE=0``)."""
 
     def __init__(self, wrapper, sql: str, params: list):
+        if any(isinstance(p, bool) or not isinstance(p, (str, int)) for p in params):
+            raise TypeError("a statement sent ahead takes text and integer parameters only")
         self._wrapper, self._raw, self._sql, self._params = wrapper, wrapper.connection, sql, params
         self._rows: list[tuple] | None = None
         self._started = time.perf_counter()
         pgconn = self._raw.pgconn
-        pgconn.send_query_prepared(_prepared(self._raw, sql, params), [str(p).encode() for p in params])
+        self._name = _names.setdefault(self._raw, {}).get(sql)
+        self._preparing = self._name is None
+        if self._preparing:
+            self._name = f"sx_ahead_{next(_numbers)}".encode()
+            types = [_BIGINT if isinstance(p, int) else 0 for p in params]
+            pgconn.send_prepare(self._name, _numbered(sql, len(params)).encode(), types)
+        else:
+            pgconn.send_query_prepared(self._name, [str(p).encode() for p in params])
         while pgconn.flush():  # a statement this small hardly ever makes this loop turn
             select.select([], [pgconn.socket], [])
         wrapper.ahead = self
 
     def rows(self) -> list[tuple] | None:
-        """The statement's rows (waiting for them if need be), or None if it failed."""
+        """The statement's rows (waiting for them if need be); None if it failed or was only
+        being prepared."""
         if self._wrapper.ahead is self:
             self._wrapper.ahead = None
             self._read()
@@ -60,7 +75,12 @@ class Ahead:
                 results.append(result)
         except psycopg.Error:
             results = []
-        if len(results) == 1 and results[0].status == pq.ExecStatus.TUPLES_OK:
+        ok = len(results) == 1 and results[0].status in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
+        if self._preparing:
+            if ok:
+                _names.setdefault(self._raw, {})[self._sql] = self._name
+            return
+        if ok:
             loader = Transformer(self._raw)
             loader.set_pgresult(results[0])
             self._rows = loader.load_rows(0, results[0].ntuples, tuple)
@@ -90,22 +110,6 @@ def send(wrapper, sql: str, params: list) -> Ahead | None:
         return Ahead(wrapper, sql, params)
     except (psycopg.Error, DjangoDatabaseError):
         return None
-
-
-def _prepared(raw, sql: str, params: list) -> bytes:
-    """The name ``sql`` is prepared under on the connection, preparing it the first time."""
-    if any(isinstance(p, bool) or not isinstance(p, (str, int)) for p in params):
-        raise TypeError("a statement sent ahead takes text and integer parameters only")
-    names = _names.setdefault(raw, {})
-    name = names.get(sql)
-    if name is None:
-        name = f"sx_ahead_{next(_numbers)}".encode()
-        types = [_BIGINT if isinstance(p, int) else 0 for p in params]
-        result = raw.pgconn.prepare(name, _numbered(sql, len(params)).encode(), types)
-        if result.status != pq.ExecStatus.COMMAND_OK:
-            raise psycopg.OperationalError(result.get_error_message())
-        names[sql] = name
-    return name
 
 
 def _numbered(sql: str, count: int) -> str:
