@@ -10,7 +10,7 @@ socket, means ``SELECT 1`` decides as before. A link that died without a word is
 request's first statement, as it would be between the check and that statement anyway.
 
 It also reads a statement sent ahead (``synchronex/db/ahead.py``) before anything else uses the
-connection.
+connection, and loads ``timestamptz`` values in C (``synchronex/db/timestamps.py``).
 """
 
 from __future__ import annotations
@@ -18,14 +18,22 @@ from __future__ import annotations
 import select
 
 import psycopg
+from django.conf import settings
 from django.db.backends.postgresql import base
 from psycopg import pq
+
+from synchronex.db import timestamps
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     # A statement sent ahead and not read yet (synchronex/db/ahead.py): read before anything else
     # uses the connection.
     ahead = None
+
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        params["context"] = timestamps.adapters_template(settings.USE_TZ, self.timezone)
+        return params
 
     def settle(self) -> None:
         if self.ahead is not None:
