@@ -16,7 +16,7 @@ from __future__ import annotations
 from apps.oauth.resources import public_base_url, resource_uri
 from apps.oauth.services import oauth_token_authenticate
 from synchronex.api import errors
-from synchronex.api.authentication import BearerAuthentication, guarded
+from synchronex.api.authentication import BearerAuthentication, bearer_token, guarded
 
 MCP_RESOURCE = "mcp"
 OAUTH_PREFIX = "sxo_"
@@ -57,9 +57,8 @@ def mcp_authenticate(request):
     header = request.META.get("HTTP_AUTHORIZATION")
     if header is None:
         raise MissingToken("Authentication required: send Authorization: Bearer <token>.")
-    scheme, _, token = header.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() == "bearer" and token.startswith(OAUTH_PREFIX) and " " not in token:
+    token = bearer_token(header)
+    if token is not None and token.startswith(OAUTH_PREFIX):
         return guarded(request, lambda: oauth_token_authenticate(raw_token=token, resource=resource_uri(MCP_RESOURCE)))
     # Every other token family (and every malformed header) goes through the API's own path.
     found = BearerAuthentication().authenticate(request)

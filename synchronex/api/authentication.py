@@ -32,6 +32,15 @@ def _resolver(dotted_path: str):
     return import_string(dotted_path)
 
 
+def bearer_token(header: str | None) -> str | None:
+    """The token of a well-formed ``Authorization: Bearer <token>`` header, else None."""
+    scheme, _, token = (header or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return None
+    return token
+
+
 def guarded(request, resolve):
     """``resolve()`` a bearer token under the per-address throttle of failed authentications
     (``API_AUTH_FAILURES_PER_MINUTE``): a throttled address gets RATE_LIMITED before any lookup,
@@ -56,9 +65,8 @@ class BearerAuthentication(BaseAuthentication):
         return guarded(request, lambda: self._resolve(header, request))
 
     def _resolve(self, header: str, request):
-        scheme, _, token = header.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or " " in token:
+        token = bearer_token(header)
+        if token is None:
             raise errors.Unauthorized("Malformed Authorization header: use 'Bearer <token>'.")
         for prefix, path in TOKEN_RESOLVERS.items():
             if token.startswith(prefix):

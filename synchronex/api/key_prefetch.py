@@ -28,6 +28,7 @@ from django.db import connection
 from django.urls import Resolver404, resolve
 
 from synchronex.api import ratelimit
+from synchronex.api.authentication import bearer_token
 from synchronex.api.negotiation import answered_at_once
 from synchronex.db import ahead
 
@@ -69,12 +70,12 @@ def _counts_requests(urlconf: str, path: str) -> bool:
 def start(request, lookup) -> Prefetched | None:
     """Send the key statement of ``request`` if it will surely run; ``lookup(raw_token)`` gives
     ``(digest, sql, params, windows)`` for a well-formed API key, or None."""
-    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    if scheme.lower() != "bearer" or not answered_at_once(request):
+    token = bearer_token(request.META.get("HTTP_AUTHORIZATION"))
+    if token is None or not answered_at_once(request):
         return None
     if not _counts_requests(settings.ROOT_URLCONF, request.path_info) or ratelimit.bearer_failures_watched(request):
         return None
-    found = lookup(token.strip())
+    found = lookup(token)
     if found is None:
         return None
     digest, sql, params, windows = found

@@ -18,20 +18,22 @@ def _at_once(accept: str, media_type: str) -> bool:
     return accept == ANY or (accept == media_type and ";" not in accept)
 
 
+def _overridden(query) -> bool:
+    """Whether the query string asks for a format (DRF's ``URL_FORMAT_OVERRIDE``)."""
+    override = api_settings.URL_FORMAT_OVERRIDE
+    return bool(override) and override in query
+
+
 def answered_at_once(request) -> bool:
     """Whether a request (Django's) to an API view rendering JSON gets JSON without negotiation,
     so that negotiation cannot refuse it."""
-    override = api_settings.URL_FORMAT_OVERRIDE
-    return _at_once(request.META.get("HTTP_ACCEPT", ANY), JSONRenderer.media_type) and not (
-        override and override in request.GET
-    )
+    return _at_once(request.META.get("HTTP_ACCEPT", ANY), JSONRenderer.media_type) and not _overridden(request.GET)
 
 
 class ApiContentNegotiation(DefaultContentNegotiation):
     def select_renderer(self, request, renderers, format_suffix=None):
         accept = request.META.get("HTTP_ACCEPT", ANY)
-        override = self.settings.URL_FORMAT_OVERRIDE
-        if renderers and not format_suffix and not (override and override in request.query_params):
+        if renderers and not format_suffix and not _overridden(request.query_params):
             first = renderers[0]
             if _at_once(accept, first.media_type):
                 return first, first.media_type
