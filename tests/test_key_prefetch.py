@@ -150,3 +150,16 @@ def test_a_statement_is_sent_ahead_with_text_and_integer_parameters():
         ahead._numbered("a LIKE 'x%%' AND b = %s", 1)
     with pytest.raises(TypeError):
         ahead.send(connection, "SELECT %s", [True])
+
+
+def test_alternating_accounts_on_one_connection_each_get_their_own_key(make_user, client_of):
+    ada, bob = make_user(), make_user()
+    clients = {ada.pk: client_of(ada), bob.pk: client_of(bob)}
+    for user, name in ((ada, "Ada"), (bob, "Bob")):
+        assert clients[user.pk].put(IDENTITY, {"identity": {"name": name}}, format="json").status_code == 200
+    for _ in range(3):
+        for user, name in ((ada, "Ada"), (bob, "Bob")):
+            response = clients[user.pk].get(IDENTITY)
+            assert response.status_code == 200 and response.json()["identity"]["name"] == name
+            assert response.wsgi_request.key_prefetch.taken
+    assert (counted(ada), counted(bob)) == (4, 4)
