@@ -176,3 +176,30 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return self.decision[:80]
+
+
+class DecisionWord(models.Model):
+    """One word (a lexeme of the search document) that some decision of the space contains.
+
+    Typo correction compares a query's unknown words with these (SPEC §6's trigram fallback):
+    a space has far fewer distinct words than decisions, so finding the closest ones is cheap
+    (and deciding that a word is unknown is one key lookup). Maintained by PostgreSQL for
+    every write path (triggers of migration 0009): inserted rows add their words, an edit adds
+    the new ones, and a word leaves when the last decision of the space that held it is deleted
+    or edited. One race is accepted: a word whose last holder is deleted while another
+    transaction inserts a decision holding it can drop out; it returns with the next decision
+    that holds it, and until then only typo correction towards it is missed.
+    """
+
+    pk = models.CompositePrimaryKey("space_id", "word")
+    space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="+", db_index=False)
+    word = models.TextField()
+
+    class Meta:
+        indexes = [
+            # Led by the space (btree_gin), like every searched text index.
+            GinIndex(F("space"), OpClass("word", name="gin_trgm_ops"), name="decision_word_trgm"),
+        ]
+
+    def __str__(self) -> str:
+        return self.word

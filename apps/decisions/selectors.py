@@ -1,6 +1,6 @@
 """Reads of the Decision Index: scoped lookups, rendering and the hybrid search (SPEC §6).
 
-The ranking itself (full-text, trigram fallback, vectors, reciprocal rank fusion, recency) is
+The ranking itself (full-text, typo correction by trigrams, vectors, reciprocal rank fusion, recency) is
 one SQL statement built in ``ranking.py``; this module decides which branches run.
 """
 
@@ -32,11 +32,11 @@ from .ranking import (
     TRIGRAM_THRESHOLD,
     VECTOR_CANDIDATES,
     Filters,
+    corrected_query,
     listing_sql,
     page_decision,
     ranked_page,
     ranking_sql,
-    unknown_words,
 )
 
 
@@ -229,19 +229,27 @@ def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, li
         "offset": offset,
     }
     # A transaction only where a setting must hold for the statement (SET LOCAL): the vector
-    # branch and the trigram fallback. The common full-text search is one round trip.
+    # branch and the typo correction. The common full-text search is one round trip.
     with transaction.atomic() if vector is not None else nullcontext(), unprepared() as cursor:
         if vector is not None:
             # An HNSW scan filtered by space and model keeps going until it has enough rows.
             cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             cursor.execute(f"SET LOCAL hnsw.ef_search = {VECTOR_CANDIDATES}")
-        page = ranked_page(cursor, *ranking_sql(filters, with_trigram=False, **args))
-        if page.may_want_trigrams and unknown_words(cursor, filters, q):
-            # Few full-text matches and a word no decision has, typically a typo: rank again
-            # with trigram candidates.
+        page = ranked_page(cursor, *ranking_sql(filters, corrected=None, **args))
+        if page.may_want_corrections:
+            # Few full-text matches: correct the words no decision has (typically typos), drop
+            # those with nothing close, and rank again with the corrected query's matches after
+            # the others. (A dropped word is replaced by an empty tsquery, which PostgreSQL
+            # reports with a NOTICE: silenced for the transaction.)
             with transaction.atomic():
-                cursor.execute(f"SET LOCAL pg_trgm.word_similarity_threshold = {TRIGRAM_THRESHOLD}")
-                page = ranked_page(cursor, *ranking_sql(filters, with_trigram=True, **args))
+                cursor.execute(
+                    "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true),"
+                    " set_config('client_min_messages', 'warning', true)",
+                    [str(TRIGRAM_THRESHOLD)],
+                )
+                corrected = corrected_query(cursor, filters, q)
+                if corrected is not None:
+                    page = ranked_page(cursor, *ranking_sql(filters, corrected=corrected, **args))
     hits = []
     for row in page.rows:
         detail = {

@@ -79,11 +79,13 @@ class DecisionSearchView(ApiView):
 
     @extend_schema(
         tags=TAGS,
-        summary="Search decisions (hybrid: full-text, trigram, vectors; weighted by recency)",
+        summary="Search decisions (hybrid: full-text, typo correction, vectors; weighted by recency)",
         description=(
             "With `q`: PostgreSQL full-text search over decision (A), tags (B) and reasoning (C); "
-            "trigram similarity on the decision text when full-text finds fewer than 10 and a word of `q` "
-            "appears in none of the scope's decisions (a typo, typically); cosine "
+            "when full-text finds fewer than 10 and a word of `q` appears in none of the scope's decisions "
+            "(a typo, typically), each such word is replaced by the scope's closest words by trigram "
+            "word similarity (at least 0.5; the closest and any equally close, at most 3) or dropped when "
+            "none is close, and the corrected query's matches are ranked after those of `q` as written; cosine "
             "similarity of embeddings when the scope has a provider and vectors of its model "
             "(`semantic: true`). Ranks are fused with reciprocal rank fusion (k = 60) and "
             "score = 0.8 × relevance + 0.2 × recency, recency = exp(-ln2 · age_days / half_life_days). "

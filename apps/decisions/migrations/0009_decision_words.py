@@ -1,0 +1,96 @@
+"""The words of each space's decisions, for typo correction, kept by PostgreSQL for every write path."""
+
+import django.contrib.postgres.indexes
+import django.db.models.deletion
+from django.db import migrations, models
+
+WORDS_SQL = r"""
+-- A lexeme as a tsquery of that one lexeme, whatever characters it holds.
+CREATE OR REPLACE FUNCTION sx_lexeme_query(word text) RETURNS tsquery
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT ('''' || replace(replace(word, '\', '\\'), '''', '''''') || '''')::tsquery $$;
+
+-- Of these words of a space, forget those no decision of the space contains any more.
+CREATE OR REPLACE FUNCTION sx_decision_words_forget(space uuid, words text[]) RETURNS void LANGUAGE sql AS $$
+    DELETE FROM decisions_decisionword v
+     WHERE v.space_id = space AND v.word = ANY (words)
+       AND NOT EXISTS (SELECT 1 FROM decisions_decision d
+                        WHERE d.space_id = space AND d.search_document @@ sx_lexeme_query(v.word));
+$$;
+
+-- Inserted decisions (one statement: a COPY or a bulk insert is one pass), in a fixed order so
+-- that concurrent writers adding the same new words wait for each other instead of deadlocking.
+CREATE OR REPLACE FUNCTION sx_decision_words_add() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO decisions_decisionword (space_id, word)
+    SELECT DISTINCT a.space_id, w.word FROM added a CROSS JOIN unnest(tsvector_to_array(a.search_document)) w(word)
+    ORDER BY 1, 2
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION sx_decision_words_remove() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM sx_decision_words_forget(g.space_id, array_agg(DISTINCT w.word))
+       FROM gone g CROSS JOIN unnest(tsvector_to_array(g.search_document)) w(word)
+      GROUP BY g.space_id;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION sx_decision_words_edit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.search_document IS DISTINCT FROM OLD.search_document OR NEW.space_id <> OLD.space_id THEN
+        INSERT INTO decisions_decisionword (space_id, word)
+        SELECT NEW.space_id, w FROM unnest(tsvector_to_array(NEW.search_document)) w ORDER BY 2
+        ON CONFLICT DO NOTHING;
+        PERFORM sx_decision_words_forget(OLD.space_id, tsvector_to_array(OLD.search_document));
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER decision_words_add AFTER INSERT ON decisions_decision
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION sx_decision_words_add();
+CREATE TRIGGER decision_words_remove AFTER DELETE ON decisions_decision
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION sx_decision_words_remove();
+-- The columns of the search document, and the space: an edit of anything else keeps the words.
+CREATE TRIGGER decision_words_edit AFTER UPDATE OF decision, tags, reasoning, space_id ON decisions_decision
+    FOR EACH ROW EXECUTE FUNCTION sx_decision_words_edit();
+
+INSERT INTO decisions_decisionword (space_id, word)
+SELECT DISTINCT d.space_id, w.word FROM decisions_decision d CROSS JOIN unnest(tsvector_to_array(d.search_document)) w(word)
+ON CONFLICT DO NOTHING;
+"""
+
+REVERSE_SQL = """
+DROP TRIGGER IF EXISTS decision_words_edit ON decisions_decision;
+DROP TRIGGER IF EXISTS decision_words_remove ON decisions_decision;
+DROP TRIGGER IF EXISTS decision_words_add ON decisions_decision;
+DROP FUNCTION IF EXISTS sx_decision_words_edit();
+DROP FUNCTION IF EXISTS sx_decision_words_remove();
+DROP FUNCTION IF EXISTS sx_decision_words_add();
+DROP FUNCTION IF EXISTS sx_decision_words_forget(uuid, text[]);
+DROP FUNCTION IF EXISTS sx_lexeme_query(text);
+"""
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('decisions', '0008_current_space_index'),
+        ('scopes', '0002_activescope_membership'),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name='DecisionWord',
+            fields=[
+                ('pk', models.CompositePrimaryKey('space_id', 'word', blank=True, editable=False, primary_key=True, serialize=False)),
+                ('word', models.TextField()),
+                ('space', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='scopes.space')),
+            ],
+            options={
+                'indexes': [django.contrib.postgres.indexes.GinIndex(models.F('space'), django.contrib.postgres.indexes.OpClass('word', name='gin_trgm_ops'), name='decision_word_trgm')],
+            },
+        ),
+        migrations.RunSQL(sql=WORDS_SQL, reverse_sql=REVERSE_SQL),
+    ]

@@ -1,0 +1,143 @@
+"""The words of a space's decisions (``DecisionWord``), kept by the database for every write path,
+and the typo correction that reads them (SPEC §6's trigram fallback)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from apps.decisions.models import Decision, DecisionWord
+from apps.products.services import product_ensure
+from apps.scopes.models import Space
+from apps.scopes.services import space_ensure_personal
+
+from .helpers import record, search, texts
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def product(user):
+    return product_ensure(space=space_ensure_personal(user=user), name="Atlas")
+
+
+def make(product, text: str, **fields) -> Decision:
+    return Decision.objects.create(space=product.space, product=product, decision=text, **fields)
+
+
+def words(space) -> set[str]:
+    return set(DecisionWord.objects.filter(space=space).values_list("word", flat=True))
+
+
+def lexemes(text: str) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tsvector_to_array(to_tsvector('english', %s))", [text])
+        return set(cursor.fetchone()[0])
+
+
+def test_a_decision_adds_the_words_of_its_text_tags_and_reasoning(product):
+    make(product, "Adopt Kubernetes", tags=["infra"], reasoning="Autoscaling matters")
+    assert words(product.space) == lexemes("Adopt Kubernetes infra Autoscaling matters")
+
+
+def test_a_bulk_insert_adds_every_rows_words_once(product):
+    rows = [Decision(space=product.space, product=product, decision=f"Adopt Kafka for stream {i}") for i in range(50)]
+    Decision.objects.bulk_create(rows)
+    expected = set().union(*(lexemes(row.decision) for row in rows))
+    assert words(product.space) == expected
+    assert DecisionWord.objects.filter(space=product.space, word="kafka").count() == 1
+
+
+def test_deleting_the_last_holder_of_a_word_forgets_it_and_keeps_shared_words(product):
+    kafka = make(product, "Adopt Kafka")
+    make(product, "Adopt Redis")
+    kafka.delete()
+    assert words(product.space) == lexemes("Adopt Redis")
+    Decision.objects.filter(space=product.space).delete()
+    assert words(product.space) == set()
+
+
+def test_an_edit_adds_new_words_and_forgets_lost_ones(product):
+    decision = make(product, "Adopt Kafka", reasoning="Streams")
+    make(product, "Keep Kafka")
+    decision.decision = "Adopt Pulsar"
+    decision.reasoning = ""
+    decision.save()
+    assert words(product.space) == lexemes("Adopt Pulsar Keep Kafka")
+    decision.tags = ["queues"]
+    decision.save(update_fields=["tags"])
+    assert "queue" in words(product.space)
+
+
+def test_an_edit_of_other_columns_keeps_the_words(product):
+    old = make(product, "Adopt Kafka")
+    make(product, "Adopt Pulsar", supersedes=old)  # the trigger marks the old one (an UPDATE)
+    Decision.objects.filter(pk=old.pk).update(source="mif")
+    assert words(product.space) == lexemes("Adopt Kafka Pulsar")
+
+
+def test_words_of_one_space_are_not_another_spaces(product, make_user):
+    other = product_ensure(space=space_ensure_personal(user=make_user()), name="Atlas")
+    make(product, "Adopt Kafka")
+    make(other, "Adopt Pulsar")
+    assert words(product.space) == lexemes("Adopt Kafka")
+    assert words(other.space) == lexemes("Adopt Pulsar")
+    other.space.decisions.all().delete()
+    assert words(product.space) == lexemes("Adopt Kafka")  # another space's delete forgets only its own
+
+
+def test_deleting_the_space_deletes_its_words(product):
+    make(product, "Adopt Kafka")
+    Space.objects.filter(pk=product.space.pk).delete()
+    assert not DecisionWord.objects.filter(space_id=product.space.pk).exists()
+
+
+def test_words_with_quotes_are_forgotten_exactly(product):
+    text = "Read http://example.com/o'reilly's-guide before it's late"  # URL lexemes keep the quote
+    assert {"/o'reilly's-guide", "example.com/o'reilly's-guide"} <= lexemes(text)
+    decision = make(product, text)
+    assert words(product.space) == lexemes(text)
+    decision.delete()
+    assert words(product.space) == set()
+
+
+@pytest.mark.parametrize("word", ["it's", "a\\b", "''", "\\'", "x y", "a:*", "!", "fly.io"])
+def test_a_word_as_a_query_matches_exactly_that_word(db, word):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT array_to_tsvector(ARRAY[%s]) @@ sx_lexeme_query(%s),"
+            " array_to_tsvector(ARRAY['other']) @@ sx_lexeme_query(%s)",
+            [word, word, word],
+        )
+        assert cursor.fetchone() == (True, False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_typo_is_corrected_only_to_words_of_the_searched_space(write_api, client_for, make_user):
+    other_api = client_for(make_user(tier="pro"))
+    record(other_api, "Adopt Kubernetes for deployments")
+    record(write_api, "Adopt Nomad for deployments")
+    # "kubernets" is close to a word of the other space only: nothing to correct it to here.
+    assert texts(search(write_api, q="kubernets")) == []
+    assert texts(search(other_api, q="kubernets")) == ["Adopt Kubernetes for deployments"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_typo_among_known_words_is_corrected_and_a_word_with_nothing_close_is_dropped(write_api):
+    record(write_api, "Bill customers through Stripe")
+    record(write_api, "Stream events through Kafka")
+    # "stirpe" → stripe; "zzqx" has nothing close and is dropped.
+    assert texts(search(write_api, q="customers stirpe")) == ["Bill customers through Stripe"]
+    assert texts(search(write_api, q="stripe zzqx")) == ["Bill customers through Stripe"]
+    # Nothing close to any word: nothing found.
+    assert search(write_api, q="zzqx qqvw")["count"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_matches_of_the_query_as_written_come_before_corrected_ones(write_api):
+    record(write_api, "Adopt Kafka")
+    record(write_api, "Kafkaesque approvals must go")
+    # "kafka" matches one decision as written; the typo "kafak" brings in both, after it.
+    body = search(write_api, q="kafka or kafak")
+    assert texts(body) == ["Adopt Kafka", "Kafkaesque approvals must go"]
+    assert body["results"][0]["score_detail"]["text"] > body["results"][1]["score_detail"]["text"]
