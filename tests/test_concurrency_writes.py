@@ -8,10 +8,13 @@
   cycle may lose another writer's change (that is what If-Match is for).
 - The same MIF document imported by many clients at once: each memory exists once.
 - One Idempotency-Key retried by many clients at once: one decision, one first response.
+- Decisions bringing the same new words at once: every write succeeds and the space's words (what
+  typo correction reads) hold each word once; deleting them all at once leaves none.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +23,7 @@ import pytest
 import requests
 from django.db import connection
 
-from apps.decisions.models import Decision
+from apps.decisions.models import Decision, DecisionWord
 from apps.identity.models import KernelRevision
 from apps.memory.models import Memory
 from tests.support import servers
@@ -192,3 +195,38 @@ def test_parallel_retries_of_one_idempotency_key_have_one_effect(server, token):
     # Once settled, any retry gets the first response back.
     status, replayed, text = retry(0)
     assert (status, replayed, text) == (201, "true", firsts[0][2])
+
+
+# -- the words of a space -----------------------------------------------------------------------------
+def test_parallel_decisions_with_the_same_new_words_keep_each_word_once(server, token):
+    pool = ["quokka", "narwhal", "axolotl", "pangolin", "okapi", "tapir", "capybara", "wombat"]
+
+    def writer(i: int) -> list[str]:
+        session, rng, ids = session_for(token), random.Random(i), []
+        for n in range(ITEMS_PER_WRITER):
+            text = " ".join(rng.sample(pool, len(pool))) + f" writer{i} item{n}"
+            response = session.post(server + "/api/v1/memory/decisions", json={"decision": text, "product_name": "Zoo"})
+            assert response.status_code == 201, response.text
+            ids.append(response.json()["id"])
+        return ids
+
+    ids = [i for batch in together(WRITERS, writer) for i in batch]
+    space = Decision.objects.get(pk=ids[0]).space
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT array_agg(DISTINCT w) FROM decisions_decision, unnest(tsvector_to_array(search_document)) w"
+            " WHERE space_id = %s",
+            [space.pk],
+        )
+        expected = set(cursor.fetchone()[0])
+    stored = list(DecisionWord.objects.filter(space=space).values_list("word", flat=True))
+    assert sorted(stored) == sorted(expected) and {"quokka", "writer7", "item4"} <= expected
+
+    def deleter(i: int) -> None:
+        session = session_for(token)
+        for decision_id in ids[i::WRITERS]:
+            response = session.delete(server + f"/api/v1/memory/decisions/{decision_id}")
+            assert response.status_code == 204, response.text
+
+    together(WRITERS, deleter)
+    assert not DecisionWord.objects.filter(space=space).exists()

@@ -186,9 +186,9 @@ class DecisionWord(models.Model):
     (and deciding that a word is unknown is one key lookup). Maintained by PostgreSQL for
     every write path (triggers of migration 0009): inserted rows add their words, an edit adds
     the new ones, and a word leaves when the last decision of the space that held it is deleted
-    or edited. One race is accepted: a word whose last holder is deleted while another
-    transaction inserts a decision holding it can drop out; it returns with the next decision
-    that holds it, and until then only typo correction towards it is missed.
+    or edited (deleted decisions leave no words behind). Deletes and edits of a space's decisions
+    take its lock alone, inserts share it, so concurrent writers cannot leave a word behind or
+    lose one (tests/test_concurrency_writes.py).
     """
 
     pk = models.CompositePrimaryKey("space_id", "word")

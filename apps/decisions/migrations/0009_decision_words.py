@@ -10,7 +10,18 @@ CREATE OR REPLACE FUNCTION sx_lexeme_query(word text) RETURNS tsquery
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     AS $$ SELECT ('''' || replace(replace(word, '\', '\\'), '''', '''''') || '''')::tsquery $$;
 
--- Of these words of a space, forget those no decision of the space contains any more.
+-- Writers of a space's words take its lock (class "SXDW"): inserting transactions share it, a
+-- delete or an edit holds it alone until it commits. So a forgetting statement, which runs
+-- after the lock is granted, sees every decision committed by the writers it waited for:
+-- two transactions deleting a word's last two holders cannot both keep it, and a word a
+-- concurrent insert still holds is not forgotten.
+CREATE OR REPLACE FUNCTION sx_decision_words_lock(space uuid, exclusive boolean) RETURNS void LANGUAGE sql AS $$
+    SELECT CASE WHEN exclusive THEN pg_advisory_xact_lock(1398293591, hashtext(space::text))
+                ELSE pg_advisory_xact_lock_shared(1398293591, hashtext(space::text)) END;
+$$;
+
+-- Of these words of a space, forget those no decision of the space contains any more (the
+-- caller holds the space's lock alone).
 CREATE OR REPLACE FUNCTION sx_decision_words_forget(space uuid, words text[]) RETURNS void LANGUAGE sql AS $$
     DELETE FROM decisions_decisionword v
      WHERE v.space_id = space AND v.word = ANY (words)
@@ -22,6 +33,7 @@ $$;
 -- that concurrent writers adding the same new words wait for each other instead of deadlocking.
 CREATE OR REPLACE FUNCTION sx_decision_words_add() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM sx_decision_words_lock(s.space_id, false) FROM (SELECT DISTINCT space_id FROM added ORDER BY 1) s;
     INSERT INTO decisions_decisionword (space_id, word)
     SELECT DISTINCT a.space_id, w.word FROM added a CROSS JOIN unnest(tsvector_to_array(a.search_document)) w(word)
     ORDER BY 1, 2
@@ -31,6 +43,7 @@ END $$;
 
 CREATE OR REPLACE FUNCTION sx_decision_words_remove() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM sx_decision_words_lock(s.space_id, true) FROM (SELECT DISTINCT space_id FROM gone ORDER BY 1) s;
     PERFORM sx_decision_words_forget(g.space_id, array_agg(DISTINCT w.word))
        FROM gone g CROSS JOIN unnest(tsvector_to_array(g.search_document)) w(word)
       GROUP BY g.space_id;
@@ -40,6 +53,7 @@ END $$;
 CREATE OR REPLACE FUNCTION sx_decision_words_edit() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.search_document IS DISTINCT FROM OLD.search_document OR NEW.space_id <> OLD.space_id THEN
+        PERFORM sx_decision_words_lock(s, true) FROM (SELECT DISTINCT unnest(ARRAY[OLD.space_id, NEW.space_id]) ORDER BY 1) x(s);
         INSERT INTO decisions_decisionword (space_id, word)
         SELECT NEW.space_id, w FROM unnest(tsvector_to_array(NEW.search_document)) w ORDER BY 2
         ON CONFLICT DO NOTHING;
@@ -69,6 +83,7 @@ DROP FUNCTION IF EXISTS sx_decision_words_edit();
 DROP FUNCTION IF EXISTS sx_decision_words_remove();
 DROP FUNCTION IF EXISTS sx_decision_words_add();
 DROP FUNCTION IF EXISTS sx_decision_words_forget(uuid, text[]);
+DROP FUNCTION IF EXISTS sx_decision_words_lock(uuid, boolean);
 DROP FUNCTION IF EXISTS sx_lexeme_query(text);
 """
 
