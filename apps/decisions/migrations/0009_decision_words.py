@@ -21,10 +21,16 @@ CREATE OR REPLACE FUNCTION sx_decision_words_lock(space uuid, exclusive boolean)
 $$;
 
 -- Of these words of a space, forget those no decision of the space contains any more (the
--- caller holds the space's lock alone).
+-- caller holds the space's lock alone). A word of the space's 200 newest decisions stays without
+-- asking the text index: its probe must read every holder's entry (a bitmap scan cannot stop at
+-- the first), which for common words made deleting one decision of 100,000 take ~0.5 s; with
+-- the newest first, 8-23 ms against 4-6 without the words (measured).
 CREATE OR REPLACE FUNCTION sx_decision_words_forget(space uuid, words text[]) RETURNS void LANGUAGE sql AS $$
     DELETE FROM decisions_decisionword v
      WHERE v.space_id = space AND v.word = ANY (words)
+       AND v.word NOT IN (SELECT unnest(tsvector_to_array(r.search_document))
+                            FROM (SELECT search_document FROM decisions_decision WHERE space_id = space
+                                   ORDER BY decided_at DESC LIMIT 200) r)
        AND NOT EXISTS (SELECT 1 FROM decisions_decision d
                         WHERE d.space_id = space AND d.search_document @@ sx_lexeme_query(v.word));
 $$;

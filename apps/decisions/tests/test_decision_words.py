@@ -3,8 +3,11 @@ and the typo correction that reads them (SPEC §6's trigram fallback)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from apps.decisions.models import Decision, DecisionWord
 from apps.products.services import product_ensure
@@ -55,6 +58,19 @@ def test_deleting_the_last_holder_of_a_word_forgets_it_and_keeps_shared_words(pr
     assert words(product.space) == lexemes("Adopt Redis")
     Decision.objects.filter(space=product.space).delete()
     assert words(product.space) == set()
+
+
+def test_a_word_held_only_by_older_decisions_is_still_found(product):
+    # Words of the 200 newest decisions stay unasked; older holders are found through the index.
+    long_ago = timezone.now() - timedelta(days=400)
+    first, second = (make(product, "Adopt Zebra", decided_at=long_ago) for _ in range(2))
+    Decision.objects.bulk_create(
+        Decision(space=product.space, product=product, decision=f"Filler {i}") for i in range(200)
+    )
+    first.delete()
+    assert "zebra" in words(product.space)
+    second.delete()
+    assert "zebra" not in words(product.space) and "filler" in words(product.space)
 
 
 def test_an_edit_adds_new_words_and_forgets_lost_ones(product):
