@@ -69,6 +69,7 @@ NOT_IN_ADMIN = {
     "identity.EffectiveBlock": "a per-member cache; the memory overview renders the same block",
     "api.ContextStamp": "a number per account that triggers change; it tells web processes what to read again",
     "api.QuotaCount": "request counts per account; the user page shows today's (usage today)",
+    "decisions.DecisionWord": "the words of a space's decisions, derived by triggers for typo correction",
 }
 
 # Queries of a changelist and of a change page, after one warm-up load (framework caches such
