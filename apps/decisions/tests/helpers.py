@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from apps.decisions.models import Decision
+
 DECISIONS = "/api/v1/memory/decisions"
 SEARCH = "/api/v1/memory/decisions/search"
 
@@ -28,3 +30,8 @@ def search(client, **params):
 
 def texts(body: dict) -> list[str]:
     return [hit["decision"] for hit in body["results"]]
+
+
+def make(product, text: str, **fields) -> Decision:
+    """A decision of ``product`` written through the ORM (no API, no service)."""
+    return Decision.objects.create(space=product.space, product=product, decision=text, **fields)

@@ -14,18 +14,9 @@ from apps.products.services import product_ensure
 from apps.scopes.models import Space
 from apps.scopes.services import space_ensure_personal
 
-from .helpers import record, search, texts
+from .helpers import make, record, search, texts
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def product(user):
-    return product_ensure(space=space_ensure_personal(user=user), name="Atlas")
-
-
-def make(product, text: str, **fields) -> Decision:
-    return Decision.objects.create(space=product.space, product=product, decision=text, **fields)
 
 
 def words(space) -> set[str]:

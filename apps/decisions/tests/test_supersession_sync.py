@@ -5,19 +5,10 @@ from __future__ import annotations
 import pytest
 
 from apps.decisions.models import Decision
-from apps.products.services import product_ensure
-from apps.scopes.services import space_ensure_personal
+
+from .helpers import make
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def product(user):
-    return product_ensure(space=space_ensure_personal(user=user), name="Atlas")
-
-
-def make(product, text: str, **fields) -> Decision:
-    return Decision.objects.create(space=product.space, product=product, decision=text, **fields)
 
 
 def marks(*decisions) -> list:
