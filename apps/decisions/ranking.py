@@ -49,12 +49,15 @@ WORDS = DecisionWord._meta.db_table
 # The typo fallback (SPEC §6): each word of ``q`` (as a lexeme) that no decision of the space
 # contains is replaced, in the query's tree (``ts_rewrite``), by the space's words closest to it
 # by trigram ``word_similarity`` (at least ``TRIGRAM_THRESHOLD``; the best and its ties, at most
-# ``CORRECTIONS_PER_WORD``), or dropped when none is close. No row when every word is known;
-# else one: the corrected tsquery as text, NULL when no word is left. Unknown is a key lookup in the space's words
-# (``DecisionWord``, kept by triggers), and the closest are found through their trigram index,
-# so the cost follows the size of the space's vocabulary, not of its decisions: the trigram scan
-# of every decision's text it replaces cost ~18 ms of a 23 ms search at 100,000 decisions. The
-# ``<%`` operator reads ``pg_trgm.word_similarity_threshold``, set by the caller.
+# ``CORRECTIONS_PER_WORD``), or dropped when none is close; a word under 3 characters (whose few
+# trigrams make any word with its first letter close) is dropped too. No row when every word is
+# known; else one: the corrected tsquery as text, NULL when no word is left or the query did not
+# change (``to_tsvector`` and ``websearch_to_tsquery`` split a few inputs differently, a URL with
+# a quote, say: an unknown lexeme may not be in the query's tree). Unknown is a key lookup in the
+# space's words (``DecisionWord``, kept by triggers), and the closest are found through their
+# trigram index, so the cost follows the size of the space's vocabulary, not of its decisions:
+# the trigram scan of every decision's text it replaces cost ~18 ms of a 23 ms search at 100,000
+# decisions. The ``<%`` operator reads ``pg_trgm.word_similarity_threshold``, set by the caller.
 CORRECTIONS = f"""
 WITH RECURSIVE unknown AS (
     SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('{SEARCH_CONFIG}', %(q)s))) lexeme
@@ -65,7 +68,8 @@ WITH RECURSIVE unknown AS (
                 SELECT word FROM (
                     SELECT v.word, word_similarity(u.lexeme, v.word) AS closeness,
                            max(word_similarity(u.lexeme, v.word)) OVER () AS best
-                    FROM {WORDS} v WHERE v.space_id = %(f_space)s AND u.lexeme <%% v.word
+                    FROM {WORDS} v
+                    WHERE v.space_id = %(f_space)s AND length(u.lexeme) >= 3 AND u.lexeme <%% v.word
                 ) near WHERE closeness = best ORDER BY word LIMIT {CORRECTIONS_PER_WORD}
            ) c) AS alternatives
     FROM unknown u
@@ -75,8 +79,8 @@ WITH RECURSIVE unknown AS (
     SELECT x.i, ts_rewrite(r.query, x.target, coalesce(x.alternatives, '')::tsquery)
     FROM rewritten r JOIN fixes x ON x.i = r.i + 1
 )
-SELECT CASE WHEN numnode(query) > 0 THEN query::text END FROM rewritten
-WHERE EXISTS (SELECT 1 FROM fixes) ORDER BY i DESC LIMIT 1"""
+SELECT CASE WHEN numnode(query) > 0 AND query <> websearch_to_tsquery('{SEARCH_CONFIG}', %(q)s) THEN query::text END
+FROM rewritten WHERE EXISTS (SELECT 1 FROM fixes) ORDER BY i DESC LIMIT 1"""
 # The recency factor of a row's ``decided_at``. ``date_part`` gives the age in seconds as float8;
 # ``extract`` gives numeric, whose arithmetic made this 0.8 ms of a 12 ms search over 1,234 matches.
 RECENCY = "exp(-ln(2) * greatest(date_part('epoch', now() - decided_at), 0) / 86400.0 / %(half_life)s)"
@@ -338,7 +342,7 @@ def ranked_page(cursor, sql: str, params: dict) -> RankedPage:
 
 def corrected_query(cursor, filters: Filters, q: str) -> str | None:
     """``q`` as a tsquery (text) with its unknown words corrected or dropped; None when every word
-    is known or none is left."""
+    is known, none is left or nothing changed."""
     cursor.execute(CORRECTIONS, {"q": q, "f_space": filters.space_id})
     row = cursor.fetchone()
     return row[0] if row else None

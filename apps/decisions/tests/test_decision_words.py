@@ -7,14 +7,15 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.decisions.models import Decision, DecisionWord
+from apps.decisions.models import SEARCH_CONFIG, Decision, DecisionWord
 from apps.products.services import product_ensure
 from apps.scopes.models import Space
 from apps.scopes.services import space_ensure_personal
 
-from .helpers import make, record, search, texts
+from .helpers import SEARCH, make, record, search, texts
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +26,7 @@ def words(space) -> set[str]:
 
 def lexemes(text: str) -> set[str]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT tsvector_to_array(to_tsvector('english', %s))", [text])
+        cursor.execute("SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s))", [SEARCH_CONFIG, text])
         return set(cursor.fetchone()[0])
 
 
@@ -148,3 +149,43 @@ def test_matches_of_the_query_as_written_come_before_corrected_ones(write_api):
     body = search(write_api, q="kafka or kafak")
     assert texts(body) == ["Adopt Kafka", "Kafkaesque approvals must go"]
     assert body["results"][0]["score_detail"]["text"] > body["results"][1]["score_detail"]["text"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "q",
+    [
+        "http://example.com/o'reilly's-guid",  # an unknown lexeme holding a quote, close to a known one
+        "c:\\toolz\\ o''reily",
+        '"relase notes" -kafak OR stirpe',
+        "'; DROP TABLE decisions_decisionword; --",
+        "zzqx & | ! <-> :* ()",
+    ],
+)
+def test_queries_with_quotes_backslashes_and_operators_are_corrected_safely(write_api, q):
+    record(write_api, "Read http://example.com/o'reilly's-guide before the release notes")
+    record(write_api, "Bill customers through Stripe")
+    body = search(write_api, q=q)  # 200, the usual body
+    assert isinstance(body["results"], list) and body["count"] == len(body["results"])
+    assert search(write_api, q="stripe")["count"] == 1  # nothing was dropped or changed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_word_under_three_characters_is_dropped_not_corrected(write_api):
+    record(write_api, "Adopt Xcode for the iOS build")
+    # "x" shares its only leading trigram with "xcode": too little to call it a typo of it.
+    assert search(write_api, q="x")["count"] == 0
+    assert texts(search(write_api, q="xcode zq")) == ["Adopt Xcode for the iOS build"]
+
+
+def test_no_second_ranking_when_the_correction_changes_nothing(product, inproc_for, user):
+    make(product, "Read http://example.com/o'reilly's-guide first")
+    client = inproc_for(user, "read")
+    # to_tsvector and websearch_to_tsquery split this URL differently: its unknown lexemes are
+    # not in the query's tree, so the rewritten query is the query itself.
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(SEARCH, {"q": "http://example.com/o'reilly's-guid"})
+    assert response.status_code == 200 and response.json()["count"] == 0
+    statements = [query["sql"] for query in captured.captured_queries]
+    assert sum("WITH RECURSIVE unknown" in sql for sql in statements) == 1  # the correction was asked
+    assert not any("corrected AS" in sql for sql in statements)
