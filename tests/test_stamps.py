@@ -10,6 +10,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.accounts.models import ApiKey
+from apps.decisions.models import Decision
+from apps.memory.models import EmbeddingSettings
+from apps.memory.tests.fake_openai import FakeEmbeddingServer, bag_of_words_vector
 from apps.scopes.models import ActiveScope, Membership, Role
 from apps.scopes.services import member_put, space_ensure_personal, workspace_create
 from synchronex.api.models import ContextStamp
@@ -17,6 +20,7 @@ from tests.support import servers
 
 pytestmark = pytest.mark.django_db
 IDENTITY = "/api/v1/memory/identity"
+SEARCH = "/api/v1/memory/decisions/search"
 
 
 def stamp(user) -> int:
@@ -87,6 +91,19 @@ def test_a_user_change_stamps_them_and_the_members_of_their_workspaces(team):
     assert changed(before, stamps(*people)) == [True, True, False]
 
 
+def test_embedding_settings_changes_stamp_the_spaces_people(team):
+    people = (team["owner"], team["member"], team["outsider"])
+    before = stamps(*people)
+    settings = EmbeddingSettings.objects.create(space=team["space"], provider="none")
+    assert changed(before, stamps(*people)) == [True, True, False]
+    before = stamps(*people)
+    EmbeddingSettings.objects.filter(pk=settings.pk).update(provider="local")
+    assert changed(before, stamps(*people)) == [True, True, False]
+    before = stamps(*people)
+    settings.delete()
+    assert changed(before, stamps(*people)) == [True, True, False]
+
+
 def test_changes_made_in_sql_are_stamped_too_and_stamps_never_repeat(user):
     space = space_ensure_personal(user=user)
     seen = {stamp(user)}
@@ -117,6 +134,47 @@ def test_a_repeated_read_asks_only_for_the_key(user, inproc_for):
     statements = [query["sql"] for query in captured.captured_queries]
     assert len(statements) == 1 and "FROM accounts_apikey k JOIN accounts_user u" in statements[0]
     assert "api_quotacount" in statements[0] and "api_contextstamp" in statements[0]
+
+
+def test_a_repeated_search_asks_for_the_key_and_ranks_nothing_else(user, inproc_for):
+    client = inproc_for(user)
+    body = {"decision": "Use Kafka", "product_name": "Atlas"}
+    assert client.post("/api/v1/memory/decisions", body, format="json").status_code == 201
+    client.get(SEARCH, {"q": "kafka"})  # warm: the space and its (absent) embedding settings remembered
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(SEARCH, {"q": "kafka"})
+    assert response.status_code == 200 and response.json()["count"] == 1
+    statements = [query["sql"] for query in captured.captured_queries]
+    assert len(statements) == 2, statements  # the key (with quota and stamp), then the ranking
+    assert "FROM accounts_apikey k JOIN accounts_user u" in statements[0]
+    assert "ts_rank" in statements[1]
+
+
+def test_a_workspaces_embedding_settings_reach_its_members_next_search(team, inproc_for, settings):
+    """The settings are remembered with the space; a change to them is seen by the next search."""
+    settings.EMBEDDINGS_PROVIDER = "none"
+    member = inproc_for(team["member"])
+    header = {"HTTP_X_SYNCHRONEX_SCOPE": str(team["space"].id)}
+    body = {"decision": "Use Kafka for events", "product_name": "Atlas"}
+    created = member.post("/api/v1/memory/decisions", body, format="json", **header)
+    assert created.status_code == 201
+    with FakeEmbeddingServer(api_key=None) as server:  # a self-hosted server that takes no key
+        vector = bag_of_words_vector("Use Kafka for events", server.dimensions)
+        Decision.objects.filter(pk=created.json()["id"]).update(
+            embedding=vector, embedding_model="own-model", embedding_dimensions=len(vector)
+        )
+        for _ in range(2):
+            assert member.get(SEARCH, {"q": "events"}, **header).json()["semantic"] is False
+        assert server.requests == []
+        override = EmbeddingSettings.objects.create(
+            space=team["space"], provider="openai", base_url=server.base_url, model="own-model"
+        )
+        for asked in (1, 2):
+            assert member.get(SEARCH, {"q": "events"}, **header).json()["semantic"] is True
+            assert len(server.requests) == asked
+        override.delete()
+        assert member.get(SEARCH, {"q": "events"}, **header).json()["semantic"] is False
+        assert len(server.requests) == 2
 
 
 def test_a_removed_member_loses_the_workspace_on_the_next_request(team, inproc_for):

@@ -248,7 +248,14 @@ def _settings_rows():
 
 
 def _embedding_settings_of(space):
-    """The space's override, if any (every search asks, so the statement is written out)."""
+    """The space's override, if any. A space the scoped accessor loaded carries it already
+    (``preloaded_embedding_settings``, apps/scopes/selectors.py: read with the space, remembered
+    with it under the account's context stamp, which a change of the settings renews); any other
+    space reads it here (every search asks, so the statement is written out). Django's own
+    relation cache is not trusted for this: ``create(space=space)`` fills it and a later queryset
+    update or delete leaves it stale."""
+    if "preloaded_embedding_settings" in space.__dict__:
+        return space.preloaded_embedding_settings
     rows, sql = _settings_rows()
     return rows.one(sql, [space.pk])
 

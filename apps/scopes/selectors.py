@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from apps.memory.models import EmbeddingSettings
 from apps.scopes.models import ActiveScope, Membership, Role, Space
 from apps.scopes.services import space_ensure_personal
 from synchronex.api import errors, stamps
@@ -49,18 +50,24 @@ class ActiveSpace:
 
 # The personal space and at most one workspace (given, or the stored active scope), with the
 # caller's role there: one statement on every API request, so it is written out rather than
-# compiled from the ORM on each call (the compile cost several times the query).
+# compiled from the ORM on each call (the compile cost several times the query). Each space comes
+# with its embedding settings (``preloaded_embedding_settings``: the row, or None), which every
+# search and kernel export asks for: remembered with the space between requests, they cost no
+# statement of their own (a change to them renews the stamps of the space's people, migration
+# ``memory.0005``).
 _SPACE = Rows(Space, "s")
+_SETTINGS = Rows(EmbeddingSettings, "e")
 _CANDIDATES_SQL = """
 SELECT {columns},
-       (SELECT m.role FROM scopes_membership m WHERE m.space_id = s.id AND m.user_id = %(user)s) AS member_role
-FROM scopes_space s
+       (SELECT m.role FROM scopes_membership m WHERE m.space_id = s.id AND m.user_id = %(user)s) AS member_role,
+       {settings}
+FROM scopes_space s LEFT JOIN memory_embeddingsettings e ON e.space_id = s.id
 WHERE (s.owner_id = %(user)s AND s.kind = 'personal')
    OR (s.kind <> 'personal' AND s.id = {workspace})
 """
 _STORED = "(SELECT a.workspace_id FROM scopes_activescope a WHERE a.user_id = %(user)s)"
 _CANDIDATES = {
-    name: _CANDIDATES_SQL.format(columns=_SPACE.columns, workspace=workspace)
+    name: _CANDIDATES_SQL.format(columns=_SPACE.columns, settings=_SETTINGS.columns, workspace=workspace)
     for name, workspace in (("none", "NULL"), ("stored", _STORED), ("given", "%(workspace)s"))
 }
 
@@ -77,6 +84,8 @@ def _candidates(user, workspace_id) -> list[Space]:
     for row in fetch_all(sql, params):
         space = _SPACE.build(row[: _SPACE.width])
         space.member_role = row[_SPACE.width]
+        settings_row = row[_SPACE.width + 1 :]
+        space.preloaded_embedding_settings = _SETTINGS.build(settings_row) if settings_row[0] is not None else None
         if space.owner_id == user.pk:
             space.owner = user  # spare the lazy lookup of an owner we already hold
         spaces.append(space)

@@ -5,7 +5,8 @@ Every API request reads its account's *context stamp* in a statement it runs any
 looks its API key up (and counts its quota), or the one that counts its quota. Triggers (migration
 ``api.0004``) give an account a new stamp, in the changing transaction itself, whenever a committed
 change can alter what is remembered here: a space, a membership, the stored active scope, a kernel
-layer, or a user (see that migration for who is stamped by what). Stamps come from one sequence, so
+layer, a space's embedding settings (migration ``memory.0005``), or a user (see those migrations for
+who is stamped by what). Stamps come from one sequence, so
 no two changes share one, and an account without a stamp row reads 0 (rows are never deleted).
 
 So a value remembered under stamp S was loaded after S was read, and S is still the account's stamp
@@ -14,8 +15,9 @@ other stamp drops it. Credentials are not remembered: each request reads its key
 so a revoked key fails on its next request in every process. Requests without a stamp (the MCP
 endpoint counts its quota without one) remember nothing.
 
-Remembered (``remembered``): a request's active space, per user and scope header; the effective
-Identity Kernel, per space and user; and the identity read's rendered body. At most
+Remembered (``remembered``): a request's active space (with the space's embedding settings), per
+user and scope header; the effective Identity Kernel, per space and user; and the identity read's
+rendered body. At most
 ``MAX_ENTRIES`` values per process; when full, all are dropped. Values are shared between the
 account's requests: nothing may change them.
 """
