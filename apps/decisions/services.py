@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -72,8 +73,10 @@ def decision_create(
     """
     product = product_ensure(space=space, name=product_name)
     target = _supersede_target(space=space, supersedes=supersedes)
+    # Only a superseding insert has a conflict to answer (below), so only it needs a savepoint
+    # to answer from; any other failure rolls the whole write back.
     try:
-        with transaction.atomic():
+        with transaction.atomic() if target is not None else nullcontext():
             row = Decision.objects.create(
                 space=space,
                 product=product,

@@ -1,4 +1,5 @@
-"""Search issues a fixed number of queries whatever the number of results."""
+"""Search issues a fixed number of queries whatever the number of results; recording a decision
+issues no more than it needs."""
 
 from __future__ import annotations
 
@@ -104,3 +105,21 @@ def test_the_unknown_word_check_runs_only_when_a_match_does_not_answer_it(user, 
     asked = any("tsvector_to_array(to_tsvector" in query["sql"] for query in captured.captured_queries)
     assert asked is asks
     assert {hit["decision"] for hit in response.json()["results"]} == found
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_a_superseding_decision_takes_a_savepoint(user):
+    """The savepoint answers a concurrent supersession (CONFLICT); a plain insert has none to answer."""
+    space = space_ensure_personal(user=user)
+
+    def savepoints(**fields) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            row = decision_create(space=space, product_name="Atlas", **fields)
+        return sum(query["sql"].startswith("SAVEPOINT") for query in captured.captured_queries), row
+
+    decision_create(space=space, product_name="Atlas", decision="Start Atlas")  # the product exists
+    plain, first = savepoints(decision="Use Kafka")
+    superseding, second = savepoints(decision="Use Redpanda", supersedes=first.pk)
+    assert (plain, superseding) == (0, 1)
+    first.refresh_from_db()
+    assert first.superseded_by_id == second.pk
