@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.accounts.models import ApiKey
+from apps.decisions.models import Decision
 from apps.decisions.services import decision_create
 from apps.scopes.services import space_ensure_personal
 
@@ -112,7 +113,7 @@ def test_only_a_superseding_decision_takes_a_savepoint(user):
     """The savepoint answers a concurrent supersession (CONFLICT); a plain insert has none to answer."""
     space = space_ensure_personal(user=user)
 
-    def savepoints(**fields) -> int:
+    def savepoints(**fields) -> tuple[int, Decision]:
         with CaptureQueriesContext(connection) as captured:
             row = decision_create(space=space, product_name="Atlas", **fields)
         return sum(query["sql"].startswith("SAVEPOINT") for query in captured.captured_queries), row
