@@ -13,9 +13,9 @@ products with state, 600 decisions spread over them.
 
 Load: locust (bench/load_locust.py) with closed-loop users and no think time at each
 concurrency step; the mix is 80% reads (identity 25, product state 20, decision search 20,
-kernel export 15) and 20% writes (decisions 8, product state updates 6, ingest 6). The same
-steps are then run against ``GET /api/v1/scope`` (the lightest authenticated read: the API's
-floor) and ``GET /bench/trivial`` on the same server (the ceiling).
+kernel export 15) and 20% writes (decisions 8, product state updates 6, ingest 6). Each step
+then runs against ``GET /api/v1/scope`` (the lightest authenticated read: the API's floor) and
+``GET /bench/trivial`` on the same server (the ceiling), right after the mix.
 
 Printed: per step and route, requests per second and p50/p95/p99 in ms, failures; then the mix's
 throughput as a share of the trivial view's at each step. Target: ≥ 50% with no errors. The
@@ -95,11 +95,11 @@ def seed(base: str, token: str, decisions: int) -> None:
         session.request(method, base + path, json=body, timeout=30).raise_for_status()
 
 
-def run_generator(base: str, token: str, mode: str, args) -> list[dict]:
+def run_generator(base: str, token: str, mode: str, args, users: str) -> list[dict]:
     command = [sys.executable, str(ROOT / "bench" / "load_locust.py"), "--host", base, "--token", token]
-    command += ["--mode", mode, "--users", args.users, "--seconds", str(args.seconds), "--warmup", str(args.warmup)]
+    command += ["--mode", mode, "--users", users, "--seconds", str(args.seconds), "--warmup", str(args.warmup)]
     command += ["--products", "|".join(PRODUCTS)]
-    timeout = (args.seconds + args.warmup) * len(args.users.split(",")) + 120
+    timeout = (args.seconds + args.warmup) * len(users.split(",")) + 120
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     if result.returncode != 0:
         raise RuntimeError(f"the load generator failed:\n{result.stderr[-4000:]}")
@@ -173,9 +173,15 @@ def main() -> None:
         with gunicorn(env, workers=args.workers) as base, celery_worker(env, name="load"):
             seed(base, token, args.decisions)
             print(f"stack up and seeded in {time.monotonic() - started:.0f} s: {base}, {args.workers} gunicorn workers")
-            mix = run_generator(base, token, "mix", args)
-            floor = run_generator(base, token, "floor", args)
-            trivial = run_generator(base, token, "trivial", args)
+            # Each step runs the mix, the floor and the trivial view back to back, so the three
+            # figures it compares are measured within a minute of each other: this machine's
+            # speed drifts over minutes, and running all steps of one mode before the next
+            # moved the share by a third between runs of the same code.
+            mix, floor, trivial = [], [], []
+            for users in args.users.split(","):
+                mix += run_generator(base, token, "mix", args, users)
+                floor += run_generator(base, token, "floor", args, users)
+                trivial += run_generator(base, token, "trivial", args, users)
     summary = report(mix, floor, trivial)
     if args.json:
         figures = {"mix": mix, "floor": floor, "trivial": trivial, "summary": summary}
