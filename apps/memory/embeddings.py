@@ -247,15 +247,33 @@ def _settings_rows():
     return rows, f"SELECT {rows.columns} FROM {EmbeddingSettings._meta.db_table} e WHERE e.space_id = %s"
 
 
+# Where a space read by the scoped accessor carries its settings (``preload_embedding_settings``).
+_PRELOADED = "preloaded_embedding_settings"
+
+
+def embedding_settings_columns() -> str:
+    """The settings' columns under the alias ``e``, for a statement that reads a space with its
+    settings (``LEFT JOIN memory_embeddingsettings e``); its row goes to
+    ``preload_embedding_settings``."""
+    return _settings_rows()[0].columns
+
+
+def preload_embedding_settings(space, values) -> None:
+    """Leave on ``space`` its settings as read with it: ``values`` are the
+    ``embedding_settings_columns`` of its row, all NULL when it has none. The scoped accessor
+    does this (apps/scopes/selectors.py), and its spaces are remembered between requests under
+    the account's context stamp, which a change of the settings renews (migration ``memory.0005``)."""
+    rows = _settings_rows()[0]
+    space.__dict__[_PRELOADED] = rows.build(values) if values[0] is not None else None
+
+
 def _embedding_settings_of(space):
-    """The space's override, if any. A space the scoped accessor loaded carries it already
-    (``preloaded_embedding_settings``, apps/scopes/selectors.py: read with the space, remembered
-    with it under the account's context stamp, which a change of the settings renews); any other
-    space reads it here (every search asks, so the statement is written out). Django's own
-    relation cache is not trusted for this: ``create(space=space)`` fills it and a later queryset
-    update or delete leaves it stale."""
-    if "preloaded_embedding_settings" in space.__dict__:
-        return space.preloaded_embedding_settings
+    """The space's override, if any: as preloaded with the space (``preload_embedding_settings``),
+    else read here (every search asks, so the statement is written out). Django's own relation
+    cache is not trusted for this: ``create(space=space)`` fills it and a later queryset update or
+    delete leaves it stale."""
+    if _PRELOADED in space.__dict__:
+        return space.__dict__[_PRELOADED]
     rows, sql = _settings_rows()
     return rows.one(sql, [space.pk])
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from apps.memory.models import EmbeddingSettings
+from apps.memory.embeddings import embedding_settings_columns, preload_embedding_settings
 from apps.scopes.models import ActiveScope, Membership, Role, Space
 from apps.scopes.services import space_ensure_personal
 from synchronex.api import errors, stamps
@@ -51,12 +51,10 @@ class ActiveSpace:
 # The personal space and at most one workspace (given, or the stored active scope), with the
 # caller's role there: one statement on every API request, so it is written out rather than
 # compiled from the ORM on each call (the compile cost several times the query). Each space comes
-# with its embedding settings (``preloaded_embedding_settings``: the row, or None), which every
-# search and kernel export asks for: remembered with the space between requests, they cost no
-# statement of their own (a change to them renews the stamps of the space's people, migration
-# ``memory.0005``).
+# with its embedding settings (``preload_embedding_settings``), which every search and kernel
+# export asks for: remembered with the space between requests, they cost no statement of their
+# own (a change to them renews the stamps of the space's people, migration ``memory.0005``).
 _SPACE = Rows(Space, "s")
-_SETTINGS = Rows(EmbeddingSettings, "e")
 _CANDIDATES_SQL = """
 SELECT {columns},
        (SELECT m.role FROM scopes_membership m WHERE m.space_id = s.id AND m.user_id = %(user)s) AS member_role,
@@ -67,7 +65,7 @@ WHERE (s.owner_id = %(user)s AND s.kind = 'personal')
 """
 _STORED = "(SELECT a.workspace_id FROM scopes_activescope a WHERE a.user_id = %(user)s)"
 _CANDIDATES = {
-    name: _CANDIDATES_SQL.format(columns=_SPACE.columns, settings=_SETTINGS.columns, workspace=workspace)
+    name: _CANDIDATES_SQL.format(columns=_SPACE.columns, settings=embedding_settings_columns(), workspace=workspace)
     for name, workspace in (("none", "NULL"), ("stored", _STORED), ("given", "%(workspace)s"))
 }
 
@@ -84,8 +82,7 @@ def _candidates(user, workspace_id) -> list[Space]:
     for row in fetch_all(sql, params):
         space = _SPACE.build(row[: _SPACE.width])
         space.member_role = row[_SPACE.width]
-        settings_row = row[_SPACE.width + 1 :]
-        space.preloaded_embedding_settings = _SETTINGS.build(settings_row) if settings_row[0] is not None else None
+        preload_embedding_settings(space, row[_SPACE.width + 1 :])
         if space.owner_id == user.pk:
             space.owner = user  # spare the lazy lookup of an owner we already hold
         spaces.append(space)
