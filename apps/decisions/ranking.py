@@ -36,9 +36,6 @@ RECENCY_WEIGHT = 0.2
 # (typically a typo) is corrected and ranked again: correctly spelt words that simply match few
 # decisions keep their answer.
 CORRECTION_BELOW = 10
-# The least ``word_similarity`` of an unknown word to a space's word that may replace it. pg_trgm's
-# default (0.6) misses one dropped letter in a short word.
-TRIGRAM_THRESHOLD = 0.5
 # At most this many of the space's words replace one unknown word (the closest, ties only).
 CORRECTIONS_PER_WORD = 3
 # How many nearest vectors take part in the fusion.
@@ -48,16 +45,18 @@ TSQUERY = f"websearch_to_tsquery('{SEARCH_CONFIG}', %(q)s)"
 WORDS = DecisionWord._meta.db_table
 # The typo fallback (SPEC §6): each word of ``q`` (as a lexeme) that no decision of the space
 # contains is replaced, in the query's tree (``ts_rewrite``), by the space's words closest to it
-# by trigram ``word_similarity`` (at least ``TRIGRAM_THRESHOLD``; the best and its ties, at most
-# ``CORRECTIONS_PER_WORD``), or dropped when none is close; a word under 3 characters (whose few
-# trigrams make any word with its first letter close) is dropped too. No row when every word is
-# known; else one: the corrected tsquery as text, NULL when no word is left or the query did not
-# change (``to_tsvector`` and ``websearch_to_tsquery`` split a few inputs differently, a URL with
-# a quote, say: an unknown lexeme may not be in the query's tree). Unknown is a key lookup in the
+# by trigram ``word_similarity`` (at least ``WORD_SIMILARITY_THRESHOLD`` of synchronex/db/session.py;
+# the best and its ties, at most ``CORRECTIONS_PER_WORD``), or dropped when none is close; a word
+# under 3 characters (whose few trigrams make any word with its first letter close) is dropped
+# too. No row when every word is known; else one: the corrected tsquery as text, NULL when no
+# word is left or the query did not change (``to_tsvector`` and ``websearch_to_tsquery`` split a
+# few inputs differently, a URL with a quote, say: an unknown lexeme may not be in the query's
+# tree). Unknown is a key lookup in the
 # space's words (``DecisionWord``, kept by triggers), and the closest are found through their
 # trigram index, so the cost follows the size of the space's vocabulary, not of its decisions:
 # the trigram scan of every decision's text it replaces cost ~18 ms of a 23 ms search at 100,000
-# decisions. The ``<%`` operator reads ``pg_trgm.word_similarity_threshold``, set by the caller.
+# decisions. The ``<%`` operator reads ``pg_trgm.word_similarity_threshold``: the connection's
+# (synchronex/db/session.py), so the statement needs no transaction of its own.
 CORRECTIONS = f"""
 WITH RECURSIVE unknown AS (
     SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('{SEARCH_CONFIG}', %(q)s))) lexeme

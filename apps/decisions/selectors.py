@@ -29,7 +29,6 @@ from .ranking import (
     HEAVY_FIELDS,
     PAGE_COLUMNS,
     PAGE_JOIN,
-    TRIGRAM_THRESHOLD,
     VECTOR_CANDIDATES,
     Filters,
     corrected_query,
@@ -229,7 +228,7 @@ def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, li
         "offset": offset,
     }
     # A transaction only where a setting must hold for the statement (SET LOCAL): the vector
-    # branch and the typo correction. The common full-text search is one round trip.
+    # branch. The common full-text search is one round trip.
     with transaction.atomic() if vector is not None else nullcontext(), unprepared() as cursor:
         if vector is not None:
             # An HNSW scan filtered by space and model keeps going until it has enough rows.
@@ -239,17 +238,10 @@ def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, li
         if page.may_want_corrections:
             # Few full-text matches: correct the words no decision has (typically typos), drop
             # those with nothing close, and rank again with the corrected query's matches after
-            # the others. (A dropped word is replaced by an empty tsquery, which PostgreSQL
-            # reports with a NOTICE: silenced for the transaction.)
-            with transaction.atomic():
-                cursor.execute(
-                    "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true),"
-                    " set_config('client_min_messages', 'warning', true)",
-                    [str(TRIGRAM_THRESHOLD)],
-                )
-                corrected = corrected_query(cursor, filters, q)
-                if corrected is not None:
-                    page = ranked_page(cursor, *ranking_sql(filters, corrected=corrected, **args))
+            # the others. (The trigram bound is the connection's: synchronex/db/session.py.)
+            corrected = corrected_query(cursor, filters, q)
+            if corrected is not None:
+                page = ranked_page(cursor, *ranking_sql(filters, corrected=corrected, **args))
     hits = []
     for row in page.rows:
         detail = {

@@ -38,7 +38,9 @@ from synchronex.api.rows import unprepared
 
 SEARCH_TYPES = ("identity", "product", "decision", "memory", "signal")
 HIT_COLUMNS = ("hit_type", "hit_id", "hit_score", "hit_updated")
-# pg_trgm's default word_similarity_threshold: what the ``%>`` operator (and its index) accepts.
+# The least ``word_similarity`` of ``q`` to a row's text for a typo-only hit (pg_trgm's default).
+# Stated in the condition itself: the ``%>`` operator (which the trigram indexes serve) accepts
+# what the connection's threshold accepts (0.5, synchronex/db/session.py).
 FUZZY_THRESHOLD = 0.6
 HIGHLIGHT = "**"
 
@@ -102,10 +104,12 @@ def hits(
     """``queryset`` narrowed to rows matching ``ctx`` and annotated with the shared hit columns.
 
     ``document`` is the row's tsvector (a column or an expression), ``text`` the plain text that
-    typo-tolerant matching compares with. ``fuzzy_filter`` may replace the trigram condition by
-    an indexable lookup (e.g. ``content__trigram_word_similar``).
+    typo-tolerant matching compares with. ``fuzzy_filter`` may add an indexable lookup to the
+    trigram condition (e.g. ``content__trigram_word_similar``).
     """
-    fuzzy = fuzzy_filter if fuzzy_filter is not None else Q(hit_fuzzy__gte=FUZZY_THRESHOLD)
+    fuzzy = Q(hit_fuzzy__gte=FUZZY_THRESHOLD)
+    if fuzzy_filter is not None:
+        fuzzy = fuzzy_filter & fuzzy
     return (
         queryset.annotate(
             hit_document=document,

@@ -4,6 +4,7 @@ import pytest
 
 from apps.accounts.models import ApiKey
 from apps.decisions.models import Decision
+from apps.decisions.services import decision_create
 from apps.identity.services import kernel_update
 from apps.memory.services import memory_create
 from apps.products.services import product_ensure, product_state_write
@@ -285,3 +286,14 @@ def test_query_count_is_bounded_whatever_the_data(user, inproc_for, django_asser
         second = client.get(URL, {"q": "postgresql", "limit": 100})
     assert second.json()["count"] == 95
     assert {item["type"] for item in second.json()["results"]} == {"identity", "product", "decision", "memory"}
+
+
+def test_a_typo_only_hit_needs_a_word_similarity_of_0_6_whatever_the_connection_allows(user, client_for):
+    # Connections accept 0.5 for the decision search's typo correction (synchronex/db/session.py);
+    # this search keeps pg_trgm's 0.6 in its own condition. 'kafak' is 0.5 like 'kafka'.
+    space = space_ensure_personal(user=user)
+    add_memory(space, "Stream events through Kafka")
+    decision_create(space=space, decision="Stream events through Kafka", product_name="Atlas")
+    assert search(client_for(user), q="kafak").json()["results"] == []
+    found = search(client_for(user), q="kafkka").json()["results"]  # 0.6: one letter doubled
+    assert sorted(item["type"] for item in found) == ["decision", "memory"]
