@@ -229,18 +229,19 @@ def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, li
     }
     # A transaction only where a setting must hold for the statement (SET LOCAL): the vector
     # branch. The common full-text search is one round trip.
-    with transaction.atomic() if vector is not None else nullcontext(), unprepared() as cursor:
-        if vector is not None:
-            # An HNSW scan filtered by space and model keeps going until it has enough rows.
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            cursor.execute(f"SET LOCAL hnsw.ef_search = {VECTOR_CANDIDATES}")
-        page = ranked_page(cursor, *ranking_sql(filters, corrected=None, **args))
-        if page.may_want_corrections:
-            # Few full-text matches: correct the words no decision has (typically typos), drop
-            # those with nothing close, and rank again with the corrected query's matches after
-            # the others. (The trigram bound is the connection's: synchronex/db/session.py.)
-            corrected = corrected_query(cursor, filters, q)
-            if corrected is not None:
+    with transaction.atomic() if vector is not None else nullcontext():
+        with unprepared() as cursor:
+            if vector is not None:
+                # An HNSW scan filtered by space and model keeps going until it has enough rows.
+                cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                cursor.execute(f"SET LOCAL hnsw.ef_search = {VECTOR_CANDIDATES}")
+            page = ranked_page(cursor, *ranking_sql(filters, corrected=None, **args))
+        # Few full-text matches: correct the words no decision has (typically typos), drop those
+        # with nothing close, and rank again with the corrected query's matches after the others.
+        # (The trigram bound is the connection's: synchronex/db/session.py.)
+        corrected = corrected_query(filters, q) if page.may_want_corrections else None
+        if corrected is not None:
+            with unprepared() as cursor:
                 page = ranked_page(cursor, *ranking_sql(filters, corrected=corrected, **args))
     hits = []
     for row in page.rows:

@@ -82,19 +82,21 @@ def test_recent_decisions_on_product_state_use_a_fixed_number_of_queries(user, i
 
 
 @pytest.mark.parametrize(
-    ("q", "asks", "found"),
+    ("q", "asks", "corrects", "found"),
     [
         # A match of a query needing every word shows each word is known: no question asked.
-        ("kafka events", False, {"Stream events through Kafka"}),
-        ('"stream events"', False, {"Stream events through Kafka"}),
-        # No match, or a query a decision can match without every word: the question is asked.
-        ("kafak", True, {"Stream events through Kafka", "Kafkaesque approvals must go"}),
+        ("kafka events", False, False, {"Stream events through Kafka"}),
+        ('"stream events"', False, False, {"Stream events through Kafka"}),
+        # No match, or a query a decision can match without every word: the question is asked,
+        # and only a word the space has never seen runs the correction itself.
+        ("kafak", True, True, {"Stream events through Kafka", "Kafkaesque approvals must go"}),
         # "kafak" is corrected to the space's closest words, "kafka" and "kafkaesqu" (equally close).
-        ("kafka or kafak", True, {"Stream events through Kafka", "Kafkaesque approvals must go"}),
-        ("kafka -approvals", True, {"Stream events through Kafka"}),
+        ("kafka or kafak", True, True, {"Stream events through Kafka", "Kafkaesque approvals must go"}),
+        ("kafka -approvals", True, False, {"Stream events through Kafka"}),
+        ("kafka approvals", True, False, set()),  # known words, no decision has both
     ],
 )
-def test_the_unknown_word_check_runs_only_when_a_match_does_not_answer_it(user, inproc_for, q, asks, found):
+def test_the_unknown_word_check_runs_only_when_a_match_does_not_answer_it(user, inproc_for, q, asks, corrects, found):
     space = space_ensure_personal(user=user)
     decision_create(space=space, decision="Stream events through Kafka", product_name="Atlas")
     decision_create(space=space, decision="Kafkaesque approvals must go", product_name="Atlas")
@@ -104,8 +106,8 @@ def test_the_unknown_word_check_runs_only_when_a_match_does_not_answer_it(user, 
         response = client.get(SEARCH, {"q": q})
     assert response.status_code == 200, response.content
     statements = [query["sql"] for query in captured.captured_queries]
-    asked = any("tsvector_to_array(to_tsvector" in sql for sql in statements)
-    assert asked is asks
+    assert any(sql.lstrip().startswith("SELECT EXISTS") for sql in statements) is asks
+    assert any("WITH RECURSIVE unknown" in sql for sql in statements) is corrects
     # The trigram bound is the connection's (synchronex/db/session.py): no transaction, no setting.
     assert not any(sql.startswith(("SAVEPOINT", "SELECT set_config")) for sql in statements), statements
     assert {hit["decision"] for hit in response.json()["results"]} == found
