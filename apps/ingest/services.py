@@ -130,12 +130,17 @@ def signals_ingest(*, space: Space, project_id: str, signals: list[dict], batch:
         )
         for position, signal in enumerate(signals)
     ]
-    # Inserted in external-id order: concurrent batches sharing ids then wait for each other's
-    # keys in one order and cannot deadlock. ``position`` keeps the order they were sent in.
-    Signal.objects.bulk_create(
-        sorted(rows, key=lambda row: (row.external_id is None, row.external_id or "")), ignore_conflicts=True
-    )
-    stored = set(Signal.objects.filter(pk__in=[row.pk for row in rows]).values_list("pk", flat=True))
+    if any(row.external_id is not None for row in rows):
+        # Inserted in external-id order: concurrent batches sharing ids then wait for each
+        # other's keys in one order and cannot deadlock. ``position`` keeps the order they were
+        # sent in. A repeated id is skipped, so which rows were stored is read back.
+        Signal.objects.bulk_create(
+            sorted(rows, key=lambda row: (row.external_id is None, row.external_id or "")), ignore_conflicts=True
+        )
+        stored = set(Signal.objects.filter(pk__in=[row.pk for row in rows]).values_list("pk", flat=True))
+    else:  # nothing can repeat (new primary keys, no external id): every row is stored
+        Signal.objects.bulk_create(rows)
+        stored = {row.pk for row in rows}
     repeated = [row.external_id for row in rows if row.pk not in stored]
     earlier = (
         {s.external_id: s for s in Signal.objects.filter(product=product, external_id__in=repeated).only("id", "type")}
