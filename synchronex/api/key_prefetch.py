@@ -24,7 +24,7 @@ import functools
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.urls import Resolver404, resolve
 
 from synchronex.api import ratelimit
@@ -79,7 +79,9 @@ def start(request, lookup) -> Prefetched | None:
     if found is None:
         return None
     digest, sql, params, windows = found
-    sent = ahead.send(connection, sql, params)
+    # The wrapper itself, not the ``connection`` proxy: every attribute the statement's
+    # bookkeeping reads would otherwise go through a thread-local lookup.
+    sent = ahead.send(connections[DEFAULT_DB_ALIAS], sql, params)
     return None if sent is None else Prefetched(digest, windows, sent)
 
 
