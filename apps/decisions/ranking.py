@@ -45,20 +45,6 @@ VECTOR_CANDIDATES = 100
 TABLE = Decision._meta.db_table
 TSQUERY = f"websearch_to_tsquery('{SEARCH_CONFIG}', %(q)s)"
 WORDS = DecisionWord._meta.db_table
-# The typo fallback (SPEC §6): each word of ``q`` (as a lexeme) that no decision of the space
-# contains is replaced, in the query's tree (``ts_rewrite``), by the space's words closest to it
-# by trigram ``word_similarity`` (at least ``WORD_SIMILARITY_THRESHOLD`` of synchronex/db/session.py;
-# the best and its ties, at most ``CORRECTIONS_PER_WORD``), or dropped when none is close; a word
-# under 3 characters (whose few trigrams make any word with its first letter close) is dropped
-# too. No row when every word is known; else one: the corrected tsquery as text, NULL when no
-# word is left or the query did not change (``to_tsvector`` and ``websearch_to_tsquery`` split a
-# few inputs differently, a URL with a quote, say: an unknown lexeme may not be in the query's
-# tree). Unknown is a key lookup in the
-# space's words (``DecisionWord``, kept by triggers), and the closest are found through their
-# trigram index, so the cost follows the size of the space's vocabulary, not of its decisions:
-# the trigram scan of every decision's text it replaces cost ~18 ms of a 23 ms search at 100,000
-# decisions. The ``<%`` operator reads ``pg_trgm.word_similarity_threshold``: the connection's
-# (synchronex/db/session.py), so the statement needs no transaction of its own.
 # Whether a word of ``q`` (as a lexeme) is in none of the space's decisions: asked before
 # ``CORRECTIONS``, whose plan and execution cost ~0.35 ms more even when every word is known (a
 # search with no match for known words is common: an assistant asking about what was never
@@ -69,6 +55,20 @@ SELECT EXISTS (
     SELECT 1 FROM unnest(tsvector_to_array(to_tsvector('{SEARCH_CONFIG}', %(q)s))) lexeme
     WHERE NOT EXISTS (SELECT 1 FROM {WORDS} known WHERE known.space_id = %(f_space)s AND known.word = lexeme)
 )"""
+# The typo fallback (SPEC §6): each word of ``q`` (as a lexeme) that no decision of the space
+# contains is replaced, in the query's tree (``ts_rewrite``), by the space's words closest to it
+# by trigram ``word_similarity`` (at least ``WORD_SIMILARITY_THRESHOLD``, synchronex/db/session.py;
+# the best and its ties, at most ``CORRECTIONS_PER_WORD``), or dropped when none is close; a word
+# under 3 characters (whose few trigrams make any word with its first letter close) is dropped
+# too. No row when every word is known; else one: the corrected tsquery as text, NULL when no
+# word is left or the query did not change (``to_tsvector`` and ``websearch_to_tsquery`` split a
+# few inputs differently, a URL with a quote, say: an unknown lexeme may not be in the query's
+# tree). Unknown is a key lookup in the space's words (``DecisionWord``, kept by triggers), and the
+# closest are found through their trigram index, so the cost follows the size of the space's
+# vocabulary, not of its decisions: the trigram scan of every decision's text it replaces cost
+# ~18 ms of a 23 ms search at 100,000 decisions. The ``<%`` operator reads
+# ``pg_trgm.word_similarity_threshold``: the connection's (synchronex/db/session.py), so the
+# statement needs no transaction of its own.
 CORRECTIONS = f"""
 WITH RECURSIVE unknown AS (
     SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('{SEARCH_CONFIG}', %(q)s))) lexeme

@@ -5,9 +5,9 @@ packet (libpq ``options``), so they cost no statement and hold for every stateme
 operators (and the trigram indexes that serve them) accept. The decision search's typo
 correction (``apps/decisions/ranking.py`` ``CORRECTIONS``) needs 0.5: pg_trgm's default (0.6)
 misses one dropped letter in a short word. With it set here, that statement needs neither a
-transaction nor a ``set_config`` of its own (four round trips were one). A search that wants a
-different bound states it in its own condition (``apps/memory/search.py``: ``%>`` to use the
-index, then ``word_similarity(...) >= 0.6``).
+transaction nor a ``set_config`` of its own (BEGIN, ``set_config``, the statement and COMMIT
+were four round trips). A search that wants another bound states it in its own condition
+(``apps/memory/search.py``: ``%>`` to use the index, then ``word_similarity(...) >= 0.6``).
 """
 
 from __future__ import annotations
