@@ -10,8 +10,7 @@ socket, means ``SELECT 1`` decides as before. A link that died without a word is
 request's first statement, as it would be between the check and that statement anyway.
 
 It also reads a statement sent ahead (``synchronex/db/ahead.py``) before anything else uses the
-connection, loads ``timestamptz`` values in C (``synchronex/db/timestamps.py``) and starts each
-connection with the project's session settings (``synchronex/db/session.py``).
+connection, and loads ``timestamptz`` values in C (``synchronex/db/timestamps.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from django.db.backends.postgresql import base
 from psycopg import pq
 
 from synchronex.db import timestamps
-from synchronex.db.session import with_session_settings
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -35,7 +33,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_connection_params(self):
         params = super().get_connection_params()
         params["context"] = timestamps.adapters_template(settings.USE_TZ, self.timezone)
-        return with_session_settings(params)
+        return params
 
     def settle(self) -> None:
         if self.ahead is not None:
