@@ -133,14 +133,6 @@ else:
 DATABASES["default"]["ENGINE"] = "synchronex.db"
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
-# Each connection starts with the session settings the project relies on (synchronex/db/session.py)
-# as libpq start-up options; behind a pooler that refuses them, DB_STARTUP_OPTIONS=false and set
-# them on the database instead (README, "Production").
-if env_bool("DB_STARTUP_OPTIONS", True):
-    from synchronex.db.session import startup_options as _startup_options
-
-    _db_options = DATABASES["default"]["OPTIONS"]
-    _db_options["options"] = _startup_options(_db_options.get("options"))
 # Server-side parameter binding lets psycopg prepare the statements a connection repeats (after
 # DB_PREPARE_THRESHOLD runs; the server then skips parsing and planning them): the statements
 # every API request makes cost about a third of their unprepared time. Turn it off

@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
 
 from apps.products.models import ProductState
 from synchronex.api.rows import Rows
@@ -38,6 +38,9 @@ RECENCY_WEIGHT = 0.2
 # (typically a typo) is corrected and ranked again: correctly spelt words that simply match few
 # decisions keep their answer.
 CORRECTION_BELOW = 10
+# The least ``word_similarity`` of an unknown word to a space's word that may replace it. pg_trgm's
+# default (0.6) misses one dropped letter in a short word.
+TRIGRAM_THRESHOLD = 0.5
 # At most this many of the space's words replace one unknown word (the closest, ties only).
 CORRECTIONS_PER_WORD = 3
 # How many nearest vectors take part in the fusion.
@@ -45,34 +48,30 @@ VECTOR_CANDIDATES = 100
 TABLE = Decision._meta.db_table
 TSQUERY = f"websearch_to_tsquery('{SEARCH_CONFIG}', %(q)s)"
 WORDS = DecisionWord._meta.db_table
-# Whether a word of ``q`` (as a lexeme) is in none of the space's decisions: asked before
-# ``CORRECTIONS``, whose plan and execution cost ~0.35 ms more even when every word is known (a
-# search with no match for known words is common: an assistant asking about what was never
-# decided). Both are prepared by the connection when repeated: their plans do not depend on the
-# words (key lookups and a trigram scan of one space's words).
-UNKNOWN_WORD = f"""
-SELECT EXISTS (
-    SELECT 1 FROM unnest(tsvector_to_array(to_tsvector('{SEARCH_CONFIG}', %(q)s))) lexeme
-    WHERE NOT EXISTS (SELECT 1 FROM {WORDS} known WHERE known.space_id = %(f_space)s AND known.word = lexeme)
-)"""
+# The lexemes of ``q`` that no decision of the space contains (a key lookup each in the space's
+# words, ``DecisionWord``, kept by triggers).
+UNKNOWN_LEXEMES = f"""
+    SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('{SEARCH_CONFIG}', %(q)s))) lexeme
+    WHERE NOT EXISTS (SELECT 1 FROM {WORDS} known WHERE known.space_id = %(f_space)s AND known.word = lexeme)"""
+# Whether ``q`` has such a word: asked before ``CORRECTIONS``, which costs ~0.35 ms more even when
+# every word is known, and needs a transaction for its trigram bound (a search of known words with
+# no match is common: an assistant asking about what was never decided). Both are prepared by the
+# connection when repeated: their plans do not depend on the words.
+UNKNOWN_WORD = f"SELECT EXISTS ({UNKNOWN_LEXEMES})"
 # The typo fallback (SPEC §6): each word of ``q`` (as a lexeme) that no decision of the space
 # contains is replaced, in the query's tree (``ts_rewrite``), by the space's words closest to it
-# by trigram ``word_similarity`` (at least ``WORD_SIMILARITY_THRESHOLD``, synchronex/db/session.py;
-# the best and its ties, at most ``CORRECTIONS_PER_WORD``), or dropped when none is close; a word
-# under 3 characters (whose few trigrams make any word with its first letter close) is dropped
-# too. No row when every word is known; else one: the corrected tsquery as text, NULL when no
-# word is left or the query did not change (``to_tsvector`` and ``websearch_to_tsquery`` split a
-# few inputs differently, a URL with a quote, say: an unknown lexeme may not be in the query's
-# tree). Unknown is a key lookup in the space's words (``DecisionWord``, kept by triggers), and the
-# closest are found through their trigram index, so the cost follows the size of the space's
+# by trigram ``word_similarity`` (at least ``TRIGRAM_THRESHOLD``; the best and its ties, at most
+# ``CORRECTIONS_PER_WORD``), or dropped when none is close; a word under 3 characters (whose few
+# trigrams make any word with its first letter close) is dropped too. No row when every word is
+# known; else one: the corrected tsquery as text, NULL when no word is left or the query did not
+# change (``to_tsvector`` and ``websearch_to_tsquery`` split a few inputs differently, a URL with
+# a quote, say: an unknown lexeme may not be in the query's tree). The closest words are found
+# through the space's words' trigram index, so the cost follows the size of the space's
 # vocabulary, not of its decisions: the trigram scan of every decision's text it replaces cost
 # ~18 ms of a 23 ms search at 100,000 decisions. The ``<%`` operator reads
-# ``pg_trgm.word_similarity_threshold``: the connection's (synchronex/db/session.py), so the
-# statement needs no transaction of its own.
+# ``pg_trgm.word_similarity_threshold``, set by the caller for its transaction.
 CORRECTIONS = f"""
-WITH RECURSIVE unknown AS (
-    SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('{SEARCH_CONFIG}', %(q)s))) lexeme
-    WHERE NOT EXISTS (SELECT 1 FROM {WORDS} known WHERE known.space_id = %(f_space)s AND known.word = lexeme)
+WITH RECURSIVE unknown AS ({UNKNOWN_LEXEMES}
 ), fixes AS (
     SELECT row_number() OVER (ORDER BY u.lexeme) AS i, sx_lexeme_query(u.lexeme) AS target,
            (SELECT string_agg(sx_lexeme_query(c.word)::text, ' | ' ORDER BY c.word) FROM (
@@ -354,14 +353,17 @@ def ranked_page(cursor, sql: str, params: dict) -> RankedPage:
 def corrected_query(filters: Filters, q: str) -> str | None:
     """``q`` as a tsquery (text) with its unknown words corrected or dropped; None when every word
     is known, none is left or nothing changed. On a cursor of its own (not ``unprepared``): the
-    two statements are prepared once a connection repeats them."""
+    two statements are prepared once a connection repeats them. Only a query with an unknown word
+    pays for the correction's transaction (its trigram bound holds for it alone)."""
     params = {"q": q, "f_space": filters.space_id}
     with connection.cursor() as cursor:
         cursor.execute(UNKNOWN_WORD, params)
         if not cursor.fetchone()[0]:
             return None
-        cursor.execute(CORRECTIONS, params)
-        row = cursor.fetchone()
+        with transaction.atomic():
+            cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [str(TRIGRAM_THRESHOLD)])
+            cursor.execute(CORRECTIONS, params)
+            row = cursor.fetchone()
     return row[0] if row else None
 
 

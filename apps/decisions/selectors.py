@@ -238,7 +238,6 @@ def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, li
             page = ranked_page(cursor, *ranking_sql(filters, corrected=None, **args))
         # Few full-text matches: correct the words no decision has (typically typos), drop those
         # with nothing close, and rank again with the corrected query's matches after the others.
-        # (The trigram bound is the connection's: synchronex/db/session.py.)
         corrected = corrected_query(filters, q) if page.may_want_corrections else None
         if corrected is not None:
             with unprepared() as cursor:

@@ -38,9 +38,7 @@ from synchronex.api.rows import unprepared
 
 SEARCH_TYPES = ("identity", "product", "decision", "memory", "signal")
 HIT_COLUMNS = ("hit_type", "hit_id", "hit_score", "hit_updated")
-# The least ``word_similarity`` of ``q`` to a row's text for a typo-only hit (pg_trgm's default).
-# Stated in the condition itself: the ``%>`` operator (which the trigram indexes serve) accepts
-# what the connection's threshold accepts (0.5, synchronex/db/session.py).
+# pg_trgm's default word_similarity_threshold: what the ``%>`` operator (and its index) accepts.
 FUZZY_THRESHOLD = 0.6
 HIGHLIGHT = "**"
 
@@ -104,12 +102,10 @@ def hits(
     """``queryset`` narrowed to rows matching ``ctx`` and annotated with the shared hit columns.
 
     ``document`` is the row's tsvector (a column or an expression), ``text`` the plain text that
-    typo-tolerant matching compares with. ``fuzzy_filter`` may add an indexable lookup to the
-    trigram condition (e.g. ``content__trigram_word_similar``).
+    typo-tolerant matching compares with. ``fuzzy_filter`` may replace the trigram condition by
+    an indexable lookup (e.g. ``content__trigram_word_similar``).
     """
-    fuzzy = Q(hit_fuzzy__gte=FUZZY_THRESHOLD)
-    if fuzzy_filter is not None:
-        fuzzy = fuzzy_filter & fuzzy
+    fuzzy = fuzzy_filter if fuzzy_filter is not None else Q(hit_fuzzy__gte=FUZZY_THRESHOLD)
     return (
         queryset.annotate(
             hit_document=document,

@@ -108,8 +108,9 @@ def test_the_unknown_word_check_runs_only_when_a_match_does_not_answer_it(user, 
     statements = [query["sql"] for query in captured.captured_queries]
     assert any(sql.lstrip().startswith("SELECT EXISTS") for sql in statements) is asks
     assert any("WITH RECURSIVE unknown" in sql for sql in statements) is corrects
-    # The trigram bound is the connection's (synchronex/db/session.py): no transaction, no setting.
-    assert not any(sql.startswith(("SAVEPOINT", "SELECT set_config")) for sql in statements), statements
+    # Only the correction itself takes a transaction (a savepoint here) for its trigram bound.
+    assert any(sql.startswith("SAVEPOINT") for sql in statements) is corrects, statements
+    assert any(sql.startswith("SELECT set_config") for sql in statements) is corrects, statements
     assert {hit["decision"] for hit in response.json()["results"]} == found
 
 

@@ -288,9 +288,9 @@ def test_query_count_is_bounded_whatever_the_data(user, inproc_for, django_asser
     assert {item["type"] for item in second.json()["results"]} == {"identity", "product", "decision", "memory"}
 
 
-def test_a_typo_only_hit_needs_a_word_similarity_of_0_6_whatever_the_connection_allows(user, client_for):
-    # Connections accept 0.5 for the decision search's typo correction (synchronex/db/session.py);
-    # this search keeps pg_trgm's 0.6 in its own condition. 'kafak' is 0.5 like 'kafka'.
+def test_a_typo_only_hit_needs_a_word_similarity_of_0_6(user, client_for):
+    # The decision search's typo correction accepts 0.5 within its own transaction; this search
+    # keeps pg_trgm's 0.6 (FUZZY_THRESHOLD). 'kafak' is 0.5 like 'kafka'.
     space = space_ensure_personal(user=user)
     add_memory(space, "Stream events through Kafka")
     decision_create(space=space, decision="Stream events through Kafka", product_name="Atlas")
