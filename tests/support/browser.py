@@ -25,6 +25,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(name="browser")
 def browser_fixture(monkeypatch):
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
@@ -34,3 +35,7 @@ def browser_fixture(monkeypatch):
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+        # While Playwright's event loop runs, Django keeps this thread's connections per context
+        # (asgiref's Local), so the ORM calls made meanwhile opened a connection of their own:
+        # closed here, in that context, or it would keep the test database from being dropped.
+        connections.close_all()
