@@ -1,6 +1,7 @@
 """Throughput and latency of a realistic mix on the production-style stack, next to a trivial view.
 
-Run:  .venv/bin/python bench/load_bench.py [--users 8,32,64] [--seconds 20] [--workers 4] [--json out.json]
+Run:  .venv/bin/python bench/load_bench.py [--users 8,32,64] [--seconds 20] [--workers 4]
+      [--floor identity|scope] [--json out.json]
 
 The stack, all on this machine (loopback only): gunicorn with ``--workers`` sync workers on
 ``bench.settings`` (the project plus ``/bench/trivial``), a Celery worker, PostgreSQL (the
@@ -14,8 +15,11 @@ products with state, 600 decisions spread over them.
 Load: locust (bench/load_locust.py) with closed-loop users and no think time at each
 concurrency step; the mix is 80% reads (identity 25, product state 20, decision search 20,
 kernel export 15) and 20% writes (decisions 8, product state updates 6, ingest 6). Each step
-then runs against ``GET /api/v1/scope`` (the lightest authenticated read: the API's floor) and
-``GET /bench/trivial`` on the same server (the ceiling), right after the mix.
+then runs against the API's floor, its cheapest authenticated read (``--floor identity``, the
+default: ``GET /api/v1/memory/identity``, whose rendered body is remembered; ``--floor scope``:
+``GET /api/v1/scope``, the floor of the earlier sessions, about twice as costly), and against
+``GET /bench/trivial`` on the same server (the ceiling), right after the mix. The floor bounds
+the mix: every mixed request pays what the floor pays, and then its own work.
 
 Printed: per step and route, requests per second and p50/p95/p99 in ms, failures; then the mix's
 throughput as a share of the trivial view's at each step. Target: ≥ 50% with no errors. The
@@ -113,14 +117,14 @@ def fmt(label: str, figures: dict) -> str:
     )
 
 
-def report(mix: list[dict], floor: list[dict], trivial: list[dict]) -> list[dict]:
+def report(mix: list[dict], floor: list[dict], trivial: list[dict], floor_name: str) -> list[dict]:
     summary = []
     for step, lightest, ceiling in zip(mix, floor, trivial, strict=True):
         print(f"\n== {step['users']} users, {step['seconds']:.0f} s each")
         for name, figures in step["routes"].items():
             print(fmt(name, figures))
         print(fmt("mix, all routes", step["total"]))
-        print(fmt("GET scope (API floor)", lightest["total"]))
+        print(fmt(f"GET {floor_name} (API floor)", lightest["total"]))
         print(fmt("GET /bench/trivial", ceiling["total"]))
         share = step["total"]["rps"] / ceiling["total"]["rps"]
         floor_share = lightest["total"]["rps"] / ceiling["total"]["rps"]
@@ -147,6 +151,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=4, help="unmeasured seconds before each step")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--decisions", type=int, default=600, help="decisions seeded")
+    parser.add_argument("--floor", choices=("identity", "scope"), default="identity", help="the API floor's route")
     parser.add_argument("--json", help="also write the raw figures to this file")
     args = parser.parse_args()
 
@@ -180,9 +185,9 @@ def main() -> None:
             mix, floor, trivial = [], [], []
             for users in args.users.split(","):
                 mix += run_generator(base, token, "mix", args, users)
-                floor += run_generator(base, token, "floor", args, users)
+                floor += run_generator(base, token, args.floor, args, users)
                 trivial += run_generator(base, token, "trivial", args, users)
-    summary = report(mix, floor, trivial)
+    summary = report(mix, floor, trivial, args.floor)
     if args.json:
         figures = {"mix": mix, "floor": floor, "trivial": trivial, "summary": summary}
         Path(args.json).write_text(json.dumps(figures, indent=2))

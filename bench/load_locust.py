@@ -1,6 +1,6 @@
 """The load generator of bench/load_bench.py: locust, driven as a library, in its own process.
 
-    python bench/load_locust.py --host URL --token sx_live_… --mode mix|floor|trivial \\
+    python bench/load_locust.py --host URL --token sx_live_… --mode mix|identity|scope|trivial \\
         --users 8,32,64 --seconds 20 --warmup 4 --products 10
 
 For each concurrency step it starts that many closed-loop users (no think time), lets them warm
@@ -101,8 +101,17 @@ class MixUser(ApiUser):
         self.post(f"/api/v1/ingest/{quote(self.product(), safe='')}", signal, "POST ingest")
 
 
-class FloorUser(ApiUser):
-    """The API's floor: the lightest authenticated read (token lookup, quota, active scope, JSON)."""
+class IdentityUser(ApiUser):
+    """The API's floor: its cheapest authenticated read (the key statement, the quota, and the
+    rendered Identity Kernel body remembered while the account's context stamp holds)."""
+
+    @task
+    def identity(self):
+        self.get("/api/v1/memory/identity", "GET identity")
+
+
+class ScopeUser(ApiUser):
+    """The floor of the earlier sessions: the active scope and the caller's workspaces."""
 
     @task
     def scope(self):
@@ -117,7 +126,7 @@ class TrivialUser(ApiUser):
         self.client.get("/bench/trivial", name="GET /bench/trivial")
 
 
-USER_CLASSES = {"mix": MixUser, "floor": FloorUser, "trivial": TrivialUser}
+USER_CLASSES = {"mix": MixUser, "identity": IdentityUser, "scope": ScopeUser, "trivial": TrivialUser}
 
 
 def measure(env: Environment, users: int, warmup: float, seconds: float) -> dict:
