@@ -24,10 +24,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from apps.products.models import ProductState
-from synchronex.api.rows import Rows
+from synchronex.api.rows import Rows, fetch_all
 
 from .models import HNSW_DIMENSIONS, SEARCH_CONFIG, Decision, DecisionWord
 
@@ -352,19 +352,16 @@ def ranked_page(cursor, sql: str, params: dict) -> RankedPage:
 
 def corrected_query(filters: Filters, q: str) -> str | None:
     """``q`` as a tsquery (text) with its unknown words corrected or dropped; None when every word
-    is known, none is left or nothing changed. On a cursor of its own (not ``unprepared``): the
-    two statements are prepared once a connection repeats them. Only a query with an unknown word
+    is known, none is left or nothing changed. On ordinary cursors (not ``unprepared``): the two
+    statements are prepared once a connection repeats them. Only a query with an unknown word
     pays for the correction's transaction (its trigram bound holds for it alone)."""
     params = {"q": q, "f_space": filters.space_id}
-    with connection.cursor() as cursor:
-        cursor.execute(UNKNOWN_WORD, params)
-        if not cursor.fetchone()[0]:
-            return None
-        with transaction.atomic():
-            cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [str(TRIGRAM_THRESHOLD)])
-            cursor.execute(CORRECTIONS, params)
-            row = cursor.fetchone()
-    return row[0] if row else None
+    if not fetch_all(UNKNOWN_WORD, params)[0][0]:
+        return None
+    with transaction.atomic():
+        fetch_all("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [str(TRIGRAM_THRESHOLD)])
+        rows = fetch_all(CORRECTIONS, params)
+    return rows[0][0] if rows else None
 
 
 def listing_sql(filters: Filters, *, limit: int, offset: int) -> tuple[str, dict]:
