@@ -17,7 +17,8 @@ concurrency step; the mix is 80% reads (identity 25, product state 20, decision 
 kernel export 15) and 20% writes (decisions 8, product state updates 6, ingest 6). Each step
 then runs against the API's floor, its cheapest authenticated read (``--floor identity``, the
 default: ``GET /api/v1/memory/identity``, whose rendered body is remembered; ``--floor scope``:
-``GET /api/v1/scope``, the floor of the earlier sessions, about twice as costly), and against
+``GET /api/v1/scope``, the floor of the earlier sessions: its workspaces go through the ORM, and
+it costs three identity reads of Python in-process), and against
 ``GET /bench/trivial`` on the same server (the ceiling), right after the mix. The floor bounds
 the mix: every mixed request pays what the floor pays, and then its own work.
 
