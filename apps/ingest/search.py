@@ -23,7 +23,7 @@ def _text() -> ConcatWS:
 def signal_candidates(ctx: SearchContext):
     rows = Signal.objects.filter(space=ctx.space)
     if ctx.product:
-        name = normalise_product_name(ctx.product).lower()
+        name = Lower(Value(normalise_product_name(ctx.product)))  # lowered as the index lowers
         product_ids = (
             ProductState.objects.alias(name_key=Lower("name")).filter(space=ctx.space, name_key=name).values("id")
         )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Q, QuerySet
+from django.contrib.postgres.fields import ArrayField
+from django.db.models import Q, QuerySet, TextField, Value
 
-from apps.decisions.models import Decision
+from apps.decisions.models import Decision, LowerWords
 from apps.scopes.models import Space
 from synchronex.api import errors
 
@@ -48,7 +49,9 @@ def decisions_superseded(*, space: Space, product=None, limit: int = SUPERSEDED_
     """
     qs = Decision.objects.filter(space=space, superseded_by__isnull=False)
     if product is not None:
-        qs = qs.filter(Q(product=product) | Q(affects_keys__contains=[product.name.lower()]))
+        # The key is made as affects_keys' own are (by PostgreSQL), never by str.lower().
+        key = LowerWords(Value([product.name], output_field=ArrayField(TextField())))
+        qs = qs.filter(Q(product=product) | Q(affects_keys__contains=key))
     return list(
         qs.select_related("product", "superseded_by")
         .only(

@@ -35,7 +35,7 @@ def _vector(*expressions, weight: str) -> SearchVector:
 
 def _product_ids(ctx: SearchContext):
     """The id of the product ``ctx.product`` names, as a subquery (the unique index's expression)."""
-    name = normalise_product_name(ctx.product).lower()
+    name = Lower(Value(normalise_product_name(ctx.product)))  # lowered as the index lowers
     return ProductState.objects.alias(name_key=Lower("name")).filter(space=ctx.space, name_key=name).values("id")
 
 

@@ -17,16 +17,20 @@ from .names import clean_product_name, name_problem, normalise_product_name
 
 # The lookup by name, written out (synchronex/api/rows.py): product reads and writes, searches
 # and exports by product name make it on every request. lower(name) is exactly the unique
-# index's expression, so the lookup uses it.
+# index's expression, so the lookup uses it; the name asked for is lowered by PostgreSQL too,
+# never by Python: str.lower() follows Unicode's context rules (a final 'Σ' becomes 'ς', 'İ'
+# becomes two characters) where the server's lower() maps one character at a time, and a key
+# lowered by the other would never meet the one the index holds.
 _PRODUCT = Rows(ProductState, "p")
 _BY_NAME_SQL = (
-    f"SELECT {_PRODUCT.columns} FROM {ProductState._meta.db_table} p WHERE p.space_id = %s AND lower(p.name) = %s"
+    f"SELECT {_PRODUCT.columns} FROM {ProductState._meta.db_table} p "
+    "WHERE p.space_id = %s AND lower(p.name) = lower(%s)"
 )
 
 
 def _one_by_name(*, space: Space, name: str, lock: bool = False) -> ProductState | None:
     sql = f"{_BY_NAME_SQL} FOR UPDATE" if lock else _BY_NAME_SQL
-    return _PRODUCT.one(sql, [space.pk, name.lower()])
+    return _PRODUCT.one(sql, [space.pk, name])
 
 
 def product_find(*, space: Space, name: str) -> ProductState | None:

@@ -261,3 +261,20 @@ def test_idempotency_key_replays_the_first_response(write_api):
     replay = write_api.post(state_path("Atlas"), json={"status": "paused"}, headers=headers)
     assert first.status_code == replay.status_code == 201
     assert replay.json() == first.json() and replay.headers["ETag"] == '"1"'
+
+
+@pytest.mark.parametrize("name", ["ΟΔΟΣ", "İstanbul", "Straße ΣΊΣΥΦΟΣ"])
+def test_names_python_and_postgresql_lower_differently_are_found_again(write_api, name):
+    """str.lower() turns a final 'Σ' into 'ς' and 'İ' into two characters; PostgreSQL's lower(),
+    the unique index's expression, maps one character at a time. Lookups lower on the server."""
+    assert write_api.post(state_path(name), json={"status": "paused"}).status_code == 201
+    found = write_api.get(state_path(name))
+    assert found.status_code == 200, found.text
+    again = write_api.post(state_path(name), json={"status": "active"})
+    assert again.status_code == 200, again.text
+    assert again.json()["version"] == 2
+    decided = write_api.post("/api/v1/memory/decisions", json={"decision": "Ship the ferry", "product_name": name})
+    assert decided.status_code == 201, decided.text
+    searched = write_api.get("/api/v1/memory/search", params={"q": "ferry", "product": name})
+    assert [hit["title"] for hit in searched.json()["results"]] == ["Ship the ferry"], searched.text
+    assert [p["name"] for p in write_api.get("/api/v1/memory/products").json()["results"]] == [name]
