@@ -150,6 +150,31 @@ def test_broken_encodings_and_json_are_validation_errors(write_api, body):
 
 
 @pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type": "note", "title": "t", "data": {"n": 1e400}}',
+        b'{"type": "note", "title": "t", "data": {"n": -1E+999}}',
+        b'{"type": "note", "title": "t", "data": {"k": "\\ud800"}}',
+        b'{"type": "note", "title": "t", "data": {"\\udfff": 1}}',
+        b'{"type": "note", "title": "t", "data": {"k": ["ok", "\\ude00 alone"]}}',
+    ],
+)
+def test_numbers_beyond_a_double_and_lone_surrogates_in_free_form_json_are_validation_errors(write_api, body):
+    # Both used to pass validation and fail in PostgreSQL (jsonb refuses Infinity; UTF-8 cannot
+    # carry a surrogate): a 500 with the signal half-handled.
+    response = write_api.post("/api/v1/ingest/Acme", data=body, headers={"Content-Type": "application/json"})
+    assert_error(response, 400, "VALIDATION_ERROR")
+    assert write_api.get("/api/v1/memory/products").json()["count"] == 0
+
+
+def test_surrogate_pairs_and_large_finite_numbers_are_fine(write_api):
+    body = b'{"type": "note", "title": "smile \\ud83d\\ude00", "data": {"n": 1.7e308, "path": "C:\\\\ud800"}}'
+    response = write_api.post("/api/v1/ingest/Acme", data=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 202, response.text
+    assert response.json()["signals"][0]["status"] in ("pending", "applied")
+
+
+@pytest.mark.parametrize(
     "path",
     [
         "/api/v1/memory/product/%FF%FE/state",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -12,7 +14,11 @@ from synchronex.api.middleware import body_limit_for
 
 
 class StrictJSONParser(JSONParser):
-    """Reads at most the path's body limit; rejects invalid UTF-8, bad JSON and absurd nesting."""
+    """Reads at most the path's body limit; rejects invalid UTF-8, bad JSON, absurd nesting, and
+    values no column can hold: numbers beyond a double (``1e400``, which Python reads as infinity
+    and PostgreSQL's jsonb refuses) and lone UTF-16 surrogates (``"\\ud800"``, not a character:
+    no UTF-8 text can carry it). Both answer VALIDATION_ERROR for the whole body, as invalid UTF-8
+    does, so nothing of such a body is ever stored."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         request = (parser_context or {}).get("request")
@@ -27,7 +33,7 @@ class StrictJSONParser(JSONParser):
         except UnicodeDecodeError as exc:
             raise ParseError(f"body is not valid UTF-8 (byte {exc.start})") from None
         try:
-            value = json.loads(text, parse_constant=_reject_constant)
+            value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
         except RecursionError:
             raise ParseError("JSON is nested too deeply") from None
         except ValueError as exc:
@@ -35,6 +41,10 @@ class StrictJSONParser(JSONParser):
         if depth_exceeds(value, MAX_DEPTH):
             # Code that walks a body (validators, renderers) recurses; no real document nests this deep.
             raise ParseError(f"JSON is nested more than {MAX_DEPTH} levels deep")
+        # A lone surrogate can only arrive as a \\uXXXX escape (the UTF-8 decode refuses it as
+        # bytes), so only bodies with such an escape are walked.
+        if _SURROGATE_ESCAPE.search(text) and has_lone_surrogate(value):
+            raise ParseError("JSON holds a lone UTF-16 surrogate (\\ud800–\\udfff), which is not a character")
         return value
 
 
@@ -57,3 +67,30 @@ def depth_exceeds(value, limit: int) -> bool:
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise ValueError(f"the number {literal[:40]} is too large")
+    return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(value) -> bool:
+    """Whether any string or key of a parsed JSON value holds a lone surrogate (an iterative walk)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if _SURROGATE.search(node):
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
