@@ -265,8 +265,9 @@ OAUTH_REGISTER_RATE = env("OAUTH_REGISTER_RATE", "10/m")
 # Failed bearer authentications (unknown, malformed, revoked tokens) one client address may make in a
 # clock minute before every bearer token from it is refused with RATE_LIMITED until the minute ends.
 API_AUTH_FAILURES_PER_MINUTE = env_int("API_AUTH_FAILURES_PER_MINUTE", 60)
-# Behind a load balancer, the client address comes from this header (e.g. HTTP_X_FORWARDED_FOR).
-RATELIMIT_IP_META_KEY = env("RATELIMIT_IP_META_KEY")
+# Behind load balancers, how many of them append to X-Forwarded-For (synchronex/api/client_ip.py).
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
+RATELIMIT_IP_META_KEY = "synchronex.api.client_ip.client_ip"
 SILENCED_SYSTEM_CHECKS = [
     # The PostgreSQL cache backend increments atomically; django-ratelimit only knows Django's list.
     "django_ratelimit.E003",

@@ -13,6 +13,7 @@ that function staggers each key's window by a hash of the key, while the contrac
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,7 +57,8 @@ class QuotaExceeded(Exception):
 
     def __init__(self, usage: WindowUsage, now: float):
         self.usage = usage
-        self.retry_after = max(int(usage.reset - now), 1)
+        # Rounded up: a client that waits exactly this long is past the window's end.
+        self.retry_after = max(math.ceil(usage.reset - now), 1)
         super().__init__(f"{usage.window} quota exceeded")
 
     def body(self) -> dict:
@@ -219,7 +221,7 @@ def bearer_failures_check(request, *, now: float | None = None) -> None:
     if caches[settings.RATELIMIT_USE_CACHE].get(key, 0) >= settings.API_AUTH_FAILURES_PER_MINUTE:
         raise errors.RateLimited(
             "Too many failed authentications from this address; wait and try again.",
-            headers={"Retry-After": str(max(int(start + 60 - now), 1))},
+            headers={"Retry-After": str(max(math.ceil(start + 60 - now), 1))},
         )
 
 

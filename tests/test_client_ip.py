@@ -1,0 +1,79 @@
+"""The client address the per-address throttles count (synchronex/api/client_ip.py)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import pytest
+from django.test import RequestFactory
+
+from synchronex.api import ratelimit
+from synchronex.api.client_ip import client_ip
+
+
+def request_from(peer: str, forwarded: str | None = None):
+    meta = {"REMOTE_ADDR": peer}
+    if forwarded is not None:
+        meta["HTTP_X_FORWARDED_FOR"] = forwarded
+    return RequestFactory().get("/", **meta)
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "expected"),
+    [
+        (0, "203.0.113.9", "10.0.0.1"),  # no proxy trusted: the header is the client's own words
+        (1, "203.0.113.9", "203.0.113.9"),
+        (1, "6.6.6.6, 203.0.113.9", "203.0.113.9"),  # a client-sent entry, then the balancer's
+        (1, " 6.6.6.6 ,203.0.113.9 ", "203.0.113.9"),
+        (2, "6.6.6.6, 203.0.113.9, 192.168.1.5", "203.0.113.9"),
+        (1, "2001:db8::7", "2001:db8::7"),
+        (2, "203.0.113.9", "10.0.0.1"),  # shorter than the hops: not through the proxies
+        (1, None, "10.0.0.1"),
+        (1, "", "10.0.0.1"),
+        (1, "unknown", "10.0.0.1"),
+        (1, "1.2.3.4:5678", "10.0.0.1"),
+    ],
+)
+def test_the_client_is_the_entry_the_trusted_proxies_appended(settings, hops, forwarded, expected):
+    settings.TRUSTED_PROXY_HOPS = hops
+    assert client_ip(request_from("10.0.0.1", forwarded)) == expected
+
+
+def _guess() -> str:
+    return "sx_live_" + secrets.token_urlsafe(32)
+
+
+def test_behind_a_balancer_failed_tokens_count_per_client_and_never_fail_the_request(api, settings):
+    """A multi-entry X-Forwarded-For used to reach django-ratelimit raw: every request a 500."""
+    settings.TRUSTED_PROXY_HOPS = 1
+    settings.API_AUTH_FAILURES_PER_MINUTE = 3
+    if 60 - time.time() % 60 < 8:  # the window is the clock minute: do not straddle two
+        time.sleep(60 - time.time() % 60 + 0.1)
+    statuses = [
+        api.get("/api/v1/scope", token=_guess(), headers={"X-Forwarded-For": f"6.6.6.{n}, 203.0.113.9"}).status_code
+        for n in range(4)
+    ]
+    assert statuses == [401, 401, 401, 429]  # the client's own entries do not pick a new bucket
+    other = api.get("/api/v1/scope", token=_guess(), headers={"X-Forwarded-For": "203.0.113.10"})
+    assert other.status_code == 401
+
+
+def test_login_throttle_behind_a_balancer_answers_the_form_not_a_server_error(api, settings):
+    settings.TRUSTED_PROXY_HOPS = 1
+    login = api.base_url + "/accounts/login/"
+    page = api.session.get(login, headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9"})
+    assert page.status_code == 200
+    posted = api.session.post(
+        login,
+        data={"username": "nobody@example.com", "password": "wrong", "csrfmiddlewaretoken": page.cookies["csrftoken"]},
+        headers={"Referer": login, "X-Forwarded-For": "6.6.6.6, 203.0.113.9"},
+    )
+    assert posted.status_code == 200
+
+
+def test_retry_after_is_rounded_up_so_waiting_it_out_ends_the_window():
+    usage = ratelimit.WindowUsage(window="minute", limit=1, count=2, reset=100)
+    assert ratelimit.QuotaExceeded(usage, now=70.4).retry_after == 30
+    assert ratelimit.QuotaExceeded(usage, now=99.99).retry_after == 1
+    assert ratelimit.QuotaExceeded(usage, now=100).retry_after == 1
