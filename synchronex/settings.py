@@ -205,6 +205,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": CONSOLIDATION_RECOVER_SECONDS,
     },
     "broker-prune": {"task": "synchronex.celery.broker_prune", "schedule": 3600},
+    "idempotency-prune": {"task": "synchronex.api.tasks.idempotency_prune", "schedule": 3600},
 }
 
 # --- Auth --------------------------------------------------------------------------------------
@@ -249,6 +250,9 @@ MAX_BODY_BYTES = env_int("MAX_BODY_BYTES", 1024 * 1024)
 MAX_IMPORT_BODY_BYTES = env_int("MAX_IMPORT_BODY_BYTES", 25 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_IMPORT_BODY_BYTES
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+# An unfinished claim older than this was abandoned (its process killed): longer than any request
+# may run (gunicorn's worker timeout, 30 s by default).
+IDEMPOTENCY_LEASE_SECONDS = env_int("IDEMPOTENCY_LEASE_SECONDS", 120)
 
 # Plans (SPEC §2): daily and per-minute request limits per tier. Enterprise limits are per account.
 TIER_LIMITS = {

@@ -67,3 +67,82 @@ def test_concurrent_retries_have_one_effect(write_api):
     assert set(statuses) <= {201, 409}
     assert statuses.count(201) >= 1
     assert write_api.post(ECHO, json={"text": "x"}).json()["executions_before"] == 1
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ({"params": {"dry_run": "true"}}, {}),  # a query string changes what a POST does
+        ({}, {"params": {"x": "1"}}),
+        ({}, {"headers": {"X-Synchronex-Scope": "personal"}}),  # so does the scope it writes to
+    ],
+)
+def test_same_key_with_a_different_query_or_scope_is_a_conflict(write_api, first, second):
+    def send(extra):
+        headers = {"Idempotency-Key": "order-q", **extra.get("headers", {})}
+        return write_api.post(ECHO, json={"text": "a"}, headers=headers, params=extra.get("params"))
+
+    assert send(first).status_code == 201
+    response = send(second)
+    assert response.status_code == 409, response.text
+    assert "query string or scope" in response.json()["error"]["message"]
+    assert send(first).headers["Idempotent-Replayed"] == "true"
+
+
+def _unfinish(key: str, seconds_ago: float) -> None:
+    """Make the stored claim look like a request still running (or killed) since ``seconds_ago``."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from synchronex.api.models import IdempotencyRecord
+
+    IdempotencyRecord.objects.filter(key=key).update(
+        status_code=None, response_body=None, created_at=timezone.now() - timedelta(seconds=seconds_ago)
+    )
+
+
+def test_a_claim_still_running_is_a_conflict_and_an_abandoned_one_is_taken_over(write_api, settings):
+    settings.IDEMPOTENCY_LEASE_SECONDS = 120
+    headers = {"Idempotency-Key": "killed-1"}
+    assert write_api.post(ECHO, json={"text": "a"}, headers=headers).status_code == 201
+    _unfinish("killed-1", seconds_ago=30)
+    running = write_api.post(ECHO, json={"text": "a"}, headers=headers)
+    assert running.status_code == 409 and "still being processed" in running.json()["error"]["message"]
+    _unfinish("killed-1", seconds_ago=121)  # its process was killed mid-request
+    retried = write_api.post(ECHO, json={"text": "a"}, headers=headers)
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
+    assert retried.json()["executions_before"] == 1  # it ran for real
+    replayed = write_api.post(ECHO, json={"text": "a"}, headers=headers)
+    assert replayed.headers["Idempotent-Replayed"] == "true" and replayed.json() == retried.json()
+
+
+def test_an_abandoned_claim_with_a_different_body_is_still_a_conflict(write_api, settings):
+    headers = {"Idempotency-Key": "killed-2"}
+    assert write_api.post(ECHO, json={"text": "a"}, headers=headers).status_code == 201
+    _unfinish("killed-2", seconds_ago=10_000)
+    assert write_api.post(ECHO, json={"text": "b"}, headers=headers).status_code == 409
+
+
+def test_a_path_longer_than_any_route_with_a_key_is_answered_by_the_route(write_api):
+    path = "/api/v1/memory/product/" + "a" * 1100 + "/state"
+    response = write_api.post(path, json={}, headers={"Idempotency-Key": "long-1"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_records_older_than_a_day_are_pruned_by_the_beat_task(write_api, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from synchronex.api.models import IdempotencyRecord
+    from synchronex.api.tasks import idempotency_prune
+
+    for key in ("old-1", "new-1"):
+        assert write_api.post(ECHO, json={"text": key}, headers={"Idempotency-Key": key}).status_code == 201
+    IdempotencyRecord.objects.filter(key="old-1").update(created_at=timezone.now() - timedelta(hours=24, seconds=1))
+    assert idempotency_prune() == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new-1"]
+    schedule = settings.CELERY_BEAT_SCHEDULE["idempotency-prune"]
+    assert schedule["task"] == idempotency_prune.name and schedule["schedule"] <= 3600

@@ -2,10 +2,18 @@
 
 The same key from the same account on the same path within 24 hours returns the stored first
 response (status, body and the headers that matter) without doing the work again. The same key
-with a different body is a CONFLICT, and so is a retry that arrives while the first request is
-still running. The first request claims the key with a unique row before doing any work, so
-concurrent retries can never both run. Bodies are compared byte for byte (keyed SHA-256). Responses
-with status 5xx or 429 are not kept: the client may retry those for real.
+with a different request is a CONFLICT: a different body, query string or ``X-Synchronex-Scope``
+(each changes what the request does: ``?dry_run=true``, another workspace), all compared byte for
+byte through one keyed SHA-256. A retry that arrives while the first request is still running is a
+CONFLICT too. The first request claims the key with a unique row before doing any work, so
+concurrent retries can never both run. Responses with status 5xx or 429 are not kept: the client
+may retry those for real.
+
+A claim whose request never finished (its process was killed: a worker timeout, a deploy, memory)
+is abandoned after ``IDEMPOTENCY_LEASE_SECONDS`` (longer than any request may run), and the next
+retry with the same request takes it over and runs; until then retries are CONFLICT. Whatever the
+killed request had committed may then be done twice: the key cannot know. Kept records are
+deleted after 24 hours by the ``synchronex.api.tasks.idempotency_prune`` beat task.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from synchronex.api.models import IdempotencyRecord
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 REPLAYED_HEADERS = ("Content-Type", "ETag", "Location", "Content-Disposition")
+PATH_MAX = IdempotencyRecord._meta.get_field("path").max_length
 
 
 class Replay(Exception):
@@ -42,9 +51,15 @@ class Replay(Exception):
         return response
 
 
-def body_fingerprint(body: bytes) -> str:
-    """A keyed digest of the body: bodies may hold secrets (BYOK keys), so no bare hash is kept."""
-    return hmac.new(settings.SECRET_KEY.encode(), body, hashlib.sha256).hexdigest()
+def request_fingerprint(request) -> str:
+    """A keyed digest of what the request asks beyond its path: query string, scope header and body
+    (bodies may hold secrets, BYOK keys, so no bare hash is kept)."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), digestmod=hashlib.sha256)
+    for part in (request.META.get("QUERY_STRING", ""), request.headers.get("X-Synchronex-Scope", "")):
+        encoded = part.encode("utf-8", "surrogateescape")
+        digest.update(b"%d:" % len(encoded) + encoded)
+    digest.update(request.body)
+    return digest.hexdigest()
 
 
 def claim(request) -> IdempotencyRecord | None:
@@ -56,20 +71,41 @@ def claim(request) -> IdempotencyRecord | None:
         return None
     if not _KEY.match(key):
         raise errors.ValidationFailed.for_fields({HEADER: "Use 1 to 255 visible ASCII characters."})
-    body_hash = body_fingerprint(request.body)
-    cutoff = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
+    if len(request.path) > PATH_MAX:
+        return None  # no route has a path this long: the view answers it (400 or 404), nothing to keep
+    request_hash = request_fingerprint(request)
+    now = timezone.now()
     lookup = {"user": request.user, "key": key, "path": request.path}
-    IdempotencyRecord.objects.filter(created_at__lt=cutoff, **lookup).delete()
+    IdempotencyRecord.objects.filter(
+        created_at__lt=now - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS), **lookup
+    ).delete()
     try:
         with transaction.atomic():
-            return IdempotencyRecord.objects.create(request_hash=body_hash, **lookup)
+            return IdempotencyRecord.objects.create(request_hash=request_hash, **lookup)
     except IntegrityError:
         existing = IdempotencyRecord.objects.get(**lookup)
-    if existing.request_hash != body_hash:
-        raise errors.Conflict("This Idempotency-Key was already used with a different request body.")
+    if existing.request_hash != request_hash:
+        raise errors.Conflict(
+            "This Idempotency-Key was already used with a different request (body, query string or scope)."
+        )
     if not existing.completed:
+        abandoned = now - timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS)
+        # One retry takes an abandoned claim over: the update matches only while it is unfinished and old.
+        taken = IdempotencyRecord.objects.filter(
+            pk=existing.pk, status_code__isnull=True, created_at__lt=abandoned
+        ).update(created_at=now)
+        if taken:
+            existing.created_at = now
+            return existing
         raise errors.Conflict("A request with this Idempotency-Key is still being processed; retry shortly.")
     raise Replay(existing)
+
+
+def prune(*, now=None) -> int:
+    """Delete the records older than ``IDEMPOTENCY_TTL_SECONDS``; returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 def settle(record: IdempotencyRecord, response) -> None:
