@@ -73,9 +73,11 @@ def test_chunked_body_over_the_limit_is_refused_without_content_length(write_api
             yield b"x" * 1024
         yield b'"}'
 
+    # The test server cannot decode chunks (gunicorn can: tests/test_chunked_bodies.py), so it
+    # refuses the body rather than read it as empty.
     response = write_api.post("/api/v1/_test/echo", data=chunks(), headers={"Content-Type": "application/json"})
-    assert response.status_code in (413, 400)
-    assert response.json()["error"]["code"] in ("PAYLOAD_TOO_LARGE", "VALIDATION_ERROR")
+    assert_envelope(response, 400, "VALIDATION_ERROR")
+    assert "Content-Length" in response.json()["error"]["message"]
 
 
 def test_unknown_and_invalid_fields_are_named(write_api):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
@@ -117,6 +118,8 @@ class ApiErrorMiddleware:
     def _check_body_size(request):
         raw = request.META.get("CONTENT_LENGTH") or ""
         if not raw:
+            if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+                return ApiErrorMiddleware._read_chunked(request)
             return None
         try:
             length = int(raw)
@@ -125,4 +128,30 @@ class ApiErrorMiddleware:
         limit = body_limit_for(request.path)
         if length > limit:
             return json_error(errors.PayloadTooLarge(f"The request body is over the limit of {limit} bytes."))
+        return None
+
+    @staticmethod
+    def _read_chunked(request):
+        """A body sent with ``Transfer-Encoding: chunked`` has no Content-Length, which Django reads
+        as an empty body: the write would answer 2xx having done nothing. Where the server has
+        decoded the chunks (gunicorn marks it with ``wsgi.input_terminated``), the body is read here,
+        up to its limit, and handed on with its length; a server that cannot decode them gets the
+        request refused, never an empty body in its place."""
+        if not request.environ.get("wsgi.input_terminated"):
+            return json_error(
+                errors.ValidationFailed("This server cannot read a chunked body: send it with a Content-Length header.")
+            )
+        limit = body_limit_for(request.path)
+        stream, parts, size = request.environ["wsgi.input"], [], 0
+        while size <= limit:
+            part = stream.read(min(64 * 1024, limit + 1 - size))
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+        if size > limit:
+            return json_error(errors.PayloadTooLarge(f"The request body is over the limit of {limit} bytes."))
+        body = b"".join(parts)
+        request.META["CONTENT_LENGTH"] = str(len(body))
+        request._stream = io.BytesIO(body)  # what Django's request reads its body from
         return None

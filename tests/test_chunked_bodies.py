@@ -1,0 +1,39 @@
+"""Bodies sent with ``Transfer-Encoding: chunked`` (no Content-Length), through gunicorn as in production."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from django.db import connection
+
+from tests.support import servers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _chunks(body: bytes, size: int = 1000):
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def test_chunked_bodies_are_read_whole_and_held_to_the_limit(user, make_key):
+    token = make_key(user)
+    env = {"DATABASE_URL": servers.database_url(connection.settings_dict), "REDIS_URL": ""}
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    state = "/api/v1/memory/product/Atlas/state"
+    with servers.gunicorn(env, workers=1) as base:
+        body = json.dumps({"status": "paused", "what_works": ["x" * 400] * 5}).encode()
+        created = requests.post(base + state, data=_chunks(body), headers=headers, timeout=30)
+        assert created.status_code == 201, created.text  # it used to be 201 with nothing of the body applied
+        assert created.json()["status"] == "paused" and len(created.json()["what_works"]) == 5
+        assert requests.get(base + state, headers=headers, timeout=30).json()["status"] == "paused"
+
+        bad = requests.post(base + state, data=_chunks(b'{"status": "someday"}'), headers=headers, timeout=30)
+        assert bad.status_code == 400 and "status" in bad.json()["error"]["details"]["fields"]
+
+        over = b'{"what_works": ["' + b"x" * (1024 * 1024) + b'"]}'
+        too_big = requests.post(base + state, data=_chunks(over, 64 * 1024), headers=headers, timeout=30)
+        assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+        assert requests.get(base + state, headers=headers, timeout=30).json()["what_works"] == ["x" * 400] * 5
