@@ -12,6 +12,7 @@ from apps.ingest.api.serializers import (
     SignalSerializer,
 )
 from apps.ingest.services import signals_ingest
+from synchronex.api import errors
 from synchronex.api.views import ApiView
 
 DESCRIPTION = (
@@ -19,7 +20,9 @@ DESCRIPTION = (
     f"{BATCH_MAX}. The product is named by `project_id` (a product id of the active scope, or a product "
     "name, URL-encoded; a name is created when missing). **A batch is atomic**: if one signal is invalid "
     "(`VALIDATION_ERROR` naming it, e.g. `signals[3].data.model`) or cannot be stored, none is stored. "
-    "`decision` signals create a decision and `ai_usage` signals a cost event at once (status `applied`); "
+    "`decision` signals create a decision (they need the `decisions:write` scope: a token without it is "
+    "`FORBIDDEN` for a body holding one, and nothing is stored) and `ai_usage` signals a cost event at "
+    "once (status `applied`); "
     "the others are `pending` until the next consolidation applies them to the product state "
     "(`POST /memory/consolidate`). An `external_id` already stored for the product is not stored again "
     "(`duplicate`, counted in `duplicates`, with the id of the signal stored first)."
@@ -56,6 +59,12 @@ class IngestView(ApiView):
         serializer = (SignalBatchSerializer if batch else SignalSerializer)(data=body)
         serializer.is_valid(raise_exception=True)
         signals = serializer.validated_data["signals"] if batch else [serializer.validated_data]
+        if any(signal["type"] == "decision" for signal in signals) and not request.auth.allows("decisions:write"):
+            # A decision signal records a decision (and may supersede one): the scope every other
+            # way of writing decisions needs.
+            raise errors.Forbidden(
+                "Decision signals need the 'decisions:write' scope.", details={"required_scopes": ["decisions:write"]}
+            )
         result = signals_ingest(space=active.space, project_id=project_id, signals=signals, batch=batch)
         payload = {
             "accepted": result.accepted,
