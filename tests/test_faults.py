@@ -369,3 +369,41 @@ def test_broker_outage_still_accepts_consolidation_and_the_job_runs_when_it_retu
             interval=0.5,
             what="the job to run once the broker is back",
         )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broker_outage_still_stores_a_decision_once_and_it_is_embedded_after(redis, broker, make_user, make_key):
+    """The embedding is enqueued after the decision commits: a broker that is down used to turn the
+    committed decision's 201 into a 503, and the client's retry stored it twice."""
+    from apps.decisions.models import Decision
+    from apps.memory.tests.fake_openai import FakeEmbeddingServer
+
+    token = make_key(make_user(tier="pro"))
+    auth = {"Authorization": f"Bearer {token}"}
+    with FakeEmbeddingServer() as embedder:
+        env = {
+            "DATABASE_URL": servers.database_url(connection.settings_dict),
+            "REDIS_URL": redis.url,
+            "CELERY_BROKER_URL": broker.url,
+            "EMBEDDINGS_PROVIDER": "openai",
+            "EMBEDDINGS_BASE_URL": embedder.base_url,
+            "EMBEDDINGS_MODEL": "fake-embed-1",
+            "EMBEDDINGS_API_KEY": embedder.api_key,
+        }
+        with servers.gunicorn(env, workers=1) as base, celery_worker(env):
+            broker.stop()
+            body = {"decision": "Queue the billing runs", "product_name": "Acme"}
+            made = requests.post(base + "/api/v1/memory/decisions", json=body, headers=auth, timeout=60)
+            assert made.status_code == 201, made.text
+            assert Decision.objects.count() == 1
+
+            broker.start()
+            body = {"decision": "Cache the pricing table", "product_name": "Acme"}
+            again = requests.post(base + "/api/v1/memory/decisions", json=body, headers=auth, timeout=60)
+            assert again.status_code == 201, again.text
+            wait_for(
+                lambda: not Decision.objects.filter(embedding__isnull=True).exists(),
+                timeout=60,
+                interval=0.5,
+                what="both decisions embedded by the enqueue after the broker returned",
+            )

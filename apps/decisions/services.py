@@ -48,7 +48,9 @@ def _enqueue_embedding(space: Space) -> None:
     from apps.memory.tasks import embed_pending
 
     space_id = str(space.id)
-    transaction.on_commit(lambda: embed_pending.delay(space_id=space_id))
+    # robust: the decision is committed; a broker that is down must not turn its 201 into an error
+    # (the client would retry and store it twice). It stays pending until the space's next enqueue.
+    transaction.on_commit(lambda: embed_pending.delay(space_id=space_id), robust=True)
 
 
 @transaction.atomic

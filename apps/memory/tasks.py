@@ -49,7 +49,9 @@ def embed_pending_on_commit(*, space) -> None:
     if embedding_config_for_space(space).provider == "none":
         return
     space_id = str(space.id)
-    transaction.on_commit(lambda: embed_pending.delay(space_id=space_id))
+    # robust: what was written is committed; a broker that is down must not turn the answer into an
+    # error (a retry would write it again). The rows stay pending until the space's next enqueue.
+    transaction.on_commit(lambda: embed_pending.delay(space_id=space_id), robust=True)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=CONSOLIDATE_MAX_RETRIES)
