@@ -114,7 +114,9 @@ def resolve_active_space(user, header: str | None) -> ActiveSpace:
     if header is not None and wanted is not None:
         raise errors.NotFound("No such workspace.")
     if workspace is not None:  # stored, but the user is no longer a member
-        ActiveScope.objects.filter(user_id=user.pk).update(workspace=None)
+        # Only if it still holds that workspace: a PATCH /scope that stored another one since
+        # this request read it must not be undone.
+        ActiveScope.objects.filter(user_id=user.pk, workspace_id=workspace.pk).update(workspace=None)
         return ActiveSpace(space=personal, role=Role.OWNER, notice=FALLBACK_NOTICE)
     return ActiveSpace(space=personal, role=Role.OWNER)
 
@@ -154,7 +156,7 @@ def workspace_membership(*, user, workspace_id) -> Membership:
     membership = (
         Membership.objects.filter(user=user, space_id=workspace_id)
         .exclude(space__kind=Space.Kind.PERSONAL)
-        .select_related("space")
+        .select_related("space__owner")
         .first()
     )
     if membership is None:

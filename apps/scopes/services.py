@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from apps.accounts.models import User
 from apps.scopes.models import ActiveScope, Membership, Role, Space
 from synchronex.api import errors
 
@@ -35,26 +36,58 @@ def workspace_create(*, owner, name: str, kind: str) -> Space:
     return workspace
 
 
+def _require_member_management(actor_membership: Membership) -> None:
+    """Owners and admins manage members, while the workspace's owner is on the team plan or above.
+
+    A workspace whose owner left that plan keeps working for reading, writing memory, removing
+    members and leaving (nobody's data is locked away); only adding members and changing roles
+    answer TIER_REQUIRED until the owner is back on the team plan.
+    """
+    if actor_membership.role not in (Role.OWNER, Role.ADMIN):
+        raise errors.Forbidden("Only the workspace's owner and admins can manage members.")
+    owner = actor_membership.space.owner
+    if not owner.has_tier("team"):
+        raise errors.TierRequired(
+            "Adding members and changing roles needs the workspace's owner on the team plan or above.",
+            details={"required_tier": "team", "current_tier": owner.tier},
+        )
+
+
 @transaction.atomic
 def member_put(*, actor_membership: Membership, user, role: str) -> tuple[Membership, bool]:
     """Add a user to the workspace or change their role; returns (membership, created).
 
     Owners and admins manage members; nobody changes the owner's role here, and only the owner
-    may make someone an admin.
+    may make someone an admin or change an admin's role (an admin may step down themselves, as
+    they may leave). Simultaneous adds of one user are race-safe: one adds, the others change the
+    role as a second add would.
     """
-    if actor_membership.role not in (Role.OWNER, Role.ADMIN):
-        raise errors.Forbidden("Only the workspace's owner and admins can manage members.")
+    _require_member_management(actor_membership)
     if role == Role.ADMIN and actor_membership.role != Role.OWNER:
         raise errors.Forbidden("Only the workspace's owner can make someone an admin.")
-    space = actor_membership.space
-    existing = Membership.objects.select_for_update().filter(space=space, user=user).first()
-    if existing is not None:
-        if existing.role == Role.OWNER:
-            raise errors.Conflict("The owner's role cannot be changed.")
-        existing.role = role
-        existing.save(update_fields=["role"])
-        return existing, False
-    return Membership.objects.create(space=space, user=user, role=role), True
+    membership, created = Membership.objects.select_for_update().get_or_create(
+        space=actor_membership.space, user=user, defaults={"role": role}
+    )
+    if created:
+        return membership, True
+    if membership.role == Role.OWNER:
+        raise errors.Conflict("The owner's role cannot be changed.")
+    if membership.role == Role.ADMIN and actor_membership.role != Role.OWNER and membership.pk != actor_membership.pk:
+        raise errors.Forbidden("Only the workspace's owner can change an admin's role.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership, False
+
+
+def member_put_by_email(*, actor_membership: Membership, email: str, role: str) -> tuple[Membership, bool]:
+    """``member_put`` for the account with this email (any case). The caller's right to manage
+    members is checked first, so only those who may add members learn whether an email has an
+    account (NOT_FOUND)."""
+    _require_member_management(actor_membership)
+    user = User.objects.filter(email__iexact=email, is_active=True).first()
+    if user is None:
+        raise errors.NotFound("No account has that email address.")
+    return member_put(actor_membership=actor_membership, user=user, role=role)
 
 
 @transaction.atomic

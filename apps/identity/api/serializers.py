@@ -231,10 +231,21 @@ def kernel_body(effective, scope: str) -> dict:
     return body
 
 
+class RevisionUserSerializer(serializers.Serializer):
+    """The account that wrote a revision, named as workspace members are."""
+
+    user_id = serializers.UUIDField(source="id")
+    email = serializers.EmailField()
+    name = serializers.CharField()
+
+
 class KernelRevisionSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1)
     snapshot = KernelSectionsSerializer(help_text="The layer's four sections after that write.")
     actor = serializers.CharField(help_text='The credential that wrote it, e.g. "api_key:<uuid>".')
+    actor_user = RevisionUserSerializer(
+        allow_null=True, help_text="The account that wrote it; null once that account has been deleted."
+    )
     created_at = serializers.DateTimeField()
 
 
@@ -244,6 +255,7 @@ class KernelRevisionPageSerializer(serializers.Serializer):
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
     next_offset = serializers.IntegerField(allow_null=True)
+    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
 
 
 # --- kernel export (SPEC §9) -------------------------------------------------------------------

@@ -152,7 +152,8 @@ class KernelHistoryView(ApiView):
     @extend_schema(
         tags=["identity"],
         summary="List Identity Kernel revisions",
-        description="Every successful PUT stored a revision: the layer's sections after it, and who wrote it. "
+        description="Every successful PUT stored a revision: the layer's sections after it, and who wrote it "
+        "(`actor`, the credential; `actor_user`, the account). "
         "History is per layer: in a workspace scope it lists the workspace layer's revisions only.",
         responses={200: KernelRevisionPageSerializer},
         parameters=[
@@ -163,9 +164,10 @@ class KernelHistoryView(ApiView):
     def get(self, request):
         page = Page.from_request(request)
         revisions = selectors.kernel_revisions(space=self.active.space)
-        rows = list(page.slice(revisions.only("version", "snapshot", "actor", "created_at")))
+        fields = ("version", "snapshot", "actor", "created_at", "actor_user", "actor_user__email", "actor_user__name")
+        rows = list(page.slice(revisions.select_related("actor_user").only(*fields)))
         results = KernelRevisionSerializer(rows, many=True).data
-        return Response(page.envelope(results, revisions.count()))
+        return Response({**page.envelope(results, revisions.count()), "scope": self.active.scope})
 
 
 # --- kernel export (SPEC §9) -------------------------------------------------------------------

@@ -134,8 +134,10 @@ class TestHistory:
         body = write_api.get(HISTORY).json()
         assert body["count"] == 5 and body["next_offset"] is None
         assert [r["version"] for r in body["results"]] == [5, 4, 3, 2, 1]
+        assert body["scope"] == "personal"
         newest = body["results"][0]
         assert newest["actor"] == f"api_key:{key.id}"
+        assert newest["actor_user"] == {"user_id": str(key.user.id), "email": key.user.email, "name": key.user.name}
         assert newest["snapshot"]["identity"]["name"] == "Name 4"
         assert set(newest["snapshot"]) == {"identity", "products", "constraints", "model_preferences"}
         assert newest["created_at"].endswith("Z")
@@ -167,6 +169,7 @@ class TestHistory:
             "limit": 20,
             "offset": 0,
             "next_offset": None,
+            "scope": "personal",
         }
 
     def test_read_key_can_list_history(self, write_api, client_for, user):

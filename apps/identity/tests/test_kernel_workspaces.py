@@ -57,6 +57,18 @@ def test_members_never_see_another_members_personal_kernel(team):
     assert "Workspace rule" in exported and "Owner" not in exported
 
 
+def test_workspace_history_names_its_scope_and_who_wrote_each_revision(team):
+    owner, member, header = team["owner"], team["member"], team["header"]
+    owner.put(URL, json={"identity": {"name": "Studio"}}, headers=header)
+    member.put(URL, json={"identity": {"company": "Acme"}}, headers=header)
+    people = {m["role"]: m for m in owner.get(f"/api/v1/workspaces/{team['id']}").json()["members"]}
+    history = team["viewer"].get(HISTORY, headers=header).json()
+    assert history["scope"] == "team"
+    assert [r["actor_user"] for r in history["results"]] == [
+        {key: people[role][key] for key in ("user_id", "email", "name")} for role in ("member", "owner")
+    ]
+
+
 def test_a_viewer_reads_but_cannot_write_the_workspace_kernel(team):
     viewer, header = team["viewer"], team["header"]
     assert viewer.get(URL, headers=header).status_code == 200

@@ -5,12 +5,10 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
-from apps.accounts.models import User
 from apps.scopes.api import serializers as s
 from apps.scopes.models import Membership
 from apps.scopes.selectors import resolve_active_space, workspace_membership, workspaces_for_user
-from apps.scopes.services import member_put, member_remove, scope_set, workspace_create
-from synchronex.api import errors
+from apps.scopes.services import member_put_by_email, member_remove, scope_set, workspace_create
 from synchronex.api.pagination import Page
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
@@ -140,7 +138,13 @@ class MemberListView(ApiView):
     @extend_schema(
         tags=["workspaces"],
         summary="Add a member, or change a member's role (owner/admin)",
-        description="The user must already have an account. Answers 201 when added, 200 when the role changed.",
+        description=(
+            "The user must already have an account (else NOT_FOUND; checked only after the caller's right to "
+            "manage members, so others get FORBIDDEN either way). Only the owner makes admins or changes an "
+            "admin's role. Answers 201 when added, 200 when the role changed. TIER_REQUIRED while the "
+            "workspace's owner is not on the team plan or above (reading, writing, removing members and "
+            "leaving keep working)."
+        ),
         request=s.MemberAddSerializer,
         responses={200: s.MemberSerializer, 201: s.MemberSerializer},
     )
@@ -148,10 +152,8 @@ class MemberListView(ApiView):
         body = s.MemberAddSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         actor = workspace_membership(user=request.user, workspace_id=workspace_id)
-        user = User.objects.filter(email__iexact=body.validated_data["email"], is_active=True).first()
-        if user is None:
-            raise errors.NotFound("No account has that email address.")
-        membership, created = member_put(actor_membership=actor, user=user, role=body.validated_data["role"])
+        membership, created = member_put_by_email(actor_membership=actor, **body.validated_data)
+        user = membership.user
         data = {"user_id": user.id, "email": user.email, "name": user.name, "role": membership.role}
         data["joined_at"] = membership.created_at
         return Response(s.MemberSerializer(data).data, status=201 if created else 200)

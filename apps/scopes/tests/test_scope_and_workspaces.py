@@ -193,3 +193,65 @@ def test_workspace_list_query_count_is_flat(inproc_for, team_owner, django_asser
     with django_assert_num_queries(3):
         response = client.get("/api/v1/workspaces")
     assert response.status_code == 200 and response.json()["count"] == 5
+
+
+def test_only_managers_learn_whether_an_email_has_an_account(owner_api, client_for, make_user):
+    wid = create_workspace(owner_api)["id"]
+    member, viewer, known = make_user(), make_user(), make_user()
+    add_member(owner_api, wid, member.email, "member")
+    add_member(owner_api, wid, viewer.email, "viewer")
+    for api in (client_for(member), client_for(viewer)):
+        unknown = add_member(api, wid, "nobody@example.com", "viewer")
+        existing = add_member(api, wid, known.email, "viewer")
+        assert unknown.status_code == existing.status_code == 403
+        assert unknown.json() == existing.json() and unknown.json()["error"]["code"] == "FORBIDDEN"
+
+
+def test_only_the_owner_changes_an_admins_role(owner_api, client_for, make_user):
+    wid = create_workspace(owner_api)["id"]
+    first, second = make_user(), make_user()
+    add_member(owner_api, wid, first.email, "admin")
+    add_member(owner_api, wid, second.email, "admin")
+    first_api = client_for(first)
+    demoted = add_member(first_api, wid, second.email, "viewer")
+    assert demoted.status_code == 403 and demoted.json()["error"]["code"] == "FORBIDDEN"
+    assert first_api.delete(f"/api/v1/workspaces/{wid}/members/{second.id}").status_code == 403
+    roles = {m["email"]: m["role"] for m in owner_api.get(f"/api/v1/workspaces/{wid}").json()["members"]}
+    assert roles[second.email] == "admin"
+    assert add_member(first_api, wid, first.email, "member").json()["role"] == "member"  # stepping down
+    assert add_member(owner_api, wid, second.email, "viewer").json()["role"] == "viewer"
+
+
+def test_a_workspace_whose_owner_left_the_team_plan_keeps_its_data_but_not_member_management(
+    owner_api, client_for, make_user, team_owner
+):
+    wid = create_workspace(owner_api)["id"]
+    admin, member, newcomer = make_user(), make_user(), make_user()
+    add_member(owner_api, wid, admin.email, "admin")
+    add_member(owner_api, wid, member.email, "member")
+    team_owner.tier = "pro"
+    team_owner.save(update_fields=["tier"])
+    admin_api, member_api, header = client_for(admin), client_for(member), {"X-Synchronex-Scope": wid}
+    for api, email, role in ((owner_api, newcomer.email, "viewer"), (admin_api, member.email, "viewer")):
+        refused = add_member(api, wid, email, role)
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "TIER_REQUIRED"
+        assert refused.json()["error"]["details"] == {"required_tier": "team", "current_tier": "pro"}
+    assert len(owner_api.get(f"/api/v1/workspaces/{wid}").json()["members"]) == 3
+    # Nobody's data is locked away: members still read and write, leave, and can be removed.
+    written = member_api.put("/api/v1/memory/identity", json={"identity": {"name": "Acme"}}, headers=header)
+    assert written.status_code == 200 and written.json()["scope"] == "team"
+    assert owner_api.get("/api/v1/memory/identity", headers=header).json()["identity"]["name"] == "Acme"
+    assert member_api.delete(f"/api/v1/workspaces/{wid}/members/{member.id}").status_code == 204
+    assert owner_api.delete(f"/api/v1/workspaces/{wid}/members/{admin.id}").status_code == 204
+    team_owner.tier = "team"
+    team_owner.save(update_fields=["tier"])
+    assert add_member(owner_api, wid, newcomer.email, "viewer").status_code == 201
+
+
+def test_openapi_says_patch_scope_needs_workspace_id(api):
+    schema = api.get("/api/v1/openapi.json").json()
+    body = schema["paths"]["/api/v1/scope"]["patch"]["requestBody"]
+    assert body["required"] is True
+    component = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert schema["components"]["schemas"][component]["required"] == ["workspace_id"]

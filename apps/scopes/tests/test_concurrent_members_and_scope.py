@@ -1,0 +1,87 @@
+"""Workspace members and the stored scope under concurrent requests (SPEC §3)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from apps.scopes import selectors
+from apps.scopes.models import ActiveScope, Membership, Space
+from apps.scopes.services import scope_set
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CLIENTS = 6
+
+
+def together(count: int, work) -> list:
+    """Run ``work(i)`` on ``count`` threads released at the same moment; returns the results."""
+    barrier = threading.Barrier(count)
+
+    def run(i):
+        barrier.wait()
+        return work(i)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+@pytest.fixture
+def owner_api(client_for, make_user):
+    return client_for(make_user(tier="team"))
+
+
+def create_workspace(api, name="Acme"):
+    response = api.post("/api/v1/workspaces", json={"name": name, "kind": "team"})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_simultaneous_adds_of_one_member_add_them_once_and_answer_like_a_second_add(owner_api, make_user):
+    workspace_id = create_workspace(owner_api)["id"]
+    path = f"/api/v1/workspaces/{workspace_id}/members"
+    for _ in range(4):  # a few rounds: each one a fresh user added by several clients at once
+        member = make_user()
+
+        def add(i, email=member.email):
+            client = owner_api.as_token(owner_api.token)  # a session per thread
+            return client.post(path, json={"email": email, "role": "member"})
+
+        responses = together(CLIENTS, add)
+        assert sorted(r.status_code for r in responses) == [200] * (CLIENTS - 1) + [201], [r.text for r in responses]
+        assert {r.json()["role"] for r in responses} == {"member"}
+        assert Membership.objects.filter(space_id=workspace_id, user=member).count() == 1
+
+
+def test_a_stale_fallback_keeps_the_scope_stored_meanwhile(owner_api, client_for, make_user, monkeypatch):
+    left, kept = create_workspace(owner_api, "Left"), create_workspace(owner_api, "Kept")
+    member = make_user()
+    for workspace in (left, kept):
+        added = owner_api.post(
+            f"/api/v1/workspaces/{workspace['id']}/members", json={"email": member.email, "role": "member"}
+        )
+        assert added.status_code == 201
+    member_api = client_for(member)
+    member_api.patch("/api/v1/scope", json={"workspace_id": left["id"]})
+    assert owner_api.delete(f"/api/v1/workspaces/{left['id']}/members/{member.id}").status_code == 204
+
+    # A request reads the stored workspace the member has left; before it resets the stored scope,
+    # a PATCH /scope of another client of the member's stores a workspace they are still in.
+    read_candidates = selectors._candidates
+
+    def read_then_another_client_patches(user, workspace_id):
+        spaces = read_candidates(user, workspace_id)
+        if user.pk == member.pk and workspace_id is selectors.STORED:
+            monkeypatch.setattr(selectors, "_candidates", read_candidates)
+            scope_set(user=user, workspace=Space.objects.get(pk=kept["id"]))
+        return spaces
+
+    monkeypatch.setattr(selectors, "_candidates", read_then_another_client_patches)
+    stale = member_api.get("/api/v1/scope")
+    assert stale.status_code == 200 and stale.json()["scope"] == "personal"
+    assert "no longer available" in stale.headers["X-Synchronex-Scope-Notice"]
+    assert ActiveScope.objects.get(user=member).workspace_id == uuid.UUID(kept["id"])
+    assert member_api.get("/api/v1/scope").json()["workspace_id"] == kept["id"]
