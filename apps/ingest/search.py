@@ -1,7 +1,9 @@
 """The ``signal`` source of memory search (registered by ``IngestConfig.ready``).
 
 Every ingested signal of the space is searchable, whatever its status: title (weight A), body (B),
-type and source (C), with typo-tolerant matching on the title.
+type and source (C), with typo-tolerant matching on the title. Signals need memory:read; a
+``decision`` signal holds its decision's text and reasoning, so it also needs decisions:read, as
+decision hits do (SPEC §7).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ def _text() -> ConcatWS:
 
 def signal_candidates(ctx: SearchContext):
     rows = Signal.objects.filter(space=ctx.space)
+    if not ctx.allows("decisions:read"):
+        rows = rows.exclude(type="decision")
     if ctx.product:
         name = Lower(Value(normalise_product_name(ctx.product)))  # lowered as the index lowers
         product_ids = (
@@ -64,4 +68,4 @@ def signal_items(ctx: SearchContext, ids: list) -> dict:
 
 
 def register() -> None:
-    register_source(SearchSource("signal", signal_candidates, signal_items))
+    register_source(SearchSource("signal", signal_candidates, signal_items, required_scope="memory:read"))

@@ -37,6 +37,9 @@ from apps.scopes.models import Space
 from synchronex.api.rows import unprepared
 
 SEARCH_TYPES = ("identity", "product", "decision", "memory", "signal")
+# Either one opens memory search (SPEC §2): memory:read for every hit but decisions, decisions:read
+# for those; each source is served only to a token holding its ``required_scope``.
+SEARCH_SCOPES = ("memory:read", "decisions:read")
 HIT_COLUMNS = ("hit_type", "hit_id", "hit_score", "hit_updated")
 # pg_trgm's default word_similarity_threshold: what the ``%>`` operator (and its index) accepts.
 FUZZY_THRESHOLD = 0.6
@@ -50,6 +53,9 @@ class SearchContext:
     space: Space
     q: str
     product: str | None  # a product name filter, matched case-insensitively
+    # Whether the caller's token holds a scope: for a source whose rows need more than its own
+    # ``required_scope`` (a decision signal carries a decision's text).
+    allows: Callable[[str], bool]
     # The caller: a workspace scope's identity hit is their effective kernel (their own
     # personal layer under the workspace layer), never another member's.
     user: object | None = None
@@ -169,7 +175,7 @@ def memory_search(
     Types whose source needs a scope ``allows`` denies are left out silently; types without a
     registered source (yet) contribute nothing.
     """
-    ctx = SearchContext(space=space, q=q, product=product, user=user)
+    ctx = SearchContext(space=space, q=q, product=product, allows=allows, user=user)
     sources = [
         SOURCES[t]
         for t in types

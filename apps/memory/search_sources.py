@@ -236,8 +236,8 @@ def memory_items(ctx: SearchContext, ids: list) -> dict:
 
 
 def register_all() -> None:
-    register_source(SearchSource("identity", kernel_candidates, kernel_items))
-    register_source(SearchSource("product", product_candidates, product_items))
+    register_source(SearchSource("identity", kernel_candidates, kernel_items, required_scope="memory:read"))
+    register_source(SearchSource("product", product_candidates, product_items, required_scope="memory:read"))
     register_source(SearchSource("decision", decision_candidates, decision_items, required_scope="decisions:read"))
-    register_source(SearchSource("memory", memory_candidates, memory_items))
+    register_source(SearchSource("memory", memory_candidates, memory_items, required_scope="memory:read"))
     # "signal" is registered by the ingest app once project signals exist.

@@ -10,11 +10,25 @@ from synchronex.api import errors
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# The largest offset accepted: far past the end of any list served here.
+MAX_OFFSET = 10**9
 
 # The two query parameters of every paged route, for ``extend_schema(parameters=...)``.
 PAGE_PARAMETERS = [
-    OpenApiParameter("limit", int, OpenApiParameter.QUERY, required=False, description="1–100, default 20."),
-    OpenApiParameter("offset", int, OpenApiParameter.QUERY, required=False, description="≥ 0."),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        OpenApiParameter.QUERY,
+        required=False,
+        description=f"1–{MAX_LIMIT}, default {DEFAULT_LIMIT}.",
+    ),
+    OpenApiParameter(
+        "offset",
+        {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+        OpenApiParameter.QUERY,
+        required=False,
+        description=f"0–{MAX_OFFSET:,}, default 0.",
+    ),
 ]
 
 
@@ -41,20 +55,23 @@ class Page:
         params = request.query_params
         return cls(
             limit=_parse_int(params.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-            offset=_parse_int(params.get("offset"), "offset", 0, 0, 10**9),
+            offset=_parse_int(params.get("offset"), "offset", 0, 0, MAX_OFFSET),
         )
 
     def slice(self, items):
         return items[self.offset : self.offset + self.limit]
 
     def envelope(self, results: list, count: int) -> dict:
+        """The paged body. ``next_offset`` follows this page's results while items remain, and
+        is null once a page holds none: past the end, or cut to nothing by a ``token_budget`` that
+        fits no result, where the same offset would answer the same empty page for ever."""
         end = self.offset + len(results)
         return {
             "results": results,
             "count": count,
             "limit": self.limit,
             "offset": self.offset,
-            "next_offset": end if end < count else None,
+            "next_offset": end if results and end < count else None,
         }
 
     def of(self, queryset, serializer_class) -> dict:

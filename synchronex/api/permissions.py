@@ -8,7 +8,8 @@ from apps.scopes.selectors import space_for_request
 from synchronex.api import errors
 
 
-def required_scope_for(view, method: str) -> str | None:
+def required_scope_for(view, method: str) -> str | tuple[str, ...] | None:
+    """The scope a method needs, or a tuple of scopes any one of which will do."""
     declared = getattr(view, "required_scopes", None)
     if isinstance(declared, dict):
         return declared.get(method) or (declared.get("GET") if method in ("HEAD", "OPTIONS") else None)
@@ -24,8 +25,10 @@ class HasRequiredAccess(BasePermission):
         scope = required_scope_for(view, request.method)
         if scope is None:
             raise errors.MethodNotAllowed(f"Method {request.method} is not allowed here.")
-        if not request.auth.allows(scope):
-            raise errors.Forbidden(f"This token lacks the '{scope}' scope.", details={"required_scopes": [scope]})
+        scopes = (scope,) if isinstance(scope, str) else scope
+        if not any(request.auth.allows(one) for one in scopes):
+            named = " or the ".join(f"'{one}'" for one in scopes)
+            raise errors.Forbidden(f"This token lacks the {named} scope.", details={"required_scopes": list(scopes)})
         tier = getattr(view, "required_tier", None)
         if tier:
             # A workspace uses its owner's plan (SPEC §2); the personal space is the caller's own.

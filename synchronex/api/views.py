@@ -8,9 +8,10 @@ from apps.scopes.selectors import NOTICE_HEADER, ActiveSpace, space_for_request
 from synchronex.api import errors, idempotency, ratelimit
 
 
+# Subclasses declare ``required_scopes`` ({method: scope} or one scope) and ``required_tier``.
+# A comment, not a docstring: drf-spectacular shows the nearest class docstring as the description
+# of an operation that has none, and this text is for the code's readers, not the API's.
 class ApiView(APIView):
-    """Subclasses declare ``required_scopes`` ({method: scope} or one scope) and ``required_tier``."""
-
     required_scopes: dict[str, str] | str | None = None
     required_tier: str | None = None
 
@@ -55,8 +56,7 @@ class ApiView(APIView):
         return active
 
 
+# An unauthenticated JSON endpoint (health, metadata); a comment for the reason given at ApiView.
 class PublicView(APIView):
-    """An unauthenticated JSON endpoint (health, metadata)."""
-
     authentication_classes: list = []
     permission_classes: list = []

@@ -266,16 +266,21 @@ def _boolean(raw: str) -> bool | None:
     return {"true": True, "false": False}.get(raw.strip().lower())
 
 
+def query_name_problems(query, names: tuple[str, ...]) -> dict[str, str]:
+    """The parameters of ``query`` (a ``QueryDict``) that are not among ``names`` or are given more
+    than once, each with its message: a search answers them with VALIDATION_ERROR, since ignoring
+    a misspelt filter, or picking one of two values, would answer another question."""
+    problems = dict.fromkeys(sorted(set(query) - set(names)), "Unknown query parameter.")
+    for name in names:
+        if len(query.getlist(name)) > 1:
+            problems[name] = "Give this parameter at most once."
+    return problems
+
+
 def parse_search_params(query) -> dict:
     """Strictly validate the search query string; returns ``decision_search`` keyword arguments
     (``limit``/``offset`` are left to ``Page``). Every problem is reported at once, by name."""
-    problems: dict[str, str] = {}
-    unknown = sorted(set(query) - set(SEARCH_PARAMS))
-    for name in unknown:
-        problems[name] = "Unknown query parameter."
-    for name in SEARCH_PARAMS:
-        if len(query.getlist(name)) > 1:
-            problems[name] = "Give this parameter at most once."
+    problems = query_name_problems(query, SEARCH_PARAMS)
     out: dict = {}
 
     q = query.get("q")

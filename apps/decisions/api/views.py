@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from apps.decisions.selectors import decision_get, decision_search
 from apps.decisions.services import decision_create, decision_delete
-from synchronex.api.pagination import Page
+from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.views import ApiView
 
 from .serializers import (
@@ -52,7 +52,13 @@ class DecisionListView(ApiView):
 class DecisionDetailView(ApiView):
     required_scopes = {"GET": "decisions:read", "DELETE": "decisions:write"}
 
-    @extend_schema(tags=TAGS, summary="Read one decision", responses={200: DecisionWithScopeSerializer})
+    @extend_schema(
+        tags=TAGS,
+        summary="Read one decision",
+        description="The decision with this id in the active scope; the id a decision had in the system it "
+        "was imported from (MIF) names it too. Unknown, malformed or another scope's ids are NOT_FOUND.",
+        responses={200: DecisionWithScopeSerializer},
+    )
     def get(self, request, decision_id: str):
         active = self.active
         return Response(_with_scope(decision_get(space=active.space, decision_id=decision_id), active.scope))
@@ -112,10 +118,11 @@ class DecisionSearchView(ApiView):
             _param(
                 "token_budget",
                 OpenApiTypes.INT,
-                f"1–{TOKEN_BUDGET_MAX}: keep the ranked results whose rendered text fits (o200k_base).",
+                f"1–{TOKEN_BUDGET_MAX}: keep the ranked results whose rendered text fits (o200k_base); "
+                "`next_offset` then follows the last result kept. When not even the first fits, `results` "
+                "is empty, `tokens.truncated` true and `next_offset` null: ask again with a larger budget.",
             ),
-            _param("limit", OpenApiTypes.INT, "1–100, default 20."),
-            _param("offset", OpenApiTypes.INT, "≥ 0, default 0."),
+            *PAGE_PARAMETERS,
         ],
         responses={200: SearchResponseSerializer},
     )

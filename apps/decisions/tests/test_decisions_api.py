@@ -195,6 +195,21 @@ def test_deleting_a_superseded_decision_keeps_its_successor(write_api):
     assert kept.status_code == 200 and kept.json()["supersedes"] is None
 
 
+def test_deleting_an_ingested_decision_deletes_the_signal_that_carried_it(write_api):
+    signals = [
+        {"type": "decision", "title": "Secret pricing", "body": "Enterprise pays double"},
+        {"type": "note", "title": "Secret launch date moved"},
+    ]
+    assert write_api.post("/api/v1/ingest/Atlas", json={"signals": signals}).status_code == 202
+    (made,) = write_api.get(f"{DECISIONS}/search", params={"q": "secret pricing"}).json()["results"]
+
+    assert write_api.delete(f"{DECISIONS}/{made['id']}").status_code == 204
+
+    found = write_api.get("/api/v1/memory/search", params={"q": "secret", "types": "signal,decision"}).json()
+    assert [hit["title"] for hit in found["results"]] == ["note: Secret launch date moved"]
+    assert write_api.get("/api/v1/memory/search", params={"q": "enterprise double"}).json()["count"] == 0
+
+
 @pytest.mark.parametrize("bad_id", ["not-a-uuid", "123", str(uuid.uuid4())])
 def test_unknown_or_malformed_ids_are_not_found(write_api, bad_id):
     for response in (write_api.delete(f"{DECISIONS}/{bad_id}"), write_api.get(f"{DECISIONS}/{bad_id}")):
@@ -248,3 +263,18 @@ def test_fast_representation_matches_the_documented_serializer(write_api):
     for made in (old, new):
         row = decisions_with_refs().get(pk=made["id"])
         assert decision_representation(row) == dict(DecisionSerializer(row).data)
+
+
+def test_no_operation_is_described_by_the_internal_docstring_of_a_base_view(api):
+    """An operation without a description of its own must not inherit a docstring written for the
+    code's readers (reST ``literals``) from the classes it extends."""
+    schema = api.get("/api/v1/openapi.json").json()
+    descriptions = {
+        f"{method.upper()} {path}": operation.get("description", "")
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+    }
+    internal = {name: text for name, text in descriptions.items() if "``" in text}
+    assert internal == {}
+    assert "NOT_FOUND" in descriptions["GET /api/v1/memory/decisions/{decision_id}"]
+    assert "unauthenticated" not in descriptions["GET /healthz"]

@@ -91,3 +91,14 @@ def test_blank_q_means_newest_first(write_api):
 def test_search_needs_decisions_read(api, make_user, make_key):
     response = api.get(SEARCH)
     assert response.status_code == 401
+
+
+def test_openapi_declares_the_bounds_of_limit_and_offset(api, read_api):
+    schema = api.get("/api/v1/openapi.json").json()
+    for path in ("/api/v1/memory/decisions/search", "/api/v1/memory/search", "/api/v1/memory/products"):
+        parameters = {p["name"]: p for p in schema["paths"][path]["get"]["parameters"]}
+        assert parameters["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
+        assert parameters["offset"]["schema"] == {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0}
+    # The documented bounds are the enforced ones.
+    assert read_api.get(SEARCH, params={"offset": 10**9}).status_code == 200
+    assert read_api.get(SEARCH, params={"offset": 10**9 + 1}).status_code == 400

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from .helpers import days_ago, record, search, texts
+from .helpers import days_ago, make, record, search, texts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -261,3 +263,37 @@ def test_product_listing_merges_own_and_affecting_decisions_by_date(write_api):
     body = search(write_api, product="Atlas")
     assert body["count"] == 6 and texts(body)[0] == "own 0 self-affecting"
     assert body["results"][0]["match"] == "direct"
+
+
+def test_a_decision_thousands_of_half_lives_old_weighs_recency_zero(write_api):
+    # 1,100 half-lives: exp() of PostgreSQL's float8 underflows (2^-1100 < 2^-1074).
+    record(write_api, "Adopt feature flags", decided_at=days_ago(11))
+    record(write_api, "Adopt feature flags", product="Billing", decided_at="1900-01-01")
+    short = search(write_api, q="feature flags", half_life_days="0.01")
+    assert [hit["score_detail"]["recency"] for hit in short["results"]] == [0.0, 0.0]
+    assert [hit["score"] for hit in short["results"]] == [0.8, 0.8]
+    assert [hit["product_name"] for hit in short["results"]] == ["Atlas", "Billing"]  # then the newest first
+    month = search(write_api, q="feature flags", half_life_days="30")
+    assert [hit["product_name"] for hit in month["results"]] == ["Atlas", "Billing"]
+    assert month["results"][1]["score_detail"]["recency"] == 0.0
+
+
+def test_kernel_export_ranks_decisions_older_than_any_recency(write_api, product):
+    # Restored decisions keep the date of the system they came from, which may be any year.
+    make(product, "Price the starter plan in euros", decided_at=datetime(1000, 1, 1, tzinfo=UTC))
+    response = write_api.get("/api/v1/kernel/export", params={"format": "json", "query": "euros"})
+    assert response.status_code == 200, response.text
+    section = next(s for s in response.json()["sections"] if s["kind"] == "decisions")
+    assert "Price the starter plan in euros" in section["content"]
+
+
+def test_a_token_budget_that_fits_no_result_ends_the_paging(write_api):
+    for i in range(3):
+        record(write_api, f"Budget decision {i}", reasoning="word " * 40)
+    for params in ({"q": "budget decision"}, {}):
+        body = search(write_api, token_budget="1", **params)
+        assert (body["results"], body["count"], body["offset"]) == ([], 3, 0)
+        assert body["tokens"] == {"budget": 1, "used": 0, "truncated": True}
+        assert body["next_offset"] is None  # the same page again would fit nothing either
+        later = search(write_api, token_budget="1", offset="1", **params)
+        assert later["results"] == [] and later["next_offset"] is None

@@ -1,16 +1,20 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.decisions.api.serializers import query_name_problems
 from apps.memory.search import SEARCH_TYPES
 from apps.products.api.fields import StrictString
 from synchronex.api.serializers import StrictSerializer
 
 MAX_QUERY_CHARS = 500
 MAX_PRODUCT_CHARS = 100
+SEARCH_PARAMS = ("q", "types", "product", "limit", "offset")
 
 
 class MemorySearchQuerySerializer(serializers.Serializer):
-    """Query parameters of ``GET /memory/search`` (``limit``/``offset`` are read by ``Page``)."""
+    """Query parameters of ``GET /memory/search`` (``limit``/``offset`` are read by ``Page``), given
+    as the request's ``QueryDict``: unknown or repeated parameters are errors named together with
+    the others, as in decision search."""
 
     q = serializers.CharField(max_length=MAX_QUERY_CHARS, help_text="Search text, 1–500 characters (trimmed).")
     types = serializers.CharField(
@@ -22,6 +26,17 @@ class MemorySearchQuerySerializer(serializers.Serializer):
         max_length=MAX_PRODUCT_CHARS,
         help_text="Only hits of this product (case-insensitive); identity and generic memories have none.",
     )
+
+    def to_internal_value(self, data):
+        problems = {name: [message] for name, message in query_name_problems(data, SEARCH_PARAMS).items()}
+        try:
+            # A plain dict: DRF would read an empty optional parameter of a QueryDict as absent.
+            value = super().to_internal_value(data.dict())
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({**problems, **exc.detail}) from None
+        if problems:
+            raise serializers.ValidationError(problems)
+        return value
 
     def validate_types(self, value: str) -> list[str]:
         names = [part.strip().lower() for part in value.split(",")]

@@ -10,15 +10,19 @@ from apps.memory.api.serializers import (
     MemorySearchResponseSerializer,
 )
 from apps.memory.consolidation import consolidation_job_get, consolidation_job_request
-from apps.memory.search import SEARCH_TYPES, memory_search
-from synchronex.api.pagination import Page
+from apps.memory.search import SEARCH_SCOPES, SEARCH_TYPES, memory_search
+from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.views import ApiView
 
 
 class MemorySearchView(ApiView):
-    """Search every memory type of the active scope at once."""
+    """Search every memory type of the active scope at once.
 
-    required_scopes = {"GET": "memory:read"}
+    Either scope of ``SEARCH_SCOPES`` opens the route; ``memory_search`` then serves each type only
+    to a token holding that type's scope. A token holding neither is FORBIDDEN naming both.
+    """
+
+    required_scopes = {"GET": SEARCH_SCOPES}
 
     @extend_schema(
         tags=["memory"],
@@ -28,9 +32,12 @@ class MemorySearchView(ApiView):
             "with typo-tolerant trigram matching, over the Identity Kernel, product states, decisions and "
             "generic memories of the active scope, ranked together by `score`. "
             "In `snippet`, every matched word is wrapped in `**` (Markdown bold), e.g. "
-            "`Use **PostgreSQL** for search`. Decision hits are included only for tokens with the "
-            "`decisions:read` scope; other tokens get the other hits, not an error. "
-            "`signal` hits are ingested project signals (title, body, type and source)."
+            "`Use **PostgreSQL** for search`. A token needs `memory:read` or `decisions:read` (neither: "
+            "FORBIDDEN, `required_scopes` naming both). Decision hits, and `signal` hits of type `decision` "
+            "(which carry a decision's text), are served only to tokens with `decisions:read`; every other hit "
+            "only to tokens with `memory:read`. Hits a token may not see are left out, not an error. "
+            "`signal` hits are ingested project signals (title, body, type and source). "
+            "Unknown or repeated parameters are a VALIDATION_ERROR."
         ),
         parameters=[
             OpenApiParameter("q", OpenApiTypes.STR, required=True, description="Search text, 1–500 characters."),
@@ -40,14 +47,12 @@ class MemorySearchView(ApiView):
                 description=f"Comma-separated list of {', '.join(SEARCH_TYPES)} (default: all).",
             ),
             OpenApiParameter("product", OpenApiTypes.STR, description="Only hits of this product (≤ 100 chars)."),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1–100, default 20."),
-            OpenApiParameter("offset", OpenApiTypes.INT, description="≥ 0, default 0."),
+            *PAGE_PARAMETERS,
         ],
         responses=MemorySearchResponseSerializer,
     )
     def get(self, request):
-        # A plain dict: DRF would read an empty optional parameter of a QueryDict as absent.
-        params = MemorySearchQuerySerializer(data=request.query_params.dict())
+        params = MemorySearchQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         page = Page.from_request(request)
         active = self.active

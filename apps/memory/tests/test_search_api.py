@@ -247,6 +247,22 @@ def test_bad_queries_are_validation_errors(user, client_for, params, field):
     assert field in error["details"]["fields"]
 
 
+def test_unknown_or_repeated_parameters_are_validation_errors_naming_them(user, client_for):
+    client = client_for(user, "read")
+    response = client.get(URL, params={"q": ["postgresql", "mysql"], "type": "memory", "sort": "new"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert error["details"]["fields"] == {
+        "q": ["Give this parameter at most once."],
+        "sort": ["Unknown query parameter."],
+        "type": ["Unknown query parameter."],
+    }
+    both = client.get(URL, params={"q": "x", "types": "bogus", "limit": ["5", "6"]}).json()["error"]
+    assert set(both["details"]["fields"]) == {"types", "limit"}  # every problem at once
+    assert search(client, q="x", types="memory", product="Atlas", limit=5, offset=0).status_code == 200
+
+
 def test_query_of_exactly_500_characters_is_accepted(user, client_for):
     response = search(client_for(user), q="a" * 500)
     assert response.status_code == 200
