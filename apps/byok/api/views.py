@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from apps.byok import selectors, services
 from apps.byok.api.serializers import ByokCreateSerializer, ByokCredentialSerializer, ByokPageSerializer
 from apps.byok.shapes import KEY_SHAPES
-from synchronex.api.pagination import Page
+from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
 
@@ -37,10 +37,7 @@ class ByokListView(ApiView):
         operation_id="byok_list",
         description="The scope's credentials, oldest first, paged. Keys are never shown.",
         responses={200: ByokPageSerializer},
-        parameters=[
-            OpenApiParameter("limit", type=int, description="1–100, default 20"),
-            OpenApiParameter("offset", type=int, description="≥ 0, default 0"),
-        ],
+        parameters=PAGE_PARAMETERS,
     )
     def get(self, request):
         page = Page.from_request(request)

@@ -95,7 +95,9 @@ def test_search_needs_decisions_read(api, make_user, make_key):
 
 def test_openapi_declares_the_bounds_of_limit_and_offset(api, read_api):
     schema = api.get("/api/v1/openapi.json").json()
-    for path in ("/api/v1/memory/decisions/search", "/api/v1/memory/search", "/api/v1/memory/products"):
+    paged = [path for path, item in schema["paths"].items() if "get" in item and "limit" in str(item["get"])]
+    assert {"/api/v1/memory/decisions/search", "/api/v1/memory/search", "/api/v1/byok"} <= set(paged)
+    for path in paged:  # every paged route: searches, products, history, workspaces, BYOK, sessions
         parameters = {p["name"]: p for p in schema["paths"][path]["get"]["parameters"]}
         assert parameters["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
         assert parameters["offset"]["schema"] == {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0}

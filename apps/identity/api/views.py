@@ -21,7 +21,7 @@ from apps.identity.api.serializers import (
 )
 from apps.identity.export import kernel_export_build
 from synchronex.api import stamps
-from synchronex.api.pagination import Page
+from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
 
@@ -156,10 +156,7 @@ class KernelHistoryView(ApiView):
         "(`actor`, the credential; `actor_user`, the account). "
         "History is per layer: in a workspace scope it lists the workspace layer's revisions only.",
         responses={200: KernelRevisionPageSerializer},
-        parameters=[
-            OpenApiParameter("limit", type=int, description="1–100, default 20"),
-            OpenApiParameter("offset", type=int, description="≥ 0, default 0"),
-        ],
+        parameters=PAGE_PARAMETERS,
     )
     def get(self, request):
         page = Page.from_request(request)

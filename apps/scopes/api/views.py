@@ -9,7 +9,7 @@ from apps.scopes.api import serializers as s
 from apps.scopes.models import Membership
 from apps.scopes.selectors import resolve_active_space, workspace_membership, workspaces_for_user
 from apps.scopes.services import member_put_by_email, member_remove, scope_set, workspace_create
-from synchronex.api.pagination import Page
+from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
 
@@ -83,10 +83,7 @@ class WorkspaceListView(ApiView):
         tags=["workspaces"],
         operation_id="workspaces_list",
         summary="List your workspaces",
-        parameters=[
-            OpenApiParameter("limit", int, description="1–100, default 20"),
-            OpenApiParameter("offset", int, description="≥ 0, default 0"),
-        ],
+        parameters=PAGE_PARAMETERS,
         responses=s.WorkspacePageSerializer,
     )
     def get(self, request):
