@@ -9,7 +9,6 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.ingest.models import Signal
 from apps.products.services import product_ensure, product_touch
 from apps.scopes.models import Space
 from synchronex.api import errors
@@ -108,13 +107,10 @@ def decision_delete(*, space: Space, decision_id) -> None:
 
     A decision it superseded becomes current again (its ``superseded_by`` is cleared); a
     decision that superseded it stays, with ``supersedes`` cleared. The ingested ``decision``
-    signals that created it go too: they hold its text and reasoning, which must not outlive it
-    (in memory search, say). Deleted before it, while they still name it.
+    signals that created it go too (``Signal.decision`` cascades): they hold its text and
+    reasoning, which must not outlive it (in memory search, say).
     """
     pk = decision_lookup(space=space, decision_id=decision_id).values_list("pk", flat=True).first()
-    deleted = 0
-    if pk is not None:
-        Signal.objects.filter(space=space, decision_id=pk).delete()
-        deleted = Decision.objects.filter(space=space, pk=pk).delete()[0]
+    deleted = Decision.objects.filter(space=space, pk=pk).delete()[0] if pk is not None else 0
     if not deleted:  # unknown here, or deleted by a concurrent request since the lookup
         raise errors.NotFound("No such decision in this scope.")

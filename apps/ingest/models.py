@@ -64,7 +64,9 @@ class Signal(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     applied_at = models.DateTimeField(null=True, blank=True)
     # The decision a ``decision`` signal created (kept if the decision is deleted later: null).
-    decision = models.ForeignKey(Decision, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # The decision a ``decision`` signal created. The signal holds its text and reasoning, so it goes
+    # with it, whoever deletes it (the API, the admin).
+    decision = models.ForeignKey(Decision, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
 
     # Maintained by PostgreSQL: title A, body B, type and source C.
     search_document = models.GeneratedField(

@@ -210,6 +210,18 @@ def test_deleting_an_ingested_decision_deletes_the_signal_that_carried_it(write_
     assert write_api.get("/api/v1/memory/search", params={"q": "enterprise double"}).json()["count"] == 0
 
 
+def test_a_decision_deleted_outside_the_api_takes_its_signal_too(write_api):
+    """The admin deletes through the ORM: the signal goes with the decision there as well."""
+    from apps.decisions.models import Decision
+    from apps.ingest.models import Signal
+
+    signal = {"type": "decision", "title": "Secret pricing", "body": "Enterprise pays double"}
+    assert write_api.post("/api/v1/ingest/Atlas", json=signal).status_code == 202
+    assert Signal.objects.filter(decision__isnull=False).count() == 1
+    Decision.objects.all().delete()
+    assert not Signal.objects.exists()
+
+
 @pytest.mark.parametrize("bad_id", ["not-a-uuid", "123", str(uuid.uuid4())])
 def test_unknown_or_malformed_ids_are_not_found(write_api, bad_id):
     for response in (write_api.delete(f"{DECISIONS}/{bad_id}"), write_api.get(f"{DECISIONS}/{bad_id}")):
