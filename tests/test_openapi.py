@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document and the docs UI."""
 
 import re
+import uuid
 
 import yaml
 from openapi_spec_validator import validate
@@ -52,3 +53,78 @@ def test_docs_ui_uses_local_assets_only(api):
         assert not asset.startswith(("http://", "https://", "//")), asset
         if asset.startswith("/static/"):
             assert api.get(asset).status_code == 200, asset
+
+
+def _operations(document):
+    return [
+        (path, method, op)
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+
+
+def _resolve(document, item: dict) -> dict:
+    """A parameter or header, with a ``$ref`` into ``components`` followed."""
+    if "$ref" not in item:
+        return item
+    _, _, section, name = item["$ref"].split("/")
+    return document["components"][section][name]
+
+
+def _parameter(document, operation, name: str) -> dict | None:
+    found = [_resolve(document, p) for p in operation.get("parameters", [])]
+    return next((p for p in found if p["name"] == name and p["in"] == "header"), None)
+
+
+def test_every_operation_takes_and_every_response_declares_x_request_id(api):
+    document = api.get("/api/v1/openapi.json").json()
+    for path, method, op in _operations(document):
+        assert _parameter(document, op, "X-Request-ID")["required"] is False, (path, method)
+        for status, response in op["responses"].items():
+            header = _resolve(document, response.get("headers", {}).get("X-Request-ID", {}))
+            assert header.get("required") is True, (path, method, status)
+    pattern = _resolve(document, {"$ref": "#/components/headers/RequestId"})["schema"]["pattern"]
+    assert api.get("/healthz", headers={"X-Request-ID": "trace-42"}).headers["X-Request-ID"] == "trace-42"
+    for insane in ("not sane!", "x" * 129):
+        response = api.get("/healthz", headers={"X-Request-ID": insane})
+        assert response.status_code == 200  # replaced, never refused
+        assert response.headers["X-Request-ID"] != insane and re.fullmatch(pattern, response.headers["X-Request-ID"])
+
+
+def _fill(path: str) -> str:
+    """The path with its parameters filled in: ids as UUIDs, names as a plain word."""
+    return re.sub(r"\{(\w+)\}", lambda m: str(uuid.uuid4()) if m.group(1).endswith("_id") else "atlas", path)
+
+
+def test_every_operation_acting_on_the_active_scope_declares_the_scope_header_and_notice(write_api):
+    """Which operations resolve the active scope is asked of the server: an unparseable
+    X-Synchronex-Scope is refused naming the header only by those that read it."""
+    document = write_api.get("/api/v1/openapi.json").json()
+    acting, declaring = set(), set()
+    for path, method, op in _operations(document):
+        if not path.startswith("/api/v1/"):
+            continue
+        params = {"q": "atlas"} if path.endswith("search") else None
+        body = {} if method in {"post", "put", "patch"} else None
+        response = write_api.request(
+            method.upper(), _fill(path), params=params, json=body, headers={"X-Synchronex-Scope": "not-a-scope"}
+        )
+        fields = response.json()["error"].get("details", {}).get("fields", {}) if response.status_code == 400 else {}
+        if "X-Synchronex-Scope" in fields:
+            acting.add((path, method))
+        if _parameter(document, op, "X-Synchronex-Scope") is not None:
+            declaring.add((path, method))
+            for status in ("200", "201", "202", "204"):
+                if status in op["responses"]:
+                    headers = op["responses"][status]["headers"]
+                    assert "X-Synchronex-Scope-Notice" in headers, (path, method, status)
+    assert acting == declaring
+    assert ("/api/v1/memory/product/{name}/state", "post") in acting and ("/api/v1/scope", "patch") not in acting
+
+
+def test_product_state_responses_declare_the_etag_header(api):
+    document = api.get("/api/v1/openapi.json").json()
+    item = document["paths"]["/api/v1/memory/product/{name}/state"]
+    for method, status in (("get", "200"), ("post", "200"), ("post", "201")):
+        assert "ETag" in item[method]["responses"][status]["headers"], (method, status)

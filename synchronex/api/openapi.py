@@ -1,6 +1,9 @@
-"""OpenAPI post-processing: the error responses and rate-limit headers every operation shares."""
+"""OpenAPI post-processing: the error responses and headers every operation shares."""
 
 from __future__ import annotations
+
+from apps.scopes.selectors import NOTICE_HEADER, SCOPE_HEADER
+from synchronex.api.request_id import _SANE as SANE_REQUEST_ID
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA = {
@@ -65,14 +68,87 @@ WRITE_ONLY = {
     "413": "Body over the size limit (PAYLOAD_TOO_LARGE)",
     "415": "Body is not JSON (UNSUPPORTED_MEDIA_TYPE)",
 }
+REQUEST_ID_PARAMETER = {
+    "name": "X-Request-ID",
+    "in": "header",
+    "required": False,
+    "description": "Your id for this request, echoed back when it is 1–128 of `A-Z a-z 0-9 . _ : -`; "
+    "any other value is replaced by a generated id (never refused).",
+    "schema": {"type": "string"},
+}
+REQUEST_ID_HEADER = {
+    "required": True,
+    "description": "The request id (the inbound X-Request-ID when sane, else a generated one); "
+    "log lines and INTERNAL_ERROR messages quote it.",
+    "schema": {"type": "string", "pattern": SANE_REQUEST_ID.pattern},
+}
+SCOPE_PARAMETER = {
+    "name": SCOPE_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Act in this workspace (its id) or `personal` for this request only, overriding the "
+    "stored scope. A workspace you are not a member of is NOT_FOUND; any other value is a VALIDATION_ERROR.",
+    # A plain string, not "a uuid or personal": a retry with the same Idempotency-Key replays the
+    # first answer, and the key's fingerprint takes an empty header for an absent one, so an empty
+    # value is not always refused.
+    "schema": {"type": "string"},
+}
+SCOPE_NOTICE_HEADER = {
+    "description": "Sent when your stored workspace is no longer available to you: the request was served "
+    "from your personal scope, and the stored scope was reset to it.",
+    "schema": {"type": "string"},
+}
+# Response headers repeated on most responses are declared once under ``components`` and
+# referenced; parameters stay inline, where clients look them up by name.
+HEADER_REFS = {
+    "RequestId": REQUEST_ID_HEADER,
+    "ScopeNotice": SCOPE_NOTICE_HEADER,
+}
+# The operations that act on the active scope (``space_for_request``): every memory route, and
+# reading the scope itself. Workspace management and ``PATCH /scope`` name their workspace
+# explicitly. tests/test_openapi.py holds this list to what the server does.
+SCOPED_PREFIXES = (
+    "/api/v1/memory/",
+    "/api/v1/kernel/",
+    "/api/v1/ingest/",
+    "/api/v1/ai/",
+    "/api/v1/byok",
+    "/api/v1/sessions",
+)
+# The answers given after authentication and the quota (the rate-limit and scope headers' responses).
+AFTER_QUOTA = ("400", "403", "404", "409", "412")
+
+
+def acts_on_active_scope(path: str, method: str) -> bool:
+    return path.startswith(SCOPED_PREFIXES) or (path == "/api/v1/scope" and method == "get")
+
+
+def _add_parameter(operation: dict, parameter: dict) -> None:
+    """Add a shared header parameter, unless the operation declares one of that name itself."""
+    params = operation.setdefault("parameters", [])
+    if not any(p.get("name") == parameter["name"] and p.get("in") == "header" for p in params):
+        params.append(dict(parameter))
+
+
+def _add_header(response: dict, name: str, component: str) -> None:
+    response.setdefault("headers", {}).setdefault(name, {"$ref": f"#/components/headers/{component}"})
+
+
+def _add_request_id(operation: dict) -> None:
+    _add_parameter(operation, REQUEST_ID_PARAMETER)
+    for response in operation.get("responses", {}).values():
+        _add_header(response, "X-Request-ID", "RequestId")
 
 
 def add_common_responses(result, generator, request, public):
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
     schemas["RateLimitExceeded"] = RATE_LIMIT_SCHEMA
+    result["components"].setdefault("headers", {}).update(HEADER_REFS)
     for path, operations in result.get("paths", {}).items():
         if not path.startswith("/api/v1/") or path.startswith("/api/v1/openapi") or path == "/api/v1/docs":
+            for operation in operations.values():
+                _add_request_id(operation)
             continue
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
@@ -98,11 +174,16 @@ def add_common_responses(result, generator, request, public):
                     },
                 },
             )
+            scoped = acts_on_active_scope(path, method)
             for status, response in responses.items():
-                if status.startswith("2") or status in ("403", "404", "400", "409", "412"):
+                if status.startswith("2") or status in AFTER_QUOTA:
                     headers = response.setdefault("headers", {})
                     for name, description in RATE_HEADERS.items():
                         headers.setdefault(name, {"schema": {"type": "integer"}, "description": description})
+                    if scoped:
+                        _add_header(response, NOTICE_HEADER, "ScopeNotice")
+            if scoped:
+                _add_parameter(operation, SCOPE_PARAMETER)
             if method == "post":
                 params = operation.setdefault("parameters", [])
                 if not any(p.get("name") == "Idempotency-Key" for p in params):
@@ -115,4 +196,5 @@ def add_common_responses(result, generator, request, public):
                             "schema": {"type": "string", "maxLength": 255},
                         }
                     )
+            _add_request_id(operation)
     return result

@@ -70,7 +70,9 @@ class ProductStateSerializer(serializers.Serializer):
     open_questions = serializers.ListField(child=serializers.CharField())
     next_session_starts_here = serializers.CharField()
     last_session_summary = serializers.CharField()
-    recent_decisions = serializers.SerializerMethodField(help_text="The product's newest current decisions (≤ 5).")
+    recent_decisions = serializers.SerializerMethodField(
+        help_text="The product's newest current decisions (≤ 5); empty for tokens without `decisions:read`."
+    )
     updated_at = serializers.DateTimeField()
     version = serializers.IntegerField()
     scope = serializers.SerializerMethodField()

@@ -34,6 +34,17 @@ NAME_PARAMETER = OpenApiParameter(
     description="The product name, URL-encoded (spaces, slashes as %2F, any script); trimmed, ≤ 100 "
     "characters, matched case-insensitively.",
 )
+ETAG_HEADER = OpenApiParameter(
+    "ETag",
+    str,
+    OpenApiParameter.HEADER,
+    response=[200, 201],
+    description='The version, quoted: "3". Send it back in `If-Match` to write only over that version.',
+)
+DECISIONS_NOTE = (
+    "`recent_decisions` holds the product's five newest current decisions for tokens with `decisions:read` "
+    "(every API key); for an OAuth token without it the list is empty."
+)
 
 
 def parse_if_match(raw: str | None):
@@ -57,8 +68,13 @@ def parse_if_match(raw: str | None):
     return versions
 
 
-def _state_response(product, scope: str, *, status: int = 200) -> Response:
-    recent = decision_recent_for_product(product=product, limit=RECENT_DECISIONS)
+def _state_response(request, product, scope: str, *, status: int = 200) -> Response:
+    # Reading decisions needs decisions:read (SPEC §2), as in search and the exports: a token
+    # without it still reads the state, with no decisions in it.
+    if request.auth.allows("decisions:read"):
+        recent = decision_recent_for_product(product=product, limit=RECENT_DECISIONS)
+    else:
+        recent = []
     return Response(product_state_body(product, recent, scope), status=status, headers={"ETag": f'"{product.version}"'})
 
 
@@ -68,23 +84,24 @@ class ProductStateView(ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Read a product's state",
-        description="Also returns the product's five newest current decisions. The ETag header is the version.",
-        parameters=[NAME_PARAMETER],
+        description="The ETag header is the version. " + DECISIONS_NOTE,
+        parameters=[NAME_PARAMETER, ETAG_HEADER],
         responses={200: ProductStateSerializer},
     )
     def get(self, request, name: str):
         active = self.active
-        return _state_response(product_get(space=active.space, name=name), active.scope)
+        return _state_response(request, product_get(space=active.space, name=name), active.scope)
 
     @extend_schema(
         tags=TAGS,
         summary="Update (or create) a product's state",
         description="Partial update: absent fields stay, lists replace. Creates the product when missing "
         '(201, else 200). With `If-Match: "<version>"` the write applies only to that version '
-        "(else PRECONDITION_FAILED); a write that changes something bumps the version (ETag).",
+        "(else PRECONDITION_FAILED); a write that changes something bumps the version (ETag). " + DECISIONS_NOTE,
         parameters=[
             NAME_PARAMETER,
             OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False, description='e.g. "3"'),
+            ETAG_HEADER,
         ],
         request=ProductStateWriteSerializer,
         responses={
@@ -101,7 +118,7 @@ class ProductStateView(ApiView):
         product, created = product_state_write(
             space=active.space, name=name, changes=dict(body.validated_data), if_match=if_match
         )
-        return _state_response(product, active.scope, status=201 if created else 200)
+        return _state_response(request, product, active.scope, status=201 if created else 200)
 
 
 class ProductListView(ApiView):
