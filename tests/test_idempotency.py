@@ -75,6 +75,7 @@ def test_concurrent_retries_have_one_effect(write_api):
         ({"params": {"dry_run": "true"}}, {}),  # a query string changes what a POST does
         ({}, {"params": {"x": "1"}}),
         ({}, {"headers": {"X-Synchronex-Scope": "personal"}}),  # so does the scope it writes to
+        ({}, {"headers": {"X-Synchronex-Scope": ""}}),  # an empty header is refused, not absent
     ],
 )
 def test_same_key_with_a_different_query_or_scope_is_a_conflict(write_api, first, second):

@@ -55,7 +55,10 @@ def request_fingerprint(request) -> str:
     """A keyed digest of what the request asks beyond its path: query string, scope header and body
     (bodies may hold secrets, BYOK keys, so no bare hash is kept)."""
     digest = hmac.new(settings.SECRET_KEY.encode(), digestmod=hashlib.sha256)
-    for part in (request.META.get("QUERY_STRING", ""), request.headers.get("X-Synchronex-Scope", "")):
+    for part in (request.META.get("QUERY_STRING", ""), request.headers.get("X-Synchronex-Scope")):
+        if part is None:  # an absent header is not an empty one (the scope refuses an empty one)
+            digest.update(b"-:")
+            continue
         encoded = part.encode("utf-8", "surrogateescape")
         digest.update(b"%d:" % len(encoded) + encoded)
     digest.update(request.body)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from apps.scopes.selectors import NOTICE_HEADER, SCOPE_HEADER
-from synchronex.api.request_id import _SANE as SANE_REQUEST_ID
+from synchronex.api.request_id import SANE as SANE_REQUEST_ID
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA = {
@@ -88,9 +88,8 @@ SCOPE_PARAMETER = {
     "required": False,
     "description": "Act in this workspace (its id) or `personal` for this request only, overriding the "
     "stored scope. A workspace you are not a member of is NOT_FOUND; any other value is a VALIDATION_ERROR.",
-    # A plain string, not "a uuid or personal": a retry with the same Idempotency-Key replays the
-    # first answer, and the key's fingerprint takes an empty header for an absent one, so an empty
-    # value is not always refused.
+    # A plain string, as the server reads it: `personal` or a workspace id; anything else is answered
+    # (VALIDATION_ERROR), and fuzzers should send it.
     "schema": {"type": "string"},
 }
 SCOPE_NOTICE_HEADER = {

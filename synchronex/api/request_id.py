@@ -9,7 +9,7 @@ import uuid
 
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 # An inbound id is echoed only when it is short and plain, so it cannot forge log lines.
-_SANE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+SANE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 def current_request_id() -> str:
@@ -17,7 +17,7 @@ def current_request_id() -> str:
 
 
 def accept_or_generate(inbound: str | None) -> str:
-    if inbound and _SANE.match(inbound):
+    if inbound and SANE.match(inbound):
         return inbound
     return uuid.uuid4().hex
 

@@ -253,3 +253,16 @@ def test_the_tool_leaves_decisions_out_for_a_token_without_decisions_read(base_u
     report = Mcp(base_url, tokens["access_token"]).tool("check_memory_confidence", {"context_block": "Use MySQL"})
 
     assert report["decisions_checked"] is False and report["superseded_decisions"] == []
+
+
+def test_product_state_and_handoff_leave_decisions_out_for_a_token_without_decisions_read(base_url, person, mcp):
+    mcp.tool("log_decision", {"product_name": "Atlas", "decision": "Use MySQL"})
+    assert [d["decision"] for d in mcp.tool("get_product_state", {"product_name": "Atlas"})["recent_decisions"]] == [
+        "Use MySQL"
+    ]
+    _, tokens = obtain_tokens(base_url, person.email, scope="memory:read", resource=f"{base_url}/mcp")
+    reader = Mcp(base_url, tokens["access_token"])
+
+    assert reader.tool("get_product_state", {"product_name": "Atlas"})["recent_decisions"] == []
+    handoff = reader.tool("get_session_handoff", {"product_name": "Atlas"})
+    assert handoff["recent_decisions"] == [] and handoff["product_name"] == "Atlas"

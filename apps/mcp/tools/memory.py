@@ -72,9 +72,16 @@ def product_name_argument(args: dict) -> str:
     return clean_product_name(args["product_name"], field="product_name")
 
 
-def _state(product, scope: str) -> dict:
-    recent = decision_recent_for_product(product=product, limit=RECENT_DECISIONS)
-    return product_state_body(product, recent, scope)
+def _recent(context: ToolContext, product) -> list:
+    """The product's newest current decisions, for a credential with decisions:read (SPEC §2);
+    without it the state is still read, with no decisions in it (as over the REST API)."""
+    if not context.allows("decisions:read"):
+        return []
+    return decision_recent_for_product(product=product, limit=RECENT_DECISIONS)
+
+
+def _state(context: ToolContext, product, scope: str) -> dict:
+    return product_state_body(product, _recent(context, product), scope)
 
 
 @tool(
@@ -82,7 +89,7 @@ def _state(product, scope: str) -> dict:
     title="Get a product's state",
     description=(
         "A product's status, what works, what is blocked, open questions, the last session summary, where the "
-        "next session starts and its five newest decisions."
+        "next session starts and its five newest decisions (with decisions:read; else none)."
     ),
     scope="memory:read",
     read_only=True,
@@ -91,7 +98,7 @@ def _state(product, scope: str) -> dict:
 )
 def get_product_state(context: ToolContext, args: dict) -> dict:
     active = context.active
-    return _state(product_get(space=active.space, name=product_name_argument(args)), active.scope)
+    return _state(context, product_get(space=active.space, name=product_name_argument(args)), active.scope)
 
 
 @tool(
@@ -99,7 +106,7 @@ def get_product_state(context: ToolContext, args: dict) -> dict:
     title="Get the session handoff",
     description=(
         "What the next session on a product needs first: where to start, the last session's summary (and who "
-        "ended it), what is blocked, open questions and the newest decisions."
+        "ended it), what is blocked, open questions and the newest decisions (with decisions:read; else none)."
     ),
     scope="memory:read",
     read_only=True,
@@ -110,7 +117,7 @@ def get_session_handoff(context: ToolContext, args: dict) -> dict:
     active = context.active
     product = product_get(space=active.space, name=product_name_argument(args))
     last = session_last_ended(product=product)
-    recent = decision_recent_for_product(product=product, limit=RECENT_DECISIONS)
+    recent = _recent(context, product)
     return {
         "product_name": product.name,
         "status": product.status,
@@ -235,4 +242,4 @@ def update_product_state(context: ToolContext, args: dict) -> dict:
     product, created = product_state_write(
         space=active.space, name=product_name_argument(args), changes=changes, if_match=if_match
     )
-    return {**_state(product, active.scope), "created": created}
+    return {**_state(context, product, active.scope), "created": created}

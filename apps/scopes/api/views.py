@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from apps.scopes.api import serializers as s
@@ -12,13 +12,6 @@ from apps.scopes.services import member_put_by_email, member_remove, scope_set, 
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
-
-SCOPE_HEADER_PARAM = OpenApiParameter(
-    "X-Synchronex-Scope",
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description="Act in this workspace (its id) or `personal` for this request only, overriding the stored scope.",
-)
 
 
 def _ref(membership: Membership) -> dict:
@@ -53,9 +46,7 @@ class ScopeView(ApiView):
             "available": available,
         }
 
-    @extend_schema(
-        tags=["scope"], summary="Get the active scope", parameters=[SCOPE_HEADER_PARAM], responses=s.ScopeSerializer
-    )
+    @extend_schema(tags=["scope"], summary="Get the active scope", responses=s.ScopeSerializer)
     def get(self, request):
         return Response(s.ScopeSerializer(self._payload(self.active)).data)
 
