@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -42,13 +43,18 @@ DEBUG = env_bool("DEBUG", False)
 _DEV_SECRET_KEY = "dev-insecure-synchronex-key-do-not-use-in-production-0123456789abcdef"
 SECRET_KEY = env("SECRET_KEY", None if PRODUCTION else _DEV_SECRET_KEY)
 if PRODUCTION:
-    missing = [
-        name for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "FERNET_KEYS", "ALLOWED_HOSTS") if not env(name)
-    ]
+    required = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "FERNET_KEYS", "ALLOWED_HOSTS", "PUBLIC_BASE_URL")
+    missing = [name for name in required if not env(name)]
     if missing:
         raise ImproperlyConfigured(f"Production mode needs these environment variables: {', '.join(missing)}")
     if SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50:
         raise ImproperlyConfigured("SECRET_KEY must be a unique random value of at least 50 characters")
+    # The OAuth issuer and resource identifiers are built from it: clients compare them exactly.
+    _public = urlsplit(env("PUBLIC_BASE_URL"))
+    if _public.scheme != "https" or not _public.hostname:
+        raise ImproperlyConfigured(
+            "PUBLIC_BASE_URL must be the https:// origin clients use, e.g. https://synchronex.ai"
+        )
     if DEBUG:
         raise ImproperlyConfigured("DEBUG must be off in production")
 

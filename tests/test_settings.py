@@ -17,6 +17,7 @@ PROD_ENV = {
     "REDIS_URL": "redis://cache.internal:6379/0",
     "FERNET_KEYS": "lT3lHxZ8H9mX1FJ3cYyVq0o8n0pYQm6c4t0b4m2W2aA=",
     "ALLOWED_HOSTS": "synchronex.ai",
+    "PUBLIC_BASE_URL": "https://synchronex.ai",
 }
 
 
@@ -28,7 +29,9 @@ def run_manage(*args, env_overrides):
     )
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "FERNET_KEYS", "ALLOWED_HOSTS"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "FERNET_KEYS", "ALLOWED_HOSTS", "PUBLIC_BASE_URL"]
+)
 def test_production_refuses_to_start_without_its_secrets(missing):
     env = {k: v for k, v in PROD_ENV.items() if k != missing}
     result = run_manage("check", env_overrides=env)
@@ -40,6 +43,15 @@ def test_production_refuses_the_development_secret_key():
     result = run_manage("check", env_overrides={**PROD_ENV, "SECRET_KEY": "short"})
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["http://synchronex.ai", "synchronex.ai", "https://"])
+def test_production_refuses_a_public_base_url_that_is_not_an_https_origin(value):
+    # It becomes the OAuth issuer and resource identifiers: clients would be told to send tokens
+    # in the clear, or to a server that is not this one.
+    result = run_manage("check", env_overrides={**PROD_ENV, "PUBLIC_BASE_URL": value})
+    assert result.returncode != 0
+    assert "PUBLIC_BASE_URL" in result.stderr
 
 
 def test_check_deploy_is_clean_with_production_variables():

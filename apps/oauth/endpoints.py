@@ -6,37 +6,70 @@ SPEC §1 envelope (via the API error middleware) for throttling and unknown path
 
 from __future__ import annotations
 
+import io
 import json
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from oauth2_provider import views as dot_views
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
+from rest_framework.exceptions import ParseError
 
+from apps.oauth.readable import unreadable_reason
 from apps.oauth.registration import MetadataRejected, client_metadata_normalise
 from apps.oauth.resources import DEFAULT_RESOURCE, PROTECTED_RESOURCES, public_base_url, resource_uri
+from apps.oauth.validators import OAuth2Validator
 from synchronex.api import errors
+from synchronex.api.parsers import StrictJSONParser
 from synchronex.api.ratelimit import throttle_ip
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+def _oauth_error(error: oauth_errors.OAuth2Error) -> HttpResponse:
+    """An RFC 6749 §5.2 error answer, as oauthlib renders its own."""
+    return HttpResponse(error.json, status=error.status_code, content_type="application/json", headers=NO_STORE)
+
+
+def _unreadable(view, request) -> HttpResponse | None:
+    reason = unreadable_reason(view, request)
+    return None if reason is None else _oauth_error(oauth_errors.InvalidRequestError(description=reason))
+
+
 class TokenView(dot_views.TokenView):
     """``/api/oauth/token``: authorization_code (PKCE S256) and refresh_token grants."""
 
+    validator_class = OAuth2Validator
+
     def post(self, request, *args, **kwargs):
         throttle_ip(request, group="oauth-token", rate=settings.OAUTH_TOKEN_RATE)
+        unreadable = _unreadable(self, request)
+        if unreadable is not None:
+            return unreadable
         if request.POST.get("grant_type") == DEVICE_CODE_GRANT:
             # DOT's view sends this grant to its device flow before oauthlib can refuse it; the
             # server class configured here has no device grant, so answer as oauthlib would.
-            error = oauth_errors.UnsupportedGrantTypeError()
-            return HttpResponse(error.json, status=error.status_code, content_type="application/json", headers=NO_STORE)
+            return _oauth_error(oauth_errors.UnsupportedGrantTypeError())
         return super().post(request, *args, **kwargs)
+
+    def create_token_response(self, request):
+        url, headers, body, status = super().create_token_response(request)
+        if status >= 400:
+            # An error raised while the tokens are saved (validators.OAuth2Validator) comes back
+            # from DOT with the error's own headers only, without oauthlib's JSON defaults.
+            headers = {"Content-Type": "application/json", **NO_STORE, **headers}
+        return url, headers, body, status
 
 
 class RevokeView(dot_views.RevokeTokenView):
     """``/api/oauth/revoke`` (RFC 7009); revoking either token of a pair revokes both."""
+
+    def post(self, request, *args, **kwargs):
+        unreadable = _unreadable(self, request)
+        if unreadable is not None:
+            return unreadable
+        return super().post(request, *args, **kwargs)
 
 
 def _metadata_error(rejected: MetadataRejected) -> JsonResponse:
@@ -44,11 +77,17 @@ def _metadata_error(rejected: MetadataRejected) -> JsonResponse:
 
 
 def _normalised_body(request) -> JsonResponse | None:
-    """Check the RFC 7591 metadata; hand DOT only what it should act on, with our defaults."""
+    """Check the RFC 7591 metadata; hand DOT only what it should act on, with our defaults.
+
+    The body is read by the API's JSON parser, so the same bodies are refused here as on the
+    API: invalid UTF-8 or JSON, absurd nesting, and lone surrogates, which PostgreSQL cannot store.
+    """
     try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return _metadata_error(MetadataRejected("invalid_client_metadata", "The request body must be valid JSON."))
+        data = StrictJSONParser().parse(io.BytesIO(request.body), parser_context={"request": request})
+    except ParseError as exc:
+        return _metadata_error(
+            MetadataRejected("invalid_client_metadata", f"The request body must be valid JSON: {exc.detail}")
+        )
     try:
         normalised = client_metadata_normalise(data)
     except MetadataRejected as rejected:

@@ -109,7 +109,14 @@ def _record_use(token) -> None:
 
 @transaction.atomic
 def connected_app_revoke(*, user, application_id: int):
-    """Revoke every token and pending code the user gave one app; NOT_FOUND if none is live."""
+    """Revoke every token and pending code the user gave one app; NOT_FOUND if none is live.
+
+    The app may be refreshing at this very moment. A rotation that locked its refresh token
+    first makes the first update wait, then skip that token; the new pair it wrote is seen by
+    the statements after it: the delete takes the new access token, the second update revokes
+    the new refresh token. A rotation that checked its token before this commits finds it
+    revoked once it holds the lock, and fails (``validators.OAuth2Validator``).
+    """
     Application = get_application_model()
     AccessToken = get_access_token_model()
     RefreshToken = get_refresh_token_model()
@@ -124,6 +131,7 @@ def connected_app_revoke(*, user, application_id: int):
     # Revoked refresh tokens are kept (not deleted) so that a replay is recognised as reuse.
     refresh.update(revoked=now, updated=now)
     access.delete()
+    refresh.update(revoked=now, updated=now)
     get_grant_model().objects.filter(user=user, application=application).delete()
     AppUsage.objects.filter(user=user, application=application).delete()
     return application

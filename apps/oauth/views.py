@@ -10,10 +10,13 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.oauth2_backends import _add_iss_to_redirect
+from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import AuthorizationView
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
+from apps.oauth.readable import unreadable_reason
 from apps.oauth.selectors import connected_apps
 from apps.oauth.services import connected_app_revoke
 from synchronex.api import errors
@@ -48,6 +51,10 @@ class ConsentView(AuthorizationView):
     template_name = "oauth/authorize.html"
 
     def dispatch(self, request, *args, **kwargs):
+        # A request oauthlib cannot read has no redirect URI it could check: the error stays here.
+        reason = unreadable_reason(self, request)
+        if reason is not None:
+            raise errors.ValidationFailed(reason, details={"oauth_error": "invalid_request"})
         return _not_frameable(super().dispatch(request, *args, **kwargs))
 
     def get(self, request, *args, **kwargs):
@@ -80,6 +87,15 @@ class ConsentView(AuthorizationView):
             oauth_error.description or "The authorization request is not valid.",
             details={"oauth_error": oauth_error.error},
         )
+
+    def redirect(self, redirect_to, application):
+        # RFC 9207 §2: every authorization response names the issuer, error responses too
+        # (access_denied, invalid_scope, the PKCE refusal, login_required); DOT adds it only to
+        # the code. Its own helper replaces any iss already there, so none is ever doubled.
+        if oauth2_settings.COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS:
+            issuer = oauth2_settings.oauth2_authorization_server_issuer(self.request)
+            redirect_to = _add_iss_to_redirect(redirect_to, issuer)
+        return super().redirect(redirect_to, application)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

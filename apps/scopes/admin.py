@@ -90,3 +90,12 @@ class MembershipAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Not on these pages: removing a member goes through the API, which never removes a
+        # workspace's owner. Deleting a space or a user here still takes its memberships with
+        # it (Django asks this same question of every row such a delete cascades to).
+        match = request.resolver_match
+        if match is not None and (match.url_name or "").startswith(f"{self.opts.app_label}_{self.opts.model_name}_"):
+            return False
+        return super().has_delete_permission(request, obj)

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
+from django.core.exceptions import (
+    BadRequest,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404
+from django.http.multipartparser import MultiPartParserError
 from django_redis.exceptions import ConnectionInterrupted as CacheConnectionInterrupted
 from kombu.exceptions import OperationalError as BrokerOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -66,6 +75,9 @@ def to_service_error(exc: Exception) -> errors.ServiceError | None:
         return errors.MethodNotAllowed(str(exc.detail))
     if isinstance(exc, drf.NotAcceptable):
         return errors.ValidationFailed("Cannot produce the requested representation (Accept header).")
+    unreadable = _unreadable_request(exc)
+    if unreadable is not None:
+        return unreadable
     if isinstance(exc, (OperationalError, InterfaceError)):
         return errors.ServiceUnavailable("The database is unavailable; try again shortly.")
     if isinstance(exc, DatabaseError) and "could not connect" in str(exc).lower():
@@ -77,6 +89,26 @@ def to_service_error(exc: Exception) -> errors.ServiceError | None:
         return errors.ServiceUnavailable("The task broker is unavailable; try again shortly.")
     if isinstance(exc, ConnectionError):
         return errors.ServiceUnavailable("A backing service is unavailable; try again shortly.")
+    return None
+
+
+def _unreadable_request(exc: Exception) -> errors.ServiceError | None:
+    """Django's refusals to read a query string or form body (raised when a view first reads
+    ``request.GET`` or ``request.POST``): the client's mistake, answered as Django itself would
+    (400, 413 for the body size), never as an unexpected error."""
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return errors.ValidationFailed(f"The request has more than {limit} query or form fields.")
+    if isinstance(exc, TooManyFilesSent):
+        return errors.ValidationFailed(f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files.")
+    if isinstance(exc, RequestDataTooBig):
+        return errors.PayloadTooLarge()
+    if isinstance(exc, MultiPartParserError):
+        return errors.ValidationFailed(f"Malformed multipart body: {exc}")
+    if isinstance(exc, BadRequest):
+        return errors.ValidationFailed(str(exc) or "The request could not be read.")
+    if isinstance(exc, SuspiciousOperation):
+        return errors.ValidationFailed("The request was refused as malformed.")
     return None
 
 

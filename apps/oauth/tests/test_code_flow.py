@@ -211,6 +211,36 @@ def test_authorize_refuses_unknown_scopes_to_the_client(base_url, person):
     assert query["error"] == "invalid_scope"
 
 
+@pytest.mark.parametrize(
+    "case, expected_error",
+    [
+        ("deny", "access_denied"),
+        ("plain pkce", "invalid_request"),
+        ("unknown scope", "invalid_scope"),
+        ("prompt=none, anonymous", "login_required"),
+    ],
+)
+def test_error_redirects_carry_the_issuer_too(base_url, person, case, expected_error):
+    # RFC 9207 §2: error responses carry iss as well, or a client cannot tell which server
+    # sent them (the mix-up attack the parameter exists for).
+    client = register_client(base_url)
+    challenge = pkce_pair()[1]
+    params = authorize_params(client["client_id"], challenge, state="st")
+    url = f"{base_url}/oauth/authorize"
+    if case == "deny":
+        response = consent(login(base_url, person.email), base_url, params, allow=False)
+    elif case == "prompt=none, anonymous":
+        response = requests.get(url, params={**params, "prompt": "none"}, allow_redirects=False, timeout=30)
+    else:
+        extra = {"code_challenge_method": "plain"} if case == "plain pkce" else {"scope": "memory:read admin"}
+        session = login(base_url, person.email)
+        response = session.get(url, params={**params, **extra}, allow_redirects=False, timeout=30)
+
+    query = redirect_query(response)
+    assert (query["error"], query["state"]) == (expected_error, "st")
+    assert query["iss"] == base_url
+
+
 def test_token_exchange_refusals(base_url, person):
     client = register_client(base_url)
     verifier, challenge = pkce_pair()

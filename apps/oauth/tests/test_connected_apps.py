@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 
 import pytest
 import requests
+from django.db import connection
 from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
+from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from apps.oauth.tests.helpers import (
     PASSWORD,
@@ -86,6 +90,71 @@ def test_disconnecting_revokes_every_token_of_that_app(base_url, person):
     assert "Disconnected “Notes Helper”." in page
     assert f'data-client-id="{client["client_id"]}"' not in page
     assert f'data-client-id="{other_client["client_id"]}"' in page
+
+
+def wait_until_another_session_waits_for_a_lock():
+    with connection.cursor() as cursor:
+        for _ in range(400):
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # else the view is frozen for the transaction
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the disconnect never waited for the rotation's lock")
+
+
+def test_a_refresh_checked_before_a_disconnect_gets_no_new_tokens(base_url, person, monkeypatch):
+    client, tokens = obtain_tokens(base_url, person.email)
+    session = login(base_url, person.email)
+    application = Application.objects.get(client_id=client["client_id"])
+    validate = OAuth2Validator.validate_refresh_token
+
+    def validate_then_disconnect(self, *args, **kwargs):
+        valid = validate(self, *args, **kwargs)
+        # The user disconnects the app after its refresh token was checked, before the new pair is saved.
+        assert disconnect(session, base_url, application.pk).status_code == 302
+        return valid
+
+    monkeypatch.setattr(OAuth2Validator, "validate_refresh_token", validate_then_disconnect)
+    response = refresh(base_url, client["client_id"], tokens["refresh_token"])
+
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
+    assert not AccessToken.objects.filter(user=person).exists()
+    assert not RefreshToken.objects.filter(user=person, revoked__isnull=True).exists()
+
+
+def test_a_disconnect_that_waits_for_a_rotation_revokes_the_new_pair_too(base_url, person, monkeypatch):
+    client, tokens = obtain_tokens(base_url, person.email)
+    session = login(base_url, person.email)
+    application = Application.objects.get(client_id=client["client_id"])
+    create_refresh_token = OAuth2Validator._create_refresh_token
+    disconnecting = {}
+
+    def disconnect_during_rotation(self, *args, **kwargs):
+        # Inside the rotation's transaction, the old refresh token locked and the new access
+        # token written: the disconnect starts now and must wait for the rotation to commit.
+        thread = threading.Thread(
+            target=lambda: disconnecting.update(response=disconnect(session, base_url, application.pk))
+        )
+        thread.start()
+        disconnecting["thread"] = thread
+        wait_until_another_session_waits_for_a_lock()
+        return create_refresh_token(self, *args, **kwargs)
+
+    monkeypatch.setattr(OAuth2Validator, "_create_refresh_token", disconnect_during_rotation)
+    rotated = refresh(base_url, client["client_id"], tokens["refresh_token"])
+    disconnecting["thread"].join(timeout=30)
+
+    assert rotated.status_code == 200, rotated.text  # the rotation committed first
+    assert disconnecting["response"].status_code == 302
+    assert not RefreshToken.objects.filter(user=person, revoked__isnull=True).exists()
+    assert not AccessToken.objects.filter(user=person).exists()
+    new = rotated.json()
+    assert api_get(base_url, new["access_token"]).status_code == 401
+    monkeypatch.undo()
+    assert refresh(base_url, client["client_id"], new["refresh_token"]).json()["error"] == "invalid_grant"
 
 
 def test_disconnect_needs_csrf(base_url, person):
