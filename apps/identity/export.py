@@ -16,6 +16,8 @@ fits, whole pieces only:
    state fitted.
 
 So the lowest-ranked decisions go first, then product-state list items (last items first).
+The space's BYOK keys, wherever a user pasted one, are replaced by ``[REDACTED:api_key]`` (the
+MIF export's ``Scrubber``) before any token is counted, so a redacted export still fits.
 Decisions are ranked by ``decision_search`` on the query (all words), topped up by a search on
 any of its words, so a long task text still finds what it mentions; with a product, decisions of
 other products that affect it are included (propagation).
@@ -24,6 +26,7 @@ other products that affect it are included (propagation).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -32,6 +35,7 @@ from django.utils import timezone
 from apps.decisions.selectors import decision_render_text, decision_search
 from apps.identity import renderer
 from apps.identity.selectors import EffectiveKernel
+from apps.memory.mif.export import Scrubber, space_secrets
 from apps.products.selectors import product_find
 from apps.scopes.models import Space
 from synchronex.api import errors
@@ -138,7 +142,7 @@ def _assemble(units: list[_Unit], titles: dict[str, str], fmt: str) -> tuple[str
     return content, sections
 
 
-def _product_units(product) -> list[_Unit]:
+def _product_units(product, scrub: Callable[[str], str]) -> list[_Unit]:
     by_group: dict[str, list[_Unit]] = {}
     status = f"Status: {product.status}"
     if product.updated_at:
@@ -147,9 +151,9 @@ def _product_units(product) -> list[_Unit]:
     for name, _ in PRODUCT_TEXTS:
         value = (getattr(product, name) or "").strip()
         if value:
-            by_group[name] = [_Unit("product", name, value)]
+            by_group[name] = [_Unit("product", name, scrub(value))]
     for name, _ in PRODUCT_LISTS:
-        by_group[name] = [_Unit("product", name, f"- {item}") for item in getattr(product, name) or [] if item]
+        by_group[name] = [_Unit("product", name, scrub(f"- {item}")) for item in getattr(product, name) or [] if item]
     return [unit for group in PRODUCT_KEEP_ORDER for unit in by_group.get(group, [])]
 
 
@@ -199,7 +203,9 @@ def _piece(unit: _Unit, kept: list[_Unit], titles: dict[str, str], fmt: str) -> 
     return f"{piece}\n\n{unit.text}"
 
 
-def _select(units: list[_Unit], kernel: EffectiveKernel, titles: dict, fmt: str, max_tokens: int) -> list[_Unit]:
+def _select(
+    units: list[_Unit], kernel: EffectiveKernel, titles: dict, fmt: str, max_tokens: int, scrub: Callable[[str], str]
+) -> list[_Unit]:
     """The units that fit ``max_tokens``, honouring the drop order of the module docstring.
 
     Walks the units from the highest priority down, keeping each that still fits: the kernel
@@ -216,7 +222,7 @@ def _select(units: list[_Unit], kernel: EffectiveKernel, titles: dict, fmt: str,
     for unit in units:
         if unit.kind == "kernel":
             kept = [unit] if count_tokens(_assemble([unit], titles, fmt)[0]) <= max_tokens else []
-            kept = kept or _shrunk_kernel(kernel, titles, fmt, max_tokens)
+            kept = kept or _shrunk_kernel(kernel, titles, fmt, max_tokens, scrub)
             used = count_tokens(_assemble(kept, titles, fmt)[0])
             continue
         if unit.group in closed or (unit.kind == "decisions" and not product_complete):
@@ -238,19 +244,25 @@ def _select(units: list[_Unit], kernel: EffectiveKernel, titles: dict, fmt: str,
     return kept
 
 
-def _shrunk_kernel(kernel: EffectiveKernel, titles: dict[str, str], fmt: str, max_tokens: int) -> list[_Unit]:
+def _shrunk_kernel(
+    kernel: EffectiveKernel, titles: dict[str, str], fmt: str, max_tokens: int, scrub: Callable[[str], str]
+) -> list[_Unit]:
     """The kernel re-rendered under what the budget leaves for it (whole lines, by priority)."""
     budget = max_tokens
     while budget > 0:
         block = renderer.render_block(kernel.sections, max_tokens=budget).text
         if not block:
             return []
-        unit = [_Unit("kernel", "kernel", _kernel_text(block, fmt))]
+        unit = [_Unit("kernel", "kernel", _kernel_text(scrub(block), fmt))]
         over = count_tokens(_assemble(unit, titles, fmt)[0]) - max_tokens
         if over <= 0:
             return unit
         budget -= over
     return []
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def kernel_export_build(
@@ -269,21 +281,25 @@ def kernel_export_build(
     if fmt not in FORMATS:
         raise errors.ValidationFailed.for_fields({"format": f"Use one of: {', '.join(FORMATS)}."})
     titles = {"kernel": "Identity kernel", "product": "Product", "decisions": "Relevant decisions"}
+    # One query for the space's keys; the Scrubber is built only when there are some (most
+    # spaces have none, and this export is a hot path).
+    secrets = space_secrets(space)
+    scrub = Scrubber(secrets) if secrets else _as_is
     units: list[_Unit] = []
     if kernel.injection_block:
-        units.append(_Unit("kernel", "kernel", _kernel_text(kernel.injection_block, fmt)))
+        units.append(_Unit("kernel", "kernel", _kernel_text(scrub(kernel.injection_block), fmt)))
     state = None
     if product is not None:
         state = product_find(space=space, name=product)
         if state is None:
             raise errors.NotFound(f"No product named {product!r} in this scope.")
-        titles["product"] = f"Product: {state.name}"
-        units += _product_units(state)
+        titles["product"] = scrub(f"Product: {state.name}")
+        units += _product_units(state, scrub)
     if include_decisions:
         found = relevant_decisions(space=space, query=query, product=product, limit=decisions, product_state=state)
-        units += [_Unit("decisions", "decisions", decision_render_text(d)) for d in found]
+        units += [_Unit("decisions", "decisions", scrub(decision_render_text(d))) for d in found]
 
-    kept = _select(units, kernel, titles, fmt, max_tokens)
+    kept = _select(units, kernel, titles, fmt, max_tokens, scrub)
     content, present = _assemble(kept, titles, fmt)
     sections = []
     for kind, title, body in present:

@@ -9,6 +9,8 @@ for search and filtering.
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -32,6 +34,11 @@ MAX_TAG_CHARS = 200
 MAX_RELATED_IDS = 1_000
 MAX_VERSION = 2**31 - 1  # the column is a PostgreSQL integer
 MAX_REF_CHARS = 255  # parent_id, related ids, agent_id, external_id
+MAX_EMBEDDING_DIMENSIONS = 16_000  # pgvector's limit for the vector type
+MAX_VECTOR_COMPONENT = 3.4028234663852886e38  # pgvector stores 32-bit floats: the largest one
+# Entity names are searchable up to this many characters: a memory's whole search document must
+# stay within PostgreSQL's 1 MiB tsvector limit, and the entity list has no length limit of its own.
+MAX_ENTITY_SEARCH_CHARS = 10_000
 EMBEDDING_LOCK_CLASS = 0x53584D45  # advisory-lock namespace of embedding runs ("SXME")
 
 
@@ -75,14 +82,44 @@ class MemoryFields:
     embedding_dimensions: int | None
 
 
-def _has_nul(value) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unstorable(value) -> str | None:
+    """Why PostgreSQL cannot store a parsed JSON value in its text and jsonb columns, or None.
+
+    NUL is not allowed in either; a lone UTF-16 surrogate (a JSON escape such as ``"\\ud800"``
+    without its pair parses to one) is not a character, so no UTF-8 text carries it; a number
+    beyond a double's range (``1e400``) parses to infinity, which jsonb refuses. The walk is
+    iterative, so no nesting depth can exhaust the stack.
+    """
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return "Must not contain NUL (U+0000) characters."
+            if not node.isascii() and LONE_SURROGATE.search(node):
+                return "Must not contain a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair)."
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                return "Numbers must be within a double's range (1e400 is not)."
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
+
+
+def _vector_component(value) -> bool:
+    """A JSON number that a vector component (a 32-bit float) can hold."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return abs(float(value)) <= MAX_VECTOR_COMPONENT
+    except OverflowError:  # an integer beyond a double's range
+        return False
 
 
 def _timestamp(value, name: str, problems: dict, *, required: bool) -> datetime | None:
@@ -90,12 +127,21 @@ def _timestamp(value, name: str, problems: dict, *, required: bool) -> datetime 
         if required:
             problems[name] = "This field is required."
         return None
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well formed but not a moment, such as 30 February
+        parsed = None
     if parsed is None:
         problems[name] = "Use an ISO 8601 date-time."
         return None
     # A time without an offset is read as UTC, the contract's zone.
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+05:00 is a moment of year 0 in UTC
+        problems[name] = "Must fall within the years 1 to 9999 in UTC."
+        return None
 
 
 def _ref(value, name: str, problems: dict) -> str:
@@ -125,12 +171,11 @@ def _embedding(value, problems: dict) -> tuple[list[float] | None, str, int | No
     if not isinstance(model, str) or not model.strip() or len(model) > 200:
         problems["embeddings.model"] = "A vector needs the name of its model (at most 200 characters)."
         return None, "", None
-    if (
-        not isinstance(vector, list)
-        or not vector
-        or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in vector)
-    ):
-        problems["embeddings.vector"] = "Must be a non-empty list of numbers."
+    if not isinstance(vector, list) or not vector or not all(_vector_component(x) for x in vector):
+        problems["embeddings.vector"] = "Must be a non-empty list of numbers of at most 3.4e38 in size."
+        return None, "", None
+    if len(vector) > MAX_EMBEDDING_DIMENSIONS:
+        problems["embeddings.vector"] = f"At most {MAX_EMBEDDING_DIMENSIONS} numbers."
         return None, "", None
     dimensions = value.get("dimensions")
     if dimensions is not None and dimensions != len(vector):
@@ -148,9 +193,9 @@ def memory_validate(*, data) -> MemoryFields:
     if not isinstance(data, dict):
         raise errors.ValidationFailed.for_fields({"memory": "Each memory must be a JSON object."})
     problems: dict[str, str] = {}
-    if _has_nul(data):
-        # PostgreSQL can store NUL neither in text nor in jsonb.
-        problems["memory"] = "Must not contain NUL (U+0000) characters."
+    unstorable_problem = unstorable(data)
+    if unstorable_problem:
+        problems["memory"] = unstorable_problem
 
     memory_id = None
     raw_id = data.get("id")
@@ -214,7 +259,12 @@ def memory_validate(*, data) -> MemoryFields:
     created_at = _timestamp(data.get("created_at"), "created_at", problems, required=True)
     updated_at = _timestamp(data.get("updated_at"), "updated_at", problems, required=False)
     embedding, embedding_model, embedding_dimensions = _embedding(data.get("embeddings"), problems)
-    fields = MemoryFields(
+    parent_id = _ref(data.get("parent_id"), "parent_id", problems)
+    agent_id = _ref(data.get("agent_id"), "agent_id", problems)
+    external_id = _ref(data.get("external_id"), "external_id", problems)
+    if problems:
+        raise errors.ValidationFailed.for_fields(problems, "The memory is not valid.")
+    return MemoryFields(
         memory_id=memory_id,
         content=content,
         content_sha256=content_sha256(content),
@@ -223,10 +273,10 @@ def memory_validate(*, data) -> MemoryFields:
         entities=entities,
         metadata=metadata,
         source=source,
-        parent_id=_ref(data.get("parent_id"), "parent_id", problems),
+        parent_id=parent_id,
         related_memory_ids=related_ids,
-        agent_id=_ref(data.get("agent_id"), "agent_id", problems),
-        external_id=_ref(data.get("external_id"), "external_id", problems),
+        agent_id=agent_id,
+        external_id=external_id,
         version=version,
         created_at=created_at,
         updated_at=updated_at,
@@ -234,9 +284,6 @@ def memory_validate(*, data) -> MemoryFields:
         embedding_model=embedding_model,
         embedding_dimensions=embedding_dimensions,
     )
-    if problems:
-        raise errors.ValidationFailed.for_fields(problems, "The memory is not valid.")
-    return fields
 
 
 def memory_find_duplicate(*, space, fields: MemoryFields) -> tuple[Memory, str] | None:
@@ -253,7 +300,8 @@ def memory_find_duplicate(*, space, fields: MemoryFields) -> tuple[Memory, str] 
 
 
 def _entity_names(entities: list) -> str:
-    return " ".join(e["name"] for e in entities if isinstance(e, dict) and isinstance(e.get("name"), str))
+    names = " ".join(e["name"] for e in entities if isinstance(e, dict) and isinstance(e.get("name"), str))
+    return names[:MAX_ENTITY_SEARCH_CHARS]
 
 
 def search_document(fields: MemoryFields):

@@ -182,7 +182,8 @@ EXPORT_DESCRIPTION = (
     "whole lines. `format=markdown` (default) answers `text/markdown`, `text` answers `text/plain`, "
     "`json` answers the structure below. `download=true` adds `Content-Disposition: attachment`. "
     "The headers `X-Synchronex-Scope` and `X-Synchronex-Tokens` carry the scope and the total tokens. "
-    "An unknown product is NOT_FOUND."
+    "The scope's BYOK keys, wherever one was pasted, are replaced by `[REDACTED:api_key]` before tokens "
+    "are counted. An unknown product is NOT_FOUND."
 )
 EXPORT_RESPONSES = {
     (200, "application/json"): KernelExportSerializer,

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from apps.accounts.models import ApiKey
+from apps.byok.services import byok_credential_create
+from apps.byok.tests.helpers import fresh_key
 from apps.products.models import ProductState
+from apps.scopes.services import space_ensure_personal
 from synchronex.api.tokens import count_tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -354,6 +357,36 @@ class TestAccess:
         mine = filled.get(URL).text
         assert "Bob" not in mine and "Ada" in mine
         assert "Ada" not in other.get(URL).text
+
+
+class TestPrivacy:
+    def test_the_spaces_byok_keys_are_redacted_wherever_they_were_pasted(self, write_api, user):
+        secret = fresh_key("openai")
+        byok_credential_create(space=space_ensure_personal(user=user), service="openai", label="main", key=secret)
+        write_api.put(KERNEL, json={"identity": {"name": "Ada"}, "constraints": {"always": [f"Bill {secret}"]}})
+        product_state(
+            write_api, what_works=[f"Embeddings run on {secret}"], next_session_starts_here=f"Rotate {secret}"
+        )
+        decision(write_api, "Use the project key", reasoning=f"The key {secret} bills the right team")
+        for fmt in ("markdown", "text"):
+            response = write_api.get(URL, params={"product": "Engine", "format": fmt})
+            assert secret not in response.text
+            assert response.text.count("[REDACTED:api_key]") == 4, response.text
+            assert int(response.headers["X-Synchronex-Tokens"]) == count_tokens(response.text)
+        body = write_api.post(URL, json={"product": "Engine", "format": "json"}).text
+        assert secret not in body and "[REDACTED:api_key]" in body
+
+    def test_a_redacted_export_still_fits_the_budget(self, write_api, user):
+        secret = "local-" + "k" * 8  # shorter, in tokens, than the marker that replaces it
+        space = space_ensure_personal(user=user)
+        byok_credential_create(
+            space=space, service="openai_compatible", label="lab", key=secret, base_url="https://llm.example"
+        )
+        for number in range(20):
+            decision(write_api, f"Decision {number} mentions {secret} {secret} {secret}")
+        body = export_json(write_api, max_tokens=100, decisions=20)
+        assert secret not in body["content"] and body["tokens"]["total"] <= 100
+        assert body["tokens"]["total"] == count_tokens(body["content"])
 
 
 def test_openapi_documents_the_export(write_api):

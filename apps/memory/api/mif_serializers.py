@@ -3,11 +3,23 @@ document for the OpenAPI description (SPEC §8)."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.decisions.api.serializers import parse_instant
 from apps.memory.mif.common import EXPORT_TYPES
-from apps.memory.mif.importers import FORMATS
+from apps.memory.mif.importers import FORMATS, SUPPORTED_VERSION
+from apps.memory.services import (
+    MAX_CONTENT_CHARS,
+    MAX_EMBEDDING_DIMENSIONS,
+    MAX_MEMORY_TYPE_CHARS,
+    MAX_REF_CHARS,
+    MAX_RELATED_IDS,
+    MAX_TAG_CHARS,
+    MAX_TAGS,
+    MAX_VECTOR_COMPONENT,
+    MAX_VERSION,
+)
 from synchronex.api import errors
 
 EXPORT_PARAMS = ("format", "include_embeddings", "since", "types")
@@ -201,14 +213,107 @@ class MifDocumentSerializer(serializers.Serializer):
     export_meta = MifExportMetaSerializer(required=False)
 
 
+# -- the import body (for the schema) --------------------------------------------------------------
+# What the import takes, which is more than the export writes (SPEC §8): what the export always
+# writes is optional here, values are typed only as far as the import checks them, and unknown
+# fields are allowed at every level. A memory that breaks a rule does not fail the request: it
+# is reported in ``errors`` and the others are imported.
+@extend_schema_field(
+    {
+        "type": ["string", "integer", "null"],
+        "maxLength": MAX_REF_CHARS,
+        "description": "An identifier from another system (a number is kept as text).",
+    }
+)
+class ReferenceField(serializers.JSONField):
+    pass
+
+
+class MifImportEmbeddingsSerializer(serializers.Serializer):
+    model = serializers.CharField(required=False, max_length=200, help_text="Required with a vector.")
+    dimensions = serializers.IntegerField(required=False, allow_null=True, help_text="When given, the vector's length.")
+    vector = serializers.ListField(
+        child=serializers.FloatField(min_value=-MAX_VECTOR_COMPONENT, max_value=MAX_VECTOR_COMPONENT),
+        min_length=1,
+        max_length=MAX_EMBEDDING_DIMENSIONS,
+        required=False,
+        allow_null=True,
+        help_text="Stored with its model and searchable by meaning when the scope's model is the same.",
+    )
+    normalized = serializers.JSONField(required=False, help_text="A boolean; not read.")
+
+
+class MifImportSourceSerializer(serializers.Serializer):
+    source_type = serializers.JSONField(required=False)
+    session_id = serializers.JSONField(required=False)
+    agent = serializers.JSONField(required=False)
+    agent_name = serializers.JSONField(required=False)
+
+
+class MifImportMemorySerializer(serializers.Serializer):
+    """One memory of an imported MIF v2 document. Unknown fields are allowed and kept."""
+
+    id = serializers.UUIDField()
+    content = serializers.CharField(max_length=MAX_CONTENT_CHARS, help_text="Non-blank text.")
+    created_at = serializers.DateTimeField()
+    memory_type = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, max_length=MAX_MEMORY_TYPE_CHARS, help_text="Open list."
+    )
+    updated_at = serializers.DateTimeField(required=False, allow_null=True)
+    tags = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, max_length=MAX_TAG_CHARS),
+        max_length=MAX_TAGS,
+        required=False,
+        allow_null=True,
+    )
+    entities = serializers.ListField(
+        child=serializers.JSONField(),
+        required=False,
+        allow_null=True,
+        help_text="{name, entity_type, confidence} objects; their names are searchable. Other items are kept.",
+    )
+    metadata = serializers.DictField(
+        child=serializers.JSONField(), required=False, allow_null=True, help_text="Any JSON values, kept as given."
+    )
+    embeddings = MifImportEmbeddingsSerializer(required=False, allow_null=True)
+    source = MifImportSourceSerializer(required=False, allow_null=True)
+    parent_id = ReferenceField(required=False)
+    related_memory_ids = serializers.ListField(
+        child=ReferenceField(), max_length=MAX_RELATED_IDS, required=False, allow_null=True
+    )
+    agent_id = ReferenceField(required=False)
+    external_id = ReferenceField(required=False)
+    version = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_VERSION)
+    vendor_extensions = serializers.JSONField(
+        required=False,
+        help_text="Per-system data, kept. `synchronex` data (as exported) restores decisions, product states "
+        "and the kernel layer.",
+    )
+
+
+class MifImportDocumentSerializer(serializers.Serializer):
+    """A MIF 2.x document to import. A memory holding NUL, a lone UTF-16 surrogate or a number
+    beyond a double's range is reported in `errors` (the database can store none of them)."""
+
+    mif_version = serializers.RegexField(SUPPORTED_VERSION, help_text='"2.0", or any other "2.x".')
+    generator = serializers.JSONField(required=False, help_text="{name, version} of the exporting tool; not read.")
+    memories = MifImportMemorySerializer(many=True)
+    vendor_extensions = serializers.JSONField(required=False, help_text="Not read.")
+    export_meta = serializers.JSONField(
+        required=False,
+        help_text="{id, created_at, user_id, checksum, privacy}: optional, and not read (each memory is "
+        "checked on its own).",
+    )
+
+
 class Mem0MemorySerializer(serializers.Serializer):
     """One item of a mem0 export (other fields are kept under vendor_extensions.mem0)."""
 
-    id = serializers.CharField(required=False)
-    memory = serializers.CharField()
-    metadata = serializers.DictField(required=False)
-    categories = serializers.ListField(child=serializers.CharField(), required=False)
-    created_at = serializers.DateTimeField(required=False)
-    updated_at = serializers.DateTimeField(required=False)
-    user_id = serializers.CharField(required=False)
-    agent_id = serializers.CharField(required=False)
+    id = ReferenceField(required=False)
+    memory = serializers.CharField(help_text="Non-blank text.")
+    metadata = serializers.DictField(required=False, allow_null=True)
+    categories = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
+    created_at = serializers.DateTimeField(required=False, allow_null=True)
+    updated_at = serializers.DateTimeField(required=False, allow_null=True)
+    user_id = serializers.JSONField(required=False)
+    agent_id = serializers.CharField(required=False, allow_blank=True, allow_null=True)

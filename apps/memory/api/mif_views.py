@@ -13,6 +13,7 @@ from apps.memory.api.mif_parsers import MIF_PARSERS, MifBody
 from apps.memory.api.mif_serializers import (
     Mem0MemorySerializer,
     MifDocumentSerializer,
+    MifImportDocumentSerializer,
     MifImportResultSerializer,
     parse_export_params,
     parse_import_params,
@@ -67,7 +68,7 @@ IMPORT_DESCRIPTION = (
 )
 IMPORT_BODY = PolymorphicProxySerializer(
     component_name="MifImportJsonBody",
-    serializers=[MifDocumentSerializer, Mem0MemorySerializer(many=True)],
+    serializers=[MifImportDocumentSerializer, Mem0MemorySerializer(many=True)],
     resource_type_field_name=None,
     many=False,
 )

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
+from apps.memory.services import LONE_SURROGATE
+
 MIF_VERSION = "2.0"
 VENDOR = "synchronex"
 # Version of the layout of ``vendor_extensions.synchronex``; bumped when it changes incompatibly.
@@ -52,16 +54,17 @@ def iso_z(moment: datetime | None) -> str | None:
 
 
 def parse_timestamp(value) -> datetime | None:
-    """An ISO 8601 date-time string (a naive one is read as UTC), or None."""
+    """An ISO 8601 date-time string (a naive one is read as UTC) as a UTC moment, or None (also
+    for a moment outside the years 1 to 9999 in UTC, which no row could be read back with)."""
     if not isinstance(value, str):
         return None
     try:
         parsed = parse_datetime(value.strip())
-    except ValueError:
+        if parsed is None:
+            return None
+        return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         return None
-    if parsed is None:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def canonical(value) -> str:
@@ -101,8 +104,9 @@ class Candidate:
 
 
 def given_id(item) -> str | None:
-    """An item's id as the document gave it, for error reports."""
+    """An item's id as the document gave it, for error reports (a lone UTF-16 surrogate, which
+    no UTF-8 answer can carry, shown as U+FFFD)."""
     value = item.get("id") if isinstance(item, dict) else None
     if value is None or isinstance(value, dict | list):
         return None
-    return str(value)[:255]
+    return LONE_SURROGATE.sub("\ufffd", str(value)[:255])

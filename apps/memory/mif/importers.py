@@ -9,6 +9,9 @@ Formats (``format=auto`` detects them from the body):
 Problems with the document as a whole (empty, not JSON, no ``memories``, a ``mif_version``
 other than 2.x, ``memories`` not an array) are a VALIDATION_ERROR and nothing is written.
 Problems with one item never stop the others: they are reported as ``{index, id, message}``.
+That includes values PostgreSQL cannot hold (NUL, a lone UTF-16 surrogate, a number beyond a
+double such as ``1e400``): the body is parsed here rather than by the API's JSON parser, which
+refuses such a body whole, so that one such memory costs only itself.
 
 Items carrying ``vendor_extensions.synchronex`` data of a decision, product state or kernel are
 restored as such (``restore``); every other item is a generic memory (``writer``), stored as
@@ -49,13 +52,14 @@ from apps.memory.mif.restore import (
     product_restore,
 )
 from apps.memory.mif.writer import memories_write
+from apps.memory.services import unstorable
 from apps.memory.tasks import embed_pending_on_commit
 from synchronex.api import errors
 from synchronex.api.parsers import MAX_DEPTH, depth_exceeds
 
 FORMATS = ("auto", "mif", "mem0", "mcp-jsonl")
 MAX_REPORTED_ERRORS = 1_000
-_SUPPORTED_VERSION = re.compile(r"^2(\.[0-9A-Za-z-]+)*$")
+SUPPORTED_VERSION = re.compile(r"^2(\.[0-9A-Za-z-]+)*$")
 EMPTY_BODY = "The body is empty: send a MIF v2 document, a mem0 export (JSON array) or MCP memory JSONL."
 
 
@@ -103,7 +107,7 @@ def _mif_candidates(doc) -> list[Candidate]:
         raise errors.ValidationFailed.for_fields(
             {"mif_version": 'This field is required ("2.0").'}, "Not a MIF v2 document: 'mif_version' is missing."
         )
-    if not isinstance(version, str) or not _SUPPORTED_VERSION.match(version):
+    if not isinstance(version, str) or not SUPPORTED_VERSION.fullmatch(version):
         raise errors.ValidationFailed.for_fields(
             {"mif_version": "Only MIF 2.x is supported."},
             f"Unsupported mif_version {version!r}: this service reads MIF 2.x documents.",
@@ -254,6 +258,8 @@ def mif_import(
         if kind in (KIND_PRODUCT, KIND_DECISION, KIND_KERNEL):
             if not isinstance(ours.get("data"), dict):
                 report.error(candidate.index, candidate.id, "vendor_extensions.synchronex.data must be an object.")
+            elif problem := unstorable(ours["data"]):
+                report.error(candidate.index, candidate.id, f"vendor_extensions.synchronex.data: {problem}")
             elif kind == KIND_DECISION and not decisions_allowed:
                 report.error(candidate.index, candidate.id, "Importing decisions needs the decisions:write scope.")
             else:

@@ -3,12 +3,13 @@ as the MIF document, streamed the same way."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
 from django.utils import timezone
 
-from apps.memory.mif.common import KIND_DECISION, KIND_KERNEL, KIND_MEMORY, KIND_PRODUCT, VENDOR, iso_z
+from apps.memory.mif.common import KIND_DECISION, KIND_KERNEL, KIND_MEMORY, KIND_PRODUCT, VENDOR, canonical, iso_z
 from apps.memory.mif.export import (
     STATE_LISTS,
     ExportOptions,
@@ -113,12 +114,18 @@ def markdown_stream(options: ExportOptions) -> Iterator[bytes]:
         scrub = Scrubber(space_secrets(options.space))
         section = None
         for kind, memory in mif_memories(options):
+            if scrub.secrets:
+                # Scrubbed before rendering: a heading cut to length could cut a secret in two,
+                # and the part left would no longer be found in the rendered text.
+                text = canonical(memory)
+                if (cleaned := scrub(text)) != text:
+                    memory = json.loads(cleaned)
             lines = []
             if kind != section:
                 section = kind
                 lines += ["", f"## {SECTION_TITLES[kind]}", ""]
             lines += RENDERERS[kind](memory)
-            if chunk := buffer.add(scrub("\n".join(lines) + "\n")):
+            if chunk := buffer.add("\n".join(lines) + "\n"):
                 yield chunk
     if section is None:
         buffer.add("\nNothing to export.\n")

@@ -24,6 +24,7 @@ import json
 from datetime import datetime
 
 from apps.memory.mif.common import Candidate, derived_id, iso_z
+from apps.memory.services import unstorable
 from synchronex.api.parsers import MAX_DEPTH, depth_exceeds
 
 VENDOR_KEY = "mcp-memory"
@@ -35,7 +36,11 @@ def _reject_constant(name: str):
 
 
 def _parse(line: str):
-    record = json.loads(line, parse_constant=_reject_constant)
+    """One line's record; ValueError for any line that is not usable JSON, so it stays one line's error."""
+    try:
+        record = json.loads(line, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     if depth_exceeds(record, MAX_DEPTH):
         raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
     return record
@@ -134,6 +139,9 @@ def mcp_candidates(text: str, *, now: datetime) -> list[Candidate]:
         try:
             if not isinstance(record, dict):
                 raise ValueError("each line must be a JSON object.")
+            problem = unstorable(record)
+            if problem:
+                raise ValueError(problem)
             kind = record.get("type")
             if kind == "entity":
                 candidates += _entity(record, index, created_at)

@@ -22,6 +22,7 @@ import hashlib
 from datetime import datetime
 
 from apps.memory.mif.common import Candidate, canonical_uuid, derived_id, given_id, iso_z, parse_timestamp
+from apps.memory.services import unstorable
 
 CATEGORY_TYPES = {
     "decision": "decision",
@@ -49,6 +50,9 @@ def mem0_memory(item, *, now: datetime) -> dict:
     """One mem0 item as a MIF memory; raises ValueError with a reason when it cannot be one."""
     if not isinstance(item, dict):
         raise ValueError("Each mem0 item must be a JSON object.")
+    problem = unstorable(item)
+    if problem:
+        raise ValueError(problem)
     text = item.get("memory")
     if not isinstance(text, str) or not text.strip():
         raise ValueError("A mem0 item needs 'memory': non-blank text.")

@@ -30,6 +30,7 @@ from apps.identity.models import Kernel, KernelRevision
 from apps.identity.services import block_key, kernel_update
 from apps.memory.mif.common import canonical_uuid, derived_id, parse_timestamp
 from apps.memory.mif.writer import describe
+from apps.memory.services import MAX_VERSION
 from apps.products.api.serializers import ProductStateWriteSerializer
 from apps.products.models import ProductState
 from apps.products.names import clean_product_name
@@ -73,8 +74,8 @@ def _moment(data: dict, key: str, default: datetime) -> datetime:
 
 def _version(data: dict) -> int:
     value = data.get("version", 1)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise RestoreError("version: Must be an integer of at least 1.")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
+        raise RestoreError(f"version: Must be an integer from 1 to {MAX_VERSION}.")
     return value
 
 

@@ -10,17 +10,19 @@ ORM expression per row instead costs milliseconds per memory, too slow for a 25 
 import stores the same memories at the same moment: a row it already holds is not inserted
 and is counted as a duplicate here, so parallel imports never store a memory twice. Should two
 documents sharing rows in different orders deadlock, the batch is retried one memory at a time
-through ``memory_create``.
+through ``memory_create``; so is a batch with a value the database refuses, and only the memory
+holding it is reported.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from functools import cache
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 
 from apps.memory.mif.common import iso_z
@@ -33,6 +35,8 @@ from apps.memory.services import (
     memory_validate,
 )
 from synchronex.api import errors
+
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 1_000
 # Columns the INSERT computes itself rather than taking from the JSON rows.
@@ -94,21 +98,26 @@ def _json_row(space, data: dict, fields: MemoryFields) -> dict:
     return row
 
 
-def _insert(space, batch: list[tuple[int, dict, MemoryFields]], outcome: WriteOutcome) -> None:
-    payload = json.dumps([_json_row(space, data, fields) for _, data, fields in batch], ensure_ascii=False)
+def _insert(space, batch: list[tuple[int, str | None, dict, MemoryFields]], outcome: WriteOutcome) -> None:
+    payload = json.dumps([_json_row(space, data, fields) for _, _, data, fields in batch], ensure_ascii=False)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_insert_sql(), {"rows": payload, "config": SEARCH_CONFIG})
             inserted = len(cursor.fetchall())
         outcome.imported += inserted
         outcome.duplicates += len(batch) - inserted
-    except (IntegrityError, OperationalError):
-        for _, data, _fields in batch:
+    except (IntegrityError, OperationalError, DataError):
+        # One memory at a time: a value the validation let through but the database refuses
+        # (DataError) then costs that memory only, never the rest of the document.
+        for index, given, data, _fields in batch:
             try:
                 memory_create(space=space, data=data)
                 outcome.imported += 1
             except DuplicateMemory:
                 outcome.duplicates += 1
+            except DataError:
+                logger.exception("MIF import: the database refused memory %s", index)
+                outcome.errors.append((index, given, "The database refused a value of this memory."))
 
 
 def memories_write(*, space, items: list[tuple[int, str | None, dict]], dry_run: bool) -> WriteOutcome:
@@ -119,10 +128,10 @@ def memories_write(*, space, items: list[tuple[int, str | None, dict]], dry_run:
     duplicates. With ``dry_run`` nothing is written and ``imported`` counts what would be.
     """
     outcome = WriteOutcome()
-    valid: list[tuple[int, dict, MemoryFields]] = []
+    valid: list[tuple[int, str | None, dict, MemoryFields]] = []
     for index, given, data in items:
         try:
-            valid.append((index, data, memory_validate(data=data)))
+            valid.append((index, given, data, memory_validate(data=data)))
         except errors.ValidationFailed as exc:
             outcome.errors.append((index, given, describe(exc)))
     seen_ids: set = set()
@@ -130,15 +139,15 @@ def memories_write(*, space, items: list[tuple[int, str | None, dict]], dry_run:
     for start in range(0, len(valid), BATCH_SIZE):
         batch = valid[start : start + BATCH_SIZE]
         stored = Memory.objects.filter(space=space).filter(
-            Q(memory_id__in=[f.memory_id for _, _, f in batch])
-            | Q(content_sha256__in=[f.content_sha256 for _, _, f in batch])
+            Q(memory_id__in=[f.memory_id for *_, f in batch])
+            | Q(content_sha256__in=[f.content_sha256 for *_, f in batch])
         )
         for memory_id, digest in stored.values_list("memory_id", "content_sha256"):
             seen_ids.add(memory_id)
             seen_hashes.add(digest)
         fresh = []
         for item in batch:
-            fields = item[2]
+            fields = item[3]
             if fields.memory_id in seen_ids or fields.content_sha256 in seen_hashes:
                 outcome.duplicates += 1
                 continue

@@ -229,6 +229,18 @@ def test_byok_secrets_never_appear_and_pasted_ones_are_redacted(user, client_for
     assert secret not in markdown and "[REDACTED:api_key]" in markdown
 
 
+def test_markdown_redacts_a_key_that_crosses_the_cut_of_a_decision_heading(user, client_for):
+    space = space_ensure_personal(user=user)
+    secret = "sk-proj-" + fresh_key("openai")[8:] + fresh_key("openai")[8:48] + "0123456789"  # 98 characters
+    byok_credential_create(space=space, service="openai", label="main", key=secret)
+    decision = f"We moved the embedding calls to the new project key {secret} for billing"
+    decision_create(space=space, decision=decision, product_name="Atlas")
+    markdown = export(client_for(user, "read"), format="markdown").text
+    heading = next(line for line in markdown.splitlines() if line.startswith("### We moved"))
+    assert heading == "### We moved the embedding calls to the new project key [REDACTED:api_key] for billing"
+    assert secret[:12] not in markdown
+
+
 def test_email_addresses_are_reported_as_pii(user, client_for):
     memory_create(space=space_ensure_personal(user=user), data=mif_memory(content="Write to ada@example.com"))
     privacy = export_json(client_for(user, "read"))["export_meta"]["privacy"]

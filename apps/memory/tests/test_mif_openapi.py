@@ -1,6 +1,9 @@
 """Both MIF routes are fully described in the OpenAPI document."""
 
 import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+
+from apps.memory.tests.mif_support import import_document, mif_document, mif_memory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,3 +45,32 @@ def test_openapi_describes_export_and_import(api):
     for status in ("413", "415"):
         error = imported["responses"][status]["content"]["application/json"]["schema"]
         assert error == {"$ref": "#/components/schemas/Error"}
+
+
+def test_import_body_schema_takes_every_document_the_import_takes(write_api):
+    document = write_api.get("/api/v1/openapi.json").json()
+    body = document["paths"]["/api/v1/memory/import-mif"]["post"]["requestBody"]["content"]["application/json"]
+    # The OpenAPI document as the root, so the body schema's $refs resolve inside it.
+    validator = Draft202012Validator({**document, **body["schema"]}, format_checker=FormatChecker())
+    memory = mif_memory(
+        metadata={"importance": 0.8, "nested": {"a": [1, 2]}, "empty": ""},
+        embeddings={"model": "m", "vector": [0.1, 0.2]},  # no dimensions
+        version=0,
+        tags=[""],
+        external_id=12345,
+        source={"agent_name": "claude", "session_id": 7},
+        entities=[{"name": "PostgreSQL", "confidence": 2}, "kept as given"],
+        normalized_by_another_tool=True,
+    )
+    foreign = mif_document(
+        [memory],
+        generator={"name": "another-tool"},
+        export_meta={"id": "exp-1", "created_at": "2026-03-01T10:00:00Z", "user_id": "alex", "checksum": "sha256:00"},
+    )
+    assert [error.message for error in validator.iter_errors(foreign)] == []
+    report = import_document(write_api, foreign).json()
+    assert (report["memories_imported"], report["errors"]) == (1, [])
+    # The export still promises everything it writes.
+    schemas = document["components"]["schemas"]
+    assert {"checksum_covers", "memory_count"} <= set(schemas["MifExportMeta"]["required"])
+    assert "dimensions" in schemas["MifEmbeddings"]["required"]
