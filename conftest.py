@@ -146,3 +146,35 @@ def _fresh_cache(request, django_db_blocker):
             cache.clear()
         bearer_failures_forget()
         stamps.forget()
+
+
+@pytest.fixture
+def base_url(live_server, settings):
+    """The live server, configured as the public origin (OAuth issuer and resource identifiers), so
+    tokens obtained through it are issued for its API."""
+    url = live_server.url
+    settings.PUBLIC_BASE_URL = url
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "OIDC_ISS_ENDPOINT": url}
+    return url
+
+
+@pytest.fixture
+def person(make_user):
+    """A pro user who can log in with the OAuth helpers' password (``apps.oauth.tests.helpers``)."""
+    from apps.oauth.tests.helpers import PASSWORD
+
+    return make_user(tier="pro", password=PASSWORD)
+
+
+@pytest.fixture
+def oauth_for(base_url, person):
+    """``oauth_for("memory:read …")`` → a client carrying an OAuth token of ``person`` with those scopes."""
+    from apps.oauth.tests.helpers import obtain_tokens, register_client
+
+    app = register_client(base_url)
+
+    def make(scope: str) -> Api:
+        _, tokens = obtain_tokens(base_url, person.email, scope=scope, client=app)
+        return Api(base_url, tokens["access_token"])
+
+    return make

@@ -15,9 +15,7 @@
 from __future__ import annotations
 
 import random
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -27,6 +25,7 @@ from apps.decisions.models import Decision, DecisionWord
 from apps.identity.models import KernelRevision
 from apps.memory.models import Memory
 from tests.support import servers
+from tests.support.concurrency import together
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -46,18 +45,6 @@ def server(django_db_setup, django_db_blocker):
 @pytest.fixture
 def token(transactional_db, make_user, make_key):
     return make_key(make_user(tier="enterprise", daily_limit=1_000_000, minute_limit=100_000))
-
-
-def together(count: int, work) -> list:
-    """Run ``work(i)`` on ``count`` threads released at the same moment; returns the results."""
-    barrier = threading.Barrier(count)
-
-    def run(i):
-        barrier.wait()
-        return work(i)
-
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 def session_for(token: str) -> requests.Session:

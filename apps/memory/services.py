@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 from apps.memory.embeddings import provider_for_space
 from apps.memory.models import SEARCH_CONFIG, Memory
 from synchronex.api import errors
+from synchronex.api.parsers import json_leaves
 
 MAX_CONTENT_CHARS = 100_000
 MAX_MEMORY_TYPE_CHARS = 100
@@ -93,22 +94,14 @@ def unstorable(value) -> str | None:
     beyond a double's range (``1e400``) parses to infinity, which jsonb refuses. The walk is
     iterative, so no nesting depth can exhaust the stack.
     """
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            if "\x00" in node:
+    for leaf in json_leaves(value):
+        if isinstance(leaf, str):
+            if "\x00" in leaf:
                 return "Must not contain NUL (U+0000) characters."
-            if not node.isascii() and LONE_SURROGATE.search(node):
+            if not leaf.isascii() and LONE_SURROGATE.search(leaf):
                 return "Must not contain a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair)."
-        elif isinstance(node, float):
-            if not math.isfinite(node):
-                return "Numbers must be within a double's range (1e400 is not)."
-        elif isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
+        elif isinstance(leaf, float) and not math.isfinite(leaf):
+            return "Numbers must be within a double's range (1e400 is not)."
     return None
 
 

@@ -80,17 +80,21 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def has_lone_surrogate(value) -> bool:
-    """Whether any string or key of a parsed JSON value holds a lone surrogate (an iterative walk)."""
+def json_leaves(value):
+    """Every key, string, number, boolean and null of a parsed JSON value (an iterative walk: no
+    nesting depth can exhaust the stack)."""
     stack = [value]
     while stack:
         node = stack.pop()
-        if isinstance(node, str):
-            if _SURROGATE.search(node):
-                return True
-        elif isinstance(node, dict):
+        if isinstance(node, dict):
             stack.extend(node.keys())
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-    return False
+        else:
+            yield node
+
+
+def has_lone_surrogate(value) -> bool:
+    """Whether any string or key of a parsed JSON value holds a lone surrogate."""
+    return any(isinstance(leaf, str) and _SURROGATE.search(leaf) for leaf in json_leaves(value))

@@ -8,7 +8,6 @@ import pytest
 import requests
 
 from apps.mcp.protocol import LATEST_VERSION
-from apps.oauth.tests.helpers import PASSWORD
 
 _ids = itertools.count(1)
 
@@ -71,21 +70,6 @@ class Mcp:
         response = self.call(name, arguments, **kwargs)
         assert response.status_code == status, response.text
         return response.json()["error"]
-
-
-@pytest.fixture
-def base_url(live_server, settings):
-    """The live server, configured as the public origin (issuer and resource identifiers)."""
-    url = live_server.url
-    settings.PUBLIC_BASE_URL = url
-    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "OIDC_ISS_ENDPOINT": url}
-    return url
-
-
-@pytest.fixture
-def person(make_user):
-    """A pro user who can log in with the OAuth helpers' password."""
-    return make_user(tier="pro", password=PASSWORD)
 
 
 @pytest.fixture

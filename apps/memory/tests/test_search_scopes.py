@@ -6,38 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from apps.oauth.tests.helpers import PASSWORD, obtain_tokens, register_client
-from conftest import Api
-
 pytestmark = pytest.mark.django_db(transaction=True)
 
 URL = "/api/v1/memory/search"
-
-
-@pytest.fixture
-def base_url(live_server, settings):
-    """The live server as the public origin, which OAuth tokens are issued for."""
-    url = live_server.url
-    settings.PUBLIC_BASE_URL = url
-    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "OIDC_ISS_ENDPOINT": url}
-    return url
-
-
-@pytest.fixture
-def person(make_user):
-    return make_user(tier="pro", password=PASSWORD)
-
-
-@pytest.fixture
-def oauth_for(base_url, person):
-    """``oauth_for("memory:read …")`` → a client carrying an OAuth token of ``person`` with those scopes."""
-    app = register_client(base_url)
-
-    def make(scope: str) -> Api:
-        _, tokens = obtain_tokens(base_url, person.email, scope=scope, client=app)
-        return Api(base_url, tokens["access_token"])
-
-    return make
 
 
 @pytest.fixture

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from apps.scopes import selectors
 from apps.scopes.models import ActiveScope, Membership, Space
 from apps.scopes.services import scope_set
+from tests.support.concurrency import together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CLIENTS = 6
-
-
-def together(count: int, work) -> list:
-    """Run ``work(i)`` on ``count`` threads released at the same moment; returns the results."""
-    barrier = threading.Barrier(count)
-
-    def run(i):
-        barrier.wait()
-        return work(i)
-
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 @pytest.fixture
