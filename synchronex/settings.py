@@ -43,7 +43,18 @@ DEBUG = env_bool("DEBUG", False)
 _DEV_SECRET_KEY = "dev-insecure-synchronex-key-do-not-use-in-production-0123456789abcdef"
 SECRET_KEY = env("SECRET_KEY", None if PRODUCTION else _DEV_SECRET_KEY)
 if PRODUCTION:
-    required = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "FERNET_KEYS", "ALLOWED_HOSTS", "PUBLIC_BASE_URL")
+    # TRUSTED_PROXY_HOPS has no safe default there: 0 behind a load balancer makes every client one
+    # address to the per-address throttles (one guesser locks everyone out), 1 without one lets a
+    # client pick its own address. So it must be said, even when it is 0.
+    required = (
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "FERNET_KEYS",
+        "ALLOWED_HOSTS",
+        "PUBLIC_BASE_URL",
+        "TRUSTED_PROXY_HOPS",
+    )
     missing = [name for name in required if not env(name)]
     if missing:
         raise ImproperlyConfigured(f"Production mode needs these environment variables: {', '.join(missing)}")

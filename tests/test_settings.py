@@ -18,6 +18,7 @@ PROD_ENV = {
     "FERNET_KEYS": "lT3lHxZ8H9mX1FJ3cYyVq0o8n0pYQm6c4t0b4m2W2aA=",
     "ALLOWED_HOSTS": "synchronex.ai",
     "PUBLIC_BASE_URL": "https://synchronex.ai",
+    "TRUSTED_PROXY_HOPS": "1",
 }
 
 
@@ -30,7 +31,16 @@ def run_manage(*args, env_overrides):
 
 
 @pytest.mark.parametrize(
-    "missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "FERNET_KEYS", "ALLOWED_HOSTS", "PUBLIC_BASE_URL"]
+    "missing",
+    [
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "FERNET_KEYS",
+        "ALLOWED_HOSTS",
+        "PUBLIC_BASE_URL",
+        "TRUSTED_PROXY_HOPS",
+    ],
 )
 def test_production_refuses_to_start_without_its_secrets(missing):
     env = {k: v for k, v in PROD_ENV.items() if k != missing}
