@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.models import get_application_model
 from oauth2_provider.oauth2_backends import _add_iss_to_redirect
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import AuthorizationView
@@ -64,6 +65,13 @@ class ConsentView(AuthorizationView):
             request.GET = request.GET.copy()
             del request.GET["approval_prompt"]
         return super().get(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        # DOT looks the posted client up with .get(): an app deleted (or a client_id altered)
+        # between the page and the click is the request's fault, not an unexpected error.
+        if not get_application_model().objects.filter(client_id=form.cleaned_data.get("client_id")).exists():
+            raise errors.ValidationFailed("Unknown client_id.", details={"oauth_error": "invalid_client"})
+        return super().form_valid(form)
 
     def validate_authorization_request(self, request):
         scopes, credentials = super().validate_authorization_request(request)

@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 import requests
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_application_model,
+    get_grant_model,
+    get_refresh_token_model,
+)
 
 from apps.oauth.tests.helpers import (
     REDIRECT_URI,
     authorize_params,
     consent,
     exchange,
+    form_fields,
     login,
     obtain_tokens,
     pkce_pair,
@@ -27,6 +34,7 @@ from apps.oauth.tests.helpers import (
 AccessToken = get_access_token_model()
 RefreshToken = get_refresh_token_model()
 Grant = get_grant_model()
+Application = get_application_model()
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -151,6 +159,24 @@ def test_a_consent_form_tampered_to_plain_pkce_issues_no_code(base_url, person):
     response = consent(session, base_url, params, tamper={"code_challenge_method": "plain"})
 
     assert redirect_query(response)["error"] == "invalid_request"
+    assert not Grant.objects.exists()
+
+
+@pytest.mark.parametrize("case", ["altered client_id", "app deleted after the page"])
+def test_a_consent_for_an_unknown_app_is_a_validation_error_not_a_server_error(base_url, person, case):
+    client = register_client(base_url)
+    session = login(base_url, person.email)
+    params = authorize_params(client["client_id"], pkce_pair()[1])
+    if case == "altered client_id":
+        response = consent(session, base_url, params, tamper={"client_id": "nope"})
+    else:
+        url = f"{base_url}/oauth/authorize?{urlencode(params)}"
+        fields = form_fields(session.get(url, timeout=30).text)
+        Application.objects.filter(client_id=client["client_id"]).delete()
+        response = session.post(url, data={**fields, "allow": "Allow"}, headers={"Referer": url}, timeout=30)
+
+    assert response.status_code == 400, response.text[:300]
+    assert response.json()["error"]["details"]["oauth_error"] == "invalid_client"
     assert not Grant.objects.exists()
 
 
