@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -28,6 +29,12 @@ class LoginView(auth_views.LoginView):
         if is_ratelimited(request, group="login", key="ip", rate=settings.LOGIN_RATE, increment=True):
             return render(request, "accounts/throttled.html", status=429)
         return super().post(request, *args, **kwargs)
+
+    def get_redirect_url(self):
+        # A ``next`` back to this page would send a signed-in user round in a loop (Django raises
+        # rather than redirect): such a link goes to the usual page instead.
+        url = super().get_redirect_url()
+        return "" if url and urlsplit(url).path == self.request.path else url
 
 
 class LogoutView(auth_views.LogoutView):

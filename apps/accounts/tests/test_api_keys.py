@@ -147,3 +147,12 @@ def test_settings_page_needs_csrf(make_user):
     browser.force_login(make_user())
     assert browser.post("/settings/keys", {"name": "x", "scope": "read"}).status_code == 403
     assert not ApiKey.objects.exists()
+
+
+@pytest.mark.parametrize("next_url", ["/accounts/login/", "/accounts/login/?next=/accounts/login/", ""])
+def test_a_signed_in_user_sent_to_the_login_page_with_a_loop_goes_to_the_keys_page(client, make_user, next_url):
+    # Django raises (a 500) rather than redirect a signed-in user to the page they are on.
+    client.force_login(make_user())
+    response = client.get("/accounts/login/", {"next": next_url} if next_url else {})
+    assert response.status_code == 302 and response["Location"] == "/settings/keys"
+    assert client.get("/accounts/login/", {"next": "/settings/keys"})["Location"] == "/settings/keys"
