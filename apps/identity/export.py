@@ -276,14 +276,19 @@ def kernel_export_build(
     max_tokens: int = 1500,
     decisions: int = 5,
     include_decisions: bool = True,
+    user=None,
 ) -> KernelExport:
-    """Assemble the export of ``space`` (options already validated). Unknown product → NOT_FOUND."""
+    """Assemble the export of ``space`` (options already validated). Unknown product → NOT_FOUND.
+
+    ``user``: the caller, whose personal BYOK keys are redacted too in a workspace scope."""
     if fmt not in FORMATS:
         raise errors.ValidationFailed.for_fields({"format": f"Use one of: {', '.join(FORMATS)}."})
     titles = {"kernel": "Identity kernel", "product": "Product", "decisions": "Relevant decisions"}
-    # One query for the space's keys; the Scrubber is built only when there are some (most
-    # spaces have none, and this export is a hot path).
-    secrets = space_secrets(space)
+    # One query for the keys; the Scrubber is built only when there are some (most spaces have
+    # none, and this export is a hot path). In a workspace the effective kernel carries the
+    # caller's personal layer, so their personal keys are redacted too.
+    workspace = space.kind != Space.Kind.PERSONAL
+    secrets = space_secrets(space, also_personal_of=user if workspace else None)
     scrub = Scrubber(secrets) if secrets else _as_is
     units: list[_Unit] = []
     if kernel.injection_block:

@@ -237,6 +237,7 @@ class KernelExportView(ApiView):
             max_tokens=opts["max_tokens"],
             decisions=opts["decisions"],
             include_decisions=request.auth.allows("decisions:read"),
+            user=request.user,
         )
         if result.format == "json":
             body = {

@@ -376,6 +376,19 @@ class TestPrivacy:
         body = write_api.post(URL, json={"product": "Engine", "format": "json"}).text
         assert secret not in body and "[REDACTED:api_key]" in body
 
+    def test_in_a_workspace_the_callers_personal_keys_are_redacted_from_their_personal_layer(
+        self, make_user, client_for
+    ):
+        owner = make_user(tier="team")
+        api = client_for(owner)
+        workspace = api.post("/api/v1/workspaces", json={"name": "Acme", "kind": "team"}).json()
+        secret = fresh_key("openai")
+        byok_credential_create(space=space_ensure_personal(user=owner), service="openai", label="mine", key=secret)
+        api.put(KERNEL, json={"identity": {"name": "Ada"}, "constraints": {"always": [f"Bill {secret}"]}})
+        response = api.get(URL, params={"format": "text"}, headers={"X-Synchronex-Scope": workspace["id"]})
+        assert response.status_code == 200, response.text
+        assert "Bill [REDACTED:api_key]" in response.text and secret not in response.text
+
     def test_a_redacted_export_still_fits_the_budget(self, write_api, user):
         secret = "local-" + "k" * 8  # shorter, in tokens, than the marker that replaces it
         space = space_ensure_personal(user=user)

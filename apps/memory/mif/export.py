@@ -354,9 +354,14 @@ class Scrubber:
         return {"pii_detected": self.email_seen or bool(self.redacted), "redacted_fields": sorted(self.redacted)}
 
 
-def space_secrets(space: Space) -> list[str]:
-    """The plaintext BYOK keys of ``space``: only to find and redact them, never written out."""
-    return [credential.secret for credential in ByokCredential.objects.filter(space=space).only("id", "secret")]
+def space_secrets(space: Space, *, also_personal_of=None) -> list[str]:
+    """The plaintext BYOK keys of ``space``: only to find and redact them, never written out. With
+    ``also_personal_of`` (a user), that user's personal keys too: what is exported in a workspace
+    may carry their personal layer (the effective kernel)."""
+    where = Q(space=space)
+    if also_personal_of is not None:
+        where |= Q(space__owner=also_personal_of, space__kind=Space.Kind.PERSONAL)
+    return [credential.secret for credential in ByokCredential.objects.filter(where).only("id", "secret")]
 
 
 @contextmanager
