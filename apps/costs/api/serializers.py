@@ -62,7 +62,7 @@ PeriodSerializer = type(
 class CostSummarySerializer(serializers.Serializer):
     scope = serializers.CharField()
     period = PeriodSerializer()
-    currency = serializers.CharField(default="USD")
+    currency = serializers.ChoiceField(choices=["USD"], help_text="Always USD.")
     total_cost_usd = _money()
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()

@@ -18,7 +18,7 @@ _DIGITS = re.compile(r"[0-9]{1,4}")
 
 DAYS_PARAMETER = OpenApiParameter(
     "days",
-    type=int,
+    type={"type": "integer", "minimum": 1, "maximum": selectors.DAYS_MAX, "default": selectors.DAYS_DEFAULT},
     description=(
         f"1–{selectors.DAYS_MAX}, default {selectors.DAYS_DEFAULT}: the last N UTC calendar days, today included."
     ),

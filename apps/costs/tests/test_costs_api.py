@@ -268,3 +268,12 @@ def test_write_keys_read_costs_and_other_methods_are_refused(write_api, seeded):
 
 def test_unauthenticated_requests_are_refused(api):
     error(api.get(URL), 401, "UNAUTHORIZED")
+
+
+def test_openapi_declares_the_days_bounds_and_the_currency(api):
+    schema = api.get("/api/v1/openapi.json").json()
+    for path in ("/api/v1/ai/costs", "/api/v1/ai/costs/{product}"):
+        days = next(p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "days")
+        assert days["schema"] == {"type": "integer", "minimum": 1, "maximum": 365, "default": 30}
+    for name in ("CostSummary", "ProductCostSummary"):
+        assert "currency" in schema["components"]["schemas"][name]["required"]
