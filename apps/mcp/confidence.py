@@ -17,7 +17,8 @@ calls it. The algorithm, step by step (every threshold below is a module constan
 2. **Markers.** ``kernel version: N`` (also ``kernel_version = N``, ``"kernel_version": N``) is the
    kernel version the block claims; the newest ISO 8601 date or date-time written after
    ``generated``, ``exported``, ``as of`` or ``updated`` (optionally ``_at``, ``:``, ``=``, quotes)
-   is the block's *as-of* instant (a bare date means the end of that day). A claimed version other
+   is the block's *as-of* instant (a bare date means the end of that day; 9999-12-31 ends at
+   9999-12-31T23:59:59.999999Z, the last instant a date-time holds). A claimed version other
    than the current one is a stale fact (``kernel_version``); a kernel or product changed after
    the as-of instant is a stale fact (``changed_since``).
 
@@ -53,15 +54,23 @@ calls it. The algorithm, step by step (every threshold below is a module constan
    present facts + present constraints; confidence = confirmed / (confirmed + issues), 1.0 when
    both are 0, rounded to 3 places. ``level`` is ``high`` at ≥ 0.9 with nothing contradicted or
    superseded, ``medium`` at ≥ 0.6, else ``low``; ``fresh`` is true when there is no issue.
+
+8. **Bounded work.** Steps 4–6 compare texts with difflib, whose ratio() can take seconds on two
+   long texts of few distinct characters. The comparisons of one assessment share one budget of
+   work (``apps.mcp.similarity``; pairs that cannot reach a threshold are skipped without
+   changing any result, so ordinary blocks use a small part of it), spent in the order 5, 4, 6.
+   A constraint, block line or superseded decision left when it is spent is not judged but
+   counted in ``not_compared``; a report with any such count is neither ``fresh`` nor ``high``.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+
+from .similarity import OutOfBudget, Similarity, Texts
 
 CHANGED_RATIO = 0.6
 CONTRADICTION_RATIO = 0.8
@@ -95,17 +104,20 @@ OPPOSITE = {"never": "always", "always": "never"}
 _LEAD = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|\d+[.)]\s+|>\s*)+")
 _MARKS = re.compile(r"\*\*|__|`")
 _SPACE = re.compile(r"\s+")
-_HEADING = re.compile(r"^\s*#{1,6}\s+(.+?)\s*#*\s*$")
+_HEADING = re.compile(r"^\s*#{1,6}\s+(?=.)(.*)$")
 _UNDERLINE = re.compile(r"^\s*=+\s*$")
 _STATUS = re.compile(r"^status:\s*([a-z]+)")
 _POLARITY = re.compile(r"^(always|never|do not|don't)\b[\s:,-]*")
-_VERSION = re.compile(r"kernel[ _-]?version\W{0,3}\s*[:=]?\s*\"?(\d{1,10})", re.IGNORECASE)
+# Separators are written so that one run of spaces can be read one way only: ``\s*[:=]?\s*``
+# would try every split of a long run (quadratic time on a block of spaces).
+_VERSION = re.compile(r"kernel[ _-]?version\W{0,3}\s*(?:[:=]\s*)?\"?(\d{1,10})", re.IGNORECASE)
 _AS_OF = re.compile(
-    r"(?:generated|exported|as of|updated)(?:_at)?\W{0,3}\s*[:=]?\s*\"?"
+    r"(?:generated|exported|as of|updated)(?:_at)?\W{0,3}\s*(?:[:=]\s*)?\"?"
     r"(\d{4}-\d{2}-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z|[+-]\d{2}:?\d{2})?)?)",
     re.IGNORECASE,
 )
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+_WORD = re.compile(r"\w")
 
 
 def normalise(text: str) -> str:
@@ -114,13 +126,25 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", text).strip().casefold()
 
 
-def _ratio(a: str, b: str) -> float:
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+def _heading(raw: str) -> str | None:
+    """The title of a Markdown heading line (``## What works ##`` → ``What works``), or None."""
+    found = _HEADING.match(raw)
+    return None if found is None else found.group(1).rstrip().rstrip("#").rstrip()
 
 
 def _occurs(norm: str, whole: str) -> bool:
     """Whether ``norm`` occurs in ``whole`` as whole words (``login`` is not in ``logins``)."""
-    return bool(norm) and re.search(rf"(?<!\w){re.escape(norm)}(?!\w)", whole) is not None
+    at = whole.find(norm) if norm else -1
+    if at < 0:
+        return False
+    end = at + len(norm)
+    if (at == 0 or not _WORD.match(whole, at - 1)) and not _WORD.match(whole, end):
+        return True
+    # Only when the first occurrence is inside a word: the text leads the pattern, so re scans for
+    # it in linear time (a leading lookbehind would try every position), then looks back one
+    # character before it.
+    pattern = re.compile(rf"{re.escape(norm)}(?<!\w.{{{len(norm)}}})(?!\w)", re.DOTALL)
+    return pattern.search(whole, at + 1) is not None
 
 
 def _core(norm: str) -> str:
@@ -185,6 +209,7 @@ class _Findings:
     contradicted: list[dict] = field(default_factory=list)
     superseded: list[dict] = field(default_factory=list)
     confirmed: int = 0
+    not_compared: dict = field(default_factory=lambda: {"block_lines": 0, "constraints": 0, "superseded_decisions": 0})
 
 
 def read_block(block: str) -> list[Fact]:
@@ -195,11 +220,11 @@ def read_block(block: str) -> list[Fact]:
     for index, raw in enumerate(lines):
         if not raw.strip() or _UNDERLINE.match(raw):
             continue
-        heading = _HEADING.match(raw)
+        heading = _heading(raw)
         underlined = index + 1 < len(lines) and _UNDERLINE.match(lines[index + 1])
         text_heading = raw.rstrip().endswith(":") and not _LEAD.match(raw) and len(raw.split()) <= HEADING_MAX_WORDS
-        if heading or underlined or text_heading:
-            title = normalise(heading.group(1) if heading else raw).rstrip(":").strip()
+        if heading is not None or underlined or text_heading:
+            title = normalise(raw if heading is None else heading).rstrip(":").strip()
             section = SECTION_ALIASES.get(title)
             continue
         norm = normalise(raw)
@@ -220,7 +245,7 @@ def _as_of(block: str) -> datetime | None:
         text = raw.upper().replace(" ", "T").replace("Z", "+00:00")
         try:
             if len(text) == 10:
-                moment = datetime.combine(datetime.fromisoformat(text).date() + timedelta(days=1), time.min, UTC)
+                moment = _end_of_day(datetime.fromisoformat(text).date())
             else:
                 moment = datetime.fromisoformat(text)
                 moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -230,14 +255,22 @@ def _as_of(block: str) -> datetime | None:
     return max(found, default=None)
 
 
+def _end_of_day(day: date) -> datetime:
+    """The instant a bare date stands for: the next midnight (UTC), or for 9999-12-31, which has
+    no next day, the last microsecond a date-time can hold."""
+    if day == date.max:
+        return datetime.max.replace(tzinfo=UTC)
+    return datetime.combine(day + timedelta(days=1), time.min, UTC)
+
+
 def _memory_facts(memory: MemorySnapshot) -> list[Fact]:
     """Step 3: the kernel block's lines outside never/always, and the product's state."""
     facts: list[Fact] = []
     heading = None
     for raw in memory.kernel_block.splitlines():
-        title = _HEADING.match(raw)
-        if title:
-            heading = title.group(1)
+        title = _heading(raw)
+        if title is not None:
+            heading = title
         elif raw.strip() and heading in KERNEL_HEADINGS:
             facts.append(Fact(SECTION_ALIASES[heading.casefold()], raw.strip(), normalise(raw)))
     product = memory.product
@@ -261,49 +294,63 @@ def _constraints(memory: MemorySnapshot) -> list[Fact]:
     ]
 
 
-def _check_constraints(constraints: list[Fact], block_facts: list[Fact], out: _Findings) -> set[int]:
+def _check_constraints(constraints: list[Fact], block_facts: list[Fact], similarity: Similarity, out) -> set[int]:
     """Step 5 (contradictions): returns the indexes of the block facts that witnessed one."""
+    polarities = [_polarity(fact) for fact in block_facts]
+    sides = {}
+    for polarity in OPPOSITE:
+        indexes = [index for index, found in enumerate(polarities) if found == polarity]
+        sides[polarity] = (indexes, Texts([_core(block_facts[index].norm) for index in indexes]))
     witnesses: set[int] = set()
     for constraint in constraints:
-        core = _core(constraint.norm)
-        for index, fact in enumerate(block_facts):
-            if (
-                _polarity(fact) == OPPOSITE[constraint.section]
-                and _ratio(_core(fact.norm), core) >= CONTRADICTION_RATIO
-            ):
-                out.contradicted.append(
-                    {"kind": constraint.section, "constraint": constraint.text, "block_line": fact.text}
-                )
-                witnesses.add(index)
-                break
+        indexes, cores = sides[OPPOSITE[constraint.section]]
+        try:
+            found = cores.first_for(similarity, _core(constraint.norm), CONTRADICTION_RATIO)
+        except OutOfBudget:
+            out.not_compared["constraints"] += 1
+            continue
+        if found is not None:
+            witness = indexes[found]
+            out.contradicted.append(
+                {"kind": constraint.section, "constraint": constraint.text, "block_line": block_facts[witness].text}
+            )
+            witnesses.add(witness)
     return witnesses
 
 
-def _judge_lines(block_facts, memory_facts, constraints, witnesses, has_product: bool, out: _Findings) -> set[Fact]:
+def _judge_lines(block_facts, memory_facts, constraints, witnesses, has_product: bool, similarity, out) -> set[Fact]:
     """Step 4: stale block lines; returns the memory facts a changed line points to."""
     pointed: set[Fact] = set()
     sections = set(KERNEL_SECTIONS) | (set(PRODUCT_SECTIONS) if has_product else set())
+    pools = {
+        section: [m for m in (constraints if section in OPPOSITE else memory_facts) if m.section == section]
+        for section in sections
+    }
+    norms = {section: {m.norm for m in pool} for section, pool in pools.items()}
+    texts = {section: Texts([m.norm for m in pool]) for section, pool in pools.items()}
     for index, fact in enumerate(block_facts):
         if index in witnesses or fact.section not in sections:
             continue
-        pool = (
-            [c for c in constraints if c.section == fact.section]
-            if fact.section in OPPOSITE
-            else [m for m in memory_facts if m.section == fact.section]
-        )
-        if any(fact.norm == m.norm or (m.section in PRODUCT_TEXTS and fact.norm in m.norm) for m in pool):
+        pool = pools[fact.section]
+        if fact.norm in norms[fact.section] or (
+            fact.section in PRODUCT_TEXTS and any(fact.norm in m.norm for m in pool)
+        ):
             continue
-        best = max(pool, key=lambda m: _ratio(fact.norm, m.norm), default=None)
+        try:
+            best = texts[fact.section].best_for(similarity, fact.norm, CHANGED_RATIO)
+        except OutOfBudget:
+            out.not_compared["block_lines"] += 1
+            continue
         source = "product" if fact.section in PRODUCT_SECTIONS else "kernel"
-        if best is not None and _ratio(fact.norm, best.norm) >= CHANGED_RATIO:
-            pointed.add(best)
+        if best is not None:
+            pointed.add(pool[best])
             out.stale.append(
                 {
                     "source": source,
                     "section": fact.section,
                     "reason": "changed",
                     "block_line": fact.text,
-                    "current": best.text,
+                    "current": pool[best].text,
                 }
             )
         else:
@@ -345,21 +392,38 @@ def _changed_since(source: str, updated_at: datetime) -> dict:
     return {"source": source, "section": None, "reason": "changed_since", "block_line": None, "current": stamp}
 
 
-def _mentions(decision_id: str, text: str, ids: set[str], block_facts: list[Fact], whole: str) -> bool:
-    norm = normalise(text)
-    return (
-        decision_id.lower() in ids
-        or _occurs(norm, whole)
-        or any(_ratio(fact.norm, norm) >= DECISION_RATIO for fact in block_facts)
-    )
+class _Mentions:
+    """Step 6: whether the block mentions a decision (by id, by its text, or by a similar line)."""
+
+    def __init__(self, block: str, block_facts: list[Fact], whole: str, similarity: Similarity):
+        self.ids = {found.lower() for found in _UUID.findall(block)}
+        self.whole = whole
+        self.lines = Texts([fact.norm for fact in block_facts])
+        self.similarity = similarity
+        self.known: dict[str, bool] = {}  # decisions often share a successor
+
+    def __call__(self, decision_id: str, text: str) -> bool:
+        if decision_id.lower() in self.ids:
+            return True
+        norm = normalise(text)
+        if norm not in self.known:
+            self.known[norm] = (
+                _occurs(norm, self.whole) or self.lines.first_for(self.similarity, norm, DECISION_RATIO) is not None
+            )
+        return self.known[norm]
 
 
-def _check_decisions(block: str, block_facts: list[Fact], whole: str, memory: MemorySnapshot, out) -> None:
-    ids = {found.lower() for found in _UUID.findall(block)}
+def _check_decisions(block: str, block_facts: list[Fact], whole: str, memory: MemorySnapshot, similarity, out) -> None:
+    mentions = _Mentions(block, block_facts, whole, similarity)
     for decision in memory.superseded or []:
-        if _mentions(decision.id, decision.decision, ids, block_facts, whole) and not _mentions(
-            decision.replaced_by_id, decision.replaced_by, ids, block_facts, whole
-        ):
+        try:
+            stale = mentions(decision.id, decision.decision) and not mentions(
+                decision.replaced_by_id, decision.replaced_by
+            )
+        except OutOfBudget:
+            out.not_compared["superseded_decisions"] += 1
+            continue
+        if stale:
             out.superseded.append(
                 {
                     "id": decision.id,
@@ -379,8 +443,11 @@ def assess(block: str, memory: MemorySnapshot) -> dict:
     claimed_version = _check_markers(block, memory, as_of, out)
     memory_facts = _memory_facts(memory)
     constraints = _constraints(memory)
-    witnesses = _check_constraints(constraints, block_facts, out)
-    pointed = _judge_lines(block_facts, memory_facts, constraints, witnesses, memory.product is not None, out)
+    similarity = Similarity()
+    witnesses = _check_constraints(constraints, block_facts, similarity, out)
+    pointed = _judge_lines(
+        block_facts, memory_facts, constraints, witnesses, memory.product is not None, similarity, out
+    )
     for fact in memory_facts:
         if fact in pointed:
             continue  # reported as the current text of a changed line
@@ -396,18 +463,19 @@ def assess(block: str, memory: MemorySnapshot) -> dict:
             out.confirmed += 1
         else:
             out.omitted.append({"kind": constraint.section, "constraint": constraint.text})
-    _check_decisions(block, block_facts, whole, memory, out)
+    _check_decisions(block, block_facts, whole, memory, similarity, out)
     issues = 3 * len(out.contradicted) + 2 * len(out.superseded) + len(out.stale) + len(out.missing) + len(out.omitted)
+    complete = not any(out.not_compared.values())
     total = out.confirmed + issues
     confidence = round(out.confirmed / total, 3) if total else 1.0
-    if confidence >= 0.9 and not out.contradicted and not out.superseded:
+    if confidence >= 0.9 and not out.contradicted and not out.superseded and complete:
         level = "high"
     else:
         level = "medium" if confidence >= 0.6 else "low"
     return {
         "confidence": confidence,
         "level": level,
-        "fresh": issues == 0,
+        "fresh": issues == 0 and complete,
         "as_of": as_of.isoformat().replace("+00:00", "Z") if as_of else None,
         "claimed_kernel_version": claimed_version,
         "stale_facts": out.stale,
@@ -423,4 +491,5 @@ def assess(block: str, memory: MemorySnapshot) -> dict:
             "contradicted": len(out.contradicted),
             "superseded": len(out.superseded),
         },
+        "not_compared": out.not_compared,
     }

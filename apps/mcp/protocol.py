@@ -11,7 +11,10 @@ found, -32602 invalid params, -32603 internal error), MCP's -32022 for an unsupp
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
+
+from synchronex.api.parsers import MAX_DEPTH, depth_exceeds, has_lone_surrogate, json_leaves
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -73,12 +76,34 @@ def _reject_constant(name: str):
 
 
 def parse_body(raw: bytes):
-    """The decoded JSON body, or RpcError(PARSE_ERROR) (HTTP 400)."""
+    """The decoded JSON body, or RpcError(PARSE_ERROR) (HTTP 400).
+
+    As the REST API's parser does, a body is refused whole when it nests more than ``MAX_DEPTH``
+    levels or holds a value no column can hold (a lone UTF-16 surrogate, a number beyond a double
+    such as ``1e400``), so no tool ever meets one.
+    """
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        text = raw.decode("utf-8")
+        body = json.loads(text, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = "the body is not UTF-8" if isinstance(exc, UnicodeDecodeError) else "the body is not valid JSON"
         raise RpcError(PARSE_ERROR, f"Parse error: {reason}.", status=400) from None
+    reason = _unusable(text, body)
+    if reason:
+        raise RpcError(PARSE_ERROR, f"Parse error: {reason}.", status=400)
+    return body
+
+
+def _unusable(text: str, body) -> str | None:
+    """Why a decoded body cannot be used (the REST parser's rules), or None."""
+    if depth_exceeds(body, MAX_DEPTH):
+        return f"the body nests more than {MAX_DEPTH} levels deep"
+    # A lone surrogate can only arrive as a \uXXXX escape (strict UTF-8 refuses it as bytes).
+    if "\\u" in text and has_lone_surrogate(body):
+        return "the body holds a lone UTF-16 surrogate (\\ud800–\\udfff), which is not a character"
+    if any(isinstance(leaf, float) and math.isinf(leaf) for leaf in json_leaves(body)):
+        return "the body holds a number too large for a double"
+    return None
 
 
 def valid_id(value) -> bool:

@@ -82,17 +82,17 @@ def session_end(
     """End an open session: record the summary and write the product's handoff.
 
     The product state gets ``last_session_summary = summary`` and ``next_session_starts_here =
-    next_session_starts_here`` when given, else the summary itself (one product write, one
-    version bump). ``decisions_captured`` counts the decisions recorded for the session's product
-    in this space while the session was open (``started_at`` ≤ created_at ≤ the end). The session
-    row is locked, so two concurrent ends cannot both succeed: the second is CONFLICT, as is
-    ending an ended session; another space's session is NOT_FOUND.
+    next_session_starts_here`` when given (``""`` clears it), else the summary itself (one product
+    write, one version bump). ``decisions_captured`` counts the decisions recorded for the
+    session's product in this space while the session was open (``started_at`` ≤ created_at ≤ the
+    end). The session row is locked, so two concurrent ends cannot both succeed: the second is
+    CONFLICT, as is ending an ended session; another space's session is NOT_FOUND.
     """
     session = session_get(space=space, session_id=session_id, for_update=True)
     if not session.is_open:
         raise errors.Conflict("This session has already ended.", details={"ended_at": session.ended_at.isoformat()})
     now = timezone.now()
-    handoff = next_session_starts_here if next_session_starts_here else summary
+    handoff = summary if next_session_starts_here is None else next_session_starts_here
     product_state_write(
         space=space,
         name=session.product.name,

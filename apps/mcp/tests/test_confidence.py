@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -192,6 +194,76 @@ def test_the_score_weighs_contradictions_and_superseded_decisions_heavier():
     assert report["confidence"] == round(1 / (1 + 3), 3)
 
 
+def _timed(block: str, memory: MemorySnapshot) -> tuple[dict, float]:
+    started = time.process_time()
+    report = assess(block, memory)
+    return report, time.process_time() - started
+
+
+def _sentences(count: int, length: int) -> list[str]:
+    """Distinct texts of one small vocabulary: every pair looks alike to difflib's quick bounds."""
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "iota", "kappa", "lambda", "sigma", "omega"]
+    rng = random.Random(7)
+    texts = []
+    for _ in range(count):
+        text = ""
+        while len(text) < length:
+            text += rng.choice(words) + " "
+        texts.append(text[:length].strip())
+    return texts
+
+
+NOTHING_SKIPPED = {"block_lines": 0, "constraints": 0, "superseded_decisions": 0}
+
+
+def test_a_block_editing_every_item_of_a_full_product_state_is_judged_in_full_and_fast():
+    items = _sentences(100, 490)
+    memory = snapshot(product=product(what_works=items))
+    block = "## What works\n" + "\n".join(f"- {item[:-5]}xyzzy" for item in items)
+
+    report, seconds = _timed(block, memory)
+
+    assert seconds < 3
+    assert [f["current"] for f in report["stale_facts"]] == items  # each line found its own item
+    assert report["not_compared"] == NOTHING_SKIPPED
+
+
+def test_a_long_block_against_200_superseded_decisions_is_checked_in_full_and_fast():
+    texts = _sentences(400, 195)
+    superseded = [
+        SupersededDecision(f"{n:08d}-0000-4000-8000-000000000000", texts[2 * n], "Atlas", "x", texts[2 * n + 1])
+        for n in range(200)
+    ]
+    block = "\n".join(_sentences(1000, 20)) + "\n" + texts[0][:-3] + "xyz"
+
+    report, seconds = _timed(block, snapshot(superseded=superseded))
+
+    assert seconds < 3
+    assert [d["decision"] for d in report["superseded_decisions"]] == [texts[0]]
+    assert report["not_compared"] == NOTHING_SKIPPED
+
+
+def test_comparisons_past_the_work_budget_are_counted_not_run():
+    # Texts of two letters make difflib's ratio() cubic: minutes for each of these lines.
+    memory = snapshot(product=product(next_session_starts_here="ab" * 2000))
+    block = "## Next session starts here\n" + "\n".join(("aabb" * 1000)[n:] + "a" * n for n in range(20))
+
+    report, seconds = _timed(block, memory)
+
+    assert seconds < 3
+    assert report["not_compared"] == {**NOTHING_SKIPPED, "block_lines": 20}
+    assert report["fresh"] is False and report["level"] != "high"
+
+
+def test_long_runs_of_spaces_are_read_in_linear_time():
+    block = "\n".join(["# Title" + " " * 2500 + "x", "generated" + " " * 20_000 + "x", "kernel version" + " " * 20_000])
+
+    report, seconds = _timed(block, snapshot())
+
+    assert seconds < 3
+    assert report["as_of"] is None and report["claimed_kernel_version"] is None
+
+
 # --- the tool ------------------------------------------------------------------------------------
 live_db = pytest.mark.django_db(transaction=True)
 
@@ -244,6 +316,25 @@ def test_the_tool_refuses_an_unknown_product_and_an_empty_block(mcp):
     )
     error = mcp.rpc_error("check_memory_confidence", {"context_block": ""})
     assert error["data"]["fields"] == {"context_block": ["May not be empty."]}
+
+
+@live_db
+def test_the_last_day_a_date_can_hold_is_read_as_its_end(mcp):
+    report = mcp.tool("check_memory_confidence", {"context_block": "generated: 9999-12-31"})
+
+    assert report["as_of"] == "9999-12-31T23:59:59.999999Z"
+    assert report["stale_facts"] == []
+
+
+@live_db
+def test_the_tool_counts_the_lines_it_had_no_budget_to_compare(mcp):
+    mcp.tool("update_product_state", {"product_name": "Atlas", "next_session_starts_here": "ab" * 500})
+    block = "## Next session starts here\n" + "aabb" * 250 + "\n" + "abba" * 250
+
+    report = mcp.tool("check_memory_confidence", {"context_block": block, "product_name": "Atlas"})
+
+    assert report["not_compared"] == {"block_lines": 2, "constraints": 0, "superseded_decisions": 0}
+    assert report["fresh"] is False and report["stale_facts"] == []
 
 
 @live_db

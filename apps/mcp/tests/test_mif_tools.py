@@ -96,6 +96,27 @@ def test_import_reads_mem0_arrays_and_mcp_memory_jsonl_and_dry_runs(mcp):
     assert lines["format"] == "mcp-jsonl" and lines["memories_imported"] >= 1
 
 
+def test_an_item_with_a_nul_character_is_reported_and_the_others_are_imported(mcp):
+    mem0 = [{"id": "m-1", "memory": "Prefers short answers"}, {"id": "m-2", "memory": "Bad\x00byte"}]
+
+    report = mcp.tool("import_memories", {"document": mem0})
+
+    assert report["memories_imported"] == 1
+    assert [e["index"] for e in report["errors"]] == [1]
+
+
+def test_a_document_sent_as_text_reports_values_no_column_can_hold_item_by_item(mcp):
+    text = (
+        '[{"id": "m-1", "memory": "Fine"}, {"id": "m-2", "memory": "\\ud800"},'
+        ' {"id": "m-3", "memory": "x", "metadata": {"n": 1e400}}]'
+    )
+
+    report = mcp.tool("import_memories", {"document": text})
+
+    assert report["memories_imported"] == 1
+    assert [e["index"] for e in report["errors"]] == [1, 2]
+
+
 def test_a_document_level_problem_is_invalid_params_naming_the_document(mcp):
     error = mcp.rpc_error("import_memories", {"document": {"mif_version": "1.0", "memories": []}})
 

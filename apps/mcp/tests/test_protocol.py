@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from apps.mcp.models import McpSession
 from apps.mcp.protocol import LATEST_VERSION, SUPPORTED_VERSIONS
 from apps.mcp.tests.conftest import Mcp
 from synchronex.api import ratelimit
@@ -304,3 +305,42 @@ def test_refused_bodies_count_against_the_quota_too(mcp):
 
     assert malformed.status_code == 400 and malformed.headers["X-RateLimit-Remaining"] == "299"
     assert wrong_type.status_code == 415 and wrong_type.headers["X-RateLimit-Remaining"] == "298"
+
+
+def _tool_call(name: str, arguments: str) -> bytes:
+    return (
+        f'{{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {{"name": "{name}", '
+        f'"arguments": {arguments}}}}}'
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "reason"),
+    [
+        ("get_product_state", '{"product_name": "\\ud800"}', "a lone UTF-16 surrogate"),
+        ("register_session", '{"product_name": "A", "label": "\\udfff tail"}', "a lone UTF-16 surrogate"),
+        ("register_session", '{"product_name": "A", "metadata": {"x": 1e400}}', "a number too large"),
+        (
+            "register_session",
+            '{"product_name": "A", "metadata": ' + '{"k": ' * 62 + "1" + "}" * 62 + "}",
+            "more than 64 levels",
+        ),
+    ],
+)
+def test_a_body_holding_values_no_column_can_hold_is_a_parse_error(mcp, tool, arguments, reason):
+    response = mcp.post(data=_tool_call(tool, arguments))
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["id"] is None and body["error"]["code"] == -32700
+    assert reason in body["error"]["message"]
+    assert not McpSession.objects.exists()
+
+
+def test_a_body_nested_64_levels_deep_is_read(mcp):
+    # The body, params, arguments and 61 levels of metadata: 64 in all.
+    nested = '{"product_name": "A", "metadata": ' + '{"k": ' * 61 + "1" + "}" * 61 + "}"
+
+    response = mcp.post(data=_tool_call("register_session", nested))
+
+    assert response.status_code == 200 and response.json()["result"]["isError"] is False

@@ -93,6 +93,22 @@ def test_an_explicit_handoff_is_kept_apart_from_the_summary(mcp):
     assert handoff["last_session"]["ended_by"] == "user"
 
 
+def test_an_empty_handoff_clears_it_and_a_missing_one_takes_the_summary(mcp):
+    mcp.tool("update_product_state", {"product_name": "Atlas", "next_session_starts_here": "Old plan."})
+    first = mcp.tool("register_session", {"product_name": "Atlas"})
+    second = mcp.tool("register_session", {"product_name": "Atlas"})
+
+    cleared = mcp.tool(
+        "end_session", {"session_id": first["session_id"], "summary": "Shipped v2.", "next_session_starts_here": " "}
+    )
+    state = mcp.tool("get_product_state", {"product_name": "Atlas"})
+    defaulted = mcp.tool("end_session", {"session_id": second["session_id"], "summary": "Wrote docs."})
+
+    assert cleared["handoff_note"] == ""
+    assert state["next_session_starts_here"] == "" and state["last_session_summary"] == "Shipped v2."
+    assert defaulted["handoff_note"] == "Wrote docs."
+
+
 def test_ending_a_session_twice_is_a_conflict(mcp):
     session = mcp.tool("register_session", {"product_name": "Atlas"})
     mcp.tool("end_session", {"session_id": session["session_id"], "summary": "one"})
@@ -139,6 +155,33 @@ def test_bad_arguments_are_invalid_params_naming_the_field(mcp, arguments, field
     assert error["code"] == -32602
     assert error["data"]["fields"][field] == [message]
     assert not McpSession.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "field"),
+    [
+        ("register_session", {"product_name": "A", "label": "a\x00b"}, "label"),
+        ("register_session", {"product_name": "A", "agent_name": "\x00"}, "agent_name"),
+        ("register_session", {"product_name": "A", "metadata": {"notes": ["ok", "a\x00b"]}}, "metadata"),
+        ("register_session", {"product_name": "A", "metadata": {"k\x00": 1}}, "metadata"),
+        ("end_session", {"summary": "a\x00b"}, "summary"),
+        ("end_session", {"summary": "x", "ended_by": "a\x00b"}, "ended_by"),
+        ("end_session", {"summary": "x", "next_session_starts_here": "a\x00b"}, "next_session_starts_here"),
+        ("get_identity_kernel", {"client_type": "a\x00b"}, "client_type"),
+        ("search_decisions", {"query": "a\x00b"}, "query"),
+    ],
+)
+def test_a_nul_character_in_an_argument_is_invalid_params_naming_it(mcp, tool, arguments, field):
+    session = mcp.tool("register_session", {"product_name": "Atlas"})
+    if tool in ("end_session", "get_identity_kernel"):
+        arguments = {"session_id": session["session_id"], **arguments}
+
+    error = mcp.rpc_error(tool, arguments)
+
+    assert error["code"] == -32602
+    assert error["data"]["fields"] == {field: ["May not contain NUL (U+0000) characters."]}
+    row = McpSession.objects.get()
+    assert row.ended_at is None and row.client_type == "" and row.kernel_loaded_at is None
 
 
 def test_an_unknown_tool_and_non_object_arguments_are_invalid_params(mcp):

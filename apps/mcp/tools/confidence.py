@@ -35,7 +35,8 @@ def _product_facts(product) -> ProductFacts:
         "the block's generated/updated date, a different kernel version), facts memory has that the block lacks, "
         "constraints the block omits or contradicts, and decisions in the block that were superseded since, "
         "with a confidence score. With product_name, that product's state is checked too. Decisions are "
-        "checked when the token may read them."
+        "checked when the token may read them. The work is bounded: what a very large block left unchecked "
+        "is counted in not_compared."
     ),
     scope="memory:read",
     read_only=True,

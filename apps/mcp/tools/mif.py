@@ -114,6 +114,7 @@ def export_memories(context: ToolContext, args: dict) -> dict:
     scope="memory:write",
     read_only=False,
     idempotent=True,
+    checked_per_item=("document",),
     schema={
         "properties": {
             "document": {

@@ -4,9 +4,11 @@ A tool is a thin adapter: it reads its (already schema-checked) arguments, calls
 selector of the app that owns the data, and returns a JSON object. ``call`` runs one tool for a
 ``tools/call`` request and decides how each failure is reported:
 
-- arguments that do not satisfy the published ``inputSchema``, and any VALIDATION_ERROR the
-  services raise about them, are a JSON-RPC error -32602 whose ``data.fields`` maps each
-  argument to its messages (the same shape as the REST API's ``details.fields``);
+- arguments that do not satisfy the published ``inputSchema``, strings holding a NUL character
+  (U+0000, which PostgreSQL stores neither in text nor in jsonb, and which the REST API's string
+  fields refuse too), and any VALIDATION_ERROR the services raise about them, are a JSON-RPC
+  error -32602 whose ``data.fields`` maps each argument to its messages (the same shape as the
+  REST API's ``details.fields``);
 - a token without the tool's scope is a JSON-RPC error -32031 with ``data.required_scopes``
   (and, for a single request, HTTP 403 with an ``insufficient_scope`` challenge);
 - anything else a service refuses (NOT_FOUND, CONFLICT, PRECONDITION_FAILED, a viewer writing,
@@ -25,10 +27,12 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from apps.scopes.selectors import ActiveSpace, space_for_request
 from synchronex.api import errors
+from synchronex.api.parsers import json_leaves
 
 from ..protocol import INSUFFICIENT_SCOPE, INVALID_PARAMS, STRUCTURED_CONTENT_VERSIONS, RpcError
 
 MESSAGE_MAX = 300
+NUL_MESSAGE = "May not contain NUL (U+0000) characters."
 
 
 @dataclass
@@ -69,6 +73,9 @@ class Tool:
     read_only: bool
     idempotent: bool = False
     destructive: bool = False
+    # Arguments whose items the handler checks one by one (an import reports each unstorable
+    # item and keeps the others, as on REST), so they are not refused whole for a NUL.
+    checked_per_item: tuple[str, ...] = ()
 
     @cached_property
     def validator(self) -> Draft202012Validator:
@@ -151,6 +158,15 @@ def _field_errors(validator: Draft202012Validator, arguments: dict) -> dict[str,
     return fields
 
 
+def _nul_arguments(arguments: dict, skip: tuple[str, ...]) -> list[str]:
+    """The arguments holding a NUL character in a string, or in a key of an object."""
+    return [
+        name
+        for name, value in arguments.items()
+        if name not in skip and any(isinstance(leaf, str) and "\x00" in leaf for leaf in json_leaves(value))
+    ]
+
+
 def invalid_arguments(fields: dict, message: str = "Invalid arguments.") -> RpcError:
     return RpcError(INVALID_PARAMS, message, {"fields": fields})
 
@@ -194,6 +210,8 @@ def call(context: ToolContext, params: dict) -> dict:
     if not context.allows(found.scope):
         raise insufficient_scope(found.scope)
     fields = _field_errors(found.validator, arguments)
+    for name in _nul_arguments(arguments, found.checked_per_item):
+        fields.setdefault(name, []).append(NUL_MESSAGE)
     if fields:
         raise invalid_arguments(fields)
     try:

@@ -82,8 +82,8 @@ def register_session(context: ToolContext, args: dict) -> dict:
     title="End a session",
     description=(
         "End a session: the summary becomes the product's last_session_summary and, unless "
-        "next_session_starts_here is given, its next-session handoff. Returns how many decisions were "
-        "recorded for the product during the session and the handoff note."
+        "next_session_starts_here is given (an empty one clears the handoff), its next-session handoff. Returns "
+        "how many decisions were recorded for the product during the session and the handoff note."
     ),
     scope="memory:write",
     read_only=False,
@@ -102,12 +102,15 @@ def end_session(context: ToolContext, args: dict) -> dict:
     summary = args["summary"].strip()
     if not summary:
         raise errors.ValidationFailed.for_fields({"summary": "May not be blank."})
+    # A given handoff is written, an empty one too (it clears the handoff, as on the REST state
+    # route); without one, the summary becomes the handoff.
+    handoff = args.get("next_session_starts_here")
     session = session_end(
         space=active.space,
         session_id=args["session_id"],
         summary=summary,
         ended_by=args.get("ended_by", "").strip() or context.credential.actor,
-        next_session_starts_here=(args.get("next_session_starts_here") or "").strip() or None,
+        next_session_starts_here=None if handoff is None else handoff.strip(),
     )
     session.product.refresh_from_db(fields=["next_session_starts_here"])
     return {
