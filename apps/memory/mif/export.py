@@ -38,6 +38,7 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from apps.byok.fields import decrypt
 from apps.byok.models import ByokCredential
 from apps.decisions.models import Decision
 from apps.identity.models import Kernel
@@ -60,6 +61,7 @@ from apps.memory.mif.compat import to_compatible
 from apps.memory.models import Memory
 from apps.products.models import ProductState
 from apps.scopes.models import Space
+from synchronex.api.rows import fetch_all
 
 CHUNK_ROWS = 1_000  # rows per server-side cursor fetch
 FLUSH_BYTES = 64 * 1024  # bytes per streamed chunk
@@ -354,14 +356,24 @@ class Scrubber:
         return {"pii_detected": self.email_seen or bool(self.redacted), "redacted_fields": sorted(self.redacted)}
 
 
+# Written out (synchronex/api/rows.py): the kernel export asks on every request, where the ORM's
+# query compilation cost more than the statement.
+_SECRETS_SQL = f"SELECT c.secret FROM {ByokCredential._meta.db_table} c WHERE c.space_id = %s"
+_SECRETS_WITH_PERSONAL_SQL = (
+    f"{_SECRETS_SQL} OR c.space_id IN "
+    f"(SELECT s.id FROM {Space._meta.db_table} s WHERE s.owner_id = %s AND s.kind = '{Space.Kind.PERSONAL.value}')"
+)
+
+
 def space_secrets(space: Space, *, also_personal_of=None) -> list[str]:
     """The plaintext BYOK keys of ``space``: only to find and redact them, never written out. With
     ``also_personal_of`` (a user), that user's personal keys too: what is exported in a workspace
     may carry their personal layer (the effective kernel)."""
-    where = Q(space=space)
-    if also_personal_of is not None:
-        where |= Q(space__owner=also_personal_of, space__kind=Space.Kind.PERSONAL)
-    return [credential.secret for credential in ByokCredential.objects.filter(where).only("id", "secret")]
+    if also_personal_of is None:
+        rows = fetch_all(_SECRETS_SQL, [space.pk])
+    else:
+        rows = fetch_all(_SECRETS_WITH_PERSONAL_SQL, [space.pk, also_personal_of.pk])
+    return [decrypt(secret) for (secret,) in rows]
 
 
 @contextmanager
