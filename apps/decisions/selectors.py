@@ -80,9 +80,14 @@ _RECENT_SQL = (
 )
 
 
-def decision_recent_for_product(*, product, limit: int = 5) -> list[Decision]:
+def decision_recent_for_product(*, product, limit: int = 5, readable: bool = True) -> list[Decision]:
     """The product's newest current (not superseded) decisions (every product read shows them,
-    so the statement is written out: synchronex/api/rows.py)."""
+    so the statement is written out: synchronex/api/rows.py).
+
+    ``readable``: whether the caller's credential holds decisions:read (SPEC §2). Without it a
+    product state is still read, with no decisions in it (REST and MCP alike)."""
+    if not readable:
+        return []
     return [page_decision(row) for row in fetch_all(_RECENT_SQL, [product.pk, limit])]
 
 

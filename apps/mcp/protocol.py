@@ -10,11 +10,9 @@ found, -32602 invalid params, -32603 internal error), MCP's -32022 for an unsupp
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 
-from synchronex.api.parsers import MAX_DEPTH, depth_exceeds, has_lone_surrogate, json_leaves
+from synchronex.api.parsers import JsonRefused, loads_strict
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -71,10 +69,6 @@ class Message:
     params_error: str | None = None  # params present but not an object (answered with -32602)
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_body(raw: bytes):
     """The decoded JSON body, or RpcError(PARSE_ERROR) (HTTP 400).
 
@@ -84,26 +78,14 @@ def parse_body(raw: bytes):
     """
     try:
         text = raw.decode("utf-8")
-        body = json.loads(text, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        reason = "the body is not UTF-8" if isinstance(exc, UnicodeDecodeError) else "the body is not valid JSON"
-        raise RpcError(PARSE_ERROR, f"Parse error: {reason}.", status=400) from None
-    reason = _unusable(text, body)
-    if reason:
-        raise RpcError(PARSE_ERROR, f"Parse error: {reason}.", status=400)
-    return body
-
-
-def _unusable(text: str, body) -> str | None:
-    """Why a decoded body cannot be used (the REST parser's rules), or None."""
-    if depth_exceeds(body, MAX_DEPTH):
-        return f"the body nests more than {MAX_DEPTH} levels deep"
-    # A lone surrogate can only arrive as a \uXXXX escape (strict UTF-8 refuses it as bytes).
-    if "\\u" in text and has_lone_surrogate(body):
-        return "the body holds a lone UTF-16 surrogate (\\ud800–\\udfff), which is not a character"
-    if any(isinstance(leaf, float) and math.isinf(leaf) for leaf in json_leaves(body)):
-        return "the body holds a number too large for a double"
-    return None
+    except UnicodeDecodeError:
+        raise RpcError(PARSE_ERROR, "Parse error: the body is not UTF-8.", status=400) from None
+    try:
+        return loads_strict(text)
+    except JsonRefused as exc:
+        raise RpcError(PARSE_ERROR, f"Parse error: {exc}.", status=400) from None
+    except ValueError:
+        raise RpcError(PARSE_ERROR, "Parse error: the body is not valid JSON.", status=400) from None
 
 
 def valid_id(value) -> bool:

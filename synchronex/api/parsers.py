@@ -33,19 +33,36 @@ class StrictJSONParser(JSONParser):
         except UnicodeDecodeError as exc:
             raise ParseError(f"body is not valid UTF-8 (byte {exc.start})") from None
         try:
-            value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
-        except RecursionError:
-            raise ParseError("JSON is nested too deeply") from None
+            return loads_strict(text)
+        except JsonRefused as exc:
+            raise ParseError(str(exc)) from None
         except ValueError as exc:
             raise ParseError(f"invalid JSON ({exc})") from None
-        if depth_exceeds(value, MAX_DEPTH):
-            # Code that walks a body (validators, renderers) recurses; no real document nests this deep.
-            raise ParseError(f"JSON is nested more than {MAX_DEPTH} levels deep")
-        # A lone surrogate can only arrive as a \\uXXXX escape (the UTF-8 decode refuses it as
-        # bytes), so only bodies with such an escape are walked.
-        if _SURROGATE_ESCAPE.search(text) and has_lone_surrogate(value):
-            raise ParseError("JSON holds a lone UTF-16 surrogate (\\ud800–\\udfff), which is not a character")
-        return value
+
+
+class JsonRefused(ValueError):
+    """Well-formed JSON that breaks a rule of ``loads_strict`` (its message says which)."""
+
+
+def loads_strict(text: str):
+    """``json.loads`` with the API's rules, for every JSON body it reads (REST and MCP): no NaN or
+    Infinity, no number beyond a double, no nesting past ``MAX_DEPTH``, no lone surrogate.
+
+    Raises ``JsonRefused`` for a broken rule, and ``ValueError`` (JSONDecodeError) for text that
+    is not JSON.
+    """
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise JsonRefused("JSON is nested too deeply") from None
+    if depth_exceeds(value, MAX_DEPTH):
+        # Code that walks a body (validators, renderers) recurses; no real document nests this deep.
+        raise JsonRefused(f"JSON is nested more than {MAX_DEPTH} levels deep")
+    # A lone surrogate can only arrive as a \\uXXXX escape (the UTF-8 decode refuses it as bytes),
+    # so only bodies with such an escape are walked.
+    if _SURROGATE_ESCAPE.search(text) and has_lone_surrogate(value):
+        raise JsonRefused("JSON holds a lone UTF-16 surrogate (\\ud800–\\udfff), which is not a character")
+    return value
 
 
 MAX_DEPTH = 64
@@ -72,7 +89,7 @@ def _reject_constant(name: str):
 def _finite_float(literal: str) -> float:
     value = float(literal)
     if math.isinf(value):
-        raise ValueError(f"the number {literal[:40]} is too large")
+        raise JsonRefused(f"JSON holds a number too large for a double ({literal[:40]})")
     return value
 
 

@@ -32,7 +32,6 @@ from .schemas import (
     text,
 )
 
-RECENT_DECISIONS = 5
 SEARCH_DEFAULT_LIMIT = 10
 
 
@@ -73,11 +72,7 @@ def product_name_argument(args: dict) -> str:
 
 
 def _recent(context: ToolContext, product) -> list:
-    """The product's newest current decisions, for a credential with decisions:read (SPEC §2);
-    without it the state is still read, with no decisions in it (as over the REST API)."""
-    if not context.allows("decisions:read"):
-        return []
-    return decision_recent_for_product(product=product, limit=RECENT_DECISIONS)
+    return decision_recent_for_product(product=product, readable=context.allows("decisions:read"))
 
 
 def _state(context: ToolContext, product, scope: str) -> dict:

@@ -24,7 +24,6 @@ from .serializers import (
 )
 
 TAGS = ["Product state"]
-RECENT_DECISIONS = 5
 _ENTITY_TAG = re.compile(r'^(W/)?"?(\d{1,10})"?$')
 
 NAME_PARAMETER = OpenApiParameter(
@@ -69,12 +68,7 @@ def parse_if_match(raw: str | None):
 
 
 def _state_response(request, product, scope: str, *, status: int = 200) -> Response:
-    # Reading decisions needs decisions:read (SPEC §2), as in search and the exports: a token
-    # without it still reads the state, with no decisions in it.
-    if request.auth.allows("decisions:read"):
-        recent = decision_recent_for_product(product=product, limit=RECENT_DECISIONS)
-    else:
-        recent = []
+    recent = decision_recent_for_product(product=product, readable=request.auth.allows("decisions:read"))
     return Response(product_state_body(product, recent, scope), status=status, headers={"ETag": f'"{product.version}"'})
 
 
