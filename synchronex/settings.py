@@ -311,6 +311,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # No "Patched…" components with every field optional: the API's PATCH bodies (PATCH /scope)
+    # are validated whole, and their schema says which fields are required.
+    "COMPONENT_SPLIT_PATCH": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVERS": [{"url": PUBLIC_BASE_URL}],
     "APPEND_COMPONENTS": {

@@ -23,17 +23,6 @@ class ScopeUpdateSerializer(StrictSerializer):
 
     workspace_id = serializers.UUIDField(allow_null=True)
 
-    # The PATCH sets the one setting there is, so its body is never partial. drf-spectacular marks
-    # every PATCH body partial (no field required) by setting ``partial``; ignoring that keeps
-    # ``workspace_id`` required in the OpenAPI schema, as the view requires it.
-    @property
-    def partial(self) -> bool:
-        return False
-
-    @partial.setter
-    def partial(self, value) -> None:
-        pass
-
 
 class WorkspaceCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
