@@ -46,6 +46,7 @@ from apps.oauth.tests.helpers import form_fields, pkce_pair
 from apps.products.services import product_state_write
 from apps.scopes.models import Membership
 from apps.scopes.services import member_put, space_ensure_personal, workspace_create
+from tests.support.quota import wait_for_fresh_minute_margin
 
 pytestmark = pytest.mark.django_db
 
@@ -643,6 +644,7 @@ def test_running_a_consolidation_job_again_requests_a_new_job(staff, world, djan
 
 # -- what the pages answer ---------------------------------------------------------------------------
 def test_users_show_tier_limits_and_todays_usage(staff, world):
+    wait_for_fresh_minute_margin(5)  # the day ends on a minute
     from synchronex.api.ratelimit import usage_today
 
     for _ in range(3):

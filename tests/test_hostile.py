@@ -33,6 +33,7 @@ from apps.ingest.models import Signal
 from apps.products.models import ProductState
 from apps.scopes.services import space_ensure_personal
 from tests.support import servers
+from tests.support.quota import wait_for_fresh_minute_margin
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -389,6 +390,7 @@ def _guess() -> str:
 
 
 def test_unknown_tokens_are_401_and_charge_no_account(user, client_for, api):
+    wait_for_fresh_minute_margin(5)
     client = client_for(user)
     before = int(client.get("/api/v1/scope").headers["X-RateLimit-Remaining"])
     near_miss = client.token[:-1] + ("A" if client.token[-1] != "A" else "B")

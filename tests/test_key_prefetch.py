@@ -14,6 +14,7 @@ from apps.accounts.services import api_key_lookup
 from synchronex.api import key_prefetch
 from synchronex.api.models import QuotaCount
 from synchronex.db import ahead
+from tests.support.quota import wait_for_fresh_minute_margin
 
 # Outside a test transaction: statements are sent ahead only on an idle connection.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,6 +36,7 @@ def client_of(make_key):
 
 
 def test_authentication_takes_the_statement_sent_as_the_request_arrived(user, client_of):
+    wait_for_fresh_minute_margin(5)
     client = client_of(user)
     assert client.get(IDENTITY).status_code == 200  # on a connection new to it, this prepares it
     remaining = []

@@ -8,15 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from synchronex.api import ratelimit
+from tests.support.quota import wait_for_fresh_minute_margin
 
 pytestmark = pytest.mark.urls("tests.urls")
-
-
-def wait_for_fresh_minute_margin(seconds: int = 15) -> None:
-    """Avoid straddling a clock minute, which would legitimately reset the window mid-test."""
-    left = 60 - time.time() % 60
-    if left < seconds:
-        time.sleep(left + 0.05)
 
 
 def test_headers_on_every_authenticated_response(client_for, make_user):

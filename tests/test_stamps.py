@@ -17,6 +17,7 @@ from apps.scopes.models import ActiveScope, Membership, Role
 from apps.scopes.services import member_put, space_ensure_personal, workspace_create
 from synchronex.api.models import ContextStamp
 from tests.support import servers
+from tests.support.quota import wait_for_fresh_minute_margin
 
 pytestmark = pytest.mark.django_db
 IDENTITY = "/api/v1/memory/identity"
@@ -231,6 +232,7 @@ def test_a_kernel_changed_in_sql_is_seen_at_once(user, inproc_for):
 
 # --- counting in the key lookup ------------------------------------------------------------------
 def test_each_request_counts_once_and_a_dead_keys_requests_count_nothing(user, make_key, inproc_for):
+    wait_for_fresh_minute_margin(5)
     client = inproc_for(user)
     remaining = [int(client.get("/api/v1/scope")["X-RateLimit-Remaining"]) for _ in range(4)]
     assert remaining == [remaining[0] - n for n in range(4)]
@@ -298,6 +300,7 @@ def test_a_remembered_identity_body_is_the_body_a_fresh_read_renders(make_user, 
 
 
 def test_the_schema_with_a_key_counts_no_request(user, inproc_for):
+    wait_for_fresh_minute_margin(5)
     client = inproc_for(user)
     before = int(client.get("/api/v1/scope")["X-RateLimit-Remaining"])
     for path in ("/api/v1/openapi.json", "/openapi.yaml", "/api/v1/docs"):

@@ -9,6 +9,7 @@ from apps.mcp.models import McpSession
 from apps.mcp.protocol import LATEST_VERSION, SUPPORTED_VERSIONS
 from apps.mcp.tests.conftest import Mcp
 from synchronex.api import ratelimit
+from tests.support.quota import wait_for_fresh_minute_margin
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -300,6 +301,7 @@ def test_an_exhausted_quota_is_429_with_retry_after_and_the_contract_body(make_u
 
 
 def test_refused_bodies_count_against_the_quota_too(mcp):
+    wait_for_fresh_minute_margin(5)
     malformed = mcp.post(data=b"{")
     wrong_type = mcp.post(data=b"{}", headers={"Content-Type": "text/plain"})
 
