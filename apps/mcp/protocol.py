@@ -34,6 +34,9 @@ HEADERLESS_VERSION = "2025-03-26"
 BATCH_VERSIONS = frozenset({"2025-03-26"})
 # Tool results carry ``structuredContent`` from 2025-06-18 on.
 STRUCTURED_CONTENT_VERSIONS = frozenset({"2025-06-18", "2025-11-25"})
+# Arguments a tool refuses are a tool result with ``isError: true`` from 2025-11-25 on (SEP-1303:
+# the model reads the message and corrects its call); earlier revisions answer -32602.
+ARGUMENT_ERRORS_AS_RESULTS_VERSIONS = frozenset({"2025-11-25"})
 
 
 class RpcError(Exception):

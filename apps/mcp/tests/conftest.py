@@ -65,6 +65,13 @@ class Mcp:
         assert result["isError"] is True, result
         return result["structuredContent"]["error"]
 
+    def argument_errors(self, name: str, arguments: dict | None = None, **kwargs) -> dict:
+        """The ``details.fields`` of a call whose arguments the tool refused (a VALIDATION_ERROR
+        tool result under 2025-11-25, SEP-1303), after checking nothing else came back."""
+        error = self.tool_error(name, arguments, **kwargs)
+        assert error["code"] == "VALIDATION_ERROR" and set(error) == {"code", "message", "details"}, error
+        return error["details"]["fields"]
+
     def rpc_error(self, name: str, arguments: dict | None = None, *, status: int = 200, **kwargs) -> dict:
         """The JSON-RPC error of a tool call refused at the protocol level."""
         response = self.call(name, arguments, **kwargs)

@@ -314,8 +314,8 @@ def test_the_tool_refuses_an_unknown_product_and_an_empty_block(mcp):
         mcp.tool_error("check_memory_confidence", {"context_block": "x", "product_name": "Ghost"})["code"]
         == "NOT_FOUND"
     )
-    error = mcp.rpc_error("check_memory_confidence", {"context_block": ""})
-    assert error["data"]["fields"] == {"context_block": ["May not be empty."]}
+    fields = mcp.argument_errors("check_memory_confidence", {"context_block": ""})
+    assert fields == {"context_block": ["May not be empty."]}
 
 
 @live_db

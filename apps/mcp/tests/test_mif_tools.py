@@ -76,11 +76,8 @@ def test_export_in_markdown_and_narrowed_by_type(mcp, base_url):
         ({"types": []}, "types"),
     ],
 )
-def test_bad_export_arguments_are_invalid_params(mcp, arguments, field):
-    error = mcp.rpc_error("export_memories", arguments)
-
-    assert error["code"] == -32602
-    assert field in error["data"]["fields"]
+def test_bad_export_arguments_are_a_validation_error(mcp, arguments, field):
+    assert field in mcp.argument_errors("export_memories", arguments)
 
 
 def test_import_reads_mem0_arrays_and_mcp_memory_jsonl_and_dry_runs(mcp):
@@ -117,11 +114,10 @@ def test_a_document_sent_as_text_reports_values_no_column_can_hold_item_by_item(
     assert [e["index"] for e in report["errors"]] == [1, 2]
 
 
-def test_a_document_level_problem_is_invalid_params_naming_the_document(mcp):
-    error = mcp.rpc_error("import_memories", {"document": {"mif_version": "1.0", "memories": []}})
+def test_a_document_level_problem_is_a_validation_error_naming_the_document(mcp):
+    fields = mcp.argument_errors("import_memories", {"document": {"mif_version": "1.0", "memories": []}})
 
-    assert error["code"] == -32602
-    assert list(error["data"]["fields"]) == ["document"]
+    assert list(fields) == ["document"]
 
 
 def test_import_needs_memory_write_and_decisions_need_decisions_write(base_url, person, mcp, mcp_for):

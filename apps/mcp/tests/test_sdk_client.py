@@ -135,22 +135,23 @@ def test_sdk_client_negotiates_older_revisions(base_url, person, make_key, monke
     assert result.is_error is False
 
 
-def test_sdk_client_gets_json_rpc_errors_for_bad_arguments_and_tool_errors_as_results(base_url, person, make_key):
+def test_sdk_client_gets_bad_arguments_and_tool_errors_as_results_and_unknown_tools_as_errors(
+    base_url, person, make_key
+):
     key = make_key(person, "write")
 
     async def main():
         async with connect(base_url, key) as client:
-            with pytest.raises(MCPError) as bad:
-                await client.call_tool("log_decision", {"decision": "x"})
+            bad = await client.call_tool("log_decision", {"decision": "x"})
             with pytest.raises(MCPError) as unknown:
                 await client.call_tool("no_such_tool", {})
             missing = await client.call_tool("get_product_state", {"product_name": "Ghost"})
-            return bad.value, unknown.value, missing
+            return bad, unknown.value, missing
 
     bad, unknown, missing = anyio.run(main)
 
-    assert bad.code == -32602
-    assert bad.data["fields"] == {"product_name": ["This field is required."]}
+    assert bad.is_error is True  # SEP-1303, revision 2025-11-25
+    assert bad.structured_content["error"]["details"]["fields"] == {"product_name": ["This field is required."]}
     assert unknown.code == -32602
     assert missing.is_error is True
     assert missing.structured_content["error"]["code"] == "NOT_FOUND"

@@ -8,6 +8,7 @@ import uuid
 import pytest
 import requests
 
+from apps.decisions.models import Decision
 from apps.mcp.models import McpSession
 from apps.mcp.tests.conftest import Mcp
 from apps.scopes.models import Membership
@@ -149,11 +150,10 @@ def test_an_unknown_session_id_is_not_found(mcp):
         ({"product_name": "A", "metadata": {"k": "v" * 17000}}, "metadata", "At most 16384 bytes of JSON."),
     ],
 )
-def test_bad_arguments_are_invalid_params_naming_the_field(mcp, arguments, field, message):
-    error = mcp.rpc_error("register_session", arguments)
+def test_bad_arguments_are_a_validation_error_result_naming_the_field(mcp, arguments, field, message):
+    fields = mcp.argument_errors("register_session", arguments)
 
-    assert error["code"] == -32602
-    assert error["data"]["fields"][field] == [message]
+    assert fields[field] == [message]
     assert not McpSession.objects.exists()
 
 
@@ -171,15 +171,14 @@ def test_bad_arguments_are_invalid_params_naming_the_field(mcp, arguments, field
         ("search_decisions", {"query": "a\x00b"}, "query"),
     ],
 )
-def test_a_nul_character_in_an_argument_is_invalid_params_naming_it(mcp, tool, arguments, field):
+def test_a_nul_character_in_an_argument_is_a_validation_error_naming_it(mcp, tool, arguments, field):
     session = mcp.tool("register_session", {"product_name": "Atlas"})
     if tool in ("end_session", "get_identity_kernel"):
         arguments = {"session_id": session["session_id"], **arguments}
 
-    error = mcp.rpc_error(tool, arguments)
+    fields = mcp.argument_errors(tool, arguments)
 
-    assert error["code"] == -32602
-    assert error["data"]["fields"] == {field: ["May not contain NUL (U+0000) characters."]}
+    assert fields == {field: ["May not contain NUL (U+0000) characters."]}
     row = McpSession.objects.get()
     assert row.ended_at is None and row.client_type == "" and row.kernel_loaded_at is None
 
@@ -188,6 +187,33 @@ def test_an_unknown_tool_and_non_object_arguments_are_invalid_params(mcp):
     assert mcp.rpc_error("no_such_tool")["code"] == -32602
     response = mcp.rpc("tools/call", {"name": "get_product_state", "arguments": ["Atlas"]})
     assert response.json()["error"]["data"]["fields"] == {"arguments": ["Must be an object."]}
+
+
+def test_refused_arguments_reach_the_model_as_a_result_from_2025_11_25_on(mcp):
+    """SEP-1303: the text content carries the same envelope, for clients that read only text."""
+    result = mcp.call("log_decision", {"decision": "x", "tags": "a"}).json()["result"]
+
+    assert result["isError"] is True
+    envelope = json.loads(result["content"][0]["text"])
+    assert envelope == result["structuredContent"]
+    assert envelope["error"]["code"] == "VALIDATION_ERROR"
+    assert envelope["error"]["details"]["fields"] == {
+        "product_name": ["This field is required."],
+        "tags": ["Must be an array."],
+    }
+    assert not Decision.objects.exists()
+
+
+@pytest.mark.parametrize("version", ["2025-06-18", "2025-03-26"])
+def test_refused_arguments_stay_invalid_params_under_earlier_revisions(mcp, version):
+    mcp.version = version
+    error = mcp.rpc_error("log_decision", {"decision": "x", "tags": "a"})
+
+    assert error["code"] == -32602
+    assert error["data"]["fields"] == {"product_name": ["This field is required."], "tags": ["Must be an array."]}
+    blank = mcp.rpc_error("log_decision", {"decision": "   ", "product_name": "Atlas"})  # a service's own rule
+    assert blank["code"] == -32602 and "decision" in blank["data"]["fields"]
+    assert not Decision.objects.exists()
 
 
 def test_get_identity_kernel_returns_the_block_and_marks_the_session(mcp, base_url):
@@ -248,7 +274,7 @@ def test_search_decisions_honours_limit_and_token_budget(mcp):
     assert len(limited["results"]) == 2 and limited["count"] == 3
     assert budgeted["tokens"]["budget"] == 20 and budgeted["tokens"]["used"] <= 20
     assert budgeted["tokens"]["truncated"] is True
-    assert mcp.rpc_error("search_decisions", {"query": "x", "limit": 0})["data"]["fields"] == {"limit": ["At least 1."]}
+    assert mcp.argument_errors("search_decisions", {"query": "x", "limit": 0}) == {"limit": ["At least 1."]}
 
 
 def test_log_decision_applies_the_rest_rules(mcp):
@@ -259,10 +285,9 @@ def test_log_decision_applies_the_rest_rules(mcp):
 
     assert created["tags"] == ["process"]
     assert created["source"] == "mcp"
-    blank = mcp.rpc_error("log_decision", {"decision": "   ", "product_name": "Atlas"})
-    assert blank["code"] == -32602 and "decision" in blank["data"]["fields"]
-    comma = mcp.rpc_error("log_decision", {"decision": "x", "product_name": "Atlas", "tags": ["a,b"]})
-    assert comma["data"]["fields"] == {"tags[0]": ["A tag may not contain a comma."]}
+    assert "decision" in mcp.argument_errors("log_decision", {"decision": "   ", "product_name": "Atlas"})
+    comma = mcp.argument_errors("log_decision", {"decision": "x", "product_name": "Atlas", "tags": ["a,b"]})
+    assert comma == {"tags[0]": ["A tag may not contain a comma."]}
     missing = mcp.tool_error(
         "log_decision", {"decision": "y", "product_name": "Atlas", "supersedes": str(uuid.uuid4())}
     )
@@ -279,8 +304,7 @@ def test_update_product_state_creates_updates_and_checks_the_expected_version(mc
     assert created["created"] is True and created["version"] == 1 and created["what_works"] == ["Login"]
     assert updated["created"] is False and updated["version"] == 2 and updated["status"] == "active"
     assert stale["code"] == "PRECONDITION_FAILED" and stale["details"] == {"current_version": 2}
-    bad = mcp.rpc_error("update_product_state", {"product_name": "Atlas", "status": "done"})
-    assert list(bad["data"]["fields"]) == ["status"]
+    assert list(mcp.argument_errors("update_product_state", {"product_name": "Atlas", "status": "done"})) == ["status"]
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,13 @@ selector of the app that owns the data, and returns a JSON object. ``call`` runs
 
 - arguments that do not satisfy the published ``inputSchema``, strings holding a NUL character
   (U+0000, which PostgreSQL stores neither in text nor in jsonb, and which the REST API's string
-  fields refuse too), and any VALIDATION_ERROR the services raise about them, are a JSON-RPC
-  error -32602 whose ``data.fields`` maps each argument to its messages (the same shape as the
-  REST API's ``details.fields``);
+  fields refuse too), and any VALIDATION_ERROR the services raise about them, map each argument
+  to its messages (the shape of the REST API's ``details.fields``). From revision 2025-11-25 on
+  (SEP-1303) they are a tool result with ``isError: true`` carrying the REST VALIDATION_ERROR
+  envelope, so the model sees them and corrects its call; under 2025-06-18 and 2025-03-26 they
+  are the JSON-RPC error -32602 with ``data.fields``, as those revisions have it;
+- a ``tools/call`` that is itself malformed (no tool name, an unknown tool, ``arguments`` that
+  are not an object) is -32602 under every revision;
 - a token without the tool's scope is a JSON-RPC error -32031 with ``data.required_scopes``
   (and, for a single request, HTTP 403 with an ``insufficient_scope`` challenge);
 - anything else a service refuses (NOT_FOUND, CONFLICT, PRECONDITION_FAILED, a viewer writing,
@@ -29,7 +33,13 @@ from apps.scopes.selectors import ActiveSpace, space_for_request
 from synchronex.api import errors
 from synchronex.api.parsers import json_leaves
 
-from ..protocol import INSUFFICIENT_SCOPE, INVALID_PARAMS, STRUCTURED_CONTENT_VERSIONS, RpcError
+from ..protocol import (
+    ARGUMENT_ERRORS_AS_RESULTS_VERSIONS,
+    INSUFFICIENT_SCOPE,
+    INVALID_PARAMS,
+    STRUCTURED_CONTENT_VERSIONS,
+    RpcError,
+)
 
 MESSAGE_MAX = 300
 NUL_MESSAGE = "May not contain NUL (U+0000) characters."
@@ -194,6 +204,14 @@ def tool_result(payload: dict, *, version: str, is_error: bool = False) -> dict:
     return result
 
 
+def _refused_arguments(context: ToolContext, fields: dict, message: str) -> dict:
+    """Arguments the tool refuses: a tool result the model reads, or -32602 before 2025-11-25."""
+    if context.protocol_version not in ARGUMENT_ERRORS_AS_RESULTS_VERSIONS:
+        raise invalid_arguments(fields, message)
+    envelope = errors.envelope("VALIDATION_ERROR", message, {"fields": fields})
+    return tool_result(envelope, version=context.protocol_version, is_error=True)
+
+
 def call(context: ToolContext, params: dict) -> dict:
     """Run ``tools/call``: the result, or RpcError for protocol-level failures."""
     name = params.get("name")
@@ -213,13 +231,12 @@ def call(context: ToolContext, params: dict) -> dict:
     for name in _nul_arguments(arguments, found.checked_per_item):
         fields.setdefault(name, []).append(NUL_MESSAGE)
     if fields:
-        raise invalid_arguments(fields)
+        return _refused_arguments(context, fields, "Invalid arguments.")
     try:
         payload = found.handler(context, arguments)
     except errors.ValidationFailed as exc:
-        raise invalid_arguments(
-            (exc.details or {}).get("fields") or {"arguments": [exc.message]}, exc.message
-        ) from None
+        fields = (exc.details or {}).get("fields") or {"arguments": [exc.message]}
+        return _refused_arguments(context, fields, exc.message)
     except errors.ServiceError as exc:
         if exc.status >= 500:
             raise
