@@ -265,7 +265,8 @@ REST_FRAMEWORK = {
 # Request body limits in bytes (SPEC §1): JSON bodies, and the MIF import route.
 MAX_BODY_BYTES = env_int("MAX_BODY_BYTES", 1024 * 1024)
 MAX_IMPORT_BODY_BYTES = env_int("MAX_IMPORT_BODY_BYTES", 25 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_IMPORT_BODY_BYTES
+# Django's own limit stays at its default (2.5 MiB) for forms (login, consent, admin); the API
+# middleware holds its limits itself and reads the larger import bodies past it.
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 # An unfinished claim older than this was abandoned (its process killed): longer than any request
 # may run (gunicorn's worker timeout, 30 s by default).

@@ -37,3 +37,16 @@ def test_chunked_bodies_are_read_whole_and_held_to_the_limit(user, make_key):
         too_big = requests.post(base + state, data=_chunks(over, 64 * 1024), headers=headers, timeout=30)
         assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
         assert requests.get(base + state, headers=headers, timeout=30).json()["what_works"] == ["x" * 400] * 5
+
+        # The import route's larger limit holds for chunked bodies too, past Django's form limit.
+        memories = [{"id": f"m-{n}", "memory": f"{n} " + "y" * 90_000} for n in range(32)]
+        document = json.dumps(memories).encode()
+        assert len(document) > 2_621_440
+        imported = requests.post(
+            base + "/api/v1/memory/import-mif",
+            data=_chunks(document, 64 * 1024),
+            headers={**headers, "Idempotency-Key": "chunked-import"},
+            timeout=60,
+        )
+        assert imported.status_code == 200, imported.text
+        assert imported.json()["memories_imported"] == 32

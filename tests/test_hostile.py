@@ -77,6 +77,19 @@ def test_mif_import_has_its_own_larger_limit(write_api):
     assert_error(response, 413, "PAYLOAD_TOO_LARGE")
 
 
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/", "/api/oauth/token"])
+def test_forms_keep_djangos_smaller_body_limit(base_url, path):
+    """Only the import route reads 25 MiB; a browser form or the token endpoint stops at 2.5 MiB."""
+    session = requests.Session()
+    session.get(base_url + path, timeout=30)
+    form = {"username": "x" * (3 * 1024 * 1024), "password": "p", "grant_type": "password"}
+    if token := session.cookies.get("csrftoken"):
+        form["csrfmiddlewaretoken"] = token
+    response = session.post(base_url + path, data=form, headers={"Referer": base_url + path}, timeout=30)
+    assert response.status_code == (413 if path.startswith("/api/") else 400), response.status_code
+    assert "x" * 100 not in response.text
+
+
 def test_a_lying_content_length_is_a_validation_error(live_server, user, make_key):
     # requests would fix the header; a raw socket sends what an attacker sends.
     import socket

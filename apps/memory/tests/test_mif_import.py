@@ -363,6 +363,21 @@ def test_body_limit_is_25_mib_for_this_route(user, client_for):
     assert response.status_code == 413 and response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
+def test_a_body_past_djangos_form_limit_is_read_for_an_idempotent_import(user, client_for, settings):
+    """Forms keep Django's 2.5 MiB; the import route's 25 MiB holds with Idempotency-Key too,
+    whose fingerprint reads the whole body."""
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == 2_621_440
+    client = client_for(user)
+    document = json.dumps(mif_document([mif_memory(content=f"{n} " + "x" * 90_000) for n in range(32)]))
+    assert len(document) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE  # ~2.9 MB
+    headers = {"Idempotency-Key": "big-import"}
+    first = import_document(client, document, headers=headers)
+    replay = import_document(client, document, headers=headers)
+    assert first.status_code == 200 and first.json()["memories_imported"] == 32
+    assert replay.headers.get("Idempotent-Replayed") == "true" and replay.json() == first.json()
+    assert stored(user)["memories"] == 32
+
+
 def test_import_needs_write_access(user, client_for, api):
     response = import_document(client_for(user, "read"), mif_document([mif_memory()]))
     assert response.status_code == 403 and response.json()["error"]["code"] == "FORBIDDEN"
