@@ -33,6 +33,26 @@ def test_method_not_allowed_is_enveloped(write_api):
     assert "DELETE" in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [
+        ("/api/v1/memory/decisions", "POST, OPTIONS"),  # a route without GET, with a read key
+        ("/api/v1/memory/identity", "GET, PUT, HEAD, OPTIONS"),
+        ("/api/v1/byok", "GET, POST, HEAD, OPTIONS"),  # a scope the key does not hold
+        ("/healthz", "GET, HEAD, OPTIONS"),
+    ],
+)
+def test_options_answers_the_routes_methods_and_nothing_else(client_for, make_user, path, allow):
+    response = client_for(make_user(tier="pro"), "read").request("OPTIONS", path)
+    assert response.status_code == 204, response.text
+    assert response.headers["Allow"] == allow
+    assert response.content == b""  # never the view's internal description
+
+
+def test_options_on_the_api_needs_a_token(api):
+    assert_envelope(api.request("OPTIONS", "/api/v1/memory/identity"), 401, "UNAUTHORIZED")
+
+
 def test_malformed_json_is_a_validation_error(write_api):
     response = write_api.post(
         "/api/v1/_test/echo", data=b'{"text": "hi",', headers={"Content-Type": "application/json"}

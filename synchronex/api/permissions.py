@@ -12,7 +12,7 @@ def required_scope_for(view, method: str) -> str | tuple[str, ...] | None:
     """The scope a method needs, or a tuple of scopes any one of which will do."""
     declared = getattr(view, "required_scopes", None)
     if isinstance(declared, dict):
-        return declared.get(method) or (declared.get("GET") if method in ("HEAD", "OPTIONS") else None)
+        return declared.get(method) or (declared.get("GET") if method == "HEAD" else None)
     return declared
 
 
@@ -22,6 +22,8 @@ class HasRequiredAccess(BasePermission):
     def has_permission(self, request, view) -> bool:
         if request.user is None or request.auth is None:
             return False  # DRF turns this into NotAuthenticated → UNAUTHORIZED
+        if request.method == "OPTIONS":
+            return True  # answered with the route's methods only (ApiView.options), on any scope
         scope = required_scope_for(view, request.method)
         if scope is None:
             raise errors.MethodNotAllowed(f"Method {request.method} is not allowed here.")

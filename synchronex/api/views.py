@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.scopes.selectors import NOTICE_HEADER, ActiveSpace, space_for_request
 from synchronex.api import errors, idempotency, ratelimit
 
 
+# OPTIONS is 204 with ``Allow`` (the route's methods, which the public schema lists too) instead
+# of DRF's metadata body, which would show the view's internal docstring. (A comment, not a
+# docstring, for the reason given at ApiView.)
+class AnswersOptions:
+    def options(self, request, *args, **kwargs):
+        return Response(status=204)
+
+
 # Subclasses declare ``required_scopes`` ({method: scope} or one scope) and ``required_tier``.
 # A comment, not a docstring: drf-spectacular shows the nearest class docstring as the description
 # of an operation that has none, and this text is for the code's readers, not the API's.
-class ApiView(APIView):
+class ApiView(AnswersOptions, APIView):
     required_scopes: dict[str, str] | str | None = None
     required_tier: str | None = None
 
@@ -57,6 +66,6 @@ class ApiView(APIView):
 
 
 # An unauthenticated JSON endpoint (health, metadata); a comment for the reason given at ApiView.
-class PublicView(APIView):
+class PublicView(AnswersOptions, APIView):
     authentication_classes: list = []
     permission_classes: list = []
