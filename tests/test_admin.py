@@ -46,7 +46,7 @@ from apps.oauth.tests.helpers import form_fields, pkce_pair
 from apps.products.services import product_state_write
 from apps.scopes.models import Membership
 from apps.scopes.services import member_put, space_ensure_personal, workspace_create
-from tests.support.quota import wait_for_fresh_minute_margin
+from tests.support.quota import wait_for_fresh_ip_window, wait_for_fresh_minute_margin
 
 pytestmark = pytest.mark.django_db
 
@@ -468,6 +468,7 @@ def test_view_only_staff_see_pages_but_get_no_revoke_or_rerun_actions(world):
 
 def test_the_admin_login_shares_the_login_throttle(settings):
     settings.LOGIN_RATE = "2/m"
+    wait_for_fresh_ip_window(5)
     client = Client()
     statuses = [
         client.post("/admin/login/", {"username": "nobody@example.com", "password": "wrong"}).status_code

@@ -253,7 +253,9 @@ def test_database_outage_is_a_503_envelope_and_the_same_workers_recover_by_thems
                 lambda: requests.get(base + "/healthz", timeout=15).status_code == 200, timeout=30, what="recovery"
             )
             recovered_at = time.monotonic()
-            time.sleep(1.5)
+            wait_for(
+                lambda: sum(o.started > recovered_at for o in traffic.outcomes) >= 5, timeout=30, what="traffic after"
+            )
 
         outcomes = traffic.outcomes
         during = [o for o in outcomes if o.started > down_at + 0.5 and o.ended < up_at]

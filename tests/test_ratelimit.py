@@ -2,18 +2,18 @@
 
 import re
 import time
-import zlib
 from datetime import UTC, datetime
 
 import pytest
 
 from synchronex.api import ratelimit
-from tests.support.quota import wait_for_fresh_minute_margin
+from tests.support.quota import wait_for_fresh_ip_window, wait_for_fresh_minute_margin
 
 pytestmark = pytest.mark.urls("tests.urls")
 
 
 def test_headers_on_every_authenticated_response(client_for, make_user):
+    wait_for_fresh_minute_margin(5)
     api = client_for(make_user(tier="free"))
     now = time.time()
     response = api.get("/api/v1/scope")
@@ -52,6 +52,7 @@ def test_minute_window_over_the_limit_gets_the_exact_429(client_for, make_user):
 
 
 def test_day_window_counts_across_all_keys_of_the_account(client_for, make_user):
+    wait_for_fresh_minute_margin(5)  # the day ends on a minute
     owner = make_user(tier="enterprise", minute_limit=100, daily_limit=4)
     first, second = client_for(owner), client_for(owner, "read")
     assert first.get("/api/v1/scope").headers["X-RateLimit-Limit"] == "4"  # the day has fewer left
@@ -128,16 +129,10 @@ def test_database_count_reads_another_value_in_the_same_statement(make_user):
     assert counts == [1, 1, 42]
 
 
-def _seconds_left_in_login_window(address: str = "127.0.0.1", period: int = 60) -> int:
-    """django-ratelimit ends each key's window at its own second of the minute (crc32 jitter)."""
-    return (zlib.crc32(address.encode()) % period - int(time.time()) % period) % period
-
-
 def test_login_form_is_throttled_per_ip(api):
     # Twelve logins take a few seconds: start them well inside one throttle window, or the count
     # starts again half-way through.
-    if _seconds_left_in_login_window() < 20:
-        time.sleep(_seconds_left_in_login_window() + 1)
+    wait_for_fresh_ip_window(20)
     login = api.base_url + "/accounts/login/"
     session = api.session
     session.get(login)

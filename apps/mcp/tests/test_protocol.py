@@ -283,6 +283,7 @@ def test_each_request_of_a_batch_counts_against_the_quota(mcp):
 
 
 def test_an_exhausted_quota_is_429_with_retry_after_and_the_contract_body(make_user, mcp_for):
+    wait_for_fresh_minute_margin(5)
     user = make_user(tier="free")
     client = mcp_for(user)
     for _ in range(60):
