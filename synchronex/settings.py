@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -37,7 +37,32 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in (env(name, default) or "").split(",") if item.strip()]
 
 
-PRODUCTION = env("SYNCHRONEX_ENV", "development") == "production"
+def env_url(name: str, schemes: set[str], *, require_host: bool) -> str | None:
+    """``name`` as a URL of one of ``schemes`` naming a host when ``require_host`` (a socket
+    directory counts: ``%2F``-encoded, or ``?host=``); anything else refuses to start, before a
+    malformed value turns into failing requests or a silent default. The message never repeats the
+    value: it may carry a password."""
+    value = env(name)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    accepted = " or ".join(f"{scheme}://" for scheme in sorted(schemes))
+    if parts.scheme not in schemes:
+        given = f"{parts.scheme}://" if parts.scheme else "a value without a scheme"
+        raise ImproperlyConfigured(f"{name} must be a {accepted} URL, not {given}")
+    if require_host and not (parts.hostname or "host" in parse_qs(parts.query)):
+        raise ImproperlyConfigured(f"{name} must name its server: {parts.scheme}://user:password@host:port/…")
+    return value
+
+
+# Unset means development; anything else is refused rather than read as development: a misspelt
+# "production" would run with the public development SECRET_KEY and cookies over plain HTTP.
+SYNCHRONEX_ENV = env("SYNCHRONEX_ENV", "development")
+if SYNCHRONEX_ENV not in ("development", "production"):
+    raise ImproperlyConfigured(
+        f"SYNCHRONEX_ENV must be 'production' or 'development' (or unset: development), not {SYNCHRONEX_ENV!r}"
+    )
+PRODUCTION = SYNCHRONEX_ENV == "production"
 DEBUG = env_bool("DEBUG", False)
 
 _DEV_SECRET_KEY = "dev-insecure-synchronex-key-do-not-use-in-production-0123456789abcdef"
@@ -70,6 +95,8 @@ if PRODUCTION:
         raise ImproperlyConfigured("DEBUG must be off in production")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
+if PRODUCTION and not ALLOWED_HOSTS:  # e.g. " , ": set, but every request would be a 400
+    raise ImproperlyConfigured("ALLOWED_HOSTS names no host: give a comma list, e.g. synchronex.ai")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # Public origin used in OAuth metadata and links, e.g. https://synchronex.ai
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://localhost:3010")
@@ -137,10 +164,13 @@ TEMPLATES = [
 ]
 
 # --- Database: PostgreSQL only ---------------------------------------------------------------
-if env("DATABASE_URL"):
+# Another kind of URL would run with its engine replaced by PostgreSQL's; in production, one
+# without a host would quietly look for a local socket. (Elsewhere libpq's defaults apply.)
+DATABASE_URL = env_url("DATABASE_URL", {"postgres", "postgresql"}, require_host=PRODUCTION)
+if DATABASE_URL:
     import dj_database_url
 
-    DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL"), conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 else:
     from synchronex.embedded_db import ensure_running
 
@@ -161,7 +191,10 @@ if env_bool("DB_SERVER_SIDE_BINDING", True):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: shared and atomic (rate-limit counters live here) ----------------------------------
-REDIS_URL = env("REDIS_URL")
+# Anything else made every cache use (every API request) fail, and the broker fall back to
+# amqp://guest@<the value>. A unix:// socket suits the cache alone (give CELERY_BROKER_URL too).
+# rediss:// verifies the server's certificate (redis-py's default for the cache; the broker below).
+REDIS_URL = env_url("REDIS_URL", {"redis", "rediss"} | (set() if PRODUCTION else {"unix"}), require_host=PRODUCTION)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -197,6 +230,14 @@ if REDIS_URL or env("CELERY_BROKER_URL", "").startswith("redis"):
     # task run and the longest retry countdown (10 min); lost consolidation jobs come back sooner
     # through their lease (apps.memory.consolidation).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+if CELERY_BROKER_URL.startswith("rediss://"):
+    # Told nothing, kombu connects to a rediss:// broker without checking its certificate (it warns,
+    # then uses CERT_NONE) and sends the Redis password to whoever answers. Verified against the
+    # system's CA store, hostname included; ssl_* parameters in the URL (ssl_ca_certs=… for a
+    # private CA) replace this. No result backend is configured, so there is no backend to match.
+    import ssl as _ssl
+
+    CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": _ssl.CERT_REQUIRED}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -246,7 +287,16 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = not PRODUCTION  # serve straight from apps in development: no collectstatic step
+# Served straight from the apps and static/ in every mode, so no collectstatic step is needed:
+# platforms that run `release` in a one-off container throw its output away, and collecting at each
+# web start costs ~20 s (brotli). Names are not hashed (the storage above keeps them as they are),
+# so the finders serve the URLs templates write; what a collectstatic may leave in STATIC_ROOT is
+# unused. The price: files go out uncompressed (the Swagger UI bundle is ~1.5 MB).
+WHITENOISE_USE_FINDERS = True
+# Nor is STATIC_ROOT needed: whitenoise's warning at every start when it is missing would say otherwise.
+import warnings as _warnings  # noqa: E402
+
+_warnings.filterwarnings("ignore", message="No directory at: .*staticfiles", category=UserWarning)
 
 # --- API ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -268,9 +318,19 @@ MAX_IMPORT_BODY_BYTES = env_int("MAX_IMPORT_BODY_BYTES", 25 * 1024 * 1024)
 # Django's own limit stays at its default (2.5 MiB) for forms (login, consent, admin); the API
 # middleware holds its limits itself and reads the larger import bodies past it.
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
-# An unfinished claim older than this was abandoned (its process killed): longer than any request
-# may run (gunicorn's worker timeout, 30 s by default).
-IDEMPOTENCY_LEASE_SECONDS = env_int("IDEMPOTENCY_LEASE_SECONDS", 120)
+# gunicorn's worker timeout (the Procfile passes --timeout ${WEB_TIMEOUT:-120}): the longest any
+# request may run, since a sync worker does not heartbeat while it streams. 120 s leaves room for a
+# 25 MiB import (~30 s) and an export of about a million memories (~250k stream in 30 s).
+WEB_TIMEOUT = env_int("WEB_TIMEOUT", 120)
+# An unfinished claim older than this was abandoned (its process killed). It must outlast any
+# request, or a retry would take over the claim of an import still running and run it twice; the
+# margin covers the arbiter's kill delay and clock skew between web hosts.
+IDEMPOTENCY_LEASE_SECONDS = env_int("IDEMPOTENCY_LEASE_SECONDS", WEB_TIMEOUT + 60)
+if IDEMPOTENCY_LEASE_SECONDS <= WEB_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"IDEMPOTENCY_LEASE_SECONDS ({IDEMPOTENCY_LEASE_SECONDS}) must exceed WEB_TIMEOUT ({WEB_TIMEOUT}): "
+        "a retry would otherwise run a request that is still running"
+    )
 
 # Plans (SPEC §2): daily and per-minute request limits per tier. Enterprise limits are per account.
 TIER_LIMITS = {

@@ -1,6 +1,7 @@
 """Environment-only settings: the embedded default, and production mode's refusals."""
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -68,6 +69,121 @@ def test_check_deploy_is_clean_with_production_variables():
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env_overrides=PROD_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("value", ["prod", "Production", "staging", "production "])
+def test_an_unknown_synchronex_env_is_refused(value):
+    # A misspelt "production" used to mean development: the public development SECRET_KEY, a
+    # Fernet key derived from it, cookies over plain HTTP, and `check` still exited 0.
+    env = {k: v for k, v in PROD_ENV.items() if k != "SECRET_KEY"}
+    result = run_manage("check", env_overrides={**env, "SYNCHRONEX_ENV": value})
+    assert result.returncode != 0
+    assert "SYNCHRONEX_ENV" in result.stderr
+    assert repr(value) in result.stderr
+
+
+@pytest.mark.parametrize("value", ["development", ""])
+def test_development_is_named_or_left_unset(value):
+    env = {"SYNCHRONEX_ENV": value, "DATABASE_URL": PROD_ENV["DATABASE_URL"]}
+    result = run_manage("check", env_overrides=env)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        # Every API request was a 500 (the cache cannot parse it) and the broker silently became
+        # amqp://guest@garbage.
+        ("REDIS_URL", "garbage"),
+        ("REDIS_URL", "http://cache.internal:6379/0"),
+        ("REDIS_URL", "redis:///0"),
+        ("DATABASE_URL", "garbage"),
+        ("DATABASE_URL", "postgres:///synchronex"),
+        # Was accepted with the engine forced to PostgreSQL.
+        ("DATABASE_URL", "mysql://u:p@db.internal/synchronex"),
+        # Passed the "required" check, then parsed to [] and every request was a 400.
+        ("ALLOWED_HOSTS", " , "),
+    ],
+)
+def test_production_refuses_malformed_values(name, value):
+    result = run_manage("check", "--deploy", env_overrides={**PROD_ENV, name: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert name in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "postgres://synchronex:pw@db.internal/synchronex",
+        "postgresql://synchronex@%2Fcloudsql%2Fproject%3Aregion%3Adb/synchronex",
+        "postgres://synchronex@/synchronex?host=/cloudsql/project:region:db",
+    ],
+)
+def test_production_accepts_database_urls_with_a_host_or_a_socket(value):
+    result = run_manage("check", env_overrides={**PROD_ENV, "DATABASE_URL": value})
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("DATABASE_URL", "mysql://u:p@localhost/synchronex"), ("REDIS_URL", "garbage")],
+)
+def test_development_refuses_urls_of_another_kind(name, value):
+    # Outside production a missing host still means the local default, but a URL of another kind
+    # cannot work at all.
+    env = {"DATABASE_URL": PROD_ENV["DATABASE_URL"], name: value}
+    result = run_manage("check", env_overrides=env)
+    assert result.returncode != 0
+    assert name in result.stderr.splitlines()[-1]
+
+
+# Runs in `manage.py shell` with production settings: the API docs page and every static URL it
+# references, and the admin's stylesheet, through the app (whitenoise).
+STATIC_PROBE = """
+import re, tempfile
+from django.conf import settings
+from django.test import Client
+settings.STATIC_ROOT = tempfile.mkdtemp()  # a clean checkout: collectstatic never ran here
+client = Client(HTTP_HOST="synchronex.ai")
+docs = client.get("/api/v1/docs", secure=True)
+print("/api/v1/docs", docs.status_code)
+urls = re.findall(r'(?:src|href)="(/static/[^"]+)"', docs.content.decode())
+for url in urls + ["/static/admin/css/base.css"]:
+    print(url, client.get(url, secure=True).status_code)
+"""
+
+
+def test_production_serves_the_docs_assets_and_admin_css_without_collectstatic():
+    # Platforms that run `release` in a one-off container throw its files away, so production
+    # cannot rely on a collected static/ directory.
+    result = run_manage("shell", "-c", STATIC_PROBE, env_overrides=PROD_ENV)
+    assert result.returncode == 0, result.stderr
+    statuses = dict(line.rsplit(" ", 1) for line in result.stdout.splitlines() if line.startswith("/"))
+    assert any("swagger-ui-bundle.js" in url for url in statuses), statuses
+    assert "/static/admin/css/base.css" in statuses
+    assert set(statuses.values()) == {"200"}, statuses
+
+
+def test_gunicorn_timeout_is_explicit_and_shorter_than_the_idempotency_lease(settings):
+    # A sync worker does not heartbeat while it streams an export, so the timeout bounds every
+    # request; a claim must outlive it or a retry would run a still-running import a second time.
+    web = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    match = re.search(r"--timeout \$\{WEB_TIMEOUT:-(\d+)\}", web)
+    assert match, web
+    assert int(match.group(1)) == settings.WEB_TIMEOUT >= 120
+    assert settings.IDEMPOTENCY_LEASE_SECONDS > settings.WEB_TIMEOUT
+
+
+def test_the_idempotency_lease_follows_the_web_timeout():
+    env = {"DATABASE_URL": PROD_ENV["DATABASE_URL"], "WEB_TIMEOUT": "300"}
+    script = "from django.conf import settings; print(settings.IDEMPOTENCY_LEASE_SECONDS)"
+    result = run_manage("shell", "-c", script, env_overrides=env)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.strip().splitlines()[-1]) > 300
+    refused = run_manage("check", env_overrides={**env, "IDEMPOTENCY_LEASE_SECONDS": "120"})
+    assert refused.returncode != 0
+    assert "IDEMPOTENCY_LEASE_SECONDS" in refused.stderr
 
 
 @pytest.mark.django_db
