@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 LOCK_CLASS = 0x53584D43  # advisory-lock namespace of consolidation runs ("SXMC")
 NEAR_DUPLICATE_SIMILARITY = 0.9
+# Near-duplicate pairs one run reads (≈ 2.5 MB in Python); only a product with some 140 mutually
+# near-identical decisions reaches it. See ``_duplicate_groups``.
+NEAR_DUPLICATE_PAIRS_MAX = 10_000
 KERNEL_PRODUCTS_MAX = 10
 # Text of a decision with case, runs of whitespace and trailing punctuation ignored.
 NORMALISED = r"regexp_replace(lower(regexp_replace(btrim({col}), '\s+', ' ', 'g')), '[[:space:][:punct:]]+$', '')"
@@ -75,29 +78,22 @@ def _apply_signals(*, space: Space, products: dict, drafts: dict, product_id) ->
 
 # -- step 2 ---------------------------------------------------------------------------------------
 def _duplicate_groups(*, space: Space, product_id) -> list[set]:
-    """Groups (≥ 2) of current decisions of one product that are duplicates of each other."""
+    """Groups (≥ 2) of current decisions of one product that are duplicates of each other.
+
+    One statement, linear in exact duplicates: decisions with the same normalised text come back
+    as one row (their group), and only one representative per normalised text enters the
+    pairwise trigram comparison (quadratic in a product's distinct texts, as it always was) —
+    the members have the same trigrams (pg_trgm ignores case, spacing and punctuation as well),
+    so the representative's similarity is every member's. A near-duplicate pair of
+    representatives joins their groups. N identical decisions are one row, not N(N-1)/2 pairs.
+
+    Bound: a run reads at most ``NEAR_DUPLICATE_PAIRS_MAX`` near-duplicate pairs. One that
+    reaches it (a warning is logged) merges the groups those pairs form — all of them true
+    duplicates — and leaves the rest to the next run; a group cut that way may keep a survivor
+    other than its oldest decision.
+    """
     narrow = " AND product_id = %s" if product_id is not None else ""
-    narrow_a = " AND a.product_id = %s" if product_id is not None else ""
     extra = [product_id] if product_id is not None else []
-    pairs: list[tuple] = []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT array_agg(id) FROM decisions_decision WHERE space_id = %s AND superseded_by_id IS NULL{narrow} "
-            f"GROUP BY product_id, {NORMALISED.format(col='decision')} HAVING count(*) > 1",
-            [space.pk, *extra],
-        )
-        for (ids,) in cursor.fetchall():
-            pairs += [(ids[0], other) for other in ids[1:]]
-        # ``%`` (written %% here; served by the trigram index) uses this threshold; SET LOCAL ends with the transaction.
-        cursor.execute("SELECT set_config('pg_trgm.similarity_threshold', %s, true)", [str(NEAR_DUPLICATE_SIMILARITY)])
-        cursor.execute(
-            "SELECT a.id, b.id FROM decisions_decision a JOIN decisions_decision b "
-            "ON b.space_id = a.space_id AND b.product_id = a.product_id AND a.id < b.id AND a.decision %% b.decision "
-            f"WHERE a.space_id = %s AND a.superseded_by_id IS NULL AND b.superseded_by_id IS NULL{narrow_a} "
-            "AND similarity(a.decision, b.decision) >= %s",
-            [space.pk, *extra, NEAR_DUPLICATE_SIMILARITY],
-        )
-        pairs += cursor.fetchall()
     parent: dict = {}
 
     def root(x):
@@ -107,8 +103,32 @@ def _duplicate_groups(*, space: Space, product_id) -> list[set]:
             x = parent[x]
         return x
 
-    for a, b in pairs:
-        parent[root(a)] = root(b)
+    near = 0
+    with connection.cursor() as cursor:
+        # No index can serve a join of the representatives, so ``similarity`` alone is the test
+        # (the ``%`` operator and its threshold setting would only compute it again).
+        cursor.execute(
+            "WITH live AS MATERIALIZED ("
+            f" SELECT id, product_id, decision, {NORMALISED.format(col='decision')} AS text"
+            f" FROM decisions_decision WHERE space_id = %s AND superseded_by_id IS NULL{narrow}"
+            "), reps AS MATERIALIZED ("
+            " SELECT DISTINCT ON (product_id, text) id, product_id, decision FROM live ORDER BY product_id, text, id"
+            ") SELECT false, array_agg(id) FROM live GROUP BY product_id, text HAVING count(*) > 1"
+            " UNION ALL (SELECT true, ARRAY[a.id, b.id] FROM reps a JOIN reps b"
+            " ON b.product_id = a.product_id AND a.id < b.id AND similarity(a.decision, b.decision) >= %s LIMIT %s)",
+            [space.pk, *extra, NEAR_DUPLICATE_SIMILARITY, NEAR_DUPLICATE_PAIRS_MAX],
+        )
+        for is_pair, ids in cursor:
+            near += is_pair
+            first = root(ids[0])
+            for other in ids[1:]:
+                parent[root(other)] = first
+    if near >= NEAR_DUPLICATE_PAIRS_MAX:
+        logger.warning(
+            "consolidation of space %s: read the cap of %s near-duplicate decision pairs; the rest waits",
+            space.pk,
+            near,
+        )
     groups: dict = {}
     for x in list(parent):
         groups.setdefault(root(x), set()).add(x)

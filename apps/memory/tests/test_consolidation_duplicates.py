@@ -1,0 +1,134 @@
+"""Step 2 of consolidation at scale: many exact duplicates stay linear, near duplicates are
+bounded, and the groups (and their survivors) are the ones SPEC §9 defines."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.db import connection, transaction
+
+from apps.decisions.models import Decision
+from apps.decisions.services import decision_create
+from apps.memory import consolidation_steps as steps
+from apps.memory.consolidation import consolidation_job_request, consolidation_job_run
+from apps.scopes.services import space_ensure_personal
+
+pytestmark = pytest.mark.django_db
+
+A = "Use Postgres full-text search for the decision index."
+A_NEAR = "Use Postgres full-text search for the decisions index"  # similarity to A: 0.94
+A_FAR = "Use Postgres full-text searches for the decisions index"  # to A_NEAR 0.94, to A only 0.89
+B = "Deploy the billing service with blue-green releases on Fridays"
+B_NEAR = "Deploy the billing services with blue-green releases on Fridays"  # 0.97
+LONER = "Use Redis for the cache"
+
+
+@pytest.fixture
+def space(user, settings):
+    settings.EMBEDDINGS_PROVIDER = "none"
+    return space_ensure_personal(user=user)
+
+
+def decide(space, text: str, product: str = "Atlas", **kwargs) -> Decision:
+    return decision_create(space=space, decision=text, product_name=product, **kwargs)
+
+
+def copies(first: Decision, texts: list[str]) -> list[Decision]:
+    """More decisions of ``first``'s product, inserted in one statement (in this order)."""
+    return Decision.objects.bulk_create(
+        Decision(space=first.space, product=first.product, decision=text, reasoning="copy") for text in texts
+    )
+
+
+class RowCounter:
+    """Counts the statements run and the rows they hand back to Python."""
+
+    def __init__(self):
+        self.statements = 0
+        self.rows = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        self.statements += 1
+        cursor = context["cursor"]
+        if cursor.description is not None:
+            self.rows += max(cursor.rowcount, 0)
+        return result
+
+
+def groups_of(space, product_id=None) -> tuple[list[set], RowCounter]:
+    counter = RowCounter()
+    with transaction.atomic(), connection.execute_wrapper(counter):
+        groups = steps._duplicate_groups(space=space, product_id=product_id)
+    return groups, counter
+
+
+def test_identical_decisions_are_one_group_without_a_pair_per_two_of_them(space):
+    n = 300
+    first = decide(space, A)
+    rest = copies(first, [A] * (n - 1))
+    groups, counter = groups_of(space)
+    assert groups == [{first.pk, *(d.pk for d in rest)}]
+    # The rows reaching Python do not grow with n (a pairwise self-join returned n(n-1)/2 = 44,850).
+    assert counter.rows <= 2, counter.rows
+    assert counter.statements <= 2
+
+
+def test_many_exact_duplicates_and_near_duplicates_group_and_merge_as_before(space):
+    old = decide(space, A)
+    decide(space, "Use MySQL", supersedes=old.pk)  # ``old`` is superseded: not a candidate
+    survivor = decide(space, "  use POSTGRES full-text search   for the decision index!! ")
+    family = [survivor, *copies(survivor, [A, A.upper(), A + "...", A.lower().rstrip(".")] * 10)]
+    family += copies(survivor, [A_NEAR] * 20 + [A_FAR] * 20)  # A_FAR joins through A_NEAR only
+    billing = copies(survivor, [B] * 15 + [B_NEAR])
+    loner = decide(space, LONER)
+    hub_first = decide(space, A, product="Hub")
+    hub = [hub_first, *copies(hub_first, [A] * 9)]
+
+    groups, counter = groups_of(space)
+    expected = [{d.pk for d in family}, {d.pk for d in billing}, {d.pk for d in hub}]
+    assert sorted(groups, key=len) == sorted(expected, key=len)
+    assert counter.rows <= 10, counter.rows  # exact groups + a few pairs of distinct texts
+    narrowed, _ = groups_of(space, product_id=hub_first.product_id)
+    assert narrowed == [{d.pk for d in hub}]
+
+    job, _ = consolidation_job_request(space=space)
+    assert consolidation_job_run(job_id=job.pk).outcome == "succeeded"
+    job.refresh_from_db()
+    assert job.stats["decisions_merged"] == sum(len(group) - 1 for group in expected)
+    links = dict(Decision.objects.filter(space=space).values_list("pk", "superseded_by_id"))
+    for members in (family, billing, hub):
+        oldest = min(members, key=lambda d: (Decision.objects.get(pk=d.pk).created_at, d.pk))
+        assert links[oldest.pk] is None
+        for member in members:  # following superseded_by from any merged decision ends at the survivor
+            at, hops = member.pk, 0
+            while links[at] is not None and hops <= len(members):
+                at, hops = links[at], hops + 1
+            assert at == oldest.pk
+    assert links[survivor.pk] is None and links[hub_first.pk] is None
+    assert links[loner.pk] is None
+    assert links[old.pk] is not None
+    # A second run has nothing left to merge.
+    again, _ = consolidation_job_request(space=space)
+    consolidation_job_run(job_id=again.pk)
+    again.refresh_from_db()
+    assert again.stats["decisions_merged"] == 0
+
+
+def test_near_duplicate_pairs_are_capped_per_run(space, monkeypatch, caplog):
+    monkeypatch.setattr(steps, "NEAR_DUPLICATE_PAIRS_MAX", 4)
+    first = decide(space, f"{B}, variant 1")
+    # Six distinct, mutually near-identical texts (15 pairs), each twice.
+    rest = copies(first, [f"{B}, variant {i}" for i in (1, 2, 3, 4, 5, 6) for _ in range(2)][1:])
+    with caplog.at_level(logging.WARNING, logger=steps.__name__):
+        groups, counter = groups_of(space)
+    assert counter.rows <= 6 + 4  # the six exact groups, at most the cap of pairs
+    assert "near-duplicate" in caplog.text
+    everyone = {first.pk, *(d.pk for d in rest)}
+    assert groups and all(group <= everyone and len(group) >= 2 for group in groups)
+    # Every exact pair is still grouped, whatever the cap left out.
+    text = {d.pk: d.decision for d in [first, *rest]}
+    for group in groups:
+        for pk in group:
+            assert {other for other in everyone if text[other] == text[pk]} <= group
