@@ -15,6 +15,8 @@ from django.utils.safestring import mark_safe
 from django_ratelimit.core import is_ratelimited
 
 from apps.accounts.models import ApiKey, User
+from synchronex.admin_bounds import BoundedAdmin
+from synchronex.admin_rules import NoSecretLookupsMixin
 from synchronex.api.ratelimit import limits_for, usage_today_many
 
 admin.site.site_header = "Synchronex admin"
@@ -38,8 +40,20 @@ def _throttled_admin_login(request, extra_context=None):
 admin.site.login = _throttled_admin_login
 
 
+# What a staff member allowed to change users could otherwise give themselves or another account.
+RIGHTS = ["is_staff", "is_superuser", "groups", "user_permissions"]
+
+
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(BoundedAdmin, NoSecretLookupsMixin, BaseUserAdmin):
+    """Users; rights (staff, superuser, groups, permissions) are granted by superusers only.
+
+    Staff allowed to change users see those fields read-only, and cannot change (nor set the
+    password of, nor delete) a superuser's account or another staff member's: otherwise
+    ``change_user`` alone would be enough to make oneself superuser, or to take over an account
+    with more rights. Their own account stays theirs to edit (rights aside).
+    """
+
     ordering = ["email"]
     list_display = [
         "email",
@@ -73,6 +87,28 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "tier", "password1", "password2"]})]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else fields + RIGHTS
+
+    @staticmethod
+    def _beyond_reach(request, obj) -> bool:
+        """A superuser's account, or another staff member's, seen by a staff member who is not superuser."""
+        if obj is None or request.user.is_superuser:
+            return False
+        return obj.is_superuser or (obj.is_staff and obj.pk != request.user.pk)
+
+    def has_change_permission(self, request, obj=None):
+        # Also guards the password form (``user_change_password`` asks this question).
+        if self._beyond_reach(request, obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if self._beyond_reach(request, obj):
+            return False
+        return super().has_delete_permission(request, obj)
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
@@ -130,7 +166,7 @@ class KeyStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(BoundedAdmin, NoSecretLookupsMixin, admin.ModelAdmin):
     list_display = ["name", "key_prefix", "user", "scope", "status", "created_at", "last_used_at", "expires_at"]
     list_filter = [KeyStatusFilter, "scope"]
     search_fields = ["name", "prefix", "user__email"]
@@ -139,7 +175,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     # The digest is the credential's lookup key: never rendered, posted or searchable.
     fields = ["name", "key_prefix", "user", "scope", "expires_at", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["key_prefix", "user", "created_at", "last_used_at", "revoked_at"]
+    # Scope and expiry are the owner's choice at creation: raising a read key to write, or
+    # reviving an expired key, is not staff's to do. Staff may rename or revoke a key.
+    readonly_fields = ["key_prefix", "user", "scope", "expires_at", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
     def has_add_permission(self, request):

@@ -1,12 +1,15 @@
-"""Admin for BYOK credentials: service, label and hint only; the secret is neither shown nor editable."""
+"""Admin for BYOK credentials, read-only: service, label and hint; the secret is neither shown nor editable."""
 
 from django.contrib import admin
+
+from synchronex.admin_bounds import BoundedAdmin
+from synchronex.admin_rules import NoSecretLookupsMixin
 
 from .models import ByokCredential
 
 
 @admin.register(ByokCredential)
-class ByokCredentialAdmin(admin.ModelAdmin):
+class ByokCredentialAdmin(BoundedAdmin, NoSecretLookupsMixin, admin.ModelAdmin):
     list_display = ("service", "label", "key_hint", "space", "created_at", "last_used_at")
     list_filter = ("service",)
     search_fields = ("label", "space__name")
@@ -15,7 +18,8 @@ class ByokCredentialAdmin(admin.ModelAdmin):
     # ``secret`` and ``fingerprint`` are excluded everywhere: not rendered, not posted, not loaded.
     exclude = ("secret", "fingerprint")
     fields = ("id", "space", "service", "label", "base_url", "key_hint", "created_at", "last_used_at")
-    readonly_fields = ("id", "space", "service", "base_url", "key_hint", "created_at", "last_used_at")
+    # The label too: the API checks it (length, control characters, unique per service in any case).
+    readonly_fields = fields
 
     def get_queryset(self, request):
         # The changelist and change page never need the ciphertext, so it is never decrypted here.

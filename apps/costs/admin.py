@@ -6,11 +6,16 @@ from django.contrib import admin
 from django.db.models import Count, DecimalField, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
+from synchronex.admin_bounds import BoundedAdmin
+from synchronex.admin_filters import top_values_filter
+from synchronex.admin_rules import DeletedOnlyWithOwnerMixin
+
 from .models import CostEvent
 
 
 @admin.register(CostEvent)
-class CostEventAdmin(admin.ModelAdmin):
+class CostEventAdmin(BoundedAdmin, DeletedOnlyWithOwnerMixin, admin.ModelAdmin):
+    # Not deleted on their own either: a record of money spent goes only with its space.
     list_display = (
         "occurred_at",
         "space",
@@ -24,7 +29,7 @@ class CostEventAdmin(admin.ModelAdmin):
         "unpriced",
         "source",
     )
-    list_filter = ("source", "unpriced", "provider")
+    list_filter = ("source", "unpriced", top_values_filter("provider"))
     search_fields = ("provider", "model", "operation", "space__name", "product__name", "signal_id")
     list_select_related = ("space", "product")
     date_hierarchy = "occurred_at"

@@ -6,31 +6,47 @@ shows and deletes them.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.contrib import admin
-from django.db.models import Count, F, Func
+from django.contrib.postgres.search import SearchQuery
+from django.db.models import Count, F, Func, Q, Subquery, Value
 from django.template.defaultfilters import truncatechars
 
+from apps.products.models import ProductState
 from apps.scopes.admin import overview_link
+from synchronex.admin_bounds import BoundedAdmin
+from synchronex.admin_filters import (
+    CHOICES,
+    SAMPLE_ROWS,
+    ILike,
+    InArray,
+    TopValuesFilter,
+    contains_pattern,
+    listed_space,
+    search_terms,
+    top_values_filter,
+)
 
-from .models import Decision
-
-FILTER_CHOICES = 30
+from .models import SEARCH_CONFIG, Decision
 
 
-class TagFilter(admin.SimpleListFilter):
-    """Filter by one of the most used tags."""
+class TagFilter(TopValuesFilter):
+    """Filter by one of the most used tags (of the listed space, or of a sample)."""
 
     title = "tag"
     parameter_name = "tag"
 
-    def lookups(self, request, model_admin):
-        tags = (
-            Decision.objects.annotate(tag=Func(F("tags"), function="unnest"))
-            .values("tag")
-            .annotate(n=Count("id"))
-            .order_by("-n", "tag")[:FILTER_CHOICES]
+    def counted(self, rows):
+        return (
+            rows.annotate(tag=Func(F("tags"), function="unnest"))
+            .values_list("tag")
+            .annotate(count=Count("pk"))
+            .order_by("-count", "tag")[:CHOICES]
         )
-        return [(row["tag"], f"{row['tag']} ({row['n']})") for row in tags]
+
+    def sampled(self, rows):
+        return [tag for tags in rows.values_list("tags", flat=True)[:SAMPLE_ROWS] for tag in tags]
 
     def queryset(self, request, queryset):
         if self.value():
@@ -38,19 +54,24 @@ class TagFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ProductNameFilter(admin.SimpleListFilter):
+class ProductNameFilter(TopValuesFilter):
     """Filter by product name (case-insensitive, across spaces; add ``space`` to narrow)."""
 
     title = "product"
     parameter_name = "product_name"
 
-    def lookups(self, request, model_admin):
-        names = (
-            Decision.objects.values(name=F("product__name"))
-            .annotate(n=Count("id"))
-            .order_by("-n", "name")[:FILTER_CHOICES]
-        )
-        return [(row["name"], f"{row['name']} ({row['n']})") for row in names]
+    def counted(self, rows):
+        counted = rows.values_list("product__name").annotate(count=Count("pk"))
+        return counted.order_by("-count", "product__name")[:CHOICES]
+
+    def sampled(self, rows):
+        # Product ids of the sample, then their names by primary key: no join over every product.
+        ids = Counter(rows.values_list("product_id", flat=True)[:SAMPLE_ROWS])
+        names = dict(ProductState.objects.filter(pk__in=list(ids)).values_list("pk", "name")) if ids else {}
+        counted = Counter()
+        for product_id, count in ids.items():
+            counted[names.get(product_id, "")] += count
+        return counted.elements()
 
     def queryset(self, request, queryset):
         if self.value():
@@ -74,11 +95,18 @@ class CurrentFilter(admin.SimpleListFilter):
 
 
 @admin.register(Decision)
-class DecisionAdmin(admin.ModelAdmin):
+class DecisionAdmin(BoundedAdmin, admin.ModelAdmin):
     list_display = ("short_decision", "product", "space", "tag_list", "decided_at", "source", "current")
-    list_filter = (ProductNameFilter, TagFilter, "decided_at", CurrentFilter, "source", "space__kind")
-    search_fields = ("decision", "reasoning", "product__name")
-    search_help_text = "Words of the decision or its reasoning, or a product name."
+    list_filter = (
+        ProductNameFilter,
+        TagFilter,
+        "decided_at",
+        CurrentFilter,
+        top_values_filter("source"),
+        "space__kind",
+    )
+    search_fields = ("decision", "reasoning", "product__name")  # shows the box; see get_search_results
+    search_help_text = "Part of the decision, words of its reasoning or tags, or part of a product name."
     list_select_related = ("product", "space")
     date_hierarchy = "decided_at"
     fields = (
@@ -105,6 +133,24 @@ class DecisionAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         # The vector is never shown; loading it for every row would only cost memory.
         return super().get_queryset(request).defer("embedding", "search_document")
+
+    def get_search_results(self, request, queryset, search_term):
+        """Every word must match: part of the decision (``ILIKE``, its trigram index), a word of
+        the decision, its tags or reasoning (``@@``, the full-text index), or part of a product's
+        name. Django's search compares ``UPPER(column) LIKE``, which no index serves: it read
+        every decision of every space."""
+        space_id = listed_space(request)
+        for term in search_terms(search_term):
+            pattern = Value(contains_pattern(term))
+            products = ProductState.objects.filter(ILike(F("name"), pattern))
+            if space_id is not None:
+                products = products.filter(space_id=space_id)
+            queryset = queryset.filter(
+                Q(ILike(F("decision"), pattern))
+                | Q(search_document=SearchQuery(term, config=SEARCH_CONFIG, search_type="plain"))
+                | Q(InArray(F("product_id"), Subquery(products.values("pk"))))
+            )
+        return queryset, False
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -12,6 +12,8 @@ from apps.identity import renderer
 from apps.identity.layers import SECTIONS
 from apps.identity.models import Kernel, KernelRevision
 from apps.scopes.admin import overview_link
+from synchronex.admin_bounds import BoundedAdmin
+from synchronex.admin_rules import DeletedOnlyWithOwnerMixin
 
 RECENT_REVISIONS = 10
 
@@ -20,8 +22,12 @@ def _pretty_json(value) -> str:
     return format_html('<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Kernels change only through the API, which validates, versions and records revisions."""
+class ReadOnlyAdmin(BoundedAdmin, DeletedOnlyWithOwnerMixin, admin.ModelAdmin):
+    """Kernels change only through the API, which validates, versions and records revisions.
+
+    Nor are they deleted here (they go with their space or user): a layer written again after a
+    delete starts again at version 1, so an If-Match kept from before would match it.
+    """
 
     def has_add_permission(self, request):
         return False

@@ -84,8 +84,9 @@ class EffectiveBlock(models.Model):
     """The cached injection block of one member's effective kernel in one workspace.
 
     A workspace scope's effective kernel merges the member's personal layer under the workspace
-    layer, so its block differs per member. ``block_key`` names the versions of both layers it
-    was rendered from (``services.block_key``); a read whose layers have moved re-renders it.
+    layer, so its block differs per member. ``block_key`` names both layers it was rendered from,
+    by id and version (``services.effective_block_key``): a read whose layers have moved, or been
+    deleted and written anew, re-renders it.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

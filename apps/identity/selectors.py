@@ -6,8 +6,8 @@ one cached on that layer's row (rendered when the layer was written, never on re
 In a workspace scope it is ``layers.kernel_merge(personal, workspace)``: the caller's own
 personal layer under the workspace layer, so two members of one workspace see different
 effective kernels and never each other's personal layer. Its block is cached per member and
-workspace (``EffectiveBlock``) under ``services.block_key(personal_version=…,
-workspace_version=…)``; a read renders it only when either layer has moved since. The version
+workspace (``EffectiveBlock``) under ``services.effective_block_key`` (each layer's id and
+version); a read renders it only when either layer has moved or been replaced since. The version
 (ETag, If-Match) of a workspace scope is the workspace layer's, the one a PUT there writes.
 """
 
@@ -104,10 +104,7 @@ def kernel_merged_sections(*, personal: Kernel | None, workspace: Kernel | None)
 
 def _workspace_effective(*, space: Space, user, personal: Kernel | None, workspace: Kernel | None) -> EffectiveKernel:
     sections = kernel_merged_sections(personal=personal, workspace=workspace)
-    key = services.block_key(
-        personal_version=personal.version if personal is not None else 0,
-        workspace_version=workspace.version if workspace is not None else 0,
-    )
+    key = services.effective_block_key(personal=personal, workspace=workspace)
     cached = _BLOCK.one(_BLOCK_SQL, [space.pk, user.pk])
     if cached is not None and cached.block_key == key:
         text, tokens, truncated = cached.injection_block, cached.injection_tokens, cached.truncated

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -77,17 +78,29 @@ def _locked_kernel(space: Space) -> Kernel:
     return kernel
 
 
-def block_key(*, personal_version: int, workspace_version: int | None = None) -> str:
-    """What a cached block was rendered from: the renderer and the version of each layer.
+def block_key(*, personal_version: int) -> str:
+    """What a layer's own cached block was rendered from: the renderer and the layer's version.
 
-    A personal-scope block is keyed by the personal layer alone. A workspace scope's effective
-    block depends on the member's personal layer and the workspace layer, so its cache is keyed
-    by both versions and is stale as soon as either moves.
+    That block lives on the layer's row, so a layer deleted and written anew (a new row) never
+    meets the old block; its version alone tells a stale rendering.
     """
-    key = f"r{renderer.RENDERER_VERSION}:p{personal_version}"
-    if workspace_version is not None:
-        key += f":w{workspace_version}"
-    return key
+    return f"r{renderer.RENDERER_VERSION}:p{personal_version}"
+
+
+def effective_block_key(*, personal: Kernel | None, workspace: Kernel | None) -> str:
+    """What a workspace scope's cached effective block (``EffectiveBlock``) was rendered from.
+
+    It depends on the member's personal layer and the workspace layer, so it is keyed by the
+    version of both, and is stale as soon as either moves. The cache row belongs to the space
+    and the member, not to the layers: a layer deleted and written anew starts again at version 1,
+    so each layer's id is part of the key too (a short digest, to fit the column). The key is
+    made from the layers already read, without a query.
+    """
+    ids = f"{personal.pk if personal is not None else '-'}:{workspace.pk if workspace is not None else '-'}"
+    layers = hashlib.blake2b(ids.encode(), digest_size=8).hexdigest()
+    personal_version = personal.version if personal is not None else 0
+    workspace_version = workspace.version if workspace is not None else 0
+    return f"{block_key(personal_version=personal_version)}:w{workspace_version}:{layers}"
 
 
 def kernel_render(*, kernel: Kernel) -> Kernel:

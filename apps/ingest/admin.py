@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from synchronex.admin_bounds import BoundedAdmin
+
 from .models import Signal
 
 
 @admin.register(Signal)
-class SignalAdmin(admin.ModelAdmin):
+class SignalAdmin(BoundedAdmin, admin.ModelAdmin):
     list_display = ("type", "short_title", "product", "space", "status", "occurred_at", "source")
     list_filter = ("type", "status", "occurred_at")
     search_fields = ("title", "body", "external_id", "product__name", "space__name")

@@ -2,13 +2,21 @@
 
 from django.contrib import admin
 
+from synchronex.admin_bounds import BoundedAdmin
+from synchronex.admin_filters import top_values_filter
+
 from .models import McpSession
 
 
 @admin.register(McpSession)
-class McpSessionAdmin(admin.ModelAdmin):
+class McpSessionAdmin(BoundedAdmin, admin.ModelAdmin):
     list_display = ("started_at", "product", "agent_name", "label", "space", "ended_at", "decisions_captured")
-    list_filter = ("agent_name", "client_type", ("ended_at", admin.EmptyFieldListFilter), "started_at")
+    list_filter = (
+        top_values_filter("agent_name", "agent"),
+        top_values_filter("client_type", "client"),
+        ("ended_at", admin.EmptyFieldListFilter),
+        "started_at",
+    )
     search_fields = ("label", "agent_name", "summary", "product__name", "space__name", "user__email")
     list_select_related = ("product", "space")
     date_hierarchy = "started_at"

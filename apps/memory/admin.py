@@ -1,28 +1,63 @@
 import json
+import uuid
 
 from django.contrib import admin, messages
+from django.contrib.postgres.search import SearchQuery
 from django.db import models
+from django.db.models import F, Q, Subquery, Value
 from django.template.defaultfilters import truncatechars
 from django.utils.html import format_html
 
 from apps.memory.consolidation import consolidation_job_request
-from apps.memory.models import ConsolidationJob, EmbeddingSettings, Memory
+from apps.memory.models import SEARCH_CONFIG, ConsolidationJob, EmbeddingSettings, Memory
+from apps.scopes.models import Space
+from synchronex.admin_bounds import BoundedAdmin
+from synchronex.admin_filters import ILike, InArray, contains_pattern, listed_space, search_terms, top_values_filter
 from synchronex.api import errors
 
 
 @admin.register(Memory)
-class MemoryAdmin(admin.ModelAdmin):
+class MemoryAdmin(BoundedAdmin, admin.ModelAdmin):
     list_display = ["memory_id", "space", "memory_type", "short_content", "created_at", "embedding_model"]
-    list_filter = ["memory_type", "embedding_model", "space__kind", "created_at"]
+    list_filter = [top_values_filter("memory_type"), top_values_filter("embedding_model"), "space__kind", "created_at"]
+    # Shows the search box; the search itself is get_search_results.
     search_fields = ["content", "memory_id", "external_id", "agent_id", "space__name", "space__owner__email"]
     list_select_related = ["space"]
     raw_id_fields = ["space"]
     date_hierarchy = "created_at"
-    search_help_text = "Content, memory id, external id, agent id, space name or owner email."
+    search_help_text = (
+        "Part of the content or its words, a memory id, part of a space name or owner email; "
+        "in a list of one space (?space=) also an exact external id or agent id."
+    )
     exclude = ["embedding", "search"]  # derived columns, too large to show
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("embedding", "search")
+
+    def get_search_results(self, request, queryset, search_term):
+        """Every word must match: part of the content (``ILIKE``, the trigram index), a word of the
+        search document (``@@``, content, tags, type and entities), the memory id, or part of the
+        space's name or owner's email (the space's key). External and agent ids have no index, so
+        they are matched (exactly) only in a list narrowed to one space, whose rows its index finds.
+        Django's search compares ``UPPER(column) LIKE``, which no index serves: it read every memory.
+        """
+        space_id = listed_space(request)
+        for term in search_terms(search_term):
+            pattern = Value(contains_pattern(term))
+            spaces = Space.objects.filter(Q(ILike(F("name"), pattern)) | Q(ILike(F("owner__email"), pattern)))
+            match = (
+                Q(ILike(F("content"), pattern))
+                | Q(search=SearchQuery(term, config=SEARCH_CONFIG, search_type="plain"))
+                | Q(InArray(F("space_id"), Subquery(spaces.values("pk"))))
+            )
+            try:
+                match |= Q(memory_id=uuid.UUID(term))
+            except ValueError:
+                pass
+            if space_id is not None:
+                match |= Q(external_id=term) | Q(agent_id=term)
+            queryset = queryset.filter(match)
+        return queryset, False
 
     # Memories enter only through memory_create (typed columns, hash, search document and raw JSON
     # stay consistent); the admin views and deletes them.
@@ -38,7 +73,7 @@ class MemoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(EmbeddingSettings)
-class EmbeddingSettingsAdmin(admin.ModelAdmin):
+class EmbeddingSettingsAdmin(BoundedAdmin, admin.ModelAdmin):
     list_display = ["space", "provider", "base_url", "model", "updated_at"]
     list_filter = ["provider"]
     search_fields = ["space__name", "space__owner__email", "model"]
@@ -50,7 +85,7 @@ class EmbeddingSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsolidationJob)
-class ConsolidationJobAdmin(admin.ModelAdmin):
+class ConsolidationJobAdmin(BoundedAdmin, admin.ModelAdmin):
     """Consolidation runs: status and stats, read-only; "Run again" requests a new job."""
 
     list_display = [

@@ -4,7 +4,9 @@ django-oauth-toolkit registers its own admins; they are replaced here by subclas
 its revoke actions and add what the console needs: useful columns and filters, everything
 read-only, and no token material anywhere. Tokens are stored hashed (``token`` is blank and
 ``token_checksum`` is the SHA-256 lookup key); neither the checksum, a client secret nor an
-authorization code is rendered. The OIDC ID-token admin is dropped: OpenID Connect is off.
+authorization code is rendered, nor can a changelist filter on one (``NoSecretLookupsMixin``:
+``?code__startswith=`` would read a pending code out a character at a time). The OIDC ID-token
+admin is dropped: OpenID Connect is off.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from oauth2_provider.models import (
 )
 
 from apps.oauth.models import AppUsage
+from synchronex.admin_bounds import BoundedAdmin
+from synchronex.admin_rules import NoSecretLookupsMixin, on_own_pages
 
 Application = get_application_model()
 AccessToken = get_access_token_model()
@@ -40,6 +44,17 @@ class ReadOnlyMixin:
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class TokenDeleteMixin:
+    """DOT refuses deleting a token from its own pages (revoke it instead: a deleted access token
+    would leave its refresh token behind, still able to mint new ones). That refusal must not stop
+    a user or an app from being deleted, which takes both tokens with it."""
+
+    def has_delete_permission(self, request, obj=None):
+        if on_own_pages(self, request):
+            return False
+        return admin.ModelAdmin.has_delete_permission(self, request, obj)
 
 
 class RevokeActionMixin:
@@ -72,7 +87,7 @@ class ExpiryFilter(admin.SimpleListFilter):
 
 
 @admin.register(Application)
-class ApplicationAdmin(ReadOnlyMixin, dot_admin.ApplicationAdmin):
+class ApplicationAdmin(BoundedAdmin, NoSecretLookupsMixin, ReadOnlyMixin, dot_admin.ApplicationAdmin):
     """Third-party apps, registered over RFC 7591 (strict redirect checks), so never typed in here."""
 
     list_display = (
@@ -112,11 +127,15 @@ class ApplicationAdmin(ReadOnlyMixin, dot_admin.ApplicationAdmin):
 
 
 @admin.register(AccessToken)
-class AccessTokenAdmin(RevokeActionMixin, ReadOnlyMixin, dot_admin.AccessTokenAdmin):
+class AccessTokenAdmin(
+    BoundedAdmin, NoSecretLookupsMixin, RevokeActionMixin, ReadOnlyMixin, TokenDeleteMixin, dot_admin.AccessTokenAdmin
+):
     """Access tokens (``sxo_``); revoking one also revokes the refresh token it came with."""
 
     list_display = ("id", "user", "application", "scope", "status", "created", "expires")
-    list_filter = (ExpiryFilter, "application")
+    # Not by application: that filter lists every registered app, and anyone can register one.
+    # The search finds tokens by app name or client id.
+    list_filter = (ExpiryFilter,)
     search_help_text = "App name, client id or user email (never the token)."
     date_hierarchy = "created"
     fields = ("id", "user", "application", "scope", "status", "created", "expires", "source_refresh_token")
@@ -146,11 +165,13 @@ class RevokedFilter(admin.SimpleListFilter):
 
 
 @admin.register(RefreshToken)
-class RefreshTokenAdmin(RevokeActionMixin, ReadOnlyMixin, dot_admin.RefreshTokenAdmin):
+class RefreshTokenAdmin(
+    BoundedAdmin, NoSecretLookupsMixin, RevokeActionMixin, ReadOnlyMixin, TokenDeleteMixin, dot_admin.RefreshTokenAdmin
+):
     """Refresh tokens (``sxr_``); revoked ones are kept so that a replay is recognised as reuse."""
 
     list_display = ("id", "user", "application", "created", "revoked", "token_family")
-    list_filter = (RevokedFilter, "application")
+    list_filter = (RevokedFilter,)  # not by application, as access tokens
     search_help_text = "App name, client id or user email (never the token)."
     date_hierarchy = "created"
     fields = ("id", "user", "application", "access_token", "token_family", "created", "updated", "revoked")
@@ -161,7 +182,7 @@ class RefreshTokenAdmin(RevokeActionMixin, ReadOnlyMixin, dot_admin.RefreshToken
 
 
 @admin.register(Grant)
-class GrantAdmin(ReadOnlyMixin, dot_admin.GrantAdmin):
+class GrantAdmin(BoundedAdmin, NoSecretLookupsMixin, ReadOnlyMixin, dot_admin.GrantAdmin):
     """Pending authorization codes (single use, a minute long); the code itself is never shown."""
 
     list_display = ("id", "application", "user", "scope", "created", "expires")
@@ -176,7 +197,7 @@ class GrantAdmin(ReadOnlyMixin, dot_admin.GrantAdmin):
 
 
 @admin.register(AppUsage)
-class AppUsageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class AppUsageAdmin(BoundedAdmin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["application", "user", "last_used_at", "created_at"]
     list_select_related = ["application", "user"]
     search_fields = ["application__name", "application__client_id", "user__email"]

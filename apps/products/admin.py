@@ -6,6 +6,8 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from apps.scopes.admin import overview_link
+from synchronex.admin_bounds import BoundedAdmin
+from synchronex.admin_rules import DeletedOnlyWithOwnerMixin
 
 from .models import ProductState
 
@@ -17,7 +19,7 @@ def _items(values) -> str:
 
 
 @admin.register(ProductState)
-class ProductStateAdmin(admin.ModelAdmin):
+class ProductStateAdmin(BoundedAdmin, DeletedOnlyWithOwnerMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "space",

@@ -92,12 +92,13 @@ def test_admin_shows_service_label_and_hint_but_never_the_secret(admin_client, i
     assert credential.key_hint in html
     assert key not in html and ciphertext not in html and credential.fingerprint not in html
     assert 'name="secret"' not in html and 'name="key_hint"' not in html and 'name="fingerprint"' not in html
+    assert 'name="label"' not in html  # labels are checked by the API (tests/test_admin.py)
 
-    # Posting a secret (or hint) through the form changes nothing but the editable label.
+    # Posting a secret, hint or label through the form changes nothing.
     admin_client.post(
         change_url, {"label": "Renamed", "secret": "sk-ant-" + "x" * 30, "key_hint": "…xxxx", "_save": "Save"}
     )
     credential.refresh_from_db()
-    assert credential.label == "Renamed" and credential.secret == key and credential.key_hint == "…" + key[-4:]
+    assert credential.label == "Team key" and credential.secret == key and credential.key_hint == "…" + key[-4:]
     assert raw_secrets()[str(credential.pk)] == ciphertext  # not even re-encrypted
     assert admin_client.get("/admin/byok/byokcredential/add/").status_code == 403

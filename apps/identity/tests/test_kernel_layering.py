@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from apps.identity import renderer
+from apps.identity import renderer, services
 from apps.identity.models import EffectiveBlock, Kernel
 from apps.scopes.models import Membership, Role, Space
 from apps.scopes.services import member_put, workspace_create
@@ -342,8 +342,35 @@ class TestEffectiveBlockCache:
         writes = [sql for sql in stale if sql.startswith(("UPDATE", "INSERT"))]
         assert len(writes) == 1 and writes[0].startswith('INSERT INTO "identity_effectiveblock"')
         row = EffectiveBlock.objects.get(space=space, user=studio["ada"])
-        assert row.block_key == f"r{renderer.RENDERER_VERSION}:p1:w0"
+        personal = Kernel.objects.get(space__owner=studio["ada"], space__kind=Space.Kind.PERSONAL)
+        assert row.block_key == services.effective_block_key(personal=personal, workspace=None)
+        assert row.block_key.startswith(f"r{renderer.RENDERER_VERSION}:p1:w0:")
         assert row.injection_block == "## Identity\nAda"
+
+    def test_a_replaced_workspace_layer_is_rendered_again_not_served_from_the_cache(self, studio, inproc_for):
+        # A layer deleted and written anew starts again at version 1: the key must tell them apart.
+        ada, space = inproc_for(studio["ada"]), studio["space"]
+        header = {"HTTP_X_SYNCHRONEX_SCOPE": str(space.id)}
+        assert ada.put(URL, {"constraints": {"never": ["LEAKED"]}}, format="json", **header)["ETag"] == '"1"'
+        assert "LEAKED" in self.get(ada, space)["injection_block"]
+        Kernel.objects.filter(space=space).delete()  # plain SQL or a shell; the admin cannot
+        stamps.forget()
+        assert ada.put(URL, {"constraints": {"never": ["Clean rule"]}}, format="json", **header)["ETag"] == '"1"'
+        stamps.forget()
+        block = self.get(ada, space)["injection_block"]
+        assert "Clean rule" in block and "LEAKED" not in block
+
+    def test_a_replaced_personal_layer_is_rendered_again_in_every_workspace(self, studio, inproc_for):
+        ada, space = inproc_for(studio["ada"]), studio["space"]
+        assert ada.put(URL, {"constraints": {"never": ["Old personal rule"]}}, format="json")["ETag"] == '"1"'
+        assert "Old personal rule" in self.get(ada, space)["injection_block"]
+        # The personal space goes (with its layer) and comes back on the next request.
+        Space.objects.filter(owner=studio["ada"], kind=Space.Kind.PERSONAL).delete()
+        stamps.forget()
+        assert ada.put(URL, {"constraints": {"never": ["New personal rule"]}}, format="json")["ETag"] == '"1"'
+        stamps.forget()
+        block = self.get(ada, space)["injection_block"]
+        assert "New personal rule" in block and "Old personal rule" not in block
 
 
 @pytest.mark.django_db(transaction=True)
