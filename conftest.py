@@ -90,6 +90,18 @@ def api(live_server) -> Api:
 
 
 @pytest.fixture
+def broker_on_test_database(db):
+    """The embedded broker on the test database, for a /healthz that must answer 200: its broker
+    check makes a round trip to the broker's database, which otherwise is the development one."""
+    from django.db import connection
+
+    from tests.support.workers import publishing_to, sqla_broker_url
+
+    with publishing_to(sqla_broker_url(connection.settings_dict)):
+        yield
+
+
+@pytest.fixture
 def client_for(live_server, make_key):
     """``client_for(user, scope="write")`` → a client carrying a fresh API key of that user."""
 

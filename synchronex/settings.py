@@ -132,6 +132,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "synchronex.api.middleware.ApiErrorMiddleware",
+    # GET /healthz answered here, before CommonMiddleware checks the Host against ALLOWED_HOSTS:
+    # load balancers probe with the instance's address.
+    "synchronex.api.health.HealthProbeMiddleware",
     "synchronex.api.key_prefetch.KeyPrefetchMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -180,6 +183,21 @@ else:
 DATABASES["default"]["ENGINE"] = "synchronex.db"
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
+# A server host that goes silent (crashed, failed over, cut off by a firewall) sends no reset:
+# without these a connection waits on it for the system's two hours. Keepalive probes end an idle
+# or waiting connection after ~idle + interval × count seconds; tcp_user_timeout (ms) one whose sent
+# data stays unacknowledged that long. Neither limits how long a query may run (a live server's
+# kernel acknowledges both), so long imports and consolidation are unaffected. A stopped server
+# process whose kernel still acknowledges is out of their reach: see synchronex/api/health.py.
+DATABASES["default"]["OPTIONS"].update(
+    keepalives=1,
+    keepalives_idle=env_int("DB_KEEPALIVES_IDLE", 15),
+    keepalives_interval=env_int("DB_KEEPALIVES_INTERVAL", 5),
+    keepalives_count=env_int("DB_KEEPALIVES_COUNT", 3),
+    tcp_user_timeout=env_int("DB_TCP_USER_TIMEOUT", 15) * 1000,
+)
+# GET /healthz: the longest one check's round trip may take before that server counts as down.
+HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 3)
 # Server-side parameter binding lets psycopg prepare the statements a connection repeats (after
 # DB_PREPARE_THRESHOLD runs; the server then skips parsing and planning them): the statements
 # every API request makes cost about a third of their unprepared time. Turn it off
@@ -217,7 +235,9 @@ else:
 
     _db = DATABASES["default"]
     _query = {"host": _db.get("HOST") or "localhost", "port": _db.get("PORT") or "5432"}
-    _query.update({k: v for k, v in _db.get("OPTIONS", {}).items() if k in ("sslmode", "sslrootcert")})
+    # TLS, and the same bounds on a server that hangs as the web's connections (above).
+    _libpq = ("sslmode", "sslrootcert", "connect_timeout", "tcp_user_timeout")
+    _query.update({k: v for k, v in _db["OPTIONS"].items() if k in _libpq or k.startswith("keepalives")})
     CELERY_BROKER_URL = env(
         "CELERY_BROKER_URL",
         f"sqla+postgresql+psycopg://{_quote(_db['USER'] or '', safe='')}:{_quote(_db['PASSWORD'] or '', safe='')}"
@@ -230,6 +250,14 @@ if REDIS_URL or env("CELERY_BROKER_URL", "").startswith("redis"):
     # task run and the longest retry countdown (10 min); lost consolidation jobs come back sooner
     # through their lease (apps.memory.consolidation).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+    # kombu waits forever on a Redis that accepts and never answers (a stopped process, a silent
+    # host): every publish would hold its request, and writes publish after they commit. A publish
+    # makes two attempts, so a hung broker costs a write about twice this; the worker's BRPOP
+    # (1 s) stays well inside it.
+    _broker_socket_timeout = env_int("CELERY_BROKER_SOCKET_TIMEOUT", 3)
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        socket_timeout=_broker_socket_timeout, socket_connect_timeout=_broker_socket_timeout
+    )
 if CELERY_BROKER_URL.startswith("rediss://"):
     # Told nothing, kombu connects to a rediss:// broker without checking its certificate (it warns,
     # then uses CERT_NONE) and sends the Redis password to whoever answers. Verified against the

@@ -5,6 +5,7 @@ import pytest
 from synchronex.celery import app as celery_app
 
 
+@pytest.mark.usefixtures("broker_on_test_database")
 def test_healthy_when_database_cache_and_broker_answer(api):
     response = api.get("/healthz")
     assert response.status_code == 200

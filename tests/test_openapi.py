@@ -3,6 +3,7 @@
 import re
 import uuid
 
+import pytest
 import yaml
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation import OpenAPIV31SpecValidator
@@ -77,6 +78,7 @@ def _parameter(document, operation, name: str) -> dict | None:
     return next((p for p in found if p["name"] == name and p["in"] == "header"), None)
 
 
+@pytest.mark.usefixtures("broker_on_test_database")  # /healthz answers 200
 def test_every_operation_takes_and_every_response_declares_x_request_id(api):
     document = api.get("/api/v1/openapi.json").json()
     for path, method, op in _operations(document):
