@@ -9,6 +9,7 @@ import os
 from datetime import datetime, timedelta
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "synchronex.settings")
 
@@ -19,6 +20,19 @@ app.autodiscover_tasks()
 
 def uses_database_broker() -> bool:
     return app.conf.broker_url.startswith(("sqla+", "sqlalchemy+"))
+
+
+@worker_process_init.connect
+def _drop_inherited_broker_connections(**kwargs) -> None:
+    """A pool process forked once the worker is connected — one replacing a process that died, or
+    that a task's hard time limit killed — inherits the embedded broker's pooled connections.
+    Publishing on them would interleave its statements with the main process's on one server
+    session and break both (the worker then stops). Forget them without closing them (they are
+    the main process's), so that this process opens its own."""
+    from kombu.transport.sqlalchemy import Channel
+
+    for engine, _ in list(Channel._engines.values()):
+        engine.dispose(close=False)
 
 
 @app.task(name="synchronex.celery.broker_prune", acks_late=True, ignore_result=True)

@@ -282,9 +282,16 @@ CONSOLIDATION_LEASE_SECONDS = env_int("CONSOLIDATION_LEASE_SECONDS", 60)
 CONSOLIDATION_HEARTBEAT_SECONDS = max(1, CONSOLIDATION_LEASE_SECONDS // 4)
 CONSOLIDATION_QUEUED_GRACE_SECONDS = env_int("CONSOLIDATION_QUEUED_GRACE_SECONDS", 120)
 CONSOLIDATION_RECOVER_SECONDS = env_int("CONSOLIDATION_RECOVER_SECONDS", 30)
+# Soft time limit of one consolidation run (the hard one is 30 s later): past it the run is
+# abandoned and its heartbeat stops, so the lease runs out and recovery queues the job again.
+# A job whose runs were lost (killed, crashed, cut off) this many times fails instead.
+CONSOLIDATION_TASK_TIME_LIMIT_SECONDS = env_int("CONSOLIDATION_TASK_TIME_LIMIT_SECONDS", 900)
+CONSOLIDATION_MAX_ATTEMPTS = env_int("CONSOLIDATION_MAX_ATTEMPTS", 5)
 # Acknowledged messages of the embedded broker stay in its table (kombu keeps them, invisible);
 # beat deletes those older than this.
 BROKER_MESSAGE_RETENTION_HOURS = env_int("BROKER_MESSAGE_RETENTION_HOURS", 24)
+# How often beat queues embedding runs for spaces with rows still without a vector (apps.memory.tasks).
+EMBEDDINGS_SWEEP_SECONDS = env_int("EMBEDDINGS_SWEEP_SECONDS", 3600)
 CELERY_BEAT_SCHEDULE = {
     "consolidation-recover": {
         "task": "apps.memory.tasks.consolidation_recover",
@@ -292,6 +299,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "broker-prune": {"task": "synchronex.celery.broker_prune", "schedule": 3600},
     "idempotency-prune": {"task": "synchronex.api.tasks.idempotency_prune", "schedule": 3600},
+    "embeddings-sweep": {"task": "apps.memory.tasks.embeddings_sweep", "schedule": EMBEDDINGS_SWEEP_SECONDS},
 }
 
 # --- Auth --------------------------------------------------------------------------------------
@@ -485,9 +493,13 @@ EMBEDDINGS_BASE_URL = env("EMBEDDINGS_BASE_URL", "https://api.openai.com")
 EMBEDDINGS_MODEL = env("EMBEDDINGS_MODEL")  # unset: text-embedding-3-small (openai), all-MiniLM-L6-v2 (local)
 EMBEDDINGS_API_KEY = env("EMBEDDINGS_API_KEY")
 EMBEDDINGS_DIMENSIONS = env_int("EMBEDDINGS_DIMENSIONS", 0) or None  # asked of the server when set
+# One call to the server in all (connecting, sending, reading the answer), not per socket read.
 EMBEDDINGS_TIMEOUT_SECONDS = env_int("EMBEDDINGS_TIMEOUT_SECONDS", 20)
 EMBEDDINGS_BATCH_SIZE = env_int("EMBEDDINGS_BATCH_SIZE", 64)
 EMBEDDINGS_MAX_INPUT_TOKENS = env_int("EMBEDDINGS_MAX_INPUT_TOKENS", 6000)
+# Soft time limit of one embedding task (the hard one is 30 s later); a run cut off keeps its
+# stored batches and is retried. Stays well below CELERY_VISIBILITY_TIMEOUT.
+EMBEDDINGS_TASK_TIME_LIMIT_SECONDS = env_int("EMBEDDINGS_TASK_TIME_LIMIT_SECONDS", 600)
 
 # --- BYOK (SPEC §9): provider secrets encrypted with Fernet ------------------------------------
 # FERNET_KEYS: comma-separated Fernet keys, newest first; the first encrypts, all decrypt.

@@ -18,6 +18,12 @@ apply again. Duplicate messages for one job are harmless: a claim takes the job 
 finished job is skipped and a job running under a live lease is retried after the lease.
 Every write of a run is fenced by its attempt number, so a worker whose lease was taken over
 cannot commit anything.
+
+Giving up. A run stuck past ``CONSOLIDATION_TASK_TIME_LIMIT_SECONDS`` is abandoned: the task's
+soft time limit ends it (the hard one, 30 s later, kills its process), and its heartbeat stops
+extending the lease in any case, so recovery queues the job again. A job whose runs were lost
+``CONSOLIDATION_MAX_ATTEMPTS`` times (a job that kills its worker every time, or never ends) is
+failed rather than queued once more, so that the space can take new jobs.
 """
 
 from __future__ import annotations
@@ -63,13 +69,35 @@ def _enqueue(job_id) -> None:
     transaction.on_commit(lambda: consolidate.delay(job_id=job_id), robust=True)
 
 
-def _requeue(job: ConsolidationJob) -> None:
-    """Queue a presumed-lost job again (the caller holds its row lock)."""
+def _spent(job: ConsolidationJob) -> bool:
+    """A running job past its lease whose runs were all lost: ``attempts`` counts the runs started,
+    and only a lost run leaves the job running (a queued job past its grace lost a message, or
+    waits out a transient retry, and is sent again whatever its attempts)."""
+    return job.status == RUNNING and job.attempts >= settings.CONSOLIDATION_MAX_ATTEMPTS
+
+
+def _give_up(job: ConsolidationJob) -> None:
+    """Fail a job whose worker was lost too often (the caller holds its row lock)."""
+    logger.error("consolidation job %s: worker lost %s times; the job fails", job.pk, job.attempts)
+    job.status = ConsolidationJob.Status.FAILED
+    job.error = {"code": "INTERNAL_ERROR", "message": f"The job's worker was lost repeatedly; quote job id {job.pk}."}
+    job.finished_at = timezone.now()
+    job.lease_expires_at = None
+    job.save(update_fields=["status", "error", "finished_at", "lease_expires_at"])
+
+
+def _requeue(job: ConsolidationJob) -> bool:
+    """Queue a presumed-lost job again, or fail it when its attempts are spent; True if queued
+    (the caller holds its row lock)."""
+    if _spent(job):
+        _give_up(job)
+        return False
     logger.warning("consolidation job %s was %s past its lease; queued again", job.pk, job.status)
     job.status = ConsolidationJob.Status.QUEUED
     job.lease_expires_at = _in(settings.CONSOLIDATION_QUEUED_GRACE_SECONDS)
     job.save(update_fields=["status", "lease_expires_at"])
     _enqueue(job.pk)
+    return True
 
 
 # -- requests -------------------------------------------------------------------------------------
@@ -80,7 +108,8 @@ def consolidation_job_request(
     """The space's active job, or a new queued one; returns (job, created).
 
     ``product_name`` narrows steps 1–3 to that product (VALIDATION_ERROR on ``product`` for an
-    impossible name, NOT_FOUND for an unknown one). An active job past its lease is queued again.
+    impossible name, NOT_FOUND for an unknown one). An active job past its lease is queued again,
+    or, its attempts spent, failed and replaced by a new job.
     """
     product = None
     if product_name is not None:
@@ -89,6 +118,9 @@ def consolidation_job_request(
         if product is None:
             raise errors.NotFound(f"No product named {clean!r} in this scope.")
     active = ConsolidationJob.objects.select_for_update().filter(space=space, status__in=ACTIVE).first()
+    stale = active is not None and active.lease_expires_at is not None and active.lease_expires_at < timezone.now()
+    if stale and not _requeue(active):
+        active = None  # its attempts were spent and it failed: the space takes a new job
     if active is None:
         try:
             with transaction.atomic():
@@ -107,8 +139,6 @@ def consolidation_job_request(
         else:
             _enqueue(job.pk)
             return job, True
-    if active.lease_expires_at is not None and active.lease_expires_at < timezone.now():
-        _requeue(active)
     return active, False
 
 
@@ -127,15 +157,14 @@ def consolidation_job_get(*, space: Space, job_id) -> ConsolidationJob:
 # -- recovery -------------------------------------------------------------------------------------
 @transaction.atomic
 def consolidation_jobs_recover() -> list:
-    """Queue again every queued or running job past its lease; returns their ids."""
+    """Queue again every queued or running job past its lease (failing those whose attempts are
+    spent); returns the ids of the jobs queued again."""
     stale = list(
         ConsolidationJob.objects.select_for_update(skip_locked=True)
         .filter(status__in=ACTIVE, lease_expires_at__lt=timezone.now())
         .order_by("lease_expires_at")[:RECOVER_BATCH]
     )
-    for job in stale:
-        _requeue(job)
-    return [job.pk for job in stale]
+    return [job.pk for job in stale if _requeue(job)]
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -161,6 +190,9 @@ def _claim(job_id) -> tuple[ConsolidationJob | None, RunOutcome | None]:
         now = timezone.now()
         if job.status == RUNNING and job.lease_expires_at and job.lease_expires_at > now:
             return None, RunOutcome("busy", str(job_id), (job.lease_expires_at - now).total_seconds() + 1)
+        if _spent(job):  # the broker brought back the message of a run lost once too often
+            _give_up(job)
+            return None, RunOutcome("failed", str(job_id))
         job.status = RUNNING
         job.attempts += 1
         job.started_at = job.started_at or now
@@ -176,12 +208,18 @@ def _mine(job: ConsolidationJob):
 
 @contextmanager
 def _heartbeat(job: ConsolidationJob):
-    """Extend the job's lease in a background thread while the run works."""
+    """Extend the job's lease in a background thread while the run works, up to the run's time
+    limit: a run stuck past it (where no Celery time limit ends it: an eager or solo pool, a call
+    that ignores signals) must not hold the job, so its lease runs out and recovery takes over."""
     stop = threading.Event()
+    until = time.monotonic() + settings.CONSOLIDATION_TASK_TIME_LIMIT_SECONDS
 
     def beat():
         try:
             while not stop.wait(settings.CONSOLIDATION_HEARTBEAT_SECONDS):
+                if time.monotonic() >= until:
+                    logger.warning("consolidation job %s: past its time limit; its lease is left to run out", job.pk)
+                    return
                 try:
                     if not _mine(job).update(lease_expires_at=_in(settings.CONSOLIDATION_LEASE_SECONDS)):
                         return  # taken over: the fenced writes of the run will notice
@@ -247,11 +285,15 @@ def _error_body(exc: Exception, job: ConsolidationJob) -> dict:
     return {"code": "INTERNAL_ERROR", "message": f"Consolidation failed unexpectedly; quote job id {job.pk}."}
 
 
-def consolidation_job_run(*, job_id, transient: tuple[type[Exception], ...] = ()) -> RunOutcome:
+def consolidation_job_run(
+    *, job_id, transient: tuple[type[Exception], ...] = (), abandon: tuple[type[Exception], ...] = ()
+) -> RunOutcome:
     """Claim the job and run it to the end (the task's body).
 
     Exceptions of the ``transient`` types propagate (the task retries the job with backoff, see
-    ``consolidation_job_postpone``); any other error fails the job with an error body.
+    ``consolidation_job_postpone``); so do those of the ``abandon`` types (the run's time limit),
+    leaving the job running with its heartbeat stopped: its lease runs out and recovery queues it
+    again, up to ``CONSOLIDATION_MAX_ATTEMPTS``. Any other error fails the job with an error body.
     """
     job, outcome = _claim(job_id)
     if job is None:
@@ -277,6 +319,9 @@ def consolidation_job_run(*, job_id, transient: tuple[type[Exception], ...] = ()
         logger.warning("consolidation job %s: lease lost to another run; this run stops", job.pk)
         return RunOutcome("lost", str(job.pk))
     except transient:
+        raise
+    except abandon:
+        logger.warning("consolidation job %s: run abandoned at its time limit; recovery takes the job", job.pk)
         raise
     except Exception as exc:
         logger.exception("consolidation job %s failed", job.pk)

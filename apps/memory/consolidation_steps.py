@@ -230,7 +230,8 @@ def apply_steps(*, space: Space, product_id, narrowed: bool, actor: str) -> dict
 def compute_embeddings(*, space: Space, dry_run: bool) -> int:
     """Missing vectors of the space's decisions and memories: computed now (or, for a dry run,
     counted). 0 without a provider, or when another run holds the space's embedding lock. A
-    provider failure does not fail consolidation: the embedding task retries on its own."""
+    provider failure does not fail consolidation: the embedding task retries on its own, and if
+    the broker cannot take it either, the rows stay pending for the periodic sweep."""
     provider = provider_for_space(space)
     if provider is None:
         return 0
@@ -240,8 +241,10 @@ def compute_embeddings(*, space: Space, dry_run: bool) -> int:
         counts = embeddings_compute_pending(space=space)
     except EmbeddingUnavailable as exc:
         logger.warning("consolidation: embeddings of space %s unavailable (%s); queued for retry", space.pk, exc)
-        from apps.memory.tasks import embed_pending
+        from apps.memory.tasks import embed_pending_on_commit
 
-        embed_pending.delay(space_id=str(space.pk))
+        # Robust, as every enqueue after a commit: steps 1–4 are committed, and a broker that is
+        # down too must not turn the applied job into a failed one (the error is logged).
+        embed_pending_on_commit(space=space)
         return 0
     return counts["decisions"] + counts["memories"]

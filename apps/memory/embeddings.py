@@ -15,13 +15,16 @@ Contract used by search and by the embedding task:
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -86,7 +89,94 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+class _Deadline:
+    """One time limit for a whole call. A socket timeout bounds each read only: a server that
+    sends its answer a byte at a time would hold the call (and a worker, or a request) forever.
+    When the limit passes, the call's sockets are shut down, which ends any read still waiting;
+    the caller then sees an error and checks ``expired``. (Connecting and a TLS handshake are
+    bounded by the socket timeout alone: the socket is watched once connected.)"""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                self._shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        try:
+            # The plain socket's shutdown, also for TLS: SSLSocket's own would drop its SSL object
+            # under the thread reading through it.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed: the call is over
+
+
+class _WatchedConnection:
+    """An http.client connection whose socket the request's ``_Deadline`` watches."""
+
+    def __init__(self, *args, deadline: _Deadline, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._deadline = deadline
+
+    def connect(self) -> None:
+        super().connect()
+        self._deadline.watch(self.sock)
+
+
+class _WatchedHTTPConnection(_WatchedConnection, http.client.HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedConnection, http.client.HTTPSConnection):
+    pass
+
+
+class _WatchedHandler:
+    """urllib handler mixin: a request carrying a ``deadline`` gets a watched connection."""
+
+    def do_open(self, http_class, req, **kwargs):
+        deadline = getattr(req, "deadline", None)
+        if deadline is not None:
+            watched = (
+                _WatchedHTTPSConnection
+                if issubclass(http_class, http.client.HTTPSConnection)
+                else _WatchedHTTPConnection
+            )
+            http_class = partial(watched, deadline=deadline)
+        return super().do_open(http_class, req, **kwargs)
+
+
+class _HTTPHandler(_WatchedHandler, urllib.request.HTTPHandler):
+    pass
+
+
+class _HTTPSHandler(_WatchedHandler, urllib.request.HTTPSHandler):
+    pass
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects, _HTTPHandler, _HTTPSHandler)
 
 
 class OpenAICompatibleProvider:
@@ -137,14 +227,22 @@ class OpenAICompatibleProvider:
         request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
             self.endpoint, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST"
         )
+        # The timeout bounds the whole call (connecting, sending, reading the answer), and so each
+        # read from the socket too.
+        request.deadline = _Deadline(self.timeout)
         try:
-            # The timeout bounds connecting and every read from the socket.
-            with _OPENER.open(request, timeout=self.timeout) as response:
-                payload = json.loads(response.read(MAX_RESPONSE_BYTES))
+            with request.deadline, _OPENER.open(request, timeout=self.timeout) as response:
+                raw = response.read(MAX_RESPONSE_BYTES)
+            if request.deadline.expired:
+                raise TimeoutError  # cut off: what was read is a part of the answer at most
+            payload = json.loads(raw)
         except urllib.error.HTTPError as exc:
             raise EmbeddingUnavailable(f"The embedding server answered HTTP {exc.code} ({self.endpoint}).") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as exc:
+            # HTTPException: an answer cut short (by the server, or by the deadline).
             reason = getattr(exc, "reason", exc)
+            if request.deadline.expired:
+                reason = f"timed out (no complete answer within {self.timeout:g} s)"
             raise EmbeddingUnavailable(f"The embedding server is unreachable ({self.endpoint}): {reason}.") from None
         except ValueError:
             raise EmbeddingUnavailable("The embedding server did not answer with JSON.") from None

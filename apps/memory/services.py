@@ -9,6 +9,7 @@ for search and filtering.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import re
 import uuid
@@ -20,13 +21,16 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, Value
+from django.db.models import Exists, OuterRef, Q, Value
 from django.utils.dateparse import parse_datetime
 
 from apps.memory.embeddings import provider_for_space
 from apps.memory.models import SEARCH_CONFIG, Memory
+from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.api.parsers import json_leaves
+
+logger = logging.getLogger(__name__)
 
 MAX_CONTENT_CHARS = 100_000
 MAX_MEMORY_TYPE_CHARS = 100
@@ -41,6 +45,9 @@ MAX_VECTOR_COMPONENT = 3.4028234663852886e38  # pgvector stores 32-bit floats: t
 # stay within PostgreSQL's 1 MiB tsvector limit, and the entity list has no length limit of its own.
 MAX_ENTITY_SEARCH_CHARS = 10_000
 EMBEDDING_LOCK_CLASS = 0x53584D45  # advisory-lock namespace of embedding runs ("SXME")
+# Passes of one embedding run over its space: enough for the rows written while it runs, few
+# enough that rows which never settle (or an endless stream of writes) cannot hold a worker.
+EMBEDDING_PASSES_MAX = 10
 
 
 class DuplicateMemory(errors.Conflict):
@@ -391,6 +398,33 @@ def _space_embedding_lock(space):
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [EMBEDDING_LOCK_CLASS, key])
 
 
+def _embedding_pass(*, space, provider, batch_size: int, counts: dict) -> int:
+    """Embed the space's pending decisions, then its memories; returns how many rows were embedded."""
+    embedded = 0
+    for target in embedding_targets():
+        last_id = None
+        while True:
+            # Keyset paging: each row is read once per pass, whatever the provider answers.
+            rows = _pending(target, space=space, provider=provider)
+            if last_id is not None:
+                rows = rows.filter(id__gt=last_id)
+            rows = list(rows[:batch_size])
+            if not rows:
+                break
+            vectors = provider.embed([target.text(row) for row in rows])
+            for row, vector in zip(rows, vectors, strict=True):
+                row.embedding, row.embedding_model, row.embedding_dimensions = vector, provider.model, len(vector)
+            target.model.objects.bulk_update(rows, ["embedding", "embedding_model", "embedding_dimensions"])
+            counts[target.label] += len(rows)
+            embedded += len(rows)
+            last_id = rows[-1].id
+    return embedded
+
+
+def _any_pending(*, space, provider) -> bool:
+    return any(_pending(target, space=space, provider=provider).exists() for target in embedding_targets())
+
+
 def embeddings_compute_pending(*, space, batch_size: int | None = None) -> dict:
     """Give every decision and memory of ``space`` a vector of the space's current model.
 
@@ -400,6 +434,12 @@ def embeddings_compute_pending(*, space, batch_size: int | None = None) -> dict:
     ``{"provider", "model", "decisions", "memories", "busy"}`` (counts of rows embedded now);
     ``busy`` means another run holds the space and nothing was done. Raises
     ``EmbeddingUnavailable`` when the provider fails; batches embedded before that stay stored.
+
+    One run per space at a time, and a caller that finds the space busy may simply leave it:
+    the running one makes passes until a pass finds nothing (rows written meanwhile included),
+    then looks once more after letting go of the space, for a row committed just as it did —
+    whose own run found the space still busy. At most ``EMBEDDING_PASSES_MAX`` passes; rows
+    still pending after them wait for the periodic sweep (``apps.memory.tasks.embeddings_sweep``).
     """
     batch_size = batch_size or settings.EMBEDDINGS_BATCH_SIZE
     provider = provider_for_space(space)
@@ -407,24 +447,38 @@ def embeddings_compute_pending(*, space, batch_size: int | None = None) -> dict:
     if provider is None:
         return counts
     counts.update(provider=provider.name, model=provider.model)
-    with _space_embedding_lock(space) as acquired:
-        if not acquired:
-            counts["busy"] = True
-            return counts
-        for target in embedding_targets():
-            last_id = None
-            while True:
-                # Keyset paging: each row is read once per run, whatever the provider answers.
-                rows = _pending(target, space=space, provider=provider)
-                if last_id is not None:
-                    rows = rows.filter(id__gt=last_id)
-                rows = list(rows[:batch_size])
-                if not rows:
+    passes = 0
+    while True:
+        with _space_embedding_lock(space) as acquired:
+            if not acquired:
+                counts["busy"] = passes == 0  # after passes of its own, another run took over
+                return counts
+            while passes < EMBEDDING_PASSES_MAX:
+                passes += 1
+                if not _embedding_pass(space=space, provider=provider, batch_size=batch_size, counts=counts):
                     break
-                vectors = provider.embed([target.text(row) for row in rows])
-                for row, vector in zip(rows, vectors, strict=True):
-                    row.embedding, row.embedding_model, row.embedding_dimensions = vector, provider.model, len(vector)
-                target.model.objects.bulk_update(rows, ["embedding", "embedding_model", "embedding_dimensions"])
-                counts[target.label] += len(rows)
-                last_id = rows[-1].id
-    return counts
+        if not _any_pending(space=space, provider=provider):
+            return counts
+        if passes >= EMBEDDING_PASSES_MAX:
+            logger.warning(
+                "embeddings: space %s still has pending rows after %d passes; left to the sweep", space.pk, passes
+            )
+            return counts
+
+
+def embeddings_pending_space_ids(*, limit: int) -> list:
+    """Ids of at most ``limit`` spaces (a random pick, so none starves) that have an embedding
+    provider and rows without a vector: the periodic sweep queues a run for each.
+
+    One query; rows with a vector of another model are not looked for (a run re-embeds them
+    once anything else brings it to their space).
+    """
+    if settings.EMBEDDINGS_PROVIDER == "none":
+        enabled = Q(embedding_settings__provider__in=["openai", "local"])
+    else:
+        enabled = ~Q(embedding_settings__provider="none")
+    waiting = Q()
+    for target in embedding_targets():
+        waiting |= Exists(target.model.objects.filter(space=OuterRef("pk"), embedding__isnull=True))
+    spaces = Space.objects.filter(enabled).filter(waiting).order_by("?")
+    return list(spaces.values_list("id", flat=True)[:limit])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.time import get_exponential_backoff_interval
-from django.db import InterfaceError, OperationalError, transaction
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from apps.memory.consolidation import (
     consolidation_job_fail,
@@ -13,33 +15,47 @@ from apps.memory.consolidation import (
     consolidation_jobs_recover,
 )
 from apps.memory.embeddings import EmbeddingUnavailable, embedding_config_for_space
-from apps.memory.services import embeddings_compute_pending
+from apps.memory.services import embeddings_compute_pending, embeddings_pending_space_ids
 from apps.scopes.models import Space
 
-BUSY_RETRY_SECONDS = 30
 # Database errors worth another try (connection lost, server restarting, deadlock, serialization).
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 CONSOLIDATE_MAX_RETRIES = 8
+SWEEP_SPACES_MAX = 1000  # embedding runs queued per sweep at most (a random pick of the spaces waiting)
 
 
 @shared_task(
     bind=True,
     acks_late=True,
-    autoretry_for=(EmbeddingUnavailable,),
-    retry_backoff=5,  # 5 s, 10 s, 20 s … (jittered) while the provider is unavailable
+    # The provider unavailable, a transient database error, or the run cut off by its time limit:
+    # the batches stored so far stay, and a later try does the rest.
+    autoretry_for=(EmbeddingUnavailable, SoftTimeLimitExceeded, *TRANSIENT_ERRORS),
+    retry_backoff=5,  # 5 s, 10 s, 20 s … (jittered)
     retry_backoff_max=600,
     retry_jitter=True,
     max_retries=6,
+    soft_time_limit=settings.EMBEDDINGS_TASK_TIME_LIMIT_SECONDS,
+    # Only if the soft limit cannot end the run: the pool process is killed, and the space's lock
+    # dies with its connection.
+    time_limit=settings.EMBEDDINGS_TASK_TIME_LIMIT_SECONDS + 30,
 )
 def embed_pending(self, space_id: str) -> dict:
-    """Fill missing vectors of one space's decisions and memories (see embeddings_compute_pending)."""
+    """Fill missing vectors of one space's decisions and memories (see embeddings_compute_pending).
+
+    A space busy with another run is left to it (that run comes back for rows written meanwhile),
+    so a busy space costs no retry. Rows left pending when the retries run out wait for the
+    periodic ``embeddings_sweep``.
+    """
     space = Space.objects.filter(pk=space_id).first()
     if space is None:
         return {"space": space_id, "deleted": True}
-    counts = embeddings_compute_pending(space=space)
-    if counts["busy"]:
-        # Another run holds the space; run again after it, for rows it may not have seen.
-        raise self.retry(countdown=BUSY_RETRY_SECONDS)
+    try:
+        counts = embeddings_compute_pending(space=space)
+    except SoftTimeLimitExceeded:
+        # Cut off anywhere, perhaps mid-query: drop the connection (the space's lock goes with it)
+        # rather than let the next task reuse it.
+        connection.close()
+        raise
     return {"space": space_id, **counts}
 
 
@@ -54,12 +70,25 @@ def embed_pending_on_commit(*, space) -> None:
     transaction.on_commit(lambda: embed_pending.delay(space_id=space_id), robust=True)
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=CONSOLIDATE_MAX_RETRIES)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=CONSOLIDATE_MAX_RETRIES,
+    # Past the soft limit the run is abandoned to recovery (the job's lease runs out); the hard
+    # limit kills the pool process if the soft one cannot end the run.
+    soft_time_limit=settings.CONSOLIDATION_TASK_TIME_LIMIT_SECONDS,
+    time_limit=settings.CONSOLIDATION_TASK_TIME_LIMIT_SECONDS + 30,
+)
 def consolidate(self, job_id: str) -> dict:
     """Run one consolidation job (see ``apps.memory.consolidation``); transient database errors are
     retried with exponential backoff (5 s, 10 s, 20 s … ≤ 10 min, jittered), the job queued meanwhile."""
     try:
-        outcome = consolidation_job_run(job_id=job_id, transient=TRANSIENT_ERRORS)
+        outcome = consolidation_job_run(job_id=job_id, transient=TRANSIENT_ERRORS, abandon=(SoftTimeLimitExceeded,))
+    except SoftTimeLimitExceeded:
+        # Cut off anywhere, perhaps mid-query: drop the connection rather than reuse it.
+        connection.close()
+        raise
     except TRANSIENT_ERRORS as exc:
         if self.request.retries >= self.max_retries:
             consolidation_job_fail(
@@ -83,3 +112,14 @@ def consolidate(self, job_id: str) -> dict:
 def consolidation_recover() -> int:
     """Periodic (Celery beat): queue again consolidation jobs whose worker or message was lost."""
     return len(consolidation_jobs_recover())
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def embeddings_sweep() -> int:
+    """Periodic (Celery beat, ``EMBEDDINGS_SWEEP_SECONDS``): queue ``embed_pending`` for spaces
+    with rows still without a vector — their message lost, the broker down when they were written,
+    or their task out of retries. At most ``SWEEP_SPACES_MAX`` spaces per sweep."""
+    space_ids = embeddings_pending_space_ids(limit=SWEEP_SPACES_MAX)
+    for space_id in space_ids:
+        embed_pending.delay(space_id=str(space_id))
+    return len(space_ids)

@@ -1,18 +1,28 @@
+import contextlib
+import threading
 import uuid
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from apps.decisions.models import Decision
+from apps.decisions.services import decision_create
 from apps.memory.embeddings import EmbeddingUnavailable
 from apps.memory.models import EmbeddingSettings, Memory
-from apps.memory.services import EMBEDDING_LOCK_CLASS, embeddings_compute_pending, memory_create
-from apps.memory.tasks import embed_pending, embed_pending_on_commit
+from apps.memory.services import (
+    EMBEDDING_LOCK_CLASS,
+    EMBEDDING_PASSES_MAX,
+    embeddings_compute_pending,
+    embeddings_pending_space_ids,
+    memory_create,
+)
+from apps.memory.tasks import embed_pending, embed_pending_on_commit, embeddings_sweep
 from apps.memory.tests.fake_openai import bag_of_words_vector
 from apps.products.services import product_ensure
 from apps.scopes.services import space_ensure_personal
 from synchronex.celery import app as celery_app
+from tests.support.workers import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -206,3 +216,128 @@ def test_on_commit_enqueues_only_with_a_provider(
     with django_capture_on_commit_callbacks(execute=True):
         embed_pending_on_commit(space=space)
     assert Memory.objects.get().embedding_model == "fake-embed-1"
+
+
+# -- busy spaces, rows written during a run, the sweep --------------------------------------------
+@contextlib.contextmanager
+def embedding_lock_held_elsewhere(space):
+    """The space's embedding lock held by another connection, as by a run in another worker."""
+    key = int.from_bytes(space.id.bytes[:4], "big") & 0x7FFFFFFF
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [EMBEDDING_LOCK_CLASS, key])
+        yield
+
+
+def in_thread(target):
+    """Run ``target`` on a thread with its own database connection (closed at the end)."""
+
+    def run():
+        try:
+            target()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_task_on_a_busy_space_returns_without_spending_its_retries(space, openai_embeddings):
+    add_memories(space, "mine")
+    with embedding_lock_held_elsewhere(space):
+        result = embed_pending.apply(kwargs={"space_id": str(space.id)})
+    assert result.successful(), repr(result.result)
+    assert result.get()["busy"] is True
+    assert openai_embeddings.requests == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_also_embeds_rows_written_while_it_runs(space, openai_embeddings, settings, eager_celery):
+    settings.EMBEDDINGS_BATCH_SIZE = 1
+    add_memories(space, "memory one", "memory two", "memory three")
+    openai_embeddings.delay_seconds = 0.3
+    counts = {}
+    run = in_thread(lambda: counts.update(embeddings_compute_pending(space=space)))
+    # The run is past the decisions (none yet) and on the memories when this decision arrives;
+    # the decision's own task finds the space busy and leaves it to the run.
+    wait_for(lambda: openai_embeddings.requests, timeout=10, what="the run's first call")
+    decision = decision_create(space=space, decision="Ship on Fridays", product_name="Atlas")
+    run.join(30)
+    decision.refresh_from_db()
+    assert decision.embedding_model == "fake-embed-1"
+    assert (counts["decisions"], counts["memories"], counts["busy"]) == (1, 3, False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_committed_as_the_run_lets_go_of_the_space_is_embedded(space, openai_embeddings, eager_celery):
+    add_memories(space, "first")
+    written = []
+
+    def write_right_before_unlock(execute, sql, params, many, context):
+        if "pg_advisory_unlock" in sql and not written:
+            # A decision stored now: the run has finished its passes, and the decision's own task
+            # still finds the space busy (this connection holds the lock) and returns.
+            in_thread(
+                lambda: written.append(decision_create(space=space, decision="Late one", product_name="Atlas"))
+            ).join(30)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(write_right_before_unlock):
+        counts = embeddings_compute_pending(space=space)
+    assert written and (counts["decisions"], counts["memories"]) == (1, 1)
+    assert Decision.objects.get().embedding_model == "fake-embed-1"
+
+
+def test_a_run_stops_after_a_bounded_number_of_passes(space, openai_embeddings):
+    add_memories(space, "never settles")
+    with connection.cursor() as cursor:  # rolled back with the test's transaction
+        cursor.execute(
+            "CREATE FUNCTION test_keep_pending() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "NEW.embedding := NULL; NEW.embedding_model := ''; NEW.embedding_dimensions := NULL; RETURN NEW; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER test_keep_pending BEFORE UPDATE ON memory_memory "
+            "FOR EACH ROW EXECUTE FUNCTION test_keep_pending()"
+        )
+    counts = embeddings_compute_pending(space=space)
+    assert counts["memories"] == EMBEDDING_PASSES_MAX
+    assert len(openai_embeddings.requests) == EMBEDDING_PASSES_MAX
+    assert Memory.objects.get().embedding is None  # still pending: the sweep comes back to it
+
+
+def test_the_sweep_finds_spaces_with_rows_waiting_for_a_vector(space, openai_embeddings, make_user):
+    add_memories(space, "waiting")
+    done = space_ensure_personal(user=make_user())
+    add_memories(done, "embedded already")
+    embeddings_compute_pending(space=done)
+    opted_out = space_ensure_personal(user=make_user())
+    EmbeddingSettings.objects.create(space=opted_out, provider="none")
+    add_memories(opted_out, "no provider here")
+    with_decision = space_ensure_personal(user=make_user())
+    Decision.objects.create(
+        space=with_decision, product=product_ensure(space=with_decision, name="Atlas"), decision="Adopt PostgreSQL"
+    )
+    assert set(embeddings_pending_space_ids(limit=10)) == {space.id, with_decision.id}
+    assert len(embeddings_pending_space_ids(limit=1)) == 1
+
+
+def test_the_sweep_with_no_deployment_provider_looks_only_at_spaces_that_set_one(
+    space, openai_embeddings, make_user, settings
+):
+    add_memories(space, "waiting, but embeddings are off here")
+    own = space_ensure_personal(user=make_user())
+    EmbeddingSettings.objects.create(space=own, provider="openai", base_url=openai_embeddings.base_url)
+    add_memories(own, "waiting for this space's own provider")
+    settings.EMBEDDINGS_PROVIDER = "none"
+    assert embeddings_pending_space_ids(limit=10) == [own.id]
+
+
+def test_the_sweep_task_queues_a_run_per_space(space, openai_embeddings, eager_celery, make_user):
+    other = space_ensure_personal(user=make_user())
+    add_memories(space, "one")
+    add_memories(other, "two")
+    assert embeddings_sweep.apply().get() == 2
+    assert not Memory.objects.filter(embedding__isnull=True).exists()
