@@ -243,9 +243,12 @@ else:
         f"sqla+postgresql+psycopg://{_quote(_db['USER'] or '', safe='')}:{_quote(_db['PASSWORD'] or '', safe='')}"
         f"@/{_quote(_db['NAME'], safe='')}?{_urlencode(_query)}",
     )
+# Transport options follow the broker actually used (CELERY_BROKER_URL may name the database's
+# broker beside a Redis cache, or a Redis broker beside the database's cache).
+if CELERY_BROKER_URL.startswith(("sqla+", "sqlalchemy+")):
     # The SQLAlchemy engine of the embedded broker: drop dead pooled connections before use.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"pool_pre_ping": True}
-if REDIS_URL or env("CELERY_BROKER_URL", "").startswith("redis"):
+elif CELERY_BROKER_URL.startswith("redis"):
     # An unacknowledged message returns to the queue after this long. It must exceed the longest
     # task run and the longest retry countdown (10 min); lost consolidation jobs come back sooner
     # through their lease (apps.memory.consolidation).

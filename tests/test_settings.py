@@ -65,6 +65,32 @@ def test_production_refuses_a_public_base_url_that_is_not_an_https_origin(value)
     assert "PUBLIC_BASE_URL" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"REDIS_URL": "redis://cache.internal:6379/0"}, "socket_timeout"),
+        (
+            {"REDIS_URL": "redis://cache.internal:6379/0", "CELERY_BROKER_URL": "sqla+postgresql://u@db/x"},
+            "pool_pre_ping",
+        ),
+        ({"REDIS_URL": "", "CELERY_BROKER_URL": "redis://broker.internal:6379/1"}, "socket_timeout"),
+        ({"REDIS_URL": ""}, "pool_pre_ping"),
+    ],
+)
+def test_broker_transport_options_follow_the_broker_in_use(overrides, expected):
+    """A Redis cache beside the database's broker must not hand Redis socket options to SQLAlchemy."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL")}
+    env.update({"DJANGO_SETTINGS_MODULE": "synchronex.settings", **overrides})
+    code = "from django.conf import settings; print(sorted(settings.CELERY_BROKER_TRANSPORT_OPTIONS))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    options = result.stdout.strip().splitlines()[-1]
+    assert expected in options
+    assert ("pool_pre_ping" in options) != ("socket_timeout" in options)
+
+
 def test_check_deploy_is_clean_with_production_variables():
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env_overrides=PROD_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
