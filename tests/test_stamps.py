@@ -218,6 +218,31 @@ def test_the_owners_plan_change_reaches_members_at_once(team, inproc_for):
     assert response.status_code == 403 and response.json()["error"]["code"] == "TIER_REQUIRED"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_oauth_request_remembers_nothing_older_than_its_stamp(base_url, person, make_key, oauth_for, monkeypatch):
+    """The stamp is read with the token and its user: a change committed between the two (here a
+    plan change, forced in just before the request is counted) is not remembered as current."""
+    from conftest import Api
+    from synchronex.api import ratelimit
+
+    key = Api(base_url, make_key(person, "write"))
+    assert key.get("/api/v1/ai/costs").status_code == 200  # pro
+    token = oauth_for("memory:read")
+    count = ratelimit.consume
+
+    def downgraded_meanwhile(user, **kwargs):
+        monkeypatch.setattr(ratelimit, "consume", count)
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE accounts_user SET tier = 'free' WHERE id = %s", [person.pk])
+        return count(user, **kwargs)
+
+    monkeypatch.setattr(ratelimit, "consume", downgraded_meanwhile)
+    assert token.get(IDENTITY).status_code == 200
+    for _ in range(2):
+        refused = key.get("/api/v1/ai/costs")
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "TIER_REQUIRED"
+
+
 def test_a_kernel_changed_in_sql_is_seen_at_once(user, inproc_for):
     client = inproc_for(user)
     client.put(IDENTITY, {"identity": {"name": "Ada"}}, format="json")

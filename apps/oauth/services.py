@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from oauth2_provider.models import (
     get_access_token_model,
@@ -25,6 +26,7 @@ from apps.oauth.generators import ACCESS_TOKEN_PATTERN
 from apps.oauth.models import AppUsage
 from apps.oauth.resources import resource_uri
 from synchronex.api import errors
+from synchronex.api.models import ContextStamp
 from synchronex.api.scopes import SCOPES
 
 # Last use is written at most once a minute per (user, app), like API keys.
@@ -62,9 +64,13 @@ def oauth_token_authenticate(*, raw_token: str, resource: str | None = None, req
     """Resolve an ``sxo_`` access token, or raise UNAUTHORIZED / TOKEN_EXPIRED.
 
     ``resource`` is the resource identifier being called (default: the REST API); a token
-    the client narrowed to other resources (RFC 8707) is refused here. ``request`` (the token
-    resolvers' contract, synchronex/api/authentication.py) is not used: this lookup counts
-    nothing, and ``ratelimit.consume`` counts the request after it.
+    the client narrowed to other resources (RFC 8707) is refused here. With ``request`` (the
+    token resolvers' contract, synchronex/api/authentication.py), the account's context stamp is
+    read in the same statement as the token and its user and left on the request: a stamp read
+    later (``ratelimit.consume`` would) could be newer than the user row, and what the request
+    remembers under it (its active space holds that user as the personal space's owner) would
+    outlive a change such as a tier change (``synchronex/api/stamps.py``). This lookup counts
+    nothing; ``ratelimit.consume`` counts the request after it.
     """
     if not ACCESS_TOKEN_PATTERN.match(raw_token):
         raise errors.Unauthorized("Malformed OAuth access token.")
@@ -72,9 +78,13 @@ def oauth_token_authenticate(*, raw_token: str, resource: str | None = None, req
     last_used = AppUsage.objects.filter(user=OuterRef("user"), application=OuterRef("application")).values(
         "last_used_at"
     )[:1]
+    stamp = ContextStamp.objects.filter(user_id=OuterRef("user_id")).values("stamp")[:1]
     token = (
         AccessToken.objects.select_related("user", "application")
-        .annotate(app_last_used_at=Subquery(last_used))
+        .annotate(
+            app_last_used_at=Subquery(last_used),
+            context_stamp=Coalesce(Subquery(stamp), 0),  # as synchronex.api.stamps reads it
+        )
         .filter(token_checksum=token_checksum(raw_token))
         .first()
     )
@@ -85,6 +95,8 @@ def oauth_token_authenticate(*, raw_token: str, resource: str | None = None, req
     if not token.allows_audience(resource or resource_uri()):
         raise errors.Unauthorized("This OAuth access token was issued for another resource.")
     _record_use(token)
+    if request is not None:
+        request.context_stamp = token.context_stamp
     return OAuthCredential(
         user=token.user, application=token.application, scopes=frozenset(token.scope.split()), token_id=token.pk
     )
