@@ -69,6 +69,16 @@ def kernel_from_layer(*, kernel: Kernel | None) -> EffectiveKernel:
     if kernel is None:
         # No write yet: an empty kernel at version 0 (a first PUT may send If-Match: "0").
         return EffectiveKernel(empty_kernel(), "", 0, False, 0, None)
+    if kernel.block_key != services.block_key(personal_version=kernel.version):
+        # Rendered by another renderer version (or restored from an export): render it again,
+        # once, and keep it unless a write has moved the layer meanwhile.
+        services.kernel_render(kernel=kernel)
+        Kernel.objects.filter(pk=kernel.pk, version=kernel.version).update(
+            injection_block=kernel.injection_block,
+            injection_tokens=kernel.injection_tokens,
+            truncated=kernel.truncated,
+            block_key=kernel.block_key,
+        )
     return EffectiveKernel(
         sections=kernel.sections(),
         injection_block=kernel.injection_block,

@@ -236,6 +236,19 @@ class TestCachedBlock:
         client.get(HISTORY)
         assert len(self.queries(client, HISTORY)) == len(one)
 
+    def test_a_block_from_another_renderer_is_rendered_again_once(self, inproc_for, user, monkeypatch):
+        client = inproc_for(user)
+        client.put(URL, {"constraints": {"never": ["Guess"]}}, format="json")
+        Kernel.objects.filter(space__owner=user).update(injection_block="old rendering", block_key="r0:p1")
+        response = client.get(URL)
+        assert response.json()["injection_block"] == "## Never\n- Guess"
+        assert response.json()["version"] == 1 and response["ETag"] == '"1"'
+        kernel = Kernel.objects.get(space__owner=user)
+        assert (kernel.injection_block, kernel.block_key) == ("## Never\n- Guess", f"r{renderer.RENDERER_VERSION}:p1")
+        monkeypatch.setattr(renderer, "render_block", lambda *a, **k: pytest.fail("rendered again"))
+        stamps.forget()
+        assert client.get(URL).json()["injection_block"] == "## Never\n- Guess"
+
     def test_block_is_rendered_once_per_write(self, inproc_for, user, monkeypatch):
         calls = []
         original = renderer.render_block
