@@ -75,7 +75,6 @@ def test_concurrent_retries_have_one_effect(write_api):
         ({"params": {"dry_run": "true"}}, {}),  # a query string changes what a POST does
         ({}, {"params": {"x": "1"}}),
         ({}, {"headers": {"X-Synchronex-Scope": "personal"}}),  # so does the scope it writes to
-        ({}, {"headers": {"X-Synchronex-Scope": ""}}),  # an empty header is refused, not absent
     ],
 )
 def test_same_key_with_a_different_query_or_scope_is_a_conflict(write_api, first, second):
@@ -88,6 +87,15 @@ def test_same_key_with_a_different_query_or_scope_is_a_conflict(write_api, first
     assert response.status_code == 409, response.text
     assert "query string or scope" in response.json()["error"]["message"]
     assert send(first).headers["Idempotent-Replayed"] == "true"
+
+
+def test_a_scope_header_naming_no_space_is_refused_before_the_replay(write_api):
+    headers = {"Idempotency-Key": "order-e"}
+    assert write_api.post(ECHO, json={"text": "a"}, headers=headers).status_code == 201
+    # An empty header is refused, not taken as absent: the space is resolved before the lookup.
+    response = write_api.post(ECHO, json={"text": "a"}, headers={**headers, "X-Synchronex-Scope": ""})
+    assert response.status_code == 400, response.text
+    assert "X-Synchronex-Scope" in response.json()["error"]["details"]["fields"]
 
 
 def _unfinish(key: str, seconds_ago: float) -> None:
@@ -147,3 +155,73 @@ def test_records_older_than_a_day_are_pruned_by_the_beat_task(write_api, setting
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new-1"]
     schedule = settings.CELERY_BEAT_SCHEDULE["idempotency-prune"]
     assert schedule["task"] == idempotency_prune.name and schedule["schedule"] <= 3600
+
+
+# -- what a replay may serve: the caller's rights and space, and the headers of the first answer ------
+EXPORT = "/api/v1/kernel/export"
+
+
+def test_a_credential_with_other_rights_gets_a_conflict_not_the_stored_answer(client_for, person, oauth_for):
+    key = client_for(person, "write")
+    secret = {"product_name": "Acme", "decision": "Secret pricing: 99 EUR", "reasoning": "margin"}
+    assert key.post("/api/v1/memory/decisions", json=secret).status_code == 201
+    body = {"query": "pricing", "product": "Acme", "format": "json"}
+    first = key.post(EXPORT, json=body, headers={"Idempotency-Key": "exp-1"})
+    assert first.status_code == 200 and "Secret pricing" in first.text
+    # A token without decisions:read must not be served the decisions through the key's replay.
+    narrow = oauth_for("memory:read").post(EXPORT, json=body, headers={"Idempotency-Key": "exp-1"})
+    assert narrow.status_code == 409, narrow.text
+    assert "Secret pricing" not in narrow.text
+    # Rights, not the token: a client that refreshed its token between retries still gets its replay.
+    scopes = "memory:read decisions:read"
+    mine = oauth_for(scopes).post(EXPORT, json=body, headers={"Idempotency-Key": "exp-2"})
+    again = oauth_for(scopes).post(EXPORT, json=body, headers={"Idempotency-Key": "exp-2"})
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == mine.json()
+
+
+def test_a_replay_follows_the_stored_scope_not_only_the_header(client_for, make_user):
+    from apps.scopes.services import workspace_create
+
+    owner = make_user(tier="team")
+    api = client_for(owner)
+    workspace = workspace_create(owner=owner, name="Studio", kind="team")
+    headers = {"Idempotency-Key": "stored-1"}
+    assert api.post(ECHO, json={"text": "a"}, headers=headers).status_code == 201  # personal
+    assert api.patch("/api/v1/scope", json={"workspace_id": str(workspace.id)}).status_code == 200
+    moved = api.post(ECHO, json={"text": "a"}, headers=headers)  # now acts on the workspace
+    assert moved.status_code == 409, moved.text
+    assert api.patch("/api/v1/scope", json={"workspace_id": None}).status_code == 200
+    assert api.post(ECHO, json={"text": "a"}, headers=headers).headers.get("Idempotent-Replayed") == "true"
+
+
+def test_a_member_removed_from_the_workspace_gets_no_replay(client_for, make_user):
+    owner, member = make_user(tier="team"), make_user()
+    boss, them = client_for(owner), client_for(member)
+    # A POST that acts on no space keeps working with a key (and replays).
+    created = boss.post("/api/v1/workspaces", json={"name": "Acme", "kind": "team"}, headers={"Idempotency-Key": "w"})
+    assert created.status_code == 201, created.text
+    replayed = boss.post("/api/v1/workspaces", json={"name": "Acme", "kind": "team"}, headers={"Idempotency-Key": "w"})
+    assert replayed.headers.get("Idempotent-Replayed") == "true" and replayed.json()["id"] == created.json()["id"]
+    workspace = created.json()["id"]
+    added = boss.post(f"/api/v1/workspaces/{workspace}/members", json={"email": member.email, "role": "member"})
+    assert added.status_code == 201, added.text
+    headers = {"X-Synchronex-Scope": workspace, "Idempotency-Key": "d-1"}
+    body = {"product_name": "p", "decision": "Use Postgres"}
+    assert them.post("/api/v1/memory/decisions", json=body, headers=headers).status_code == 201
+    assert boss.delete(f"/api/v1/workspaces/{workspace}/members/{member.pk}").status_code == 204
+    after = them.post("/api/v1/memory/decisions", json=body, headers=headers)
+    assert after.status_code == 404, after.text  # as without the key
+    assert "Use Postgres" not in after.text
+
+
+def test_a_replay_carries_the_first_answers_own_headers_but_not_this_requests(client_for, person):
+    api = client_for(person)
+    body = {"format": "markdown"}
+    first = api.post(EXPORT, json=body, headers={"Idempotency-Key": "hdr-1", "X-Request-ID": "first-request"})
+    again = api.post(EXPORT, json=body, headers={"Idempotency-Key": "hdr-1", "X-Request-ID": "second-request"})
+    assert first.status_code == again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"
+    for name in ("X-Synchronex-Scope", "X-Synchronex-Tokens", "Content-Type"):
+        assert again.headers.get(name) == first.headers[name], name
+    assert again.headers["X-Request-ID"] == "second-request"
+    assert int(again.headers["X-RateLimit-Remaining"]) < int(first.headers["X-RateLimit-Remaining"])

@@ -4,7 +4,13 @@ The same key from the same account on the same path within 24 hours returns the 
 response (status, body and the headers that matter) without doing the work again. The same key
 with a different request is a CONFLICT: a different body, query string or ``X-Synchronex-Scope``
 (each changes what the request does: ``?dry_run=true``, another workspace), all compared byte for
-byte through one keyed SHA-256. A retry that arrives while the first request is still running is a
+byte through one keyed SHA-256, and so is the same request made with other rights or acting on
+another space. The rights are the catalogue scopes the credential allows (not the token: a client
+that refreshed its OAuth token between retries still gets its replay), so a ``memory:read`` token is
+never served what a ``write`` key's export held (decisions). The space is the one the request
+resolves to (header, else the scope stored with ``PATCH /scope``); resolving it before the lookup
+also runs the membership check, so a member removed from a workspace gets its NOT_FOUND, not the
+replay. A retry that arrives while the first request is still running is a
 CONFLICT too. The first request claims the key with a unique row before doing any work, so
 concurrent retries can never both run. Responses with status 5xx or 429 are not kept: the client
 may retry those for real.
@@ -28,12 +34,21 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
+from apps.scopes.selectors import space_for_request
 from synchronex.api import errors
 from synchronex.api.models import IdempotencyRecord
+from synchronex.api.scopes import SCOPES
 
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 REPLAYED_HEADERS = ("Content-Type", "ETag", "Location", "Content-Disposition")
+# Also every ``X-Synchronex-*`` header of the first answer (the export's scope and tokens, SPEC §9);
+# rate-limit headers and ``X-Request-ID`` describe the current request and are set on it afresh.
+REPLAYED_PREFIX = "x-synchronex-"
+_REPLAYED = {name.lower() for name in REPLAYED_HEADERS}
+# Part of the fingerprint: records written under another format compare unequal (a CONFLICT until
+# they expire, at most IDEMPOTENCY_TTL_SECONDS after a deploy that changes it) instead of matching.
+FINGERPRINT_VERSION = b"v2"
 PATH_MAX = IdempotencyRecord._meta.get_field("path").max_length
 
 
@@ -51,11 +66,23 @@ class Replay(Exception):
         return response
 
 
+def granted_scopes(credential) -> str:
+    """The catalogue scopes a credential allows, sorted: an API key and OAuth tokens compare by rights."""
+    return " ".join(sorted(scope for scope in SCOPES if credential is not None and credential.allows(scope)))
+
+
 def request_fingerprint(request) -> str:
-    """A keyed digest of what the request asks beyond its path: query string, scope header and body
-    (bodies may hold secrets, BYOK keys, so no bare hash is kept)."""
-    digest = hmac.new(settings.SECRET_KEY.encode(), digestmod=hashlib.sha256)
-    for part in (request.META.get("QUERY_STRING", ""), request.headers.get("X-Synchronex-Scope")):
+    """A keyed digest of what the request asks beyond its path: query string, scope header, the
+    credential's rights, the space it acts on, and body (bodies may hold secrets, BYOK keys, so no
+    bare hash is kept). Resolving the space raises NOT_FOUND for a workspace the caller left."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), FINGERPRINT_VERSION, digestmod=hashlib.sha256)
+    parts = (
+        request.META.get("QUERY_STRING", ""),
+        request.headers.get("X-Synchronex-Scope"),
+        granted_scopes(getattr(request, "auth", None)),
+        str(space_for_request(request).space.pk),
+    )
+    for part in parts:
         if part is None:  # an absent header is not an empty one (the scope refuses an empty one)
             digest.update(b"-:")
             continue
@@ -89,7 +116,8 @@ def claim(request) -> IdempotencyRecord | None:
         existing = IdempotencyRecord.objects.get(**lookup)
     if existing.request_hash != request_hash:
         raise errors.Conflict(
-            "This Idempotency-Key was already used with a different request (body, query string or scope)."
+            "This Idempotency-Key was already used with a different request (body, query string or scope) "
+            "or with other rights."
         )
     if not existing.completed:
         abandoned = now - timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS)
@@ -120,5 +148,9 @@ def settle(record: IdempotencyRecord, response) -> None:
         response.render()
     record.status_code = response.status_code
     record.response_body = response.content
-    record.response_headers = {name: response[name] for name in REPLAYED_HEADERS if response.has_header(name)}
+    record.response_headers = {
+        name: value
+        for name, value in response.items()
+        if name.lower() in _REPLAYED or name.lower().startswith(REPLAYED_PREFIX)
+    }
     record.save(update_fields=["status_code", "response_body", "response_headers"])
