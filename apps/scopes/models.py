@@ -70,12 +70,20 @@ class Membership(models.Model):
 
 
 class ActiveScope(models.Model):
-    """The workspace a user last chose as active scope (no row, or a null one: personal)."""
+    """The workspace a user last chose as active scope (no row, or a null one: personal).
+
+    The stored id outlives its workspace (no database constraint, nothing done on delete): a
+    deleted workspace must not read as "personal", so the scoped accessor can tell the user it is
+    no longer available and only then reset the setting (apps/scopes/selectors.py). Read
+    ``workspace_id``; ``workspace`` raises once the workspace is gone.
+    """
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="active_scope"
     )
-    workspace = models.ForeignKey(Space, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    workspace = models.ForeignKey(
+        Space, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

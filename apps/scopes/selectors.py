@@ -4,8 +4,9 @@ Every memory endpoint narrows its querysets to ``space_for_request(request).spac
 else decides which space a request may see. The active space is, in order: the
 ``X-Synchronex-Scope`` header (a workspace id or ``personal``), else the workspace the user
 stored with ``PATCH /scope``, else the personal space. A workspace the caller is not a member
-of is NOT_FOUND. A stored workspace the user has since left is dropped: the request falls back
-to the personal space and says so in the ``X-Synchronex-Scope-Notice`` response header.
+of is NOT_FOUND. A stored workspace the user has since left, or one deleted since (its id stays
+stored, see ``ActiveScope``), is dropped: the request falls back to the personal space and says so
+in the ``X-Synchronex-Scope-Notice`` response header.
 """
 
 from __future__ import annotations
@@ -54,10 +55,12 @@ class ActiveSpace:
 # with its embedding settings (``preload_embedding_settings``), which every search and kernel
 # export asks for: remembered with the space between requests, they cost no statement of their
 # own (a change to them renews the stamps of the space's people, migration ``memory.0005``).
+# Each row also carries the stored workspace id: one whose workspace is gone matches no row.
 _SPACE = Rows(Space, "s")
 _CANDIDATES_SQL = """
 SELECT {columns},
        (SELECT m.role FROM scopes_membership m WHERE m.space_id = s.id AND m.user_id = %(user)s) AS member_role,
+       {stored} AS stored_id,
        {settings}
 FROM scopes_space s LEFT JOIN memory_embeddingsettings e ON e.space_id = s.id
 WHERE (s.owner_id = %(user)s AND s.kind = 'personal')
@@ -65,28 +68,35 @@ WHERE (s.owner_id = %(user)s AND s.kind = 'personal')
 """
 _STORED = "(SELECT a.workspace_id FROM scopes_activescope a WHERE a.user_id = %(user)s)"
 _CANDIDATES = {
-    name: _CANDIDATES_SQL.format(columns=_SPACE.columns, settings=embedding_settings_columns(), workspace=workspace)
+    name: _CANDIDATES_SQL.format(
+        columns=_SPACE.columns,
+        settings=embedding_settings_columns(),
+        workspace=workspace,
+        stored=_STORED if name == "stored" else "NULL::uuid",
+    )
     for name, workspace in (("none", "NULL"), ("stored", _STORED), ("given", "%(workspace)s"))
 }
 
 
-def _candidates(user, workspace_id) -> list[Space]:
-    """The personal space and the wanted workspace (an id; ``STORED`` for the stored scope)."""
+def _candidates(user, workspace_id) -> tuple[list[Space], uuid.UUID | None]:
+    """The personal space and the wanted workspace (an id; ``STORED`` for the stored scope), and
+    the stored workspace id when ``STORED`` was asked for (None when it was not, or none is
+    stored, or the user has no personal space yet)."""
     if workspace_id is None:
         sql, params = _CANDIDATES["none"], {"user": user.pk}
     elif workspace_id is STORED:
         sql, params = _CANDIDATES["stored"], {"user": user.pk}
     else:
         sql, params = _CANDIDATES["given"], {"user": user.pk, "workspace": workspace_id}
-    spaces = []
+    spaces, stored_id = [], None
     for row in fetch_all(sql, params):
         space = _SPACE.build(row[: _SPACE.width])
-        space.member_role = row[_SPACE.width]
-        preload_embedding_settings(space, row[_SPACE.width + 1 :])
+        space.member_role, stored_id = row[_SPACE.width], row[_SPACE.width + 1]
+        preload_embedding_settings(space, row[_SPACE.width + 2 :])
         if space.owner_id == user.pk:
             space.owner = user  # spare the lazy lookup of an owner we already hold
         spaces.append(space)
-    return spaces
+    return spaces, stored_id
 
 
 STORED = object()
@@ -106,17 +116,20 @@ def resolve_active_space(user, header: str | None) -> ActiveSpace:
         wanted = None
     else:
         wanted = _parse_workspace_id(header)
-    spaces = _candidates(user, wanted)
+    spaces, stored_id = _candidates(user, wanted)
     personal = next((s for s in spaces if s.kind == Space.Kind.PERSONAL), None) or space_ensure_personal(user=user)
     workspace = next((s for s in spaces if s.kind != Space.Kind.PERSONAL), None)
     if workspace is not None and workspace.member_role is not None:
         return ActiveSpace(space=workspace, role=workspace.member_role)
     if header is not None and wanted is not None:
         raise errors.NotFound("No such workspace.")
-    if workspace is not None:  # stored, but the user is no longer a member
+    # Stored, but the user is no longer a member (the workspace came back without a role) or the
+    # workspace was deleted (its id came back, the workspace did not).
+    stale = workspace.pk if workspace is not None else stored_id
+    if stale is not None:
         # Only if it still holds that workspace: a PATCH /scope that stored another one since
         # this request read it must not be undone.
-        ActiveScope.objects.filter(user_id=user.pk, workspace_id=workspace.pk).update(workspace=None)
+        ActiveScope.objects.filter(user_id=user.pk, workspace_id=stale).update(workspace=None)
         return ActiveSpace(space=personal, role=Role.OWNER, notice=FALLBACK_NOTICE)
     return ActiveSpace(space=personal, role=Role.OWNER)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from apps.accounts.models import User
 from apps.scopes.models import ActiveScope, Membership, Role, Space
 from synchronex.api import errors
 
 ASSIGNABLE_ROLES = (Role.ADMIN, Role.MEMBER, Role.VIEWER)
+MEMBERS_LOCK_CLASS = 0x53584D4D  # advisory-lock namespace of member changes ("SXMM")
 
 
 def space_ensure_personal(*, user) -> Space:
@@ -36,6 +37,32 @@ def workspace_create(*, owner, name: str, kind: str) -> Space:
     return workspace
 
 
+def _lock_memberships(actor_membership: Membership, user_id) -> tuple[Membership, Membership | None]:
+    """The acting member's membership and ``user_id``'s, read afresh and locked to the end of the
+    caller's transaction: the actor's role is checked on this row, not on the one the view read
+    before (a manager removed or demoted meanwhile no longer manages). An actor no longer in the
+    workspace is NOT_FOUND, as for anyone else not in it.
+
+    Member changes in one workspace take turns on an advisory lock first. Row locks alone, even
+    taken in user id order, deadlock: a row the lock statement did not see yet (a member just
+    added by a simultaneous request) is locked after the actor's row, out of order. Under the
+    turn each change reads the memberships the previous one committed."""
+    key = int.from_bytes(actor_membership.space_id.bytes[:4], "big") & 0x7FFFFFFF  # int4; a clash only serialises
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [MEMBERS_LOCK_CLASS, key])
+    rows = (
+        Membership.objects.select_for_update(of=("self",))
+        .select_related("space__owner")
+        .filter(space_id=actor_membership.space_id, user_id__in={actor_membership.user_id, user_id})
+        .order_by("user_id")
+    )
+    locked = {m.user_id: m for m in rows}
+    actor = locked.get(actor_membership.user_id)
+    if actor is None:
+        raise errors.NotFound("No such workspace.")
+    return actor, locked.get(user_id)
+
+
 def _require_member_management(actor_membership: Membership) -> None:
     """Owners and admins manage members, while the workspace's owner is on the team plan or above.
 
@@ -60,16 +87,19 @@ def member_put(*, actor_membership: Membership, user, role: str) -> tuple[Member
     Owners and admins manage members; nobody changes the owner's role here, and only the owner
     may make someone an admin or change an admin's role (an admin may step down themselves, as
     they may leave). Simultaneous adds of one user are race-safe: one adds, the others change the
-    role as a second add would.
+    role as a second add would. ``actor_membership`` says who acts where; the role is checked on
+    that membership as read again here (``_lock_memberships``).
     """
+    actor_membership, membership = _lock_memberships(actor_membership, user.pk)
     _require_member_management(actor_membership)
     if role == Role.ADMIN and actor_membership.role != Role.OWNER:
         raise errors.Forbidden("Only the workspace's owner can make someone an admin.")
-    membership, created = Membership.objects.select_for_update().get_or_create(
-        space=actor_membership.space, user=user, defaults={"role": role}
-    )
-    if created:
-        return membership, True
+    if membership is None:
+        membership, created = Membership.objects.select_for_update().get_or_create(
+            space=actor_membership.space, user=user, defaults={"role": role}
+        )
+        if created:
+            return membership, True
     if membership.role == Role.OWNER:
         raise errors.Conflict("The owner's role cannot be changed.")
     if membership.role == Role.ADMIN and actor_membership.role != Role.OWNER and membership.pk != actor_membership.pk:
@@ -92,9 +122,9 @@ def member_put_by_email(*, actor_membership: Membership, email: str, role: str) 
 
 @transaction.atomic
 def member_remove(*, actor_membership: Membership, user_id) -> None:
-    """Remove a member (owners and admins may remove others; anyone may leave)."""
-    space = actor_membership.space
-    target = Membership.objects.select_for_update().filter(space=space, user_id=user_id).first()
+    """Remove a member (owners and admins may remove others; anyone may leave). The actor's role
+    is checked as read again here (``_lock_memberships``)."""
+    actor_membership, target = _lock_memberships(actor_membership, user_id)
     if target is None:
         raise errors.NotFound("No such member.")
     leaving = target.pk == actor_membership.pk

@@ -4,7 +4,8 @@ import uuid
 
 import pytest
 
-from apps.scopes.models import ActiveScope
+from apps.accounts.models import User
+from apps.scopes.models import ActiveScope, Space
 
 
 @pytest.fixture
@@ -170,6 +171,29 @@ def test_removed_member_with_a_stored_scope_falls_back_to_personal_clearly(owner
     assert "no longer available" in response.headers["X-Synchronex-Scope-Notice"]
     assert ActiveScope.objects.get(user=member).workspace is None
     assert "X-Synchronex-Scope-Notice" not in member_api.get("/api/v1/scope").headers
+
+
+@pytest.mark.parametrize("deleted", ["workspace", "owner account"])
+def test_a_stored_workspace_that_was_deleted_falls_back_to_personal_clearly(
+    owner_api, client_for, make_user, team_owner, deleted
+):
+    workspace = create_workspace(owner_api)
+    member = make_user()
+    add_member(owner_api, workspace["id"], member.email, "member")
+    member_api = client_for(member)
+    assert member_api.patch("/api/v1/scope", json={"workspace_id": workspace["id"]}).json()["scope"] == "team"
+    for _ in range(2):  # remembered between requests until a change stamps the member
+        assert member_api.get("/api/v1/scope").json()["scope"] == "team"
+    if deleted == "workspace":  # as staff do in the admin
+        Space.objects.get(pk=workspace["id"]).delete()
+    else:  # the owner's workspaces go with their account
+        User.objects.get(pk=team_owner.pk).delete()
+    written = member_api.post("/api/v1/memory/decisions", json={"decision": "For the team", "product_name": "Atlas"})
+    assert written.status_code == 201 and written.json()["scope"] == "personal"
+    assert "no longer available" in written.headers["X-Synchronex-Scope-Notice"]
+    assert ActiveScope.objects.get(user=member).workspace_id is None  # the fallback resets the setting
+    response = member_api.get("/api/v1/scope")
+    assert response.json()["scope"] == "personal" and "X-Synchronex-Scope-Notice" not in response.headers
 
 
 @pytest.mark.urls("tests.urls")
