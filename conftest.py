@@ -89,6 +89,25 @@ def api(live_server) -> Api:
     return Api(live_server.url)
 
 
+ADMIN_PASSWORD = "correct horse battery staple 42"
+
+
+@pytest.fixture
+def superuser(db):
+    """A superuser (``root@example.com``, password ``ADMIN_PASSWORD``) for the admin's tests."""
+    return user_create(email="root@example.com", password=ADMIN_PASSWORD, is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def staff(superuser):
+    """A test client logged in to the admin as ``superuser``."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(superuser)
+    return client
+
+
 @pytest.fixture
 def broker_on_test_database(db):
     """The embedded broker on the test database, for a /healthz that must answer 200: its broker

@@ -48,11 +48,11 @@ from apps.oauth.tests.helpers import form_fields, pkce_pair
 from apps.products.services import product_state_write
 from apps.scopes.models import Membership, Space
 from apps.scopes.services import member_put, space_ensure_personal, workspace_create
+from conftest import ADMIN_PASSWORD as PASSWORD
 from tests.support.quota import wait_for_fresh_ip_window, wait_for_fresh_minute_margin
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "correct horse battery staple 42"
 XSS = '<script>alert("sx")</script>'
 XSS_RAW = re.compile(r"<script>alert\(", re.IGNORECASE)
 XSS_ESCAPED = "&lt;script&gt;alert("
@@ -350,18 +350,6 @@ def _count(client: Client, url: str) -> tuple[int, int, str]:
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url)
     return response.status_code, len(queries), response.content.decode()
-
-
-@pytest.fixture
-def superuser():
-    return user_create(email="root@example.com", password=PASSWORD, is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def staff(superuser) -> Client:
-    client = Client()
-    client.force_login(superuser)
-    return client
 
 
 @pytest.fixture

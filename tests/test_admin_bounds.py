@@ -32,23 +32,10 @@ from apps.memory.models import Memory
 from apps.memory.services import memory_create
 from apps.scopes.models import Space
 from apps.scopes.services import space_ensure_personal, workspace_create
+from conftest import ADMIN_PASSWORD as PASSWORD
 from tests.test_admin import build_world
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "correct horse battery staple 42"
-
-
-@pytest.fixture
-def superuser():
-    return user_create(email="root@example.com", password=PASSWORD, is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def staff(superuser) -> Client:
-    client = Client()
-    client.force_login(superuser)
-    return client
 
 
 def _add_cost_events(space, n: int) -> None:

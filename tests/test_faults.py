@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -77,37 +76,6 @@ class OwnPostgres:
     def destroy(self) -> None:
         with contextlib.suppress(Exception):
             self._pg_ctl("-w", "stop", "-m", "immediate")
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-class RestartableRedis:
-    """A redis-server on a fixed free port, so that a stopped one comes back at the same URL."""
-
-    def __init__(self):
-        self.port = servers.free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.workdir = tempfile.mkdtemp(prefix="sx-redis-")
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        command = [servers.redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no", "--dir", self.workdir]
-        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError("redis-server did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def destroy(self) -> None:
-        self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -282,17 +250,9 @@ def test_database_outage_is_a_503_envelope_and_the_same_workers_recover_by_thems
 
 
 # -- Redis --------------------------------------------------------------------------------------------
-def _redis():
-    if servers.redis_server_binary() is None:
-        pytest.skip("redis-server is not installed")
-    instance = RestartableRedis()
-    instance.start()
-    yield instance
-    instance.destroy()
-
-
-redis = pytest.fixture(_redis, name="redis")  # the cache (and the broker unless CELERY_BROKER_URL says otherwise)
-broker = pytest.fixture(_redis, name="broker")  # a broker of its own
+# The cache (and the broker unless CELERY_BROKER_URL says otherwise), and a broker of its own.
+redis = pytest.fixture(servers.restartable_redis, name="redis")
+broker = pytest.fixture(servers.restartable_redis, name="broker")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -21,7 +21,6 @@ from django.db import connection, connections
 from tests.support import servers
 from tests.support.hangs import Blackhole, FreezableProxy
 from tests.support.workers import publishing_to, wait_for
-from tests.test_faults import RestartableRedis
 
 pytestmark = pytest.mark.slow
 
@@ -30,21 +29,11 @@ pytestmark = pytest.mark.slow
 BOUND = 15
 
 
-def _redis():
-    if servers.redis_server_binary() is None:
-        pytest.skip("redis-server is not installed")
-    instance = RestartableRedis()
-    instance.start()
-    yield instance
-    os.kill(instance.proc.pid, signal.SIGCONT)  # a stopped process ignores SIGKILL until continued
-    instance.destroy()
+redis = pytest.fixture(servers.restartable_redis, name="redis")
+broker = pytest.fixture(servers.restartable_redis, name="broker")
 
 
-redis = pytest.fixture(_redis, name="redis")
-broker = pytest.fixture(_redis, name="broker")
-
-
-def _stop(instance: RestartableRedis) -> None:
+def _stop(instance: servers.RestartableRedis) -> None:
     os.kill(instance.proc.pid, signal.SIGSTOP)  # its kernel still accepts connections: a hang
 
 

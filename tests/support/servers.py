@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -117,3 +118,49 @@ def redis_server():
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+class RestartableRedis:
+    """A redis-server on a fixed free port, so that a stopped one comes back at the same URL."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = tempfile.mkdtemp(prefix="sx-redis-")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--dir", self.workdir]
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("redis-server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def restartable_redis():
+    """A fixture body: a RestartableRedis for one test (skipped without redis-server), destroyed
+    after it even if the test left it stopped (SIGSTOP) or killed."""
+    import pytest
+
+    if redis_server_binary() is None:
+        pytest.skip("redis-server is not installed")
+    instance = RestartableRedis()
+    instance.start()
+    yield instance
+    if instance.proc is not None and instance.proc.poll() is None:
+        os.kill(instance.proc.pid, signal.SIGCONT)  # a stopped process ignores SIGKILL until continued
+    instance.destroy()

@@ -168,16 +168,7 @@ def test_a_run_past_its_time_limit_stops_and_is_retried(live, provider, user):
     assert "SoftTimeLimitExceeded" in log and "Retry in" in log
 
 
-@pytest.fixture
-def broker():
-    from tests.test_faults import RestartableRedis
-
-    if servers.redis_server_binary() is None:
-        pytest.skip("redis-server is not installed")
-    instance = RestartableRedis()
-    instance.start()
-    yield instance
-    instance.destroy()
+broker = pytest.fixture(servers.restartable_redis, name="broker")
 
 
 def test_with_provider_and_broker_down_consolidation_succeeds_and_the_sweep_embeds_later(
