@@ -37,6 +37,7 @@ from apps.memory.embeddings import EmbeddingUnavailable, provider_for_space
 from apps.memory.services import _pending, embedding_targets, embeddings_compute_pending
 from apps.products.models import ProductState
 from apps.scopes.models import Space
+from synchronex.db.locks import hold_space_lock
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +53,7 @@ NORMALISED = r"regexp_replace(lower(regexp_replace(btrim({col}), '\s+', ' ', 'g'
 
 def lock_space(space: Space) -> None:
     """Hold the space's consolidation lock until the current transaction ends (waits for it)."""
-    key = int.from_bytes(space.id.bytes[:4], "big") & 0x7FFFFFFF  # int4; a rare clash only serialises
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_CLASS, key])
+    hold_space_lock(LOCK_CLASS, space.id)
 
 
 # -- step 1 ---------------------------------------------------------------------------------------

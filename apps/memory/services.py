@@ -29,6 +29,7 @@ from apps.memory.models import SEARCH_CONFIG, Memory
 from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.api.parsers import json_leaves
+from synchronex.db.locks import space_key
 
 logger = logging.getLogger(__name__)
 
@@ -386,7 +387,7 @@ def _space_embedding_lock(space):
     Not a transaction lock: each batch commits on its own, so a failure keeps the vectors
     already paid for. The lock dies with the connection if a worker does.
     """
-    key = int.from_bytes(space.id.bytes[:4], "big") & 0x7FFFFFFF  # int4; a rare clash only delays a run
+    key = space_key(space.id)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [EMBEDDING_LOCK_CLASS, key])
         acquired = cursor.fetchone()[0]

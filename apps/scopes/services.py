@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from apps.accounts.models import User
 from apps.scopes.models import ActiveScope, Membership, Role, Space
 from synchronex.api import errors
+from synchronex.db.locks import hold_space_lock
 
 ASSIGNABLE_ROLES = (Role.ADMIN, Role.MEMBER, Role.VIEWER)
 MEMBERS_LOCK_CLASS = 0x53584D4D  # advisory-lock namespace of member changes ("SXMM")
@@ -47,9 +48,7 @@ def _lock_memberships(actor_membership: Membership, user_id) -> tuple[Membership
     taken in user id order, deadlock: a row the lock statement did not see yet (a member just
     added by a simultaneous request) is locked after the actor's row, out of order. Under the
     turn each change reads the memberships the previous one committed."""
-    key = int.from_bytes(actor_membership.space_id.bytes[:4], "big") & 0x7FFFFFFF  # int4; a clash only serialises
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [MEMBERS_LOCK_CLASS, key])
+    hold_space_lock(MEMBERS_LOCK_CLASS, actor_membership.space_id)
     rows = (
         Membership.objects.select_for_update(of=("self",))
         .select_related("space__owner")
