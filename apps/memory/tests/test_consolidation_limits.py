@@ -5,7 +5,6 @@ queued forever (tests/test_worker_limits.py shows both on a real worker)."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from datetime import timedelta
@@ -17,7 +16,7 @@ from django.utils import timezone
 from apps.memory.consolidation import consolidation_job_request, consolidation_job_run, consolidation_jobs_recover
 from apps.memory.models import ConsolidationJob
 from apps.memory.services import memory_create
-from apps.memory.tests.test_embedding_deadline import Trickler
+from apps.memory.tests.test_embedding_deadline import Trickler, provider_at, run_in_thread
 from apps.scopes.services import space_ensure_personal
 from tests.support.workers import publishing_to, sqla_broker_url, wait_for
 
@@ -106,27 +105,14 @@ def test_a_run_stuck_past_the_time_limit_stops_extending_its_lease(space, settin
     stops at ``CONSOLIDATION_TASK_TIME_LIMIT_SECONDS``, recovery queues the job again and the stuck run
     can no longer write to it."""
     trickler = Trickler()
-    settings.EMBEDDINGS_PROVIDER = "openai"
-    settings.EMBEDDINGS_BASE_URL = trickler.url
-    settings.EMBEDDINGS_MODEL = "m"
-    settings.EMBEDDINGS_API_KEY = "k"
-    settings.EMBEDDINGS_TIMEOUT_SECONDS = 60  # the provider's own limit is not what ends it here
+    provider_at(settings, trickler, timeout=60)  # the provider's own limit is not what ends it here
     settings.CONSOLIDATION_TASK_TIME_LIMIT_SECONDS = 2
     settings.CONSOLIDATION_LEASE_SECONDS = 1
     settings.CONSOLIDATION_HEARTBEAT_SECONDS = 0.2
     memory_create(space=space, data={"id": str(uuid.uuid4()), "content": "hello", "created_at": "2026-01-01T00:00:00Z"})
-    result = {}
     with publishing_to(sqla_broker_url(connection.settings_dict)):
         job, _ = consolidation_job_request(space=space)
-
-        def run():
-            try:
-                result["outcome"] = consolidation_job_run(job_id=job.pk).outcome
-            finally:
-                connection.close()  # this thread's own connection
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
+        thread, result = run_in_thread(job.pk)
         try:
             wait_for(lambda: trickler.connections, timeout=10, what="the run to call the provider")
             started = time.monotonic()

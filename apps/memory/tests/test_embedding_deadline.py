@@ -68,6 +68,30 @@ class Trickler:
         self.sock.close()
 
 
+def provider_at(settings, server: Trickler, *, timeout: float) -> None:
+    """The deployment's embeddings provider: ``server``, with ``timeout`` for a whole call."""
+    settings.EMBEDDINGS_PROVIDER = "openai"
+    settings.EMBEDDINGS_BASE_URL = server.url
+    settings.EMBEDDINGS_MODEL = "m"
+    settings.EMBEDDINGS_API_KEY = "k"
+    settings.EMBEDDINGS_TIMEOUT_SECONDS = timeout
+
+
+def run_in_thread(job_id) -> tuple[threading.Thread, dict]:
+    """Run a consolidation job in a thread of its own; ``result["outcome"]`` once it ends."""
+    result = {}
+
+    def run():
+        try:
+            result["outcome"] = consolidation_job_run(job_id=job_id).outcome
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, result
+
+
 @pytest.fixture
 def trickler():
     server = Trickler()
@@ -103,27 +127,14 @@ def test_an_answer_trickled_past_the_timeout_is_cut_off_as_unreachable(headers_f
 @pytest.mark.django_db(transaction=True)
 def test_consolidation_with_a_trickling_provider_still_ends(user, settings, trickler):
     """The auditor's case: the job used to stay ``running`` for as long as the server trickled."""
-    settings.EMBEDDINGS_PROVIDER = "openai"
-    settings.EMBEDDINGS_BASE_URL = trickler.url
-    settings.EMBEDDINGS_MODEL = "m"
-    settings.EMBEDDINGS_API_KEY = "k"
-    settings.EMBEDDINGS_TIMEOUT_SECONDS = 1
+    provider_at(settings, trickler, timeout=1)
     space = space_ensure_personal(user=user)
     memory_create(space=space, data={"id": str(uuid.uuid4()), "content": "hello", "created_at": "2026-01-01T00:00:00Z"})
     # Step 5 hands the embeddings to the embedding task when the provider fails: a real message
     # on the test database's broker.
     with publishing_to(sqla_broker_url(connection.settings_dict)):
         job, _ = consolidation_job_request(space=space)
-        result = {}
-
-        def run():
-            try:
-                result["outcome"] = consolidation_job_run(job_id=job.pk).outcome
-            finally:
-                connection.close()  # this thread's own connection
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
+        thread, result = run_in_thread(job.pk)
         thread.join(10)
     assert not thread.is_alive(), "the run is still waiting for the provider"
     assert result["outcome"] == "succeeded"

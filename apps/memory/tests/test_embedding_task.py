@@ -22,6 +22,7 @@ from apps.memory.tests.fake_openai import bag_of_words_vector
 from apps.products.services import product_ensure
 from apps.scopes.services import space_ensure_personal
 from synchronex.celery import app as celery_app
+from synchronex.db.locks import space_key
 from tests.support.workers import wait_for
 
 pytestmark = pytest.mark.django_db
@@ -140,12 +141,7 @@ def test_other_spaces_are_untouched(space, openai_embeddings, make_user):
 
 def test_a_second_run_on_a_busy_space_does_nothing(space, openai_embeddings):
     add_memories(space, "mine")
-    key = int.from_bytes(space.id.bytes[:4], "big") & 0x7FFFFFFF
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    with psycopg.connect(**params, autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s, %s)", [EMBEDDING_LOCK_CLASS, key])
+    with embedding_lock_held_elsewhere(space):
         counts = embeddings_compute_pending(space=space)
     assert counts["busy"] is True and counts["memories"] == 0
     assert Memory.objects.get().embedding is None
@@ -222,12 +218,11 @@ def test_on_commit_enqueues_only_with_a_provider(
 @contextlib.contextmanager
 def embedding_lock_held_elsewhere(space):
     """The space's embedding lock held by another connection, as by a run in another worker."""
-    key = int.from_bytes(space.id.bytes[:4], "big") & 0x7FFFFFFF
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     params.pop("context", None)
     with psycopg.connect(**params, autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s, %s)", [EMBEDDING_LOCK_CLASS, key])
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [EMBEDDING_LOCK_CLASS, space_key(space.id)])
         yield
 
 
