@@ -214,6 +214,21 @@ def test_a_member_removed_from_the_workspace_gets_no_replay(client_for, make_use
     assert "Use Postgres" not in after.text
 
 
+def test_a_replay_does_not_repeat_the_first_answers_scope_notice(client_for, make_user):
+    owner, member = make_user(tier="team"), make_user()
+    boss, them = client_for(owner), client_for(member)
+    workspace = boss.post("/api/v1/workspaces", json={"name": "Acme", "kind": "team"}).json()["id"]
+    boss.post(f"/api/v1/workspaces/{workspace}/members", json={"email": member.email, "role": "member"})
+    assert them.patch("/api/v1/scope", json={"workspace_id": workspace}).status_code == 200
+    assert boss.delete(f"/api/v1/workspaces/{workspace}/members/{member.pk}").status_code == 204
+    body, headers = {"product_name": "p", "decision": "Use Postgres"}, {"Idempotency-Key": "n-1"}
+    first = them.post("/api/v1/memory/decisions", json=body, headers=headers)
+    assert first.status_code == 201 and "X-Synchronex-Scope-Notice" in first.headers  # fell back, once
+    again = them.post("/api/v1/memory/decisions", json=body, headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    assert "X-Synchronex-Scope-Notice" not in again.headers
+
+
 def test_a_replay_carries_the_first_answers_own_headers_but_not_this_requests(client_for, person):
     api = client_for(person)
     body = {"format": "markdown"}

@@ -34,7 +34,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
-from apps.scopes.selectors import space_for_request
+from apps.scopes.selectors import NOTICE_HEADER, space_for_request
 from synchronex.api import errors
 from synchronex.api.models import IdempotencyRecord
 from synchronex.api.scopes import SCOPES
@@ -42,9 +42,11 @@ from synchronex.api.scopes import SCOPES
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 REPLAYED_HEADERS = ("Content-Type", "ETag", "Location", "Content-Disposition")
-# Also every ``X-Synchronex-*`` header of the first answer (the export's scope and tokens, SPEC §9);
-# rate-limit headers and ``X-Request-ID`` describe the current request and are set on it afresh.
+# Also every ``X-Synchronex-*`` header of the first answer (the export's scope and tokens, SPEC §9)
+# but the scope notice; it, rate-limit headers and ``X-Request-ID`` describe the current request
+# and are set on it afresh (a fallback told once is not told again by a replay).
 REPLAYED_PREFIX = "x-synchronex-"
+NOT_REPLAYED = NOTICE_HEADER.lower()
 _REPLAYED = {name.lower() for name in REPLAYED_HEADERS}
 # Part of the fingerprint: records written under another format compare unequal (a CONFLICT until
 # they expire, at most IDEMPOTENCY_TTL_SECONDS after a deploy that changes it) instead of matching.
@@ -151,6 +153,6 @@ def settle(record: IdempotencyRecord, response) -> None:
     record.response_headers = {
         name: value
         for name, value in response.items()
-        if name.lower() in _REPLAYED or name.lower().startswith(REPLAYED_PREFIX)
+        if name.lower() in _REPLAYED or (name.lower().startswith(REPLAYED_PREFIX) and name.lower() != NOT_REPLAYED)
     }
     record.save(update_fields=["status_code", "response_body", "response_headers"])
