@@ -25,7 +25,7 @@ from django.db.models import Exists, OuterRef, Q, Value
 from django.utils.dateparse import parse_datetime
 
 from apps.memory.embeddings import provider_for_space
-from apps.memory.models import SEARCH_CONFIG, Memory
+from apps.memory.models import SEARCH_CONFIG, EmbeddingSettings, Memory
 from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.api.parsers import json_leaves
@@ -474,10 +474,10 @@ def embeddings_pending_space_ids(*, limit: int) -> list:
     One query; rows with a vector of another model are not looked for (a run re-embeds them
     once anything else brings it to their space).
     """
-    if settings.EMBEDDINGS_PROVIDER == "none":
-        enabled = Q(embedding_settings__provider__in=["openai", "local"])
-    else:
-        enabled = ~Q(embedding_settings__provider="none")
+    NONE = EmbeddingSettings.Provider.NONE
+    enabled = ~Q(embedding_settings__provider=NONE)  # the deployment's provider, unless a space says none
+    if settings.EMBEDDINGS_PROVIDER == NONE:
+        enabled &= Q(embedding_settings__isnull=False)  # only spaces that name one of their own
     waiting = Q()
     for target in embedding_targets():
         waiting |= Exists(target.model.objects.filter(space=OuterRef("pk"), embedding__isnull=True))
