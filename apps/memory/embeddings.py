@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,6 +30,7 @@ from django.conf import settings
 
 from synchronex.api.rows import Rows
 from synchronex.api.tokens import count_tokens
+from synchronex.deadline import Deadline
 
 DEFAULT_MODELS = {"openai": "text-embedding-3-small", "local": "all-MiniLM-L6-v2"}
 # Sizes of well-known models, so ``provider.dimensions`` is known before the first call. Other
@@ -89,54 +88,10 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-class _Deadline:
-    """One time limit for a whole call. A socket timeout bounds each read only: a server that
-    sends its answer a byte at a time would hold the call (and a worker, or a request) forever.
-    When the limit passes, the call's sockets are shut down, which ends any read still waiting;
-    the caller then sees an error and checks ``expired``. (Connecting and a TLS handshake are
-    bounded by the socket timeout alone: the socket is watched once connected.)"""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.expired = False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._timer.cancel()
-
-    def watch(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.append(sock)
-            if self.expired:
-                self._shut(sock)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            for sock in self._sockets:
-                self._shut(sock)
-
-    @staticmethod
-    def _shut(sock: socket.socket) -> None:
-        try:
-            # The plain socket's shutdown, also for TLS: SSLSocket's own would drop its SSL object
-            # under the thread reading through it.
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed: the call is over
-
-
 class _WatchedConnection:
-    """An http.client connection whose socket the request's ``_Deadline`` watches."""
+    """An http.client connection whose socket the request's ``Deadline`` watches."""
 
-    def __init__(self, *args, deadline: _Deadline, **kwargs):
+    def __init__(self, *args, deadline: Deadline, **kwargs):
         super().__init__(*args, **kwargs)
         self._deadline = deadline
 
@@ -229,7 +184,7 @@ class OpenAICompatibleProvider:
         )
         # The timeout bounds the whole call (connecting, sending, reading the answer), and so each
         # read from the socket too.
-        request.deadline = _Deadline(self.timeout)
+        request.deadline = Deadline(self.timeout)
         try:
             with request.deadline, _OPENER.open(request, timeout=self.timeout) as response:
                 raw = response.read(MAX_RESPONSE_BYTES)

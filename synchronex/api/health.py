@@ -22,12 +22,8 @@ instances by address, which ``ALLOWED_HOSTS`` does not list.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-import os
-import socket
-import threading
 import uuid
 from urllib.parse import parse_qsl, urlsplit
 
@@ -42,32 +38,16 @@ from synchronex.api import errors
 from synchronex.api.cache import PostgresCache
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import PublicView
+from synchronex.deadline import Deadline
 
 logger = logging.getLogger("synchronex.health")
 
 
-@contextlib.contextmanager
-def _deadline(fileno: int):
-    """Shut the socket ``fileno`` down if the block is still running after the check's budget: a
-    read blocked on a server that never answers then returns (end of file) and the driver raises."""
-    lock, state = threading.Lock(), {"done": False}
-
-    def cut():
-        with lock:
-            if state["done"]:
-                return
-            with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fileno)) as sock:
-                sock.shutdown(socket.SHUT_RDWR)  # acts on the connection's socket; the dup is closed
-
-    timer = threading.Timer(settings.HEALTH_CHECK_TIMEOUT_SECONDS, cut)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        with lock:  # never cut after the block: the connection is in use again
-            state["done"] = True
-        timer.cancel()
+def _deadline(fileno: int) -> Deadline:
+    """The check's budget for a round trip on the PostgreSQL connection with socket ``fileno``."""
+    deadline = Deadline(settings.HEALTH_CHECK_TIMEOUT_SECONDS)
+    deadline.watch_fileno(fileno)
+    return deadline
 
 
 def _check_database() -> None:
