@@ -261,6 +261,10 @@ elif CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
         socket_timeout=_broker_socket_timeout, socket_connect_timeout=_broker_socket_timeout
     )
+# After a publish that failed slowly (a broker that hangs), a web or worker process sends nothing
+# for this long: the work waits for recovery instead of each write waiting on the broker
+# (synchronex/publish.py).
+BROKER_PUBLISH_PAUSE_SECONDS = env_int("BROKER_PUBLISH_PAUSE_SECONDS", 30)
 if CELERY_BROKER_URL.startswith("rediss://"):
     # Told nothing, kombu connects to a rediss:// broker without checking its certificate (it warns,
     # then uses CERT_NONE) and sends the Redis password to whoever answers. Verified against the

@@ -98,6 +98,54 @@ def test_a_write_answers_and_healthz_is_bounded_when_the_broker_hangs(redis, bro
         assert elapsed < 8, elapsed
 
 
+@pytest.mark.django_db(transaction=True)
+def test_after_a_hung_publish_writes_do_not_wait_on_the_broker_until_the_pause_ends(redis, broker, make_user, make_key):
+    """Every write used to wait out a hung broker (two socket timeouts each), holding the web
+    workers one after another; now the first one does, and the process pauses publishing."""
+    import redis as redis_py
+
+    from apps.decisions.models import Decision
+
+    token = make_key(make_user(tier="pro"))
+    env = {
+        "DATABASE_URL": servers.database_url(connection.settings_dict),
+        "REDIS_URL": redis.url,
+        "CELERY_BROKER_URL": broker.url,
+        "CELERY_BROKER_SOCKET_TIMEOUT": "1",
+        "BROKER_PUBLISH_PAUSE_SECONDS": "4",
+        "EMBEDDINGS_PROVIDER": "openai",  # so that a write publishes a task (no worker runs it here)
+        "EMBEDDINGS_BASE_URL": "http://127.0.0.1:9",
+        "EMBEDDINGS_MODEL": "fake-embed-1",
+        "EMBEDDINGS_API_KEY": "sk-test",
+    }
+    queued = redis_py.Redis.from_url(broker.url)
+
+    def write(text: str) -> float:
+        started = time.monotonic()
+        made = requests.post(
+            base + "/api/v1/memory/decisions",
+            json={"decision": text, "product_name": "Acme"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=BOUND,
+        )
+        assert made.status_code == 201, made.text
+        return time.monotonic() - started
+
+    with servers.gunicorn(env, workers=1) as base:
+        write("Warm the worker's broker connection")
+        assert queued.llen("celery") == 1
+        _stop(broker)
+        assert write("Queue the billing runs") >= 1  # waited on the hung broker
+        paused_at = time.monotonic()
+        assert write("Cache the pricing table") < 1  # did not
+        os.kill(broker.proc.pid, signal.SIGCONT)  # it now reads what the hung attempts had sent
+        time.sleep(max(0.0, paused_at + 4.5 - time.monotonic()))
+        before = queued.llen("celery")
+        write("Shard the audit log")
+        assert queued.llen("celery") == before + 1  # published again once the pause ended
+    assert Decision.objects.count() == 4
+
+
 # -- PostgreSQL ----------------------------------------------------------------------------------------
 def _upstream(settings_dict: dict):
     host, port = settings_dict["HOST"] or "localhost", settings_dict.get("PORT") or "5432"

@@ -41,16 +41,9 @@ def _supersede_target(*, space: Space, supersedes) -> Decision | None:
 
 def _enqueue_embedding(space: Space) -> None:
     # Imported lazily: embedding is optional, and only a configured provider needs the task.
-    from apps.memory import embeddings
+    from apps.memory.tasks import embed_pending_on_commit
 
-    if embeddings.provider_for_space(space) is None:
-        return
-    from apps.memory.tasks import embed_pending
-
-    space_id = str(space.id)
-    # robust: the decision is committed; a broker that is down must not turn its 201 into an error
-    # (the client would retry and store it twice). It stays pending until the space's next enqueue.
-    transaction.on_commit(lambda: embed_pending.delay(space_id=space_id), robust=True)
+    embed_pending_on_commit(space=space)
 
 
 @transaction.atomic

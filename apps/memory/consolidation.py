@@ -48,6 +48,7 @@ from apps.products.names import clean_product_name
 from apps.products.selectors import product_find
 from apps.scopes.models import Space
 from synchronex.api import errors
+from synchronex.publish import publish_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +66,7 @@ def _enqueue(job_id) -> None:
     fail the request: the job stays queued and is recovered when its lease runs out."""
     from apps.memory.tasks import consolidate
 
-    job_id = str(job_id)
-    transaction.on_commit(lambda: consolidate.delay(job_id=job_id), robust=True)
+    publish_on_commit(consolidate, job_id=str(job_id))
 
 
 def _spent(job: ConsolidationJob) -> bool:

@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection
 
 from apps.memory.consolidation import (
     consolidation_job_fail,
@@ -17,6 +17,7 @@ from apps.memory.consolidation import (
 from apps.memory.embeddings import EmbeddingUnavailable, embedding_config_for_space
 from apps.memory.services import embeddings_compute_pending, embeddings_pending_space_ids
 from apps.scopes.models import Space
+from synchronex.publish import publish_on_commit
 
 # Database errors worth another try (connection lost, server restarting, deadlock, serialization).
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
@@ -64,10 +65,9 @@ def embed_pending_on_commit(*, space) -> None:
     space has an embedding provider at all (writers call this after storing text)."""
     if embedding_config_for_space(space).provider == "none":
         return
-    space_id = str(space.id)
-    # robust: what was written is committed; a broker that is down must not turn the answer into an
-    # error (a retry would write it again). The rows stay pending until the space's next enqueue.
-    transaction.on_commit(lambda: embed_pending.delay(space_id=space_id), robust=True)
+    # A broker that is down or hangs neither fails nor holds the answer (synchronex/publish.py):
+    # the rows stay pending until the space's next publish or the embedding sweep.
+    publish_on_commit(embed_pending, space_id=str(space.id))
 
 
 @shared_task(

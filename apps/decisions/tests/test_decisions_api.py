@@ -255,15 +255,18 @@ def test_idempotency_key_records_once(write_api):
     assert len(state["recent_decisions"]) == 1
 
 
-def test_no_embedding_task_is_queued_without_a_provider(write_api, monkeypatch):
-    import sys
-
+def test_no_embedding_task_is_queued_without_a_provider(
+    write_api, monkeypatch, settings, django_capture_on_commit_callbacks
+):
     calls = []
-    fake_tasks = type(sys)("apps.memory.tasks")
-    fake_tasks.embed_pending = type("T", (), {"delay": staticmethod(lambda **kw: calls.append(kw))})
-    monkeypatch.setitem(sys.modules, "apps.memory.tasks", fake_tasks)
-    record(write_api, "No provider here")
+    monkeypatch.setattr("apps.memory.tasks.embed_pending.delay", lambda **kw: calls.append(kw))
+    with django_capture_on_commit_callbacks(execute=True):
+        record(write_api, "No provider here")
     assert calls == []
+    settings.EMBEDDINGS_PROVIDER = "local"  # the same write with a provider does queue one
+    with django_capture_on_commit_callbacks(execute=True):
+        record(write_api, "A provider here")
+    assert len(calls) == 1
 
 
 def test_fast_representation_matches_the_documented_serializer(write_api):

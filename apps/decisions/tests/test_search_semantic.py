@@ -37,8 +37,9 @@ class FakeProvider:
 
 
 @pytest.fixture
-def provider(monkeypatch):
+def provider(monkeypatch, settings):
     fake = FakeProvider()
+    settings.EMBEDDINGS_PROVIDER = "local"  # configured, so writes queue embeddings
     monkeypatch.setattr(embeddings, "provider_for_space", lambda space: fake)
     monkeypatch.setattr("apps.memory.tasks.embed_pending.delay", lambda **kwargs: None)
     return fake
