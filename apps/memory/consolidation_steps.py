@@ -24,6 +24,7 @@ because provider calls are slow and each embedded batch is worth keeping on its 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 
 from django.db import connection
 from django.utils import timezone
@@ -35,6 +36,7 @@ from apps.ingest.models import Signal
 from apps.ingest.rules import StateDraft, apply_signal, clean_draft
 from apps.memory.embeddings import EmbeddingUnavailable, provider_for_space
 from apps.memory.services import _pending, embedding_targets, embeddings_compute_pending
+from apps.memory.similar import similar_pairs
 from apps.products.models import ProductState
 from apps.scopes.models import Space
 from synchronex.db.locks import hold_space_lock
@@ -43,8 +45,8 @@ logger = logging.getLogger(__name__)
 
 LOCK_CLASS = 0x53584D43  # advisory-lock namespace of consolidation runs ("SXMC")
 NEAR_DUPLICATE_SIMILARITY = 0.9
-# Near-duplicate pairs one run reads (≈ 2.5 MB in Python); only a product with some 140 mutually
-# near-identical decisions reaches it. See ``_duplicate_groups``.
+# Near-duplicate pairs one run takes; only a product with some 140 mutually near-identical
+# decisions reaches it. See ``_duplicate_groups``.
 NEAR_DUPLICATE_PAIRS_MAX = 10_000
 KERNEL_PRODUCTS_MAX = 10
 # Text of a decision with case, runs of whitespace and trailing punctuation ignored.
@@ -79,14 +81,14 @@ def _apply_signals(*, space: Space, products: dict, drafts: dict, product_id) ->
 def _duplicate_groups(*, space: Space, product_id) -> list[set]:
     """Groups (≥ 2) of current decisions of one product that are duplicates of each other.
 
-    One statement, linear in exact duplicates: decisions with the same normalised text come back
-    as one row (their group), and only one representative per normalised text enters the
-    pairwise trigram comparison (quadratic in a product's distinct texts, as it always was) —
-    the members have the same trigrams (pg_trgm ignores case, spacing and punctuation as well),
-    so the representative's similarity is every member's. A near-duplicate pair of
-    representatives joins their groups. N identical decisions are one row, not N(N-1)/2 pairs.
+    One statement, linear in a product's decisions: decisions with the same normalised text come
+    back as one row (their group), and one representative per normalised text comes back with its
+    trigrams; near-identical representatives are then found in Python (``apps.memory.similar``,
+    pg_trgm's similarity without comparing every pair). The members of a group have the same
+    trigrams (pg_trgm ignores case, spacing and punctuation as well), so the representative's
+    similarity is every member's; a near-duplicate pair of representatives joins their groups.
 
-    Bound: a run reads at most ``NEAR_DUPLICATE_PAIRS_MAX`` near-duplicate pairs. One that
+    Bound: a run takes at most ``NEAR_DUPLICATE_PAIRS_MAX`` near-duplicate pairs. One that
     reaches it (a warning is logged) merges the groups those pairs form — all of them true
     duplicates — and leaves the rest to the next run; a group cut that way may keep a survivor
     other than its oldest decision.
@@ -102,32 +104,38 @@ def _duplicate_groups(*, space: Space, product_id) -> list[set]:
             x = parent[x]
         return x
 
-    near = 0
+    def join(ids):
+        first = root(ids[0])
+        for other in ids[1:]:
+            parent[root(other)] = first
+
+    representatives = defaultdict(list)
     with connection.cursor() as cursor:
-        # No index can serve a join of the representatives, so ``similarity`` alone is the test
-        # (the ``%`` operator and its threshold setting would only compute it again).
         cursor.execute(
             "WITH live AS MATERIALIZED ("
             f" SELECT id, product_id, decision, {NORMALISED.format(col='decision')} AS text"
             f" FROM decisions_decision WHERE space_id = %s AND superseded_by_id IS NULL{narrow}"
-            "), reps AS MATERIALIZED ("
-            " SELECT DISTINCT ON (product_id, text) id, product_id, decision FROM live ORDER BY product_id, text, id"
-            ") SELECT false, array_agg(id) FROM live GROUP BY product_id, text HAVING count(*) > 1"
-            " UNION ALL (SELECT true, ARRAY[a.id, b.id] FROM reps a JOIN reps b"
-            " ON b.product_id = a.product_id AND a.id < b.id AND similarity(a.decision, b.decision) >= %s LIMIT %s)",
-            [space.pk, *extra, NEAR_DUPLICATE_SIMILARITY, NEAR_DUPLICATE_PAIRS_MAX],
+            ") SELECT array_agg(id), product_id, NULL::text[] FROM live GROUP BY product_id, text HAVING count(*) > 1"
+            " UNION ALL SELECT ARRAY[id], product_id, show_trgm(decision) FROM ("
+            "  SELECT DISTINCT ON (product_id, text) id, product_id, decision FROM live ORDER BY product_id, text, id"
+            " ) reps",
+            [space.pk, *extra],
         )
-        for is_pair, ids in cursor:
-            near += is_pair
-            first = root(ids[0])
-            for other in ids[1:]:
-                parent[root(other)] = first
-    if near >= NEAR_DUPLICATE_PAIRS_MAX:
-        logger.warning(
-            "consolidation of space %s: read the cap of %s near-duplicate decision pairs; the rest waits",
-            space.pk,
-            near,
-        )
+        for ids, product, trigrams in cursor:
+            if trigrams is None:
+                join(ids)
+            else:
+                representatives[product].append((ids[0], trigrams))
+    pairs = (pair for items in representatives.values() for pair in similar_pairs(items, NEAR_DUPLICATE_SIMILARITY))
+    for near, pair in enumerate(pairs):
+        if near == NEAR_DUPLICATE_PAIRS_MAX:
+            logger.warning(
+                "consolidation of space %s: took the cap of %s near-duplicate decision pairs; the rest waits",
+                space.pk,
+                near,
+            )
+            break
+        join(pair)
     groups: dict = {}
     for x in list(parent):
         groups.setdefault(root(x), set()).add(x)
