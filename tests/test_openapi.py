@@ -130,3 +130,44 @@ def test_product_state_responses_declare_the_etag_header(api):
     item = document["paths"]["/api/v1/memory/product/{name}/state"]
     for method, status in (("get", "200"), ("post", "200"), ("post", "201")):
         assert "ETag" in item[method]["responses"][status]["headers"], (method, status)
+
+
+def test_headers_the_server_sends_are_declared(api, make_user, client_for):
+    """Each header below is sent by the server (asked here) and declared where it is sent."""
+    client = client_for(make_user(tier="pro"), "write")
+    paths = api.get("/api/v1/openapi.json").json()["paths"]
+
+    def assert_sent_and_declared(response, path, method, status, *names):
+        assert response.status_code == int(status), response.text
+        declared = paths[path][method]["responses"][status].get("headers", {})
+        for name in names:
+            assert name in response.headers, (path, method, name)
+            assert name in declared, (path, method, status, name)
+
+    exported = ("X-Synchronex-Scope", "X-Synchronex-Tokens", "Content-Disposition")
+    sent = client.get("/api/v1/kernel/export", params={"download": "true"})
+    assert_sent_and_declared(sent, "/api/v1/kernel/export", "get", "200", *exported)
+    sent = client.post("/api/v1/kernel/export", json={"download": True})
+    assert_sent_and_declared(sent, "/api/v1/kernel/export", "post", "200", *exported)
+    sent = client.post("/api/v1/memory/consolidate", json={})
+    assert_sent_and_declared(sent, "/api/v1/memory/consolidate", "post", "202", "Location")
+
+    once = {
+        "json": {"decision": "Cache the pricing table", "product_name": "Atlas"},
+        "headers": {"Idempotency-Key": "k"},
+    }
+    client.post("/api/v1/memory/decisions", **once)
+    sent = client.post("/api/v1/memory/decisions", **once)
+    assert_sent_and_declared(sent, "/api/v1/memory/decisions", "post", "201", "Idempotent-Replayed")
+    sent = api.get("/api/v1/memory/identity")
+    assert_sent_and_declared(sent, "/api/v1/memory/identity", "get", "401", "WWW-Authenticate")
+    sent = client.post("/api/v1/memory/decisions", data="plain", headers={"Content-Type": "text/plain"})
+    assert_sent_and_declared(sent, "/api/v1/memory/decisions", "post", "415", "X-RateLimit-Remaining")
+
+    for path, method, op in _operations({"paths": paths}):
+        for status, response in op["responses"].items():
+            headers = response.get("headers", {})
+            if status == "401":
+                assert "WWW-Authenticate" in headers, (path, method)
+            if method == "post" and status.startswith("2") and path.startswith("/api/v1/"):
+                assert "Idempotent-Replayed" in headers, (path, method, status)

@@ -97,11 +97,23 @@ SCOPE_NOTICE_HEADER = {
     "from your personal scope, and the stored scope was reset to it.",
     "schema": {"type": "string"},
 }
+CHALLENGE_HEADER = {
+    "description": 'The authentication challenge (RFC 6750): `Bearer realm="synchronex"`, with '
+    '`error="invalid_token"` and an `error_description` when the token expired.',
+    "schema": {"type": "string"},
+}
+REPLAYED_HEADER = {
+    "description": "`true` when this is the stored answer to an earlier request with the same "
+    "Idempotency-Key (replayed for 24 h), not a new effect.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
 # Response headers repeated on most responses are declared once under ``components`` and
 # referenced; parameters stay inline, where clients look them up by name.
 HEADER_REFS = {
     "RequestId": REQUEST_ID_HEADER,
     "ScopeNotice": SCOPE_NOTICE_HEADER,
+    "Challenge": CHALLENGE_HEADER,
+    "Replayed": REPLAYED_HEADER,
 }
 # The operations that act on the active scope (``space_for_request``): every memory route, and
 # reading the scope itself. Workspace management and ``PATCH /scope`` name their workspace
@@ -116,6 +128,9 @@ SCOPED_PREFIXES = (
 )
 # The answers given after authentication and the quota (the rate-limit and scope headers' responses).
 AFTER_QUOTA = ("400", "403", "404", "409", "412")
+# Answers that carry the rate-limit headers as well, though the scope was not resolved: a body
+# refused for its media type, and the quota's own 429 (a per-address 429 carries none).
+COUNTED_BEFORE_SCOPE = ("415", "429")
 
 
 def acts_on_active_scope(path: str, method: str) -> bool:
@@ -175,12 +190,17 @@ def add_common_responses(result, generator, request, public):
             )
             scoped = acts_on_active_scope(path, method)
             for status, response in responses.items():
-                if status.startswith("2") or status in AFTER_QUOTA:
+                after_quota = status.startswith("2") or status in AFTER_QUOTA
+                if after_quota or status in COUNTED_BEFORE_SCOPE:
                     headers = response.setdefault("headers", {})
                     for name, description in RATE_HEADERS.items():
                         headers.setdefault(name, {"schema": {"type": "integer"}, "description": description})
-                    if scoped:
-                        _add_header(response, NOTICE_HEADER, "ScopeNotice")
+                if after_quota and scoped:
+                    _add_header(response, NOTICE_HEADER, "ScopeNotice")
+                if after_quota and method == "post":
+                    _add_header(response, "Idempotent-Replayed", "Replayed")
+                if status == "401":
+                    _add_header(response, "WWW-Authenticate", "Challenge")
             if scoped:
                 _add_parameter(operation, SCOPE_PARAMETER)
             if method == "post":

@@ -185,6 +185,29 @@ EXPORT_DESCRIPTION = (
     "The scope's BYOK keys, wherever one was pasted, are replaced by `[REDACTED:api_key]` before tokens "
     "are counted. An unknown product is NOT_FOUND."
 )
+EXPORT_HEADERS = [
+    OpenApiParameter(
+        "X-Synchronex-Scope",
+        str,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="The scope the context was built from.",
+    ),
+    OpenApiParameter(
+        "X-Synchronex-Tokens",
+        int,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="The content's tokens in all (o200k_base), never above `max_tokens`.",
+    ),
+    OpenApiParameter(
+        "Content-Disposition",
+        str,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description='With `download=true`: attachment; filename="synchronex-context-<YYYYMMDD-HHMMSS>.<md|txt|json>".',
+    ),
+]
 EXPORT_RESPONSES = {
     (200, "application/json"): KernelExportSerializer,
     (200, "text/markdown"): OpenApiTypes.STR,
@@ -207,7 +230,7 @@ class KernelExportView(ApiView):
         tags=["kernel export"],
         summary="Export the session context",
         description=EXPORT_DESCRIPTION,
-        parameters=[KernelExportQuerySerializer],
+        parameters=[KernelExportQuerySerializer, *EXPORT_HEADERS],
         responses=EXPORT_RESPONSES,
     )
     def get(self, request):
@@ -218,6 +241,7 @@ class KernelExportView(ApiView):
         summary="Export the session context (options in the body)",
         description=EXPORT_DESCRIPTION + " The same options as GET, as a JSON body (for long task texts).",
         request=KernelExportBodySerializer,
+        parameters=EXPORT_HEADERS,
         responses=EXPORT_RESPONSES,
     )
     def post(self, request):

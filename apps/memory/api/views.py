@@ -95,6 +95,15 @@ class ConsolidateView(ApiView):
         summary="Consolidate memory (asynchronous)",
         description=CONSOLIDATE_DESCRIPTION,
         request=ConsolidateRequestSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Location",
+                str,
+                OpenApiParameter.HEADER,
+                response=[202],
+                description="The job's status URL, as `status_url`.",
+            )
+        ],
         responses={202: ConsolidateAcceptedSerializer},
     )
     def post(self, request):
