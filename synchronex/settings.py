@@ -381,7 +381,8 @@ TIER_LIMITS = {
     "pro": {"day": 10_000, "minute": 300},
     "team": {"day": 50_000, "minute": 600},
 }
-RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+# Not configurable: SPEC §2 requires the credential throttles below in every deployment.
+RATELIMIT_ENABLE = True
 RATELIMIT_USE_CACHE = "default"
 # Per-IP throttles for endpoints that take credentials (django-ratelimit rate strings).
 LOGIN_RATE = env("LOGIN_RATE", "10/m")

@@ -260,3 +260,14 @@ embedded_db.stop(base)
     )
     assert read.returncode == 0, read.stderr
     assert read.stdout.strip() == "still here"
+
+
+def test_the_credential_throttles_cannot_be_turned_off_by_the_environment():
+    """django-ratelimit reads RATELIMIT_ENABLE; SPEC §2 wants the per-address throttles always."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "synchronex.settings", "RATELIMIT_ENABLE": "false"}
+    code = "from django.conf import settings; print(settings.RATELIMIT_ENABLE)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True"

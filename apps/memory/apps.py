@@ -8,6 +8,7 @@ class MemoryConfig(AppConfig):
     label = "memory"
 
     def ready(self):
+        from apps.memory import checks  # noqa: F401 - registers the local-embeddings check
         from apps.memory.search_sources import register_all
 
         register_all()
