@@ -65,6 +65,12 @@ def _normalise(section: str, value):
     return cleaned or None
 
 
+def sections_normalised(sections: dict) -> dict:
+    """The four sections as ``kernel_update`` would store validated ``sections`` into an empty
+    layer (an absent one as None): what a MIF import compares the kernel in place with."""
+    return {name: _normalise(name, sections.get(name)) for name in SECTIONS}
+
+
 def _locked_kernel(space: Space) -> Kernel:
     """The space's kernel row, created if missing, locked FOR UPDATE until the transaction ends.
 

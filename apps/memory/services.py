@@ -185,6 +185,21 @@ def _embedding(value, problems: dict) -> tuple[list[float] | None, str, int | No
     return [float(x) for x in vector], model, len(vector)
 
 
+def embedding_validate(value) -> tuple[list[float] | None, str, int | None]:
+    """A MIF ``embeddings`` object checked as ``memory_validate`` checks a generic memory's (the
+    MIF import restores a decision's vector with it): ``(vector, model, dimensions)``, empty
+    without a vector; VALIDATION_ERROR naming the bad field."""
+    problems: dict[str, str] = {}
+    if (problem := unstorable(value)) is not None:
+        problems["embeddings"] = problem
+        found = None, "", None
+    else:
+        found = _embedding(value, problems)
+    if problems:
+        raise errors.ValidationFailed.for_fields(problems, "The embeddings are not valid.")
+    return found
+
+
 def memory_validate(*, data) -> MemoryFields:
     """Check one MIF memory object; raise VALIDATION_ERROR naming every bad field (nothing written).
 

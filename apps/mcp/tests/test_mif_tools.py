@@ -71,6 +71,8 @@ def test_export_in_markdown_and_narrowed_by_type(mcp, base_url):
     ("arguments", "field"),
     [
         ({"since": "yesterday"}, "since"),
+        ({"since": "0001-01-01T00:00:00+14:00"}, "since"),
+        ({"since": "9999-12-31T23:59:59-12:00", "format": "markdown"}, "since"),
         ({"types": ["cats"]}, "types.0"),
         ({"format": "xml"}, "format"),
         ({"types": []}, "types"),

@@ -11,8 +11,7 @@ import json
 
 from django.utils import timezone
 
-from apps.decisions.api.serializers import parse_instant
-from apps.memory.api.mif_serializers import EXPORT_FORMATS, MifImportResultSerializer
+from apps.memory.api.mif_serializers import EXPORT_FORMATS, MifImportResultSerializer, parse_since
 from apps.memory.mif.common import EXPORT_TYPES
 from apps.memory.mif.export import ExportOptions, mif_json_stream
 from apps.memory.mif.importers import FORMATS, mif_import
@@ -70,10 +69,9 @@ def _collect(chunks) -> bytes:
 def export_memories(context: ToolContext, args: dict) -> dict:
     since = None
     if "since" in args:
-        parsed = parse_instant(args["since"])
-        if parsed is None:
-            raise errors.ValidationFailed.for_fields({"since": "Use an ISO 8601 date or date-time."})
-        since = parsed[0]
+        since, problem = parse_since(args["since"])
+        if problem:
+            raise errors.ValidationFailed.for_fields({"since": problem})
     active = context.active
     wanted = args.get("types") or EXPORT_TYPES
     options = ExportOptions(

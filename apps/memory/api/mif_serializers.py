@@ -3,6 +3,8 @@ document for the OpenAPI description (SPEC §8)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -26,6 +28,20 @@ EXPORT_PARAMS = ("format", "include_embeddings", "since", "types")
 IMPORT_PARAMS = ("format", "dry_run")
 EXPORT_FORMATS = ("json", "markdown")
 _DATE_HINT = "Use an ISO 8601 date (2026-05-03) or date-time (2026-05-03T12:00:00Z)."
+
+
+def parse_since(raw: str) -> tuple[datetime | None, str | None]:
+    """The export's ``since`` as a UTC moment, or why it is refused. A moment outside the years
+    1 to 9999 in UTC (``0001-01-01T00:00:00+14:00``) parses but no date-time can hold it: refused
+    here, where it would otherwise overflow once the export had begun. The REST route and the MCP
+    tool share this rule."""
+    parsed = parse_instant(raw)
+    if parsed is None:
+        return None, _DATE_HINT
+    try:
+        return parsed[0].astimezone(UTC), None
+    except OverflowError:
+        return None, "Must fall within the years 1 to 9999 in UTC."
 
 
 def _boolean(raw: str) -> bool | None:
@@ -58,11 +74,9 @@ def parse_export_params(query) -> dict:
         out["include_embeddings"] = bool(value)
     raw = query.get("since")
     if raw is not None:
-        parsed = parse_instant(raw)
-        if parsed is None:
-            problems["since"] = _DATE_HINT
-        else:
-            out["since"] = parsed[0]
+        out["since"], problem = parse_since(raw)
+        if problem:
+            problems["since"] = problem
     raw = query.get("types")
     if raw is not None:
         names = [part.strip().lower() for part in raw.split(",")]

@@ -19,7 +19,7 @@ from apps.memory.api.mif_serializers import (
     parse_import_params,
 )
 from apps.memory.mif.common import EXPORT_TYPES
-from apps.memory.mif.export import ExportOptions, mif_json_stream
+from apps.memory.mif.export import ExportOptions, StartedStream, mif_json_stream
 from apps.memory.mif.importers import FORMATS, mif_import
 from apps.memory.mif.markdown import markdown_stream
 from synchronex.api.serializers import ErrorSerializer
@@ -105,9 +105,9 @@ class MifExportView(_FormatOptionView):
             OpenApiParameter(
                 "since",
                 OpenApiTypes.DATETIME,
-                description="Only rows created or changed at or after this instant (ISO 8601 date or date-time): "
-                "decisions by created_at, product states and the kernel by updated_at, generic memories by "
-                "created_at or updated_at.",
+                description="Only rows created or changed at or after this instant (ISO 8601 date or date-time, "
+                "within the years 1 to 9999 in UTC): decisions by created_at, product states and the kernel by "
+                "updated_at, generic memories by created_at or updated_at.",
             ),
             OpenApiParameter(
                 "types",
@@ -135,11 +135,14 @@ class MifExportView(_FormatOptionView):
             decisions_allowed=request.auth.allows("decisions:read"),
         )
         day = timezone.now().strftime("%Y-%m-%d")
+        # Started here, before the response exists: what fails before the first chunk (reading
+        # the BYOK secrets, the first query) is the JSON error envelope, not the server's 500 page.
         if params["format"] == "markdown":
-            response = StreamingHttpResponse(markdown_stream(options), content_type="text/markdown; charset=utf-8")
+            stream = StartedStream(markdown_stream(options))
+            response = StreamingHttpResponse(stream, content_type="text/markdown; charset=utf-8")
             filename = f"synchronex-{active.scope}-{day}.md"
         else:
-            response = StreamingHttpResponse(mif_json_stream(options), content_type="application/json")
+            response = StreamingHttpResponse(StartedStream(mif_json_stream(options)), content_type="application/json")
             filename = f"synchronex-{active.scope}-{day}.mif.json"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["X-Synchronex-Scope"] = active.scope

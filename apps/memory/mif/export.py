@@ -391,6 +391,32 @@ def read_snapshot():
         yield
 
 
+class StartedStream:
+    """An export stream whose work up to its first chunk is already done (the BYOK secrets read
+    and decrypted, the first rows fetched and written).
+
+    The views build it before the response: a failure there (an undecryptable secret, the
+    database gone) raises in the view and takes the API's one error path, a JSON envelope with
+    the request id. Once a chunk has gone out the status line is sent, and a failure can only cut
+    the body short (no ``export_meta``, so the document does not parse).
+
+    A space larger than one chunk is still inside the export's read-only snapshot when the view
+    returns (nothing after the view writes for a GET). ``close()``, which the server calls when
+    the response ends or the client leaves, closes the generator and so ends that transaction.
+    """
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._first = next(chunks)  # every export stream yields at least once
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._first
+        yield from self._chunks
+
+    def close(self) -> None:
+        self._chunks.close()
+
+
 class _Buffer:
     """Collects text and hands out UTF-8 chunks of about ``FLUSH_BYTES``."""
 

@@ -196,9 +196,9 @@ def _synchronex(memory: dict) -> dict | None:
 def _restore_decisions(space, items, report: ImportReport, *, dry_run: bool) -> None:
     """Decisions in dependency order: one that supersedes another comes after it."""
     records = {}
-    for index, given, data in items:
+    for index, given, data, embeddings in items:
         try:
-            record = decision_check(data)
+            record = decision_check(data, embeddings)
         except RestoreError as exc:
             report.error(index, given, str(exc))
             continue
@@ -262,6 +262,10 @@ def mif_import(
                 report.error(candidate.index, candidate.id, f"vendor_extensions.synchronex.data: {problem}")
             elif kind == KIND_DECISION and not decisions_allowed:
                 report.error(candidate.index, candidate.id, "Importing decisions needs the decisions:write scope.")
+            elif kind == KIND_DECISION:
+                # The vector sits on the memory (MIF's ``embeddings``), not in our extension.
+                embeddings = candidate.memory.get("embeddings")
+                groups[kind].append((candidate.index, candidate.id, ours["data"], embeddings))
             else:
                 groups[kind].append((candidate.index, candidate.id, ours["data"]))
         elif kind in (None, KIND_MEMORY):

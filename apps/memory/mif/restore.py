@@ -9,6 +9,10 @@ by either, and API lookups by id fall back to ``origin_id`` in the space.
 
 Each function returns ``"imported"`` or ``"duplicate"`` and raises ``RestoreError`` with a
 sentence for a record that cannot be restored; nothing is written with ``dry_run``.
+
+A restored version is at most ``MAX_RESTORED_VERSION`` (1,000,000,000), far below the integer
+column's 2**31 - 1: every later write adds one to it, and a row at the column's maximum could
+never be written again (nor could the space's consolidation, which writes the kernel).
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ from apps.decisions.models import Decision
 from apps.identity.api.serializers import KernelSectionsSerializer
 from apps.identity.layers import SECTIONS
 from apps.identity.models import Kernel, KernelRevision
-from apps.identity.services import block_key, kernel_update
+from apps.identity.services import block_key, kernel_update, sections_normalised
 from apps.memory.mif.common import canonical_uuid, derived_id, parse_timestamp
 from apps.memory.mif.writer import describe
-from apps.memory.services import MAX_VERSION
+from apps.memory.services import embedding_validate
 from apps.products.api.serializers import ProductStateWriteSerializer
 from apps.products.models import ProductState
 from apps.products.names import clean_product_name
@@ -41,6 +45,7 @@ from synchronex.api import errors
 from synchronex.api.exceptions import to_service_error
 
 IMPORTED, DUPLICATE = "imported", "duplicate"
+MAX_RESTORED_VERSION = 1_000_000_000
 SOURCE_MAX = 32
 SUMMARY_MAX = 100_000
 
@@ -74,8 +79,8 @@ def _moment(data: dict, key: str, default: datetime) -> datetime:
 
 def _version(data: dict) -> int:
     value = data.get("version", 1)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
-        raise RestoreError(f"version: Must be an integer from 1 to {MAX_VERSION}.")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RESTORED_VERSION:
+        raise RestoreError(f"version: Must be an integer from 1 to {MAX_RESTORED_VERSION}.")
     return value
 
 
@@ -157,7 +162,8 @@ DECISION_FIELDS = ("decision", "product_name", "reasoning", "tags", "affects_pro
 
 @dataclass
 class DecisionRecord:
-    """A decision validated for restore: its original id, target of ``supersedes``, fields."""
+    """A decision validated for restore: its original id, target of ``supersedes``, fields
+    (with the vector's columns when the memory carried one)."""
 
     original: uuid.UUID
     supersedes: uuid.UUID | None
@@ -166,11 +172,24 @@ class DecisionRecord:
     source: str
 
 
-def decision_check(data: dict) -> DecisionRecord:
-    """Validate a decision record (the API's rules); raises RestoreError."""
+def _vector_fields(embeddings) -> dict:
+    """The decision's vector columns from its memory's MIF ``embeddings`` (checked as a generic
+    memory's are), or none: a decision without one is embedded again by the embedding task."""
+    try:
+        vector, model, dimensions = embedding_validate(embeddings)
+    except errors.ValidationFailed as exc:
+        raise RestoreError(describe(exc)) from None
+    if vector is None:
+        return {}
+    return {"embedding": vector, "embedding_model": model, "embedding_dimensions": dimensions}
+
+
+def decision_check(data: dict, embeddings=None) -> DecisionRecord:
+    """Validate a decision record (the API's rules) and its memory's ``embeddings``; raises RestoreError."""
     original = _uuid(data)
     supersedes = _uuid(data, "supersedes") if data.get("supersedes") is not None else None
     fields = _check(DecisionCreateSerializer(data={key: data[key] for key in DECISION_FIELDS if key in data}))
+    fields |= _vector_fields(embeddings)
     source = data.get("source") or "mif"
     if not isinstance(source, str) or len(source) > SOURCE_MAX:
         raise RestoreError(f"source: Must be text of at most {SOURCE_MAX} characters.")
@@ -253,7 +272,8 @@ def kernel_restore(*, space: Space, data: dict, dry_run: bool, actor: str, actor
         if current is None and not dry_run:
             raise RestoreError("The kernel could not be stored (its id is taken).")
         if current is not None and any(current.sections().values()):
-            if current.sections() == {name: data.get(name) for name in SECTIONS}:
+            # Compared as stored (trimmed, duplicates dropped), not as the record spells it.
+            if current.sections() == sections_normalised(sections):
                 return DUPLICATE
             raise RestoreError(
                 "This scope already has an Identity Kernel; it was not replaced. "

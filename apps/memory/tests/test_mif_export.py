@@ -1,19 +1,24 @@
 """GET /api/v1/memory/export-mif: formats, headers, filters, permissions, privacy, isolation."""
 
+import json
 import re
 from datetime import UTC, datetime
 
 import pytest
+from cryptography.fernet import Fernet
+from django.db import connection
 
 from apps.accounts.models import ApiKey
 from apps.byok.services import byok_credential_create
 from apps.byok.tests.helpers import fresh_key
 from apps.decisions.models import Decision
 from apps.decisions.services import decision_create
-from apps.memory.mif.common import VENDOR
+from apps.memory.mif.common import EXPORT_TYPES, VENDOR
+from apps.memory.mif.export import FLUSH_BYTES, ExportOptions, StartedStream, mif_json_stream
 from apps.memory.models import Memory
 from apps.memory.services import memory_create
 from apps.memory.tests.mif_support import EXPORT, PLAIN, by_id, export, export_json, mif_memory, seed_space
+from apps.memory.tests.test_mif_streaming import fill
 from apps.scopes.models import Membership
 from apps.scopes.services import space_ensure_personal, workspace_create
 
@@ -163,6 +168,59 @@ def test_bad_parameters_are_validation_errors(user, client_for, params, field):
     error = response.json()["error"]
     assert error["code"] == "VALIDATION_ERROR"
     assert field in error["details"]["fields"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "markdown"])
+@pytest.mark.parametrize("since", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"])
+def test_a_since_outside_the_years_1_to_9999_in_utc_is_a_validation_error(user, client_for, since, fmt):
+    """Such a moment parses, but no UTC date-time holds it: refused up front, not a broken download."""
+    seed_space(user)
+    response = client_for(user, "read").get(EXPORT, params={"since": since, "format": fmt})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR" and list(error["details"]["fields"]) == ["since"]
+    assert response.headers["X-Request-ID"]
+
+
+def test_a_since_at_the_edges_of_the_years_1_to_9999_in_utc_is_taken(user, client_for):
+    seed_space(user)
+    client = client_for(user, "read")
+    everything = export_json(client, since="0001-01-01T14:00:00+14:00")
+    assert everything["export_meta"]["memory_count"] == 9
+    assert everything["vendor_extensions"][VENDOR]["since"] == "0001-01-01T00:00:00Z"
+    assert export_json(client, since="9999-12-31T11:59:59-12:00")["memories"] == []
+    assert "Since: 9999-12-31T23:59:59Z" in export(client, since="9999-12-31T23:59:59Z", format="markdown").text
+
+
+@pytest.mark.parametrize("fmt", ["json", "markdown"])
+def test_a_failure_before_the_first_chunk_is_the_json_error_envelope(user, client_for, settings, fmt):
+    """The export starts (secrets, first rows) before the response does: a failure there takes the
+    one error path (JSON envelope with the request id), not the server's bare 500 page."""
+    space = space_ensure_personal(user=user)
+    byok_credential_create(space=space, service="openai", label="main", key=fresh_key("openai"))
+    decision_create(space=space, decision="Use PostgreSQL", product_name="Atlas")
+    client = client_for(user, "read")
+    settings.FERNET_KEYS = [Fernet.generate_key().decode()]  # the stored secret no longer opens
+    response = client.get(EXPORT, params={"format": fmt})
+    assert response.status_code == 500
+    assert response.headers["Content-Type"] == "application/json"
+    request_id = response.headers["X-Request-ID"]
+    error = response.json()["error"]
+    assert error["code"] == "INTERNAL_ERROR" and request_id in error["message"]
+    assert "Content-Disposition" not in response.headers
+
+
+def test_an_export_of_many_chunks_streams_whole_and_closing_it_early_ends_its_snapshot(user, client_for):
+    space = space_ensure_personal(user=user)
+    fill(space, 400)  # about 250 KiB: several chunks
+    body = client_for(user, "read").get(EXPORT).content
+    assert len(body) > 3 * FLUSH_BYTES and json.loads(body)["export_meta"]["memory_count"] == 400
+
+    options = ExportOptions(space=space, scope="personal", user_id=str(user.pk), types=EXPORT_TYPES)
+    started = StartedStream(mif_json_stream(options))
+    assert connection.in_atomic_block  # the first chunk was made inside the export's snapshot
+    started.close()  # what the server does when the client leaves after the first chunk
+    assert not connection.in_atomic_block
 
 
 def test_repeated_parameter_is_refused(user, client_for):

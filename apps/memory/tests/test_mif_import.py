@@ -438,6 +438,42 @@ def test_kernel_record_restores_sections_version_and_timestamps(user, client_for
     assert client.get("/api/v1/memory/identity").headers["ETag"] == '"4"'
 
 
+def test_reimporting_a_kernel_record_that_needed_normalising_is_a_duplicate(user, client_for):
+    """The kernel in place is compared with the record as it was stored (trimmed, deduplicated)."""
+    record = {"id": str(uuid.uuid4()), "identity": {"name": "  Zed  "}, "constraints": {"always": ["a", "a", " b "]}}
+    document = mif_document([mif_memory(vendor_extensions={VENDOR: {"kind": "identity_kernel", "data": record}})])
+    client = client_for(user)
+    first = import_document(client, document).json()
+    second = import_document(client, document).json()
+    assert first["kernel_imported"] is True and first["errors"] == []
+    assert second["errors"] == [] and second["kernel_imported"] is False and second["duplicates_skipped"] == 1
+    kernel = Kernel.objects.get(space__owner=user)
+    assert (kernel.identity, kernel.constraints, kernel.version) == ({"name": "Zed"}, {"always": ["a", "b"]}, 1)
+
+
+def test_rows_restored_at_the_highest_version_can_still_be_written(user, client_for):
+    """Restored versions stop at 1,000,000,000, far below the integer column's maximum: the
+    product and the kernel keep taking writes (each write adds one)."""
+    top = 1_000_000_000
+    product = {"id": str(uuid.uuid4()), "name": "Atlas", "version": top}
+    kernel = {"id": str(uuid.uuid4()), **KERNEL, "version": top}
+    document = mif_document(
+        [
+            mif_memory(vendor_extensions={VENDOR: {"kind": "product_state", "data": product}}),
+            mif_memory(vendor_extensions={VENDOR: {"kind": "identity_kernel", "data": kernel}}),
+        ]
+    )
+    client = client_for(user)
+    report = import_document(client, document).json()
+    assert report["errors"] == [] and report["products_imported"] == 1 and report["kernel_imported"] is True
+    state = client.post("/api/v1/memory/product/Atlas/state", json={"what_works": ["Login"]})
+    assert state.status_code == 200, state.text
+    assert state.json()["version"] == top + 1
+    identity = client.put("/api/v1/memory/identity", json={"identity": {"name": "Grace"}})
+    assert identity.status_code == 200, identity.text
+    assert identity.json()["version"] == top + 1
+
+
 def test_error_list_is_capped_but_counted(user, client_for):
     memories = [{"id": str(uuid.uuid4()), "created_at": "2026-01-01T00:00:00Z"} for _ in range(1_005)]
     body = import_document(client_for(user), mif_document([*memories, mif_memory()])).json()

@@ -139,9 +139,35 @@ def test_a_restored_version_beyond_the_integer_column_is_a_per_item_error(write_
     bad = mif_memory(vendor_extensions={VENDOR: {"kind": kind, "data": record}})
     error = import_with_one_bad_item(write_api, bad)
     assert "version" in error["message"]
+    # The column's own maximum is refused too: the next write would overflow it, for good.
     record["version"] = 2**31 - 1
     report = import_document(write_api, mif_document([bad])).json()
+    assert [error["index"] for error in report["errors"]] == [0], report
+    assert "version" in report["errors"][0]["message"] and "1000000000" in report["errors"][0]["message"]
+    record["version"] = 1_000_000_000
+    report = import_document(write_api, mif_document([bad])).json()
     assert report["errors"] == [] and (report["products_imported"] or report["kernel_imported"])
+
+
+@pytest.mark.parametrize(
+    ("embeddings", "field"),
+    [
+        ({"model": "m-1", "dimensions": 3, "vector": [0.6, 0.8]}, "embeddings.dimensions"),
+        ({"vector": [0.6, 0.8]}, "embeddings.model"),
+        ({"model": "m-1", "vector": [0.6, "x"]}, "embeddings.vector"),
+        ({"model": "m\u0000", "vector": [0.6, 0.8]}, "embeddings"),
+        ("not an object", "embeddings"),
+    ],
+)
+def test_a_restored_decisions_bad_vector_is_a_per_item_error(write_api, embeddings, field):
+    """A decision's vector is checked as a generic memory's is (memory_validate)."""
+    record = {"id": str(uuid.uuid4()), "decision": "Use PostgreSQL", "product_name": "Atlas"}
+    bad = mif_memory(embeddings=embeddings, vendor_extensions={VENDOR: {"kind": "decision", "data": record}})
+    report = import_document(write_api, mif_document([mif_memory(content="The good memory next to the bad one"), bad]))
+    report = report.json()
+    assert [e["index"] for e in report["errors"]] == [1], report
+    assert report["errors"][0]["message"].startswith(f"{field}:"), report
+    assert report["decisions_imported"] == 0 and report["memories_imported"] == 1
 
 
 def test_restored_text_the_database_cannot_hold_is_a_per_item_error(write_api):

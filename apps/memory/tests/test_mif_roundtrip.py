@@ -58,6 +58,27 @@ def test_restore_into_a_new_account_gives_the_same_export(make_user, client_for)
     assert again["export_meta"]["checksum"] == exported["export_meta"]["checksum"]
 
 
+def test_vectors_of_decisions_and_memories_survive_the_round_trip(make_user, client_for):
+    """With include_embeddings=true the round trip keeps every vector with its model and size."""
+    old_user = make_user(tier="pro")
+    data = seed_space(old_user)
+    vector = {"embedding": [0.6, 0.8], "embedding_model": "m-1", "embedding_dimensions": 2}
+    Decision.objects.filter(space=data["space"]).update(**vector)
+    Memory.objects.filter(space=data["space"]).update(**vector)
+    exported = export_json(client_for(old_user, "read"), include_embeddings="true")
+    assert sum("embeddings" in memory for memory in exported["memories"]) == 5
+    old_user.delete()
+
+    new_user = make_user(tier="pro")
+    client = client_for(new_user)
+    report = import_document(client, exported).json()
+    assert report["errors"] == [] and report["decisions_imported"] == 3, report
+    again = export_json(client, include_embeddings="true")
+    assert without_export_metadata(again) == without_export_metadata(exported)
+    restored = Decision.objects.filter(space__owner=new_user)
+    assert {(d.embedding_model, d.embedding_dimensions) for d in restored} == {("m-1", 2)}
+
+
 def _kinds(document: dict) -> dict:
     return {m["id"]: m["vendor_extensions"][VENDOR]["kind"] for m in document["memories"]}
 
