@@ -27,6 +27,7 @@ import logging
 from collections import defaultdict
 
 from django.db import connection
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.decisions.models import Decision
@@ -38,6 +39,7 @@ from apps.memory.embeddings import EmbeddingUnavailable, provider_for_space
 from apps.memory.services import _pending, embedding_targets, embeddings_compute_pending
 from apps.memory.similar import similar_pairs
 from apps.products.models import ProductState
+from apps.products.names import product_name_keys
 from apps.scopes.models import Space
 from synchronex.db.locks import hold_space_lock
 
@@ -166,19 +168,23 @@ def _merge_decisions(*, space: Space, product_id) -> int:
 
 # -- step 4 ---------------------------------------------------------------------------------------
 def _snapshots(*, space: Space, existing: list[dict]) -> list[dict]:
-    states = {p.name.casefold(): p for p in ProductState.objects.filter(space=space).only("name", "status")}
-    old = {entry["name"].casefold(): entry for entry in existing if isinstance(entry.get("name"), str)}
-    active = (
-        ProductState.objects.filter(space=space)
-        .exclude(status=ProductState.Status.ARCHIVED)
-        .order_by("-last_activity_at", "id")
-        .only("name", "status")[:KERNEL_PRODUCTS_MAX]
+    # Names are matched by the product states' own key (``apps.products.names``), so the kernel
+    # gets at most one entry per product, the one ``PUT /memory/identity`` then accepts back.
+    # Product names are stored trimmed and NFC, so lower(name) is their key.
+    rows = ProductState.objects.filter(space=space).annotate(key=Lower("name")).only("name", "status")
+    states = {p.key: p for p in rows}
+    entries = [entry for entry in existing if isinstance(entry.get("name"), str)]
+    old: dict[str, dict] = {}
+    for key, entry in zip(product_name_keys(e["name"] for e in entries), entries, strict=True):
+        old.setdefault(key, entry)  # a kernel stored before the rule may name a product twice
+    active = list(
+        rows.exclude(status=ProductState.Status.ARCHIVED).order_by("-last_activity_at", "id")[:KERNEL_PRODUCTS_MAX]
     )
     snapshot = []
     for product in active:
-        kept = {k: v for k, v in old.get(product.name.casefold(), {}).items() if k in ("summary", "url")}
+        kept = {k: v for k, v in old.get(product.key, {}).items() if k in ("summary", "url")}
         snapshot.append({"name": product.name, "status": product.status, **kept})
-    taken = {entry["name"].casefold() for entry in snapshot}
+    taken = {product.key for product in active}
     for key, entry in old.items():
         if len(snapshot) >= KERNEL_PRODUCTS_MAX:
             break

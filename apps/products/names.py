@@ -1,11 +1,20 @@
 """The one rule for product names (SPEC §5): trimmed, NFC, 1–100 characters, no control characters.
 
 Names keep their original spelling; lookups and the per-space unique key are case-insensitive.
+The key two names are compared by, everywhere (product states, the kernel's products,
+consolidation, MIF import, decisions' ``affects_products``), is the trimmed NFC name lowered by
+PostgreSQL: ``lower(name)`` is the unique index's expression, and Python's ``str.lower()`` and
+``casefold()`` differ from it ('ß' and 'ﬁ' fold to 'ss' and 'fi', a final 'Σ' lowers to 'ς', 'İ' to
+two characters), so a key made by Python would part names the table holds as one product, or join
+names it holds apart.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
+
+from django.db import connection
 
 from synchronex.api import errors
 
@@ -17,13 +26,19 @@ def normalise_product_name(raw: str) -> str:
     return unicodedata.normalize("NFC", raw).strip()
 
 
+def has_control_character(text: str) -> bool:
+    """Whether ``text`` holds a control character (Unicode category Cc: C0, DEL, C1): the rule for
+    product names, and for other names that share it (workspace names)."""
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
 def name_problem(name: str) -> str | None:
     """Why a normalised name is not acceptable, or None."""
     if not name:
         return "A product name may not be blank."
     if len(name) > NAME_MAX:
         return f"A product name has at most {NAME_MAX} characters."
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
+    if has_control_character(name):
         return "A product name may not contain control characters."
     return None
 
@@ -37,3 +52,28 @@ def clean_product_name(raw, *, field: str = "name") -> str:
     if problem:
         raise errors.ValidationFailed.for_fields({field: problem})
     return name
+
+
+def product_name_keys(names: Iterable[str]) -> list[str]:
+    """The key of each name (see the module docstring), in order, made in one query.
+
+    The database's own ``lower()`` under its default collation, as the unique index lowers
+    ``name``; what it maps depends on the database's locale, so no key is made in Python.
+    """
+    clean = [normalise_product_name(name) for name in names]
+    if not clean:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT lower(n) FROM unnest(%s::text[]) WITH ORDINALITY AS t(n, i) ORDER BY i", [clean])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def one_per_key(names: list[str]) -> list[str]:
+    """``names`` without those whose key an earlier one has (the first spelling is kept)."""
+    seen: set[str] = set()
+    kept = []
+    for name, key in zip(names, product_name_keys(names), strict=True):
+        if key not in seen:
+            seen.add(key)
+            kept.append(name)
+    return kept

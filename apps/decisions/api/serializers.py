@@ -28,7 +28,7 @@ from apps.decisions.models import (
 )
 from apps.products.api.fields import StrictList, StrictString
 from apps.products.models import NAME_MAX
-from apps.products.names import name_problem, normalise_product_name
+from apps.products.names import name_problem, normalise_product_name, one_per_key
 from synchronex.api import errors
 from synchronex.api.serializers import StrictSerializer
 
@@ -155,7 +155,7 @@ class DecisionCreateSerializer(StrictSerializer):
         return _dedupe(value)
 
     def validate_affects_products(self, value):
-        return _dedupe(value, key=str.lower)
+        return one_per_key(value)  # by the product table's key, which affects_keys holds
 
 
 class DecisionSerializer(serializers.Serializer):

@@ -18,6 +18,7 @@ from django.core.validators import URLValidator
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from apps.products.names import product_name_keys
 from synchronex.api.serializers import StrictSerializer
 
 IDENTITY_MAX = 200
@@ -175,10 +176,12 @@ class KernelSectionsSerializer(SectionSerializer):
     def validate_products(self, value):
         if not value:
             return value
+        # The product states' key (trimmed, NFC, PostgreSQL's lower()): a name that is one
+        # product there is one name here, so the server's own snapshots always come back in.
+        keys = product_name_keys(product["name"] for product in value)
         seen: dict[str, int] = {}
         errors: dict = {}
-        for index, product in enumerate(value):
-            key = product["name"].casefold()
+        for index, key in enumerate(keys):
             if key in seen:
                 errors[index] = {"name": [f"Duplicate product name (same as item {seen[key]}, ignoring case)."]}
             else:

@@ -54,6 +54,7 @@ from apps.ingest.models import BODY_MAX, EXTERNAL_ID_MAX, SIGNAL_TYPES, SOURCE_M
 from apps.products.api.fields import StrictList, StrictString
 from apps.products.api.serializers import HANDOFF_MAX, LIST_ITEM_MAX
 from apps.products.models import NAME_MAX, ProductState
+from apps.products.names import one_per_key
 from synchronex.api.serializers import StrictSerializer
 
 BATCH_MAX = 100
@@ -170,12 +171,7 @@ class DecisionDataSerializer(StrictSerializer):
         return list(dict.fromkeys(value))
 
     def validate_affects_products(self, value):
-        seen, kept = set(), []
-        for name in value:
-            if name.lower() not in seen:
-                seen.add(name.lower())
-                kept.append(name)
-        return kept
+        return one_per_key(value)  # as a decision's own (apps.decisions.api.serializers)
 
 
 class SignalSerializer(StrictSerializer):
