@@ -2,9 +2,10 @@
 
 The same key from the same account on the same path within 24 hours returns the stored first
 response (status, body and the headers that matter) without doing the work again. The same key
-with a different request is a CONFLICT: a different body, query string or ``X-Synchronex-Scope``
-(each changes what the request does: ``?dry_run=true``, another workspace), all compared byte for
-byte through one keyed SHA-256, and so is the same request made with other rights or acting on
+with a different request is a CONFLICT: a different body, query string, ``X-Synchronex-Scope`` or
+``If-Match`` (each changes what the request does: ``?dry_run=true``, another workspace, a write
+over another version), all compared byte for byte through one keyed SHA-256, and so is the same
+request made with other rights or acting on
 another space. The rights are the catalogue scopes the credential allows (not the token: a client
 that refreshed its OAuth token between retries still gets its replay), so a ``memory:read`` token is
 never served what a ``write`` key's export held (decisions). The space is the one the request
@@ -49,8 +50,11 @@ REPLAYED_PREFIX = "x-synchronex-"
 NOT_REPLAYED = NOTICE_HEADER.lower()
 _REPLAYED = {name.lower() for name in REPLAYED_HEADERS}
 # Part of the fingerprint: records written under another format compare unequal (a CONFLICT until
-# they expire, at most IDEMPOTENCY_TTL_SECONDS after a deploy that changes it) instead of matching.
-FINGERPRINT_VERSION = b"v2"
+# they expire, at most IDEMPOTENCY_TTL_SECONDS after a deploy that changes it) instead of matching,
+# except those of the format just before (``claim`` recognises them: ``_legacy_claim``).
+FINGERPRINT_VERSION = b"v3"
+# v2: everything v3 holds but If-Match. Its records cannot say which If-Match they were sent with.
+LEGACY_FINGERPRINT_VERSION = b"v2"
 PATH_MAX = IdempotencyRecord._meta.get_field("path").max_length
 
 
@@ -73,17 +77,21 @@ def granted_scopes(credential) -> str:
     return " ".join(sorted(scope for scope in SCOPES if credential is not None and credential.allows(scope)))
 
 
-def request_fingerprint(request) -> str:
+def request_fingerprint(request, version: bytes | None = None) -> str:
     """A keyed digest of what the request asks beyond its path: query string, scope header, the
-    credential's rights, the space it acts on, and body (bodies may hold secrets, BYOK keys, so no
-    bare hash is kept). Resolving the space raises NOT_FOUND for a workspace the caller left."""
-    digest = hmac.new(settings.SECRET_KEY.encode(), FINGERPRINT_VERSION, digestmod=hashlib.sha256)
-    parts = (
+    credential's rights, the space it acts on, ``If-Match`` and body (bodies may hold secrets, BYOK
+    keys, so no bare hash is kept), in the format ``version`` (default ``FINGERPRINT_VERSION``).
+    Resolving the space raises NOT_FOUND for a workspace the caller left."""
+    version = version or FINGERPRINT_VERSION
+    digest = hmac.new(settings.SECRET_KEY.encode(), version, digestmod=hashlib.sha256)
+    parts = [
         request.META.get("QUERY_STRING", ""),
         request.headers.get("X-Synchronex-Scope"),
         granted_scopes(getattr(request, "auth", None)),
         str(space_for_request(request).space.pk),
-    )
+    ]
+    if version != LEGACY_FINGERPRINT_VERSION:
+        parts.append(request.headers.get("If-Match"))
     for part in parts:
         if part is None:  # an absent header is not an empty one (the scope refuses an empty one)
             digest.update(b"-:")
@@ -117,10 +125,14 @@ def claim(request) -> IdempotencyRecord | None:
     except IntegrityError:
         existing = IdempotencyRecord.objects.get(**lookup)
     if existing.request_hash != request_hash:
-        raise errors.Conflict(
-            "This Idempotency-Key was already used with a different request (body, query string or scope) "
-            "or with other rights."
-        )
+        if existing.request_hash != request_fingerprint(request, LEGACY_FINGERPRINT_VERSION):
+            raise errors.Conflict(
+                "This Idempotency-Key was already used with a different request (body, If-Match, "
+                "query string or scope) or with other rights."
+            )
+        taken = _legacy_claim(existing, request_hash, now)
+        if taken is not None:
+            return taken
     if not existing.completed:
         abandoned = now - timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS)
         # One retry takes an abandoned claim over: the update matches only while it is unfinished and old.
@@ -132,6 +144,28 @@ def claim(request) -> IdempotencyRecord | None:
             return existing
         raise errors.Conflict("A request with this Idempotency-Key is still being processed; retry shortly.")
     raise Replay(existing)
+
+
+def _legacy_claim(existing: IdempotencyRecord, request_hash: str, now) -> IdempotencyRecord | None:
+    """For a record kept before If-Match joined the fingerprint, of this request but for an
+    If-Match it cannot tell: the record itself when this request takes the key over, else None
+    (go on as for a record of this very request: replay it, or wait while it runs).
+
+    A kept 412 did nothing, so this request runs whatever its If-Match (the corrected retry of a
+    stale write is not answered the old 412, and no CONFLICT blames a difference the client cannot
+    see); any other kept answer is replayed as that release would have (its work was done).
+    """
+    if existing.status_code != 412:
+        return None
+    # One retry takes it over: the update matches only while the record is still that old 412.
+    taken = IdempotencyRecord.objects.filter(
+        pk=existing.pk, request_hash=existing.request_hash, status_code=412
+    ).update(request_hash=request_hash, status_code=None, response_body=None, response_headers={}, created_at=now)
+    if not taken:
+        raise errors.Conflict("A request with this Idempotency-Key is still being processed; retry shortly.")
+    existing.request_hash, existing.status_code, existing.created_at = request_hash, None, now
+    existing.response_body, existing.response_headers = None, {}
+    return existing
 
 
 def prune(*, now=None) -> int:

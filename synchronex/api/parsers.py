@@ -18,7 +18,8 @@ class StrictJSONParser(JSONParser):
     values no column can hold: numbers beyond a double (``1e400``, which Python reads as infinity
     and PostgreSQL's jsonb refuses) and lone UTF-16 surrogates (``"\\ud800"``, not a character:
     no UTF-8 text can carry it). Both answer VALIDATION_ERROR for the whole body, as invalid UTF-8
-    does, so nothing of such a body is ever stored."""
+    does, so nothing of such a body is ever stored; so does an object that repeats a key (its
+    message names the key)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         request = (parser_context or {}).get("request")
@@ -46,13 +47,17 @@ class JsonRefused(ValueError):
 
 def loads_strict(text: str):
     """``json.loads`` with the API's rules, for every JSON body it reads (REST and MCP): no NaN or
-    Infinity, no number beyond a double, no nesting past ``MAX_DEPTH``, no lone surrogate.
+    Infinity, no number beyond a double, no nesting past ``MAX_DEPTH``, no lone surrogate, and no
+    object that repeats a key (at any depth): Python would keep the last value silently, another
+    reader the first, so ``{"workspace_id": "<id>", "workspace_id": null}`` means nothing certain.
 
     Raises ``JsonRefused`` for a broken rule, and ``ValueError`` (JSONDecodeError) for text that
     is not JSON.
     """
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = json.loads(
+            text, parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
+        )
     except RecursionError:
         raise JsonRefused("JSON is nested too deeply") from None
     if depth_exceeds(value, MAX_DEPTH):
@@ -80,6 +85,15 @@ def depth_exceeds(value, limit: int) -> bool:
                     return True
                 stack.append((child, depth + 1))
     return False
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):  # the usual case costs one comparison; only a repeat is looked for
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise JsonRefused(f"JSON object repeats the key {json.dumps(repeated[:50])}")
+    return obj
 
 
 def _reject_constant(name: str):

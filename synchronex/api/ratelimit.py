@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import caches
-from django_ratelimit.core import _get_ip, is_ratelimited
+from django_ratelimit.core import _get_ip, get_usage
 
 from synchronex.api import errors, quota_table, stamps
 from synchronex.api.cache import PostgresCache
@@ -249,6 +249,14 @@ def bearer_failures_forget() -> None:
 
 
 def throttle_ip(request, *, group: str, rate: str) -> None:
-    """Per-client-IP throttle for unauthenticated endpoints that take credentials."""
-    if is_ratelimited(request, group=group, key="ip", rate=rate, increment=True):
-        raise errors.RateLimited("Too many attempts from this address; wait a minute and try again.")
+    """Per-client-IP throttle for unauthenticated endpoints that take credentials.
+
+    The 429 says in ``Retry-After`` how long the address's window still runs (django-ratelimit
+    ends each key's window at its own second of the period, not on the clock minute)."""
+    usage = get_usage(request, group=group, key="ip", rate=rate, increment=True)
+    if usage is not None and usage["should_limit"]:
+        raise errors.RateLimited(
+            "Too many attempts from this address; wait a minute and try again.",
+            # At least 1: ``time_left`` is 0 in the window's last second, and -1 when the store failed.
+            headers={"Retry-After": str(max(usage["time_left"], 1))},
+        )

@@ -34,9 +34,19 @@ MODEL_NAME_MAX = 100
 MAX_ROUTES = 20
 
 
+# Files an OS keeps beside the IANA database that zoneinfo lists as zones: Debian's ``localtime``
+# (a link to /etc/localtime, so the server's own zone, whatever that is) and ``posixrules`` (zic's
+# default rules; Python drops it, but only where it finds it by name).
+NOT_IANA_ZONES = frozenset({"localtime", "posixrules"})
+
+
 @lru_cache(maxsize=1)
 def _timezones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    """The IANA time zone names (SPEC §4): every Zone and Link of the database the server has (the
+    system's tzdata, compiled), the same set as tzdata's ``zones`` list. Links are accepted
+    (``US/Pacific``, ``UTC``) since they are IANA names; so is ``Factory``, the database's zone for
+    "not set yet", which is IANA's own although it names no place."""
+    return frozenset(zoneinfo.available_timezones()) - NOT_IANA_ZONES
 
 
 class StrictString(serializers.CharField):

@@ -8,6 +8,7 @@ from apps.decisions.services import decision_create
 from apps.identity.api.serializers import kernel_body
 from apps.identity.selectors import kernel_effective
 from apps.products.api.serializers import ProductStateWriteSerializer, product_state_body
+from apps.products.api.views import product_write_body
 from apps.products.names import clean_product_name
 from apps.products.selectors import product_get
 from apps.products.services import product_state_write
@@ -237,4 +238,6 @@ def update_product_state(context: ToolContext, args: dict) -> dict:
     product, created = product_state_write(
         space=active.space, name=product_name_argument(args), changes=changes, if_match=if_match
     )
-    return {**_state(context, product, active.scope), "created": created}
+    # Without memory:read only what the call set comes back, as on REST (product_write_body).
+    answer = product_write_body(product, active.scope, changes=changes, allows=context.allows)
+    return {**answer, "created": created}

@@ -12,6 +12,7 @@ from apps.products.selectors import product_get, product_list
 from apps.products.services import ANY_VERSION, product_state_write
 from synchronex.api import errors
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
+from synchronex.api.raw_path import path_is_utf8
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
 
@@ -44,6 +45,13 @@ DECISIONS_NOTE = (
     "`recent_decisions` holds the product's five newest current decisions for tokens with `decisions:read` "
     "(every API key); for an OAuth token without it the list is empty."
 )
+WRITE_ONLY_NOTE = (
+    " An OAuth token with `memory:write` but not `memory:read` is answered only `name`, `version`, "
+    "`updated_at`, `scope` and the fields its body set (as stored, e.g. trimmed): a write must not read "
+    "the rest of the state."
+)
+# The answer to a write by a token that may not read product states (see ``product_write_body``).
+WRITE_ONLY_FIELDS = frozenset({"name", "version", "updated_at", "scope"})
 
 
 def parse_if_match(raw: str | None):
@@ -67,9 +75,31 @@ def parse_if_match(raw: str | None):
     return versions
 
 
-def _state_response(request, product, scope: str, *, status: int = 200) -> Response:
-    recent = decision_recent_for_product(product=product, readable=request.auth.allows("decisions:read"))
-    return Response(product_state_body(product, recent, scope), status=status, headers={"ETag": f'"{product.version}"'})
+def product_name_from_path(request, name: str) -> str:
+    """The routed ``name``, or VALIDATION_ERROR when the path's bytes are not UTF-8: Django turns
+    such bytes into their escapes, so ``Caf%E9`` would name a product ``Caf%E9``, which
+    ``Caf%25E9`` names too (one product, two URLs; ``synchronex/api/raw_path.py``)."""
+    if not path_is_utf8(request):
+        raise errors.ValidationFailed.for_fields(
+            {"name": "The product name in the path is not UTF-8; percent-encode its UTF-8 bytes."}
+        )
+    return name
+
+
+def product_write_body(product, scope: str, *, changes: dict, allows) -> dict:
+    """The answer to a product state write (REST and MCP): the whole state for a credential that
+    may read it (``allows``: the credential's scope check), else only ``WRITE_ONLY_FIELDS`` and
+    the fields the write set (``changes``), so ``memory:write`` alone never reads a state."""
+    if allows("memory:read"):
+        return product_state_body(
+            product, decision_recent_for_product(product=product, readable=allows("decisions:read")), scope
+        )
+    body = product_state_body(product, (), scope)
+    return {key: value for key, value in body.items() if key in WRITE_ONLY_FIELDS or key in changes}
+
+
+def _etag(product) -> dict:
+    return {"ETag": f'"{product.version}"'}
 
 
 class ProductStateView(ApiView):
@@ -83,15 +113,20 @@ class ProductStateView(ApiView):
         responses={200: ProductStateSerializer},
     )
     def get(self, request, name: str):
+        name = product_name_from_path(request, name)
         active = self.active
-        return _state_response(request, product_get(space=active.space, name=name), active.scope)
+        product = product_get(space=active.space, name=name)
+        recent = decision_recent_for_product(product=product, readable=request.auth.allows("decisions:read"))
+        return Response(product_state_body(product, recent, active.scope), headers=_etag(product))
 
     @extend_schema(
         tags=TAGS,
         summary="Update (or create) a product's state",
         description="Partial update: absent fields stay, lists replace. Creates the product when missing "
         '(201, else 200). With `If-Match: "<version>"` the write applies only to that version '
-        "(else PRECONDITION_FAILED); a write that changes something bumps the version (ETag). " + DECISIONS_NOTE,
+        "(else PRECONDITION_FAILED); a write that changes something bumps the version (ETag). "
+        + DECISIONS_NOTE
+        + WRITE_ONLY_NOTE,
         parameters=[
             NAME_PARAMETER,
             OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False, description='e.g. "3"'),
@@ -105,14 +140,15 @@ class ProductStateView(ApiView):
         },
     )
     def post(self, request, name: str):
+        name = product_name_from_path(request, name)
         active = self.writable_space()
         if_match = parse_if_match(request.headers.get("If-Match"))
         body = ProductStateWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        product, created = product_state_write(
-            space=active.space, name=name, changes=dict(body.validated_data), if_match=if_match
-        )
-        return _state_response(request, product, active.scope, status=201 if created else 200)
+        changes = dict(body.validated_data)
+        product, created = product_state_write(space=active.space, name=name, changes=changes, if_match=if_match)
+        answer = product_write_body(product, active.scope, changes=changes, allows=request.auth.allows)
+        return Response(answer, status=201 if created else 200, headers=_etag(product))
 
 
 class ProductListView(ApiView):

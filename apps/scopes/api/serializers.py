@@ -1,7 +1,16 @@
+"""Scope and workspace bodies (SPEC §3). Values must be JSON strings: no number becomes a workspace
+id (DRF's UUIDField reads 123 as a UUID) and none becomes a name (DRF's CharField turns 123 into "123")."""
+
+import uuid
+
 from rest_framework import serializers
 
+from apps.products.api.fields import StrictString
+from apps.products.names import has_control_character
 from apps.scopes.services import ASSIGNABLE_ROLES
 from synchronex.api.serializers import StrictSerializer
+
+WORKSPACE_NAME_MAX = 200
 
 
 class WorkspaceRefSerializer(serializers.Serializer):
@@ -18,15 +27,36 @@ class ScopeSerializer(serializers.Serializer):
     available = WorkspaceRefSerializer(many=True)
 
 
-class ScopeUpdateSerializer(StrictSerializer):
-    """`workspace_id` is required: a workspace id, or `null` for the personal scope."""
+class WorkspaceIdField(serializers.UUIDField):
+    """A workspace id as a JSON string, read as the ``X-Synchronex-Scope`` header reads one
+    (``uuid.UUID`` of the trimmed text: with or without dashes, braces or ``urn:uuid:``)."""
 
-    workspace_id = serializers.UUIDField(allow_null=True)
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        try:
+            return uuid.UUID(data.strip())
+        except ValueError:
+            self.fail("invalid", value=data)
+
+
+class ScopeUpdateSerializer(StrictSerializer):
+    """`workspace_id` is required: a workspace id (a string), or `null` for the personal scope."""
+
+    workspace_id = WorkspaceIdField(allow_null=True)
 
 
 class WorkspaceCreateSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=200)
+    name = StrictString(
+        max_length=WORKSPACE_NAME_MAX,
+        help_text=f"Trimmed, 1–{WORKSPACE_NAME_MAX} characters, no control characters (as product names).",
+    )
     kind = serializers.ChoiceField(choices=["team", "agency"])
+
+    def validate_name(self, value: str) -> str:
+        if has_control_character(value):
+            raise serializers.ValidationError("A workspace name may not contain control characters.")
+        return value
 
 
 class MemberSerializer(serializers.Serializer):
