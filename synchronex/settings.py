@@ -98,6 +98,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0
 if PRODUCTION and not ALLOWED_HOSTS:  # e.g. " , ": set, but every request would be a 400
     raise ImproperlyConfigured("ALLOWED_HOSTS names no host: give a comma list, e.g. synchronex.ai")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# JSON envelope under the API prefixes, Django's page elsewhere; both say CSRF failed.
+CSRF_FAILURE_VIEW = "synchronex.api.middleware.csrf_failure"
 # Public origin used in OAuth metadata and links, e.g. https://synchronex.ai
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://localhost:3010")
 

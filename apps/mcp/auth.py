@@ -6,7 +6,8 @@ resource identifier (``<PUBLIC_BASE_URL>/mcp``, RFC 8707), so a token an MCP cli
 this endpoint works here, and one narrowed to another resource does not.
 
 Challenges follow the MCP authorization spec: every 401 names the RFC 9728 metadata document
-(``resource_metadata``) from which a client discovers the authorization server, and a token that
+(``resource_metadata``) from which a client discovers the authorization server and the scopes
+the tools need (``scope``, so a client asks for those, not the whole catalogue), and a token that
 lacks a tool's scope gets a 403 ``insufficient_scope`` challenge naming the scope, so clients that
 support step-up authorization can ask the user for it.
 """
@@ -31,9 +32,21 @@ def _quoted(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def required_scopes() -> list[str]:
+    """The scopes the tools need (importing the tools package registers them all)."""
+    from .tools.registry import required_scopes as tools_scopes
+
+    return tools_scopes()
+
+
 def unauthorized_challenge(error: errors.ServiceError | None) -> str:
-    """The ``WWW-Authenticate`` value of a 401: no ``error`` when no token was sent (RFC 6750 §3.1)."""
-    challenge = f'Bearer realm="{REALM}", resource_metadata="{resource_metadata_url()}"'
+    """The ``WWW-Authenticate`` value of a 401: no ``error`` when no token was sent (RFC 6750 §3.1).
+
+    ``scope`` names what the tools need (MCP 2025-11-25, "Scope Selection Strategy"): clients
+    ask for exactly that, where without it they fall back to the metadata's list.
+    """
+    scopes = " ".join(required_scopes())
+    challenge = f'Bearer realm="{REALM}", resource_metadata="{resource_metadata_url()}", scope="{scopes}"'
     if error is not None:
         challenge += f', error="invalid_token", error_description="{_quoted(error.message)}"'
     return challenge

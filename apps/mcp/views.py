@@ -3,11 +3,11 @@
 Order of checks on a POST: the ``Origin`` header (DNS-rebinding protection: only the public
 origin and loopback origins), the bearer token (401 with a ``resource_metadata`` challenge), the
 account quota (every authenticated POST counts once, and each further request of a batch once
-more), the content type and ``Accept``, the JSON itself, the ``MCP-Protocol-Version`` header,
-then each message. A request is answered with ``application/json`` (never a stream: nothing here runs long
-enough to need one); a POST of notifications or responses only is answered 202 with no body.
-GET (the optional server-to-client stream) and DELETE (session termination; there are no sessions)
-answer 405.
+more when the revision has batches, so that the batch runs), the content type and ``Accept``,
+the JSON itself, the ``MCP-Protocol-Version`` header, then each message. A request is answered
+with ``application/json`` (never a stream: nothing here runs long enough to need one); a POST of
+notifications or responses only is answered 202 with no body. GET (the optional server-to-client
+stream) and DELETE (session termination; there are no sessions) answer 405.
 """
 
 from __future__ import annotations
@@ -76,6 +76,11 @@ def _origin_allowed(origin: str) -> bool:
     return parts.hostname.lower() in LOOPBACK_HOSTS
 
 
+def _protocol_version(request) -> str:
+    header = request.headers.get(VERSION_HEADER)
+    return header.strip() if header is not None else HEADERLESS_VERSION
+
+
 def _accepts_json(accept: str | None) -> bool:
     if not accept:
         return True
@@ -136,7 +141,8 @@ class McpView(View):
     @staticmethod
     def _read(request) -> tuple[HttpResponse | None, object, int]:
         """(a refusal of the body or its media types, or None; the decoded body; how many more
-        requests a batch holds, each of which counts against the quota too)."""
+        requests a batch holds, each of which counts against the quota too). A batch that its
+        protocol revision refuses whole (``_answer``) runs nothing, so it counts once."""
         content_type = (request.content_type or "").lower()
         if content_type != "application/json":
             message = "The body must be JSON (Content-Type: application/json)."
@@ -147,13 +153,12 @@ class McpView(View):
             body = parse_body(request.body)
         except RpcError as error:
             return _rpc_error(error), None, 0
-        if isinstance(body, list):
+        if isinstance(body, list) and _protocol_version(request) in BATCH_VERSIONS:
             return None, body, max(sum(1 for item in body if isinstance(item, dict) and "id" in item) - 1, 0)
         return None, body, 0
 
     def _answer(self, request, credential, body) -> HttpResponse:
-        header = request.headers.get(VERSION_HEADER)
-        version = header.strip() if header is not None else HEADERLESS_VERSION
+        version = _protocol_version(request)
         is_initialize = isinstance(body, dict) and body.get("method") == "initialize"
         if version not in SUPPORTED_VERSIONS and not is_initialize:
             return _rpc_error(unsupported_version(version))

@@ -17,7 +17,13 @@ from rest_framework.exceptions import ParseError
 
 from apps.oauth.readable import unreadable_reason
 from apps.oauth.registration import MetadataRejected, client_metadata_normalise
-from apps.oauth.resources import DEFAULT_RESOURCE, PROTECTED_RESOURCES, public_base_url, resource_uri
+from apps.oauth.resources import (
+    DEFAULT_RESOURCE,
+    PROTECTED_RESOURCES,
+    RESOURCE_SCOPES,
+    public_base_url,
+    resource_uri,
+)
 from apps.oauth.validators import OAuth2Validator
 from synchronex.api import errors
 from synchronex.api.parsers import StrictJSONParser
@@ -120,7 +126,8 @@ class RegisterManageView(dot_views.DynamicClientRegistrationManagementView):
 
 
 class ProtectedResourceMetadataView(dot_views.OAuthProtectedResourceMetadataView):
-    """RFC 9728 metadata; the bare well-known path describes the REST API."""
+    """RFC 9728 metadata; the bare well-known path describes the REST API, which advertises the
+    whole scope catalogue; a resource registered with its own scopes (``/mcp``) lists those."""
 
     def get(self, request, *args, **kwargs):
         path = (kwargs.get("resource_path") or DEFAULT_RESOURCE).strip("/")
@@ -134,6 +141,10 @@ class ProtectedResourceMetadataView(dot_views.OAuthProtectedResourceMetadataView
 
     def get_resource_name(self):
         return PROTECTED_RESOURCES[self.resource_path]
+
+    def get_scopes_supported(self):
+        scopes = RESOURCE_SCOPES.get(self.resource_path)
+        return scopes() if scopes is not None else super().get_scopes_supported()
 
     def get_resource_documentation(self):
         return f"{public_base_url()}/api/v1/docs" if self.resource_path == DEFAULT_RESOURCE else ""

@@ -8,16 +8,24 @@ with ``register_protected_resource`` from its app's ``ready()``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 
 DEFAULT_RESOURCE = "api/v1"
 
 # path (no leading slash) → human-readable name
 PROTECTED_RESOURCES: dict[str, str] = {DEFAULT_RESOURCE: "Synchronex API"}
+# path → the scopes its metadata advertises (called per request); absent: the whole catalogue
+RESOURCE_SCOPES: dict[str, Callable[[], list[str]]] = {}
 
 
-def register_protected_resource(path: str, name: str) -> None:
+def register_protected_resource(path: str, name: str, scopes: Callable[[], list[str]] | None = None) -> None:
+    """``scopes``, when given, lists what the resource needs; its ``scopes_supported`` says that
+    rather than the catalogue, since clients following the MCP spec ask for what it lists."""
     PROTECTED_RESOURCES[path.strip("/")] = name
+    if scopes is not None:
+        RESOURCE_SCOPES[path.strip("/")] = scopes
 
 
 def public_base_url() -> str:

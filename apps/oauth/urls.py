@@ -1,7 +1,15 @@
 from django.urls import include, path
+from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as dot_views
 
 from apps.oauth import endpoints, views
+
+
+def metadata_view(view_class):
+    """A GET-only metadata document. CSRF-exempt: it takes no cookie and changes nothing, and the
+    CSRF check would otherwise answer another method 403 before the view answers 405 with Allow."""
+    return csrf_exempt(view_class.as_view())
+
 
 # DOT builds its metadata and registration responses by reversing these names in its own
 # "oauth2_provider" namespace, so the routes keep DOT's names at this site's paths.
@@ -17,17 +25,17 @@ protocol_patterns = [
     ),
     path(
         ".well-known/oauth-authorization-server",
-        dot_views.OAuthServerMetadataView.as_view(),
+        metadata_view(dot_views.OAuthServerMetadataView),
         name="oauth-server-metadata",
     ),
     path(
         ".well-known/oauth-protected-resource",
-        endpoints.ProtectedResourceMetadataView.as_view(),
+        metadata_view(endpoints.ProtectedResourceMetadataView),
         name="oauth-resource-metadata",
     ),
     path(
         ".well-known/oauth-protected-resource/<path:resource_path>",
-        endpoints.ProtectedResourceMetadataView.as_view(),
+        metadata_view(endpoints.ProtectedResourceMetadataView),
         name="oauth-resource-metadata-path",
     ),
 ]

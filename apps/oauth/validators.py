@@ -1,13 +1,102 @@
-"""DOT's request validator, with its refresh token check repeated under the lock it takes."""
+"""DOT's request validator, with the rules it leaves out.
+
+- PKCE values must have the shape RFC 7636 gives them: a ``code_verifier`` is 43–128 characters
+  of ``A-Z a-z 0-9 - . _ ~`` (§4.1), an S256 ``code_challenge`` the 43 characters of an unpadded
+  base64url SHA-256 (§4.2). oauthlib only compares the two, so a verifier ``"abc"`` would do.
+- An inactive user gets no token: neither from a code issued before the account was disabled
+  nor by refreshing (DOT checks ``is_active`` only for the password grant).
+- A replayed authorization code revokes every token it issued (RFC 6749 §4.1.2, OAuth 2.1
+  §4.1.3). DOT deletes the grant on exchange and keeps no link from it to the tokens, so the
+  refresh token chain (DOT's ``token_family``, which rotation and reuse protection carry on)
+  of a code exchange is named after the code itself (``code_family``): a replay finds it from
+  the code alone and revokes it with DOT's own ``RefreshToken.revoke_family``.
+- The refresh token check is repeated under the lock DOT takes to rotate it.
+
+Not done here: RFC 6749 §6 treats a refresh without ``scope`` as asking for the scope first
+granted, but DOT keeps no scope on the refresh token: the scope of the token being refreshed is
+what a refresh may ask for, so a narrower refresh stays narrow (README, "OAuth").
+"""
 
 from __future__ import annotations
+
+import re
+import uuid
 
 from oauth2_provider import oauth2_validators
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
+CODE_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
+S256_CODE_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
+# uuid5 namespace of the token families of code exchanges (any fixed UUID; never change it, or
+# replays of codes exchanged before the change find nothing to revoke).
+CODE_FAMILY_NAMESPACE = uuid.UUID("5b0f3c1e-8a6d-4f2b-9c7e-2d4a1e6f8b30")
+
+
+def code_family(code: str) -> uuid.UUID:
+    """The refresh token family of the tokens a code is exchanged for. Codes are random and
+    secret, and only a hash of one is stored here, so the family names no code to a reader."""
+    return uuid.uuid5(CODE_FAMILY_NAMESPACE, code)
+
+
+def code_challenge_problem(challenge: str | None) -> str | None:
+    """Why an S256 ``code_challenge`` cannot be one (RFC 7636 §4.2), or None. A missing one is
+    refused elsewhere (PKCE is required)."""
+    if challenge is None or S256_CODE_CHALLENGE.fullmatch(challenge):
+        return None
+    return "code_challenge must be the 43-character base64url SHA-256 of the code_verifier, without padding."
+
+
+def _active(user) -> bool:
+    return user is not None and user.is_active
+
 
 class OAuth2Validator(oauth2_validators.OAuth2Validator):
+    def save_authorization_code(self, client_id, code, request, *args, **kwargs):
+        # The consent page refuses such a challenge before asking; this covers a posted form
+        # whose hidden field was altered.
+        problem = code_challenge_problem(request.code_challenge)
+        if problem is not None:
+            raise oauth_errors.InvalidRequestError(description=problem, request=request)
+        return super().save_authorization_code(client_id, code, request, *args, **kwargs)
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+            # Unknown, used or expired. A used one is a replay: what it issued is revoked. (An
+            # unknown or unused code names a family with no token: nothing happens.)
+            get_refresh_token_model().revoke_family(code_family(code))
+            return False
+        if not _active(request.user):
+            return False
+        verifier = request.code_verifier
+        if verifier is not None and not CODE_VERIFIER.fullmatch(verifier):
+            raise oauth_errors.InvalidGrantError(
+                description="code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~'.",
+                request=request,
+            )
+        return True
+
+    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
+        try:
+            super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
+        except oauth_errors.InvalidGrantError:
+            # Two exchanges of one code at once: both passed validate_code, both saved tokens,
+            # and the other one deleted the grant first. That is a replay too.
+            get_refresh_token_model().revoke_family(code_family(code))
+            raise
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
+        return valid and _active(request.user)
+
+    def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
+        created = super()._create_refresh_token(request, refresh_token_code, access_token, previous_refresh_token)
+        if previous_refresh_token is None and request.grant_type == "authorization_code":
+            # The first of a chain: name the chain after its code (see the module docstring).
+            created.token_family = code_family(request.code)
+            created.save(update_fields=["token_family"])
+        return created
+
     def _save_bearer_token(self, token, request, *args, **kwargs):
         """Rotate a refresh token only if it is still usable once locked.
 

@@ -20,6 +20,7 @@ from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 from apps.oauth.readable import unreadable_reason
 from apps.oauth.selectors import connected_apps
 from apps.oauth.services import connected_app_revoke
+from apps.oauth.validators import OAuth2Validator, code_challenge_problem
 from synchronex.api import errors
 
 # Pages that grant access must never render inside another site's frame (clickjacking).
@@ -50,6 +51,8 @@ class ConsentView(AuthorizationView):
     """
 
     template_name = "oauth/authorize.html"
+    # This server's validator (apps.oauth.validators), which checks the challenge it stores.
+    validator_class = OAuth2Validator
 
     def dispatch(self, request, *args, **kwargs):
         # A request oauthlib cannot read has no redirect URI it could check: the error stays here.
@@ -81,6 +84,12 @@ class ConsentView(AuthorizationView):
                 error=oauth_errors.InvalidRequestError(
                     description="PKCE is required with code_challenge_method=S256.", request=credentials["request"]
                 )
+            )
+        # A challenge no verifier can match would only fail at the token endpoint, after consent.
+        problem = code_challenge_problem(credentials.get("code_challenge"))
+        if problem is not None:
+            raise OAuthToolkitError(
+                error=oauth_errors.InvalidRequestError(description=problem, request=credentials["request"])
             )
         return scopes, credentials
 

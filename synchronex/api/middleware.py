@@ -54,6 +54,21 @@ def json_error(error: errors.ServiceError) -> HttpResponse:
     return response
 
 
+CSRF_FAILED_MESSAGE = "CSRF verification failed: the form is stale or was not sent from this site; reload the page."
+
+
+def csrf_failure(request, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: on the JSON prefixes (the consent page posts to /oauth/authorize)
+    a FORBIDDEN that says what failed, where the envelope would otherwise carry the generic 403
+    sentence about tokens; on the other browser pages, Django's own page, as before. The reason
+    is not shown, as Django shows it only with DEBUG."""
+    if wants_json_errors(request.path):
+        return json_error(errors.Forbidden(CSRF_FAILED_MESSAGE))
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason=reason)
+
+
 class RequestIdMiddleware:
     """Echo a sane inbound ``X-Request-ID`` or generate one; every response carries it."""
 

@@ -11,6 +11,9 @@ from apps.mcp.tests.conftest import Mcp
 from synchronex.api import ratelimit
 from tests.support.quota import wait_for_fresh_minute_margin
 
+# What the tools need (apps/mcp/tools), sorted: the /mcp challenge and its RFC 9728 document name these.
+MCP_SCOPES = "decisions:read decisions:write memory:read memory:write"
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -221,7 +224,8 @@ def test_a_missing_token_is_401_with_the_resource_metadata_challenge(base_url):
 
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == (
-        f'Bearer realm="synchronex", resource_metadata="{base_url}/.well-known/oauth-protected-resource/mcp"'
+        f'Bearer realm="synchronex", resource_metadata="{base_url}/.well-known/oauth-protected-resource/mcp", '
+        f'scope="{MCP_SCOPES}"'
     )
     error = response.json()["error"]
     assert error["code"] == -32030
@@ -236,6 +240,7 @@ def test_an_unknown_token_is_401_invalid_token(base_url, token):
     challenge = response.headers["WWW-Authenticate"]
     assert 'error="invalid_token"' in challenge
     assert f'resource_metadata="{base_url}/.well-known/oauth-protected-resource/mcp"' in challenge
+    assert f'scope="{MCP_SCOPES}"' in challenge
 
 
 def test_a_session_cookie_is_not_a_credential(base_url, person):
@@ -259,7 +264,9 @@ def test_protected_resource_metadata_advertises_the_mcp_endpoint(base_url):
     metadata = response.json()
     assert metadata["resource"] == f"{base_url}/mcp"
     assert metadata["authorization_servers"] == [base_url]
-    assert "decisions:write" in metadata["scopes_supported"]
+    # The scopes the tools need, not the whole catalogue: spec-following clients (the MCP SDK)
+    # ask for what is listed here, and no tool needs byok:* or costs:read.
+    assert metadata["scopes_supported"] == MCP_SCOPES.split()
     server = requests.get(f"{base_url}/.well-known/oauth-authorization-server", timeout=30).json()
     assert server["issuer"] == base_url
     assert server["registration_endpoint"].endswith("/api/oauth/register")
@@ -270,6 +277,16 @@ def test_every_response_carries_the_rate_limit_headers(mcp):
     response = mcp.rpc("ping")
 
     assert response.headers["X-RateLimit-Limit"] == "300"  # the pro user's per-minute quota
+    assert int(response.headers["X-RateLimit-Remaining"]) == 299
+
+
+def test_a_batch_refused_for_its_revision_counts_once(mcp):
+    wait_for_fresh_minute_margin(5)
+    batch = [{"jsonrpc": "2.0", "id": n, "method": "ping"} for n in range(50)]
+
+    response = mcp.post(batch)  # 2025-11-25 has no batches: nothing of it runs
+
+    assert response.status_code == 400
     assert int(response.headers["X-RateLimit-Remaining"]) == 299
 
 

@@ -52,6 +52,33 @@ def test_tools_list_publishes_each_tool_with_a_strict_schema_and_its_scope(mcp):
     assert tools["end_session"]["annotations"]["readOnlyHint"] is False
 
 
+# (readOnlyHint, destructiveHint, idempotentHint). destructiveHint false promises "only additive
+# updates": a tool that replaces or clears what is stored is destructive.
+EXPECTED_HINTS = {
+    "get_identity_kernel": (True, False, True),
+    "get_product_state": (True, False, True),
+    "get_session_handoff": (True, False, True),
+    "search_decisions": (True, False, True),
+    "check_memory_confidence": (True, False, True),
+    "export_memories": (True, False, True),
+    "log_decision": (False, False, False),  # adds a decision
+    "register_session": (False, False, False),  # adds a session
+    "import_memories": (False, False, True),  # adds what is missing, never overwrites (dedupe by id)
+    "update_product_state": (False, True, True),  # lists replace, an empty handoff clears it
+    "end_session": (False, True, False),  # overwrites last_session_summary and the handoff
+}
+
+
+def test_tool_annotations_tell_additive_tools_from_those_that_overwrite(mcp):
+    tools = {t["name"]: t for t in mcp.rpc("tools/list").json()["result"]["tools"]}
+
+    hints = {
+        name: tuple(tool["annotations"][hint] for hint in ("readOnlyHint", "destructiveHint", "idempotentHint"))
+        for name, tool in tools.items()
+    }
+    assert hints == EXPECTED_HINTS
+
+
 def test_ending_a_session_writes_the_summary_and_handoff_and_counts_its_decisions(mcp):
     session = mcp.tool(
         "register_session",

@@ -217,6 +217,8 @@ def log_decision(context: ToolContext, args: dict) -> dict:
     ),
     scope="memory:write",
     read_only=False,
+    destructive=True,  # lists replace and an empty handoff clears it: not additive
+    idempotent=True,  # the same arguments again leave the same state
     schema={
         "properties": {
             "product_name": PRODUCT_NAME,

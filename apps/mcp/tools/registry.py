@@ -82,6 +82,8 @@ class Tool:
     handler: Callable[[ToolContext, dict], dict]
     read_only: bool
     idempotent: bool = False
+    # destructiveHint false promises "only additive updates" (MCP schema): a write tool that
+    # replaces, clears or overwrites stored data must say destructive=True.
     destructive: bool = False
     # Arguments whose items the handler checks one by one (an import reports each unstorable
     # item and keeps the others, as on REST), so they are not refused whole for a NUL.
@@ -109,6 +111,14 @@ class Tool:
 
 
 TOOLS: dict[str, Tool] = {}
+
+
+def required_scopes() -> list[str]:
+    """The scopes the registered tools need, sorted: what ``/mcp`` asks clients for (its 401
+    challenge and RFC 9728 document), rather than the whole catalogue. The scopes a tool only
+    uses when granted (decisions in a product state need ``decisions:read``, decisions in an
+    import ``decisions:write``) are the required scopes of other tools, so they are listed too."""
+    return sorted({registered.scope for registered in TOOLS.values()})
 
 
 def tool(name: str, *, title: str, description: str, scope: str, schema: dict, read_only: bool, **hints):

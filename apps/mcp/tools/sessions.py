@@ -87,6 +87,7 @@ def register_session(context: ToolContext, args: dict) -> dict:
     ),
     scope="memory:write",
     read_only=False,
+    destructive=True,  # overwrites the product's last_session_summary and handoff
     schema={
         "properties": {
             "session_id": SESSION_ID,

@@ -70,3 +70,16 @@ def test_metadata_documents_allow_cross_origin_reads(base_url):
     for path in ("oauth-authorization-server", "oauth-protected-resource"):
         response = requests.get(f"{base_url}/.well-known/{path}", timeout=30)
         assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize(
+    "path", ["oauth-authorization-server", "oauth-protected-resource", "oauth-protected-resource/mcp"]
+)
+def test_metadata_documents_answer_other_methods_with_405_and_allow(base_url, path, method):
+    # No cookie, no CSRF token: the method is what is wrong, not a missing token (SPEC §1).
+    response = requests.request(method, f"{base_url}/.well-known/{path}", data={"x": "1"}, timeout=30)
+
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert "GET" in response.headers["Allow"] and "POST" not in response.headers["Allow"]
