@@ -151,12 +151,15 @@ def test_authorize_refuses_missing_or_non_s256_pkce_before_asking(base_url, pers
     assert not Grant.objects.exists()
 
 
-def test_a_consent_form_tampered_to_plain_pkce_issues_no_code(base_url, person):
+@pytest.mark.parametrize(
+    "tamper", [{"code_challenge_method": "plain"}, {"code_challenge": "short"}], ids=["plain PKCE", "short challenge"]
+)
+def test_a_tampered_consent_form_issues_no_code(base_url, person, tamper):
     client = register_client(base_url)
     session = login(base_url, person.email)
     params = authorize_params(client["client_id"], pkce_pair()[1])
 
-    response = consent(session, base_url, params, tamper={"code_challenge_method": "plain"})
+    response = consent(session, base_url, params, tamper=tamper)
 
     assert redirect_query(response)["error"] == "invalid_request"
     assert not Grant.objects.exists()
