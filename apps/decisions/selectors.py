@@ -17,6 +17,7 @@ from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from apps.memory import embeddings
+from apps.memory.services import MAX_VECTOR_COMPONENT
 from apps.products.names import normalise_product_name
 from apps.products.selectors import product_find
 from apps.scopes.models import Space
@@ -206,7 +207,8 @@ def _query_vector(space: Space, q: str) -> tuple[list[float], str] | None:
     if provider is None:
         return None
     comparable = Decision.objects.filter(space=space, embedding__isnull=False, embedding_model=provider.model)
-    if provider.dimensions:
+    size_known = bool(provider.dimensions)
+    if size_known:
         comparable = comparable.filter(embedding_dimensions=provider.dimensions)
     if not comparable.exists():
         return None
@@ -216,7 +218,14 @@ def _query_vector(space: Space, q: str) -> tuple[list[float], str] | None:
         return None  # keyword ranking still answers; the response says semantic: false
     if not vector or (provider.dimensions and len(vector) != provider.dimensions):
         return None
-    if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in vector):
+    # Components a stored vector (32-bit floats) can hold, as the providers check them: pgvector
+    # refuses the statement otherwise. NaN fails the comparison too.
+    if not all(isinstance(x, (int, float)) and abs(x) <= MAX_VECTOR_COMPONENT for x in vector):
+        return None
+    # A size learnt only now (a provider answering another size than the stored vectors, e.g. a
+    # model changed behind the same name): with no vector of that size nothing would be compared,
+    # and the response must not claim a semantic ranking.
+    if not size_known and not comparable.filter(embedding_dimensions=len(vector)).exists():
         return None
     return [float(x) for x in vector], provider.model
 

@@ -39,7 +39,7 @@ def signal_candidates(ctx: SearchContext):
         document=F("search_document"),
         text=F("title"),
         updated=F("occurred_at"),
-        fuzzy_filter=Q(title__trigram_word_similar=ctx.q),  # served by the trigram index
+        fuzzy_filter=Q(title__trigram_word_similar=ctx.fuzzy_words),  # served by the trigram index
     )
 
 

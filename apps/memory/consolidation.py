@@ -107,6 +107,10 @@ def consolidation_job_request(
 ) -> tuple[ConsolidationJob, bool]:
     """The space's active job, or a new queued one; returns (job, created).
 
+    An active job is returned whatever its ``product`` and ``dry_run`` and the request's (SPEC §9:
+    no second run while one is queued or running); the API's 202 shows the returned job's, so
+    a caller asking for a real run while a dry run is active can tell that it did not get one.
+
     ``product_name`` narrows steps 1–3 to that product (VALIDATION_ERROR on ``product`` for an
     impossible name, NOT_FOUND for an unknown one). An active job past its lease is queued again,
     or, its attempts spent, failed and replaced by a new job.

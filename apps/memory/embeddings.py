@@ -67,7 +67,13 @@ def fit_to_tokens(text: str, max_tokens: int) -> str:
 
 
 def _check_vectors(vectors, expected: int, dimensions: int | None) -> list[list[float]]:
-    """One vector per input, all numeric and of one size (the configured one when set)."""
+    """One vector per input, all numeric and of one size (the configured one when set), each
+    component one a 32-bit float holds (pgvector's storage): a number beyond it (``1e300``, finite
+    as a double), an infinity or NaN would make PostgreSQL refuse the search or the write, so such
+    an answer is a provider failure like any other (search falls back to keywords, the embedding
+    task retries)."""
+    from apps.memory.services import MAX_VECTOR_COMPONENT  # services imports this module
+
     if len(vectors) != expected:
         raise EmbeddingUnavailable(f"The provider returned {len(vectors)} vectors for {expected} texts.")
     sizes = {len(v) for v in vectors}
@@ -76,9 +82,15 @@ def _check_vectors(vectors, expected: int, dimensions: int | None) -> list[list[
     if dimensions is not None and sizes and sizes != {dimensions}:
         raise EmbeddingUnavailable(f"The provider returned {sizes.pop()} dimensions, not {dimensions}.")
     try:
-        return [[float(x) for x in v] for v in vectors]
+        checked = [[float(x) for x in v] for v in vectors]
     except (TypeError, ValueError):
         raise EmbeddingUnavailable("The provider returned a vector that is not a list of numbers.") from None
+    except OverflowError:  # an integer beyond a double's range
+        checked = None
+    # ``not abs(x) <= MAX`` is also true of NaN, which compares false with everything.
+    if checked is None or any(not abs(x) <= MAX_VECTOR_COMPONENT for v in checked for x in v):
+        raise EmbeddingUnavailable("The provider returned a vector component out of range of a 32-bit float.")
+    return checked
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -16,6 +16,14 @@ that page. The number of queries is bounded by the number of types, whatever the
 Scores are comparable across types: a full-text match (``websearch_to_tsquery`` over the
 source's weighted document) scores ``0.5 + 0.5 · ts_rank/(ts_rank + 1)``, in (0.5, 1); a
 row found only by trigram word similarity (typos) scores ``0.5 · similarity``, at most 0.5.
+
+The typo branch honours the query's operators as the full-text one does (decision search's typo
+correction rewrites words inside the parsed query, so its operators hold there too). Only the
+words a match must contain are compared (``PositiveWords``: PostgreSQL's own parse of ``q``,
+excluded terms dropped), and such a row must still satisfy the query once those words are taken
+as present (``TypoDocument``): ``bread -bread`` or ``redis -redis`` find nothing, ``-bread``
+finds the rows without bread (full text, as decision search), an excluded word or phrase the
+row has keeps it out, and a phrase whose words the row has must be there in that order.
 Snippets are ``ts_headline`` fragments with every match wrapped in ``**``.
 """
 
@@ -28,6 +36,7 @@ from django.contrib.postgres.search import (
     SearchHeadline,
     SearchQuery,
     SearchRank,
+    SearchVectorField,
     TrigramWordSimilarity,
 )
 from django.db.models import Case, F, FloatField, Func, Q, QuerySet, TextField, Value, When
@@ -63,6 +72,13 @@ class SearchContext:
     @property
     def query(self) -> SearchQuery:
         return SearchQuery(self.q, search_type="websearch", config=SEARCH_CONFIG)
+
+    @property
+    def fuzzy_words(self) -> PositiveWords:
+        """What typo-tolerant matching compares with a row's text (an indexable lookup such as
+        ``content__trigram_word_similar=ctx.fuzzy_words``): the words of ``q`` a match must
+        contain, never its exclusions."""
+        return PositiveWords(Value(self.q))
 
 
 @dataclass(frozen=True)
@@ -102,6 +118,37 @@ class ConcatWS(Func):
         super().__init__(Value(" · "), *expressions)
 
 
+class PositiveWords(Func):
+    """The words of a websearch query a match must contain, lowercased, joined by tsquery
+    operators (which trigram similarity ignores); '' when there are none (``-bread``).
+
+    PostgreSQL parses the query (``websearch_to_tsquery`` with the ``simple`` configuration keeps
+    every word as typed, stop words included) and ``querytree`` drops the excluded terms
+    (``-word``, ``-"a phrase"``), answering a bare ``T`` when nothing is left; a query with an
+    ``or`` of an exclusion has no words a match must contain either.
+    """
+
+    template = "coalesce(nullif(querytree(websearch_to_tsquery('simple', %(expressions)s::text)), 'T'), '')"
+    output_field = TextField()
+
+
+class TypoDocument(Func):
+    """``document || strip(to_tsvector(words))``: a row's document with ``PositiveWords`` added as
+    if the row had them. A typo-only match must satisfy the query with this document, so the
+    query's exclusions and phrase order still hold for it. Stripped of positions, the added words
+    neither satisfy a phrase the row has the words of out of order nor shift its positions."""
+
+    output_field = SearchVectorField()
+
+    def __init__(self, document, words):
+        super().__init__(document, words)
+
+    def as_sql(self, compiler, connection, **extra):
+        document, words = (compiler.compile(expression) for expression in self.get_source_expressions())
+        sql = f"({document[0]} || strip(to_tsvector('{SEARCH_CONFIG}', {words[0]})))"
+        return sql, [*document[1], *words[1]]
+
+
 def hits(
     queryset: QuerySet, ctx: SearchContext, *, type_: str, document, text, updated, fuzzy_filter: Q | None = None
 ) -> QuerySet:
@@ -109,15 +156,17 @@ def hits(
 
     ``document`` is the row's tsvector (a column or an expression), ``text`` the plain text that
     typo-tolerant matching compares with. ``fuzzy_filter`` may replace the trigram condition by
-    an indexable lookup (e.g. ``content__trigram_word_similar``).
+    an indexable lookup of ``ctx.fuzzy_words`` (e.g. ``content__trigram_word_similar``).
     """
     fuzzy = fuzzy_filter if fuzzy_filter is not None else Q(hit_fuzzy__gte=FUZZY_THRESHOLD)
     return (
         queryset.annotate(
             hit_document=document,
-            hit_fuzzy=TrigramWordSimilarity(Value(ctx.q), text),
+            hit_fuzzy=TrigramWordSimilarity(ctx.fuzzy_words, text),
         )
-        .filter(Q(hit_document=ctx.query) | fuzzy)
+        .alias(hit_typo_document=TypoDocument(F("hit_document"), ctx.fuzzy_words))
+        # A typo-only match still satisfies the query's operators (see the module docstring).
+        .filter(Q(hit_document=ctx.query) | (fuzzy & Q(hit_typo_document=ctx.query)))
         .annotate(
             hit_type=Value(type_, output_field=TextField()),
             hit_id=F("pk"),

@@ -169,7 +169,7 @@ def decision_candidates(ctx: SearchContext):
         document=F("search_document"),  # decision A, tags B, reasoning C; kept by PostgreSQL
         text=F("decision"),
         updated=F("created_at"),
-        fuzzy_filter=Q(decision__trigram_word_similar=ctx.q),  # served by the trigram index
+        fuzzy_filter=Q(decision__trigram_word_similar=ctx.fuzzy_words),  # served by the trigram index
     )
 
 
@@ -207,7 +207,7 @@ def memory_candidates(ctx: SearchContext):
         document=F("search"),
         text=F("content"),
         updated=Coalesce("updated_at", "created_at"),
-        fuzzy_filter=Q(content__trigram_word_similar=ctx.q),  # served by the trigram index
+        fuzzy_filter=Q(content__trigram_word_similar=ctx.fuzzy_words),  # served by the trigram index
     )
 
 

@@ -10,11 +10,13 @@ from rest_framework.response import Response
 from apps.costs import selectors
 from apps.costs.api.renderers import ExactDecimalJSONRenderer
 from apps.costs.api.serializers import CostSummarySerializer, ProductCostSummarySerializer
+from apps.decisions.api.serializers import query_name_problems
 from apps.products.selectors import product_find
 from synchronex.api import errors
 from synchronex.api.views import ApiView
 
 _DIGITS = re.compile(r"[0-9]{1,4}")
+COST_PARAMS = ("days",)  # every query parameter of both routes
 
 DAYS_PARAMETER = OpenApiParameter(
     "days",
@@ -27,20 +29,25 @@ SUMMARY_DESCRIPTION = (
     "Totals and breakdowns of the active scope's AI cost events (ingested `ai_usage` signals and "
     "the service's own paid calls). Money is exact: USD amounts are JSON numbers with at most 6 "
     "decimals. Events whose model has no known price count in `requests` and `unpriced_requests` "
-    "and in the token sums, never in `cost_usd`. Breakdowns are sorted by cost, highest first."
+    "and in the token sums, never in `cost_usd`. Breakdowns are sorted by cost, highest first. "
+    "Unknown or repeated query parameters are a VALIDATION_ERROR."
 )
 
 
-def parse_days(raw: str | None) -> int:
-    """The ``days`` query parameter: digits only, 1–365; anything else is a VALIDATION_ERROR."""
-    if raw is None:
-        return selectors.DAYS_DEFAULT
-    raw = raw.strip()
-    if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= selectors.DAYS_MAX:
-        raise errors.ValidationFailed.for_fields(
-            {"days": f"days must be an integer between 1 and {selectors.DAYS_MAX}."}
-        )
-    return int(raw)
+def parse_days(query) -> int:
+    """The ``days`` parameter of the query string (a ``QueryDict``): digits only, 1–365. Anything
+    else, a repeated ``days`` or any other parameter is a VALIDATION_ERROR naming each (as search
+    and MIF export answer): ``?dayz=7`` must not answer the default period, nor ``?days=7&days=300``
+    one of the two."""
+    problems = query_name_problems(query, COST_PARAMS)
+    raw = query.get("days")
+    if raw is not None and "days" not in problems:
+        raw = raw.strip()
+        if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= selectors.DAYS_MAX:
+            problems["days"] = f"days must be an integer between 1 and {selectors.DAYS_MAX}."
+    if problems:
+        raise errors.ValidationFailed.for_fields(problems)
+    return selectors.DAYS_DEFAULT if raw is None else int(raw)
 
 
 class CostSummaryView(ApiView):
@@ -59,7 +66,7 @@ class CostSummaryView(ApiView):
         responses={200: CostSummarySerializer},
     )
     def get(self, request):
-        days = parse_days(request.query_params.get("days"))
+        days = parse_days(request.query_params)
         active = self.active
         summary = selectors.cost_summary(space=active.space, days=days)
         return Response(CostSummarySerializer({"scope": active.scope, **summary}).data)
@@ -83,7 +90,7 @@ class ProductCostSummaryView(ApiView):
         responses={200: ProductCostSummarySerializer},
     )
     def get(self, request, product: str):
-        days = parse_days(request.query_params.get("days"))
+        days = parse_days(request.query_params)
         active = self.active
         found = product_find(space=active.space, name=product)
         if found is None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from apps.decisions.api.serializers import query_name_problems
 from apps.identity import selectors, services
 from apps.identity.api.serializers import (
     KernelExportBodySerializer,
@@ -234,7 +236,18 @@ class KernelExportView(ApiView):
         responses=EXPORT_RESPONSES,
     )
     def get(self, request):
-        return self._export(request, KernelExportQuerySerializer(data=request.query_params))
+        options = KernelExportQuerySerializer(data=request.query_params)
+        # A repeated option is refused, as search and MIF export refuse it: the serializer would
+        # read the last one (``?max_tokens=100&max_tokens=8000``). Named with the other problems.
+        repeated = {
+            name: [problem]
+            for name, problem in query_name_problems(request.query_params, tuple(options.fields)).items()
+            if name in options.fields  # unknown ones: the serializer names them
+        }
+        if repeated:
+            options.is_valid()
+            raise ValidationError({**options.errors, **repeated})
+        return self._export(request, options)
 
     @extend_schema(
         tags=["kernel export"],

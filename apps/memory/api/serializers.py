@@ -109,6 +109,15 @@ class ConsolidateAcceptedSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     status_url = serializers.CharField(help_text="Where to poll the job (also sent as Location).")
     scope = serializers.CharField()
+    # An active job is returned whatever the request asked for: these say what it will do.
+    dry_run = serializers.BooleanField(
+        help_text="Whether the returned job is a dry run: an active job comes back whatever `dry_run` "
+        "the request gave, so a real run asked for while a dry run is active is not one."
+    )
+    product = serializers.CharField(
+        allow_null=True,
+        help_text="The returned job's narrowing (null: the whole scope), whatever `product` the request gave.",
+    )
 
 
 class ConsolidationStatsSerializer(serializers.Serializer):

@@ -30,7 +30,9 @@ class MemorySearchView(ApiView):
         description=(
             'Full-text search (PostgreSQL `websearch_to_tsquery`: words, `"phrases"`, `-exclusions`, `or`) '
             "with typo-tolerant trigram matching, over the Identity Kernel, product states, decisions and "
-            "generic memories of the active scope, ranked together by `score`. "
+            "generic memories of the active scope, ranked together by `score`. Typo tolerance compares only "
+            "the words a hit must contain, and the operators hold for its hits too: `bread -bread` finds "
+            "nothing, `-bread` finds what has no bread, a hit never has an excluded word or phrase. "
             "In `snippet`, every matched word is wrapped in `**` (Markdown bold), e.g. "
             "`Use **PostgreSQL** for search`. A token needs `memory:read` or `decisions:read` (neither: "
             "FORBIDDEN, `required_scopes` naming both). Decision hits, and `signal` hits of type `decision` "
@@ -77,8 +79,9 @@ CONSOLIDATE_DESCRIPTION = (
     "de-duplicated and working items leave `what_is_blocked`, (4) the kernel's product snapshots (≤ 10, most "
     "recently active) are refreshed and its block re-rendered, (5) missing embeddings are computed when a "
     "provider is configured, (6) `stats` are recorded. Steps 1–4 are applied together or not at all. A scope "
-    "has one queued or running job at a time: while one is active, this returns that job (same `job_id`). "
-    "`dry_run` computes the stats and changes nothing."
+    "has one queued or running job at a time: while one is active, this returns that job (same `job_id`) "
+    "whatever its options and the request's; the response's `dry_run` and `product` are the returned "
+    "job's. `dry_run` computes the stats and changes nothing."
 )
 
 
@@ -122,6 +125,8 @@ class ConsolidateView(ApiView):
             "created_at": job.created_at,
             "status_url": url,
             "scope": active.scope,
+            "dry_run": job.dry_run,
+            "product": job.product_name or None,
         }
         return Response(ConsolidateAcceptedSerializer(payload).data, status=202, headers={"Location": url})
 
