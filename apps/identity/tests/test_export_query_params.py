@@ -1,0 +1,35 @@
+"""GET /kernel/export refuses a repeated option (as search and MIF export do) instead of taking
+the last one: ``?max_tokens=100&max_tokens=8000`` must not export 8,000 tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+URL = "/api/v1/kernel/export"
+
+
+def fields(response) -> dict:
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    return error["details"]["fields"]
+
+
+def test_a_repeated_option_is_a_validation_error(read_api):
+    response = read_api.get(URL, params={"max_tokens": ["100", "8000"]})
+    assert fields(response) == {"max_tokens": ["Give this parameter at most once."]}
+    for name, values in {"format": ["json", "text"], "query": ["a", "b"], "download": ["true", "false"]}.items():
+        assert fields(read_api.get(URL, params={name: values})) == {name: ["Give this parameter at most once."]}
+
+
+def test_every_problem_is_named_at_once(read_api):
+    response = read_api.get(URL, params={"decisions": ["1", "2"], "max_tokens": "5", "limit": "3"})
+    assert set(fields(response)) == {"decisions", "max_tokens", "limit"}
+
+
+def test_options_given_once_still_export(read_api):
+    response = read_api.get(URL, params={"format": "json", "max_tokens": "100", "decisions": "0", "query": "x"})
+    assert response.status_code == 200, response.text
+    assert response.json()["format"] == "json"
