@@ -10,9 +10,9 @@ from rest_framework.response import Response
 from apps.costs import selectors
 from apps.costs.api.renderers import ExactDecimalJSONRenderer
 from apps.costs.api.serializers import CostSummarySerializer, ProductCostSummarySerializer
-from apps.decisions.api.serializers import query_name_problems
 from apps.products.selectors import product_find
 from synchronex.api import errors
+from synchronex.api.serializers import query_name_problems
 from synchronex.api.views import ApiView
 
 _DIGITS = re.compile(r"[0-9]{1,4}")

@@ -30,7 +30,7 @@ from apps.products.api.fields import StrictList, StrictString
 from apps.products.models import NAME_MAX
 from apps.products.names import name_problem, normalise_product_name, one_per_key
 from synchronex.api import errors
-from synchronex.api.serializers import StrictSerializer
+from synchronex.api.serializers import StrictSerializer, query_name_problems
 
 FUTURE_SLACK = timedelta(days=1)
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -264,17 +264,6 @@ SEARCH_PARAMS = (
 
 def _boolean(raw: str) -> bool | None:
     return {"true": True, "false": False}.get(raw.strip().lower())
-
-
-def query_name_problems(query, names: tuple[str, ...]) -> dict[str, str]:
-    """The parameters of ``query`` (a ``QueryDict``) that are not among ``names`` or are given more
-    than once, each with its message: a search answers them with VALIDATION_ERROR, since ignoring
-    a misspelt filter, or picking one of two values, would answer another question."""
-    problems = dict.fromkeys(sorted(set(query) - set(names)), "Unknown query parameter.")
-    for name in names:
-        if len(query.getlist(name)) > 1:
-            problems[name] = "Give this parameter at most once."
-    return problems
 
 
 def parse_search_params(query) -> dict:

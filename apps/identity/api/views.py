@@ -9,7 +9,6 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from apps.decisions.api.serializers import query_name_problems
 from apps.identity import selectors, services
 from apps.identity.api.serializers import (
     KernelExportBodySerializer,
@@ -24,7 +23,7 @@ from apps.identity.api.serializers import (
 from apps.identity.export import kernel_export_build
 from synchronex.api import stamps
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
-from synchronex.api.serializers import ErrorSerializer
+from synchronex.api.serializers import ErrorSerializer, query_name_problems
 from synchronex.api.views import ApiView
 
 JSON = JSONRenderer.media_type
@@ -185,7 +184,8 @@ EXPORT_DESCRIPTION = (
     "`json` answers the structure below. `download=true` adds `Content-Disposition: attachment`. "
     "The headers `X-Synchronex-Scope` and `X-Synchronex-Tokens` carry the scope and the total tokens. "
     "The scope's BYOK keys, wherever one was pasted, are replaced by `[REDACTED:api_key]` before tokens "
-    "are counted. An unknown product is NOT_FOUND."
+    "are counted. An unknown product is NOT_FOUND; an unknown or repeated query parameter of GET is a "
+    "VALIDATION_ERROR."
 )
 EXPORT_HEADERS = [
     OpenApiParameter(

@@ -23,6 +23,7 @@ from apps.memory.services import (
     MAX_VERSION,
 )
 from synchronex.api import errors
+from synchronex.api.serializers import query_name_problems
 
 EXPORT_PARAMS = ("format", "include_embeddings", "since", "types")
 IMPORT_PARAMS = ("format", "dry_run")
@@ -48,18 +49,9 @@ def _boolean(raw: str) -> bool | None:
     return {"true": True, "false": False}.get(raw.strip().lower())
 
 
-def _strict(query, allowed: tuple[str, ...]) -> dict[str, str]:
-    """Unknown and repeated parameters are errors; returns ``{problem field: message}``."""
-    problems = dict.fromkeys(sorted(set(query) - set(allowed)), "Unknown query parameter.")
-    for name in allowed:
-        if len(query.getlist(name)) > 1:
-            problems[name] = "Give this parameter at most once."
-    return problems
-
-
 def parse_export_params(query) -> dict:
     """``format``, ``include_embeddings``, ``since`` and ``types`` of the export, strictly."""
-    problems = _strict(query, EXPORT_PARAMS)
+    problems = query_name_problems(query, EXPORT_PARAMS)
     out: dict = {"format": "json", "include_embeddings": False, "since": None, "types": EXPORT_TYPES}
     fmt = query.get("format")
     if fmt is not None:
@@ -93,7 +85,7 @@ def parse_export_params(query) -> dict:
 
 def parse_import_params(query) -> dict:
     """``format`` (auto, mif, mem0, mcp-jsonl) and ``dry_run`` of the import, strictly."""
-    problems = _strict(query, IMPORT_PARAMS)
+    problems = query_name_problems(query, IMPORT_PARAMS)
     out = {"format": "auto", "dry_run": False}
     fmt = query.get("format")
     if fmt is not None:

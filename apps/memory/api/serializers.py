@@ -1,10 +1,9 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.decisions.api.serializers import query_name_problems
 from apps.memory.search import SEARCH_TYPES
 from apps.products.api.fields import StrictString
-from synchronex.api.serializers import StrictSerializer
+from synchronex.api.serializers import StrictSerializer, query_name_problems
 
 MAX_QUERY_CHARS = 500
 MAX_PRODUCT_CHARS = 100
