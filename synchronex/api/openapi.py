@@ -126,6 +126,10 @@ SCOPED_PREFIXES = (
     "/api/v1/byok",
     "/api/v1/sessions",
 )
+# Schemas that allow no field beyond their own: an answer with fewer fields than another, which
+# must not also fit the fuller answer's place in a ``oneOf`` (the product state a write-only token
+# gets, beside the whole state).
+CLOSED_SCHEMAS = ("ProductStateWritten",)
 # The answers given after authentication and the quota (the rate-limit and scope headers' responses).
 AFTER_QUOTA = ("400", "403", "404", "409", "412")
 # Answers that carry the rate-limit headers as well, though the scope was not resolved: a body
@@ -157,6 +161,9 @@ def _add_request_id(operation: dict) -> None:
 def add_common_responses(result, generator, request, public):
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
+    for name in CLOSED_SCHEMAS:
+        if name in schemas:
+            schemas[name]["additionalProperties"] = False
     schemas["RateLimitExceeded"] = RATE_LIMIT_SCHEMA
     result["components"].setdefault("headers", {}).update(HEADER_REFS)
     for path, operations in result.get("paths", {}).items():

@@ -85,6 +85,24 @@ class ProductStateSerializer(serializers.Serializer):
         return self.context["scope"]
 
 
+class ProductStateWrittenSerializer(serializers.Serializer):
+    """The answer to a product state write by a token without `memory:read`: where the write
+    landed and the fields it set, as stored; nothing else of the state."""
+
+    # Its OpenAPI schema allows no other field (CLOSED_SCHEMAS in synchronex/api/openapi.py), so
+    # a whole state never fits it as well as ProductState in the answer's oneOf.
+
+    name = serializers.CharField()
+    updated_at = serializers.DateTimeField()
+    version = serializers.IntegerField()
+    scope = serializers.CharField()
+    status = serializers.ChoiceField(choices=ProductState.Status.choices, required=False)
+    what_works = serializers.ListField(child=serializers.CharField(), required=False)
+    what_is_blocked = serializers.ListField(child=serializers.CharField(), required=False)
+    open_questions = serializers.ListField(child=serializers.CharField(), required=False)
+    next_session_starts_here = serializers.CharField(required=False)
+
+
 def product_state_body(product, recent_decisions, scope: str) -> dict:
     """``ProductStateSerializer``'s output, built without running it: every product read and write
     answers with it, and the serializer cost ~0.3 ms per response. A property test

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.response import Response
 
 from apps.decisions.selectors import decision_recent_for_product
@@ -20,6 +20,7 @@ from .serializers import (
     ProductListSerializer,
     ProductStateSerializer,
     ProductStateWriteSerializer,
+    ProductStateWrittenSerializer,
     ProductSummarySerializer,
     product_state_body,
 )
@@ -52,6 +53,11 @@ WRITE_ONLY_NOTE = (
 )
 # The answer to a write by a token that may not read product states (see ``product_write_body``).
 WRITE_ONLY_FIELDS = frozenset({"name", "version", "updated_at", "scope"})
+WRITE_RESULT = PolymorphicProxySerializer(
+    component_name="ProductStateWriteResult",
+    serializers=[ProductStateSerializer, ProductStateWrittenSerializer],
+    resource_type_field_name=None,
+)
 
 
 def parse_if_match(raw: str | None):
@@ -134,8 +140,8 @@ class ProductStateView(ApiView):
         ],
         request=ProductStateWriteSerializer,
         responses={
-            200: ProductStateSerializer,
-            201: ProductStateSerializer,
+            200: WRITE_RESULT,
+            201: WRITE_RESULT,
             412: OpenApiResponse(ErrorSerializer, description="If-Match does not name the current version."),
         },
     )

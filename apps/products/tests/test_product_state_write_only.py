@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from jsonschema import Draft202012Validator, FormatChecker
 
 from apps.mcp.tests.conftest import Mcp
 from apps.products.tests.test_product_state_api import state_path
@@ -53,3 +54,23 @@ def test_the_mcp_tool_answers_a_write_only_token_the_same_way(atlas, oauth_for, 
 
     reader = Mcp(base_url, oauth_for("memory:read memory:write").token)
     assert reader.tool("update_product_state", {"product_name": "Atlas"})["what_works"] == ["login"]
+
+
+def test_both_answers_fit_the_documented_schema_and_only_their_own_branch(atlas, oauth_for, api):
+    document = api.get("/api/v1/openapi.json").json()
+    answers = document["paths"]["/api/v1/memory/product/{name}/state"]["post"]["responses"]
+    schemas = document["components"]["schemas"]
+
+    def fits(body, schema) -> bool:
+        # The OpenAPI document as the root, so the schema's $refs resolve inside it.
+        return Draft202012Validator({**document, **schema}, format_checker=FormatChecker()).is_valid(body)
+
+    written = oauth_for("memory:write").post(state_path("Atlas"), json={"status": "paused"}).json()
+    whole = oauth_for("memory:read memory:write").post(state_path("Atlas"), json={"status": "active"}).json()
+    for status in ("200", "201"):
+        schema = answers[status]["content"]["application/json"]["schema"]
+        assert fits(written, schema) and fits(whole, schema), status
+    assert fits(written, {"$ref": "#/components/schemas/ProductStateWritten"})
+    assert not fits(whole, {"$ref": "#/components/schemas/ProductStateWritten"})  # oneOf: one branch each
+    assert not fits(written, {"$ref": "#/components/schemas/ProductState"})
+    assert set(schemas["ProductStateWritten"]["required"]) == WRITE_ONLY_KEYS
