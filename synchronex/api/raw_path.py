@@ -10,6 +10,8 @@ beyond ASCII: only such a path can hold one that is not UTF-8, so other requests
 
 from __future__ import annotations
 
+from synchronex.api import errors
+
 RAW_PATH = "synchronex.raw_path_info"
 
 
@@ -32,3 +34,14 @@ def path_is_utf8(request) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def name_from_path(request, name: str, *, field: str) -> str:
+    """The routed ``name``, or VALIDATION_ERROR on ``field`` when the path's bytes are not UTF-8:
+    Django turns such bytes into their escapes, so ``Caf%E9`` would name a product ``Caf%E9``,
+    which ``Caf%25E9`` names too (one product, two URLs)."""
+    if not path_is_utf8(request):
+        raise errors.ValidationFailed.for_fields(
+            {field: "The name in the path is not UTF-8; percent-encode its UTF-8 bytes."}
+        )
+    return name

@@ -12,6 +12,7 @@ from apps.costs.api.renderers import ExactDecimalJSONRenderer
 from apps.costs.api.serializers import CostSummarySerializer, ProductCostSummarySerializer
 from apps.products.selectors import product_find
 from synchronex.api import errors
+from synchronex.api.raw_path import name_from_path
 from synchronex.api.serializers import query_name_problems
 from synchronex.api.views import ApiView
 
@@ -90,6 +91,7 @@ class ProductCostSummaryView(ApiView):
         responses={200: ProductCostSummarySerializer},
     )
     def get(self, request, product: str):
+        product = name_from_path(request, product, field="product")
         days = parse_days(request.query_params)
         active = self.active
         found = product_find(space=active.space, name=product)

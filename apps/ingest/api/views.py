@@ -13,6 +13,7 @@ from apps.ingest.api.serializers import (
 )
 from apps.ingest.services import signals_ingest
 from synchronex.api import errors
+from synchronex.api.raw_path import name_from_path
 from synchronex.api.views import ApiView
 
 DESCRIPTION = (
@@ -53,6 +54,7 @@ class IngestView(ApiView):
         responses={202: IngestResponseSerializer},
     )
     def post(self, request, project_id: str):
+        project_id = name_from_path(request, project_id, field="project_id")
         active = self.writable_space()
         body = request.data
         batch = isinstance(body, dict) and "signals" in body

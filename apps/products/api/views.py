@@ -12,7 +12,7 @@ from apps.products.selectors import product_get, product_list
 from apps.products.services import ANY_VERSION, product_state_write
 from synchronex.api import errors
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
-from synchronex.api.raw_path import path_is_utf8
+from synchronex.api.raw_path import name_from_path
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
 
@@ -81,17 +81,6 @@ def parse_if_match(raw: str | None):
     return versions
 
 
-def product_name_from_path(request, name: str) -> str:
-    """The routed ``name``, or VALIDATION_ERROR when the path's bytes are not UTF-8: Django turns
-    such bytes into their escapes, so ``Caf%E9`` would name a product ``Caf%E9``, which
-    ``Caf%25E9`` names too (one product, two URLs; ``synchronex/api/raw_path.py``)."""
-    if not path_is_utf8(request):
-        raise errors.ValidationFailed.for_fields(
-            {"name": "The product name in the path is not UTF-8; percent-encode its UTF-8 bytes."}
-        )
-    return name
-
-
 def product_write_body(product, scope: str, *, changes: dict, allows) -> dict:
     """The answer to a product state write (REST and MCP): the whole state for a credential that
     may read it (``allows``: the credential's scope check), else only ``WRITE_ONLY_FIELDS`` and
@@ -119,7 +108,7 @@ class ProductStateView(ApiView):
         responses={200: ProductStateSerializer},
     )
     def get(self, request, name: str):
-        name = product_name_from_path(request, name)
+        name = name_from_path(request, name, field="name")
         active = self.active
         product = product_get(space=active.space, name=name)
         recent = decision_recent_for_product(product=product, readable=request.auth.allows("decisions:read"))
@@ -146,7 +135,7 @@ class ProductStateView(ApiView):
         },
     )
     def post(self, request, name: str):
-        name = product_name_from_path(request, name)
+        name = name_from_path(request, name, field="name")
         active = self.writable_space()
         if_match = parse_if_match(request.headers.get("If-Match"))
         body = ProductStateWriteSerializer(data=request.data)
