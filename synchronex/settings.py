@@ -309,6 +309,7 @@ CELERY_BEAT_SCHEDULE = {
     "broker-prune": {"task": "synchronex.celery.broker_prune", "schedule": 3600},
     "idempotency-prune": {"task": "synchronex.api.tasks.idempotency_prune", "schedule": 3600},
     "embeddings-sweep": {"task": "apps.memory.tasks.embeddings_sweep", "schedule": EMBEDDINGS_SWEEP_SECONDS},
+    "oauth-tokens-prune": {"task": "apps.oauth.tasks.oauth_tokens_prune", "schedule": 3600},
 }
 
 # --- Auth --------------------------------------------------------------------------------------
