@@ -50,6 +50,16 @@ class ByokCredentialSerializer(serializers.Serializer):
         return data
 
 
+class ByokCreatedSerializer(ByokCredentialSerializer):
+    """The 201 of ``POST /byok``: the credential and the scope it was stored in (SPEC §3: every
+    memory response names its scope; the list names it once, beside its items)."""
+
+    scope = serializers.SerializerMethodField()
+
+    def get_scope(self, instance) -> str:
+        return self.context["scope"]
+
+
 class ByokPageSerializer(serializers.Serializer):
     scope = serializers.CharField()
     results = ByokCredentialSerializer(many=True)

@@ -6,7 +6,12 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from apps.byok import selectors, services
-from apps.byok.api.serializers import ByokCreateSerializer, ByokCredentialSerializer, ByokPageSerializer
+from apps.byok.api.serializers import (
+    ByokCreatedSerializer,
+    ByokCreateSerializer,
+    ByokCredentialSerializer,
+    ByokPageSerializer,
+)
 from apps.byok.shapes import KEY_SHAPES
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.serializers import ErrorSerializer
@@ -53,7 +58,7 @@ class ByokListView(ApiView):
         description=CREATE_DESCRIPTION,
         request=ByokCreateSerializer,
         responses={
-            201: ByokCredentialSerializer,
+            201: ByokCreatedSerializer,
             409: OpenApiResponse(ErrorSerializer, description="Duplicate label or key, or 20 credentials already."),
         },
     )
@@ -62,7 +67,7 @@ class ByokListView(ApiView):
         serializer = ByokCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         credential = services.byok_credential_create(space=active.space, **serializer.validated_data)
-        return Response(ByokCredentialSerializer(credential).data, status=201)
+        return Response(ByokCreatedSerializer(credential, context={"scope": active.scope}).data, status=201)
 
 
 class ByokDetailView(ApiView):

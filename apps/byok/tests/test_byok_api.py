@@ -41,7 +41,7 @@ def test_create_returns_the_credential_without_the_key(write_api):
     response = create(write_api, "anthropic", "Work account", key)
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == ITEM_KEYS
+    assert set(body) == ITEM_KEYS | {"scope"} and body["scope"] == "personal"
     assert body["service"] == "anthropic" and body["label"] == "Work account"
     assert body["key_hint"] == "…" + key[-4:]
     assert body["base_url"] is None and body["last_used_at"] is None

@@ -22,6 +22,7 @@ def test_workspace_credentials_stay_in_the_workspace_and_viewers_cannot_write(cl
         URL, json={"service": "openai", "label": "shared", "key": fresh_key()}, headers=in_workspace
     )
     assert created.status_code == 201, created.text
+    assert created.json()["scope"] == "team"
     credential_id = created.json()["id"]
 
     listed = viewer_api.get(URL, headers=in_workspace).json()
