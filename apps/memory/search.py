@@ -140,9 +140,6 @@ class TypoDocument(Func):
 
     output_field = SearchVectorField()
 
-    def __init__(self, document, words):
-        super().__init__(document, words)
-
     def as_sql(self, compiler, connection, **extra):
         document, words = (compiler.compile(expression) for expression in self.get_source_expressions())
         sql = f"({document[0]} || strip(to_tsvector('{SEARCH_CONFIG}', {words[0]})))"

@@ -7,8 +7,7 @@ from apps.decisions.selectors import decision_recent_for_product, decision_searc
 from apps.decisions.services import decision_create
 from apps.identity.api.serializers import kernel_body
 from apps.identity.selectors import kernel_effective
-from apps.products.api.serializers import ProductStateWriteSerializer, product_state_body
-from apps.products.api.views import product_write_body
+from apps.products.api.serializers import ProductStateWriteSerializer, product_state_body, product_write_body
 from apps.products.names import clean_product_name
 from apps.products.selectors import product_get
 from apps.products.services import product_state_write

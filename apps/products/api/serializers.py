@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.decisions.api.serializers import DecisionSerializer, decision_representation, iso_utc
+from apps.decisions.selectors import decision_recent_for_product
 from apps.products.api.fields import StrictList, StrictString
 from apps.products.models import ProductState
 from synchronex.api.serializers import StrictSerializer
@@ -131,3 +132,19 @@ class ProductListSerializer(serializers.Serializer):
     offset = serializers.IntegerField()
     next_offset = serializers.IntegerField(allow_null=True)
     scope = serializers.CharField()
+
+
+# The answer to a write by a token that may not read product states (see ``product_write_body``).
+WRITE_ONLY_FIELDS = frozenset({"name", "version", "updated_at", "scope"})
+
+
+def product_write_body(product, scope: str, *, changes: dict, allows) -> dict:
+    """The answer to a product state write (REST and MCP): the whole state for a credential that
+    may read it (``allows``: the credential's scope check), else only ``WRITE_ONLY_FIELDS`` and
+    the fields the write set (``changes``), so ``memory:write`` alone never reads a state."""
+    if allows("memory:read"):
+        return product_state_body(
+            product, decision_recent_for_product(product=product, readable=allows("decisions:read")), scope
+        )
+    body = product_state_body(product, (), scope)
+    return {key: value for key, value in body.items() if key in WRITE_ONLY_FIELDS or key in changes}

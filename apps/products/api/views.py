@@ -23,6 +23,7 @@ from .serializers import (
     ProductStateWrittenSerializer,
     ProductSummarySerializer,
     product_state_body,
+    product_write_body,
 )
 
 TAGS = ["Product state"]
@@ -51,8 +52,6 @@ WRITE_ONLY_NOTE = (
     "`updated_at`, `scope` and the fields its body set (as stored, e.g. trimmed): a write must not read "
     "the rest of the state."
 )
-# The answer to a write by a token that may not read product states (see ``product_write_body``).
-WRITE_ONLY_FIELDS = frozenset({"name", "version", "updated_at", "scope"})
 WRITE_RESULT = PolymorphicProxySerializer(
     component_name="ProductStateWriteResult",
     serializers=[ProductStateSerializer, ProductStateWrittenSerializer],
@@ -79,18 +78,6 @@ def parse_if_match(raw: str | None):
         if not found.group(1):
             versions.add(int(found.group(2)))
     return versions
-
-
-def product_write_body(product, scope: str, *, changes: dict, allows) -> dict:
-    """The answer to a product state write (REST and MCP): the whole state for a credential that
-    may read it (``allows``: the credential's scope check), else only ``WRITE_ONLY_FIELDS`` and
-    the fields the write set (``changes``), so ``memory:write`` alone never reads a state."""
-    if allows("memory:read"):
-        return product_state_body(
-            product, decision_recent_for_product(product=product, readable=allows("decisions:read")), scope
-        )
-    body = product_state_body(product, (), scope)
-    return {key: value for key, value in body.items() if key in WRITE_ONLY_FIELDS or key in changes}
 
 
 def _etag(product) -> dict:
