@@ -137,16 +137,18 @@ def test_login_form_is_throttled_per_ip(api):
     session = api.session
     session.get(login)
     token = session.cookies.get("csrftoken")
-    statuses = [
+    answers = [
         session.post(
             login,
             data={"username": "nobody@example.com", "password": "wrong", "csrfmiddlewaretoken": token},
             headers={"Referer": login},
-        ).status_code
+        )
         for _ in range(12)
     ]
-    assert statuses[:10] == [200] * 10  # the form again, with an error
-    assert statuses[10:] == [429, 429]
+    assert [a.status_code for a in answers[:10]] == [200] * 10  # the form again, with an error
+    assert [a.status_code for a in answers[10:]] == [429, 429]
+    # The page says when to come back, as the API's 429s do: within the window's minute.
+    assert all(1 <= int(a.headers["Retry-After"]) <= 60 for a in answers[10:])
 
 
 @pytest.mark.django_db

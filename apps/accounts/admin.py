@@ -7,17 +7,16 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.decorators import login_not_required
 from django.db.models import Q
-from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
-from django_ratelimit.core import is_ratelimited
 
 from apps.accounts.models import ApiKey, User
+from apps.accounts.views import throttled_page
 from synchronex.admin_bounds import BoundedAdmin
 from synchronex.admin_rules import NoSecretLookupsMixin
-from synchronex.api.ratelimit import limits_for, usage_today_many
+from synchronex.api.ratelimit import ip_throttled, limits_for, usage_today_many
 
 admin.site.site_header = "Synchronex admin"
 admin.site.site_title = "Synchronex admin"
@@ -30,10 +29,10 @@ _admin_login = admin.site.login
 @login_not_required
 def _throttled_admin_login(request, extra_context=None):
     # The admin's own login form takes credentials too: it shares the login form's per-IP budget.
-    if request.method == "POST" and is_ratelimited(
-        request, group="login", key="ip", rate=settings.LOGIN_RATE, increment=True
-    ):
-        return render(request, "accounts/throttled.html", status=429)
+    if request.method == "POST":
+        wait = ip_throttled(request, group="login", rate=settings.LOGIN_RATE)
+        if wait is not None:
+            return throttled_page(request, wait)
     return _admin_login(request, extra_context)
 
 

@@ -12,11 +12,19 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
-from django_ratelimit.core import is_ratelimited
 
 from apps.accounts.forms import ApiKeyCreateForm
 from apps.accounts.services import api_key_create, api_key_revoke
 from synchronex.api import errors
+from synchronex.api.ratelimit import ip_throttled
+
+
+def throttled_page(request, wait: int):
+    """The 429 page of the login forms (this site's and the admin's), saying in ``Retry-After`` when
+    the address's window ends, as the API does."""
+    response = render(request, "accounts/throttled.html", status=429)
+    response["Retry-After"] = str(wait)
+    return response
 
 
 class LoginView(auth_views.LoginView):
@@ -26,8 +34,9 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def post(self, request, *args, **kwargs):
-        if is_ratelimited(request, group="login", key="ip", rate=settings.LOGIN_RATE, increment=True):
-            return render(request, "accounts/throttled.html", status=429)
+        wait = ip_throttled(request, group="login", rate=settings.LOGIN_RATE)
+        if wait is not None:
+            return throttled_page(request, wait)
         return super().post(request, *args, **kwargs)
 
     def get_redirect_url(self):
@@ -41,8 +50,9 @@ class LogoutView(auth_views.LogoutView):
     template_name = "accounts/logged_out.html"
 
     def post(self, request, *args, **kwargs):
-        if is_ratelimited(request, group="logout", key="ip", rate=settings.LOGIN_RATE, increment=True):
-            return render(request, "accounts/throttled.html", status=429)
+        wait = ip_throttled(request, group="logout", rate=settings.LOGIN_RATE)
+        if wait is not None:
+            return throttled_page(request, wait)
         return super().post(request, *args, **kwargs)
 
 

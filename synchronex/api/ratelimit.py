@@ -253,10 +253,20 @@ def throttle_ip(request, *, group: str, rate: str) -> None:
 
     The 429 says in ``Retry-After`` how long the address's window still runs (django-ratelimit
     ends each key's window at its own second of the period, not on the clock minute)."""
-    usage = get_usage(request, group=group, key="ip", rate=rate, increment=True)
-    if usage is not None and usage["should_limit"]:
+    wait = ip_throttled(request, group=group, rate=rate)
+    if wait is not None:
         raise errors.RateLimited(
             "Too many attempts from this address; wait a minute and try again.",
-            # At least 1: ``time_left`` is 0 in the window's last second, and -1 when the store failed.
-            headers={"Retry-After": str(max(usage["time_left"], 1))},
+            headers={"Retry-After": str(wait)},
         )
+
+
+def ip_throttled(request, *, group: str, rate: str) -> int | None:
+    """Count this request against its client IP's window; the seconds to wait if it is over, else None.
+
+    Shared by the API's credential endpoints and the browser's login and logout forms."""
+    usage = get_usage(request, group=group, key="ip", rate=rate, increment=True)
+    if usage is None or not usage["should_limit"]:
+        return None
+    # At least 1: ``time_left`` is 0 in the window's last second, and -1 when the store failed.
+    return max(usage["time_left"], 1)
