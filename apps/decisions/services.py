@@ -9,9 +9,11 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.products.models import ProductState
 from apps.products.services import product_ensure, product_touch
 from apps.scopes.models import Space
 from synchronex.api import errors
+from synchronex.db.deadlocks import retry_deadlocks
 
 from .models import Decision
 from .selectors import decision_lookup
@@ -46,7 +48,7 @@ def _enqueue_embedding(space: Space) -> None:
     embed_pending_on_commit(space=space)
 
 
-@transaction.atomic
+@retry_deadlocks
 def decision_create(
     *,
     space: Space,
@@ -67,6 +69,9 @@ def decision_create(
     other decision supersedes yet (else CONFLICT); the database then marks it ``superseded_by``.
     """
     product = product_ensure(space=space, name=product_name)
+    # The product's row first, then decisions: the order consolidation locks them in, so a
+    # supersede waits for a running consolidation instead of closing a lock cycle with it.
+    product_touch(product_id=product.id)
     target = _supersede_target(space=space, supersedes=supersedes)
     # Only a superseding insert has a conflict to answer (below), so only it needs a savepoint
     # to answer from; any other failure rolls the whole write back.
@@ -89,12 +94,11 @@ def decision_create(
         if target is not None and "supersedes" in str(exc):
             raise errors.Conflict("That decision was superseded by a concurrent request.") from None
         raise
-    product_touch(product_id=product.id)
     _enqueue_embedding(space)
     return row
 
 
-@transaction.atomic
+@retry_deadlocks
 def decision_delete(*, space: Space, decision_id) -> None:
     """Delete a decision of ``space`` for real (NOT_FOUND for unknown or foreign ids).
 
@@ -102,8 +106,16 @@ def decision_delete(*, space: Space, decision_id) -> None:
     decision that superseded it stays, with ``supersedes`` cleared. The ingested ``decision``
     signals that created it go too (``Signal.decision`` cascades): they hold its text and
     reasoning, which must not outlive it (in memory search, say).
+
+    The decision is locked before its referrers are read: a concurrent supersede holds that lock
+    until it commits, so its new successor is found (and unlinked) rather than left pointing at
+    a deleted row. Its product's row is locked before it, as every decision writer does.
     """
-    pk = decision_lookup(space=space, decision_id=decision_id).values_list("pk", flat=True).first()
-    deleted = Decision.objects.filter(space=space, pk=pk).delete()[0] if pk is not None else 0
-    if not deleted:  # unknown here, or deleted by a concurrent request since the lookup
+    found = decision_lookup(space=space, decision_id=decision_id).values_list("pk", "product_id").first()
+    if found is not None:
+        pk, product_id = found
+        list(ProductState.objects.select_for_update(no_key=True).filter(pk=product_id).values_list("pk"))
+        found = Decision.objects.select_for_update().filter(space=space, pk=pk).values_list("pk", flat=True).first()
+    if found is None:  # unknown here, or deleted by a concurrent request since the lookup
         raise errors.NotFound("No such decision in this scope.")
+    Decision.objects.filter(pk=found).delete()

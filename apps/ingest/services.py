@@ -15,7 +15,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from django.db import transaction
 from django.utils import timezone
 
 from apps.costs.services import cost_event_record
@@ -26,6 +25,7 @@ from apps.products.selectors import product_by_id, product_find
 from apps.products.services import product_ensure, product_touch
 from apps.scopes.models import Space
 from synchronex.api import errors
+from synchronex.db.deadlocks import retry_deadlocks
 
 from .models import Signal
 
@@ -102,7 +102,7 @@ def _apply_usage(*, space: Space, product: ProductState, row: Signal, usage: dic
         raise _refield(exc, f"{prefix}data.") from None
 
 
-@transaction.atomic
+@retry_deadlocks
 def signals_ingest(*, space: Space, project_id: str, signals: list[dict], batch: bool) -> IngestResult:
     """Store validated signals (``SignalSerializer`` output) for the product ``project_id`` names.
 
@@ -112,6 +112,8 @@ def signals_ingest(*, space: Space, project_id: str, signals: list[dict], batch:
     """
     product = ingest_product_resolve(space=space, project_id=project_id)
     now = timezone.now()
+    # The product's row first, then signals and decisions: the order consolidation locks them in.
+    product_touch(product_id=product.pk, at=now)
     rows = [
         Signal(
             space=space,
@@ -162,6 +164,5 @@ def signals_ingest(*, space: Space, project_id: str, signals: list[dict], batch:
         elif row.type == "ai_usage":
             _apply_usage(space=space, product=product, row=row, usage=signal["usage"], prefix=prefix)
         entries.append({"id": row.pk, "type": row.type, "status": row.status})
-    product_touch(product_id=product.pk, at=now)
     accepted = len(stored)
     return IngestResult(product=product, signals=entries, accepted=accepted, duplicates=len(rows) - accepted)

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from apps.scopes.models import Space
 from synchronex.api import errors
+from synchronex.db.deadlocks import retry_deadlocks
 
 from .models import ProductState
 from .names import clean_product_name
@@ -58,7 +59,7 @@ def _check_precondition(product: ProductState | None, if_match) -> None:
         )
 
 
-@transaction.atomic
+@retry_deadlocks
 def product_state_write(
     *, space: Space, name: str, changes: dict, if_match: set[int] | str | None = None
 ) -> tuple[ProductState, bool]:

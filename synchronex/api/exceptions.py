@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from synchronex.api import errors
 from synchronex.api.ratelimit import QuotaExceeded
 from synchronex.api.request_id import current_request_id
+from synchronex.db.deadlocks import is_deadlock
 
 logger = logging.getLogger("synchronex.api")
 
@@ -78,6 +79,12 @@ def to_service_error(exc: Exception) -> errors.ServiceError | None:
     unreadable = _unreadable_request(exc)
     if unreadable is not None:
         return unreadable
+    if is_deadlock(exc):
+        # What ``retry_deadlocks`` could not settle (or a write it does not wrap): the database is up,
+        # and nothing of the request was stored.
+        return errors.ServiceUnavailable(
+            "The request collided with concurrent writes to the same data and was not applied; retry it."
+        )
     if isinstance(exc, (OperationalError, InterfaceError)):
         return errors.ServiceUnavailable("The database is unavailable; try again shortly.")
     if isinstance(exc, DatabaseError) and "could not connect" in str(exc).lower():

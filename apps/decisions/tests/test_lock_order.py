@@ -1,0 +1,199 @@
+"""Decision writes racing each other and consolidation: each in a transaction of its own, on threads.
+
+- A delete that waits on a supersede of the same decision unlinks the new successor (it used to
+  fail at commit on the foreign key: an INTERNAL_ERROR, and the decision stayed).
+- A supersede waits for a running consolidation's product locks instead of closing a lock cycle
+  with it (consolidation locks product rows, then decisions; every decision writer does the same).
+- Deleting both ends of a link at once: both go, whatever order the locks meet in.
+- What PostgreSQL still aborts as a deadlock's victim runs again by itself (``retry_deadlocks``),
+  and what cannot be settled is a 503 that does not claim the database is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pytest
+from django.db import OperationalError, connection, connections, transaction
+
+from apps.decisions.models import Decision
+from apps.decisions.services import decision_create, decision_delete
+from apps.products.models import ProductState
+from apps.products.services import product_ensure
+from apps.scopes.services import space_ensure_personal
+from synchronex.api.exceptions import to_service_error
+from synchronex.db.deadlocks import is_deadlock, retry_deadlocks
+from tests.support.concurrency import together
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RETRIED = "was a deadlock's victim"
+
+
+@pytest.fixture
+def space(user):
+    return space_ensure_personal(user=user)
+
+
+def _on_thread(work, outcome: dict, name: str) -> threading.Thread:
+    """Start ``work`` on a thread of its own (its own connection); its result or error lands in ``outcome``."""
+
+    def run():
+        try:
+            outcome[name] = work()
+        except Exception as exc:  # noqa: BLE001 — the test asserts on it
+            outcome[name] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _wait_for_lock_waiters(count: int = 1) -> None:
+    """Until ``count`` other sessions of this database wait on a lock (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0] >= count:
+                return
+        time.sleep(0.02)
+    raise AssertionError("no session came to wait on a lock")
+
+
+def test_a_delete_waiting_on_a_supersede_unlinks_the_new_successor(space):
+    older = decision_create(space=space, decision="Use Postgres", product_name="Atlas")
+    superseded, release = threading.Event(), threading.Event()
+    outcome: dict = {}
+
+    def supersede():
+        with transaction.atomic():  # holds the older decision's lock until released
+            row = decision_create(space=space, decision="Use Postgres 17", product_name="Atlas", supersedes=older.id)
+            superseded.set()
+            release.wait(10)
+        return row
+
+    writer = _on_thread(supersede, outcome, "supersede")
+    assert superseded.wait(10)
+    deleter = _on_thread(lambda: decision_delete(space=space, decision_id=older.id), outcome, "delete")
+    _wait_for_lock_waiters()
+    release.set()
+    writer.join(10), deleter.join(10)
+
+    assert outcome["delete"] is None, outcome["delete"]
+    assert not Decision.objects.filter(pk=older.pk).exists()
+    successor = Decision.objects.get(pk=outcome["supersede"].pk)
+    assert successor.supersedes_id is None
+
+
+def test_a_supersede_waits_for_consolidation_instead_of_deadlocking_with_it(space, caplog):
+    older = decision_create(space=space, decision="Use Redis", product_name="Atlas")
+    locked, release = threading.Event(), threading.Event()
+    outcome: dict = {}
+
+    def consolidation():
+        # The order ``apply_steps`` locks in: the space's product rows, then the decisions it merges.
+        with transaction.atomic():
+            list(ProductState.objects.select_for_update().filter(space=space).order_by("id"))
+            locked.set()
+            release.wait(10)
+            return len(Decision.objects.select_for_update().filter(pk__in=[older.pk]))
+
+    caplog.set_level(logging.WARNING, logger="synchronex.db.deadlocks")
+    merger = _on_thread(consolidation, outcome, "consolidation")
+    assert locked.wait(10)
+    writer = _on_thread(
+        lambda: decision_create(space=space, decision="Use Valkey", product_name="Atlas", supersedes=older.id),
+        outcome,
+        "supersede",
+    )
+    _wait_for_lock_waiters()
+    release.set()
+    merger.join(15), writer.join(15)
+
+    assert outcome["consolidation"] == 1
+    assert isinstance(outcome["supersede"], Decision)
+    assert RETRIED not in caplog.text  # no lock cycle: the supersede simply waited its turn
+    assert Decision.objects.get(pk=older.pk).superseded_by_id == outcome["supersede"].pk
+
+
+@pytest.mark.parametrize("products", [("Atlas", "Atlas"), ("Atlas", "Borealis")])
+def test_both_ends_of_a_link_deleted_at_once_both_go(space, products):
+    for _round in range(5):
+        first = decision_create(space=space, decision="Adopt Kafka", product_name=products[0])
+        second = decision_create(space=space, decision="Adopt Redpanda", product_name=products[1], supersedes=first.id)
+        ids = [first.id, second.id]
+
+        def delete(i, ids=ids):
+            try:
+                return decision_delete(space=space, decision_id=ids[i])
+            finally:
+                connections.close_all()
+
+        assert together(2, delete) == [None, None]
+        assert not Decision.objects.filter(pk__in=ids).exists()
+
+
+def _meeting_once():
+    """A callable the two threads both wait in the first time; later calls return at once."""
+    barrier = threading.Barrier(2)
+
+    def meet():
+        try:
+            barrier.wait(5)
+        except threading.BrokenBarrierError:
+            pass
+        barrier.abort()
+
+    return meet
+
+
+def _crossed(first_id, second_id, meet):
+    """Lock two product rows in the given order, meeting the other thread in between."""
+    ProductState.objects.select_for_update().filter(pk=first_id).get()
+    meet()
+    ProductState.objects.select_for_update().filter(pk=second_id).get()
+    return "done"
+
+
+def test_a_deadlock_victim_runs_again_and_both_writers_succeed(space, caplog):
+    a, b = product_ensure(space=space, name="Atlas").pk, product_ensure(space=space, name="Borealis").pk
+    meet = _meeting_once()
+    crossed = retry_deadlocks(_crossed)
+    caplog.set_level(logging.WARNING, logger="synchronex.db.deadlocks")
+
+    def work(i):
+        try:
+            return crossed(*((a, b) if i == 0 else (b, a)), meet)
+        finally:
+            connections.close_all()
+
+    assert together(2, work) == ["done", "done"]
+    assert caplog.text.count(RETRIED) == 1
+
+
+def test_an_unsettled_deadlock_is_a_503_that_does_not_blame_the_database(space):
+    a, b = product_ensure(space=space, name="Atlas").pk, product_ensure(space=space, name="Borealis").pk
+    meet = _meeting_once()
+
+    def work(i):
+        try:
+            with transaction.atomic():  # no retry here: one of the two is the victim
+                return _crossed(*((a, b) if i == 0 else (b, a)), meet)
+        except OperationalError as exc:
+            return exc
+        finally:
+            connections.close_all()
+
+    results = together(2, work)
+    victims = [r for r in results if isinstance(r, OperationalError)]
+    assert len(victims) == 1 and is_deadlock(victims[0])
+    error = to_service_error(victims[0])
+    assert (error.status, error.code) == (503, "SERVICE_UNAVAILABLE")
+    assert "concurrent writes" in error.message and "unavailable" not in error.message
