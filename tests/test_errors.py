@@ -181,3 +181,25 @@ def test_log_lines_carry_the_request_id(api, caplog):
     records = [r for r in caplog.records if r.name == "synchronex.access"]
     assert records and records[-1].request_id == "log-trace-7"
     assert "/api/v1/scope 401" in records[-1].getMessage()
+
+
+def test_the_django_request_error_line_of_a_500_carries_its_request_id(write_api, caplog):
+    # Django logs "Internal Server Error: <path>" after the whole middleware chain has returned:
+    # that line used to say [-] right after the request's own lines with its id.
+    import logging
+
+    with caplog.at_level(logging.ERROR, logger="django.request"):
+        response = write_api.get("/api/v1/_test/boom")
+    assert response.status_code == 500
+    records = [r for r in caplog.records if r.name == "django.request"]
+    assert records and [r.request_id for r in records] == [response.headers["X-Request-ID"]]
+
+
+def test_the_request_id_is_forgotten_once_the_response_is_closed(inproc_for, user):
+    # The in-process client serves on this thread, as a sync worker does: nothing logged after the
+    # response (between requests, or by the next one before it has its own id) may carry this id.
+    from synchronex.api.request_id import current_request_id
+
+    response = inproc_for(user).get("/api/v1/_test/boom", HTTP_X_REQUEST_ID="done-500")
+    assert response.status_code == 500 and response["X-Request-ID"] == "done-500"
+    assert current_request_id() == "-"

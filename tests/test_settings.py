@@ -271,3 +271,54 @@ def test_the_credential_throttles_cannot_be_turned_off_by_the_environment():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "True"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        # Each crashed with "invalid literal for int()" naming no variable, or (rates, the log
+        # level's case) passed `check` and then made every login or registration a 500.
+        ("WEB_TIMEOUT", "2m"),
+        ("MAX_BODY_BYTES", "1MB"),
+        ("DB_CONN_MAX_AGE", "abc"),
+        ("TRUSTED_PROXY_HOPS", "-1"),
+        ("WEB_TIMEOUT", "0"),
+        ("MAX_IMPORT_BODY_BYTES", "0"),
+        # Read as false: a misspelt "true" silently turned the setting off.
+        ("DB_SERVER_SIDE_BINDING", "ture"),
+        ("CELERY_TASK_ALWAYS_EAGER", "enabled"),
+        ("LOG_LEVEL", "verbose"),
+        ("LOGIN_RATE", "ten"),
+        ("OAUTH_REGISTER_RATE", "0"),
+        ("OAUTH_TOKEN_RATE", "30/0m"),
+        ("LOGIN_RATE", "1.5/m"),  # django-ratelimit imports a rate with a dot as a function
+    ],
+)
+def test_a_malformed_value_refuses_to_start_naming_its_variable(name, value):
+    env = {"DATABASE_URL": PROD_ENV["DATABASE_URL"], name: value}
+    result = run_manage("check", env_overrides=env)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("django.core.exceptions.ImproperlyConfigured"), result.stderr
+    assert name in last and repr(value) in last
+
+
+def test_values_in_their_usual_spellings_are_accepted():
+    env = {
+        "DATABASE_URL": PROD_ENV["DATABASE_URL"],
+        "LOG_LEVEL": "debug",
+        "DB_SERVER_SIDE_BINDING": " Off ",
+        "CELERY_TASK_ALWAYS_EAGER": "YES",
+        "WEB_TIMEOUT": " 300 ",
+        "TRUSTED_PROXY_HOPS": "0",
+        "LOGIN_RATE": "100/5m",
+        "OAUTH_REGISTER_RATE": "3/h",
+    }
+    script = (
+        "from django.conf import settings as s; "
+        "print(s.LOGGING['root']['level'], 'server_side_binding' in s.DATABASES['default']['OPTIONS'], "
+        "s.CELERY_TASK_ALWAYS_EAGER, s.WEB_TIMEOUT, s.LOGIN_RATE)"
+    )
+    result = run_manage("shell", "-c", script, env_overrides=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "DEBUG False True 300 100/5m"

@@ -12,7 +12,7 @@ from django.http import HttpResponse
 
 from synchronex.api import errors
 from synchronex.api.exceptions import internal_error, to_service_error
-from synchronex.api.request_id import accept_or_generate, reset_request_id, set_request_id
+from synchronex.api.request_id import accept_or_generate, set_request_id
 
 logger = logging.getLogger("synchronex.api")
 access_logger = logging.getLogger("synchronex.access")
@@ -70,7 +70,10 @@ def csrf_failure(request, reason: str = "") -> HttpResponse:
 
 
 class RequestIdMiddleware:
-    """Echo a sane inbound ``X-Request-ID`` or generate one; every response carries it."""
+    """Echo a sane inbound ``X-Request-ID`` or generate one; every response carries it.
+
+    The id is not cleared on the way out: Django logs a response's error line after every
+    middleware has returned. ``request_id.forget_request_id`` clears it once the response closes."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -78,21 +81,18 @@ class RequestIdMiddleware:
     def __call__(self, request):
         rid = accept_or_generate(request.headers.get("X-Request-ID"))
         request.request_id = rid
-        token = set_request_id(rid)
+        set_request_id(rid)
         started = time.perf_counter()
-        try:
-            response = self.get_response(request)
-            if wants_json_errors(request.path):
-                # Path only, never the query string: it could carry something private.
-                access_logger.info(
-                    "%s %s %s %.1fms",
-                    request.method,
-                    request.path,
-                    response.status_code,
-                    (time.perf_counter() - started) * 1000,
-                )
-        finally:
-            reset_request_id(token)
+        response = self.get_response(request)
+        if wants_json_errors(request.path):
+            # Path only, never the query string: it could carry something private.
+            access_logger.info(
+                "%s %s %s %.1fms",
+                request.method,
+                request.path,
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+            )
         response["X-Request-ID"] = rid
         return response
 

@@ -22,12 +22,16 @@ def accept_or_generate(inbound: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def set_request_id(value: str):
-    return _current.set(value)
+def set_request_id(value: str) -> None:
+    _current.set(value)
 
 
-def reset_request_id(token) -> None:
-    _current.reset(token)
+def forget_request_id(**kwargs) -> None:
+    """``request_finished`` receiver: the server closes the response once it is sent, after the
+    ``django.request`` line Django logs for an error status (outside every middleware) and after
+    a streamed body, which carry the id too. From then on this thread logs ``-`` until its next
+    request sets its own id."""
+    _current.set("-")
 
 
 def install_log_record_factory() -> None:
