@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.products.models import ProductState
 from apps.scopes.models import Space
 from synchronex.api import errors
+from synchronex.api.parsers import exact_decimal
 
 from .models import COST_DECIMAL_PLACES, COST_MAX_DIGITS, MODEL_MAX, OPERATION_MAX, PROVIDER_MAX, CostEvent
 from .pricing import price_usd, quantize_usd
@@ -53,8 +54,8 @@ def _cost(value, problems: dict) -> Decimal | None:
         problems["cost_usd"] = "cost_usd must be a number."
         return None
     try:
-        # str() first: a float becomes its shortest decimal spelling, not its binary expansion.
-        amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
+        # A parsed JSON number's digits as sent; another float its shortest spelling, not its binary expansion.
+        amount = exact_decimal(value) if not isinstance(value, Decimal) else value
     except InvalidOperation:
         problems["cost_usd"] = "cost_usd must be a number."
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from decimal import Decimal
 
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -100,10 +101,27 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+class JsonFloat(float):
+    """A JSON number with a fraction or an exponent: a float to every reader, that also keeps the
+    digits sent in ``literal``. A double holds 15–17 significant digits, so ``9999999999.999999``
+    reads as ``9999999999.999998``; money (SPEC §9: exact decimal) is read from ``literal``
+    instead, via ``exact_decimal``."""
+
+    __slots__ = ("literal",)
+
+
+def exact_decimal(number: int | float | str) -> Decimal:
+    """The decimal a JSON number or string spells: a ``JsonFloat``'s digits as sent, any other float
+    its shortest spelling (not its binary expansion). Raises ``InvalidOperation`` for a string that
+    is no number."""
+    return Decimal(number.literal if isinstance(number, JsonFloat) else str(number).strip())
+
+
 def _finite_float(literal: str) -> float:
-    value = float(literal)
+    value = JsonFloat(literal)
     if math.isinf(value):
         raise JsonRefused(f"JSON holds a number too large for a double ({literal[:40]})")
+    value.literal = literal
     return value
 
 

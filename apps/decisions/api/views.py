@@ -97,7 +97,10 @@ class DecisionSearchView(ApiView):
             "(`semantic: true`). Ranks are fused with reciprocal rank fusion (k = 60) and "
             "score = 0.8 × relevance + 0.2 × recency, recency = exp(-ln2 · age_days / half_life_days). "
             "Without `q`: newest first. Superseded decisions are hidden unless `include_superseded=true`. "
-            "Unknown or repeated parameters are a VALIDATION_ERROR."
+            "Unknown or repeated parameters are a VALIDATION_ERROR. The request line (path and query, "
+            "percent-encoded) may hold at most 8190 bytes: a longer one is refused by the web server with a "
+            "plain-HTML 414 before the API sees it, which long non-ASCII `q`, `product` or `tags` can reach "
+            "below their maxima (each UTF-8 byte is sent as `%XX`)."
         ),
         parameters=[
             _param("q", OpenApiTypes.STR, f"Search text (≤ {Q_MAX} characters); absent → newest first."),

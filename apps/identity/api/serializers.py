@@ -297,11 +297,25 @@ class StrictBoolean(serializers.BooleanField):
         return data
 
 
-class QueryChoice(serializers.ChoiceField):
-    """A query option whose empty value (``?format=``) is refused, not read as absent (DRF's form rule)."""
+class QueryValue:
+    """A query option whose empty value (``?format=``, ``?max_tokens=``) is refused, not read as
+    absent: DRF's form rule would answer the default, where every other endpoint (``?limit=``,
+    ``?days=``) answers VALIDATION_ERROR. Mixed into a field class, before it."""
 
     def get_value(self, dictionary):
         return dictionary.get(self.field_name, serializers.empty)
+
+
+class QueryChoice(QueryValue, serializers.ChoiceField):
+    pass
+
+
+class QueryInteger(QueryValue, serializers.IntegerField):
+    pass
+
+
+class QueryBoolean(QueryValue, serializers.BooleanField):
+    pass
 
 
 class KernelExportQuerySerializer(StrictSerializer):
@@ -320,9 +334,9 @@ class KernelExportQuerySerializer(StrictSerializer):
     task = serializers.CharField(
         max_length=EXPORT_GET_QUERY_MAX, required=False, allow_blank=True, help_text="Same as query (either one)."
     )
-    max_tokens = serializers.IntegerField(min_value=100, max_value=8000, default=1500)
-    decisions = serializers.IntegerField(min_value=0, max_value=20, default=5)
-    download = serializers.BooleanField(default=False, help_text="Answer as an attachment (Content-Disposition).")
+    max_tokens = QueryInteger(min_value=100, max_value=8000, default=1500)
+    decisions = QueryInteger(min_value=0, max_value=20, default=5)
+    download = QueryBoolean(default=False, help_text="Answer as an attachment (Content-Disposition).")
 
     def validate(self, attrs):
         query, task = attrs.pop("query", "") or "", attrs.pop("task", "") or ""

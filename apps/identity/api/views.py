@@ -185,7 +185,8 @@ EXPORT_DESCRIPTION = (
     "The headers `X-Synchronex-Scope` and `X-Synchronex-Tokens` carry the scope and the total tokens. "
     "The scope's BYOK keys, wherever one was pasted, are replaced by `[REDACTED:api_key]` before tokens "
     "are counted. An unknown product is NOT_FOUND; an unknown or repeated query parameter of GET is a "
-    "VALIDATION_ERROR."
+    "VALIDATION_ERROR, and so is an empty `format`, `max_tokens`, `decisions` or `download` (`?decisions=` "
+    "is not the default)."
 )
 EXPORT_HEADERS = [
     OpenApiParameter(

@@ -33,3 +33,13 @@ def test_options_given_once_still_export(read_api):
     response = read_api.get(URL, params={"format": "json", "max_tokens": "100", "decisions": "0", "query": "x"})
     assert response.status_code == 200, response.text
     assert response.json()["format"] == "json"
+
+
+def test_an_empty_number_or_boolean_option_is_refused_not_the_default(read_api):
+    # As ?format= is (and ?limit= or ?days= elsewhere): an empty value is no value, not "absent".
+    for name in ("max_tokens", "decisions", "download"):
+        assert list(fields(read_api.get(URL, params={"format": "json", name: ""}))) == [name]
+    response = read_api.get(URL, params={"format": "json", "decisions": "", "max_tokens": "", "download": ""})
+    assert set(fields(response)) == {"decisions", "max_tokens", "download"}
+    # Empty text options stay allowed: they mean none.
+    assert read_api.get(URL, params={"product": "", "query": "", "task": ""}).status_code == 200

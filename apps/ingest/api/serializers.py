@@ -32,7 +32,7 @@ Other ``data`` keys of the free-form types are kept as sent.
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -55,6 +55,7 @@ from apps.products.api.fields import StrictList, StrictString
 from apps.products.api.serializers import HANDOFF_MAX, LIST_ITEM_MAX
 from apps.products.models import NAME_MAX, ProductState
 from apps.products.names import one_per_key
+from synchronex.api.parsers import exact_decimal
 from synchronex.api.serializers import StrictSerializer
 
 BATCH_MAX = 100
@@ -132,8 +133,8 @@ class CostField(serializers.Field):
         if isinstance(data, bool) or not isinstance(data, int | float | str):
             self.fail("invalid")
         try:
-            # str() first: a float becomes its shortest decimal spelling, not its binary expansion.
-            amount = Decimal(str(data).strip())
+            # The digits sent, not the nearest double's: 9999999999.999999 stays itself.
+            amount = exact_decimal(data)
         except InvalidOperation:
             self.fail("invalid")
         if not amount.is_finite():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -117,6 +118,37 @@ def test_a_batch_keeps_order_and_applies_decisions_and_ai_usage_at_once(write_ap
 
     order = list(Signal.objects.order_by("position").values_list("type", "position"))
     assert order == [("commit", 0), ("decision", 1), ("ai_usage", 2), ("ai_usage", 3), ("ai_usage", 4)]
+
+
+# cost_usd as the JSON number sent → the amount GET /ai/costs reports. The first three lose their
+# last digit through a double (9999999999.999998, …); the fourth rounds up to 1000000000 through
+# one. Over 6 decimals is rounded half-up, as before, but from the digits sent.
+EXACT_COSTS = [
+    ("9999999999.999999", "9999999999.999999"),
+    ("8929695288.728491", "8929695288.728491"),
+    ("1234567890.123456", "1234567890.123456"),
+    ("999999999.99999949", "999999999.999999"),
+    ("0.1234567", "0.123457"),
+    ("5E+2", "500"),
+]
+
+
+def test_a_json_number_cost_keeps_every_digit_sent_through_ingest_and_costs(write_api, read_api):
+    # The body is written by hand: json.dumps would send the nearest double's spelling.
+    signals = ",".join(
+        f'{{"type":"ai_usage","data":{{"provider":"x","model":"m{i}","input_tokens":0,'
+        f'"output_tokens":0,"cost_usd":{literal}}}}}'
+        for i, (literal, _) in enumerate(EXACT_COSTS)
+    )
+    response = write_api.post(
+        "/api/v1/ingest/Prec", data=f'{{"signals":[{signals}]}}', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 202, response.text
+    costs = read_api.get("/api/v1/ai/costs/Prec", params={"days": 1})
+    assert costs.status_code == 200, costs.text
+    rows = {row["model"]: row["cost_usd"] for row in json.loads(costs.text, parse_float=Decimal)["by_model"]}
+    assert rows == {f"m{i}": Decimal(stored) for i, (_, stored) in enumerate(EXACT_COSTS)}
+    assert CostEvent.objects.get(model="m0").cost_usd == Decimal("9999999999.999999")
 
 
 def test_project_id_may_be_a_product_id_or_any_spelling_of_its_name(write_api):

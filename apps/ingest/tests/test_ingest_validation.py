@@ -165,3 +165,11 @@ def test_malformed_json_is_a_validation_error(write_api):
     response = write_api.post(URL, data="{not json", headers={"Content-Type": "application/json"})
     assert response.status_code == 400 and response.json()["error"]["code"] == "VALIDATION_ERROR"
     nothing_stored()
+
+
+def test_a_cost_over_the_maximum_by_less_than_a_double_can_tell_is_refused(write_api):
+    # 9999999999.99999901 reads as the double 9999999999.999998, under the maximum; the digits sent are over it.
+    body = '{"type":"ai_usage","data":{"provider":"x","model":"y","input_tokens":0,"output_tokens":0,"cost_usd":%s}}'
+    response = write_api.post(URL, data=body % "9999999999.99999901", headers={"Content-Type": "application/json"})
+    assert "data.cost_usd" in fields_of(response)
+    nothing_stored()
