@@ -1,14 +1,41 @@
 #!/usr/bin/env bash
 # Development stack: a Celery worker (with the beat scheduler embedded, for the periodic recovery
-# of lost consolidation jobs) in the background, the web server on :3010 in the foreground.
+# of lost consolidation jobs) and the web server on :3010 (PORT), until Ctrl-C or SIGTERM, which
+# stop both. PostgreSQL is left running for the next start (make stop stops it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-3010}"
+VAR="${SYNCHRONEX_VAR_DIR:-var}"  # as synchronex/embedded_db.py reads it
 
-mkdir -p var
-.venv/bin/celery -A synchronex worker --loglevel=INFO --concurrency=2 --beat --schedule var/celerybeat-schedule &
+# A taken port (another make run, a foreign server) is refused before anything starts: runserver
+# alone would find out only after a second worker and beat had started.
+if ! .venv/bin/python - "$PORT" <<'PY'; then
+import socket
+import sys
+
+with socket.socket() as sock:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as runserver binds
+    try:
+        sock.bind(("0.0.0.0", int(sys.argv[1])))
+    except OSError:
+        sys.exit(1)
+PY
+    echo "Port ${PORT} is already in use (another make run?): stop that, or choose another port (PORT=3011 make run)." >&2
+    exit 1
+fi
+
+WORKER="" SERVER=""
+stop() {
+    kill $SERVER $WORKER 2>/dev/null || true
+    wait 2>/dev/null || true  # the worker finishes its running tasks first (warm shutdown)
+}
+trap stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mkdir -p "$VAR"
+.venv/bin/celery -A synchronex worker --loglevel=INFO --concurrency=2 --beat --schedule "$VAR/celerybeat-schedule" &
 WORKER=$!
-trap 'kill $WORKER 2>/dev/null || true; wait $WORKER 2>/dev/null || true' EXIT INT TERM
 
 KEY=$(.venv/bin/python manage.py demo_key)
 cat <<MSG
@@ -21,4 +48,8 @@ cat <<MSG
   API docs: http://localhost:${PORT}/api/v1/docs    Stop with Ctrl-C (make stop stops PostgreSQL).
 
 MSG
-.venv/bin/python manage.py runserver "0.0.0.0:${PORT}"
+# In the background, waited on: bash runs a trap only once its foreground command has ended, so a
+# SIGTERM (kill, a supervisor, an IDE's stop button) would wait for a runserver that never ends.
+.venv/bin/python manage.py runserver "0.0.0.0:${PORT}" &
+SERVER=$!
+wait "$SERVER"

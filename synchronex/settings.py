@@ -343,6 +343,8 @@ CELERY_BEAT_SCHEDULE = {
     "embeddings-sweep": {"task": "apps.memory.tasks.embeddings_sweep", "schedule": EMBEDDINGS_SWEEP_SECONDS},
     "oauth-tokens-prune": {"task": "apps.oauth.tasks.oauth_tokens_prune", "schedule": 3600},
 }
+# celery's file-backed scheduler, reconnecting after a broker outage and replacing a damaged file.
+CELERY_BEAT_SCHEDULER = "synchronex.beat:Scheduler"
 
 # --- Auth --------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

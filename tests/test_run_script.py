@@ -1,0 +1,101 @@
+"""scripts/run.sh (make run): SIGTERM stops everything it started, and a taken port is refused
+before anything starts. Run for real: the script, its worker and web server, on the test database."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import psutil
+import pytest
+import requests
+from django.db import connection
+
+from tests.support.servers import ROOT, database_url, free_port
+from tests.support.workers import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def _session(sid: int) -> list[psutil.Process]:
+    """The live processes of session ``sid`` (the script and everything it started)."""
+    found = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getsid(proc.pid) == sid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+    return found
+
+
+@contextlib.contextmanager
+def run_script(tmp_path, port: int, env_overrides: dict | None = None):
+    """Start scripts/run.sh in a session of its own; yields the Popen and its log's path. Whatever
+    is left of the session at the end is killed."""
+    log_path = tmp_path / "run.log"
+    env = {**os.environ, "PORT": str(port), "SYNCHRONEX_VAR_DIR": str(tmp_path / "var"), **(env_overrides or {})}
+    for name in ("REDIS_URL", "CELERY_BROKER_URL"):
+        env.pop(name, None)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            ["bash", "scripts/run.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield proc, log_path
+    finally:
+        for leftover in _session(proc.pid):
+            with contextlib.suppress(psutil.Error):
+                leftover.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sigterm_stops_the_web_server_and_the_worker(tmp_path):
+    port = free_port()
+    env = {"DATABASE_URL": database_url(connection.settings_dict), "DB_CONN_MAX_AGE": "0"}
+    with run_script(tmp_path, port, env) as (proc, log_path):
+
+        def up():
+            assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
+            with contextlib.suppress(requests.RequestException):
+                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                return " ready." in log_path.read_text(errors="replace")
+            return False
+
+        wait_for(up, timeout=90, interval=0.3, what="web server and worker")
+        started = _session(proc.pid)
+        assert len(started) >= 4  # the script, runserver (and its reloaded child), the worker (and its pool)
+
+        # A second run on the same port is refused, and starts nothing.
+        (tmp_path / "second").mkdir()
+        with run_script(tmp_path / "second", port, env) as (second, second_log):
+            assert second.wait(30) != 0
+            assert "already in use" in second_log.read_text()
+            assert "is starting" not in second_log.read_text()
+            assert not _session(second.pid)
+
+        os.kill(proc.pid, signal.SIGTERM)  # the script alone, as a supervisor or `kill <pid>` does
+        deadline = time.monotonic() + 20
+        while _session(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _session(proc.pid), [p.cmdline() for p in _session(proc.pid)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_taken_port_is_refused_before_anything_starts(tmp_path):
+    """A foreign server on the port (or a make run started elsewhere)."""
+    env = {"DATABASE_URL": database_url(connection.settings_dict), "DB_CONN_MAX_AGE": "0"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with run_script(tmp_path, port, env) as (proc, log_path):
+            assert proc.wait(30) != 0
+            log = log_path.read_text()
+            assert f"Port {port} is already in use" in log
+            assert "is starting" not in log and "celery" not in log.lower()
+            assert not _session(proc.pid)
