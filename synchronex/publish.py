@@ -5,11 +5,14 @@ consolidation job), so a broker that is down or hangs must neither fail the answ
 retry would write again) nor hold it. The work is not lost: rows stay pending for the space's
 next publish or the hourly embedding sweep, and a queued job is sent again by lease recovery.
 
-A broker that *refuses* fails at once, and each later write tries again. One that *hangs*
-costs each publish about twice ``CELERY_BROKER_SOCKET_TIMEOUT`` (kombu's two attempts), and every
-write would pay it, tying up the web workers one after another. So a publish that failed after
-at least ``SLOW_FAILURE_SECONDS`` pauses publishing in this process for
-``BROKER_PUBLISH_PAUSE_SECONDS``: one write per process pays the wait, not every write.
+A broker that *refuses* fails quickly (kombu's retries: well under a second), and each later
+write tries again. One that *hangs* costs each publish about twice ``CELERY_BROKER_SOCKET_TIMEOUT``
+(kombu's two attempts), and every write would pay it, tying up the web workers one after another.
+So a publish that failed on a timeout, or after at least ``SLOW_FAILURE_SECONDS`` whatever the
+error, pauses publishing in this process for ``BROKER_PUBLISH_PAUSE_SECONDS``: one write per
+process pays the wait, not every write. A refusal is told by its error, not its duration: on a busy
+host kombu's retries alone can take over a second, and a refused broker that came back would then
+wait out a pause for nothing.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
-# A refused connection fails in milliseconds; a timeout takes at least a socket timeout (≥ 1 s).
-SLOW_FAILURE_SECONDS = 1.0
+# A failure this slow pauses publishing even without a timeout in its chain (a broker host that
+# went silent in some way no timeout reports); a hung broker is otherwise told by its timeout.
+SLOW_FAILURE_SECONDS = 5.0
 
 _paused_until = 0.0
 
@@ -41,8 +45,23 @@ def _publish(task, kwargs: dict) -> None:
         return
     try:
         task.delay(**kwargs)
-    except Exception:
+    except Exception as exc:
         spent = time.monotonic() - started
-        if spent >= SLOW_FAILURE_SECONDS:
+        if timed_out(exc) or spent >= SLOW_FAILURE_SECONDS:
             _paused_until = time.monotonic() + settings.BROKER_PUBLISH_PAUSE_SECONDS
         logger.exception("Could not send %s (%s) to the broker after %.1f s", task.name, kwargs, spent)
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether a failed publish waited on a broker that did not answer (a timeout anywhere in the
+    chain kombu raises: redis-py's own TimeoutError is not the built-in one)."""
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (TimeoutError, RedisTimeoutError)):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
