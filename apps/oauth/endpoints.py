@@ -71,6 +71,9 @@ class TokenView(dot_views.TokenView):
 class RevokeView(dot_views.RevokeTokenView):
     """``/api/oauth/revoke`` (RFC 7009); revoking either token of a pair revokes both."""
 
+    # This server's client lookup too (a client_id with a NUL is unknown, not a 500).
+    validator_class = OAuth2Validator
+
     def post(self, request, *args, **kwargs):
         unreadable = _unreadable(self, request)
         if unreadable is not None:

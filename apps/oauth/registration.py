@@ -3,13 +3,16 @@
 Only public clients using the authorization code grant (with refresh) may register. Redirect
 URIs must be absolute https URIs, or plain http on a loopback host (RFC 8252 §7.3), with no
 fragment, no user information, no wildcard and no whitespace (DOT stores them space-separated).
+They must be ASCII: an authorization request's redirect_uri is compared with the registered one
+as sent, and clients send an internationalised host in punycode and a path percent-encoded, so a
+Unicode URI could be registered but never used; the refusal names the ASCII form to register.
 Metadata this server does not use (logo_uri, contacts, scope, …) is ignored, as RFC 7591 §2 asks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 MAX_REDIRECT_URIS = 10
 MAX_URI_LENGTH = 2000
@@ -17,6 +20,9 @@ MAX_NAME_LENGTH = 100
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "blob"})
 SUPPORTED_GRANT_TYPES = frozenset({"authorization_code", "refresh_token"})
+# RFC 3986 characters kept as they are when a path or query is percent-encoded (besides
+# letters, digits and "_.-~"); "%" too, so what is already encoded stays so.
+URI_SAFE = "/%:@!$&'()*+,;="
 
 
 @dataclass
@@ -59,7 +65,25 @@ def redirect_uri_problem(uri) -> str | None:
         return "must name a host"
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
         return "plain http is allowed only on localhost, 127.0.0.1 and [::1]; use https"
+    if not uri.isascii():
+        ascii_form = _ascii_form(parts)
+        advice = f": register {ascii_form}" if ascii_form else ""
+        return f"({uri}) must be ASCII, its host in punycode and other characters percent-encoded{advice}"
     return None
+
+
+def _ascii_form(parts) -> str | None:
+    """The URI with its host in punycode (IDNA) and its path and query percent-encoded (UTF-8),
+    as clients send it; None when the host is no valid IDNA name."""
+    try:
+        host = parts.hostname.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    path, query = quote(parts.path, safe=URI_SAFE), quote(parts.query, safe=URI_SAFE + "?")
+    return urlunsplit((parts.scheme, netloc, path, query, ""))
 
 
 def _check_redirect_uris(value) -> list[str]:

@@ -11,6 +11,12 @@
   of a code exchange is named after the code itself (``code_family``): a replay finds it from
   the code alone and revokes it with DOT's own ``RefreshToken.revoke_family``.
 - The refresh token check is repeated under the lock DOT takes to rotate it.
+- A ``client_id`` or ``code`` that is not printable ASCII (RFC 6749 Appendix A: both are
+  VSCHAR) is unknown without asking the database: PostgreSQL refuses a NUL in a query, and DOT
+  catches only psycopg2's ValueError, not psycopg 3's DataError. So such a value gets the answer
+  of any unknown one (``invalid_client``, ``invalid_grant``), never a 500. A NUL in the values
+  that are stored instead (``nonce``, a token request's ``resource``) is ``invalid_request`` /
+  ``invalid_target``. Tokens are looked up by their SHA-256, which any string has.
 
 Not done here: RFC 6749 §6 treats a refresh without ``scope`` as asking for the scope first
 granted, but DOT keeps no scope on the refresh token: the scope of the token being refreshed is
@@ -28,6 +34,8 @@ from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 CODE_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 S256_CODE_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
+# RFC 6749 Appendix A.1 / A.11: client_id = *VSCHAR, code = 1*VSCHAR (%x20-7E).
+VSCHARS = re.compile(r"[\x20-\x7e]*")
 # uuid5 namespace of the token families of code exchanges (any fixed UUID; never change it, or
 # replays of codes exchanged before the change find nothing to revoke).
 CODE_FAMILY_NAMESPACE = uuid.UUID("5b0f3c1e-8a6d-4f2b-9c7e-2d4a1e6f8b30")
@@ -47,20 +55,50 @@ def code_challenge_problem(challenge: str | None) -> str | None:
     return "code_challenge must be the 43-character base64url SHA-256 of the code_verifier, without padding."
 
 
+def is_vschar(value) -> bool:
+    """Whether ``value`` could be a client_id or code: a string of printable ASCII."""
+    return isinstance(value, str) and VSCHARS.fullmatch(value) is not None
+
+
 def _active(user) -> bool:
     return user is not None and user.is_active
 
 
 class OAuth2Validator(oauth2_validators.OAuth2Validator):
+    def _load_application(self, client_id, request):
+        # Every client lookup (authorize, token, revoke, HTTP Basic) comes here. None as
+        # client_id is DOT's own case (no client named).
+        if client_id is not None and not is_vschar(client_id):
+            request.client = None  # as DOT does when the client_id differs from a cached one
+            return None
+        return super()._load_application(client_id, request)
+
     def save_authorization_code(self, client_id, code, request, *args, **kwargs):
         # The consent page refuses such a challenge before asking; this covers a posted form
         # whose hidden field was altered.
         problem = code_challenge_problem(request.code_challenge)
         if problem is not None:
             raise oauth_errors.InvalidRequestError(description=problem, request=request)
+        if request.nonce and "\x00" in request.nonce:
+            # Stored on the grant: PostgreSQL cannot hold it.
+            raise oauth_errors.InvalidRequestError(description="nonce must not contain NUL.", request=request)
         return super().save_authorization_code(client_id, code, request, *args, **kwargs)
 
+    def _validate_resource_uris(self, request, resources):
+        # DOT stores the resources of a token request on the token (jsonb, which cannot hold
+        # \u0000); its URI check lets a NUL through.
+        for resource in resources:
+            if isinstance(resource, str) and "\x00" in resource:
+                raise oauth_errors.CustomOAuth2Error(
+                    error="invalid_target",
+                    description="A resource indicator must not contain NUL.",
+                    request=request,
+                )
+        super()._validate_resource_uris(request, resources)
+
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        if not is_vschar(code):
+            return False  # no code is anything else; the database is not asked (module docstring)
         if not super().validate_code(client_id, code, client, request, *args, **kwargs):
             # Unknown, used or expired. A used one is a replay: what it issued is revoked. (An
             # unknown or unused code names a family with no token: nothing happens.)

@@ -6,6 +6,8 @@ import pytest
 import requests
 from oauth2_provider.models import get_application_model
 
+from apps.oauth.tests.helpers import authorize_params, consent, exchange, login, pkce_pair, redirect_query
+
 Application = get_application_model()
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -98,6 +100,41 @@ def test_refuses_missing_or_malformed_redirect_uri_lists(base_url, redirect_uris
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_redirect_uri"
     assert not Application.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("uri", "ascii_form"),
+    [
+        ("https://bücher.example/cb", "https://xn--bcher-kva.example/cb"),
+        ("https://app.example/café?é=1", "https://app.example/caf%C3%A9?%C3%A9=1"),
+        ("http://127.0.0.1:8765/rückruf", "http://127.0.0.1:8765/r%C3%BCckruf"),
+    ],
+    ids=["host", "path and query", "loopback path"],
+)
+def test_refuses_non_ascii_redirect_uris_naming_their_ascii_form(base_url, uri, ascii_form):
+    # Authorization requests compare the URI as sent, so a Unicode one registered could never
+    # be used; the client is told the form that works.
+    response = post(base_url, {"client_name": "idn", "redirect_uris": [uri]})
+
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["error"] == "invalid_redirect_uri"
+    assert uri in body["error_description"]
+    assert ascii_form in body["error_description"]
+    assert not Application.objects.exists()
+
+
+def test_the_punycode_form_of_an_idn_redirect_uri_registers_and_authorizes(base_url, person):
+    uri = "https://xn--bcher-kva.example/cb"
+    client = post(base_url, {"client_name": "idn", "redirect_uris": [uri]}).json()
+    verifier, challenge = pkce_pair()
+    session = login(base_url, person.email)
+
+    response = consent(session, base_url, authorize_params(client["client_id"], challenge, redirect_uri=uri))
+
+    assert response.headers["Location"].startswith(uri + "?")
+    code = redirect_query(response)["code"]
+    assert exchange(base_url, client["client_id"], code, verifier, redirect_uri=uri).status_code == 200
 
 
 def test_refuses_repeated_redirect_uris(base_url):
