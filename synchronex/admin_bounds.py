@@ -6,7 +6,9 @@
   to a space counts that space only; "N results (M total)" becomes "N results (Show all)";
 - delete confirmations (one object's page and the *Delete selected* action) count the rows a
   delete takes along, per model, instead of Django's nested list of every row: Django loads,
-  links and renders each of them (a space with 50,000 cost events made a 6 MB page).
+  links and renders each of them (a space with 50,000 cost events made a 6 MB page);
+- lookups the database could only fail on are refused before they run (``SafeLookupsMixin`` in
+  ``synchronex/admin_rules.py``: a regular expression, a NUL character, a malformed array…).
 
 The counts come from Django's own deletion ``Collector``, the one ``delete()`` runs: rows it
 loads anyway (models others point at) are counted in memory, rows it removes with a single
@@ -29,6 +31,8 @@ from django.db.models.deletion import Collector
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
+
+from synchronex.admin_rules import SafeLookupsMixin
 
 SHOWN = 20  # objects named on a delete page (the selected ones, protected ones); the rest are counted
 
@@ -128,7 +132,7 @@ def counted_deleted_objects(objs, request, admin_site):
     return deleted, model_count, perms_needed, protected
 
 
-class BoundedAdmin:
+class BoundedAdmin(SafeLookupsMixin):
     """Mixin for every ModelAdmin here (see the module's docstring)."""
 
     show_full_result_count = False

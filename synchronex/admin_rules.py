@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import FieldDoesNotExist
+import re
+
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, FullResultSet, ValidationError
+from django.db.models import GeneratedField, JSONField
 from django.db.models.constants import LOOKUP_SEP
 
 # Columns that hold a credential or lead to one (a digest or checksum is the lookup key of a
@@ -39,6 +45,110 @@ def touches_secret(model, lookup: str) -> bool:
             return False
         model = field.related_model
     return False
+
+
+# Lookups refused outright (a 400), each of which answered 500. PostgreSQL's regular expressions are
+# not Python's, so a pattern can only be checked by running it (``?name__regex=(`` was a database
+# error), and no index serves one; ``range`` gets the query string's one value, which Django reads a
+# character per bound; ``unaccent`` needs an extension this database does not install. Search, the
+# filters, ``__contains``, ``__gte`` and ``__lt`` remain.
+REFUSED_LOOKUPS = frozenset({"regex", "iregex", "range", "unaccent"})
+
+# Lookups of an array column whose value PostgreSQL reads as an array literal (``?tags__contains=x``
+# was "malformed array literal", a 500); ``len``, an index, ``isnull`` and the text patterns
+# (``icontains``…) compare something else.
+ARRAY_VALUE_LOOKUPS = frozenset({"exact", "contains", "contained_by", "overlap", "gt", "gte", "lt", "lte", "in"})
+# A one-dimensional literal as PostgreSQL's array_in accepts it: ``{}``, ``{a, b c, "d,\\"e"}``.
+_ELEMENT = r'"(?:[^"\\]|\\.)*"|[^\s{}",\\](?:[^{}",\\]*[^\s{}",\\])?'
+ARRAY_LITERAL = re.compile(rf"\s*\{{\s*(?:(?:{_ELEMENT})\s*(?:,\s*(?:{_ELEMENT})\s*)*)?\}}\s*", re.ASCII | re.DOTALL)
+
+
+def lookup_target(model, lookup: str):
+    """``(field, rest)``: the last field ``lookup`` names (through relations), and the transforms
+    and lookup after it (``("tags", ["contains"])``); ``(None, parts)`` when it names none."""
+    parts = lookup.split(LOOKUP_SEP)
+    field = None
+    for index, part in enumerate(parts):
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return field, parts[index:]
+        if not field.is_relation or field.related_model is None:
+            return field, parts[index + 1 :]
+        model = field.related_model
+    return field, []
+
+
+def _target(model, lookup: str):
+    """``(column field, rest)`` of ``lookup``: a generated column stands for its output field."""
+    field, rest = lookup_target(model, lookup)
+    return (field.output_field if isinstance(field, GeneratedField) else field), rest
+
+
+def lookup_refused(model, lookup: str) -> bool:
+    """Whether ``lookup`` is one the database could only fail on, whatever its value."""
+    if REFUSED_LOOKUPS.intersection(lookup.split(LOOKUP_SEP)):
+        return True
+    target, rest = _target(model, lookup)
+    # Of a number or a date, ``contained_by`` (django.contrib.postgres) takes a range literal.
+    if rest and rest[-1] == "contained_by":
+        return not (isinstance(target, JSONField) or (isinstance(target, ArrayField) and len(rest) == 1))
+    return False
+
+
+def lookup_value_problem(model, lookup: str, values: list[str]) -> str | None:
+    """Why the database could only fail on ``?<lookup>=<value>`` (each of ``values``), or None.
+
+    A NUL character is stored by no PostgreSQL text or JSON value, so psycopg and the server refuse
+    it in any comparison; an array column's value must be an array literal.
+    """
+    if "\x00" in lookup or any("\x00" in value for value in values):
+        return "A filter value may not contain a NUL character."
+    target, rest = _target(model, lookup)
+    if isinstance(target, ArrayField) and (not rest or (len(rest) == 1 and rest[0] in ARRAY_VALUE_LOOKUPS)):
+        items = [item for value in values for item in (value.split(",") if rest == ["in"] else [value])]
+        if not all(ARRAY_LITERAL.fullmatch(item) for item in items):
+            return f"{lookup} takes an array literal, such as {{a,b}}."
+    return None
+
+
+class CheckedChangeList(ChangeList):
+    """Django's changelist, answering as it answers any bad lookup (IncorrectLookupParameters, the
+    list's ``?e=1`` redirect) a filter value the database could only fail on. Django checks a value
+    only while building the filter; the rest surfaced as a database error (a 500) while counting."""
+
+    def get_filters(self, request):
+        # Every parameter, the custom filters' (``?tag=``, ``?provider=``) included.
+        for lookup, values in self.get_filters_params().items():
+            problem = lookup_value_problem(self.model, lookup, values)
+            if problem:
+                raise IncorrectLookupParameters(problem)
+        return super().get_filters(request)
+
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        try:
+            # Compiling runs the fields' value conversions (DOT's ``?resource=x`` raised a
+            # ValidationError there) without a query; nothing else is checked before the count.
+            queryset.query.sql_with_params()
+        except (EmptyResultSet, FullResultSet):
+            pass
+        except (ValidationError, ValueError, TypeError) as error:
+            raise IncorrectLookupParameters(error) from error
+        return queryset
+
+
+class SafeLookupsMixin:
+    """Changelist lookups the database cannot fail on: ``lookup_refused`` ones answer 400, and values
+    are checked first (``CheckedChangeList``). Part of ``BoundedAdmin``, so of every admin here."""
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if lookup_refused(self.model, lookup):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+    def get_changelist(self, request, **kwargs):
+        return CheckedChangeList
 
 
 class NoSecretLookupsMixin:

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.contrib import admin
 from django.contrib.admin import AllValuesFieldListFilter, RelatedFieldListFilter
+from django.contrib.admin.models import LogEntry
 from django.contrib.admin.utils import get_deleted_objects as django_get_deleted_objects
 from django.contrib.auth.models import Group, Permission
+from django.contrib.messages import get_messages
 from django.db import connection
 from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
 
-from apps.accounts.models import User
-from apps.accounts.services import user_create
+from apps.accounts.models import ApiKey, User
+from apps.accounts.services import api_key_create, user_create
 from apps.costs.services import cost_event_record
 from apps.decisions.models import Decision
 from apps.decisions.services import decision_create
@@ -33,7 +37,7 @@ from apps.memory.services import memory_create
 from apps.scopes.models import Space
 from apps.scopes.services import space_ensure_personal, workspace_create
 from conftest import ADMIN_PASSWORD as PASSWORD
-from tests.test_admin import build_world
+from tests.test_admin import _api_status, _oauth_flow, build_world
 
 pytestmark = pytest.mark.django_db
 
@@ -354,3 +358,100 @@ def test_admin_search_finds_memories_by_content_id_and_owner(staff):
     Memory.objects.filter(pk=memory.pk).update(external_id="ext-42", agent_id="agent-7")
     assert found("ext-42", space=str(sb.pk)) == 1 and found("agent-7", space=str(sb.pk)) == 1
     assert found("ext-42") == 0 and found("ext-42", space=str(sa.pk)) == 0
+
+
+# -- bulk revocation ---------------------------------------------------------------------------------
+# Revoking a selection runs a few statements whatever its size: one token at a time, 25,000 tokens
+# of one app outran the request's time limit and left most of them valid.
+REVOKE_QUERIES = 12  # session, user, the selection's count, then the revocation's few statements (8-9)
+BULK = 2000
+
+
+def _issue_tokens(user, client_id: str, n: int) -> None:
+    """``n`` more live access tokens of the app, each with its refresh token, in two INSERTs."""
+    AccessToken, RefreshToken = get_access_token_model(), get_refresh_token_model()
+    application = get_application_model().objects.get(client_id=client_id)
+    expires = timezone.now() + timedelta(hours=1)
+    access = AccessToken.objects.bulk_create(
+        AccessToken(user=user, application=application, token_checksum=uuid.uuid4().hex * 2, expires=expires)
+        for _ in range(n)
+    )
+    RefreshToken.objects.bulk_create(
+        RefreshToken(user=user, application=application, token_checksum=uuid.uuid4().hex * 2, access_token=token)
+        for token in access
+    )
+
+
+def _revoke_across(client: Client, model, search: str, django_assert_max_num_queries) -> list[str]:
+    """Run the revoke action of ``model``'s list over every row the search finds ("Select all")."""
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist") + f"?q={search}"
+    one = model.objects.filter(application__client_id=search).values_list("pk", flat=True).first()
+    data = {"action": "revoke_selected", "select_across": "1", "index": "0", "_selected_action": [str(one)]}
+    with django_assert_max_num_queries(REVOKE_QUERIES):
+        response = client.post(url, data)
+    assert response.status_code == 302
+    return [message.message for message in get_messages(response.wsgi_request)]
+
+
+def _refresh_status(issued: dict) -> int:
+    token = {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"], "client_id": issued["client_id"]}
+    return Client().post("/api/oauth/token", token).status_code
+
+
+@pytest.mark.parametrize("model_name", ["AccessToken", "RefreshToken"])
+def test_revoking_every_token_of_an_app_takes_a_few_queries_and_ends_them_all(
+    staff, model_name, django_assert_max_num_queries
+):
+    AccessToken, RefreshToken = get_access_token_model(), get_refresh_token_model()
+    owner = user_create(email="owner@example.com", password=PASSWORD)
+    issued = _oauth_flow(Client(), owner)
+    other = _oauth_flow(Client(), owner)  # another app of the same user: not selected
+    _issue_tokens(owner, issued["client_id"], BULK - 1)
+    assert _api_status(issued["access_token"]) == 200
+
+    app_tokens = {"application__client_id": issued["client_id"]}
+    # BULK tokens issued with a refresh token, and the app's registration token (RFC 7592).
+    access_tokens = AccessToken.objects.filter(**app_tokens).count()
+    issued_with_refresh = list(RefreshToken.objects.filter(**app_tokens).values_list("access_token_id", flat=True))
+    assert access_tokens == BULK + 1 and len(issued_with_refresh) == BULK
+
+    model = AccessToken if model_name == "AccessToken" else RefreshToken
+    messages = _revoke_across(staff, model, issued["client_id"], django_assert_max_num_queries)
+
+    if model is AccessToken:
+        assert messages == [
+            f"Revoked {access_tokens:,} access token(s) and {BULK:,} refresh token(s) issued with them."
+        ]
+        assert not AccessToken.objects.filter(**app_tokens).exists()
+    else:
+        assert messages[0].startswith(
+            f"Revoked {BULK:,} refresh token(s) and {BULK:,} access token(s) issued with them"
+        )
+        assert AccessToken.objects.filter(**app_tokens).count() == 1  # the registration token: no refresh token
+    assert not AccessToken.objects.filter(pk__in=issued_with_refresh).exists()
+    assert RefreshToken.objects.filter(**app_tokens, revoked__isnull=False, access_token=None).count() == BULK
+    assert _api_status(issued["access_token"]) == 401
+    assert _refresh_status(issued) == 400
+    assert _api_status(other["access_token"]) == 200
+
+
+def test_revoking_many_api_keys_takes_a_few_queries_and_records_each_in_its_history(
+    staff, django_assert_max_num_queries
+):
+    owner = user_create(email="keys@example.com", password=PASSWORD)
+    _, raw = api_key_create(user=owner, name="laptop", scope="read")
+    ApiKey.objects.bulk_create(
+        ApiKey(user=owner, name=f"key {i}", scope="read", prefix=f"sx_live_{i:04d}", digest=uuid.uuid4().hex * 2)
+        for i in range(499)
+    )
+    already = ApiKey.objects.filter(user=owner).order_by("pk").last()
+    ApiKey.objects.filter(pk=already.pk).update(revoked_at=timezone.now())
+    url = reverse("admin:accounts_apikey_changelist") + f"?user={owner.pk}"
+    data = {"action": "revoke", "select_across": "1", "index": "0", "_selected_action": [str(already.pk)]}
+    with django_assert_max_num_queries(REVOKE_QUERIES):
+        response = staff.post(url, data)
+    assert [m.message for m in get_messages(response.wsgi_request)] == ["Revoked 499 key(s)."]
+    assert not ApiKey.objects.filter(user=owner, revoked_at__isnull=True).exists()
+    assert _api_status(raw) == 401
+    history = LogEntry.objects.filter(change_message="Revoked the key.")
+    assert history.count() == 499 and not history.filter(object_id=str(already.pk)).exists()

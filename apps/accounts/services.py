@@ -13,10 +13,12 @@ from django.utils import timezone
 
 from apps.accounts.models import DISPLAY_PREFIX_LENGTH, KEY_PREFIX, LAST_USED_RESOLUTION, ApiKey, User, digest_key
 from apps.accounts.selectors import api_key_by_digest, api_key_statement
+from apps.products.names import has_control_character
 from apps.scopes.services import space_ensure_personal
 from synchronex.api import errors
 
 KEY_PATTERN = re.compile(r"^sx_live_[A-Za-z0-9_-]{43}$")
+KEY_NAME_CONTROL_CHARACTERS = "A key name may not contain control characters."
 
 
 @transaction.atomic
@@ -40,6 +42,9 @@ def api_key_create(
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise errors.ValidationFailed.for_fields({"name": "Give the key a name of 1 to 100 characters."})
+    if has_control_character(name):
+        # The names rule (workspaces, products, BYOK labels): a name is shown in lists and logs.
+        raise errors.ValidationFailed.for_fields({"name": KEY_NAME_CONTROL_CHARACTERS})
     if scope not in ApiKey.Scope.values:
         raise errors.ValidationFailed.for_fields({"scope": "Scope must be read or write."})
     if expires_at is not None and expires_at <= timezone.now():
@@ -65,6 +70,16 @@ def api_key_revoke(*, user: User, key_id) -> ApiKey:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
     return key
+
+
+@transaction.atomic
+def api_keys_revoke(*, keys) -> list[ApiKey]:
+    """Revoke every live key of the queryset ``keys`` (the admin's selection, however large) in two
+    statements, never one per key; returns the keys it revoked (locked first, so that a key revoked
+    meanwhile by its owner is neither revoked again nor returned)."""
+    live = list(ApiKey.objects.live().filter(pk__in=keys.values("pk")).select_for_update().only("pk", "name", "prefix"))
+    ApiKey.objects.filter(pk__in=[key.pk for key in live]).update(revoked_at=timezone.now())
+    return live
 
 
 def api_key_lookup(raw_token: str) -> tuple[str, str, list, object] | None:

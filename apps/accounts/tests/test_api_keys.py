@@ -43,6 +43,51 @@ def test_bad_key_input_is_refused(make_user, name, scope):
         api_key_create(user=make_user(), name=name, scope=scope)
 
 
+# A bidi override with a bell (the prober's), a tab, a newline, NUL, DEL and a C1 control: the rule
+# of workspace and product names and BYOK labels (``has_control_character``).
+CONTROL_NAMES = ["x\u202e\u0007", "tab\there", "new\nline", "nul\x00x", "del\x7fx", "c1\x85x"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", CONTROL_NAMES)
+def test_a_key_name_with_a_control_character_is_refused_by_the_service(make_user, name):
+    from synchronex.api.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as refused:
+        api_key_create(user=make_user(), name=name, scope="read")
+    assert refused.value.details["fields"] == {"name": ["A key name may not contain control characters."]}
+    assert not ApiKey.objects.exists()
+
+
+@pytest.mark.parametrize("name", CONTROL_NAMES)
+def test_the_key_form_refuses_a_name_with_a_control_character(name):
+    from apps.accounts.forms import ApiKeyCreateForm
+
+    form = ApiKeyCreateForm({"name": name, "scope": "read"})
+    assert not form.is_valid()
+    # Django's own check refuses NUL first, with its own message.
+    expected = (
+        "Null characters are not allowed." if "\x00" in name else "A key name may not contain control characters."
+    )
+    assert form.errors["name"] == [expected]
+
+
+@pytest.mark.django_db
+def test_the_settings_page_and_the_command_refuse_a_name_with_a_control_character(client, make_user):
+    user = make_user()
+    client.force_login(user)
+    response = client.post("/settings/keys", {"name": "x\u202e\u0007", "scope": "read"})
+    assert response.status_code == 200
+    assert "A key name may not contain control characters." in response.content.decode()
+    with pytest.raises(CommandError, match="control characters"):
+        call_command(
+            "create_api_key", "--email", user.email, "--scope", "read", "--name", "bell\x07", stdout=StringIO()
+        )
+    assert not ApiKey.objects.exists()
+    # Printable names, any script, are kept as typed.
+    assert api_key_create(user=user, name="Ноутбук — 東京 ✓", scope="read")[0].name == "Ноутбук — 東京 ✓"
+
+
 @pytest.mark.django_db
 def test_command_creates_user_and_prints_only_the_key():
     out = StringIO()

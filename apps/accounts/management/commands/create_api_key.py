@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts.models import Tier, User
 from apps.accounts.services import api_key_create, user_create
+from synchronex.api import errors
 
 
 class Command(BaseCommand):
@@ -28,5 +29,10 @@ class Command(BaseCommand):
         elif tier and user.tier != tier:
             user.tier = tier
             user.save(update_fields=["tier"])
-        _, raw = api_key_create(user=user, name=name, scope=scope)
+        try:
+            _, raw = api_key_create(user=user, name=name, scope=scope)
+        except errors.ValidationFailed as refused:
+            # The service's rules (a name's length and characters) as a message, not a traceback.
+            problems = [problem for field in refused.details["fields"].values() for problem in field]
+            raise CommandError(" ".join(problems)) from refused
         self.stdout.write(raw)
