@@ -322,7 +322,7 @@ CELERY_TIMEZONE = "UTC"
 CONSOLIDATION_LEASE_SECONDS = env_int("CONSOLIDATION_LEASE_SECONDS", 60)
 CONSOLIDATION_HEARTBEAT_SECONDS = max(1, CONSOLIDATION_LEASE_SECONDS // 4)
 CONSOLIDATION_QUEUED_GRACE_SECONDS = env_int("CONSOLIDATION_QUEUED_GRACE_SECONDS", 120)
-CONSOLIDATION_RECOVER_SECONDS = env_int("CONSOLIDATION_RECOVER_SECONDS", 30)
+CONSOLIDATION_RECOVER_SECONDS = env_int("CONSOLIDATION_RECOVER_SECONDS", 30, minimum=1)
 # Soft time limit of one consolidation run (the hard one is 30 s later): past it the run is
 # abandoned and its heartbeat stops, so the lease runs out and recovery queues the job again.
 # A job whose runs were lost (killed, crashed, cut off) this many times fails instead.
@@ -332,7 +332,7 @@ CONSOLIDATION_MAX_ATTEMPTS = env_int("CONSOLIDATION_MAX_ATTEMPTS", 5)
 # beat deletes those older than this.
 BROKER_MESSAGE_RETENTION_HOURS = env_int("BROKER_MESSAGE_RETENTION_HOURS", 24)
 # How often beat queues embedding runs for spaces with rows still without a vector (apps.memory.tasks).
-EMBEDDINGS_SWEEP_SECONDS = env_int("EMBEDDINGS_SWEEP_SECONDS", 3600)
+EMBEDDINGS_SWEEP_SECONDS = env_int("EMBEDDINGS_SWEEP_SECONDS", 3600, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "consolidation-recover": {
         "task": "apps.memory.tasks.consolidation_recover",

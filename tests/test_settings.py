@@ -284,6 +284,8 @@ def test_the_credential_throttles_cannot_be_turned_off_by_the_environment():
         ("TRUSTED_PROXY_HOPS", "-1"),
         ("WEB_TIMEOUT", "0"),
         ("MAX_IMPORT_BODY_BYTES", "0"),
+        ("CONSOLIDATION_RECOVER_SECONDS", "0"),  # beat would queue recovery in a tight loop
+        ("EMBEDDINGS_SWEEP_SECONDS", "0"),
         # Read as false: a misspelt "true" silently turned the setting off.
         ("DB_SERVER_SIDE_BINDING", "ture"),
         ("CELERY_TASK_ALWAYS_EAGER", "enabled"),

@@ -89,6 +89,20 @@ def test_the_settings_page_and_the_command_refuse_a_name_with_a_control_characte
 
 
 @pytest.mark.django_db
+def test_a_refused_key_name_leaves_no_user_or_plan_change_behind(make_user):
+    with pytest.raises(CommandError, match="control characters"):
+        call_command(
+            "create_api_key", "--email", "new@example.com", "--scope", "read", "--create-user", "--name", "bell\x07"
+        )
+    assert not User.objects.filter(email="new@example.com").exists()
+    existing = make_user(tier="free")
+    with pytest.raises(CommandError, match="1 to 100 characters"):
+        call_command("create_api_key", "--email", existing.email, "--scope", "read", "--tier", "team", "--name", " ")
+    existing.refresh_from_db()
+    assert existing.tier == "free"
+
+
+@pytest.mark.django_db
 def test_command_creates_user_and_prints_only_the_key():
     out = StringIO()
     call_command(

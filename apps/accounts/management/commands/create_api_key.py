@@ -4,6 +4,7 @@ Prints only the new key, so scripts can capture it.
 """
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from apps.accounts.models import Tier, User
 from apps.accounts.services import api_key_create, user_create
@@ -20,6 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--create-user", action="store_true", help="Create the user when missing.")
         parser.add_argument("--tier", choices=Tier.values, help="Set the user's plan.")
 
+    @transaction.atomic  # a refused key leaves no new user or plan change behind
     def handle(self, *args, email, scope, name, create_user, tier, **options):
         user = User.objects.filter(email__iexact=email.strip()).first()
         if user is None:
