@@ -315,7 +315,16 @@ class QueryInteger(QueryValue, serializers.IntegerField):
 
 
 class QueryBoolean(QueryValue, serializers.BooleanField):
-    pass
+    """``true`` or ``false`` in any case, as every other boolean query option (DRF's field would
+    also take 1, yes, on and their opposites)."""
+
+    default_error_messages = {"invalid": "Use true or false."}
+
+    def to_internal_value(self, data):
+        value = {"true": True, "false": False}.get(str(data).strip().lower())
+        if value is None:
+            self.fail("invalid")
+        return value
 
 
 class KernelExportQuerySerializer(StrictSerializer):

@@ -43,3 +43,13 @@ def test_an_empty_number_or_boolean_option_is_refused_not_the_default(read_api):
     assert set(fields(response)) == {"decisions", "max_tokens", "download"}
     # Empty text options stay allowed: they mean none.
     assert read_api.get(URL, params={"product": "", "query": "", "task": ""}).status_code == 200
+
+
+def test_download_is_true_or_false_as_every_other_boolean_option(read_api):
+    # As decision search's include_related and MIF's include_embeddings: not DRF's 1, yes or on.
+    for value in ("1", "yes", "on", "0", "no", "off", "t"):
+        assert fields(read_api.get(URL, params={"download": value})) == {"download": ["Use true or false."]}
+    for value, attached in (("true", True), ("FALSE", False), ("True", True)):
+        response = read_api.get(URL, params={"download": value})
+        assert response.status_code == 200, response.text
+        assert ("attachment" in response.headers.get("Content-Disposition", "")) is attached
