@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
+from apps.products.names import has_control_character
 from apps.scopes.models import Space
 from synchronex.api import errors
 
@@ -39,7 +40,7 @@ def _validate(*, service: str, label: str, key: str, base_url: str | None) -> tu
         problems["label"] = "A label may not be blank."
     elif len(label) > LABEL_MAX:
         problems["label"] = f"A label has at most {LABEL_MAX} characters."
-    elif any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in label):
+    elif has_control_character(label):
         problems["label"] = "A label may not contain control characters."
     if service in SERVICES and (problem := key_problem(service, key)):
         problems["key"] = problem

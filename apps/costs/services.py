@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.products.models import ProductState
+from apps.products.names import has_control_character
 from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.api.parsers import exact_decimal
@@ -32,7 +33,7 @@ def _name(value, field: str, max_length: int, problems: dict, *, required: bool)
     value = value.strip()
     if len(value) > max_length:
         problems[field] = f"{field} has at most {max_length} characters."
-    elif any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    elif has_control_character(value):
         problems[field] = f"{field} may not contain control characters."
     return value
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from apps.products.names import has_control_character
+
 MAX_REDIRECT_URIS = 10
 MAX_URI_LENGTH = 2000
 MAX_NAME_LENGTH = 100
@@ -138,7 +140,7 @@ def client_metadata_normalise(data) -> dict:
     name = name.strip()
     if len(name) > MAX_NAME_LENGTH:
         raise _bad_metadata(f"client_name must be at most {MAX_NAME_LENGTH} characters.")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
+    if has_control_character(name):
         raise _bad_metadata("client_name must not contain control characters.")
 
     normalised = {

@@ -85,6 +85,12 @@ def test_the_same_key_twice_is_a_conflict_even_under_another_label_or_service(wr
     error(create(write_api, "openai_compatible", "third", key), 409, "CONFLICT")
 
 
+@pytest.mark.parametrize("label", ["a\x07b", "a\x7fb", "a\x85b", "a\x9bb"])
+def test_a_label_with_a_control_character_is_refused(write_api, label):
+    # C0, DEL and C1 (Unicode's Cc), as product, workspace and key names.
+    assert field_errors(create(write_api, label=label)) == {"label": ["A label may not contain control characters."]}
+
+
 def test_a_label_is_unique_per_service_case_insensitively(write_api):
     assert create(write_api, "openai", "Main").status_code == 201
     body = error(create(write_api, "openai", " main "), 409, "CONFLICT")

@@ -105,6 +105,14 @@ def test_each_bad_signal_is_named_alone_and_by_its_index_in_a_batch(write_api):
     nothing_stored()
 
 
+@pytest.mark.parametrize("provider", ["open\x07ai", "open\x9bai"])
+def test_a_provider_with_a_control_character_is_refused(write_api, provider):
+    # C0, DEL and C1 (Unicode's Cc), as product, workspace and key names; checked where the cost is recorded.
+    fields = fields_of(write_api.post(URL, json={"type": "ai_usage", "data": {**USAGE, "provider": provider}}))
+    assert fields == {"data.provider": ["provider may not contain control characters."]}
+    nothing_stored()
+
+
 def test_a_bad_signal_in_a_batch_names_its_index_and_nothing_is_stored(write_api):
     good = [
         {"type": "decision", "title": "Use Stripe"},

@@ -158,6 +158,7 @@ def test_refuses_repeated_redirect_uris(base_url):
         ({"client_name": 7}, "client_name"),
         ({"client_name": "x" * 101}, "100"),
         ({"client_name": "bad\x00name"}, "control"),
+        ({"client_name": "bad\x85name"}, "control"),  # a C1 control, as every other name refuses
     ],
 )
 def test_refuses_metadata_other_than_a_public_code_client(base_url, extra, why):
