@@ -32,19 +32,26 @@ SECRET_FIELDS = frozenset(
 )
 
 
-def touches_secret(model, lookup: str) -> bool:
-    """Whether ``lookup`` (``a__b__startswith``) reaches a secret field of ``model`` or a related one."""
-    for part in lookup.split(LOOKUP_SEP):
+def lookup_fields(model, lookup: str) -> tuple[list, list[str]]:
+    """The fields ``lookup`` (``a__b__startswith``) names from ``model`` through its relations, and
+    the transforms and lookup after the last of them: ``([tags], ["contains"])``."""
+    parts = lookup.split(LOOKUP_SEP)
+    fields = []
+    for index, part in enumerate(parts):
         try:
             field = model._meta.get_field(part)
         except FieldDoesNotExist:
-            return False  # a transform or lookup name: no further fields
-        if field.name in SECRET_FIELDS:
-            return True
+            return fields, parts[index:]  # a transform or lookup name: no further fields
+        fields.append(field)
         if not field.is_relation or field.related_model is None:
-            return False
+            return fields, parts[index + 1 :]
         model = field.related_model
-    return False
+    return fields, []
+
+
+def touches_secret(model, lookup: str) -> bool:
+    """Whether ``lookup`` (``a__b__startswith``) reaches a secret field of ``model`` or a related one."""
+    return any(field.name in SECRET_FIELDS for field in lookup_fields(model, lookup)[0])
 
 
 # Lookups refused outright (a 400), each of which answered 500. PostgreSQL's regular expressions are
@@ -63,25 +70,11 @@ _ELEMENT = r'"(?:[^"\\]|\\.)*"|[^\s{}",\\](?:[^{}",\\]*[^\s{}",\\])?'
 ARRAY_LITERAL = re.compile(rf"\s*\{{\s*(?:(?:{_ELEMENT})\s*(?:,\s*(?:{_ELEMENT})\s*)*)?\}}\s*", re.ASCII | re.DOTALL)
 
 
-def lookup_target(model, lookup: str):
-    """``(field, rest)``: the last field ``lookup`` names (through relations), and the transforms
-    and lookup after it (``("tags", ["contains"])``); ``(None, parts)`` when it names none."""
-    parts = lookup.split(LOOKUP_SEP)
-    field = None
-    for index, part in enumerate(parts):
-        try:
-            field = model._meta.get_field(part)
-        except FieldDoesNotExist:
-            return field, parts[index:]
-        if not field.is_relation or field.related_model is None:
-            return field, parts[index + 1 :]
-        model = field.related_model
-    return field, []
-
-
 def _target(model, lookup: str):
-    """``(column field, rest)`` of ``lookup``: a generated column stands for its output field."""
-    field, rest = lookup_target(model, lookup)
+    """``(column field, rest)`` of ``lookup`` (``(None, parts)`` when it names no field): a generated
+    column stands for its output field."""
+    fields, rest = lookup_fields(model, lookup)
+    field = fields[-1] if fields else None
     return (field.output_field if isinstance(field, GeneratedField) else field), rest
 
 
