@@ -44,6 +44,12 @@ class RateLimitExceededSerializer(serializers.Serializer):
     reset_at = serializers.CharField()
 
 
+def query_boolean(raw: str) -> bool | None:
+    """A boolean query option: ``true`` or ``false`` in any case, else None (the caller's
+    VALIDATION_ERROR: "Use true or false."). Not DRF's list, which also takes 1, yes and on."""
+    return {"true": True, "false": False}.get(raw.strip().lower())
+
+
 def query_name_problems(query, names: tuple[str, ...]) -> dict[str, str]:
     """The parameters of ``query`` (a ``QueryDict``) that are not among ``names`` or are given more
     than once, each with its message: the strict routes (searches, exports, costs) answer them with

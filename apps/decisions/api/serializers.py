@@ -30,7 +30,7 @@ from apps.products.api.fields import StrictList, StrictString
 from apps.products.models import NAME_MAX
 from apps.products.names import name_problem, normalise_product_name, one_per_key
 from synchronex.api import errors
-from synchronex.api.serializers import StrictSerializer, query_name_problems
+from synchronex.api.serializers import StrictSerializer, query_boolean, query_name_problems
 
 FUTURE_SLACK = timedelta(days=1)
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -262,10 +262,6 @@ SEARCH_PARAMS = (
 )
 
 
-def _boolean(raw: str) -> bool | None:
-    return {"true": True, "false": False}.get(raw.strip().lower())
-
-
 def parse_search_params(query) -> dict:
     """Strictly validate the search query string; returns ``decision_search`` keyword arguments
     (``limit``/``offset`` are left to ``Page``). Every problem is reported at once, by name."""
@@ -322,7 +318,7 @@ def parse_search_params(query) -> dict:
     for name in ("include_related", "include_superseded"):
         raw = query.get(name)
         if raw is not None:
-            value = _boolean(raw)
+            value = query_boolean(raw)
             if value is None:
                 problems[name] = "Use true or false."
             out[name] = value

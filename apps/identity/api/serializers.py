@@ -19,7 +19,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from apps.products.names import product_name_keys
-from synchronex.api.serializers import StrictSerializer
+from synchronex.api.serializers import StrictSerializer, query_boolean
 
 IDENTITY_MAX = 200
 MAX_PRODUCTS = 10
@@ -321,7 +321,7 @@ class QueryBoolean(QueryValue, serializers.BooleanField):
     default_error_messages = {"invalid": "Use true or false."}
 
     def to_internal_value(self, data):
-        value = {"true": True, "false": False}.get(str(data).strip().lower())
+        value = query_boolean(str(data))
         if value is None:
             self.fail("invalid")
         return value

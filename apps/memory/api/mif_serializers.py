@@ -23,7 +23,7 @@ from apps.memory.services import (
     MAX_VERSION,
 )
 from synchronex.api import errors
-from synchronex.api.serializers import query_name_problems
+from synchronex.api.serializers import query_boolean, query_name_problems
 
 EXPORT_PARAMS = ("format", "include_embeddings", "since", "types")
 IMPORT_PARAMS = ("format", "dry_run")
@@ -45,10 +45,6 @@ def parse_since(raw: str) -> tuple[datetime | None, str | None]:
         return None, "Must fall within the years 1 to 9999 in UTC."
 
 
-def _boolean(raw: str) -> bool | None:
-    return {"true": True, "false": False}.get(raw.strip().lower())
-
-
 def parse_export_params(query) -> dict:
     """``format``, ``include_embeddings``, ``since`` and ``types`` of the export, strictly."""
     problems = query_name_problems(query, EXPORT_PARAMS)
@@ -60,7 +56,7 @@ def parse_export_params(query) -> dict:
         out["format"] = fmt.strip().lower()
     raw = query.get("include_embeddings")
     if raw is not None:
-        value = _boolean(raw)
+        value = query_boolean(raw)
         if value is None:
             problems["include_embeddings"] = "Use true or false."
         out["include_embeddings"] = bool(value)
@@ -94,7 +90,7 @@ def parse_import_params(query) -> dict:
         out["format"] = fmt.strip().lower()
     raw = query.get("dry_run")
     if raw is not None:
-        value = _boolean(raw)
+        value = query_boolean(raw)
         if value is None:
             problems["dry_run"] = "Use true or false."
         out["dry_run"] = bool(value)
