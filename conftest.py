@@ -9,6 +9,26 @@ import requests
 
 from apps.accounts.services import api_key_create, user_create
 
+# ``make test`` runs the suite in two processes (pytest.ini: ``-n 2 --dist loadscope``): each file
+# is one unit of work, handed in collection order to whichever process is free. The longest files
+# go first, so that neither process is left waiting at the end for one of them (xdist's own order,
+# by number of tests, started the one-test fuzz run of about 150 s last). Measured in CI.
+LONGEST_FIRST = (
+    "tests/test_fuzz.py",
+    "tests/test_worker_pipeline.py",
+    "tests/test_worker_limits.py",
+    "tests/test_faults.py",
+    "tests/test_hangs.py",
+    "apps/memory/tests/test_mif_streaming.py",
+    "tests/test_run_script.py",
+)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
