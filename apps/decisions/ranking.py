@@ -91,14 +91,22 @@ WITH RECURSIVE unknown AS ({UNKNOWN_LEXEMES}
 )
 SELECT CASE WHEN numnode(query) > 0 AND query <> websearch_to_tsquery('{SEARCH_CONFIG}', %(q)s) THEN query::text END
 FROM rewritten WHERE EXISTS (SELECT 1 FROM fixes) ORDER BY i DESC LIMIT 1"""
-# The age of a row's ``decided_at`` in half-lives. ``date_part`` gives the age in seconds as float8;
-# ``extract`` gives numeric, whose arithmetic made this 0.8 ms of a 12 ms search over 1,234 matches.
-HALF_LIVES = "greatest(date_part('epoch', now() - decided_at), 0) / 86400.0 / %(half_life)s"
-# The recency factor, 2^-half_lives, counted up to 1,000 half-lives (2^-1000, about 1e-301: nothing
-# next to any relevance). Past 1,074 it would be below the smallest float8 above 0, where
-# PostgreSQL's exp() raises "value out of range: underflow" instead of returning 0 (a decision of
-# 1900 with a half-life of 30 days, of last month with 0.01 days).
-RECENCY = f"exp(-ln(2) * least({HALF_LIVES}, 1000))"
+# Recency counts a row's age up to this many half-lives (2^-1000, about 1e-301: nothing next to any
+# relevance). Past 1,074 it would be below the smallest float8 above 0, where PostgreSQL's exp()
+# raises "value out of range: underflow" instead of returning 0 (a decision of 1900 with a
+# half-life of 30 days, of last month with 0.01 days).
+RECENCY_HALF_LIVES = 1000
+# The age of a row's ``decided_at`` in half-lives, at most ``RECENCY_HALF_LIVES``. The age in days
+# is capped before the division: a subnormal half-life the API accepts (1e-310 days) made
+# age / half-life overflow float8 ("value out of range: overflow"); 1000 × half-life cannot
+# (at most 36,500,000). ``date_part`` gives the age in seconds as float8; ``extract`` gives
+# numeric, whose arithmetic made this 0.8 ms of a 12 ms search over 1,234 matches.
+HALF_LIVES = (
+    "least(greatest(date_part('epoch', now() - decided_at), 0) / 86400.0,"
+    f" {RECENCY_HALF_LIVES} * %(half_life)s) / %(half_life)s"
+)
+# The recency factor, 2^-half_lives.
+RECENCY = f"exp(-ln(2) * {HALF_LIVES})"
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from .ranking import (
     HEAVY_FIELDS,
     PAGE_COLUMNS,
     PAGE_JOIN,
+    RECENCY_HALF_LIVES,
     VECTOR_CANDIDATES,
     Filters,
     corrected_query,
@@ -108,9 +109,12 @@ def decision_render_text(decision: Decision) -> str:
 
 
 def recency_factor(decided_at: datetime, *, half_life_days: float, now: datetime | None = None) -> float:
-    """exp(-ln2 · age_days / half_life_days); future dates count as age 0."""
+    """exp(-ln2 · age_days / half_life_days); future dates count as age 0. As in the ranking SQL, at
+    most ``RECENCY_HALF_LIVES`` half-lives are counted, the age capped before the division (so a
+    subnormal half-life gives 2^-1000, not age / half-life = inf)."""
     age_days = max(((now or timezone.now()) - decided_at).total_seconds(), 0.0) / 86400.0
-    return math.exp(-math.log(2) * age_days / half_life_days)
+    half_lives = min(age_days, RECENCY_HALF_LIVES * half_life_days) / half_life_days
+    return math.exp(-math.log(2) * half_lives)
 
 
 # --- search --------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Bounds: decision 1–2,000 characters; reasoning ≤ 10,000; ≤ 20 tags of 1–
 (trimmed, lowercased, duplicates dropped, no commas since search takes a comma list);
 ``affects_products`` ≤ 20 product names (the product-name rule, duplicates dropped
 case-insensitively); ≤ 20 alternatives of 1–2,000 characters; ``decided_at`` an ISO 8601 date
-or date-time (naive means UTC) no later than one day ahead; ``supersedes`` a decision id.
+or date-time (naive means UTC) from 1900-01-01T00:00:00Z to one day ahead, compared in UTC
+(``InstantField``); ``supersedes`` a decision id.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from synchronex.api.serializers import StrictSerializer, query_boolean, query_na
 FUTURE_SLACK = timedelta(days=1)
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 EARLIEST_YEAR = 1900
+EARLIEST_INSTANT = datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC)
 
 
 def parse_instant(raw: str) -> tuple[datetime, bool] | None:
@@ -58,7 +60,14 @@ def parse_instant(raw: str) -> tuple[datetime, bool] | None:
     {"type": "string", "format": "date-time", "description": "ISO 8601 date-time, or a date (midnight UTC)."}
 )
 class InstantField(serializers.Field):
-    """An ISO 8601 date or date-time string, in years 1900 … now + 1 day."""
+    """An ISO 8601 date or date-time string, from 1900-01-01T00:00:00Z to now + 1 day.
+
+    Both bounds are compared with the instant, not with the year or clock time as written:
+    ``1900-01-01T00:00:00+14:00`` is 1899-12-31T10:00:00Z and is refused, and
+    ``1899-12-31T12:00:00-12:00`` is the floor itself and accepted. Judged by its year, the first
+    was stored and then refused by the MIF import (which checks decisions with this field), so
+    the round trip lost it (SPEC §8).
+    """
 
     default_error_messages = {
         "invalid": "Use an ISO 8601 date (2026-05-03) or date-time (2026-05-03T12:00:00Z).",
@@ -70,7 +79,7 @@ class InstantField(serializers.Field):
         if parsed is None:
             self.fail("invalid")
         moment = parsed[0]
-        if moment.year < EARLIEST_YEAR or moment > timezone.now() + FUTURE_SLACK:
+        if moment < EARLIEST_INSTANT or moment > timezone.now() + FUTURE_SLACK:
             self.fail("range")
         return moment
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import quote
 
 import pytest
@@ -46,6 +47,21 @@ def test_defaults_and_date_only_decided_at(write_api):
     assert body["reasoning"] == "" and body["tags"] == [] and body["alternatives"] == []
     fresh = record(write_api, "Ship daily")
     assert fresh["decided_at"].endswith("Z")
+
+
+def test_decided_at_bounds_compare_the_utc_instant(write_api):
+    assert record(write_api, "floor", decided_at="1900-01-01T00:00:00Z")["decided_at"] == "1900-01-01T00:00:00Z"
+    # Written in 1899, in 1900 in UTC.
+    body = record(write_api, "west of the floor", decided_at="1899-12-31T12:00:00-12:00")
+    assert body["decided_at"] == "1900-01-01T00:00:00Z"
+    # One day from now, however the offset makes it read.
+    east = timezone(timedelta(hours=14))
+    west = timezone(timedelta(hours=-12))
+    soon = (datetime.now(UTC) + timedelta(hours=20)).astimezone(east).isoformat()  # reads now + 34 h
+    record(write_api, "soon", decided_at=soon)
+    late = (datetime.now(UTC) + timedelta(hours=26)).astimezone(west).isoformat()  # reads now + 14 h
+    response = write_api.post(DECISIONS, json={"decision": "late", "product_name": "Atlas", "decided_at": late})
+    assert response.status_code == 400 and "decided_at" in response.json()["error"]["details"]["fields"]
 
 
 def test_recording_creates_the_product_and_reuses_it_case_insensitively(write_api):
@@ -140,6 +156,9 @@ def test_superseding_an_unknown_or_foreign_decision_is_not_found(write_api, make
         ({"decision": "x", "product_name": "Atlas", "decided_at": 1700000000}, "decided_at"),
         ({"decision": "x", "product_name": "Atlas", "decided_at": "2999-01-01"}, "decided_at"),
         ({"decision": "x", "product_name": "Atlas", "decided_at": "1066-10-14"}, "decided_at"),
+        # 1899-12-31T10:00:00Z and 1899-12-31T23:59:59Z: the floor is the UTC instant, not the year written.
+        ({"decision": "x", "product_name": "Atlas", "decided_at": "1900-01-01T00:00:00+14:00"}, "decided_at"),
+        ({"decision": "x", "product_name": "Atlas", "decided_at": "1899-12-31T11:59:59-12:00"}, "decided_at"),
         ({"decision": "x", "product_name": "Atlas", "source": "mif"}, "source"),
         ({"decision": "x", "product_name": "Atlas", "why": "?"}, "why"),
     ],

@@ -278,6 +278,21 @@ def test_a_decision_thousands_of_half_lives_old_weighs_recency_zero(write_api):
     assert month["results"][1]["score_detail"]["recency"] == 0.0
 
 
+@pytest.mark.parametrize("half_life", ["1e-310", "5e-324", "36500"])
+def test_every_accepted_half_life_ranks(write_api, half_life):
+    # A subnormal half-life made age / half-life overflow float8 before the 1,000 half-lives cap.
+    record(write_api, "Adopt feature flags", decided_at=days_ago(11))
+    record(write_api, "Adopt feature flags", product="Billing", decided_at=days_ago(-0.5))  # future: age 0
+    for params in ({"q": "feature flags"}, {}):
+        body = search(write_api, half_life_days=half_life, **params)
+        assert [hit["product_name"] for hit in body["results"]] == ["Billing", "Atlas"], params
+        recency = [hit["score_detail"]["recency"] for hit in body["results"]]
+        if half_life == "36500":
+            assert recency[0] == 1.0 and recency[1] == pytest.approx(0.99979, abs=1e-5)
+        else:
+            assert recency == [1.0, 0.0]
+
+
 def test_kernel_export_ranks_decisions_older_than_any_recency(write_api, product):
     # Restored decisions keep the date of the system they came from, which may be any year.
     make(product, "Price the starter plan in euros", decided_at=datetime(1000, 1, 1, tzinfo=UTC))

@@ -151,6 +151,26 @@ def test_a_json_number_cost_keeps_every_digit_sent_through_ingest_and_costs(writ
     assert CostEvent.objects.get(model="m0").cost_usd == Decimal("9999999999.999999")
 
 
+def test_occurred_at_at_the_floor_is_judged_by_its_utc_instant(write_api):
+    # Written in 1899 with -12:00, it is 1900-01-01T00:00:00Z: the floor itself, accepted.
+    at = "1899-12-31T12:00:00-12:00"
+    body = ingest(
+        write_api,
+        "Atlas",
+        {
+            "signals": [
+                {"type": "decision", "title": "Keep the ledger", "occurred_at": at},
+                {"type": "ai_usage", "data": {"provider": "x", "model": "m", "input_tokens": 1, "output_tokens": 1}}
+                | {"occurred_at": at},
+            ]
+        },
+    )
+    assert [s["status"] for s in body["signals"]] == ["applied", "applied"]
+    floor = "1900-01-01T00:00:00Z"
+    assert Decision.objects.get().decided_at.isoformat().replace("+00:00", "Z") == floor
+    assert CostEvent.objects.get().occurred_at.isoformat().replace("+00:00", "Z") == floor
+
+
 def test_project_id_may_be_a_product_id_or_any_spelling_of_its_name(write_api):
     created = write_api.post("/api/v1/memory/product/Atlas%2FWeb/state", json={"status": "active"})
     assert created.status_code == 201

@@ -45,6 +45,11 @@ BAD_SIGNALS = [
     ({"type": "note", "body": "x", "occurred_at": "yesterday"}, "occurred_at"),
     ({"type": "note", "body": "x", "occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at"),
     ({"type": "note", "body": "x", "occurred_at": "1850-01-01"}, "occurred_at"),
+    # 1899-12-31T10:00:00Z: the floor is the UTC instant, not the year written.
+    ({"type": "note", "body": "x", "occurred_at": "1900-01-01T00:00:00+14:00"}, "occurred_at"),
+    ({"type": "decision", "title": "ok", "occurred_at": "1900-01-01T00:00:00+14:00"}, "occurred_at"),
+    ({"type": "ai_usage", "data": USAGE, "occurred_at": "1900-01-01T00:00:00+14:00"}, "occurred_at"),
+    ({"type": "ai_usage", "data": USAGE, "occurred_at": "1899-12-31T11:59:59-12:00"}, "occurred_at"),
     ({"type": "note", "body": "x", "source": "s" * 101}, "source"),
     ({"type": "note", "body": "x", "external_id": ""}, "external_id"),
     ({"type": "note", "body": "x", "external_id": "e" * 256}, "external_id"),

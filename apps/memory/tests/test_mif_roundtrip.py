@@ -58,6 +58,27 @@ def test_restore_into_a_new_account_gives_the_same_export(make_user, client_for)
     assert again["export_meta"]["checksum"] == exported["export_meta"]["checksum"]
 
 
+def test_decisions_at_the_date_floor_survive_the_round_trip(make_user, client_for):
+    """Whatever the API stores, import accepts: the 1900 floor is one UTC instant on both paths."""
+    old_client = client_for(make_user(tier="pro"))
+    moments = ["1900-01-01T00:00:00Z", "1899-12-31T12:00:00-12:00", "1899-12-31T13:00:00-12:00"]
+    for i, moment in enumerate(moments):
+        body = {"decision": f"Floor decision {i}", "product_name": "P", "decided_at": moment}
+        assert old_client.post("/api/v1/memory/decisions", json=body).status_code == 201
+    # 1899-12-31T10:00:00Z in UTC: refused, so no export can hold what import would refuse.
+    body = {"decision": "Too early", "product_name": "P", "decided_at": "1900-01-01T00:00:00+14:00"}
+    assert old_client.post("/api/v1/memory/decisions", json=body).status_code == 400
+    exported = export_json(old_client)
+
+    client = client_for(make_user(tier="pro"))
+    report = import_document(client, exported).json()
+    assert report["errors"] == [] and report["decisions_imported"] == 3, report
+    again = export_json(client)
+    assert without_export_metadata(again) == without_export_metadata(exported)
+    decided = sorted(m["metadata"]["decided_at"] for m in again["memories"] if m["memory_type"] == "decision")
+    assert decided == ["1900-01-01T00:00:00Z", "1900-01-01T00:00:00Z", "1900-01-01T01:00:00Z"]
+
+
 def test_vectors_of_decisions_and_memories_survive_the_round_trip(make_user, client_for):
     """With include_embeddings=true the round trip keeps every vector with its model and size."""
     old_user = make_user(tier="pro")
