@@ -51,10 +51,12 @@ def _grouped(events: QuerySet[CostEvent], *keys: str, order: tuple[str, ...]) ->
 
 def period_bounds(*, days: int, now: datetime) -> tuple[datetime, datetime]:
     """The last ``days`` UTC calendar days, today included: from midnight UTC ``days - 1`` days
-    ago up to ``now``."""
+    ago up to, not including, the next midnight UTC. Whole days, not up to ``now``: ingest takes
+    costs dated up to a day ahead, and one dated later today belongs in today's totals at once.
+    Costs dated tomorrow wait until their day is in the period."""
     today = now.astimezone(UTC).date()
     start = datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=UTC)
-    return start, now
+    return start, datetime.combine(today + timedelta(days=1), time.min, tzinfo=UTC)
 
 
 @contextmanager
@@ -81,7 +83,7 @@ def cost_summary(
     """
     now = now or timezone.now()
     start, end = period_bounds(days=days, now=now)
-    events = CostEvent.objects.filter(space=space, occurred_at__gte=start, occurred_at__lte=end)
+    events = CostEvent.objects.filter(space=space, occurred_at__gte=start, occurred_at__lt=end)
     if product is not None:
         events = events.filter(product=product)
 

@@ -248,11 +248,23 @@ def _as_of(block: str) -> datetime | None:
                 moment = _end_of_day(datetime.fromisoformat(text).date())
             else:
                 moment = datetime.fromisoformat(text)
-                moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+                moment = _in_utc(moment) if moment.tzinfo else moment.replace(tzinfo=UTC)
         except ValueError:
             continue
         found.append(moment)
     return max(found, default=None)
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC, so that the report's ``as_of`` ends in ``Z`` (SPEC §1). One whose offset
+    takes it past the years 1–9999 in UTC (``9999-12-31T23:00-05:00``) becomes the nearest instant
+    a date-time can hold."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return (
+            datetime.max.replace(tzinfo=UTC) if moment.utcoffset() < timedelta(0) else datetime.min.replace(tzinfo=UTC)
+        )
 
 
 def _end_of_day(day: date) -> datetime:

@@ -37,7 +37,8 @@ class McpSession(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     client_type = models.CharField(max_length=CLIENT_TYPE_MAX, blank=True, default="")
     started_at = models.DateTimeField(default=timezone.now)
-    # Set when the client loaded the Identity Kernel for this session (get_identity_kernel).
+    # The latest time the client loaded the Identity Kernel for this session (get_identity_kernel)
+    # while it was open: never after ended_at.
     kernel_loaded_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     summary = models.TextField(blank=True, default="")

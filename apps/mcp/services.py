@@ -9,6 +9,7 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
+from apps.decisions.api.serializers import iso_utc
 from apps.decisions.models import Decision
 from apps.products.services import product_ensure, product_state_write, product_touch
 from apps.scopes.models import Space
@@ -90,7 +91,7 @@ def session_end(
     """
     session = session_get(space=space, session_id=session_id, for_update=True)
     if not session.is_open:
-        raise errors.Conflict("This session has already ended.", details={"ended_at": session.ended_at.isoformat()})
+        raise errors.Conflict("This session has already ended.", details={"ended_at": iso_utc(session.ended_at)})
     now = timezone.now()
     handoff = summary if next_session_starts_here is None else next_session_starts_here
     product_state_write(
@@ -109,8 +110,13 @@ def session_end(
 
 
 def session_kernel_loaded(*, session: McpSession, client_type: str = "") -> None:
-    """Note that the client loaded the Identity Kernel for this session (and which client it is)."""
+    """Note that the client loaded the Identity Kernel for this session (and which client it is).
+
+    ``kernel_loaded_at`` is the latest load while the session is open; an ended session is left
+    as it ended (a load after the end would put ``kernel_loaded_at`` after ``ended_at``). The
+    condition is in the UPDATE itself, so a concurrent ``session_end`` (which locks the row) is
+    waited for and then seen."""
     changes: dict = {"kernel_loaded_at": timezone.now()}
     if client_type:
         changes["client_type"] = client_type
-    McpSession.objects.filter(pk=session.pk).update(**changes)
+    McpSession.objects.filter(pk=session.pk, ended_at__isnull=True).update(**changes)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from drf_spectacular.utils import OpenApiParameter
 
 from synchronex.api import errors
+from synchronex.api.serializers import query_name_problems
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -20,7 +21,8 @@ PAGE_PARAMETERS = [
         {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
         OpenApiParameter.QUERY,
         required=False,
-        description=f"1–{MAX_LIMIT}, default {DEFAULT_LIMIT}.",
+        description=f"1–{MAX_LIMIT}, default {DEFAULT_LIMIT}. A query parameter this operation does not list, "
+        "or one given twice, is a VALIDATION_ERROR naming it.",
     ),
     OpenApiParameter(
         "offset",
@@ -32,16 +34,18 @@ PAGE_PARAMETERS = [
 ]
 
 
-def _parse_int(raw: str | None, name: str, default: int, low: int, high: int | None) -> int:
-    if raw is None:
+def _parse_int(params, name: str, default: int, low: int, high: int, problems: dict[str, str]) -> int:
+    """``params[name]`` as an integer in ``low``–``high``; a problem is added to ``problems``."""
+    raw = params.get(name)
+    if raw is None or name in problems:
         return default
     try:
         value = int(raw.strip())
     except ValueError:
-        raise errors.ValidationFailed.for_fields({name: f"{name} must be an integer."}) from None
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise errors.ValidationFailed.for_fields({name: f"{name} must be {bound}."})
+        problems[name] = f"{name} must be an integer."
+        return default
+    if not low <= value <= high:
+        problems[name] = f"{name} must be between {low} and {high}."
     return value
 
 
@@ -51,12 +55,18 @@ class Page:
     offset: int
 
     @classmethod
-    def from_request(cls, request) -> Page:
+    def from_request(cls, request, *, filters: tuple[str, ...] = ()) -> Page:
+        """The page a request asks for. Its query may hold only ``limit``, ``offset`` and the route's
+        own ``filters``, each at most once: anything else is a VALIDATION_ERROR naming every problem
+        at once (as the searches, costs and MIF export answer), since ignoring a misspelt
+        ``?limt=1`` would answer another page than the one asked for."""
         params = request.query_params
-        return cls(
-            limit=_parse_int(params.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-            offset=_parse_int(params.get("offset"), "offset", 0, 0, MAX_OFFSET),
-        )
+        problems = query_name_problems(params, ("limit", "offset", *filters))
+        limit = _parse_int(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, problems)
+        offset = _parse_int(params, "offset", 0, 0, MAX_OFFSET, problems)
+        if problems:
+            raise errors.ValidationFailed.for_fields(problems)
+        return cls(limit=limit, offset=offset)
 
     def slice(self, items):
         return items[self.offset : self.offset + self.limit]

@@ -53,7 +53,10 @@ PeriodSerializer = type(
     {
         "days": serializers.IntegerField(),
         "from": serializers.DateTimeField(help_text="Midnight UTC, days - 1 days before today."),
-        "to": serializers.DateTimeField(help_text="The time of the request."),
+        "to": serializers.DateTimeField(
+            help_text="Midnight UTC at the end of today, excluded: events dated later today count at once, "
+            "events dated tomorrow once tomorrow is in the period."
+        ),
         "__doc__": "The period a summary covers: the last `days` UTC calendar days, today included.",
     },
 )

@@ -14,6 +14,7 @@ from synchronex.api.views import ApiView
 from .serializers import (
     HALF_LIFE_MAX,
     Q_MAX,
+    SEARCH_PARAMS,
     TOKEN_BUDGET_MAX,
     DecisionCreateSerializer,
     DecisionWithScopeSerializer,
@@ -132,7 +133,7 @@ class DecisionSearchView(ApiView):
     def get(self, request):
         active = self.active
         args = parse_search_params(request.query_params)
-        page = Page.from_request(request)
+        page = Page.from_request(request, filters=SEARCH_PARAMS)
         result = decision_search(space=active.space, limit=page.limit, offset=page.offset, **args)
         body = page.envelope([hit_representation(hit) for hit in result.hits], result.count)
         body["semantic"] = result.semantic

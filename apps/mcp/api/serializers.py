@@ -19,7 +19,11 @@ class SessionSerializer(serializers.Serializer):
         help_text='The credential that opened it, e.g. "api_key:<uuid>" or "oauth:<client_id>".'
     )
     started_at = serializers.DateTimeField()
-    kernel_loaded_at = serializers.DateTimeField(allow_null=True)
+    kernel_loaded_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="The latest time get_identity_kernel named this session while it was open (never after "
+        "ended_at); null if it never did.",
+    )
     ended_at = serializers.DateTimeField(allow_null=True, help_text="null while the session is open.")
     summary = serializers.CharField()
     ended_by = serializers.CharField()

@@ -357,3 +357,20 @@ def test_product_state_and_handoff_leave_decisions_out_for_a_token_without_decis
     assert reader.tool("get_product_state", {"product_name": "Atlas"})["recent_decisions"] == []
     handoff = reader.tool("get_session_handoff", {"product_name": "Atlas"})
     assert handoff["recent_decisions"] == [] and handoff["product_name"] == "Atlas"
+
+
+@live_db
+@pytest.mark.parametrize(
+    ("marker", "as_of"),
+    [
+        ("2026-05-01T14:00:00+02:00", "2026-05-01T12:00:00Z"),
+        ("2026-05-01 07:30-0430", "2026-05-01T12:00:00Z"),
+        # Past the years 1–9999 once in UTC: the nearest instant that exists.
+        ("9999-12-31T23:00:00-05:00", "9999-12-31T23:59:59.999999Z"),
+        ("0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00Z"),
+    ],
+)
+def test_a_marker_with_an_offset_is_answered_in_utc_with_z(mcp, marker, as_of):
+    report = mcp.tool("check_memory_confidence", {"context_block": f"generated: {marker}"})
+
+    assert report["as_of"] == as_of

@@ -112,3 +112,44 @@ def test_listing_runs_the_same_queries_however_many_sessions(inproc_for, user):
         counts.append(len(captured))
 
     assert counts[0] == counts[1]
+
+
+def test_loading_the_kernel_after_the_end_leaves_the_ended_session_as_it_was(write_api, user, mcp_for):
+    client = mcp_for(user)
+    session = client.tool("register_session", {"product_name": "Atlas"})
+    client.tool("get_identity_kernel", {"session_id": session["session_id"], "client_type": "cursor"})
+    client.tool("end_session", {"session_id": session["session_id"], "summary": "Done."})
+    (before,) = write_api.get("/api/v1/sessions").json()["results"]
+
+    # The kernel is still answered (with the session named); only the ended session is not stamped.
+    kernel = client.tool("get_identity_kernel", {"session_id": session["session_id"], "client_type": "claude-code"})
+
+    assert kernel["session"] == {"session_id": session["session_id"], "product_name": "Atlas"}
+    (after,) = write_api.get("/api/v1/sessions").json()["results"]
+    assert after == before
+    assert after["status"] == "ended" and after["client_type"] == "cursor"
+    assert after["kernel_loaded_at"] <= after["ended_at"]
+
+
+def test_an_open_session_records_its_latest_kernel_load(write_api, user, mcp_for):
+    client = mcp_for(user)
+    session = client.tool("register_session", {"product_name": "Atlas"})
+    client.tool("get_identity_kernel", {"session_id": session["session_id"]})
+    (first,) = write_api.get("/api/v1/sessions").json()["results"]
+
+    client.tool("get_identity_kernel", {"session_id": session["session_id"], "client_type": "cursor"})
+
+    (second,) = write_api.get("/api/v1/sessions").json()["results"]
+    assert first["kernel_loaded_at"] < second["kernel_loaded_at"] and second["client_type"] == "cursor"
+
+
+def test_ending_an_ended_session_names_its_end_in_utc_with_z(write_api, user, mcp_for):
+    client = mcp_for(user)
+    session = client.tool("register_session", {"product_name": "Atlas"})
+    client.tool("end_session", {"session_id": session["session_id"], "summary": "Done."})
+
+    error = client.tool_error("end_session", {"session_id": session["session_id"], "summary": "Again."})
+
+    assert error["code"] == "CONFLICT"
+    (listed,) = write_api.get("/api/v1/sessions").json()["results"]
+    assert error["details"] == {"ended_at": listed["ended_at"]} and listed["ended_at"].endswith("Z")

@@ -3,6 +3,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from apps.memory.api.serializers import (
+    SEARCH_PARAMS,
     ConsolidateAcceptedSerializer,
     ConsolidateRequestSerializer,
     ConsolidationJobSerializer,
@@ -56,7 +57,7 @@ class MemorySearchView(ApiView):
     def get(self, request):
         params = MemorySearchQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        page = Page.from_request(request)
+        page = Page.from_request(request, filters=SEARCH_PARAMS)
         active = self.active
         results, count = memory_search(
             space=active.space,
