@@ -9,15 +9,22 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from apps.accounts.models import TIER_ORDER
 from apps.products.names import has_control_character
 from apps.scopes.models import Space
 from synchronex.api import errors
 
 from .models import LABEL_MAX, ByokCredential
 from .shapes import SERVICES, base_url_problem, key_problem
+
+# The plan with BYOK (SPEC §2). Creating a credential needs it (apps/byok/api/views.py), and so does
+# using one: ``usable_credentials``.
+BYOK_TIER = "pro"
+# A space's plan is its owner's (a workspace uses its owner's tier), read with the credentials.
+_PLAN_HAS_BYOK = Q(space__owner__tier__in=TIER_ORDER[TIER_ORDER.index(BYOK_TIER) :])
 
 
 def secret_fingerprint(secret: str) -> str:
@@ -108,13 +115,25 @@ def byok_credential_delete(*, space: Space, credential_id: uuid.UUID | str) -> N
         raise errors.NotFound("No such credential in this scope.")
 
 
+def usable_credentials(space: Space) -> QuerySet[ByokCredential]:
+    """The credentials ``space`` may use for provider calls: all it stores while its plan (a
+    workspace's: its owner's) has BYOK, none below it.
+
+    The one plan rule of every reader of keys for calls (``byok_credential_for``,
+    ``byok_secret_for_endpoint``). Below the plan a space is served as if it stored no credential,
+    but keeps them: they stay listable and deletable on any plan (the API), MIF export still
+    redacts them, and an upgrade brings them back into use. The owner's tier is read in the same
+    statement, so a plan change counts from the next call.
+    """
+    return ByokCredential.objects.filter(_PLAN_HAS_BYOK, space=space)
+
+
 def byok_credential_for(*, space: Space, services: tuple[str, ...] | list[str]) -> ByokCredential | None:
-    """The space's credential for the first of ``services`` it has (newest of that service), marked used."""
+    """The space's usable credential for the first of ``services`` it has (newest of that
+    service), marked used."""
     preference = Case(*(When(service=s, then=Value(i)) for i, s in enumerate(services)), output_field=IntegerField())
     credential = (
-        ByokCredential.objects.filter(space=space, service__in=services)
-        .order_by(preference, "-created_at", "-id")
-        .first()
+        usable_credentials(space).filter(service__in=services).order_by(preference, "-created_at", "-id").first()
     )
     if credential is None:
         return None
@@ -153,7 +172,8 @@ def byok_secret_for_endpoint(*, space: Space, base_url: str) -> str | None:
 
     OpenAI's own API (https://api.openai.com) takes the space's ``openai`` credential; any
     server takes an ``openai_compatible`` credential stored for that same base URL. A key is
-    never sent to another server than the one it belongs to. Updates ``last_used_at``.
+    never sent to another server than the one it belongs to. Updates ``last_used_at``. None
+    while the space's plan lacks BYOK (``usable_credentials``).
     """
     target = _endpoint(base_url)
     if target is None:
@@ -161,7 +181,8 @@ def byok_secret_for_endpoint(*, space: Space, base_url: str) -> str | None:
     if target[:2] == ("https", OPENAI_API_HOST) and (secret := byok_secret_for(space=space, service="openai")):
         return secret
     stored = (
-        ByokCredential.objects.filter(space=space, service="openai_compatible")
+        usable_credentials(space)
+        .filter(service="openai_compatible")
         .only("id", "base_url")
         .order_by("-created_at", "-id")
     )
@@ -171,3 +192,18 @@ def byok_secret_for_endpoint(*, space: Space, base_url: str) -> str | None:
     now = timezone.now()
     ByokCredential.objects.filter(pk=match).update(last_used_at=now)
     return ByokCredential.objects.get(pk=match).secret
+
+
+def byok_withheld_for_endpoint(*, space: Space, base_url: str) -> bool:
+    """Whether ``space`` stores a key for the server at ``base_url`` (matched as
+    ``byok_secret_for_endpoint`` matches) that its plan does not let it use. The embeddings provider
+    then leaves a server set for the space alone instead of calling it without its key (a 401 per
+    search). Never decrypts."""
+    target = _endpoint(base_url)
+    if target is None:
+        return False
+    withheld = ByokCredential.objects.filter(space=space).exclude(_PLAN_HAS_BYOK)
+    if target[:2] == ("https", OPENAI_API_HOST) and withheld.filter(service="openai").exists():
+        return True
+    urls = withheld.filter(service="openai_compatible").values_list("base_url", flat=True)
+    return any(_endpoint(url) == target for url in urls)

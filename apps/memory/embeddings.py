@@ -369,6 +369,13 @@ def provider_for_space(space) -> EmbeddingProvider | None:
     if config.provider == "openai":
         # The deployment's key goes only to the deployment's server, never to a URL set per space.
         deployment_key = settings.EMBEDDINGS_API_KEY if config.uses_deployment_url else None
+        # A server set for the space whose stored key its plan no longer allows is not called
+        # keyless (a 401 each time): keyword search until an upgrade. On the deployment's server
+        # the deployment's key serves the space instead (the lookup below finds no space key).
+        from apps.byok.services import byok_withheld_for_endpoint
+
+        if not config.uses_deployment_url and byok_withheld_for_endpoint(space=space, base_url=config.base_url):
+            return None
         return OpenAICompatibleProvider(
             base_url=config.base_url,
             model=config.model,

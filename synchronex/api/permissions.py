@@ -16,6 +16,15 @@ def required_scope_for(view, method: str) -> str | tuple[str, ...] | None:
     return declared
 
 
+def required_tier_for(view, method: str) -> str | None:
+    """The plan a method needs: ``required_tier`` is one tier for every method or ``{method: tier}``
+    (a method it does not name needs none, e.g. reading and deleting what a lower plan keeps)."""
+    declared = getattr(view, "required_tier", None)
+    if isinstance(declared, dict):
+        return declared.get(method) or (declared.get("GET") if method == "HEAD" else None)
+    return declared
+
+
 class HasRequiredAccess(BasePermission):
     """Authenticated, holding the view's scope for this method, on a plan that has the feature."""
 
@@ -31,7 +40,7 @@ class HasRequiredAccess(BasePermission):
         if not any(request.auth.allows(one) for one in scopes):
             named = " or the ".join(f"'{one}'" for one in scopes)
             raise errors.Forbidden(f"This token lacks the {named} scope.", details={"required_scopes": list(scopes)})
-        tier = getattr(view, "required_tier", None)
+        tier = required_tier_for(view, request.method)
         if tier:
             # A workspace uses its owner's plan (SPEC §2); the personal space is the caller's own.
             owner = space_for_request(request).space.owner

@@ -17,12 +17,13 @@ class AnswersOptions:
         return Response(status=204)
 
 
-# Subclasses declare ``required_scopes`` ({method: scope} or one scope) and ``required_tier``.
+# Subclasses declare ``required_scopes`` ({method: scope} or one scope) and ``required_tier``
+# ({method: tier} or one tier).
 # A comment, not a docstring: drf-spectacular shows the nearest class docstring as the description
 # of an operation that has none, and this text is for the code's readers, not the API's.
 class ApiView(AnswersOptions, APIView):
     required_scopes: dict[str, str] | str | None = None
-    required_tier: str | None = None
+    required_tier: dict[str, str] | str | None = None
 
     def perform_authentication(self, request):
         user = request.user  # authenticates (raises on bad tokens)

@@ -1,4 +1,8 @@
-"""BYOK endpoints (SPEC §9): list, create, delete. The key goes in once and never comes out."""
+"""BYOK endpoints (SPEC §9): list, create, delete. The key goes in once and never comes out.
+
+Only creating needs the plan with BYOK: listing and deleting work on any plan, so a downgrade
+locks no credential away (README "AI costs and BYOK"). Below that plan a space keeps its
+credentials stored but unused (``apps.byok.services.usable_credentials``)."""
 
 from __future__ import annotations
 
@@ -17,9 +21,15 @@ from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
 
+ANY_PLAN = (
+    "Works on any plan: credentials stored on the pro plan stay listable and deletable after a "
+    "downgrade. While the scope's plan (a workspace's: its owner's) is below pro they are kept but "
+    "used for no call; an upgrade brings them back into use."
+)
 CREATE_DESCRIPTION = (
     "Stores a provider key encrypted at rest (Fernet). The response and every later read show only "
-    '`key_hint` ("…" and the last four characters).\n\n'
+    '`key_hint` ("…" and the last four characters). Needs the pro plan (in a workspace, its '
+    "owner's) → else TIER_REQUIRED; listing and deleting do not.\n\n"
     "- `label`: 1–100 characters, unique per service in the scope (case-insensitive) → else CONFLICT.\n"
     "- The same key stored twice in the scope → CONFLICT (detected by a keyed fingerprint).\n"
     "- At most 20 credentials per scope: the 21st → CONFLICT with `details.limit`.\n"
@@ -34,13 +44,13 @@ class ByokListView(ApiView):
     """``GET``/``POST /byok``."""
 
     required_scopes = {"GET": "byok:read", "POST": "byok:write"}
-    required_tier = "pro"
+    required_tier = {"POST": services.BYOK_TIER}
 
     @extend_schema(
         tags=["byok"],
         summary="List provider credentials",
         operation_id="byok_list",
-        description="The scope's credentials, oldest first, paged. Keys are never shown.",
+        description=f"The scope's credentials, oldest first, paged. Keys are never shown. {ANY_PLAN}",
         responses={200: ByokPageSerializer},
         parameters=PAGE_PARAMETERS,
     )
@@ -74,13 +84,13 @@ class ByokDetailView(ApiView):
     """``DELETE /byok/{id}``."""
 
     required_scopes = {"DELETE": "byok:write"}
-    required_tier = "pro"
 
     @extend_schema(
         tags=["byok"],
         summary="Delete a provider credential",
         operation_id="byok_delete",
-        description="Deletes the credential and its encrypted key. Unknown ids and other scopes' ids → NOT_FOUND.",
+        description="Deletes the credential and its encrypted key. Unknown ids and other scopes' ids → NOT_FOUND; "
+        f"a workspace's viewers → FORBIDDEN. {ANY_PLAN}",
         responses={204: None},
     )
     def delete(self, request, credential_id: str):

@@ -223,11 +223,14 @@ def test_other_users_credentials_are_invisible_and_not_found(write_api, client_f
     assert ByokCredential.objects.filter(pk=theirs).exists()
 
 
-def test_free_users_get_tier_required_on_every_route(client_for, make_user):
+def test_free_users_list_and_delete_but_get_tier_required_on_create(client_for, make_user):
+    # Listing and deleting work on any plan, so a downgrade locks no credential away (test_downgrade.py).
     free = client_for(make_user(tier="free"))
-    for response in (free.get(URL), create(free), free.delete(f"{URL}/00000000-0000-0000-0000-000000000000")):
-        body = error(response, 403, "TIER_REQUIRED")
-        assert body["details"] == {"required_tier": "pro", "current_tier": "free"}
+    body = error(create(free), 403, "TIER_REQUIRED")
+    assert body["details"] == {"required_tier": "pro", "current_tier": "free"}
+    listed = free.get(URL)
+    assert listed.status_code == 200 and listed.json()["count"] == 0
+    error(free.delete(f"{URL}/00000000-0000-0000-0000-000000000000"), 404, "NOT_FOUND")
     assert ByokCredential.objects.count() == 0
 
 
