@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
@@ -13,40 +12,7 @@ from apps.identity.layers import SECTIONS
 from apps.identity.models import EffectiveBlock, Kernel, KernelRevision
 from apps.scopes.models import Space
 from synchronex.api import errors
-
-
-@dataclass(frozen=True)
-class IfMatch:
-    """A parsed ``If-Match`` header: ``*`` or a list of entity tags (quoted or bare versions)."""
-
-    any: bool
-    versions: frozenset[int]
-
-    @classmethod
-    def parse(cls, header: str | None) -> IfMatch | None:
-        """None when the header is absent. Weak tags never match (If-Match compares strongly)."""
-        if header is None:
-            return None
-        items = [item.strip() for item in header.split(",") if item.strip()]
-        if not items:
-            raise errors.ValidationFailed.for_fields({"If-Match": 'Send "*" or the version, e.g. "3".'})
-        if items == ["*"]:
-            return cls(any=True, versions=frozenset())
-        versions = set()
-        for item in items:
-            if item.startswith("W/"):
-                continue
-            tag = item[1:-1] if len(item) >= 2 and item[0] == item[-1] == '"' else item
-            if tag.isascii() and tag.isdigit():
-                versions.add(int(tag))
-        return cls(any=False, versions=frozenset(versions))
-
-    def matches(self, version: int) -> bool:
-        return self.any or version in self.versions
-
-
-def etag_for(version: int) -> str:
-    return f'"{version}"'
+from synchronex.api.preconditions import IfMatch, etag_for
 
 
 def _normalise(section: str, value):

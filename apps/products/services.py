@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from apps.scopes.models import Space
 from synchronex.api import errors
+from synchronex.api.preconditions import IfMatch, etag_for
 from synchronex.db.deadlocks import retry_deadlocks
 
 from .models import ProductState
@@ -23,8 +24,6 @@ WRITABLE_FIELDS = (
     "next_session_starts_here",
     "last_session_summary",
 )
-
-ANY_VERSION = "*"
 
 
 def product_ensure(*, space: Space, name: str) -> ProductState:
@@ -47,28 +46,31 @@ def product_ensure(*, space: Space, name: str) -> ProductState:
         return product
 
 
-def _check_precondition(product: ProductState | None, if_match) -> None:
+def _check_precondition(product: ProductState | None, if_match: IfMatch | None) -> None:
     if if_match is None:
         return
     if product is None:
+        # Even ``*`` fails: it names a current version, and there is none (nor an ETag to send).
         raise errors.PreconditionFailed("If-Match was sent but the product does not exist yet.")
-    if if_match != ANY_VERSION and product.version not in if_match:
+    if not if_match.matches(product.version):
         raise errors.PreconditionFailed(
             f"The product is at version {product.version}; your If-Match does not match.",
             details={"current_version": product.version},
+            headers={"ETag": etag_for(product.version)},
         )
 
 
 @retry_deadlocks
 def product_state_write(
-    *, space: Space, name: str, changes: dict, if_match: set[int] | str | None = None
+    *, space: Space, name: str, changes: dict, if_match: IfMatch | None = None
 ) -> tuple[ProductState, bool]:
     """Partially update (or create) a product's state; returns (product, created).
 
     The row is locked for the whole transaction, so concurrent writes apply one after the other
     and an ``If-Match`` version is compared against the committed latest state: with the same
     If-Match, exactly one of two concurrent writes wins and the other is PRECONDITION_FAILED.
-    ``if_match`` is None (no header), ``ANY_VERSION`` (``*``) or a set of acceptable versions.
+    ``if_match`` is None (no header) or the parsed header (``IfMatch``); a mismatch answers the
+    current ``ETag``, as the kernel's does.
     """
     unknown = set(changes) - set(WRITABLE_FIELDS)
     if unknown:

@@ -27,7 +27,7 @@ from apps.decisions.models import (
     TAG_MAX,
     TAGS_MAX,
 )
-from apps.products.api.fields import StrictList, StrictString
+from apps.products.api.fields import ProductNameField, StrictList, StrictString
 from apps.products.models import NAME_MAX
 from apps.products.names import name_problem, normalise_product_name, one_per_key
 from synchronex.api import errors
@@ -102,17 +102,6 @@ class TagField(StrictString):
         if "," in value:
             raise serializers.ValidationError("A tag may not contain a comma.")
         return value
-
-
-class ProductNameField(StrictString):
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        name = normalise_product_name(data)
-        problem = name_problem(name)
-        if problem:
-            raise serializers.ValidationError(problem)
-        return name
 
 
 def _dedupe(values: list[str], key=lambda v: v) -> list[str]:

@@ -1,7 +1,9 @@
 """Kernel bodies and responses (SPEC §4), with every bound in one place.
 
 Limits beyond the contract's own (chosen here, documented in the OpenAPI schema):
-- products: name ≤ 100, status ≤ 50, summary ≤ 500, url ≤ 2,000 and http(s) only;
+- products: name by the product names' rule (``apps.products.names``: trimmed, NFC, then 1–100
+  characters without control characters; stored NFC), status ≤ 50, summary ≤ 500, url ≤ 2,000
+  and http(s) only;
 - constraints: ``communication_style`` ≤ 300 like each constraint item;
 - model_preferences: ≤ 20 providers of ≤ 100 chars, ``default_model`` ≤ 100,
   ≤ 20 ``routing`` entries, task names 1–100 chars, model names ≤ 100.
@@ -18,12 +20,14 @@ from django.core.validators import URLValidator
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from apps.identity.layers import kernel_shape
+from apps.products.api.fields import ProductNameField
+from apps.products.models import NAME_MAX
 from apps.products.names import product_name_keys
 from synchronex.api.serializers import StrictSerializer, query_boolean
 
 IDENTITY_MAX = 200
 MAX_PRODUCTS = 10
-PRODUCT_NAME_MAX = 100
 PRODUCT_STATUS_MAX = 50
 PRODUCT_SUMMARY_MAX = 500
 PRODUCT_URL_MAX = 2000
@@ -130,7 +134,12 @@ class IdentitySerializer(SectionSerializer):
 
 
 class ProductSerializer(SectionSerializer):
-    name = StrictString(max_length=PRODUCT_NAME_MAX, help_text="Unique within the kernel, case-insensitively.")
+    # A product state's own rule and spelling (NFC), so a kernel name is one a product can have.
+    name = ProductNameField(
+        max_length=NAME_MAX,
+        help_text=f"Trimmed and NFC-normalised, then 1–{NAME_MAX} characters without control characters, "
+        "as a product state's name; unique within the kernel, case-insensitively.",
+    )
     status = _optional(PRODUCT_STATUS_MAX)
     summary = _optional(PRODUCT_SUMMARY_MAX)
     url = _optional(
@@ -242,6 +251,36 @@ def kernel_body(effective, scope: str) -> dict:
     if body["updated_at"] is not None:
         body["updated_at"] = _UPDATED_AT.to_representation(body["updated_at"])
     return body
+
+
+class KernelWrittenSerializer(serializers.Serializer):
+    """The answer to a kernel write by a token without `memory:read`: where the write landed and
+    the sections it sent, as the written layer stores them; nothing else of the kernel."""
+
+    # Its OpenAPI schema allows no other field (CLOSED_SCHEMAS in synchronex/api/openapi.py), so
+    # a whole kernel never fits it as well as Kernel in the answer's oneOf.
+
+    identity = IdentitySerializer(allow_null=True, required=False)
+    products = ProductSerializer(many=True, allow_null=True, required=False)
+    constraints = ConstraintsSerializer(allow_null=True, required=False)
+    model_preferences = ModelPreferencesSerializer(allow_null=True, required=False)
+    version = serializers.IntegerField(min_value=1, help_text="The written layer's version. Also the ETag.")
+    updated_at = serializers.DateTimeField(help_text="When the written layer changed: this write.")
+    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
+
+
+def kernel_write_body(kernel, scope: str, *, changes: dict) -> dict:
+    """The answer to a kernel write by a credential without ``memory:read``: the sections the
+    write sent, as the written layer now stores them, and the layer's ``version`` and
+    ``updated_at``. Not the effective kernel: in a workspace that would show the layer other
+    members wrote, and the injection block renders every section, so writing never reads."""
+    shaped = kernel_shape(kernel.sections())
+    return {
+        **{section: value for section, value in shaped.items() if section in changes},
+        "version": kernel.version,
+        "updated_at": _UPDATED_AT.to_representation(kernel.updated_at),
+        "scope": scope,
+    }
 
 
 class RevisionUserSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -18,7 +18,9 @@ from apps.identity.api.serializers import (
     KernelRevisionSerializer,
     KernelSerializer,
     KernelWriteSerializer,
+    KernelWrittenSerializer,
     kernel_body,
+    kernel_write_body,
 )
 from apps.identity.export import kernel_export_build
 from synchronex.api import stamps
@@ -48,6 +50,17 @@ KERNEL_DESCRIPTION = (
     "the `ETag` and `If-Match` refer to the **workspace layer** (the layer a PUT in that scope writes; "
     "0 before its first write), while `updated_at` is when either layer last changed."
 )
+WRITE_ONLY_NOTE = (
+    "\n\nAn OAuth token with `memory:write` but not `memory:read` is answered only `version`, `updated_at`, "
+    "`scope` and the sections its body sent, as the written layer stores them (e.g. trimmed; in a workspace "
+    "scope the workspace layer alone, not the effective kernel), and no injection block: a write must not "
+    "read the rest of the kernel. The `ETag` is the same."
+)
+WRITE_RESULT = PolymorphicProxySerializer(
+    component_name="KernelWriteResult",
+    serializers=[KernelSerializer, KernelWrittenSerializer],
+    resource_type_field_name=None,
+)
 
 
 def _kernel_response(effective: selectors.EffectiveKernel, scope: str) -> Response:
@@ -76,6 +89,12 @@ class KernelView(ApiView):
     (viewers: FORBIDDEN), so ``version``, ``ETag`` and ``If-Match`` there are the workspace
     layer's version; a change to the caller's personal layer changes the effective kernel and its
     ``updated_at`` but not that version.
+
+    SPEC §4's "PUT answers the effective kernel" assumes write implies read, as it does for API
+    keys. A credential without ``memory:read`` (an OAuth token granted only ``memory:write``) is
+    answered only what it wrote (``kernel_write_body``), as product state writes are: the
+    effective kernel and its block would read the sections it did not send and, in a workspace,
+    the layer other members wrote.
     """
 
     required_scopes = {"GET": "memory:read", "PUT": "memory:write"}
@@ -107,11 +126,11 @@ class KernelView(ApiView):
             "empty body is a VALIDATION_ERROR. Inside a section an empty string or `null` means unset. "
             "Send `If-Match` with the version you read (quoted or bare, or `*`) to make a stale write "
             "fail with PRECONDITION_FAILED (412); without it the last writer wins. The first write of a "
-            'space may send `If-Match: "0"`. Every write stores a revision.\n\n' + KERNEL_DESCRIPTION
+            'space may send `If-Match: "0"`. Every write stores a revision.\n\n' + KERNEL_DESCRIPTION + WRITE_ONLY_NOTE
         ),
         request=KernelWriteSerializer,
         responses={
-            200: KernelSerializer,
+            200: WRITE_RESULT,
             412: OpenApiResponse(
                 response=ErrorSerializer,
                 description="If-Match does not match the current version (PRECONDITION_FAILED); "
@@ -141,6 +160,9 @@ class KernelView(ApiView):
             actor_user=request.user,
             if_match=if_match,
         )
+        if not request.auth.allows("memory:read"):
+            body = kernel_write_body(kernel, active.scope, changes=serializer.validated_data)
+            return Response(body, headers={"ETag": services.etag_for(kernel.version)})
         effective = selectors.kernel_effective(space=active.space, user=request.user, written=kernel)
         return _kernel_response(effective, active.scope)
 

@@ -44,7 +44,7 @@ class TestIfMatch:
         assert response.headers["ETag"] == '"2"'
         assert response.json()["identity"]["name"] == "Grace"
 
-    @pytest.mark.parametrize("header", ['"0"', "2", 'W/"1"', '"abc"', '"1'])
+    @pytest.mark.parametrize("header", ['"0"', "2", 'W/"1"', '"abc"'])
     def test_stale_or_weak_if_match_is_precondition_failed_and_changes_nothing(self, write_api, header):
         write_api.put(URL, json={"identity": {"name": "Ada"}})
         response = write_api.put(URL, json={"identity": {"name": "Grace"}}, headers={"If-Match": header})
@@ -63,8 +63,10 @@ class TestIfMatch:
     def test_star_matches_a_kernel_never_written(self, write_api):
         assert write_api.put(URL, json={"identity": {"name": "Ada"}}, headers={"If-Match": "*"}).status_code == 200
 
-    def test_blank_if_match_is_a_validation_error(self, write_api):
-        response = write_api.put(URL, json={"identity": {"name": "Ada"}}, headers={"If-Match": ","})
+    # Not entity-tag syntax (an unclosed quote included): the client's bug, not a stale version.
+    @pytest.mark.parametrize("header", [",", '"1', "yesterday"])
+    def test_blank_or_malformed_if_match_is_a_validation_error(self, write_api, header):
+        response = write_api.put(URL, json={"identity": {"name": "Ada"}}, headers={"If-Match": header})
         assert response.status_code == 400
         assert "If-Match" in response.json()["error"]["details"]["fields"]
 

@@ -22,7 +22,8 @@ class SessionSerializer(serializers.Serializer):
     kernel_loaded_at = serializers.DateTimeField(
         allow_null=True,
         help_text="The latest time get_identity_kernel named this session while it was open (never after "
-        "ended_at); null if it never did.",
+        "ended_at), called by a credential that may write in the scope (memory:write, not a viewer); null "
+        "if none did.",
     )
     ended_at = serializers.DateTimeField(allow_null=True, help_text="null while the session is open.")
     summary = serializers.CharField()

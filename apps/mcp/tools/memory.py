@@ -11,6 +11,7 @@ from apps.products.api.serializers import ProductStateWriteSerializer, product_s
 from apps.products.names import clean_product_name
 from apps.products.selectors import product_get
 from apps.products.services import product_state_write
+from synchronex.api.preconditions import IfMatch
 
 from ..selectors import session_get, session_last_ended
 from ..services import session_kernel_loaded
@@ -41,7 +42,9 @@ SEARCH_DEFAULT_LIMIT = 10
     description=(
         "Who the user is, their products, standing constraints (always/never) and model preferences, plus "
         "injection_block: a ready-made context block of at most 500 tokens to put at the start of the session. "
-        "With session_id, the session records that it loaded the kernel."
+        "With session_id, the session records that it loaded the kernel (kernel_loaded_at, client_type) when the "
+        "caller may write here (memory:write, not a workspace viewer); for anyone else the call stays a read: "
+        "the kernel is answered and the session left as it is."
     ),
     scope="memory:read",
     read_only=True,
@@ -61,7 +64,10 @@ def get_identity_kernel(context: ToolContext, args: dict) -> dict:
     effective = kernel_effective(space=active.space, user=context.user)
     body = kernel_body(effective, active.scope)
     if session is not None:
-        session_kernel_loaded(session=session, client_type=args.get("client_type", "").strip())
+        # Recording the load writes the session (another member's, perhaps): the tool is a read
+        # (readOnlyHint, memory:read), so only a caller who could write here changes it.
+        if active.can_write and context.allows("memory:write"):
+            session_kernel_loaded(session=session, client_type=args.get("client_type", "").strip())
         body["session"] = {"session_id": str(session.id), "product_name": session.product.name}
     return body
 
@@ -235,7 +241,7 @@ def update_product_state(context: ToolContext, args: dict) -> dict:
     active = context.writable()
     fields = {k: v for k, v in args.items() if k not in ("product_name", "expected_version")}
     changes = validated(ProductStateWriteSerializer, fields)
-    if_match = {args["expected_version"]} if "expected_version" in args else None
+    if_match = IfMatch.version(args["expected_version"]) if "expected_version" in args else None
     product, created = product_state_write(
         space=active.space, name=product_name_argument(args), changes=changes, if_match=if_match
     )

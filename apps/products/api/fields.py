@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.products.names import name_problem, normalise_product_name
+
 
 class StrictString(serializers.CharField):
     """A CharField that accepts only JSON strings (DRF would turn 5 into "5")."""
@@ -12,6 +14,22 @@ class StrictString(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class ProductNameField(StrictString):
+    """A product name in a body (decisions, signals, the kernel's ``products``): the one rule of
+    ``apps.products.names`` — trimmed, NFC, then 1–100 characters without control characters — and
+    the NFC name is what is stored. Lengths are the NFC name's, which may be shorter or longer than
+    the string sent (``max_length``, for the OpenAPI document, is checked on it too)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        name = normalise_product_name(data)
+        problem = name_problem(name)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return name
 
 
 class StrictList(serializers.ListField):

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.response import Response
 
 from apps.decisions.selectors import decision_recent_for_product
 from apps.products.selectors import product_get, product_list
-from apps.products.services import ANY_VERSION, product_state_write
-from synchronex.api import errors
+from apps.products.services import product_state_write
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
+from synchronex.api.preconditions import IfMatch, etag_for
 from synchronex.api.raw_path import name_from_path
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
@@ -27,7 +25,6 @@ from .serializers import (
 )
 
 TAGS = ["Product state"]
-_ENTITY_TAG = re.compile(r'^(W/)?"?(\d{1,10})"?$')
 
 NAME_PARAMETER = OpenApiParameter(
     "name",
@@ -40,7 +37,7 @@ ETAG_HEADER = OpenApiParameter(
     "ETag",
     str,
     OpenApiParameter.HEADER,
-    response=[200, 201],
+    response=[200, 201, 412],
     description='The version, quoted: "3". Send it back in `If-Match` to write only over that version.',
 )
 DECISIONS_NOTE = (
@@ -59,29 +56,8 @@ WRITE_RESULT = PolymorphicProxySerializer(
 )
 
 
-def parse_if_match(raw: str | None):
-    """None (no header), ``ANY_VERSION`` for ``*``, or the set of versions named.
-
-    ``If-Match`` uses strong comparison (RFC 9110), so weak tags (``W/"3"``) never match.
-    A bare number is accepted as well as the quoted ETag.
-    """
-    if raw is None:
-        return None
-    raw = raw.strip()
-    if raw == "*":
-        return ANY_VERSION
-    versions: set[int] = set()
-    for part in raw.split(","):
-        found = _ENTITY_TAG.match(part.strip())
-        if found is None:
-            raise errors.ValidationFailed.for_fields({"If-Match": 'Use the ETag you received, e.g. "3".'})
-        if not found.group(1):
-            versions.add(int(found.group(2)))
-    return versions
-
-
 def _etag(product) -> dict:
-    return {"ETag": f'"{product.version}"'}
+    return {"ETag": etag_for(product.version)}
 
 
 class ProductStateView(ApiView):
@@ -111,20 +87,32 @@ class ProductStateView(ApiView):
         + WRITE_ONLY_NOTE,
         parameters=[
             NAME_PARAMETER,
-            OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False, description='e.g. "3"'),
+            OpenApiParameter(
+                "If-Match",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description='The ETag you read: "3" (or 3; several separated by commas), or * (any version of '
+                'a product that exists). A tag naming no current version (another number, a weak W/"3", "abc") '
+                "is PRECONDITION_FAILED; a value that is no entity tag (yesterday) is VALIDATION_ERROR.",
+            ),
             ETAG_HEADER,
         ],
         request=ProductStateWriteSerializer,
         responses={
             200: WRITE_RESULT,
             201: WRITE_RESULT,
-            412: OpenApiResponse(ErrorSerializer, description="If-Match does not name the current version."),
+            412: OpenApiResponse(
+                ErrorSerializer,
+                description="If-Match does not name the current version (`details.current_version` and the "
+                "`ETag` header carry it), or the product does not exist yet (no `ETag`).",
+            ),
         },
     )
     def post(self, request, name: str):
         name = name_from_path(request, name, field="name")
         active = self.writable_space()
-        if_match = parse_if_match(request.headers.get("If-Match"))
+        if_match = IfMatch.parse(request.headers.get("If-Match"))
         body = ProductStateWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         changes = dict(body.validated_data)

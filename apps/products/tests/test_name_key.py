@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import unicodedata
+from urllib.parse import quote
 
 import pytest
 from django.apps import apps as django_apps
@@ -41,6 +42,11 @@ PAIRS = [
     ("Atlas", "ATLAS"),
     (CAFE_NFC, CAFE_NFD),
 ]
+# The length rule counts the NFC name: 120 code points that compose to 60, and 100 that NFC
+# decomposes to 200 (U+0958 is a composition exclusion: it becomes U+0915 U+093C).
+SHRINKS_TO_60 = "e\u0301" * 60
+GROWS_TO_200 = "\u0958" * 100
+TOO_LONG = "A product name has at most 100 characters."
 
 
 def same_product(space, a: str, b: str) -> bool:
@@ -100,6 +106,43 @@ def test_a_kernel_refuses_two_names_exactly_when_they_are_one_product(first, sec
 def test_nfc_and_nfd_spellings_are_one_name_in_the_kernel(write_api):
     response = write_api.put(IDENTITY, json={"products": [{"name": CAFE_NFC}, {"name": CAFE_NFD}]})
     assert response.status_code == 400, response.text
+
+
+def test_a_kernel_product_name_follows_the_product_name_rule(write_api):
+    """The kernel's ``products`` take a name as a product state does: trimmed, NFC, then
+    1–100 characters without control characters, stored NFC (``ProductNameField``)."""
+    state = write_api.post(f"/api/v1/memory/product/{quote(SHRINKS_TO_60, safe='')}/state", json={})
+    assert state.status_code == 201, state.text
+    kernel = write_api.put(IDENTITY, json={"products": [{"name": f"  {SHRINKS_TO_60} "}]})
+    assert kernel.status_code == 200, kernel.text
+    assert kernel.json()["products"][0]["name"] == state.json()["name"] == "\u00e9" * 60
+    assert Kernel.objects.get().products == [{"name": "\u00e9" * 60}]
+
+    refused = write_api.post(f"/api/v1/memory/product/{quote(GROWS_TO_200, safe='')}/state", json={})
+    assert refused.status_code == 400 and refused.json()["error"]["details"]["fields"] == {"name": [TOO_LONG]}
+    control = "A product name may not contain control characters."
+    for name, problem in ((GROWS_TO_200, TOO_LONG), ("At\x85las", control)):
+        response = write_api.put(IDENTITY, json={"products": [{"name": "Beta"}, {"name": name}]})
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["details"]["fields"] == {"products[1].name": [problem]}
+    assert Kernel.objects.get().version == 1
+
+
+def test_a_mif_import_cleans_kernel_product_names_by_the_same_rule(make_user, client_for):
+    """Kernels stored before the rule may hold such names; importing their export cleans them."""
+    imported = {}
+    for name in (SHRINKS_TO_60, GROWS_TO_200):
+        source = make_user(tier="pro")
+        kernel_update(space=space_ensure_personal(user=source), changes={"products": [{"name": name}]}, actor="test")
+        target = client_for(make_user(tier="pro"))
+        response = import_document(target, export_json(client_for(source)))
+        assert response.status_code == 200, response.text
+        imported[name] = (response.json(), target.get(IDENTITY).json()["products"])
+    body, products = imported[SHRINKS_TO_60]
+    assert body["kernel_imported"] is True and [p["name"] for p in products] == ["\u00e9" * 60]
+    body, products = imported[GROWS_TO_200]
+    assert body["kernel_imported"] is False and products is None
+    assert TOO_LONG in str(body["errors"])
 
 
 def test_consolidated_kernels_survive_a_get_put_round_trip_and_a_mif_round_trip(make_user, client_for):

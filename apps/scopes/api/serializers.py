@@ -27,6 +27,17 @@ class ScopeSerializer(serializers.Serializer):
     available = WorkspaceRefSerializer(many=True)
 
 
+class ScopeSetSerializer(serializers.Serializer):
+    """The answer to setting the active scope with a token without `memory:read`: the scope it set,
+    nothing read (no workspace name or role, no `available` list)."""
+
+    # Its OpenAPI schema allows no other field (CLOSED_SCHEMAS in synchronex/api/openapi.py), so
+    # a whole Scope never fits it as well as Scope in the answer's oneOf.
+
+    workspace_id = serializers.UUIDField(allow_null=True)
+    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
+
+
 class WorkspaceIdField(serializers.UUIDField):
     """A workspace id as a JSON string, read as the ``X-Synchronex-Scope`` header reads one
     (``uuid.UUID`` of the trimmed text: with or without dashes, braces or ``urn:uuid:``)."""

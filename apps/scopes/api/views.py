@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.response import Response
 
 from apps.scopes.api import serializers as s
@@ -12,6 +12,12 @@ from apps.scopes.services import member_put_by_email, member_remove, scope_set, 
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
+
+SCOPE_SET_RESULT = PolymorphicProxySerializer(
+    component_name="ScopeSetResult",
+    serializers=[s.ScopeSerializer, s.ScopeSetSerializer],
+    resource_type_field_name=None,
+)
 
 
 def _ref(membership: Membership) -> dict:
@@ -53,9 +59,12 @@ class ScopeView(ApiView):
     @extend_schema(
         tags=["scope"],
         summary="Set the active scope",
-        description="`workspace_id: null` selects the personal scope. A workspace you are not in is NOT_FOUND.",
+        description="`workspace_id: null` selects the personal scope. A workspace you are not in is NOT_FOUND. "
+        "Answers as GET does; an OAuth token with `memory:write` but not `memory:read` is answered only "
+        "`workspace_id` and `scope` (the scope it set): reading the workspaces' names and roles needs "
+        "`memory:read`.",
         request=s.ScopeUpdateSerializer,
-        responses=s.ScopeSerializer,
+        responses=SCOPE_SET_RESULT,
     )
     def patch(self, request):
         body = s.ScopeUpdateSerializer(data=request.data)
@@ -64,6 +73,12 @@ class ScopeView(ApiView):
         workspace = workspace_membership(user=request.user, workspace_id=workspace_id).space if workspace_id else None
         scope_set(user=request.user, workspace=workspace)
         active = resolve_active_space(request.user, None)
+        if not request.auth.allows("memory:read"):
+            # SPEC §2 gives reading the scope and workspaces to memory:read, and a write must not
+            # read (as product state and kernel writes): the scope set, not its name, the
+            # caller's role there or the other workspaces (``available``).
+            written = {"workspace_id": None if active.is_personal else active.space.id, "scope": active.scope}
+            return Response(s.ScopeSetSerializer(written).data)
         return Response(s.ScopeSerializer(self._payload(active)).data)
 
 

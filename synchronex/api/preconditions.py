@@ -1,0 +1,77 @@
+"""``If-Match`` (RFC 9110 §13.1.1), read one way by every versioned write: the Identity Kernel's
+PUT, a product state's POST (and the MCP tool's ``expected_version``).
+
+A versioned resource's ETag is its version, quoted: ``"3"``. The header is ``*`` or a list of
+entity tags; a bare number (``3``) is taken for ``"3"``, since clients often send back the version
+they read without its quotes. An entity tag that names no current version — another number, one
+longer than any version, a weak tag (``W/"3"``: If-Match compares strongly, so a weak tag never
+matches), any other opaque tag (``"abc"``) — is PRECONDITION_FAILED, as SPEC §1 asks of an If-Match
+that does not match. A value that is no entity tag at all (``yesterday``, ``"3`` without its
+closing quote, ``*`` among tags) is VALIDATION_ERROR: the client has a bug, and a 412 would send it
+to read the resource again and retry with the same header.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from synchronex.api import errors
+
+# One element of the list and the separator after it, from a position: a strong or weak entity tag
+# (etagc: visible ASCII but '"', and obs-text, which a WSGI header holds as Latin-1 characters), a
+# bare number, or nothing (RFC 9110 §5.6.1: recipients skip empty elements). Read by a scan, not
+# split on commas, since an opaque tag may hold one.
+_ELEMENT = re.compile(r'[ \t]*(?:(?P<weak>W/)?"(?P<opaque>[\x21\x23-\x7e\x80-\xff]*)"|(?P<bare>[0-9]+))?[ \t]*(?:,|\Z)')
+_DIGITS = re.compile(r"[0-9]+")
+# Versions are PositiveIntegerFields (at most 2,147,483,647): a tag of more significant digits names
+# none, and is never handed to int(), which refuses strings of more than 4,300 digits.
+_VERSION_DIGITS_MAX = 10
+_MALFORMED = 'Send "*" or the ETag you received, e.g. "3".'
+
+
+def etag_for(version: int) -> str:
+    """The ``ETag`` of a resource at ``version``."""
+    return f'"{version}"'
+
+
+@dataclass(frozen=True)
+class IfMatch:
+    """A parsed ``If-Match``: ``*`` (any current version) or the versions its strong tags name."""
+
+    any: bool
+    versions: frozenset[int]
+
+    @classmethod
+    def parse(cls, header: str | None) -> IfMatch | None:
+        """None when the header is absent; VALIDATION_ERROR on ``If-Match`` when it is not the
+        header's syntax (or holds no element)."""
+        if header is None:
+            return None
+        header = header.strip()
+        if header == "*":
+            return cls(any=True, versions=frozenset())
+        elements, position = 0, 0
+        versions = set()
+        while position < len(header):
+            element = _ELEMENT.match(header, position)
+            if element is None:
+                raise errors.ValidationFailed.for_fields({"If-Match": _MALFORMED})
+            position = element.end()
+            tag = element["bare"] or element["opaque"]
+            if tag is None:
+                continue
+            elements += 1
+            if not element["weak"] and _DIGITS.fullmatch(tag) and len(tag.lstrip("0")) <= _VERSION_DIGITS_MAX:
+                versions.add(int(tag))
+        if not elements:
+            raise errors.ValidationFailed.for_fields({"If-Match": _MALFORMED})
+        return cls(any=False, versions=frozenset(versions))
+
+    @classmethod
+    def version(cls, version: int) -> IfMatch:
+        """The precondition "still at ``version``" (the MCP tools' ``expected_version``)."""
+        return cls(any=False, versions=frozenset({version}))
+
+    def matches(self, version: int) -> bool:
+        return self.any or version in self.versions
