@@ -540,6 +540,10 @@ EMBEDDINGS_API_KEY = env("EMBEDDINGS_API_KEY")
 EMBEDDINGS_DIMENSIONS = env_int("EMBEDDINGS_DIMENSIONS", 0) or None  # asked of the server when set
 # One call to the server in all (connecting, sending, reading the answer), not per socket read.
 EMBEDDINGS_TIMEOUT_SECONDS = env_int("EMBEDDINGS_TIMEOUT_SECONDS", 20)
+# After a search's call finds the provider down (timeout, unreachable, 5xx, 429), searches leave it
+# alone for this long and rank by keywords at once; 0 turns the pause off. A Retry-After the
+# provider sends decides instead (apps/memory/embedding_pause.py).
+EMBEDDINGS_PAUSE_SECONDS = env_int("EMBEDDINGS_PAUSE_SECONDS", 30)
 EMBEDDINGS_BATCH_SIZE = env_int("EMBEDDINGS_BATCH_SIZE", 64, minimum=1)
 EMBEDDINGS_MAX_INPUT_TOKENS = env_int("EMBEDDINGS_MAX_INPUT_TOKENS", 6000)
 # Soft time limit of one embedding task (the hard one is 30 s later); a run cut off keeps its

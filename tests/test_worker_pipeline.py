@@ -258,3 +258,38 @@ def test_a_job_whose_worker_is_killed_is_completed_by_another_worker_once(stack,
     assert ProductState.objects.get(pk=product.pk).version == product.version + 1
     assert KernelRevision.objects.filter(actor=f"consolidation:{job['job_id']}").count() == 1
     assert Decision.objects.filter(superseded_by__isnull=False).count() == 1
+
+
+def test_a_job_recovered_after_a_kill_in_step_five_reports_the_whole_jobs_stats(stack, owner):
+    """The worker dies after storing some vectors: the job's stats count every vector the job
+    stored (the lost run's too) and its duration runs from its first start."""
+    _, token = owner
+    client = stack.client(token)
+    topics = ["billing", "search", "caching", "exports"]
+    decisions = [{"type": "decision", "title": f"Decide on {topic}"} for topic in topics]
+    post(client, "/api/v1/ingest/Atlas", {"signals": decisions})
+    job = post(client, CONSOLIDATE, {})
+    embedded = Decision.objects.filter(embedding__isnull=False)
+    with FakeEmbeddingServer() as embeddings:
+        env = {
+            "EMBEDDINGS_PROVIDER": "openai",
+            "EMBEDDINGS_BASE_URL": embeddings.base_url,
+            "EMBEDDINGS_API_KEY": embeddings.api_key,
+            "EMBEDDINGS_MODEL": "fake-embed-1",
+            "EMBEDDINGS_BATCH_SIZE": "1",
+        }
+        embeddings.delay_seconds = 2  # each vector takes a while: the kill lands mid-step
+        with stack.worker(name="doomed", env=env) as doomed:
+            wait_for(embedded.exists, timeout=120, interval=0.05, what="the first vector stored")
+            doomed.kill()
+        lost_run_stored = embedded.count()
+        assert 1 <= lost_run_stored < len(topics)
+        embeddings.delay_seconds = 0
+        with stack.worker(name="rescuer", beat=True, env=env):
+            done = wait_for_status(client, job, "succeeded", timeout=90)
+    row = job_row(job["job_id"])
+    assert row.attempts == 2
+    assert embedded.filter(embedding_model="fake-embed-1").count() == len(topics)
+    assert done["stats"]["embeddings_computed"] == len(topics)
+    assert done["stats"]["duration_ms"] == round((row.finished_at - row.started_at).total_seconds() * 1000)
+    assert done["stats"]["duration_ms"] >= LEASE_SECONDS * 1000  # the lost run's lease was waited out

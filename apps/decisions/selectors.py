@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from apps.memory import embeddings
+from apps.memory import embedding_pause, embeddings
 from apps.memory.services import MAX_VECTOR_COMPONENT
 from apps.products.names import normalise_product_name
 from apps.products.selectors import product_find
@@ -206,7 +206,8 @@ def _newest_first(filters: Filters, *, half_life_days: float, limit: int, offset
 
 def _query_vector(space: Space, q: str) -> tuple[list[float], str] | None:
     """(the query's embedding, its model) when the space has a provider and vectors of that
-    model and size; else None. A provider that does not know its size yet learns it here."""
+    model and size; else None. A provider that does not know its size yet learns it here. A provider
+    that is down is paused (apps.memory.embedding_pause): one search waits on it, not every one."""
     provider = embeddings.provider_for_space(space)
     if provider is None:
         return None
@@ -217,7 +218,7 @@ def _query_vector(space: Space, q: str) -> tuple[list[float], str] | None:
     if not comparable.exists():
         return None
     try:
-        vector = provider.embed([q])[0]
+        vector = embedding_pause.embed_unless_paused(provider, [q], query=True)[0]
     except embeddings.EmbeddingUnavailable:
         return None  # keyword ranking still answers; the response says semantic: false
     if not vector or (provider.dimensions and len(vector) != provider.dimensions):

@@ -20,6 +20,17 @@ signals in order (``occurred_at``, then arrival), and writes the draft back once
 "Joins a list" means: appended unless the list already holds the item (compared trimmed,
 case-insensitively, whitespace collapsed); when a list would exceed its 100 items, its oldest
 (first) items are dropped.
+
+Late signals. The state must not depend on when consolidation ran, so a pending signal leaves
+alone every part of the state (its *targets*, ``signal_targets``) that an already-applied signal
+which occurred after it set: the result is the one applying all signals in order gives (list
+items keep the order they were added in). The targets: a list item as ``item_key`` matches it
+(its place in ``what_works``/``what_is_blocked``, which every rule touching it decides whole);
+the status (``release``, a ``deploy`` with ``data.status``), or its reactivation (a ``deploy``
+without one); ``last_session_summary``; ``next_session_starts_here``. ``question`` only adds,
+so nothing overtakes it. Direct writes (``POST …/state``, the MCP tools) carry no
+``occurred_at`` and are not compared: a signal applies on top of the state as consolidation
+finds it, even when a direct write came after the signal occurred.
 """
 
 from __future__ import annotations
@@ -28,6 +39,13 @@ from dataclasses import dataclass, field
 
 LIST_MAX_ITEMS = 100
 LIST_FIELDS = ("what_works", "what_is_blocked", "open_questions")
+# Targets (see "Late signals"); a list item's is ``("item", item_key(title))``.
+STATUS = ("status",)
+REACTIVATION = ("reactivation",)  # a deploy without data.status: paused or blocked → active
+SUMMARY = ("summary",)
+HANDOFF = ("handoff",)
+# Types whose signals have targets: the only ones a late signal must not override.
+TARGET_TYPES = ("blocker", "error", "ci", "deploy", "release", "unblocked", "session_summary")
 
 
 def item_key(item: str) -> str:
@@ -75,34 +93,79 @@ def _outcome(signal) -> str:
     return (signal.data or {}).get("outcome") or "success"
 
 
-def apply_signal(draft: StateDraft, signal) -> bool:
-    """Apply one signal to ``draft``; False when its type (or outcome) has no rule."""
+def _blocks(signal) -> bool:
+    return signal.type in ("blocker", "error") or (signal.type in ("ci", "deploy") and _outcome(signal) == "failure")
+
+
+def item_target(title: str) -> tuple:
+    return ("item", item_key(title))
+
+
+def signal_targets(signal) -> list[tuple]:
+    """The parts of a product state ``signal`` sets (see "Late signals" above)."""
+    kind, data = signal.type, signal.data or {}
+    if _blocks(signal) or kind == "unblocked":
+        return [item_target(signal.title)]
+    if kind == "deploy":
+        return [item_target(signal.title), STATUS if data.get("status") else REACTIVATION]
+    if kind == "release":
+        return [item_target(signal.title), STATUS]
+    if kind == "session_summary":
+        return [SUMMARY, *([HANDOFF] if data.get("next_session_starts_here") is not None else [])]
+    return []
+
+
+def _reactivate(draft: StateDraft) -> None:
+    if draft.status in ("paused", "blocked"):
+        draft.status = "active"
+
+
+def _set_status(draft: StateDraft, status: str, newer: frozenset) -> None:
+    if STATUS in newer:
+        return
+    draft.status = status
+    if REACTIVATION in newer:
+        _reactivate(draft)  # what that later deploy did to this status, had it come first
+
+
+def apply_signal(draft: StateDraft, signal, newer: frozenset = frozenset()) -> bool:
+    """Apply one signal to ``draft``; False when its type (or outcome) has no rule.
+
+    ``newer``: the targets that already-applied signals which occurred after this one set; this
+    signal leaves them as they are (it still counts as applied).
+    """
     kind, title, data = signal.type, signal.title, signal.data or {}
-    if kind in ("blocker", "error") or (kind in ("ci", "deploy") and _outcome(signal) == "failure"):
-        draft.remove("what_works", title)
-        draft.add("what_is_blocked", title)
+    mine = item_target(title) not in newer  # the title's list item is still this signal's to set
+    if _blocks(signal):
+        if mine:
+            draft.remove("what_works", title)
+            draft.add("what_is_blocked", title)
         return True
     if kind == "deploy":
-        draft.add("what_works", title)
+        if mine:
+            draft.add("what_works", title)
         if data.get("status"):
-            draft.status = data["status"]
-        elif draft.status in ("paused", "blocked"):
-            draft.status = "active"
+            _set_status(draft, data["status"], newer)
+        elif not newer & {STATUS, REACTIVATION}:
+            _reactivate(draft)
         return True
     if kind == "release":
-        draft.add("what_works", title)
-        draft.status = data.get("status") or "shipped"
+        if mine:
+            draft.add("what_works", title)
+        _set_status(draft, data.get("status") or "shipped", newer)
         return True
     if kind == "unblocked":
-        draft.remove("what_is_blocked", title)
-        draft.add("what_works", title)
+        if mine:
+            draft.remove("what_is_blocked", title)
+            draft.add("what_works", title)
         return True
     if kind == "question":
         draft.add("open_questions", title)
         return True
     if kind == "session_summary":
-        draft.last_session_summary = signal.body
-        if data.get("next_session_starts_here") is not None:
+        if SUMMARY not in newer:
+            draft.last_session_summary = signal.body
+        if data.get("next_session_starts_here") is not None and HANDOFF not in newer:
             draft.next_session_starts_here = data["next_session_starts_here"]
         return True
     return False

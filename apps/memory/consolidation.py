@@ -17,7 +17,9 @@ transaction back when the connection dies), and a run that finds ``applied_at`` 
 apply again. Duplicate messages for one job are harmless: a claim takes the job row's lock, a
 finished job is skipped and a job running under a live lease is retried after the lease.
 Every write of a run is fenced by its attempt number, so a worker whose lease was taken over
-cannot commit anything.
+cannot commit anything. The stats are the job's, whatever its runs: ``embeddings_computed``
+counts the vectors every run stored (each batch adds to the row with its vectors) and
+``duration_ms`` runs from the first start (``started_at``) to ``finished_at``.
 
 Giving up. A run stuck past ``CONSOLIDATION_TASK_TIME_LIMIT_SECONDS`` is abandoned: the task's
 soft time limit ends it (the hard one, 30 s later, kills its process), and its heartbeat stops
@@ -40,6 +42,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import JSONField
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from apps.memory import consolidation_steps as steps
@@ -283,6 +287,29 @@ def _apply(job: ConsolidationJob) -> dict:
         return dry.stats
 
 
+def _embedding_tally(job: ConsolidationJob):
+    """Step 5's ``on_batch``: each batch's count is added to the job row's ``stats`` in the
+    batch's own transaction, as steps 1–4 record theirs with ``applied_at``, so vectors a lost run
+    stored still count when a later run finishes the job. Fenced like every write of a run."""
+
+    def tally(count: int) -> None:
+        added = RawSQL(
+            "jsonb_set(coalesce(stats, '{}'), '{embeddings_computed}',"
+            " to_jsonb(coalesce((stats->>'embeddings_computed')::bigint, 0) + %s))",
+            [count],
+            output_field=JSONField(),
+        )
+        if not _mine(job).update(stats=added):
+            raise LeaseLost()  # the batch rolls back; the run that took over embeds and counts it
+
+    return tally
+
+
+def _embeddings_computed(job: ConsolidationJob) -> int:
+    stats = ConsolidationJob.objects.filter(pk=job.pk).values_list("stats", flat=True).first()
+    return (stats or {}).get("embeddings_computed", 0)
+
+
 def _error_body(exc: Exception, job: ConsolidationJob) -> dict:
     if isinstance(exc, errors.ServiceError) and exc.status < 500:
         return {"code": exc.code, "message": exc.message}
@@ -302,19 +329,24 @@ def consolidation_job_run(
     job, outcome = _claim(job_id)
     if job is None:
         return outcome
-    started = time.monotonic()
     try:
         with _heartbeat(job):
             pause_point("claimed")
             stats = dict(_apply(job))
-            stats["embeddings_computed"] = steps.compute_embeddings(space=job.space, dry_run=job.dry_run)
+            if job.dry_run:
+                stats["embeddings_computed"] = steps.compute_embeddings(space=job.space, dry_run=True)
+            else:
+                steps.compute_embeddings(space=job.space, dry_run=False, on_batch=_embedding_tally(job))
+                stats["embeddings_computed"] = _embeddings_computed(job)  # this run's and lost runs'
             pause_point("embedded")
-            stats["duration_ms"] = round((time.monotonic() - started) * 1000)
+            # The job's stats, not this run's: from its first start (``_claim`` keeps it).
+            finished_at = timezone.now()
+            stats["duration_ms"] = round((finished_at - job.started_at).total_seconds() * 1000)
             finished = _mine(job).update(
                 status=ConsolidationJob.Status.SUCCEEDED,
                 stats=stats,
                 error=None,
-                finished_at=timezone.now(),
+                finished_at=finished_at,
                 lease_expires_at=None,
             )
             if not finished:

@@ -5,7 +5,9 @@ they are applied together or not at all; step 5 (``compute_embeddings``) runs af
 because provider calls are slow and each embedded batch is worth keeping on its own.
 
 1. Pending signals are applied to their product's state in order (``apps.ingest.rules``) and
-   marked ``applied`` or ``ignored``.
+   marked ``applied`` or ``ignored``. A late one (older than signals applied by earlier runs)
+   leaves alone what those set, so the state is the same whatever batches the runs saw; it is
+   still marked ``applied`` and counted in ``signals_applied``.
 2. Duplicate current decisions of a product merge: the same normalised text (case, whitespace and
    trailing punctuation ignored) or trigram similarity ≥ 0.9. The oldest (first recorded) keeps
    its id and stays current; the others are superseded — nothing is deleted. A decision
@@ -23,8 +25,10 @@ because provider calls are slow and each embedded batch is worth keeping on its 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
+from types import SimpleNamespace
 
 from django.db import connection
 from django.db.models.functions import Lower
@@ -34,7 +38,15 @@ from apps.decisions.models import Decision
 from apps.identity.models import Kernel
 from apps.identity.services import block_key, kernel_render, kernel_update
 from apps.ingest.models import Signal
-from apps.ingest.rules import StateDraft, apply_signal, clean_draft
+from apps.ingest.rules import (
+    REACTIVATION,
+    STATUS,
+    TARGET_TYPES,
+    StateDraft,
+    apply_signal,
+    clean_draft,
+    signal_targets,
+)
 from apps.memory.embeddings import EmbeddingUnavailable, provider_for_space
 from apps.memory.services import _pending, embedding_targets, embeddings_compute_pending
 from apps.memory.similar import similar_pairs
@@ -61,16 +73,63 @@ def lock_space(space: Space) -> None:
 
 
 # -- step 1 ---------------------------------------------------------------------------------------
+def _order(signal) -> tuple:
+    return (signal.occurred_at, signal.received_at, signal.position, signal.id)
+
+
+def _newest_applied(pending: list) -> dict:
+    """``{(product id, target): order}`` of the newest applied signal that set each target, among
+    the applied signals that occurred since each product's oldest pending one (the only ones that
+    can overtake a pending signal). One query on the (product, occurred_at) index, read back one
+    row per product, type, title and rule-relevant ``data`` (the body is not read)."""
+    since: dict = {}
+    for signal in pending:  # in order: the first of a product is its oldest
+        since.setdefault(signal.product_id, signal.occurred_at)
+    if not since:
+        return {}
+    newest: dict = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT ON (product_id, type, title, slim) product_id, type, title, slim,"
+            " occurred_at, received_at, position, id FROM ("
+            "  SELECT s.product_id, s.type, CASE WHEN s.type = 'session_summary' THEN '' ELSE s.title END AS title,"
+            "   jsonb_build_object('outcome', s.data->'outcome', 'status', s.data->'status',"
+            "    'next_session_starts_here', s.data->'next_session_starts_here') AS slim,"
+            "   s.occurred_at, s.received_at, s.position, s.id"
+            "  FROM unnest(%s::uuid[], %s::timestamptz[]) AS p(product_id, since)"
+            f"  JOIN {Signal._meta.db_table} s ON s.product_id = p.product_id AND s.occurred_at >= p.since"
+            "  WHERE s.status = 'applied' AND s.type = ANY(%s)"
+            " ) applied"
+            " ORDER BY product_id, type, title, slim, occurred_at DESC, received_at DESC, position DESC, id DESC",
+            [list(since), list(since.values()), list(TARGET_TYPES)],
+        )
+        for product_id, kind, title, data, *order in cursor:
+            # Django has raw jsonb come back as text (JSONField decodes its own).
+            for target in signal_targets(SimpleNamespace(type=kind, title=title, data=json.loads(data))):
+                key = (product_id, target)
+                newest[key] = max(newest.get(key, tuple(order)), tuple(order))
+    return newest
+
+
 def _apply_signals(*, space: Space, products: dict, drafts: dict, product_id) -> tuple[int, int]:
     pending = Signal.objects.select_for_update().filter(space=space, status=Signal.Status.PENDING)
     if product_id is not None:
         pending = pending.filter(product_id=product_id)
+    pending = list(pending.order_by("occurred_at", "received_at", "position", "id"))
+    # A late signal must not override what an already-applied later one set (apps.ingest.rules).
+    newest = _newest_applied(pending)
     applied, ignored = [], []
-    for signal in pending.order_by("occurred_at", "received_at", "position", "id"):
+    for signal in pending:
         draft = drafts.get(signal.product_id)
         if draft is None:
             draft = drafts[signal.product_id] = StateDraft.of(products[signal.product_id])
-        (applied if apply_signal(draft, signal) else ignored).append(signal.pk)
+        order = _order(signal)
+        newer = frozenset(
+            target
+            for target in (*signal_targets(signal), STATUS, REACTIVATION)
+            if newest.get((signal.product_id, target), order) > order
+        )
+        (applied if apply_signal(draft, signal, newer) else ignored).append(signal.pk)
     now = timezone.now()
     if applied:
         Signal.objects.filter(pk__in=applied).update(status=Signal.Status.APPLIED, applied_at=now)
@@ -240,18 +299,20 @@ def apply_steps(*, space: Space, product_id, narrowed: bool, actor: str) -> dict
 
 
 # -- step 5 ---------------------------------------------------------------------------------------
-def compute_embeddings(*, space: Space, dry_run: bool) -> int:
+def compute_embeddings(*, space: Space, dry_run: bool, on_batch=None) -> int:
     """Missing vectors of the space's decisions and memories: computed now (or, for a dry run,
     counted). 0 without a provider, or when another run holds the space's embedding lock. A
     provider failure does not fail consolidation: the embedding task retries on its own, and if
-    the broker cannot take it either, the rows stay pending for the periodic sweep."""
+    the broker cannot take it either, the rows stay pending for the periodic sweep.
+    ``on_batch(count)`` runs in each stored batch's transaction (batches stored before a provider
+    failure included), for a tally that survives a run lost later."""
     provider = provider_for_space(space)
     if provider is None:
         return 0
     if dry_run:
         return sum(_pending(target, space=space, provider=provider).count() for target in embedding_targets())
     try:
-        counts = embeddings_compute_pending(space=space)
+        counts = embeddings_compute_pending(space=space, on_batch=on_batch)
     except EmbeddingUnavailable as exc:
         logger.warning("consolidation: embeddings of space %s unavailable (%s); queued for retry", space.pk, exc)
         from apps.memory.tasks import embed_pending_on_commit

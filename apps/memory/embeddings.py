@@ -11,17 +11,21 @@ Contract used by search and by the embedding task:
   (``EMBEDDINGS_DIMENSIONS``) and well-known models (``KNOWN_DIMENSIONS``); otherwise it is
   ``None`` until the first ``embed`` call learns it, so compare by ``len(query_vector)`` then.
 - ``provider.embed(texts)`` returns one list of floats per text, or raises ``EmbeddingUnavailable``.
+  Callers go through ``apps.memory.embedding_pause.embed_unless_paused``, which leaves a provider
+  that is down, hangs or asks to slow down alone for a while.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from functools import lru_cache, partial
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -43,10 +47,40 @@ KNOWN_DIMENSIONS = {
     "sentence-transformers/all-MiniLM-L6-v2": 384,
 }
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+# The longest wait a provider's Retry-After is followed for: no longer than the embedding task's
+# longest retry countdown, which must stay under the broker's visibility timeout.
+RETRY_AFTER_MAX_SECONDS = 600
 
 
 class EmbeddingUnavailable(Exception):
-    """The provider could not produce vectors now (network, quota, bad key)."""
+    """The provider could not produce vectors now (network, quota, bad key).
+
+    ``down``: it timed out, could not be reached or answered 5xx or 429, so a call soon would
+    likely fail the same way (the pause, ``apps.memory.embedding_pause``). ``retry_after``: the
+    seconds it asked to be left alone (its ``Retry-After``, at most ``RETRY_AFTER_MAX_SECONDS``),
+    or what remains of its pause; None when nothing says how long.
+    """
+
+    def __init__(self, message: str, *, down: bool = False, retry_after: float | None = None):
+        super().__init__(message)
+        self.down = down
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` header (seconds, or an HTTP date) as seconds from now, between 0 and
+    ``RETRY_AFTER_MAX_SECONDS``; None when absent or unreadable."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX_SECONDS)
 
 
 class EmbeddingProvider(Protocol):
@@ -178,6 +212,17 @@ class OpenAICompatibleProvider:
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAICompatibleProvider(endpoint={self.endpoint!r}, model={self.model!r})"
 
+    def _key(self) -> str | None:
+        if callable(self._api_key):
+            self._api_key = self._api_key()
+        return self._api_key
+
+    def pause_identity(self) -> str:
+        """What one pause covers (``apps.memory.embedding_pause``): the server, the model and the
+        key, which the pause module only ever keeps as a keyed digest. A space's own BYOK key is
+        another provider than the deployment's, paused on its own."""
+        return f"{self.endpoint}\n{self.model}\n{self._key() or ''}"
+
     def embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
@@ -187,10 +232,8 @@ class OpenAICompatibleProvider:
         if self._requested_dimensions:
             body["dimensions"] = self._requested_dimensions
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if callable(self._api_key):
-            self._api_key = self._api_key()
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
+        if api_key := self._key():
+            headers["Authorization"] = f"Bearer {api_key}"
         request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
             self.endpoint, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST"
         )
@@ -204,13 +247,23 @@ class OpenAICompatibleProvider:
                 raise TimeoutError  # cut off: what was read is a part of the answer at most
             payload = json.loads(raw)
         except urllib.error.HTTPError as exc:
-            raise EmbeddingUnavailable(f"The embedding server answered HTTP {exc.code} ({self.endpoint}).") from None
+            # Only an overloaded or failing server's Retry-After is followed (RFC 9110 gives it to
+            # 429 and 503); any other refusal is not helped by waiting.
+            down = exc.code == 429 or exc.code >= 500
+            wait = exc.headers.get("Retry-After") if down and exc.headers else None
+            raise EmbeddingUnavailable(
+                f"The embedding server answered HTTP {exc.code} ({self.endpoint}).",
+                down=down,
+                retry_after=retry_after_seconds(wait),
+            ) from None
         except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as exc:
             # HTTPException: an answer cut short (by the server, or by the deadline).
             reason = getattr(exc, "reason", exc)
             if request.deadline.expired:
                 reason = f"timed out (no complete answer within {self.timeout:g} s)"
-            raise EmbeddingUnavailable(f"The embedding server is unreachable ({self.endpoint}): {reason}.") from None
+            raise EmbeddingUnavailable(
+                f"The embedding server is unreachable ({self.endpoint}): {reason}.", down=True
+            ) from None
         except ValueError:
             raise EmbeddingUnavailable("The embedding server did not answer with JSON.") from None
         try:

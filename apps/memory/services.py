@@ -24,6 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, Value
 from django.utils.dateparse import parse_datetime
 
+from apps.memory.embedding_pause import embed_unless_paused
 from apps.memory.embeddings import provider_for_space
 from apps.memory.models import SEARCH_CONFIG, EmbeddingSettings, Memory
 from apps.scopes.models import Space
@@ -414,7 +415,7 @@ def _space_embedding_lock(space):
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [EMBEDDING_LOCK_CLASS, key])
 
 
-def _embedding_pass(*, space, provider, batch_size: int, counts: dict) -> int:
+def _embedding_pass(*, space, provider, batch_size: int, counts: dict, on_batch=None) -> int:
     """Embed the space's pending decisions, then its memories; returns how many rows were embedded."""
     embedded = 0
     for target in embedding_targets():
@@ -427,10 +428,13 @@ def _embedding_pass(*, space, provider, batch_size: int, counts: dict) -> int:
             rows = list(rows[:batch_size])
             if not rows:
                 break
-            vectors = provider.embed([target.text(row) for row in rows])
+            vectors = embed_unless_paused(provider, [target.text(row) for row in rows], query=False)
             for row, vector in zip(rows, vectors, strict=True):
                 row.embedding, row.embedding_model, row.embedding_dimensions = vector, provider.model, len(vector)
-            target.model.objects.bulk_update(rows, ["embedding", "embedding_model", "embedding_dimensions"])
+            with transaction.atomic():  # a caller's own count of the batch commits with its vectors
+                target.model.objects.bulk_update(rows, ["embedding", "embedding_model", "embedding_dimensions"])
+                if on_batch is not None:
+                    on_batch(len(rows))
             counts[target.label] += len(rows)
             embedded += len(rows)
             last_id = rows[-1].id
@@ -441,8 +445,11 @@ def _any_pending(*, space, provider) -> bool:
     return any(_pending(target, space=space, provider=provider).exists() for target in embedding_targets())
 
 
-def embeddings_compute_pending(*, space, batch_size: int | None = None) -> dict:
+def embeddings_compute_pending(*, space, batch_size: int | None = None, on_batch=None) -> dict:
     """Give every decision and memory of ``space`` a vector of the space's current model.
+
+    ``on_batch(count)``, if given, runs inside each stored batch's transaction, so a caller's own
+    tally (a consolidation job's) commits with the vectors it counts, even if the run dies later.
 
     Policy for rows embedded by *another* model (or size): they are re-embedded, so that a space
     which changes provider converges on one model and every row stays findable by meaning;
@@ -450,6 +457,8 @@ def embeddings_compute_pending(*, space, batch_size: int | None = None) -> dict:
     ``{"provider", "model", "decisions", "memories", "busy"}`` (counts of rows embedded now);
     ``busy`` means another run holds the space and nothing was done. Raises
     ``EmbeddingUnavailable`` when the provider fails; batches embedded before that stay stored.
+    A paused provider (apps.memory.embedding_pause) is not called: the error's ``retry_after``
+    then says how long the pause lasts.
 
     One run per space at a time, and a caller that finds the space busy may simply leave it:
     the running one makes passes until a pass finds nothing (rows written meanwhile included),
@@ -471,7 +480,9 @@ def embeddings_compute_pending(*, space, batch_size: int | None = None) -> dict:
                 return counts
             while passes < EMBEDDING_PASSES_MAX:
                 passes += 1
-                if not _embedding_pass(space=space, provider=provider, batch_size=batch_size, counts=counts):
+                if not _embedding_pass(
+                    space=space, provider=provider, batch_size=batch_size, counts=counts, on_batch=on_batch
+                ):
                     break
         if not _any_pending(space=space, provider=provider):
             return counts

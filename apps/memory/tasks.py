@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.time import get_exponential_backoff_interval
@@ -46,6 +48,14 @@ def embed_pending(self, space_id: str) -> dict:
     A space busy with another run is left to it (that run comes back for rows written meanwhile),
     so a busy space costs no retry. Rows left pending when the retries run out wait for the
     periodic ``embeddings_sweep``.
+
+    A provider that asked to be left alone (``Retry-After``) or is paused after failing
+    (``apps.memory.embedding_pause``) is not called: the task retries once that time is over, plus
+    up to a tenth of it (so the tasks of many writes do not all come due at once), not on its own
+    backoff. It retries rather than returning with its rows pending: a pause lasts 10 minutes at
+    most, the sweep comes hourly, and the rows stay pending either way, so nothing is lost. These
+    retries count like the others, so a provider paused again and again cannot keep tasks
+    cycling: out of retries, the rows wait for the sweep, whose runs honour the pause alike.
     """
     space = Space.objects.filter(pk=space_id).first()
     if space is None:
@@ -57,6 +67,11 @@ def embed_pending(self, space_id: str) -> dict:
         # rather than let the next task reuse it.
         connection.close()
         raise
+    except EmbeddingUnavailable as exc:
+        if not exc.retry_after:
+            raise  # retried with the backoff above
+        countdown = exc.retry_after + random.uniform(0, 1 + exc.retry_after / 10)  # noqa: S311 - jitter
+        raise self.retry(exc=exc, countdown=countdown) from None
     return {"space": space_id, **counts}
 
 

@@ -40,6 +40,7 @@ class FakeEmbeddingServer:
         self.ignore_requested_dimensions = False  # behave like a server that disobeys "dimensions"
         self.respond_with: dict | None = None  # a fixed 200 body, to test malformed answers
         self.redirect_to: str | None = None  # answer 302 with this Location
+        self.fail_headers: dict[str, str] = {}  # sent with a told failure (e.g. Retry-After)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -79,9 +80,11 @@ class FakeEmbeddingServer:
             def log_message(self, *args):  # keep test output clean
                 pass
 
-            def _answer(self, status: int, body: dict) -> None:
+            def _answer(self, status: int, body: dict, headers: dict | None = None) -> None:
                 data = json.dumps(body).encode("utf-8")
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -114,7 +117,7 @@ class FakeEmbeddingServer:
                 if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
                     return self._answer(401, {"error": {"message": "Incorrect API key provided"}})
                 if failing:
-                    return self._answer(fake.fail_status, {"error": {"message": "told to fail"}})
+                    return self._answer(fake.fail_status, {"error": {"message": "told to fail"}}, fake.fail_headers)
                 if not isinstance(body, dict) or not isinstance(body.get("input"), list) or not body.get("model"):
                     return self._answer(400, {"error": {"message": "model and input[] are required"}})
                 if fake.respond_with is not None:

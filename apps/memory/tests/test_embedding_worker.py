@@ -5,6 +5,7 @@ picking up rows left pending while the provider and the broker were both down.""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -62,6 +63,7 @@ def provider(embedder, settings):
     """This process configured like the worker, and the fake server back to its defaults."""
     embedder.requests.clear()
     embedder.fail_next(0)
+    embedder.fail_headers = {}
     embedder.delay_seconds = 0.0
     settings.EMBEDDINGS_PROVIDER = "openai"
     settings.EMBEDDINGS_BASE_URL = embedder.base_url
@@ -166,6 +168,26 @@ def test_a_run_past_its_time_limit_stops_and_is_retried(live, provider, user):
     wait_for(lambda: pending() == 0, timeout=30, interval=0.2, what="the retried run to embed the memory")
     log = new_log(live, start)
     assert "SoftTimeLimitExceeded" in log and "Retry in" in log
+
+
+def test_a_provider_answering_429_with_retry_after_is_left_alone_until_then(live, provider, user, make_user):
+    # Without the pause every write's task called the provider and retried on its own backoff
+    # (5 s, 10 s …): about four calls per write within two minutes of a Retry-After: 120.
+    window = 4
+    provider.fail_headers = {"Retry-After": str(window)}
+    provider.fail_next(1000, status=429)
+    spaces = [space_ensure_personal(user=user), space_ensure_personal(user=make_user(tier="pro"))]
+    for i in range(6):
+        decision_create(space=spaces[i % 2], decision=f"Decision number {i}", product_name="Atlas")
+    wait_for(lambda: provider.requests, timeout=15, what="the worker's first provider call")
+    first_call = time.monotonic()
+    # Every write's task has come and gone well before the window ends.
+    time.sleep(max(0.0, first_call + window - 0.5 - time.monotonic()))
+    calls_in_window = len(provider.requests)
+    provider.fail_next(0)
+    assert calls_in_window == 1, [request["body"]["input"] for request in provider.requests]
+    wait_for(lambda: pending() == 0, timeout=20, interval=0.2, what="the rows to be embedded after the pause")
+    assert Decision.objects.filter(embedding_model="fake-embed-1").count() == 6
 
 
 broker = pytest.fixture(servers.restartable_redis, name="broker")
