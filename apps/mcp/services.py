@@ -9,11 +9,11 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
-from apps.decisions.api.serializers import iso_utc
 from apps.decisions.models import Decision
 from apps.products.services import product_ensure, product_state_write, product_touch
 from apps.scopes.models import Space
 from synchronex.api import errors
+from synchronex.api.serializers import iso_utc
 
 from .models import McpSession
 from .selectors import session_get

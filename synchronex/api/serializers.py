@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from rest_framework import serializers
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """A moment as DRF's DateTimeField writes it (this project's time zone is UTC): ISO 8601 with
+    ``Z`` (SPEC §1), microseconds when there are any; None for None. For bodies built without a
+    serializer (search pages, MCP tool results, error details)."""
+    if moment is None:
+        return None
+    text = moment.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class StrictSerializer(serializers.Serializer):

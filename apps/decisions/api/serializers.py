@@ -31,7 +31,7 @@ from apps.products.api.fields import ProductNameField, StrictList, StrictString
 from apps.products.models import NAME_MAX
 from apps.products.names import name_problem, normalise_product_name, one_per_key
 from synchronex.api import errors
-from synchronex.api.serializers import StrictSerializer, query_boolean, query_name_problems
+from synchronex.api.serializers import StrictSerializer, iso_utc, query_boolean, query_name_problems
 
 FUTURE_SLACK = timedelta(days=1)
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -208,12 +208,6 @@ class SearchResponseSerializer(serializers.Serializer):
     semantic = serializers.BooleanField(help_text="Whether vector similarity took part in the ranking.")
     scope = serializers.CharField()
     tokens = TokenUsageSerializer(required=False, help_text="Present when token_budget was given.")
-
-
-def iso_utc(moment: datetime) -> str:
-    """A moment as DRF's DateTimeField writes it (this project's time zone is UTC): ISO 8601, ``Z``."""
-    text = moment.astimezone(UTC).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def decision_representation(decision) -> dict:

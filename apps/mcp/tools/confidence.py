@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from apps.identity.selectors import kernel_effective
 from apps.products.selectors import product_get
+from synchronex.api.serializers import iso_utc
 
 from ..confidence import MemorySnapshot, ProductFacts, SupersededDecision, assess
 from ..selectors import decisions_superseded
 from .memory import product_name_argument
-from .registry import ToolContext, iso, tool
+from .registry import ToolContext, tool
 from .schemas import CONTEXT_BLOCK_MAX, PRODUCT_NAME, text
 
 
@@ -76,11 +77,11 @@ def check_memory_confidence(context: ToolContext, args: dict) -> dict:
         superseded=superseded,
     )
     report = assess(args["context_block"], memory)
-    report["kernel"] = {"version": kernel.version, "updated_at": iso(kernel.updated_at)}
+    report["kernel"] = {"version": kernel.version, "updated_at": iso_utc(kernel.updated_at)}
     report["product"] = (
         None
         if product is None
-        else {"name": product.name, "version": product.version, "updated_at": iso(product.updated_at)}
+        else {"name": product.name, "version": product.version, "updated_at": iso_utc(product.updated_at)}
     )
     report["scope"] = active.scope
     return report

@@ -12,10 +12,11 @@ from apps.products.names import clean_product_name
 from apps.products.selectors import product_get
 from apps.products.services import product_state_write
 from synchronex.api.preconditions import IfMatch
+from synchronex.api.serializers import iso_utc
 
 from ..selectors import session_get, session_last_ended
 from ..services import session_kernel_loaded
-from .registry import ToolContext, iso, tool, validated
+from .registry import ToolContext, tool, validated
 from .schemas import (
     AFFECTS,
     ALTERNATIVES,
@@ -130,8 +131,8 @@ def get_session_handoff(context: ToolContext, args: dict) -> dict:
             "session_id": str(last.id),
             "agent_name": last.agent_name,
             "label": last.label,
-            "started_at": iso(last.started_at),
-            "ended_at": iso(last.ended_at),
+            "started_at": iso_utc(last.started_at),
+            "ended_at": iso_utc(last.ended_at),
             "ended_by": last.ended_by,
             "decisions_captured": last.decisions_captured,
         },
@@ -139,7 +140,7 @@ def get_session_handoff(context: ToolContext, args: dict) -> dict:
         "open_questions": list(product.open_questions),
         "recent_decisions": [decision_representation(d) for d in recent],
         "version": product.version,
-        "updated_at": iso(product.updated_at),
+        "updated_at": iso_utc(product.updated_at),
         "scope": active.scope,
     }
 

@@ -265,13 +265,3 @@ def validated(serializer_class, data: dict) -> dict:
 
         raise to_service_error(ValidationError(serializer.errors))
     return dict(serializer.validated_data)
-
-
-def iso(moment) -> str | None:
-    """ISO 8601 in UTC with ``Z`` (SPEC §1), or None."""
-    if moment is None:
-        return None
-    from datetime import UTC
-
-    text = moment.astimezone(UTC).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text

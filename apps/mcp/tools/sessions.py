@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from synchronex.api import errors
+from synchronex.api.serializers import iso_utc
 
 from ..services import session_end, session_register
-from .registry import ToolContext, iso, tool
+from .registry import ToolContext, tool
 from .schemas import (
     AGENT_NAME_MAX,
     ENDED_BY_MAX,
@@ -28,9 +29,9 @@ def session_payload(session, scope: str) -> dict:
         "label": session.label,
         "client_type": session.client_type,
         "metadata": session.metadata,
-        "started_at": iso(session.started_at),
-        "kernel_loaded_at": iso(session.kernel_loaded_at),
-        "ended_at": iso(session.ended_at),
+        "started_at": iso_utc(session.started_at),
+        "kernel_loaded_at": iso_utc(session.kernel_loaded_at),
+        "ended_at": iso_utc(session.ended_at),
         "summary": session.summary,
         "ended_by": session.ended_by,
         "decisions_captured": session.decisions_captured,
@@ -118,6 +119,6 @@ def end_session(context: ToolContext, args: dict) -> dict:
         "session_id": str(session.id),
         "decisions_captured": session.decisions_captured,
         "handoff_note": session.product.next_session_starts_here,
-        "ended_at": iso(session.ended_at),
+        "ended_at": iso_utc(session.ended_at),
         "scope": active.scope,
     }

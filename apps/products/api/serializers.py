@@ -10,11 +10,11 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.decisions.api.serializers import DecisionSerializer, decision_representation, iso_utc
+from apps.decisions.api.serializers import DecisionSerializer, decision_representation
 from apps.decisions.selectors import decision_recent_for_product
 from apps.products.api.fields import StrictList, StrictString
 from apps.products.models import ProductState
-from synchronex.api.serializers import StrictSerializer
+from synchronex.api.serializers import StrictSerializer, iso_utc
 
 LIST_MAX_ITEMS = 100
 LIST_ITEM_MAX = 500
