@@ -47,8 +47,8 @@ from apps.ingest.rules import (
     clean_draft,
     signal_targets,
 )
+from apps.memory.embedding_runs import _pending, embedding_targets, embeddings_compute_pending
 from apps.memory.embeddings import EmbeddingUnavailable, provider_for_space
-from apps.memory.services import _pending, embedding_targets, embeddings_compute_pending
 from apps.memory.similar import similar_pairs
 from apps.products.models import ProductState
 from apps.products.names import product_name_keys

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from apps.memory.services import MAX_VECTOR_COMPONENT
 from synchronex.api.rows import Rows
 from synchronex.api.tokens import count_tokens
 from synchronex.deadline import Deadline
@@ -106,8 +107,6 @@ def _check_vectors(vectors, expected: int, dimensions: int | None) -> list[list[
     as a double), an infinity or NaN would make PostgreSQL refuse the search or the write, so such
     an answer is a provider failure like any other (search falls back to keywords, the embedding
     task retries)."""
-    from apps.memory.services import MAX_VECTOR_COMPONENT  # services imports this module
-
     if len(vectors) != expected:
         raise EmbeddingUnavailable(f"The provider returned {len(vectors)} vectors for {expected} texts.")
     sizes = {len(v) for v in vectors}

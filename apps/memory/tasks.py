@@ -16,8 +16,8 @@ from apps.memory.consolidation import (
     consolidation_job_run,
     consolidation_jobs_recover,
 )
+from apps.memory.embedding_runs import embeddings_compute_pending, embeddings_pending_space_ids
 from apps.memory.embeddings import EmbeddingUnavailable, embedding_config_for_space
-from apps.memory.services import embeddings_compute_pending, embeddings_pending_space_ids
 from apps.scopes.models import Space
 from synchronex.publish import publish_on_commit
 

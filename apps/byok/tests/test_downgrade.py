@@ -11,9 +11,9 @@ from apps.byok.models import ByokCredential
 from apps.byok.services import byok_credential_create, byok_secret_for, byok_secret_for_endpoint
 from apps.byok.tests.helpers import URL, fresh_key
 from apps.decisions.tests.helpers import record, search
+from apps.memory.embedding_runs import embeddings_compute_pending
 from apps.memory.embeddings import provider_for_space
 from apps.memory.models import EmbeddingSettings
-from apps.memory.services import embeddings_compute_pending
 from apps.memory.tests.fake_openai import FakeEmbeddingServer
 from apps.scopes.models import Membership
 from apps.scopes.services import space_ensure_personal, workspace_create

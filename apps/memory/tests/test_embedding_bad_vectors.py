@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 
 from apps.decisions.models import Decision
+from apps.memory.embedding_runs import embeddings_compute_pending
 from apps.memory.embeddings import EmbeddingUnavailable
 from apps.memory.models import Memory
-from apps.memory.services import embeddings_compute_pending
 from apps.memory.tasks import embed_pending
 from apps.memory.tests.test_embedding_task import add_memories
 from apps.products.services import product_ensure

@@ -13,9 +13,9 @@ import pytest
 
 from apps.decisions.models import Decision
 from apps.mcp.tests.conftest import Mcp
+from apps.memory.embedding_runs import embeddings_compute_pending
 from apps.memory.embeddings import EmbeddingUnavailable, OpenAICompatibleProvider
 from apps.memory.models import Memory
-from apps.memory.services import embeddings_compute_pending
 from apps.memory.tests.test_embedding_task import add_memories
 from apps.products.services import product_ensure
 from apps.scopes.services import space_ensure_personal

@@ -8,15 +8,15 @@ from django.db import connection, connections
 
 from apps.decisions.models import Decision
 from apps.decisions.services import decision_create
-from apps.memory.embeddings import EmbeddingUnavailable
-from apps.memory.models import EmbeddingSettings, Memory
-from apps.memory.services import (
+from apps.memory.embedding_runs import (
     EMBEDDING_LOCK_CLASS,
     EMBEDDING_PASSES_MAX,
     embeddings_compute_pending,
     embeddings_pending_space_ids,
-    memory_create,
 )
+from apps.memory.embeddings import EmbeddingUnavailable
+from apps.memory.models import EmbeddingSettings, Memory
+from apps.memory.services import memory_create
 from apps.memory.tasks import embed_pending, embed_pending_on_commit, embeddings_sweep
 from apps.memory.tests.fake_openai import bag_of_words_vector
 from apps.products.services import product_ensure

@@ -14,8 +14,9 @@ from django.db import connection, connections
 from apps.decisions.models import Decision
 from apps.decisions.services import decision_create
 from apps.memory.consolidation import consolidation_job_request, consolidation_job_run
+from apps.memory.embedding_runs import EMBEDDING_LOCK_CLASS, embeddings_compute_pending
 from apps.memory.models import Memory
-from apps.memory.services import EMBEDDING_LOCK_CLASS, embeddings_compute_pending, memory_create
+from apps.memory.services import memory_create
 from apps.memory.tasks import embed_pending
 from apps.memory.tests.fake_openai import FakeEmbeddingServer
 from apps.scopes.services import space_ensure_personal
