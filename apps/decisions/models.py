@@ -72,6 +72,10 @@ class Decision(models.Model):
     superseded_by = models.OneToOneField(
         "self", null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
     )
+    # The original id of the decision this one supersedes while that decision is not in the space
+    # (a MIF import brought the successor first): the link is made, and this cleared, when it is
+    # imported. Exported as ``supersedes`` meanwhile, so no export loses the link.
+    supersedes_pending = models.UUIDField(null=True, blank=True, editable=False)
     decided_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(auto_now_add=True)
     source = models.CharField(max_length=32, default="api")
@@ -149,6 +153,12 @@ class Decision(models.Model):
                 name="decision_current_product_v2",
             ),
             models.Index(fields=["product", "-decided_at"], name="decision_product_decided"),
+            # Decisions waiting for the one they supersede: few, looked up by each imported decision.
+            models.Index(
+                fields=["space", "supersedes_pending"],
+                condition=models.Q(supersedes_pending__isnull=False),
+                name="decision_supersedes_pending",
+            ),
             # Text and trigram indexes lead with the space (btree_gin), so a search reads only its
             # own space's postings: a word common in other people's spaces costs it nothing.
             GinIndex(fields=["space", "search_document"], name="decision_space_document"),

@@ -102,10 +102,18 @@ def parse_import_params(query) -> dict:
 # -- the import report -----------------------------------------------------------------------------
 class MifImportErrorSerializer(serializers.Serializer):
     index = serializers.IntegerField(
-        help_text="Position of the item: memories[index] (MIF), the array index (mem0), the 0-based line (JSONL)."
+        help_text="Position of the item: memories[index] (MIF), the array index (mem0), the 0-based line (JSONL). "
+        "Graph items are numbered after those: a MIF knowledge_graph's entities, then its relationships; a mem0 "
+        "export's relations."
     )
     id = serializers.CharField(allow_null=True, help_text="The item's id as the document gave it, if any.")
     message = serializers.CharField(help_text="Why the item was not imported.")
+
+
+class MifImportWarningSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the item, as in errors.")
+    id = serializers.CharField(allow_null=True, help_text="The item's id as the document gave it, if any.")
+    message = serializers.CharField(help_text="What of the item was not imported, and what happens to it.")
 
 
 class MifImportResultSerializer(serializers.Serializer):
@@ -118,6 +126,20 @@ class MifImportResultSerializer(serializers.Serializer):
     )
     errors = MifImportErrorSerializer(many=True, help_text="Items not imported (at most 1,000 listed).")
     errors_total = serializers.IntegerField(help_text="All items not imported, listed or not.")
+    warnings = MifImportWarningSerializer(
+        many=True,
+        help_text="Items imported (or found already here) with something left out, at most 1,000 listed; they "
+        "are not in errors: a decision whose `supersedes` names a decision not in the scope, imported without "
+        "the link until that decision is imported; a link to an arriving decision that the rules forbid (a "
+        "decision superseded twice, a cycle).",
+    )
+    not_imported = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Parts of the document besides its memories and graph that the import does not read, as "
+        "paths (at most 1,000): other systems' document-level `vendor_extensions.<name>`, unknown top-level "
+        "fields, `knowledge_graph.<key>` other than entities and relationships, such a part of the wrong shape. "
+        "Empty when everything was read (`generator` and `export_meta` only describe the file).",
+    )
     dry_run = serializers.BooleanField(help_text="True when nothing was written.")
     format = serializers.ChoiceField(choices=[f for f in FORMATS if f != "auto"], help_text="The format read.")
     scope = serializers.CharField(help_text="The scope the items were imported into.")
@@ -171,8 +193,9 @@ class MifMemorySerializer(serializers.Serializer):
     vendor_extensions = serializers.DictField(
         required=False,
         help_text="Per-system data. `synchronex`: `{kind: identity_kernel|product_state|decision, data: {…}}` "
-        "with the full row, or `{kind: memory, restore: {original, added}}` undoing the export's compatibility "
-        "changes to a generic memory.",
+        "with the full row, or `{kind: memory, restore: {original, added, written}}` undoing the export's "
+        "compatibility changes to a generic memory, each only while the field still holds what the export wrote "
+        "(`written`: its fingerprint), so edits to the file are kept.",
     )
 
 
@@ -298,9 +321,26 @@ class MifImportDocumentSerializer(serializers.Serializer):
     beyond a double's range is reported in `errors` (the database can store none of them)."""
 
     mif_version = serializers.RegexField(SUPPORTED_VERSION, help_text='"2.0", or any other "2.x".')
-    generator = serializers.JSONField(required=False, help_text="{name, version} of the exporting tool; not read.")
+    generator = serializers.JSONField(
+        required=False,
+        help_text="{name, version} of the exporting tool; `name` is the agent of the memories made from "
+        "`knowledge_graph`.",
+    )
     memories = MifImportMemorySerializer(many=True)
-    vendor_extensions = serializers.JSONField(required=False, help_text="Not read.")
+    knowledge_graph = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="{entities: [{id, name, types, summary, …}], relationships: [{id, source_entity_id, "
+        "target_entity_id, relation_type, …}]}. Synchronex keeps no graph: each relationship becomes a `relation` "
+        'memory ("Alice works at Acme"), each entity a memory ("Acme: <summary>", or "Alice (person)"), each with '
+        "its record under `vendor_extensions.mif-knowledge-graph`; the export gives them back as memories. Other "
+        "keys are named in the report's `not_imported`.",
+    )
+    vendor_extensions = serializers.JSONField(
+        required=False,
+        help_text="`synchronex`: not read (it describes the export). Other systems' document-level extensions are "
+        "not imported: the report names them in `not_imported`.",
+    )
     export_meta = serializers.JSONField(
         required=False,
         help_text="{id, created_at, user_id, checksum, privacy}: optional, and not read (each memory is "
@@ -319,3 +359,23 @@ class Mem0MemorySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(required=False, allow_null=True)
     user_id = serializers.JSONField(required=False)
     agent_id = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+
+
+class Mem0RelationSerializer(serializers.Serializer):
+    """One relation of mem0's graph: imported as a `relation` memory ("alice works at acme"), the
+    record kept under vendor_extensions.mem0."""
+
+    source = serializers.CharField(help_text="Non-blank text.")
+    source_type = serializers.CharField(required=False, help_text="The source's entity type.")
+    relationship = serializers.CharField(help_text="Non-blank text; `_` reads as a space.")
+    target = serializers.CharField(required=False, help_text="Non-blank text (or `destination`).")
+    destination = serializers.CharField(required=False, help_text="The target, as mem0's search names it.")
+    target_type = serializers.CharField(required=False, help_text="The target's entity type.")
+
+
+class Mem0ExportSerializer(serializers.Serializer):
+    """mem0's `get_all` answer: its memories and, with graph memory, its relations. Other fields are
+    named in the report's `not_imported`."""
+
+    results = Mem0MemorySerializer(many=True)
+    relations = Mem0RelationSerializer(many=True, required=False, allow_null=True)

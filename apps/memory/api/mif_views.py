@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from apps.memory.api.mif_parsers import MIF_PARSERS, MifBody
 from apps.memory.api.mif_serializers import (
+    Mem0ExportSerializer,
     Mem0MemorySerializer,
     MifDocumentSerializer,
     MifImportDocumentSerializer,
@@ -55,20 +56,25 @@ EXPORT_DESCRIPTION = (
 )
 IMPORT_DESCRIPTION = (
     "Imports a MIF v2 document, a mem0 export (JSON array of `{id, memory, metadata, created_at, …}`, or "
-    '`{"results": [...]}`) or the MCP memory server\'s JSONL (`{"type": "entity"|"relation", …}` per line; '
-    "send it as `application/x-ndjson`, `application/jsonl` or `text/plain`), detected from the body or "
-    "chosen with `format`. Body limit 25 MiB. Problems with the document itself (empty, not JSON, no "
-    "`memories`, a `mif_version` other than 2.x, `memories` not an array) are a VALIDATION_ERROR and nothing "
-    "is written; a bad item is reported in `errors` and the others are imported. Original ids are kept; "
-    "an item already in the scope (same id, or for generic memories the same content SHA-256) is counted in "
-    "`duplicates_skipped`, so importing the same file again changes nothing. Synchronex's own "
-    "`vendor_extensions.synchronex` data restores decisions (needs `decisions:write`), product states and the "
-    "kernel layer (only into a scope without one); every other item becomes a generic memory, searchable "
-    "with `/memory/search` and exported back unchanged. `dry_run=true` reports without writing."
+    '`{"results": [...], "relations": [...]}`) or the MCP memory server\'s JSONL (`{"type": '
+    '"entity"|"relation", …}` per line; send it as `application/x-ndjson`, `application/jsonl` or '
+    "`text/plain`), detected from the body or chosen with `format`. Body limit 25 MiB. Problems with the "
+    "document itself (empty, not JSON, no `memories`, a `mif_version` other than 2.x, `memories` not an "
+    "array) are a VALIDATION_ERROR and nothing is written; a bad item is reported in `errors` and the "
+    "others are imported. Original ids are kept; an item already in the scope (same id, or for generic "
+    "memories the same content SHA-256) is counted in `duplicates_skipped`, so importing the same file "
+    "again changes nothing. Synchronex's own `vendor_extensions.synchronex` data restores decisions "
+    "(needs `decisions:write`), product states and the kernel layer (only into a scope without one); "
+    "every other item becomes a generic memory, searchable with `/memory/search` and exported back "
+    "unchanged. Graph data (a mem0 export's `relations`, a MIF `knowledge_graph`) becomes memories, each "
+    "relationship a `relation` memory; parts of the document the import does not read are named in "
+    "`not_imported`. `dry_run=true` reports without writing: the report the import itself would give. "
+    "`warnings` lists items imported with something left out (a decision whose `supersedes` target is not "
+    "in the scope yet: the link is made when it is imported)."
 )
 IMPORT_BODY = PolymorphicProxySerializer(
     component_name="MifImportJsonBody",
-    serializers=[MifImportDocumentSerializer, Mem0MemorySerializer(many=True)],
+    serializers=[MifImportDocumentSerializer, Mem0MemorySerializer(many=True), Mem0ExportSerializer],
     resource_type_field_name=None,
     many=False,
 )

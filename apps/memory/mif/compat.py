@@ -5,9 +5,23 @@ want more than many sources give: a canonical UUID ``id``, RFC 3339 timestamps, 
 ``memory_type``, string ``metadata`` values, a ``source`` naming the agent twice (``agent``
 and ``agent_name``), UUID references only, an integer ``version`` ≥ 1. ``to_compatible``
 produces that form and records every change it made in a *restore patch*
-(``{"original": {field: value}, "added": [field, …]}``) that the export puts under
-``vendor_extensions.synchronex.restore``. ``from_compatible`` applies the patch on import, so
-export → import → export gives the same memories and the stored ``raw`` is the original again.
+(``{"original": {field: value}, "added": [field, …], "written": {field: fingerprint | null}}``)
+that the export puts under ``vendor_extensions.synchronex.restore``. ``from_compatible`` applies
+the patch on import, so export → import → export gives the same memories and the stored ``raw``
+is the original again.
+
+A patch entry undoes the export's change only while the field still holds what the export
+wrote: ``written`` has, for every field of the patch, the fingerprint of the value the export
+wrote (``null``: it left the field out). A field the user changed in the file since — another
+``memory_type``, a ``created_at`` of their own, a ``source`` naming their agent, a field the
+export had dropped and they added back — keeps the user's value; the other fields of the patch
+still apply. A fingerprint rather than the value itself, so that a search-and-replace over the
+file changes the field but not the record of what was written (and the file stays small).
+Patches of exports made before ``written`` existed are read by working it out: the export is
+run again on the memory with the old patch applied, which gives what that export wrote, and
+each field is compared with that. Had an older version normalised a field differently, that
+field counts as edited and keeps the value in the file, the export's normalised form: a memory
+is never worse off than without the patch.
 
 Vectors are not part of the patch: ``embeddings`` is written only on request, from the vector
 stored now (which may be of another model than the imported one).
@@ -15,16 +29,33 @@ stored now (which may be of another model than the imported one).
 
 from __future__ import annotations
 
+import hashlib
+from types import SimpleNamespace
+
 from apps.memory.mif.common import (
     KIND_MEMORY,
     VENDOR,
     as_metadata_string,
+    canonical,
     canonical_uuid,
     iso_z,
+    parse_timestamp,
 )
 
 UNKNOWN_AGENT = "unknown"
 _ABSENT = object()
+# It tells an edited field from an untouched one, nothing more: 64 bits make a chance match of
+# an edit negligible and keep the patch short.
+FINGERPRINT_CHARS = 16
+
+
+def fingerprint(value) -> str | None:
+    """The fingerprint of a field's value as written to the file; None for a field left out."""
+    if value is _ABSENT:
+        return None
+    # surrogatepass: a value typed into the file may hold a lone surrogate; it must not crash here.
+    text = canonical(value).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(text).hexdigest()[:FINGERPRINT_CHARS]
 
 
 class _Patch:
@@ -35,24 +66,28 @@ class _Patch:
         self.out = dict(raw)
         self.original: dict = {}
         self.added: list[str] = []
+        self.written: dict = {}
 
     def set(self, key: str, value) -> None:
         if key in self.raw:
             if self.raw[key] != value:
                 self.original[key] = self.raw[key]
+                self.written[key] = fingerprint(value)
         else:
             self.added.append(key)
+            self.written[key] = fingerprint(value)
         self.out[key] = value
 
     def drop(self, key: str) -> None:
         if key in self.raw:
             self.original[key] = self.raw[key]
+            self.written[key] = None
             self.out.pop(key, None)
 
     def restore(self) -> dict | None:
         if not self.original and not self.added:
             return None
-        return {"original": self.original, "added": sorted(self.added)}
+        return {"original": self.original, "added": sorted(self.added), "written": self.written}
 
 
 def _source(raw_source) -> dict:
@@ -130,28 +165,28 @@ def to_compatible(raw: dict, *, memory, embeddings: dict | None) -> dict:
     if embeddings is not None:
         patch.out["embeddings"] = embeddings
 
+    # The import takes our extension out again, so what the export wrote in vendor_extensions is
+    # the memory's own extensions: none when it had none, an empty object (which would vanish on
+    # the way back) or a value that is not an object (replaced here).
+    raw_extensions = raw.get("vendor_extensions")
+    if not isinstance(raw_extensions, dict) or not raw_extensions:
+        if "vendor_extensions" in raw:
+            patch.drop("vendor_extensions")
+        else:
+            patch.added.append("vendor_extensions")
+            patch.written["vendor_extensions"] = None
     extension = {"kind": KIND_MEMORY}
     restore = patch.restore()
     if restore:
         extension["restore"] = restore
-    raw_extensions = raw.get("vendor_extensions")
-    if isinstance(raw_extensions, dict):
-        if not raw_extensions:  # an empty object would vanish on the way back: keep it in the patch
-            extension.setdefault("restore", {"original": {}, "added": []})["original"]["vendor_extensions"] = {}
-        patch.out["vendor_extensions"] = {**raw_extensions, VENDOR: extension}
-    else:
-        if "vendor_extensions" in raw:  # not an object: kept in the patch, replaced here
-            extension.setdefault("restore", {"original": {}, "added": []})["original"]["vendor_extensions"] = raw[
-                "vendor_extensions"
-            ]
-        else:
-            extension.setdefault("restore", {"original": {}, "added": []})["added"].append("vendor_extensions")
-        patch.out["vendor_extensions"] = {VENDOR: extension}
+    own = raw_extensions if isinstance(raw_extensions, dict) else {}
+    patch.out["vendor_extensions"] = {**own, VENDOR: extension}
     return patch.out
 
 
 def from_compatible(memory: dict, *, restore) -> dict:
-    """The stored form of an imported memory: our extension removed, the restore patch applied.
+    """The stored form of an imported memory: our extension removed, the restore patch applied
+    to every field that still holds what the export wrote (see the module docstring).
 
     ``memory`` is the memory as found in the document (not modified). A malformed patch is
     ignored field by field; the result is validated like any other memory afterwards.
@@ -167,10 +202,35 @@ def from_compatible(memory: dict, *, restore) -> dict:
     if not isinstance(restore, dict):
         return raw
     added = restore.get("added")
-    for key in added if isinstance(added, list) else []:
-        if isinstance(key, str) and key != "id":
-            raw.pop(key, None)
+    added = [key for key in (added if isinstance(added, list) else []) if isinstance(key, str) and key != "id"]
     original = restore.get("original")
-    for key, value in (original if isinstance(original, dict) else {}).items():
-        raw[key] = value
+    original = original if isinstance(original, dict) else {}
+    written = restore.get("written")
+    if not isinstance(written, dict):  # a patch of an export older than ``written``
+        written = _written_by_export(_patched(raw, added, original))
+    for key in dict.fromkeys([*added, *original]):
+        if fingerprint(raw.get(key, _ABSENT)) != written.get(key, _ABSENT):
+            continue  # changed in the file since the export: the file's value stays
+        if key in original:
+            raw[key] = original[key]
+        else:
+            raw.pop(key, None)
     return raw
+
+
+def _patched(raw: dict, added: list[str], original: dict) -> dict:
+    """``raw`` with the whole patch applied, edited fields or not."""
+    restored = {key: value for key, value in raw.items() if key not in added}
+    restored.update(original)
+    return restored
+
+
+def _written_by_export(restored: dict) -> dict:
+    """The ``written`` record the export makes of ``restored``, the memory as it was stored."""
+    row = SimpleNamespace(
+        memory_id=canonical_uuid(restored.get("id")),
+        created_at=parse_timestamp(restored.get("created_at")),
+        updated_at=parse_timestamp(restored.get("updated_at")),
+    )
+    again = to_compatible(restored, memory=row, embeddings=None)
+    return again["vendor_extensions"][VENDOR].get("restore", {}).get("written", {})

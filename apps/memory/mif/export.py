@@ -261,9 +261,10 @@ def _decision_memories(options: ExportOptions) -> Iterator[dict]:
         Decision.objects.filter(space=options.space)
         .select_related("product")
         .defer("search_document")
-        # The related decisions as exported (their own ``exported_id``), in the same query.
+        # The related decisions as exported (their own ``exported_id``), in the same query; a
+        # decision whose predecessor has not been imported yet names it by the id it awaits.
         .annotate(
-            supersedes_ref=Coalesce("supersedes__origin_id", "supersedes_id"),
+            supersedes_ref=Coalesce("supersedes__origin_id", "supersedes_id", "supersedes_pending"),
             superseded_by_ref=Coalesce("superseded_by__origin_id", "superseded_by_id"),
         )
     )

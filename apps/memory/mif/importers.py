@@ -6,6 +6,14 @@ Formats (``format=auto`` detects them from the body):
 - ``mem0``: a mem0 export, a JSON array of ``{id, memory, …}`` (or ``{"results": [...]}``);
 - ``mcp-jsonl``: the MCP memory server's JSONL, one ``{"type": "entity"|"relation", …}`` per line.
 
+Graph data becomes memories too (``graph``): a mem0 export's ``relations`` and a MIF document's
+``knowledge_graph``. What a document holds besides its memories and graph and the import does
+not read — other systems' document-level ``vendor_extensions``, unknown top-level fields, keys
+of ``knowledge_graph`` other than ``entities`` and ``relationships``, such a part of the wrong
+shape — is named in the report's ``not_imported`` (as paths: ``vendor_extensions.othertool``),
+so nothing is dropped without a word. ``generator`` and ``export_meta`` only describe the file
+and are not listed.
+
 Problems with the document as a whole (empty, not JSON, no ``memories``, a ``mif_version``
 other than 2.x, ``memories`` not an array) are a VALIDATION_ERROR and nothing is written.
 Problems with one item never stop the others: they are reported as ``{index, id, message}``.
@@ -18,7 +26,9 @@ restored as such (``restore``); every other item is a generic memory (``writer``
 given, with this service's own extension removed and its restore patch applied (``compat``).
 Order: product states, decisions (superseded ones before their successors), the kernel, then
 generic memories. Re-importing a document changes nothing: each item is found again by id (and
-generic memories also by content).
+generic memories also by content). A dry run restores the same way inside a transaction it rolls
+back (``_restore_records`` says why), so its report is the real run's; generic memories, whose
+checks all come before the write, it only counts.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
+from django.db import transaction
 from django.utils import timezone
 
 from apps.memory.mif.common import (
@@ -39,25 +50,32 @@ from apps.memory.mif.common import (
     Candidate,
     given_id,
 )
-from apps.memory.mif.compat import from_compatible
+from apps.memory.mif.compat import UNKNOWN_AGENT, from_compatible
+from apps.memory.mif.graph import knowledge_graph_candidates
 from apps.memory.mif.mcp_jsonl import looks_like_jsonl, mcp_candidates
-from apps.memory.mif.mem0 import mem0_candidates
+from apps.memory.mif.mem0 import mem0_candidates, mem0_relation_candidates
 from apps.memory.mif.restore import (
     DUPLICATE,
+    IMPORTED,
     RestoreError,
+    decision_adopt,
     decision_check,
     decision_existing,
     decision_restore,
+    decisions_awaited,
     kernel_restore,
     product_restore,
 )
 from apps.memory.mif.writer import memories_write
-from apps.memory.services import unstorable
+from apps.memory.services import LONE_SURROGATE, unstorable
 from apps.memory.tasks import embed_pending_on_commit
 from synchronex.api import errors
 from synchronex.api.parsers import MAX_DEPTH, depth_exceeds
 
 FORMATS = ("auto", "mif", "mem0", "mcp-jsonl")
+# The top-level fields of a MIF document the import reads (generator and export_meta: as what
+# they are, a description of the file).
+MIF_READ = ("mif_version", "memories", "generator", "export_meta", "knowledge_graph", "vendor_extensions")
 MAX_REPORTED_ERRORS = 1_000
 SUPPORTED_VERSION = re.compile(r"^2(\.[0-9A-Za-z-]+)*$")
 EMPTY_BODY = "The body is empty: send a MIF v2 document, a mem0 export (JSON array) or MCP memory JSONL."
@@ -76,10 +94,17 @@ class ImportReport:
     duplicates_skipped: int = 0
     errors: list[dict] = field(default_factory=list)
     errors_total: int = 0
+    # Items imported in part (a decision whose ``supersedes`` link waits for its target).
+    warnings: list[dict] = field(default_factory=list)
+    # Paths of the document's parts that hold no memories and were not read (module docstring).
+    not_imported: list[str] = field(default_factory=list)
 
     def error(self, index: int, given: str | None, message: str) -> None:
         self.errors_total += 1
         self.errors.append({"index": index, "id": given, "message": message})
+
+    def warning(self, index: int, given: str | None, message: str) -> None:
+        self.warnings.append({"index": index, "id": given, "message": message})
 
     def count(self, outcome: str, kind: str) -> None:
         if outcome == DUPLICATE:
@@ -97,7 +122,8 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _mif_candidates(doc) -> list[Candidate]:
+def _mif_candidates(doc, *, now) -> tuple[list[Candidate], list[str]]:
+    """The document's memories and graph, and the paths of its parts not imported."""
     if not isinstance(doc, dict):
         raise errors.ValidationFailed(
             f"A MIF document is a JSON object with mif_version and memories, not a JSON {_json_type(doc)}."
@@ -122,12 +148,32 @@ def _mif_candidates(doc) -> list[Candidate]:
             {"memories": f"Must be an array of memory objects, not a JSON {_json_type(memories)}."},
             "'memories' must be an array.",
         )
-    return [
+    candidates = [
         Candidate(index, given_id(memory), memory=memory)
         if isinstance(memory, dict)
         else Candidate(index, None, error="Each memory must be a JSON object.")
         for index, memory in enumerate(memories)
     ]
+    generator = doc.get("generator")
+    agent = generator.get("name") if isinstance(generator, dict) else None
+    graph, graph_unread = knowledge_graph_candidates(
+        doc.get("knowledge_graph"),
+        start=len(memories),
+        now=now,
+        agent=agent if isinstance(agent, str) and agent.strip() else UNKNOWN_AGENT,
+    )
+    unread = []
+    for key, value in doc.items():
+        if key == "knowledge_graph":
+            unread += graph_unread
+        elif key == "vendor_extensions":
+            if isinstance(value, dict):
+                unread += [f"vendor_extensions.{name}" for name in value if name != VENDOR]
+            elif value is not None:
+                unread.append(key)
+        elif key not in MIF_READ:
+            unread.append(key)
+    return candidates + graph, unread
 
 
 def _json_type(value) -> str:
@@ -154,47 +200,69 @@ def _detect(doc) -> str:
     return "mif"
 
 
-def read_document(text: str, fmt: str = "auto", *, now=None) -> tuple[str, list[Candidate]]:
-    """The body's format and its items; raises VALIDATION_ERROR for document-level problems."""
+def read_document(text: str, fmt: str = "auto", *, now=None) -> tuple[str, list[Candidate], list[str]]:
+    """The body's format, its items and the paths of its parts not imported; raises
+    VALIDATION_ERROR for document-level problems."""
     now = now or timezone.now()
     body = text.lstrip("\ufeff")
     if not body.strip():
         raise errors.ValidationFailed(EMPTY_BODY)
     if fmt == "mcp-jsonl":
-        return fmt, mcp_candidates(body, now=now)
+        return fmt, mcp_candidates(body, now=now), []
     try:
         doc = json.loads(body, parse_constant=_reject_constant)
     except RecursionError:
         raise errors.ValidationFailed("The body is not usable JSON: it is nested too deeply.") from None
     except ValueError as exc:
         if fmt == "auto" and looks_like_jsonl(body):
-            return "mcp-jsonl", mcp_candidates(body, now=now)
+            return "mcp-jsonl", mcp_candidates(body, now=now), []
         raise errors.ValidationFailed(f"The body is not valid JSON ({exc}).") from None
     if depth_exceeds(doc, MAX_DEPTH):
         raise errors.ValidationFailed(f"The body is not usable JSON: it nests more than {MAX_DEPTH} levels deep.")
     if fmt == "auto":
         fmt = _detect(doc)
     if fmt == "mcp-jsonl":
-        return fmt, mcp_candidates(body, now=now)
+        return fmt, mcp_candidates(body, now=now), []
     if fmt == "mem0":
         items = doc.get("results") if isinstance(doc, dict) else doc
         if not isinstance(items, list):
             raise errors.ValidationFailed(
                 'A mem0 export is a JSON array of memories (or an object with a "results" array).'
             )
-        return fmt, mem0_candidates(items, now=now)
-    return "mif", _mif_candidates(doc)
+        candidates, unread = mem0_candidates(items, now=now), []
+        for key, value in doc.items() if isinstance(doc, dict) else ():
+            if key == "relations":
+                if isinstance(value, list):
+                    candidates += mem0_relation_candidates(value, start=len(items), now=now)
+                elif value is not None:
+                    unread.append(key)
+            elif key != "results":
+                unread.append(key)
+        return fmt, candidates, unread
+    candidates, unread = _mif_candidates(doc, now=now)
+    return "mif", candidates, unread
 
 
 # -- importing -------------------------------------------------------------------------------------
+def _shown(path: str) -> str:
+    """A path as the report can carry it (a key may be long, or hold a lone UTF-16 surrogate)."""
+    return LONE_SURROGATE.sub("\ufffd", path[:255])
+
+
 def _synchronex(memory: dict) -> dict | None:
     extensions = memory.get("vendor_extensions")
     ours = extensions.get(VENDOR) if isinstance(extensions, dict) else None
     return ours if isinstance(ours, dict) else None
 
 
-def _restore_decisions(space, items, report: ImportReport, *, dry_run: bool) -> None:
-    """Decisions in dependency order: one that supersedes another comes after it."""
+def _restore_decisions(space, items, report: ImportReport) -> None:
+    """Decisions in dependency order: one that supersedes another comes after it.
+
+    One whose ``supersedes`` target is neither in the document nor in the space is imported
+    without the link, with a warning; it remembers the target's id, and the link is made when
+    that decision arrives (``decision_adopt``, which also follows an arriving decision's
+    ``superseded_by``).
+    """
     records = {}
     for index, given, data, embeddings in items:
         try:
@@ -214,6 +282,7 @@ def _restore_decisions(space, items, report: ImportReport, *, dry_run: bool) -> 
         else:
             ready.append(original)
     placed: dict = {}  # original id → id in this space
+    awaited = decisions_awaited(space=space)
     done = set()
     while ready:
         original = ready.popleft()
@@ -223,16 +292,49 @@ def _restore_decisions(space, items, report: ImportReport, *, dry_run: bool) -> 
         if record.supersedes is not None:
             target = placed.get(record.supersedes) or decision_existing(space=space, original=record.supersedes)
         try:
-            report.count(
-                decision_restore(space=space, record=record, supersedes_id=target, dry_run=dry_run), KIND_DECISION
-            )
+            outcome = decision_restore(space=space, record=record, supersedes_id=target)
+            report.count(outcome, KIND_DECISION)
             placed[original] = decision_existing(space=space, original=original) or original
+            if outcome == IMPORTED and record.supersedes is not None and target is None:
+                report.warning(
+                    index,
+                    given,
+                    f"Imported without its link to decision {record.supersedes}, which it supersedes: that "
+                    "decision is not in this scope. The link is made when it is imported.",
+                )
+            for problem in decision_adopt(space=space, record=record, row_id=placed[original], awaited=awaited):
+                report.warning(index, given, problem)
         except RestoreError as exc:
             report.error(index, given, str(exc))
         ready.extend(waiting.pop(original, []))
     for original in records.keys() - done:
         index, given, _ = records[original]
         report.error(index, given, "Its 'supersedes' chain forms a cycle; it was not imported.")
+
+
+def _restore_records(space, groups: dict, report: ImportReport, *, actor: str, actor_user) -> None:
+    """Product states, then decisions, then the kernel: each restored and written.
+
+    A dry run runs this too, inside a transaction it rolls back (``mif_import``), rather than
+    skipping the writes: the checks that decide a record's fate read what the records before it
+    wrote (product names within the document, "ATLAS Ω" after "Atlas Ω"; a second kernel; two
+    decisions superseding one; ids taken; links waiting for a decision), so a dry run that did not
+    write answered differently than the real run, and mirroring every rule in memory would keep
+    two copies of them. This is safe because restoring has no effect outside the database: it
+    enqueues no task (``mif_import`` enqueues the embedding task only for a real run, and Django
+    drops the on-commit callbacks of a rolled-back block), records no cost and writes no cache.
+    """
+    for index, given, data in groups[KIND_PRODUCT]:
+        try:
+            report.count(product_restore(space=space, data=data), KIND_PRODUCT)
+        except RestoreError as exc:
+            report.error(index, given, str(exc))
+    _restore_decisions(space, groups[KIND_DECISION], report)
+    for index, given, data in groups[KIND_KERNEL]:
+        try:
+            report.count(kernel_restore(space=space, data=data, actor=actor, actor_user=actor_user), KIND_KERNEL)
+        except RestoreError as exc:
+            report.error(index, given, str(exc))
 
 
 def mif_import(
@@ -246,8 +348,9 @@ def mif_import(
     actor_user=None,
 ) -> ImportReport:
     """Import a document into ``space`` (see the module docstring); returns the report."""
-    fmt, candidates = read_document(text, fmt)
-    report = ImportReport(format=fmt, dry_run=dry_run)
+    fmt, candidates, unread = read_document(text, fmt)
+    report = ImportReport(format=fmt, dry_run=dry_run, not_imported=[_shown(path) for path in unread])
+    del report.not_imported[MAX_REPORTED_ERRORS:]
     groups: dict[str, list] = {KIND_PRODUCT: [], KIND_DECISION: [], KIND_KERNEL: [], KIND_MEMORY: []}
     for candidate in candidates:
         if candidate.error is not None:
@@ -274,20 +377,12 @@ def mif_import(
         else:
             report.error(candidate.index, candidate.id, f"Unknown vendor_extensions.synchronex.kind {kind!r}.")
 
-    for index, given, data in groups[KIND_PRODUCT]:
-        try:
-            report.count(product_restore(space=space, data=data, dry_run=dry_run), KIND_PRODUCT)
-        except RestoreError as exc:
-            report.error(index, given, str(exc))
-    _restore_decisions(space, groups[KIND_DECISION], report, dry_run=dry_run)
-    for index, given, data in groups[KIND_KERNEL]:
-        try:
-            report.count(
-                kernel_restore(space=space, data=data, dry_run=dry_run, actor=actor, actor_user=actor_user),
-                KIND_KERNEL,
-            )
-        except RestoreError as exc:
-            report.error(index, given, str(exc))
+    if dry_run:
+        with transaction.atomic():  # a savepoint when the caller holds a transaction
+            _restore_records(space, groups, report, actor=actor, actor_user=actor_user)
+            transaction.set_rollback(True)
+    else:
+        _restore_records(space, groups, report, actor=actor, actor_user=actor_user)
     written = memories_write(space=space, items=groups[KIND_MEMORY], dry_run=dry_run)
     report.memories_imported += written.imported
     report.duplicates_skipped += written.duplicates
@@ -296,6 +391,8 @@ def mif_import(
 
     report.errors.sort(key=lambda error: error["index"])
     del report.errors[MAX_REPORTED_ERRORS:]
+    report.warnings.sort(key=lambda warning: warning["index"])
+    del report.warnings[MAX_REPORTED_ERRORS:]
     if not dry_run and (report.memories_imported or report.decisions_imported):
         embed_pending_on_commit(space=space)
     return report

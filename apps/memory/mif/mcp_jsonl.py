@@ -21,6 +21,7 @@ The reference MCP memory server stores one JSON object per line:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 
 from apps.memory.mif.common import Candidate, derived_id, iso_z
@@ -46,9 +47,21 @@ def _parse(line: str):
     return record
 
 
+def jsonl_lines(text: str) -> Iterator[str]:
+    r"""The body's lines, split on ``\n`` only, each without one trailing ``\r`` (CRLF files).
+
+    Not ``str.splitlines()``: it also breaks on U+2028, U+2029, U+0085, ``\x0b``, ``\x0c`` and
+    ``\x1c``-``\x1e``, and Node's ``JSON.stringify`` (which writes memory.jsonl) leaves the first
+    three raw inside strings: a pasted paragraph would cut its record apart and shift the line
+    numbers of every error after it.
+    """
+    for line in text.split("\n"):
+        yield line[:-1] if line.endswith("\r") else line
+
+
 def looks_like_jsonl(text: str) -> bool:
     """Whether the first non-blank line is an MCP memory record (``{"type": "entity"|"relation"}``)."""
-    for line in text.splitlines():
+    for line in jsonl_lines(text):
         if line.strip():
             try:
                 record = _parse(line)
@@ -128,7 +141,7 @@ def mcp_candidates(text: str, *, now: datetime) -> list[Candidate]:
     """Every record of an MCP memory JSONL body, converted or with the reason it could not be."""
     created_at = iso_z(now)
     candidates: list[Candidate] = []
-    for index, line in enumerate(text.splitlines()):
+    for index, line in enumerate(jsonl_lines(text)):
         if not line.strip():
             continue
         try:

@@ -14,6 +14,11 @@ A mem0 export is a JSON array of ``{id, memory, metadata, created_at, updated_at
 - ``metadata`` as given; ``agent_id`` ← ``agent_id``; ``source`` names mem0;
 - every other mem0 field (``user_id``, ``run_id``, ``hash``, ``score``, …) is kept under the
   memory's ``vendor_extensions.mem0``, so nothing of the item is lost.
+
+The object form may carry mem0's graph as ``relations``: ``[{source, source_type?, relationship,
+target (or destination), target_type?, score?}]``. Each relation becomes one ``relation`` memory
+as ``graph.relation_memory`` makes it (the record under ``vendor_extensions.mem0``), with an id
+derived from its three parts; in errors they are numbered after the memories.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import hashlib
 from datetime import datetime
 
 from apps.memory.mif.common import Candidate, canonical_uuid, derived_id, given_id, iso_z, parse_timestamp
+from apps.memory.mif.graph import checked, relation_memory, text
 from apps.memory.services import unstorable
 
 CATEGORY_TYPES = {
@@ -113,4 +119,33 @@ def mem0_candidates(items: list, *, now: datetime) -> list[Candidate]:
             candidates.append(Candidate(index, given_id(item), memory=mem0_memory(item, now=now)))
         except ValueError as exc:
             candidates.append(Candidate(index, given_id(item), error=str(exc)))
+    return candidates
+
+
+def _relation(record: dict, *, now: datetime) -> dict:
+    source, relation = text(record, "source"), text(record, "relationship")
+    target = text(record, "target" if record.get("target") is not None else "destination")
+    return relation_memory(
+        derived_id("mem0-relation", source, relation, target),
+        ends=[(source, _optional_text(record, "source_type")), (target, _optional_text(record, "target_type"))],
+        relation=relation,
+        created_at=iso_z(now),
+        source=dict(SOURCE),
+        vendor={"mem0": record},
+    )
+
+
+def _optional_text(record: dict, key: str) -> str:
+    value = record.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def mem0_relation_candidates(relations: list, *, start: int, now: datetime) -> list[Candidate]:
+    """Every relation of a mem0 export's graph; ``start`` is the error index of the first one."""
+    candidates = []
+    for position, record in enumerate(relations):
+        try:
+            candidates.append(Candidate(start + position, given_id(record), memory=_relation(checked(record), now=now)))
+        except ValueError as exc:
+            candidates.append(Candidate(start + position, given_id(record), error=f"relations[{position}]: {exc}"))
     return candidates

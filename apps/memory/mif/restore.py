@@ -8,7 +8,8 @@ export's source space still exists), the row gets a new id and keeps the origina
 by either, and API lookups by id fall back to ``origin_id`` in the space.
 
 Each function returns ``"imported"`` or ``"duplicate"`` and raises ``RestoreError`` with a
-sentence for a record that cannot be restored; nothing is written with ``dry_run``.
+sentence for a record that cannot be restored. They always write: a dry run calls them inside a
+transaction it rolls back (``importers._restore_records`` says why).
 
 A restored version is at most ``MAX_RESTORED_VERSION`` (1,000,000,000), far below the integer
 column's 2**31 - 1: every later write adds one to it, and a row at the column's maximum could
@@ -21,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework import serializers
@@ -102,7 +103,7 @@ def _ids_in_space(model, *, space: Space, original: uuid.UUID, kind: str) -> uui
 
 
 # -- product states --------------------------------------------------------------------------------
-def product_restore(*, space: Space, data: dict, dry_run: bool) -> str:
+def product_restore(*, space: Space, data: dict) -> str:
     """A product state with its lists, handoff, version and timestamps (a product of the same
     id or name in the space is a duplicate: the space's own state is never overwritten)."""
     original = _uuid(data)
@@ -127,8 +128,6 @@ def product_restore(*, space: Space, data: dict, dry_run: bool) -> str:
         space=space, name=name
     ):
         return DUPLICATE
-    if dry_run:
-        return IMPORTED
     for _attempt in range(2):
         pk, origin_id = _placement(ProductState, original=original)
         try:
@@ -158,18 +157,20 @@ def product_restore(*, space: Space, data: dict, dry_run: bool) -> str:
 
 # -- decisions -------------------------------------------------------------------------------------
 DECISION_FIELDS = ("decision", "product_name", "reasoning", "tags", "affects_products", "alternatives", "decided_at")
+SUPERSEDE_KEYS = ("supersedes", "superseded_by")
 
 
 @dataclass
 class DecisionRecord:
-    """A decision validated for restore: its original id, target of ``supersedes``, fields
-    (with the vector's columns when the memory carried one)."""
+    """A decision validated for restore: its original id, the original ids its ``supersedes`` and
+    ``superseded_by`` name, fields (with the vector's columns when the memory carried one)."""
 
     original: uuid.UUID
     supersedes: uuid.UUID | None
     fields: dict
     created_at: datetime
     source: str
+    superseded_by: uuid.UUID | None = None
 
 
 def _vector_fields(embeddings) -> dict:
@@ -187,14 +188,16 @@ def _vector_fields(embeddings) -> dict:
 def decision_check(data: dict, embeddings=None) -> DecisionRecord:
     """Validate a decision record (the API's rules) and its memory's ``embeddings``; raises RestoreError."""
     original = _uuid(data)
-    supersedes = _uuid(data, "supersedes") if data.get("supersedes") is not None else None
+    supersedes, superseded_by = (_uuid(data, key) if data.get(key) is not None else None for key in SUPERSEDE_KEYS)
+    # A link to itself is no link (the database forbids it; the document order ignores it).
+    supersedes, superseded_by = (None if value == original else value for value in (supersedes, superseded_by))
     fields = _check(DecisionCreateSerializer(data={key: data[key] for key in DECISION_FIELDS if key in data}))
     fields |= _vector_fields(embeddings)
     source = data.get("source") or "mif"
     if not isinstance(source, str) or len(source) > SOURCE_MAX:
         raise RestoreError(f"source: Must be text of at most {SOURCE_MAX} characters.")
     now = timezone.now()
-    return DecisionRecord(original, supersedes, fields, _moment(data, "created_at", now), source)
+    return DecisionRecord(original, supersedes, fields, _moment(data, "created_at", now), source, superseded_by)
 
 
 def decision_existing(*, space: Space, original: uuid.UUID) -> uuid.UUID | None:
@@ -202,15 +205,14 @@ def decision_existing(*, space: Space, original: uuid.UUID) -> uuid.UUID | None:
     return _ids_in_space(Decision, space=space, original=original, kind="decision")
 
 
-def decision_restore(*, space: Space, record: DecisionRecord, supersedes_id: uuid.UUID | None, dry_run: bool) -> str:
+def decision_restore(*, space: Space, record: DecisionRecord, supersedes_id: uuid.UUID | None) -> str:
     """Store one validated decision (its product is created when missing).
 
-    ``supersedes_id`` is the id the superseded decision has in this space (None: not here).
+    ``supersedes_id`` is the id the superseded decision has in this space. When that decision is
+    not here, the record's ``supersedes`` is kept in ``supersedes_pending`` for ``decision_adopt``.
     """
     if decision_existing(space=space, original=record.original):
         return DUPLICATE
-    if dry_run:
-        return IMPORTED
     fields = dict(record.fields)
     product_name = fields.pop("product_name")
     decided_at = fields.pop("decided_at", None) or record.created_at
@@ -224,6 +226,7 @@ def decision_restore(*, space: Space, record: DecisionRecord, supersedes_id: uui
                     space=space,
                     product=product_ensure(space=space, name=product_name),
                     supersedes_id=supersedes_id,
+                    supersedes_pending=record.supersedes if supersedes_id is None else None,
                     source=record.source,
                     decided_at=decided_at,
                     **fields,
@@ -241,8 +244,73 @@ def decision_restore(*, space: Space, record: DecisionRecord, supersedes_id: uui
     raise RestoreError("The decision could not be stored (its id is taken).")
 
 
+def decisions_awaited(*, space: Space) -> set[uuid.UUID]:
+    """The original ids some decision of the space names in ``supersedes`` but that are not here."""
+    rows = Decision.objects.filter(space=space, supersedes_pending__isnull=False, supersedes__isnull=True)
+    return set(rows.values_list("supersedes_pending", flat=True))
+
+
+def decision_adopt(*, space: Space, record: DecisionRecord, row_id: uuid.UUID, awaited: set) -> list[str]:
+    """Make the links that waited for the decision ``record`` (stored as ``row_id``) to arrive.
+
+    Its successor is a decision of the space that named it in ``supersedes`` before it was here
+    (``awaited``, from ``decisions_awaited``, spares the lookup when none did), else the decision
+    its record names in ``superseded_by``, when the space holds that one and it supersedes nothing
+    (nor waits for another decision). The rules of ``supersedes`` hold: a decision is superseded
+    at most once and no chain closes a cycle. A link they forbid is not made (the successor stops
+    waiting); each is returned as a sentence for the report.
+    """
+    successors = []
+    if record.original in awaited:
+        waiting = Decision.objects.filter(space=space, supersedes_pending=record.original, supersedes__isnull=True)
+        successors += waiting.order_by("created_at", "id").values_list("pk", flat=True)
+    if record.superseded_by is not None:
+        named = decision_existing(space=space, original=record.superseded_by)
+        free = Decision.objects.filter(pk=named, supersedes__isnull=True, supersedes_pending__isnull=True)
+        if named is not None and named != row_id and named not in successors and free.exists():
+            successors.append(named)
+    return [problem for newer in successors if (problem := _link(newer=newer, older=row_id))]
+
+
+def _link(*, newer: uuid.UUID, older: uuid.UUID) -> str | None:
+    """``newer`` supersedes ``older`` from now on; or why not (its waiting ends either way)."""
+    with transaction.atomic():
+        row = Decision.objects.select_for_update().filter(pk=newer, supersedes__isnull=True).first()
+        if row is None:
+            return None  # a concurrent import linked it first
+        label = row.origin_id or row.id
+        if Decision.objects.filter(pk=older, superseded_by__isnull=False).exists():
+            problem = f"Not linked to decision {label}, which supersedes it: it is already superseded by another."
+        elif _supersedes_chain_reaches(start=older, target=newer):
+            problem = f"Not linked to decision {label}, which supersedes it: the link would close a cycle."
+        else:
+            try:
+                with transaction.atomic():
+                    # The trigger of decisions/0002 marks ``older.superseded_by``.
+                    Decision.objects.filter(pk=newer).update(supersedes_id=older, supersedes_pending=None)
+                return None
+            except IntegrityError:
+                # Another decision superseded it since the check (the one-to-one key refuses a second).
+                problem = f"Not linked to decision {label}, which supersedes it: it is already superseded by another."
+        Decision.objects.filter(pk=newer).update(supersedes_pending=None)
+        return problem
+
+
+def _supersedes_chain_reaches(*, start: uuid.UUID, target: uuid.UUID) -> bool:
+    """Whether following ``supersedes`` from ``start`` leads to ``target`` (one recursive query)."""
+    table = Decision._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH RECURSIVE chain(id) AS (SELECT supersedes_id FROM {table} WHERE id = %s "
+            f"UNION SELECT d.supersedes_id FROM {table} d JOIN chain ON d.id = chain.id) "
+            "SELECT EXISTS (SELECT 1 FROM chain WHERE id = %s)",
+            [start, target],
+        )
+        return cursor.fetchone()[0]
+
+
 # -- the kernel layer ------------------------------------------------------------------------------
-def kernel_restore(*, space: Space, data: dict, dry_run: bool, actor: str, actor_user=None) -> str:
+def kernel_restore(*, space: Space, data: dict, actor: str, actor_user=None) -> str:
     """The space's kernel layer from the record, when the space has none yet.
 
     The same kernel already in place is a duplicate; a different kernel already in place is
@@ -260,7 +328,7 @@ def kernel_restore(*, space: Space, data: dict, dry_run: bool, actor: str, actor
     with transaction.atomic():
         current = Kernel.objects.select_for_update().filter(space=space).first()
         for _attempt in range(2):
-            if current is not None or dry_run:
+            if current is not None:
                 break
             # Race-safe: a concurrent restore's INSERT makes this one wait, then do nothing; the
             # locking read below then sees the winner's committed kernel. When nothing was
@@ -269,7 +337,7 @@ def kernel_restore(*, space: Space, data: dict, dry_run: bool, actor: str, actor
             pk, origin_id = _placement(Kernel, original=original)
             Kernel.objects.bulk_create([Kernel(id=pk, origin_id=origin_id, space=space)], ignore_conflicts=True)
             current = Kernel.objects.select_for_update().filter(space=space).first()
-        if current is None and not dry_run:
+        if current is None:
             raise RestoreError("The kernel could not be stored (its id is taken).")
         if current is not None and any(current.sections().values()):
             # Compared as stored (trimmed, duplicates dropped), not as the record spells it.
@@ -279,8 +347,6 @@ def kernel_restore(*, space: Space, data: dict, dry_run: bool, actor: str, actor
                 "This scope already has an Identity Kernel; it was not replaced. "
                 "Clear it (PUT /memory/identity) and import again to restore this one."
             )
-        if dry_run:
-            return IMPORTED
         fresh = current.version == 0
         kernel = kernel_update(space=space, changes=dict(sections), actor=actor, actor_user=actor_user)
         if fresh:

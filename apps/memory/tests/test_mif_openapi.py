@@ -32,7 +32,10 @@ def test_openapi_describes_export_and_import(api):
         "text/plain",
     }
     body = schemas[media["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
-    assert len(body["oneOf"]) == 2  # a MIF document or a mem0 array
+    assert len(body["oneOf"]) == 3  # a MIF document, a mem0 array or mem0's {results, relations}
+    mif_body, mem0_object = (schemas[ref["$ref"].rsplit("/", 1)[1]] for ref in body["oneOf"][::2])
+    assert "knowledge_graph" in mif_body["properties"]
+    assert {"results", "relations"} <= set(mem0_object["properties"])
     result = imported["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert set(schemas[result]["required"]) >= {
         "memories_imported",
@@ -40,6 +43,7 @@ def test_openapi_describes_export_and_import(api):
         "products_imported",
         "duplicates_skipped",
         "errors",
+        "not_imported",
         "dry_run",
     }
     for status in ("413", "415"):

@@ -49,6 +49,8 @@ def test_restore_into_a_new_account_gives_the_same_export(make_user, client_for)
         "duplicates_skipped": 0,
         "errors": [],
         "errors_total": 0,
+        "warnings": [],
+        "not_imported": [],
         "dry_run": False,
         "format": "mif",
         "scope": "personal",
