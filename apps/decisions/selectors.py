@@ -24,6 +24,8 @@ from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.api.rows import fetch_all, unprepared
 from synchronex.api.tokens import count_tokens
+from synchronex.rendering import value_lines
+from synchronex.text import nfc
 
 from .models import Decision
 from .ranking import (
@@ -95,14 +97,17 @@ def decision_recent_for_product(*, product, limit: int = 5, readable: bool = Tru
 
 def decision_render_text(decision: Decision) -> str:
     """The plain-text rendering of a decision: what ``token_budget`` counts, and what the
-    kernel export prints."""
-    lines = [f"[{decision.decided_at:%Y-%m-%d}] {decision.product.name}: {decision.decision}"]
+    kernel export prints. Each line starts with its label; a value's further lines (a reasoning
+    from CI, say) are an indented continuation that never starts as a heading or marker
+    (``value_lines``), so a decision cannot forge a section of the export."""
+    title = value_lines(decision.decision, inline=True)
+    lines = [f"[{decision.decided_at:%Y-%m-%d}] {decision.product.name}: {title}"]
     if decision.reasoning:
-        lines.append(f"Why: {decision.reasoning}")
+        lines.append(f"Why: {value_lines(decision.reasoning, inline=True)}")
     if decision.alternatives:
-        lines.append("Alternatives considered: " + "; ".join(decision.alternatives))
+        lines.append("Alternatives considered: " + value_lines("; ".join(decision.alternatives), inline=True))
     if decision.tags:
-        lines.append("Tags: " + ", ".join(decision.tags))
+        lines.append("Tags: " + value_lines(", ".join(decision.tags), inline=True))
     if decision.affects_products:
         lines.append("Affects: " + ", ".join(decision.affects_products))
     return "\n".join(lines)
@@ -176,7 +181,7 @@ def decision_search(
         until=until,
         include_superseded=include_superseded,
     )
-    q = (q or "").strip() or None
+    q = nfc(q or "").strip() or None  # decisions are stored NFC: so is every caller's query (MCP, export)
     if q is None:
         result = _newest_first(filters, half_life_days=half_life_days, limit=limit, offset=offset)
     else:

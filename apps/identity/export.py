@@ -5,7 +5,8 @@ relevant decisions. The export never exceeds ``max_tokens`` o200k_base tokens, c
 ``count_tokens`` on the final content. Content is kept from the highest priority down while it
 fits, whole pieces only:
 
-1. the kernel block as cached on the kernel (without Markdown marks in the text format); only
+1. the kernel block as cached on the kernel (in the text format, its lines without Markdown
+   marks, built by the renderer: ``renderer.render_text``); only
    when it alone exceeds the budget is it re-rendered, by the renderer's own whole-line priority
    rules, under the budget;
 2. the product's status line — if even that does not fit, the product and all decisions go;
@@ -21,10 +22,15 @@ MIF export's ``Scrubber``) before any token is counted, so a redacted export sti
 Decisions are ranked by ``decision_search`` on the query (all words), topped up by a search on
 any of its words, so a long task text still finds what it mentions; with a product, decisions of
 other products that affect it are included (propagation).
+
+Headings and list markers are the export's own: a stored text or item (and a decision's render
+text) prints through ``synchronex.rendering.value_lines``, so none of its lines can start as a
+heading, a marker or a section of its own; further lines are an indented continuation.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,7 +45,8 @@ from apps.memory.mif.export import Scrubber, space_secrets
 from apps.products.selectors import product_find
 from apps.scopes.models import Space
 from synchronex.api import errors
-from synchronex.api.tokens import count_tokens
+from synchronex.api.tokens import count_added_tokens, count_tokens, first_break, last_break
+from synchronex.rendering import value_lines
 
 FORMATS = ("markdown", "json", "text")
 # A short query is searched as written first; a longer one only by its words.
@@ -112,8 +119,13 @@ def _heading(title: str, fmt: str, level: int) -> str:
     return f"{'#' * level} {title}"
 
 
-def _kernel_text(block: str, fmt: str) -> str:
-    return renderer.block_as_text(block) if fmt == "text" else block
+def _kernel_text(kernel: EffectiveKernel, fmt: str) -> str:
+    """The cached block; in the text format the same lines built from the sections by the
+    renderer (never by rewriting the Markdown, which would rewrite user text too). A block that
+    kept every line needs no token counting for that."""
+    if fmt != "text":
+        return kernel.injection_block
+    return renderer.render_text(kernel.sections, complete=not kernel.truncated)
 
 
 def _section_body(kind: str, units: list[_Unit], fmt: str) -> str:
@@ -148,12 +160,15 @@ def _product_units(product, scrub: Callable[[str], str]) -> list[_Unit]:
     if product.updated_at:
         status += f" (updated {product.updated_at:%Y-%m-%d})"
     by_group["status"] = [_Unit("product", "status", status)]
+    # Texts and items may hold several lines: ``value_lines`` keeps them from starting a line
+    # that reads as a heading or marker (the export's structure is only its own).
     for name, _ in PRODUCT_TEXTS:
         value = (getattr(product, name) or "").strip()
         if value:
-            by_group[name] = [_Unit("product", name, scrub(value))]
+            by_group[name] = [_Unit("product", name, scrub(value_lines(value)))]
     for name, _ in PRODUCT_LISTS:
-        by_group[name] = [_Unit("product", name, scrub(f"- {item}")) for item in getattr(product, name) or [] if item]
+        items = getattr(product, name) or []
+        by_group[name] = [_Unit("product", name, scrub(f"- {value_lines(item)}")) for item in items if item]
     return [unit for group in PRODUCT_KEEP_ORDER for unit in by_group.get(group, [])]
 
 
@@ -191,16 +206,65 @@ def relevant_decisions(*, space: Space, query: str | None, product: str | None, 
     return found[:limit]
 
 
-def _piece(unit: _Unit, kept: list[_Unit], titles: dict[str, str], fmt: str) -> str:
-    """What adding ``unit`` adds to the content: its text and any heading it opens."""
-    kinds = {u.kind for u in kept}
-    groups = {u.group for u in kept}
+def _piece(unit: _Unit, kinds: set[str], groups: set[str], titles: dict[str, str], fmt: str) -> str:
+    """What adding ``unit`` adds to the content, given the kinds and groups already in it: its
+    text and any heading it opens, each after the line breaks that separate it."""
     piece = "" if unit.kind in kinds else f"\n\n{_heading(titles[unit.kind], fmt, 1)}"
     if unit.kind == "product" and unit.group != "status":
         if unit.group in groups:
             return f"{piece}\n{unit.text}"
         return f"{piece}\n\n{_heading(GROUP_TITLES[unit.group], fmt, 2)}\n{unit.text}"
     return f"{piece}\n\n{unit.text}"
+
+
+_KIND_RANK = {"kernel": 0, "product": 1, "decisions": 2}
+_GROUP_RANK = {group: rank for rank, group in enumerate(DISPLAY_ORDER)}
+
+
+class _Pieces:
+    """The content while units are selected: each kept unit's piece (``_piece``), in print order.
+
+    Joined, less the first piece's leading line breaks, the pieces are ``_assemble``'s content.
+    Units are kept in priority order, which is not the print order (a product's lists are kept
+    blocked-first), so a piece goes in after the others of its group, and its cost is what it
+    adds there, counted exactly with the nearest lines around it (``count_added_tokens``): a
+    piece counted alone misses its merges with its neighbours (about a token per list item), and
+    the whole content counted again for every unit would be quadratic.
+    """
+
+    def __init__(self, titles: dict[str, str], fmt: str):
+        self.titles, self.fmt = titles, fmt
+        self.order: list[tuple[int, int, int]] = []
+        self.texts: list[str] = []
+        self.kinds: set[str] = set()
+        self.groups: set[str] = set()
+
+    def cost(self, unit: _Unit) -> tuple[int, tuple]:
+        """The tokens ``unit`` adds to the content, and its place there (for ``add``)."""
+        key = (_KIND_RANK[unit.kind], _GROUP_RANK.get(unit.group, 0), len(self.order))
+        at = bisect.bisect(self.order, key)
+        text = _piece(unit, self.kinds, self.groups, self.titles, self.fmt)
+        if at == 0:
+            text = text.removeprefix("\n\n")  # the content starts with its first heading
+        # The neighbours back to the nearest piece with a break, and on to the next one.
+        start = end = at
+        while start > 0:
+            start -= 1
+            if last_break(self.texts[start]):
+                break
+        while end < len(self.texts):
+            end += 1
+            if first_break(self.texts[end - 1]) < len(self.texts[end - 1]):
+                break
+        before, after = "".join(self.texts[start:at]), "".join(self.texts[at:end])
+        return count_added_tokens(before, text, after), (key, at, text)
+
+    def add(self, unit: _Unit, place: tuple) -> None:
+        key, at, text = place
+        self.order.insert(at, key)
+        self.texts.insert(at, text)
+        self.kinds.add(unit.kind)
+        self.groups.add(unit.group)
 
 
 def _select(
@@ -212,23 +276,29 @@ def _select(
     (shortened by whole lines if it alone is too long), the status line (without it the product
     and the decisions go), the texts (one that does not fit is skipped), each list up to its
     first item that does not fit, and — only when the whole product state fitted — decisions up
-    to the first that does not. Costs are summed per piece; the exact count of the assembled
-    content is checked at the end and the lowest-priority units are dropped until it fits.
+    to the first that does not. Each unit is charged its exact cost in the content (``_Pieces``),
+    so one is left out only when it does not fit; the count of the assembled content is checked
+    at the end all the same (the lowest-priority units would go until it fits: never over).
     """
+    pieces = _Pieces(titles, fmt)
     kept: list[_Unit] = []
     used = 0
     product_complete = True
     closed: set[str] = set()
     for unit in units:
         if unit.kind == "kernel":
-            kept = [unit] if count_tokens(_assemble([unit], titles, fmt)[0]) <= max_tokens else []
-            kept = kept or _shrunk_kernel(kernel, titles, fmt, max_tokens, scrub)
-            used = count_tokens(_assemble(kept, titles, fmt)[0])
+            whole = [unit] if count_tokens(_assemble([unit], titles, fmt)[0]) <= max_tokens else []
+            for part in whole or _shrunk_kernel(kernel, titles, fmt, max_tokens, scrub):
+                cost, place = pieces.cost(part)
+                pieces.add(part, place)
+                kept.append(part)
+                used += cost
             continue
         if unit.group in closed or (unit.kind == "decisions" and not product_complete):
             continue
-        cost = count_tokens(_piece(unit, kept, titles, fmt))
+        cost, place = pieces.cost(unit)
         if used + cost <= max_tokens:
+            pieces.add(unit, place)
             kept.append(unit)
             used += cost
             continue
@@ -250,10 +320,13 @@ def _shrunk_kernel(
     """The kernel re-rendered under what the budget leaves for it (whole lines, by priority)."""
     budget = max_tokens
     while budget > 0:
-        block = renderer.render_block(kernel.sections, max_tokens=budget).text
+        if fmt == "text":
+            block = renderer.render_text(kernel.sections, max_tokens=budget)
+        else:
+            block = renderer.render_block(kernel.sections, max_tokens=budget).text
         if not block:
             return []
-        unit = [_Unit("kernel", "kernel", _kernel_text(scrub(block), fmt))]
+        unit = [_Unit("kernel", "kernel", scrub(block))]
         over = count_tokens(_assemble(unit, titles, fmt)[0]) - max_tokens
         if over <= 0:
             return unit
@@ -263,6 +336,12 @@ def _shrunk_kernel(
 
 def _as_is(text: str) -> str:
     return text
+
+
+def _affected(space: Space, product: str) -> bool:
+    """Whether decision search finds decisions for ``product`` (one without state: those of other
+    products that list it in ``affects_products``)."""
+    return decision_search(space=space, product=product, include_related=True, limit=1).count > 0
 
 
 def kernel_export_build(
@@ -278,7 +357,12 @@ def kernel_export_build(
     include_decisions: bool = True,
     user=None,
 ) -> KernelExport:
-    """Assemble the export of ``space`` (options already validated). Unknown product → NOT_FOUND.
+    """Assemble the export of ``space`` (options already validated).
+
+    A ``product`` with no state that decisions of other products affect (``affects_products``,
+    matched as decision search matches it) is exported as decision search answers it: its
+    decisions, and no product section, having no state to show. A name known to neither — or
+    only to decisions, when the caller may not read them (``include_decisions``) — is NOT_FOUND.
 
     ``user``: the caller, whose personal BYOK keys are redacted too in a workspace scope."""
     if fmt not in FORMATS:
@@ -292,26 +376,33 @@ def kernel_export_build(
     scrub = Scrubber(secrets) if secrets else _as_is
     units: list[_Unit] = []
     if kernel.injection_block:
-        units.append(_Unit("kernel", "kernel", _kernel_text(scrub(kernel.injection_block), fmt)))
+        units.append(_Unit("kernel", "kernel", scrub(_kernel_text(kernel, fmt))))
     state = None
     if product is not None:
         state = product_find(space=space, name=product)
-        if state is None:
+        if state is not None:
+            titles["product"] = scrub(f"Product: {state.name}")
+            units += _product_units(state, scrub)
+        elif not (include_decisions and _affected(space, product)):
             raise errors.NotFound(f"No product named {product!r} in this scope.")
-        titles["product"] = scrub(f"Product: {state.name}")
-        units += _product_units(state, scrub)
     if include_decisions:
         found = relevant_decisions(space=space, query=query, product=product, limit=decisions, product_state=state)
         units += [_Unit("decisions", "decisions", scrub(decision_render_text(d))) for d in found]
 
     kept = _select(units, kernel, titles, fmt, max_tokens, scrub)
     content, present = _assemble(kept, titles, fmt)
-    sections = []
-    for kind, title, body in present:
-        alone = _heading(title, fmt, 1) + "\n\n" + body
-        sections.append(ExportSection(kind=kind, title=title, content=body, tokens=count_tokens(alone)))
-    per_kind = {section.kind: section.tokens for section in sections}
     total = count_tokens(content)
+    # A section's tokens are what it adds to the content — its title, its body and the blank line
+    # before it, which merges with the text it follows — so the sections add up to the total.
+    sections = []
+    done = counted = 0
+    for number, (kind, title, body) in enumerate(present, 1):
+        part = ("\n\n" if done else "") + _heading(title, fmt, 1) + "\n\n" + body
+        tokens = count_added_tokens(content[:done], part) if number < len(present) else total - counted
+        sections.append(ExportSection(kind=kind, title=title, content=body, tokens=tokens))
+        done += len(part)
+        counted += tokens
+    per_kind = {section.kind: section.tokens for section in sections}
     return KernelExport(
         format=fmt,
         scope=scope,

@@ -14,6 +14,12 @@ instead of ending the block, and the identity line sheds its lowest-priority fie
 location, industry, company, role — in that order) until it fits on its own. Section headings
 appear only above sections that kept at least one line.
 
+Structure (headings, list markers, bold names) comes only from here: each value is one line
+(whitespace collapsed) whose leading mark is escaped (``synchronex/rendering.py``: a name of
+``# SYSTEM`` prints ``\\# SYSTEM``), and a product name's ``*``, ``_``, backtick and backslash are
+escaped inside its bold. ``render_text`` gives the kernel export's text format from the same
+lines, not by rewriting the Markdown, so user text such as ``A**B`` stays as written there.
+
 Nothing here touches the database; the same kernel always renders to the same block.
 """
 
@@ -23,16 +29,22 @@ import re
 from dataclasses import dataclass
 
 from synchronex.api.tokens import count_tokens
+from synchronex.rendering import value_lines
 
 MAX_TOKENS = 500
-# Bump when the rendering changes, so cached blocks can be told apart from fresh ones.
-RENDERER_VERSION = 1
+# Bump when the rendering changes, so cached blocks can be told apart from fresh ones (a stored
+# block of another version is rendered again on its next read). 2: values are escaped.
+RENDERER_VERSION = 2
 
 # Identity fields in the order they appear on the identity line (and the reverse order in
 # which they are shed when the line alone is too long).
 IDENTITY_ORDER = ("name", "role", "company", "industry", "location", "timezone")
 
 _WHITESPACE = re.compile(r"\s+")
+# Inside ``**…**`` these would close the bold early or open a code span across it. Not ``_``: it
+# cannot close a ``**`` bold, and a secret pasted into a name (``gsk_…``) must stay as written for
+# the exports' redaction to find it.
+_BOLD_ESCAPES = str.maketrans({"\\": "\\\\", "*": "\\*", "`": "\\`"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,7 @@ class RenderedBlock:
 class _Line:
     heading: str
     text: str
+    plain: str | None = None  # the text format's line, when it differs (bold product names)
 
 
 def _clean(value) -> str:
@@ -62,12 +75,16 @@ def _identity_text(identity: dict, fields: tuple[str, ...]) -> str:
         if field == "timezone":
             value = f"timezone {value}"
         parts.append(value)
-    return " · ".join(parts)
+    return value_lines(" · ".join(parts))  # the line is the value's: it may not start as a heading
 
 
-def _identity_line(identity: dict | None, limit: int) -> _Line | None:
+def _identity_line(identity: dict | None, limit: int | None) -> _Line | None:
+    """The identity line; with a ``limit``, shed fields until the line alone fits it."""
     if not identity:
         return None
+    if limit is None:
+        text = _identity_text(identity, IDENTITY_ORDER)
+        return _Line("Identity", text) if text else None
     fields = IDENTITY_ORDER
     while fields:
         text = _identity_text(identity, fields)
@@ -77,8 +94,10 @@ def _identity_line(identity: dict | None, limit: int) -> _Line | None:
     return None
 
 
-def _product_text(product: dict) -> str:
-    text = f"**{_clean(product.get('name', ''))}**"
+def _product_line(product: dict) -> _Line:
+    """``- **name** (status): summary <url>``; the text format prints the name without bold."""
+    name = _clean(product.get("name", ""))
+    text = ""
     status = _clean(product.get("status") or "")
     if status:
         text += f" ({status})"
@@ -88,24 +107,25 @@ def _product_text(product: dict) -> str:
     url = _clean(product.get("url") or "")
     if url:
         text += f" <{url}>"
-    return text
+    return _Line("Products", f"- **{name.translate(_BOLD_ESCAPES)}**{text}", f"- {value_lines(name)}{text}")
 
 
-def _candidate_lines(kernel: dict, limit: int) -> list[_Line]:
-    """Every line of the block, highest priority first."""
+def _candidate_lines(kernel: dict, limit: int | None) -> list[_Line]:
+    """Every line of the block, highest priority first (``limit``: see ``_identity_line``)."""
     lines: list[_Line] = []
     identity = _identity_line(kernel.get("identity"), limit)
     if identity is not None:
         lines.append(identity)
 
     constraints = kernel.get("constraints") or {}
-    lines += [_Line("Never", f"- {_clean(item)}") for item in constraints.get("never") or []]
-    lines += [_Line("Always", f"- {_clean(item)}") for item in constraints.get("always") or []]
-    style = _clean(constraints.get("communication_style") or "")
+    # An item after "- " starts a block in Markdown as much as a line does: escaped alike.
+    lines += [_Line("Never", f"- {value_lines(_clean(item))}") for item in constraints.get("never") or []]
+    lines += [_Line("Always", f"- {value_lines(_clean(item))}") for item in constraints.get("always") or []]
+    style = value_lines(_clean(constraints.get("communication_style") or ""))
     if style:
         lines.append(_Line("Communication style", style))
 
-    lines += [_Line("Products", f"- {_product_text(p)}") for p in kernel.get("products") or []]
+    lines += [_product_line(p) for p in kernel.get("products") or []]
 
     prefs = kernel.get("model_preferences") or {}
     if prefs.get("default_model"):
@@ -119,16 +139,17 @@ def _candidate_lines(kernel: dict, limit: int) -> list[_Line]:
     return lines
 
 
-def _join(lines: list[_Line]) -> str:
+def _join(lines: list[_Line], *, plain: bool = False) -> str:
+    """The lines under their headings: ``## X`` in Markdown, ``X:`` in the text format."""
     out: list[str] = []
     heading = None
     for line in lines:
         if line.heading != heading:
             if out:
                 out.append("")
-            out.append(f"## {line.heading}")
+            out.append(f"{line.heading}:" if plain else f"## {line.heading}")
             heading = line.heading
-        out.append(line.text)
+        out.append(line.plain if plain and line.plain is not None else line.text)
     return "\n".join(out)
 
 
@@ -138,6 +159,24 @@ def _count(lines: list[_Line]) -> int:
 
 def render_block(kernel: dict, *, max_tokens: int = MAX_TOKENS) -> RenderedBlock:
     """Render the effective kernel into its injection block (at most ``max_tokens`` tokens)."""
+    kept, truncated = _kept_lines(kernel, max_tokens)
+    text = _join(kept)
+    return RenderedBlock(text=text, tokens=count_tokens(text), truncated=truncated)
+
+
+def render_text(kernel: dict, *, max_tokens: int = MAX_TOKENS, complete: bool = False) -> str:
+    """The block ``render_block`` renders, in the text format (the kernel export's): the same
+    lines built from the same values, under ``X:`` headings, product names without bold. Values
+    print as in the block, never rewritten (a leading mark keeps its backslash).
+
+    ``complete``: the caller's block kept every line (a cached block not ``truncated``), so
+    they are taken without counting tokens again."""
+    lines = _candidate_lines(kernel, None) if complete else _kept_lines(kernel, max_tokens)[0]
+    return _join(lines, plain=True)
+
+
+def _kept_lines(kernel: dict, max_tokens: int) -> tuple[list[_Line], bool]:
+    """The lines the block keeps under ``max_tokens`` (module docstring), and whether any went."""
     candidates = _candidate_lines(kernel, max_tokens)
     kept: list[_Line] = []
     truncated = _identity_dropped_fields(kernel, candidates)
@@ -149,11 +188,7 @@ def render_block(kernel: dict, *, max_tokens: int = MAX_TOKENS) -> RenderedBlock
         if _count([line]) > max_tokens:
             continue  # could never fit: skip it rather than lose everything after it
         break
-    text = _join(kept)
-    tokens = count_tokens(text)
-    if len(kept) < len(candidates):
-        truncated = True
-    return RenderedBlock(text=text, tokens=tokens, truncated=truncated)
+    return kept, truncated or len(kept) < len(candidates)
 
 
 def _identity_dropped_fields(kernel: dict, candidates: list[_Line]) -> bool:
@@ -165,16 +200,3 @@ def _identity_dropped_fields(kernel: dict, candidates: list[_Line]) -> bool:
     if not full:
         return False
     return not candidates or candidates[0].heading != "Identity" or candidates[0].text != full
-
-
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
-
-
-def block_as_text(block: str) -> str:
-    """The block without Markdown marks (for plain-text exports): ``## X`` → ``X:``, no bold."""
-    lines = []
-    for line in block.splitlines():
-        if line.startswith("## "):
-            line = f"{line[3:]}:"
-        lines.append(_BOLD.sub(r"\1", line))
-    return "\n".join(lines)

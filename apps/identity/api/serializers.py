@@ -7,8 +7,9 @@ Limits beyond the contract's own (chosen here, documented in the OpenAPI schema)
 - constraints: ``communication_style`` ≤ 300 like each constraint item;
 - model_preferences: ≤ 20 providers of ≤ 100 chars, ``default_model`` ≤ 100,
   ≤ 20 ``routing`` entries, task names 1–100 chars, model names ≤ 100.
-Strings must be JSON strings (numbers are not coerced), are trimmed, and an empty string or
-``null`` inside a section means "unset".
+Strings must be JSON strings (numbers are not coerced), are NFC-normalised (lengths count NFC
+characters; routing task names too) and trimmed, and an empty string or ``null`` inside a section
+means "unset". The export's ``query``/``task`` are NFC-normalised as well.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from apps.identity.layers import kernel_shape
-from apps.products.api.fields import ProductNameField
+from apps.products.api.fields import ProductNameField, StrictString
 from apps.products.models import NAME_MAX
 from apps.products.names import product_name_keys
 from synchronex.api.serializers import StrictSerializer, query_boolean
+from synchronex.text import nfc
 
 IDENTITY_MAX = 200
 MAX_PRODUCTS = 10
@@ -51,15 +53,6 @@ def _timezones() -> frozenset[str]:
     (``US/Pacific``, ``UTC``) since they are IANA names; so is ``Factory``, the database's zone for
     "not set yet", which is IANA's own although it names no place."""
     return frozenset(zoneinfo.available_timezones()) - NOT_IANA_ZONES
-
-
-class StrictString(serializers.CharField):
-    """A CharField that accepts only JSON strings (DRF would turn 5 into "5")."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 def _optional(max_length: int, **kwargs) -> StrictString:
@@ -169,7 +162,7 @@ class RoutingField(serializers.DictField):
             raise serializers.ValidationError(f"Ensure this field has no more than {MAX_ROUTES} entries.")
         cleaned = {}
         for task, model in result.items():
-            name = task.strip()
+            name = nfc(task).strip()  # a key, so not through StrictString: normalised here
             if not name or len(name) > MODEL_NAME_MAX or "\x00" in name:
                 raise serializers.ValidationError(f"Task names must be 1 to {MODEL_NAME_MAX} characters.")
             if name in cleaned:
@@ -373,13 +366,13 @@ class KernelExportQuerySerializer(StrictSerializer):
     product = serializers.CharField(
         max_length=EXPORT_PRODUCT_MAX, required=False, allow_blank=True, help_text="A product name (any case)."
     )
-    query = serializers.CharField(
+    query = StrictString(
         max_length=EXPORT_GET_QUERY_MAX,
         required=False,
         allow_blank=True,
         help_text="What the session is about (longer texts: POST).",
     )
-    task = serializers.CharField(
+    task = StrictString(
         max_length=EXPORT_GET_QUERY_MAX, required=False, allow_blank=True, help_text="Same as query (either one)."
     )
     max_tokens = QueryInteger(min_value=100, max_value=8000, default=1500)
@@ -407,10 +400,13 @@ class KernelExportBodySerializer(KernelExportQuerySerializer):
 
 
 class ExportTokensSerializer(serializers.Serializer):
+    """The content's o200k_base tokens, and what each section adds to them (its ``tokens``;
+    0 when absent): ``kernel + product + decisions == total``, always."""
+
     total = serializers.IntegerField(help_text="count_tokens(content): never above max_tokens.")
-    kernel = serializers.IntegerField()
-    product = serializers.IntegerField()
-    decisions = serializers.IntegerField()
+    kernel = serializers.IntegerField(help_text="The kernel section's tokens (0 without one).")
+    product = serializers.IntegerField(help_text="The product section's tokens (0 without one).")
+    decisions = serializers.IntegerField(help_text="The decisions section's tokens (0 without one).")
 
 
 class ExportSectionSerializer(serializers.Serializer):
@@ -418,7 +414,11 @@ class ExportSectionSerializer(serializers.Serializer):
     kind = serializers.CharField(help_text="kernel, product or decisions.")
     title = serializers.CharField()
     content = serializers.CharField(help_text="The section's body, without its title.")
-    tokens = serializers.IntegerField(help_text="Tokens of the section with its title, as it appears in content.")
+    tokens = serializers.IntegerField(
+        help_text="The tokens the section adds to content: its title and body, and the blank line that "
+        "separates it from the section before (tokens merge across it). The sections' tokens add up to "
+        "tokens.total."
+    )
 
 
 class KernelExportSerializer(serializers.Serializer):

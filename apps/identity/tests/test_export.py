@@ -107,10 +107,13 @@ class TestFormats:
         assert [s["kind"] for s in body["sections"]] == ["kernel", "product", "decisions"]
         assert [s["title"] for s in body["sections"]] == ["Identity kernel", "Product: Engine", "Relevant decisions"]
         assert body["tokens"]["total"] == count_tokens(body["content"])
+        before = ""  # a section's tokens: what it adds to the content, the blank line before it too
         for section in body["sections"]:
-            assert section["tokens"] == count_tokens(f"# {section['title']}\n\n{section['content']}")
+            part = ("\n\n" if before else "") + f"# {section['title']}\n\n{section['content']}"
+            assert section["tokens"] == count_tokens(before + part) - count_tokens(before)
             assert body["tokens"][section["kind"]] == section["tokens"]
-            assert section["content"] in body["content"]
+            before += part
+        assert before == body["content"]
         assert body["sections"][0]["content"] == filled.get(KERNEL).json()["injection_block"]
 
     def test_empty_space_exports_empty_content(self, write_api):
