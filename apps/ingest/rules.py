@@ -6,9 +6,11 @@ signals in order (``occurred_at``, then arrival), and writes the draft back once
 - ``blocker``, ``error``: the title joins ``what_is_blocked`` (and leaves ``what_works``: it broke).
 - ``ci``: ``data.outcome == "failure"`` → as a blocker; other outcomes change nothing (the
   signal is ``ignored``).
-- ``deploy``: ``data.outcome == "failure"`` → as a blocker; otherwise the
+- ``deploy``: ``data.outcome == "failure"`` → as a blocker; ``success`` (the default) → the
   title joins ``what_works`` and the status becomes ``data.status`` when given, else ``active``
-  if the product was ``paused`` or ``blocked`` (a deploy of a shipped product keeps it shipped).
+  if the product was ``paused`` or ``blocked`` (a deploy of a shipped product keeps it shipped);
+  ``cancelled`` (any other outcome) changes nothing, as for ``ci`` (``ignored``): nothing was
+  deployed, so nothing is known to work.
 - ``release``: the title joins ``what_works``; the status becomes ``data.status`` or ``shipped``.
 - ``unblocked``: the title leaves ``what_is_blocked`` (matched case-insensitively) and joins
   ``what_works``.
@@ -18,8 +20,8 @@ signals in order (``occurred_at``, then arrival), and writes the draft back once
 - ``commit``, ``issue``, ``note``: no rule (``ignored``; they stay searchable).
 
 "Joins a list" means: appended unless the list already holds the item (compared trimmed,
-case-insensitively, whitespace collapsed); when a list would exceed its 100 items, its oldest
-(first) items are dropped.
+case-insensitively, whitespace collapsed, NFC and NFD spellings alike); when a list would
+exceed its 100 items, its oldest (first) items are dropped.
 
 Late signals. The state must not depend on when consolidation ran, so a pending signal leaves
 alone every part of the state (its *targets*, ``signal_targets``) that an already-applied signal
@@ -35,6 +37,7 @@ finds it, even when a direct write came after the signal occurred.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 LIST_MAX_ITEMS = 100
@@ -49,8 +52,13 @@ TARGET_TYPES = ("blocker", "error", "ci", "deploy", "release", "unblocked", "ses
 
 
 def item_key(item: str) -> str:
-    """The identity of a list item: trimmed, whitespace collapsed, case-folded."""
-    return " ".join(item.split()).casefold()
+    """The identity of a list item: trimmed, whitespace collapsed, case-folded, and one for the
+    composed and decomposed spellings ("é" as U+00E9 or "e" + U+0301): Unicode's canonical caseless
+    match, so items stored before text was normalised on input still match the NFC ones."""
+    text = " ".join(item.split())
+    if text.isascii():
+        return text.casefold()  # the common case: nothing to normalise
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
 
 
 @dataclass
@@ -106,7 +114,7 @@ def signal_targets(signal) -> list[tuple]:
     kind, data = signal.type, signal.data or {}
     if _blocks(signal) or kind == "unblocked":
         return [item_target(signal.title)]
-    if kind == "deploy":
+    if kind == "deploy" and _outcome(signal) == "success":
         return [item_target(signal.title), STATUS if data.get("status") else REACTIVATION]
     if kind == "release":
         return [item_target(signal.title), STATUS]
@@ -141,7 +149,7 @@ def apply_signal(draft: StateDraft, signal, newer: frozenset = frozenset()) -> b
             draft.remove("what_works", title)
             draft.add("what_is_blocked", title)
         return True
-    if kind == "deploy":
+    if kind == "deploy" and _outcome(signal) == "success":
         if mine:
             draft.add("what_works", title)
         if data.get("status"):

@@ -6,7 +6,7 @@ Every source narrows its rows to ``ctx.space`` first: that is the isolation of s
 from __future__ import annotations
 
 from django.contrib.postgres.search import SearchVector
-from django.db.models import DateTimeField, F, JSONField, Q, Value
+from django.db.models import DateTimeField, F, Func, JSONField, Q, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, Left, Lower
 
@@ -215,7 +215,8 @@ def memory_items(ctx: SearchContext, ids: list) -> dict:
     rows = (
         Memory.objects.filter(space=ctx.space, pk__in=ids)
         .annotate(
-            snippet=headline(ctx, F("content")),
+            # Cut from the content's NFC form, which the query and the search document are in.
+            snippet=headline(ctx, Func(F("content"), template="normalize(%(expressions)s, NFC)")),
             head=Left("content", 400),
             meta_title=KT("metadata__title"),
             updated=Coalesce("updated_at", "created_at"),

@@ -24,6 +24,7 @@ from django.utils.dateparse import parse_datetime
 from apps.memory.models import SEARCH_CONFIG, Memory
 from synchronex.api import errors
 from synchronex.api.parsers import json_leaves
+from synchronex.text import nfc
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +195,8 @@ def memory_validate(*, data) -> MemoryFields:
     """Check one MIF memory object; raise VALIDATION_ERROR naming every bad field (nothing written).
 
     Required: ``id`` (UUID), ``content`` (non-blank text), ``created_at``. Unknown fields are
-    allowed and kept in ``raw`` only. Text is not trimmed: the memory is kept as the source wrote it.
+    allowed and kept in ``raw`` only. Text is neither trimmed nor NFC-normalised: the memory is kept
+    as the source wrote it (``search_document`` searches its NFC form).
     """
     if not isinstance(data, dict):
         raise errors.ValidationFailed.for_fields({"memory": "Each memory must be a JSON object."})
@@ -311,12 +313,16 @@ def _entity_names(entities: list) -> str:
 
 
 def search_document(fields: MemoryFields):
-    """The weighted tsvector: content A, tags B, memory type and entity names C."""
+    """The weighted tsvector: content A, tags B, memory type and entity names C.
+
+    Made from the NFC form of those texts (``synchronex.text``), while the memory keeps them as
+    sent: queries are NFC, so a memory written decomposed is found as one written composed.
+    """
     return (
-        SearchVector(Value(fields.content), config=SEARCH_CONFIG, weight="A")
-        + SearchVector(Value(" ".join(fields.tags)), config=SEARCH_CONFIG, weight="B")
+        SearchVector(Value(nfc(fields.content)), config=SEARCH_CONFIG, weight="A")
+        + SearchVector(Value(nfc(" ".join(fields.tags))), config=SEARCH_CONFIG, weight="B")
         + SearchVector(
-            Value(f"{fields.memory_type} {_entity_names(fields.entities)}"), config=SEARCH_CONFIG, weight="C"
+            Value(nfc(f"{fields.memory_type} {_entity_names(fields.entities)}")), config=SEARCH_CONFIG, weight="C"
         )
     )
 

@@ -1,7 +1,8 @@
 """Decision bodies, responses and search parameters (SPEC §6).
 
-Bounds: decision 1–2,000 characters; reasoning ≤ 10,000; ≤ 20 tags of 1–50 characters
-(trimmed, lowercased, duplicates dropped, no commas since search takes a comma list);
+Every text is NFC-normalised first (``StrictString``), so lengths count NFC characters, and so is
+the search's ``q`` and ``tags``. Bounds: decision 1–2,000 characters; reasoning ≤ 10,000; ≤ 20 tags
+of 1–50 characters (trimmed, lowercased, duplicates dropped, no commas since search takes a comma list);
 ``affects_products`` ≤ 20 product names (the product-name rule, duplicates dropped
 case-insensitively); ≤ 20 alternatives of 1–2,000 characters; ``decided_at`` an ISO 8601 date
 or date-time (naive means UTC) from 1900-01-01T00:00:00Z to one day ahead, compared in UTC
@@ -32,6 +33,7 @@ from apps.products.models import NAME_MAX
 from apps.products.names import name_problem, normalise_product_name, one_per_key
 from synchronex.api import errors
 from synchronex.api.serializers import StrictSerializer, iso_utc, query_boolean, query_name_problems
+from synchronex.text import nfc
 
 FUTURE_SLACK = timedelta(days=1)
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -262,7 +264,7 @@ def parse_search_params(query) -> dict:
 
     q = query.get("q")
     if q is not None:
-        q = q.strip()
+        q = nfc(q).strip()  # the stored text is NFC (its length too)
         if len(q) > Q_MAX:
             problems["q"] = f"At most {Q_MAX} characters."
         elif "\x00" in q:
@@ -279,7 +281,7 @@ def parse_search_params(query) -> dict:
 
     tags_raw = query.get("tags")
     if tags_raw is not None:
-        tags = [t.strip().lower() for t in tags_raw.split(",")]
+        tags = [t.strip().lower() for t in nfc(tags_raw).split(",")]
         if any(not t for t in tags):
             problems["tags"] = "A comma-separated list of non-empty tags."
         elif len(tags) > TAGS_MAX:

@@ -8,7 +8,8 @@ Every signal: ``type`` (one of ``SIGNAL_TYPES``); ``title`` ≤ 500 characters (
 decision); ``body`` ≤ 10,000; ``data`` a JSON object of ≤ 16 KiB (serialised) without NUL
 characters; ``occurred_at`` an ISO 8601 date or date-time between 1900 and one day from now
 (default: the time of the request); ``source`` ≤ 100; ``external_id`` 1–255 characters, unique per
-product. Strings must be JSON strings and are trimmed; ``null`` means absent.
+product. Strings must be JSON strings and are NFC-normalised (lengths count NFC characters; not
+``external_id``, kept as sent) and trimmed; ``null`` means absent.
 
 Per type:
 - ``blocker``, ``unblocked``, ``question``, ``error``, ``release``, ``deploy``, ``ci``: ``title``
@@ -57,6 +58,7 @@ from apps.products.models import NAME_MAX, ProductState
 from apps.products.names import one_per_key
 from synchronex.api.parsers import exact_decimal
 from synchronex.api.serializers import StrictSerializer
+from synchronex.text import nfc
 
 BATCH_MAX = 100
 ITEM_TITLE_MAX = LIST_ITEM_MAX  # the title becomes a product-state list item
@@ -188,6 +190,7 @@ class SignalSerializer(StrictSerializer):
         max_length=EXTERNAL_ID_MAX,
         required=False,
         allow_null=True,
+        verbatim=True,  # the client's own id, compared byte for byte (not NFC-normalised)
         help_text="Your id of the event; a repeat for the same product is counted as a duplicate.",
     )
 
@@ -223,12 +226,12 @@ class SignalSerializer(StrictSerializer):
             if handoff is not None:
                 if not isinstance(handoff, str):
                     data_problems["next_session_starts_here"] = ["Must be a string."]
-                elif len(handoff.strip()) > SUMMARY_MAX:
+                elif len(nfc(handoff).strip()) > SUMMARY_MAX:
                     data_problems["next_session_starts_here"] = [
                         f"Ensure this field has no more than {SUMMARY_MAX} characters."
                     ]
-                else:
-                    data = {**data, "next_session_starts_here": handoff.strip()}
+                else:  # it becomes the product's handoff: stored NFC as every text field
+                    data = {**data, "next_session_starts_here": nfc(handoff).strip()}
         if kind == "decision":
             if len(body) > REASONING_MAX:
                 problems["body"] = [f"Ensure this field has no more than {REASONING_MAX} characters."]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from synchronex.api import errors
 from synchronex.api.serializers import iso_utc
+from synchronex.text import nfc
 
 from ..services import session_end, session_register
 from .registry import ToolContext, tool
@@ -101,7 +102,8 @@ def register_session(context: ToolContext, args: dict) -> dict:
 )
 def end_session(context: ToolContext, args: dict) -> dict:
     active = context.writable()
-    summary = args["summary"].strip()
+    # Both become product-state text: NFC, as every text the API stores (synchronex.text).
+    summary = nfc(args["summary"]).strip()
     if not summary:
         raise errors.ValidationFailed.for_fields({"summary": "May not be blank."})
     # A given handoff is written, an empty one too (it clears the handoff, as on the REST state
@@ -112,7 +114,7 @@ def end_session(context: ToolContext, args: dict) -> dict:
         session_id=args["session_id"],
         summary=summary,
         ended_by=args.get("ended_by", "").strip() or context.credential.actor,
-        next_session_starts_here=None if handoff is None else handoff.strip(),
+        next_session_starts_here=None if handoff is None else nfc(handoff).strip(),
     )
     session.product.refresh_from_db(fields=["next_session_starts_here"])
     return {

@@ -15,7 +15,8 @@ class MemorySearchQuerySerializer(serializers.Serializer):
     as the request's ``QueryDict``: unknown or repeated parameters are errors named together with
     the others, as in decision search."""
 
-    q = serializers.CharField(max_length=MAX_QUERY_CHARS, help_text="Search text, 1–500 characters (trimmed).")
+    # StrictString: NFC as every stored text (generic memories are searched by their NFC form).
+    q = StrictString(max_length=MAX_QUERY_CHARS, help_text="Search text, 1–500 characters (trimmed, NFC).")
     types = serializers.CharField(
         required=False,
         help_text=f"Comma-separated subset of {', '.join(SEARCH_TYPES)}; all when absent.",

@@ -76,7 +76,8 @@ class MemorySearchView(ApiView):
 CONSOLIDATE_DESCRIPTION = (
     "Queue a consolidation of the active scope, run by a background worker: (1) pending ingested signals "
     "are applied to product states, (2) duplicate decisions of a product (same text, or trigram similarity "
-    "≥ 0.9) merge into the oldest — the others are superseded, never deleted, (3) product-state lists are "
+    "≥ 0.9 to the oldest) merge into the oldest, which takes their tags, affected products, alternatives and "
+    "reasoning within its bounds — the others are superseded, never deleted, (3) product-state lists are "
     "de-duplicated and working items leave `what_is_blocked`, (4) the kernel's product snapshots (≤ 10, most "
     "recently active) are refreshed and its block re-rendered, (5) missing embeddings are computed when a "
     "provider is configured, (6) `stats` are recorded. Steps 1–4 are applied together or not at all. A scope "

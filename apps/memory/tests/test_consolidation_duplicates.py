@@ -80,14 +80,19 @@ def test_many_exact_duplicates_and_near_duplicates_group_and_merge_as_before(spa
     decide(space, "Use MySQL", supersedes=old.pk)  # ``old`` is superseded: not a candidate
     survivor = decide(space, "  use POSTGRES full-text search   for the decision index!! ")
     family = [survivor, *copies(survivor, [A, A.upper(), A + "...", A.lower().rstrip(".")] * 10)]
-    family += copies(survivor, [A_NEAR] * 20 + [A_FAR] * 20)  # A_FAR joins through A_NEAR only
+    family += copies(survivor, [A_NEAR] * 20)
+    # A_FAR is a near-duplicate of A_NEAR (0.94) but not of the survivor (0.89). A decision joins
+    # a group only when it is a near-duplicate of the group's survivor, so A_FAR does not join
+    # through A_NEAR (that made merging transitive without bound: a chain of small edits ended
+    # in a decision unlike its survivor); its copies form a group of their own.
+    far = copies(survivor, [A_FAR] * 20)
     billing = copies(survivor, [B] * 15 + [B_NEAR])
     loner = decide(space, LONER)
     hub_first = decide(space, A, product="Hub")
     hub = [hub_first, *copies(hub_first, [A] * 9)]
 
     groups, counter = groups_of(space)
-    expected = [{d.pk for d in family}, {d.pk for d in billing}, {d.pk for d in hub}]
+    expected = [{d.pk for d in family}, {d.pk for d in far}, {d.pk for d in billing}, {d.pk for d in hub}]
     assert sorted(groups, key=len) == sorted(expected, key=len)
     assert counter.rows <= 5 + 8, counter.rows  # a row per exact group and one per distinct text
     narrowed, _ = groups_of(space, product_id=hub_first.product_id)
@@ -98,7 +103,7 @@ def test_many_exact_duplicates_and_near_duplicates_group_and_merge_as_before(spa
     job.refresh_from_db()
     assert job.stats["decisions_merged"] == sum(len(group) - 1 for group in expected)
     links = dict(Decision.objects.filter(space=space).values_list("pk", "superseded_by_id"))
-    for members in (family, billing, hub):
+    for members in (family, far, billing, hub):
         oldest = min(members, key=lambda d: (Decision.objects.get(pk=d.pk).created_at, d.pk))
         assert links[oldest.pk] is None
         for member in members:  # following superseded_by from any merged decision ends at the survivor
@@ -106,7 +111,7 @@ def test_many_exact_duplicates_and_near_duplicates_group_and_merge_as_before(spa
             while links[at] is not None and hops <= len(members):
                 at, hops = links[at], hops + 1
             assert at == oldest.pk
-    assert links[survivor.pk] is None and links[hub_first.pk] is None
+    assert links[survivor.pk] is None and links[hub_first.pk] is None and links[far[0].pk] is None
     assert links[loner.pk] is None
     assert links[old.pk] is not None
     # A second run has nothing left to merge.

@@ -5,15 +5,27 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.products.names import name_problem, normalise_product_name
+from synchronex.text import nfc
 
 
 class StrictString(serializers.CharField):
-    """A CharField that accepts only JSON strings (DRF would turn 5 into "5")."""
+    """A CharField that accepts only JSON strings (DRF would turn 5 into "5"), NFC-normalised.
+
+    The one field of the API's free text (REST and MCP bodies, and MIF import, which checks
+    decisions, product states and the kernel with the same serializers): the string is put in NFC
+    and then trimmed and checked, so lengths count NFC characters, as product names' do, and a
+    composed and a decomposed spelling are stored as one text (``synchronex.text``).
+    ``verbatim=True`` keeps the string as sent: an id the client compares byte for byte.
+    """
+
+    def __init__(self, *, verbatim: bool = False, **kwargs):
+        self.verbatim = verbatim
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
-        return super().to_internal_value(data)
+        return super().to_internal_value(data if self.verbatim else nfc(data))
 
 
 class ProductNameField(StrictString):

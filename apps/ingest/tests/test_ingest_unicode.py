@@ -1,0 +1,112 @@
+"""Composed (NFC) and decomposed (NFD) spellings of one text are one text: signals are stored NFC,
+consolidation matches list items by NFC, and searches look for the NFC query (over real HTTP)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from django.db import connection
+
+from apps.ingest.models import Signal
+from apps.memory.consolidation import consolidation_job_request, consolidation_job_run
+from apps.scopes.services import space_ensure_personal
+from tests.support.workers import publishing_to, sqla_broker_url
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def nfd(text: str) -> str:
+    return unicodedata.normalize("NFD", text)
+
+
+@pytest.fixture(autouse=True)
+def test_broker(transactional_db):
+    """Queued jobs go to the test database's broker tables, not the development broker."""
+    with publishing_to(sqla_broker_url(connection.settings_dict)):
+        yield
+
+
+def ingest(client, project: str, body) -> dict:
+    response = client.post(f"/api/v1/ingest/{project}", json=body)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def consolidate(user) -> None:
+    job, created = consolidation_job_request(space=space_ensure_personal(user=user))
+    assert created
+    assert consolidation_job_run(job_id=job.pk).outcome == "succeeded"
+
+
+def test_a_blocker_sent_nfd_is_unblocked_by_its_nfc_spelling(write_api, user):
+    assert nfd("Café menu") != nfc("Café menu")
+    ingest(
+        write_api,
+        "Uni",
+        {
+            "signals": [
+                {"type": "blocker", "title": nfd("Café menu")},
+                {"type": "unblocked", "title": nfc("Café menu")},
+            ]
+        },
+    )
+    consolidate(user)
+
+    state = write_api.get("/api/v1/memory/product/Uni/state").json()
+    assert state["what_works"] == [nfc("Café menu")]
+    assert state["what_is_blocked"] == []
+
+
+def test_signal_text_is_stored_nfc_and_its_length_counted_after_nfc(write_api):
+    body = ingest(
+        write_api,
+        "Uni",
+        {
+            "signals": [
+                # 1,000 code points that compose to 500 characters: at the list item bound, not past it.
+                {"type": "question", "title": "e\u0301" * 500, "body": nfd("Résumé"), "source": nfd("café")},
+                {
+                    "type": "session_summary",
+                    "body": nfd("Shipped the café"),
+                    "data": {"next_session_starts_here": nfd("Déploy")},
+                },
+            ]
+        },
+    )
+    question, summary = (Signal.objects.get(pk=entry["id"]) for entry in body["signals"])
+    assert question.title == "\u00e9" * 500 and question.body == nfc("Résumé") and question.source == nfc("café")
+    assert summary.body == nfc("Shipped the café")
+    assert summary.data == {"next_session_starts_here": nfc("Déploy")}
+
+    # 500 of U+0958, which NFC splits in two (a composition exclusion): 1,000 characters.
+    response = write_api.post("/api/v1/ingest/Uni", json={"type": "blocker", "title": "\u0958" * 500})
+    assert response.status_code == 400, response.text
+    assert "title" in response.json()["error"]["details"]["fields"]
+
+
+def test_the_external_id_is_kept_as_sent(write_api):
+    """An id is the client's, compared byte for byte: its two spellings are two events."""
+    first = ingest(write_api, "Uni", {"type": "note", "title": "a", "external_id": nfd("é-1")})
+    second = ingest(write_api, "Uni", {"type": "note", "title": "b", "external_id": nfc("é-1")})
+    assert first["accepted"] == 1 and second["accepted"] == 1
+    assert Signal.objects.get(pk=first["signals"][0]["id"]).external_id == nfd("é-1")
+
+
+def test_an_nfd_decision_is_found_by_an_nfc_search_and_the_other_way_round(write_api):
+    ingest(write_api, "Uni", {"type": "decision", "title": nfd("Serve the résumé builder from the edge")})
+
+    for query in (nfc("résumé"), nfd("résumé")):
+        decisions = write_api.get("/api/v1/memory/decisions/search", params={"q": query})
+        assert decisions.status_code == 200, decisions.text
+        assert [hit["decision"] for hit in decisions.json()["results"]] == [
+            nfc("Serve the résumé builder from the edge")
+        ]
+        found = write_api.get("/api/v1/memory/search", params={"q": query, "types": "decision,signal"})
+        assert found.status_code == 200, found.text
+        assert sorted(hit["type"] for hit in found.json()["results"]) == ["decision", "signal"]
+        assert all("**résumé**" in hit["snippet"] for hit in found.json()["results"])
