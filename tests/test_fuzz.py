@@ -57,19 +57,43 @@ def fuzz_token(live_server, transactional_db, make_user, make_key, settings):
     return make_key(user, "write", name="fuzz")
 
 
+# MIF import reports a bad item in ``errors`` and imports the others (200), as documented: an item
+# the schema describes otherwise (a number for a memory's text) is such an item, not a refusal of
+# the request. That operation is run apart, without ``negative_data_rejection``; every other check
+# applies to it as to the rest.
+IMPORT_PATH = "/api/v1/memory/import-mif"
+
+
 @pytest.mark.slow
 def test_every_operation_answers_as_its_schema_says(live_server, fuzz_token, tmp_path, caplog):
     caplog.set_level(logging.CRITICAL)  # thousands of access lines; failures are in st's report
+    operations = _operation_count(live_server.url)
+    runs = [
+        (["--exclude-path", IMPORT_PATH], CHECKS, operations - 1),
+        (["--include-path", IMPORT_PATH], [check for check in CHECKS if check != "negative_data_rejection"], 1),
+    ]
+    reports = []
+    for selection, checks, tested in runs:
+        result = _schemathesis(live_server.url, fuzz_token, tmp_path, [*selection, "--checks", ",".join(checks)])
+        # Generated values can be huge (a 4,000-character query string): keep every line, cut each.
+        report = "\n".join(line[:400] for line in (result.stdout + result.stderr).splitlines())
+        reports.append(result.stdout + result.stderr)
+        assert result.returncode == 0, report
+        assert f"Tested: {tested}" in report, report
+    if os.environ.get("FUZZ_REPORT"):  # the whole reports, generated bodies uncut
+        Path(os.environ["FUZZ_REPORT"]).write_text("\n".join(reports))
+
+
+def _schemathesis(base_url: str, token: str, cwd: Path, options: list[str]) -> subprocess.CompletedProcess:
     command = [
         ST,
         "run",
-        f"{live_server.url}/api/v1/openapi.json",
+        f"{base_url}/api/v1/openapi.json",
         "--url",
-        live_server.url,
+        base_url,
         "--header",
-        f"Authorization: Bearer {fuzz_token}",
-        "--checks",
-        ",".join(CHECKS),
+        f"Authorization: Bearer {token}",
+        *options,
         "--max-examples",
         MAX_EXAMPLES,
         "--phases",
@@ -89,14 +113,7 @@ def test_every_operation_answers_as_its_schema_says(live_server, fuzz_token, tmp
     if SEED != "random":
         command += ["--seed", SEED]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "", "NO_COLOR": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
-    if os.environ.get("FUZZ_REPORT"):  # the whole report, generated bodies uncut
-        Path(os.environ["FUZZ_REPORT"]).write_text(result.stdout + result.stderr)
-    # Generated values can be huge (a 4,000-character query string): keep every line, cut each.
-    report = "\n".join(line[:400] for line in (result.stdout + result.stderr).splitlines())
-    operations = _operation_count(live_server.url)
-    assert result.returncode == 0, report
-    assert f"Tested: {operations}" in report, report
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=cwd, env=env)
 
 
 def _operation_count(base_url: str) -> int:
