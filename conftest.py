@@ -130,8 +130,9 @@ def staff(superuser):
 
 @pytest.fixture
 def broker_on_test_database(db):
-    """The embedded broker on the test database, for a /healthz that must answer 200: its broker
-    check makes a round trip to the broker's database, which otherwise is the development one."""
+    """The embedded broker on the test database: jobs a test queues (a consolidation it then runs
+    in-process, say) go to its tables, and a /healthz that must answer 200 makes its broker round
+    trip there, not to the development database."""
     from django.db import connection
 
     from tests.support.workers import publishing_to, sqla_broker_url

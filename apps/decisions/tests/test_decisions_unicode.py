@@ -6,17 +6,15 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from django.db import connection
 
 from apps.decisions.models import Decision
 from apps.mcp.tests.conftest import Mcp
-from apps.memory.consolidation import consolidation_job_request, consolidation_job_run
 from apps.scopes.services import space_ensure_personal
-from tests.support.workers import publishing_to, sqla_broker_url
+from tests.support.consolidation import consolidate
 
 from .helpers import DECISIONS, make, record, search, texts
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("broker_on_test_database")]
 CAFE = "Use café API for menus"
 CAFE_NFC = unicodedata.normalize("NFC", CAFE)
 CAFE_NFD = unicodedata.normalize("NFD", CAFE)
@@ -30,21 +28,6 @@ def nfd(text: str) -> str:
     return unicodedata.normalize("NFD", text)
 
 
-@pytest.fixture(autouse=True)
-def test_broker(transactional_db):
-    """Queued jobs go to the test database's broker tables, not the development broker."""
-    with publishing_to(sqla_broker_url(connection.settings_dict)):
-        yield
-
-
-def consolidate(user) -> dict:
-    job, created = consolidation_job_request(space=space_ensure_personal(user=user))
-    assert created
-    assert consolidation_job_run(job_id=job.pk).outcome == "succeeded"
-    job.refresh_from_db()
-    return job.stats
-
-
 def current(client) -> list[str]:
     return texts(search(client))  # without q: the current decisions, newest first
 
@@ -54,7 +37,7 @@ def test_nfc_and_nfd_spellings_of_a_decision_merge(write_api, user):
     second = record(write_api, CAFE_NFD, product="Uni")
     assert first["decision"] == second["decision"] == CAFE_NFC
 
-    assert consolidate(user)["decisions_merged"] == 1
+    assert consolidate(space_ensure_personal(user=user))["decisions_merged"] == 1
     assert current(write_api) == [CAFE_NFC]
     assert Decision.objects.get(pk=first["id"]).superseded_by_id is None
 
@@ -64,7 +47,7 @@ def test_a_decision_stored_nfd_before_merges_with_its_nfc_spelling(write_api, us
     older = make(product, CAFE_NFD)
     record(write_api, CAFE_NFC)
 
-    assert consolidate(user)["decisions_merged"] == 1
+    assert consolidate(space_ensure_personal(user=user))["decisions_merged"] == 1
     assert [d.pk for d in Decision.objects.filter(superseded_by__isnull=True)] == [older.pk]
 
 

@@ -6,14 +6,12 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from django.db import connection
 
 from apps.ingest.models import Signal
-from apps.memory.consolidation import consolidation_job_request, consolidation_job_run
 from apps.scopes.services import space_ensure_personal
-from tests.support.workers import publishing_to, sqla_broker_url
+from tests.support.consolidation import consolidate
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("broker_on_test_database")]
 
 
 def nfc(text: str) -> str:
@@ -24,23 +22,10 @@ def nfd(text: str) -> str:
     return unicodedata.normalize("NFD", text)
 
 
-@pytest.fixture(autouse=True)
-def test_broker(transactional_db):
-    """Queued jobs go to the test database's broker tables, not the development broker."""
-    with publishing_to(sqla_broker_url(connection.settings_dict)):
-        yield
-
-
 def ingest(client, project: str, body) -> dict:
     response = client.post(f"/api/v1/ingest/{project}", json=body)
     assert response.status_code == 202, response.text
     return response.json()
-
-
-def consolidate(user) -> None:
-    job, created = consolidation_job_request(space=space_ensure_personal(user=user))
-    assert created
-    assert consolidation_job_run(job_id=job.pk).outcome == "succeeded"
 
 
 def test_a_blocker_sent_nfd_is_unblocked_by_its_nfc_spelling(write_api, user):
@@ -55,7 +40,7 @@ def test_a_blocker_sent_nfd_is_unblocked_by_its_nfc_spelling(write_api, user):
             ]
         },
     )
-    consolidate(user)
+    consolidate(space_ensure_personal(user=user))
 
     state = write_api.get("/api/v1/memory/product/Uni/state").json()
     assert state["what_works"] == [nfc("Café menu")]

@@ -5,31 +5,14 @@ over real HTTP; the job runs in this process, as in test_consolidation_steps."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
 
 from apps.ingest.models import Signal
-from apps.memory.consolidation import consolidation_job_request, consolidation_job_run
 from apps.scopes.services import space_ensure_personal
-from tests.support.workers import publishing_to, sqla_broker_url
+from tests.support.consolidation import consolidate
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("broker_on_test_database")]
 
 STATE = "/api/v1/memory/product/Canc/state"
-
-
-@pytest.fixture(autouse=True)
-def test_broker(transactional_db):
-    """Queued jobs go to the test database's broker (no worker reads it)."""
-    with publishing_to(sqla_broker_url(connection.settings_dict)):
-        yield
-
-
-def consolidate(user) -> dict:
-    job, created = consolidation_job_request(space=space_ensure_personal(user=user))
-    assert created
-    assert consolidation_job_run(job_id=job.pk).outcome == "succeeded"
-    job.refresh_from_db()
-    return job.stats
 
 
 def ingest(client, signal: dict) -> None:
@@ -41,7 +24,7 @@ def test_a_cancelled_deploy_changes_nothing_and_is_ignored(user, write_api, read
     assert write_api.post(STATE, json={"status": "paused"}).status_code in (200, 201)
     ingest(write_api, {"type": "deploy", "title": "Deploy v7 to production", "data": {"outcome": "cancelled"}})
     ingest(write_api, {"type": "ci", "title": "Build v7", "data": {"outcome": "cancelled"}})
-    stats = consolidate(user)
+    stats = consolidate(space_ensure_personal(user=user))
     assert stats["signals_applied"] == 0 and stats["signals_ignored"] == 2
     state = read_api.get(STATE).json()
     assert state["status"] == "paused"
@@ -50,6 +33,6 @@ def test_a_cancelled_deploy_changes_nothing_and_is_ignored(user, write_api, read
 
     # A successful deploy (the default outcome) still reactivates and joins what_works.
     ingest(write_api, {"type": "deploy", "title": "Deploy v8 to production"})
-    assert consolidate(user)["signals_applied"] == 1
+    assert consolidate(space_ensure_personal(user=user))["signals_applied"] == 1
     state = read_api.get(STATE).json()
     assert state["status"] == "active" and state["what_works"] == ["Deploy v8 to production"]

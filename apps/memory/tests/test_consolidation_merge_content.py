@@ -5,7 +5,6 @@ written and searched over real HTTP; the job runs in this process, as in test_co
 from __future__ import annotations
 
 import pytest
-from django.db import connection
 
 from apps.decisions.models import (
     AFFECTS_MAX,
@@ -16,35 +15,19 @@ from apps.decisions.models import (
 )
 from apps.decisions.services import decision_create
 from apps.decisions.tests.helpers import DECISIONS, record, search
-from apps.memory.consolidation import consolidation_job_request, consolidation_job_run
 from apps.memory.embedding_runs import embeddings_compute_pending
 from apps.memory.tests.fake_openai import bag_of_words_vector
 from apps.scopes.services import space_ensure_personal
-from tests.support.workers import publishing_to, sqla_broker_url
+from tests.support.consolidation import consolidate
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("broker_on_test_database")]
 
 REASONING_SEPARATOR = "\n\n---\n\n"  # between reasonings a survivor took from its duplicates (README)
-
-
-@pytest.fixture(autouse=True)
-def test_broker(transactional_db):
-    """Queued jobs and embedding runs go to the test database's broker (no worker reads it)."""
-    with publishing_to(sqla_broker_url(connection.settings_dict)):
-        yield
 
 
 @pytest.fixture
 def space(user):
     return space_ensure_personal(user=user)
-
-
-def consolidate(space) -> dict:
-    job, created = consolidation_job_request(space=space)
-    assert created
-    assert consolidation_job_run(job_id=job.pk).outcome == "succeeded"
-    job.refresh_from_db()
-    return job.stats
 
 
 def ids(body: dict) -> list[str]:

@@ -6,34 +6,17 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from django.db import connection
 
 from apps.mcp.tests.conftest import Mcp
-from apps.memory.consolidation import consolidation_job_request, consolidation_job_run
 from apps.products.models import ProductState
 from apps.scopes.services import space_ensure_personal
-from tests.support.workers import publishing_to, sqla_broker_url
+from tests.support.consolidation import consolidate
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("broker_on_test_database")]
 CAFE_NFC = unicodedata.normalize("NFC", "Café menu")
 CAFE_NFD = unicodedata.normalize("NFD", "Café menu")
 Q_NFC = unicodedata.normalize("NFC", "Qé")
 Q_NFD = unicodedata.normalize("NFD", "Qé")
-
-
-@pytest.fixture(autouse=True)
-def test_broker(transactional_db):
-    """Queued jobs go to the test database's broker tables, not the development broker."""
-    with publishing_to(sqla_broker_url(connection.settings_dict)):
-        yield
-
-
-def consolidate(user) -> dict:
-    job, created = consolidation_job_request(space=space_ensure_personal(user=user))
-    assert created
-    assert consolidation_job_run(job_id=job.pk).outcome == "succeeded"
-    job.refresh_from_db()
-    return job.stats
 
 
 def test_a_state_written_in_both_spellings_is_stored_nfc_and_cleaned(write_api, user):
@@ -51,7 +34,7 @@ def test_a_state_written_in_both_spellings_is_stored_nfc_and_cleaned(write_api, 
     assert body["what_is_blocked"] == [CAFE_NFC] and body["open_questions"] == [Q_NFC, Q_NFC]
     assert body["next_session_starts_here"] == unicodedata.normalize("NFC", "Déploy")
 
-    assert consolidate(user)["items_cleaned"] == 2
+    assert consolidate(space_ensure_personal(user=user))["items_cleaned"] == 2
     state = write_api.get("/api/v1/memory/product/Uni2/state").json()
     assert (state["what_works"], state["what_is_blocked"], state["open_questions"]) == ([CAFE_NFC], [], [Q_NFC])
 
@@ -63,7 +46,7 @@ def test_items_stored_nfd_before_match_their_nfc_spelling(write_api, user):
     ProductState.objects.create(
         space=space, name="Uni2", what_works=[CAFE_NFC], what_is_blocked=[CAFE_NFD], open_questions=[Q_NFD, Q_NFC]
     )
-    assert consolidate(user)["items_cleaned"] == 2
+    assert consolidate(space_ensure_personal(user=user))["items_cleaned"] == 2
     state = write_api.get("/api/v1/memory/product/Uni2/state").json()
     assert (state["what_works"], state["what_is_blocked"], state["open_questions"]) == ([CAFE_NFC], [], [Q_NFD])
 
