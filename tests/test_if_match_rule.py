@@ -26,6 +26,8 @@ NAMING_NO_VERSION = [
     '"' + "9" * 5000 + '"',  # past Python's int() digit limit: must not be a 500
     '""',
     '"01x"',
+    '"01"',  # strong comparison is character for character: the ETag is "1", not "01"
+    "01",
     '"a,b"',  # an opaque tag may hold a comma
     'W/"1"',  # If-Match compares strongly (RFC 9110 §13.1.1): a weak tag never matches
     '"7", W/"1"',

@@ -4,11 +4,12 @@ PUT, a product state's POST (and the MCP tool's ``expected_version``).
 A versioned resource's ETag is its version, quoted: ``"3"``. The header is ``*`` or a list of
 entity tags; a bare number (``3``) is taken for ``"3"``, since clients often send back the version
 they read without its quotes. An entity tag that names no current version — another number, one
-longer than any version, a weak tag (``W/"3"``: If-Match compares strongly, so a weak tag never
-matches), any other opaque tag (``"abc"``) — is PRECONDITION_FAILED, as SPEC §1 asks of an If-Match
-that does not match. A value that is no entity tag at all (``yesterday``, ``"3`` without its
-closing quote, ``*`` among tags) is VALIDATION_ERROR: the client has a bug, and a 412 would send it
-to read the resource again and retry with the same header.
+longer than any version, one spelt with a leading zero (``"01"``), a weak tag (``W/"3"``: If-Match
+compares strongly, so a weak tag never matches), any other opaque tag (``"abc"``) — is
+PRECONDITION_FAILED, as SPEC §1 asks of an If-Match that does not match. A value that is no entity
+tag at all (``yesterday``, ``"3`` without its closing quote, ``*`` among tags) is VALIDATION_ERROR:
+the client has a bug, and a 412 would send it to read the resource again and retry with the same
+header.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from synchronex.api import errors
 # bare number, or nothing (RFC 9110 §5.6.1: recipients skip empty elements). Read by a scan, not
 # split on commas, since an opaque tag may hold one.
 _ELEMENT = re.compile(r'[ \t]*(?:(?P<weak>W/)?"(?P<opaque>[\x21\x23-\x7e\x80-\xff]*)"|(?P<bare>[0-9]+))?[ \t]*(?:,|\Z)')
-_DIGITS = re.compile(r"[0-9]+")
-# Versions are PositiveIntegerFields (at most 2,147,483,647): a tag of more significant digits names
-# none, and is never handed to int(), which refuses strings of more than 4,300 digits.
-_VERSION_DIGITS_MAX = 10
+# A version as its ETag spells it: no leading zero, since strong comparison is character for
+# character ("01" is another tag than "1"). Versions are PositiveIntegerFields (at most
+# 2,147,483,647): a tag of more digits names none, and is never handed to int(), which refuses
+# strings of more than 4,300 digits.
+_VERSION = re.compile(r"0|[1-9][0-9]{0,9}")
 _MALFORMED = 'Send "*" or the ETag you received, e.g. "3".'
 
 
@@ -62,7 +64,7 @@ class IfMatch:
             if tag is None:
                 continue
             elements += 1
-            if not element["weak"] and _DIGITS.fullmatch(tag) and len(tag.lstrip("0")) <= _VERSION_DIGITS_MAX:
+            if not element["weak"] and _VERSION.fullmatch(tag):
                 versions.add(int(tag))
         if not elements:
             raise errors.ValidationFailed.for_fields({"If-Match": _MALFORMED})
