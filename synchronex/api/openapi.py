@@ -128,8 +128,8 @@ SCOPED_PREFIXES = (
 )
 # Schemas that allow no field beyond their own: an answer with fewer fields than another, which
 # must not also fit the fuller answer's place in a ``oneOf`` (the product state, kernel and active
-# scope a write-only token gets, beside the whole answer).
-CLOSED_SCHEMAS = ("ProductStateWritten", "KernelWritten", "ScopeSet")
+# scope, and the member added, that a write-only token gets, beside the whole answer).
+CLOSED_SCHEMAS = ("ProductStateWritten", "KernelWritten", "ScopeSet", "MemberWritten")
 # The answers given after authentication and the quota (the rate-limit and scope headers' responses).
 AFTER_QUOTA = ("400", "403", "404", "409", "412")
 # Answers that carry the rate-limit headers as well, though the scope was not resolved: a body

@@ -20,6 +20,13 @@ SCOPE_SET_RESULT = PolymorphicProxySerializer(
 )
 
 
+MEMBER_WRITE_RESULT = PolymorphicProxySerializer(
+    component_name="MemberWriteResult",
+    serializers=[s.MemberSerializer, s.MemberWrittenSerializer],
+    resource_type_field_name=None,
+)
+
+
 def _ref(membership: Membership) -> dict:
     space = membership.space
     return {"id": space.id, "name": space.name, "kind": space.kind, "role": membership.role}
@@ -146,10 +153,11 @@ class MemberListView(ApiView):
             "manage members, so others get FORBIDDEN either way). Only the owner makes admins or changes an "
             "admin's role. Answers 201 when added, 200 when the role changed. TIER_REQUIRED while the "
             "workspace's owner is not on the team plan or above (reading, writing, removing members and "
-            "leaving keep working)."
+            "leaving keep working). A token without `memory:read` is answered only `user_id`, `email` and "
+            "`role`: writing never reads the member's name or when they joined."
         ),
         request=s.MemberAddSerializer,
-        responses={200: s.MemberSerializer, 201: s.MemberSerializer},
+        responses={200: MEMBER_WRITE_RESULT, 201: MEMBER_WRITE_RESULT},
     )
     def post(self, request, workspace_id):
         body = s.MemberAddSerializer(data=request.data)
@@ -157,9 +165,12 @@ class MemberListView(ApiView):
         actor = workspace_membership(user=request.user, workspace_id=workspace_id)
         membership, created = member_put_by_email(actor_membership=actor, **body.validated_data)
         user = membership.user
-        data = {"user_id": user.id, "email": user.email, "name": user.name, "role": membership.role}
-        data["joined_at"] = membership.created_at
-        return Response(s.MemberSerializer(data).data, status=201 if created else 200)
+        status = 201 if created else 200
+        data = {"user_id": user.id, "email": user.email, "role": membership.role}
+        if not request.auth.allows("memory:read"):
+            return Response(s.MemberWrittenSerializer(data).data, status=status)
+        data.update(name=user.name, joined_at=membership.created_at)
+        return Response(s.MemberSerializer(data).data, status=status)
 
 
 class MemberDetailView(ApiView):
