@@ -17,13 +17,14 @@ from collections.abc import Iterable
 from django.db import connection
 
 from synchronex.api import errors
+from synchronex.text import nfc
 
 from .models import NAME_MAX
 
 
 def normalise_product_name(raw: str) -> str:
     """Trim and NFC-normalise (so a name typed on two keyboards is one product)."""
-    return unicodedata.normalize("NFC", raw).strip()
+    return nfc(raw).strip()
 
 
 def has_control_character(text: str) -> bool:

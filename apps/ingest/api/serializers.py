@@ -226,12 +226,12 @@ class SignalSerializer(StrictSerializer):
             if handoff is not None:
                 if not isinstance(handoff, str):
                     data_problems["next_session_starts_here"] = ["Must be a string."]
-                elif len(nfc(handoff).strip()) > SUMMARY_MAX:
+                elif len(handoff := nfc(handoff).strip()) > SUMMARY_MAX:
                     data_problems["next_session_starts_here"] = [
                         f"Ensure this field has no more than {SUMMARY_MAX} characters."
                     ]
                 else:  # it becomes the product's handoff: stored NFC as every text field
-                    data = {**data, "next_session_starts_here": nfc(handoff).strip()}
+                    data = {**data, "next_session_starts_here": handoff}
         if kind == "decision":
             if len(body) > REASONING_MAX:
                 problems["body"] = [f"Ensure this field has no more than {REASONING_MAX} characters."]

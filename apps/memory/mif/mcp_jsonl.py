@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from apps.memory.mif.common import Candidate, derived_id, iso_z
+from apps.memory.mif.graph import relation_memory
 from apps.memory.services import unstorable
 from synchronex.api.parsers import MAX_DEPTH, depth_exceeds
 
@@ -130,11 +131,15 @@ def _entity(record: dict, index: int, created_at: str) -> list[Candidate]:
 def _relation(record: dict, index: int, created_at: str) -> Candidate:
     source, target, relation = _text(record, "from"), _text(record, "to"), _text(record, "relationType")
     memory_id = derived_id("mcp-relation", source, relation, target)
-    entities = [{"name": source, "entity_type": "unknown", "confidence": 1.0}]
-    if target != source:
-        entities.append({"name": target, "entity_type": "unknown", "confidence": 1.0})
-    content = f"{source} {relation.replace('_', ' ')} {target}"
-    return Candidate(index, str(memory_id), _memory(memory_id, content, "relation", entities, record, created_at))
+    memory = relation_memory(
+        memory_id,
+        ends=[(source, ""), (target, "")],
+        relation=relation,
+        created_at=created_at,
+        source=dict(SOURCE),
+        vendor={VENDOR_KEY: record},
+    )
+    return Candidate(index, str(memory_id), memory)
 
 
 def mcp_candidates(text: str, *, now: datetime) -> list[Candidate]:
