@@ -16,9 +16,10 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from apps.accounts.models import ApiKey, User
-from apps.accounts.services import api_keys_revoke
+from apps.accounts.services import api_keys_revoke, users_delete
 from apps.accounts.views import throttled_page
 from synchronex.admin_bounds import BoundedAdmin
+from synchronex.admin_deletes import RetriedDeletesMixin
 from synchronex.admin_rules import NoSecretLookupsMixin
 from synchronex.api.ratelimit import ip_throttled, limits_for, usage_today_many
 
@@ -56,13 +57,16 @@ RIGHTS = ["is_staff", "is_superuser", "groups", "user_permissions"]
 
 
 @admin.register(User)
-class UserAdmin(BoundedAdmin, NoSecretLookupsMixin, BaseUserAdmin):
+class UserAdmin(RetriedDeletesMixin, BoundedAdmin, NoSecretLookupsMixin, BaseUserAdmin):
     """Users; rights (staff, superuser, groups, permissions) are granted by superusers only.
 
     Staff allowed to change users see those fields read-only, and cannot change (nor set the
     password of, nor delete) a superuser's account or another staff member's: otherwise
     ``change_user`` alone would be enough to make oneself superuser, or to take over an account
     with more rights. Their own account stays theirs to edit (rights aside).
+
+    A user is deleted with their spaces' memory through ``users_delete``, which waits for a
+    running consolidation of those spaces (``synchronex/admin_deletes.py``).
     """
 
     ordering = ["email"]
@@ -90,7 +94,8 @@ class UserAdmin(BoundedAdmin, NoSecretLookupsMixin, BaseUserAdmin):
             {
                 "fields": ["tier", "daily_limit", "minute_limit", "limits", "usage_today"],
                 "description": "Daily and per-minute limits apply to enterprise accounts only; "
-                "the other tiers use the plan's limits.",
+                "the other tiers use the plan's limits. Empty: the enterprise default (200,000 / 3,000); "
+                "0: no requests at all.",
             },
         ),
         ("Memory", {"fields": ["memory_links"]}),
@@ -120,6 +125,12 @@ class UserAdmin(BoundedAdmin, NoSecretLookupsMixin, BaseUserAdmin):
         if self._beyond_reach(request, obj):
             return False
         return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        users_delete(users=User.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        users_delete(users=queryset)
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)

@@ -14,8 +14,10 @@ from django.utils import timezone
 from apps.accounts.models import DISPLAY_PREFIX_LENGTH, KEY_PREFIX, LAST_USED_RESOLUTION, ApiKey, User, digest_key
 from apps.accounts.selectors import api_key_by_digest, api_key_statement
 from apps.products.names import has_control_character
-from apps.scopes.services import space_ensure_personal
+from apps.scopes.models import Space
+from apps.scopes.services import space_ensure_personal, spaces_lock_for_delete
 from synchronex.api import errors
+from synchronex.db.deadlocks import retry_deadlocks
 
 KEY_PATTERN = re.compile(r"^sx_live_[A-Za-z0-9_-]{43}$")
 KEY_NAME_CONTROL_CHARACTERS = "A key name may not contain control characters."
@@ -27,6 +29,20 @@ def user_create(*, email: str, password: str | None = None, tier: str = "free", 
     user = User.objects.create_user(email, password, tier=tier, **fields)
     space_ensure_personal(user=user)
     return user
+
+
+@retry_deadlocks
+def users_delete(*, users) -> None:
+    """Delete the ``users`` (a queryset) with everything of theirs: the spaces they own and all
+    their memory, keys, tokens and memberships.
+
+    The spaces' consolidation locks and product rows are taken first (``spaces_lock_for_delete``),
+    so the delete waits for a running consolidation rather than deadlocking with it, and a lock
+    cycle still met is run again (``retry_deadlocks``; inside a caller's transaction, the admin's,
+    the caller reruns the whole of it).
+    """
+    spaces_lock_for_delete(Space.objects.filter(owner__in=users.values("pk")).values_list("pk", flat=True))
+    users.delete()
 
 
 def generate_raw_key() -> str:

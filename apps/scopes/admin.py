@@ -13,7 +13,9 @@ from django.utils.html import format_html
 
 from apps.scopes.admin_views import memory_overview_view
 from apps.scopes.models import Membership, Space
+from apps.scopes.services import spaces_delete
 from synchronex.admin_bounds import BoundedAdmin
+from synchronex.admin_deletes import RetriedDeletesMixin
 from synchronex.admin_rules import on_own_pages
 
 
@@ -41,7 +43,10 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Space)
-class SpaceAdmin(BoundedAdmin, admin.ModelAdmin):
+class SpaceAdmin(RetriedDeletesMixin, BoundedAdmin, admin.ModelAdmin):
+    """Spaces, deleted with their memory through ``spaces_delete``, which waits for a running
+    consolidation of the space (``synchronex/admin_deletes.py``)."""
+
     list_display = ["name", "kind", "owner", "member_count", "created_at", "overview"]
     list_filter = ["kind"]
     search_fields = ["name", "owner__email"]
@@ -74,6 +79,12 @@ class SpaceAdmin(BoundedAdmin, admin.ModelAdmin):
         if obj is not None and obj.kind == Space.Kind.PERSONAL and on_own_pages(self, request):
             return False
         return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        spaces_delete(spaces=Space.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        spaces_delete(spaces=queryset)
 
     @admin.display(description="members", ordering="member_count")
     def member_count(self, obj: Space) -> int:

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from apps.accounts.models import User
 from apps.scopes.models import ActiveScope, Membership, Role, Space
 from synchronex.api import errors
+from synchronex.db.deadlocks import retry_deadlocks
 from synchronex.db.locks import hold_space_lock
 
 ASSIGNABLE_ROLES = (Role.ADMIN, Role.MEMBER, Role.VIEWER)
@@ -139,3 +140,34 @@ def member_remove(*, actor_membership: Membership, user_id) -> None:
 def scope_set(*, user, workspace: Space | None) -> None:
     """Store the user's active scope (None: personal)."""
     ActiveScope.objects.update_or_create(user=user, defaults={"workspace": workspace})
+
+
+def spaces_lock_for_delete(space_ids) -> None:
+    """Before a delete that cascades into these spaces' memory, take the locks their writers take
+    first, in their order, space by space in id order: the space's consolidation lock, then its
+    product rows (by id, as consolidation locks them). The caller's transaction holds them.
+
+    Django deletes a space's decisions before its product states; consolidation locks the product
+    states, then the decisions it merges, and every decision writer locks its product's row first.
+    A delete that met either closed a lock cycle and was PostgreSQL's deadlock victim. Holding
+    these first, the delete waits for a running consolidation's steps 1–4, and decision writes
+    wait for the delete (a consolidation that comes later finds its job gone with the space).
+    """
+    # Imported here: memory and products build on this app.
+    from apps.memory.consolidation_steps import LOCK_CLASS as CONSOLIDATION_LOCK_CLASS
+    from apps.products.models import ProductState
+
+    for space_id in sorted(set(space_ids)):
+        hold_space_lock(CONSOLIDATION_LOCK_CLASS, space_id)
+        list(ProductState.objects.select_for_update().filter(space_id=space_id).order_by("id").values_list("pk"))
+
+
+@retry_deadlocks
+def spaces_delete(*, spaces) -> None:
+    """Delete the ``spaces`` (a queryset) with all their memory, after ``spaces_lock_for_delete``.
+
+    Run again when still a deadlock's victim (``retry_deadlocks``); inside a caller's transaction
+    (the admin's delete page) the caller's own retry reruns the whole of it.
+    """
+    spaces_lock_for_delete(spaces.values_list("pk", flat=True))
+    spaces.delete()
