@@ -650,6 +650,14 @@ def test_users_show_tier_limits_and_todays_usage(staff, world):
     assert reverse("admin:scopes_space_overview", args=[world.personal.pk]) in page
 
 
+def test_users_show_an_enterprise_limit_of_zero_not_the_default(staff):
+    cut_off = user_create(email="cut-off@example.com", tier="enterprise", minute_limit=0)
+    changelist = staff.get(reverse("admin:accounts_user_changelist")).content.decode()
+    assert "200,000 / 0" in changelist and "200,000 / 3,000" not in changelist
+    page = staff.get(_urls(type(cut_off), cut_off)[1]).content.decode()
+    assert "0 of 200,000" in page
+
+
 def test_the_kernel_page_shows_the_block_its_token_count_and_revisions(staff, world):
     kernel = world.objects["identity.Kernel"]
     html = staff.get(_urls(type(kernel), kernel)[1]).content.decode()

@@ -66,7 +66,6 @@ def test_a_revoked_key_fails_at_once_and_counts_nothing(user, client_of):
     ("path", "headers", "status"),
     [
         (IDENTITY, {"HTTP_ACCEPT": "text/html"}, 400),  # refused by negotiation, before authentication
-        (IDENTITY + "?format=json", {}, 200),  # negotiated by DRF, not at once
         ("/api/v1/no-such-route", {}, 404),
         ("/api/v1/openapi.json", {}, 200),  # the schema counts no quota
     ],
@@ -77,6 +76,34 @@ def test_nothing_is_sent_for_a_request_that_might_not_reach_authentication(user,
     assert response.status_code == status
     assert getattr(response.wsgi_request, "key_prefetch", None) is None
     assert counted(user) == (1 if status == 200 and path.startswith(IDENTITY) else 0)
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"HTTP_HOST": "evil.example"}, 400),  # refused by CommonMiddleware (ALLOWED_HOSTS)
+        ({"HTTP_HOST": "bad host"}, 400),  # a malformed Host, the same
+        ({"CONTENT_LENGTH": str(2 * 1024 * 1024)}, 413),  # refused by ApiErrorMiddleware, earlier
+        ({"CONTENT_LENGTH": "many"}, 400),
+    ],
+)
+def test_a_request_refused_before_authentication_counts_nothing(user, client_of, headers, status):
+    wait_for_fresh_minute_margin(5)
+    client = client_of(user)
+    for _ in range(2):  # the second is sent ahead (the first prepares the statement on the connection)
+        assert client.get(IDENTITY).status_code == 200
+    assert response_was_sent_ahead(client.get(IDENTITY))
+    refused = [client.get(IDENTITY, **headers) for _ in range(3)]
+    assert [r.status_code for r in refused] == [status] * 3
+    assert not any("X-RateLimit-Remaining" in r for r in refused)
+    assert counted(user) == 3
+    assert int(client.get(IDENTITY)["X-RateLimit-Remaining"]) == 300 - 4
+    assert all(getattr(r.wsgi_request, "key_prefetch", None) is None for r in refused)
+
+
+def response_was_sent_ahead(response) -> bool:
+    prefetched = getattr(response.wsgi_request, "key_prefetch", None)
+    return response.status_code == 200 and prefetched is not None and prefetched.taken
 
 
 @pytest.mark.parametrize("token", ["sx_live_short", "sxo_" + "a" * 40, "not-a-key"])

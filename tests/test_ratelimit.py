@@ -81,6 +81,31 @@ def test_enterprise_without_own_numbers_uses_the_enterprise_default(make_user):
     assert ratelimit.limits_for(user) == ratelimit.ENTERPRISE_DEFAULTS
 
 
+def test_an_enterprise_limit_of_zero_admits_nothing(client_for, make_user):
+    """0 is an operator cutting an account off, not "use the default" (that is an empty field)."""
+    assert ratelimit.limits_for(make_user(tier="enterprise", minute_limit=0)) == {"day": 200_000, "minute": 0}
+    assert ratelimit.limits_for(make_user(tier="enterprise", daily_limit=0)) == {"day": 0, "minute": 3_000}
+    for limits in ({"minute_limit": 0}, {"daily_limit": 0}):
+        response = client_for(make_user(tier="enterprise", **limits)).get("/api/v1/scope")
+        assert response.status_code == 429, limits
+        assert response.json()["limit"] == 0 and response.headers["X-RateLimit-Limit"] == "0"
+
+
+@pytest.mark.django_db
+def test_an_enterprise_limit_of_zero_admits_nothing_on_redis(make_user, settings):
+    from tests.support import servers
+
+    if servers.redis_server_binary() is None:
+        pytest.skip("redis-server is not installed")
+    with servers.redis_server() as url:
+        settings.CACHES = {**settings.CACHES, "quota": {"BACKEND": "synchronex.api.cache.RedisCache", "LOCATION": url}}
+        settings.RATELIMIT_USE_CACHE = "quota"
+        assert not ratelimit.counts_in_database()
+        with pytest.raises(ratelimit.QuotaExceeded) as refused:
+            ratelimit.consume(make_user(tier="enterprise", minute_limit=0))
+        assert refused.value.usage.limit == 0 and refused.value.usage.window == "minute"
+
+
 def test_the_database_store_keeps_the_windows_of_ratelimit():
     from synchronex.api import quota_table
 

@@ -51,7 +51,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(max_length=254, unique=True)
     name = models.CharField(max_length=200, blank=True)
     tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.FREE)
-    # Enterprise accounts carry their own limits; empty means the enterprise default.
+    # Enterprise accounts carry their own limits; empty means the enterprise default, 0 admits no
+    # request (ratelimit.limits_for).
     daily_limit = models.PositiveIntegerField(null=True, blank=True)
     minute_limit = models.PositiveIntegerField(null=True, blank=True)
     is_active = models.BooleanField(default=True)

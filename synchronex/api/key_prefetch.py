@@ -11,11 +11,15 @@ authentication then takes its result (``take``) instead of running the statement
 
 It does so only for a request that will surely run that statement: a well-formed API key in a
 Bearer header, a route whose view is an ``ApiView`` that counts requests, an ``Accept`` header
-that content negotiation answers at once (so no 406 comes before authentication), and an address
-the failed-token throttle is not watching. So the request counts against its quota as it would
-have a moment later. A result nobody takes (the request failed before authentication, say with a
-disallowed Host) is read when anything else uses the connection, or when the response leaves
-this middleware; if the statement could not be sent or failed, authentication runs it as before.
+that content negotiation answers at once (so no 406 comes before authentication), an address
+the failed-token throttle is not watching, and a Host that ALLOWED_HOSTS names (CommonMiddleware
+refuses any other). So the request counts against its quota as it would have a moment later, and
+a request refused before authentication counts nothing (the body checks, 413 and a bad
+Content-Length, answer before this middleware; a 405 comes from DRF after authentication, so it
+counts, as it always did; ``DISALLOWED_USER_AGENTS`` is not set). A result nobody takes (should
+anything else fail in between) is read when anything else uses the connection, or when the
+response leaves this middleware; if the statement could not be sent or failed, authentication
+runs it as before.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import functools
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.urls import Resolver404, resolve
 
@@ -74,6 +79,13 @@ def start(request, lookup) -> Prefetched | None:
     if token is None or not answered_at_once(request):
         return None
     if not _counts_requests(settings.ROOT_URLCONF, request.path_info) or ratelimit.bearer_failures_watched(request):
+        return None
+    try:
+        # CommonMiddleware, after this one, refuses a Host that ALLOWED_HOSTS does not name (400):
+        # such a request never reaches authentication, so it must not count (a few µs, paid only
+        # by requests that passed every check above).
+        request.get_host()
+    except DisallowedHost:
         return None
     found = lookup(token)
     if found is None:

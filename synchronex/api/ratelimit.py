@@ -76,11 +76,15 @@ class QuotaExceeded(Exception):
 
 
 def limits_for(user) -> dict[str, int]:
-    """Daily and per-minute limits of an account: by tier, or its own numbers on enterprise."""
+    """Daily and per-minute limits of an account: by tier, or its own numbers on enterprise.
+
+    On enterprise an empty field means the default; 0 is a limit (an operator cutting the account
+    off: every request is refused), never replaced by the default."""
     if user.tier == "enterprise":
+        day, minute = user.daily_limit, user.minute_limit
         return {
-            "day": user.daily_limit or ENTERPRISE_DEFAULTS["day"],
-            "minute": user.minute_limit or ENTERPRISE_DEFAULTS["minute"],
+            "day": ENTERPRISE_DEFAULTS["day"] if day is None else day,
+            "minute": ENTERPRISE_DEFAULTS["minute"] if minute is None else minute,
         }
     return settings.TIER_LIMITS[user.tier]
 
@@ -268,5 +272,8 @@ def ip_throttled(request, *, group: str, rate: str) -> int | None:
     usage = get_usage(request, group=group, key="ip", rate=rate, increment=True)
     if usage is None or not usage["should_limit"]:
         return None
-    # At least 1: ``time_left`` is 0 in the window's last second, and -1 when the store failed.
-    return max(usage["time_left"], 1)
+    # ``time_left`` is the window's last second minus this whole second, but django-ratelimit keeps
+    # the window through all of that last second (``_get_window`` moves on only once it is past):
+    # the true wait, rounded up, is one more, so a client waiting exactly this long is admitted.
+    # At least 1: ``time_left`` is -1 when the store failed.
+    return max(usage["time_left"] + 1, 1)
