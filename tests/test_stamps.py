@@ -10,6 +10,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.accounts.models import ApiKey
+from apps.byok.models import ByokCredential
+from apps.byok.services import byok_credential_create, byok_credential_delete
+from apps.byok.tests.helpers import fresh_key
 from apps.decisions.models import Decision
 from apps.memory.models import EmbeddingSettings
 from apps.memory.tests.fake_openai import FakeEmbeddingServer, bag_of_words_vector
@@ -103,6 +106,22 @@ def test_embedding_settings_changes_stamp_the_spaces_people(team):
     before = stamps(*people)
     settings.delete()
     assert changed(before, stamps(*people)) == [True, True, False]
+
+
+def test_byok_key_changes_stamp_the_spaces_people_and_their_use_stamps_nobody(team):
+    people = (team["owner"], team["member"], team["outsider"])
+    before = stamps(*people)
+    credential = byok_credential_create(space=team["space"], service="openai", label="k", key=fresh_key())
+    assert changed(before, stamps(*people)) == [True, True, False]
+    before = stamps(*people)
+    ByokCredential.objects.filter(pk=credential.pk).update(last_used_at=timezone.now())
+    assert changed(before, stamps(*people)) == [False, False, False]
+    byok_credential_delete(space=team["space"], credential_id=credential.pk)
+    assert changed(before, stamps(*people)) == [True, True, False]
+    before = stamps(*people)
+    personal = space_ensure_personal(user=team["member"])  # redacted from their workspace reads too
+    byok_credential_create(space=personal, service="openai", label="mine", key=fresh_key())
+    assert changed(before, stamps(*people)) == [False, True, False]
 
 
 def test_changes_made_in_sql_are_stamped_too_and_stamps_never_repeat(user):
@@ -322,6 +341,18 @@ def test_a_remembered_identity_body_is_the_body_a_fresh_read_renders(make_user, 
     assert indented.status_code == 200 and indented.json() == fresh.json() and b'\n  "identity"' in indented.content
     refused = client.get(IDENTITY, HTTP_ACCEPT="text/html")  # still negotiated, as before
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_a_byok_key_added_after_a_read_is_redacted_from_the_next_identity_read(user, inproc_for):
+    client = inproc_for(user)
+    secret = fresh_key()
+    client.put(IDENTITY, {"constraints": {"always": [f"Bill {secret}"]}}, format="json")
+    assert "- Bill sk-" in client.get(IDENTITY).json()["injection_block"]  # remembered from here on
+    space = space_ensure_personal(user=user)
+    credential = byok_credential_create(space=space, service="openai", label="main", key=secret)
+    assert "- Bill [REDACTED:api_key]" in client.get(IDENTITY).json()["injection_block"]
+    byok_credential_delete(space=space, credential_id=credential.pk)
+    assert f"- Bill {secret}" in client.get(IDENTITY).json()["injection_block"]
 
 
 def test_the_schema_with_a_key_counts_no_request(user, inproc_for):

@@ -242,12 +242,14 @@ def ranking_sql(
     q: str,
     vector: list[float] | None,
     model: str | None,
+    words: str = "",
     corrected: str | None,
     half_life_days: float,
     limit: int,
     offset: int,
 ) -> tuple[str, dict]:
-    """The statement and its parameters; one row per decision of the page, columns: total,
+    """The statement and its parameters (``words``: what ``vector`` embeds, the words of ``q`` a
+    match must contain); one row per decision of the page, columns: total,
     text_matches, lexemes, every word required (no ``|`` or ``!`` in the tsquery; a lexeme holding
     one only costs the unknown-word check), then the decision's id, match, text part, semantic
     part, recency, score and ``PAGE_COLUMNS``. An empty page has no row (``ranked_page`` counts).
@@ -292,14 +294,19 @@ def ranking_sql(
         size = len(vector)
         # The same cast as the per-size HNSW index, so that the planner can use it.
         vector_type = f"vector({size})" if size in HNSW_DIMENSIONS else "vector"
-        params.update(vector="[" + ",".join(repr(float(x)) for x in vector) + "]", model=model)
+        params.update(vector="[" + ",".join(repr(float(x)) for x in vector) + "]", model=model, words=words)
+        # The query's exclusions hold for rows found by meaning too: the query must hold for the
+        # row once ``words`` (those a match must contain, in their order) are added to it, so
+        # an excluded word or phrase the row has keeps it out ("bread -bread" finds nothing).
+        # Only a '-' makes an exclusion in ``websearch_to_tsquery``.
+        excluded = f" AND ({TABLE}.search_document || to_tsvector('{SEARCH_CONFIG}', %(words)s)) @@ {TSQUERY}"
         ctes.append(
             f"""nearest AS (
             SELECT {TABLE}.id, {TABLE}.decided_at, {match} AS match,
                    {TABLE}.embedding::{vector_type} <=> %(vector)s::{vector_type} AS distance
             FROM {TABLE}
             WHERE {TABLE}.embedding IS NOT NULL AND {TABLE}.embedding_model = %(model)s
-              AND {TABLE}.embedding_dimensions = {size} AND {where}
+              AND {TABLE}.embedding_dimensions = {size} AND {where}{excluded if "-" in q else ""}
             ORDER BY distance
             LIMIT {VECTOR_CANDIDATES})"""
         )

@@ -7,16 +7,19 @@ one SQL statement built in ``ranking.py``; this module decides which branches ru
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.postgres.search import SearchQuery
 from django.db import transaction
-from django.db.models import Case, Q, QuerySet, Value, When
+from django.db.models import Case, Func, Q, QuerySet, TextField, Value, When
 from django.utils import timezone
 
 from apps.memory import embedding_pause, embeddings
+from apps.memory.search import PositiveWords
 from apps.memory.services import MAX_VECTOR_COMPONENT
 from apps.products.names import normalise_product_name
 from apps.products.selectors import product_find
@@ -27,7 +30,7 @@ from synchronex.api.tokens import count_tokens
 from synchronex.rendering import value_lines
 from synchronex.text import nfc
 
-from .models import Decision
+from .models import SEARCH_CONFIG, Decision
 from .ranking import (
     HEAVY_FIELDS,
     PAGE_COLUMNS,
@@ -209,9 +212,14 @@ def _newest_first(filters: Filters, *, half_life_days: float, limit: int, offset
     return SearchResult(hits=hits, count=count, semantic=False)
 
 
-def _query_vector(space: Space, q: str) -> tuple[list[float], str] | None:
-    """(the query's embedding, its model) when the space has a provider and vectors of that
-    model and size; else None. A provider that does not know its size yet learns it here. A provider
+# A lexeme in a tsquery's text: quoted, a quote in it doubled.
+_LEXEME = re.compile(r"'((?:[^']|'')*)'")
+
+
+def _query_vector(space: Space, q: str) -> tuple[list[float], str, str] | None:
+    """(the embedding of the words of ``q`` a match must contain, its model, those words) when the
+    space has a provider and vectors of that model and size, and ``q`` has such a word that is no
+    stop word; else None. A provider that does not know its size yet learns it here. A provider
     that is down is paused (apps.memory.embedding_pause): one search waits on it, not every one."""
     provider = embeddings.provider_for_space(space)
     if provider is None:
@@ -220,10 +228,25 @@ def _query_vector(space: Space, q: str) -> tuple[list[float], str] | None:
     size_known = bool(provider.dimensions)
     if size_known:
         comparable = comparable.filter(embedding_dimensions=provider.dimensions)
-    if not comparable.exists():
+    # Read with the check for vectors (no statement more): the query's required lexemes (none for
+    # stop words or punctuation alone, or only exclusions: the full-text branch finds nothing
+    # there, or rows without a word, and neither has a meaning to compare) and its required
+    # words (lowercased, in order; ``PositiveWords``), excluded terms dropped, so that "-stripe"
+    # does not pull the vector towards Stripe.
+    terms = comparable.annotate(
+        lexemes=Func(
+            SearchQuery(q, search_type="websearch", config=SEARCH_CONFIG),
+            function="querytree",
+            output_field=TextField(),
+        ),
+        words=PositiveWords(Value(q)),
+    ).values_list("lexemes", "words")[:1]
+    found = next(iter(terms), None)
+    if found is None or found[0] in ("", "T"):
         return None
+    words = " ".join(word.replace("''", "'") for word in _LEXEME.findall(found[1]))
     try:
-        vector = embedding_pause.embed_unless_paused(provider, [q], query=True)[0]
+        vector = embedding_pause.embed_unless_paused(provider, [words], query=True)[0]
     except embeddings.EmbeddingUnavailable:
         return None  # keyword ranking still answers; the response says semantic: false
     if not vector or (provider.dimensions and len(vector) != provider.dimensions):
@@ -237,16 +260,17 @@ def _query_vector(space: Space, q: str) -> tuple[list[float], str] | None:
     # and the response must not claim a semantic ranking.
     if not size_known and not comparable.filter(embedding_dimensions=len(vector)).exists():
         return None
-    return [float(x) for x in vector], provider.model
+    return [float(x) for x in vector], provider.model, words
 
 
 def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, limit: int, offset: int) -> SearchResult:
     semantic = _query_vector(space, q)
-    vector, model = semantic if semantic else (None, None)
+    vector, model, words = semantic if semantic else (None, None, "")
     args = {
         "q": q,
         "vector": vector,
         "model": model,
+        "words": words,
         "half_life_days": half_life_days,
         "limit": limit,
         "offset": offset,

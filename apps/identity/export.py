@@ -18,7 +18,9 @@ fits, whole pieces only:
 
 So the lowest-ranked decisions go first, then product-state list items (last items first).
 The space's BYOK keys, wherever a user pasted one, are replaced by ``[REDACTED:api_key]`` (the
-MIF export's ``Scrubber``) before any token is counted, so a redacted export still fits.
+MIF export's ``Scrubber``, built by ``reader_scrubber``) before any token is counted, so a
+redacted export still fits. ``kernel_redacted`` gives the kernel the same way to the other
+readers that hand it to an AI (the MCP tools, the identity read's block).
 Decisions are ranked by ``decision_search`` on the query (all words), topped up by a search on
 any of its words, so a long task text still finds what it mentions; with a product, decisions of
 other products that affect it are included (propagation).
@@ -33,7 +35,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.utils import timezone
@@ -41,7 +43,7 @@ from django.utils import timezone
 from apps.decisions.selectors import decision_render_text, decision_search
 from apps.identity import renderer
 from apps.identity.selectors import EffectiveKernel
-from apps.memory.mif.export import Scrubber, space_secrets
+from apps.memory.mif.export import reader_scrubber, scrub_json
 from apps.products.selectors import product_find
 from apps.scopes.models import Space
 from synchronex.api import errors
@@ -54,6 +56,13 @@ SHORT_QUERY_WORDS = 12
 MAX_QUERY_WORDS = 64
 _WORD = re.compile(r"\w+", re.UNICODE)
 _WEBSEARCH_OPERATORS = {"or", "and", "not"}
+# An exclusion of ``websearch_to_tsquery`` written on its term: "-word", '-"a phrase"' (a phrase runs
+# to the next quote or the end). A dash apart from its word ("- word", a list marker of a task
+# text) is one for PostgreSQL too, but the search by words does not take it as one: it would
+# drop the first word of every item.
+_EXCLUSION = re.compile(r'(?<!\S)-(?:"[^"]*"?|[^\s"]+)')
+# Every alternative of the search by words repeats the exclusions: at most this many characters.
+MAX_EXCLUSION_CHARS = 200
 
 # Product lists and texts with their headings; ``PRODUCT_KEEP_ORDER`` ranks what survives a
 # tight budget (last dropped first), ``DISPLAY_ORDER`` is the order they are printed in.
@@ -172,12 +181,19 @@ def _product_units(product, scrub: Callable[[str], str]) -> list[_Unit]:
     return [unit for group in PRODUCT_KEEP_ORDER for unit in by_group.get(group, [])]
 
 
-def _query_words(text: str) -> list[str]:
+def _query_words(text: str) -> tuple[list[str], str]:
+    """The words of ``text`` a match may contain (its excluded terms left out) and those
+    exclusions, as written (the first ``MAX_EXCLUSION_CHARS``)."""
     seen: dict[str, None] = {}
-    for word in _WORD.findall(text.lower()):
+    for word in _WORD.findall(_EXCLUSION.sub(" ", text.lower())):
         if word not in _WEBSEARCH_OPERATORS and word not in seen:
             seen[word] = None
-    return list(seen)[:MAX_QUERY_WORDS]
+    excluded = ""
+    for term in dict.fromkeys(_EXCLUSION.findall(text)):
+        if len(excluded) + len(term) >= MAX_EXCLUSION_CHARS:
+            break
+        excluded += f" {term}"
+    return list(seen)[:MAX_QUERY_WORDS], excluded
 
 
 def relevant_decisions(*, space: Space, query: str | None, product: str | None, limit: int, product_state=None) -> list:
@@ -185,15 +201,16 @@ def relevant_decisions(*, space: Space, query: str | None, product: str | None, 
     ``product_state``: the product ``product`` names, when the caller already found it."""
     if limit == 0:
         return []
-    words = _query_words(query or "")
+    words, excluded = _query_words(query or "")
     searches: list[str | None] = []
-    if not query or not words:
+    if not query or not (words or _EXCLUSION.search(query)):  # only exclusions: rows without them
         searches.append(None)
     else:
         if len(words) <= SHORT_QUERY_WORDS:
             searches.append(query)
         if len(words) > 1 or not searches:
-            searches.append(" or ".join(words))
+            # Each alternative carries the exclusions: "a -x or b -x" (websearch has no brackets).
+            searches.append(" or ".join(f"{word}{excluded}" for word in words))
     found: list = []
     for q in searches:
         result = decision_search(
@@ -334,8 +351,24 @@ def _shrunk_kernel(
     return []
 
 
-def _as_is(text: str) -> str:
-    return text
+def kernel_redacted(kernel: EffectiveKernel, scrub: Callable[[str], str], *, sections: bool) -> EffectiveKernel:
+    """``kernel`` as handed to an AI (``reader_scrubber``): its block rendered again from the
+    redacted sections — so ``injection_tokens`` and ``truncated`` describe the block as sent, still
+    within 500 tokens — and with ``sections`` the sections redacted too. The stored blocks stay the
+    renderer's cache of the sections as written (no renderer version change): redaction depends on
+    the keys the space holds now, so it is applied when an answer is built. ``kernel`` itself when
+    no key occurs in it (no render: the common case costs a walk of the sections)."""
+    clean = scrub_json(kernel.sections, scrub)
+    if clean == kernel.sections:
+        return kernel
+    block = renderer.render_block(clean)
+    return replace(
+        kernel,
+        sections=clean if sections else kernel.sections,
+        injection_block=block.text,
+        injection_tokens=block.tokens,
+        truncated=block.truncated,
+    )
 
 
 def _affected(space: Space, product: str) -> bool:
@@ -368,12 +401,9 @@ def kernel_export_build(
     if fmt not in FORMATS:
         raise errors.ValidationFailed.for_fields({"format": f"Use one of: {', '.join(FORMATS)}."})
     titles = {"kernel": "Identity kernel", "product": "Product", "decisions": "Relevant decisions"}
-    # One query for the keys; the Scrubber is built only when there are some (most spaces have
-    # none, and this export is a hot path). In a workspace the effective kernel carries the
-    # caller's personal layer, so their personal keys are redacted too.
-    workspace = space.kind != Space.Kind.PERSONAL
-    secrets = space_secrets(space, also_personal_of=user if workspace else None)
-    scrub = Scrubber(secrets) if secrets else _as_is
+    # One query for the keys (in a workspace the caller's personal ones too); most spaces have
+    # none, and then nothing is scanned: this export is a hot path.
+    scrub = reader_scrubber(space, user)
     units: list[_Unit] = []
     if kernel.injection_block:
         units.append(_Unit("kernel", "kernel", scrub(_kernel_text(kernel, fmt))))

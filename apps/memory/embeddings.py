@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
+import numbers
 import time
 import urllib.error
 import urllib.parse
@@ -33,6 +35,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from apps.memory.services import MAX_VECTOR_COMPONENT
+from synchronex.api.parsers import ascii_integer
 from synchronex.api.rows import Rows
 from synchronex.api.tokens import count_tokens
 from synchronex.deadline import Deadline
@@ -74,8 +77,9 @@ def retry_after_seconds(value: str | None) -> float | None:
     value = (value or "").strip()
     if not value:
         return None
-    if value.isdigit():
-        seconds = float(value)
+    whole = ascii_integer(value)  # isdigit() also held for "١٢" (read as 12) and "²" (float() raised)
+    if whole is not None and whole >= 0:
+        seconds = float(min(whole, RETRY_AFTER_MAX_SECONDS))  # float() of a huge int overflows
     else:
         try:
             seconds = parsedate_to_datetime(value).timestamp() - time.time()
@@ -106,7 +110,8 @@ def _check_vectors(vectors, expected: int, dimensions: int | None) -> list[list[
     component one a 32-bit float holds (pgvector's storage): a number beyond it (``1e300``, finite
     as a double), an infinity or NaN would make PostgreSQL refuse the search or the write, so such
     an answer is a provider failure like any other (search falls back to keywords, the embedding
-    task retries)."""
+    task retries). So is a vector without a direction (``_has_direction``), and a component that
+    is no number: JSON ``true`` (a Python ``bool``, an ``int`` to ``float()``) or a string."""
     if len(vectors) != expected:
         raise EmbeddingUnavailable(f"The provider returned {len(vectors)} vectors for {expected} texts.")
     sizes = {len(v) for v in vectors}
@@ -114,16 +119,31 @@ def _check_vectors(vectors, expected: int, dimensions: int | None) -> list[list[
         raise EmbeddingUnavailable("The provider returned vectors of different or zero sizes.")
     if dimensions is not None and sizes and sizes != {dimensions}:
         raise EmbeddingUnavailable(f"The provider returned {sizes.pop()} dimensions, not {dimensions}.")
+    # ``numbers.Real`` rather than int/float: the local provider's components are numpy floats.
+    if any(isinstance(x, bool) or not isinstance(x, numbers.Real) for v in vectors for x in v):
+        raise EmbeddingUnavailable("The provider returned a vector that is not a list of numbers.")
     try:
         checked = [[float(x) for x in v] for v in vectors]
-    except (TypeError, ValueError):
-        raise EmbeddingUnavailable("The provider returned a vector that is not a list of numbers.") from None
     except OverflowError:  # an integer beyond a double's range
         checked = None
     # ``not abs(x) <= MAX`` is also true of NaN, which compares false with everything.
     if checked is None or any(not abs(x) <= MAX_VECTOR_COMPONENT for v in checked for x in v):
         raise EmbeddingUnavailable("The provider returned a vector component out of range of a 32-bit float.")
+    if not all(_has_direction(v) for v in checked):
+        raise EmbeddingUnavailable("The provider returned a zero vector.")
     return checked
+
+
+# The smallest normal 32-bit float. pgvector sums a vector's squared components in 32-bit floats:
+# below this the sum is zero or a few bits of one, and the cosine distance to every vector NaN or
+# noise (measured: a zero vector ties every stored one first, [1e-45, 0] is at 0 from any vector).
+FLOAT32_SMALLEST_NORMAL = 1.1754943508222875e-38
+
+
+def _has_direction(vector: list[float]) -> bool:
+    """Whether cosine distances from ``vector`` mean something: its squared norm is a normal
+    32-bit float (an all-zero vector, or one of components under ~1e-19, has none)."""
+    return math.fsum(x * x for x in vector) >= FLOAT32_SMALLEST_NORMAL
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

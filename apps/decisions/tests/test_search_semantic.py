@@ -1,4 +1,6 @@
-"""The vector branch of decision search, with a fake embedding provider (no network)."""
+"""The vector branch of decision search, with a fake embedding provider (no network), and, for
+what the query's words decide (exclusions, stop words), the fake OpenAI-compatible server over
+real HTTP on 127.0.0.1 (hashed bags of words)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,10 @@ import pytest
 
 from apps.decisions.models import Decision
 from apps.memory import embeddings
+from apps.memory.embedding_runs import embeddings_compute_pending
+from apps.memory.tests.fake_openai import FakeEmbeddingServer
+from apps.products.services import product_ensure
+from apps.scopes.services import space_ensure_personal
 
 from .helpers import days_ago, record, search, texts
 
@@ -194,3 +200,61 @@ def test_indexed_vector_sizes_use_the_same_ranking(write_api, monkeypatch):
     assert body["semantic"] is True
     assert texts(body) == ["Bill customers through Stripe", "Deploy on Fly.io machines"]
     assert body["results"][0]["score_detail"]["semantic"] == 1.0
+
+
+# -- what the query's words decide holds for the vector branch too ------------------------------
+STRIPE, PADDLE = "Use Stripe for subscription billing", "Use Paddle for one-off billing"
+
+
+@pytest.fixture
+def billing(user, settings):
+    """Hotel's two billing decisions, embedded by the fake OpenAI-compatible server."""
+    with FakeEmbeddingServer() as server:
+        settings.EMBEDDINGS_PROVIDER = "openai"
+        settings.EMBEDDINGS_BASE_URL = server.base_url
+        settings.EMBEDDINGS_MODEL = "fake-embed-1"
+        settings.EMBEDDINGS_API_KEY = server.api_key
+        settings.EMBEDDINGS_DIMENSIONS = None
+        space = space_ensure_personal(user=user)
+        hotel = product_ensure(space=space, name="Hotel")
+        for text in (STRIPE, PADDLE):
+            Decision.objects.create(space=space, product=hotel, decision=text, tags=["billing"])
+        assert embeddings_compute_pending(space=space)["decisions"] == 2
+        server.requests.clear()
+        yield server
+
+
+def test_meaning_alone_finds_both_billing_decisions(read_api, billing):
+    body = search(read_api, q="charging customers", product="Hotel")
+    assert body["semantic"] is True and body["count"] == 2
+
+
+def test_an_excluded_word_keeps_a_decision_out_of_the_vector_branch(read_api, billing):
+    body = search(read_api, q="billing -stripe", product="Hotel")
+    assert body["semantic"] is True
+    assert texts(body) == [PADDLE] and body["count"] == 1
+    # The excluded word is not embedded: it would pull the query towards what it excludes.
+    assert billing.requests[-1]["body"]["input"] == ["billing"]
+    assert texts(search(read_api, q='billing -"subscription billing"', product="Hotel")) == [PADDLE]
+    assert search(read_api, q="billing -billing", product="Hotel")["count"] == 0
+
+
+@pytest.mark.parametrize("q", ["the and of", "!!!", "-stripe -paddle"])
+def test_a_query_with_no_word_to_match_finds_nothing_with_vectors_too(read_api, billing, q):
+    body = search(read_api, q=q, product="Hotel")
+    assert body["count"] == 0 and body["results"] == []
+    assert body["semantic"] is False  # nothing was embedded: the provider was not asked
+    assert billing.requests == []
+
+
+@pytest.mark.parametrize("vectors", [True, False], ids=["vectors", "keywords"])
+def test_the_kernel_export_keeps_exclusions(read_api, billing, settings, vectors):
+    if not vectors:
+        settings.EMBEDDINGS_PROVIDER = "none"
+    # Two words: its search on either word alone (the export's top-up) keeps the exclusion too.
+    response = read_api.get(
+        "/api/v1/kernel/export", params={"product": "Hotel", "query": "one-off billing -stripe", "format": "json"}
+    )
+    assert response.status_code == 200, response.text
+    content = response.json()["content"]
+    assert PADDLE in content and STRIPE not in content

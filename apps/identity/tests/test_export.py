@@ -392,6 +392,21 @@ class TestPrivacy:
         assert response.status_code == 200, response.text
         assert "Bill [REDACTED:api_key]" in response.text and secret not in response.text
 
+    def test_the_identity_reads_injection_block_is_redacted_while_its_fields_stay_verbatim(self, write_api, user):
+        secret = fresh_key("openai")
+        byok_credential_create(space=space_ensure_personal(user=user), service="openai", label="main", key=secret)
+        written = write_api.put(KERNEL, json={"constraints": {"always": [f"Bill {secret}"]}})
+        read = write_api.get(KERNEL)
+        indented = write_api.get(KERNEL, headers={"Accept": "application/json; indent=2"})
+        for body in (written.json(), read.json(), indented.json()):
+            assert body["constraints"]["always"] == [f"Bill {secret}"]  # the user's own data, as stored
+            block = body["injection_block"]
+            assert secret not in block and "- Bill [REDACTED:api_key]" in block
+            assert body["injection_tokens"] == count_tokens(block)
+        # A GET→PUT round trip stores the key again, never the marker.
+        again = write_api.put(KERNEL, json={"constraints": read.json()["constraints"]}, headers={"If-Match": '"1"'})
+        assert again.status_code == 200 and again.json()["constraints"]["always"] == [f"Bill {secret}"]
+
     def test_a_redacted_export_still_fits_the_budget(self, write_api, user):
         secret = "local-" + "k" * 8  # shorter, in tokens, than the marker that replaces it
         space = space_ensure_personal(user=user)

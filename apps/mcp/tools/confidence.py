@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from apps.identity.export import kernel_redacted
 from apps.identity.selectors import kernel_effective
 from apps.products.selectors import product_get
 from synchronex.api.serializers import iso_utc
@@ -13,15 +16,15 @@ from .registry import ToolContext, tool
 from .schemas import CONTEXT_BLOCK_MAX, PRODUCT_NAME, text
 
 
-def _product_facts(product) -> ProductFacts:
+def _product_facts(product, scrub: Callable[[str], str]) -> ProductFacts:
     return ProductFacts(
-        name=product.name,
+        name=scrub(product.name),
         status=product.status,
-        what_works=list(product.what_works),
-        what_is_blocked=list(product.what_is_blocked),
-        open_questions=list(product.open_questions),
-        next_session_starts_here=product.next_session_starts_here,
-        last_session_summary=product.last_session_summary,
+        what_works=[scrub(item) for item in product.what_works],
+        what_is_blocked=[scrub(item) for item in product.what_is_blocked],
+        open_questions=[scrub(item) for item in product.open_questions],
+        next_session_starts_here=scrub(product.next_session_starts_here),
+        last_session_summary=scrub(product.last_session_summary),
         version=product.version,
         updated_at=product.updated_at,
     )
@@ -52,7 +55,10 @@ def _product_facts(product) -> ProductFacts:
 )
 def check_memory_confidence(context: ToolContext, args: dict) -> dict:
     active = context.active
-    kernel = kernel_effective(space=active.space, user=context.user)
+    # Memory as the model was given it (redacted, as every tool answers it): a block from
+    # get_identity_kernel is then compared with what it was made from, not reported as stale.
+    scrub = context.scrub
+    kernel = kernel_redacted(kernel_effective(space=active.space, user=context.user), scrub, sections=True)
     constraints = (kernel.sections.get("constraints") or {}) if kernel.sections else {}
     product = product_get(space=active.space, name=product_name_argument(args)) if "product_name" in args else None
     superseded = None
@@ -60,10 +66,10 @@ def check_memory_confidence(context: ToolContext, args: dict) -> dict:
         superseded = [
             SupersededDecision(
                 id=str(row.id),
-                decision=row.decision,
+                decision=scrub(row.decision),
                 product_name=row.product.name,
                 replaced_by_id=str(row.superseded_by.id),
-                replaced_by=row.superseded_by.decision,
+                replaced_by=scrub(row.superseded_by.decision),
             )
             for row in decisions_superseded(space=active.space, product=product)
         ]
@@ -73,7 +79,7 @@ def check_memory_confidence(context: ToolContext, args: dict) -> dict:
         always=list(constraints.get("always") or []),
         kernel_version=kernel.version,
         kernel_updated_at=kernel.updated_at,
-        product=_product_facts(product) if product is not None else None,
+        product=_product_facts(product, scrub) if product is not None else None,
         superseded=superseded,
     )
     report = assess(args["context_block"], memory)

@@ -6,6 +6,7 @@ from apps.decisions.api.serializers import DecisionCreateSerializer, decision_re
 from apps.decisions.selectors import decision_recent_for_product, decision_search
 from apps.decisions.services import decision_create
 from apps.identity.api.serializers import kernel_body
+from apps.identity.export import kernel_redacted
 from apps.identity.selectors import kernel_effective
 from apps.products.api.serializers import ProductStateWriteSerializer, product_state_body, product_write_body
 from apps.products.names import clean_product_name
@@ -62,7 +63,9 @@ def get_identity_kernel(context: ToolContext, args: dict) -> dict:
     session = None
     if "session_id" in args:
         session = session_get(space=active.space, session_id=args["session_id"])
-    effective = kernel_effective(space=active.space, user=context.user)
+    # Redacted here, not only by ``call``: the block is rendered again from the redacted sections,
+    # so its tokens and truncation are the block's as the model gets it.
+    effective = kernel_redacted(kernel_effective(space=active.space, user=context.user), context.scrub, sections=True)
     body = kernel_body(effective, active.scope)
     if session is not None:
         # Recording the load writes the session (another member's, perhaps): the tool is a read

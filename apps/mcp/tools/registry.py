@@ -2,7 +2,8 @@
 
 A tool is a thin adapter: it reads its (already schema-checked) arguments, calls one service or
 selector of the app that owns the data, and returns a JSON object. ``call`` runs one tool for a
-``tools/call`` request and decides how each failure is reported:
+``tools/call`` request, redacts the scope's BYOK keys from its answer (``ToolContext.scrub``: an
+answer goes into a model's prompt) and decides how each failure is reported:
 
 - arguments that do not satisfy the published ``inputSchema``, strings holding a NUL character
   (U+0000, which PostgreSQL stores neither in text nor in jsonb, and which the REST API's string
@@ -29,6 +30,7 @@ from functools import cached_property
 
 from jsonschema import Draft202012Validator, FormatChecker
 
+from apps.memory.mif.export import reader_scrubber, scrub_json
 from apps.scopes.selectors import ActiveSpace, space_for_request
 from synchronex.api import errors
 from synchronex.api.parsers import json_leaves
@@ -61,6 +63,14 @@ class ToolContext:
     def active(self) -> ActiveSpace:
         """The active space (``X-Synchronex-Scope`` header, else the stored scope)."""
         return space_for_request(self.request)
+
+    @cached_property
+    def scrub(self) -> Callable[[str], str]:
+        """The redaction of the active scope's BYOK keys (and the caller's personal ones in a
+        workspace), as the kernel export applies it: every tool answer goes into a model's prompt.
+        ``call`` applies it to each answer; a tool uses it too where the redacted text must be
+        worked with (a block rendered, memory compared)."""
+        return reader_scrubber(self.active.space, self.user)
 
     def writable(self) -> ActiveSpace:
         active = self.active
@@ -243,7 +253,8 @@ def call(context: ToolContext, params: dict) -> dict:
     if fields:
         return _refused_arguments(context, fields, "Invalid arguments.")
     try:
-        payload = found.handler(context, arguments)
+        # Every answer is AI-facing: stored text, whichever tool returns it, comes back redacted.
+        payload = scrub_json(found.handler(context, arguments), context.scrub)
     except errors.ValidationFailed as exc:
         fields = (exc.details or {}).get("fields") or {"arguments": [exc.message]}
         return _refused_arguments(context, fields, exc.message)

@@ -377,6 +377,35 @@ def space_secrets(space: Space, *, also_personal_of=None) -> list[str]:
     return [decrypt(secret) for (secret,) in rows]
 
 
+def _unchanged(text: str) -> str:
+    return text
+
+
+def reader_scrubber(space: Space, user=None) -> Callable[[str], str]:
+    """The redaction of what is handed to an AI from ``space`` (the kernel export, every MCP tool
+    answer, the identity read's injection block): a ``Scrubber`` of the space's keys and, in a
+    workspace, ``user``'s personal keys too (the effective kernel carries their personal layer).
+    One statement; without keys (most spaces) the text is handed back as it is."""
+    workspace = space.kind != Space.Kind.PERSONAL
+    secrets = space_secrets(space, also_personal_of=user if workspace else None)
+    return Scrubber(secrets) if secrets else _unchanged
+
+
+def scrub_json(value, scrub: Callable[[str], str]):
+    """``value`` (JSON data: dicts, lists, strings, numbers…) with ``scrub`` applied to every
+    string, keys included. ``value`` itself is never changed (it may be shared, remembered):
+    changed strings come back in new containers."""
+    if scrub is _unchanged:
+        return value
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {scrub_json(key, scrub): scrub_json(item, scrub) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_json(item, scrub) for item in value]
+    return value
+
+
 @contextmanager
 def read_snapshot():
     """One consistent snapshot for the whole export (REPEATABLE READ, read only).

@@ -26,6 +26,10 @@ SEARCH = "/api/v1/memory/decisions/search"
 EXPORT = "/api/v1/kernel/export"
 DIMENSIONS = 64  # the fake server's default size
 OUT_OF_RANGE = [1e300, -1e300, 3.5e38, 10**400, float("inf"), float("nan")]
+# In range, but no vector: all zero (or so small that pgvector's 32-bit arithmetic sees zero), whose
+# cosine distance to every stored vector is NaN (every decision tied first), or no numbers at all
+# (JSON true/false, strings).
+NONSENSE = [0.0, 0, 1e-30, True, False, "1.0"]
 
 
 def answer(value) -> dict:
@@ -71,6 +75,15 @@ def test_search_falls_back_to_keywords_when_the_query_vector_is_out_of_range(rea
     assert body["results"][0]["score_detail"]["semantic"] is None
 
 
+@pytest.mark.parametrize("value", NONSENSE, ids=lambda value: repr(value))
+def test_search_falls_back_to_keywords_when_the_query_vector_is_no_vector(read_api, embedded, value):
+    embedded.respond_with = answer(value)
+    body = search(read_api, q="redis")
+    assert body["semantic"] is False
+    assert [hit["decision"] for hit in body["results"]] == ["Use Redis for the job queue"]
+    assert body["count"] == 1
+
+
 @pytest.mark.parametrize("value", [1e300, 10**400], ids=["1e300", "10**400"])
 def test_the_kernel_export_falls_back_to_keywords_too(read_api, embedded, value):
     embedded.respond_with = answer(value)
@@ -89,6 +102,17 @@ def test_the_embedding_task_retries_out_of_range_vectors_as_a_provider_failure(s
     assert "out of range" in str(result.result)
     assert len(openai_embeddings.requests) == embed_pending.max_retries + 1
     assert Memory.objects.get().embedding is None  # still pending, for the next run or the sweep
+
+
+@pytest.mark.parametrize("value", [0.0, True, "0.5"], ids=lambda value: repr(value))
+def test_the_embedding_task_retries_vectors_that_are_no_vectors(space, openai_embeddings, value):
+    add_memories(space, "a")
+    openai_embeddings.respond_with = answer(value)
+    result = embed_pending.apply(args=[str(space.id)])
+    assert result.failed()
+    assert isinstance(result.result, EmbeddingUnavailable)
+    assert len(openai_embeddings.requests) == embed_pending.max_retries + 1
+    assert Memory.objects.get().embedding is None
 
 
 def test_the_largest_float32_is_accepted(space, openai_embeddings):

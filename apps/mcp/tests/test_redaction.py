@@ -1,0 +1,135 @@
+"""Every MCP tool answer goes into a model's prompt: the scope's BYOK keys, wherever a user pasted
+one, come back as ``[REDACTED:api_key]`` (the exports' Scrubber), never in plain text."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.byok.services import byok_credential_create
+from apps.byok.tests.helpers import fresh_key
+from apps.mcp.tests.test_tools import put_kernel
+from apps.scopes.services import space_ensure_personal, workspace_create
+from synchronex.api.tokens import count_tokens
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REDACTED = "[REDACTED:api_key]"
+
+
+def answer_text(mcp, name: str, arguments: dict | None = None, **kwargs) -> tuple[dict, str]:
+    """The structured result and the whole JSON-RPC answer as text (both must be clean)."""
+    response = mcp.call(name, arguments, **kwargs)
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    assert result["isError"] is False, result
+    return result["structuredContent"], response.text
+
+
+@pytest.fixture
+def secret(person) -> str:
+    key = fresh_key("openai")
+    byok_credential_create(space=space_ensure_personal(user=person), service="openai", label="main", key=key)
+    return key
+
+
+@pytest.fixture
+def pasted(mcp, base_url, secret) -> str:
+    """The key pasted into the kernel, a product's state and a decision."""
+    put_kernel(
+        base_url,
+        mcp.token,
+        {
+            "identity": {"name": "Ada"},
+            "constraints": {"always": [f"Bill {secret}"]},
+            "model_preferences": {"routing": {"code": f"gpt-5 via {secret}"}},
+            "products": [{"name": "Atlas", "summary": f"Runs on {secret}"}],
+        },
+    )
+    mcp.tool(
+        "update_product_state",
+        {
+            "product_name": "Atlas",
+            "what_works": [f"Embeddings on {secret}"],
+            "what_is_blocked": [f"Quota of {secret}"],
+            "open_questions": [f"Rotate {secret}?"],
+            "next_session_starts_here": f"Revoke {secret}",
+        },
+    )
+    mcp.tool("log_decision", {"decision": "Bill the project key", "product_name": "Atlas", "reasoning": secret})
+    return secret
+
+
+def test_get_identity_kernel_redacts_fields_and_block(mcp, pasted):
+    kernel, text = answer_text(mcp, "get_identity_kernel")
+
+    assert pasted not in text
+    assert kernel["constraints"]["always"] == [f"Bill {REDACTED}"]
+    assert kernel["model_preferences"]["routing"] == {"code": f"gpt-5 via {REDACTED}"}
+    assert kernel["products"][0]["summary"] == f"Runs on {REDACTED}"
+    block = kernel["injection_block"]
+    assert f"- Bill {REDACTED}" in block and block.count(REDACTED) == 3
+    assert kernel["injection_tokens"] == count_tokens(block)  # the block as sent, not as stored
+
+
+def test_get_session_handoff_redacts_the_state_and_decisions(mcp, pasted):
+    handoff, text = answer_text(mcp, "get_session_handoff", {"product_name": "Atlas"})
+
+    assert pasted not in text
+    assert handoff["next_session_starts_here"] == f"Revoke {REDACTED}"
+    assert handoff["what_is_blocked"] == [f"Quota of {REDACTED}"]
+    assert handoff["recent_decisions"][0]["reasoning"] == REDACTED
+
+
+def test_get_product_state_redacts_the_state_and_decisions(mcp, pasted):
+    state, text = answer_text(mcp, "get_product_state", {"product_name": "Atlas"})
+
+    assert pasted not in text
+    assert state["what_works"] == [f"Embeddings on {REDACTED}"]
+    assert state["open_questions"] == [f"Rotate {REDACTED}?"]
+    assert state["recent_decisions"][0]["reasoning"] == REDACTED
+
+
+def test_search_decisions_redacts_what_it_finds(mcp, pasted):
+    found, text = answer_text(mcp, "search_decisions", {"query": "project key"})
+
+    assert found["count"] == 1 and pasted not in text
+    assert found["results"][0]["reasoning"] == REDACTED
+
+
+def test_check_memory_confidence_compares_with_the_memory_the_model_was_given(mcp, pasted):
+    block = mcp.tool("get_identity_kernel")["injection_block"]
+
+    held, _ = answer_text(mcp, "check_memory_confidence", {"context_block": block})
+    empty, text = answer_text(mcp, "check_memory_confidence", {"context_block": "Notes", "product_name": "Atlas"})
+
+    # The redacted block the model holds is what memory says, not a stale copy of it.
+    assert held["fresh"] is True, held
+    # What memory has and the block lacks is quoted redacted.
+    assert pasted not in text and REDACTED in text
+
+
+def test_write_tools_answer_redacted_too(mcp, pasted):
+    updated, updated_text = answer_text(mcp, "update_product_state", {"product_name": "Atlas", "status": "paused"})
+    logged, logged_text = answer_text(
+        mcp, "log_decision", {"decision": f"Keep {pasted} for CI", "product_name": "Atlas"}
+    )
+    session = mcp.tool("register_session", {"product_name": "Atlas"})
+    ended, ended_text = answer_text(mcp, "end_session", {"session_id": session["session_id"], "summary": pasted})
+
+    assert pasted not in updated_text + logged_text + ended_text
+    assert updated["next_session_starts_here"] == f"Revoke {REDACTED}"
+    assert logged["decision"] == f"Keep {REDACTED} for CI"
+    assert ended["handoff_note"] == REDACTED
+
+
+def test_in_a_workspace_the_callers_personal_keys_are_redacted_from_their_personal_layer(mcp, base_url, secret, person):
+    person.tier = "team"
+    person.save()
+    workspace = workspace_create(owner=person, name="Studio", kind="team")
+    put_kernel(base_url, mcp.token, {"constraints": {"never": [f"Share {secret}"]}})
+
+    kernel, text = answer_text(mcp, "get_identity_kernel", headers={"X-Synchronex-Scope": str(workspace.id)})
+
+    assert kernel["scope"] == "team" and secret not in text
+    assert kernel["constraints"]["never"] == [f"Share {REDACTED}"]
+    assert f"- Share {REDACTED}" in kernel["injection_block"]
