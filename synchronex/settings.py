@@ -385,6 +385,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["synchronex.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "synchronex.api.negotiation.ApiContentNegotiation",
+    # No ``?format=`` renderer override: it answered 404 before authentication for a format no
+    # renderer has, and claimed a name two routes use for their own option. ``format`` is a query
+    # parameter like any other (unknown where a route does not document it); the schema routes
+    # pass it as a URL keyword.
+    "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_THROTTLE_CLASSES": [],
     "EXCEPTION_HANDLER": "synchronex.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

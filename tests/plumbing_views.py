@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from django.core.cache import cache
 from django.db import OperationalError
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from synchronex.api.pagination import Page
+from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.serializers import StrictSerializer
 from synchronex.api.views import ApiView
 
@@ -22,11 +23,14 @@ class EchoView(ApiView):
 
     required_scopes = {"GET": "memory:read", "POST": "memory:write"}
 
+    # The query parameters a view takes are the ones its schema lists (ApiView refuses others).
+    @extend_schema(parameters=PAGE_PARAMETERS)
     def get(self, request):
         page = Page.from_request(request)
         items = list(range(45))
         return Response(page.envelope(page.slice(items), len(items)))
 
+    @extend_schema(parameters=[OpenApiParameter("dry_run", bool), OpenApiParameter("x", str)])
     def post(self, request):
         body = EchoBody(data=request.data)
         body.is_valid(raise_exception=True)
@@ -39,6 +43,8 @@ class ProOnlyView(ApiView):
     required_scopes = {"GET": "costs:read"}
     required_tier = "pro"
 
+    # A read that documents a query parameter and never looks at its query.
+    @extend_schema(parameters=[OpenApiParameter("colour", str)])
     def get(self, request):
         return Response({"ok": True})
 

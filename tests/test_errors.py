@@ -1,5 +1,6 @@
 """One error path: the envelope for every failure the plumbing can produce, never HTML."""
 
+import gzip
 import json
 
 import pytest
@@ -203,3 +204,48 @@ def test_the_request_id_is_forgotten_once_the_response_is_closed(inproc_for, use
     response = inproc_for(user).get("/api/v1/_test/boom", HTTP_X_REQUEST_ID="done-500")
     assert response.status_code == 500 and response["X-Request-ID"] == "done-500"
     assert current_request_id() == "-"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        ("gzip", gzip.compress(b'{"text": "hi"}')),  # was "body is not valid UTF-8 (byte 1)"
+        ("br", b'{"text": "hi"}'),  # a body declared compressed was read as plain: 201
+        ("identity, gzip", gzip.compress(b'{"text": "hi"}')),
+    ],
+    ids=["gzip", "br", "identity-gzip"],
+)
+def test_a_compressed_request_body_is_unsupported_media_type(write_api, encoding, body):
+    headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+    response = write_api.post("/api/v1/_test/echo", data=body, headers=headers)
+
+    error = assert_envelope(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert "Content-Encoding" in error["message"]
+    assert response.headers["Accept-Encoding"] == "identity"  # RFC 9110 §15.5.16
+    assert write_api.post("/api/v1/_test/echo", json={"text": "hi"}).json()["executions_before"] == 0
+
+
+def test_an_identity_encoding_or_an_encoded_empty_body_is_read_as_usual(write_api):
+    headers = {"Content-Type": "application/json", "Content-Encoding": "identity"}
+    assert write_api.post("/api/v1/_test/echo", data=b'{"text": "hi"}', headers=headers).status_code == 201
+    assert write_api.get("/api/v1/_test/echo", headers={"Content-Encoding": "gzip"}).status_code == 200
+
+
+def test_every_api_response_is_private_and_never_stored(write_api, api):
+    answers = [
+        write_api.get("/api/v1/memory/identity"),  # the remembered body
+        write_api.get("/api/v1/kernel/export", params={"format": "text", "download": "true"}),
+        write_api.get("/api/v1/memory/export-mif"),  # streamed
+        write_api.post("/api/v1/_test/echo", json={"text": "hi"}),
+        write_api.request("OPTIONS", "/api/v1/scope"),
+        write_api.get("/api/v1/_test/boom"),  # 500
+        write_api.post("/api/v1/_test/echo", data=b"{", headers={"Content-Type": "application/json"}),  # 400
+        write_api.post("/api/v1/_test/echo", data=b"x" * (1024 * 1024 + 1)),  # 413 before the view
+        api.get("/api/v1/memory/identity"),  # 401
+        api.get("/api/v1/nope"),  # 404 from Django, made JSON
+        api.get("/api/v1/openapi.json"),
+    ]
+    for response in answers:
+        assert response.headers.get("Cache-Control") == "private, no-store", (response.url, response.status_code)
+    # Pages outside the API keep their own rules.
+    assert api.get("/accounts/login/").headers.get("Cache-Control") != "private, no-store"

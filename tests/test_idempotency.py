@@ -240,3 +240,41 @@ def test_a_replay_carries_the_first_answers_own_headers_but_not_this_requests(cl
         assert again.headers.get(name) == first.headers[name], name
     assert again.headers["X-Request-ID"] == "second-request"
     assert int(again.headers["X-RateLimit-Remaining"]) < int(first.headers["X-RateLimit-Remaining"])
+
+
+def test_a_refusal_before_the_work_is_not_kept_so_a_promoted_viewer_can_retry(client_for, make_user):
+    owner, viewer = make_user(tier="team"), make_user()
+    boss, them = client_for(owner), client_for(viewer)
+    workspace = boss.post("/api/v1/workspaces", json={"name": "Acme", "kind": "team"}).json()["id"]
+    members = f"/api/v1/workspaces/{workspace}/members"
+    assert boss.post(members, json={"email": viewer.email, "role": "viewer"}).status_code == 201
+    headers = {"X-Synchronex-Scope": workspace, "Idempotency-Key": "promo-1"}
+    body = {"product_name": "p", "decision": "Use Postgres"}
+    refused = them.post("/api/v1/memory/decisions", json=body, headers=headers)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "FORBIDDEN"
+    assert boss.post(members, json={"email": viewer.email, "role": "member"}).status_code == 200
+    # The 403 came before the work ran: the key is still free and the retry runs for real.
+    retried = them.post("/api/v1/memory/decisions", json=body, headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert "Idempotent-Replayed" not in retried.headers
+    again = them.post("/api/v1/memory/decisions", json=body, headers=headers)
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == retried.json()
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        {"Content-Type": "text/plain"},  # 415, then the JSON retry got that 415 replayed for 24 h
+        {"Content-Type": "application/json; charset=latin-1"},
+        {"Content-Type": "application/json", "Content-Encoding": "identity"},
+    ],
+)
+def test_same_key_with_another_content_type_or_encoding_is_a_conflict(write_api, first):
+    body, key = b'{"text": "a"}', {"Idempotency-Key": "order-ct"}
+    assert write_api.post(ECHO, data=body, headers={**key, **first}).status_code in (201, 415)
+
+    response = write_api.post(ECHO, data=body, headers={**key, "Content-Type": "application/json"})
+
+    assert response.status_code == 409, response.text
+    assert "Content-Type" in response.json()["error"]["message"]
+    assert write_api.post(ECHO, data=body, headers={**key, **first}).headers["Idempotent-Replayed"] == "true"

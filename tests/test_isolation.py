@@ -234,9 +234,11 @@ def world(make_user, client_for) -> World:
 
 # -- assertions --------------------------------------------------------------------------------
 def assert_clean(world: World, caller: Caller, response, *, echoed: str = "") -> None:
-    """No marker the caller may not see, in the body or the headers (``echoed``: input sent back)."""
-    text = response.text.replace(echoed, "") if echoed else response.text
-    text += " ".join(f"{k}: {v}" for k, v in response.headers.items())
+    """No marker the caller may not see, in the body or the headers (``echoed``: input sent back,
+    in the body or in a header such as the ``Location`` of a product the caller created)."""
+    text = response.text + " ".join(f"{k}: {v}" for k, v in response.headers.items())
+    if echoed:
+        text = text.replace(echoed, "")
     leaked = sorted(m for m in world.markers - caller.allowed if m in text)
     assert not leaked, f"{caller.name} saw {leaked} in {response.request.method} {response.url}: {text[:600]}"
 

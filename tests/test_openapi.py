@@ -163,6 +163,9 @@ def test_headers_the_server_sends_are_declared(api, make_user, client_for):
     assert_sent_and_declared(sent, "/api/v1/memory/identity", "get", "401", "WWW-Authenticate")
     sent = client.post("/api/v1/memory/decisions", data="plain", headers={"Content-Type": "text/plain"})
     assert_sent_and_declared(sent, "/api/v1/memory/decisions", "post", "415", "X-RateLimit-Remaining")
+    gzipped = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    sent = client.post("/api/v1/memory/decisions", data=b"\x1f\x8b", headers=gzipped)
+    assert_sent_and_declared(sent, "/api/v1/memory/decisions", "post", "415", "Accept-Encoding")
 
     for path, method, op in _operations({"paths": paths}):
         for status, response in op["responses"].items():
@@ -171,3 +174,5 @@ def test_headers_the_server_sends_are_declared(api, make_user, client_for):
                 assert "WWW-Authenticate" in headers, (path, method)
             if method == "post" and status.startswith("2") and path.startswith("/api/v1/"):
                 assert "Idempotent-Replayed" in headers, (path, method, status)
+            if status == "201":  # every creation says where the created resource is
+                assert "Location" in headers, (path, method)

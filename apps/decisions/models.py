@@ -48,9 +48,9 @@ class LowerWords(Func):
 class Decision(models.Model):
     """One decision of a product, with its reasoning, tags and the other products it affects.
 
-    ``origin_id`` is the id the decision had in the system it was imported from (MIF), set only
-    when that id was already taken here (ids are global keys); exports and id lookups in the
-    space use it, API responses show the row's own ``id``.
+    ``origin_id`` is the id the decision had in the system it was imported from (MIF), set on
+    every restored row (its own id comes from the space, never from other spaces' ids); exports
+    and id lookups in the space use it, API responses show the row's own ``id``.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -14,8 +14,8 @@ from apps.scopes.models import Space
 class Kernel(models.Model):
     """One space's kernel layer, with its injection block cached until the layer changes.
 
-    ``origin_id`` is the id the layer had in the system it was imported from (MIF), set only
-    when this row could not take that id; the export uses it, API responses never show it.
+    ``origin_id`` is the id the layer had in the system it was imported from (MIF), set on every
+    restored layer but the space's own; the export uses it, API responses never show it.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

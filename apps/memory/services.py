@@ -120,7 +120,8 @@ def _timestamp(value, name: str, problems: dict, *, required: bool) -> datetime 
             problems[name] = "This field is required."
         return None
     try:
-        parsed = parse_datetime(value) if isinstance(value, str) else None
+        # ASCII only: parse_datetime's \d would take any script's digits.
+        parsed = parse_datetime(value) if isinstance(value, str) and value.isascii() else None
     except ValueError:  # well formed but not a moment, such as 30 February
         parsed = None
     if parsed is None:

@@ -17,8 +17,8 @@ class ProductState(models.Model):
     """The living state of one product: status, what works, what is blocked, the handoff.
 
     ``origin_id`` is the id the product state had in the system it was imported from (MIF), set
-    only when that id was already taken here (ids are global keys); exports and id lookups in
-    the space use it, API responses show the row's own ``id``.
+    on every restored row (its own id comes from the space, never from other spaces' ids);
+    exports and id lookups in the space use it, API responses show the row's own ``id``.
     """
 
     class Status(models.TextChoices):

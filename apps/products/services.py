@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.scopes.models import Space
 from synchronex.api import errors
-from synchronex.api.preconditions import IfMatch, etag_for
+from synchronex.api.preconditions import IfMatch, IfNoneMatch, etag_for
 from synchronex.db.deadlocks import retry_deadlocks
 
 from .models import ProductState
@@ -46,23 +48,36 @@ def product_ensure(*, space: Space, name: str) -> ProductState:
         return product
 
 
-def _check_precondition(product: ProductState | None, if_match: IfMatch | None) -> None:
-    if if_match is None:
-        return
-    if product is None:
-        # Even ``*`` fails: it names a current version, and there is none (nor an ETag to send).
-        raise errors.PreconditionFailed("If-Match was sent but the product does not exist yet.")
-    if not if_match.matches(product.version):
-        raise errors.PreconditionFailed(
-            f"The product is at version {product.version}; your If-Match does not match.",
-            details={"current_version": product.version},
-            headers={"ETag": etag_for(product.version)},
-        )
+def _check_preconditions(
+    product: ProductState | None, if_match: IfMatch | None, if_none_match: IfNoneMatch | None
+) -> None:
+    # If-Match first, then If-None-Match (RFC 9110 §13.2.2).
+    if if_match is not None:
+        if product is None:
+            # Even ``*`` fails: it names a current version, and there is none (nor an ETag to send).
+            raise errors.PreconditionFailed("If-Match was sent but the product does not exist yet.")
+        if not if_match.matches(product.version):
+            _refuse(product, "your If-Match does not match")
+    if if_none_match is not None and product is not None and if_none_match.matches(product.version):
+        _refuse(product, "your If-None-Match refuses to write over it")
+
+
+def _refuse(product: ProductState, reason: str) -> NoReturn:
+    raise errors.PreconditionFailed(
+        f"The product is at version {product.version}; {reason}.",
+        details={"current_version": product.version},
+        headers={"ETag": etag_for(product.version)},
+    )
 
 
 @retry_deadlocks
 def product_state_write(
-    *, space: Space, name: str, changes: dict, if_match: IfMatch | None = None
+    *,
+    space: Space,
+    name: str,
+    changes: dict,
+    if_match: IfMatch | None = None,
+    if_none_match: IfNoneMatch | None = None,
 ) -> tuple[ProductState, bool]:
     """Partially update (or create) a product's state; returns (product, created).
 
@@ -70,7 +85,10 @@ def product_state_write(
     and an ``If-Match`` version is compared against the committed latest state: with the same
     If-Match, exactly one of two concurrent writes wins and the other is PRECONDITION_FAILED.
     ``if_match`` is None (no header) or the parsed header (``IfMatch``); a mismatch answers the
-    current ``ETag``, as the kernel's does.
+    current ``ETag``, as the kernel's does. ``if_none_match`` (``IfNoneMatch``) refuses a write
+    over a version it names, ``*`` over any: of concurrent creators sending ``*`` exactly one
+    creates the product, since the others' inserts wait on the unique index for its commit, fail,
+    and are then checked against the row it made.
     """
     unknown = set(changes) - set(WRITABLE_FIELDS)
     if unknown:
@@ -78,7 +96,7 @@ def product_state_write(
     clean = clean_product_name(name)
     product = product_find_for_update(space=space, name=clean)
     if product is None:
-        _check_precondition(None, if_match)
+        _check_preconditions(None, if_match, if_none_match)
         try:
             with transaction.atomic():
                 product = ProductState.objects.create(space=space, name=clean, **changes)
@@ -87,7 +105,7 @@ def product_state_write(
             product = product_find_for_update(space=space, name=clean)
             if product is None:
                 raise
-    _check_precondition(product, if_match)
+    _check_preconditions(product, if_match, if_none_match)
     changed = [field for field, value in changes.items() if getattr(product, field) != value]
     if changed:
         for field in changed:

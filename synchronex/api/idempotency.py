@@ -2,9 +2,10 @@
 
 The same key from the same account on the same path within 24 hours returns the stored first
 response (status, body and the headers that matter) without doing the work again. The same key
-with a different request is a CONFLICT: a different body, query string, ``X-Synchronex-Scope`` or
-``If-Match`` (each changes what the request does: ``?dry_run=true``, another workspace, a write
-over another version), all compared byte for byte through one keyed SHA-256, and so is the same
+with a different request is a CONFLICT: a different body, query string, ``X-Synchronex-Scope``,
+``If-Match`` or ``If-None-Match``, ``Content-Type`` or ``Content-Encoding`` (each changes what the
+request does: ``?dry_run=true``, another workspace, a write over another version, a body read as
+JSON or refused as text), all compared byte for byte through one keyed SHA-256, and so is the same
 request made with other rights or acting on
 another space. The rights are the catalogue scopes the credential allows (not the token: a client
 that refreshed its OAuth token between retries still gets its replay), so a ``memory:read`` token is
@@ -56,6 +57,10 @@ FINGERPRINT_VERSION = b"v3"
 # v2: everything v3 holds but If-Match. Its records cannot say which If-Match they were sent with.
 LEGACY_FINGERPRINT_VERSION = b"v2"
 PATH_MAX = IdempotencyRecord._meta.get_field("path").max_length
+# The Content-Type (byte for byte) whose requests, without a Content-Encoding, hash neither header.
+USUAL_CONTENT_TYPE = "application/json"
+# Refusals of the caller's rights, answered before the operation runs: never kept (``settle``).
+NOT_KEPT_REFUSALS = frozenset({401, 403})
 
 
 class Replay(Exception):
@@ -79,9 +84,10 @@ def granted_scopes(credential) -> str:
 
 def request_fingerprint(request, version: bytes | None = None) -> str:
     """A keyed digest of what the request asks beyond its path: query string, scope header, the
-    credential's rights, the space it acts on, ``If-Match`` and body (bodies may hold secrets, BYOK
-    keys, so no bare hash is kept), in the format ``version`` (default ``FINGERPRINT_VERSION``).
-    Resolving the space raises NOT_FOUND for a workspace the caller left."""
+    credential's rights, the space it acts on, ``If-Match``, ``If-None-Match``, ``Content-Type``,
+    ``Content-Encoding`` and body (bodies may
+    hold secrets, BYOK keys, so no bare hash is kept), in the format ``version`` (default
+    ``FINGERPRINT_VERSION``). Resolving the space raises NOT_FOUND for a workspace the caller left."""
     version = version or FINGERPRINT_VERSION
     digest = hmac.new(settings.SECRET_KEY.encode(), version, digestmod=hashlib.sha256)
     parts = [
@@ -92,6 +98,20 @@ def request_fingerprint(request, version: bytes | None = None) -> str:
     ]
     if version != LEGACY_FINGERPRINT_VERSION:
         parts.append(request.headers.get("If-Match"))
+        if_none_match = request.headers.get("If-None-Match")
+        if if_none_match is not None:
+            # Joined v3 after records were kept: only a request sending it hashes it, so every other
+            # request's fingerprint (and the records kept for it) stays as it was. The "+" tells the two
+            # kinds apart: an encoded part starts with a digit or "-", never with it.
+            digest.update(b"+")
+            parts.append(if_none_match)
+        content_type, encoding = request.META.get("CONTENT_TYPE"), request.META.get("HTTP_CONTENT_ENCODING")
+        if content_type != USUAL_CONTENT_TYPE or encoding is not None:
+            # How the body is read (a text/plain body is a 415 where the same bytes as JSON are a
+            # 201) joined v3 likewise: hashed, behind its own mark "~", unless it is the usual
+            # application/json without a Content-Encoding, so the records kept for those stay valid.
+            digest.update(b"~")
+            parts.extend((content_type, encoding))
     for part in parts:
         if part is None:  # an absent header is not an empty one (the scope refuses an empty one)
             digest.update(b"-:")
@@ -127,8 +147,8 @@ def claim(request) -> IdempotencyRecord | None:
     if existing.request_hash != request_hash:
         if existing.request_hash != request_fingerprint(request, LEGACY_FINGERPRINT_VERSION):
             raise errors.Conflict(
-                "This Idempotency-Key was already used with a different request (body, If-Match, "
-                "query string or scope) or with other rights."
+                "This Idempotency-Key was already used with a different request (body, Content-Type, "
+                "If-Match, If-None-Match, query string or scope) or with other rights."
             )
         taken = _legacy_claim(existing, request_hash, now)
         if taken is not None:
@@ -176,8 +196,17 @@ def prune(*, now=None) -> int:
 
 
 def settle(record: IdempotencyRecord, response) -> None:
-    """Keep the response for replays, or release the key when the outcome should not stick."""
-    if response.status_code >= 500 or response.status_code == 429 or getattr(response, "streaming", False):
+    """Keep the response for replays, or release the key when the outcome should not stick.
+
+    Not kept: 5xx and 429 (worth a real retry), streams, and the refusals that come before the
+    operation runs (``NOT_KEPT_REFUSALS``: 401, and 403 FORBIDDEN / TIER_REQUIRED / a missing
+    scope), which answer the caller's rights at that moment: a viewer promoted to member, an
+    upgraded plan or a wider token then retries with the same key for real, as payment APIs keep
+    results only once the endpoint started executing. A kept answer is the work that was done:
+    a 201 is still replayed to a member demoted since (the write did happen).
+    """
+    status = response.status_code
+    if status >= 500 or status == 429 or status in NOT_KEPT_REFUSALS or getattr(response, "streaming", False):
         record.delete()
         return
     if hasattr(response, "render") and not getattr(response, "is_rendered", True):

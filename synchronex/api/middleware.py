@@ -19,6 +19,9 @@ access_logger = logging.getLogger("synchronex.access")
 
 # Django's own HTML error pages must never answer under these prefixes (SPEC §1).
 JSON_ERROR_PREFIXES = ("/api/", "/oauth/", "/.well-known/", "/openapi.yaml", "/healthz", "/mcp")
+# Every response under the REST API carries this unless its view set a Cache-Control of its own.
+API_PREFIX = "/api/v1/"
+API_CACHE_CONTROL = "private, no-store"
 
 _CODE_FOR_STATUS = {
     400: errors.ValidationFailed,
@@ -98,7 +101,8 @@ class RequestIdMiddleware:
 
 
 class ApiErrorMiddleware:
-    """On API paths: refuse oversized bodies early, and turn any non-JSON error into the envelope."""
+    """On API paths: refuse oversized bodies early, turn any non-JSON error into the envelope, and
+    mark REST API responses not to be stored (``API_CACHE_CONTROL``)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -106,6 +110,14 @@ class ApiErrorMiddleware:
     def __call__(self, request):
         if not wants_json_errors(request.path):
             return self.get_response(request)
+        response = self._respond(request)
+        if request.path.startswith(API_PREFIX):
+            # Every API answer is one account's data (or about its request): a shared cache never
+            # stores it (it carries Authorization), and neither may a browser's or client's own.
+            response.setdefault("Cache-Control", API_CACHE_CONTROL)
+        return response
+
+    def _respond(self, request):
         early = self._check_body_size(request)
         if early is not None:
             return early
@@ -136,9 +148,10 @@ class ApiErrorMiddleware:
             if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
                 return ApiErrorMiddleware._read_chunked(request)
             return None
-        try:
-            length = int(raw)
-        except ValueError:
+        from synchronex.api.parsers import ascii_integer  # here: parsers imports this module
+
+        length = ascii_integer(raw)  # int() alone also read "1_0", "+10" and "-1"
+        if length is None or length < 0:
             return json_error(errors.ValidationFailed("The Content-Length header is not a number."))
         limit = body_limit_for(request.path)
         if length > limit:

@@ -56,7 +56,7 @@ RATE_HEADERS = {
     "X-RateLimit-Reset": "Unix time (seconds) when the active window resets",
 }
 COMMON = {
-    "400": "Invalid body or query (VALIDATION_ERROR)",
+    "400": "Invalid body or query, or a query parameter this operation does not list (VALIDATION_ERROR)",
     "401": "Missing, malformed, unknown, revoked (UNAUTHORIZED) or expired (TOKEN_EXPIRED) token",
     "403": "Token lacks a scope (FORBIDDEN) or plan too low (TIER_REQUIRED)",
     "404": "Unknown resource, or one of another user or workspace (NOT_FOUND)",
@@ -66,7 +66,7 @@ COMMON = {
 WRITE_ONLY = {
     "409": "Duplicate, or Idempotency-Key reused with a different body (CONFLICT)",
     "413": "Body over the size limit (PAYLOAD_TOO_LARGE)",
-    "415": "Body is not JSON (UNSUPPORTED_MEDIA_TYPE)",
+    "415": "Body is not JSON, or has a Content-Encoding other than identity (UNSUPPORTED_MEDIA_TYPE)",
 }
 REQUEST_ID_PARAMETER = {
     "name": "X-Request-ID",
@@ -101,6 +101,10 @@ CHALLENGE_HEADER = {
     "description": 'The authentication challenge (RFC 6750): `Bearer realm="synchronex"`, with '
     '`error="invalid_token"` and an `error_description` when the token expired.',
     "schema": {"type": "string"},
+}
+ACCEPT_ENCODING_HEADER = {
+    "description": "`identity` when the body was refused for its Content-Encoding: send it uncompressed.",
+    "schema": {"type": "string", "enum": ["identity"]},
 }
 REPLAYED_HEADER = {
     "description": "`true` when this is the stored answer to an earlier request with the same "
@@ -208,6 +212,8 @@ def add_common_responses(result, generator, request, public):
                     _add_header(response, "Idempotent-Replayed", "Replayed")
                 if status == "401":
                     _add_header(response, "WWW-Authenticate", "Challenge")
+                if status == "415":
+                    response.setdefault("headers", {}).setdefault("Accept-Encoding", ACCEPT_ENCODING_HEADER)
             if scoped:
                 _add_parameter(operation, SCOPE_PARAMETER)
             if method == "post":

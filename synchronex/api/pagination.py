@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from drf_spectacular.utils import OpenApiParameter
 
 from synchronex.api import errors
+from synchronex.api.parsers import ascii_integer
 from synchronex.api.serializers import query_name_problems
 
 DEFAULT_LIMIT = 20
@@ -35,13 +36,13 @@ PAGE_PARAMETERS = [
 
 
 def _parse_int(params, name: str, default: int, low: int, high: int, problems: dict[str, str]) -> int:
-    """``params[name]`` as an integer in ``low``–``high``; a problem is added to ``problems``."""
+    """``params[name]`` as an integer in ``low``–``high`` (ASCII digits: ``ascii_integer``); a
+    problem is added to ``problems``."""
     raw = params.get(name)
     if raw is None or name in problems:
         return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
+    value = ascii_integer(raw)
+    if value is None:
         problems[name] = f"{name} must be an integer."
         return default
     if not low <= value <= high:

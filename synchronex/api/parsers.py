@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -40,6 +40,20 @@ class StrictJSONParser(JSONParser):
             raise ParseError(str(exc)) from None
         except ValueError as exc:
             raise ParseError(f"invalid JSON ({exc})") from None
+
+
+ENCODING_REFUSED = "The request body has a Content-Encoding ({}); send it uncompressed, without one."
+
+
+def refuse_encoded_body(request) -> None:
+    """UNSUPPORTED_MEDIA_TYPE, with ``Accept-Encoding: identity`` (RFC 9110 §15.5.16), for a body
+    sent with any Content-Encoding but ``identity``: no parser here decodes one, and reading it as
+    if plain answered a gzip body "not valid UTF-8" and stored a plain body declared ``br``."""
+    coding = request.META.get("HTTP_CONTENT_ENCODING")
+    if coding is None or request.META.get("CONTENT_LENGTH") in (None, "", "0"):
+        return  # no body: nothing was encoded (the middleware gave a chunked body its length)
+    if any(part.strip().lower() not in ("", "identity") for part in coding.split(",")):
+        raise errors.UnsupportedMediaType(ENCODING_REFUSED.format(coding[:40]), headers={"Accept-Encoding": "identity"})
 
 
 class JsonRefused(ValueError):
@@ -110,11 +124,49 @@ class JsonFloat(float):
     __slots__ = ("literal",)
 
 
+# RFC 8259's number, in ASCII digits: Decimal() alone also reads "1_000", any Unicode digit
+# ("١٢" is 12), ".5", "+5", "Infinity" and "NaN", none of which a JSON number may be.
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_JSON_WHITESPACE = " \t\n\r"
+
+
 def exact_decimal(number: int | float | str) -> Decimal:
     """The decimal a JSON number or string spells: a ``JsonFloat``'s digits as sent, any other float
-    its shortest spelling (not its binary expansion). Raises ``InvalidOperation`` for a string that
-    is no number."""
-    return Decimal(number.literal if isinstance(number, JsonFloat) else str(number).strip())
+    its shortest spelling (not its binary expansion), a string only when it spells a JSON number
+    (JSON's whitespace around it allowed). Raises ``InvalidOperation`` for any other string."""
+    if isinstance(number, JsonFloat):
+        return Decimal(number.literal)
+    if isinstance(number, str):
+        spelled = number.strip(_JSON_WHITESPACE)
+        if not _JSON_NUMBER.fullmatch(spelled):
+            raise InvalidOperation(f"not a JSON number: {number[:40]!r}")
+        return Decimal(spelled)
+    return Decimal(str(number))
+
+
+# The one rule for a number sent as text (query parameters, headers). int() and float() alone
+# read "1_0" as 10, any Unicode digit ("٣" is 3, "１" is 1), "+5" and Unicode spaces around it,
+# so a typo "limit=1_00" became 100. A sign is read (a negative then fails the caller's range,
+# with the range's message); "+" is not, as in JSON.
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def ascii_integer(text: str) -> int | None:
+    """The integer ``text`` spells in ASCII digits (JSON whitespace around it trimmed), or None."""
+    spelled = text.strip(_JSON_WHITESPACE)
+    if not _INTEGER.fullmatch(spelled):
+        return None
+    try:
+        return int(spelled)
+    except ValueError:  # over 4,300 digits: int() refuses to read so many
+        return None
+
+
+def ascii_number(text: str) -> float | None:
+    """The float of a JSON number spelled in ``text`` (JSON whitespace around it trimmed), or None.
+    It may be infinite (``1e400``): callers check their range."""
+    spelled = text.strip(_JSON_WHITESPACE)
+    return float(spelled) if _JSON_NUMBER.fullmatch(spelled) else None
 
 
 def _finite_float(literal: str) -> float:

@@ -10,12 +10,18 @@ PRECONDITION_FAILED, as SPEC §1 asks of an If-Match that does not match. A valu
 tag at all (``yesterday``, ``"3`` without its closing quote, ``*`` among tags) is VALIDATION_ERROR:
 the client has a bug, and a 412 would send it to read the resource again and retry with the same
 header.
+
+``If-None-Match`` (RFC 9110 §13.1.2) is read by the same parser, for the product state's POST: ``*``
+makes a write that only creates, a list of tags refuses a write over a version it names (compared
+weakly there, so ``W/"3"`` names 3). Reads do not evaluate it: no ETag here is a cache validator
+(README "Conventions").
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import ClassVar, Self
 
 from synchronex.api import errors
 
@@ -38,16 +44,19 @@ def etag_for(version: int) -> str:
 
 
 @dataclass(frozen=True)
-class IfMatch:
-    """A parsed ``If-Match``: ``*`` (any current version) or the versions its strong tags name."""
+class _EntityTags:
+    """A parsed ``*`` or list of entity tags, read as the versions it names."""
 
     any: bool
     versions: frozenset[int]
 
+    HEADER: ClassVar[str]
+    WEAK: ClassVar[bool]  # whether a weak tag (W/"3") names its version: the weak comparison
+
     @classmethod
-    def parse(cls, header: str | None) -> IfMatch | None:
-        """None when the header is absent; VALIDATION_ERROR on ``If-Match`` when it is not the
-        header's syntax (or holds no element)."""
+    def parse(cls, header: str | None) -> Self | None:
+        """None when the header is absent; VALIDATION_ERROR on the header when it is not its
+        syntax (or holds no element)."""
         if header is None:
             return None
         header = header.strip()
@@ -58,22 +67,41 @@ class IfMatch:
         while position < len(header):
             element = _ELEMENT.match(header, position)
             if element is None:
-                raise errors.ValidationFailed.for_fields({"If-Match": _MALFORMED})
+                raise errors.ValidationFailed.for_fields({cls.HEADER: _MALFORMED})
             position = element.end()
             tag = element["bare"] or element["opaque"]
             if tag is None:
                 continue
             elements += 1
-            if not element["weak"] and _VERSION.fullmatch(tag):
+            if (cls.WEAK or not element["weak"]) and _VERSION.fullmatch(tag):
                 versions.add(int(tag))
         if not elements:
-            raise errors.ValidationFailed.for_fields({"If-Match": _MALFORMED})
+            raise errors.ValidationFailed.for_fields({cls.HEADER: _MALFORMED})
         return cls(any=False, versions=frozenset(versions))
+
+    def matches(self, version: int) -> bool:
+        return self.any or version in self.versions
+
+
+@dataclass(frozen=True)
+class IfMatch(_EntityTags):
+    """A parsed ``If-Match``: ``*`` (any current version) or the versions its strong tags name."""
+
+    HEADER = "If-Match"
+    WEAK = False
 
     @classmethod
     def version(cls, version: int) -> IfMatch:
         """The precondition "still at ``version``" (the MCP tools' ``expected_version``)."""
         return cls(any=False, versions=frozenset({version}))
 
-    def matches(self, version: int) -> bool:
-        return self.any or version in self.versions
+
+@dataclass(frozen=True)
+class IfNoneMatch(_EntityTags):
+    """A parsed ``If-None-Match`` of a write (RFC 9110 §13.1.2): the write fails when it
+    ``matches`` the current version: ``*`` matches any (so the write may only create), a list the
+    versions its tags name. It compares weakly, so ``W/"3"`` names version 3 as ``"3"`` does.
+    A resource that does not exist matches nothing."""
+
+    HEADER = "If-None-Match"
+    WEAK = True

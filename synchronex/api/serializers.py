@@ -62,12 +62,15 @@ def query_boolean(raw: str) -> bool | None:
     return {"true": True, "false": False}.get(raw.strip().lower())
 
 
+UNKNOWN_QUERY_PARAMETER = "Unknown query parameter."
+
+
 def query_name_problems(query, names: tuple[str, ...]) -> dict[str, str]:
     """The parameters of ``query`` (a ``QueryDict``) that are not among ``names`` or are given more
     than once, each with its message: the strict routes (searches, exports, costs) answer them with
     VALIDATION_ERROR, since ignoring a misspelt filter, or picking one of two values, would answer
     another question."""
-    problems = dict.fromkeys(sorted(set(query) - set(names)), "Unknown query parameter.")
+    problems = dict.fromkeys(sorted(set(query) - set(names)), UNKNOWN_QUERY_PARAMETER)
     for name in names:
         if len(query.getlist(name)) > 1:
             problems[name] = "Give this parameter at most once."

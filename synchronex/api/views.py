@@ -1,4 +1,5 @@
-"""The base class of every API view: auth → account quota → scope/plan → idempotency."""
+"""The base class of every API view: auth → account quota → scope/plan → query and body checks →
+idempotency."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.scopes.selectors import NOTICE_HEADER, ActiveSpace, space_for_request
-from synchronex.api import errors, idempotency, ratelimit
+from synchronex.api import errors, idempotency, parsers, query_params, ratelimit
 
 
 # OPTIONS is 204 with ``Allow`` (the route's methods, which the public schema lists too) instead
@@ -32,6 +33,11 @@ class ApiView(AnswersOptions, APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        # Before any work (and before a key is claimed): a query parameter the operation does not
+        # document (a read that takes some names it with its other problems), or a body it could
+        # not read as sent, is refused, never ignored.
+        query_params.refuse_unknown(self, request)
+        parsers.refuse_encoded_body(request)
         request.idempotency_record = idempotency.claim(request)
 
     def handle_exception(self, exc):
@@ -40,6 +46,9 @@ class ApiView(AnswersOptions, APIView):
         return super().handle_exception(exc)
 
     def finalize_response(self, request, response, *args, **kwargs):
+        unanswered = query_params.still_unanswered(request, response)
+        if unanswered is not None:
+            response = self.handle_exception(unanswered)
         response = super().finalize_response(request, response, *args, **kwargs)
         active = getattr(request, "_active_space", None)
         if active is not None and active.notice:

@@ -6,7 +6,8 @@ credentials stored but unused (``apps.byok.services.usable_credentials``)."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from apps.byok import selectors, services
@@ -67,6 +68,15 @@ class ByokListView(ApiView):
         operation_id="byok_create",
         description=CREATE_DESCRIPTION,
         request=ByokCreateSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Location",
+                str,
+                OpenApiParameter.HEADER,
+                response=[201],
+                description="The credential's URL, `/api/v1/byok/{id}` (the one `DELETE` takes).",
+            )
+        ],
         responses={
             201: ByokCreatedSerializer,
             409: OpenApiResponse(ErrorSerializer, description="Duplicate label or key, or 20 credentials already."),
@@ -77,7 +87,9 @@ class ByokListView(ApiView):
         serializer = ByokCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         credential = services.byok_credential_create(space=active.space, **serializer.validated_data)
-        return Response(ByokCreatedSerializer(credential, context={"scope": active.scope}).data, status=201)
+        body = ByokCreatedSerializer(credential, context={"scope": active.scope}).data
+        location = reverse("byok-detail", kwargs={"credential_id": credential.pk})
+        return Response(body, status=201, headers={"Location": location})
 
 
 class ByokDetailView(ApiView):

@@ -47,6 +47,9 @@ def test_create_returns_the_credential_without_the_key(write_api):
     assert body["base_url"] is None and body["last_used_at"] is None
     assert body["created_at"].endswith("Z")
     assert key not in response.text
+    # The credential's own URL: the one DELETE takes.
+    assert response.headers["Location"] == f"{URL}/{body['id']}"
+    assert write_api.delete(response.headers["Location"]).status_code == 204
 
 
 def test_list_shows_credentials_oldest_first_never_the_keys(write_api):

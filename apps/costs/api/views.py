@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
@@ -12,11 +10,11 @@ from apps.costs.api.renderers import ExactDecimalJSONRenderer
 from apps.costs.api.serializers import CostSummarySerializer, ProductCostSummarySerializer
 from apps.products.selectors import product_find
 from synchronex.api import errors
+from synchronex.api.parsers import ascii_integer
 from synchronex.api.raw_path import name_from_path
 from synchronex.api.serializers import query_name_problems
 from synchronex.api.views import ApiView
 
-_DIGITS = re.compile(r"[0-9]{1,4}")
 COST_PARAMS = ("days",)  # every query parameter of both routes
 
 DAYS_PARAMETER = OpenApiParameter(
@@ -36,19 +34,18 @@ SUMMARY_DESCRIPTION = (
 
 
 def parse_days(query) -> int:
-    """The ``days`` parameter of the query string (a ``QueryDict``): digits only, 1–365. Anything
+    """The ``days`` parameter of the query string (a ``QueryDict``): ASCII digits, 1–365. Anything
     else, a repeated ``days`` or any other parameter is a VALIDATION_ERROR naming each (as search
     and MIF export answer): ``?dayz=7`` must not answer the default period, nor ``?days=7&days=300``
     one of the two."""
     problems = query_name_problems(query, COST_PARAMS)
     raw = query.get("days")
-    if raw is not None and "days" not in problems:
-        raw = raw.strip()
-        if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= selectors.DAYS_MAX:
-            problems["days"] = f"days must be an integer between 1 and {selectors.DAYS_MAX}."
+    days = selectors.DAYS_DEFAULT if raw is None else ascii_integer(raw)
+    if raw is not None and "days" not in problems and (days is None or not 1 <= days <= selectors.DAYS_MAX):
+        problems["days"] = f"days must be an integer between 1 and {selectors.DAYS_MAX}."
     if problems:
         raise errors.ValidationFailed.for_fields(problems)
-    return selectors.DAYS_DEFAULT if raw is None else int(raw)
+    return days
 
 
 class CostSummaryView(ApiView):

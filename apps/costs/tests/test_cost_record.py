@@ -133,6 +133,8 @@ def test_occurred_at_defaults_to_now(space):
         ({"cost_usd": -0.01}, "cost_usd"),
         ({"cost_usd": "abc"}, "cost_usd"),
         ({"cost_usd": "NaN"}, "cost_usd"),
+        ({"cost_usd": "1_000"}, "cost_usd"),  # Decimal() alone reads it as 1000
+        ({"cost_usd": "١٢"}, "cost_usd"),  # and Arabic-Indic digits as 12
         ({"cost_usd": float("inf")}, "cost_usd"),
         ({"cost_usd": True}, "cost_usd"),
         ({"cost_usd": Decimal("1e12")}, "cost_usd"),

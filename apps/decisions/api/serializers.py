@@ -32,6 +32,7 @@ from apps.products.api.fields import ProductNameField, StrictList, StrictString
 from apps.products.models import NAME_MAX
 from apps.products.names import name_problem, normalise_product_name, one_per_key
 from synchronex.api import errors
+from synchronex.api.parsers import ascii_integer, ascii_number
 from synchronex.api.serializers import StrictSerializer, iso_utc, query_boolean, query_name_problems
 from synchronex.text import nfc
 
@@ -42,8 +43,12 @@ EARLIEST_INSTANT = datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC)
 
 
 def parse_instant(raw: str) -> tuple[datetime, bool] | None:
-    """An ISO 8601 date-time (naive → UTC) or date (→ midnight UTC); the flag says date-only."""
+    """An ISO 8601 date-time (naive → UTC) or date (→ midnight UTC); the flag says date-only.
+
+    ASCII only: Django's parsers match ``\\d``, which takes any script's digits (``٢٠٢٦-٠٥-٠٣``)."""
     raw = raw.strip()
+    if not raw.isascii():
+        return None
     try:
         if _DATE_ONLY.match(raw):  # parse_datetime would read a bare date as midnight, losing "whole day"
             day = parse_date(raw)
@@ -319,21 +324,15 @@ def parse_search_params(query) -> dict:
 
     raw = query.get("half_life_days")
     if raw is not None:
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            value = float("nan")
-        if not (0 < value <= HALF_LIFE_MAX):  # also rejects nan
+        value = ascii_number(raw)  # a JSON number in ASCII: float() also read "1_0", "٣" and ".5"
+        if value is None or not (0 < value <= HALF_LIFE_MAX):
             problems["half_life_days"] = f"A number of days above 0 and at most {HALF_LIFE_MAX}."
         out["half_life_days"] = value
 
     raw = query.get("token_budget")
     if raw is not None:
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            value = 0
-        if not (1 <= value <= TOKEN_BUDGET_MAX):
+        value = ascii_integer(raw)
+        if value is None or not (1 <= value <= TOKEN_BUDGET_MAX):
             problems["token_budget"] = f"An integer between 1 and {TOKEN_BUDGET_MAX}."
         out["token_budget"] = value
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
@@ -40,6 +41,15 @@ class DecisionListView(ApiView):
         description="Creates the product when missing and marks a superseded decision. A `supersedes` id "
         "that is unknown or belongs to another scope is NOT_FOUND; one that is already superseded is CONFLICT.",
         request=DecisionCreateSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Location",
+                str,
+                OpenApiParameter.HEADER,
+                response=[201],
+                description="The decision's URL: `/api/v1/memory/decisions/{id}`.",
+            )
+        ],
         responses={201: DecisionWithScopeSerializer},
     )
     def post(self, request):
@@ -47,7 +57,8 @@ class DecisionListView(ApiView):
         body = DecisionCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         created = decision_create(space=active.space, **body.validated_data)
-        return Response(_with_scope(created, active.scope), status=201)
+        location = reverse("decision-detail", kwargs={"decision_id": created.pk})
+        return Response(_with_scope(created, active.scope), status=201, headers={"Location": location})
 
 
 class DecisionDetailView(ApiView):
@@ -104,7 +115,14 @@ class DecisionSearchView(ApiView):
             "below their maxima (each UTF-8 byte is sent as `%XX`)."
         ),
         parameters=[
-            _param("q", OpenApiTypes.STR, f"Search text (≤ {Q_MAX} characters); absent → newest first."),
+            _param(
+                "q",
+                OpenApiTypes.STR,
+                f"Search text (≤ {Q_MAX} characters; PostgreSQL web-search syntax: every word, "
+                '`"a phrase"`, `or`, `-word` excludes); absent → newest first. Exclusions hold for '
+                "matches by meaning too, only the words a match must contain are embedded, and a `q` of "
+                "stop words or punctuation alone finds nothing (`semantic: false`).",
+            ),
             _param(
                 "product",
                 OpenApiTypes.STR,

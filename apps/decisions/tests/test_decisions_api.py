@@ -39,6 +39,16 @@ def test_recording_a_decision_returns_its_full_shape(write_api):
     assert body["decided_at"] == "2026-01-15T07:30:00Z"
     assert body["created_at"].endswith("Z")
     assert body["source"] == "api" and body["scope"] == "personal"
+    assert response.headers["Location"] == f"/api/v1/memory/decisions/{body['id']}"
+    assert write_api.get(response.headers["Location"]).json() == body
+
+
+def test_a_replay_of_a_recorded_decision_repeats_its_location(write_api):
+    headers = {"Idempotency-Key": "decide-1"}
+    first = write_api.post(DECISIONS, json={"decision": "Ship", "product_name": "Atlas"}, headers=headers)
+    replay = write_api.post(DECISIONS, json={"decision": "Ship", "product_name": "Atlas"}, headers=headers)
+    assert first.status_code == replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.headers["Location"] == first.headers["Location"] == f"{DECISIONS}/{first.json()['id']}"
 
 
 def test_defaults_and_date_only_decided_at(write_api):

@@ -21,6 +21,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
         ({"tags": "t" * 51}, "tags"),
         ({"since": "last week"}, "since"),
         ({"until": "2026-13-01"}, "until"),
+        ({"since": "٢٠٢٦-٠٣-٠١"}, "since"),  # Arabic-Indic digits: ISO 8601 is ASCII
+        ({"until": "２０２６-03-01T00:00:00Z"}, "until"),
         ({"since": "2026-03-02", "until": "2026-03-01"}, "until"),
         ({"include_related": "yes"}, "include_related"),
         ({"include_superseded": "1"}, "include_superseded"),

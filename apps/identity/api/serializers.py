@@ -25,6 +25,7 @@ from apps.identity.layers import kernel_shape
 from apps.products.api.fields import ProductNameField, StrictString
 from apps.products.models import NAME_MAX
 from apps.products.names import product_name_keys
+from synchronex.api.parsers import ascii_integer
 from synchronex.api.serializers import StrictSerializer, query_boolean
 from synchronex.text import nfc
 
@@ -102,6 +103,13 @@ class SectionSerializer(StrictSerializer):
 class SectionListSerializer(serializers.ListSerializer):
     """A list of sections: its own errors (not a list, too long) are reported on the field itself,
     item errors as ``field[index].key``."""
+
+    def run_child_validation(self, data):
+        # many=True hands the list's allow_null to each item as well (and a field copy rebuilds
+        # it so): ``products: null`` clears the section, but a null item is no section.
+        if data is None:
+            self.child.fail("null")
+        return super().run_child_validation(data)
 
     def to_internal_value(self, data):
         try:
@@ -343,7 +351,14 @@ class QueryChoice(QueryValue, serializers.ChoiceField):
 
 
 class QueryInteger(QueryValue, serializers.IntegerField):
-    pass
+    """ASCII digits only (``ascii_integer``): DRF's field ends in int(), which also read "1_0",
+    "٣" and "+5", and dropped a trailing ".0"."""
+
+    def to_internal_value(self, data):
+        value = ascii_integer(data) if isinstance(data, str) else None
+        if value is None:
+            self.fail("invalid")
+        return super().to_internal_value(value)
 
 
 class QueryBoolean(QueryValue, serializers.BooleanField):

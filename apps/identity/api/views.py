@@ -22,7 +22,8 @@ from apps.identity.api.serializers import (
     kernel_body,
     kernel_write_body,
 )
-from apps.identity.export import kernel_export_build
+from apps.identity.export import kernel_export_build, kernel_redacted
+from apps.memory.mif.export import reader_scrubber
 from synchronex.api import stamps
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.serializers import ErrorSerializer, query_name_problems
@@ -34,13 +35,20 @@ ETAG_HEADER = OpenApiParameter(
     type=str,
     location=OpenApiParameter.HEADER,
     response=True,
-    description='The version, quoted: "3" (in a workspace scope, the workspace layer\'s version).',
+    description='The version, quoted: "3" (in a workspace scope, the workspace layer\'s version), for `If-Match`. '
+    "It is not a cache validator: the body also changes without it (your personal layer under a workspace's, "
+    "a block rendered again), so `If-None-Match` is not evaluated (GET always answers 200 with the body; "
+    'a safe first PUT sends `If-Match: "0"`).',
 )
 KERNEL_DESCRIPTION = (
     "The effective Identity Kernel of the active scope with its injection block (at most 500 "
     "o200k_base tokens; `truncated` is true when lower-priority lines were dropped). A space that "
     "never wrote its kernel answers 200 with every section null, `version: 0`, `updated_at: null` "
     "and an empty block. The `ETag` header carries the version.\n\n"
+    "The injection block, made to be pasted into a prompt, has the scope's BYOK keys (in a workspace "
+    "scope, yours too) replaced by `[REDACTED:api_key]` wherever one was pasted, and "
+    "`injection_tokens`/`truncated` describe that block; the sections themselves are your data as "
+    "stored, verbatim, so a GET→PUT round trip never writes the marker back.\n\n"
     "**Workspace scopes** (team, agency): the effective kernel is your personal layer with the "
     "workspace layer on top. Identity fields, `communication_style` and each `model_preferences` key "
     "come from the workspace layer when set there, else from your personal layer; `constraints.always` "
@@ -63,14 +71,22 @@ WRITE_RESULT = PolymorphicProxySerializer(
 )
 
 
-def _kernel_response(effective: selectors.EffectiveKernel, scope: str) -> Response:
-    body = kernel_body(effective, scope)
+def _block_redacted(effective: selectors.EffectiveKernel, active, user) -> selectors.EffectiveKernel:
+    """The kernel as the identity routes answer it: the sections verbatim (the caller's own data:
+    a GET→PUT round trip must store them back as written, never a marker), the injection block —
+    derived, and only ever pasted into a prompt — without the scope's BYOK keys. One statement,
+    when the body is built: the read's body is remembered, and a BYOK write renews the stamp."""
+    return kernel_redacted(effective, reader_scrubber(active.space, user), sections=False)
+
+
+def _kernel_response(effective: selectors.EffectiveKernel, active, user) -> Response:
+    body = kernel_body(_block_redacted(effective, active, user), active.scope)
     return Response(body, headers={"ETag": services.etag_for(effective.version)})
 
 
 def _kernel_content(request, active) -> tuple[bytes, str]:
     """The identity read's JSON body, rendered as DRF renders it, and its ETag."""
-    effective = selectors.kernel_for_request(request, active.space)
+    effective = _block_redacted(selectors.kernel_for_request(request, active.space), active, request.user)
     content = JSONRenderer().render(kernel_body(effective, active.scope), JSON)
     return content, services.etag_for(effective.version)
 
@@ -112,7 +128,7 @@ class KernelView(ApiView):
         parameters (``indent``) gets it rendered for it."""
         active = self.active
         if request.accepted_media_type != JSON:
-            return _kernel_response(selectors.kernel_for_request(request, active.space), active.scope)
+            return _kernel_response(selectors.kernel_for_request(request, active.space), active, request.user)
         content, etag = stamps.remembered(
             request, ("identity body", active.space.pk, active.scope), lambda: _kernel_content(request, active)
         )
@@ -123,8 +139,9 @@ class KernelView(ApiView):
         summary="Update the Identity Kernel",
         description=(
             "Sections are optional; a present section replaces that section, `null` clears it, an "
-            "empty body is a VALIDATION_ERROR. Inside a section an empty string or `null` means unset. "
-            "Send `If-Match` with the version you read (quoted or bare, or `*`) to make a stale write "
+            "empty body is a VALIDATION_ERROR. Inside a section an empty string or `null` means unset; "
+            "a list item may not be `null` (a VALIDATION_ERROR naming it, e.g. `products[1]`). Send "
+            "`If-Match` with the version you read (quoted or bare, or `*`) to make a stale write "
             "fail with PRECONDITION_FAILED (412); without it the last writer wins. The first write of a "
             'space may send `If-Match: "0"`. Every write stores a revision.\n\n' + KERNEL_DESCRIPTION + WRITE_ONLY_NOTE
         ),
@@ -164,7 +181,7 @@ class KernelView(ApiView):
             body = kernel_write_body(kernel, active.scope, changes=serializer.validated_data)
             return Response(body, headers={"ETag": services.etag_for(kernel.version)})
         effective = selectors.kernel_effective(space=active.space, user=request.user, written=kernel)
-        return _kernel_response(effective, active.scope)
+        return _kernel_response(effective, active, request.user)
 
 
 class KernelHistoryView(ApiView):

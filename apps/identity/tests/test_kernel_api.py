@@ -234,6 +234,23 @@ def test_wrong_types_are_validation_errors(write_api, body, field):
     assert field in fields, fields
 
 
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"products": [None]}, "products[0]"),
+        ({"products": [{"name": "A"}, None]}, "products[1]"),
+        ({"constraints": {"always": ["a", None]}}, "constraints.always[1]"),
+        ({"model_preferences": {"providers": [None]}}, "model_preferences.providers[0]"),
+        ({"model_preferences": {"routing": {"code": None}}}, "model_preferences.routing.code"),
+    ],
+)
+def test_a_null_list_item_is_a_validation_error_naming_it(write_api, body, field):
+    """A whole section may be null (cleared); an item of one may not."""
+    fields = error_fields(write_api.put(URL, json=body))
+    assert fields == {field: ["This field may not be null."]}, fields
+    assert write_api.get(URL).json()["version"] == 0
+
+
 @pytest.mark.parametrize("raw", [b"[]", b'"identity"', b"null", b"42"])
 def test_body_that_is_not_an_object_is_rejected(write_api, raw):
     response = write_api.put(URL, data=raw, headers={"Content-Type": "application/json"})

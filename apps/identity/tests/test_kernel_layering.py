@@ -216,6 +216,9 @@ class TestWritesAndVersions:
         after = ada.get(URL, headers=header)
         assert seen(after)["identity"] == {"name": "Ada", "company": "Studio GmbH"}
         assert after.headers["ETag"] == before.headers["ETag"] == '"1"'
+        # So the ETag is no cache validator: a 304 for it would serve the body of before.
+        asked = ada.get(URL, headers={**header, "If-None-Match": before.headers["ETag"]})
+        assert asked.status_code == 200 and asked.json() == after.json()
         stamp = datetime.fromisoformat
         assert stamp(after.json()["updated_at"]) > stamp(before.json()["updated_at"])
         assert Kernel.objects.get(space=studio["space"]).version == 1

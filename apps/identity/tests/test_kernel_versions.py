@@ -242,7 +242,9 @@ class TestCachedBlock:
         client = inproc_for(user)
         client.put(URL, {"constraints": {"never": ["Guess"]}}, format="json")
         Kernel.objects.filter(space__owner=user).update(injection_block="old rendering", block_key="r0:p1")
-        response = client.get(URL)
+        # The block changes under the same version: If-None-Match is not evaluated (no 304).
+        response = client.get(URL, HTTP_IF_NONE_MATCH='"1"')
+        assert response.status_code == 200
         assert response.json()["injection_block"] == "## Never\n- Guess"
         assert response.json()["version"] == 1 and response["ETag"] == '"1"'
         kernel = Kernel.objects.get(space__owner=user)

@@ -23,9 +23,9 @@ Per type:
   hold only ``tags``, ``affects_products``, ``alternatives`` and ``supersedes``, with the bounds
   of ``POST /memory/decisions``; ``occurred_at`` is when it was decided.
 - ``ai_usage``: ``data`` is required and may hold only ``provider`` (≤ 100), ``model`` (≤ 200),
-  ``input_tokens`` and ``output_tokens`` (integers 0–10¹²), ``cost_usd`` (a number ≥ 0, at most
-  6 decimals kept; absent → priced from the genai-prices table, unknown models stay unpriced)
-  and ``operation`` (≤ 50).
+  ``input_tokens`` and ``output_tokens`` (integers 0–10¹²), ``cost_usd`` (a number ≥ 0, or a string
+  spelling a JSON number in ASCII digits; at most 6 decimals kept; absent → priced from the
+  genai-prices table, unknown models stay unpriced) and ``operation`` (≤ 50).
 - ``commit``, ``issue``, ``note``: ``title`` or ``body`` is required.
 Other ``data`` keys of the free-form types are kept as sent.
 """
@@ -124,7 +124,8 @@ class TokenCountField(serializers.Field):
 
 @extend_schema_field({"type": "number", "minimum": 0})
 class CostField(serializers.Field):
-    """A price in USD: a JSON number (or a decimal string), 0 ≤ cost ≤ the stored maximum."""
+    """A price in USD: a JSON number (or a string spelling one in ASCII digits, ``exact_decimal``),
+    0 ≤ cost ≤ the stored maximum."""
 
     default_error_messages = {
         "invalid": "Must be a number.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from apps.costs.models import CostEvent
@@ -45,6 +47,7 @@ BAD_SIGNALS = [
     ({"type": "note", "body": "x", "occurred_at": "yesterday"}, "occurred_at"),
     ({"type": "note", "body": "x", "occurred_at": "2999-01-01T00:00:00Z"}, "occurred_at"),
     ({"type": "note", "body": "x", "occurred_at": "1850-01-01"}, "occurred_at"),
+    ({"type": "note", "body": "x", "occurred_at": "٢٠٢٦-٠٣-٠١"}, "occurred_at"),
     # 1899-12-31T10:00:00Z: the floor is the UTC instant, not the year written.
     ({"type": "note", "body": "x", "occurred_at": "1900-01-01T00:00:00+14:00"}, "occurred_at"),
     ({"type": "decision", "title": "ok", "occurred_at": "1900-01-01T00:00:00+14:00"}, "occurred_at"),
@@ -186,3 +189,23 @@ def test_a_cost_over_the_maximum_by_less_than_a_double_can_tell_is_refused(write
     response = write_api.post(URL, data=body % "9999999999.99999901", headers={"Content-Type": "application/json"})
     assert "data.cost_usd" in fields_of(response)
     nothing_stored()
+
+
+@pytest.mark.parametrize(
+    "cost",
+    ["1_000", "١٢", "１_０", "１０", ".5", "5.", "+5", "05", "1e", "Infinity", "0x10", "1.5\u00a0", "\u20021"],
+)
+def test_a_cost_string_must_spell_a_json_number_in_ascii_digits(write_api, cost):
+    # Decimal() alone reads "1_000" as 1000 and any Unicode digit ("١٢" is 12): money is exact decimal (SPEC §9).
+    response = write_api.post(URL, json={"type": "ai_usage", "data": {**USAGE, "cost_usd": cost}})
+    assert fields_of(response) == {"data.cost_usd": ["Must be a number."]}
+    nothing_stored()
+
+
+@pytest.mark.parametrize(
+    ("cost", "stored"), [("1000", "1000"), ("0.5", "0.5"), ("-0", "0"), ("25E-1", "2.5"), (" 7 ", "7")]
+)
+def test_a_cost_string_that_spells_a_json_number_is_kept(write_api, cost, stored):
+    response = write_api.post(URL, json={"type": "ai_usage", "data": {**USAGE, "cost_usd": cost}})
+    assert response.status_code == 202, response.text
+    assert CostEvent.objects.get().cost_usd == Decimal(stored)

@@ -56,7 +56,7 @@ def iso_z(moment: datetime | None) -> str | None:
 def parse_timestamp(value) -> datetime | None:
     """An ISO 8601 date-time string (a naive one is read as UTC) as a UTC moment, or None (also
     for a moment outside the years 1 to 9999 in UTC, which no row could be read back with)."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not value.isascii():  # parse_datetime's \d takes any digits
         return None
     try:
         parsed = parse_datetime(value.strip())

@@ -28,7 +28,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -100,7 +100,7 @@ def _embeddings(row) -> dict | None:
 
 def exported_id(row) -> str:
     """The id a decision, product state or kernel row is exported under: the id it was imported
-    with (``origin_id``, when that id was taken here), else its own. A re-export of an imported
+    with (``origin_id``, set on every restored row), else its own. A re-export of an imported
     document therefore names every memory and reference as the document did."""
     return str(row.origin_id or row.id)
 

@@ -1,11 +1,12 @@
 """Decisions, product states and the kernel layer back from ``vendor_extensions.synchronex``.
 
 Each restore validates the record with the rules of its own API (the same serializers), then
-writes it with its original id and timestamps, so a space restored from an export exports the
-same memories again. Ids are global primary keys here: when another space holds the id (the
-export's source space still exists), the row gets a new id and keeps the original one in
-``origin_id`` (unique per space). The export writes ``origin_id or id``, re-imports find a row
-by either, and API lookups by id fall back to ``origin_id`` in the space.
+writes it with its original id (as ``origin_id``) and timestamps, so a space restored from an
+export exports the same memories again. Ids are global primary keys here, so a new row's own id
+is derived from this space and the original id (``_placement``), whoever else holds that id:
+keeping the original when it was free told an importer whether another space held it. The
+export writes ``origin_id or id``, re-imports find a row by either, and API lookups by id fall
+back to ``origin_id`` in the space.
 
 Each function returns ``"imported"`` or ``"duplicate"`` and raises ``RestoreError`` with a
 sentence for a record that cannot be restored. They always write: a dry run calls them inside a
@@ -85,18 +86,26 @@ def _version(data: dict) -> int:
     return value
 
 
-def _placement(model, *, original: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID | None]:
-    """``(primary key, origin_id)`` of a row restored from ``original``: the original id when it
-    is free, else a new id that remembers the original."""
-    if model.objects.filter(pk=original).exists():
-        return uuid.uuid4(), original
-    return original, None
+def _placement(*, space: Space, original: uuid.UUID, kind: str, attempt: int) -> tuple[uuid.UUID, uuid.UUID]:
+    """``(primary key, origin_id)`` of a new row of ``space`` restored from ``original``.
+
+    The key depends on this space and the original id only, never on whether another space
+    holds that id: keeping the original when it is free would tell any importer whether a row of
+    that id exists elsewhere (SPEC §1, existence must not leak). It is a UUIDv5 of both (the
+    same on every import, as the rows restored before ``origin_id`` existed got). ``attempt`` 1
+    comes only after that key was taken, which only a row that kept a document's id before this
+    rule can do: it is random.
+    """
+    pk = derived_id(kind, str(space.id), str(original)) if attempt == 0 else uuid.uuid4()
+    return pk, original
 
 
 def _ids_in_space(model, *, space: Space, original: uuid.UUID, kind: str) -> uuid.UUID | None:
     """The id of the row of ``space`` restored from ``original`` (same id or ``origin_id``), if any."""
-    # Rows restored before ``origin_id`` existed carry an id derived from the space and the
-    # original id: still found, so re-importing an old document adds nothing.
+    # Rows restored before ``origin_id`` existed carry the id ``_placement`` derives, without
+    # ``origin_id``: still found, so re-importing an old document adds nothing. The original id
+    # itself is a row of this space exported and imported back (or one restored before the ids
+    # stopped being kept).
     legacy = derived_id(kind, str(space.id), str(original))
     rows = model.objects.filter(Q(pk__in=[original, legacy]) | Q(origin_id=original), space=space)
     return rows.values_list("pk", flat=True).first()
@@ -128,8 +137,8 @@ def product_restore(*, space: Space, data: dict) -> str:
         space=space, name=name
     ):
         return DUPLICATE
-    for _attempt in range(2):
-        pk, origin_id = _placement(ProductState, original=original)
+    for attempt in range(2):
+        pk, origin_id = _placement(space=space, original=original, kind="product", attempt=attempt)
         try:
             with transaction.atomic():
                 ProductState.objects.create(
@@ -151,7 +160,7 @@ def product_restore(*, space: Space, data: dict) -> str:
                 ProductState, space=space, original=original, kind="product"
             ):
                 return DUPLICATE
-            # … or another space took the original id since the check: once more, with a new id.
+            # … or a row of another space holds the derived id: once more, with a random one.
     raise RestoreError("The product could not be stored (its id is taken).")
 
 
@@ -216,8 +225,8 @@ def decision_restore(*, space: Space, record: DecisionRecord, supersedes_id: uui
     fields = dict(record.fields)
     product_name = fields.pop("product_name")
     decided_at = fields.pop("decided_at", None) or record.created_at
-    for _attempt in range(2):
-        pk, origin_id = _placement(Decision, original=record.original)
+    for attempt in range(2):
+        pk, origin_id = _placement(space=space, original=record.original, kind="decision", attempt=attempt)
         try:
             with transaction.atomic():
                 Decision.objects.create(
@@ -238,9 +247,9 @@ def decision_restore(*, space: Space, record: DecisionRecord, supersedes_id: uui
                 return DUPLICATE  # a concurrent import stored it first
             if supersedes_id is not None and "supersedes" in str(exc):
                 raise RestoreError("The decision it supersedes is already superseded by another decision.") from None
-            if origin_id is not None or not Decision.objects.filter(pk=pk).exists():
+            if attempt or not Decision.objects.filter(pk=pk).exists():
                 raise
-            # Another space took the original id since the check: once more, with a new id.
+            # A row of another space holds the derived id: once more, with a random one.
     raise RestoreError("The decision could not be stored (its id is taken).")
 
 
@@ -314,8 +323,9 @@ def kernel_restore(*, space: Space, data: dict, actor: str, actor_user=None) -> 
     """The space's kernel layer from the record, when the space has none yet.
 
     The same kernel already in place is a duplicate; a different kernel already in place is
-    not overwritten (RestoreError). A new layer keeps the record's id (when free), version and
-    timestamps; the write goes through ``kernel_update`` (normalised, rendered, one revision).
+    not overwritten (RestoreError). A new layer gets an id of this space (``_placement``) and
+    keeps the record's id as ``origin_id``, its version and timestamps; the write goes through
+    ``kernel_update`` (normalised, rendered, one revision).
     """
     original = _uuid(data)
     sections = _check(KernelSectionsSerializer(data={name: data.get(name) for name in SECTIONS}))
@@ -327,14 +337,14 @@ def kernel_restore(*, space: Space, data: dict, actor: str, actor_user=None) -> 
     updated_at = _moment(data, "updated_at", now)
     with transaction.atomic():
         current = Kernel.objects.select_for_update().filter(space=space).first()
-        for _attempt in range(2):
+        for attempt in range(2):
             if current is not None:
                 break
             # Race-safe: a concurrent restore's INSERT makes this one wait, then do nothing; the
             # locking read below then sees the winner's committed kernel. When nothing was
-            # inserted and no kernel is here, another space took the original id meanwhile:
-            # the second attempt takes a new id.
-            pk, origin_id = _placement(Kernel, original=original)
+            # inserted and no kernel is here, a row of another space holds the derived id:
+            # the second attempt takes a random one.
+            pk, origin_id = _placement(space=space, original=original, kind="kernel", attempt=attempt)
             Kernel.objects.bulk_create([Kernel(id=pk, origin_id=origin_id, space=space)], ignore_conflicts=True)
             current = Kernel.objects.select_for_update().filter(space=space).first()
         if current is None:

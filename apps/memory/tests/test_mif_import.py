@@ -412,6 +412,39 @@ def test_import_lands_in_the_callers_scope_only(user, make_user, client_for):
     )
 
 
+def _restorable(kind: str, record_id: str, **data) -> dict:
+    data = {"id": record_id, **data}
+    return mif_memory(id=record_id, content=record_id, vendor_extensions={VENDOR: {"kind": kind, "data": data}})
+
+
+def test_stored_ids_do_not_tell_whether_another_scope_holds_the_id(user, make_user, client_for):
+    """SPEC §1/§3: the importer's answer and the ids its rows get are the same whether another
+    user's scope holds the records' ids (a decision, a product state) or nobody does."""
+    seeded = seed_space(user)
+    taken = (str(seeded["decisions"][1].id), str(seeded["product"].id))
+    free = (str(uuid.uuid4()), str(uuid.uuid4()))
+    answers, shown = [], []
+    for decision_id, product_id in (taken, free):
+        client = client_for(make_user(tier="pro"))
+        document = mif_document(
+            [
+                _restorable("product_state", product_id, name="Probe"),
+                _restorable("decision", decision_id, decision="Probe", product_name="Probe"),
+            ]
+        )
+        answers.append(import_document(client, document).json())
+        decision = client.get(f"/api/v1/memory/decisions/{decision_id}")
+        ingested = client.post(f"/api/v1/ingest/{product_id}", json={"type": "note", "body": "probe"})
+        assert decision.status_code == 200 and ingested.status_code == 202, (decision.text, ingested.text)
+        # Whether each row kept the document's id: never, so it tells nothing about other scopes.
+        shown.append((decision.json()["id"] == decision_id, ingested.json()["product"]["id"] == product_id))
+    assert answers[0] == answers[1]
+    assert (answers[0]["decisions_imported"], answers[0]["products_imported"], answers[0]["errors"]) == (1, 1, [])
+    assert shown == [(False, False), (False, False)]
+    # The other user's rows are untouched.
+    assert Decision.objects.filter(pk=taken[0], space=seeded["space"]).exists()
+
+
 def test_workspace_import_goes_to_the_workspace_and_viewers_cannot_import(make_user, client_for):
     owner, viewer = make_user(tier="team"), make_user(tier="team")
     workspace = workspace_create(owner=owner, name="Acme", kind="team")

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from apps.identity.models import Kernel
 from apps.memory.mif.common import VENDOR
 from apps.memory.models import Memory
 from apps.memory.tests.mif_support import KERNEL, import_document, mif_document, mif_memory
@@ -32,9 +33,10 @@ def import_with_one_bad_item(client, bad: dict, *, huge: str | None = None) -> d
     return report["errors"][0]
 
 
+@pytest.mark.parametrize("moment", ["2026-02-30T10:00:00Z", "٢٠٢٦-٠٢-٠١T10:00:00Z"])  # ISO 8601 is ASCII
 @pytest.mark.parametrize("field", ["created_at", "updated_at"])
-def test_an_impossible_calendar_date_is_a_per_memory_error(write_api, field):
-    bad = mif_memory(**{field: "2026-02-30T10:00:00Z"})
+def test_an_impossible_calendar_date_is_a_per_memory_error(write_api, field, moment):
+    bad = mif_memory(**{field: moment})
     error = import_with_one_bad_item(write_api, bad)
     assert error["id"] == bad["id"] and field in error["message"]
 
@@ -147,6 +149,14 @@ def test_a_restored_version_beyond_the_integer_column_is_a_per_item_error(write_
     record["version"] = 1_000_000_000
     report = import_document(write_api, mif_document([bad])).json()
     assert report["errors"] == [] and (report["products_imported"] or report["kernel_imported"])
+
+
+def test_a_restored_kernel_with_a_null_product_is_a_per_item_error(write_api):
+    record = {"id": str(uuid.uuid4()), **KERNEL, "products": [{"name": "Ok"}, None]}
+    bad = mif_memory(vendor_extensions={VENDOR: {"kind": "identity_kernel", "data": record}})
+    error = import_with_one_bad_item(write_api, bad)
+    assert error["message"].startswith("products[1]:"), error
+    assert not Kernel.objects.filter(version__gt=0).exists()
 
 
 @pytest.mark.parametrize(

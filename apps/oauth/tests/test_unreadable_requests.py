@@ -116,13 +116,25 @@ def test_registration_refuses_json_no_database_can_hold_as_invalid_client_metada
     assert_logged_no_error(caplog)
 
 
-def test_unauthenticated_api_request_with_too_many_query_fields_is_a_validation_error(api, caplog):
-    # The same mapping of framework errors serves the REST API: without a bearer header the
-    # query string is first read by content negotiation, inside the DRF view.
+def test_an_api_request_with_too_many_query_fields_is_a_validation_error(read_api, caplog):
+    # The same mapping of framework errors serves the REST API: the query string is first read,
+    # after authentication, by the check of the names the operation takes.
+    caplog.set_level(logging.INFO)
+
+    response = read_api.get(f"/api/v1/scope?{'&'.join(['a'] * 1001)}")
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert_logged_no_error(caplog)
+
+
+def test_an_unauthenticated_api_request_is_refused_before_its_query_is_read(api, caplog):
+    # No format override reads the query before authentication any more (URL_FORMAT_OVERRIDE is
+    # off), so a caller without a token learns nothing from its query string: 401 first.
     caplog.set_level(logging.INFO)
 
     response = api.get(f"/api/v1/scope?{'&'.join(['a'] * 1001)}")
 
-    assert response.status_code == 400, response.text
-    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == "UNAUTHORIZED"
     assert_logged_no_error(caplog)

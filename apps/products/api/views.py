@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.response import Response
 
@@ -9,7 +12,7 @@ from apps.decisions.selectors import decision_recent_for_product
 from apps.products.selectors import product_get, product_list
 from apps.products.services import product_state_write
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
-from synchronex.api.preconditions import IfMatch, etag_for
+from synchronex.api.preconditions import IfMatch, IfNoneMatch, etag_for
 from synchronex.api.raw_path import name_from_path
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
@@ -40,6 +43,14 @@ ETAG_HEADER = OpenApiParameter(
     response=[200, 201, 412],
     description='The version, quoted: "3". Send it back in `If-Match` to write only over that version.',
 )
+LOCATION_HEADER = OpenApiParameter(
+    "Location",
+    str,
+    OpenApiParameter.HEADER,
+    response=[201],
+    description="The created product's state URL (this path with the stored name, percent-encoded as one "
+    "segment: a slash is %2F).",
+)
 DECISIONS_NOTE = (
     "`recent_decisions` holds the product's five newest current decisions for tokens with `decisions:read` "
     "(every API key); for an OAuth token without it the list is empty."
@@ -60,13 +71,23 @@ def _etag(product) -> dict:
     return {"ETag": etag_for(product.version)}
 
 
+def _location(product) -> str:
+    # reverse() percent-encodes the name but leaves "/" as is (a path character), and the name must
+    # stay one segment ("a/../b" would be resolved away by a client): the route is reversed around a
+    # stand-in that the fully encoded name then replaces.
+    head, tail = reverse("product-state", kwargs={"name": "~"}).rsplit("~", 1)
+    return head + quote(product.name, safe="") + tail
+
+
 class ProductStateView(ApiView):
     required_scopes = {"GET": "memory:read", "POST": "memory:write"}
 
     @extend_schema(
         tags=TAGS,
         summary="Read a product's state",
-        description="The ETag header is the version. " + DECISIONS_NOTE,
+        description="The ETag header is the version, for `If-Match`; it is not a cache validator: "
+        "`recent_decisions` changes without it, so `If-None-Match` is not evaluated and the answer is always "
+        "200 with the body (never 304). " + DECISIONS_NOTE,
         parameters=[NAME_PARAMETER, ETAG_HEADER],
         responses={200: ProductStateSerializer},
     )
@@ -81,10 +102,10 @@ class ProductStateView(ApiView):
         tags=TAGS,
         summary="Update (or create) a product's state",
         description="Partial update: absent fields stay, lists replace. Creates the product when missing "
-        '(201, else 200). With `If-Match: "<version>"` the write applies only to that version '
-        "(else PRECONDITION_FAILED); a write that changes something bumps the version (ETag). "
-        + DECISIONS_NOTE
-        + WRITE_ONLY_NOTE,
+        '(201 with `Location`, else 200). With `If-Match: "<version>"` the write applies only to that version '
+        "(else PRECONDITION_FAILED); with `If-None-Match: *` it only creates: a product that exists is "
+        "PRECONDITION_FAILED with its `ETag`, and of concurrent creators exactly one gets 201. A write that "
+        "changes something bumps the version (ETag). " + DECISIONS_NOTE + WRITE_ONLY_NOTE,
         parameters=[
             NAME_PARAMETER,
             OpenApiParameter(
@@ -96,7 +117,18 @@ class ProductStateView(ApiView):
                 'a product that exists). A tag naming no current version (another number, a weak W/"3", "abc") '
                 "is PRECONDITION_FAILED; a value that is no entity tag (yesterday) is VALIDATION_ERROR.",
             ),
+            OpenApiParameter(
+                "If-None-Match",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description='* (write only if the product does not exist yet: a safe create) or ETags ("3", 3, '
+                'W/"3"; compared weakly) the write must not go over. A product that exists at a version it names '
+                "is PRECONDITION_FAILED; a missing one is created. Evaluated after If-Match. A value that is no "
+                "entity tag is VALIDATION_ERROR.",
+            ),
             ETAG_HEADER,
+            LOCATION_HEADER,
         ],
         request=ProductStateWriteSerializer,
         responses={
@@ -104,8 +136,9 @@ class ProductStateView(ApiView):
             201: WRITE_RESULT,
             412: OpenApiResponse(
                 ErrorSerializer,
-                description="If-Match does not name the current version (`details.current_version` and the "
-                "`ETag` header carry it), or the product does not exist yet (no `ETag`).",
+                description="If-Match does not name the current version, or If-None-Match names it (`*`: the "
+                "product exists); `details.current_version` and the `ETag` header carry it. Or If-Match was sent "
+                "and the product does not exist yet (no `ETag`).",
             ),
         },
     )
@@ -113,12 +146,17 @@ class ProductStateView(ApiView):
         name = name_from_path(request, name, field="name")
         active = self.writable_space()
         if_match = IfMatch.parse(request.headers.get("If-Match"))
+        if_none_match = IfNoneMatch.parse(request.headers.get("If-None-Match"))
         body = ProductStateWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         changes = dict(body.validated_data)
-        product, created = product_state_write(space=active.space, name=name, changes=changes, if_match=if_match)
+        product, created = product_state_write(
+            space=active.space, name=name, changes=changes, if_match=if_match, if_none_match=if_none_match
+        )
         answer = product_write_body(product, active.scope, changes=changes, allows=request.auth.allows)
-        return Response(answer, status=201 if created else 200, headers=_etag(product))
+        if not created:
+            return Response(answer, headers=_etag(product))
+        return Response(answer, status=201, headers={**_etag(product), "Location": _location(product)})
 
 
 class ProductListView(ApiView):

@@ -7,6 +7,8 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.support.concurrency import together
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -35,6 +37,7 @@ def test_post_creates_product_then_updates_partially(write_api):
     assert body["status"] == "blocked" and body["what_works"] == ["login"]  # untouched fields stay
     assert body["open_questions"] == ["pricing?"]
     assert body["version"] == 2 and updated.headers["ETag"] == '"2"'
+    assert "Location" not in updated.headers  # only a creation (201) names where the product is
 
 
 def test_lists_replace_and_strings_are_trimmed(write_api):
@@ -84,6 +87,9 @@ def test_names_survive_url_encoding(write_api, name):
     created = write_api.post(state_path(name), json={"status": "paused"})
     assert created.status_code == 201, created.text
     assert created.json()["name"] == name
+    # The name is one path segment of Location: a slash in it is %2F, never a path separator.
+    assert created.headers["Location"] == state_path(name)
+    assert write_api.get(created.headers["Location"]).json()["name"] == name
     again = write_api.get(state_path(name.upper()))
     assert again.status_code == 200, again.text
     assert again.json()["name"] == name and again.json()["status"] == "paused"
@@ -278,3 +284,80 @@ def test_names_python_and_postgresql_lower_differently_are_found_again(write_api
     searched = write_api.get("/api/v1/memory/search", params={"q": "ferry", "product": name})
     assert [hit["title"] for hit in searched.json()["results"]] == ["Ship the ferry"], searched.text
     assert [p["name"] for p in write_api.get("/api/v1/memory/products").json()["results"]] == [name]
+
+
+# -- If-None-Match: a write that only creates (RFC 9110 §13.1.2) --------------------------------------
+def test_if_none_match_star_creates_a_missing_product_and_never_writes_over_one(write_api):
+    created = write_api.post(state_path("Atlas"), json={"status": "paused"}, headers={"If-None-Match": "*"})
+    assert created.status_code == 201, created.text
+    assert created.headers["Location"] == state_path("Atlas") and created.headers["ETag"] == '"1"'
+    again = write_api.post(state_path("ATLAS"), json={"status": "active"}, headers={"If-None-Match": "*"})
+    assert again.status_code == 412, again.text
+    error = again.json()["error"]
+    assert error["code"] == "PRECONDITION_FAILED" and error["details"] == {"current_version": 1}
+    assert again.headers["ETag"] == '"1"' and "Location" not in again.headers
+    assert write_api.get(state_path("Atlas")).json()["status"] == "paused"
+
+
+def test_if_none_match_with_tags_refuses_a_write_over_a_version_it_names(write_api):
+    # A tag on a product that does not exist names nothing current: the write creates it.
+    assert write_api.post(state_path("Atlas"), json={}, headers={"If-None-Match": '"1"'}).status_code == 201
+    for header in ('"1"', "1", 'W/"1"', '"7", "1"'):  # If-None-Match compares weakly: W/"1" names it too
+        refused = write_api.post(state_path("Atlas"), json={"status": "paused"}, headers={"If-None-Match": header})
+        assert refused.status_code == 412, (header, refused.text)
+        assert refused.json()["error"]["details"] == {"current_version": 1} and refused.headers["ETag"] == '"1"'
+    written = write_api.post(state_path("Atlas"), json={"status": "paused"}, headers={"If-None-Match": '"0", "2"'})
+    assert written.status_code == 200 and written.headers["ETag"] == '"2"'
+    # Both headers: If-Match is evaluated first, then If-None-Match (RFC 9110 §13.2.2).
+    both = {"If-Match": '"2"', "If-None-Match": "*"}
+    assert write_api.post(state_path("Atlas"), json={"status": "active"}, headers=both).status_code == 412
+    assert write_api.get(state_path("Atlas")).json()["status"] == "paused"
+
+
+@pytest.mark.parametrize("header", ["yesterday", ",", '"1', '*, "1"'])
+def test_malformed_if_none_match_is_a_validation_error_and_creates_nothing(write_api, header):
+    response = write_api.post(state_path("Ghost"), json={}, headers={"If-None-Match": header})
+    assert response.status_code == 400, response.text
+    assert "If-None-Match" in response.json()["error"]["details"]["fields"]
+    assert write_api.get(state_path("Ghost")).status_code == 404
+
+
+def test_concurrent_creators_with_if_none_match_star_exactly_one_wins(client_for, user):
+    creators = 6
+
+    def create(index: int):
+        return client_for(user).post(
+            state_path("Fresh"), json={"what_works": [f"from {index}"]}, headers={"If-None-Match": "*"}
+        )
+
+    responses = together(creators, create)
+    assert sorted(r.status_code for r in responses) == [201] + [412] * (creators - 1), [r.text for r in responses]
+    winner = next(r for r in responses if r.status_code == 201)
+    for lost in (r for r in responses if r.status_code == 412):
+        assert lost.json()["error"]["code"] == "PRECONDITION_FAILED" and lost.headers["ETag"] == '"1"'
+        assert lost.json()["error"]["details"] == {"current_version": 1}
+    final = client_for(user).get(state_path("Fresh")).json()
+    assert final["version"] == 1 and final["what_works"] == winner.json()["what_works"]
+
+
+def test_idempotent_replay_of_a_creation_repeats_its_location(write_api):
+    headers = {"Idempotency-Key": "create-1", "If-None-Match": "*"}
+    first = write_api.post(state_path("a/b"), json={"status": "paused"}, headers=headers)
+    replay = write_api.post(state_path("a/b"), json={"status": "paused"}, headers=headers)
+    assert first.status_code == replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.headers["Location"] == first.headers["Location"] == state_path("a/b")
+    # If-None-Match is part of what the key compares: the same key without it is another request.
+    other = write_api.post(state_path("a/b"), json={"status": "paused"}, headers={"Idempotency-Key": "create-1"})
+    assert other.status_code == 409 and "If-None-Match" in other.json()["error"]["message"]
+
+
+def test_get_answers_the_whole_state_whatever_if_none_match_says(write_api):
+    """No 304: the ETag is the state's version (for If-Match), and the body holds more than the
+    versioned state. A decision recorded for the product changes ``recent_decisions`` and leaves
+    the version as it was, so a 304 for a matching If-None-Match would serve a stale body."""
+    etag = write_api.post(state_path("Atlas"), json={"status": "active"}).headers["ETag"]
+    decided = write_api.post("/api/v1/memory/decisions", json={"decision": "Ship it", "product_name": "Atlas"})
+    assert decided.status_code == 201
+    response = write_api.get(state_path("Atlas"), headers={"If-None-Match": etag})
+    assert response.status_code == 200 and response.headers["ETag"] == etag
+    assert [d["decision"] for d in response.json()["recent_decisions"]] == ["Ship it"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.response import Response
 
 from apps.scopes.api import serializers as s
@@ -109,6 +110,15 @@ class WorkspaceListView(ApiView):
         tags=["workspaces"],
         summary="Create a workspace (team plan or above)",
         request=s.WorkspaceCreateSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Location",
+                str,
+                OpenApiParameter.HEADER,
+                response=[201],
+                description="The workspace's URL: `/api/v1/workspaces/{id}`.",
+            )
+        ],
         responses={201: s.WorkspaceSerializer},
     )
     def post(self, request):
@@ -116,7 +126,8 @@ class WorkspaceListView(ApiView):
         body.is_valid(raise_exception=True)
         workspace = workspace_create(owner=request.user, **body.validated_data)
         membership = Membership.objects.select_related("space__owner").get(space=workspace, user=request.user)
-        return Response(s.WorkspaceSerializer(_workspace(membership)).data, status=201)
+        location = reverse("workspace", kwargs={"workspace_id": workspace.pk})
+        return Response(s.WorkspaceSerializer(_workspace(membership)).data, status=201, headers={"Location": location})
 
 
 class WorkspaceDetailView(ApiView):
@@ -157,6 +168,16 @@ class MemberListView(ApiView):
             "`role`: writing never reads the member's name or when they joined."
         ),
         request=s.MemberAddSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Location",
+                str,
+                OpenApiParameter.HEADER,
+                response=[201],
+                description="The membership's URL, `/api/v1/workspaces/{id}/members/{user_id}` (the one `DELETE` "
+                "takes); only when the member was added.",
+            )
+        ],
         responses={200: MEMBER_WRITE_RESULT, 201: MEMBER_WRITE_RESULT},
     )
     def post(self, request, workspace_id):
@@ -166,11 +187,15 @@ class MemberListView(ApiView):
         membership, created = member_put_by_email(actor_membership=actor, **body.validated_data)
         user = membership.user
         status = 201 if created else 200
+        headers = {}
+        if created:
+            kwargs = {"workspace_id": membership.space_id, "user_id": user.id}
+            headers["Location"] = reverse("workspace-member", kwargs=kwargs)
         data = {"user_id": user.id, "email": user.email, "role": membership.role}
         if not request.auth.allows("memory:read"):
-            return Response(s.MemberWrittenSerializer(data).data, status=status)
+            return Response(s.MemberWrittenSerializer(data).data, status=status, headers=headers)
         data.update(name=user.name, joined_at=membership.created_at)
-        return Response(s.MemberSerializer(data).data, status=status)
+        return Response(s.MemberSerializer(data).data, status=status, headers=headers)
 
 
 class MemberDetailView(ApiView):

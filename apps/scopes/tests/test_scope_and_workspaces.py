@@ -38,7 +38,11 @@ def test_new_account_is_in_its_personal_scope(write_api):
 
 
 def test_team_plan_creates_workspaces_and_owns_them(owner_api, team_owner):
-    workspace = create_workspace(owner_api, "  Acme Agency  ", "agency")
+    response = owner_api.post("/api/v1/workspaces", json={"name": "  Acme Agency  ", "kind": "agency"})
+    assert response.status_code == 201, response.text
+    workspace = response.json()
+    assert response.headers["Location"] == f"/api/v1/workspaces/{workspace['id']}"
+    assert owner_api.get(response.headers["Location"]).json()["id"] == workspace["id"]
     assert workspace["name"] == "Acme Agency"
     assert (workspace["kind"], workspace["role"], workspace["owner_email"]) == ("agency", "owner", team_owner.email)
     listing = owner_api.get("/api/v1/workspaces").json()
@@ -126,8 +130,10 @@ def test_members_are_added_changed_and_removed(owner_api, client_for, make_user)
     added = add_member(owner_api, workspace["id"], member.email.upper(), "viewer")
     assert added.status_code == 201
     assert added.json()["role"] == "viewer" and added.json()["user_id"] == str(member.id)
+    assert added.headers["Location"] == f"/api/v1/workspaces/{workspace['id']}/members/{member.id}"
     changed = add_member(owner_api, workspace["id"], member.email, "member")
     assert changed.status_code == 200 and changed.json()["role"] == "member"
+    assert "Location" not in changed.headers  # only an addition (201) names a new membership
     detail = client_for(member).get(f"/api/v1/workspaces/{workspace['id']}").json()
     assert [(m["email"], m["role"]) for m in detail["members"]][1] == (member.email, "member")
     assert detail["role"] == "member"
