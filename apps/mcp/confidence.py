@@ -110,10 +110,10 @@ _STATUS = re.compile(r"^status:\s*([a-z]+)")
 _POLARITY = re.compile(r"^(always|never|do not|don't)\b[\s:,-]*")
 # Separators are written so that one run of spaces can be read one way only: ``\s*[:=]?\s*``
 # would try every split of a long run (quadratic time on a block of spaces).
-_VERSION = re.compile(r"kernel[ _-]?version\W{0,3}\s*(?:[:=]\s*)?\"?(\d{1,10})", re.IGNORECASE)
+_VERSION = re.compile(r"kernel[ _-]?version\W{0,3}\s*(?:[:=]\s*)?\"?([0-9]{1,10})", re.IGNORECASE)
 _AS_OF = re.compile(
     r"(?:generated|exported|as of|updated)(?:_at)?\W{0,3}\s*(?:[:=]\s*)?\"?"
-    r"(\d{4}-\d{2}-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z|[+-]\d{2}:?\d{2})?)?)",
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}(?:[t ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:z|[+-][0-9]{2}:?[0-9]{2})?)?)",
     re.IGNORECASE,
 )
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)

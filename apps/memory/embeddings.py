@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import math
 import numbers
 import time
 import urllib.error
@@ -34,7 +33,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from apps.memory.services import MAX_VECTOR_COMPONENT
+from apps.memory.services import MAX_VECTOR_COMPONENT, has_direction
 from synchronex.api.parsers import ascii_integer
 from synchronex.api.rows import Rows
 from synchronex.api.tokens import count_tokens
@@ -110,7 +109,7 @@ def _check_vectors(vectors, expected: int, dimensions: int | None) -> list[list[
     component one a 32-bit float holds (pgvector's storage): a number beyond it (``1e300``, finite
     as a double), an infinity or NaN would make PostgreSQL refuse the search or the write, so such
     an answer is a provider failure like any other (search falls back to keywords, the embedding
-    task retries). So is a vector without a direction (``_has_direction``), and a component that
+    task retries). So is a vector without a direction (``has_direction``), and a component that
     is no number: JSON ``true`` (a Python ``bool``, an ``int`` to ``float()``) or a string."""
     if len(vectors) != expected:
         raise EmbeddingUnavailable(f"The provider returned {len(vectors)} vectors for {expected} texts.")
@@ -129,21 +128,9 @@ def _check_vectors(vectors, expected: int, dimensions: int | None) -> list[list[
     # ``not abs(x) <= MAX`` is also true of NaN, which compares false with everything.
     if checked is None or any(not abs(x) <= MAX_VECTOR_COMPONENT for v in checked for x in v):
         raise EmbeddingUnavailable("The provider returned a vector component out of range of a 32-bit float.")
-    if not all(_has_direction(v) for v in checked):
+    if not all(has_direction(v) for v in checked):
         raise EmbeddingUnavailable("The provider returned a zero vector.")
     return checked
-
-
-# The smallest normal 32-bit float. pgvector sums a vector's squared components in 32-bit floats:
-# below this the sum is zero or a few bits of one, and the cosine distance to every vector NaN or
-# noise (measured: a zero vector ties every stored one first, [1e-45, 0] is at 0 from any vector).
-FLOAT32_SMALLEST_NORMAL = 1.1754943508222875e-38
-
-
-def _has_direction(vector: list[float]) -> bool:
-    """Whether cosine distances from ``vector`` mean something: its squared norm is a normal
-    32-bit float (an all-zero vector, or one of components under ~1e-19, has none)."""
-    return math.fsum(x * x for x in vector) >= FLOAT32_SMALLEST_NORMAL
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

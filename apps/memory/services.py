@@ -114,6 +114,19 @@ def _vector_component(value) -> bool:
         return False
 
 
+# The smallest normal 32-bit float. pgvector sums a vector's squared components in 32-bit floats:
+# below this the sum is zero or a few bits of one, and the cosine distance to every vector NaN or
+# noise (measured: a zero vector ties every stored one first, [1e-45, 0] is at 0 from any vector).
+FLOAT32_SMALLEST_NORMAL = 1.1754943508222875e-38
+
+
+def has_direction(vector: list[float]) -> bool:
+    """Whether cosine distances from ``vector`` mean something: its squared norm is a normal
+    32-bit float (an all-zero vector, or one of components under ~1e-19, has none). Provider
+    answers and imported vectors are both held to it."""
+    return math.fsum(x * x for x in vector) >= FLOAT32_SMALLEST_NORMAL
+
+
 def _timestamp(value, name: str, problems: dict, *, required: bool) -> datetime | None:
     if value is None:
         if required:
@@ -169,6 +182,9 @@ def _embedding(value, problems: dict) -> tuple[list[float] | None, str, int | No
         return None, "", None
     if len(vector) > MAX_EMBEDDING_DIMENSIONS:
         problems["embeddings.vector"] = f"At most {MAX_EMBEDDING_DIMENSIONS} numbers."
+        return None, "", None
+    if not has_direction([float(x) for x in vector]):
+        problems["embeddings.vector"] = "Has no direction (all zeros, or too small to compare)."
         return None, "", None
     dimensions = value.get("dimensions")
     if dimensions is not None and dimensions != len(vector):

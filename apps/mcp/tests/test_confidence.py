@@ -124,6 +124,16 @@ def test_markers_flag_an_older_kernel_version_and_changes_after_the_as_of_date()
     assert report["as_of"] == "2026-05-01T12:00:00Z" and report["claimed_kernel_version"] == 2
 
 
+def test_markers_are_read_in_ascii_digits_only():
+    # Other scripts' digits are no version or date: "٢" is not read as version 2.
+    memory = snapshot(kernel_updated_at=MAY_2)
+    block = memory.kernel_block + "\n\nkernel_version: ٢\ngenerated_at: ٢٠٢٦-٠٥-٠١"
+
+    report = assess(block, memory)
+
+    assert report["as_of"] is None and report["claimed_kernel_version"] is None
+
+
 def test_a_date_without_time_covers_the_whole_day():
     memory = snapshot(kernel_updated_at=MAY_1)
 

@@ -102,8 +102,10 @@ def test_a_number_beyond_double_range_is_a_per_memory_error(write_api, overrides
     assert error["id"] == bad["id"] and f"{field}:" in error["message"]
 
 
-def test_a_vector_component_beyond_a_32_bit_float_is_a_per_memory_error(write_api):
-    bad = mif_memory(embeddings={"model": "m", "vector": [0.5, 1e300]})
+@pytest.mark.parametrize("vector", [[0.5, 1e300], [0.0, 0.0, 0.0]], ids=["beyond float32", "all zeros"])
+def test_a_vector_component_beyond_a_32_bit_float_is_a_per_memory_error(write_api, vector):
+    # An all-zero vector has no direction: its cosine distance to every vector is NaN.
+    bad = mif_memory(embeddings={"model": "m", "vector": vector})
     error = import_with_one_bad_item(write_api, bad)
     assert error["id"] == bad["id"] and "embeddings.vector:" in error["message"]
 
@@ -165,6 +167,8 @@ def test_a_restored_kernel_with_a_null_product_is_a_per_item_error(write_api):
         ({"model": "m-1", "dimensions": 3, "vector": [0.6, 0.8]}, "embeddings.dimensions"),
         ({"vector": [0.6, 0.8]}, "embeddings.model"),
         ({"model": "m-1", "vector": [0.6, "x"]}, "embeddings.vector"),
+        ({"model": "m-1", "vector": [0.0, 0.0]}, "embeddings.vector"),  # no direction: NaN distances
+        ({"model": "m-1", "vector": [1e-30, 0]}, "embeddings.vector"),
         ({"model": "m\u0000", "vector": [0.6, 0.8]}, "embeddings"),
         ("not an object", "embeddings"),
     ],
