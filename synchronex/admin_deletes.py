@@ -1,8 +1,10 @@
-"""Admin deletes that cascade into a space's memory (users, workspaces): never a 500 for a deadlock.
+"""Admin deletes of a space's memory (users, workspaces, decisions, signals): never a 500 for a deadlock.
 
 Such a delete takes the locks consolidation and the writers take first, in their order (the
-services ``users_delete`` and ``spaces_delete``, which the admins' ``delete_model`` and
-``delete_queryset`` call), so it waits for them instead of closing a lock cycle. What PostgreSQL
+services ``users_delete``, ``spaces_delete``, ``decisions_delete`` and ``signals_delete``, which
+the admins' ``delete_model`` and ``delete_queryset`` call: a space's consolidation lock and
+product rows, or for decisions and signals their product rows), so it waits for them instead of
+closing a lock cycle. What PostgreSQL
 still aborts as a deadlock's victim is run again (``retry_deadlocks``). Django's delete page runs
 its whole work — the confirmation's collector, the history entry, the delete — in one
 transaction, and only an outermost transaction can be run again, so the retry wraps the page

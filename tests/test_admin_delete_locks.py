@@ -6,7 +6,8 @@ decisions. A delete that met a running consolidation closed that cycle and was P
 deadlock victim: a 500 page and the user still there. Now the delete takes the space's
 consolidation lock and its product rows first (``apps.scopes.services.spaces_lock_for_delete``),
 a lock cycle it still meets is run again (``retry_deadlocks``), and one that outlasts the retries
-is an error message with nothing deleted.
+is an error message with nothing deleted. Deleting decisions or signals takes their product rows
+first, as every writer of theirs does (``decisions_delete``, ``signals_delete``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.accounts.services import users_delete
@@ -25,6 +27,7 @@ from apps.decisions.models import Decision
 from apps.decisions.services import decision_create
 from apps.identity.models import Kernel
 from apps.identity.services import kernel_update
+from apps.ingest.models import Signal
 from apps.memory.consolidation import consolidation_job_run
 from apps.memory.consolidation_steps import lock_space
 from apps.memory.models import ConsolidationJob
@@ -59,9 +62,11 @@ def _gone(space_ids) -> list[str]:
     return [m.__name__ for m in models if m.objects.filter(**{field.get(m, "space_id__in"): space_ids}).exists()]
 
 
-def _consolidating(space, locked: threading.Event, release: threading.Event):
+def _consolidating(space, locked: threading.Event, release: threading.Event, rows=None):
     """Consolidation's locks in the order steps 1–4 take them: the space's consolidation lock, its
-    product rows, then (once released) the decisions it merges."""
+    product rows, then (once released) the decisions it merges (or ``rows``, the pending signals
+    it applies, say); returns how many of those it found."""
+    rows = Decision.objects.filter(space=space).order_by("created_at", "id") if rows is None else rows
 
     def run():
         with transaction.atomic():
@@ -71,20 +76,20 @@ def _consolidating(space, locked: threading.Event, release: threading.Event):
             list(ProductState.objects.select_for_update().filter(space=space).order_by("id"))
             locked.set()
             release.wait(10)
-            return len(Decision.objects.select_for_update().filter(space=space).order_by("created_at", "id"))
+            return len(rows.select_for_update())
 
     return run
 
 
-def _out_of_order(space, decision_id, locked: threading.Event, release: threading.Event):
-    """A decision's row, then (once released) its product rows: a cycle no lock order of the
-    delete's can avoid, only a rerun settles."""
+def _out_of_order(space, decision_id, locked: threading.Event, release: threading.Event, model=Decision):
+    """A decision's row (or another ``model``'s), then (once released) its product rows: a cycle
+    no lock order of the delete's can avoid, only a rerun settles."""
 
     def run():
         with transaction.atomic():
             with transaction.get_connection().cursor() as cursor:
                 cursor.execute(PATIENT)
-            Decision.objects.select_for_update().filter(pk=decision_id).get()
+            model.objects.select_for_update().filter(pk=decision_id).get()
             locked.set()
             release.wait(10)
             list(ProductState.objects.select_for_update().filter(space=space).order_by("id"))
@@ -219,3 +224,116 @@ def test_a_consolidation_that_waited_on_a_delete_finds_its_space_gone(user):
     assert outcome["delete"] is None, outcome["delete"]
     assert outcome["consolidation"].outcome == "done", outcome["consolidation"]  # its job went with the space
     assert _gone([space.pk]) == []
+
+
+def _note(space, product_name: str, title: str, **fields) -> Signal:
+    product = ProductState.objects.get(space=space, name=product_name)
+    return Signal.objects.create(
+        space=space, product=product, type="note", title=title, occurred_at=timezone.now(), **fields
+    )
+
+
+@pytest.fixture
+def rows(request, make_user):
+    """``(admin URL, POST data, the space, what a consolidation locks after its product rows, ids
+    of the rows the delete takes)`` for each way the admin deletes decisions or signals."""
+    route = request.param
+    space = space_ensure_personal(user=make_user())
+    _memory(space)
+    for n in range(4):
+        _note(space, "Atlas" if n % 2 else "Borealis", f"Note {n}")
+    decisions = Decision.objects.filter(space=space).order_by("created_at", "id")
+    pending = Signal.objects.filter(space=space, status=Signal.Status.PENDING).order_by("occurred_at", "id")
+    if route == "decision":  # the successor: the decision it superseded is current again
+        picked, locked = [decisions.get(decision="Use Postgres 18").pk], decisions
+        url, data = reverse("admin:decisions_decision_delete", args=picked), {"post": "yes"}
+        return url, data, space, locked, picked
+    if route == "selected decisions":  # two products' decisions, one of them superseded
+        picked = [decisions.get(decision="Use Postgres").pk, decisions.get(decision="Decision 0").pk]
+        url, locked = reverse("admin:decisions_decision_changelist"), decisions
+    elif route == "signal":
+        picked = [pending.first().pk]
+        url, data = reverse("admin:ingest_signal_delete", args=picked), {"post": "yes"}
+        return url, data, space, pending, picked
+    else:
+        picked, locked = list(pending.values_list("pk", flat=True)), pending
+        url = reverse("admin:ingest_signal_changelist")
+    data = {"action": "delete_selected", "_selected_action": [str(pk) for pk in picked], "post": "yes"}
+    return url, data, space, locked, picked
+
+
+ROW_ROUTES = ["decision", "selected decisions", "signal", "selected signals"]
+
+
+@pytest.mark.parametrize("rows", ROW_ROUTES, indirect=True)
+def test_a_delete_of_decisions_or_signals_waits_for_a_running_consolidation(staff, rows, caplog):
+    url, data, space, locked_later, picked = rows
+    model = locked_later.model
+    before = locked_later.count()
+    locked, release = threading.Event(), threading.Event()
+    outcome: dict = {}
+    caplog.set_level(logging.WARNING, logger="synchronex.db.deadlocks")
+
+    consolidation = on_thread(_consolidating(space, locked, release, rows=locked_later), outcome, "consolidation")
+    assert locked.wait(10)
+    admin = on_thread(lambda: staff.post(url, data), outcome, "delete")
+    wait_for_lock_waiters()  # the delete waits for the consolidation's product rows
+    release.set()
+    consolidation.join(15), admin.join(15)
+
+    assert outcome["consolidation"] == before  # it found every row: the delete had touched none
+    response = outcome["delete"]
+    assert not isinstance(response, Exception), response
+    assert response.status_code == 302
+    assert not [m for m in get_messages(response.wsgi_request) if m.level_tag == "error"]
+    assert RETRIED not in caplog.text
+    assert not model.objects.filter(pk__in=picked).exists()
+    assert locked_later.count() == before - len(picked)
+
+
+@pytest.mark.parametrize("rows", ROW_ROUTES, indirect=True)
+def test_a_delete_of_decisions_or_signals_that_is_a_deadlocks_victim_runs_again(staff, rows, caplog):
+    url, data, space, locked_later, picked = rows
+    model = locked_later.model
+    locked, release = threading.Event(), threading.Event()
+    outcome: dict = {}
+    caplog.set_level(logging.WARNING, logger="synchronex.db.deadlocks")
+
+    writer = on_thread(_out_of_order(space, picked[0], locked, release, model=model), outcome, "writer")
+    assert locked.wait(10)
+    admin = on_thread(lambda: staff.post(url, data), outcome, "delete")
+    wait_for_lock_waiters()  # the delete holds the product rows and waits for the writer's row
+    release.set()
+    writer.join(15), admin.join(15)
+
+    assert outcome["writer"] == "done"
+    response = outcome["delete"]
+    assert not isinstance(response, Exception), response
+    assert response.status_code == 302
+    assert caplog.text.count(RETRIED) == 1
+    assert not model.objects.filter(pk__in=picked).exists()
+
+
+@pytest.mark.parametrize("route", ["page", "selected"])
+def test_an_admin_decision_delete_leaves_no_dangling_link_and_takes_its_signals(staff, user, route):
+    space = space_ensure_personal(user=user)
+    oldest = decision_create(space=space, decision="Use Postgres", product_name="Atlas")
+    middle = decision_create(space=space, decision="Use Postgres 17", product_name="Atlas", supersedes=oldest.id)
+    newest = decision_create(space=space, decision="Use Postgres 18", product_name="Borealis", supersedes=middle.id)
+    created = _note(space, "Atlas", middle.decision, status=Signal.Status.APPLIED, applied_at=timezone.now())
+    Signal.objects.filter(pk=created.pk).update(type="decision", decision=middle)
+    other = _note(space, "Atlas", "Unrelated")
+
+    if route == "page":
+        response = staff.post(reverse("admin:decisions_decision_delete", args=[middle.pk]), {"post": "yes"})
+    else:
+        data = {"action": "delete_selected", "_selected_action": [str(middle.pk)], "post": "yes"}
+        response = staff.post(reverse("admin:decisions_decision_changelist"), data)
+
+    assert response.status_code == 302
+    assert not Decision.objects.filter(pk=middle.pk).exists()
+    oldest.refresh_from_db(), newest.refresh_from_db()
+    assert oldest.superseded_by_id is None  # current again, as after the API's delete
+    assert newest.supersedes_id is None
+    assert not Signal.objects.filter(pk=created.pk).exists()  # it held the decision's text
+    assert Signal.objects.filter(pk=other.pk).exists()

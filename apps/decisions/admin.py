@@ -1,7 +1,7 @@
 """Admin for the Decision Index: search, filters by product, tag, date and state; read-only.
 
 Decisions are written through the API (limits, supersession, embeddings); the admin finds,
-shows and deletes them.
+shows and deletes them, through ``decisions_delete`` (``synchronex/admin_deletes.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from django.template.defaultfilters import truncatechars
 from apps.products.models import ProductState
 from apps.scopes.admin import overview_link
 from synchronex.admin_bounds import BoundedAdmin
+from synchronex.admin_deletes import RetriedDeletesMixin
 from synchronex.admin_filters import (
     CHOICES,
     SAMPLE_ROWS,
@@ -29,6 +30,7 @@ from synchronex.admin_filters import (
 )
 
 from .models import SEARCH_CONFIG, Decision
+from .services import decisions_delete
 
 
 class TagFilter(TopValuesFilter):
@@ -95,7 +97,7 @@ class CurrentFilter(admin.SimpleListFilter):
 
 
 @admin.register(Decision)
-class DecisionAdmin(BoundedAdmin, admin.ModelAdmin):
+class DecisionAdmin(RetriedDeletesMixin, BoundedAdmin, admin.ModelAdmin):
     list_display = ("short_decision", "product", "space", "tag_list", "decided_at", "source", "current")
     list_filter = (
         ProductNameFilter,
@@ -157,6 +159,12 @@ class DecisionAdmin(BoundedAdmin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def delete_model(self, request, obj):
+        decisions_delete(decisions=Decision.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        decisions_delete(decisions=queryset)
 
     @admin.display(description="decision", ordering="decision")
     def short_decision(self, obj: Decision) -> str:

@@ -7,10 +7,11 @@ from contextlib import nullcontext
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.products.models import ProductState
-from apps.products.services import product_ensure, product_touch
+from apps.products.services import product_ensure, product_touch, products_lock
 from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.db.deadlocks import retry_deadlocks
@@ -119,3 +120,26 @@ def decision_delete(*, space: Space, decision_id) -> None:
     if found is None:  # unknown here, or deleted by a concurrent request since the lookup
         raise errors.NotFound("No such decision in this scope.")
     Decision.objects.filter(pk=found).delete()
+
+
+@retry_deadlocks
+def decisions_delete(*, decisions) -> None:
+    """Delete the ``decisions`` (a queryset, of any spaces; the admin's) as ``decision_delete``
+    deletes one: a decision they superseded is current again, a successor stays with
+    ``supersedes`` cleared (Django's ``SET_NULL`` on both links; the trigger of migration 0002
+    keeps them mirrored), and their ``decision`` signals go with them.
+
+    Locks as ``decision_delete`` takes them: the product rows first (``products_lock``; those of
+    the decisions linked to them too, whose links the delete clears), then the decisions, before
+    their referrers are read. Consolidation does all its work on decisions and signals holding
+    the space's product rows, so waiting for them is waiting for it; its own lock, which
+    ``spaces_lock_for_delete`` takes, guards nothing this delete touches. A decision whose
+    product was not locked (selected by a filter, and recorded since) is left alone.
+    Run again when still a deadlock's victim; inside a caller's transaction (the admin's page)
+    the caller's own retry reruns the whole of it.
+    """
+    ids = decisions.values("pk")
+    linked = Decision.objects.filter(Q(pk__in=ids) | Q(supersedes__in=ids) | Q(superseded_by__in=ids))
+    products = products_lock(product_ids=linked.values("product_id"))
+    rows = Decision.objects.select_for_update().filter(pk__in=ids, product_id__in=products).order_by("id")
+    Decision.objects.filter(pk__in=list(rows.values_list("pk", flat=True))).delete()

@@ -1,12 +1,17 @@
 from django.contrib import admin
 
 from synchronex.admin_bounds import BoundedAdmin
+from synchronex.admin_deletes import RetriedDeletesMixin
 
 from .models import Signal
+from .services import signals_delete
 
 
 @admin.register(Signal)
-class SignalAdmin(BoundedAdmin, admin.ModelAdmin):
+class SignalAdmin(RetriedDeletesMixin, BoundedAdmin, admin.ModelAdmin):
+    """Signals, deleted through ``signals_delete``, which waits for a running consolidation of
+    their products (``synchronex/admin_deletes.py``)."""
+
     list_display = ("type", "short_title", "product", "space", "status", "occurred_at", "source")
     list_filter = ("type", "status", "occurred_at")
     search_fields = ("title", "body", "external_id", "product__name", "space__name")
@@ -37,6 +42,12 @@ class SignalAdmin(BoundedAdmin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # an edited signal would no longer be what the tool sent
+
+    def delete_model(self, request, obj):
+        signals_delete(signals=Signal.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        signals_delete(signals=queryset)
 
     @admin.display(description="title")
     def short_title(self, obj: Signal) -> str:

@@ -22,7 +22,7 @@ from apps.decisions.services import decision_create
 from apps.products.models import ProductState
 from apps.products.names import clean_product_name
 from apps.products.selectors import product_by_id, product_find
-from apps.products.services import product_ensure, product_touch
+from apps.products.services import product_ensure, product_touch, products_lock
 from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.db.deadlocks import retry_deadlocks
@@ -166,3 +166,18 @@ def signals_ingest(*, space: Space, project_id: str, signals: list[dict], batch:
         entries.append({"id": row.pk, "type": row.type, "status": row.status})
     accepted = len(stored)
     return IngestResult(product=product, signals=entries, accepted=accepted, duplicates=len(rows) - accepted)
+
+
+@retry_deadlocks
+def signals_delete(*, signals) -> None:
+    """Delete the ``signals`` (a queryset, of any spaces; the admin's) after their product rows
+    (``products_lock``): the lock ingest takes before it writes signals, and consolidation before
+    it locks the pending ones it applies. Without it a delete of several pending signals locked
+    them in an order of its own against a running consolidation's. A decision a signal created
+    stays. Only signals of the locked products go (one recorded since, matching the selection's
+    filter, is left alone). Run again when still a deadlock's victim; inside a caller's
+    transaction (the admin's page) the caller's own retry reruns the whole of it.
+    """
+    ids = signals.values("pk")
+    products = products_lock(product_ids=Signal.objects.filter(pk__in=ids).values("product_id"))
+    Signal.objects.filter(pk__in=ids, product_id__in=products).delete()

@@ -119,3 +119,13 @@ def product_state_write(
 def product_touch(*, product_id, at=None) -> None:
     """Record activity on a product (a decision or signal naming it) without a state change."""
     ProductState.objects.filter(pk=product_id).update(last_activity_at=at or timezone.now())
+
+
+def products_lock(*, product_ids) -> list:
+    """Lock these product rows (ids, or a query of them) in id order to the end of the caller's
+    transaction, and return the ids locked: the lock every writer of a product's decisions and
+    signals takes first (an update, ``product_touch``'s: ``FOR NO KEY UPDATE``), in the order
+    consolidation locks a space's products in, so a write holding it waits for a running
+    consolidation's steps 1–3 instead of closing a lock cycle with them."""
+    rows = ProductState.objects.select_for_update(no_key=True).filter(pk__in=product_ids).order_by("id")
+    return list(rows.values_list("pk", flat=True))
