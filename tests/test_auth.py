@@ -84,6 +84,16 @@ def test_read_key_cannot_write(read_api):
     error = response.json()["error"]
     assert error["code"] == "FORBIDDEN"
     assert error["details"] == {"required_scopes": ["memory:write"]}
+    # An API key is a bearer token too (RFC 6750 §3.1).
+    assert response.headers["WWW-Authenticate"] == (
+        'Bearer realm="synchronex", error="insufficient_scope", scope="memory:write"'
+    )
+
+
+def test_a_forbidden_that_is_not_about_the_token_scope_has_no_challenge(client_for, make_user):
+    response = client_for(make_user(tier="free")).get("/api/v1/_test/pro")
+    assert response.status_code == 403
+    assert "WWW-Authenticate" not in response.headers
 
 
 def test_write_key_can_read_and_write(write_api):

@@ -31,6 +31,7 @@ from synchronex.api.ratelimit import throttle_ip
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+REALM = "synchronex"  # as in the API's and /mcp's Bearer challenges
 
 
 def _oauth_error(error: oauth_errors.OAuth2Error) -> HttpResponse:
@@ -65,7 +66,17 @@ class TokenView(dot_views.TokenView):
             # An error raised while the tokens are saved (validators.OAuth2Validator) comes back
             # from DOT with the error's own headers only, without oauthlib's JSON defaults.
             headers = {"Content-Type": "application/json", **NO_STORE, **headers}
-        return url, headers, body, status
+        return url, _basic_challenged(request, headers, status), body, status
+
+
+def _basic_challenged(request, headers: dict, status: int) -> dict:
+    """RFC 6749 §5.2: a 401 ``invalid_client`` for a client that authenticated with HTTP Basic is
+    challenged with Basic; oauthlib always writes a Bearer challenge, no client authentication
+    scheme. (Clients here are public and send no secret: such a client is unknown or not public.)"""
+    scheme = request.headers.get("Authorization", "").split(" ", 1)[0]
+    if status == 401 and scheme.lower() == "basic":
+        return {**headers, "WWW-Authenticate": f'Basic realm="{REALM}"'}
+    return headers
 
 
 class RevokeView(dot_views.RevokeTokenView):
@@ -74,6 +85,10 @@ class RevokeView(dot_views.RevokeTokenView):
     # This server's client lookup too (a client_id with a NUL is unknown, not a 500).
     validator_class = OAuth2Validator
 
+    def create_revocation_response(self, request):
+        url, headers, body, status = super().create_revocation_response(request)
+        return url, _basic_challenged(request, headers, status), body, status
+
     def post(self, request, *args, **kwargs):
         unreadable = _unreadable(self, request)
         if unreadable is not None:
@@ -81,8 +96,17 @@ class RevokeView(dot_views.RevokeTokenView):
         return super().post(request, *args, **kwargs)
 
 
+def _no_store(response: HttpResponse) -> HttpResponse:
+    """RFC 7591 §3.2.1 (RFC 6749 §5.1): registration answers carry the registration access token,
+    which no cache may keep; its errors are marked alike, as the token endpoint's are."""
+    for name, value in NO_STORE.items():
+        response[name] = value
+    return response
+
+
 def _metadata_error(rejected: MetadataRejected) -> JsonResponse:
-    return JsonResponse({"error": rejected.error, "error_description": rejected.description}, status=400)
+    body = {"error": rejected.error, "error_description": rejected.description}
+    return JsonResponse(body, status=400, headers=NO_STORE)
 
 
 def _normalised_body(request) -> JsonResponse | None:
@@ -114,21 +138,55 @@ class RegisterView(dot_views.DynamicClientRegistrationView):
         rejected = _normalised_body(request)
         if rejected is not None:
             return rejected
-        return super().post(request, *args, **kwargs)
+        return _no_store(super().post(request, *args, **kwargs))
 
 
 class RegisterManageView(dot_views.DynamicClientRegistrationManagementView):
     """``/api/oauth/register/<client_id>`` (RFC 7592), with the registration rules on update."""
+
+    def get(self, request, client_id, *args, **kwargs):
+        return _no_store(super().get(request, client_id, *args, **kwargs))
 
     def put(self, request, client_id, *args, **kwargs):
         throttle_ip(request, group="oauth-register", rate=settings.OAUTH_REGISTER_RATE)
         rejected = _normalised_body(request)
         if rejected is not None:
             return rejected
-        return super().put(request, client_id, *args, **kwargs)
+        return _no_store(super().put(request, client_id, *args, **kwargs))
+
+    def delete(self, request, client_id, *args, **kwargs):
+        return _no_store(super().delete(request, client_id, *args, **kwargs))
 
 
-class ProtectedResourceMetadataView(dot_views.OAuthProtectedResourceMetadataView):
+class PublicDocument:
+    """A discovery document any origin may read. DOT sends ``Access-Control-Allow-Origin: *`` with
+    the GET; a browser client that sends a header of its own (``MCP-Protocol-Version``) asks first
+    with a CORS preflight, which Django's OPTIONS would answer with ``Allow`` only."""
+
+    def options(self, request, *args, **kwargs):
+        response = super().options(request, *args, **kwargs)
+        response["Access-Control-Allow-Origin"] = "*"
+        response["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+        requested = request.headers.get("Access-Control-Request-Headers")
+        if requested:
+            # Nothing here depends on a request header, so whatever the client sends is fine.
+            response["Access-Control-Allow-Headers"] = requested
+        response["Access-Control-Max-Age"] = "86400"
+        return response
+
+
+class ServerMetadataView(PublicDocument, dot_views.OAuthServerMetadataView):
+    """RFC 8414 metadata, saying which response modes are answered: left out, §2 would mean
+    ["query", "fragment"] (validators.OAuth2Validator refuses any but the query)."""
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        # DOT builds the document in one piece, with no hook for another field.
+        document = {**json.loads(response.content), "response_modes_supported": ["query"]}
+        return JsonResponse(document, headers={"Access-Control-Allow-Origin": "*"})
+
+
+class ProtectedResourceMetadataView(PublicDocument, dot_views.OAuthProtectedResourceMetadataView):
     """RFC 9728 metadata; the bare well-known path describes the REST API, which advertises the
     whole scope catalogue; a resource registered with its own scopes (``/mcp``) lists those."""
 

@@ -9,6 +9,7 @@ with ``register_protected_resource`` from its app's ``ready()``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -35,3 +36,28 @@ def public_base_url() -> str:
 def resource_uri(path: str = DEFAULT_RESOURCE) -> str:
     """The resource identifier, e.g. ``https://synchronex.ai/api/v1``."""
     return f"{public_base_url()}/{path.strip('/')}"
+
+
+def _comparable(uri) -> tuple | None:
+    """``uri`` as RFC 3986 §6.2.2-6.2.3 normalise it (scheme and host case, default port, a trailing
+    slash), or None for what names no resource here: a query or fragment, userinfo, no host."""
+    if not isinstance(uri, str):
+        return None
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:  # a port that is no number, a bracketed host that is no IP
+        return None
+    if parts.query or parts.fragment or "#" in uri or "@" in parts.netloc or not parts.hostname:
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname, port or {"http": 80, "https": 443}.get(scheme), parts.path.rstrip("/")
+
+
+def served_resource(uri) -> str | None:
+    """The path of the protected resource ``uri`` names (RFC 8707 §2), or None if this server serves
+    none there: a token for it would be refused everywhere, so the client is told at once."""
+    wanted = _comparable(uri)
+    if wanted is None:
+        return None
+    return next((path for path in PROTECTED_RESOURCES if _comparable(resource_uri(path)) == wanted), None)

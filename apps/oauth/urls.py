@@ -1,6 +1,5 @@
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
-from oauth2_provider import views as dot_views
 
 from apps.oauth import endpoints, views
 
@@ -25,7 +24,7 @@ protocol_patterns = [
     ),
     path(
         ".well-known/oauth-authorization-server",
-        metadata_view(dot_views.OAuthServerMetadataView),
+        metadata_view(endpoints.ServerMetadataView),
         name="oauth-server-metadata",
     ),
     path(

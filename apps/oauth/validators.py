@@ -11,12 +11,14 @@
   of a code exchange is named after the code itself (``code_family``): a replay finds it from
   the code alone and revokes it with DOT's own ``RefreshToken.revoke_family``.
 - The refresh token check is repeated under the lock DOT takes to rotate it.
+- RFC 8707 resource indicators name one of this server's protected resources
+  (``resources.served_resource``), else ``invalid_target``: DOT takes any absolute URI.
 - A ``client_id`` or ``code`` that is not printable ASCII (RFC 6749 Appendix A: both are
   VSCHAR) is unknown without asking the database: PostgreSQL refuses a NUL in a query, and DOT
   catches only psycopg2's ValueError, not psycopg 3's DataError. So such a value gets the answer
-  of any unknown one (``invalid_client``, ``invalid_grant``), never a 500. A NUL in the values
-  that are stored instead (``nonce``, a token request's ``resource``) is ``invalid_request`` /
-  ``invalid_target``. Tokens are looked up by their SHA-256, which any string has.
+  of any unknown one (``invalid_client``, ``invalid_grant``), never a 500. A NUL in a value that
+  is stored instead (``nonce``) is ``invalid_request``. Tokens are looked up by their SHA-256,
+  which any string has.
 
 Not done here: RFC 6749 §6 treats a refresh without ``scope`` as asking for the scope first
 granted, but DOT keeps no scope on the refresh token: the scope of the token being refreshed is
@@ -29,8 +31,10 @@ import re
 import uuid
 
 from oauth2_provider import oauth2_validators
-from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
+
+from apps.oauth.resources import PROTECTED_RESOURCES, resource_uri, served_resource
 
 CODE_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 S256_CODE_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -60,6 +64,15 @@ def is_vschar(value) -> bool:
     return isinstance(value, str) and VSCHARS.fullmatch(value) is not None
 
 
+def invalid_target(request) -> oauth_errors.OAuth2Error:
+    """RFC 8707 §2 for a resource this server does not serve. The description names what it
+    serves, never the value sent (an error_description allows no quote or backslash)."""
+    served = " or ".join(resource_uri(path) for path in PROTECTED_RESOURCES)
+    return oauth_errors.CustomOAuth2Error(
+        error="invalid_target", description=f"The resource must be {served}.", request=request
+    )
+
+
 def _active(user) -> bool:
     return user is not None and user.is_active
 
@@ -73,6 +86,18 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             return None
         return super()._load_application(client_id, request)
 
+    def validate_response_type(self, client_id, response_type, client, request, *args, **kwargs):
+        # The metadata advertises response_modes_supported ["query"] (endpoints.ServerMetadataView):
+        # oauthlib would answer response_mode=fragment in the fragment and take any other value
+        # for the query. Checked here, once the redirect URI is known good, on the page and the
+        # click alike; the refusal itself goes back in the query.
+        if request.response_mode and request.response_mode != "query":
+            request.response_mode = "query"
+            raise oauth_errors.InvalidRequestError(
+                description="response_mode must be query, the only one supported.", request=request
+            )
+        return super().validate_response_type(client_id, response_type, client, request, *args, **kwargs)
+
     def save_authorization_code(self, client_id, code, request, *args, **kwargs):
         # The consent page refuses such a challenge before asking; this covers a posted form
         # whose hidden field was altered.
@@ -82,19 +107,50 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         if request.nonce and "\x00" in request.nonce:
             # Stored on the grant: PostgreSQL cannot hold it.
             raise oauth_errors.InvalidRequestError(description="nonce must not contain NUL.", request=request)
+        # The consent page refuses them first (views.ConsentView); this covers an altered form.
+        self._validate_resource_uris(request, getattr(request, "resource", None) or [])
         return super().save_authorization_code(client_id, code, request, *args, **kwargs)
 
     def _validate_resource_uris(self, request, resources):
-        # DOT stores the resources of a token request on the token (jsonb, which cannot hold
-        # \u0000); its URI check lets a NUL through.
+        # DOT checks only that a resource is an absolute URI, so a token could be bound to a
+        # resource this server does not serve and be refused everywhere (and a refresh could
+        # rebind a chain so). DOT calls this for the resources of a token request and those it
+        # inherits; save_authorization_code for the grant's. (A NUL, which jsonb cannot hold, is
+        # no served resource either.)
         for resource in resources:
-            if isinstance(resource, str) and "\x00" in resource:
-                raise oauth_errors.CustomOAuth2Error(
-                    error="invalid_target",
-                    description="A resource indicator must not contain NUL.",
-                    request=request,
-                )
+            if served_resource(resource) is None:
+                raise invalid_target(request)
         super()._validate_resource_uris(request, resources)
+
+    def _create_authorization_code(self, request, code, expires=None):
+        grant = super()._create_authorization_code(request, code, expires)
+        if getattr(request, "redirect_uri_omitted", False):
+            # The authorization request named no redirect_uri (views.ConsentView): the grant
+            # keeps none, so confirm_redirect_uri lets the exchange leave it out too.
+            grant.redirect_uri = ""
+            grant.save(update_fields=["redirect_uri"])
+        return grant
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs):
+        """RFC 6749 §4.1.3: ``redirect_uri`` is required if the authorization request had one, and
+        identical to it; a different one is ``invalid_grant`` (§5.2). oauthlib fills in the one
+        registered URI for a token request without it, which would make it optional always."""
+        grant = get_grant_model().objects.get(code=code, application=client)
+        if not grant.redirect_uri:
+            # None was named when authorizing: the code went to the registered URI, which the
+            # exchange may name (or leave out: oauthlib then passes that one here).
+            matches = redirect_uri in client.redirect_uris.split()
+        elif request.using_default_redirect_uri:
+            raise oauth_errors.InvalidRequestError(
+                description="redirect_uri is required: the authorization request had one.", request=request
+            )
+        else:
+            matches = grant.redirect_uri_allowed(redirect_uri)
+        if not matches:
+            raise oauth_errors.InvalidGrantError(
+                description="redirect_uri is not the one of the authorization request.", request=request
+            )
+        return True
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
         if not is_vschar(code):

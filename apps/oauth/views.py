@@ -5,11 +5,13 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlsplit
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.forms import AllowForm
 from oauth2_provider.models import get_application_model
 from oauth2_provider.oauth2_backends import _add_iss_to_redirect
 from oauth2_provider.settings import oauth2_settings
@@ -18,9 +20,10 @@ from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 from apps.oauth.readable import unreadable_reason
+from apps.oauth.resources import PROTECTED_RESOURCES, served_resource
 from apps.oauth.selectors import connected_apps
 from apps.oauth.services import connected_app_revoke
-from apps.oauth.validators import OAuth2Validator, code_challenge_problem
+from apps.oauth.validators import OAuth2Validator, code_challenge_problem, invalid_target
 from synchronex.api import errors
 
 # Pages that grant access must never render inside another site's frame (clickjacking).
@@ -42,6 +45,11 @@ def not_frameable(view):
     return wrapped
 
 
+class ConsentForm(AllowForm):
+    # Empty when the authorization request named no redirect_uri (see ConsentView.get_initial).
+    redirect_uri = forms.CharField(required=False, widget=forms.HiddenInput())
+
+
 class ConsentView(AuthorizationView):
     """DOT's authorization endpoint with this site's consent page.
 
@@ -51,8 +59,26 @@ class ConsentView(AuthorizationView):
     """
 
     template_name = "oauth/authorize.html"
+    form_class = ConsentForm
     # This server's validator (apps.oauth.validators), which checks the challenge it stores.
     validator_class = OAuth2Validator
+    # Set by form_valid when the authorization request named no redirect_uri.
+    redirect_uri_omitted = False
+
+    def get_initial(self):
+        # RFC 6749 §4.1.3: the token request must repeat redirect_uri only if the authorization
+        # request had one. DOT's form would carry the registered URI oauthlib filled in, so the
+        # click could not tell; the field stays empty instead (form_valid fills it in).
+        initial = super().get_initial()
+        if "redirect_uri" not in self.request.GET:
+            initial["redirect_uri"] = ""
+        return initial
+
+    def create_authorization_response(self, request, scopes, credentials, allow):
+        # Reaches oauthlib's request, where the validator records it on the grant (the exchange
+        # may then leave redirect_uri out too).
+        credentials["redirect_uri_omitted"] = self.redirect_uri_omitted
+        return super().create_authorization_response(request, scopes, credentials, allow)
 
     def dispatch(self, request, *args, **kwargs):
         # A request oauthlib cannot read has no redirect URI it could check: the error stays here.
@@ -67,13 +93,32 @@ class ConsentView(AuthorizationView):
         if "approval_prompt" in request.GET:
             request.GET = request.GET.copy()
             del request.GET["approval_prompt"]
+        if "none" in request.GET.get("prompt", "").split():
+            # prompt=none asks for an answer without any page (OpenID Connect Core §3.1.2.6). The
+            # consent page is always shown, so a signed-in user's request is consent_required;
+            # DOT answers an anonymous one login_required before this.
+            try:
+                _scopes, credentials = self.validate_authorization_request(request)
+            except OAuthToolkitError as error:
+                return self.error_response(error, application=None)
+            consent_required = oauth_errors.ConsentRequired(request=credentials["request"])
+            return self.error_response(OAuthToolkitError(error=consent_required), application=None)
         return super().get(request, *args, **kwargs)
 
     def form_valid(self, form):
         # DOT looks the posted client up with .get(): an app deleted (or a client_id altered)
         # between the page and the click is the request's fault, not an unexpected error.
-        if not get_application_model().objects.filter(client_id=form.cleaned_data.get("client_id")).exists():
+        application = get_application_model().objects.filter(client_id=form.cleaned_data.get("client_id")).first()
+        if application is None:
             raise errors.ValidationFailed("Unknown client_id.", details={"oauth_error": "invalid_client"})
+        if not form.cleaned_data.get("redirect_uri"):
+            # The authorization request named none: the answer goes to the one registered URI
+            # (§3.1.2.3, as oauthlib chose on the page), and the grant records that none was named.
+            try:
+                form.cleaned_data["redirect_uri"] = application.default_redirect_uri
+            except oauth_errors.OAuth2Error as error:  # the app registered more URIs since the page
+                raise errors.ValidationFailed(error.description, details={"oauth_error": "invalid_request"}) from error
+            self.redirect_uri_omitted = True
         return super().form_valid(form)
 
     def validate_authorization_request(self, request):
@@ -91,6 +136,10 @@ class ConsentView(AuthorizationView):
             raise OAuthToolkitError(
                 error=oauth_errors.InvalidRequestError(description=problem, request=credentials["request"])
             )
+        # RFC 8707 §2: a resource this server does not serve is refused before asking, as an
+        # error redirect (DOT checks only that it is an absolute URI).
+        if any(served_resource(uri) is None for uri in request.GET.getlist("resource")):
+            raise OAuthToolkitError(error=invalid_target(credentials["request"]))
         return scopes, credentials
 
     def error_response(self, error, application, **kwargs):
@@ -119,6 +168,9 @@ class ConsentView(AuthorizationView):
         redirect_uri = kwargs.get("redirect_uri") or ""
         context["redirect_host"] = urlsplit(redirect_uri).netloc
         context["scope_items"] = list(zip(kwargs.get("scopes", []), kwargs.get("scopes_descriptions", []), strict=True))
+        # DOT passes the requested resources (already checked) as one space-separated string.
+        served = (served_resource(uri) for uri in (kwargs.get("resource") or "").split())
+        context["resource_names"] = [PROTECTED_RESOURCES[path] for path in served if path]
         return context
 
 

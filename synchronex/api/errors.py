@@ -46,6 +46,15 @@ class Forbidden(ServiceError):
     code, status, default_message = "FORBIDDEN", 403, "This token is not allowed to do that."
 
 
+class InsufficientScope(Forbidden):
+    """A FORBIDDEN for a scope the bearer token (API key or OAuth) lacks: ``details.required_scopes``,
+    and the RFC 6750 §3.1 ``insufficient_scope`` challenge (``exceptions.error_response``)."""
+
+    def __init__(self, message: str, *, scopes: list[str]):
+        self.scopes = list(scopes)
+        super().__init__(message, details={"required_scopes": self.scopes})
+
+
 class TierRequired(ServiceError):
     code, status, default_message = "TIER_REQUIRED", 403, "This feature needs a higher plan."
 

@@ -131,6 +131,10 @@ def error_response(error: errors.ServiceError) -> Response:
         if isinstance(error, errors.TokenExpired):
             challenge += ', error="invalid_token", error_description="The access token expired"'
         headers.setdefault("WWW-Authenticate", challenge)
+    elif isinstance(error, errors.InsufficientScope):
+        # RFC 6750 §3.1: the client learns which scope to ask for when it authorizes again.
+        scopes = " ".join(error.scopes)
+        headers.setdefault("WWW-Authenticate", f'{WWW_AUTHENTICATE}, error="insufficient_scope", scope="{scopes}"')
     return Response(errors.envelope(error.code, error.message, error.details), status=error.status, headers=headers)
 
 

@@ -39,7 +39,7 @@ class HasRequiredAccess(BasePermission):
         scopes = (scope,) if isinstance(scope, str) else scope
         if not any(request.auth.allows(one) for one in scopes):
             named = " or the ".join(f"'{one}'" for one in scopes)
-            raise errors.Forbidden(f"This token lacks the {named} scope.", details={"required_scopes": list(scopes)})
+            raise errors.InsufficientScope(f"This token lacks the {named} scope.", scopes=list(scopes))
         tier = required_tier_for(view, request.method)
         if tier:
             # A workspace uses its owner's plan (SPEC §2); the personal space is the caller's own.

@@ -64,8 +64,8 @@ class IngestView(ApiView):
         if any(signal["type"] == "decision" for signal in signals) and not request.auth.allows("decisions:write"):
             # A decision signal records a decision (and may supersede one): the scope every other
             # way of writing decisions needs.
-            raise errors.Forbidden(
-                "Decision signals need the 'decisions:write' scope.", details={"required_scopes": ["decisions:write"]}
+            raise errors.InsufficientScope(
+                "Decision signals need the 'decisions:write' scope.", scopes=["decisions:write"]
             )
         result = signals_ingest(space=active.space, project_id=project_id, signals=signals, batch=batch)
         payload = {

@@ -59,6 +59,25 @@ def test_a_scope_the_token_lacks_is_forbidden_with_required_scopes(base_url, per
     assert error["details"]["required_scopes"] == ["memory:read"]
 
 
+def test_a_missing_scope_carries_the_insufficient_scope_challenge(base_url, person):
+    # RFC 6750 §3.1: a 403 for a scope the token lacks MUST say so in WWW-Authenticate.
+    _, tokens = obtain_tokens(base_url, person.email, scope="memory:read memory:write")
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+
+    response = requests.post(
+        f"{base_url}/api/v1/memory/decisions", json={"decision": "x", "product_name": "A"}, headers=headers, timeout=30
+    )
+    signal = requests.post(
+        f"{base_url}/api/v1/ingest/Acme", json={"type": "decision", "title": "x"}, headers=headers, timeout=30
+    )
+
+    for refused in (response, signal):
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["WWW-Authenticate"] == (
+            'Bearer realm="synchronex", error="insufficient_scope", scope="decisions:write"'
+        )
+
+
 def test_an_expired_token_answers_token_expired_with_the_challenge(base_url, person):
     _, tokens = obtain_tokens(base_url, person.email)
     AccessToken.objects.filter(user=person).update(expires=timezone.now() - timedelta(seconds=1))

@@ -411,6 +411,19 @@ def test_token_endpoint_is_throttled_per_ip(base_url, settings):
     assert last.json()["error"]["code"] == "RATE_LIMITED"
 
 
+@pytest.mark.parametrize("path", ["/api/oauth/token", "/api/oauth/revoke"])
+def test_a_failed_basic_client_authentication_is_challenged_with_basic(base_url, path):
+    # RFC 6749 §5.2: the 401 names the scheme the client authenticated with.
+    client = register_client(base_url)
+    data = {"grant_type": "refresh_token", "refresh_token": "sxr_nope", "token": "sxo_nope"}
+
+    for client_id in ("no-such-client", client["client_id"]):
+        response = requests.post(f"{base_url}{path}", data=data, auth=(client_id, "wrong"), timeout=30)
+
+        assert (response.status_code, response.json()["error"]) == (401, "invalid_client"), (client_id, response.text)
+        assert response.headers["WWW-Authenticate"] == 'Basic realm="synchronex"'
+
+
 def test_protocol_errors_are_json(base_url):
     for method, path in [("GET", "/api/oauth/token"), ("GET", "/api/oauth/revoke"), ("POST", "/oauth/nope")]:
         response = requests.request(method, f"{base_url}{path}", timeout=30)

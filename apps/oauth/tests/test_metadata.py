@@ -27,6 +27,8 @@ def test_authorization_server_metadata_describes_what_the_server_does(base_url):
     assert meta["token_endpoint_auth_methods_supported"] == ["none"]
     assert meta["authorization_response_iss_parameter_supported"] is True
     assert "introspection_endpoint" not in meta
+    # Left out, RFC 8414 §2 would mean ["query", "fragment"]; only the query is answered.
+    assert meta["response_modes_supported"] == ["query"]
 
 
 def test_every_advertised_endpoint_exists(base_url):
@@ -70,6 +72,25 @@ def test_metadata_documents_allow_cross_origin_reads(base_url):
     for path in ("oauth-authorization-server", "oauth-protected-resource"):
         response = requests.get(f"{base_url}/.well-known/{path}", timeout=30)
         assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.parametrize(
+    "path", ["oauth-authorization-server", "oauth-protected-resource", "oauth-protected-resource/mcp"]
+)
+def test_metadata_documents_answer_the_cors_preflight(base_url, path):
+    # A browser-based MCP client sends its protocol header, so the GET is preflighted (Fetch §4.8).
+    headers = {
+        "Origin": "https://inspector.example",
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "mcp-protocol-version",
+    }
+
+    response = requests.options(f"{base_url}/.well-known/{path}", headers=headers, timeout=30)
+
+    assert response.status_code in {200, 204}
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert response.headers["Access-Control-Allow-Methods"] == "GET, HEAD, OPTIONS"
+    assert response.headers["Access-Control-Allow-Headers"] == "mcp-protocol-version"
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])

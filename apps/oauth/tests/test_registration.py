@@ -215,6 +215,25 @@ def test_registration_is_throttled_per_ip(base_url, settings):
     assert Application.objects.count() == 3
 
 
+def test_registration_answers_are_never_cached(base_url):
+    # RFC 7591 §3.2.1 / RFC 6749 §5.1: they carry the registration access token.
+    created = post(base_url, {"redirect_uris": ["https://notes.example.com/cb"]})
+    url = created.json()["registration_client_uri"]
+    auth = {"Authorization": f"Bearer {created.json()['registration_access_token']}"}
+    answers = [
+        created,
+        post(base_url, {"redirect_uris": ["javascript:x"]}),
+        requests.get(url, headers=auth, timeout=30),
+        requests.get(url, timeout=30),
+        requests.put(url, json={"redirect_uris": ["http://evil.example/cb"]}, headers=auth, timeout=30),
+        requests.put(url, json={"redirect_uris": ["https://notes.example.com/new"]}, headers=auth, timeout=30),
+    ]
+
+    assert [answer.status_code for answer in answers] == [201, 400, 200, 401, 400, 200]
+    for answer in answers:
+        assert (answer.headers.get("Cache-Control"), answer.headers.get("Pragma")) == ("no-store", "no-cache")
+
+
 def test_registration_can_be_read_updated_and_deleted_with_its_token(base_url):
     created = post(base_url, {"redirect_uris": ["https://notes.example.com/cb"]}).json()
     url = created["registration_client_uri"]
