@@ -139,6 +139,15 @@ def error_message(request_id, error: RpcError) -> dict:
     return {"jsonrpc": "2.0", "id": request_id, "error": error.body()}
 
 
+def refusal_message(code: str, message: str, details: dict | None = None) -> dict:
+    """The answer to a request refused before its message was read (the middleware's refusals of
+    a body over the limit or one it cannot read): -32600 with a null id, and the API's error as
+    ``data``, as the 401 carries it. A client reads nothing else at a non-2xx status: the official
+    SDK showed only "Server returned an error response" for the API's envelope."""
+    data = {"code": code, "message": message, **({"details": details} if details else {})}
+    return error_message(None, RpcError(INVALID_REQUEST, message, data))
+
+
 def negotiate(requested) -> str:
     """The version to answer ``initialize`` with: the client's when supported, else the latest."""
     return requested if requested in SUPPORTED_VERSIONS else LATEST_VERSION

@@ -4,10 +4,13 @@ Order of checks on a POST: the ``Origin`` header (DNS-rebinding protection: only
 origin and loopback origins), the bearer token (401 with a ``resource_metadata`` challenge), the
 account quota (every authenticated POST counts once, and each further request of a batch once
 more when the revision has batches, so that the batch runs), the content type and ``Accept``,
-the JSON itself, the ``MCP-Protocol-Version`` header, then each message. A request is answered
-with ``application/json`` (never a stream: nothing here runs long enough to need one); a POST of
+the ``Content-Encoding`` (none but ``identity``: 415, as on the REST API), the JSON itself, the
+``MCP-Protocol-Version`` header, then each message. A request is answered with
+``application/json`` (never a stream: nothing here runs long enough to need one); a POST of
 notifications or responses only is answered 202 with no body. GET (the optional server-to-client
-stream) and DELETE (session termination; there are no sessions) answer 405.
+stream) and DELETE (session termination; there are no sessions) answer 405. The middleware
+refuses a body over its limit, or one it cannot read, before any of these, with a JSON-RPC error
+too (``synchronex.api.middleware``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.utils.encoders import JSONEncoder
 
 from apps.oauth.resources import public_base_url
-from synchronex.api import errors, ratelimit
+from synchronex.api import errors, parsers, ratelimit
 from synchronex.api.middleware import json_error
 
 from .auth import MissingToken, mcp_authenticate, unauthorized_challenge
@@ -149,6 +152,11 @@ class McpView(View):
             return _rpc_error(RpcError(INVALID_REQUEST, message, status=415)), None, 0
         if not _accepts_json(request.headers.get("Accept")):
             return _rpc_error(RpcError(INVALID_REQUEST, "Accept must allow application/json.", status=406)), None, 0
+        try:
+            parsers.refuse_encoded_body(request)  # the REST rule: a gzip or br body is never read as plain
+        except errors.UnsupportedMediaType as refused:
+            error = RpcError(INVALID_REQUEST, refused.message, status=415, headers=refused.headers)
+            return _rpc_error(error), None, 0
         try:
             body = parse_body(request.body)
         except RpcError as error:

@@ -19,6 +19,7 @@ access_logger = logging.getLogger("synchronex.access")
 
 # Django's own HTML error pages must never answer under these prefixes (SPEC §1).
 JSON_ERROR_PREFIXES = ("/api/", "/oauth/", "/.well-known/", "/openapi.yaml", "/healthz", "/mcp")
+MCP_PATH = "/mcp"
 # Every response under the REST API carries this unless its view set a Cache-Control of its own.
 API_PREFIX = "/api/v1/"
 API_CACHE_CONTROL = "private, no-store"
@@ -54,6 +55,18 @@ def json_error(error: errors.ServiceError) -> HttpResponse:
     response = HttpResponse(json.dumps(body), status=error.status, content_type="application/json")
     for name, value in error.headers.items():
         response[name] = value
+    return response
+
+
+def early_refusal(request, error: errors.ServiceError) -> HttpResponse:
+    """A refusal made here, before any view: the envelope, or on ``/mcp`` a JSON-RPC error (its
+    clients read only that), as the view's own refusals are."""
+    if request.path != MCP_PATH:
+        return json_error(error)
+    from apps.mcp.protocol import refusal_message  # here: apps.mcp imports this package
+
+    response = json_error(error)
+    response.content = json.dumps(refusal_message(error.code, error.message, error.details))
     return response
 
 
@@ -152,10 +165,12 @@ class ApiErrorMiddleware:
 
         length = ascii_integer(raw)  # int() alone also read "1_0", "+10" and "-1"
         if length is None or length < 0:
-            return json_error(errors.ValidationFailed("The Content-Length header is not a number."))
+            return early_refusal(request, errors.ValidationFailed("The Content-Length header is not a number."))
         limit = body_limit_for(request.path)
         if length > limit:
-            return json_error(errors.PayloadTooLarge(f"The request body is over the limit of {limit} bytes."))
+            return early_refusal(
+                request, errors.PayloadTooLarge(f"The request body is over the limit of {limit} bytes.")
+            )
         if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             # Within this path's limit but past Django's, which stays small for forms: read it here,
             # where its length was checked, so request.body (an idempotent import's fingerprint)
@@ -163,7 +178,7 @@ class ApiErrorMiddleware:
             try:
                 body = request._stream.read()
             except OSError:
-                return json_error(errors.ValidationFailed("The request body could not be read."))
+                return early_refusal(request, errors.ValidationFailed("The request body could not be read."))
             ApiErrorMiddleware._hold(request, body)
         return None
 
@@ -182,8 +197,11 @@ class ApiErrorMiddleware:
         up to its limit, and handed on with its length; a server that cannot decode them gets the
         request refused, never an empty body in its place."""
         if not request.environ.get("wsgi.input_terminated"):
-            return json_error(
-                errors.ValidationFailed("This server cannot read a chunked body: send it with a Content-Length header.")
+            return early_refusal(
+                request,
+                errors.ValidationFailed(
+                    "This server cannot read a chunked body: send it with a Content-Length header."
+                ),
             )
         limit = body_limit_for(request.path)
         stream, parts, size = request.environ["wsgi.input"], [], 0
@@ -194,6 +212,8 @@ class ApiErrorMiddleware:
             parts.append(part)
             size += len(part)
         if size > limit:
-            return json_error(errors.PayloadTooLarge(f"The request body is over the limit of {limit} bytes."))
+            return early_refusal(
+                request, errors.PayloadTooLarge(f"The request body is over the limit of {limit} bytes.")
+            )
         ApiErrorMiddleware._hold(request, b"".join(parts))
         return None

@@ -157,6 +157,22 @@ def test_sdk_client_gets_bad_arguments_and_tool_errors_as_results_and_unknown_to
     assert missing.structured_content["error"]["code"] == "NOT_FOUND"
 
 
+def test_sdk_client_reads_why_a_body_over_the_limit_was_refused(base_url, person, make_key):
+    key = make_key(person, "write")
+
+    async def main():
+        async with connect(base_url, key) as client:
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool("log_decision", {"decision": "x" * 1024 * 1024, "product_name": "Atlas"})
+            return refused.value
+
+    error = anyio.run(main)
+
+    assert error.code == -32600
+    assert error.message == "The request body is over the limit of 1048576 bytes."
+    assert error.data["code"] == "PAYLOAD_TOO_LARGE"
+
+
 def connect_error(base_url: str, token: str | None = None) -> MCPError:
     """The MCPError that refuses a connection (anyio may wrap it in exception groups)."""
 

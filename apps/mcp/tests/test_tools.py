@@ -243,6 +243,20 @@ def test_refused_arguments_stay_invalid_params_under_earlier_revisions(mcp, vers
     assert not Decision.objects.exists()
 
 
+@pytest.mark.parametrize("version", ["2025-11-25", "2025-06-18"])
+def test_each_missing_argument_is_named_once(mcp, version):
+    # jsonschema reports one `required` error per missing name, each listing the whole array.
+    mcp.version = version
+    required = ["This field is required."]
+
+    if version == "2025-11-25":
+        fields = mcp.argument_errors("log_decision", {})
+    else:
+        fields = mcp.rpc_error("log_decision", {})["data"]["fields"]
+
+    assert fields == {"decision": required, "product_name": required}
+
+
 def test_get_identity_kernel_returns_the_block_and_marks_the_session(mcp, base_url):
     put_kernel(
         base_url,

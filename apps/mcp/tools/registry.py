@@ -98,6 +98,10 @@ class Tool:
     # Arguments whose items the handler checks one by one (an import reports each unstorable
     # item and keeps the others, as on REST), so they are not refused whole for a NUL.
     checked_per_item: tuple[str, ...] = ()
+    # A handler whose answer is already redacted with ``ToolContext.scrub``'s keys (the MIF export,
+    # whose checksum and privacy findings must describe the document as sent): ``call`` does not
+    # scan its answer (up to 8 MiB) a second time.
+    redacts_itself: bool = False
 
     @cached_property
     def validator(self) -> Draft202012Validator:
@@ -175,9 +179,13 @@ def _field_errors(validator: Draft202012Validator, arguments: dict) -> dict[str,
     for error in sorted(validator.iter_errors(arguments), key=lambda e: list(map(str, e.absolute_path))):
         path = ".".join(str(part) for part in error.absolute_path)
         if error.validator == "required":
+            # jsonschema raises one such error per missing name, each holding the whole array, so
+            # each missing name comes up once per missing name: it is reported once.
             for name in error.validator_value:
                 if isinstance(error.instance, dict) and name not in error.instance:
-                    fields.setdefault(f"{path}.{name}" if path else name, []).append("This field is required.")
+                    messages = fields.setdefault(f"{path}.{name}" if path else name, [])
+                    if "This field is required." not in messages:
+                        messages.append("This field is required.")
             continue
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             known = set(error.schema.get("properties", {}))
@@ -254,7 +262,9 @@ def call(context: ToolContext, params: dict) -> dict:
         return _refused_arguments(context, fields, "Invalid arguments.")
     try:
         # Every answer is AI-facing: stored text, whichever tool returns it, comes back redacted.
-        payload = scrub_json(found.handler(context, arguments), context.scrub)
+        payload = found.handler(context, arguments)
+        if not found.redacts_itself:
+            payload = scrub_json(payload, context.scrub)
     except errors.ValidationFailed as exc:
         fields = (exc.details or {}).get("fields") or {"arguments": [exc.message]}
         return _refused_arguments(context, fields, exc.message)
