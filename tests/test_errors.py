@@ -50,6 +50,14 @@ def test_options_answers_the_routes_methods_and_nothing_else(client_for, make_us
     assert response.content == b""  # never the view's internal description
 
 
+@pytest.mark.parametrize("path", ["/api/v1/openapi.json", "/api/v1/openapi.yaml", "/api/v1/docs", "/openapi.yaml"])
+def test_options_on_the_schema_and_docs_answers_like_the_api(api, path):
+    response = api.request("OPTIONS", path)
+    assert response.status_code == 204, response.text
+    assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
+    assert response.content == b""
+
+
 def test_options_on_the_api_needs_a_token(api):
     assert_envelope(api.request("OPTIONS", "/api/v1/memory/identity"), 401, "UNAUTHORIZED")
 

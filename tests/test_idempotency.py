@@ -278,3 +278,52 @@ def test_same_key_with_another_content_type_or_encoding_is_a_conflict(write_api,
     assert response.status_code == 409, response.text
     assert "Content-Type" in response.json()["error"]["message"]
     assert write_api.post(ECHO, data=body, headers={**key, **first}).headers["Idempotent-Replayed"] == "true"
+
+
+WORKSPACES = "/api/v1/workspaces"
+
+
+def test_a_post_on_no_space_ignores_the_scope_header_and_stored_scope_with_a_key_too(client_for, make_user):
+    """Workspace management names its workspace in the path: with a key, as without one, neither
+    the scope header nor the stored scope refuses it or makes its retry another request."""
+    from apps.scopes.models import Space
+
+    boss, member = client_for(make_user(tier="team")), make_user()
+    body = {"name": "hdr test", "kind": "team"}
+    garbage = boss.post(WORKSPACES, json=body, headers={"X-Synchronex-Scope": "garbage", "Idempotency-Key": "g-1"})
+    assert garbage.status_code == 201, garbage.text
+    gone = boss.post(WORKSPACES, json=body).json()["id"]
+    Space.objects.filter(pk=gone).delete()
+    deleted = boss.post(WORKSPACES, json=body, headers={"X-Synchronex-Scope": gone, "Idempotency-Key": "g-2"})
+    assert deleted.status_code == 201, deleted.text
+
+    workspace = garbage.json()["id"]
+    members, add = f"{WORKSPACES}/{workspace}/members", {"email": member.email, "role": "member"}
+    first = boss.post(members, json=add, headers={"Idempotency-Key": "m-1"})
+    assert first.status_code == 201, first.text
+    assert boss.patch("/api/v1/scope", json={"workspace_id": workspace}).status_code == 200
+    for scope in ({}, {"X-Synchronex-Scope": "personal"}):
+        again = boss.post(members, json=add, headers={"Idempotency-Key": "m-1", **scope})
+        assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true", again.text
+        assert again.json() == first.json()
+
+
+def test_a_post_on_no_space_kept_while_the_scope_was_hashed_is_still_replayed(client_for, make_user, monkeypatch):
+    from apps.scopes.api.views import WorkspaceListView
+
+    owner = make_user(tier="team")
+    boss = client_for(owner)
+    workspace = boss.post(WORKSPACES, json={"name": "Stored", "kind": "team"}).json()["id"]
+    assert boss.patch("/api/v1/scope", json={"workspace_id": workspace}).status_code == 200
+    body, headers = {"name": "Acme", "kind": "team"}, {"Idempotency-Key": "old-1"}
+    # As the release before kept it: every POST hashed the scope header and the active space.
+    monkeypatch.setattr(WorkspaceListView, "acts_on_space", True)
+    first = boss.post(WORKSPACES, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    monkeypatch.undo()
+
+    again = boss.post(WORKSPACES, json=body, headers=headers)
+
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == first.json()
+    other = boss.post(WORKSPACES, json={**body, "name": "Other"}, headers=headers)
+    assert other.status_code == 409, other.text

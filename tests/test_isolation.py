@@ -356,7 +356,7 @@ def _foreign_workspaces(world, caller) -> list[Space]:
 
 @case(
     "GET",
-    "/api/v1/workspaces/<uuid:workspace_id>",
+    "/api/v1/workspaces/<str:workspace_id>",
     sample=lambda w: (f"/api/v1/workspaces/{w.seeded['w1'].space.pk}", {}),
 )
 def _workspace_get(world, caller):
@@ -369,8 +369,24 @@ def _workspace_get(world, caller):
 
 
 @case(
+    "GET",
+    "/api/v1/workspaces/<str:workspace_id>/members",
+    sample=lambda w: (f"/api/v1/workspaces/{w.seeded['w1'].space.pk}/members", {}),
+)
+def _members_list(world, caller):
+    for workspace in _foreign_workspaces(world, caller):
+        response = caller.call("GET", f"/api/v1/workspaces/{workspace.pk}/members")
+        assert_not_found(response)
+        assert not any(m.user.email in response.text for m in Membership.objects.filter(space=workspace))
+    if caller.space.kind != Space.Kind.PERSONAL:
+        response = assert_ok(caller.call("GET", f"/api/v1/workspaces/{caller.space.pk}/members"))
+        assert_clean(world, caller, response)
+        assert response.json()["count"] == Membership.objects.filter(space=caller.space).count()
+
+
+@case(
     "POST",
-    "/api/v1/workspaces/<uuid:workspace_id>/members",
+    "/api/v1/workspaces/<str:workspace_id>/members",
     sample=lambda w: (
         f"/api/v1/workspaces/{w.seeded['w1'].space.pk}/members",
         {"json": {"email": w.users["b"].email, "role": "member"}},
@@ -387,7 +403,7 @@ def _members_add(world, caller):
 
 @case(
     "DELETE",
-    "/api/v1/workspaces/<uuid:workspace_id>/members/<uuid:user_id>",
+    "/api/v1/workspaces/<str:workspace_id>/members/<str:user_id>",
     sample=lambda w: (f"/api/v1/workspaces/{w.seeded['w1'].space.pk}/members/{w.users['m'].pk}", {}),
 )
 def _members_remove(world, caller):
@@ -988,7 +1004,7 @@ def test_enumeration_sees_every_route_kind():
     """The walk itself: nested includes, converters, the schema routes left out."""
     routes = api_routes()
     assert ("GET", "/api/v1/memory/product/<path:name>/state") in routes
-    assert ("DELETE", "/api/v1/workspaces/<uuid:workspace_id>/members/<uuid:user_id>") in routes
+    assert ("DELETE", "/api/v1/workspaces/<str:workspace_id>/members/<str:user_id>") in routes
     assert not any(path.startswith(("/api/v1/openapi", "/api/v1/docs")) for _, path in routes)
     assert not any(path.startswith(("/admin", "/api/oauth")) for _, path in routes)
 

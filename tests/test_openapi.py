@@ -161,6 +161,8 @@ def test_headers_the_server_sends_are_declared(api, make_user, client_for):
     assert_sent_and_declared(sent, "/api/v1/memory/decisions", "post", "201", "Idempotent-Replayed")
     sent = api.get("/api/v1/memory/identity")
     assert_sent_and_declared(sent, "/api/v1/memory/identity", "get", "401", "WWW-Authenticate")
+    sent = client_for(make_user(tier="pro"), "read").post("/api/v1/memory/decisions", json=once["json"])
+    assert_sent_and_declared(sent, "/api/v1/memory/decisions", "post", "403", "WWW-Authenticate")
     sent = client.post("/api/v1/memory/decisions", data="plain", headers={"Content-Type": "text/plain"})
     assert_sent_and_declared(sent, "/api/v1/memory/decisions", "post", "415", "X-RateLimit-Remaining")
     gzipped = {"Content-Type": "application/json", "Content-Encoding": "gzip"}

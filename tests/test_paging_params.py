@@ -123,6 +123,22 @@ def test_a_write_with_an_unknown_query_parameter_does_nothing(top_api, method, p
     assert top_api.request(method, path, json=body).status_code in (200, 201)
 
 
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/v1/memory/search", {"q": "x"}),
+        ("/api/v1/memory/products", {"limit": "5"}),
+        ("/api/v1/memory/import-mif", {"dry_run": "true"}),
+        ("/api/v1/scope", {"bogus": "1"}),
+    ],
+)
+def test_options_answers_whatever_the_query(top_api, path, params):
+    response = top_api.request("OPTIONS", path, params=params)
+
+    assert response.status_code == 204, response.text
+    assert response.headers["Allow"] and response.content == b""
+
+
 def test_format_is_an_unknown_parameter_not_a_renderer_override(api, write_api):
     # Without a token: the 401 every request without one gets, not a 404 for an unknown format.
     assert api.get("/api/v1/scope", params={"format": "xml"}).status_code == 401

@@ -103,7 +103,10 @@ MCP_HEADERS = {"Accept": "application/json", "MCP-Protocol-Version": LATEST_VERS
 ROUTES: dict[tuple[str, str], Read | Write | NotAWorkspaceWrite] = {
     ("GET", "/api/v1/scope"): Read(lambda t: ("/api/v1/scope", {})),
     ("GET", "/api/v1/workspaces"): Read(lambda t: ("/api/v1/workspaces", {})),
-    ("GET", "/api/v1/workspaces/<uuid:workspace_id>"): Read(lambda t: (f"/api/v1/workspaces/{t.space.pk}", {})),
+    ("GET", "/api/v1/workspaces/<str:workspace_id>"): Read(lambda t: (f"/api/v1/workspaces/{t.space.pk}", {})),
+    ("GET", "/api/v1/workspaces/<str:workspace_id>/members"): Read(
+        lambda t: (f"/api/v1/workspaces/{t.space.pk}/members", {})
+    ),
     ("GET", "/api/v1/memory/identity"): Read(lambda t: ("/api/v1/memory/identity", {})),
     ("GET", "/api/v1/memory/identity/history"): Read(lambda t: ("/api/v1/memory/identity/history", {})),
     ("GET", "/api/v1/kernel/export"): Read(
@@ -157,12 +160,12 @@ ROUTES: dict[tuple[str, str], Read | Write | NotAWorkspaceWrite] = {
     ("DELETE", "/api/v1/memory/decisions/<str:decision_id>"): Write(
         lambda t: (f"/api/v1/memory/decisions/{t.seeded.decision.pk}", {}), 204
     ),
-    ("POST", "/api/v1/workspaces/<uuid:workspace_id>/members"): Write(
+    ("POST", "/api/v1/workspaces/<str:workspace_id>/members"): Write(
         lambda t: (f"/api/v1/workspaces/{t.space.pk}/members", {"json": {"email": t.outsider.email, "role": "member"}}),
         201,
         writer="owner",
     ),
-    ("DELETE", "/api/v1/workspaces/<uuid:workspace_id>/members/<uuid:user_id>"): Write(
+    ("DELETE", "/api/v1/workspaces/<str:workspace_id>/members/<str:user_id>"): Write(
         lambda t: (f"/api/v1/workspaces/{t.space.pk}/members/{t.member.pk}", {}), 204, writer="owner"
     ),
     # Routes that write no workspace's memory.

@@ -102,11 +102,21 @@ def _candidates(user, workspace_id) -> tuple[list[Space], uuid.UUID | None]:
 STORED = object()
 
 
-def _parse_workspace_id(raw: str):
+def parse_id(raw) -> uuid.UUID | None:
+    """A workspace or member id spelled as the ``X-Synchronex-Scope`` header takes one (the trimmed
+    text in any case, with or without dashes, braces or ``urn:uuid:``), or None. Path ids too: a
+    client that stores ids in upper case or without dashes names the same workspace everywhere."""
     try:
-        return uuid.UUID(raw.strip())
+        return uuid.UUID(str(raw).strip())
     except ValueError:
-        raise errors.ValidationFailed.for_fields({SCOPE_HEADER: "Use a workspace id or 'personal'."}) from None
+        return None
+
+
+def _parse_workspace_id(raw: str):
+    parsed = parse_id(raw)
+    if parsed is None:
+        raise errors.ValidationFailed.for_fields({SCOPE_HEADER: "Use a workspace id or 'personal'."})
+    return parsed
 
 
 def resolve_active_space(user, header: str | None) -> ActiveSpace:
@@ -164,14 +174,24 @@ def workspaces_for_user(user):
     )
 
 
+def workspace_members(space: Space):
+    """The memberships of a workspace with their users, in joining order (ties by user id, so pages
+    never overlap)."""
+    return Membership.objects.filter(space=space).select_related("user").order_by("created_at", "user_id")
+
+
 def workspace_membership(*, user, workspace_id) -> Membership:
-    """The caller's membership of a workspace, or NOT_FOUND (unknown and foreign look the same)."""
-    membership = (
-        Membership.objects.filter(user=user, space_id=workspace_id)
-        .exclude(space__kind=Space.Kind.PERSONAL)
-        .select_related("space__owner")
-        .first()
-    )
+    """The caller's membership of a workspace (its id as ``parse_id`` reads one), or NOT_FOUND
+    (unknown, malformed and foreign look the same)."""
+    pk = parse_id(workspace_id)
+    membership = None
+    if pk is not None:
+        membership = (
+            Membership.objects.filter(user=user, space_id=pk)
+            .exclude(space__kind=Space.Kind.PERSONAL)
+            .select_related("space__owner")
+            .first()
+        )
     if membership is None:
         raise errors.NotFound("No such workspace.")
     return membership

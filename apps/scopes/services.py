@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import IntegrityError, transaction
 
 from apps.accounts.models import User
@@ -121,9 +123,10 @@ def member_put_by_email(*, actor_membership: Membership, email: str, role: str) 
 
 
 @transaction.atomic
-def member_remove(*, actor_membership: Membership, user_id) -> None:
+def member_remove(*, actor_membership: Membership, user_id: uuid.UUID | None) -> None:
     """Remove a member (owners and admins may remove others; anyone may leave). The actor's role
-    is checked as read again here (``_lock_memberships``)."""
+    is checked as read again here (``_lock_memberships``). ``user_id`` None (a path id that is
+    none) is no member: NOT_FOUND, as an unknown one."""
     actor_membership, target = _lock_memberships(actor_membership, user_id)
     if target is None:
         raise errors.NotFound("No such member.")

@@ -12,10 +12,12 @@ that refreshed its OAuth token between retries still gets its replay), so a ``me
 never served what a ``write`` key's export held (decisions). The space is the one the request
 resolves to (header, else the scope stored with ``PATCH /scope``); resolving it before the lookup
 also runs the membership check, so a member removed from a workspace gets its NOT_FOUND, not the
-replay. A retry that arrives while the first request is still running is a
-CONFLICT too. The first request claims the key with a unique row before doing any work, so
-concurrent retries can never both run. Responses with status 5xx or 429 are not kept: the client
-may retry those for real.
+replay. An operation that acts on no space (its view's ``acts_on_space``, which also decides
+whether the OpenAPI document lists the scope header: workspace management names its workspace in
+the path) neither resolves nor hashes the header or the stored scope, as it ignores them without a
+key. A retry that arrives while the first request is still running is a CONFLICT too. The first
+request claims the key with a unique row before doing any work, so concurrent retries can never both
+run. Responses with status 5xx or 429 are not kept: the client may retry those for real.
 
 A claim whose request never finished (its process was killed: a worker timeout, a deploy, memory)
 is abandoned after ``IDEMPOTENCY_LEASE_SECONDS`` (longer than any request may run), and the next
@@ -36,7 +38,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
-from apps.scopes.selectors import NOTICE_HEADER, space_for_request
+from apps.scopes.selectors import NOTICE_HEADER, SCOPE_META, space_for_request
 from synchronex.api import errors
 from synchronex.api.models import IdempotencyRecord
 from synchronex.api.scopes import SCOPES
@@ -82,20 +84,28 @@ def granted_scopes(credential) -> str:
     return " ".join(sorted(scope for scope in SCOPES if credential is not None and credential.allows(scope)))
 
 
-def request_fingerprint(request, version: bytes | None = None) -> str:
+def request_fingerprint(request, version: bytes | None = None, *, scoped: bool = True) -> str:
     """A keyed digest of what the request asks beyond its path: query string, scope header, the
     credential's rights, the space it acts on, ``If-Match``, ``If-None-Match``, ``Content-Type``,
     ``Content-Encoding`` and body (bodies may
     hold secrets, BYOK keys, so no bare hash is kept), in the format ``version`` (default
-    ``FINGERPRINT_VERSION``). Resolving the space raises NOT_FOUND for a workspace the caller left."""
+    ``FINGERPRINT_VERSION``). Resolving the space raises NOT_FOUND for a workspace the caller left.
+    ``scoped=False`` (an operation on no space) leaves the scope header and the space out."""
     version = version or FINGERPRINT_VERSION
     digest = hmac.new(settings.SECRET_KEY.encode(), version, digestmod=hashlib.sha256)
-    parts = [
-        request.META.get("QUERY_STRING", ""),
-        request.headers.get("X-Synchronex-Scope"),
-        granted_scopes(getattr(request, "auth", None)),
-        str(space_for_request(request).space.pk),
-    ]
+    if scoped:
+        parts = [
+            request.META.get("QUERY_STRING", ""),
+            request.headers.get("X-Synchronex-Scope"),
+            granted_scopes(getattr(request, "auth", None)),
+            str(space_for_request(request).space.pk),
+        ]
+    else:
+        # Joined v3 after records were kept, behind its own mark "*" (before the others), so a
+        # scoped request's fingerprint stays as it was; ``claim`` still recognises the records an
+        # unscoped one kept while it hashed the scope.
+        digest.update(b"*")
+        parts = [request.META.get("QUERY_STRING", ""), granted_scopes(getattr(request, "auth", None))]
     if version != LEGACY_FINGERPRINT_VERSION:
         parts.append(request.headers.get("If-Match"))
         if_none_match = request.headers.get("If-None-Match")
@@ -122,8 +132,9 @@ def request_fingerprint(request, version: bytes | None = None) -> str:
     return digest.hexdigest()
 
 
-def claim(request) -> IdempotencyRecord | None:
-    """Claim the request's key, or raise Replay / CONFLICT. None when no key was sent."""
+def claim(request, *, scoped: bool = True) -> IdempotencyRecord | None:
+    """Claim the request's key, or raise Replay / CONFLICT. None when no key was sent. ``scoped``:
+    whether the operation acts on the active space (``ApiView.acts_on_space``)."""
     if request.method != "POST":
         return None
     key = request.headers.get(HEADER)
@@ -133,7 +144,7 @@ def claim(request) -> IdempotencyRecord | None:
         raise errors.ValidationFailed.for_fields({HEADER: "Use 1 to 255 visible ASCII characters."})
     if len(request.path) > PATH_MAX:
         return None  # no route has a path this long: the view answers it (400 or 404), nothing to keep
-    request_hash = request_fingerprint(request)
+    request_hash = request_fingerprint(request, scoped=scoped)
     now = timezone.now()
     lookup = {"user": request.user, "key": key, "path": request.path}
     IdempotencyRecord.objects.filter(
@@ -144,8 +155,12 @@ def claim(request) -> IdempotencyRecord | None:
             return IdempotencyRecord.objects.create(request_hash=request_hash, **lookup)
     except IntegrityError:
         existing = IdempotencyRecord.objects.get(**lookup)
-    if existing.request_hash != request_hash:
-        if existing.request_hash != request_fingerprint(request, LEGACY_FINGERPRINT_VERSION):
+    mismatch = existing.request_hash != request_hash
+    if mismatch and not scoped:
+        # A record of this very request, kept while operations on no space hashed the scope too.
+        mismatch = existing.request_hash != _hashed_with_scope(request, scoped=False)
+    if mismatch:
+        if existing.request_hash != _hashed_with_scope(request, LEGACY_FINGERPRINT_VERSION, scoped=scoped):
             raise errors.Conflict(
                 "This Idempotency-Key was already used with a different request (body, Content-Type, "
                 "If-Match, If-None-Match, query string or scope) or with other rights."
@@ -164,6 +179,16 @@ def claim(request) -> IdempotencyRecord | None:
             return existing
         raise errors.Conflict("A request with this Idempotency-Key is still being processed; retry shortly.")
     raise Replay(existing)
+
+
+def _hashed_with_scope(request, version: bytes | None = None, *, scoped: bool) -> str | None:
+    """The fingerprint the releases that hashed every request's scope kept for this request: its
+    own for an operation on a space; for one on no space, only an ordinary retry's (no scope
+    header: resolving one is what those operations stopped doing), else None, so a record kept
+    with the header is a CONFLICT until it expires."""
+    if not scoped and request.META.get(SCOPE_META) is not None:
+        return None
+    return request_fingerprint(request, version)
 
 
 def _legacy_claim(existing: IdempotencyRecord, request_hash: str, now) -> IdempotencyRecord | None:

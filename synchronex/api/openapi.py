@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiParameter
+
 from apps.scopes.selectors import NOTICE_HEADER, SCOPE_HEADER
 from synchronex.api.request_id import SANE as SANE_REQUEST_ID
 
@@ -102,6 +104,11 @@ CHALLENGE_HEADER = {
     '`error="invalid_token"` and an `error_description` when the token expired.',
     "schema": {"type": "string"},
 }
+SCOPE_CHALLENGE_HEADER = {
+    "description": "Sent when the token lacks a scope (FORBIDDEN with `details.required_scopes`; RFC 6750 "
+    '§3.1): `Bearer realm="synchronex", error="insufficient_scope", scope="<the scopes, space-separated>"`.',
+    "schema": {"type": "string"},
+}
 ACCEPT_ENCODING_HEADER = {
     "description": "`identity` when the body was refused for its Content-Encoding: send it uncompressed.",
     "schema": {"type": "string", "enum": ["identity"]},
@@ -117,19 +124,9 @@ HEADER_REFS = {
     "RequestId": REQUEST_ID_HEADER,
     "ScopeNotice": SCOPE_NOTICE_HEADER,
     "Challenge": CHALLENGE_HEADER,
+    "ScopeChallenge": SCOPE_CHALLENGE_HEADER,
     "Replayed": REPLAYED_HEADER,
 }
-# The operations that act on the active scope (``space_for_request``): every memory route, and
-# reading the scope itself. Workspace management and ``PATCH /scope`` name their workspace
-# explicitly. tests/test_openapi.py holds this list to what the server does.
-SCOPED_PREFIXES = (
-    "/api/v1/memory/",
-    "/api/v1/kernel/",
-    "/api/v1/ingest/",
-    "/api/v1/ai/",
-    "/api/v1/byok",
-    "/api/v1/sessions",
-)
 # Schemas that allow no field beyond their own: an answer with fewer fields than another, which
 # must not also fit the fuller answer's place in a ``oneOf`` (the product state, kernel and active
 # scope, and the member added, that a write-only token gets, beside the whole answer).
@@ -141,8 +138,22 @@ AFTER_QUOTA = ("400", "403", "404", "409", "412")
 COUNTED_BEFORE_SCOPE = ("415", "429")
 
 
-def acts_on_active_scope(path: str, method: str) -> bool:
-    return path.startswith(SCOPED_PREFIXES) or (path == "/api/v1/scope" and method == "get")
+def location_header(description: str) -> OpenApiParameter:
+    """The ``Location`` response header of a ``201 Created`` (every create sets it), as declared."""
+    return OpenApiParameter("Location", str, OpenApiParameter.HEADER, response=[201], description=description)
+
+
+def scoped_operations(generator) -> set[tuple[str, str]]:
+    """The (path, method) of the operations that act on the active scope (``space_for_request``), as
+    their views declare it (``ApiView.acts_on_space``, which Idempotency-Key follows too): every
+    memory route, and reading the scope itself, but not workspace management or ``PATCH /scope``,
+    which name their workspace explicitly. tests/test_openapi.py holds this to what the server does."""
+    scoped = set()
+    for path, _, method, callback in generator.endpoints or ():
+        acts = getattr(getattr(callback, "cls", None), "acts_on_space_for", None)
+        if acts is not None and acts(method):
+            scoped.add((path, method.lower()))
+    return scoped
 
 
 def _add_parameter(operation: dict, parameter: dict) -> None:
@@ -170,6 +181,7 @@ def add_common_responses(result, generator, request, public):
             schemas[name]["additionalProperties"] = False
     schemas["RateLimitExceeded"] = RATE_LIMIT_SCHEMA
     result["components"].setdefault("headers", {}).update(HEADER_REFS)
+    scoped_ones = scoped_operations(generator)
     for path, operations in result.get("paths", {}).items():
         if not path.startswith("/api/v1/") or path.startswith("/api/v1/openapi") or path == "/api/v1/docs":
             for operation in operations.values():
@@ -199,7 +211,7 @@ def add_common_responses(result, generator, request, public):
                     },
                 },
             )
-            scoped = acts_on_active_scope(path, method)
+            scoped = (path, method) in scoped_ones
             for status, response in responses.items():
                 after_quota = status.startswith("2") or status in AFTER_QUOTA
                 if after_quota or status in COUNTED_BEFORE_SCOPE:
@@ -212,6 +224,8 @@ def add_common_responses(result, generator, request, public):
                     _add_header(response, "Idempotent-Replayed", "Replayed")
                 if status == "401":
                     _add_header(response, "WWW-Authenticate", "Challenge")
+                if status == "403":
+                    _add_header(response, "WWW-Authenticate", "ScopeChallenge")
                 if status == "415":
                     response.setdefault("headers", {}).setdefault("Accept-Encoding", ACCEPT_ENCODING_HEADER)
             if scoped:

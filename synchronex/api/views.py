@@ -3,7 +3,7 @@ idempotency."""
 
 from __future__ import annotations
 
-from rest_framework.response import Response
+from django.http import HttpResponse
 from rest_framework.views import APIView
 
 from apps.scopes.selectors import NOTICE_HEADER, ActiveSpace, space_for_request
@@ -12,19 +12,31 @@ from synchronex.api import errors, idempotency, parsers, query_params, ratelimit
 
 # OPTIONS is 204 with ``Allow`` (the route's methods, which the public schema lists too) instead
 # of DRF's metadata body, which would show the view's internal docstring. (A comment, not a
-# docstring, for the reason given at ApiView.)
+# docstring, for the reason given at ApiView.) A plain response, rendered by no renderer: the
+# schema's YAML renderer would write "null" for no data, the docs page's HTML one a page.
 class AnswersOptions:
     def options(self, request, *args, **kwargs):
-        return Response(status=204)
+        response = HttpResponse(status=204)
+        del response["Content-Type"]  # no body, so no type (as DRF leaves an empty render)
+        return response
 
 
 # Subclasses declare ``required_scopes`` ({method: scope} or one scope) and ``required_tier``
-# ({method: tier} or one tier).
+# ({method: tier} or one tier), and ``acts_on_space`` unless every method acts on the active space
+# (False: none does, else the set of methods that do). It is the one answer to "does this operation
+# act on the active space": the OpenAPI document lists the scope header by it, and an
+# Idempotency-Key compares the scope only by it.
 # A comment, not a docstring: drf-spectacular shows the nearest class docstring as the description
 # of an operation that has none, and this text is for the code's readers, not the API's.
 class ApiView(AnswersOptions, APIView):
     required_scopes: dict[str, str] | str | None = None
     required_tier: dict[str, str] | str | None = None
+    acts_on_space: bool | frozenset[str] = True
+
+    @classmethod
+    def acts_on_space_for(cls, method: str) -> bool:
+        declared = cls.acts_on_space
+        return declared if isinstance(declared, bool) else method.upper() in declared
 
     def perform_authentication(self, request):
         user = request.user  # authenticates (raises on bad tokens)
@@ -38,7 +50,7 @@ class ApiView(AnswersOptions, APIView):
         # not read as sent, is refused, never ignored.
         query_params.refuse_unknown(self, request)
         parsers.refuse_encoded_body(request)
-        request.idempotency_record = idempotency.claim(request)
+        request.idempotency_record = idempotency.claim(request, scoped=self.acts_on_space_for(request.method))
 
     def handle_exception(self, exc):
         if isinstance(exc, idempotency.Replay):

@@ -7,7 +7,7 @@ credentials stored but unused (``apps.byok.services.usable_credentials``)."""
 from __future__ import annotations
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from apps.byok import selectors, services
@@ -18,6 +18,7 @@ from apps.byok.api.serializers import (
     ByokPageSerializer,
 )
 from apps.byok.shapes import KEY_SHAPES
+from synchronex.api.openapi import location_header
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
@@ -69,12 +70,8 @@ class ByokListView(ApiView):
         description=CREATE_DESCRIPTION,
         request=ByokCreateSerializer,
         parameters=[
-            OpenApiParameter(
-                "Location",
-                str,
-                OpenApiParameter.HEADER,
-                response=[201],
-                description="The credential's URL, `/api/v1/byok/{id}` (the one `DELETE` takes).",
+            location_header(
+                "The credential's URL, `/api/v1/byok/{id}` (the one `DELETE` takes).",
             )
         ],
         responses={

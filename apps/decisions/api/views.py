@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from apps.decisions.selectors import decision_get, decision_search
 from apps.decisions.services import decision_create, decision_delete
+from synchronex.api.openapi import location_header
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.views import ApiView
 
@@ -41,15 +42,7 @@ class DecisionListView(ApiView):
         description="Creates the product when missing and marks a superseded decision. A `supersedes` id "
         "that is unknown or belongs to another scope is NOT_FOUND; one that is already superseded is CONFLICT.",
         request=DecisionCreateSerializer,
-        parameters=[
-            OpenApiParameter(
-                "Location",
-                str,
-                OpenApiParameter.HEADER,
-                response=[201],
-                description="The decision's URL: `/api/v1/memory/decisions/{id}`.",
-            )
-        ],
+        parameters=[location_header("The decision's URL: `/api/v1/memory/decisions/{id}`.")],
         responses={201: DecisionWithScopeSerializer},
     )
     def post(self, request):

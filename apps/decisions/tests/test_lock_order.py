@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import pytest
-from django.db import OperationalError, connection, connections, transaction
+from django.db import OperationalError, connections, transaction
 
 from apps.decisions.models import Decision
 from apps.decisions.services import decision_create, decision_delete
@@ -25,7 +24,7 @@ from apps.products.services import product_ensure
 from apps.scopes.services import space_ensure_personal
 from synchronex.api.exceptions import to_service_error
 from synchronex.db.deadlocks import is_deadlock, retry_deadlocks
-from tests.support.concurrency import together
+from tests.support.concurrency import on_thread, together, wait_for_lock_waiters
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,36 +34,6 @@ RETRIED = "was a deadlock's victim"
 @pytest.fixture
 def space(user):
     return space_ensure_personal(user=user)
-
-
-def _on_thread(work, outcome: dict, name: str) -> threading.Thread:
-    """Start ``work`` on a thread of its own (its own connection); its result or error lands in ``outcome``."""
-
-    def run():
-        try:
-            outcome[name] = work()
-        except Exception as exc:  # noqa: BLE001 — the test asserts on it
-            outcome[name] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
-def _wait_for_lock_waiters(count: int = 1) -> None:
-    """Until ``count`` other sessions of this database wait on a lock (10 s at most)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0] >= count:
-                return
-        time.sleep(0.02)
-    raise AssertionError("no session came to wait on a lock")
 
 
 def test_a_delete_waiting_on_a_supersede_unlinks_the_new_successor(space):
@@ -79,10 +48,10 @@ def test_a_delete_waiting_on_a_supersede_unlinks_the_new_successor(space):
             release.wait(10)
         return row
 
-    writer = _on_thread(supersede, outcome, "supersede")
+    writer = on_thread(supersede, outcome, "supersede")
     assert superseded.wait(10)
-    deleter = _on_thread(lambda: decision_delete(space=space, decision_id=older.id), outcome, "delete")
-    _wait_for_lock_waiters()
+    deleter = on_thread(lambda: decision_delete(space=space, decision_id=older.id), outcome, "delete")
+    wait_for_lock_waiters()
     release.set()
     writer.join(10), deleter.join(10)
 
@@ -106,14 +75,14 @@ def test_a_supersede_waits_for_consolidation_instead_of_deadlocking_with_it(spac
             return len(Decision.objects.select_for_update().filter(pk__in=[older.pk]))
 
     caplog.set_level(logging.WARNING, logger="synchronex.db.deadlocks")
-    merger = _on_thread(consolidation, outcome, "consolidation")
+    merger = on_thread(consolidation, outcome, "consolidation")
     assert locked.wait(10)
-    writer = _on_thread(
+    writer = on_thread(
         lambda: decision_create(space=space, decision="Use Valkey", product_name="Atlas", supersedes=older.id),
         outcome,
         "supersede",
     )
-    _wait_for_lock_waiters()
+    wait_for_lock_waiters()
     release.set()
     merger.join(15), writer.join(15)
 

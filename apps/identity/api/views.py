@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
-from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -24,7 +23,7 @@ from apps.identity.api.serializers import (
 )
 from apps.identity.export import kernel_export_build, kernel_redacted
 from apps.memory.mif.export import reader_scrubber
-from synchronex.api import stamps
+from synchronex.api import errors, stamps
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.serializers import ErrorSerializer, query_name_problems
 from synchronex.api.views import ApiView
@@ -284,15 +283,17 @@ class KernelExportView(ApiView):
     def get(self, request):
         options = KernelExportQuerySerializer(data=request.query_params)
         # A repeated option is refused, as search and MIF export refuse it: the serializer would
-        # read the last one (``?max_tokens=100&max_tokens=8000``). Named with the other problems.
-        repeated = {
-            name: [problem]
-            for name, problem in query_name_problems(request.query_params, tuple(options.fields)).items()
-            if name in options.fields  # unknown ones: the serializer names them
-        }
-        if repeated:
+        # read the last one (``?max_tokens=100&max_tokens=8000``). An unknown name is refused in the
+        # words of every other route's query, under the name as sent (``""`` too), not as a body's
+        # unknown field: the serializer checks only the names it knows. Named with the other problems.
+        problems = query_name_problems(request.query_params, tuple(options.fields))
+        if problems:
+            known = request.query_params.copy()
+            for name in problems.keys() - options.fields.keys():
+                del known[name]
+            options = KernelExportQuerySerializer(data=known)
             options.is_valid()
-            raise ValidationError({**options.errors, **repeated})
+            raise errors.ValidationFailed.for_fields({**options.errors, **problems})
         return self._export(request, options)
 
     @extend_schema(

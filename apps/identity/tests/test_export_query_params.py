@@ -53,3 +53,12 @@ def test_download_is_true_or_false_as_every_other_boolean_option(read_api):
         response = read_api.get(URL, params={"download": value})
         assert response.status_code == 200, response.text
         assert ("attachment" in response.headers.get("Content-Disposition", "")) is attached
+
+
+def test_an_unknown_option_is_named_in_the_words_of_every_other_query(read_api):
+    assert fields(read_api.get(URL, params={"bogus": "1"})) == {"bogus": ["Unknown query parameter."]}
+    assert fields(read_api.get(URL + "?=1")) == {"": ["Unknown query parameter."]}
+    both = fields(read_api.get(URL, params={"bogus": "1", "max_tokens": "5", "decisions": ["1", "2"]}))
+    assert set(both) == {"bogus", "max_tokens", "decisions"} and both["bogus"] == ["Unknown query parameter."]
+    # A body's unknown field is still a field.
+    assert fields(read_api.post(URL, json={"bogus": 1})) == {"bogus": ["Unknown field."]}

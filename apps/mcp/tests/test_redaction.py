@@ -3,10 +3,14 @@ one, come back as ``[REDACTED:api_key]`` (the exports' Scrubber), never in plain
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 
 from apps.byok.services import byok_credential_create
 from apps.byok.tests.helpers import fresh_key
+from apps.decisions.services import decision_create
 from apps.mcp.tests.test_tools import put_kernel
 from apps.scopes.services import space_ensure_personal, workspace_create
 from synchronex.api.tokens import count_tokens
@@ -133,3 +137,31 @@ def test_in_a_workspace_the_callers_personal_keys_are_redacted_from_their_person
     assert kernel["scope"] == "team" and secret not in text
     assert kernel["constraints"]["never"] == [f"Share {REDACTED}"]
     assert f"- Share {REDACTED}" in kernel["injection_block"]
+
+
+def _checksum_holds(document: dict) -> bool:
+    # README's recipe: SHA-256 of the canonical JSON of the memories array.
+    text = json.dumps(document["memories"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return document["export_meta"]["checksum"] == "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_workspace_export_redacts_the_callers_personal_key_alike_on_rest_and_mcp(mcp, client_for, secret, person):
+    person.tier = "team"
+    person.save()
+    workspace = workspace_create(owner=person, name="Studio", kind="team")
+    decision_create(space=workspace, decision="Bill the team", product_name="Atlas", reasoning=f"Use {secret}")
+    scope = {"X-Synchronex-Scope": str(workspace.id)}
+    rest = client_for(person, "read")
+
+    response = rest.get("/api/v1/memory/export-mif", params={"types": "decision"}, headers=scope)
+    exported, text = answer_text(mcp, "export_memories", {"types": ["decision"]}, headers=scope)
+    markdown = rest.get("/api/v1/memory/export-mif", params={"format": "markdown"}, headers=scope).text
+    written, _ = answer_text(mcp, "export_memories", {"format": "markdown"}, headers=scope)
+
+    assert response.status_code == 200, response.text
+    for document, raw in ((response.json(), response.text), (exported["document"], text)):
+        assert secret not in raw
+        assert document["memories"][0]["metadata"]["reasoning"] == f"Use {REDACTED}"
+        assert document["export_meta"]["privacy"]["redacted_fields"] == ["api_key"]
+        assert _checksum_holds(document)
+    assert secret not in markdown + written["content"] and REDACTED in markdown

@@ -17,8 +17,9 @@ product states, decisions, generic memories — reading each table through a ser
 The full structured data of each row sits in that memory's ``vendor_extensions.synchronex``
 (``{"kind", "data"}``; ``{"kind": "memory", "restore"}`` for generic memories), so it travels
 with the memory through tools that filter or reorder memories. BYOK secrets are never read into
-an export: the credentials table is not exported, and any secret of the space that occurs in
-exported text (say, pasted into a decision) is replaced by ``[REDACTED:api_key]``.
+an export: the credentials table is not exported, and any secret of the space (in a workspace,
+the caller's personal ones too) that occurs in exported text (say, pasted into a decision) is
+replaced by ``[REDACTED:api_key]``.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ SOURCE = {"source_type": "synchronex", "agent": "synchronex", "agent_name": "syn
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """What to export: the space, which types, since when, with or without vectors."""
+    """What to export: the space, which types, since when, with or without vectors; ``user`` is
+    the caller, whose personal BYOK keys are redacted too in a workspace (``export_scrubber``)."""
 
     space: Space
     scope: str
@@ -83,6 +85,7 @@ class ExportOptions:
     since: datetime | None = None
     include_embeddings: bool = False
     decisions_allowed: bool = True
+    user: object | None = None
 
 
 def _embeddings(row) -> dict | None:
@@ -381,14 +384,21 @@ def _unchanged(text: str) -> str:
     return text
 
 
+def export_scrubber(space: Space, user=None) -> Scrubber:
+    """A ``Scrubber`` of the space's keys and, in a workspace, ``user``'s personal keys too (the
+    effective kernel carries their personal layer, and a member may paste their own key anywhere).
+    The MIF exports (JSON and Markdown, REST and MCP) redact with it, so the checksum and the
+    privacy findings are those of the document as sent. One statement."""
+    workspace = space.kind != Space.Kind.PERSONAL
+    return Scrubber(space_secrets(space, also_personal_of=user if workspace else None))
+
+
 def reader_scrubber(space: Space, user=None) -> Callable[[str], str]:
     """The redaction of what is handed to an AI from ``space`` (the kernel export, every MCP tool
-    answer, the identity read's injection block): a ``Scrubber`` of the space's keys and, in a
-    workspace, ``user``'s personal keys too (the effective kernel carries their personal layer).
-    One statement; without keys (most spaces) the text is handed back as it is."""
-    workspace = space.kind != Space.Kind.PERSONAL
-    secrets = space_secrets(space, also_personal_of=user if workspace else None)
-    return Scrubber(secrets) if secrets else _unchanged
+    answer, the identity read's injection block): ``export_scrubber``'s keys; without any (most
+    spaces) the text is handed back as it is."""
+    scrubber = export_scrubber(space, user)
+    return scrubber if scrubber.secrets else _unchanged
 
 
 def scrub_json(value, scrub: Callable[[str], str]):
@@ -489,7 +499,7 @@ def mif_json_stream(options: ExportOptions) -> Iterator[bytes]:
     header = f'{{"mif_version":{canonical(MIF_VERSION)},"generator":{canonical(generator())},"memories":'
     buffer.add(header)
     with read_snapshot():
-        scrub = Scrubber(space_secrets(options.space))
+        scrub = export_scrubber(options.space, options.user)
         first = True
         for kind, memory in mif_memories(options):
             text = canonical(memory)

@@ -13,12 +13,11 @@ from apps.memory.mif.common import KIND_DECISION, KIND_KERNEL, KIND_MEMORY, KIND
 from apps.memory.mif.export import (
     STATE_LISTS,
     ExportOptions,
-    Scrubber,
     _Buffer,
+    export_scrubber,
     included_types,
     mif_memories,
     read_snapshot,
-    space_secrets,
 )
 
 SECTION_TITLES = {
@@ -111,7 +110,7 @@ def markdown_stream(options: ExportOptions) -> Iterator[bytes]:
         intro.append(f"- Since: {iso_z(options.since)}")
     buffer.add("\n".join(intro) + "\n")
     with read_snapshot():
-        scrub = Scrubber(space_secrets(options.space))
+        scrub = export_scrubber(options.space, options.user)
         section = None
         for kind, memory in mif_memories(options):
             if scrub.secrets:

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from apps.decisions.selectors import decision_recent_for_product
 from apps.products.selectors import product_get, product_list
 from apps.products.services import product_state_write
+from synchronex.api.openapi import location_header
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.preconditions import IfMatch, IfNoneMatch, etag_for
 from synchronex.api.raw_path import name_from_path
@@ -43,13 +44,8 @@ ETAG_HEADER = OpenApiParameter(
     response=[200, 201, 412],
     description='The version, quoted: "3". Send it back in `If-Match` to write only over that version.',
 )
-LOCATION_HEADER = OpenApiParameter(
-    "Location",
-    str,
-    OpenApiParameter.HEADER,
-    response=[201],
-    description="The created product's state URL (this path with the stored name, percent-encoded as one "
-    "segment: a slash is %2F).",
+LOCATION_HEADER = location_header(
+    "The created product's state URL (this path with the stored name, percent-encoded as one segment: a slash is %2F).",
 )
 DECISIONS_NOTE = (
     "`recent_decisions` holds the product's five newest current decisions for tokens with `decisions:read` "
@@ -74,9 +70,14 @@ def _etag(product) -> dict:
 def _location(product) -> str:
     # reverse() percent-encodes the name but leaves "/" as is (a path character), and the name must
     # stay one segment ("a/../b" would be resolved away by a client): the route is reversed around a
-    # stand-in that the fully encoded name then replaces.
+    # stand-in that the fully encoded name then replaces. quote() leaves "." alone, and a segment
+    # that is exactly "." or ".." is a dot segment a client removes (RFC 3986 §5.2.4): its dots are
+    # written %2E, which the route decodes back to the name.
     head, tail = reverse("product-state", kwargs={"name": "~"}).rsplit("~", 1)
-    return head + quote(product.name, safe="") + tail
+    segment = quote(product.name, safe="")
+    if segment in (".", ".."):
+        segment = segment.replace(".", "%2E")
+    return head + segment + tail
 
 
 class ProductStateView(ApiView):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 import pytest
 
@@ -93,6 +93,20 @@ def test_names_survive_url_encoding(write_api, name):
     again = write_api.get(state_path(name.upper()))
     assert again.status_code == 200, again.text
     assert again.json()["name"] == name and again.json()["status"] == "paused"
+
+
+@pytest.mark.parametrize("name", [".", "..", "...", "a.b"])
+def test_location_of_a_dotted_name_leads_back_to_the_product(write_api, name):
+    # Sent with its dots encoded: a client removes "." and ".." segments (RFC 3986 §5.2.4).
+    posted = state_path(name).replace(".", "%2E")
+    created = write_api.post(posted, json={"status": "paused"})
+    assert created.status_code == 201, created.text
+
+    followed = urlsplit(urljoin(write_api.base_url + posted, created.headers["Location"])).path
+
+    assert write_api.get(followed).json()["name"] == name
+    if name not in (".", ".."):
+        assert created.headers["Location"] == state_path(name)  # other dots are written as they are
 
 
 def test_name_is_trimmed_and_matched_case_insensitively(write_api):

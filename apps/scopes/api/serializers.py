@@ -5,12 +5,17 @@ import uuid
 
 from rest_framework import serializers
 
+from apps.accounts.models import User
 from apps.products.api.fields import StrictString
 from apps.products.names import has_control_character
 from apps.scopes.services import ASSIGNABLE_ROLES
+from synchronex.api.pagination import DEFAULT_LIMIT
 from synchronex.api.serializers import StrictSerializer
 
 WORKSPACE_NAME_MAX = 200
+EMAIL_MAX = User._meta.get_field("email").max_length
+# A workspace's detail shows this many members (a first page, as lists answer by default).
+MEMBERS_INLINE = DEFAULT_LIMIT
 
 
 class WorkspaceRefSerializer(serializers.Serializer):
@@ -101,7 +106,20 @@ class WorkspaceSerializer(serializers.Serializer):
 
 
 class WorkspaceDetailSerializer(WorkspaceSerializer):
-    members = MemberSerializer(many=True)
+    members = MemberSerializer(
+        many=True,
+        help_text=f"The first {MEMBERS_INLINE} members in joining order (the first page of "
+        "`GET /api/v1/workspaces/{id}/members`, which pages through them all).",
+    )
+    member_count = serializers.IntegerField(help_text="How many members the workspace has, its owner included.")
+
+
+class MemberPageSerializer(serializers.Serializer):
+    results = MemberSerializer(many=True)
+    count = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    next_offset = serializers.IntegerField(allow_null=True)
 
 
 class WorkspacePageSerializer(serializers.Serializer):
@@ -112,6 +130,31 @@ class WorkspacePageSerializer(serializers.Serializer):
     next_offset = serializers.IntegerField(allow_null=True)
 
 
+class AccountEmailField(StrictString):
+    """The email of an existing account, checked only loosely: an account may have any address
+    (``create_api_key --create-user`` makes ``jürgen@ex.com``), and DRF's EmailField refuses a
+    non-ASCII local part. Trimmed, otherwise kept as sent: the lookup compares it in any case."""
+
+    def __init__(self, **kwargs):
+        super().__init__(verbatim=True, max_length=EMAIL_MAX, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        local, _, domain = value.partition("@")
+        if (
+            not local
+            or not domain
+            or "@" in domain
+            or any(ch.isspace() for ch in value)
+            or has_control_character(value)
+        ):
+            raise serializers.ValidationError("Enter an email address: one @ with text on both sides, no spaces.")
+        return value
+
+
 class MemberAddSerializer(StrictSerializer):
-    email = serializers.EmailField(max_length=254)
+    email = AccountEmailField(
+        help_text=f"The email of an existing account, in any case: one `@` with text on both sides, no whitespace "
+        f"or control characters, at most {EMAIL_MAX} characters (any script: `jürgen@example.com`)."
+    )
     role = serializers.ChoiceField(choices=[r.value for r in ASSIGNABLE_ROLES])

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.response import Response
 
 from apps.scopes.api import serializers as s
 from apps.scopes.models import Membership
-from apps.scopes.selectors import resolve_active_space, workspace_membership, workspaces_for_user
+from apps.scopes.selectors import (
+    parse_id,
+    resolve_active_space,
+    workspace_members,
+    workspace_membership,
+    workspaces_for_user,
+)
 from apps.scopes.services import member_put_by_email, member_remove, scope_set, workspace_create
+from synchronex.api.openapi import location_header
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
@@ -28,6 +36,20 @@ MEMBER_WRITE_RESULT = PolymorphicProxySerializer(
 )
 
 
+# Path ids as the scope header takes them (urls.py says why they are strings).
+SPELLINGS = "any case, with or without dashes or braces, as `X-Synchronex-Scope` takes it"
+WORKSPACE_ID = OpenApiParameter(
+    "workspace_id",
+    OpenApiTypes.UUID,
+    OpenApiParameter.PATH,
+    description=f"The workspace's id ({SPELLINGS}). A workspace you are not a member of, or an id that is "
+    "none, is NOT_FOUND.",
+)
+USER_ID = OpenApiParameter(
+    "user_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description=f"The member's user id ({SPELLINGS})."
+)
+
+
 def _ref(membership: Membership) -> dict:
     space = membership.space
     return {"id": space.id, "name": space.name, "kind": space.kind, "role": membership.role}
@@ -38,10 +60,22 @@ def _workspace(membership: Membership) -> dict:
     return {**_ref(membership), "owner_email": space.owner.email, "created_at": space.created_at}
 
 
+def _member(membership: Membership) -> dict:
+    user = membership.user
+    return {
+        "user_id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "role": membership.role,
+        "joined_at": membership.created_at,
+    }
+
+
 class ScopeView(ApiView):
     """The caller's active scope: read it, or store another one (per user, server-side)."""
 
     required_scopes = {"GET": "memory:read", "PATCH": "memory:write"}
+    acts_on_space = frozenset({"GET"})  # PATCH names its workspace in the body
 
     def _payload(self, active) -> dict:
         available = [_ref(m) for m in workspaces_for_user(self.request.user)]
@@ -90,8 +124,10 @@ class ScopeView(ApiView):
         return Response(s.ScopeSerializer(self._payload(active)).data)
 
 
+# Workspace management names its workspace in the path (or makes one): it acts on no active scope.
 class WorkspaceListView(ApiView):
     required_scopes = {"GET": "memory:read", "POST": "memory:write"}
+    acts_on_space = False
 
     @extend_schema(
         tags=["workspaces"],
@@ -110,15 +146,7 @@ class WorkspaceListView(ApiView):
         tags=["workspaces"],
         summary="Create a workspace (team plan or above)",
         request=s.WorkspaceCreateSerializer,
-        parameters=[
-            OpenApiParameter(
-                "Location",
-                str,
-                OpenApiParameter.HEADER,
-                response=[201],
-                description="The workspace's URL: `/api/v1/workspaces/{id}`.",
-            )
-        ],
+        parameters=[location_header("The workspace's URL: `/api/v1/workspaces/{id}`.")],
         responses={201: s.WorkspaceSerializer},
     )
     def post(self, request):
@@ -132,29 +160,46 @@ class WorkspaceListView(ApiView):
 
 class WorkspaceDetailView(ApiView):
     required_scopes = {"GET": "memory:read"}
+    acts_on_space = False
 
-    @extend_schema(tags=["workspaces"], summary="A workspace and its members", responses=s.WorkspaceDetailSerializer)
+    @extend_schema(
+        tags=["workspaces"],
+        summary="A workspace and its first members",
+        description=f"The workspace, its first {s.MEMBERS_INLINE} members in joining order (`members`) and how many "
+        "it has (`member_count`); `GET /api/v1/workspaces/{id}/members` pages through them all.",
+        parameters=[WORKSPACE_ID],
+        responses=s.WorkspaceDetailSerializer,
+    )
     def get(self, request, workspace_id):
         membership = workspace_membership(user=request.user, workspace_id=workspace_id)
-        members = Membership.objects.filter(space=membership.space).select_related("user").order_by("created_at")
-        data = {
-            **_workspace(membership),
-            "members": [
-                {
-                    "user_id": m.user.id,
-                    "email": m.user.email,
-                    "name": m.user.name,
-                    "role": m.role,
-                    "joined_at": m.created_at,
-                }
-                for m in members
-            ],
-        }
+        members = workspace_members(membership.space)
+        first = [_member(m) for m in members[: s.MEMBERS_INLINE]]
+        # A short first page is all of them: counted only when there may be more.
+        count = len(first) if len(first) < s.MEMBERS_INLINE else members.count()
+        data = {**_workspace(membership), "members": first, "member_count": count}
         return Response(s.WorkspaceDetailSerializer(data).data)
 
 
 class MemberListView(ApiView):
-    required_scopes = {"POST": "memory:write"}
+    required_scopes = {"GET": "memory:read", "POST": "memory:write"}
+    acts_on_space = False
+
+    @extend_schema(
+        tags=["workspaces"],
+        operation_id="workspaces_members_list",
+        summary="List a workspace's members",
+        description="Every member, in joining order (ties by user id), a page at a time. Any member may read "
+        "them (viewers too); a workspace you are not a member of is NOT_FOUND.",
+        parameters=[WORKSPACE_ID, *PAGE_PARAMETERS],
+        responses=s.MemberPageSerializer,
+    )
+    def get(self, request, workspace_id):
+        page = Page.from_request(request)
+        membership = workspace_membership(user=request.user, workspace_id=workspace_id)
+        members = workspace_members(membership.space)
+        count = members.count()
+        rows = [_member(m) for m in page.slice(members)] if page.offset < count else []
+        return Response(page.envelope(s.MemberSerializer(rows, many=True).data, count))
 
     @extend_schema(
         tags=["workspaces"],
@@ -169,14 +214,11 @@ class MemberListView(ApiView):
         ),
         request=s.MemberAddSerializer,
         parameters=[
-            OpenApiParameter(
-                "Location",
-                str,
-                OpenApiParameter.HEADER,
-                response=[201],
-                description="The membership's URL, `/api/v1/workspaces/{id}/members/{user_id}` (the one `DELETE` "
+            WORKSPACE_ID,
+            location_header(
+                "The membership's URL, `/api/v1/workspaces/{id}/members/{user_id}` (the one `DELETE` "
                 "takes); only when the member was added.",
-            )
+            ),
         ],
         responses={200: MEMBER_WRITE_RESULT, 201: MEMBER_WRITE_RESULT},
     )
@@ -200,10 +242,12 @@ class MemberListView(ApiView):
 
 class MemberDetailView(ApiView):
     required_scopes = {"DELETE": "memory:write"}
+    acts_on_space = False
 
     @extend_schema(
         tags=["workspaces"],
         summary="Remove a member (owner/admin), or leave",
+        parameters=[WORKSPACE_ID, USER_ID],
         responses={
             204: None,
             409: OpenApiResponse(ErrorSerializer, description="The owner cannot be removed from their workspace."),
@@ -211,5 +255,5 @@ class MemberDetailView(ApiView):
     )
     def delete(self, request, workspace_id, user_id):
         actor = workspace_membership(user=request.user, workspace_id=workspace_id)
-        member_remove(actor_membership=actor, user_id=user_id)
+        member_remove(actor_membership=actor, user_id=parse_id(user_id))
         return Response(status=204)
