@@ -35,13 +35,10 @@ class RetriedDeletesMixin:
         view = super().delete_view
         if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
             return view(request, object_id, extra_context)  # the confirmation page writes nothing
-        try:
-            return retry_deadlocks(view)(request, object_id, extra_context)
-        except OperationalError as exc:
-            if not is_deadlock(exc):
-                raise
-            self.message_user(request, NOT_DELETED, messages.ERROR)
+        response = _settled(self, request, view, request, object_id, extra_context)
+        if response is None:
             return HttpResponseRedirect(request.get_full_path())  # the confirmation page again
+        return response
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -57,12 +54,18 @@ def _retried(action):
 
     @functools.wraps(action)
     def run(modeladmin, request, queryset):
-        try:
-            return retry_deadlocks(action)(modeladmin, request, queryset)
-        except OperationalError as exc:
-            if not is_deadlock(exc):
-                raise
-            modeladmin.message_user(request, NOT_DELETED, messages.ERROR)
-            return None
+        return _settled(modeladmin, request, action, modeladmin, request, queryset)
 
     return run
+
+
+def _settled(modeladmin, request, work, *args):
+    """``work(*args)``, run again as a deadlock's victim (``retry_deadlocks``); ``None``, with the
+    message, when the retries do not settle it (its transaction rolled back whole)."""
+    try:
+        return retry_deadlocks(work)(*args)
+    except OperationalError as exc:
+        if not is_deadlock(exc):
+            raise
+        modeladmin.message_user(request, NOT_DELETED, messages.ERROR)
+        return None

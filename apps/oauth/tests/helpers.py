@@ -97,7 +97,10 @@ def redirect_query(response) -> dict[str, str]:
 
 
 def exchange(base_url: str, client_id: str, code: str, verifier: str | None, *, redirect_uri=REDIRECT_URI):
-    data = {"grant_type": "authorization_code", "code": code, "client_id": client_id, "redirect_uri": redirect_uri}
+    """The code exchange; ``redirect_uri=None`` leaves the parameter out."""
+    data = {"grant_type": "authorization_code", "code": code, "client_id": client_id}
+    if redirect_uri is not None:
+        data["redirect_uri"] = redirect_uri
     if verifier is not None:
         data["code_verifier"] = verifier
     return requests.post(f"{base_url}/api/oauth/token", data=data, timeout=30)

@@ -5,7 +5,6 @@ request that left it out (one registered URI, §3.1.2.3) may be exchanged withou
 from __future__ import annotations
 
 import pytest
-import requests
 
 from apps.oauth.tests.helpers import (
     REDIRECT_URI,
@@ -21,18 +20,13 @@ from apps.oauth.tests.helpers import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def exchange_without_redirect_uri(base_url: str, client_id: str, code: str, verifier: str):
-    data = {"grant_type": "authorization_code", "code": code, "client_id": client_id, "code_verifier": verifier}
-    return requests.post(f"{base_url}/api/oauth/token", data=data, timeout=30)
-
-
 def test_a_redirect_uri_named_when_authorizing_is_required_and_must_match(base_url, person):
     client = register_client(base_url)  # one registered URI: oauthlib would fall back to it
     verifier, challenge = pkce_pair()
     session = login(base_url, person.email)
     code = redirect_query(consent(session, base_url, authorize_params(client["client_id"], challenge)))["code"]
 
-    missing = exchange_without_redirect_uri(base_url, client["client_id"], code, verifier)
+    missing = exchange(base_url, client["client_id"], code, verifier, redirect_uri=None)
     other = exchange(base_url, client["client_id"], code, verifier, redirect_uri="http://127.0.0.1:8765/other")
 
     assert (missing.status_code, missing.json()["error"]) == (400, "invalid_request"), missing.text
@@ -50,7 +44,7 @@ def test_an_authorization_without_redirect_uri_is_exchanged_without_it(base_url,
 
     assert response.headers["Location"].startswith(REDIRECT_URI + "?")
     code = redirect_query(response)["code"]
-    exchanged = exchange_without_redirect_uri(base_url, client["client_id"], code, verifier)
+    exchanged = exchange(base_url, client["client_id"], code, verifier, redirect_uri=None)
     assert exchanged.status_code == 200, exchanged.text
 
 
