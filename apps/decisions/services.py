@@ -10,7 +10,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.products.models import ProductState
 from apps.products.services import product_ensure, product_touch, products_lock
 from apps.scopes.models import Space
 from synchronex.api import errors
@@ -115,7 +114,7 @@ def decision_delete(*, space: Space, decision_id) -> None:
     found = decision_lookup(space=space, decision_id=decision_id).values_list("pk", "product_id").first()
     if found is not None:
         pk, product_id = found
-        list(ProductState.objects.select_for_update(no_key=True).filter(pk=product_id).values_list("pk"))
+        products_lock(product_ids=[product_id])
         found = Decision.objects.select_for_update().filter(space=space, pk=pk).values_list("pk", flat=True).first()
     if found is None:  # unknown here, or deleted by a concurrent request since the lookup
         raise errors.NotFound("No such decision in this scope.")
