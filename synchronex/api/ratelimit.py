@@ -256,12 +256,13 @@ def throttle_ip(request, *, group: str, rate: str) -> None:
     """Per-client-IP throttle for unauthenticated endpoints that take credentials.
 
     The 429 says in ``Retry-After`` how long the address's window still runs (django-ratelimit
-    ends each key's window at its own second of the period, not on the clock minute)."""
+    ends each key's window at its own second of the period, not on the clock minute). It is marked
+    ``no-store`` like every other answer of these endpoints (RFC 6749 §5.1, RFC 7591 §3.2.1)."""
     wait = ip_throttled(request, group=group, rate=rate)
     if wait is not None:
         raise errors.RateLimited(
             "Too many attempts from this address; wait a minute and try again.",
-            headers={"Retry-After": str(wait)},
+            headers={"Retry-After": str(wait), "Cache-Control": "no-store", "Pragma": "no-cache"},
         )
 
 

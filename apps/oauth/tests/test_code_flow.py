@@ -409,6 +409,7 @@ def test_token_endpoint_is_throttled_per_ip(base_url, settings):
     last = requests.post(f"{base_url}/api/oauth/token", data=data, timeout=30)
     assert last.status_code == 429
     assert last.json()["error"]["code"] == "RATE_LIMITED"
+    assert (last.headers.get("Cache-Control"), last.headers.get("Pragma")) == ("no-store", "no-cache")
 
 
 @pytest.mark.parametrize("path", ["/api/oauth/token", "/api/oauth/revoke"])

@@ -212,6 +212,8 @@ def test_registration_is_throttled_per_ip(base_url, settings):
 
     assert bad.status_code == 429
     assert bad.json()["error"]["code"] == "RATE_LIMITED"
+    # Like every other answer of the OAuth endpoints, the refusal is not for a cache to keep.
+    assert (bad.headers.get("Cache-Control"), bad.headers.get("Pragma")) == ("no-store", "no-cache")
     assert Application.objects.count() == 3
 
 
