@@ -165,3 +165,12 @@ def test_a_workspace_export_redacts_the_callers_personal_key_alike_on_rest_and_m
         assert document["export_meta"]["privacy"]["redacted_fields"] == ["api_key"]
         assert _checksum_holds(document)
     assert secret not in markdown + written["content"] and REDACTED in markdown
+
+
+def test_tool_errors_that_quote_the_arguments_are_redacted_too(mcp, secret):
+    # A refusal goes into the prompt as much as an answer does, and some quote what they refuse.
+    response = mcp.call("get_product_state", {"product_name": f"Atlas {secret}"})
+
+    result = response.json()["result"]
+    assert result["isError"] is True, result
+    assert REDACTED in response.text and secret not in response.text

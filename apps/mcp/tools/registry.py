@@ -237,6 +237,16 @@ def _refused_arguments(context: ToolContext, fields: dict, message: str) -> dict
     if context.protocol_version not in ARGUMENT_ERRORS_AS_RESULTS_VERSIONS:
         raise invalid_arguments(fields, message)
     envelope = errors.envelope("VALIDATION_ERROR", message, {"fields": fields})
+    return _tool_error(context, envelope)
+
+
+def _tool_error(context: ToolContext, envelope: dict) -> dict:
+    """A refusal the model reads, redacted as answers are: some messages quote the arguments. A
+    refusal of the scope itself (an unknown ``X-Synchronex-Scope``) has no keys to redact."""
+    try:
+        envelope = scrub_json(envelope, context.scrub)
+    except errors.ServiceError:
+        pass
     return tool_result(envelope, version=context.protocol_version, is_error=True)
 
 
@@ -271,8 +281,7 @@ def call(context: ToolContext, params: dict) -> dict:
     except errors.ServiceError as exc:
         if exc.status >= 500:
             raise
-        envelope = errors.envelope(exc.code, exc.message, exc.details)
-        return tool_result(envelope, version=context.protocol_version, is_error=True)
+        return _tool_error(context, errors.envelope(exc.code, exc.message, exc.details))
     return tool_result(payload, version=context.protocol_version)
 
 
