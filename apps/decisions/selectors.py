@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -98,21 +99,29 @@ def decision_recent_for_product(*, product, limit: int = 5, readable: bool = Tru
     return [page_decision(row) for row in fetch_all(_RECENT_SQL, [product.pk, limit])]
 
 
-def decision_render_text(decision: Decision) -> str:
+def _as_stored(text: str) -> str:
+    return text
+
+
+def decision_render_text(decision: Decision, scrub: Callable[[str], str] = _as_stored) -> str:
     """The plain-text rendering of a decision: what ``token_budget`` counts, and what the
     kernel export prints. Each line starts with its label; a value's further lines (a reasoning
     from CI, say) are an indented continuation that never starts as a heading or marker
-    (``value_lines``), so a decision cannot forge a section of the export."""
-    title = value_lines(decision.decision, inline=True)
-    lines = [f"[{decision.decided_at:%Y-%m-%d}] {decision.product.name}: {title}"]
+    (``value_lines``), so a decision cannot forge a section of the export.
+
+    ``scrub``: the redaction of the text's reader (``reader_scrubber``), applied to each value
+    before it is printed: an escape may fall inside a key (``12345678.`` starting a line), which
+    a search of the printed text would then miss."""
+    title = value_lines(scrub(decision.decision), inline=True)
+    lines = [f"[{decision.decided_at:%Y-%m-%d}] {scrub(decision.product.name)}: {title}"]
     if decision.reasoning:
-        lines.append(f"Why: {value_lines(decision.reasoning, inline=True)}")
+        lines.append(f"Why: {value_lines(scrub(decision.reasoning), inline=True)}")
     if decision.alternatives:
-        lines.append("Alternatives considered: " + value_lines("; ".join(decision.alternatives), inline=True))
+        lines.append("Alternatives considered: " + value_lines(scrub("; ".join(decision.alternatives)), inline=True))
     if decision.tags:
-        lines.append("Tags: " + value_lines(", ".join(decision.tags), inline=True))
+        lines.append("Tags: " + value_lines(scrub(", ".join(decision.tags)), inline=True))
     if decision.affects_products:
-        lines.append("Affects: " + ", ".join(decision.affects_products))
+        lines.append("Affects: " + scrub(", ".join(decision.affects_products)))
     return "\n".join(lines)
 
 
@@ -158,11 +167,13 @@ def decision_search(
     limit: int = 20,
     offset: int = 0,
     product_state=None,
+    scrub: Callable[[str], str] = _as_stored,
 ) -> SearchResult:
     """Search the decisions of ``space`` (arguments already validated by the caller).
 
     ``product_state``: the product ``product`` names in ``space``, from a caller that already
-    looked it up (the kernel export); otherwise it is looked up here.
+    looked it up (the kernel export); otherwise it is looked up here. ``scrub``: the redaction
+    the caller answers the hits with (MCP), so ``token_budget`` counts their text as sent.
 
     ``until`` is exclusive. Without ``q`` the newest decisions come first and the score is the
     recency factor. With ``q``: score = 0.8 × relevance + 0.2 × recency, where relevance is the
@@ -190,7 +201,7 @@ def decision_search(
     else:
         result = _ranked(filters, q=q, space=space, half_life_days=half_life_days, limit=limit, offset=offset)
     if token_budget is not None:
-        _apply_token_budget(result, token_budget)
+        _apply_token_budget(result, token_budget, scrub)
     return result
 
 
@@ -301,11 +312,11 @@ def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, li
     return SearchResult(hits=hits, count=page.total, semantic=vector is not None)
 
 
-def _apply_token_budget(result: SearchResult, budget: int) -> None:
+def _apply_token_budget(result: SearchResult, budget: int, scrub: Callable[[str], str]) -> None:
     """Keep the longest prefix of the ranked hits whose rendered texts fit ``budget`` tokens."""
     used, kept = 0, []
     for hit in result.hits:
-        tokens = count_tokens(decision_render_text(hit.decision))
+        tokens = count_tokens(decision_render_text(hit.decision, scrub))
         if used + tokens > budget:
             result.truncated = True
             break

@@ -19,8 +19,11 @@ fits, whole pieces only:
 So the lowest-ranked decisions go first, then product-state list items (last items first).
 The space's BYOK keys, wherever a user pasted one, are replaced by ``[REDACTED:api_key]`` (the
 MIF export's ``Scrubber``, built by ``reader_scrubber``) before any token is counted, so a
-redacted export still fits. ``kernel_redacted`` gives the kernel the same way to the other
-readers that hand it to an AI (the MCP tools, the identity read's block).
+redacted export still fits. They are replaced in the stored values before those are rendered
+(the kernel block from ``kernel_redacted``'s sections, product texts and items, a decision's
+fields), since the renderers escape characters a key may hold, and in the rendered text again.
+``kernel_redacted`` gives the kernel the same way to the other readers that hand it to an AI
+(the MCP tools, the identity read's block).
 Decisions are ranked by ``decision_search`` on the query (all words), topped up by a search on
 any of its words, so a long task text still finds what it mentions; with a product, decisions of
 other products that affect it are included (propagation).
@@ -170,14 +173,15 @@ def _product_units(product, scrub: Callable[[str], str]) -> list[_Unit]:
         status += f" (updated {product.updated_at:%Y-%m-%d})"
     by_group["status"] = [_Unit("product", "status", status)]
     # Texts and items may hold several lines: ``value_lines`` keeps them from starting a line
-    # that reads as a heading or marker (the export's structure is only its own).
+    # that reads as a heading or marker (the export's structure is only its own). Each is redacted
+    # before that escape too, which may fall inside a key ("12345678." starting a line).
     for name, _ in PRODUCT_TEXTS:
         value = (getattr(product, name) or "").strip()
         if value:
-            by_group[name] = [_Unit("product", name, scrub(value_lines(value)))]
+            by_group[name] = [_Unit("product", name, scrub(value_lines(scrub(value))))]
     for name, _ in PRODUCT_LISTS:
         items = getattr(product, name) or []
-        by_group[name] = [_Unit("product", name, scrub(f"- {value_lines(item)}")) for item in items if item]
+        by_group[name] = [_Unit("product", name, scrub(f"- {value_lines(scrub(item))}")) for item in items if item]
     return [unit for group in PRODUCT_KEEP_ORDER for unit in by_group.get(group, [])]
 
 
@@ -404,6 +408,10 @@ def kernel_export_build(
     # One query for the keys (in a workspace the caller's personal ones too); most spaces have
     # none, and then nothing is scanned: this export is a hot path.
     scrub = reader_scrubber(space, user)
+    # Rendered from the redacted sections (a bold product name escapes "*", so a key holding one
+    # would not be found in the cached block); the kernel as given, with its cached block, when
+    # no key occurs in it. The rendered pieces are scrubbed again all the same.
+    kernel = kernel_redacted(kernel, scrub, sections=True)
     units: list[_Unit] = []
     if kernel.injection_block:
         units.append(_Unit("kernel", "kernel", scrub(_kernel_text(kernel, fmt))))
@@ -417,7 +425,7 @@ def kernel_export_build(
             raise errors.NotFound(f"No product named {product!r} in this scope.")
     if include_decisions:
         found = relevant_decisions(space=space, query=query, product=product, limit=decisions, product_state=state)
-        units += [_Unit("decisions", "decisions", scrub(decision_render_text(d))) for d in found]
+        units += [_Unit("decisions", "decisions", scrub(decision_render_text(d, scrub))) for d in found]
 
     kept = _select(units, kernel, titles, fmt, max_tokens, scrub)
     content, present = _assemble(kept, titles, fmt)

@@ -5,7 +5,8 @@ origin and loopback origins), the bearer token (401 with a ``resource_metadata``
 account quota (every authenticated POST counts once, and each further request of a batch once
 more when the revision has batches, so that the batch runs), the content type and ``Accept``,
 the ``Content-Encoding`` (none but ``identity``: 415, as on the REST API), the JSON itself, the
-``MCP-Protocol-Version`` header, then each message. A request is answered with
+``MCP-Protocol-Version`` header, then each message. The 401 and 429 still answer the request's
+id, read from the body only once it is refused (``_answer_id``). A request is answered with
 ``application/json`` (never a stream: nothing here runs long enough to need one); a POST of
 notifications or responses only is answered 202 with no body. GET (the optional server-to-client
 stream) and DELETE (session termination; there are no sessions) answer 405. The middleware
@@ -45,6 +46,7 @@ from .protocol import (
     parse_body,
     result_message,
     unsupported_version,
+    valid_id,
 )
 from .tools.registry import ToolContext
 
@@ -84,6 +86,22 @@ def _protocol_version(request) -> str:
     return header.strip() if header is not None else HEADERLESS_VERSION
 
 
+def _answer_id(request):
+    """The id of the request in the body, read for a refusal that comes before the body is (401,
+    429): JSON-RPC answers a null id only when it cannot be read. Best effort, and only from a
+    body the endpoint would read: JSON by its Content-Type, not encoded, parsed as ``_read``
+    parses it, a single request whose id is a string or an integer. A batch answers null."""
+    if (request.content_type or "").lower() != "application/json":
+        return None
+    try:
+        parsers.refuse_encoded_body(request)
+        body = parse_body(request.body)
+    except (errors.UnsupportedMediaType, RpcError):
+        return None
+    request_id = body.get("id") if isinstance(body, dict) else None
+    return request_id if valid_id(request_id) else None
+
+
 def _accepts_json(accept: str | None) -> bool:
     if not accept:
         return True
@@ -118,9 +136,11 @@ class McpView(View):
             challenge = unauthorized_challenge(None if isinstance(exc, MissingToken) else exc)
             data = errors.envelope(exc.code, exc.message, exc.details)["error"]
             return _rpc_error(
-                RpcError(UNAUTHORIZED, exc.message, data, status=401, headers={"WWW-Authenticate": challenge})
+                RpcError(UNAUTHORIZED, exc.message, data, status=401, headers={"WWW-Authenticate": challenge}),
+                _answer_id(request),
             )
         request.user, request.auth = credential.user, credential
+        body = None
         try:
             usage = ratelimit.consume(credential.user)
             response, body, extra = self._read(request)
@@ -131,7 +151,9 @@ class McpView(View):
             error = RpcError(
                 QUOTA_EXCEEDED, "The account's request quota is used up.", data, status=429, headers=exceeded.headers()
             )
-            return _rpc_error(error)
+            # Refused before the body is read (nothing of it runs); a batch (its further requests
+            # over the quota) has no one id to answer.
+            return _rpc_error(error, _answer_id(request) if body is None else None)
         if response is None:
             response = self._answer(request, credential, body)
         for name, value in usage.headers().items():

@@ -407,6 +407,43 @@ class TestPrivacy:
         again = write_api.put(KERNEL, json={"constraints": read.json()["constraints"]}, headers={"If-Match": '"1"'})
         assert again.status_code == 200 and again.json()["constraints"]["always"] == [f"Bill {secret}"]
 
+    def test_keys_the_renderers_would_escape_are_redacted_before_rendering(self, write_api, user):
+        # A bold product name escapes "*", "`" and "\"; a line starting "12345678. " escapes its
+        # dot: redacting the rendered text would no longer find either key.
+        space = space_ensure_personal(user=user)
+        star, numbered = "Zq*9x`K\\7Lm", "12345678."
+        for number, key in enumerate((star, numbered)):
+            byok_credential_create(
+                space=space,
+                service="openai_compatible",
+                label=f"lab{number}",
+                key=key,
+                base_url=f"https://l{number}.dev",
+            )
+        write_api.put(
+            KERNEL,
+            json={
+                "identity": {"name": "Cee"},
+                "constraints": {
+                    "never": [f"{numbered} never paste"],
+                    "always": [f"Rule {n}: " + "be careful " * 8 for n in range(10)],
+                },
+                "products": [{"name": star, "status": "active", "summary": "the product"}],
+            },
+        )
+        product_state(write_api, what_works=[f"{numbered} works"], next_session_starts_here=f"Rotate\n{numbered} now")
+        decision(write_api, "Use the lab server", reasoning=f"Cheaper\n{numbered} first")
+        for fmt in ("markdown", "text", "json"):
+            for max_tokens in (1500, 100):  # 100: the kernel alone is re-rendered shorter
+                response = write_api.get(URL, params={"product": "Engine", "format": fmt, "max_tokens": max_tokens})
+                text = response.json()["content"] if fmt == "json" else response.text
+                assert "9x" not in text and "12345678" not in text, text
+                assert "[REDACTED:api_key] never paste" in text and ("Rule 9" in text) == (max_tokens == 1500)
+                assert int(response.headers["X-Synchronex-Tokens"]) == count_tokens(text) <= max_tokens
+        markdown = write_api.get(URL, params={"product": "Engine"}).text
+        assert "- **[REDACTED:api_key]** (active): the product" in markdown
+        assert markdown.count("[REDACTED:api_key]") == 5, markdown
+
     def test_a_redacted_export_still_fits_the_budget(self, write_api, user):
         secret = "local-" + "k" * 8  # shorter, in tokens, than the marker that replaces it
         space = space_ensure_personal(user=user)

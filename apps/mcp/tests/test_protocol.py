@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from apps.decisions.models import Decision
 from apps.mcp.models import McpSession
 from apps.mcp.protocol import LATEST_VERSION, SUPPORTED_VERSIONS
 from apps.mcp.tests.conftest import Mcp
@@ -243,6 +244,23 @@ def test_an_unknown_token_is_401_invalid_token(base_url, token):
     assert f'scope="{MCP_SCOPES}"' in challenge
 
 
+def test_a_refused_token_answers_the_requests_id_when_it_can_be_read(base_url):
+    client = Mcp(base_url, "sx_live_" + "A" * 43)
+
+    by_number = client.post({"jsonrpc": "2.0", "id": 42, "method": "tools/list"})
+    by_string = client.post({"jsonrpc": "2.0", "id": "a-1", "method": "ping"})
+    # A batch, an id of no valid type, and a body declared encoded (never read as plain) answer null.
+    batch = client.post([{"jsonrpc": "2.0", "id": 1, "method": "ping"}])
+    boolean = client.post({"jsonrpc": "2.0", "id": True, "method": "ping"})
+    encoded = client.post(data=b'{"jsonrpc": "2.0", "id": 5, "method": "ping"}', headers={"Content-Encoding": "br"})
+
+    assert by_number.status_code == 401 and by_number.json()["id"] == 42
+    assert by_number.json()["error"]["code"] == -32030
+    assert by_string.json()["id"] == "a-1"
+    for response in (batch, boolean, encoded):
+        assert response.status_code == 401 and response.json()["id"] is None, response.text
+
+
 def test_a_session_cookie_is_not_a_credential(base_url, person):
     from apps.oauth.tests.helpers import login
 
@@ -316,6 +334,27 @@ def test_an_exhausted_quota_is_429_with_retry_after_and_the_contract_body(make_u
     assert error["data"]["limit"] == 60
     assert error["data"]["remaining"] == 0
     assert error["data"]["reset_at"].endswith("Z")
+
+
+def test_an_exhausted_quota_answers_the_requests_id_without_running_it(make_user, mcp_for):
+    wait_for_fresh_minute_margin(5)
+    user = make_user(tier="free")
+    client = mcp_for(user)
+    for _ in range(60):
+        ratelimit.consume(user)
+
+    refused = client.post(
+        {
+            "jsonrpc": "2.0",
+            "id": 61,
+            "method": "tools/call",
+            "params": {"name": "log_decision", "arguments": {"decision": "Never stored", "product_name": "Atlas"}},
+        }
+    )
+
+    assert refused.status_code == 429
+    assert refused.json()["id"] == 61 and refused.json()["error"]["code"] == -32032
+    assert not Decision.objects.filter(decision="Never stored").exists()
 
 
 def test_refused_bodies_count_against_the_quota_too(mcp):

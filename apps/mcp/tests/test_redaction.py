@@ -10,6 +10,7 @@ import pytest
 
 from apps.byok.services import byok_credential_create
 from apps.byok.tests.helpers import fresh_key
+from apps.decisions.selectors import decision_render_text
 from apps.decisions.services import decision_create
 from apps.mcp.tests.test_tools import put_kernel
 from apps.scopes.services import space_ensure_personal, workspace_create
@@ -98,6 +99,48 @@ def test_search_decisions_redacts_what_it_finds(mcp, pasted):
 
     assert found["count"] == 1 and pasted not in text
     assert found["results"][0]["reasoning"] == REDACTED
+
+
+def test_search_decisions_fits_the_token_budget_as_redacted(mcp, person):
+    # The marker is longer, in tokens, than the short key it replaces: counting the stored text
+    # would let the answer, as sent, run over the budget.
+    key = "a1b2c3d4"
+    space = space_ensure_personal(user=person)
+    byok_credential_create(
+        space=space, service="openai_compatible", label="lab", key=key, base_url="http://localhost:8081/v1"
+    )
+    stored = decision_create(space=space, decision="Rotate " + key * 40, product_name="Atlas")
+    sent = count_tokens(decision_render_text(stored).replace(key, REDACTED))
+    assert count_tokens(decision_render_text(stored)) < sent
+
+    short, _ = answer_text(mcp, "search_decisions", {"query": "rotate", "token_budget": sent - 1})
+    whole, _ = answer_text(mcp, "search_decisions", {"query": "rotate", "token_budget": sent})
+
+    assert short["results"] == [] and short["tokens"] == {"budget": sent - 1, "used": 0, "truncated": True}
+    assert whole["results"][0]["decision"] == "Rotate " + REDACTED * 40
+    assert whole["tokens"] == {"budget": sent, "used": sent, "truncated": False}
+
+
+def test_export_memories_redacts_a_key_the_kernel_rendering_escapes(mcp, base_url, person):
+    # A bold product name escapes "*", "`" and "\": the kernel memory is rendered from redacted data.
+    key = "Zq*9x`K\\7Lm"
+    byok_credential_create(
+        space=space_ensure_personal(user=person),
+        service="openai_compatible",
+        label="star",
+        key=key,
+        base_url="http://localhost:8081/v1",
+    )
+    put_kernel(base_url, mcp.token, {"products": [{"name": key, "status": "active", "summary": "the product"}]})
+
+    exported, text = answer_text(mcp, "export_memories", {"types": ["identity"]})
+    written, written_text = answer_text(mcp, "export_memories", {"format": "markdown"})
+
+    assert "9x" not in text + written_text
+    assert exported["document"]["memories"][0]["content"] == f"## Products\n- **{REDACTED}** (active): the product"
+    assert exported["document"]["export_meta"]["privacy"]["redacted_fields"] == ["api_key"]
+    assert _checksum_holds(exported["document"])
+    assert f"- **{REDACTED}** (active): the product" in written["content"]
 
 
 def test_check_memory_confidence_compares_with_the_memory_the_model_was_given(mcp, pasted):

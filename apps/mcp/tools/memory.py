@@ -174,8 +174,14 @@ def search_decisions(context: ToolContext, args: dict) -> dict:
     active = context.active
     product = product_name_argument(args) if "product_name" in args else None
     limit = args.get("limit", SEARCH_DEFAULT_LIMIT)
+    # The budget counts the hits as ``call`` redacts them: the marker may be longer than the key.
     result = decision_search(
-        space=active.space, q=args["query"], product=product, token_budget=args.get("token_budget"), limit=limit
+        space=active.space,
+        q=args["query"],
+        product=product,
+        token_budget=args.get("token_budget"),
+        limit=limit,
+        scrub=context.scrub,
     )
     body = {
         "results": [hit_representation(hit) for hit in result.hits],

@@ -19,7 +19,7 @@ The full structured data of each row sits in that memory's ``vendor_extensions.s
 with the memory through tools that filter or reorder memories. BYOK secrets are never read into
 an export: the credentials table is not exported, and any secret of the space (in a workspace,
 the caller's personal ones too) that occurs in exported text (say, pasted into a decision) is
-replaced by ``[REDACTED:api_key]``.
+replaced by ``[REDACTED:api_key]`` — in the kernel's rendered content, before it is rendered.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def kernel_data(kernel: Kernel) -> dict:
     }
 
 
-def _kernel_memory(kernel: Kernel) -> dict:
+def _kernel_memory(kernel: Kernel, scrub: Callable[[str], str]) -> dict:
     sections = kernel.sections()
     identity = sections["identity"] or {}
     entities = []
@@ -138,7 +138,7 @@ def _kernel_memory(kernel: Kernel) -> dict:
     entities += [_product_entity(p["name"]) for p in sections["products"] or []]
     memory = {
         "id": exported_id(kernel),
-        "content": render_block(sections, max_tokens=FULL_RENDER_TOKENS).text,
+        "content": render_block(scrub_json(sections, scrub), max_tokens=FULL_RENDER_TOKENS).text,
         "memory_type": "context",
         "created_at": iso_z(kernel.created_at),
         "tags": [TAG_IDENTITY_KERNEL],
@@ -153,13 +153,13 @@ def _kernel_memory(kernel: Kernel) -> dict:
     return memory
 
 
-def _kernel_memories(options: ExportOptions) -> Iterator[dict]:
+def _kernel_memories(options: ExportOptions, scrub: Callable[[str], str]) -> Iterator[dict]:
     kernel = Kernel.objects.filter(space=options.space).first()
     if kernel is None or not any(kernel.sections().values()):
         return
     if options.since and (kernel.updated_at or kernel.created_at) < options.since:
         return
-    yield _kernel_memory(kernel)
+    yield _kernel_memory(kernel, scrub)
 
 
 # -- product states --------------------------------------------------------------------------------
@@ -323,12 +323,17 @@ def included_types(options: ExportOptions) -> list[str]:
     return [t for t in options.types if t != "decision" or options.decisions_allowed]
 
 
-def mif_memories(options: ExportOptions) -> Iterator[tuple[str, dict]]:
-    """``(kind, memory)`` for every exported row, in the document's order."""
+def mif_memories(options: ExportOptions, *, scrub: Callable[[str], str]) -> Iterator[tuple[str, dict]]:
+    """``(kind, memory)`` for every exported row, in the document's order.
+
+    ``scrub``: the export's redaction. The caller applies it to each memory's JSON text; the
+    kernel memory's content is rendered here from redacted sections besides, since the rendering
+    escapes characters a key may hold (a bold product name's ``*``), which that search would miss."""
     wanted = set(included_types(options))
     for type_name, kind, source in SOURCES:
         if type_name in wanted:
-            for memory in source(options):
+            memories = _kernel_memories(options, scrub) if source is _kernel_memories else source(options)
+            for memory in memories:
                 yield kind, memory
 
 
@@ -501,7 +506,7 @@ def mif_json_stream(options: ExportOptions) -> Iterator[bytes]:
     with read_snapshot():
         scrub = export_scrubber(options.space, options.user)
         first = True
-        for kind, memory in mif_memories(options):
+        for kind, memory in mif_memories(options, scrub=scrub):
             text = canonical(memory)
             cleaned = scrub(text)
             if cleaned != text:

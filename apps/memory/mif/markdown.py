@@ -112,7 +112,7 @@ def markdown_stream(options: ExportOptions) -> Iterator[bytes]:
     with read_snapshot():
         scrub = export_scrubber(options.space, options.user)
         section = None
-        for kind, memory in mif_memories(options):
+        for kind, memory in mif_memories(options, scrub=scrub):
             if scrub.secrets:
                 # Scrubbed before rendering: a heading cut to length could cut a secret in two,
                 # and the part left would no longer be found in the rendered text.

@@ -299,6 +299,29 @@ def test_markdown_redacts_a_key_that_crosses_the_cut_of_a_decision_heading(user,
     assert secret[:12] not in markdown
 
 
+def test_a_key_the_kernel_rendering_escapes_is_redacted_before_rendering(user, client_for):
+    # The kernel memory's content bolds a product name, escaping its "*", "`" and "\": the key must
+    # be gone from the data before that, or the escaped key would not be found in the rendered text.
+    space = space_ensure_personal(user=user)
+    key = "Zq*9x`K\\7Lm"
+    byok_credential_create(
+        space=space, service="openai_compatible", label="star", key=key, base_url="http://localhost:8081/v1"
+    )
+    client = client_for(user)
+    client.put(
+        "/api/v1/memory/identity",
+        json={"identity": {"name": "Cee"}, "products": [{"name": key, "status": "active", "summary": "the product"}]},
+    )
+    response = client.get(EXPORT)
+    markdown = export(client, format="markdown").text
+    assert "9x" not in response.text and "9x" not in markdown, markdown
+    document = response.json()
+    kernel = next(m for m in document["memories"] if m["vendor_extensions"][VENDOR]["kind"] == "identity_kernel")
+    assert "- **[REDACTED:api_key]** (active): the product" in kernel["content"]
+    assert document["export_meta"]["privacy"]["redacted_fields"] == ["api_key"]
+    assert "- **[REDACTED:api_key]** (active): the product" in markdown
+
+
 def test_email_addresses_are_reported_as_pii(user, client_for):
     memory_create(space=space_ensure_personal(user=user), data=mif_memory(content="Write to ada@example.com"))
     privacy = export_json(client_for(user, "read"))["export_meta"]["privacy"]
