@@ -55,9 +55,9 @@ def _check_preconditions(
     if if_match is not None:
         if product is None:
             # Even ``*`` fails: it names a current version, and there is none (nor an ETag to send).
-            raise errors.PreconditionFailed("If-Match was sent but the product does not exist yet.")
+            raise errors.PreconditionFailed(f"{if_match.sent_as} was sent but the product does not exist yet.")
         if not if_match.matches(product.version):
-            _refuse(product, "your If-Match does not match")
+            _refuse(product, f"your {if_match.sent_as} does not match")
     if if_none_match is not None and product is not None and if_none_match.matches(product.version):
         _refuse(product, "your If-None-Match refuses to write over it")
 

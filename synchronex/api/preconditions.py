@@ -89,11 +89,13 @@ class IfMatch(_EntityTags):
 
     HEADER = "If-Match"
     WEAK = False
+    # What the caller sent, for refusals: an MCP caller gave an argument, not this header.
+    sent_as: str = "If-Match"
 
     @classmethod
     def version(cls, version: int) -> IfMatch:
         """The precondition "still at ``version``" (the MCP tools' ``expected_version``)."""
-        return cls(any=False, versions=frozenset({version}))
+        return cls(any=False, versions=frozenset({version}), sent_as="expected_version")
 
 
 @dataclass(frozen=True)

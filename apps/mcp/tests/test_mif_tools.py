@@ -73,13 +73,21 @@ def test_export_in_markdown_and_narrowed_by_type(mcp, base_url):
         ({"since": "yesterday"}, "since"),
         ({"since": "0001-01-01T00:00:00+14:00"}, "since"),
         ({"since": "9999-12-31T23:59:59-12:00", "format": "markdown"}, "since"),
-        ({"types": ["cats"]}, "types.0"),
+        ({"types": ["cats"]}, "types[0]"),
         ({"format": "xml"}, "format"),
         ({"types": []}, "types"),
     ],
 )
 def test_bad_export_arguments_are_a_validation_error(mcp, arguments, field):
     assert field in mcp.argument_errors("export_memories", arguments)
+
+
+def test_export_types_may_repeat_as_on_rest(mcp, base_url):
+    seed(mcp, base_url)
+
+    exported = mcp.tool("export_memories", {"types": ["decision", "decision"]})["document"]
+
+    assert [m["memory_type"] for m in exported["memories"]] == ["decision"]
 
 
 def test_import_reads_mem0_arrays_and_mcp_memory_jsonl_and_dry_runs(mcp):

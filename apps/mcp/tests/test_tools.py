@@ -412,3 +412,98 @@ def test_results_carry_text_always_and_structured_content_from_2025_06_18(mcp, b
     assert "structuredContent" not in old
     assert json.loads(old["content"][0]["text"]) == new["structuredContent"]
     assert new["content"][0]["type"] == "text"
+
+
+# --- the same rules as the REST twins (lengths in NFC after trimming, NFC text, field names) -------
+
+
+def rest(base_url: str, token: str, method: str, path: str, **kwargs) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
+    return requests.request(method, f"{base_url}/api/v1{path}", headers=headers, timeout=30, **kwargs)
+
+
+def test_length_limits_count_nfc_characters_after_trimming_as_on_rest(mcp, base_url):
+    name = "e\u0301" * 60  # 120 code points: a 60-character name in NFC
+    arguments = {
+        "decision": "e\u0301" * 1050,  # 2,100 code points, 1,050 characters in NFC (limit 2,000)
+        "product_name": name,
+        "tags": ["t" * 50 + " "],
+        "alternatives": ["a\u0301" * 1500],
+    }
+
+    assert rest(base_url, mcp.token, "POST", "/memory/decisions", json=arguments).status_code == 201
+    logged = mcp.tool("log_decision", arguments)
+    state = mcp.tool("update_product_state", {"product_name": "N" * 100 + " ", "what_works": ["w" * 500 + "\n"]})
+    read = mcp.tool("get_product_state", {"product_name": name})
+    found = mcp.tool("search_decisions", {"query": "e\u0301" * 300, "product_name": name})  # 600 → 300 (≤ 500)
+
+    assert logged["product_name"] == "\u00e9" * 60 and len(logged["decision"]) == 1050
+    assert logged["tags"] == ["t" * 50]
+    assert state["name"] == "N" * 100 and state["what_works"] == ["w" * 500]
+    assert read["name"] == "\u00e9" * 60
+    assert isinstance(found["results"], list)  # accepted (REST takes a 600-code-point q of 300 characters)
+    # Over the limit once normalised: refused, as on REST (U+0958 is two code points in NFC).
+    assert "product_name" in mcp.argument_errors("get_product_state", {"product_name": "\u0958" * 100})
+    huge = {"decision": "x", "product_name": "e\u0301" * 100_000}  # ~700 KB as JSON: refused unnormalised
+    assert mcp.argument_errors("log_decision", huge) == {"product_name": ["At most 100 characters."]}
+
+
+def test_session_text_arguments_are_stored_nfc(mcp):
+    session = mcp.tool(
+        "register_session", {"product_name": "Cmp", "agent_name": "agente\u0301", "label": " cafe\u0301 "}
+    )
+    mcp.tool("get_identity_kernel", {"session_id": session["session_id"], "client_type": "clie\u0301nt"})
+    mcp.tool("end_session", {"session_id": session["session_id"], "summary": "Done", "ended_by": "bo\u0301b"})
+
+    row = McpSession.objects.get()
+    assert (row.agent_name, row.label, row.client_type, row.ended_by) == (
+        "agent\u00e9",
+        "caf\u00e9",
+        "cli\u00e9nt",
+        "b\u00f3b",
+    )
+    last = mcp.tool("get_session_handoff", {"product_name": "Cmp"})["last_session"]
+    assert (last["agent_name"], last["ended_by"]) == ("agent\u00e9", "b\u00f3b")
+
+
+def test_list_item_errors_are_named_like_rest_whichever_rule_refuses_them(mcp):
+    decision = {"decision": "x", "product_name": "Atlas"}
+
+    blank = mcp.argument_errors("log_decision", {**decision, "tags": ["ok", "  "]})
+    long = mcp.argument_errors("log_decision", {**decision, "tags": ["ok", "t" * 51]})
+    item = mcp.argument_errors("update_product_state", {"product_name": "Atlas", "what_works": ["ok", "w" * 501]})
+
+    assert list(blank) == ["tags[1]"]
+    assert long == {"tags[1]": ["At most 50 characters."]}
+    assert item == {"what_works[1]": ["At most 500 characters."]}
+
+
+def test_log_decision_takes_supersedes_as_the_rest_field_does(mcp):
+    spellings = [lambda u: u.hex, lambda u: "{" + str(u) + "}", lambda u: u.urn, lambda u: str(u).upper()]
+    for n, spell in enumerate(spellings):
+        old = mcp.tool("log_decision", {"decision": f"Old {n}", "product_name": "Atlas"})
+        new = mcp.tool(
+            "log_decision",
+            {"decision": f"New {n}", "product_name": "Atlas", "supersedes": spell(uuid.UUID(old["id"]))},
+        )
+        assert new["supersedes"] == old["id"]
+
+    assert (
+        mcp.tool("log_decision", {"decision": "Fresh", "product_name": "Atlas", "supersedes": None})["supersedes"]
+        is None
+    )
+    bad = mcp.argument_errors("log_decision", {"decision": "y", "product_name": "Atlas", "supersedes": "nope"})
+    assert bad == {"supersedes": ["Must be a valid UUID."]}
+
+
+def test_expected_version_refusals_name_the_argument_not_a_header(mcp, base_url):
+    missing = mcp.tool_error("update_product_state", {"product_name": "Atlas", "expected_version": 1})
+    mcp.tool("update_product_state", {"product_name": "Atlas"})
+    stale = mcp.tool_error("update_product_state", {"product_name": "Atlas", "expected_version": 5})
+    over_rest = rest(base_url, mcp.token, "POST", "/memory/product/Atlas/state", json={}, headers={"If-Match": '"5"'})
+
+    assert missing["code"] == stale["code"] == "PRECONDITION_FAILED"
+    assert missing["message"] == "expected_version was sent but the product does not exist yet."
+    assert stale["message"] == "The product is at version 1; your expected_version does not match."
+    assert over_rest.status_code == 412
+    assert over_rest.json()["error"]["message"] == "The product is at version 1; your If-Match does not match."

@@ -211,7 +211,9 @@ def search_decisions(context: ToolContext, args: dict) -> dict:
             "tags": TAGS,
             "affects_products": AFFECTS,
             "alternatives": ALTERNATIVES,
-            "supersedes": {"type": "string", "format": "uuid", "description": "Id of the decision this replaces."},
+            # No "format": "uuid": the REST field (run by the handler) also reads 32 hex digits,
+            # braces and urn:uuid:, and null for none.
+            "supersedes": {"type": ["string", "null"], "description": "Id of the decision this replaces."},
         },
         "required": ["decision", "product_name"],
     },

@@ -54,8 +54,7 @@ def _collect(chunks) -> bytes:
             "types": {
                 "type": "array",
                 "items": {"type": "string", "enum": list(EXPORT_TYPES)},
-                "minItems": 1,
-                "uniqueItems": True,
+                "minItems": 1,  # no uniqueItems: a repeated kind is one kind, as in REST's ?types=
                 "description": "Which kinds to include (default: all).",
             },
             "since": {

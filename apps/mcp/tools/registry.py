@@ -1,7 +1,9 @@
 """The tool registry: each tool's name, JSON Schema, required scope and handler.
 
 A tool is a thin adapter: it reads its (already schema-checked) arguments, calls one service or
-selector of the app that owns the data, and returns a JSON object. ``call`` runs one tool for a
+selector of the app that owns the data, and returns a JSON object. Its free-text arguments
+(``TextSchema``) reach it in NFC, and their ``maxLength`` counts them trimmed, as the REST API
+reads a body's text, so a tool accepts and refuses what its REST twin does. ``call`` runs one tool for a
 ``tools/call`` request, redacts the scope's BYOK keys from its answer (``ToolContext.scrub``: an
 answer goes into a model's prompt) and decides how each failure is reported:
 
@@ -28,12 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from apps.memory.mif.export import reader_scrubber, scrub_json
 from apps.scopes.selectors import ActiveSpace, space_for_request
 from synchronex.api import errors
 from synchronex.api.parsers import json_leaves
+from synchronex.text import nfc
 
 from ..protocol import (
     ARGUMENT_ERRORS_AS_RESULTS_VERSIONS,
@@ -45,6 +48,37 @@ from ..protocol import (
 
 MESSAGE_MAX = 300
 NUL_MESSAGE = "May not contain NUL (U+0000) characters."
+
+
+class TextSchema(dict):
+    """The JSON Schema of a free-text argument (``schemas.text``). The type only marks it: ``call``
+    puts such an argument (alone or as an array's items) in NFC before anything reads it, as the
+    REST API's ``StrictString`` does with a body's text, so a handler cannot forget to and the
+    schema's ``maxLength`` counts NFC characters. tools/list publishes it as the plain object."""
+
+
+# NFC never leaves fewer than a quarter of a string's code points (the longest canonical
+# decomposition, U+1F82's, is 4), so a string over 4 × its limit even trimmed is refused as sent:
+# a megabyte-long argument costs a strip, never an NFC pass, before its refusal.
+NFC_SHRINK_MAX = 4
+
+
+def _nfc_within(value: str, limit: int) -> str:
+    """``value`` in NFC, or as sent when it is too long for ``limit`` whatever NFC makes of it."""
+    bound = NFC_SHRINK_MAX * limit
+    if len(value) > bound and len(value.strip()) > bound:
+        return value
+    return nfc(value)
+
+
+def _max_length(validator, limit, instance, schema):
+    """``maxLength`` counted as the REST API's fields count: on the string trimmed (DRF's CharField
+    trims before its length check; every tool trims its text too) and, for text, in NFC."""
+    if validator.is_type(instance, "string") and len(instance) > limit and len(instance.strip()) > limit:
+        yield ValidationError("is too long")  # jsonschema's own message quotes the (maybe huge) value
+
+
+ArgumentValidator = validators.extend(Draft202012Validator, {"maxLength": _max_length})
 
 
 @dataclass
@@ -105,8 +139,30 @@ class Tool:
 
     @cached_property
     def validator(self) -> Draft202012Validator:
-        Draft202012Validator.check_schema(self.input_schema)
-        return Draft202012Validator(self.input_schema, format_checker=FormatChecker())
+        ArgumentValidator.check_schema(self.input_schema)
+        return ArgumentValidator(self.input_schema, format_checker=FormatChecker())
+
+    @cached_property
+    def text_arguments(self) -> dict[str, tuple[int, bool]]:
+        """Each free-text argument (``TextSchema``) → (its maxLength, whether it is an array of them)."""
+        found = {}
+        for name, schema in self.input_schema.get("properties", {}).items():
+            if isinstance(schema, TextSchema):
+                found[name] = (schema["maxLength"], False)
+            elif isinstance(schema.get("items"), TextSchema):
+                found[name] = (schema["items"]["maxLength"], True)
+        return found
+
+    def normalised(self, arguments: dict) -> dict:
+        """``arguments`` with each free-text string in NFC (``_nfc_within``); the rest as sent."""
+        out = dict(arguments)
+        for name, (limit, many) in self.text_arguments.items():
+            value = arguments.get(name)
+            if not many and isinstance(value, str):
+                out[name] = _nfc_within(value, limit)
+            elif many and isinstance(value, list):
+                out[name] = [_nfc_within(item, limit) if isinstance(item, str) else item for item in value]
+        return out
 
     def listing(self) -> dict:
         return {
@@ -174,10 +230,18 @@ _TEMPLATES = {
 }
 
 
+def _field_name(path) -> str:
+    """An argument's name as the REST API's ``details.fields`` spells it: ``tags[1]``, ``a.b``."""
+    name = ""
+    for part in path:
+        name += f"[{part}]" if isinstance(part, int) else f".{part}" if name else part
+    return name
+
+
 def _field_errors(validator: Draft202012Validator, arguments: dict) -> dict[str, list[str]]:
     fields: dict[str, list[str]] = {}
     for error in sorted(validator.iter_errors(arguments), key=lambda e: list(map(str, e.absolute_path))):
-        path = ".".join(str(part) for part in error.absolute_path)
+        path = _field_name(error.absolute_path)
         if error.validator == "required":
             # jsonschema raises one such error per missing name, each holding the whole array, so
             # each missing name comes up once per missing name: it is reported once.
@@ -265,6 +329,7 @@ def call(context: ToolContext, params: dict) -> dict:
         raise invalid_arguments({"arguments": ["Must be an object."]})
     if not context.allows(found.scope):
         raise insufficient_scope(found.scope)
+    arguments = found.normalised(arguments)
     fields = _field_errors(found.validator, arguments)
     for name in _nul_arguments(arguments, found.checked_per_item):
         fields.setdefault(name, []).append(NUL_MESSAGE)

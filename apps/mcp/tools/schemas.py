@@ -1,4 +1,5 @@
-"""JSON Schema fragments shared by the tools' ``inputSchema`` (bounds match the REST API's)."""
+"""JSON Schema fragments shared by the tools' ``inputSchema`` (bounds match the REST API's, and
+count what it counts: the text's characters in NFC, trimmed — see ``registry.TextSchema``)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ from apps.products.api.serializers import HANDOFF_MAX, LIST_ITEM_MAX, LIST_MAX_I
 from apps.products.models import NAME_MAX, ProductState
 
 from ..models import AGENT_NAME_MAX, CLIENT_TYPE_MAX, ENDED_BY_MAX, LABEL_MAX, SESSION_URL_MAX
+from .registry import TextSchema
 
 SUMMARY_MAX = HANDOFF_MAX
 CONTEXT_BLOCK_MAX = 100_000
 
 
 def text(max_length: int, description: str, *, min_length: int = 1) -> dict:
-    return {"type": "string", "minLength": min_length, "maxLength": max_length, "description": description}
+    """A free-text argument: ``call`` puts it in NFC, and ``maxLength`` counts it trimmed."""
+    return TextSchema(type="string", minLength=min_length, maxLength=max_length, description=description)
 
 
 PRODUCT_NAME = text(NAME_MAX, f"The product's name (1–{NAME_MAX} characters, matched case-insensitively).")

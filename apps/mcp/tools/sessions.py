@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from synchronex.api import errors
 from synchronex.api.serializers import iso_utc
-from synchronex.text import nfc
 
 from ..services import session_end, session_register
 from .registry import ToolContext, tool
@@ -102,8 +101,8 @@ def register_session(context: ToolContext, args: dict) -> dict:
 )
 def end_session(context: ToolContext, args: dict) -> dict:
     active = context.writable()
-    # Both become product-state text: NFC, as every text the API stores (synchronex.text).
-    summary = nfc(args["summary"]).strip()
+    # Every text argument arrives in NFC (registry.call, as the API stores all text): trimmed here.
+    summary = args["summary"].strip()
     if not summary:
         raise errors.ValidationFailed.for_fields({"summary": "May not be blank."})
     # A given handoff is written, an empty one too (it clears the handoff, as on the REST state
@@ -114,7 +113,7 @@ def end_session(context: ToolContext, args: dict) -> dict:
         session_id=args["session_id"],
         summary=summary,
         ended_by=args.get("ended_by", "").strip() or context.credential.actor,
-        next_session_starts_here=None if handoff is None else nfc(handoff).strip(),
+        next_session_starts_here=None if handoff is None else handoff.strip(),
     )
     session.product.refresh_from_db(fields=["next_session_starts_here"])
     return {
