@@ -16,8 +16,11 @@ install: $(VENV)/.installed
 migrate: install
 	$(PY) manage.py migrate --noinput
 
-## Start the embedded PostgreSQL, the web server on :3010 and a Celery worker.
-run: migrate
+## Start the embedded PostgreSQL, the web server on :3010 and a Celery worker. The port is checked
+## first: migrate starts the embedded PostgreSQL, which a taken port must not.
+run: install
+	bash scripts/run.sh --check-port
+	$(PY) manage.py migrate --noinput
 	bash scripts/run.sh
 
 ## The whole test suite.

@@ -6,9 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-3010}"
 VAR="${SYNCHRONEX_VAR_DIR:-var}"  # as synchronex/embedded_db.py reads it
+# The public origin (OAuth issuer and resource identifiers, the MCP challenge, OpenAPI servers)
+# follows the port unless set; exported, so the worker reads the same settings as the web server.
+export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://localhost:${PORT}}"
 
 # A taken port (another make run, a foreign server) is refused before anything starts: runserver
-# alone would find out only after a second worker and beat had started.
+# alone would find out only after a second worker and beat had started. `--check-port` does only
+# this, so that make run checks before its migrate starts the embedded PostgreSQL.
 if ! .venv/bin/python - "$PORT" <<'PY'; then
 import socket
 import sys
@@ -22,6 +26,9 @@ with socket.socket() as sock:
 PY
     echo "Port ${PORT} is already in use (another make run?): stop that, or choose another port (PORT=3011 make run)." >&2
     exit 1
+fi
+if [ "${1:-}" = "--check-port" ]; then
+    exit 0
 fi
 
 WORKER="" SERVER=""

@@ -37,7 +37,9 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     """A whole number of at least ``minimum`` (none of these settings means anything negative);
-    anything else refuses to start naming the variable, where int() named neither it nor a unit."""
+    anything else refuses to start naming the variable, where int() named neither it nor a unit.
+    Timeouts, lifetimes and time limits take ``minimum=1``: their 0 meant no "off" but a fault
+    (libpq waits forever, a health check or a publish fails at once, a token is born expired)."""
     value = env(name)
     if value is None:
         return default
@@ -65,25 +67,50 @@ def env_rate(name: str, default: str) -> str:
     return value
 
 
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in (env(name, default) or "").split(",") if item.strip()]
+def env_list(name: str, default: str = "", *, check=None) -> list[str]:
+    """A comma list, blank entries dropped. ``check(entry)`` says what is wrong with an entry, or
+    None: a wrong one refuses to start naming the variable and the entry's position (never its
+    value: it may be a secret), where the first request or a system check only web and worker
+    processes never run would have found it."""
+    items = [item.strip() for item in (env(name, default) or "").split(",") if item.strip()]
+    for position, item in enumerate(items, start=1):
+        problem = check(item) if check is not None else None
+        if problem:
+            raise ImproperlyConfigured(f"{name} entry {position} {problem}")
+    return items
 
 
-def env_url(name: str, schemes: set[str], *, require_host: bool) -> str | None:
-    """``name`` as a URL of one of ``schemes`` naming a host when ``require_host`` (a socket
-    directory counts: ``%2F``-encoded, or ``?host=``); anything else refuses to start, before a
-    malformed value turns into failing requests or a silent default. The message never repeats the
-    value: it may carry a password."""
-    value = env(name)
-    if value is None:
-        return None
-    parts = urlsplit(value)
+def url_problem(value: str, schemes: set[str], *, require_host: bool, origin: bool = False) -> str | None:
+    """What keeps ``value`` from being a URL of one of ``schemes`` naming a host when ``require_host``
+    (a socket directory counts: ``%2F``-encoded, or ``?host=``), and only an origin when ``origin``
+    (``scheme://host[:port]``, a trailing ``/`` allowed: an OAuth issuer or a CSRF origin is compared
+    as written); None when nothing does. It never quotes the value: a URL may carry a password."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- a port that is no number fails only when read
+    except ValueError:
+        return "is not a URL: its host or port cannot be read"
     accepted = " or ".join(f"{scheme}://" for scheme in sorted(schemes))
     if parts.scheme not in schemes:
         given = f"{parts.scheme}://" if parts.scheme else "a value without a scheme"
-        raise ImproperlyConfigured(f"{name} must be a {accepted} URL, not {given}")
+        return f"must be a {accepted} URL, not {given}"
+    bare = f"{parts.scheme}://{parts.netloc}"
+    if origin and (not parts.hostname or parts.username is not None or value not in (bare, bare + "/")):
+        return f"must be an origin, {parts.scheme}://host[:port], without a path, query, fragment or user"
     if require_host and not (parts.hostname or "host" in parse_qs(parts.query)):
-        raise ImproperlyConfigured(f"{name} must name its server: {parts.scheme}://user:password@host:port/…")
+        return f"must name its server: {parts.scheme}://user:password@host:port/…"
+    return None
+
+
+def env_url(name: str, schemes: set[str], *, require_host: bool, origin: bool = False) -> str | None:
+    """``name`` as ``url_problem`` accepts it; anything else refuses to start, before a malformed
+    value turns into failing requests or a silent default."""
+    value = env(name)
+    if value is None:
+        return None
+    problem = url_problem(value, schemes, require_host=require_host, origin=origin)
+    if problem:
+        raise ImproperlyConfigured(f"{name} {problem}")
     return value
 
 
@@ -117,23 +144,26 @@ if PRODUCTION:
         raise ImproperlyConfigured(f"Production mode needs these environment variables: {', '.join(missing)}")
     if SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50:
         raise ImproperlyConfigured("SECRET_KEY must be a unique random value of at least 50 characters")
-    # The OAuth issuer and resource identifiers are built from it: clients compare them exactly.
-    _public = urlsplit(env("PUBLIC_BASE_URL"))
-    if _public.scheme != "https" or not _public.hostname:
-        raise ImproperlyConfigured(
-            "PUBLIC_BASE_URL must be the https:// origin clients use, e.g. https://synchronex.ai"
-        )
     if DEBUG:
         raise ImproperlyConfigured("DEBUG must be off in production")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
 if PRODUCTION and not ALLOWED_HOSTS:  # e.g. " , ": set, but every request would be a 400
     raise ImproperlyConfigured("ALLOWED_HOSTS names no host: give a comma list, e.g. synchronex.ai")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Each scheme://host: a bare host started, and every sign-in POST was a 403 (Django's own check of
+# the value, 4_0.E001, runs in manage.py, never in web or worker processes).
+CSRF_TRUSTED_ORIGINS = env_list(
+    "CSRF_TRUSTED_ORIGINS", check=lambda item: url_problem(item, {"http", "https"}, require_host=True, origin=True)
+)
 # JSON envelope under the API prefixes, Django's page elsewhere; both say CSRF failed.
 CSRF_FAILURE_VIEW = "synchronex.api.middleware.csrf_failure"
-# Public origin used in OAuth metadata and links, e.g. https://synchronex.ai
-PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://localhost:3010")
+# Public origin used in OAuth metadata and links, e.g. https://synchronex.ai. An origin only: the
+# OAuth issuer and resource identifiers are built from it and compared exactly by clients, and an
+# issuer with a path moves its RFC 8414 metadata where nobody serves it.
+PUBLIC_BASE_URL = (
+    env_url("PUBLIC_BASE_URL", {"https"} if PRODUCTION else {"http", "https"}, require_host=True, origin=True)
+    or "http://localhost:3010"
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -216,7 +246,7 @@ else:
 # (synchronex/db/base.py): persistent connections are still checked on every request.
 DATABASES["default"]["ENGINE"] = "synchronex.db"
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)
 # A server host that goes silent (crashed, failed over, cut off by a firewall) sends no reset:
 # without these a connection waits on it for the system's two hours. Keepalive probes end an idle
 # or waiting connection after ~idle + interval × count seconds; tcp_user_timeout (ms) one whose sent
@@ -231,7 +261,7 @@ DATABASES["default"]["OPTIONS"].update(
     tcp_user_timeout=env_int("DB_TCP_USER_TIMEOUT", 15) * 1000,
 )
 # GET /healthz: the longest one check's round trip may take before that server counts as down.
-HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 3)
+HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 3, minimum=1)
 # Server-side parameter binding lets psycopg prepare the statements a connection repeats (after
 # DB_PREPARE_THRESHOLD runs; the server then skips parsing and planning them): the statements
 # every API request makes cost about a third of their unprepared time. Turn it off
@@ -259,8 +289,22 @@ else:
     CACHES = {"default": {"BACKEND": "synchronex.api.cache.PostgresCache", "LOCATION": "synchronex_cache"}}
 
 # --- Celery ------------------------------------------------------------------------------------
+# The transports configured below: Redis, or a PostgreSQL database through SQLAlchemy with psycopg
+# (SQLAlchemy's default driver, psycopg2, is not installed). Anything else started, and kombu's
+# "No such transport" came at the first publish, after consolidation had answered 202.
+_broker_url = env_url(
+    "CELERY_BROKER_URL",
+    {"redis", "rediss", "sqla+postgresql+psycopg", "sqlalchemy+postgresql+psycopg"}
+    | (set() if PRODUCTION else {"redis+socket"}),
+    require_host=PRODUCTION,
+)
 if REDIS_URL:
-    CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+    if not _broker_url and REDIS_URL.startswith("unix:"):
+        raise ImproperlyConfigured(
+            "CELERY_BROKER_URL must be set when REDIS_URL is a unix:// socket, which the broker cannot use: "
+            "redis+socket:///path/to/redis.sock"
+        )
+    CELERY_BROKER_URL = _broker_url or REDIS_URL
 else:
     # The project database itself, through SQLAlchemy; host and port go in the query string so that
     # a Unix-socket directory (the embedded server) survives URL parsing.
@@ -272,10 +316,10 @@ else:
     # TLS, and the same bounds on a server that hangs as the web's connections (above).
     _libpq = ("sslmode", "sslrootcert", "connect_timeout", "tcp_user_timeout")
     _query.update({k: v for k, v in _db["OPTIONS"].items() if k in _libpq or k.startswith("keepalives")})
-    CELERY_BROKER_URL = env(
-        "CELERY_BROKER_URL",
-        f"sqla+postgresql+psycopg://{_quote(_db['USER'] or '', safe='')}:{_quote(_db['PASSWORD'] or '', safe='')}"
-        f"@/{_quote(_db['NAME'], safe='')}?{_urlencode(_query)}",
+    CELERY_BROKER_URL = (
+        _broker_url
+        or f"sqla+postgresql+psycopg://{_quote(_db['USER'] or '', safe='')}:{_quote(_db['PASSWORD'] or '', safe='')}"
+        f"@/{_quote(_db['NAME'], safe='')}?{_urlencode(_query)}"
     )
 # Transport options follow the broker actually used (CELERY_BROKER_URL may name the database's
 # broker beside a Redis cache, or a Redis broker beside the database's cache).
@@ -286,12 +330,12 @@ elif CELERY_BROKER_URL.startswith("redis"):
     # An unacknowledged message returns to the queue after this long. It must exceed the longest
     # task run and the longest retry countdown (10 min); lost consolidation jobs come back sooner
     # through their lease (apps.memory.consolidation).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)}
     # kombu waits forever on a Redis that accepts and never answers (a stopped process, a silent
     # host): every publish would hold its request, and writes publish after they commit. A publish
     # makes two attempts, so a hung broker costs a write about twice this; the worker's BRPOP
     # (1 s) stays well inside it.
-    _broker_socket_timeout = env_int("CELERY_BROKER_SOCKET_TIMEOUT", 3)
+    _broker_socket_timeout = env_int("CELERY_BROKER_SOCKET_TIMEOUT", 3, minimum=1)
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
         socket_timeout=_broker_socket_timeout, socket_connect_timeout=_broker_socket_timeout
     )
@@ -319,14 +363,14 @@ CELERY_TASK_IGNORE_RESULT = True  # no result backend: job rows carry the result
 CELERY_TIMEZONE = "UTC"
 # Consolidation jobs (apps.memory.consolidation): a running job's lease, extended by a heartbeat;
 # a queued job's time to be picked up; how often beat queues again the jobs past their lease.
-CONSOLIDATION_LEASE_SECONDS = env_int("CONSOLIDATION_LEASE_SECONDS", 60)
+CONSOLIDATION_LEASE_SECONDS = env_int("CONSOLIDATION_LEASE_SECONDS", 60, minimum=1)
 CONSOLIDATION_HEARTBEAT_SECONDS = max(1, CONSOLIDATION_LEASE_SECONDS // 4)
-CONSOLIDATION_QUEUED_GRACE_SECONDS = env_int("CONSOLIDATION_QUEUED_GRACE_SECONDS", 120)
+CONSOLIDATION_QUEUED_GRACE_SECONDS = env_int("CONSOLIDATION_QUEUED_GRACE_SECONDS", 120, minimum=1)
 CONSOLIDATION_RECOVER_SECONDS = env_int("CONSOLIDATION_RECOVER_SECONDS", 30, minimum=1)
 # Soft time limit of one consolidation run (the hard one is 30 s later): past it the run is
 # abandoned and its heartbeat stops, so the lease runs out and recovery queues the job again.
 # A job whose runs were lost (killed, crashed, cut off) this many times fails instead.
-CONSOLIDATION_TASK_TIME_LIMIT_SECONDS = env_int("CONSOLIDATION_TASK_TIME_LIMIT_SECONDS", 900)
+CONSOLIDATION_TASK_TIME_LIMIT_SECONDS = env_int("CONSOLIDATION_TASK_TIME_LIMIT_SECONDS", 900, minimum=1)
 CONSOLIDATION_MAX_ATTEMPTS = env_int("CONSOLIDATION_MAX_ATTEMPTS", 5)
 # Acknowledged messages of the embedded broker stay in its table (kombu keeps them, invisible);
 # beat deletes those older than this.
@@ -502,10 +546,10 @@ OAUTH2_PROVIDER = {
     "OAUTH2_SERVER_CLASS": "oauthlib.oauth2.WebApplicationServer",
     "ACCESS_TOKEN_GENERATOR": "apps.oauth.generators.access_token",
     "REFRESH_TOKEN_GENERATOR": "apps.oauth.generators.refresh_token",
-    "AUTHORIZATION_CODE_EXPIRE_SECONDS": env_int("OAUTH_CODE_SECONDS", 60),
-    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("OAUTH_ACCESS_TOKEN_SECONDS", 3600),
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": env_int("OAUTH_CODE_SECONDS", 60, minimum=1),
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("OAUTH_ACCESS_TOKEN_SECONDS", 3600, minimum=1),
     # A refresh token dies this long after its access token expired (DOT slides it on rotation).
-    "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("OAUTH_REFRESH_TOKEN_SECONDS", 30 * 86400),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("OAUTH_REFRESH_TOKEN_SECONDS", 30 * 86400, minimum=1),
     "REQUEST_APPROVAL_PROMPT": "force",
     # RFC 8252 §7.3: loopback redirects match on any port; "localhost" is treated like the IPs.
     "ALLOW_LOCALHOST_LOOPBACK": True,
@@ -538,13 +582,14 @@ OAUTH2_PROVIDER = {
 EMBEDDINGS_PROVIDER = env("EMBEDDINGS_PROVIDER", "none")
 if EMBEDDINGS_PROVIDER not in {"none", "openai", "local"}:
     raise ImproperlyConfigured("EMBEDDINGS_PROVIDER must be none, openai or local")
-# An OpenAI-compatible server: requests go to {EMBEDDINGS_BASE_URL}/v1/embeddings.
-EMBEDDINGS_BASE_URL = env("EMBEDDINGS_BASE_URL", "https://api.openai.com")
+# An OpenAI-compatible server: requests go to {EMBEDDINGS_BASE_URL}/v1/embeddings. Checked here: a
+# value that is no URL made every call fail, and search fell back to keywords without a word.
+EMBEDDINGS_BASE_URL = env_url("EMBEDDINGS_BASE_URL", {"http", "https"}, require_host=True) or "https://api.openai.com"
 EMBEDDINGS_MODEL = env("EMBEDDINGS_MODEL")  # unset: text-embedding-3-small (openai), all-MiniLM-L6-v2 (local)
 EMBEDDINGS_API_KEY = env("EMBEDDINGS_API_KEY")
 EMBEDDINGS_DIMENSIONS = env_int("EMBEDDINGS_DIMENSIONS", 0) or None  # asked of the server when set
 # One call to the server in all (connecting, sending, reading the answer), not per socket read.
-EMBEDDINGS_TIMEOUT_SECONDS = env_int("EMBEDDINGS_TIMEOUT_SECONDS", 20)
+EMBEDDINGS_TIMEOUT_SECONDS = env_int("EMBEDDINGS_TIMEOUT_SECONDS", 20, minimum=1)
 # After a search's call finds the provider down (timeout, unreachable, 5xx, 429), searches leave it
 # alone for this long and rank by keywords at once; 0 turns the pause off. A Retry-After the
 # provider sends decides instead (apps/memory/embedding_pause.py).
@@ -553,7 +598,7 @@ EMBEDDINGS_BATCH_SIZE = env_int("EMBEDDINGS_BATCH_SIZE", 64, minimum=1)
 EMBEDDINGS_MAX_INPUT_TOKENS = env_int("EMBEDDINGS_MAX_INPUT_TOKENS", 6000)
 # Soft time limit of one embedding task (the hard one is 30 s later); a run cut off keeps its
 # stored batches and is retried. Stays well below CELERY_VISIBILITY_TIMEOUT.
-EMBEDDINGS_TASK_TIME_LIMIT_SECONDS = env_int("EMBEDDINGS_TASK_TIME_LIMIT_SECONDS", 600)
+EMBEDDINGS_TASK_TIME_LIMIT_SECONDS = env_int("EMBEDDINGS_TASK_TIME_LIMIT_SECONDS", 600, minimum=1)
 
 # --- BYOK (SPEC §9): provider secrets encrypted with Fernet ------------------------------------
 # FERNET_KEYS: comma-separated Fernet keys, newest first; the first encrypts, all decrypt.
@@ -562,7 +607,26 @@ EMBEDDINGS_TASK_TIME_LIMIT_SECONDS = env_int("EMBEDDINGS_TASK_TIME_LIMIT_SECONDS
 import base64 as _b64  # noqa: E402
 import hashlib as _hashlib  # noqa: E402
 
-FERNET_KEYS = env_list("FERNET_KEYS") or [
+
+def _fernet_key_problem(key: str) -> str | None:
+    """What is wrong with a FERNET_KEYS entry (never quoted: it is a secret), or None. Checked at
+    start: the system check byok.E001 runs in manage.py, not in web or worker processes, whose first
+    BYOK request was a 500."""
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(key)
+    except (ValueError, TypeError):
+        return "is not a Fernet key (32 url-safe base64-encoded bytes: make one with Fernet.generate_key())"
+    return None
+
+
+FERNET_KEYS = env_list("FERNET_KEYS", check=_fernet_key_problem)
+# Set but naming no key (",") must not fall back to the development key below: secrets encrypted
+# with it could not be decrypted once the real keys are given.
+if PRODUCTION and not FERNET_KEYS:
+    raise ImproperlyConfigured("FERNET_KEYS names no key: give a comma list of Fernet keys, newest first")
+FERNET_KEYS = FERNET_KEYS or [
     _b64.urlsafe_b64encode(_hashlib.sha256(b"synchronex-fernet:" + SECRET_KEY.encode()).digest()).decode()
 ]
 # Key of the HMAC-SHA256 fingerprint that detects a secret stored twice without decrypting.

@@ -37,7 +37,7 @@ def run_script(tmp_path, port: int, env_overrides: dict | None = None):
     is left of the session at the end is killed."""
     log_path = tmp_path / "run.log"
     env = {**os.environ, "PORT": str(port), "SYNCHRONEX_VAR_DIR": str(tmp_path / "var"), **(env_overrides or {})}
-    for name in ("REDIS_URL", "CELERY_BROKER_URL"):
+    for name in ("REDIS_URL", "CELERY_BROKER_URL", "PUBLIC_BASE_URL"):
         env.pop(name, None)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -70,6 +70,12 @@ def test_sigterm_stops_the_web_server_and_the_worker(tmp_path):
         started = _session(proc.pid)
         assert len(started) >= 4  # the script, runserver (and its reloaded child), the worker (and its pool)
 
+        # PUBLIC_BASE_URL follows PORT (it said 3010 whatever the port), in the web server and the worker.
+        resource = requests.get(f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource", timeout=10).json()
+        assert resource["resource"] == f"http://localhost:{port}/api/v1"
+        worker = next(p for p in started if any("celery" in part for part in p.cmdline()))
+        assert worker.environ().get("PUBLIC_BASE_URL") == f"http://localhost:{port}"
+
         # A second run on the same port is refused, and starts nothing.
         (tmp_path / "second").mkdir()
         with run_script(tmp_path / "second", port, env) as (second, second_log):
@@ -99,3 +105,30 @@ def test_a_taken_port_is_refused_before_anything_starts(tmp_path):
             assert f"Port {port} is already in use" in log
             assert "is starting" not in log and "celery" not in log.lower()
             assert not _session(proc.pid)
+
+
+def test_make_run_checks_the_port_before_it_migrates():
+    """`migrate` starts the embedded PostgreSQL: a taken port must be refused before it runs."""
+    lines = (ROOT / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0].splitlines()
+    prerequisites, recipe = lines[0], [line.strip() for line in lines[1:]]
+    assert "migrate" not in prerequisites.split()
+    check = recipe.index("bash scripts/run.sh --check-port")
+    assert check < next(n for n, line in enumerate(recipe) if "manage.py migrate" in line)
+
+
+def test_the_port_check_alone_starts_nothing(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "PORT": str(port), "SYNCHRONEX_VAR_DIR": str(tmp_path / "var")}
+        refused = subprocess.run(
+            ["bash", "scripts/run.sh", "--check-port"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+        )
+    assert refused.returncode != 0 and f"Port {port} is already in use" in refused.stderr
+    env["PORT"] = str(free_port())
+    free = subprocess.run(
+        ["bash", "scripts/run.sh", "--check-port"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+    )
+    assert free.returncode == 0, free.stderr
+    assert free.stdout == "" and not (tmp_path / "var").exists()

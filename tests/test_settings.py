@@ -70,7 +70,7 @@ def test_production_refuses_a_public_base_url_that_is_not_an_https_origin(value)
     [
         ({"REDIS_URL": "redis://cache.internal:6379/0"}, "socket_timeout"),
         (
-            {"REDIS_URL": "redis://cache.internal:6379/0", "CELERY_BROKER_URL": "sqla+postgresql://u@db/x"},
+            {"REDIS_URL": "redis://cache.internal:6379/0", "CELERY_BROKER_URL": "sqla+postgresql+psycopg://u@db/x"},
             "pool_pre_ping",
         ),
         ({"REDIS_URL": "", "CELERY_BROKER_URL": "redis://broker.internal:6379/1"}, "socket_timeout"),
@@ -324,3 +324,123 @@ def test_values_in_their_usual_spellings_are_accepted():
     result = run_manage("shell", "-c", script, env_overrides=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "DEBUG False True 300 100/5m"
+
+
+# -- values that started, then failed later or were silently ignored -----------------------------------
+DEV_ENV = {"DATABASE_URL": PROD_ENV["DATABASE_URL"]}
+REDIS_BROKER = {"CELERY_BROKER_URL": "redis://broker.internal:6379/1"}
+
+
+def _refusal(result, name: str) -> str:
+    """The ImproperlyConfigured line of a start refused for ``name``."""
+    assert result.returncode != 0, result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("django.core.exceptions.ImproperlyConfigured"), result.stderr
+    assert name in last, last
+    return last
+
+
+@pytest.mark.parametrize("value", [",", " , "])
+def test_production_refuses_fernet_keys_that_name_no_key(value):
+    # Accepted: BYOK secrets were then encrypted with the development key derived from SECRET_KEY,
+    # which the real keys set later cannot decrypt (identity reads answered 500).
+    _refusal(run_manage("check", env_overrides={**PROD_ENV, "FERNET_KEYS": value}), "FERNET_KEYS")
+
+
+@pytest.mark.parametrize("base", [PROD_ENV, DEV_ENV], ids=["production", "development"])
+def test_a_fernet_key_that_is_no_key_refuses_to_start_naming_its_position_not_its_value(base):
+    # The web and worker processes started (only `manage.py check` looked): the first BYOK request was a 500.
+    secret = "not-a-key-" + secrets.token_hex(8)
+    result = run_manage("check", env_overrides={**base, "FERNET_KEYS": f"{PROD_ENV['FERNET_KEYS']}, {secret}"})
+    assert "entry 2" in _refusal(result, "FERNET_KEYS")
+    assert secret not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "value", ["sx.example", "https://", "https://sx.example,sx.example:443", "https://sx.example/app"]
+)
+def test_csrf_trusted_origins_must_each_be_a_scheme_and_a_host(value):
+    # "sx.example" started, and every sign-in POST was a 403 (Django's own check runs in manage.py only).
+    _refusal(run_manage("check", env_overrides={**DEV_ENV, "CSRF_TRUSTED_ORIGINS": value}), "CSRF_TRUSTED_ORIGINS")
+
+
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [
+        ("HEALTH_CHECK_TIMEOUT_SECONDS", {}),  # /healthz was always 503
+        ("DB_CONNECT_TIMEOUT", {}),  # libpq waits forever: /healthz hung on a new connection
+        ("CELERY_BROKER_SOCKET_TIMEOUT", REDIS_BROKER),  # every publish failed while /healthz said ok
+        ("CELERY_VISIBILITY_TIMEOUT", REDIS_BROKER),  # every unacknowledged message delivered again at once
+        ("EMBEDDINGS_TIMEOUT_SECONDS", {}),
+        ("EMBEDDINGS_TASK_TIME_LIMIT_SECONDS", {}),
+        ("CONSOLIDATION_LEASE_SECONDS", {}),  # every running job presumed lost at once
+        ("CONSOLIDATION_QUEUED_GRACE_SECONDS", {}),
+        ("CONSOLIDATION_TASK_TIME_LIMIT_SECONDS", {}),  # the heartbeat stopped at once
+        ("OAUTH_CODE_SECONDS", {}),  # every code, token or refresh token born expired
+        ("OAUTH_ACCESS_TOKEN_SECONDS", {}),
+        ("OAUTH_REFRESH_TOKEN_SECONDS", {}),
+    ],
+)
+def test_a_timeout_or_lifetime_of_zero_refuses_to_start(name, extra):
+    result = run_manage("check", env_overrides={**DEV_ENV, **extra, name: "0"})
+    assert "at least 1" in _refusal(result, name)
+
+
+@pytest.mark.parametrize(
+    ("base", "name", "value"),
+    [
+        (DEV_ENV, "CELERY_BROKER_URL", "foo://bar"),  # KeyError 'No such transport' at the first publish
+        (DEV_ENV, "CELERY_BROKER_URL", "sqla+postgresql://u@db.internal/x"),  # SQLAlchemy's psycopg2: not installed
+        (PROD_ENV, "CELERY_BROKER_URL", "redis://"),  # passed check --deploy
+        (PROD_ENV, "CELERY_BROKER_URL", "redis+socket:///run/redis.sock"),
+        ({**DEV_ENV, "REDIS_URL": "unix:///run/redis.sock"}, "CELERY_BROKER_URL", None),  # unix:// is no transport
+        (DEV_ENV, "EMBEDDINGS_BASE_URL", "notaurl"),  # search fell back to keywords without a word
+        (DEV_ENV, "EMBEDDINGS_BASE_URL", "ftp://models.internal"),
+        (PROD_ENV, "PUBLIC_BASE_URL", "https://sx.example/base"),  # the issuer's RFC 8414 discovery 404s
+        (PROD_ENV, "PUBLIC_BASE_URL", "https://sx.example?tenant=1"),
+        (DEV_ENV, "PUBLIC_BASE_URL", "http://localhost:3010/base"),
+        (DEV_ENV, "PUBLIC_BASE_URL", "localhost:3010"),
+        (DEV_ENV, "PUBLIC_BASE_URL", "http://localhost:port"),
+    ],
+)
+def test_a_url_that_cannot_work_refuses_to_start(base, name, value):
+    env = {**base, "EMBEDDINGS_PROVIDER": "openai"}
+    if value is not None:
+        env[name] = value
+    _refusal(run_manage("check", "--deploy", env_overrides=env), name)
+
+
+def test_urls_origins_and_keys_in_their_usual_forms_are_accepted():
+    from cryptography.fernet import Fernet
+
+    keys = f"{Fernet.generate_key().decode()} , {Fernet.generate_key().decode()}"
+    script = (
+        "from django.conf import settings as s; "
+        "print(s.PUBLIC_BASE_URL, s.CELERY_BROKER_URL, s.EMBEDDINGS_BASE_URL, len(s.FERNET_KEYS), "
+        "','.join(s.CSRF_TRUSTED_ORIGINS))"
+    )
+    production = {
+        **PROD_ENV,
+        "FERNET_KEYS": keys,
+        "PUBLIC_BASE_URL": "https://sx.example/",
+        "CSRF_TRUSTED_ORIGINS": "https://sx.example, https://*.sx.example:8443",
+        "CELERY_BROKER_URL": "sqla+postgresql+psycopg://u@/synchronex?host=/cloudsql/x",
+        "EMBEDDINGS_PROVIDER": "openai",
+        "EMBEDDINGS_BASE_URL": "http://models.internal:8080/proxy",
+    }
+    result = run_manage("shell", "-c", script, env_overrides=production)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == (
+        "https://sx.example/ sqla+postgresql+psycopg://u@/synchronex?host=/cloudsql/x "
+        "http://models.internal:8080/proxy 2 https://sx.example,https://*.sx.example:8443"
+    )
+    development = {
+        **DEV_ENV,
+        "PUBLIC_BASE_URL": "http://localhost:3011",
+        "REDIS_URL": "unix:///run/redis.sock",
+        "CELERY_BROKER_URL": "redis+socket:///run/redis.sock",
+    }
+    result = run_manage("shell", "-c", script, env_overrides=development)
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last == "http://localhost:3011 redis+socket:///run/redis.sock https://api.openai.com 1"

@@ -43,8 +43,10 @@ def bearer_token(header: str | None) -> str | None:
 
 def guarded(request, resolve):
     """``resolve()`` a bearer token under the per-address throttle of failed authentications
-    (``API_AUTH_FAILURES_PER_MINUTE``): a throttled address gets RATE_LIMITED before any lookup,
-    and every UNAUTHORIZED answer counts against its address (never against an account)."""
+    (``API_AUTH_FAILURES_PER_MINUTE``): a throttled address gets RATE_LIMITED before any lookup in
+    a process that saw it fail this minute, and every UNAUTHORIZED answer counts against its address
+    (never against an account), turning into RATE_LIMITED past the limit (``synchronex.api.ratelimit``
+    says why a process that saw no failure still looks one token up)."""
     ratelimit.bearer_failures_check(request)
     try:
         return resolve()

@@ -202,6 +202,16 @@ def usage_today_many(users, *, now: float | None = None) -> dict:
 # Addresses this process saw fail this clock minute (address → window start). Only those pay for a
 # look at the shared counter, so valid traffic from clean addresses costs no extra round trip; a
 # guesser's first failure on each web process costs nothing more than its being counted.
+#
+# Why per process, and what it costs. Exact refusal in every process would need the shared counter
+# before every lookup: a cache round trip on every authenticated request (the identity read's whole
+# budget is about one), or a flag carried by a round trip the request already makes, and the only
+# one before the lookup is the lookup itself (the key statement, sent as the request arrives; the
+# quota of OAuth tokens and of Redis is counted after it). So a process that has not seen the address
+# fail this minute looks its token up: a valid one is answered as usual, a wrong one is counted and,
+# found past the limit, answered 429 like the others (``bearer_failure_count``). A guesser thus
+# gets at most one lookup more per web process and minute than the limit, and learns nothing
+# from it but what a valid token would have told it; the README says so.
 _SEEN_FAILING: dict[str, int] = {}
 _SEEN_FAILING_MAX = 10_000
 
@@ -216,17 +226,15 @@ def bearer_failures_check(request, *, now: float | None = None) -> None:
     """Refuse any bearer token from an address with too many failed ones this clock minute.
 
     Checked before the token lookup, so once throttled an address learns nothing, not even
-    whether a token is valid; valid tokens are never counted, only UNAUTHORIZED answers are.
+    whether a token is valid; valid tokens are never counted, only UNAUTHORIZED answers are. Only
+    in a process that saw the address fail this minute (see ``_SEEN_FAILING`` for why).
     """
     now = time.time() if now is None else now
     if not bearer_failures_watched(request, now=now):
         return
     _, key, start = _failure_window(request, now)
     if caches[settings.RATELIMIT_USE_CACHE].get(key, 0) >= settings.API_AUTH_FAILURES_PER_MINUTE:
-        raise errors.RateLimited(
-            "Too many failed authentications from this address; wait and try again.",
-            headers={"Retry-After": str(max(math.ceil(start + 60 - now), 1))},
-        )
+        raise _refusal(start, now)
 
 
 def bearer_failures_watched(request, *, now: float | None = None) -> bool:
@@ -239,12 +247,23 @@ def bearer_failures_watched(request, *, now: float | None = None) -> bool:
 
 
 def bearer_failure_count(request, *, now: float | None = None) -> None:
-    """Count one failed bearer authentication (unknown, malformed or revoked token) of the address."""
-    address, key, start = _failure_window(request, time.time() if now is None else now)
+    """Count one failed bearer authentication (unknown, malformed or revoked token) of the address;
+    raise RATE_LIMITED when the count is past the limit (other processes made it so: this one
+    refuses before the lookup once it has seen as many), so no guess past it is answered 401."""
+    now = time.time() if now is None else now
+    address, key, start = _failure_window(request, now)
     if len(_SEEN_FAILING) >= _SEEN_FAILING_MAX:
         _SEEN_FAILING.clear()
     _SEEN_FAILING[address] = start
-    _count(caches[settings.RATELIMIT_USE_CACHE], key, 120)
+    if _count(caches[settings.RATELIMIT_USE_CACHE], key, 120) > settings.API_AUTH_FAILURES_PER_MINUTE:
+        raise _refusal(start, now)
+
+
+def _refusal(start: int, now: float) -> errors.RateLimited:
+    return errors.RateLimited(
+        "Too many failed authentications from this address; wait and try again.",
+        headers={"Retry-After": str(max(math.ceil(start + 60 - now), 1))},
+    )
 
 
 def bearer_failures_forget() -> None:
