@@ -509,9 +509,17 @@ SPECTACULAR_SETTINGS = {
     "SERVERS": [{"url": PUBLIC_BASE_URL}],
     "APPEND_COMPONENTS": {
         "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer", "description": "API key (sx_live_…) or OAuth token (sxo_…)"}
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key (`sx_live_…`): a `read` key opens every operation whose OAuth scopes "
+                "are all `…:read`, a `write` key every operation. OAuth access tokens (`sxo_…`) are sent the "
+                "same way; the `oauth2` scheme says which scopes each operation needs.",
+            }
         }
     },
+    # Every API operation's requirement ({"bearer": []} and its OAuth scopes) is set by the
+    # postprocessing hook (synchronex.api.openapi) from the view's ``required_scopes``.
     "SECURITY": [{"bearer": []}],
     "AUTHENTICATION_WHITELIST": [],
     "SERVE_AUTHENTICATION": [],
@@ -528,6 +536,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.oauth.openapi.add_oauth_endpoints",
         "synchronex.api.openapi.add_common_responses",
     ],
 }

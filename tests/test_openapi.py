@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation import OpenAPIV31SpecValidator
 
@@ -176,5 +177,261 @@ def test_headers_the_server_sends_are_declared(api, make_user, client_for):
                 assert "WWW-Authenticate" in headers, (path, method)
             if method == "post" and status.startswith("2") and path.startswith("/api/v1/"):
                 assert "Idempotent-Replayed" in headers, (path, method, status)
-            if status == "201":  # every creation says where the created resource is
+            # Every creation says where the created resource is (OAuth registration: in its body, as
+            # RFC 7591 has it, ``registration_client_uri``).
+            if status == "201" and path.startswith("/api/v1/"):
                 assert "Location" in headers, (path, method)
+
+
+def _operation_security(op) -> tuple[list, list[str]]:
+    """An operation's security requirements: the bearer ones, and the scopes of its ``oauth2`` ones
+    (each an alternative: one of them is enough)."""
+    bearer = [r for r in op.get("security", []) if "bearer" in r]
+    scopes = sorted(scope for r in op.get("security", []) if "oauth2" in r for scope in r["oauth2"])
+    return bearer, scopes
+
+
+def test_the_oauth2_scheme_names_the_discovered_endpoints_and_the_scope_catalogue(api, base_url):
+    document = api.get("/api/v1/openapi.json").json()
+    discovery = api.get("/.well-known/oauth-authorization-server").json()
+    scheme = document["components"]["securitySchemes"]["oauth2"]
+    assert scheme["type"] == "oauth2"
+    flow = scheme["flows"]["authorizationCode"]
+    assert flow["authorizationUrl"] == discovery["authorization_endpoint"]
+    assert flow["tokenUrl"] == flow["refreshUrl"] == discovery["token_endpoint"]
+    assert sorted(flow["scopes"]) == sorted(discovery["scopes_supported"])
+    assert all(flow["scopes"].values())  # each scope says what it grants
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_every_operation_lists_the_oauth_scopes_the_server_enforces(api, oauth_for):
+    """Asked of the server: a token holding every scope but the documented ones is refused with
+    exactly those in ``details.required_scopes``."""
+    document = api.get("/api/v1/openapi.json").json()
+    catalogue = set(document["components"]["securitySchemes"]["oauth2"]["flows"]["authorizationCode"]["scopes"])
+    by_scopes: dict[tuple, list] = {}
+    for path, method, op in _operations(document):
+        if not path.startswith("/api/v1/"):
+            assert "security" not in op or op["security"] == [], path  # /healthz: no credentials
+            continue
+        bearer, scopes = _operation_security(op)
+        assert bearer == [{"bearer": []}], (path, method)
+        assert scopes and set(scopes) <= catalogue, (path, method)
+        by_scopes.setdefault(tuple(scopes), []).append((path, method))
+    assert by_scopes[("byok:write",)] and by_scopes[("decisions:read", "memory:read")]
+    for scopes, operations in by_scopes.items():
+        lacking = oauth_for(" ".join(sorted(catalogue - set(scopes))))
+        for path, method in operations:
+            response = lacking.request(method.upper(), _fill(path))
+            assert response.status_code == 403, (path, method, response.text)
+            assert sorted(response.json()["error"]["details"]["required_scopes"]) == list(scopes), (path, method)
+
+
+def _query_schema(document, path: str, method: str, name: str) -> dict:
+    params = document["paths"][path][method].get("parameters", [])
+    found = (_resolve(document, p) for p in params)
+    return next(p for p in found if p["name"] == name and p["in"] == "query")
+
+
+def _document_allows_query(document, path: str, name: str, value: str) -> bool:
+    """Whether the document allows ``value`` (as sent in the URL) for a GET's query parameter."""
+    parameter = _query_schema(document, path, "get", name)
+    schema = parameter["schema"]
+    if schema.get("type") == "array":  # style form, explode false: comma-separated
+        assert parameter.get("style", "form") == "form" and parameter.get("explode") is False, name
+        instance = value.split(",")
+    elif schema.get("type") in ("integer", "number"):
+        instance = float(value) if "." in value else int(value)
+    else:
+        instance = value
+    return Draft202012Validator(schema, format_checker=None).is_valid(instance)
+
+
+def _document_allows_body(document, path: str, method: str, body) -> bool:
+    request = document["paths"][path][method]["requestBody"]
+    schema = {**request["content"]["application/json"]["schema"], "components": document["components"]}
+    return Draft202012Validator(schema).is_valid(body)
+
+
+# (path, parameter, values the server takes, values it refuses): each refused one is a
+# VALIDATION_ERROR naming the parameter, and the document must refuse it too.
+QUERY_BOUNDS = [
+    ("/api/v1/memory/decisions/search", "q", ["q" * 500], ["q" * 501]),
+    ("/api/v1/memory/decisions/search", "token_budget", ["1", "100000"], ["0", "100001"]),
+    ("/api/v1/memory/decisions/search", "half_life_days", ["0.5", "36500"], ["0", "-1", "36500.5"]),
+    ("/api/v1/memory/decisions/search", "product", ["p" * 100], ["p" * 101]),
+    ("/api/v1/memory/search", "q", ["q", "q" * 500], ["", "  ", "q" * 501]),
+    ("/api/v1/memory/search", "types", ["identity", "decision,signal"], ["bogus", "identity,", ""]),
+    ("/api/v1/memory/search", "product", ["p" * 100], ["p" * 101]),
+    ("/api/v1/memory/export-mif", "types", ["identity", "product,memory"], ["bogus", "signal", ""]),
+]
+
+
+@pytest.mark.parametrize(("path", "name", "taken", "refused"), QUERY_BOUNDS)
+def test_query_bounds_the_server_enforces_are_in_the_document(write_api, path, name, taken, refused):
+    document = write_api.get("/api/v1/openapi.json").json()
+    required = {"q": "atlas"} if path.endswith("/memory/search") and name != "q" else {}
+    for value in taken:
+        response = write_api.get(path, params={**required, name: value})
+        assert response.status_code == 200, (name, value, response.text)
+        assert _document_allows_query(document, path, name, value), (name, value)
+    for value in refused:
+        response = write_api.get(path, params={**required, name: value})
+        assert response.status_code == 400, (name, value, response.text)
+        assert name in response.json()["error"]["details"]["fields"], (name, value)
+        assert not _document_allows_query(document, path, name, value), (name, value)
+
+
+def test_the_idempotency_key_parameter_states_the_keys_the_server_takes(write_api):
+    document = write_api.get("/api/v1/openapi.json").json()
+    operation = document["paths"]["/api/v1/memory/decisions"]["post"]
+    schema = next(p for p in operation["parameters"] if p["name"] == "Idempotency-Key")["schema"]
+    body = {"decision": "Use PostgreSQL", "product_name": "Atlas"}
+    for key in ("k", "~" * 255):
+        response = write_api.post("/api/v1/memory/decisions", json=body, headers={"Idempotency-Key": key})
+        assert response.status_code == 201, (key, response.text)
+        assert Draft202012Validator(schema).is_valid(key), key
+    for key in ("k" * 256, "with space", "é"):
+        headers = {"Idempotency-Key": key.encode("utf-8")}
+        response = write_api.post("/api/v1/memory/decisions", json=body, headers=headers)
+        assert response.status_code == 400, (key, response.text)
+        assert not Draft202012Validator(schema).is_valid(key), key
+
+
+def _kernel_product(index: int) -> dict:
+    return {"name": f"Product {index}"}
+
+
+# (path, method, bodies the server takes, bodies it refuses as a VALIDATION_ERROR)
+BODY_BOUNDS = [
+    (
+        "/api/v1/memory/identity",
+        "put",
+        [{"products": [_kernel_product(i) for i in range(10)]}, {"model_preferences": {"routing": {"t" * 100: "m"}}}],
+        [
+            {},
+            {"products": [_kernel_product(i) for i in range(11)]},
+            {"model_preferences": {"routing": {f"task {i}": "m" for i in range(21)}}},
+            {"model_preferences": {"routing": {"t" * 101: "m"}}},
+            {"model_preferences": {"routing": {" ": "m"}}},
+            {"identity": {"name": "Ada"}, "unknown": 1},
+            {"identity": {"name": "Ada", "unknown": 1}},
+        ],
+    ),
+    (
+        "/api/v1/ingest/atlas",
+        "post",
+        [
+            {"type": "note", "title": "n" * 500},
+            {"type": "decision", "title": "d" * 2000},
+            {"signals": [{"type": "note", "title": f"n{i}"} for i in range(100)]},
+        ],
+        [
+            {"type": "note", "title": "n" * 501},
+            {"type": "blocker", "title": "b" * 501},
+            {"type": "decision", "title": "d" * 2001},
+            {"signals": []},
+            {"signals": [{"type": "note", "title": f"n{i}"} for i in range(101)]},
+            {"type": "note", "title": "n", "unknown": 1},
+        ],
+    ),
+    ("/api/v1/memory/decisions", "post", [], [{"decision": "d", "product_name": "Atlas", "unknown": 1}]),
+    ("/api/v1/workspaces", "post", [], [{"name": "Crew", "kind": "team", "unknown": 1}]),
+]
+
+
+@pytest.mark.parametrize(("path", "method", "taken", "refused"), BODY_BOUNDS)
+def test_body_bounds_the_server_enforces_are_in_the_document(make_user, client_for, path, method, taken, refused):
+    client = client_for(make_user(tier="enterprise"), "write")
+    document = client.get("/api/v1/openapi.json").json()
+    documented = "/api/v1/ingest/{project_id}" if path.startswith("/api/v1/ingest/") else path
+    assert document["paths"][documented][method]["requestBody"]["required"] is True
+    for body in taken:
+        response = client.request(method.upper(), path, json=body)
+        assert response.status_code < 300, (body, response.text)
+        assert _document_allows_body(document, documented, method, body), str(body)[:200]
+    for body in refused:
+        response = client.request(method.upper(), path, json=body)
+        assert response.status_code == 400, (str(body)[:200], response.text)
+        assert not _document_allows_body(document, documented, method, body), str(body)[:200]
+    assert client.request(method.upper(), path).status_code == 400  # no body at all
+
+
+def test_every_request_body_says_whether_it_is_required_and_closed(make_user, client_for):
+    """Asked of the server: an operation refusing a request without a body (VALIDATION_ERROR)
+    declares its body required, and one whose JSON body refuses ``{"zz_unknown": 1}`` naming the
+    field declares ``additionalProperties: false`` (on each alternative of a ``oneOf``)."""
+    client = client_for(make_user(tier="enterprise"), "write")
+    document = client.get("/api/v1/openapi.json").json()
+    for path, method, op in _operations(document):
+        content = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if content is None or not path.startswith("/api/v1/"):
+            continue  # (OAuth registration ignores unknown metadata, as RFC 7591 §2 asks)
+        bodiless = client.request(method.upper(), _fill(path))
+        if bodiless.status_code == 400 or bodiless.ok:
+            assert op["requestBody"].get("required", False) == (bodiless.status_code == 400), (path, bodiless.text)
+        response = client.request(method.upper(), _fill(path), json={"zz_unknown": 1})
+        fields = response.json().get("error", {}).get("details", {}).get("fields", {})
+        refused = fields.get("zz_unknown") == ["Unknown field."]
+        root = _resolve(document, content["schema"]) if "$ref" in content["schema"] else content["schema"]
+        alternatives = [_resolve(document, s) for s in root.get("oneOf", [])] or [root]
+        objects = [alternative for alternative in alternatives if alternative.get("type") != "array"]
+        closed = all(alternative.get("additionalProperties") is False for alternative in objects)
+        assert closed == refused, (path, method, response.text)
+
+
+def test_every_operation_declares_the_body_refusals_a_get_or_delete_can_get(write_api, settings):
+    """A body over the limit (413) or with a Content-Encoding (415) is refused on any method."""
+    settings.MAX_BODY_BYTES = 64
+    paths = write_api.get("/api/v1/openapi.json").json()["paths"]
+    for path, method, op in _operations({"paths": paths}):
+        if path.startswith("/api/v1/"):
+            assert {"413", "415"} <= set(op["responses"]), (path, method)
+    gzipped = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    for method, path in (("GET", "/api/v1/memory/identity"), ("DELETE", f"/api/v1/byok/{uuid.uuid4()}")):
+        assert write_api.request(method, path, data=b"\x1f\x8b", headers=gzipped).status_code == 415, path
+        assert write_api.request(method, path, json={"pad": "x" * 100}).status_code == 413, path
+
+
+def test_a_replayed_unsupported_media_type_declares_the_replay_header(write_api):
+    paths = write_api.get("/api/v1/openapi.json").json()["paths"]
+    once = {"data": "plain", "headers": {"Content-Type": "text/plain", "Idempotency-Key": "plain-once"}}
+    write_api.post("/api/v1/memory/decisions", **once)
+    replayed = write_api.post("/api/v1/memory/decisions", **once)
+    assert replayed.status_code == 415 and replayed.headers["Idempotent-Replayed"] == "true"
+    for path, method, op in _operations({"paths": paths}):
+        if method == "post" and path.startswith("/api/v1/"):
+            assert "Idempotent-Replayed" in op["responses"]["415"]["headers"], path
+
+
+def _response_schema(document, path: str, method: str, status: str) -> dict:
+    content = document["paths"][path][method]["responses"][status]["content"]["application/json"]
+    return {**content["schema"], "components": document["components"]}
+
+
+def test_the_oauth_endpoints_are_described_as_they_answer(api, person):
+    from apps.oauth.tests.helpers import REDIRECT_URI, obtain_tokens
+
+    document = api.get("/api/v1/openapi.json").json()
+    for path in ("/api/oauth/token", "/api/oauth/revoke", "/api/oauth/register"):
+        assert document["paths"][path]["post"]["security"] == [], path
+
+    created = api.post("/api/oauth/register", json={"redirect_uris": [REDIRECT_URI], "client_name": "Notes"})
+    assert created.status_code == 201, created.text
+    assert Draft202012Validator(_response_schema(document, "/api/oauth/register", "post", "201")).is_valid(
+        created.json()
+    )
+    refused = api.post("/api/oauth/register", json={"redirect_uris": ["http://notes.example.com/cb"]})
+    assert refused.status_code == 400
+    assert Draft202012Validator(_response_schema(document, "/api/oauth/register", "post", "400")).is_valid(
+        refused.json()
+    )
+
+    client_id = created.json()["client_id"]
+    _, tokens = obtain_tokens(api.base_url, person.email, scope="memory:read", client=created.json())
+    assert Draft202012Validator(_response_schema(document, "/api/oauth/token", "post", "200")).is_valid(tokens)
+    bad = api.post("/api/oauth/token", data={"grant_type": "authorization_code", "code": "x", "client_id": client_id})
+    assert bad.status_code == 400
+    assert Draft202012Validator(_response_schema(document, "/api/oauth/token", "post", "400")).is_valid(bad.json())
+    revoked = api.post("/api/oauth/revoke", data={"token": tokens["refresh_token"], "client_id": client_id})
+    assert revoked.status_code == 200

@@ -11,6 +11,7 @@ class ApiConfig(AppConfig):
     def ready(self):
         from django.core.signals import request_finished, request_started
 
+        from synchronex.api import openapi_extensions  # noqa: F401 (registers them with drf-spectacular)
         from synchronex.api.raw_path import keep_raw_path
         from synchronex.api.request_id import forget_request_id, install_log_record_factory
 

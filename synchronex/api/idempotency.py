@@ -44,7 +44,9 @@ from synchronex.api.models import IdempotencyRecord
 from synchronex.api.scopes import SCOPES
 
 HEADER = "Idempotency-Key"
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+KEY_MAX = 255
+# 1 to KEY_MAX visible ASCII characters; the OpenAPI document states this very pattern.
+KEY = re.compile(rf"^[\x21-\x7e]{{1,{KEY_MAX}}}$")
 REPLAYED_HEADERS = ("Content-Type", "ETag", "Location", "Content-Disposition")
 # Also every ``X-Synchronex-*`` header of the first answer (the export's scope and tokens, SPEC §9)
 # but the scope notice; it, rate-limit headers and ``X-Request-ID`` describe the current request
@@ -140,8 +142,8 @@ def claim(request, *, scoped: bool = True) -> IdempotencyRecord | None:
     key = request.headers.get(HEADER)
     if key is None:
         return None
-    if not _KEY.match(key):
-        raise errors.ValidationFailed.for_fields({HEADER: "Use 1 to 255 visible ASCII characters."})
+    if not KEY.match(key):
+        raise errors.ValidationFailed.for_fields({HEADER: f"Use 1 to {KEY_MAX} visible ASCII characters."})
     if len(request.path) > PATH_MAX:
         return None  # no route has a path this long: the view answers it (400 or 404), nothing to keep
     request_hash = request_fingerprint(request, scoped=scoped)

@@ -1,11 +1,21 @@
-"""OpenAPI post-processing: the error responses and headers every operation shares."""
+"""OpenAPI post-processing: the error responses, headers and security every operation shares."""
 
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter
+from jsonschema import Draft202012Validator
 
+from apps.oauth.resources import public_base_url
 from apps.scopes.selectors import NOTICE_HEADER, SCOPE_HEADER
+from synchronex.api.idempotency import KEY as IDEMPOTENCY_KEY
+from synchronex.api.idempotency import KEY_MAX
+from synchronex.api.permissions import required_scope_for
 from synchronex.api.request_id import SANE as SANE_REQUEST_ID
+from synchronex.api.scopes import SCOPES
+
+# A string the server trims and then refuses when blank: it must hold a non-space character.
+NOT_BLANK = r"\S"
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA = {
@@ -64,11 +74,13 @@ COMMON = {
     "404": "Unknown resource, or one of another user or workspace (NOT_FOUND)",
     "500": "Unexpected error; the message carries the request id (INTERNAL_ERROR)",
     "503": "Database or broker unavailable (SERVICE_UNAVAILABLE)",
+    # Any method may carry a body, and every method's is checked (a GET or DELETE too).
+    "413": "Body over the size limit, on any method (PAYLOAD_TOO_LARGE)",
+    "415": "Body is not JSON where one is read, or has a Content-Encoding other than identity on any method "
+    "(UNSUPPORTED_MEDIA_TYPE)",
 }
 WRITE_ONLY = {
     "409": "Duplicate, or Idempotency-Key reused with a different body (CONFLICT)",
-    "413": "Body over the size limit (PAYLOAD_TOO_LARGE)",
-    "415": "Body is not JSON, or has a Content-Encoding other than identity (UNSUPPORTED_MEDIA_TYPE)",
 }
 REQUEST_ID_PARAMETER = {
     "name": "X-Request-ID",
@@ -143,6 +155,15 @@ def location_header(description: str) -> OpenApiParameter:
     return OpenApiParameter("Location", str, OpenApiParameter.HEADER, response=[201], description=description)
 
 
+def comma_separated(name: str, items: dict, description: str, *, max_items: int | None = None) -> OpenApiParameter:
+    """A query parameter read as a comma-separated list (``a,b``) of at least one entry: an array
+    in the ``form`` style, not exploded, which is how OpenAPI writes such a list."""
+    schema = {"type": "array", "items": items, "minItems": 1}
+    if max_items is not None:
+        schema["maxItems"] = max_items
+    return OpenApiParameter(name, schema, OpenApiParameter.QUERY, description=description, style="form", explode=False)
+
+
 def scoped_operations(generator) -> set[tuple[str, str]]:
     """The (path, method) of the operations that act on the active scope (``space_for_request``), as
     their views declare it (``ApiView.acts_on_space``, which Idempotency-Key follows too): every
@@ -154,6 +175,55 @@ def scoped_operations(generator) -> set[tuple[str, str]]:
         if acts is not None and acts(method):
             scoped.add((path, method.lower()))
     return scoped
+
+
+def oauth2_scheme() -> dict:
+    """The OAuth 2.1 code flow (SPEC §10) at the URLs the RFC 8414 metadata names (the issuer's
+    origin and the same routes), with the scope catalogue."""
+    token_url = public_base_url() + reverse("oauth2_provider:token")
+    return {
+        "type": "oauth2",
+        "description": "OAuth 2.1 access tokens (`sxo_…`), sent as `Authorization: Bearer`: authorization code "
+        "with PKCE (`S256` only), refresh tokens (`sxr_…`) rotate. Public clients register at "
+        "`/api/oauth/register` (RFC 7591) and revoke at `/api/oauth/revoke` (RFC 7009); metadata at "
+        "`/.well-known/oauth-authorization-server`. Each operation lists the scopes that open it: any one "
+        "is enough; a token without them is FORBIDDEN with `details.required_scopes`.",
+        "flows": {
+            "authorizationCode": {
+                "authorizationUrl": public_base_url() + reverse("oauth2_provider:authorize"),
+                "tokenUrl": token_url,
+                "refreshUrl": token_url,
+                "scopes": dict(SCOPES),
+            }
+        },
+    }
+
+
+def operation_scopes(generator) -> dict[tuple[str, str], tuple[str, ...]]:
+    """The (path, method) of each operation → the scopes that open it, any one enough, read as the
+    permission layer reads them (``required_scope_for`` on the view's ``required_scopes``), so one
+    declaration decides both what the server enforces and what the document says."""
+    found = {}
+    for path, _, method, callback in generator.endpoints or ():
+        view = getattr(callback, "cls", None)
+        scope = required_scope_for(view, method.upper()) if view is not None else None
+        if scope:
+            found[(path, method.lower())] = (scope,) if isinstance(scope, str) else tuple(scope)
+    return found
+
+
+def _require_bodies(result: dict) -> None:
+    """A JSON body the schema refuses when empty is required: the server reads an absent body as
+    ``{}`` and refuses it alike (drf-spectacular marks a body required only for required fields)."""
+    components = result.get("components", {})
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            body = operation.get("requestBody")
+            content = (body or {}).get("content", {}).get("application/json")
+            if content is None or body.get("required"):
+                continue
+            if not Draft202012Validator({**content["schema"], "components": components}).is_valid({}):
+                body["required"] = True
 
 
 def _add_parameter(operation: dict, parameter: dict) -> None:
@@ -181,13 +251,19 @@ def add_common_responses(result, generator, request, public):
             schemas[name]["additionalProperties"] = False
     schemas["RateLimitExceeded"] = RATE_LIMIT_SCHEMA
     result["components"].setdefault("headers", {}).update(HEADER_REFS)
+    result["components"].setdefault("securitySchemes", {})["oauth2"] = oauth2_scheme()
+    _require_bodies(result)
     scoped_ones = scoped_operations(generator)
+    scopes_of = operation_scopes(generator)
     for path, operations in result.get("paths", {}).items():
         if not path.startswith("/api/v1/") or path.startswith("/api/v1/openapi") or path == "/api/v1/docs":
             for operation in operations.values():
                 _add_request_id(operation)
             continue
         for method, operation in operations.items():
+            # API keys: bearer (a read key opens every read); OAuth tokens: any one of the scopes listed.
+            scopes = scopes_of.get((path, method), ())
+            operation["security"] = [{"bearer": []}, *({"oauth2": [scope]} for scope in scopes)]
             responses = operation.setdefault("responses", {})
             extra = dict(COMMON)
             if method in ("post", "put", "patch"):
@@ -220,7 +296,8 @@ def add_common_responses(result, generator, request, public):
                         headers.setdefault(name, {"schema": {"type": "integer"}, "description": description})
                 if after_quota and scoped:
                     _add_header(response, NOTICE_HEADER, "ScopeNotice")
-                if after_quota and method == "post":
+                # A body refused for its media type is kept under its Idempotency-Key, and replayed.
+                if (after_quota or status == "415") and method == "post":
                     _add_header(response, "Idempotent-Replayed", "Replayed")
                 if status == "401":
                     _add_header(response, "WWW-Authenticate", "Challenge")
@@ -238,8 +315,14 @@ def add_common_responses(result, generator, request, public):
                             "name": "Idempotency-Key",
                             "in": "header",
                             "required": False,
-                            "description": "Replays the first response for 24 h when the same key is sent again.",
-                            "schema": {"type": "string", "maxLength": 255},
+                            "description": f"1–{KEY_MAX} visible ASCII characters. Replays the first response "
+                            "for 24 h when the same key is sent again.",
+                            "schema": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": KEY_MAX,
+                                "pattern": IDEMPOTENCY_KEY.pattern,
+                            },
                         }
                     )
             _add_request_id(operation)

@@ -7,9 +7,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
+from apps.decisions.models import TAG_MAX, TAGS_MAX
 from apps.decisions.selectors import decision_get, decision_search
 from apps.decisions.services import decision_create, decision_delete
-from synchronex.api.openapi import location_header
+from apps.products.models import NAME_MAX
+from synchronex.api.openapi import NOT_BLANK, comma_separated, location_header
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.views import ApiView
 
@@ -110,7 +112,7 @@ class DecisionSearchView(ApiView):
         parameters=[
             _param(
                 "q",
-                OpenApiTypes.STR,
+                {"type": "string", "maxLength": Q_MAX},
                 f"Search text (≤ {Q_MAX} characters; PostgreSQL web-search syntax: every word, "
                 '`"a phrase"`, `or`, `-word` excludes); absent → newest first. Exclusions hold for '
                 "matches by meaning too, only the words a match must contain are embedded, and a `q` of "
@@ -118,21 +120,28 @@ class DecisionSearchView(ApiView):
             ),
             _param(
                 "product",
-                OpenApiTypes.STR,
+                {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": NOT_BLANK},
                 "Only this product's decisions, plus (match: affects) other products' decisions that "
                 "list it in affects_products unless include_related=false.",
             ),
-            _param("tags", OpenApiTypes.STR, "Comma-separated tags; all must match."),
+            comma_separated(
+                "tags",
+                {"type": "string", "maxLength": TAG_MAX, "pattern": r"^[^,]*[^\s,][^,]*$"},
+                f"Comma-separated tags (≤ {TAGS_MAX}, each ≤ {TAG_MAX} characters); all must match.",
+                max_items=TAGS_MAX,
+            ),
             _param("since", OpenApiTypes.STR, "Decided at or after (ISO 8601 date or date-time)."),
             _param("until", OpenApiTypes.STR, "Decided at or before (a date includes the whole day)."),
             _param("include_related", OpenApiTypes.BOOL, "true (default) or false."),
             _param("include_superseded", OpenApiTypes.BOOL, "true or false (default)."),
             _param(
-                "half_life_days", OpenApiTypes.NUMBER, f"Recency half-life, 0 < days ≤ {HALF_LIFE_MAX} (default 90)."
+                "half_life_days",
+                {"type": "number", "exclusiveMinimum": 0, "maximum": HALF_LIFE_MAX},
+                f"Recency half-life, 0 < days ≤ {HALF_LIFE_MAX} (default 90).",
             ),
             _param(
                 "token_budget",
-                OpenApiTypes.INT,
+                {"type": "integer", "minimum": 1, "maximum": TOKEN_BUDGET_MAX},
                 f"1–{TOKEN_BUDGET_MAX}: keep the ranked results whose rendered text fits (o200k_base); "
                 "`next_offset` then follows the last result kept. When not even the first fits, `results` "
                 "is empty, `tokens.truncated` true and `next_offset` null: ask again with a larger budget.",

@@ -18,6 +18,7 @@ import zoneinfo
 from functools import lru_cache
 
 from django.core.validators import URLValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
@@ -25,6 +26,7 @@ from apps.identity.layers import kernel_shape
 from apps.products.api.fields import ProductNameField, StrictString
 from apps.products.models import NAME_MAX
 from apps.products.names import product_name_keys
+from synchronex.api.openapi import NOT_BLANK
 from synchronex.api.parsers import ascii_integer
 from synchronex.api.serializers import StrictSerializer, query_boolean
 from synchronex.text import nfc
@@ -159,6 +161,18 @@ class ConstraintsSerializer(SectionSerializer):
     communication_style = _optional(CONSTRAINT_MAX)
 
 
+_MODEL_NAME = {"type": "string", "minLength": 1, "maxLength": MODEL_NAME_MAX, "pattern": NOT_BLANK}
+
+
+# The entry count and task names are checked in ``to_internal_value``, out of drf-spectacular's sight.
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": MAX_ROUTES,
+        "propertyNames": {"maxLength": MODEL_NAME_MAX, "pattern": NOT_BLANK},
+        "additionalProperties": _MODEL_NAME,
+    }
+)
 class RoutingField(serializers.DictField):
     """``{task: model}``: at most MAX_ROUTES entries with bounded, non-blank task names."""
 
@@ -214,13 +228,16 @@ class KernelSectionsSerializer(SectionSerializer):
 class KernelWriteSerializer(KernelSectionsSerializer):
     """The body of ``PUT /memory/identity``: at least one section."""
 
+    MIN_SECTIONS = 1
+    schema_constraints = {"minProperties": MIN_SECTIONS}  # for the OpenAPI document (openapi_extensions)
+
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
         return super().to_internal_value(data)
 
     def validate(self, attrs):
-        if not attrs:
+        if len(attrs) < self.MIN_SECTIONS:
             raise serializers.ValidationError(
                 {"non_field_errors": ["Send at least one section: identity, products, constraints, model_preferences."]}
             )

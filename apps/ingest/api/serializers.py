@@ -194,6 +194,12 @@ class SignalSerializer(StrictSerializer):
         verbatim=True,  # the client's own id, compared byte for byte (not NFC-normalised)
         help_text="Your id of the event; a repeat for the same product is counted as a duplicate.",
     )
+    # ``validate``'s title bound per type, as the OpenAPI document states it (openapi_extensions):
+    # DECISION_MAX for a decision, ITEM_TITLE_MAX for every other type.
+    schema_constraints = {
+        "if": {"properties": {"type": {"const": "decision"}}},
+        "else": {"properties": {"title": {"maxLength": ITEM_TITLE_MAX}}},
+    }
 
     def validate(self, attrs):
         kind = attrs["type"]

@@ -23,6 +23,7 @@ from apps.memory.mif.common import EXPORT_TYPES
 from apps.memory.mif.export import ExportOptions, StartedStream, mif_json_stream
 from apps.memory.mif.importers import FORMATS, mif_import
 from apps.memory.mif.markdown import markdown_stream
+from synchronex.api.openapi import comma_separated
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
 
@@ -117,10 +118,10 @@ class MifExportView(_FormatOptionView):
                 "within the years 1 to 9999 in UTC): decisions by created_at, product states and the kernel by "
                 "updated_at, generic memories by created_at or updated_at.",
             ),
-            OpenApiParameter(
+            comma_separated(
                 "types",
-                OpenApiTypes.STR,
-                description=f"Comma-separated subset of {', '.join(EXPORT_TYPES)} (default: all).",
+                {"type": "string", "enum": list(EXPORT_TYPES)},
+                f"Comma-separated subset of {', '.join(EXPORT_TYPES)} (default: all).",
             ),
             SCOPE_HEADER,
             DISPOSITION_HEADER,

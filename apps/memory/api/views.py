@@ -1,8 +1,9 @@
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from apps.memory.api.serializers import (
+    MAX_PRODUCT_CHARS,
+    MAX_QUERY_CHARS,
     SEARCH_PARAMS,
     ConsolidateAcceptedSerializer,
     ConsolidateRequestSerializer,
@@ -12,6 +13,7 @@ from apps.memory.api.serializers import (
 )
 from apps.memory.consolidation import consolidation_job_get, consolidation_job_request
 from apps.memory.search import SEARCH_SCOPES, SEARCH_TYPES, memory_search
+from synchronex.api.openapi import NOT_BLANK, comma_separated
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.views import ApiView
 
@@ -43,13 +45,22 @@ class MemorySearchView(ApiView):
             "Unknown or repeated parameters are a VALIDATION_ERROR."
         ),
         parameters=[
-            OpenApiParameter("q", OpenApiTypes.STR, required=True, description="Search text, 1–500 characters."),
             OpenApiParameter(
-                "types",
-                OpenApiTypes.STR,
-                description=f"Comma-separated list of {', '.join(SEARCH_TYPES)} (default: all).",
+                "q",
+                {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": NOT_BLANK},
+                required=True,
+                description=f"Search text, 1–{MAX_QUERY_CHARS} characters (trimmed).",
             ),
-            OpenApiParameter("product", OpenApiTypes.STR, description="Only hits of this product (≤ 100 chars)."),
+            comma_separated(
+                "types",
+                {"type": "string", "enum": list(SEARCH_TYPES)},
+                f"Comma-separated list of {', '.join(SEARCH_TYPES)} (default: all).",
+            ),
+            OpenApiParameter(
+                "product",
+                {"type": "string", "minLength": 1, "maxLength": MAX_PRODUCT_CHARS, "pattern": NOT_BLANK},
+                description=f"Only hits of this product (≤ {MAX_PRODUCT_CHARS} characters).",
+            ),
             *PAGE_PARAMETERS,
         ],
         responses=MemorySearchResponseSerializer,
