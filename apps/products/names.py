@@ -12,7 +12,9 @@ names it holds apart.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.db import connection
 
@@ -20,6 +22,9 @@ from synchronex.api import errors
 from synchronex.text import nfc
 
 from .models import NAME_MAX
+
+# Keys made ahead for a block (``product_name_keys_ahead``): normalised name → key.
+_AHEAD: ContextVar[dict | None] = ContextVar("product_name_keys_ahead", default=None)
 
 
 def normalise_product_name(raw: str) -> str:
@@ -64,9 +69,29 @@ def product_name_keys(names: Iterable[str]) -> list[str]:
     clean = [normalise_product_name(name) for name in names]
     if not clean:
         return []
+    ahead = _AHEAD.get()
+    if ahead is not None and all(name in ahead for name in clean):
+        return [ahead[name] for name in clean]
+    return _keys(clean)
+
+
+def _keys(clean: list[str]) -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT lower(n) FROM unnest(%s::text[]) WITH ORDINALITY AS t(n, i) ORDER BY i", [clean])
         return [row[0] for row in cursor.fetchall()]
+
+
+@contextmanager
+def product_name_keys_ahead(names: Iterable[str]) -> Iterator[None]:
+    """A block in which ``product_name_keys`` answers ``names`` without a query: their keys are
+    made now, by the database, in one query. For checking many records at once (a MIF import's
+    decisions each name their ``affects_products``); a name not given is still asked for."""
+    clean = list(dict.fromkeys(normalise_product_name(name) for name in names))
+    token = _AHEAD.set(dict(zip(clean, _keys(clean), strict=True)) if clean else {})
+    try:
+        yield
+    finally:
+        _AHEAD.reset(token)
 
 
 def one_per_key(names: list[str]) -> list[str]:

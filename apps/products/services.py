@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NoReturn
 
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.scopes.models import Space
@@ -13,7 +14,7 @@ from synchronex.api.preconditions import IfMatch, IfNoneMatch, etag_for
 from synchronex.db.deadlocks import retry_deadlocks
 
 from .models import ProductState
-from .names import clean_product_name
+from .names import clean_product_name, product_name_keys
 from .selectors import product_find, product_find_for_update
 
 # Fields a state write may set; lists replace the stored list. ``last_session_summary`` is
@@ -46,6 +47,40 @@ def product_ensure(*, space: Space, name: str) -> ProductState:
         if product is None:
             raise
         return product
+
+
+def products_ensure(*, space: Space, names) -> dict[str, ProductState]:
+    """``product_ensure`` for many names at once: ``{name: product}`` for every name given, the
+    missing products created (race-safe), in four statements at most however many names.
+
+    Names are matched by the database's key (``apps.products.names``), so two spellings of one
+    missing product create it once, under the first. Raises VALIDATION_ERROR on
+    ``product_name`` for an impossible name, before anything is written.
+    """
+    given = list(dict.fromkeys(names))
+    clean = [clean_product_name(name, field="product_name") for name in given]
+    if not given:
+        return {}
+    keys = dict(zip(given, product_name_keys(clean), strict=True))
+
+    def by_key(wanted) -> dict:
+        rows = ProductState.objects.filter(space=space).annotate(key=Lower("name")).filter(key__in=wanted)
+        return {row.key: row for row in rows}
+
+    found = by_key(set(keys.values()))
+    missing = {}
+    for name, spelled in zip(given, clean, strict=True):
+        if keys[name] not in found:
+            missing.setdefault(keys[name], spelled)
+    if missing:
+        # A concurrent creator's row wins (the unique index waits for its commit), then is read.
+        ProductState.objects.bulk_create(
+            [ProductState(space=space, name=name) for name in missing.values()], ignore_conflicts=True
+        )
+        found |= by_key(set(missing))
+        if not found.keys() >= missing.keys():
+            raise IntegrityError("A product being created was deleted concurrently.")
+    return {name: found[keys[name]] for name in given}
 
 
 def _check_preconditions(

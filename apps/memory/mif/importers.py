@@ -54,18 +54,8 @@ from apps.memory.mif.compat import UNKNOWN_AGENT, from_compatible
 from apps.memory.mif.graph import knowledge_graph_candidates
 from apps.memory.mif.mcp_jsonl import looks_like_jsonl, mcp_candidates
 from apps.memory.mif.mem0 import mem0_candidates, mem0_relation_candidates
-from apps.memory.mif.restore import (
-    DUPLICATE,
-    IMPORTED,
-    RestoreError,
-    decision_adopt,
-    decision_check,
-    decision_existing,
-    decision_restore,
-    decisions_awaited,
-    kernel_restore,
-    product_restore,
-)
+from apps.memory.mif.restore import DUPLICATE, RestoreError, kernel_restore, product_restore
+from apps.memory.mif.restore_decisions import decisions_checking, decisions_restore
 from apps.memory.mif.writer import memories_write
 from apps.memory.services import LONE_SURROGATE, unstorable
 from apps.memory.tasks import embed_pending_on_commit
@@ -260,20 +250,21 @@ def _restore_decisions(space, items, report: ImportReport) -> None:
 
     One whose ``supersedes`` target is neither in the document nor in the space is imported
     without the link, with a warning; it remembers the target's id, and the link is made when
-    that decision arrives (``decision_adopt``, which also follows an arriving decision's
-    ``superseded_by``).
+    that decision arrives (``restore_decisions._links``, which also follows an arriving
+    decision's ``superseded_by``). They are written in chunks (``decisions_restore``).
     """
     records = {}
-    for index, given, data, embeddings in items:
-        try:
-            record = decision_check(data, embeddings)
-        except RestoreError as exc:
-            report.error(index, given, str(exc))
-            continue
-        if record.original in records:
-            report.duplicates_skipped += 1
-            continue
-        records[record.original] = (index, given, record)
+    with decisions_checking([data for _, _, data, _ in items]) as decision_check:
+        for index, given, data, embeddings in items:
+            try:
+                record = decision_check(data, embeddings)
+            except RestoreError as exc:
+                report.error(index, given, str(exc))
+                continue
+            if record.original in records:
+                report.duplicates_skipped += 1
+                continue
+            records[record.original] = (index, given, record)
     waiting: dict = {}
     ready: deque = deque()
     for original, (_, _, record) in records.items():
@@ -281,33 +272,21 @@ def _restore_decisions(space, items, report: ImportReport) -> None:
             waiting.setdefault(record.supersedes, []).append(original)
         else:
             ready.append(original)
-    placed: dict = {}  # original id → id in this space
-    awaited = decisions_awaited(space=space)
-    done = set()
+    order = []
     while ready:
         original = ready.popleft()
-        done.add(original)
-        index, given, record = records[original]
-        target = None
-        if record.supersedes is not None:
-            target = placed.get(record.supersedes) or decision_existing(space=space, original=record.supersedes)
-        try:
-            outcome = decision_restore(space=space, record=record, supersedes_id=target)
-            report.count(outcome, KIND_DECISION)
-            placed[original] = decision_existing(space=space, original=original) or original
-            if outcome == IMPORTED and record.supersedes is not None and target is None:
-                report.warning(
-                    index,
-                    given,
-                    f"Imported without its link to decision {record.supersedes}, which it supersedes: that "
-                    "decision is not in this scope. The link is made when it is imported.",
-                )
-            for problem in decision_adopt(space=space, record=record, row_id=placed[original], awaited=awaited):
-                report.warning(index, given, problem)
-        except RestoreError as exc:
-            report.error(index, given, str(exc))
+        order.append(original)
         ready.extend(waiting.pop(original, []))
-    for original in records.keys() - done:
+    restored = decisions_restore(space=space, records=[records[original][2] for original in order]) if order else []
+    for original, result in zip(order, restored, strict=True):
+        index, given, _ = records[original]
+        if result.error is not None:
+            report.error(index, given, result.error)
+            continue
+        report.count(result.outcome, KIND_DECISION)
+        for message in result.warnings:
+            report.warning(index, given, message)
+    for original in records.keys() - set(order):
         index, given, _ = records[original]
         report.error(index, given, "Its 'supersedes' chain forms a cycle; it was not imported.")
 

@@ -9,8 +9,9 @@ export writes ``origin_id or id``, re-imports find a row by either, and API look
 back to ``origin_id`` in the space.
 
 Each function returns ``"imported"`` or ``"duplicate"`` and raises ``RestoreError`` with a
-sentence for a record that cannot be restored. They always write: a dry run calls them inside a
-transaction it rolls back (``importers._restore_records`` says why).
+sentence for a record that cannot be restored (decisions are restored in chunks:
+``restore_decisions``). They always write: a dry run calls them inside a transaction it rolls
+back (``importers._restore_records`` says why).
 
 A restored version is at most ``MAX_RESTORED_VERSION`` (1,000,000,000), far below the integer
 column's 2**31 - 1: every later write adds one to it, and a row at the column's maximum could
@@ -20,35 +21,29 @@ never be written again (nor could the space's consolidation, which writes the ke
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework import serializers
 
-from apps.decisions.api.serializers import DecisionCreateSerializer
-from apps.decisions.models import Decision
 from apps.identity.api.serializers import KernelSectionsSerializer
 from apps.identity.layers import SECTIONS
 from apps.identity.models import Kernel, KernelRevision
 from apps.identity.services import block_key, kernel_update, sections_normalised
 from apps.memory.mif.common import canonical_uuid, derived_id, parse_timestamp
 from apps.memory.mif.writer import describe
-from apps.memory.services import embedding_validate
 from apps.products.api.serializers import ProductStateWriteSerializer
 from apps.products.models import ProductState
 from apps.products.names import clean_product_name
 from apps.products.selectors import product_find
-from apps.products.services import product_ensure
 from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.api.exceptions import to_service_error
 
 IMPORTED, DUPLICATE = "imported", "duplicate"
 MAX_RESTORED_VERSION = 1_000_000_000
-SOURCE_MAX = 32
 SUMMARY_MAX = 100_000
 
 
@@ -100,15 +95,30 @@ def _placement(*, space: Space, original: uuid.UUID, kind: str, attempt: int) ->
     return pk, original
 
 
-def _ids_in_space(model, *, space: Space, original: uuid.UUID, kind: str) -> uuid.UUID | None:
-    """The id of the row of ``space`` restored from ``original`` (same id or ``origin_id``), if any."""
+def ids_in_space(model, *, space: Space, originals, kind: str) -> dict[uuid.UUID, uuid.UUID]:
+    """``{original: id}`` of the rows of ``space`` restored from these original ids (same id or
+    ``origin_id``), in one query; an original no row answers to is left out."""
     # Rows restored before ``origin_id`` existed carry the id ``_placement`` derives, without
     # ``origin_id``: still found, so re-importing an old document adds nothing. The original id
     # itself is a row of this space exported and imported back (or one restored before the ids
     # stopped being kept).
-    legacy = derived_id(kind, str(space.id), str(original))
-    rows = model.objects.filter(Q(pk__in=[original, legacy]) | Q(origin_id=original), space=space)
-    return rows.values_list("pk", flat=True).first()
+    originals = set(originals)
+    if not originals:
+        return {}
+    legacy = {derived_id(kind, str(space.id), str(original)): original for original in originals}
+    rows = model.objects.filter(Q(pk__in=[*originals, *legacy]) | Q(origin_id__in=originals), space=space)
+    found: dict = {}
+    # In the model's ordering, so each original gets the row a lookup of it alone took first.
+    for pk, origin_id in rows.values_list("pk", "origin_id"):
+        for original in (pk if pk in originals else None, legacy.get(pk), origin_id):
+            if original in originals:
+                found.setdefault(original, pk)
+    return found
+
+
+def _ids_in_space(model, *, space: Space, original: uuid.UUID, kind: str) -> uuid.UUID | None:
+    """The id of the row of ``space`` restored from ``original`` (same id or ``origin_id``), if any."""
+    return ids_in_space(model, space=space, originals=[original], kind=kind).get(original)
 
 
 # -- product states --------------------------------------------------------------------------------
@@ -162,160 +172,6 @@ def product_restore(*, space: Space, data: dict) -> str:
                 return DUPLICATE
             # … or a row of another space holds the derived id: once more, with a random one.
     raise RestoreError("The product could not be stored (its id is taken).")
-
-
-# -- decisions -------------------------------------------------------------------------------------
-DECISION_FIELDS = ("decision", "product_name", "reasoning", "tags", "affects_products", "alternatives", "decided_at")
-SUPERSEDE_KEYS = ("supersedes", "superseded_by")
-
-
-@dataclass
-class DecisionRecord:
-    """A decision validated for restore: its original id, the original ids its ``supersedes`` and
-    ``superseded_by`` name, fields (with the vector's columns when the memory carried one)."""
-
-    original: uuid.UUID
-    supersedes: uuid.UUID | None
-    fields: dict
-    created_at: datetime
-    source: str
-    superseded_by: uuid.UUID | None = None
-
-
-def _vector_fields(embeddings) -> dict:
-    """The decision's vector columns from its memory's MIF ``embeddings`` (checked as a generic
-    memory's are), or none: a decision without one is embedded again by the embedding task."""
-    try:
-        vector, model, dimensions = embedding_validate(embeddings)
-    except errors.ValidationFailed as exc:
-        raise RestoreError(describe(exc)) from None
-    if vector is None:
-        return {}
-    return {"embedding": vector, "embedding_model": model, "embedding_dimensions": dimensions}
-
-
-def decision_check(data: dict, embeddings=None) -> DecisionRecord:
-    """Validate a decision record (the API's rules) and its memory's ``embeddings``; raises RestoreError."""
-    original = _uuid(data)
-    supersedes, superseded_by = (_uuid(data, key) if data.get(key) is not None else None for key in SUPERSEDE_KEYS)
-    # A link to itself is no link (the database forbids it; the document order ignores it).
-    supersedes, superseded_by = (None if value == original else value for value in (supersedes, superseded_by))
-    fields = _check(DecisionCreateSerializer(data={key: data[key] for key in DECISION_FIELDS if key in data}))
-    fields |= _vector_fields(embeddings)
-    source = data.get("source") or "mif"
-    if not isinstance(source, str) or len(source) > SOURCE_MAX:
-        raise RestoreError(f"source: Must be text of at most {SOURCE_MAX} characters.")
-    now = timezone.now()
-    return DecisionRecord(original, supersedes, fields, _moment(data, "created_at", now), source, superseded_by)
-
-
-def decision_existing(*, space: Space, original: uuid.UUID) -> uuid.UUID | None:
-    """The id of the space's decision restored from (or identical to) ``original``, if any."""
-    return _ids_in_space(Decision, space=space, original=original, kind="decision")
-
-
-def decision_restore(*, space: Space, record: DecisionRecord, supersedes_id: uuid.UUID | None) -> str:
-    """Store one validated decision (its product is created when missing).
-
-    ``supersedes_id`` is the id the superseded decision has in this space. When that decision is
-    not here, the record's ``supersedes`` is kept in ``supersedes_pending`` for ``decision_adopt``.
-    """
-    if decision_existing(space=space, original=record.original):
-        return DUPLICATE
-    fields = dict(record.fields)
-    product_name = fields.pop("product_name")
-    decided_at = fields.pop("decided_at", None) or record.created_at
-    for attempt in range(2):
-        pk, origin_id = _placement(space=space, original=record.original, kind="decision", attempt=attempt)
-        try:
-            with transaction.atomic():
-                Decision.objects.create(
-                    id=pk,
-                    origin_id=origin_id,
-                    space=space,
-                    product=product_ensure(space=space, name=product_name),
-                    supersedes_id=supersedes_id,
-                    supersedes_pending=record.supersedes if supersedes_id is None else None,
-                    source=record.source,
-                    decided_at=decided_at,
-                    **fields,
-                )
-                Decision.objects.filter(pk=pk).update(created_at=record.created_at)
-            return IMPORTED
-        except IntegrityError as exc:
-            if decision_existing(space=space, original=record.original):
-                return DUPLICATE  # a concurrent import stored it first
-            if supersedes_id is not None and "supersedes" in str(exc):
-                raise RestoreError("The decision it supersedes is already superseded by another decision.") from None
-            if attempt or not Decision.objects.filter(pk=pk).exists():
-                raise
-            # A row of another space holds the derived id: once more, with a random one.
-    raise RestoreError("The decision could not be stored (its id is taken).")
-
-
-def decisions_awaited(*, space: Space) -> set[uuid.UUID]:
-    """The original ids some decision of the space names in ``supersedes`` but that are not here."""
-    rows = Decision.objects.filter(space=space, supersedes_pending__isnull=False, supersedes__isnull=True)
-    return set(rows.values_list("supersedes_pending", flat=True))
-
-
-def decision_adopt(*, space: Space, record: DecisionRecord, row_id: uuid.UUID, awaited: set) -> list[str]:
-    """Make the links that waited for the decision ``record`` (stored as ``row_id``) to arrive.
-
-    Its successor is a decision of the space that named it in ``supersedes`` before it was here
-    (``awaited``, from ``decisions_awaited``, spares the lookup when none did), else the decision
-    its record names in ``superseded_by``, when the space holds that one and it supersedes nothing
-    (nor waits for another decision). The rules of ``supersedes`` hold: a decision is superseded
-    at most once and no chain closes a cycle. A link they forbid is not made (the successor stops
-    waiting); each is returned as a sentence for the report.
-    """
-    successors = []
-    if record.original in awaited:
-        waiting = Decision.objects.filter(space=space, supersedes_pending=record.original, supersedes__isnull=True)
-        successors += waiting.order_by("created_at", "id").values_list("pk", flat=True)
-    if record.superseded_by is not None:
-        named = decision_existing(space=space, original=record.superseded_by)
-        free = Decision.objects.filter(pk=named, supersedes__isnull=True, supersedes_pending__isnull=True)
-        if named is not None and named != row_id and named not in successors and free.exists():
-            successors.append(named)
-    return [problem for newer in successors if (problem := _link(newer=newer, older=row_id))]
-
-
-def _link(*, newer: uuid.UUID, older: uuid.UUID) -> str | None:
-    """``newer`` supersedes ``older`` from now on; or why not (its waiting ends either way)."""
-    with transaction.atomic():
-        row = Decision.objects.select_for_update().filter(pk=newer, supersedes__isnull=True).first()
-        if row is None:
-            return None  # a concurrent import linked it first
-        label = row.origin_id or row.id
-        if Decision.objects.filter(pk=older, superseded_by__isnull=False).exists():
-            problem = f"Not linked to decision {label}, which supersedes it: it is already superseded by another."
-        elif _supersedes_chain_reaches(start=older, target=newer):
-            problem = f"Not linked to decision {label}, which supersedes it: the link would close a cycle."
-        else:
-            try:
-                with transaction.atomic():
-                    # The trigger of decisions/0002 marks ``older.superseded_by``.
-                    Decision.objects.filter(pk=newer).update(supersedes_id=older, supersedes_pending=None)
-                return None
-            except IntegrityError:
-                # Another decision superseded it since the check (the one-to-one key refuses a second).
-                problem = f"Not linked to decision {label}, which supersedes it: it is already superseded by another."
-        Decision.objects.filter(pk=newer).update(supersedes_pending=None)
-        return problem
-
-
-def _supersedes_chain_reaches(*, start: uuid.UUID, target: uuid.UUID) -> bool:
-    """Whether following ``supersedes`` from ``start`` leads to ``target`` (one recursive query)."""
-    table = Decision._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH RECURSIVE chain(id) AS (SELECT supersedes_id FROM {table} WHERE id = %s "
-            f"UNION SELECT d.supersedes_id FROM {table} d JOIN chain ON d.id = chain.id) "
-            "SELECT EXISTS (SELECT 1 FROM chain WHERE id = %s)",
-            [start, target],
-        )
-        return cursor.fetchone()[0]
 
 
 # -- the kernel layer ------------------------------------------------------------------------------
