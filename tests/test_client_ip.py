@@ -6,10 +6,11 @@ import secrets
 import time
 
 import pytest
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 
 from synchronex.api import ratelimit
 from synchronex.api.client_ip import client_ip
+from tests.support.quota import wait_for_fresh_ip_window, wait_for_fresh_minute_margin
 
 
 def request_from(peer: str, forwarded: str | None = None):
@@ -33,6 +34,10 @@ def request_from(peer: str, forwarded: str | None = None):
         (1, "", "10.0.0.1"),
         (1, "unknown", "10.0.0.1"),
         (1, "1.2.3.4:5678", "10.0.0.1"),
+        # An IPv4 client written IPv4-mapped counts as that IPv4 address, never as IPv6 (whose /64
+        # bucket, ``::``, all such clients would share).
+        (1, "::ffff:203.0.113.9", "203.0.113.9"),
+        (1, "6.6.6.6, ::FFFF:cb00:7109", "203.0.113.9"),
     ],
 )
 def test_the_client_is_the_entry_the_trusted_proxies_appended(settings, hops, forwarded, expected):
@@ -40,8 +45,59 @@ def test_the_client_is_the_entry_the_trusted_proxies_appended(settings, hops, fo
     assert client_ip(request_from("10.0.0.1", forwarded)) == expected
 
 
+@pytest.mark.parametrize("hops", [0, 1, 2])
+def test_an_ipv4_mapped_peer_address_counts_as_its_ipv4_address(settings, hops):
+    # gunicorn on a dual-stack [::] socket sees IPv4 clients this way (and so does a short header).
+    settings.TRUSTED_PROXY_HOPS = hops
+    assert client_ip(request_from("::ffff:198.51.100.4", "203.0.113.9" if hops == 2 else None)) == "198.51.100.4"
+
+
 def _guess() -> str:
     return "sx_live_" + secrets.token_urlsafe(32)
+
+
+MAPPED_CLIENTS = [f"::ffff:9.9.7.{n}" for n in range(1, 4)]
+ANOTHER_MAPPED_CLIENT = "::ffff:203.0.113.77"
+
+
+@pytest.mark.django_db
+def test_ipv4_mapped_clients_have_a_login_budget_each(settings, make_user):
+    """They all used to land in django-ratelimit's IPv6 /64 bucket ``::``: a few guessers written
+    ``::ffff:a.b.c.d`` locked every such client out of the login form."""
+    settings.TRUSTED_PROXY_HOPS = 1
+    settings.LOGIN_RATE = "2/m"
+    wait_for_fresh_ip_window(5, address="9.9.7.1")
+    user = make_user(password="right password 42!")
+    client = Client()
+    guesses = [
+        client.post("/accounts/login/", {"username": user.email, "password": "wrong"}, HTTP_X_FORWARDED_FOR=address)
+        for address in MAPPED_CLIENTS
+    ]
+    assert [answer.status_code for answer in guesses] == [200, 200, 200]
+    right = {"username": user.email, "password": "right password 42!"}
+    assert client.post("/accounts/login/", right, HTTP_X_FORWARDED_FOR=ANOTHER_MAPPED_CLIENT).status_code == 302
+    # Each is still counted, as its IPv4 address (the same client written either way).
+    wrong = {"username": user.email, "password": "wrong"}
+    client = Client()  # signed out
+    assert client.post("/accounts/login/", wrong, HTTP_X_FORWARDED_FOR="9.9.7.1").status_code == 200
+    assert client.post("/accounts/login/", wrong, HTTP_X_FORWARDED_FOR=MAPPED_CLIENTS[0]).status_code == 429
+
+
+@pytest.mark.django_db
+def test_ipv4_mapped_clients_have_a_bearer_failure_budget_each(settings):
+    settings.TRUSTED_PROXY_HOPS = 1
+    settings.API_AUTH_FAILURES_PER_MINUTE = 2
+    wait_for_fresh_minute_margin(8)
+    client = Client()
+
+    def status(address: str) -> int:
+        return client.get(
+            "/api/v1/scope", HTTP_AUTHORIZATION=f"Bearer {_guess()}", HTTP_X_FORWARDED_FOR=address
+        ).status_code
+
+    assert [status(address) for address in MAPPED_CLIENTS] == [401, 401, 401]
+    assert status(ANOTHER_MAPPED_CLIENT) == 401
+    assert [status("9.9.7.1"), status(MAPPED_CLIENTS[0])] == [401, 429]
 
 
 def test_behind_a_balancer_failed_tokens_count_per_client_and_never_fail_the_request(api, settings):

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
+from apps.accounts.forms import ApiKeyAdminForm
 from apps.accounts.models import ApiKey, User
 from apps.accounts.services import api_keys_revoke, users_delete
 from apps.accounts.views import throttled_page
@@ -43,13 +44,43 @@ def _throttled_admin_login(request, extra_context=None):
 
 admin.site.login = _throttled_admin_login
 
+_admin_password_change = admin.site.password_change
+
+
+def _throttled_admin_password_change(request, extra_context=None):
+    # Its form checks the current password: without the login's per-IP budget, anyone holding a
+    # staff session (a borrowed laptop, a stolen cookie) could guess it without limit.
+    if request.method == "POST":
+        wait = ip_throttled(request, group="login", rate=settings.LOGIN_RATE)
+        if wait is not None:
+            return throttled_page(request, wait)
+    return _admin_password_change(request, extra_context)
+
+
+admin.site.password_change = _throttled_admin_password_change
+
 
 admin.site.unregister(Group)
 
 
 @admin.register(Group)
 class GroupAdmin(BoundedAdmin, BaseGroupAdmin):
-    """Django's group admin with what every admin here shares (``?name__regex=(`` answered 500)."""
+    """Django's group admin with what every admin here shares (``?name__regex=(`` answered 500).
+
+    Groups are rights: adding, changing or deleting one is for superusers only, as rights are on
+    the user page (``RIGHTS``). Otherwise ``change_group`` alone would let a staff member add any
+    permission to their own group (``change_user``, then set a customer's password). Other staff
+    allowed to view groups see them read-only.
+    """
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
 
 
 # What a staff member allowed to change users could otherwise give themselves or another account.
@@ -200,6 +231,7 @@ class ApiKeyAdmin(BoundedAdmin, NoSecretLookupsMixin, admin.ModelAdmin):
     # Scope and expiry are the owner's choice at creation: raising a read key to write, or
     # reviving an expired key, is not staff's to do. Staff may rename or revoke a key.
     readonly_fields = ["key_prefix", "user", "scope", "expires_at", "created_at", "last_used_at", "revoked_at"]
+    form = ApiKeyAdminForm  # a new name keeps the rule of the keys page and the API
     actions = ["revoke"]
 
     def has_add_permission(self, request):

@@ -5,6 +5,14 @@ from apps.accounts.services import KEY_NAME_CONTROL_CHARACTERS
 from apps.products.names import has_control_character
 
 
+def clean_key_name(name: str) -> str:
+    """``name`` if ``api_key_create`` would take it; else the error shown beside the field (not an
+    error page), by the keys page and the admin alike."""
+    if has_control_character(name):
+        raise forms.ValidationError(KEY_NAME_CONTROL_CHARACTERS)
+    return name
+
+
 class ApiKeyCreateForm(forms.Form):
     name = forms.CharField(max_length=100, strip=True)
     scope = forms.ChoiceField(choices=ApiKey.Scope.choices, initial=ApiKey.Scope.READ)
@@ -13,8 +21,15 @@ class ApiKeyCreateForm(forms.Form):
     )
 
     def clean_name(self) -> str:
-        # As ``api_key_create`` refuses it, said here beside the field rather than as an error page.
-        name = self.cleaned_data["name"]
-        if has_control_character(name):
-            raise forms.ValidationError(KEY_NAME_CONTROL_CHARACTERS)
-        return name
+        return clean_key_name(self.cleaned_data["name"])
+
+
+class ApiKeyAdminForm(forms.ModelForm):
+    """The admin's key form: staff may rename a key, within the rule the owner's pages keep."""
+
+    class Meta:
+        model = ApiKey
+        fields = ["name"]
+
+    def clean_name(self) -> str:
+        return clean_key_name(self.cleaned_data["name"])

@@ -2,7 +2,9 @@
 
 Only public clients using the authorization code grant (with refresh) may register. Redirect
 URIs must be absolute https URIs, or plain http on a loopback host (RFC 8252 §7.3), with no
-fragment, no user information, no wildcard and no whitespace (DOT stores them space-separated).
+fragment, no user information, no wildcard and no whitespace (DOT stores them space-separated),
+no backslash or "%" in the host, and valid by oauthlib's own RFC 3986 check, the one each authorization
+request's redirect_uri must pass.
 They must be ASCII: an authorization request's redirect_uri is compared with the registered one
 as sent, and clients send an internationalised host in punycode and a path percent-encoded, so a
 Unicode URI could be registered but never used; the refusal names the ASCII form to register.
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
+
+from oauthlib.uri_validate import is_absolute_uri
 
 from apps.products.names import has_control_character
 
@@ -63,6 +67,14 @@ def redirect_uri_problem(uri) -> str | None:
         return "must not contain user information (user@host)"
     if "*" in parts.netloc:
         return "must not contain wildcards"
+    # RFC 7591 §3.2.2 asks to refuse URIs that could not work or would mislead. A backslash in the
+    # authority is no URI (oauthlib refuses it at every authorization; browsers read it as "/"),
+    # and no host name holds a "%": ``trusted.example%40evil.example`` would be named on the
+    # consent page as a host the user trusts.
+    if "\\" in parts.netloc:
+        return "must not contain a backslash (\\) in its host"
+    if "%" in parts.netloc:
+        return "must not contain % in its host (percent-encoding is for the path and query)"
     if not parts.hostname:
         return "must name a host"
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
@@ -71,6 +83,10 @@ def redirect_uri_problem(uri) -> str | None:
         ascii_form = _ascii_form(parts)
         advice = f": register {ascii_form}" if ascii_form else ""
         return f"({uri}) must be ASCII, its host in punycode and other characters percent-encoded{advice}"
+    if not is_absolute_uri(uri):
+        # oauthlib's own check of every authorization request's redirect_uri: one it refuses
+        # could be registered but never used.
+        return "is not a valid URI (RFC 3986): percent-encode other characters, and % only as %XX"
     return None
 
 

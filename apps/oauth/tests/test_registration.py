@@ -74,6 +74,12 @@ def test_accepts_https_and_loopback_http_redirect_uris(base_url, uri):
         ("https:///cb", "host"),
         ("https://notes.example.com:99999/cb", "not a valid URI"),
         ("", "non-empty"),
+        # Never usable (every authorization with them answers "Invalid redirect URI."), or shown
+        # on the consent page as a host they do not name.
+        ("https://evil.example\\.trusted.example/cb", "backslash"),
+        ("https://trusted.example%40evil.example/cb", "% in its host"),
+        ("https://notes.example.com/c\\b", "not a valid URI (RFC 3986)"),
+        ("https://notes.example.com/cb%zz", "not a valid URI (RFC 3986)"),
     ],
 )
 def test_refuses_bad_redirect_uris(base_url, uri, why):
