@@ -74,6 +74,8 @@ NOT_IN_ADMIN = {
     "api.ContextStamp": "a number per account that triggers change; it tells web processes what to read again",
     "api.QuotaCount": "request counts per account; the user page shows today's (usage today)",
     "decisions.DecisionWord": "the words of a space's decisions, derived by triggers for typo correction",
+    "memory.ProductSearch": "a product state's search document, derived by triggers for memory search",
+    "memory.KernelSearch": "a kernel layer's search document, derived by triggers for memory search",
 }
 
 # Queries of a changelist and of a change page, after one warm-up load (framework caches such

@@ -177,3 +177,55 @@ class ConsolidationJob(models.Model):
 
     def __str__(self) -> str:
         return f"Consolidation {self.id} ({self.status})"
+
+
+# -- search documents kept by PostgreSQL for memory search (migration 0007) ----------------------
+# Memory search ranks product states and kernel layers by a weighted document (A/B/C, the
+# ``SEARCH_CONFIG`` of every other type) and matches typos by trigram word similarity on their
+# text. Built per search, both cost every row of the space on every call (seconds for 50 products
+# with full lists: word_similarity alone is ~0.1 s over one product's ~150 KB of text), and
+# nothing could be indexed. Triggers keep them here for every write path (API, import, admin,
+# consolidation), each table with space-led GIN indexes as the other types have. They are side
+# tables rather than generated columns so the many reads of product states and kernel layers
+# (every request reads the kernel) do not carry them along. Rows go with their product or layer
+# (ON DELETE CASCADE in the database, so Django's deletions need no extra statement).
+class ProductSearch(models.Model):
+    """The search document (name A, lists B, status and handoff C) and text of one product state."""
+
+    product = models.OneToOneField(
+        "products.ProductState", primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    space = models.ForeignKey(Space, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+")
+    document = SearchVectorField()
+    text = models.TextField()
+
+    class Meta:
+        indexes = [
+            GinIndex(fields=["space", "document"], name="productsearch_space_document"),
+            GinIndex(F("space"), OpClass("text", name="gin_trgm_ops"), name="productsearch_space_text_trgm"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Search document of product {self.product_id}"
+
+
+class KernelSearch(models.Model):
+    """The search document (identity A, products and constraints B, model preferences C) and text
+    of one kernel layer, as the personal scope searches it (a workspace merges two layers per
+    caller, and searches that one merged row as it is)."""
+
+    kernel = models.OneToOneField(
+        "identity.Kernel", primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    space = models.ForeignKey(Space, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+")
+    document = SearchVectorField()
+    text = models.TextField()
+
+    class Meta:
+        indexes = [
+            GinIndex(fields=["space", "document"], name="kernelsearch_space_document"),
+            GinIndex(F("space"), OpClass("text", name="gin_trgm_ops"), name="kernelsearch_space_text_trgm"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Search document of kernel {self.kernel_id}"

@@ -3,15 +3,17 @@
 Each type (``identity``, ``product``, ``decision``, ``memory``, ``signal``) is served by a
 ``SearchSource`` registered under its name. A source gives two things:
 
-- ``candidates(ctx)``: a queryset of its matching rows in the space, annotated with the four
-  columns every source shares (``hit_type``, ``hit_id``, ``hit_score``, ``hit_updated``), or
-  ``None`` when it cannot match (e.g. a product filter on a type without products);
+- ``candidates(ctx)``: a queryset of its matching rows in the space, annotated with the
+  columns every source shares (``HIT_COLUMNS``, made by ``hits``), or ``None`` when it cannot
+  match (e.g. a product filter on a type without products);
 - ``items(ctx, ids)``: the result items ``{type, id, product, title, snippet, score,
   updated_at}`` of the given row ids (only the rows of the requested page).
 
-The engine unions the candidates of the requested sources (``UNION ALL``), counts and pages
-them in the database in one global order, then asks each source for the items of its rows on
-that page. The number of queries is bounded by the number of types, whatever the data.
+The engine unions the candidates of the requested sources (``UNION ALL``), pages them in the
+database in one global order and counts them in the same statement, then asks each source for
+the items of its rows on that page. The number of queries is bounded by the number of types,
+whatever the data. A typo-only match is scored only when the page reaches below the full-text
+matches (``PAGE_SQL``).
 
 Scores are comparable across types: a full-text match (``websearch_to_tsquery`` over the
 source's weighted document) scores ``0.5 + 0.5 · ts_rank/(ts_rank + 1)``, in (0.5, 1); a
@@ -49,7 +51,9 @@ SEARCH_TYPES = ("identity", "product", "decision", "memory", "signal")
 # Either one opens memory search (SPEC §2): memory:read for every hit but decisions, decisions:read
 # for those; each source is served only to a token holding its ``required_scope``.
 SEARCH_SCOPES = ("memory:read", "decisions:read")
-HIT_COLUMNS = ("hit_type", "hit_id", "hit_score", "hit_updated")
+# ``hit_rank``: a full-text match's score, NULL for a typo-only match; ``hit_text``: what a
+# typo-only match's score compares with the query (NULL for full-text matches).
+HIT_COLUMNS = ("hit_type", "hit_id", "hit_rank", "hit_text", "hit_updated")
 # pg_trgm's default word_similarity_threshold: what the ``%>`` operator (and its index) accepts.
 FUZZY_THRESHOLD = 0.6
 HIGHLIGHT = "**"
@@ -167,15 +171,17 @@ def hits(
         .annotate(
             hit_type=Value(type_, output_field=TextField()),
             hit_id=F("pk"),
-            hit_score=Case(
-                # Full-text matches always outrank typo-only matches (see the module docstring).
+            # Full-text matches always outrank typo-only matches (see the module docstring),
+            # which the engine scores, 0.5 · similarity, only when the page reaches them.
+            hit_rank=Case(
                 When(
                     Q(hit_document=ctx.query),
                     then=Value(0.5) + Value(0.5) * SearchRank(F("hit_document"), ctx.query, normalization=32),
                 ),
-                default=Value(0.5) * F("hit_fuzzy"),
+                default=None,
                 output_field=FloatField(),
             ),
+            hit_text=Case(When(Q(hit_document=ctx.query), then=None), default=text, output_field=TextField()),
             hit_updated=updated,
         )
         .order_by()
@@ -205,6 +211,26 @@ def shorten(text: str, limit: int = 120) -> str:
 
 
 # -- the engine ---------------------------------------------------------------------------------
+# One statement pages the hits in their global order and counts them all (the window frames the
+# whole union, before LIMIT): a count of its own evaluated every source's filters a second time.
+# A typo-only match scores at most 0.5, so when more full-text matches than the page reaches
+# score above 0.5 (``strong``), none can be on the page: its score, a word_similarity over its
+# text (~25 µs for a decision, ~0.1 s for a product with full lists), is not computed (0 sorts
+# it below them). OFFSET 0 keeps the hits a subquery of their own, so the window holds only their
+# columns: pulled up, it held each row's text and document for the scores computed above it
+# (14 MB, on disk, for 15,000 decisions).
+PAGE_SQL = f"""
+SELECT hit_type, hit_id,
+       CASE WHEN hit_rank IS NOT NULL THEN hit_rank
+            WHEN strong >= %s THEN 0
+            ELSE 0.5 * word_similarity({PositiveWords.template % {"expressions": "%s"}}, hit_text) END AS hit_score,
+       total
+FROM (SELECT hit_type, hit_id, hit_rank, hit_text, hit_updated, count(*) OVER () AS total,
+             count(*) FILTER (WHERE hit_rank > 0.5) OVER () AS strong
+      FROM ({{hits}} OFFSET 0) hits) counted
+ORDER BY hit_score DESC, hit_updated DESC, hit_type, hit_id LIMIT %s OFFSET %s"""
+
+
 def memory_search(
     *,
     space: Space,
@@ -231,19 +257,20 @@ def memory_search(
     if not candidates:
         return [], 0
     union = candidates[0].union(*candidates[1:], all=True) if len(candidates) > 1 else candidates[0]
-    with unprepared():
-        count = union.count()
-        if offset >= count:
-            return [], count
-        ordered = union.order_by("-hit_score", "-hit_updated", "hit_type", "hit_id")
-        page = list(ordered[offset : offset + limit])
+    hits_sql, params = union.query.sql_with_params()
+    with unprepared() as cursor:
+        cursor.execute(PAGE_SQL.format(hits=hits_sql), [offset + limit, ctx.q, *params, limit, offset])
+        page = cursor.fetchall()
+        if not page:  # past the last hit, if any: count them on their own (filters only, no scores)
+            return [], union.count() if offset else 0
+    count = page[0][3]
     ids_by_type: dict[str, list] = {}
-    for row in page:
-        ids_by_type.setdefault(row["hit_type"], []).append(row["hit_id"])
+    for hit_type, hit_id, _, _ in page:
+        ids_by_type.setdefault(hit_type, []).append(hit_id)
     items = {t: SOURCES[t].items(ctx, ids) for t, ids in ids_by_type.items()}
     results = []
-    for row in page:
-        item = items[row["hit_type"]].get(row["hit_id"])
+    for hit_type, hit_id, score, _ in page:
+        item = items[hit_type].get(hit_id)
         if item is not None:  # deleted between the two queries
-            results.append({**item, "score": round(row["hit_score"], 6)})
+            results.append({**item, "score": round(score, 6)})
     return results, count

@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce, Left, Lower
 from apps.decisions.models import Decision
 from apps.identity.models import Kernel
 from apps.identity.selectors import kernel_layers, kernel_merged_sections
-from apps.memory.models import SEARCH_CONFIG, Memory
+from apps.memory.models import SEARCH_CONFIG, KernelSearch, Memory, ProductSearch
 from apps.memory.search import (
     ConcatWS,
     JsonStrings,
@@ -46,7 +46,8 @@ def _product_ids(ctx: SearchContext):
 # JSON value on the row of the workspace layer (or, before that exists, the caller's own layer).
 # Nothing of another member's personal layer is ever read.
 KERNEL_SECTIONS = ("identity", "products", "constraints", "model_preferences")
-LAYER_UPDATED = Coalesce("updated_at", "created_at")
+# When the layer last changed, read from its search row (``KernelSearch``).
+LAYER_UPDATED = Coalesce("kernel__updated_at", "kernel__created_at")
 
 
 def _effective_layer(ctx: SearchContext):
@@ -74,84 +75,91 @@ def _kernel_text(sections: dict | None = None) -> ConcatWS:
 def kernel_candidates(ctx: SearchContext):
     if ctx.product:
         return None  # the kernel belongs to no single product
-    rows, sections, updated = Kernel.objects.filter(space=ctx.space), None, LAYER_UPDATED
     effective = _effective_layer(ctx)
-    if effective is not None:
-        row, sections, stamp = effective
-        if row is None:
-            return None
-        rows, updated = Kernel.objects.filter(pk=row.pk), Value(stamp, output_field=DateTimeField())
+    if effective is None:  # the space's own layer: its stored document and text (memory 0007)
+        return hits(
+            KernelSearch.objects.filter(space=ctx.space),
+            ctx,
+            type_="identity",
+            document=F("document"),
+            text=F("text"),
+            updated=LAYER_UPDATED,
+            fuzzy_filter=Q(text__trigram_word_similar=ctx.fuzzy_words),  # served by the trigram index
+        )
+    row, sections, stamp = effective
+    if row is None:
+        return None
+    # One merged row, built for this caller: its document is made here (the same expressions
+    # as the stored one's).
     document = (
         _vector(_section(sections, "identity"), weight="A")
         + _vector(_section(sections, "products"), _section(sections, "constraints"), weight="B")
         + _vector(_section(sections, "model_preferences"), weight="C")
     )
     return hits(
-        rows,
+        Kernel.objects.filter(pk=row.pk),
         ctx,
         type_="identity",
         document=document,
         text=_kernel_text(sections),
-        updated=updated,
+        updated=Value(stamp, output_field=DateTimeField()),
     )
 
 
 def kernel_items(ctx: SearchContext, ids: list) -> dict:
-    rows, sections, updated = Kernel.objects.filter(space=ctx.space, pk__in=ids), None, LAYER_UPDATED
     effective = _effective_layer(ctx)
-    if effective is not None:
+    if effective is None:
+        rows = KernelSearch.objects.filter(space=ctx.space, pk__in=ids).annotate(
+            snippet=headline(ctx, F("text")), updated=LAYER_UPDATED
+        )
+    else:
         row, sections, stamp = effective
-        rows = Kernel.objects.filter(pk__in=[row.pk] if row is not None and row.pk in ids else [])
-        updated = Value(stamp, output_field=DateTimeField())
-    rows = rows.annotate(snippet=headline(ctx, _kernel_text(sections)), updated=updated)
+        rows = Kernel.objects.filter(pk__in=[row.pk] if row is not None and row.pk in ids else []).annotate(
+            snippet=headline(ctx, _kernel_text(sections)), updated=Value(stamp, output_field=DateTimeField())
+        )
     return {
-        row["id"]: {
+        row["layer"]: {
             "type": "identity",
-            "id": row["id"],
+            "id": row["layer"],
             "product": None,
             "title": "Identity Kernel",
             "snippet": row["snippet"],
             "updated_at": row["updated"],
         }
-        for row in rows.values("id", "snippet", "updated")
+        for row in rows.annotate(layer=F("pk")).values("layer", "snippet", "updated")
     }
 
 
-# -- product: product states ---------------------------------------------------------------------
-def _product_lists() -> list[JsonStrings]:
-    return [JsonStrings(name) for name in ("what_works", "what_is_blocked", "open_questions")]
-
-
-def _product_text() -> ConcatWS:
-    return ConcatWS(F("name"), F("status"), *_product_lists(), F("next_session_starts_here"), F("last_session_summary"))
-
-
+# -- product: product states, by their stored document and text (memory 0007) -------------------
 def product_candidates(ctx: SearchContext):
-    rows = ProductState.objects.filter(space=ctx.space)
+    rows = ProductSearch.objects.filter(space=ctx.space)
     if ctx.product:
-        rows = rows.filter(pk__in=_product_ids(ctx))
-    document = (
-        _vector("name", weight="A")
-        + _vector(*_product_lists(), weight="B")
-        + _vector("status", "next_session_starts_here", "last_session_summary", weight="C")
+        rows = rows.filter(product__in=_product_ids(ctx))
+    return hits(
+        rows,
+        ctx,
+        type_="product",
+        document=F("document"),  # name A, lists B, status and handoff C
+        text=F("text"),
+        updated=F("product__updated_at"),
+        fuzzy_filter=Q(text__trigram_word_similar=ctx.fuzzy_words),  # served by the trigram index
     )
-    return hits(rows, ctx, type_="product", document=document, text=_product_text(), updated=F("updated_at"))
 
 
 def product_items(ctx: SearchContext, ids: list) -> dict:
     rows = (
-        ProductState.objects.filter(space=ctx.space, pk__in=ids)
-        .annotate(snippet=headline(ctx, _product_text()))
-        .values("id", "name", "snippet", "updated_at")
+        ProductSearch.objects.filter(space=ctx.space, pk__in=ids)
+        .annotate(snippet=headline(ctx, F("text")), name=F("product__name"), updated=F("product__updated_at"))
+        .values("product_id", "name", "snippet", "updated")
     )
     return {
-        row["id"]: {
+        row["product_id"]: {
             "type": "product",
-            "id": row["id"],
+            "id": row["product_id"],
             "product": row["name"],
             "title": row["name"],
             "snippet": row["snippet"],
-            "updated_at": row["updated_at"],
+            "updated_at": row["updated"],
         }
         for row in rows
     }

@@ -11,9 +11,9 @@ from apps.products.services import product_ensure, product_state_write
 from apps.scopes.services import space_ensure_personal
 
 URL = "/api/v1/memory/search"
-# The key lookup (with the quota counters), count, page, then one per type on the page; the active
-# space is remembered since the first request (synchronex/api/stamps.py).
-QUERIES_PER_SEARCH = 7
+# The key lookup (with the quota counters), the page (with the total), then one per type on the
+# page; the active space is remembered since the first request (synchronex/api/stamps.py).
+QUERIES_PER_SEARCH = 6
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
