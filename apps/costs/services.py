@@ -67,7 +67,14 @@ def _cost(value, problems: dict) -> Decimal | None:
 
 
 @transaction.atomic
-def cost_event_record(
+def cost_event_record(**fields) -> CostEvent:
+    """Store one AI call's usage and price: the event ``cost_event_build`` makes of ``fields``."""
+    event = cost_event_build(**fields)
+    event.save(force_insert=True)
+    return event
+
+
+def cost_event_build(
     *,
     space: Space,
     provider: str,
@@ -81,7 +88,8 @@ def cost_event_record(
     source: str = "ingest",
     signal_id: str | None = None,
 ) -> CostEvent:
-    """Store one AI call's usage and price.
+    """One AI call's usage and price, checked and priced, as an unsaved event (ingest stores a
+    batch's together with ``bulk_create``; ``cost_event_record`` stores one).
 
     ``cost_usd`` given: kept exactly (rounded half-up to 6 decimals). Absent: computed from the
     ``genai-prices`` table at the price in force at ``occurred_at``; a provider or model the
@@ -115,7 +123,7 @@ def cost_event_record(
         amount = price_usd(
             provider=provider, model=model, input_tokens=input_tokens, output_tokens=output_tokens, at=occurred_at
         )
-    return CostEvent.objects.create(
+    return CostEvent(
         space=space,
         product=product,
         provider=provider,

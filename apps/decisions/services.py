@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.products.models import ProductState
 from apps.products.services import product_ensure, product_touch, products_lock
 from apps.scopes.models import Space
 from synchronex.api import errors
@@ -61,17 +62,23 @@ def decision_create(
     supersedes: uuid.UUID | None = None,
     decided_at: datetime | None = None,
     source: str = "api",
+    locked_product: ProductState | None = None,
 ) -> Decision:
     """Record a decision; creates its product when missing and marks a superseded decision.
 
     Inputs are expected validated (the API serializer); the database constraints still hold
     the limits. ``supersedes`` must name a decision of the same space (else NOT_FOUND) that no
     other decision supersedes yet (else CONFLICT); the database then marks it ``superseded_by``.
+    ``locked_product`` is the product ``product_name`` names when the caller has already found it
+    and locked its row (``product_touch``) in this transaction: a batch of ingested decisions
+    then does not find and lock it again for each one.
     """
-    product = product_ensure(space=space, name=product_name)
-    # The product's row first, then decisions: the order consolidation locks them in, so a
-    # supersede waits for a running consolidation instead of closing a lock cycle with it.
-    product_touch(product_id=product.id)
+    product = locked_product
+    if product is None:
+        product = product_ensure(space=space, name=product_name)
+        # The product's row first, then decisions: the order consolidation locks them in, so a
+        # supersede waits for a running consolidation instead of closing a lock cycle with it.
+        product_touch(product_id=product.id)
     target = _supersede_target(space=space, supersedes=supersedes)
     # Only a superseding insert has a conflict to answer (below), so only it needs a savepoint
     # to answer from; any other failure rolls the whole write back.

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from apps.costs.services import cost_event_record
+from apps.costs.models import CostEvent
+from apps.costs.services import cost_event_build
 from apps.decisions.services import decision_create
 from apps.products.models import ProductState
-from apps.products.names import clean_product_name
+from apps.products.names import clean_product_name, product_name_keys
 from apps.products.selectors import product_by_id, product_find
 from apps.products.services import product_ensure, product_touch, products_lock
 from apps.scopes.models import Space
@@ -67,7 +68,26 @@ def _refield(exc: errors.ServiceError, prefix: str) -> errors.ServiceError:
     return type(exc)(exc.message, details=details)
 
 
-def _apply_decision(*, space: Space, product: ProductState, row: Signal, fields: dict, prefix: str) -> None:
+def _affects_one_per_key(signals: list[dict]) -> list[list[str]]:
+    """Each signal's ``affects_products`` without a product named again in another spelling (the
+    first kept, as ``one_per_key`` keeps it for a decision's own), keyed in one query per batch."""
+    lists = [(signal.get("decision_fields") or {}).get("affects_products") or [] for signal in signals]
+    keys = iter(product_name_keys([name for names in lists for name in names]))
+    kept = []
+    for names in lists:
+        seen: set[str] = set()
+        kept.append([])
+        for name in names:
+            key = next(keys)
+            if key not in seen:
+                seen.add(key)
+                kept[-1].append(name)
+    return kept
+
+
+def _apply_decision(
+    *, space: Space, product: ProductState, row: Signal, fields: dict, affects: list[str], prefix: str
+) -> None:
     try:
         decision = decision_create(
             space=space,
@@ -75,22 +95,24 @@ def _apply_decision(*, space: Space, product: ProductState, row: Signal, fields:
             product_name=product.name,
             reasoning=row.body,
             tags=fields.get("tags"),
-            affects_products=fields.get("affects_products"),
+            affects_products=affects,
             alternatives=fields.get("alternatives"),
             supersedes=fields.get("supersedes"),
             decided_at=row.occurred_at,
             source="ingest",
+            locked_product=product,  # found and locked by ``signals_ingest``, once for the batch
         )
     except (errors.NotFound, errors.Conflict) as exc:
         # Only ``supersedes`` can fail here; name it with the signal's index.
         exc.details = {**(exc.details or {}), "fields": {"supersedes": [exc.message]}}
         raise _refield(exc, f"{prefix}data.") from None
-    Signal.objects.filter(pk=row.pk).update(decision=decision)
+    row.decision = decision  # stored with the batch's other links (``bulk_update``)
 
 
-def _apply_usage(*, space: Space, product: ProductState, row: Signal, usage: dict, prefix: str) -> None:
+def _usage_event(*, space: Space, product: ProductState, row: Signal, usage: dict, prefix: str) -> CostEvent:
+    """The signal's cost event, checked and priced; stored with the batch's others."""
     try:
-        cost_event_record(
+        return cost_event_build(
             space=space,
             product=product,
             occurred_at=row.occurred_at,
@@ -150,7 +172,9 @@ def signals_ingest(*, space: Space, project_id: str, signals: list[dict], batch:
         else {}
     )
 
+    affects = _affects_one_per_key(signals)
     entries = []
+    events: list[CostEvent] = []
     for index, (row, signal) in enumerate(zip(rows, signals, strict=True)):
         if row.pk not in stored:
             first = earlier.get(row.external_id)
@@ -160,10 +184,23 @@ def signals_ingest(*, space: Space, project_id: str, signals: list[dict], batch:
             continue
         prefix = f"signals[{index}]." if batch else ""
         if row.type == "decision":
-            _apply_decision(space=space, product=product, row=row, fields=signal["decision_fields"], prefix=prefix)
+            _apply_decision(
+                space=space,
+                product=product,
+                row=row,
+                fields=signal["decision_fields"],
+                affects=affects[index],
+                prefix=prefix,
+            )
         elif row.type == "ai_usage":
-            _apply_usage(space=space, product=product, row=row, usage=signal["usage"], prefix=prefix)
+            events.append(_usage_event(space=space, product=product, row=row, usage=signal["usage"], prefix=prefix))
         entries.append({"id": row.pk, "type": row.type, "status": row.status})
+    # Once per batch, not per signal: the links of signals to their decisions, the cost events.
+    linked = [row for row in rows if row.decision_id is not None]
+    if linked:
+        Signal.objects.bulk_update(linked, ["decision"])
+    if events:
+        CostEvent.objects.bulk_create(events)
     accepted = len(stored)
     return IngestResult(product=product, signals=entries, accepted=accepted, duplicates=len(rows) - accepted)
 

@@ -55,7 +55,6 @@ from apps.ingest.models import BODY_MAX, EXTERNAL_ID_MAX, SIGNAL_TYPES, SOURCE_M
 from apps.products.api.fields import StrictList, StrictString
 from apps.products.api.serializers import HANDOFF_MAX, LIST_ITEM_MAX
 from apps.products.models import NAME_MAX, ProductState
-from apps.products.names import one_per_key
 from synchronex.api.parsers import exact_decimal
 from synchronex.api.serializers import StrictSerializer
 from synchronex.text import nfc
@@ -174,8 +173,8 @@ class DecisionDataSerializer(StrictSerializer):
     def validate_tags(self, value):
         return list(dict.fromkeys(value))
 
-    def validate_affects_products(self, value):
-        return one_per_key(value)  # as a decision's own (apps.decisions.api.serializers)
+    # A product named twice in ``affects_products`` (in two spellings) keeps its first, as a
+    # decision's own: ``signals_ingest`` drops the repeats of a whole batch in one keying query.
 
 
 class SignalSerializer(StrictSerializer):
