@@ -8,7 +8,13 @@
   delete takes along, per model, instead of Django's nested list of every row: Django loads,
   links and renders each of them (a space with 50,000 cost events made a 6 MB page);
 - lookups the database could only fail on are refused before they run (``SafeLookupsMixin`` in
-  ``synchronex/admin_rules.py``: a regular expression, a NUL character, a malformed array…).
+  ``synchronex/admin_rules.py``: a regular expression, a NUL character, a malformed array…);
+- with ``dates_in_space_only`` (the big per-space tables), the date drill-down only on a list
+  narrowed to one space (``?space=<id>``). Django's runs ``MIN``/``MAX`` and ``SELECT DISTINCT
+  date_trunc(…)`` over every row the list matches: on the whole list, a scan of the whole table
+  on every page; in one space, the space-leading (space, date) index answers it. Elsewhere the
+  date filter's fixed ranges (today, past 7 days, this month, this year) stay, and so do
+  ``?<date>__year=``/``__month=``/``__day=`` links.
 
 The counts come from Django's own deletion ``Collector``, the one ``delete()`` runs: rows it
 loads anyway (models others point at) are counted in memory, rows it removes with a single
@@ -32,7 +38,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
-from synchronex.admin_rules import SafeLookupsMixin
+from synchronex.admin_filters import listed_space
+from synchronex.admin_rules import CheckedChangeList, SafeLookupsMixin
 
 SHOWN = 20  # objects named on a delete page (the selected ones, protected ones); the rest are counted
 
@@ -93,11 +100,13 @@ def _named(obj, admin_site):
     return format_html('{}: <a href="{}">{}</a>', capfirst(opts.verbose_name), url, obj)
 
 
-def counted_deleted_objects(objs, request, admin_site):
+def counted_deleted_objects(objs, request, admin_site, loaded_rows=None):
     """``get_deleted_objects`` with counts: ``(deleted_objects, model_count, perms_needed, protected)``.
 
     ``deleted_objects`` names the selected objects (at most ``SHOWN``) with, nested, one line per
-    other model: its verbose name and how many of its rows go too.
+    other model: its verbose name and how many of its rows go too. ``loaded_rows``, given the
+    selected objects a queryset ``objs`` yields to be named, returns them as the page may show
+    them (``RedactedAdmin`` redacts their text).
     """
     try:
         first = objs[0]
@@ -116,7 +125,10 @@ def counted_deleted_objects(objs, request, admin_site):
         protected.append(f"… and {len(collector.protected) - SHOWN:,} more")
 
     selected = len(objs) if isinstance(objs, (list, tuple)) else objs.count()
-    deleted = [_named(obj, admin_site) for obj in objs[:SHOWN]]
+    shown = list(objs[:SHOWN])
+    if loaded_rows is not None and not isinstance(objs, (list, tuple)):
+        shown = loaded_rows(shown)
+    deleted = [_named(obj, admin_site) for obj in shown]
     if selected > SHOWN:
         deleted.append(f"… and {selected - SHOWN:,} more {root_model._meta.verbose_name_plural}")
     along = [
@@ -132,10 +144,27 @@ def counted_deleted_objects(objs, request, admin_site):
     return deleted, model_count, perms_needed, protected
 
 
+class SpaceDatesChangeList(CheckedChangeList):
+    """A changelist whose date drill-down shows only on a list narrowed to one space."""
+
+    def __init__(self, request, model, list_display, list_display_links, list_filter, date_hierarchy, *args):
+        if listed_space(request) is None:
+            date_hierarchy = None
+        super().__init__(request, model, list_display, list_display_links, list_filter, date_hierarchy, *args)
+
+
 class BoundedAdmin(SafeLookupsMixin):
     """Mixin for every ModelAdmin here (see the module's docstring)."""
 
     show_full_result_count = False
+    dates_in_space_only = False  # True on tables with a (space, date) index and too many rows to scan
+
+    def get_changelist(self, request, **kwargs):
+        return SpaceDatesChangeList if self.dates_in_space_only else super().get_changelist(request, **kwargs)
 
     def get_deleted_objects(self, objs, request):
-        return counted_deleted_objects(objs, request, self.admin_site)
+        return counted_deleted_objects(objs, request, self.admin_site, self.loaded_rows)
+
+    def loaded_rows(self, rows: list) -> list:
+        """Rows a page loaded itself (the selection it names), as that page may show them."""
+        return rows

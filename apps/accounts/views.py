@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
@@ -17,6 +18,8 @@ from apps.accounts.forms import ApiKeyCreateForm
 from apps.accounts.services import api_key_create, api_key_revoke
 from synchronex.api import errors
 from synchronex.api.ratelimit import ip_throttled
+
+PAGE_SIZE = 50  # rows per settings page (keys here, apps on /settings/apps)
 
 
 def throttled_page(request, wait: int):
@@ -59,7 +62,8 @@ class LogoutView(auth_views.LogoutView):
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_keys(request):
-    """List the user's keys; create one (its raw value is shown once, on this response only)."""
+    """List the user's keys a page at a time (``?page=``, newest first); create one (its raw value
+    is shown once, on this response only, with the first page)."""
     created_raw = None
     form = ApiKeyCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -69,8 +73,11 @@ def api_keys(request):
             user=request.user, name=form.cleaned_data["name"], scope=form.cleaned_data["scope"], expires_at=expires_at
         )
         form = ApiKeyCreateForm()
-    keys = request.user.api_keys.order_by("-created_at")
-    response = render(request, "accounts/api_keys.html", {"form": form, "keys": keys, "created_raw": created_raw})
+    keys = request.user.api_keys.order_by("-created_at", "-id")
+    # get_page: a missing, malformed or too large ?page= is the first or last page, never an error.
+    page = Paginator(keys, PAGE_SIZE).get_page(None if created_raw else request.GET.get("page"))
+    context = {"form": form, "keys": page.object_list, "page": page, "created_raw": created_raw}
+    response = render(request, "accounts/api_keys.html", context)
     if created_raw:
         response["Cache-Control"] = "no-store"
     return response

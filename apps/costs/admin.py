@@ -29,10 +29,11 @@ class CostEventAdmin(BoundedAdmin, DeletedOnlyWithOwnerMixin, admin.ModelAdmin):
         "unpriced",
         "source",
     )
-    list_filter = ("source", "unpriced", top_values_filter("provider"))
+    list_filter = ("occurred_at", "source", "unpriced", top_values_filter("provider"))
     search_fields = ("provider", "model", "operation", "space__name", "product__name", "signal_id")
     list_select_related = ("space", "product")
     date_hierarchy = "occurred_at"
+    dates_in_space_only = True  # BoundedAdmin: no DISTINCT over every event
     ordering = ("-occurred_at",)
 
     def has_add_permission(self, request) -> bool:

@@ -28,6 +28,7 @@ from synchronex.admin_filters import (
     search_terms,
     top_values_filter,
 )
+from synchronex.admin_redaction import RedactedAdmin
 
 from .models import SEARCH_CONFIG, Decision
 from .services import decisions_delete
@@ -97,7 +98,10 @@ class CurrentFilter(admin.SimpleListFilter):
 
 
 @admin.register(Decision)
-class DecisionAdmin(RetriedDeletesMixin, BoundedAdmin, admin.ModelAdmin):
+class DecisionAdmin(RetriedDeletesMixin, RedactedAdmin, BoundedAdmin, admin.ModelAdmin):
+    # Pasted BYOK keys: the listed text and tags, every field of a page, the decisions it names.
+    list_redacted_fields = ("decision", "tags")
+    redacted_relations = ("supersedes", "superseded_by")
     list_display = ("short_decision", "product", "space", "tag_list", "decided_at", "source", "current")
     list_filter = (
         ProductNameFilter,
@@ -111,6 +115,7 @@ class DecisionAdmin(RetriedDeletesMixin, BoundedAdmin, admin.ModelAdmin):
     search_help_text = "Part of the decision, words of its reasoning or tags, or part of a product name."
     list_select_related = ("product", "space")
     date_hierarchy = "decided_at"
+    dates_in_space_only = True  # BoundedAdmin: no DISTINCT over every decision
     fields = (
         "decision",
         "product",

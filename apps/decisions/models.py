@@ -133,6 +133,9 @@ class Decision(models.Model):
         ]
         indexes = [
             models.Index(fields=["space", "-decided_at"], name="decision_space_decided"),
+            # Every space's decisions in the admin's order (Meta.ordering): read from the top of
+            # this index, not sorted out of the whole table.
+            models.Index(fields=["-decided_at", "id"], name="decision_decided"),
             # Current (not superseded) decisions: the default listing, newest first.
             models.Index(
                 fields=["space", "-decided_at"],

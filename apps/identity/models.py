@@ -75,6 +75,9 @@ class KernelRevision(models.Model):
             models.UniqueConstraint(fields=["kernel", "version"], name="kernelrevision_unique_version"),
             models.CheckConstraint(condition=models.Q(version__gte=1), name="kernelrevision_version_positive"),
         ]
+        # Every kernel's revisions in the admin's order (Meta.ordering, then the id the admin adds
+        # to make it total), without a sort of the table.
+        indexes = [models.Index(fields=["-version", "-id"], name="kernelrevision_version")]
 
     def __str__(self) -> str:
         return f"{self.kernel} revision {self.version}"

@@ -2,21 +2,27 @@ from django.contrib import admin
 
 from synchronex.admin_bounds import BoundedAdmin
 from synchronex.admin_deletes import RetriedDeletesMixin
+from synchronex.admin_redaction import RedactedAdmin
 
 from .models import Signal
 from .services import signals_delete
 
 
 @admin.register(Signal)
-class SignalAdmin(RetriedDeletesMixin, BoundedAdmin, admin.ModelAdmin):
+class SignalAdmin(RetriedDeletesMixin, RedactedAdmin, BoundedAdmin, admin.ModelAdmin):
     """Signals, deleted through ``signals_delete``, which waits for a running consolidation of
     their products (``synchronex/admin_deletes.py``)."""
+
+    # Pasted BYOK keys: the listed title (or body), every field of a page and its decision.
+    list_redacted_fields = ("title", "body")
+    redacted_relations = ("decision",)
 
     list_display = ("type", "short_title", "product", "space", "status", "occurred_at", "source")
     list_filter = ("type", "status", "occurred_at")
     search_fields = ("title", "body", "external_id", "product__name", "space__name")
     list_select_related = ("product", "space")
     date_hierarchy = "occurred_at"
+    dates_in_space_only = True  # BoundedAdmin: no DISTINCT over every signal
     search_help_text = "Title, body, external id, product name or space name."
     fields = (
         "id",

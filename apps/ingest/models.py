@@ -102,6 +102,8 @@ class Signal(models.Model):
         ]
         indexes = [
             models.Index(fields=["space", "-occurred_at"], name="signal_space_occurred"),
+            # Every space's signals in the admin's order (Meta.ordering), without a sort of the table.
+            models.Index(fields=["-occurred_at", "-received_at", "-position"], name="signal_occurred"),
             # What consolidation reads: the pending signals of a space, in application order.
             models.Index(
                 fields=["space", "occurred_at", "received_at", "position"],

@@ -4,12 +4,14 @@ from django.contrib import admin
 
 from synchronex.admin_bounds import BoundedAdmin
 from synchronex.admin_filters import top_values_filter
+from synchronex.admin_redaction import RedactedAdmin
 
 from .models import McpSession
 
 
 @admin.register(McpSession)
-class McpSessionAdmin(BoundedAdmin, admin.ModelAdmin):
+class McpSessionAdmin(RedactedAdmin, BoundedAdmin, admin.ModelAdmin):
+    list_redacted_fields = ("label",)  # pasted BYOK keys; a session's page redacts every field
     list_display = ("started_at", "product", "agent_name", "label", "space", "ended_at", "decisions_captured")
     list_filter = (
         top_values_filter("agent_name", "agent"),
@@ -20,6 +22,7 @@ class McpSessionAdmin(BoundedAdmin, admin.ModelAdmin):
     search_fields = ("label", "agent_name", "summary", "product__name", "space__name", "user__email")
     list_select_related = ("product", "space")
     date_hierarchy = "started_at"
+    dates_in_space_only = True  # BoundedAdmin: no DISTINCT over every session
     readonly_fields = (
         "id",
         "space",

@@ -13,11 +13,13 @@ from apps.memory.models import SEARCH_CONFIG, ConsolidationJob, EmbeddingSetting
 from apps.scopes.models import Space
 from synchronex.admin_bounds import BoundedAdmin
 from synchronex.admin_filters import ILike, InArray, contains_pattern, listed_space, search_terms, top_values_filter
+from synchronex.admin_redaction import RedactedAdmin
 from synchronex.api import errors
 
 
 @admin.register(Memory)
-class MemoryAdmin(BoundedAdmin, admin.ModelAdmin):
+class MemoryAdmin(RedactedAdmin, BoundedAdmin, admin.ModelAdmin):
+    list_redacted_fields = ["content"]  # pasted BYOK keys; a memory's page redacts every field
     list_display = ["memory_id", "space", "memory_type", "short_content", "created_at", "embedding_model"]
     list_filter = [top_values_filter("memory_type"), top_values_filter("embedding_model"), "space__kind", "created_at"]
     # Shows the search box; the search itself is get_search_results.
@@ -25,6 +27,7 @@ class MemoryAdmin(BoundedAdmin, admin.ModelAdmin):
     list_select_related = ["space"]
     raw_id_fields = ["space"]
     date_hierarchy = "created_at"
+    dates_in_space_only = True  # BoundedAdmin: no DISTINCT over every memory
     search_help_text = (
         "Part of the content or its words, a memory id, part of a space name or owner email; "
         "in a list of one space (?space=) also an exact external id or agent id."

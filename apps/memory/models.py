@@ -79,6 +79,9 @@ class Memory(models.Model):
             GinIndex(fields=["space", "search"], name="memory_space_search"),
             GinIndex(F("space"), OpClass("content", name="gin_trgm_ops"), name="memory_space_content_trgm"),
             models.Index(fields=["space", "-created_at"], name="memory_space_created"),
+            # Every space's memories in the admin's order (Meta.ordering, then the id the admin adds
+            # to make it total), without a sort of the table.
+            models.Index(fields=["-created_at", "-id"], name="memory_created"),
         ]
 
     def __str__(self) -> str:

@@ -6,8 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.core.paginator import Page, Paginator
+from django.db.models import Max, Q
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_refresh_token_model, refresh_token_expire_timedelta
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_application_model,
+    get_refresh_token_model,
+    refresh_token_expire_timedelta,
+)
 
 from apps.oauth.models import AppUsage
 from synchronex.api.scopes import SCOPES
@@ -35,38 +43,41 @@ class ConnectedApp:
         return [(scope, SCOPES.get(scope, scope)) for scope in self.scopes]
 
 
-def connected_apps(*, user) -> list[ConnectedApp]:
-    """Apps holding a usable access token or refresh token of ``user``, most recent first."""
+def connected_apps(*, user, page=1, per_page: int = 50) -> Page:
+    """One page (``page``: a number, as ``Paginator.get_page`` reads one) of the apps holding a
+    usable access token or refresh token of ``user``, most recently authorised first, as
+    ``ConnectedApp``s. Grouped in the database: a page reads its own apps, not every token."""
     now = timezone.now()
     refresh = get_refresh_token_model().objects.filter(user=user, revoked__isnull=True, access_token__isnull=False)
     expire_delta = refresh_token_expire_timedelta()
     if expire_delta:
         refresh = refresh.filter(access_token__expires__gt=now - expire_delta)
-    live_ids = set(refresh.values_list("application_id", flat=True))
-    tokens = (
-        get_access_token_model()
-        .objects.filter(user=user, application__isnull=False)
-        .select_related("application")
-        .order_by("-created")
+    # An access token counts while it is live, or while its app holds a live refresh token.
+    counted = get_access_token_model().objects.filter(user=user, application__isnull=False)
+    counted = counted.filter(Q(expires__gt=now) | Q(application_id__in=refresh.values("application_id")))
+    grouped = (
+        counted.values("application_id")
+        .annotate(authorized_at=Max("created"), scopes=ArrayAgg("scope", distinct=True))
+        .order_by("-authorized_at", "application_id")
     )
-    by_app: dict[int, dict] = {}
-    for token in tokens:
-        if token.expires <= now and token.application_id not in live_ids:
-            continue
-        entry = by_app.setdefault(
-            token.application_id, {"application": token.application, "scopes": set(), "authorized_at": token.created}
-        )
-        entry["scopes"].update(token.scope.split())
+    shown = Paginator(grouped, per_page).get_page(page)
+    rows = list(shown.object_list)
+    app_ids = [row["application_id"] for row in rows]
+    applications = get_application_model().objects.in_bulk(app_ids)
     usage = dict(
-        AppUsage.objects.filter(user=user, application_id__in=by_app).values_list("application_id", "last_used_at")
+        AppUsage.objects.filter(user=user, application_id__in=app_ids).values_list("application_id", "last_used_at")
     )
     order = list(SCOPES)
-    return [
+    shown.object_list = [
         ConnectedApp(
-            application=entry["application"],
-            scopes=sorted(entry["scopes"], key=lambda s: order.index(s) if s in order else len(order)),
-            last_used_at=usage.get(app_id),
-            authorized_at=entry["authorized_at"],
+            application=applications[row["application_id"]],
+            scopes=sorted(
+                {scope for granted in row["scopes"] for scope in granted.split()},
+                key=lambda s: order.index(s) if s in order else len(order),
+            ),
+            last_used_at=usage.get(row["application_id"]),
+            authorized_at=row["authorized_at"],
         )
-        for app_id, entry in by_app.items()
+        for row in rows
     ]
+    return shown

@@ -19,6 +19,7 @@ from oauth2_provider.views import AuthorizationView
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
+from apps.accounts.views import PAGE_SIZE as SETTINGS_PAGE_SIZE
 from apps.oauth.readable import unreadable_reason
 from apps.oauth.resources import PROTECTED_RESOURCES, served_resource
 from apps.oauth.selectors import connected_apps
@@ -178,7 +179,9 @@ class ConsentView(AuthorizationView):
 @login_required
 @not_frameable
 def connected_apps_page(request):
-    return render(request, "oauth/apps.html", {"apps": connected_apps(user=request.user)})
+    """``/settings/apps``: the user's connected apps, a page at a time (``?page=``)."""
+    page = connected_apps(user=request.user, page=request.GET.get("page"), per_page=SETTINGS_PAGE_SIZE)
+    return render(request, "oauth/apps.html", {"apps": page.object_list, "page": page})
 
 
 @require_POST

@@ -7,6 +7,7 @@ from django.utils.html import format_html, format_html_join
 
 from apps.scopes.admin import overview_link
 from synchronex.admin_bounds import BoundedAdmin
+from synchronex.admin_redaction import RedactedAdmin
 from synchronex.admin_rules import DeletedOnlyWithOwnerMixin
 
 from .models import ProductState
@@ -19,7 +20,9 @@ def _items(values) -> str:
 
 
 @admin.register(ProductState)
-class ProductStateAdmin(BoundedAdmin, DeletedOnlyWithOwnerMixin, admin.ModelAdmin):
+class ProductStateAdmin(RedactedAdmin, BoundedAdmin, DeletedOnlyWithOwnerMixin, admin.ModelAdmin):
+    # A product's page redacts pasted BYOK keys from every field (the list shows no free text
+    # but the name, an identifier shown wherever the product is).
     list_display = (
         "name",
         "space",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import Count
+from django.forms.models import BaseInlineFormSet
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -18,14 +19,28 @@ from synchronex.admin_bounds import BoundedAdmin
 from synchronex.admin_deletes import RetriedDeletesMixin
 from synchronex.admin_rules import on_own_pages
 
+MEMBERS_SHOWN = 20  # members a workspace's page lists inline; the membership list has them all
+
 
 def overview_link(space_id) -> str:
     """A link to a space's memory overview, for other admins' pages."""
     return format_html('<a href="{}">Memory overview</a>', reverse("admin:scopes_space_overview", args=[space_id]))
 
 
+class FirstMembersFormSet(BaseInlineFormSet):
+    """The space's first ``MEMBERS_SHOWN`` members only: a workspace of 1,000 made a 1.4 MB page.
+    Read-only rows, so nothing is posted back for the members left out."""
+
+    def get_queryset(self):
+        if not hasattr(self, "_first_members"):
+            self._first_members = super().get_queryset()[:MEMBERS_SHOWN]
+        return self._first_members
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = FirstMembersFormSet
+    verbose_name_plural = f"members (the first {MEMBERS_SHOWN} by email)"
     fields = ["user", "role", "created_at"]
     readonly_fields = fields
     extra = 0
@@ -53,7 +68,7 @@ class SpaceAdmin(RetriedDeletesMixin, BoundedAdmin, admin.ModelAdmin):
     search_help_text = "Space name or owner email."
     list_select_related = ["owner"]
     date_hierarchy = "created_at"
-    fields = ["id", "name", "kind", "owner", "created_at", "overview"]
+    fields = ["id", "name", "kind", "owner", "created_at", "overview", "members"]
     readonly_fields = fields
     inlines = [MembershipInline]
 
@@ -93,6 +108,19 @@ class SpaceAdmin(RetriedDeletesMixin, BoundedAdmin, admin.ModelAdmin):
     @admin.display(description="memory")
     def overview(self, obj: Space) -> str:
         return overview_link(obj.pk)
+
+    @admin.display(description="members")
+    def members(self, obj: Space) -> str:
+        every = reverse("admin:scopes_membership_changelist") + f"?space={obj.pk}"
+        count = obj.member_count
+        listed = "listed below" if count <= MEMBERS_SHOWN else f"the first {MEMBERS_SHOWN} by email listed below"
+        return format_html(
+            '{} member{}, {}: <a href="{}" id="all-members">all members</a>',
+            f"{count:,}",
+            "" if count == 1 else "s",
+            listed,
+            every,
+        )
 
 
 @admin.register(Membership)

@@ -1,7 +1,9 @@
 """The per-space memory overview page of the admin: kernel, products and recent decisions together.
 
 Read-only: a workspace's effective kernel is rendered here without caching it (the renderer is
-pure), so looking at a space never writes to it.
+pure), so looking at a space never writes to it. BYOK keys pasted into what it shows are redacted
+as the identity read redacts them (``reader_scrubber``: the space's keys and, in a workspace, the
+chosen member's personal ones), the kernel rendered again from its redacted sections.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import datetime
 from django.apps import apps
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db.models.functions import Lower
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -20,10 +23,14 @@ from apps.decisions.models import Decision
 from apps.identity import renderer
 from apps.identity.models import Kernel
 from apps.identity.selectors import kernel_layers, kernel_merged_sections
+from apps.memory.mif.export import reader_scrubber, scrub_json
 from apps.products.models import ProductState
 from apps.scopes.models import Space
+from apps.scopes.selectors import parse_id
+from synchronex.admin_redaction import redact_row
 
 RECENT_DECISIONS = 10
+MEMBERS_SUGGESTED = 20  # emails offered by the member picker; any other member is typed in
 PRODUCTS_SHOWN = 50
 # The changelists linked from the page, each filtered to the space (label, app_label.Model).
 SPACE_LISTS = [
@@ -58,19 +65,24 @@ class KernelSummary:
     seen_as: object | None  # the member whose personal layer sits under a workspace layer
 
 
-def kernel_summary(*, space: Space, member=None) -> KernelSummary:
+def kernel_summary(*, space: Space, member=None, scrub=None) -> KernelSummary:
     """Personal space: the layer and its cached block. Workspace: ``member``'s personal layer
-    under the workspace layer (the owner by default), rendered now and not stored."""
+    under the workspace layer (the owner by default), rendered now and not stored. ``scrub``
+    (``reader_scrubber``) redacts the sections, which are then rendered again if it changed them."""
+    scrub = scrub or (lambda text: text)
     if space.kind == Space.Kind.PERSONAL:
         layer = Kernel.objects.filter(space=space).first()
         if layer is None:
             return KernelSummary("", 0, False, 0, None, None, None)
-        return KernelSummary(
-            layer.injection_block, layer.injection_tokens, layer.truncated, layer.version, layer.updated_at, layer, None
-        )
+        sections = scrub_json(layer.sections(), scrub)
+        if sections == layer.sections():
+            block = renderer.RenderedBlock(layer.injection_block, layer.injection_tokens, layer.truncated)
+        else:
+            block = renderer.render_block(sections)
+        return KernelSummary(block.text, block.tokens, block.truncated, layer.version, layer.updated_at, layer, None)
     member = member or space.owner
     personal, workspace = kernel_layers(space=space, user=member)
-    block = renderer.render_block(kernel_merged_sections(personal=personal, workspace=workspace))
+    block = renderer.render_block(scrub_json(kernel_merged_sections(personal=personal, workspace=workspace), scrub))
     stamps = [row.updated_at for row in (personal, workspace) if row is not None and row.updated_at]
     return KernelSummary(
         block.text,
@@ -95,6 +107,21 @@ def _space_lists(request, space: Space, site) -> list[tuple[str, str]]:
     return links
 
 
+def chosen_member(space: Space, wanted: str):
+    """The member of ``space`` that ``wanted`` names (their email in any case, or their user id),
+    or None. One query, through the email's unique index: never a list of every member."""
+    wanted = wanted.strip()
+    if not wanted:
+        return None
+    memberships = space.memberships.select_related("user")
+    pk = parse_id(wanted)
+    if pk is not None:
+        membership = memberships.filter(user_id=pk).first()
+    else:
+        membership = memberships.alias(email_key=Lower("user__email")).filter(email_key=wanted.lower()).first()
+    return membership.user if membership is not None else None
+
+
 def memory_overview_view(request, space_id, *, site=admin.site):
     """``/admin/scopes/space/<id>/overview/``: what an AI session of this space starts from."""
     if not all(request.user.has_perm(permission) for permission in REQUIRED_PERMISSIONS):
@@ -102,13 +129,17 @@ def memory_overview_view(request, space_id, *, site=admin.site):
     space = Space.objects.select_related("owner").filter(pk=space_id).first()
     if space is None:
         raise Http404("No such space.")
-    members = []
-    member = None
+    suggestions, member, unknown = [], None, None
     if space.kind != Space.Kind.PERSONAL:
-        members = [m.user for m in space.memberships.select_related("user").order_by("user__email")]
-        wanted = request.GET.get("member")
-        member = next((user for user in members if str(user.pk) == wanted), None)
-    kernel = kernel_summary(space=space, member=member)
+        # A workspace may have thousands of members: a few emails to pick from, any other typed in.
+        emails = space.memberships.order_by("user__email").values_list("user__email", flat=True)
+        suggestions = list(emails[:MEMBERS_SUGGESTED])
+        wanted = request.GET.get("member", "").strip()
+        member = chosen_member(space, wanted)
+        unknown = wanted if wanted and member is None else None
+    # One query: the space's keys, in a workspace with the chosen member's personal ones.
+    scrub = reader_scrubber(space, (member or space.owner) if space.kind != Space.Kind.PERSONAL else None)
+    kernel = kernel_summary(space=space, member=member, scrub=scrub)
     products = list(ProductState.objects.filter(space=space).order_by("-last_activity_at", "id")[: PRODUCTS_SHOWN + 1])
     decisions = list(
         Decision.objects.filter(space=space)
@@ -116,6 +147,10 @@ def memory_overview_view(request, space_id, *, site=admin.site):
         .defer("embedding", "reasoning")
         .order_by("-decided_at", "id")[:RECENT_DECISIONS]
     )
+    for product in products:
+        redact_row(product, scrub, ["next_session_starts_here"])
+    for decision in decisions:
+        redact_row(decision, scrub, ["decision", "tags"])
     context = {
         **site.each_context(request),
         "title": f"Memory overview: {space.name}",
@@ -123,7 +158,9 @@ def memory_overview_view(request, space_id, *, site=admin.site):
         "opts": Space._meta,
         "space": space,
         "kernel": kernel,
-        "members": members,
+        "workspace": space.kind != Space.Kind.PERSONAL,
+        "member_suggestions": suggestions,
+        "member_unknown": unknown,
         "products": products[:PRODUCTS_SHOWN],
         "more_products": len(products) > PRODUCTS_SHOWN,
         "decisions": decisions,
