@@ -197,16 +197,20 @@ class DecisionWord(models.Model):
     Typo correction compares a query's unknown words with these (SPEC §6's trigram fallback):
     a space has far fewer distinct words than decisions, so finding the closest ones is cheap
     (and deciding that a word is unknown is one key lookup). Maintained by PostgreSQL for
-    every write path (triggers of migration 0009): inserted rows add their words, an edit adds
-    the new ones, and a word leaves when the last decision of the space that held it is deleted
-    or edited (deleted decisions leave no words behind). Deletes and edits of a space's decisions
-    take its lock alone, inserts share it, so concurrent writers cannot leave a word behind or
-    lose one (tests/test_concurrency_writes.py).
+    every write path (triggers of migrations 0009 and 0012): each word counts the decisions of
+    the space that hold it; inserted rows add to their words' counts, deleted ones take from
+    theirs, an edit changes only the words it adds or loses, and a word leaves when its count
+    reaches 0 (deleted decisions leave no words behind). So a delete touches its own words'
+    rows, never the other holders. Every writer of a space's decisions takes its lock alone
+    (migration 0012 says why), so concurrent writers keep the counts exact and cannot deadlock
+    on the words (tests/test_concurrency_writes.py, test_decision_word_holders.py).
     """
 
     pk = models.CompositePrimaryKey("space_id", "word")
     space = models.ForeignKey(Space, on_delete=models.CASCADE, related_name="+", db_index=False)
     word = models.TextField()
+    # How many decisions of the space hold the word; written only by the triggers.
+    holders = models.IntegerField()
 
     class Meta:
         indexes = [

@@ -53,7 +53,7 @@ def test_deleting_the_last_holder_of_a_word_forgets_it_and_keeps_shared_words(pr
 
 
 def test_a_word_held_only_by_older_decisions_is_still_found(product):
-    # Words of the 200 newest decisions stay unasked; older holders are found through the index.
+    # Held by none of the newest decisions (which 0009 looked at first): its count keeps it.
     long_ago = timezone.now() - timedelta(days=400)
     first, second = (make(product, "Adopt Zebra", decided_at=long_ago) for _ in range(2))
     Decision.objects.bulk_create(
