@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from contextlib import nullcontext
 from datetime import timedelta
 
 import pytest
@@ -435,6 +436,22 @@ def test_revoking_every_token_of_an_app_takes_a_few_queries_and_ends_them_all(
     assert _api_status(issued["access_token"]) == 401
     assert _refresh_status(issued) == 400
     assert _api_status(other["access_token"]) == 200
+
+
+@pytest.mark.parametrize("model_name", ["AccessToken", "RefreshToken"])
+def test_the_revoking_writes_name_the_selected_ids_not_the_search(staff, model_name):
+    # Each write is an index lookup by id: the admin's search (LIKE over apps and users) runs
+    # once, never nested in an UPDATE or DELETE, whose plan on freshly filled tables it could ruin.
+    AccessToken, RefreshToken = get_access_token_model(), get_refresh_token_model()
+    owner = user_create(email="owner@example.com", password=PASSWORD)
+    issued = _oauth_flow(Client(), owner)
+    _issue_tokens(owner, issued["client_id"], 20)
+    model = AccessToken if model_name == "AccessToken" else RefreshToken
+    with CaptureQueriesContext(connection) as queries:
+        _revoke_across(staff, model, issued["client_id"], lambda _: nullcontext())
+    writes = [q["sql"] for q in queries if q["sql"].startswith(("UPDATE", "DELETE"))]
+    assert len(writes) >= 3
+    assert not [sql for sql in writes if "LIKE" in sql.upper()], writes
 
 
 def test_revoking_many_api_keys_takes_a_few_queries_and_records_each_in_its_history(
