@@ -29,35 +29,25 @@ admin.site.site_title = "Synchronex admin"
 admin.site.index_title = "Memory, accounts and credentials"
 admin.site.site_url = "/settings/keys"
 
-_admin_login = admin.site.login
+
+def _login_throttled(view):
+    """``view`` with the login form's per-IP budget on its POSTs."""
+
+    def throttled(request, extra_context=None):
+        if request.method == "POST":
+            wait = ip_throttled(request, group="login", rate=settings.LOGIN_RATE)
+            if wait is not None:
+                return throttled_page(request, wait)
+        return view(request, extra_context)
+
+    return throttled
 
 
-@login_not_required
-def _throttled_admin_login(request, extra_context=None):
-    # The admin's own login form takes credentials too: it shares the login form's per-IP budget.
-    if request.method == "POST":
-        wait = ip_throttled(request, group="login", rate=settings.LOGIN_RATE)
-        if wait is not None:
-            return throttled_page(request, wait)
-    return _admin_login(request, extra_context)
-
-
-admin.site.login = _throttled_admin_login
-
-_admin_password_change = admin.site.password_change
-
-
-def _throttled_admin_password_change(request, extra_context=None):
-    # Its form checks the current password: without the login's per-IP budget, anyone holding a
-    # staff session (a borrowed laptop, a stolen cookie) could guess it without limit.
-    if request.method == "POST":
-        wait = ip_throttled(request, group="login", rate=settings.LOGIN_RATE)
-        if wait is not None:
-            return throttled_page(request, wait)
-    return _admin_password_change(request, extra_context)
-
-
-admin.site.password_change = _throttled_admin_password_change
+# The admin's own login form takes credentials too. Its password change form checks the current
+# password: without the budget, anyone holding a staff session (a borrowed laptop, a stolen
+# cookie) could guess it without limit.
+admin.site.login = login_not_required(_login_throttled(admin.site.login))
+admin.site.password_change = _login_throttled(admin.site.password_change)
 
 
 admin.site.unregister(Group)
