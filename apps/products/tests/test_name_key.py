@@ -18,9 +18,9 @@ from django.apps import apps as django_apps
 from django.db import connection
 from django.db.models.functions import Lower
 
+from apps.decisions.models import Decision
 from apps.identity.models import Kernel, KernelRevision
 from apps.identity.services import kernel_update
-from apps.ingest.api.serializers import DecisionDataSerializer
 from apps.memory.consolidation import consolidation_job_request, consolidation_job_run
 from apps.memory.tests.mif_support import export_json, import_document
 from apps.products.models import ProductState
@@ -199,13 +199,16 @@ def test_affects_products_keep_one_name_per_product(user, write_api):
         assert [d["decision"] for d in found] == ["Share the billing code"], name
 
 
-def test_decision_signals_keep_one_affected_name_per_product(user):
+def test_decision_signals_keep_one_affected_name_per_product(user, write_api):
+    # Ingest keys a batch's affected names in one query (apps.ingest.services), not per signal.
     space = space_ensure_personal(user=user)
     names = [name for pair in PAIRS for name in pair][:10]
-    serializer = DecisionDataSerializer(data={"affects_products": names})
-    assert serializer.is_valid(), serializer.errors
+    signal = {"type": "decision", "title": "Share the billing code", "data": {"affects_products": names}}
+    response = write_api.post("/api/v1/ingest/Core", json={"signals": [signal, {**signal, "title": "And the rest"}]})
+    assert response.status_code in (200, 201, 202), response.text
     expected = one_per_product(space, [unicodedata.normalize("NFC", name) for name in names])
-    assert serializer.validated_data["affects_products"] == expected
+    stored = Decision.objects.filter(space=space).order_by("decision")
+    assert [d.affects_products for d in stored] == [expected, expected]
 
 
 def test_the_migration_leaves_one_name_per_product_in_stored_kernels(user, write_api):
