@@ -435,3 +435,17 @@ def test_the_oauth_endpoints_are_described_as_they_answer(api, person):
     assert Draft202012Validator(_response_schema(document, "/api/oauth/token", "post", "400")).is_valid(bad.json())
     revoked = api.post("/api/oauth/revoke", data={"token": tokens["refresh_token"], "client_id": client_id})
     assert revoked.status_code == 200
+
+
+def test_account_emails_in_answers_are_declared_idn_email(api):
+    # An account may have any address (``jürgen@ex.com``: members are added by it), which
+    # ``format: email`` (ASCII only, RFC 5321) would call invalid.
+    schemas = api.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    found = {
+        (name, field): spec.get("format")
+        for name, schema in schemas.items()
+        for field, spec in schema.get("properties", {}).items()
+        if "email" in field and spec.get("type") == "string"
+    }
+    answers = {key: fmt for key, fmt in found.items() if key[0] not in ("MemberAddRequest",)}
+    assert answers and set(answers.values()) == {"idn-email"}, answers

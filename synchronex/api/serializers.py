@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
@@ -15,6 +16,13 @@ def iso_utc(moment: datetime | None) -> str | None:
         return None
     text = moment.astimezone(UTC).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+@extend_schema_field({"type": "string", "format": "idn-email"})
+class EmailAnswerField(serializers.CharField):
+    """An account's email in an answer. An account may have any address (``jürgen@ex.com``, as
+    ``create_api_key --create-user`` makes), so the document says ``idn-email`` (RFC 6531), not
+    ``email``, which allows ASCII only."""
 
 
 class StrictSerializer(serializers.Serializer):

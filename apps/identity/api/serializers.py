@@ -28,7 +28,7 @@ from apps.products.models import NAME_MAX
 from apps.products.names import product_name_keys
 from synchronex.api.openapi import NOT_BLANK
 from synchronex.api.parsers import ascii_integer
-from synchronex.api.serializers import StrictSerializer, query_boolean
+from synchronex.api.serializers import EmailAnswerField, StrictSerializer, query_boolean
 from synchronex.text import nfc
 
 IDENTITY_MAX = 200
@@ -305,7 +305,7 @@ class RevisionUserSerializer(serializers.Serializer):
     """The account that wrote a revision, named as workspace members are."""
 
     user_id = serializers.UUIDField(source="id")
-    email = serializers.EmailField()
+    email = EmailAnswerField()
     name = serializers.CharField()
 
 

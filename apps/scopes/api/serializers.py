@@ -10,7 +10,7 @@ from apps.products.api.fields import StrictString
 from apps.products.names import has_control_character
 from apps.scopes.services import ASSIGNABLE_ROLES
 from synchronex.api.pagination import DEFAULT_LIMIT
-from synchronex.api.serializers import StrictSerializer
+from synchronex.api.serializers import EmailAnswerField, StrictSerializer
 
 WORKSPACE_NAME_MAX = 200
 EMAIL_MAX = User._meta.get_field("email").max_length
@@ -77,7 +77,7 @@ class WorkspaceCreateSerializer(StrictSerializer):
 
 class MemberSerializer(serializers.Serializer):
     user_id = serializers.UUIDField()
-    email = serializers.EmailField()
+    email = EmailAnswerField()
     name = serializers.CharField()
     role = serializers.ChoiceField(choices=["owner", "admin", "member", "viewer"])
     joined_at = serializers.DateTimeField()
@@ -92,7 +92,7 @@ class MemberWrittenSerializer(serializers.Serializer):
     # a whole Member never fits it as well as Member in the answer's oneOf.
 
     user_id = serializers.UUIDField()
-    email = serializers.EmailField()
+    email = EmailAnswerField()
     role = serializers.ChoiceField(choices=["owner", "admin", "member", "viewer"])
 
 
@@ -101,7 +101,7 @@ class WorkspaceSerializer(serializers.Serializer):
     name = serializers.CharField()
     kind = serializers.ChoiceField(choices=["team", "agency"])
     role = serializers.ChoiceField(choices=["owner", "admin", "member", "viewer"], help_text="Your role here")
-    owner_email = serializers.EmailField()
+    owner_email = EmailAnswerField()
     created_at = serializers.DateTimeField()
 
 
