@@ -170,7 +170,7 @@ def workspaces_for_user(user):
         Membership.objects.filter(user=user)
         .exclude(space__kind=Space.Kind.PERSONAL)
         .select_related("space")
-        .order_by("-space__created_at")
+        .order_by("-space__created_at", "space_id")  # the id breaks ties, so pages neither repeat nor skip
     )
 
 

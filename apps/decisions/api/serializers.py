@@ -38,17 +38,24 @@ from synchronex.text import nfc
 
 FUTURE_SLACK = timedelta(days=1)
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# RFC 3339's forms (ISO 8601's extended calendar form): a dashed date, then optionally a time after
+# ``T`` (or ``t`` or a space), with optional seconds, fraction and zone. Python's ``fromisoformat``
+# (which ``parse_datetime`` tries first) also reads ISO 8601's basic and week forms, ``20260101`` or
+# ``2026-W01-4``, as a midnight date-time: as ``until`` those would cover one instant instead of
+# the whole day a dashed date covers, so they are refused rather than read two ways.
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?$")
 EARLIEST_YEAR = 1900
 EARLIEST_INSTANT = datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC)
 
 
 def parse_instant(raw: str) -> tuple[datetime, bool] | None:
-    """An ISO 8601 date-time (naive → UTC) or date (→ midnight UTC); the flag says date-only.
+    """An RFC 3339 date-time (naive → UTC) or dashed date (→ midnight UTC); the flag says date-only.
 
     ASCII only: Django's parsers match ``\\d``, which takes any script's digits (``٢٠٢٦-٠٥-٠٣``)."""
     raw = raw.strip()
-    if not raw.isascii():
+    if not raw.isascii() or not _RFC3339.match(raw):
         return None
+    raw = raw.upper()  # RFC 3339 allows ``t`` and ``z``; the parsers read only ``T`` and ``Z``
     try:
         if _DATE_ONLY.match(raw):  # parse_datetime would read a bare date as midnight, losing "whole day"
             day = parse_date(raw)

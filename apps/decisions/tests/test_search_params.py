@@ -24,6 +24,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
         ({"since": "٢٠٢٦-٠٣-٠١"}, "since"),  # Arabic-Indic digits: ISO 8601 is ASCII
         ({"until": "２０２６-03-01T00:00:00Z"}, "until"),
         ({"since": "2026-03-02", "until": "2026-03-01"}, "until"),
+        # ISO 8601's basic and week forms would be read as one midnight instant, not as a day.
+        ({"until": "20260301"}, "until"),
+        ({"until": "2026-W09-7"}, "until"),
+        ({"since": "20260301T120000Z"}, "since"),
         ({"include_related": "yes"}, "include_related"),
         ({"include_superseded": "1"}, "include_superseded"),
         ({"half_life_days": "0"}, "half_life_days"),
@@ -82,6 +86,13 @@ def test_date_time_bounds_are_inclusive(write_api):
     assert texts(search(write_api, until="2026-03-01T11:59:59Z")) == []
     assert texts(search(write_api, since="2026-03-01T12:00:01+00:00")) == []
     assert texts(search(write_api, since="2026-03-01T13:00:00+01:00", until="2026-03-01T13:00:00+01:00")) == ["At noon"]
+
+
+def test_rfc3339_spellings_are_read_alike(write_api):
+    record(write_api, "At noon", decided_at="2026-03-01t12:00:00z")
+    assert texts(search(write_api, until="2026-03-01")) == ["At noon"]  # a date covers its whole day
+    for until in ("2026-03-01T12:00:00Z", "2026-03-01t12:00:00z", "2026-03-01 12:00:00+00:00", "2026-03-01T13:00+01"):
+        assert texts(search(write_api, until=until)) == ["At noon"], until
 
 
 def test_blank_q_means_newest_first(write_api):

@@ -212,6 +212,16 @@ def test_a_workspace_uses_its_owners_plan(owner_api, client_for, make_user):
     assert api.get("/api/v1/_test/pro", headers={"X-Synchronex-Scope": workspace["id"]}).status_code == 200
 
 
+def test_walking_the_workspace_pages_sees_each_workspace_once_when_created_at_ties(owner_api):
+    ids = {create_workspace(owner_api, name=f"T{i}")["id"] for i in range(6)}
+    Space.objects.filter(pk__in=ids).update(created_at=Space.objects.get(pk=next(iter(ids))).created_at)
+    seen = [
+        owner_api.get("/api/v1/workspaces", params={"limit": 1, "offset": offset}).json()["results"][0]["id"]
+        for offset in range(6)
+    ]
+    assert sorted(seen) == sorted(ids)
+
+
 def test_workspace_list_query_count_is_flat(inproc_for, team_owner, django_assert_num_queries):
     from apps.scopes.services import workspace_create
 
