@@ -333,7 +333,27 @@ def test_an_admin_decision_delete_leaves_no_dangling_link_and_takes_its_signals(
     assert response.status_code == 302
     assert not Decision.objects.filter(pk=middle.pk).exists()
     oldest.refresh_from_db(), newest.refresh_from_db()
-    assert oldest.superseded_by_id is None  # current again, as after the API's delete
-    assert newest.supersedes_id is None
+    assert newest.supersedes_id == oldest.pk  # spliced, as by the API's delete: not current again
+    assert oldest.superseded_by_id == newest.pk
     assert not Signal.objects.filter(pk=created.pk).exists()  # it held the decision's text
     assert Signal.objects.filter(pk=other.pk).exists()
+
+
+@pytest.mark.parametrize("route", ["page", "selected"])
+def test_an_admin_decision_delete_takes_the_copies_consolidation_merged_into_it(staff, user, route):
+    space = space_ensure_personal(user=user)
+    survivor, *copies = (decision_create(space=space, decision="Use Postgres", product_name="Atlas") for _ in range(3))
+    job = ConsolidationJob.objects.create(space=space)
+    assert consolidation_job_run(job_id=job.pk).outcome == "succeeded"
+    kept = decision_create(space=space, decision="Use Redis", product_name="Atlas")
+
+    if route == "page":
+        confirm = staff.get(reverse("admin:decisions_decision_delete", args=[survivor.pk]))
+        assert "Decisions: 2" in confirm.content.decode()  # the copies, named on the confirmation
+        response = staff.post(reverse("admin:decisions_decision_delete", args=[survivor.pk]), {"post": "yes"})
+    else:
+        data = {"action": "delete_selected", "_selected_action": [str(survivor.pk)], "post": "yes"}
+        response = staff.post(reverse("admin:decisions_decision_changelist"), data)
+
+    assert response.status_code == 302
+    assert list(Decision.objects.filter(space=space).values_list("pk", flat=True)) == [kept.pk]

@@ -76,6 +76,14 @@ class Decision(models.Model):
     # (a MIF import brought the successor first): the link is made, and this cleared, when it is
     # imported. Exported as ``supersedes`` meanwhile, so no export loses the link.
     supersedes_pending = models.UUIDField(null=True, blank=True, editable=False)
+    # The decision consolidation merged this one into as a duplicate (its survivor; set by the
+    # merge step only). A merge supersedes too, so this is what tells a merged copy from a decision
+    # superseded by hand: deleting a decision deletes its copies (the same text would otherwise be
+    # current again), while a superseded decision is spliced into its successor's chain
+    # (``decisions_delete``). CASCADE, so that every delete of the ORM takes the copies along.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, editable=False, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     decided_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(auto_now_add=True)
     source = models.CharField(max_length=32, default="api")
@@ -156,6 +164,10 @@ class Decision(models.Model):
                 name="decision_current_product_v2",
             ),
             models.Index(fields=["product", "-decided_at"], name="decision_product_decided"),
+            # The copies merged into a decision, found when it is deleted: only merged rows are indexed.
+            models.Index(
+                fields=["merged_into"], condition=models.Q(merged_into__isnull=False), name="decision_merged_into"
+            ),
             # Decisions waiting for the one they supersede: few, looked up by each imported decision.
             models.Index(
                 fields=["space", "supersedes_pending"],

@@ -105,47 +105,80 @@ def decision_create(
     return row
 
 
+def _with_copies(pks) -> set:
+    """``pks`` and the decisions consolidation merged into them (``merged_into``), and theirs."""
+    found = new = frozenset(pks)
+    while new:
+        new = set(Decision.objects.filter(merged_into__in=new).values_list("pk", flat=True)) - found
+        found = found | new
+    return found
+
+
+def _delete_spliced(*, decisions) -> list:
+    """Delete ``decisions`` (a query) and their merged copies, splicing their chains; returns the
+    ids of ``decisions`` deleted (those deleted meanwhile, or whose product was not locked, stay).
+
+    Where deleted decisions sat in a chain, their successor now supersedes the first decision
+    below them that stays, which therefore stays superseded: a deleted link does not bring back
+    a decision that was replaced. Without a successor (the chain's head was deleted), that
+    decision is current again, and without one below, the successor supersedes nothing.
+
+    Locks: the product rows first (``products_lock``; those of the decisions linked to them too,
+    whose links change), then the decisions, and only then their links are read: a concurrent
+    supersede holds its target's lock until it commits, so its new successor is found (and
+    spliced) rather than left pointing at a deleted row. Consolidation merges on a product's rows
+    while holding them, so the copies read after the lock are complete.
+    """
+    ids = decisions.values("pk")
+    doomed = Decision.objects.filter(Q(pk__in=ids) | Q(merged_into__in=ids)).values("pk")
+    linked = Decision.objects.filter(Q(pk__in=doomed) | Q(supersedes__in=doomed) | Q(superseded_by__in=doomed))
+    products = products_lock(product_ids=linked.values("product_id"))
+    rows = Decision.objects.select_for_update().filter(pk__in=ids, product_id__in=products).order_by("id")
+    deleted = list(rows.values_list("pk", flat=True))
+    locked = Decision.objects.select_for_update().filter(pk__in=_with_copies(deleted)).order_by("id")
+    links = {pk: (older, newer) for pk, older, newer in locked.values_list("pk", "supersedes_id", "superseded_by_id")}
+    spliced = []
+    for pk, (older, newer) in links.items():
+        if newer is None or newer in links:
+            continue  # not the top of a deleted run, or nothing above it to splice
+        while older in links and older != pk:
+            older = links[older][0]
+        if older is not None and older not in links and older != newer:
+            spliced.append(Decision(pk=newer, supersedes_id=older))
+    Decision.objects.filter(pk__in=list(links)).delete()
+    # After the delete, which cleared the old links (one-to-one: the new ones need them gone).
+    Decision.objects.bulk_update(spliced, ["supersedes"])
+    return deleted
+
+
 @retry_deadlocks
 def decision_delete(*, space: Space, decision_id) -> None:
-    """Delete a decision of ``space`` for real (NOT_FOUND for unknown or foreign ids).
+    """Delete a decision of ``space`` for real (NOT_FOUND for unknown or foreign ids), with the
+    decisions consolidation merged into it as duplicates: its text must not come back as current
+    from a copy.
 
-    A decision it superseded becomes current again (its ``superseded_by`` is cleared); a
-    decision that superseded it stays, with ``supersedes`` cleared. The ingested ``decision``
-    signals that created it go too (``Signal.decision`` cascades): they hold its text and
-    reasoning, which must not outlive it (in memory search, say).
-
-    The decision is locked before its referrers are read: a concurrent supersede holds that lock
-    until it commits, so its new successor is found (and unlinked) rather than left pointing at
-    a deleted row. Its product's row is locked before it, as every decision writer does.
+    In a chain of supersedes, the decision it superseded stays superseded, now by the decision
+    that superseded the deleted one; when none did (the deleted one was current), it is current
+    again (``_delete_spliced``). The ingested ``decision`` signals that created them go too
+    (``Signal.decision`` cascades): they hold their text and reasoning, which must not outlive
+    them (in memory search, say).
     """
-    found = decision_lookup(space=space, decision_id=decision_id).values_list("pk", "product_id").first()
-    if found is not None:
-        pk, product_id = found
-        products_lock(product_ids=[product_id])
-        found = Decision.objects.select_for_update().filter(space=space, pk=pk).values_list("pk", flat=True).first()
-    if found is None:  # unknown here, or deleted by a concurrent request since the lookup
+    found = decision_lookup(space=space, decision_id=decision_id).values_list("pk", flat=True).first()
+    if found is None or not _delete_spliced(decisions=Decision.objects.filter(space=space, pk=found)):
+        # unknown here, or deleted by a concurrent request since the lookup
         raise errors.NotFound("No such decision in this scope.")
-    Decision.objects.filter(pk=found).delete()
 
 
 @retry_deadlocks
 def decisions_delete(*, decisions) -> None:
     """Delete the ``decisions`` (a queryset, of any spaces; the admin's) as ``decision_delete``
-    deletes one: a decision they superseded is current again, a successor stays with
-    ``supersedes`` cleared (Django's ``SET_NULL`` on both links; the trigger of migration 0002
-    keeps them mirrored), and their ``decision`` signals go with them.
+    deletes one: with their merged copies and signals, their chains spliced (``_delete_spliced``).
 
-    Locks as ``decision_delete`` takes them: the product rows first (``products_lock``; those of
-    the decisions linked to them too, whose links the delete clears), then the decisions, before
-    their referrers are read. Consolidation does all its work on decisions and signals holding
-    the space's product rows, so waiting for them is waiting for it; its own lock, which
-    ``spaces_lock_for_delete`` takes, guards nothing this delete touches. A decision whose
+    Consolidation does all its work on decisions and signals holding the space's product rows,
+    which ``_delete_spliced`` locks first, so waiting for them is waiting for it; its own lock,
+    which ``spaces_lock_for_delete`` takes, guards nothing this delete touches. A decision whose
     product was not locked (selected by a filter, and recorded since) is left alone.
     Run again when still a deadlock's victim; inside a caller's transaction (the admin's page)
     the caller's own retry reruns the whole of it.
     """
-    ids = decisions.values("pk")
-    linked = Decision.objects.filter(Q(pk__in=ids) | Q(supersedes__in=ids) | Q(superseded_by__in=ids))
-    products = products_lock(product_ids=linked.values("product_id"))
-    rows = Decision.objects.select_for_update().filter(pk__in=ids, product_id__in=products).order_by("id")
-    Decision.objects.filter(pk__in=list(rows.values_list("pk", flat=True))).delete()
+    _delete_spliced(decisions=decisions)

@@ -317,6 +317,9 @@ def _merge_group(ids: set) -> int:
 
 def _merge_decisions(*, space: Space, product_id) -> int:
     return sum(_merge_group(group) for group in _duplicate_groups(space=space, product_id=product_id))
+    # Recorded, unlike a supersede by hand: deleting the survivor deletes its copies too
+    # (``apps.decisions.services``), or the next copy would be current with the same text.
+    Decision.objects.filter(pk__in=[m.pk for m in chain[1:]]).update(merged_into=survivor.pk)
 
 
 # -- step 4 ---------------------------------------------------------------------------------------

@@ -73,8 +73,12 @@ class DecisionDetailView(ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Delete a decision",
-        description="A real delete. A decision it superseded becomes current again; a decision that "
-        "superseded it keeps existing with `supersedes: null`.",
+        description="A real delete, in one call: the duplicates consolidation merged into this decision "
+        "(superseded by it, with the same or near-identical text) are deleted with it, so its text leaves "
+        "search, product state, kernel export and MCP at once. A decision superseded by hand is never "
+        "deleted along: in a chain A ← B ← C (B supersedes A, C supersedes B), deleting B leaves C "
+        "superseding A, and A stays superseded. Deleting the chain's current decision (C) makes the one it "
+        "superseded (B) current again; deleting its oldest (A) leaves B with `supersedes: null`.",
         responses={204: None},
     )
     def delete(self, request, decision_id: str):

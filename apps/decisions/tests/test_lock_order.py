@@ -1,7 +1,8 @@
 """Decision writes racing each other and consolidation: each in a transaction of its own, on threads.
 
 - A delete that waits on a supersede of the same decision unlinks the new successor (it used to
-  fail at commit on the foreign key: an INTERNAL_ERROR, and the decision stayed).
+  fail at commit on the foreign key: an INTERNAL_ERROR, and the decision stayed), or links it to
+  the decision the deleted one superseded.
 - A supersede waits for a running consolidation's product locks instead of closing a lock cycle
   with it (consolidation locks product rows, then decisions; every decision writer does the same).
 - Deleting both ends of a link at once: both go, whatever order the locks meet in.
@@ -61,6 +62,31 @@ def test_a_delete_waiting_on_a_supersede_unlinks_the_new_successor(space):
     assert successor.supersedes_id is None
 
 
+def test_a_delete_waiting_on_a_supersede_links_the_new_successor_to_its_predecessor(space):
+    oldest = decision_create(space=space, decision="Use MySQL", product_name="Atlas")
+    older = decision_create(space=space, decision="Use Postgres", product_name="Atlas", supersedes=oldest.id)
+    superseded, release = threading.Event(), threading.Event()
+    outcome: dict = {}
+
+    def supersede():
+        with transaction.atomic():  # holds the older decision's lock until released
+            row = decision_create(space=space, decision="Use Postgres 17", product_name="Borealis", supersedes=older.id)
+            superseded.set()
+            release.wait(10)
+        return row
+
+    writer = on_thread(supersede, outcome, "supersede")
+    assert superseded.wait(10)
+    deleter = on_thread(lambda: decision_delete(space=space, decision_id=older.id), outcome, "delete")
+    wait_for_lock_waiters()
+    release.set()
+    writer.join(10), deleter.join(10)
+
+    assert outcome["delete"] is None, outcome["delete"]
+    assert Decision.objects.get(pk=outcome["supersede"].pk).supersedes_id == oldest.pk
+    assert Decision.objects.get(pk=oldest.pk).superseded_by_id == outcome["supersede"].pk
+
+
 def test_a_supersede_waits_for_consolidation_instead_of_deadlocking_with_it(space, caplog):
     older = decision_create(space=space, decision="Use Redis", product_name="Atlas")
     locked, release = threading.Event(), threading.Event()
@@ -107,6 +133,26 @@ def test_both_ends_of_a_link_deleted_at_once_both_go(space, products):
 
         assert together(2, delete) == [None, None]
         assert not Decision.objects.filter(pk__in=ids).exists()
+
+
+@pytest.mark.parametrize("products", [("Atlas", "Atlas"), ("Atlas", "Borealis")])
+def test_two_middles_of_a_chain_deleted_at_once_leave_it_spliced(space, products):
+    for _round in range(5):
+        chain = [decision_create(space=space, decision="Adopt Kafka", product_name=products[0])]
+        for n in range(3):
+            text, product = f"Adopt Kafka {n}", products[n % 2]
+            chain.append(decision_create(space=space, decision=text, product_name=product, supersedes=chain[-1].id))
+        first, *middles, last = chain
+
+        def delete(i, middles=middles):
+            try:
+                return decision_delete(space=space, decision_id=middles[i].id)
+            finally:
+                connections.close_all()
+
+        assert together(2, delete) == [None, None]
+        assert Decision.objects.get(pk=last.pk).supersedes_id == first.pk
+        assert Decision.objects.get(pk=first.pk).superseded_by_id == last.pk
 
 
 def _meeting_once():
