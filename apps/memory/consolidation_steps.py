@@ -7,7 +7,8 @@ because provider calls are slow and each embedded batch is worth keeping on its 
 1. Pending signals are applied to their product's state in order (``apps.ingest.rules``) and
    marked ``applied`` or ``ignored``. A late one (older than signals applied by earlier runs)
    leaves alone what those set, so the state is the same whatever batches the runs saw; it is
-   still marked ``applied`` and counted in ``signals_applied``.
+   still marked ``applied`` and counted in ``signals_applied``. A signal of a product created
+   while the run was locking the space's products waits for the next run.
 2. Duplicate current decisions of a product merge: the same normalised text (case, whitespace and
    trailing punctuation ignored) or trigram similarity ≥ 0.9 — to the group's survivor, its
    oldest (first recorded) decision, not merely to another member (``_duplicate_groups``). The
@@ -22,7 +23,8 @@ because provider calls are slow and each embedded batch is worth keeping on its 
 3. Product states are cleaned: duplicate list items go (the first is kept), and items now in
    ``what_works`` leave ``what_is_blocked``.
 4. The kernel's product snapshots are refreshed — the ≤ 10 most recently active products that
-   are not archived, with their current status (a snapshot's ``summary`` and ``url`` are kept),
+   are not archived, with their current status (a snapshot's ``summary`` and ``url`` are kept,
+   on its product state too, so that they come back with a product that left and returns),
    followed by the kernel's other products while there is room — and its block re-rendered.
 """
 
@@ -129,6 +131,10 @@ def _apply_signals(*, space: Space, products: dict, drafts: dict, product_id) ->
     if product_id is not None:
         pending = pending.filter(product_id=product_id)
     pending = list(pending.order_by("occurred_at", "received_at", "position", "id"))
+    # ``products`` came from a locking read whose snapshot predates products committed while it
+    # waited for a locked row, and this later read sees their signals: those wait for the next
+    # run, which locks their products with the rest.
+    pending = [signal for signal in pending if signal.product_id in products]
     # A late signal must not override what an already-applied later one set (apps.ingest.rules).
     newest = _newest_applied(pending)
     applied, ignored = [], []
@@ -311,34 +317,55 @@ def _merge_group(ids: set) -> int:
         Decision.objects.filter(pk=older.pk).update(supersedes_id=newer.pk)
     if moved is not None:
         Decision.objects.filter(pk=chain[-1].pk).update(supersedes_id=moved)
+    # Recorded, unlike a supersede by hand: deleting the survivor deletes its copies too
+    # (``apps.decisions.services``), or the next copy would be current with the same text.
+    Decision.objects.filter(pk__in=[m.pk for m in chain[1:]]).update(merged_into=survivor.pk)
     _absorb(survivor, chain[1:])  # only the merged: a duplicate kept out stays current with its own
     return len(chain) - 1
 
 
 def _merge_decisions(*, space: Space, product_id) -> int:
     return sum(_merge_group(group) for group in _duplicate_groups(space=space, product_id=product_id))
-    # Recorded, unlike a supersede by hand: deleting the survivor deletes its copies too
-    # (``apps.decisions.services``), or the next copy would be current with the same text.
-    Decision.objects.filter(pk__in=[m.pk for m in chain[1:]]).update(merged_into=survivor.pk)
 
 
 # -- step 4 ---------------------------------------------------------------------------------------
+def _remember_descriptions(*, states: dict, old: dict) -> None:
+    """Store on each product state the summary and URL of its kernel entry (absent: none), where
+    they outlast the entry: a product that leaves the kernel's ≤ 10 gets them back when it returns.
+    Only a changed pair is written (after a kernel write, mostly), so a second run writes nothing."""
+    for key, entry in old.items():
+        state = states.get(key)
+        if state is None:
+            continue  # a kernel entry with no product state keeps them only while it is kept
+        summary, url = (entry.get(k) if isinstance(entry.get(k), str) else "" for k in ("summary", "url"))
+        if (state.kernel_summary, state.kernel_url) != (summary, url):
+            ProductState.objects.filter(pk=state.pk).update(kernel_summary=summary, kernel_url=url)
+
+
 def _snapshots(*, space: Space, existing: list[dict]) -> list[dict]:
     # Names are matched by the product states' own key (``apps.products.names``), so the kernel
     # gets at most one entry per product, the one ``PUT /memory/identity`` then accepts back.
     # Product names are stored trimmed and NFC, so lower(name) is their key.
-    rows = ProductState.objects.filter(space=space).annotate(key=Lower("name")).only("name", "status")
+    rows = (
+        ProductState.objects.filter(space=space)
+        .annotate(key=Lower("name"))
+        .only("name", "status", "kernel_summary", "kernel_url")
+    )
     states = {p.key: p for p in rows}
     entries = [entry for entry in existing if isinstance(entry.get("name"), str)]
     old: dict[str, dict] = {}
     for key, entry in zip(product_name_keys(e["name"] for e in entries), entries, strict=True):
         old.setdefault(key, entry)  # a kernel stored before the rule may name a product twice
+    _remember_descriptions(states=states, old=old)
     active = list(
         rows.exclude(status=ProductState.Status.ARCHIVED).order_by("-last_activity_at", "id")[:KERNEL_PRODUCTS_MAX]
     )
     snapshot = []
     for product in active:
-        kept = {k: v for k, v in old.get(product.key, {}).items() if k in ("summary", "url")}
+        if product.key in old:
+            kept = {k: v for k, v in old[product.key].items() if k in ("summary", "url")}
+        else:  # back in the kernel (or new to it): what its entry had when it left
+            kept = {k: v for k, v in (("summary", product.kernel_summary), ("url", product.kernel_url)) if v}
         snapshot.append({"name": product.name, "status": product.status, **kept})
     taken = {product.key for product in active}
     for key, entry in old.items():
