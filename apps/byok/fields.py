@@ -1,7 +1,8 @@
 """``EncryptedTextField``: a text column stored as a Fernet token under ``settings.FERNET_KEYS``.
 
 The keys form a ``MultiFernet``, newest first: the first key encrypts, every key decrypts, so
-a new key can be put in front, ``rotate_byok_keys`` run, and the old keys removed afterwards.
+a new key can be added last (it only decrypts) on every process, then put in front,
+``rotate_byok_keys`` run, and the old keys removed afterwards (README, "AI costs and BYOK").
 
 Guarantees (each one is where the unmaintained third-party fields fall short):
 
@@ -22,8 +23,17 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
+from synchronex.api.errors import KnownInternalError
 
-class DecryptionFailed(Exception):
+# Logged where a request meets it (an INTERNAL_ERROR to the client), and said by rotate_byok_keys.
+UNDECRYPTABLE = (
+    "A stored BYOK secret cannot be decrypted with any key in FERNET_KEYS: the key it was encrypted with is "
+    "not configured in this process (a key rotation rolled out in one step, or an old key removed before "
+    "rotate_byok_keys re-encrypted everything). `manage.py rotate_byok_keys --check` lists such secrets."
+)
+
+
+class DecryptionFailed(KnownInternalError):
     """No key in FERNET_KEYS decrypts a stored value (wrong or removed key, corrupted data)."""
 
 
@@ -58,9 +68,7 @@ def decrypt(token: str) -> str:
     try:
         return fernet().decrypt(token.encode("ascii")).decode("utf-8")
     except (InvalidToken, UnicodeError, ValueError, TypeError):
-        raise DecryptionFailed(
-            "A stored secret cannot be decrypted with any key in FERNET_KEYS (a key was removed or changed?)."
-        ) from None
+        raise DecryptionFailed(UNDECRYPTABLE) from None
 
 
 def rotate(token: str) -> str:
@@ -68,7 +76,7 @@ def rotate(token: str) -> str:
     try:
         return fernet().rotate(token.encode("ascii")).decode("ascii")
     except (InvalidToken, UnicodeError, ValueError, TypeError):
-        raise DecryptionFailed("A stored secret cannot be decrypted with any key in FERNET_KEYS.") from None
+        raise DecryptionFailed(UNDECRYPTABLE) from None
 
 
 class EncryptedTextField(models.TextField):

@@ -95,6 +95,12 @@ class ServiceUnavailable(ServiceError):
     code, status, default_message = "SERVICE_UNAVAILABLE", 503, "A backing service is unavailable; try again shortly."
 
 
+class KnownInternalError(Exception):
+    """A failure of the deployment, not of the request, whose message says what to fix (a stored
+    secret that no configured key decrypts). Answered as any unexpected error, ``INTERNAL_ERROR``
+    quoting the request id, never with its message; logged as its message, in one line."""
+
+
 def envelope(code: str, message: str, details: dict | None = None) -> dict:
     """The error body of SPEC §1."""
     body: dict = {"code": code, "message": message}

@@ -58,6 +58,8 @@ def to_service_error(exc: Exception) -> errors.ServiceError | None:
     """Translate framework and database exceptions into domain errors; None if unexpected."""
     if isinstance(exc, errors.ServiceError):
         return exc
+    if isinstance(exc, errors.KnownInternalError):
+        return internal_error()  # the callers log a 5xx with ``exc``'s message: its cause
     if isinstance(exc, drf.ValidationError):
         return errors.ValidationFailed("Some fields are not valid.", details={"fields": _field_errors(exc.detail)})
     if isinstance(exc, drf.ParseError):

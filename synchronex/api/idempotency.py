@@ -86,15 +86,18 @@ def granted_scopes(credential) -> str:
     return " ".join(sorted(scope for scope in SCOPES if credential is not None and credential.allows(scope)))
 
 
-def request_fingerprint(request, version: bytes | None = None, *, scoped: bool = True) -> str:
+def request_fingerprint(
+    request, version: bytes | None = None, *, scoped: bool = True, secret: str | None = None
+) -> str:
     """A keyed digest of what the request asks beyond its path: query string, scope header, the
     credential's rights, the space it acts on, ``If-Match``, ``If-None-Match``, ``Content-Type``,
     ``Content-Encoding`` and body (bodies may
     hold secrets, BYOK keys, so no bare hash is kept), in the format ``version`` (default
     ``FINGERPRINT_VERSION``). Resolving the space raises NOT_FOUND for a workspace the caller left.
-    ``scoped=False`` (an operation on no space) leaves the scope header and the space out."""
+    ``scoped=False`` (an operation on no space) leaves the scope header and the space out. Keyed
+    with ``secret``, by default ``SECRET_KEY``: records are always kept under it."""
     version = version or FINGERPRINT_VERSION
-    digest = hmac.new(settings.SECRET_KEY.encode(), version, digestmod=hashlib.sha256)
+    digest = hmac.new((secret or settings.SECRET_KEY).encode(), version, digestmod=hashlib.sha256)
     if scoped:
         parts = [
             request.META.get("QUERY_STRING", ""),
@@ -157,12 +160,9 @@ def claim(request, *, scoped: bool = True) -> IdempotencyRecord | None:
             return IdempotencyRecord.objects.create(request_hash=request_hash, **lookup)
     except IntegrityError:
         existing = IdempotencyRecord.objects.get(**lookup)
-    mismatch = existing.request_hash != request_hash
-    if mismatch and not scoped:
-        # A record of this very request, kept while operations on no space hashed the scope too.
-        mismatch = existing.request_hash != _hashed_with_scope(request, scoped=False)
-    if mismatch:
-        if existing.request_hash != _hashed_with_scope(request, LEGACY_FINGERPRINT_VERSION, scoped=scoped):
+    if not _kept_for(existing, request, request_hash, scoped=scoped):
+        legacy = (_hashed_with_scope(request, LEGACY_FINGERPRINT_VERSION, scoped=scoped, secret=s) for s in _secrets())
+        if existing.request_hash not in legacy:
             raise errors.Conflict(
                 "This Idempotency-Key was already used with a different request (body, Content-Type, "
                 "If-Match, If-None-Match, query string or scope) or with other rights."
@@ -183,14 +183,36 @@ def claim(request, *, scoped: bool = True) -> IdempotencyRecord | None:
     raise Replay(existing)
 
 
-def _hashed_with_scope(request, version: bytes | None = None, *, scoped: bool) -> str | None:
+def _secrets() -> list[str]:
+    """``SECRET_KEY``, then each of ``SECRET_KEY_FALLBACKS`` (Django's own rotation setting): a
+    record kept under the key before a rotation still matches its retries, as signed cookies do."""
+    return [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+
+
+def _kept_for(existing: IdempotencyRecord, request, request_hash: str, *, scoped: bool) -> bool:
+    """Whether ``existing`` was kept for this very request (``request_hash``: its fingerprint
+    now), under any of ``_secrets``, in the current format."""
+    if existing.request_hash == request_hash:
+        return True
+    for secret in _secrets():
+        if secret != settings.SECRET_KEY and existing.request_hash == request_fingerprint(
+            request, scoped=scoped, secret=secret
+        ):
+            return True
+        # A record of this very request, kept while operations on no space hashed the scope too.
+        if not scoped and existing.request_hash == _hashed_with_scope(request, scoped=False, secret=secret):
+            return True
+    return False
+
+
+def _hashed_with_scope(request, version: bytes | None = None, *, scoped: bool, secret: str | None = None) -> str | None:
     """The fingerprint the releases that hashed every request's scope kept for this request: its
     own for an operation on a space; for one on no space, only an ordinary retry's (no scope
     header: resolving one is what those operations stopped doing), else None, so a record kept
     with the header is a CONFLICT until it expires."""
     if not scoped and request.META.get(SCOPE_META) is not None:
         return None
-    return request_fingerprint(request, version)
+    return request_fingerprint(request, version, secret=secret)
 
 
 def _legacy_claim(existing: IdempotencyRecord, request_hash: str, now) -> IdempotencyRecord | None:

@@ -152,6 +152,8 @@ class ApiErrorMiddleware:
         if error is None:
             logger.exception("Unhandled error on %s", request.path)
             error = internal_error()
+        elif error.status >= 500:
+            logger.error("%s on %s: %s", error.code, request.path, exception)
         return json_error(error)
 
     @staticmethod

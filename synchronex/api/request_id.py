@@ -49,10 +49,65 @@ def install_log_record_factory() -> None:
     logging.setLogRecordFactory(factory)
 
 
+# What ends a line for some reader of a log (C0 and C1 controls, DEL, U+2028 and U+2029) or
+# rewrites a terminal (ESC): a request's path, a header or a quoted value carrying one would begin
+# a line the client wrote.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_QUERY = re.compile(r"\?[^\s'\"]*")
+
+
+def _escape(match: re.Match) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as its escape (``\\n``, ``\\x1b``, ``\\u2028``);
+    backslashes are left alone, so Django's already escaped ``django.request`` line reads the same."""
+    return _CONTROL.sub(_escape, text)
+
+
 class RequestIdFormatter(logging.Formatter):
-    """A formatter that never fails on records made before the record factory was installed."""
+    """Every record as one line starting at the margin, with the request id.
+
+    Escaping is done here, for every record of every logger, rather than where a request value is
+    logged: no call site (ours, Django's, a library's, one written later) can forget it. The
+    message is escaped whole, arguments and all; a traceback or stack keeps its lines, each indented
+    and escaped, since its exception's message may quote request text (PostgreSQL quotes the values
+    it refuses). Also never fails on records made before the record factory was installed."""
 
     def format(self, record: logging.LogRecord) -> str:
         if not hasattr(record, "request_id"):
             record.request_id = _current.get()
-        return super().format(record)
+        # The traceback text is cached on the record: ours, never another handler's unescaped one,
+        # and left for no other handler to reuse.
+        cached, record.exc_text = record.exc_text, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_text = cached
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei) -> str:
+        return _indented(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _indented(super().formatStack(stack_info))
+
+
+def _indented(text: str) -> str:
+    """The continuation lines of a record: indented, so that only a record's first line starts at
+    the margin, and escaped."""
+    return "\n".join(f"  {escape_controls(line)}" if line else line for line in text.split("\n"))
+
+
+class NoQueryString(logging.Filter):
+    """Drops every query string from a record's message: runserver's ``django.server`` lines quote
+    the request line (``?access_token=…``, ``?code=…``) and, for a line it refuses, its text too.
+    The path stays, as in the ``synchronex.access`` line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = _QUERY.sub("", record.getMessage()), None
+        return True

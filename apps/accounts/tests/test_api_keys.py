@@ -125,6 +125,45 @@ def test_command_creates_user_and_prints_only_the_key():
     assert Space.objects.filter(owner=user, kind="personal").exists()
 
 
+@pytest.mark.parametrize(
+    ("email", "reason"),
+    [
+        ("notanemail", "one @ with text on both sides"),
+        ("still not an email", "one @ with text on both sides"),
+        ("a b@x.test", "one @ with text on both sides"),
+        ("x@y@z", "one @ with text on both sides"),
+        ("bell\x07@x.test", "one @ with text on both sides"),
+        ("", "may not be blank"),  # was a traceback (ValueError)
+        ("   ", "may not be blank"),
+        ("b" * 250 + "@x.test", "no more than 254 characters"),  # was a traceback (DataError)
+    ],
+    ids=["no-at", "words", "space", "two-at", "control", "empty", "blank", "too-long"],
+)
+def test_command_refuses_to_create_a_user_the_api_could_never_reach(client_for, make_user, email, reason):
+    # The rule of the workspace-members API, which looks accounts up by email: an account it refuses
+    # could never be added to a workspace.
+    with pytest.raises(CommandError, match=reason) as refused:
+        call_command("create_api_key", "--email", email, "--scope", "read", "--create-user", stdout=StringIO())
+    assert "\n" not in str(refused.value) and str(refused.value).startswith("--email: ")
+    assert not User.objects.exists()
+    owner = client_for(make_user(tier="team"))
+    workspace = owner.post("/api/v1/workspaces", json={"name": "Ops", "kind": "team"}).json()["id"]
+    answer = owner.post(f"/api/v1/workspaces/{workspace}/members", json={"email": email, "role": "member"})
+    assert answer.status_code == 400  # the same refusal
+
+
+def test_command_creates_a_user_with_any_address_the_api_accepts(client_for, make_user):
+    out = StringIO()
+    call_command("create_api_key", "--email", "  jürgen@exämple.test ", "--scope", "read", "--create-user", stdout=out)
+    assert KEY_RE.match(out.getvalue().strip())
+    owner = client_for(make_user(tier="team"))
+    workspace = owner.post("/api/v1/workspaces", json={"name": "Ops", "kind": "team"}).json()["id"]
+    added = owner.post(
+        f"/api/v1/workspaces/{workspace}/members", json={"email": "JÜRGEN@exämple.test", "role": "member"}
+    )
+    assert added.status_code == 201, added.text
+
+
 @pytest.mark.django_db
 def test_command_for_an_existing_user_with_name_and_tier(make_user):
     user = make_user(tier="free")

@@ -86,3 +86,42 @@ def test_rotation_recomputes_fingerprints_so_duplicates_stay_detected(seeded):
 def test_batch_size_must_be_positive():
     with pytest.raises(CommandError):
         rotate(batch_size=0)
+
+
+def test_check_reports_the_secrets_no_configured_key_decrypts_and_changes_nothing(seeded):
+    old, secrets = seeded
+    new = new_fernet_key()
+    before = raw_secrets()
+    with override_settings(FERNET_KEYS=[new, old]):
+        assert "All 5 secret(s) decrypt" in rotate(check=True)
+    out = StringIO()
+    with override_settings(FERNET_KEYS=[new]), pytest.raises(CommandError) as caught:  # OLD dropped too early
+        call_command("rotate_byok_keys", "--check", "--batch-size", "2", stdout=out)
+    assert "5 of 5 secret(s) cannot be decrypted" in str(caught.value)
+    listed = out.getvalue().splitlines()  # one line each, named by id, for the operator
+    assert sorted(line.split()[0] for line in listed) == sorted(secrets)
+    assert not any(secret in out.getvalue() + str(caught.value) for secret in secrets.values())
+    assert raw_secrets() == before  # a check changes nothing
+
+    with override_settings(FERNET_KEYS=[new, old]):
+        rotate()
+    with override_settings(FERNET_KEYS=[new]):
+        assert "All 5 secret(s) decrypt" in rotate(check=True)
+    with override_settings(FERNET_KEYS=[old]), pytest.raises(CommandError) as caught:
+        rotate(check=True)
+    assert "5 of 5" in str(caught.value)
+
+
+def test_check_names_only_the_secrets_that_fail(seeded, make_user):
+    old, secrets = seeded
+    new = new_fernet_key()
+    with override_settings(FERNET_KEYS=[new]):
+        space = space_ensure_personal(user=make_user(tier="pro"))
+        fresh = byok_credential_create(space=space, service="openai", label="new", key=fresh_key("openai"))
+    out = StringIO()
+    with override_settings(FERNET_KEYS=[new]), pytest.raises(CommandError) as caught:
+        call_command("rotate_byok_keys", "--check", stdout=out)
+    assert "5 of 6 secret(s)" in str(caught.value)
+    assert len(out.getvalue().splitlines()) == 5 and str(fresh.id) not in out.getvalue()
+    with override_settings(FERNET_KEYS=[old, new]):
+        assert "All 6 secret(s) decrypt" in rotate(check=True)

@@ -5,9 +5,11 @@ Prints only the new key, so scripts can capture it.
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from rest_framework import serializers
 
 from apps.accounts.models import Tier, User
 from apps.accounts.services import api_key_create, user_create
+from apps.scopes.api.serializers import AccountEmailField
 from synchronex.api import errors
 
 
@@ -27,7 +29,7 @@ class Command(BaseCommand):
         if user is None:
             if not create_user:
                 raise CommandError(f"No user with email {email}; pass --create-user to create one.")
-            user = user_create(email=email.strip(), tier=tier or Tier.FREE)
+            user = user_create(email=_account_email(email), tier=tier or Tier.FREE)
         elif tier and user.tier != tier:
             user.tier = tier
             user.save(update_fields=["tier"])
@@ -38,3 +40,12 @@ class Command(BaseCommand):
             problems = [problem for field in refused.details["fields"].values() for problem in field]
             raise CommandError(" ".join(problems)) from refused
         self.stdout.write(raw)
+
+
+def _account_email(email: str) -> str:
+    """``email`` trimmed, if the workspace-members API would accept it: an account it refuses could
+    never be added to a workspace (and an empty or overlong one failed with a traceback)."""
+    try:
+        return AccountEmailField().run_validation(email)
+    except serializers.ValidationError as refused:
+        raise CommandError(f"--email: {' '.join(refused.detail)}") from None

@@ -1,0 +1,113 @@
+"""Log lines as an operator reads them: one record is one line, whatever a request carries, and
+no query string (tokens travel there) reaches a log."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import threading
+from contextlib import contextmanager
+
+import pytest
+import requests
+
+from synchronex.api.request_id import RequestIdFormatter
+
+# What may break a line or rewrite a terminal: C0 and C1 controls, DEL, U+2028 and U+2029.
+RAW_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+FORGED = "2026-11-30 16:01:00,000 INFO [0123abcd] synchronex.access: POST /api/v1/workspaces 201 12.0ms"
+
+
+@contextmanager
+def console_output():
+    """What the configured console handler (settings.LOGGING, our formatter) writes meanwhile."""
+    handler = next(h for h in logging.getLogger().handlers if isinstance(h.formatter, RequestIdFormatter))
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    try:
+        yield buffer
+    finally:
+        handler.setStream(previous)
+
+
+def test_control_characters_in_the_path_cannot_forge_an_access_line(api):
+    # %0A and %0D%0A ended the access line and began one the attacker wrote; the other C0 and C1
+    # controls, DEL and U+2028 break lines for some readers or rewrite a terminal.
+    controls = "%0D%0A%0B%0C%1B[2K%7F%C2%85%E2%80%A8%E2%80%A9%09%07"
+    path = "/api/v1/nope%0A" + requests.utils.quote(FORGED) + controls + "%0D%0Aend"
+    with console_output() as output:
+        response = api.get(path)
+    assert response.status_code == 404
+    text = output.getvalue()
+    lines = text.splitlines()  # splits at every line boundary Python knows, \x85 and U+2028 included
+    access = [line for line in lines if "synchronex.access" in line]
+    assert len(access) == 1, text
+    assert f"[{response.headers['X-Request-ID']}]" in access[0]
+    assert access[0].endswith(" 404 " + access[0].rsplit(" ", 1)[-1])  # status and time close the line
+    assert "\\n2026-11-30" in access[0] and "\\r\\nend" in access[0] and "\\u2028" in access[0]
+    assert not RAW_CONTROL.search(text)
+
+
+def test_a_traceback_carrying_request_text_cannot_forge_a_line():
+    # PostgreSQL quotes the values it refuses, so an unexpected error's message may hold request text.
+    try:
+        raise ValueError(f'invalid input syntax for type uuid: "x\n{FORGED}\r\n{FORGED}"')
+    except ValueError:
+        with console_output() as output:
+            logging.getLogger("synchronex.api").exception("Unhandled error on %s", "/api/v1/x\n" + FORGED)
+    lines = output.getvalue().splitlines()
+    assert lines[0].endswith("synchronex.api: Unhandled error on /api/v1/x\\n" + FORGED)
+    assert len(lines) > 3 and all(line.startswith(" ") for line in lines[1:] if line)  # only the first at the margin
+    assert lines[-2].endswith("12.0ms\\r")  # the \r before the newline, escaped
+    assert not RAW_CONTROL.search(output.getvalue())
+
+
+@pytest.fixture
+def runserver(transactional_db):
+    """The development server of ``make run`` (runserver's own request handler, which logs every
+    request on ``django.server``), on a free port."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+
+    server = ThreadedWSGIServer(("127.0.0.1", 0), WSGIRequestHandler)
+    server.set_app(WSGIHandler())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_development_servers_request_lines_drop_the_query_and_carry_the_request_id(runserver):
+    with console_output() as output:
+        api = requests.get(
+            runserver + "/api/v1/scope?access_token=sxo_SECRETTOKEN2&client_secret=XYZSECRET", timeout=10
+        )
+        page = requests.get(runserver + "/definitely-not-a-page?code=SECRETCODE&state=s", timeout=10)
+    text = output.getvalue()
+    assert (api.status_code, page.status_code) == (401, 404)
+    assert "SECRET" not in text
+    server_lines = [line for line in text.splitlines() if "django.server" in line]
+    # Each request's line is kept (a 4xx as a WARNING), with its request id and its path.
+    assert len(server_lines) == 2, text
+    assert f"WARNING [{api.headers['X-Request-ID']}] django.server: " in server_lines[0]
+    assert '"GET /api/v1/scope HTTP/1.1" 401' in server_lines[0]
+    assert f"[{page.headers['X-Request-ID']}]" in server_lines[1]
+    assert '"GET /definitely-not-a-page HTTP/1.1" 404' in server_lines[1]
+
+
+def test_the_development_servers_own_errors_stay_visible_without_the_query(runserver):
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(runserver)
+    with console_output() as output, socket.create_connection((url.hostname, url.port), timeout=5) as sock:
+        # A request line runserver itself refuses (four words): it quotes the line, query and all.
+        sock.sendall(b"GET /api/v1/scope?access_token=sxo_SECRETTOKEN3 x HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert b" 400 " in sock.recv(65536).split(b"\r\n")[0]
+    text = output.getvalue()
+    assert "INFO [-] django.server: code 400, message Bad request syntax ('GET /api/v1/scope x HTTP/1.1')" in text
+    assert "SECRETTOKEN3" not in text
