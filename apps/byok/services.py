@@ -10,12 +10,14 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.accounts.models import TIER_ORDER
 from apps.products.names import has_control_character
 from apps.scopes.models import Space
 from synchronex.api import errors
+from synchronex.text import nfc
 
 from .models import LABEL_MAX, ByokCredential
 from .shapes import SERVICES, base_url_problem, key_problem
@@ -84,7 +86,10 @@ def byok_credential_create(
     fingerprint = secret_fingerprint(key)
     if existing.filter(fingerprint=fingerprint).exists():
         raise errors.Conflict("This key is already stored in this scope.", details={"field": "key"})
-    if existing.filter(service=service, label__iexact=label).exists():
+    # Compared as the unique index compares, by PostgreSQL's lower(): ``iexact`` compares UPPER(),
+    # which parts labels the index joins ('İnfra' and 'infra', refused then only by the index,
+    # without naming the label) and joins labels it parts ('ſ' and 's').
+    if existing.alias(label_key=Lower("label")).filter(service=service, label_key=Lower(Value(label))).exists():
         raise errors.Conflict(
             f"A {service} credential labelled {label!r} already exists in this scope.", details={"field": "label"}
         )
@@ -156,9 +161,10 @@ OPENAI_API_HOST = "api.openai.com"
 
 
 def _endpoint(url: str) -> tuple[str, str, int | None, str] | None:
-    """A comparable form of an API base URL: scheme, host, port, path without ``/`` or ``/v1``."""
+    """A comparable form of an API base URL: scheme, host, port, path without ``/`` or ``/v1``; in
+    NFC, as a credential's base URL is stored (one stored before, or a space's setting, may not be)."""
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(nfc(url.strip()))
         port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower())
     except ValueError:
         return None

@@ -21,7 +21,7 @@ TOKENS_MAX = 10**12  # far above any real call; keeps sums far inside bigint
 COST_MAX = Decimal(10) ** (COST_MAX_DIGITS - COST_DECIMAL_PLACES) - Decimal(1).scaleb(-COST_DECIMAL_PLACES)
 
 
-def _name(value, field: str, max_length: int, problems: dict, *, required: bool) -> str | None:
+def _name(value, field: str, max_length: int, problems: dict, *, required: bool, lower: bool = False) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip():
@@ -31,8 +31,13 @@ def _name(value, field: str, max_length: int, problems: dict, *, required: bool)
             problems[field] = f"{field} must be a string."
         return None
     value = value.strip()
+    if lower:
+        # Before the length check: the lowered text is what is stored, and str.lower() may lengthen
+        # it ('İ' becomes 'i' + U+0307), so checking the text sent let a 60-character provider
+        # reach a 100-character column as 120 (a DataError, answered 500).
+        value = value.lower()
     if len(value) > max_length:
-        problems[field] = f"{field} has at most {max_length} characters."
+        problems[field] = f"{field} has at most {max_length} characters{' once lower-cased' if lower else ''}."
     elif has_control_character(value):
         problems[field] = f"{field} may not contain control characters."
     return value
@@ -94,11 +99,11 @@ def cost_event_build(
     ``cost_usd`` given: kept exactly (rounded half-up to 6 decimals). Absent: computed from the
     ``genai-prices`` table at the price in force at ``occurred_at``; a provider or model the
     table does not know is stored with ``cost_usd`` null and ``unpriced`` true, never guessed.
-    ``provider`` is stored lower-cased (it is an identifier); ``model`` and ``operation`` as given,
-    trimmed. Bad values raise VALIDATION_ERROR naming the field.
+    ``provider`` is stored lower-cased (it is an identifier), and its length is counted so;
+    ``model`` and ``operation`` as given, trimmed. Bad values raise VALIDATION_ERROR naming the field.
     """
     problems: dict[str, str] = {}
-    provider = _name(provider, "provider", PROVIDER_MAX, problems, required=True)
+    provider = _name(provider, "provider", PROVIDER_MAX, problems, required=True, lower=True)
     model = _name(model, "model", MODEL_MAX, problems, required=True)
     operation = _name(operation, "operation", OPERATION_MAX, problems, required=False)
     input_tokens = _tokens(input_tokens, "input_tokens", problems)
@@ -117,7 +122,6 @@ def cost_event_build(
     if problems:
         raise errors.ValidationFailed.for_fields(problems)
 
-    provider = provider.lower()
     occurred_at = occurred_at or timezone.now()
     if amount is None:
         amount = price_usd(

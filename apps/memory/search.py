@@ -46,6 +46,7 @@ from django.db.models import Case, F, FloatField, Func, Q, QuerySet, TextField, 
 from apps.memory.models import SEARCH_CONFIG
 from apps.scopes.models import Space
 from synchronex.api.rows import unprepared
+from synchronex.text import clip
 
 SEARCH_TYPES = ("identity", "product", "decision", "memory", "signal")
 # Either one opens memory search (SPEC §2): memory:read for every hit but decisions, decisions:read
@@ -205,9 +206,9 @@ def headline(ctx: SearchContext, text) -> SearchHeadline:
 
 
 def shorten(text: str, limit: int = 120) -> str:
-    """The first non-blank line of ``text``, cut to ``limit`` characters."""
+    """The first non-blank line of ``text``, cut to ``limit`` characters (at a grapheme boundary)."""
     line = next((part.strip() for part in text.splitlines() if part.strip()), "")
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+    return clip(line, limit)
 
 
 # -- the engine ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The one rule for product names (SPEC §5): trimmed, NFC, 1–100 characters, no control characters.
+"""The one rule for product names (SPEC §5): trimmed, NFC, 1–100 characters, no control characters,
+no invisible or text-direction characters (``name_problem``).
 
 Names keep their original spelling; lookups and the per-space unique key are case-insensitive.
 The key two names are compared by, everywhere (product states, the kernel's products,
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+import regex
 from django.db import connection
 
 from synchronex.api import errors
@@ -27,15 +29,48 @@ from .models import NAME_MAX
 _AHEAD: ContextVar[dict | None] = ContextVar("product_name_keys_ahead", default=None)
 
 
+# A name's ends lose whitespace (``str.isspace``'s, U+001C–U+001F included) and invisible format
+# characters (category Cf: a BOM, a zero-width space, LRM/RLM, a word joiner), so "Acme" read from
+# a file saved with a BOM is the product "Acme", not a second one that looks the same. Two kinds of
+# Cf are visible parts of what they end and stay: a prepended concatenation mark (U+0600 ARABIC
+# NUMBER SIGN) opens the number after it, and tag characters (U+E0020–U+E007F) close an emoji tag
+# sequence (🏴 and tags is the flag of Scotland).
+_EDGES = regex.compile(
+    r"^[\s\x1c-\x1f\p{Cf}--\p{Prepended_Concatenation_Mark}]+|[\s\x1c-\x1f\p{Cf}--\p{Block=Tags}]+\Z", regex.V1
+)
+# Refused anywhere in a name: the bidi embeddings, overrides and isolates (U+202A–U+202E,
+# U+2066–U+2069), which reorder the text shown after them (in the injection block too), and the
+# characters whose only effect is to be invisible (U+200B, U+2060, U+FEFF), which make two names
+# that look the same. ZWJ and ZWNJ (U+200D, U+200C) stay allowed inside a name: emoji sequences
+# and Indic and Persian spellings need them.
+_REFUSED_FORMAT = regex.compile("[\u202a-\u202e\u2066-\u2069\u200b\u2060\ufeff]")
+
+
+def trim_name(text: str) -> str:
+    """``text`` without whitespace and invisible format characters at its ends (``_EDGES``)."""
+    return _EDGES.sub("", text)
+
+
 def normalise_product_name(raw: str) -> str:
-    """Trim and NFC-normalise (so a name typed on two keyboards is one product)."""
-    return nfc(raw).strip()
+    """NFC-normalise and trim (so a name typed on two keyboards, or with a BOM, is one product)."""
+    return trim_name(nfc(raw))
 
 
 def has_control_character(text: str) -> bool:
     """Whether ``text`` holds a control character (Unicode category Cc: C0, DEL, C1): the rule for
     product names, and for other names that share it (workspace names)."""
     return any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
+def format_character_problem(what: str, text: str) -> str | None:
+    """Why ``text`` may not be ``what`` (``"A product name"``): the first bidi control or invisible
+    character it holds (``_REFUSED_FORMAT``), or None. The rule for product names, and for other
+    names that share it (workspace names)."""
+    found = _REFUSED_FORMAT.search(text)
+    if found is None:
+        return None
+    ch = found.group()
+    return f"{what} may not contain U+{ord(ch):04X} ({unicodedata.name(ch).lower()}): it is invisible or reorders text."
 
 
 def name_problem(name: str) -> str | None:
@@ -46,7 +81,7 @@ def name_problem(name: str) -> str | None:
         return f"A product name has at most {NAME_MAX} characters."
     if has_control_character(name):
         return "A product name may not contain control characters."
-    return None
+    return format_character_problem("A product name", name)
 
 
 def clean_product_name(raw, *, field: str = "name") -> str:

@@ -6,22 +6,17 @@ from rest_framework import serializers
 
 from apps.byok.models import LABEL_MAX
 from apps.byok.shapes import BASE_URL_MAX, KEY_MAX, SERVICES
+from apps.products.api.fields import StrictString
 from synchronex.api.serializers import StrictSerializer
-
-
-class StrictString(serializers.CharField):
-    """A CharField that accepts only JSON strings (DRF would turn 5 into "5")."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class ByokCreateSerializer(StrictSerializer):
     service = serializers.ChoiceField(choices=SERVICES)
+    # NFC as all stored text: the composed and decomposed spellings of a label are one label, to
+    # its length and to the case-insensitive uniqueness.
     label = StrictString(max_length=LABEL_MAX, help_text="1–100 characters, unique per service in the scope.")
     key = StrictString(
+        verbatim=True,  # the secret as the provider issued it
         max_length=KEY_MAX,
         write_only=True,
         help_text="The provider key; its shape is checked per service. Stored encrypted, never returned.",

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from apps.costs import selectors
 from apps.costs.api.renderers import ExactDecimalJSONRenderer
 from apps.costs.api.serializers import CostSummarySerializer, ProductCostSummarySerializer
+from apps.products.names import clean_product_name
 from apps.products.selectors import product_find
 from synchronex.api import errors
 from synchronex.api.parsers import ascii_integer
@@ -88,7 +89,8 @@ class ProductCostSummaryView(ApiView):
         responses={200: ProductCostSummarySerializer},
     )
     def get(self, request, product: str):
-        product = name_from_path(request, product, field="product")
+        # An impossible name is a VALIDATION_ERROR, as on the product state's own path.
+        product = clean_product_name(name_from_path(request, product, field="product"), field="product")
         days = parse_days(request.query_params)
         active = self.active
         found = product_find(space=active.space, name=product)

@@ -395,8 +395,11 @@ class KernelExportQuerySerializer(StrictSerializer):
     """The options of ``GET /kernel/export`` (query string)."""
 
     format = QueryChoice(choices=["markdown", "json", "text"], default="markdown")
-    product = serializers.CharField(
-        max_length=EXPORT_PRODUCT_MAX, required=False, allow_blank=True, help_text="A product name (any case)."
+    product = ProductNameField(
+        max_length=EXPORT_PRODUCT_MAX,
+        required=False,
+        allow_blank=True,
+        help_text="A product name (any case); empty: none.",
     )
     query = StrictString(
         max_length=EXPORT_GET_QUERY_MAX,
@@ -423,7 +426,7 @@ class KernelExportQuerySerializer(StrictSerializer):
 class KernelExportBodySerializer(KernelExportQuerySerializer):
     """The options of ``POST /kernel/export`` (JSON body; the route for long task texts)."""
 
-    product = StrictString(max_length=EXPORT_PRODUCT_MAX, required=False, allow_blank=True, allow_null=True)
+    product = ProductNameField(max_length=EXPORT_PRODUCT_MAX, required=False, allow_blank=True, allow_null=True)
     query = StrictString(max_length=EXPORT_QUERY_MAX, required=False, allow_blank=True, allow_null=True)
     task = StrictString(max_length=EXPORT_QUERY_MAX, required=False, allow_blank=True, allow_null=True)
     max_tokens = StrictInteger(min_value=100, max_value=8000, default=1500)

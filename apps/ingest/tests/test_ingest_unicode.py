@@ -7,6 +7,7 @@ import unicodedata
 
 import pytest
 
+from apps.costs.models import CostEvent
 from apps.ingest.models import Signal
 from apps.scopes.services import space_ensure_personal
 from tests.support.consolidation import consolidate
@@ -95,3 +96,26 @@ def test_an_nfd_decision_is_found_by_an_nfc_search_and_the_other_way_round(write
         assert found.status_code == 200, found.text
         assert sorted(hit["type"] for hit in found.json()["results"]) == ["decision", "signal"]
         assert all("**résumé**" in hit["snippet"] for hit in found.json()["results"])
+
+
+def test_a_provider_is_checked_as_stored_lower_cased_never_a_500(write_api):
+    """str.lower() makes 'İ' two characters ('i' + U+0307): the stored provider is the one checked."""
+    usage = {"model": "gpt-4o", "input_tokens": 10, "output_tokens": 5}
+    body = ingest(write_api, "CostUni", {"type": "ai_usage", "data": {**usage, "provider": "İ" * 50}})
+    assert CostEvent.objects.get(signal_id=body["signals"][0]["id"]).provider == "i\u0307" * 50  # 100 characters
+
+    too_long = "provider has at most 100 characters once lower-cased."
+    single = write_api.post(
+        "/api/v1/ingest/CostUni", json={"type": "ai_usage", "data": {**usage, "provider": "İ" * 60}}
+    )
+    assert single.status_code == 400, single.text
+    assert single.json()["error"]["details"]["fields"] == {"data.provider": [too_long]}
+    batch = write_api.post(
+        "/api/v1/ingest/CostUni",
+        json={
+            "signals": [{"type": "note", "title": "n"}, {"type": "ai_usage", "data": {**usage, "provider": "İ" * 51}}]
+        },
+    )
+    assert batch.status_code == 400, batch.text
+    assert list(batch.json()["error"]["details"]["fields"]) == ["signals[1].data.provider"]
+    assert CostEvent.objects.count() == 1 and Signal.objects.filter(title="n").count() == 0

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.memory.search import SEARCH_TYPES
-from apps.products.api.fields import StrictString
+from apps.products.api.fields import ProductNameField, StrictString
 from synchronex.api.serializers import StrictSerializer, query_name_problems
 
 MAX_QUERY_CHARS = 500
@@ -21,7 +21,8 @@ class MemorySearchQuerySerializer(serializers.Serializer):
         required=False,
         help_text=f"Comma-separated subset of {', '.join(SEARCH_TYPES)}; all when absent.",
     )
-    product = serializers.CharField(
+    # The product names' rule (``apps.products.names``), as decision search checks its ``product``.
+    product = ProductNameField(
         required=False,
         max_length=MAX_PRODUCT_CHARS,
         help_text="Only hits of this product (case-insensitive); identity and generic memories have none.",

@@ -19,6 +19,7 @@ from apps.memory.mif.export import (
     mif_memories,
     read_snapshot,
 )
+from synchronex.text import clip
 
 SECTION_TITLES = {
     KIND_KERNEL: "Identity Kernel",
@@ -32,7 +33,7 @@ _WHITESPACE = re.compile(r"\s+")
 def _one_line(text: str, limit: int = 120) -> str:
     """Heading text: one line, bounded, without Markdown heading marks leaking in."""
     line = _WHITESPACE.sub(" ", text).strip().lstrip("#").strip()
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+    return clip(line, limit)
 
 
 def _bullets(items) -> list[str]:

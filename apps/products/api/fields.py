@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from apps.products.names import name_problem, normalise_product_name
 from synchronex.text import nfc
@@ -29,10 +30,19 @@ class StrictString(serializers.CharField):
 
 
 class ProductNameField(StrictString):
-    """A product name in a body (decisions, signals, the kernel's ``products``): the one rule of
-    ``apps.products.names`` — trimmed, NFC, then 1–100 characters without control characters — and
-    the NFC name is what is stored. Lengths are the NFC name's, which may be shorter or longer than
-    the string sent (``max_length``, for the OpenAPI document, is checked on it too)."""
+    """A product name in a body or a query (decisions, signals, the kernel's ``products``, search and
+    export filters): the one rule of ``apps.products.names`` — NFC, trimmed (format characters too),
+    then 1–100 characters without control, bidi or invisible characters — and the NFC name is what
+    is stored. Lengths are the NFC name's, which may be shorter or longer than the string sent
+    (``max_length``, for the OpenAPI document, is checked on it too). With ``allow_blank`` only the
+    empty string is "no name" (``""``); a value of spaces or invisible characters is a blank name,
+    refused as one, as every other surface refuses it."""
+
+    def run_validation(self, data=empty):
+        if data == "" and self.allow_blank:
+            return ""
+        # Past CharField's own blank check, which trims whitespace only: the rule's trim decides.
+        return serializers.Field.run_validation(self, data)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):

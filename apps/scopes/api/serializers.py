@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from apps.accounts.models import User
 from apps.products.api.fields import StrictString
-from apps.products.names import has_control_character
+from apps.products.names import format_character_problem, has_control_character, trim_name
 from apps.scopes.services import ASSIGNABLE_ROLES
 from synchronex.api.pagination import DEFAULT_LIMIT
 from synchronex.api.serializers import EmailAnswerField, StrictSerializer
@@ -65,13 +65,19 @@ class ScopeUpdateSerializer(StrictSerializer):
 class WorkspaceCreateSerializer(StrictSerializer):
     name = StrictString(
         max_length=WORKSPACE_NAME_MAX,
-        help_text=f"Trimmed, 1–{WORKSPACE_NAME_MAX} characters, no control characters (as product names).",
+        help_text=f"Trimmed, 1–{WORKSPACE_NAME_MAX} characters, no control, bidi or invisible characters (as product "
+        "names).",
     )
     kind = serializers.ChoiceField(choices=["team", "agency"])
 
     def validate_name(self, value: str) -> str:
+        value = trim_name(value)  # the product names' trim: format characters too (a BOM)
+        if not value:
+            raise serializers.ValidationError("A workspace name may not be blank.")
         if has_control_character(value):
             raise serializers.ValidationError("A workspace name may not contain control characters.")
+        if problem := format_character_problem("A workspace name", value):
+            raise serializers.ValidationError(problem)
         return value
 
 
