@@ -4,9 +4,9 @@ one, come back as ``[REDACTED:api_key]`` (the exports' Scrubber), never in plain
 from __future__ import annotations
 
 import hashlib
-import json
 
 import pytest
+import rfc8785
 
 from apps.byok.services import byok_credential_create
 from apps.byok.tests.helpers import fresh_key
@@ -183,9 +183,11 @@ def test_in_a_workspace_the_callers_personal_keys_are_redacted_from_their_person
 
 
 def _checksum_holds(document: dict) -> bool:
-    # README's recipe: SHA-256 of the canonical JSON of the memories array.
-    text = json.dumps(document["memories"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return document["export_meta"]["checksum"] == "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    # README's recipe: SHA-256 of the memories array canonicalised per RFC 8785 (JCS).
+    return (
+        document["export_meta"]["checksum"]
+        == "sha256:" + hashlib.sha256(rfc8785.dumps(document["memories"])).hexdigest()
+    )
 
 
 def test_a_workspace_export_redacts_the_callers_personal_key_alike_on_rest_and_mcp(mcp, client_for, secret, person):

@@ -19,6 +19,13 @@ class MifBody:
     text: str
     media_type: str
 
+    def format_for(self, asked: str) -> str:
+        """The import format: ``asked``, except that ``auto`` takes the format a JSONL media type
+        declares (MCP memory JSONL), so a first line that is broken costs that line only, as with
+        ``format=mcp-jsonl``, instead of the body being read as one broken JSON document."""
+        declared = self.media_type.split(";", 1)[0].strip().lower()
+        return "mcp-jsonl" if asked == "auto" and declared in JSONL_MEDIA_TYPES else asked
+
 
 class MifTextParser(BaseParser):
     """Reads at most the path's body limit (25 MiB here) and decodes strict UTF-8."""
@@ -54,4 +61,5 @@ class PlainTextParser(MifTextParser):
 
 
 MIF_PARSERS = [MifTextParser, NdjsonParser, JsonlParser, JsonLinesParser, PlainTextParser]
+JSONL_MEDIA_TYPES = (NdjsonParser.media_type, JsonlParser.media_type, JsonLinesParser.media_type)
 MIF_MEDIA_TYPES = [parser.media_type for parser in MIF_PARSERS]

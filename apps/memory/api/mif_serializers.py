@@ -218,10 +218,11 @@ class MifExportMetaSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     user_id = serializers.UUIDField(help_text="The exporting user.")
     checksum = serializers.CharField(
-        help_text='"sha256:<hex>" of json.dumps(memories, sort_keys=True, separators=(",", ":"), '
-        "ensure_ascii=False) in UTF-8: every memory with its vendor extensions, nothing else."
+        help_text='"sha256:<hex>" of the `memories` array canonicalised per RFC 8785 (JSON Canonicalization '
+        "Scheme), in UTF-8: every memory with its vendor extensions, nothing else. Any JCS library "
+        "reproduces it; the exported text of `memories` is already in that form."
     )
-    checksum_covers = serializers.CharField()
+    checksum_covers = serializers.CharField(help_text="What the checksum covers and how, in words.")
     memory_count = serializers.IntegerField()
     privacy = MifPrivacySerializer()
 

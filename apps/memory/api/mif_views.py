@@ -44,8 +44,9 @@ DISPOSITION_HEADER = OpenApiParameter(
 EXPORT_DESCRIPTION = (
     "The active scope as one MIF v2 document, streamed (memory use stays flat however large the scope). "
     "Maximum-compatibility profile: `generator`, a full `export_meta` (id, created_at, user_id, "
-    "`checksum` = `sha256:` + SHA-256 of the canonical JSON of the `memories` array — sorted keys, "
-    "separators `,` and `:`, UTF-8 — and `privacy`), `memory_type` on every memory, canonical UUIDs, "
+    "`checksum` = `sha256:` + SHA-256 of the `memories` array canonicalised per RFC 8785, the JSON "
+    "Canonicalization Scheme (JCS): keys in UTF-16 order, no whitespace, numbers as ECMAScript writes them, "
+    "UTF-8 — and `privacy`), `memory_type` on every memory, canonical UUIDs, "
     "string `metadata` values, `source.agent` and `source.agent_name`. The kernel layer of the scope is a "
     "`context` memory tagged `identity-kernel`, each product state a `context` memory tagged "
     "`product-state`, each decision a `decision` memory (decisions only for tokens with "
@@ -58,8 +59,10 @@ EXPORT_DESCRIPTION = (
 IMPORT_DESCRIPTION = (
     "Imports a MIF v2 document, a mem0 export (JSON array of `{id, memory, metadata, created_at, …}`, or "
     '`{"results": [...], "relations": [...]}`) or the MCP memory server\'s JSONL (`{"type": '
-    '"entity"|"relation", …}` per line; send it as `application/x-ndjson`, `application/jsonl` or '
-    "`text/plain`), detected from the body or chosen with `format`. Body limit 25 MiB. Problems with the "
+    '"entity"|"relation", …}` per line; send it as `application/x-ndjson`, `application/jsonl`, '
+    "`application/x-jsonlines` or `text/plain`), detected from the body or chosen with `format`; with `format` "
+    "left at auto, a body sent as one of the three JSONL media types is read as JSONL. Body limit 25 MiB. "
+    "Problems with the "
     "document itself (empty, not JSON, no `memories`, a `mif_version` other than 2.x, `memories` not an "
     "array) are a VALIDATION_ERROR and nothing is written; a bad item is reported in `errors` and the "
     "others are imported. Original ids are kept (a restored decision, product state or kernel gets its own "
@@ -194,11 +197,11 @@ class MifImportView(_FormatOptionView):
     def post(self, request):
         params = parse_import_params(request.query_params)
         active = self.writable_space()
-        body = request.data
+        body = request.data if isinstance(request.data, MifBody) else MifBody("", "")
         report = mif_import(
             space=active.space,
-            text=body.text if isinstance(body, MifBody) else "",
-            fmt=params["format"],
+            text=body.text,
+            fmt=body.format_for(params["format"]),
             dry_run=params["dry_run"],
             decisions_allowed=request.auth.allows("decisions:write"),
             actor=request.auth.actor,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
@@ -67,14 +70,84 @@ def parse_timestamp(value) -> datetime | None:
         return None
 
 
-def canonical(value) -> str:
-    """The canonical JSON text of ``value``: sorted keys, no spaces, UTF-8 characters kept.
+# What ``json.dumps`` writes otherwise than RFC 8785 (JCS): a float that is integral ("1.0") or
+# has an exponent ("1e-05", "1e+16"); a key order that is not UTF-16's, possible only with a
+# character beyond U+FFFF. Text with neither is JCS already. The float is looked for as a whole
+# value (between ":", "," or "[" and ",", "]" or "}"), so that text such as "v1.0" or an id's
+# "…9e-4b…" does not send a memory down the slower path.
+_FLOAT_HINT = re.compile(r"[:,\[]-?[0-9]+(?:\.0|(?:\.[0-9]+)?e[-+][0-9]+)[,\]}]")
+_BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]")
+# In compact text json.dumps wrote: a JSON string (kept as it is), or a float it writes otherwise
+# than JCS. Strings are taken whole, and a number is matched from its start only (at the start of
+# the text or after ":", "," or "["), with no backtracking through a vector's digits.
+_TOKEN = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"|(?<![^:,\[])-?[0-9]++(?:\.0(?![0-9])|(?:\.[0-9]++)?e[-+][0-9]++)')
 
-    The export writes every memory in this form, and ``export_meta.checksum`` is the SHA-256 of
-    the canonical text of the ``memories`` array, so a reader can verify it with
-    ``json.dumps(doc["memories"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)``.
+
+def canonical(value) -> str:
+    """The canonical JSON text of ``value``: RFC 8785, the JSON Canonicalization Scheme (JCS).
+
+    Keys sorted by their UTF-16 code units, no whitespace, strings escaped only where JSON must
+    (UTF-8 characters kept), numbers as ECMAScript writes them (``1``, not ``1.0``; ``0.00001``,
+    ``1e-7``, ``1e+21``). Any JCS library reproduces it, in any language: the export writes every
+    memory in this form, and ``export_meta.checksum`` is the SHA-256 of the canonical text of the
+    ``memories`` array. One exception, outside JCS's domain (I-JSON's doubles): an integer beyond
+    ±(2**53 - 1) is written with all its digits, not rounded to a double.
+
+    ``json.dumps`` writes the text (in C); only what it writes otherwise than JCS — floats and,
+    with a character beyond U+FFFF, the key order — is redone, so most values cost one call.
     """
+    if isinstance(value, float) and math.isfinite(value):  # alone: none of _FLOAT_HINT's delimiters
+        return _jcs_float(value)
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if not text.isascii() and _BEYOND_BMP.search(text):
+        text = json.dumps(_utf16_ordered(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if _FLOAT_HINT.search(text):
+        text = _TOKEN.sub(_jcs_number, text)
+    return text
+
+
+def sorted_json(value) -> str:
+    """JSON with sorted keys (code point order), no spaces, UTF-8: the text the restore patch's
+    fingerprints are of (``compat.fingerprint``). Fixed: exports already written hold them."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _utf16_ordered(value):
+    """``value`` with every object's keys inserted in UTF-16 code unit order (RFC 8785 §3.2.3)."""
+    if isinstance(value, dict):
+        ordered = sorted(value.items(), key=lambda item: item[0].encode("utf-16-be", "surrogatepass"))
+        return {key: _utf16_ordered(item) for key, item in ordered}
+    if isinstance(value, list | tuple):
+        return [_utf16_ordered(item) for item in value]
+    return value
+
+
+def _jcs_number(match: re.Match) -> str:
+    token = match.group()
+    return token if token[0] == '"' else _jcs_float(float(token))
+
+
+def _jcs_float(value: float) -> str:
+    """A finite float as ECMAScript's Number::toString writes it (RFC 8785 §3.2.2.3), from the
+    shortest digits that read back as the same double (those of Python's ``repr`` too)."""
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    _, places, exponent = Decimal(repr(abs(value))).as_tuple()
+    spelled = "".join(map(str, places))
+    digits = spelled.rstrip("0")
+    exponent += len(spelled) - len(digits)  # value = <digits> × 10**exponent
+    point = len(digits) + exponent  # value = 0.<digits> × 10**point
+    size = len(digits)
+    if size <= point <= 21:
+        return sign + digits + "0" * (point - size)
+    if 0 < point <= 21:
+        return sign + digits[:point] + "." + digits[point:]
+    if -6 < point <= 0:
+        return sign + "0." + "0" * -point + digits
+    power = point - 1
+    mantissa = digits if size == 1 else f"{digits[0]}.{digits[1:]}"
+    return f"{sign}{mantissa}e{'+' if power > 0 else '-'}{abs(power)}"
 
 
 def as_metadata_string(value) -> str:

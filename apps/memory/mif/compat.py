@@ -36,13 +36,17 @@ from apps.memory.mif.common import (
     KIND_MEMORY,
     VENDOR,
     as_metadata_string,
-    canonical,
     canonical_uuid,
     iso_z,
     parse_timestamp,
+    sorted_json,
 )
+from synchronex.api.parsers import depth_exceeds
 
 UNKNOWN_AGENT = "unknown"
+# How much deeper the export can nest a memory's data: a field it changes moves from
+# ``memory.<field>`` to ``memory.vendor_extensions.synchronex.restore.original.<field>``.
+EXPORT_EXTRA_DEPTH = 4
 _ABSENT = object()
 # It tells an edited field from an untouched one, nothing more: 64 bits make a chance match of
 # an edit negligible and keep the patch short.
@@ -54,7 +58,7 @@ def fingerprint(value) -> str | None:
     if value is _ABSENT:
         return None
     # surrogatepass: a value typed into the file may hold a lone surrogate; it must not crash here.
-    text = canonical(value).encode("utf-8", "surrogatepass")
+    text = sorted_json(value).encode("utf-8", "surrogatepass")
     return hashlib.sha256(text).hexdigest()[:FINGERPRINT_CHARS]
 
 
@@ -182,6 +186,15 @@ def to_compatible(raw: dict, *, memory, embeddings: dict | None) -> dict:
     own = raw_extensions if isinstance(raw_extensions, dict) else {}
     patch.out["vendor_extensions"] = {**own, VENDOR: extension}
     return patch.out
+
+
+def exported_depth_exceeds(raw: dict, *, memory, limit: int) -> bool:
+    """Whether ``raw``, written by the export (``to_compatible``; ``memory`` as there), nests more
+    than ``limit`` levels, the memory object being level 1. Only a memory within
+    ``EXPORT_EXTRA_DEPTH`` levels of the limit is converted to be measured."""
+    if not depth_exceeds(raw, limit - EXPORT_EXTRA_DEPTH):
+        return False
+    return depth_exceeds(to_compatible(raw, memory=memory, embeddings=None), limit)
 
 
 def from_compatible(memory: dict, *, restore) -> dict:

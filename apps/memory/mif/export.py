@@ -5,12 +5,12 @@ product states, decisions, generic memories — reading each table through a ser
 (``.iterator(chunk_size=…)``), so memory use stays flat however large the space.
 ``mif_json_stream(options)`` writes them as one MIF document:
 
-- every memory in canonical JSON (sorted keys, no spaces; ``common.canonical``);
+- every memory in canonical JSON, RFC 8785's JSON Canonicalization Scheme (``common.canonical``);
 - ``export_meta.checksum`` = ``"sha256:" + SHA-256 of the canonical text of the memories array``
   — exactly the bytes between ``"memories":`` and the next ``,"vendor_extensions"`` — so a
-  reader verifies it with ``hashlib.sha256(json.dumps(doc["memories"], sort_keys=True,
-  separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()``. It covers every memory
-  and its ``vendor_extensions.synchronex`` data; not the document header or ``export_meta``;
+  reader verifies it with any JCS library, in any language (Python: ``hashlib.sha256(
+  rfc8785.dumps(doc["memories"])).hexdigest()``). It covers every memory and its
+  ``vendor_extensions.synchronex`` data; not the document header or ``export_meta``;
 - ``export_meta`` and the document-level ``vendor_extensions.synchronex`` come last, when the
   counts, the checksum and the privacy findings are known (JSON objects are unordered).
 
@@ -71,6 +71,10 @@ FULL_RENDER_TOKENS = 1_000_000
 REDACTED = "[REDACTED:api_key]"
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 SOURCE = {"source_type": "synchronex", "agent": "synchronex", "agent_name": "synchronex"}
+CHECKSUM_COVERS = (
+    "memories (SHA-256 of its UTF-8 canonical JSON per RFC 8785, the JSON Canonicalization Scheme: keys "
+    "sorted by UTF-16 code units, no whitespace, numbers as ECMAScript writes them)"
+)
 
 
 @dataclass(frozen=True)
@@ -525,7 +529,7 @@ def mif_json_stream(options: ExportOptions) -> Iterator[bytes]:
         "created_at": iso_z(started),
         "user_id": options.user_id,
         "checksum": f"sha256:{digest.hexdigest()}",
-        "checksum_covers": "memories (SHA-256 of its canonical JSON: sorted keys, no spaces, UTF-8)",
+        "checksum_covers": CHECKSUM_COVERS,
         "memory_count": sum(counts.values()),
         "privacy": scrub.privacy(),
     }

@@ -14,33 +14,40 @@ shape — is named in the report's ``not_imported`` (as paths: ``vendor_extensio
 so nothing is dropped without a word. ``generator`` and ``export_meta`` only describe the file
 and are not listed.
 
-Problems with the document as a whole (empty, not JSON, no ``memories``, a ``mif_version``
-other than 2.x, ``memories`` not an array) are a VALIDATION_ERROR and nothing is written.
+Problems with the document as a whole (empty, not JSON, nested past ``DOCUMENT_MAX_DEPTH``, no
+``memories``, a ``mif_version`` other than 2.x, ``memories`` not an array) are a VALIDATION_ERROR
+and nothing is written.
 Problems with one item never stop the others: they are reported as ``{index, id, message}``.
 That includes values PostgreSQL cannot hold (NUL, a lone UTF-16 surrogate, a number beyond a
 double such as ``1e400``): the body is parsed here rather than by the API's JSON parser, which
-refuses such a body whole, so that one such memory costs only itself.
+refuses such a body whole, so that one such memory costs only itself. So does a generic memory
+that the export would write nested past ``writer.MEMORY_MAX_DEPTH``: refused here, it can never
+make an export that the import refuses.
 
 Items carrying ``vendor_extensions.synchronex`` data of a decision, product state or kernel are
 restored as such (``restore``); every other item is a generic memory (``writer``), stored as
 given, with this service's own extension removed and its restore patch applied (``compat``).
 Order: product states, decisions (superseded ones before their successors), the kernel, then
 generic memories. Re-importing a document changes nothing: each item is found again by id (and
-generic memories also by content). A dry run restores the same way inside a transaction it rolls
-back (``_restore_records`` says why), so its report is the real run's; generic memories, whose
-checks all come before the write, it only counts.
+generic memories also by content; a generic memory whose id names a decision, product state or
+kernel of the space is that record, ``_record_ids``). A dry run restores the same way inside a
+transaction it rolls back (``_restore_records`` says why), so its report is the real run's;
+generic memories, whose checks all come before the write, it only counts.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
 
+from apps.decisions.models import Decision
+from apps.identity.models import Kernel
 from apps.memory.mif.common import (
     KIND_DECISION,
     KIND_KERNEL,
@@ -48,25 +55,32 @@ from apps.memory.mif.common import (
     KIND_PRODUCT,
     VENDOR,
     Candidate,
+    canonical_uuid,
     given_id,
 )
 from apps.memory.mif.compat import UNKNOWN_AGENT, from_compatible
 from apps.memory.mif.graph import knowledge_graph_candidates
 from apps.memory.mif.mcp_jsonl import looks_like_jsonl, mcp_candidates
 from apps.memory.mif.mem0 import mem0_candidates, mem0_relation_candidates
-from apps.memory.mif.restore import DUPLICATE, RestoreError, kernel_restore, product_restore
+from apps.memory.mif.restore import DUPLICATE, RestoreError, ids_in_space, kernel_restore, product_restore
 from apps.memory.mif.restore_decisions import decisions_checking, decisions_restore
-from apps.memory.mif.writer import memories_write
+from apps.memory.mif.writer import MEMORY_MAX_DEPTH, memories_write
 from apps.memory.services import LONE_SURROGATE, unstorable
 from apps.memory.tasks import embed_pending_on_commit
+from apps.products.models import ProductState
 from synchronex.api import errors
-from synchronex.api.parsers import MAX_DEPTH, depth_exceeds
+from synchronex.api.parsers import depth_exceeds
 
 FORMATS = ("auto", "mif", "mem0", "mcp-jsonl")
 # The top-level fields of a MIF document the import reads (generator and export_meta: as what
 # they are, a description of the file).
 MIF_READ = ("mif_version", "memories", "generator", "export_meta", "knowledge_graph", "vendor_extensions")
 MAX_REPORTED_ERRORS = 1_000
+# A document is refused whole only past twice a memory's limit (``writer.MEMORY_MAX_DEPTH``):
+# room for the export's own nesting (a memory sits at level 3), and for a memory too deep to be
+# reported as that memory's error; the bound keeps everything that walks the body far from
+# Python's recursion limit.
+DOCUMENT_MAX_DEPTH = 2 * MEMORY_MAX_DEPTH
 SUPPORTED_VERSION = re.compile(r"^2(\.[0-9A-Za-z-]+)*$")
 EMPTY_BODY = "The body is empty: send a MIF v2 document, a mem0 export (JSON array) or MCP memory JSONL."
 
@@ -207,8 +221,10 @@ def read_document(text: str, fmt: str = "auto", *, now=None) -> tuple[str, list[
         if fmt == "auto" and looks_like_jsonl(body):
             return "mcp-jsonl", mcp_candidates(body, now=now), []
         raise errors.ValidationFailed(f"The body is not valid JSON ({exc}).") from None
-    if depth_exceeds(doc, MAX_DEPTH):
-        raise errors.ValidationFailed(f"The body is not usable JSON: it nests more than {MAX_DEPTH} levels deep.")
+    if depth_exceeds(doc, DOCUMENT_MAX_DEPTH):
+        raise errors.ValidationFailed(
+            f"The body is not usable JSON: it nests more than {DOCUMENT_MAX_DEPTH} levels deep."
+        )
     if fmt == "auto":
         fmt = _detect(doc)
     if fmt == "mcp-jsonl":
@@ -316,6 +332,22 @@ def _restore_records(space, groups: dict, report: ImportReport, *, actor: str, a
             report.error(index, given, str(exc))
 
 
+def _record_ids(space, items) -> set[uuid.UUID]:
+    """The ids of these generic memories that already name a decision, product state or kernel
+    of ``space`` (its own id or the id it was restored from, as ``ids_in_space`` finds them).
+
+    A tool that keeps only MIF's own fields drops ``vendor_extensions``, and such a record comes
+    back as a plain memory under its id: it is that record again (a duplicate), not a second,
+    generic copy under the same id. Asked after the records are restored, in the dry run's
+    transaction too, so a record and a plain copy of it in one document meet as well.
+    """
+    ids = {uuid.UUID(value) for _, _, raw in items if (value := canonical_uuid(raw.get("id")))}
+    taken: set[uuid.UUID] = set()
+    for model, kind in ((Decision, "decision"), (ProductState, "product"), (Kernel, "kernel")):
+        taken.update(ids_in_space(model, space=space, originals=ids, kind=kind))
+    return taken
+
+
 def mif_import(
     *,
     space,
@@ -359,10 +391,12 @@ def mif_import(
     if dry_run:
         with transaction.atomic():  # a savepoint when the caller holds a transaction
             _restore_records(space, groups, report, actor=actor, actor_user=actor_user)
+            records = _record_ids(space, groups[KIND_MEMORY])
             transaction.set_rollback(True)
     else:
         _restore_records(space, groups, report, actor=actor, actor_user=actor_user)
-    written = memories_write(space=space, items=groups[KIND_MEMORY], dry_run=dry_run)
+        records = _record_ids(space, groups[KIND_MEMORY])
+    written = memories_write(space=space, items=groups[KIND_MEMORY], dry_run=dry_run, taken=records)
     report.memories_imported += written.imported
     report.duplicates_skipped += written.duplicates
     for index, given, message in written.errors:

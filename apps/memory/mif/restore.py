@@ -24,7 +24,7 @@ import uuid
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Lookup, Q
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -106,7 +106,7 @@ def ids_in_space(model, *, space: Space, originals, kind: str) -> dict[uuid.UUID
     if not originals:
         return {}
     legacy = {derived_id(kind, str(space.id), str(original)): original for original in originals}
-    rows = model.objects.filter(Q(pk__in=[*originals, *legacy]) | Q(origin_id__in=originals), space=space)
+    rows = model.objects.filter(_AnyOf(F("pk"), [*originals, *legacy]) | _AnyOf(F("origin_id"), originals), space=space)
     found: dict = {}
     # In the model's ordering, so each original gets the row a lookup of it alone took first.
     for pk, origin_id in rows.values_list("pk", "origin_id"):
@@ -116,15 +116,52 @@ def ids_in_space(model, *, space: Space, originals, kind: str) -> dict[uuid.UUID
     return found
 
 
+class _AnyOf(Lookup):
+    """``lhs = ANY(<ids>)``, the ids sent as one array parameter: an import asks for thousands,
+    which as one parameter each (``__in``) cost more to send than to look up, and PostgreSQL takes
+    65,535 at most. Still an index condition on ``lhs``, also as one arm of an OR."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::uuid[])", [*lhs_params, list(self.rhs)]
+
+
 def _ids_in_space(model, *, space: Space, original: uuid.UUID, kind: str) -> uuid.UUID | None:
     """The id of the row of ``space`` restored from ``original`` (same id or ``origin_id``), if any."""
     return ids_in_space(model, space=space, originals=[original], kind=kind).get(original)
 
 
 # -- product states --------------------------------------------------------------------------------
+# A product with no state of its own: still at its first version, every state field at the
+# default a new product starts with, and not restored from a document (no ``origin_id``). A
+# decision, a signal or an import naming a product that was missing makes one of these
+# (``product_ensure``); so does a state write that set only defaults. Every state write that
+# changes something adds one to the version, so a row matching this was never written.
+NEVER_WRITTEN = Q(
+    version=1,
+    origin_id__isnull=True,
+    status=ProductState.Status.ACTIVE,
+    what_works=[],
+    what_is_blocked=[],
+    open_questions=[],
+    next_session_starts_here="",
+    last_session_summary="",
+)
+
+
 def product_restore(*, space: Space, data: dict) -> str:
-    """A product state with its lists, handoff, version and timestamps (a product of the same
-    id or name in the space is a duplicate: the space's own state is never overwritten)."""
+    """A product state with its lists, handoff, version and timestamps.
+
+    A product of the same id in the space is a duplicate. So is a product of the same name,
+    unless it has no state of its own (``NEVER_WRITTEN``: version 1, status ``active``, empty
+    lists, handoff and summary, no ``origin_id``), as the decisions of a ``types=decision`` or
+    ``since=`` import leave behind: the record fills that product, which keeps its own id and
+    takes the record's id as ``origin_id``, its name, state, version and timestamps. The space's
+    own state is never overwritten: a state write that lands first makes the fill a duplicate.
+    """
     original = _uuid(data)
     try:
         name = clean_product_name(data.get("name"))
@@ -143,10 +180,12 @@ def product_restore(*, space: Space, data: dict) -> str:
     created_at = _moment(data, "created_at", now)
     updated_at = _moment(data, "updated_at", now)
     last_activity_at = _moment(data, "last_activity_at", updated_at)
-    if _ids_in_space(ProductState, space=space, original=original, kind="product") or product_find(
-        space=space, name=name
-    ):
+    if _ids_in_space(ProductState, space=space, original=original, kind="product"):
         return DUPLICATE
+    if (existing := product_find(space=space, name=name)) is not None:
+        fields = {**state, "name": name, "version": version, "last_session_summary": summary}
+        moments = {"created_at": created_at, "updated_at": updated_at, "last_activity_at": last_activity_at}
+        return _product_fill(product=existing, original=original, fields=fields | moments)
     for attempt in range(2):
         pk, origin_id = _placement(space=space, original=original, kind="product", attempt=attempt)
         try:
@@ -172,6 +211,20 @@ def product_restore(*, space: Space, data: dict) -> str:
                 return DUPLICATE
             # … or a row of another space holds the derived id: once more, with a random one.
     raise RestoreError("The product could not be stored (its id is taken).")
+
+
+def _product_fill(*, product: ProductState, original: uuid.UUID, fields: dict) -> str:
+    """IMPORTED when ``product`` had no state of its own and now holds the record's, else DUPLICATE.
+
+    One conditional UPDATE: a state write committed meanwhile makes the row fail the condition
+    (PostgreSQL checks it again on the row it waited for), so nothing the user wrote is replaced.
+    """
+    try:
+        with transaction.atomic():
+            filled = ProductState.objects.filter(NEVER_WRITTEN, pk=product.pk).update(origin_id=original, **fields)
+    except IntegrityError:
+        return DUPLICATE  # a concurrent import restored a product from the same original id first
+    return IMPORTED if filled else DUPLICATE
 
 
 # -- the kernel layer ------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from django.db import DataError, IntegrityError, OperationalError, connection, t
 from django.db.models import Q
 
 from apps.memory.mif.common import iso_z
+from apps.memory.mif.compat import exported_depth_exceeds
 from apps.memory.models import SEARCH_CONFIG, Memory
 from apps.memory.services import (
     DuplicateMemory,
@@ -35,10 +36,19 @@ from apps.memory.services import (
     memory_validate,
 )
 from synchronex.api import errors
+from synchronex.api.parsers import MAX_DEPTH
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 1_000
+# As the export writes it, a memory nests at most this deep (the memory object is level 1), so
+# every export, where a memory sits at level 3, reads here again (``importers.DOCUMENT_MAX_DEPTH``).
+MEMORY_MAX_DEPTH = MAX_DEPTH
+TOO_DEEP = (
+    f"It nests more than {MEMORY_MAX_DEPTH} levels deep as the export writes it (a field the export "
+    "changes for strict readers, such as metadata that is not text, moves 4 levels down, under "
+    "vendor_extensions.synchronex.restore), so its export could not be imported again."
+)
 # Columns the INSERT computes itself rather than taking from the JSON rows.
 _COMPUTED = ("search", "embedding", "stored_at")
 
@@ -122,21 +132,30 @@ def _insert(space, batch: list[tuple[int, str | None, dict, MemoryFields]], outc
                 outcome.errors.append((index, given, "The database refused a value of this memory."))
 
 
-def memories_write(*, space, items: list[tuple[int, str | None, dict]], dry_run: bool) -> WriteOutcome:
+def memories_write(
+    *, space, items: list[tuple[int, str | None, dict]], dry_run: bool, taken: frozenset | set = frozenset()
+) -> WriteOutcome:
     """Validate and store generic memories (``(index, given id, MIF memory)``) in ``space``.
 
-    Bad memories are reported in ``errors`` as ``(index, id, message)``; memories the space or
-    an earlier item of the same document already holds (same id, else same content) count as
-    duplicates. With ``dry_run`` nothing is written and ``imported`` counts what would be.
+    Bad memories (also one nesting past ``MEMORY_MAX_DEPTH`` as the export writes it) are
+    reported in ``errors`` as ``(index, id, message)``; memories the space or an earlier item of
+    the same document already holds (same id, else same content), and those whose id is in
+    ``taken`` (ids the space's other rows answer to), count as duplicates. With ``dry_run``
+    nothing is written and ``imported`` counts what would be.
     """
     outcome = WriteOutcome()
     valid: list[tuple[int, str | None, dict, MemoryFields]] = []
     for index, given, data in items:
         try:
-            valid.append((index, given, data, memory_validate(data=data)))
+            fields = memory_validate(data=data)
         except errors.ValidationFailed as exc:
             outcome.errors.append((index, given, describe(exc)))
-    seen_ids: set = set()
+            continue
+        if exported_depth_exceeds(data, memory=fields, limit=MEMORY_MAX_DEPTH):
+            outcome.errors.append((index, given, TOO_DEEP))
+            continue
+        valid.append((index, given, data, fields))
+    seen_ids: set = set(taken)
     seen_hashes: set[str] = set()
     for start in range(0, len(valid), BATCH_SIZE):
         batch = valid[start : start + BATCH_SIZE]

@@ -1,10 +1,15 @@
 """GET /api/v1/memory/export-mif: formats, headers, filters, permissions, privacy, isolation."""
 
+import hashlib
 import json
+import math
+import random
 import re
+import struct
 from datetime import UTC, datetime
 
 import pytest
+import rfc8785
 from cryptography.fernet import Fernet
 from django.db import connection
 
@@ -13,7 +18,7 @@ from apps.byok.services import byok_credential_create
 from apps.byok.tests.helpers import fresh_key
 from apps.decisions.models import Decision
 from apps.decisions.services import decision_create
-from apps.memory.mif.common import EXPORT_TYPES, VENDOR
+from apps.memory.mif.common import EXPORT_TYPES, VENDOR, canonical
 from apps.memory.mif.export import FLUSH_BYTES, ExportOptions, StartedStream, mif_json_stream
 from apps.memory.models import Memory
 from apps.memory.services import memory_create
@@ -326,3 +331,52 @@ def test_email_addresses_are_reported_as_pii(user, client_for):
     memory_create(space=space_ensure_personal(user=user), data=mif_memory(content="Write to ada@example.com"))
     privacy = export_json(client_for(user, "read"))["export_meta"]["privacy"]
     assert privacy == {"pii_detected": True, "redacted_fields": []}
+
+
+# -- the checksum: RFC 8785 (JCS), reproducible in any language ------------------------------------
+NUMBERS = {"one": 1.0, "small": 1e-05, "tiny": 1.5e-07, "big": 1e16, "zero": -0.0, "x": 0.25, "n": 7}
+
+
+def test_the_memories_are_written_in_rfc8785_form_and_the_checksum_is_of_it(user, client_for):
+    """Integral floats, exponents and a key beyond U+FFFF (UTF-16 orders it before U+E000):
+    where Python's json.dumps and JCS differ, the export writes JCS, so any JCS library verifies."""
+    data = seed_space(user)
+    space = data["space"]
+    memory_create(space=space, data=mif_memory(metadata=NUMBERS, x_keys={"\ue000": 1, "😀": 2.0, "a": [1e-6, 3e-5]}))
+    Memory.objects.filter(pk=data["memories"][1].pk).update(
+        embedding=[0.00003, 1.0], embedding_model="m-1", embedding_dimensions=2
+    )
+    body = export(client_for(user, "read"), include_embeddings="true").content
+    document = json.loads(body, parse_int=float)  # as JCS reads JSON: every number a double
+    memories = rfc8785.dumps(document["memories"])
+    # The exported bytes of the array are its JCS form: what the checksum is taken of.
+    assert b'"memories":' + memories + b',"vendor_extensions":' in body
+    assert document["export_meta"]["checksum"] == "sha256:" + hashlib.sha256(memories).hexdigest()
+    assert "RFC 8785" in document["export_meta"]["checksum_covers"]
+    assert (
+        b'"confidence":1,' in memories
+        and b'"one":1,"small":0.00001,"tiny":1.5e-7' in memories
+        and b'"x_keys":{"a":[0.000001,0.00003],"\xf0\x9f\x98\x80":2,"\xee\x80\x80":1}' in memories
+    )
+
+
+def test_canonical_text_is_rfc8785s_for_any_double():
+    rng = random.Random(8785)
+    doubles = [struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0] for _ in range(20_000)]
+    doubles += [rng.uniform(-1, 1) * 10 ** rng.randint(-30, 30) for _ in range(20_000)]
+    doubles += [0.0, -0.0, 5e-324, 1.7976931348623157e308, 2.0**53, 2.0**60, 1e-7, 1e-6, 1e20, 1e21, 0.1]
+    finite = [d for d in doubles if math.isfinite(d)]
+    assert canonical(finite) == rfc8785.dumps(finite).decode()
+    assert (
+        canonical({"list": finite[:100], "ü": '\u2028\x7f\x01\n"\\'})
+        == rfc8785.dumps({"list": finite[:100], "ü": '\u2028\x7f\x01\n"\\'}).decode()
+    )
+
+
+def test_an_integer_beyond_a_doubles_precision_keeps_all_its_digits(user, client_for):
+    # Outside JCS's domain (it would round it to a double): the value is kept, the form documented.
+    space = space_ensure_personal(user=user)
+    memory_create(space=space, data=mif_memory(x_snowflake=2**64 + 1, x_float=1e21))
+    body = export(client_for(user, "read")).content
+    # jsonb keeps 1e21 as the integer it equals, so it comes back as one: all digits too.
+    assert b'"x_float":1000000000000000000000,"x_snowflake":18446744073709551617' in body

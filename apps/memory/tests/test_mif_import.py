@@ -174,6 +174,21 @@ def test_jsonl_lines_that_are_broken_are_reported_by_line(user, client_for):
     assert "entity" in body["errors"][1]["message"]
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-ndjson", "application/jsonl", "application/x-jsonlines", "Application/JSONL; charset=utf-8"],
+)
+def test_a_declared_jsonl_media_type_is_read_as_jsonl_even_when_its_first_line_is_broken(
+    user, client_for, content_type
+):
+    text = "{broken\n" + MCP_JSONL + "\n"
+    response = import_document(client_for(user), text, content_type=content_type)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["format"], body["memories_imported"]) == ("mcp-jsonl", 5)
+    assert [(e["index"], e["message"][:24]) for e in body["errors"]] == [(0, "line 1: not valid JSON (")]
+
+
 def test_single_line_jsonl_is_detected_even_as_json(user, client_for):
     line = {"type": "entity", "name": "Solo", "entityType": "person", "observations": ["Works alone"]}
     body = import_document(client_for(user), line).json()
@@ -214,6 +229,44 @@ def test_importing_the_same_file_twice_adds_nothing(user, make_user, client_for)
     # Re-importing into the source space changes nothing either.
     back = import_document(client_for(user), exported).json()
     assert back["duplicates_skipped"] == 9 and back["errors"] == []
+
+
+def _plain(memory: dict) -> dict:
+    """A memory as a tool that keeps only MIF's own fields passes it on (no vendor_extensions)."""
+    return {key: value for key, value in memory.items() if key != "vendor_extensions"}
+
+
+@pytest.mark.parametrize("where", ["source", "restored"])
+def test_reimporting_an_export_without_vendor_extensions_adds_nothing(user, make_user, client_for, where):
+    seed_space(user)
+    exported = export_json(client_for(user, "read"))
+    owner = user if where == "source" else make_user(tier="pro")
+    client = client_for(owner)
+    if where == "restored":  # the records carry the document's ids as origin_id here
+        assert import_document(client, exported).json()["errors"] == []
+    before, counts = export_json(client), stored(owner)
+    plain = mif_document([_plain(memory) for memory in exported["memories"]])
+
+    dry = import_document(client, plain, params={"dry_run": "true"}).json()
+    report = import_document(client, plain).json()
+    assert (report["memories_imported"], report["duplicates_skipped"], report["errors"]) == (0, 9, [])
+    assert {**dry, "dry_run": False} == report
+    assert stored(owner) == counts
+    after = export_json(client)
+    assert after["memories"] == before["memories"]
+    assert len({memory["id"] for memory in after["memories"]}) == len(after["memories"])
+
+
+def test_a_record_and_its_plain_copy_in_one_document_import_once(user, make_user, client_for):
+    seed_space(user)
+    exported = export_json(client_for(user, "read"))
+    document = mif_document(exported["memories"] + [_plain(memory) for memory in exported["memories"]])
+    client = client_for(make_user(tier="pro"))
+    dry = import_document(client, document, params={"dry_run": "true"}).json()
+    report = import_document(client, document).json()
+    assert (report["decisions_imported"], report["products_imported"], report["kernel_imported"]) == (3, 3, True)
+    assert (report["memories_imported"], report["duplicates_skipped"], report["errors"]) == (2, 9, [])
+    assert {**dry, "dry_run": False} == report
 
 
 def test_same_content_under_another_id_is_a_duplicate(user, client_for):

@@ -12,7 +12,7 @@ import pytest
 from apps.identity.models import Kernel
 from apps.memory.mif.common import VENDOR
 from apps.memory.models import Memory
-from apps.memory.tests.mif_support import KERNEL, import_document, mif_document, mif_memory
+from apps.memory.tests.mif_support import KERNEL, export_json, import_document, mif_document, mif_memory
 from apps.products.models import ProductState
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -202,3 +202,50 @@ def test_a_jsonl_line_nested_too_deeply_is_a_per_line_error(write_api, fmt):
     assert report["memories_imported"] == 1
     assert [error["index"] for error in report["errors"]] == [1]
     assert report["errors"][0]["message"].startswith("line 2: not valid JSON")
+
+
+# -- nesting: what the import takes, its export gives back -----------------------------------------
+def nest(levels: int):
+    """``levels`` objects, one inside the other, around a string."""
+    value = "leaf"
+    for _ in range(levels):
+        value = {"x": value}
+    return value
+
+
+def _round_trip(client_for, make_user, document, *, content_type="application/json") -> dict:
+    """Import ``document`` into a new space, export that space, import the export into another."""
+    first = client_for(make_user(tier="pro"))
+    report = import_document(first, document, content_type=content_type).json()
+    exported = export_json(first)
+    again = import_document(client_for(make_user(tier="pro")), exported)
+    assert again.status_code == 200, again.text
+    assert again.json()["errors"] == [], again.text
+    assert again.json()["memories_imported"] == len(exported["memories"])
+    return report
+
+
+def test_a_memory_with_non_text_metadata_at_the_depth_limit_survives_the_round_trip(make_user, client_for):
+    # The memory nests 60 levels; the export moves its metadata 4 levels down (the restore patch),
+    # to 64, which is level 66 of the exported document.
+    at_limit = mif_memory(metadata={"deep": nest(58)})
+    report = _round_trip(client_for, make_user, mif_document([at_limit, mif_memory()]))
+    assert (report["memories_imported"], report["errors"]) == (2, [])
+
+
+def test_a_memory_the_export_would_nest_too_deep_is_a_per_item_error(write_api):
+    bad = mif_memory(metadata={"deep": nest(59)})  # 61 levels here, 65 as exported
+    error = import_with_one_bad_item(write_api, bad)
+    assert (error["id"], "64 levels" in error["message"]) == (bad["id"], True), error
+
+
+def test_a_document_nested_past_64_levels_costs_only_its_deep_memory(write_api):
+    error = import_with_one_bad_item(write_api, mif_memory(x_extra=nest(100)))
+    assert "64 levels" in error["message"]
+
+
+def test_a_jsonl_record_at_the_depth_limit_survives_the_round_trip(make_user, client_for):
+    # The record sits under vendor_extensions.mcp-memory: two levels below the memory.
+    line = {"type": "entity", "name": "Deep", "entityType": "x", "observations": ["o"], "x": nest(60)}
+    report = _round_trip(client_for, make_user, json.dumps(line), content_type="application/x-ndjson")
+    assert (report["memories_imported"], report["errors"]) == (1, [])

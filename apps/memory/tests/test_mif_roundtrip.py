@@ -1,13 +1,13 @@
 """Export → import → export: the round trip keeps every memory (SPEC §8)."""
 
 import hashlib
-import json
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
+import rfc8785
 from django.db.models import Q
 
 from apps.decisions.models import Decision
@@ -233,8 +233,7 @@ def test_export_is_compatible_with_strict_readers(user, client_for):
     assert meta["user_id"] == str(user.id)
     assert meta["created_at"].endswith("Z")
     assert meta["privacy"] == {"pii_detected": False, "redacted_fields": []}
-    canonical = json.dumps(document["memories"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    assert meta["checksum"] == "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    assert meta["checksum"] == "sha256:" + hashlib.sha256(rfc8785.dumps(document["memories"])).hexdigest()
     for memory in document["memories"]:
         assert str(uuid.UUID(memory["id"])) == memory["id"]
         assert memory["memory_type"]
