@@ -448,6 +448,16 @@ def test_length_limits_count_nfc_characters_after_trimming_as_on_rest(mcp, base_
     assert mcp.argument_errors("log_decision", huge) == {"product_name": ["At most 100 characters."]}
 
 
+def test_a_product_name_counts_its_length_trimmed_as_product_names_are(mcp, base_url):
+    # A BOM and a zero-width space at the ends are trimmed from a name (REST stores "N" * 100).
+    name = "\ufeff" + "N" * 100 + "\u200b"
+    assert rest(base_url, mcp.token, "POST", f"/memory/product/{name}/state", json={}).status_code == 201
+    assert mcp.tool("get_product_state", {"product_name": name})["name"] == "N" * 100
+    logged = mcp.tool("log_decision", {"decision": "d", "product_name": name, "affects_products": [name]})
+    assert logged["product_name"] == "N" * 100 and logged["affects_products"] == ["N" * 100]
+    assert "product_name" in mcp.argument_errors("get_product_state", {"product_name": "\ufeff" + "N" * 101})
+
+
 def test_session_text_arguments_are_stored_nfc(mcp):
     session = mcp.tool(
         "register_session", {"product_name": "Cmp", "agent_name": "agente\u0301", "label": " cafe\u0301 "}

@@ -33,6 +33,7 @@ from functools import cached_property
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from apps.memory.mif.export import reader_scrubber, scrub_json
+from apps.products.names import trim_name
 from apps.scopes.selectors import ActiveSpace, space_for_request
 from synchronex.api import errors
 from synchronex.api.parsers import json_leaves
@@ -57,6 +58,12 @@ class TextSchema(dict):
     schema's ``maxLength`` counts NFC characters. tools/list publishes it as the plain object."""
 
 
+class NameSchema(TextSchema):
+    """The JSON Schema of a product name: its ``maxLength`` counts the name trimmed as product names
+    are (``apps.products.names.trim_name``: whitespace and invisible format characters at its ends,
+    such as a BOM), so a name REST stores is never too long here."""
+
+
 # NFC never leaves fewer than a quarter of a string's code points (the longest canonical
 # decomposition, U+1F82's, is 4), so a string over 4 × its limit even trimmed is refused as sent:
 # a megabyte-long argument costs a strip, never an NFC pass, before its refusal.
@@ -74,7 +81,10 @@ def _nfc_within(value: str, limit: int) -> str:
 def _max_length(validator, limit, instance, schema):
     """``maxLength`` counted as the REST API's fields count: on the string trimmed (DRF's CharField
     trims before its length check; every tool trims its text too) and, for text, in NFC."""
-    if validator.is_type(instance, "string") and len(instance) > limit and len(instance.strip()) > limit:
+    if not validator.is_type(instance, "string") or len(instance) <= limit:
+        return
+    trimmed = trim_name(instance) if isinstance(schema, NameSchema) else instance.strip()
+    if len(trimmed) > limit:
         yield ValidationError("is too long")  # jsonschema's own message quotes the (maybe huge) value
 
 

@@ -17,7 +17,7 @@ from apps.products.api.serializers import HANDOFF_MAX, LIST_ITEM_MAX, LIST_MAX_I
 from apps.products.models import NAME_MAX, ProductState
 
 from ..models import AGENT_NAME_MAX, CLIENT_TYPE_MAX, ENDED_BY_MAX, LABEL_MAX, SESSION_URL_MAX
-from .registry import TextSchema
+from .registry import NameSchema, TextSchema
 
 SUMMARY_MAX = HANDOFF_MAX
 CONTEXT_BLOCK_MAX = 100_000
@@ -28,7 +28,12 @@ def text(max_length: int, description: str, *, min_length: int = 1) -> dict:
     return TextSchema(type="string", minLength=min_length, maxLength=max_length, description=description)
 
 
-PRODUCT_NAME = text(NAME_MAX, f"The product's name (1–{NAME_MAX} characters, matched case-insensitively).")
+PRODUCT_NAME = NameSchema(
+    type="string",
+    minLength=1,
+    maxLength=NAME_MAX,
+    description=f"The product's name (1–{NAME_MAX} characters, matched case-insensitively).",
+)
 SESSION_ID = {"type": "string", "format": "uuid", "description": "The id register_session returned."}
 
 
