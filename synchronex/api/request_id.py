@@ -53,7 +53,9 @@ def install_log_record_factory() -> None:
 # rewrites a terminal (ESC): a request's path, a header or a quoted value carrying one would begin
 # a line the client wrote.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_QUERY = re.compile(r"\?[^\s'\"]*")
+# From a ``?`` to the request line's `` HTTP/`` (or the line's end): a query may hold quotes
+# (``?q=don't``) and, in a line runserver refuses, raw spaces, so no character class ends it.
+_QUERY = re.compile(r"\?(?:(?!\sHTTP/)[^\n])*")
 
 
 def _escape(match: re.Match) -> str:

@@ -43,7 +43,11 @@ _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # (which ``parse_datetime`` tries first) also reads ISO 8601's basic and week forms, ``20260101`` or
 # ``2026-W01-4``, as a midnight date-time: as ``until`` those would cover one instant instead of
 # the whole day a dashed date covers, so they are refused rather than read two ways.
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?$")
+# Hours, minutes and offsets are range-checked here: ``fromisoformat`` folds ``+01:99`` into +02:39.
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}(?:[Tt ](?:[01]\d|2[0-3]):[0-5]\d(?::(?:[0-5]\d|60)(?:\.\d+)?)?"
+    r"(?:[Zz]|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?)?$"
+)
 EARLIEST_YEAR = 1900
 EARLIEST_INSTANT = datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC)
 

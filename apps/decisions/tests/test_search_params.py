@@ -28,6 +28,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
         ({"until": "20260301"}, "until"),
         ({"until": "2026-W09-7"}, "until"),
         ({"since": "20260301T120000Z"}, "since"),
+        ({"since": "2026-03-01T12:00:00+01:99"}, "since"),  # not read as +02:39
+        ({"until": "2026-03-01T24:00:00Z"}, "until"),
         ({"include_related": "yes"}, "include_related"),
         ({"include_superseded": "1"}, "include_superseded"),
         ({"half_life_days": "0"}, "half_life_days"),
