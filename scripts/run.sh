@@ -33,16 +33,26 @@ fi
 
 WORKER="" SERVER=""
 stop() {
+    # Another Ctrl-C or SIGTERM while the worker finishes its running tasks stops it at once
+    # (celery's cold shutdown: its tasks go back to the queue, a consolidation job to lease recovery).
+    trap 'kill -QUIT $WORKER 2>/dev/null || true' INT TERM HUP
     kill $SERVER $WORKER 2>/dev/null || true
-    wait 2>/dev/null || true  # the worker finishes its running tasks first (warm shutdown)
+    until wait; do :; done  # the worker finishes its running tasks first (warm shutdown)
 }
 trap stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 mkdir -p "$VAR"
-.venv/bin/celery -A synchronex worker --loglevel=INFO --concurrency=2 --beat --schedule "$VAR/celerybeat-schedule" &
+# The worker runs in a process group of its own (set -m), so that a signal sent to make run's group
+# (Ctrl-C, a supervisor or an IDE stopping it) reaches this script, and the worker only through
+# stop(): it ended the pool processes at once, killing their tasks, and the worker, waiting at exit
+# on a queue lock a killed one held, then hung after "Warm shutdown" until SIGKILL.
+set -m
+.venv/bin/celery -A synchronex worker --loglevel=INFO --concurrency=2 --beat --schedule "$VAR/celerybeat-schedule" </dev/null &
 WORKER=$!
+set +m
 
 KEY=$(.venv/bin/python manage.py demo_key)
 cat <<MSG

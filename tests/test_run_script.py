@@ -1,5 +1,6 @@
-"""scripts/run.sh (make run): SIGTERM stops everything it started, and a taken port is refused
-before anything starts. Run for real: the script, its worker and web server, on the test database."""
+"""scripts/run.sh (make run): SIGTERM or Ctrl-C stops everything it started, after the worker's
+running task, and a taken port is refused before anything starts. Run for real: the script, its
+worker and web server, on the test database."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import pytest
 import requests
 from django.db import connection
 
+from apps.memory.models import ConsolidationJob
+from conftest import Api
 from tests.support.servers import ROOT, database_url, free_port
 from tests.support.workers import wait_for
 
@@ -53,20 +56,32 @@ def run_script(tmp_path, port: int, env_overrides: dict | None = None):
             proc.wait(10)
 
 
+def wait_until_up(proc: subprocess.Popen, log_path, port: int) -> None:
+    def up():
+        assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
+        with contextlib.suppress(requests.RequestException):
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            return " ready." in log_path.read_text(errors="replace")
+        return False
+
+    wait_for(up, timeout=90, interval=0.3, what="web server and worker")
+
+
+def wait_until_gone(proc: subprocess.Popen, log_path, timeout: float) -> None:
+    """An idle stop takes seconds (more on a loaded machine); the hang it guards against was forever."""
+    deadline = time.monotonic() + timeout
+    while _session(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p.cmdline() for p in _session(proc.pid)]
+    assert not left, (left, log_path.read_text(errors="replace")[-3000:])
+
+
 @pytest.mark.django_db(transaction=True)
 def test_sigterm_stops_the_web_server_and_the_worker(tmp_path):
     port = free_port()
     env = {"DATABASE_URL": database_url(connection.settings_dict), "DB_CONN_MAX_AGE": "0"}
     with run_script(tmp_path, port, env) as (proc, log_path):
-
-        def up():
-            assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
-            with contextlib.suppress(requests.RequestException):
-                requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                return " ready." in log_path.read_text(errors="replace")
-            return False
-
-        wait_for(up, timeout=90, interval=0.3, what="web server and worker")
+        wait_until_up(proc, log_path, port)
         started = _session(proc.pid)
         assert len(started) >= 4  # the script, runserver (and its reloaded child), the worker (and its pool)
 
@@ -85,10 +100,65 @@ def test_sigterm_stops_the_web_server_and_the_worker(tmp_path):
             assert not _session(second.pid)
 
         os.kill(proc.pid, signal.SIGTERM)  # the script alone, as a supervisor or `kill <pid>` does
-        deadline = time.monotonic() + 20
-        while _session(proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not _session(proc.pid), [p.cmdline() for p in _session(proc.pid)]
+        wait_until_gone(proc, log_path, timeout=60)
+
+
+@pytest.mark.parametrize(("signum", "busy"), [(signal.SIGTERM, False), (signal.SIGTERM, True), (signal.SIGINT, True)])
+@pytest.mark.django_db(transaction=True)
+def test_a_signal_to_the_whole_group_stops_everything_once_the_running_task_ends(
+    tmp_path, signum, busy, make_user, make_key
+):
+    """As Ctrl-C (SIGINT) or a supervisor or IDE stopping the group (SIGTERM) signal it: every
+    process at once. The SIGTERM killed the worker's pool processes, and their running task; the
+    worker then hung after "Warm shutdown" (on a lock a killed one held) until SIGKILL."""
+    port = free_port()
+    marker = tmp_path / "paused"
+    env = {
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "DB_CONN_MAX_AGE": "0",
+        "CONSOLIDATION_TEST_PAUSE_AT": "claimed",
+        "CONSOLIDATION_TEST_PAUSE_SECONDS": "3",
+        "CONSOLIDATION_TEST_PAUSE_FILE": str(marker),
+    }
+    token = make_key(make_user(tier="pro"))
+    with run_script(tmp_path, port, env) as (proc, log_path):
+        wait_until_up(proc, log_path, port)
+        if busy:
+            response = Api(f"http://127.0.0.1:{port}", token).post("/api/v1/memory/consolidate", json={})
+            assert response.status_code == 202, response.text
+            wait_for(marker.exists, timeout=30, what="the consolidation task running")
+
+        os.killpg(proc.pid, signum)
+        wait_until_gone(proc, log_path, timeout=60)
+    if busy:
+        assert ConsolidationJob.objects.get(pk=response.json()["job_id"]).status == "succeeded"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_sigterm_stops_the_worker_without_waiting_for_its_task(tmp_path, make_user, make_key):
+    """Warm shutdown waits for the running task, never forever: a second signal (Ctrl-C twice, a
+    supervisor's second SIGTERM) stops the worker at once; the job is recovered later (its lease)."""
+    port = free_port()
+    marker = tmp_path / "paused"
+    env = {
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "DB_CONN_MAX_AGE": "0",
+        "CONSOLIDATION_TEST_PAUSE_AT": "claimed",
+        "CONSOLIDATION_TEST_PAUSE_SECONDS": "600",
+        "CONSOLIDATION_TEST_PAUSE_FILE": str(marker),
+    }
+    token = make_key(make_user(tier="pro"))
+    with run_script(tmp_path, port, env) as (proc, log_path):
+        wait_until_up(proc, log_path, port)
+        response = Api(f"http://127.0.0.1:{port}", token).post("/api/v1/memory/consolidate", json={})
+        assert response.status_code == 202, response.text
+        wait_for(marker.exists, timeout=30, what="the consolidation task running")
+
+        os.killpg(proc.pid, signal.SIGTERM)
+        time.sleep(3)
+        assert _session(proc.pid)  # still waiting for the task
+        os.killpg(proc.pid, signal.SIGTERM)
+        wait_until_gone(proc, log_path, timeout=60)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -3,20 +3,20 @@
 Injection order — and priority, highest first — is: the kernel block, the product state, the
 relevant decisions. The export never exceeds ``max_tokens`` o200k_base tokens, counted with
 ``count_tokens`` on the final content. Content is kept from the highest priority down while it
-fits, whole pieces only:
+fits, whole pieces only, in this order; the first piece that does not fit goes with everything
+after it, so a larger budget keeps everything a smaller one kept:
 
 1. the kernel block as cached on the kernel (in the text format, its lines without Markdown
    marks, built by the renderer: ``renderer.render_text``); only
    when it alone exceeds the budget is it re-rendered, by the renderer's own whole-line priority
-   rules, under the budget;
-2. the product's status line — if even that does not fit, the product and all decisions go;
-3. the next-session handoff, then the last session summary (each left out alone if too long);
-4. the list items: what is blocked, what works, open questions — each list in order up to its
-   first item that does not fit;
-5. the decisions by rank, up to the first that does not fit, and only when the whole product
-   state fitted.
+   rules, under the budget — and then it is all the export holds;
+2. the product's status line;
+3. the next-session handoff, then the last session summary;
+4. the list items: what is blocked, what works, open questions, each list in order;
+5. the decisions by rank.
 
-So the lowest-ranked decisions go first, then product-state list items (last items first).
+So the lowest-ranked decisions go first, then product-state list items (last items first), then
+the product's texts and status, then lines of the kernel.
 The space's BYOK keys, wherever a user pasted one, are replaced by ``[REDACTED:api_key]`` (the
 MIF export's ``Scrubber``, built by ``reader_scrubber``) before any token is counted, so a
 redacted export still fits. They are replaced in the stored values before those are rendered
@@ -291,45 +291,29 @@ class _Pieces:
 def _select(
     units: list[_Unit], kernel: EffectiveKernel, titles: dict, fmt: str, max_tokens: int, scrub: Callable[[str], str]
 ) -> list[_Unit]:
-    """The units that fit ``max_tokens``, honouring the drop order of the module docstring.
+    """The units that fit ``max_tokens``: the longest run of them, in order, that fits (the drop
+    order of the module docstring, reversed).
 
-    Walks the units from the highest priority down, keeping each that still fits: the kernel
-    (shortened by whole lines if it alone is too long), the status line (without it the product
-    and the decisions go), the texts (one that does not fit is skipped), each list up to its
-    first item that does not fit, and — only when the whole product state fitted — decisions up
-    to the first that does not. Each unit is charged its exact cost in the content (``_Pieces``),
-    so one is left out only when it does not fit; the count of the assembled content is checked
-    at the end all the same (the lowest-priority units would go until it fits: never over).
+    A unit that does not fit ends the export, so a larger budget never loses a unit a smaller one
+    kept: a part skipped while smaller ones after it were kept, or a kernel shortened to make
+    room for them, was swapped back for them by the next larger budget (a product section present
+    at 100 tokens and gone at 150). A kernel that alone exceeds the budget is shortened by whole
+    lines and is all the export holds. Each unit is charged its exact cost in the content
+    (``_Pieces``); the count of the assembled content is checked at the end all the same (the
+    lowest-priority units would go until it fits: never over).
     """
     pieces = _Pieces(titles, fmt)
     kept: list[_Unit] = []
     used = 0
-    product_complete = True
-    closed: set[str] = set()
     for unit in units:
-        if unit.kind == "kernel":
-            whole = [unit] if count_tokens(_assemble([unit], titles, fmt)[0]) <= max_tokens else []
-            for part in whole or _shrunk_kernel(kernel, titles, fmt, max_tokens, scrub):
-                cost, place = pieces.cost(part)
-                pieces.add(part, place)
-                kept.append(part)
-                used += cost
-            continue
-        if unit.group in closed or (unit.kind == "decisions" and not product_complete):
-            continue
+        if unit.kind == "kernel" and count_tokens(_assemble([unit], titles, fmt)[0]) > max_tokens:
+            return _shrunk_kernel(kernel, titles, fmt, max_tokens, scrub)
         cost, place = pieces.cost(unit)
-        if used + cost <= max_tokens:
-            pieces.add(unit, place)
-            kept.append(unit)
-            used += cost
-            continue
-        if unit.kind == "decisions":
+        if used + cost > max_tokens:
             break
-        product_complete = False
-        if unit.group == "status":
-            closed.update(PRODUCT_KEEP_ORDER)
-        elif unit.group in GROUP_TITLES and unit.group not in dict(PRODUCT_TEXTS):
-            closed.add(unit.group)  # a list keeps the items before the first that does not fit
+        pieces.add(unit, place)
+        kept.append(unit)
+        used += cost
     while kept and count_tokens(_assemble(kept, titles, fmt)[0]) > max_tokens:
         kept.pop()
     return kept

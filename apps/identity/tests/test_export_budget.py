@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from apps.accounts.models import ApiKey
+from apps.products.models import ProductState
 from synchronex.api.tokens import count_tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -154,3 +155,88 @@ class TestProductsKnownOnlyByPropagation:
         original = ApiKey.allows
         monkeypatch.setattr(ApiKey, "allows", lambda self, scope: scope != "decisions:read" and original(self, scope))
         assert kiwi.get(URL, params={"product": "Ünicode Prod"}).status_code == 404
+
+
+NEVER = [f"Never do thing number {i} without asking the team first, ever" for i in range(14)]
+ALWAYS = [f"Always check item {i} twice before you ship it to users" for i in range(10)]
+ADA = {"name": "Ada Lovelace", "role": "Founder", "company": "Engines Ltd", "location": "London"}
+# None, and blocks of about 107, 195 and 445 tokens: shortened by whole lines at the smallest
+# budgets of the sweep, then whole; at the first half of it; at all of it.
+SWEEP_KERNELS = {
+    "none": None,
+    "small": {"identity": ADA, "constraints": {"never": NEVER[:6]}},
+    "medium": {"identity": ADA, "constraints": {"never": NEVER[:7], "always": ALWAYS[:5]}},
+    "large": {
+        "identity": ADA,
+        "constraints": {
+            "never": NEVER,
+            "always": ALWAYS,
+            "communication_style": "Terse, direct, no filler words at all",
+        },
+        "products": [{"name": f"P{i}", "summary": "a product summary of some length " * 2} for i in range(3)],
+    },
+}
+SWEEP_STATES = {
+    "lists": {
+        "what_works": [f"Works item {i}." for i in range(5)],
+        "what_is_blocked": [f"Blocked item {i}: waiting on the vendor contract." for i in range(4)],
+        "open_questions": [f"Question {i}?" for i in range(3)],
+    },
+    "texts": {
+        "next_session_starts_here": "Fix the deploy pipeline and then " * 3,
+        "what_works": [f"Works item {i}: the parser handles input kind {i}." for i in range(8)],
+        "what_is_blocked": [f"Blocked item {i}." for i in range(3)],
+        "open_questions": [f"Question {i}: which region goes first?" for i in range(4)],
+    },
+}
+
+
+class TestALargerBudgetKeepsWhatASmallerOneKept:
+    """A section present at a budget stays at every larger one, and keeps every line it had. A
+    kernel shortened to fit left room its parts after it took (a product section present at 100
+    tokens and gone at 150, where the whole kernel fitted), and a part that did not fit was
+    skipped for smaller ones after it, which a larger budget, where it fitted, dropped again."""
+
+    def test_the_product_section_next_to_a_shortened_kernel_stays_next_to_the_whole_one(self, write_api):
+        """As a probe saw it: a kernel shortened to fit 100 tokens left room for the product's status
+        line, which the whole kernel, fitting 150, did not: the product was gone at 150."""
+        never = [f"Never {i}: " + "ship " * 26 for i in range(4)]
+        assert (
+            write_api.put(KERNEL, json={"identity": {"name": "Ada"}, "constraints": {"never": never}}).status_code
+            == 200
+        )
+        assert write_api.post("/api/v1/memory/product/Dots/state", json={"status": "active"}).status_code == 201
+        whole = export(write_api, "json", product="Dots", max_tokens=8000)[0].json()["tokens"]
+        assert whole["kernel"] <= 150 < whole["kernel"] + whole["product"] <= 200, whole  # the case itself
+
+        def kinds(max_tokens: int) -> list[str]:
+            body = export(write_api, "json", product="Dots", max_tokens=max_tokens)[0].json()
+            return [section["kind"] for section in body["sections"]]
+
+        assert kinds(100) == kinds(150) == ["kernel"]  # a shortened kernel is all the export holds
+        assert kinds(whole["kernel"] + whole["product"]) == ["kernel", "product"]
+
+    @pytest.mark.parametrize("state", list(SWEEP_STATES))
+    @pytest.mark.parametrize("kernel", list(SWEEP_KERNELS))
+    def test_a_sweep_of_budgets_never_loses_a_section_or_a_line(self, write_api, kernel, state):
+        if SWEEP_KERNELS[kernel]:
+            assert write_api.put(KERNEL, json=SWEEP_KERNELS[kernel]).status_code == 200
+        response = write_api.post("/api/v1/memory/product/Dots/state", json={"status": "active", **SWEEP_STATES[state]})
+        assert response.status_code == 201, response.text
+        if state == "texts":  # written by session ends (MCP), not the REST body
+            ProductState.objects.filter(name="Dots").update(last_session_summary="We shipped the login. " * 6)
+        for i in range(3):
+            decision(write_api, f"Dots decision {i} about storage", "Dots", reasoning="Because it is simpler. " * 3)
+        before: dict[str, list[str]] = {}
+        for max_tokens in range(100, 401, 4):
+            body = write_api.get(URL, params={"format": "json", "product": "Dots", "max_tokens": max_tokens}).json()
+            assert count_tokens(body["content"]) <= max_tokens
+            now = {section["kind"]: section["content"].splitlines() for section in body["sections"]}
+            for kind, lines in before.items():
+                assert kind in now, (max_tokens, kind, "gone")
+                # The identity line sheds fields at a small budget: it grows back from the end.
+                lost = [line for line in lines if not any(later.startswith(line) for later in now[kind])]
+                assert not lost, (max_tokens, kind, lost)
+            before = now
+        # The sweep reaches the product section, unless the kernel alone takes every budget.
+        assert ("product" in before) == (kernel != "large"), list(before)
