@@ -77,13 +77,18 @@ class Decision(models.Model):
     # imported. Exported as ``supersedes`` meanwhile, so no export loses the link.
     supersedes_pending = models.UUIDField(null=True, blank=True, editable=False)
     # The decision consolidation merged this one into as a duplicate (its survivor; set by the
-    # merge step only). A merge supersedes too, so this is what tells a merged copy from a decision
-    # superseded by hand: deleting a decision deletes its copies (the same text would otherwise be
-    # current again), while a superseded decision is spliced into its successor's chain
-    # (``decisions_delete``). CASCADE, so that every delete of the ORM takes the copies along.
+    # merge step, and by a MIF import restoring one). A merge supersedes too, so this is what
+    # tells a merged copy from a decision superseded by hand: deleting a decision deletes its
+    # copies (the same text would otherwise be current again), while a superseded decision is
+    # spliced into its successor's chain (``decisions_delete``). CASCADE, so that every delete of
+    # the ORM takes the copies along.
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, editable=False, on_delete=models.CASCADE, related_name="+", db_index=False
     )
+    # The original id of that survivor while it is not in the space (a MIF import brought the copy
+    # first, as it brings a superseded decision before its successor): the link is made, and this
+    # cleared, when it is imported. Exported as ``merged_into`` meanwhile, as ``supersedes_pending``.
+    merged_into_pending = models.UUIDField(null=True, blank=True, editable=False)
     decided_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(auto_now_add=True)
     source = models.CharField(max_length=32, default="api")
@@ -173,6 +178,12 @@ class Decision(models.Model):
                 fields=["space", "supersedes_pending"],
                 condition=models.Q(supersedes_pending__isnull=False),
                 name="decision_supersedes_pending",
+            ),
+            # Copies waiting for the survivor they were merged into: as few, looked up the same way.
+            models.Index(
+                fields=["space", "merged_into_pending"],
+                condition=models.Q(merged_into_pending__isnull=False),
+                name="decision_merged_into_pending",
             ),
             # Text and trigram indexes lead with the space (btree_gin), so a search reads only its
             # own space's postings: a word common in other people's spaces costs it nothing.

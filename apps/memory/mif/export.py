@@ -184,6 +184,9 @@ def product_data(product: ProductState) -> dict:
         "open_questions": product.open_questions,
         "next_session_starts_here": product.next_session_starts_here,
         "last_session_summary": product.last_session_summary,
+        # Its kernel entry's, kept for when it returns to the kernel (consolidation, step 4).
+        "kernel_summary": product.kernel_summary,
+        "kernel_url": product.kernel_url,
         "version": product.version,
         "created_at": iso_z(product.created_at),
         "updated_at": iso_z(product.updated_at),
@@ -243,6 +246,8 @@ def decision_data(decision: Decision) -> dict:
         "alternatives": decision.alternatives,
         "supersedes": _id_or_none(decision.supersedes_ref),
         "superseded_by": _id_or_none(decision.superseded_by_ref),
+        # The survivor consolidation merged it into: deleting that one deletes this copy too.
+        "merged_into": _id_or_none(decision.merged_into_ref),
         "decided_at": iso_z(decision.decided_at),
         "created_at": iso_z(decision.created_at),
         "source": decision.source,
@@ -269,10 +274,12 @@ def _decision_memories(options: ExportOptions) -> Iterator[dict]:
         .select_related("product")
         .defer("search_document")
         # The related decisions as exported (their own ``exported_id``), in the same query; a
-        # decision whose predecessor has not been imported yet names it by the id it awaits.
+        # decision whose predecessor (or merge survivor) has not been imported yet names it by the
+        # id it awaits.
         .annotate(
             supersedes_ref=Coalesce("supersedes__origin_id", "supersedes_id", "supersedes_pending"),
             superseded_by_ref=Coalesce("superseded_by__origin_id", "superseded_by_id"),
+            merged_into_ref=Coalesce("merged_into__origin_id", "merged_into_id", "merged_into_pending"),
         )
     )
     if not options.include_embeddings:

@@ -24,11 +24,12 @@ import uuid
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Lookup, Q
+from django.db.models import F, Lookup, Q, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 from rest_framework import serializers
 
-from apps.identity.api.serializers import KernelSectionsSerializer
+from apps.identity.api.serializers import KernelSectionsSerializer, ProductSerializer
 from apps.identity.layers import SECTIONS
 from apps.identity.models import Kernel, KernelRevision
 from apps.identity.services import block_key, kernel_update, sections_normalised
@@ -41,6 +42,7 @@ from apps.products.selectors import product_find
 from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.api.exceptions import to_service_error
+from synchronex.api.serializers import StrictSerializer
 
 IMPORTED, DUPLICATE = "imported", "duplicate"
 MAX_RESTORED_VERSION = 1_000_000_000
@@ -152,15 +154,35 @@ NEVER_WRITTEN = Q(
 )
 
 
+class KernelEntrySerializer(StrictSerializer):
+    """A product state's copy of its kernel entry's summary and URL, checked by the entry's own
+    fields (at most 500 characters; an http(s) URL of at most 2,000): consolidation writes them
+    back into the kernel, so they must be what ``PUT /memory/identity`` accepts."""
+
+    kernel_summary = ProductSerializer._declared_fields["summary"]
+    kernel_url = ProductSerializer._declared_fields["url"]
+
+
+def _kernel_entry(data: dict) -> dict:
+    """The record's ``kernel_summary`` and ``kernel_url`` (null: none), only those it carries: an
+    export made before they existed has neither."""
+    given = {key: data[key] for key in KernelEntrySerializer().fields if key in data}
+    entry = _check(KernelEntrySerializer(data=given))
+    return {key: value or "" for key, value in entry.items()}
+
+
 def product_restore(*, space: Space, data: dict) -> str:
-    """A product state with its lists, handoff, version and timestamps.
+    """A product state with its lists, handoff, version and timestamps, and the summary and URL
+    of its kernel entry (``kernel_summary``, ``kernel_url``).
 
     A product of the same id in the space is a duplicate. So is a product of the same name,
     unless it has no state of its own (``NEVER_WRITTEN``: version 1, status ``active``, empty
     lists, handoff and summary, no ``origin_id``), as the decisions of a ``types=decision`` or
     ``since=`` import leave behind: the record fills that product, which keeps its own id and
-    takes the record's id as ``origin_id``, its name, state, version and timestamps. The space's
-    own state is never overwritten: a state write that lands first makes the fill a duplicate.
+    takes the record's id as ``origin_id``, its name, state, version and timestamps, and its
+    kernel entry's summary and URL where it has none of its own (consolidation keeps the space's
+    own kernel's there). The space's own state is never overwritten: a state write that lands
+    first makes the fill a duplicate.
     """
     original = _uuid(data)
     try:
@@ -175,6 +197,7 @@ def product_restore(*, space: Space, data: dict) -> str:
     summary = data.get("last_session_summary") or ""
     if not isinstance(summary, str) or len(summary) > SUMMARY_MAX:
         raise RestoreError(f"last_session_summary: Must be text of at most {SUMMARY_MAX} characters.")
+    entry = _kernel_entry(data)
     now = timezone.now()
     version = _version(data)
     created_at = _moment(data, "created_at", now)
@@ -185,7 +208,8 @@ def product_restore(*, space: Space, data: dict) -> str:
     if (existing := product_find(space=space, name=name)) is not None:
         fields = {**state, "name": name, "version": version, "last_session_summary": summary}
         moments = {"created_at": created_at, "updated_at": updated_at, "last_activity_at": last_activity_at}
-        return _product_fill(product=existing, original=original, fields=fields | moments)
+        kept = {key: Coalesce(NullIf(F(key), Value("")), Value(value)) for key, value in entry.items()}
+        return _product_fill(product=existing, original=original, fields=fields | moments | kept)
     for attempt in range(2):
         pk, origin_id = _placement(space=space, original=original, kind="product", attempt=attempt)
         try:
@@ -198,6 +222,7 @@ def product_restore(*, space: Space, data: dict) -> str:
                     version=version,
                     last_activity_at=last_activity_at,
                     **state,
+                    **entry,
                 )
                 ProductState.objects.filter(pk=pk).update(
                     created_at=created_at, updated_at=updated_at, last_session_summary=summary

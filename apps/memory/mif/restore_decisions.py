@@ -10,6 +10,11 @@ consolidation rather than closing a lock cycle with it), one insert — its row 
 space's search document, words and ``superseded_by`` as for any insert — one update of
 ``created_at``, then the links that waited for the chunk's decisions, made in one pass.
 
+A decision consolidation merged into another keeps that survivor as ``merged_into`` the same way:
+linked when the survivor is here (placed by this import or before), else its original id waits in
+``merged_into_pending`` — a copy comes before its survivor, which supersedes it — and the chunk
+that places the survivor links the copies waiting for it (``_merges``).
+
 A chunk is written the way restoring one decision after another would write it (its result is
 the same), or not at all: when it meets something only that order settles — a concurrent import
 stored a decision first, two decisions supersede one, an id taken by another space's row, a link
@@ -47,7 +52,7 @@ from synchronex.api.exceptions import to_service_error
 from synchronex.db.deadlocks import retry_deadlocks
 
 DECISION_FIELDS = ("decision", "product_name", "reasoning", "tags", "affects_products", "alternatives", "decided_at")
-SUPERSEDE_KEYS = ("supersedes", "superseded_by")
+SUPERSEDE_KEYS = ("supersedes", "superseded_by", "merged_into")
 SOURCE_MAX = 32
 # Decisions per transaction: the statements of a chunk do not depend on it; its rows are held in
 # memory and locked until it commits.
@@ -58,8 +63,9 @@ NOT_LINKED = "Not linked to decision {}, which supersedes it:"
 
 @dataclass
 class DecisionRecord:
-    """A decision validated for restore: its original id, the original ids its ``supersedes`` and
-    ``superseded_by`` name, fields (with the vector's columns when the memory carried one)."""
+    """A decision validated for restore: its original id, the original ids its ``supersedes``,
+    ``superseded_by`` and ``merged_into`` name, fields (with the vector's columns when the memory
+    carried one)."""
 
     original: uuid.UUID
     supersedes: uuid.UUID | None
@@ -67,6 +73,7 @@ class DecisionRecord:
     created_at: datetime
     source: str
     superseded_by: uuid.UUID | None = None
+    merged_into: uuid.UUID | None = None
 
 
 @dataclass
@@ -97,9 +104,9 @@ def decision_check(data: dict, embeddings=None, *, serializer=None) -> DecisionR
     else a new one.
     """
     original = _uuid(data)
-    supersedes, superseded_by = (_uuid(data, key) if data.get(key) is not None else None for key in SUPERSEDE_KEYS)
+    links = (_uuid(data, key) if data.get(key) is not None else None for key in SUPERSEDE_KEYS)
     # A link to itself is no link (the database forbids it; the document order ignores it).
-    supersedes, superseded_by = (None if value == original else value for value in (supersedes, superseded_by))
+    supersedes, superseded_by, merged_into = (None if value == original else value for value in links)
     given = {key: data[key] for key in DECISION_FIELDS if key in data}
     if serializer is None:
         fields = _check(DecisionCreateSerializer(data=given))
@@ -113,7 +120,8 @@ def decision_check(data: dict, embeddings=None, *, serializer=None) -> DecisionR
     if not isinstance(source, str) or len(source) > SOURCE_MAX:
         raise RestoreError(f"source: Must be text of at most {SOURCE_MAX} characters.")
     now = timezone.now()
-    return DecisionRecord(original, supersedes, fields, _moment(data, "created_at", now), source, superseded_by)
+    created_at = _moment(data, "created_at", now)
+    return DecisionRecord(original, supersedes, fields, created_at, source, superseded_by, merged_into)
 
 
 @contextmanager
@@ -136,13 +144,21 @@ def decisions_awaited(*, space: Space) -> set[uuid.UUID]:
     return set(rows.values_list("supersedes_pending", flat=True))
 
 
+def _survivors_awaited(*, space: Space) -> set[uuid.UUID]:
+    """The original ids some copy of the space names in ``merged_into`` but that are not here."""
+    rows = Decision.objects.filter(space=space, merged_into_pending__isnull=False)
+    return set(rows.values_list("merged_into_pending", flat=True))
+
+
 @dataclass
 class _Import:
     """What the chunks of one import share: ``placed`` (original id → id in the space), the
-    original ids awaited when it began, and the products resolved so far (name → id)."""
+    original ids awaited when it began, the survivors copies may wait for (those awaited when it
+    began and those its records name), and the products resolved so far (name → id)."""
 
     space: Space
     awaited: set
+    survivors: set = field(default_factory=set)
     placed: dict = field(default_factory=dict)
     products: dict = field(default_factory=dict)
 
@@ -167,9 +183,12 @@ def decisions_restore(*, space: Space, records: list[DecisionRecord]) -> list[Re
 
     A record's ``supersedes`` is linked to the decision placed in the space for it (by this
     import or before); when that decision is not here, it is kept in ``supersedes_pending``, with
-    a warning, and linked when that decision arrives.
+    a warning, and linked when that decision arrives. Its ``merged_into`` likewise (kept in
+    ``merged_into_pending``, without a warning: the survivor that supersedes it is not here either).
     """
-    work = _Import(space=space, awaited=decisions_awaited(space=space))
+    named = {record.merged_into for record in records if record.merged_into is not None}
+    survivors = named | _survivors_awaited(space=space)
+    work = _Import(space=space, awaited=decisions_awaited(space=space), survivors=survivors)
     results = []
     for start in range(0, len(records), CHUNK):
         results += _restore_chunk(work, records[start : start + CHUNK])
@@ -226,6 +245,7 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
     asked = {record.original for record in chunk}
     asked |= {record.superseded_by for record in chunk if record.superseded_by is not None}
     asked |= {record.supersedes for record in chunk if record.supersedes is not None} - work.placed.keys()
+    asked |= {record.merged_into for record in chunk if record.merged_into is not None} - work.placed.keys()
     existing = ids_in_space(Decision, space=space, originals=asked, kind="decision")
     results, placed, rows, names, moments = [], {}, [], [], []
     for record in chunk:
@@ -247,6 +267,7 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
                 space=space,
                 supersedes_id=target,
                 supersedes_pending=record.supersedes if target is None else None,
+                merged_into_pending=record.merged_into,  # linked below when its survivor is placed
                 source=record.source,
                 decided_at=fields.pop("decided_at", None) or record.created_at,
                 **fields,
@@ -261,6 +282,12 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
                 "decision is not in this scope. The link is made when it is imported."
             )
     candidates = _candidates(work, chunk, existing, placed)
+    for row in rows:
+        if (survivor := row.merged_into_pending) is not None:
+            row.merged_into_id = placed.get(survivor) or work.placed.get(survivor) or existing.get(survivor)
+            row.merged_into_pending = None if row.merged_into_id else survivor
+    # Survivors of this chunk that copies stored before it may wait for.
+    ready = {original: pk for original, pk in placed.items() if original in work.survivors}
 
     products = {}
     # In the chunk's order: of two spellings of a new product, the first decision's is kept.
@@ -269,17 +296,24 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
     known = work.products | products
     for row, name in zip(rows, names, strict=True):
         row.product_id = known[name]
-    if rows or candidates:
+    if rows or candidates or ready:
         # The stored decisions the chunk links to: those its new decisions supersede, the
-        # successors that may adopt its decisions, and its decisions those successors would supersede.
+        # successors that may adopt its decisions, and its decisions those successors would
+        # supersede; and the copies waiting for its survivors.
         stored = {row.supersedes_id for row in rows} | {placed[chunk[i].original] for i in candidates}
         stored |= {pk for pks, named in candidates.values() for pk in (*pks, named)}
         stored -= {row.pk for row in rows} | {None}
         involved = Decision.objects.filter(pk__in=stored).values("product_id")
         new = {row.product_id for row in rows}
-        products_lock(product_ids=ProductState.objects.filter(Q(pk__in=new) | Q(pk__in=involved)).values("pk"))
+        locked = Q(pk__in=new) | Q(pk__in=involved)
+        if ready:
+            waiting = Decision.objects.filter(space=space, merged_into_pending__in=list(ready))
+            locked |= Q(pk__in=waiting.values("product_id"))
+        products_lock(product_ids=ProductState.objects.filter(locked).values("pk"))
     if rows:
         _insert(rows, moments)
+    if ready:
+        _merges(space, ready)
     if candidates:
         _links(chunk, placed, candidates, {row.supersedes_id for row in rows}, results)
     return results, placed, products
@@ -297,6 +331,17 @@ def _insert(rows: list[Decision], moments: list[datetime]) -> None:
             f"UPDATE {Decision._meta.db_table} AS d SET created_at = v.at"
             " FROM unnest(%s::uuid[], %s::timestamptz[]) AS v(id, at) WHERE d.id = v.id",
             [[row.pk for row in rows], moments],
+        )
+
+
+def _merges(space: Space, ready: dict) -> None:
+    """Link the copies of ``space`` waiting for these survivors (``{original id: id}``) to them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Decision._meta.db_table} AS d SET merged_into_id = v.survivor, merged_into_pending = NULL"
+            " FROM unnest(%s::uuid[], %s::uuid[]) AS v(original, survivor)"
+            " WHERE d.space_id = %s AND d.merged_into_pending = v.original",
+            [list(ready), list(ready.values()), space.pk],
         )
 
 

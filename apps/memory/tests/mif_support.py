@@ -8,6 +8,7 @@ import uuid
 from apps.decisions.services import decision_create
 from apps.identity.services import kernel_update
 from apps.memory.services import memory_create
+from apps.products.models import ProductState
 from apps.products.services import product_state_write
 from apps.scopes.services import space_ensure_personal
 
@@ -72,6 +73,9 @@ def seed_space(user, *, foreign: dict | None = None) -> dict:
             "next_session_starts_here": "Finish the migration plan.",
         },
     )
+    # The summary and URL of its kernel entry, as consolidation keeps them on the product state.
+    entry = KERNEL["products"][0]
+    ProductState.objects.filter(pk=atlas.pk).update(kernel_summary=entry["summary"], kernel_url=entry["url"])
     product_state_write(space=space, name="Beta", changes={"what_works": ["Mobile app"]})
     old = decision_create(
         space=space,

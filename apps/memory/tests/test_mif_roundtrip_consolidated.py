@@ -1,0 +1,199 @@
+"""What consolidation records survives export → import (SPEC §8): the survivor each merged copy
+was merged into (``merged_into``), and the summary and URL a product keeps of its kernel entry
+(``kernel_summary``, ``kernel_url``). Over real HTTP; consolidation runs in this process."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from apps.memory.mif.common import VENDOR
+from apps.memory.tests.mif_support import by_id, export_json, import_document, without_export_metadata
+from apps.products.models import ProductState
+from apps.scopes.services import space_ensure_personal
+from tests.support.consolidation import consolidate
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("broker_on_test_database")]
+
+DECISIONS = "/api/v1/memory/decisions"
+IDENTITY = "/api/v1/memory/identity"
+REDIS = "Store sessions in Redis"
+APPS = [f"App{n}" for n in range(10)]
+
+
+def _import(client, document) -> dict:
+    response = import_document(client, document)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["errors"] == [], report
+    return report
+
+
+def _data(memory: dict) -> dict:
+    return memory["vendor_extensions"][VENDOR]["data"]
+
+
+def _merged(client) -> tuple[str, list[str]]:
+    """Three identical decisions (to be consolidated): the survivor's id and the copies' ids."""
+    made = []
+    for n in range(3):
+        response = client.post(DECISIONS, json={"decision": REDIS, "product_name": "Atlas", "reasoning": f"r{n}"})
+        assert response.status_code == 201, response.text
+        made.append(response.json()["id"])
+    return made[0], made[1:]
+
+
+def _gone_with_their_survivor(client, survivor: str, copies: list[str]) -> None:
+    """Deleting the survivor (by its original id) deletes its copies: none is current again."""
+    assert client.delete(f"{DECISIONS}/{survivor}").status_code == 204
+    for copy_id in copies:
+        assert client.get(f"{DECISIONS}/{copy_id}").status_code == 404
+    listed = client.get(f"{DECISIONS}/search", params={"include_superseded": "true"})
+    assert listed.status_code == 200 and listed.json()["results"] == [], listed.text
+
+
+@pytest.mark.parametrize("chunk", [500, 2, 1])
+def test_merged_copies_go_with_their_survivor_after_a_round_trip(user, make_user, client_for, monkeypatch, chunk):
+    """A copy comes before its survivor (which supersedes it): in the same chunk, in an earlier
+    one, or each decision alone."""
+    survivor, copies = _merged(client_for(user))
+    assert consolidate(space_ensure_personal(user=user))["decisions_merged"] == 2
+    exported = export_json(client_for(user, "read"))
+    memories = by_id(exported)
+    assert [_data(memories[c])["merged_into"] for c in copies] == [survivor, survivor]
+    assert _data(memories[survivor])["merged_into"] is None
+
+    monkeypatch.setattr("apps.memory.mif.restore_decisions.CHUNK", chunk)
+    client = client_for(make_user(tier="pro"))
+    assert _import(client, exported)["decisions_imported"] == 3
+    assert without_export_metadata(export_json(client)) == without_export_metadata(exported)
+    _gone_with_their_survivor(client, survivor, copies)
+
+
+@pytest.mark.parametrize("survivor_first", [False, True])
+def test_a_copy_and_its_survivor_imported_in_separate_parts_are_linked(user, make_user, client_for, survivor_first):
+    survivor, copies = _merged(client_for(user))
+    consolidate(space_ensure_personal(user=user))
+    exported = export_json(client_for(user, "read"))
+    alone = {"mif_version": "2.0", "memories": [m for m in exported["memories"] if m["id"] != survivor]}
+    with_survivor = {"mif_version": "2.0", "memories": [m for m in exported["memories"] if m["id"] == survivor]}
+
+    client = client_for(make_user(tier="pro"))
+    if survivor_first:
+        _import(client, with_survivor)
+    else:
+        _import(client, alone)
+        waiting = by_id(export_json(client))  # a copy waiting for its survivor still exports the link
+        assert [_data(waiting[c])["merged_into"] for c in copies] == [survivor, survivor]
+    _import(client, with_survivor if not survivor_first else alone)
+    assert export_json(client)["memories"] == exported["memories"]
+    _gone_with_their_survivor(client, survivor, copies)
+
+
+def test_an_export_made_before_these_fields_imports_as_before(user, make_user, client_for):
+    survivor, copies = _merged(client_for(user))
+    consolidate(space_ensure_personal(user=user))
+    exported = export_json(client_for(user, "read"))
+    older = copy.deepcopy(exported)
+    for memory in older["memories"]:
+        for key in ("merged_into", "kernel_summary", "kernel_url"):
+            _data(memory).pop(key, None)
+
+    client = client_for(make_user(tier="pro"))
+    assert _import(client, older) == _import(client_for(make_user(tier="pro")), exported)
+    again = by_id(export_json(client))
+    assert [_data(again[c])["merged_into"] for c in copies] == [None, None]
+    assert (_data(again[survivor])["merged_into"], _data(again[survivor])["supersedes"]) == (None, copies[0])
+
+
+# -- the kernel entry's summary and URL ------------------------------------------------------------
+def _note(client, product: str) -> None:
+    response = client.post(f"/api/v1/ingest/{product}", json={"type": "note", "body": "worked on it"})
+    assert response.status_code == 202, response.text
+
+
+def _described(n: int) -> dict:
+    return {"name": f"App{n}", "summary": f"About App{n}", "url": f"https://app{n}.example/"}
+
+
+def _kernel_products(client) -> dict[str, dict]:
+    response = client.get(IDENTITY)
+    assert response.status_code == 200, response.text
+    return {entry["name"]: entry for entry in response.json()["products"]}
+
+
+def _app0_out_of_the_kernel(user, client_for) -> dict:
+    """Ten described products, then an eleventh active: App0 leaves the kernel. The export."""
+    client = client_for(user)
+    assert client.put(IDENTITY, json={"products": [_described(n) for n in range(10)]}).status_code == 200
+    for name in [*APPS, "Side"]:
+        _note(client, name)
+    consolidate(space_ensure_personal(user=user))
+    assert "App0" not in _kernel_products(client)
+    return export_json(client_for(user, "read"))
+
+
+def _product(document: dict, name: str) -> dict:
+    return next(_data(m) for m in document["memories"] if "product-state" in m["tags"] and _data(m)["name"] == name)
+
+
+def test_a_product_out_of_the_kernel_gets_its_summary_back_after_a_round_trip(user, make_user, client_for):
+    exported = _app0_out_of_the_kernel(user, client_for)
+    app0 = _product(exported, "App0")
+    assert (app0["kernel_summary"], app0["kernel_url"]) == ("About App0", "https://app0.example/")
+
+    target = make_user(tier="pro")
+    client = client_for(target)
+    assert _import(client, exported)["products_imported"] == 11
+    assert without_export_metadata(export_json(client)) == without_export_metadata(exported)
+    _note(client, "App0")
+    consolidate(space_ensure_personal(user=target))
+    assert _kernel_products(client)["App0"] == {**_described(0), "status": "active"}
+
+
+def test_a_product_a_partial_import_created_takes_the_summary_of_the_full_one(user, make_user, client_for):
+    assert client_for(user).post(DECISIONS, json={"decision": "Ship it", "product_name": "App0"}).status_code == 201
+    exported = _app0_out_of_the_kernel(user, client_for)
+    decisions = export_json(client_for(user, "read"), types="decision")
+
+    target = make_user(tier="pro")
+    client = client_for(target)
+    _import(client, decisions)  # App0 created bare, by its decision
+    assert _import(client, exported)["products_imported"] == 11  # App0 filled in place
+    assert without_export_metadata(export_json(client)) == without_export_metadata(exported)
+    row = ProductState.objects.get(space=space_ensure_personal(user=target), name="App0")
+    assert (row.kernel_summary, row.kernel_url) == ("About App0", "https://app0.example/")
+
+
+def test_a_product_a_partial_import_created_keeps_the_summary_of_its_own_kernel(user, make_user, client_for):
+    assert client_for(user).post(DECISIONS, json={"decision": "Ship it", "product_name": "App0"}).status_code == 201
+    exported = _app0_out_of_the_kernel(user, client_for)
+
+    target = make_user(tier="pro")
+    client = client_for(target)
+    mine = {"name": "App0", "summary": "Our own words"}
+    assert client.put(IDENTITY, json={"products": [mine]}).status_code == 200
+    _import(client, export_json(client_for(user, "read"), types="decision"))
+    space = space_ensure_personal(user=target)
+    consolidate(space)  # the target's kernel entry is remembered on the bare product
+    report = import_document(client, exported).json()
+    assert report["products_imported"] == 11
+    assert [e["message"] for e in report["errors"]] == [
+        "This scope already has an Identity Kernel; it was not replaced. "
+        "Clear it (PUT /memory/identity) and import again to restore this one."
+    ]
+    row = ProductState.objects.get(space=space, name="App0")
+    assert row.origin_id is not None  # filled by the record, but its own summary stays
+    assert (row.kernel_summary, row.kernel_url) == ("Our own words", "https://app0.example/")
+
+
+def test_a_kernel_url_the_kernel_would_refuse_is_a_bad_item(user, make_user, client_for):
+    exported = _app0_out_of_the_kernel(user, client_for)
+    app0 = next(m for m in exported["memories"] if "product-state" in m["tags"] and _data(m)["name"] == "App0")
+    _data(app0).update(kernel_url="javascript:alert(1)", kernel_summary="x" * 501)
+    report = import_document(client_for(make_user(tier="pro")), {"mif_version": "2.0", "memories": [app0]}).json()
+    assert report["products_imported"] == 0
+    (error,) = report["errors"]
+    assert error["id"] == app0["id"]
+    assert "kernel_summary" in error["message"] and "kernel_url: Enter an http(s) URL." in error["message"]
