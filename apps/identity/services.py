@@ -10,9 +10,11 @@ from django.utils import timezone
 from apps.identity import renderer
 from apps.identity.layers import SECTIONS
 from apps.identity.models import EffectiveBlock, Kernel, KernelRevision
+from apps.products.services import products_kernel_descriptions_record
 from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.api.preconditions import IfMatch, etag_for
+from synchronex.db.locks import hold_space_lock
 
 
 def _normalise(section: str, value):
@@ -117,6 +119,7 @@ def kernel_update(
     actor: str,
     actor_user=None,
     if_match: IfMatch | None = None,
+    record_descriptions: bool = False,
 ) -> Kernel:
     """Apply validated section changes to the space's own layer and return the saved kernel.
 
@@ -124,10 +127,24 @@ def kernel_update(
     whole update, so concurrent writers are serialised: with ``If-Match`` the loser gets
     PRECONDITION_FAILED; without it the last writer wins. Every write bumps the version,
     re-renders the cached block and stores a revision.
+
+    ``record_descriptions`` (the owner's writes): a ``products`` change also records each entry's
+    summary and URL on the space's product state, and clears them where it removes an entry
+    (``products_kernel_descriptions_record``), so consolidation brings back a product it dropped
+    with them, and one the owner removed without. Consolidation's own write leaves them: the
+    products it drops keep theirs. It first takes the space's consolidation lock, before the
+    kernel row: a run locks the product rows, then the kernel, so a write holding the kernel
+    while waiting for a product row would close a lock cycle with it.
     """
     unknown = set(changes) - set(SECTIONS)
     if not changes or unknown:
         raise errors.ValidationFailed("Send at least one known section.")
+    record = record_descriptions and "products" in changes
+    if record:
+        # Imported here: memory builds on this app.
+        from apps.memory.consolidation_steps import LOCK_CLASS as CONSOLIDATION_LOCK_CLASS
+
+        hold_space_lock(CONSOLIDATION_LOCK_CLASS, space.pk)
     kernel = _locked_kernel(space)
     if if_match is not None and not if_match.matches(kernel.version):
         raise errors.PreconditionFailed(
@@ -135,8 +152,11 @@ def kernel_update(
             details={"current_version": kernel.version},
             headers={"ETag": etag_for(kernel.version)},
         )
+    previous = kernel.products or []
     for section, value in changes.items():
         setattr(kernel, section, _normalise(section, value))
+    if record:
+        products_kernel_descriptions_record(space=space, entries=kernel.products or [], previous=previous)
     kernel.version += 1
     kernel.updated_at = timezone.now()
     kernel_render(kernel=kernel)

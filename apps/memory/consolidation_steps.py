@@ -24,7 +24,8 @@ because provider calls are slow and each embedded batch is worth keeping on its 
    ``what_works`` leave ``what_is_blocked``.
 4. The kernel's product snapshots are refreshed — the ≤ 10 most recently active products that
    are not archived, with their current status (a snapshot's ``summary`` and ``url`` are kept,
-   on its product state too, so that they come back with a product that left and returns),
+   on its product state too, so that they come back with a product that left and returns; an
+   entry the owner removed from the kernel comes back without them),
    followed by the kernel's other products while there is room — and its block re-rendered.
 """
 
@@ -332,7 +333,9 @@ def _merge_decisions(*, space: Space, product_id) -> int:
 def _remember_descriptions(*, states: dict, old: dict) -> None:
     """Store on each product state the summary and URL of its kernel entry (absent: none), where
     they outlast the entry: a product that leaves the kernel's ≤ 10 gets them back when it returns.
-    Only a changed pair is written (after a kernel write, mostly), so a second run writes nothing."""
+    The owner's kernel write records them itself, and clears them where it removed the entry
+    (``products_kernel_descriptions_record``); this catches up the rest (a state made after the
+    write, a restored kernel). Only a changed pair is written, so a second run writes nothing."""
     for key, entry in old.items():
         state = states.get(key)
         if state is None:

@@ -39,9 +39,10 @@ class ProductState(models.Model):
     open_questions = models.JSONField(default=list, blank=True)
     next_session_starts_here = models.TextField(blank=True, default="")
     last_session_summary = models.TextField(blank=True, default="")
-    # The summary and URL of the product's entry in the kernel, as consolidation last saw them
-    # (blank: none), so that they come back when the product returns to the kernel's ≤ 10 most
-    # recently active (apps.memory.consolidation_steps, step 4). Not part of the state or its ETag.
+    # The summary and URL of the product's entry in the kernel, as the last kernel write (or
+    # consolidation) recorded them (blank: none, or an entry the owner removed), so that they come
+    # back when the product returns to the kernel's ≤ 10 most recently active
+    # (apps.memory.consolidation_steps, step 4). Not part of the state or its ETag.
     kernel_summary = models.TextField(blank=True, default="")
     kernel_url = models.TextField(blank=True, default="")
     # The ETag: bumped by every write that changes the state.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -14,7 +14,7 @@ from synchronex.api.preconditions import IfMatch, IfNoneMatch, etag_for
 from synchronex.db.deadlocks import retry_deadlocks
 
 from .models import ProductState
-from .names import clean_product_name, product_name_keys
+from .names import clean_product_name, normalise_product_name, product_name_keys
 from .selectors import product_find, product_find_for_update
 
 # Fields a state write may set; lists replace the stored list. ``last_session_summary`` is
@@ -164,3 +164,40 @@ def products_lock(*, product_ids) -> list:
     consolidation's steps 1–3 instead of closing a lock cycle with them."""
     rows = ProductState.objects.select_for_update(no_key=True).filter(pk__in=product_ids).order_by("id")
     return list(rows.values_list("pk", flat=True))
+
+
+# The entries' pairs set on their states, matched by the product-name key (PostgreSQL's lower()).
+_DESCRIPTIONS_SET = """
+UPDATE products_productstate AS p SET kernel_summary = e.summary, kernel_url = e.url
+  FROM unnest(%s::text[], %s::text[], %s::text[]) AS e(name, summary, url)
+ WHERE p.space_id = %s AND lower(p.name) = lower(e.name)
+   AND (p.kernel_summary, p.kernel_url) IS DISTINCT FROM (e.summary, e.url)
+"""
+# The pairs of the states named by a removed entry (``gone``) and by no entry kept, cleared.
+_DESCRIPTIONS_CLEAR = """
+UPDATE products_productstate SET kernel_summary = '', kernel_url = ''
+ WHERE space_id = %s AND (kernel_summary <> '' OR kernel_url <> '')
+   AND lower(name) IN (SELECT lower(n) FROM unnest(%s::text[]) AS n)
+   AND lower(name) NOT IN (SELECT lower(n) FROM unnest(%s::text[]) AS n)
+"""
+
+
+def products_kernel_descriptions_record(*, space: Space, entries: list[dict], previous: list[dict]) -> None:
+    """Record on ``space``'s product states the ``summary`` and ``url`` (absent: blank) of the
+    kernel product ``entries`` a kernel write stores, and clear them on the states whose entry it
+    removed (in ``previous``, the entries it replaces): consolidation puts back a product that
+    left the kernel with what its state holds, and an entry the owner deleted must not come back
+    with its text. States of other spaces are never written. One UPDATE for the entries, and one
+    for the removed when the write removed any; only changed rows are written.
+
+    ``entries`` are validated (one per product key); names are compared by the product-name key.
+    """
+    names = [normalise_product_name(entry["name"]) for entry in entries]
+    pairs = [[entry.get(field) or "" for entry in entries] for field in ("summary", "url")]
+    gone = [normalise_product_name(e["name"]) for e in previous if isinstance(e.get("name"), str)]
+    gone = [name for name in gone if name not in names]  # the same spelling kept: the same product
+    with connection.cursor() as cursor:
+        if names:
+            cursor.execute(_DESCRIPTIONS_SET, [names, *pairs, space.pk])
+        if gone:
+            cursor.execute(_DESCRIPTIONS_CLEAR, [space.pk, gone, names])

@@ -5,25 +5,34 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 # Consolidation recorded nothing of its merges until now, but they have a shape no other link has:
-# a merge chains a product's duplicates under their oldest (first recorded) decision, so the
-# successor was recorded before the decision it supersedes, while a decision superseded by hand
-# (API, MCP, ingest) was always recorded before its successor. A run of such links ends at the
-# survivor; each copy is still a duplicate of it (its text was never edited), which is checked as
-# well, so a link that only looks inverted (clocks apart between web servers) is left alone.
+# a merge puts a product's duplicates below their survivor, its oldest (first recorded) decision,
+# in its chain (the survivor's earlier predecessor moves below them, and a second merge puts new
+# copies above the first ones), while a decision superseded by hand (API, MCP, ingest) was always
+# recorded before its successor. So each current decision's chain is walked down from it: a
+# decision below the head of the run, recorded after it, of its product and a duplicate of it as
+# consolidation compares them (the same text ignoring case, spacing and final punctuation, in NFC,
+# or trigram similarity >= 0.9; a copy's text was never edited) is a copy merged into that head.
+# Any other decision ends the run and heads the next one (a merge into a decision that was later
+# superseded by hand is found below it), so a same-text decision superseded by hand, or a link
+# that only looks inverted (clocks apart between web servers) with another text, is left alone.
 BACKFILL_SQL = r"""
-WITH RECURSIVE merge AS (
-    SELECT d.id, s.id AS successor
-      FROM decisions_decision d JOIN decisions_decision s ON s.id = d.superseded_by_id
-     WHERE s.product_id = d.product_id AND (s.created_at, s.id) < (d.created_at, d.id)
-), upward(id, top) AS (
-    SELECT id, successor FROM merge
+WITH RECURSIVE run(id, head) AS (
+    SELECT id, id FROM decisions_decision WHERE superseded_by_id IS NULL AND supersedes_id IS NOT NULL
     UNION ALL
-    SELECT upward.id, merge.successor FROM upward JOIN merge ON merge.id = upward.top
+    SELECT below.id, CASE
+           WHEN below.product_id = head.product_id AND (head.created_at, head.id) < (below.created_at, below.id)
+            AND (similarity(below.decision, head.decision) >= 0.9
+                 OR regexp_replace(lower(regexp_replace(btrim(normalize(below.decision, NFC)), '\s+', ' ', 'g')),
+                                   '[[:space:][:punct:]]+$', '')
+                  = regexp_replace(lower(regexp_replace(btrim(normalize(head.decision, NFC)), '\s+', ' ', 'g')),
+                                   '[[:space:][:punct:]]+$', ''))
+           THEN head.id ELSE below.id END
+      FROM run
+      JOIN decisions_decision above ON above.id = run.id
+      JOIN decisions_decision below ON below.id = above.supersedes_id
+      JOIN decisions_decision head ON head.id = run.head
 )
-UPDATE decisions_decision AS d SET merged_into_id = s.id
-  FROM upward JOIN decisions_decision s ON s.id = upward.top
- WHERE d.id = upward.id AND NOT EXISTS (SELECT 1 FROM merge WHERE merge.id = upward.top)
-   AND (d.decision = s.decision OR similarity(normalize(d.decision, NFC), normalize(s.decision, NFC)) >= 0.9);
+UPDATE decisions_decision AS d SET merged_into_id = run.head FROM run WHERE d.id = run.id AND run.head <> run.id;
 """
 
 

@@ -158,3 +158,37 @@ def test_merges_made_before_they_were_recorded_are_found_by_their_shape(write_ap
 
     merged = dict(Decision.objects.filter(merged_into__isnull=False).values_list("pk", "merged_into"))
     assert {str(k): str(v) for k, v in merged.items()} == {copy["id"]: survivor["id"] for copy in copies}
+
+
+def test_merges_made_before_they_were_recorded_are_found_in_chains_merged_more_than_once(write_api, user):
+    """A second merge puts its copies between the survivor and the first copies, and a merge into a
+    decision later superseded by hand sits below its successor: migration 0013 finds what each run
+    recorded, however often the chain was merged."""
+    backfill = importlib.import_module("apps.decisions.migrations.0013_decision_merged_into").BACKFILL_SQL
+    train = record(write_api, "Release train every Tuesday")
+    copies = [record(write_api, text) for text in ("release train every tuesday.", "Release train every Tuesday!")]
+    kept = record(write_api, "Store sessions in Redis", product="Borealis")
+    kept_copy = record(write_api, "store sessions in redis", product="Borealis")
+    cookies = record(write_api, "Use cookies", product="Cosmos")
+    by_hand = record(write_api, "Use cookies!", product="Cosmos", supersedes=cookies["id"])  # the same text
+    cookie_copy = record(write_api, "use cookies", product="Cosmos")
+    assert consolidate(user)["decisions_merged"] == 4
+    late = record(write_api, "RELEASE TRAIN EVERY TUESDAY")  # S ← late ← copy ← copy
+    valkey = record(write_api, "Store sessions in Valkey", product="Borealis", supersedes=kept["id"])
+    valkey_copy = record(write_api, "Store sessions in Valkey.", product="Borealis")  # valkey ← copy ← kept ← copy
+    cookie_late = record(write_api, "USE COOKIES", product="Cosmos")
+    assert consolidate(user)["decisions_merged"] == 3
+    recorded = dict(Decision.objects.filter(merged_into__isnull=False).values_list("pk", "merged_into"))
+    survivors = {
+        **{copy["id"]: train["id"] for copy in [*copies, late]},
+        kept_copy["id"]: kept["id"],
+        valkey_copy["id"]: valkey["id"],
+        **{copy["id"]: by_hand["id"] for copy in (cookie_copy, cookie_late)},
+    }
+    assert {str(k): str(v) for k, v in recorded.items()} == survivors
+    Decision.objects.update(merged_into=None)
+
+    with connection.cursor() as cursor:
+        cursor.execute(backfill)
+
+    assert dict(Decision.objects.filter(merged_into__isnull=False).values_list("pk", "merged_into")) == recorded

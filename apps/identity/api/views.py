@@ -175,6 +175,7 @@ class KernelView(ApiView):
             actor=request.auth.actor,
             actor_user=request.user,
             if_match=if_match,
+            record_descriptions=True,
         )
         if not request.auth.allows("memory:read"):
             body = kernel_write_body(kernel, active.scope, changes=serializer.validated_data)

@@ -75,3 +75,20 @@ def test_a_summary_the_user_removed_stays_removed_after_the_product_returns(user
         "summary": None,
         "url": "https://app0.example/",
     }
+
+
+@pytest.mark.parametrize("without", [[{"name": "Other"}], None], ids=["entry-left-out", "products-null"])
+def test_an_entry_the_owner_removed_comes_back_without_its_summary_and_url(user, write_api, read_api, without):
+    space = space_ensure_personal(user=user)
+    for name in ("Secret", "Other"):
+        note(write_api, name)
+    secret = {"name": "Secret", "summary": "Acquisition target: Initech", "url": "https://internal.example/deal"}
+    assert write_api.put(IDENTITY, json={"products": [secret, {"name": "Other"}]}).status_code == 200
+    consolidate(space)
+    assert kernel_products(read_api)["Secret"] == {**secret, "status": "active"}
+
+    removed = write_api.put(IDENTITY, json={"products": without})
+    assert removed.status_code == 200, removed.text
+    consolidate(space)  # Secret is among the 10 most recently active: back in the kernel, bare
+    assert kernel_products(read_api)["Secret"] == {"name": "Secret", "status": "active", "summary": None, "url": None}
+    assert "Initech" not in read_api.get(IDENTITY).json()["injection_block"]
