@@ -15,6 +15,11 @@ with reciprocal rank fusion and blended with recency:
     score         = 0.8 · relevance + 0.2 · recency
 
 Equal text strength shares a rank (``RANK()``), so at equal relevance recency decides.
+
+A query word of a script written without spaces (Chinese, Japanese, Thai, …) also matches a
+decision whose document has it inside a word (apps/memory/spaceless.py): the text branch
+evaluates and ranks the query on the document with such words added (``sx_inner_words``), for
+the decisions that can hold one (``holder_words``) and those the query matches as written.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from datetime import datetime
 
 from django.db import transaction
 
+from apps.memory.spaceless import every_run_required, inner_document_sql, like_patterns, spaceless_runs
 from apps.products.models import ProductState
-from synchronex.api.rows import Rows, fetch_all
+from synchronex.api.rows import Rows, fetch_all, unprepared
 
 from .models import HNSW_DIMENSIONS, SEARCH_CONFIG, Decision, DecisionWord
 
@@ -49,10 +55,14 @@ TABLE = Decision._meta.db_table
 TSQUERY = f"websearch_to_tsquery('{SEARCH_CONFIG}', %(q)s)"
 WORDS = DecisionWord._meta.db_table
 # The lexemes of ``q`` that no decision of the space contains (a key lookup each in the space's
-# words, ``DecisionWord``, kept by triggers).
+# words, ``DecisionWord``, kept by triggers). A lexeme holding a run of a script written without
+# spaces (``%(runs)s``, apps/memory/spaceless.py) is never one: it is looked for inside the
+# decisions' words instead, where a trigram correction could only drop it (the word inside a long
+# run is never similar enough to it).
 UNKNOWN_LEXEMES = f"""
     SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('{SEARCH_CONFIG}', %(q)s))) lexeme
-    WHERE NOT EXISTS (SELECT 1 FROM {WORDS} known WHERE known.space_id = %(f_space)s AND known.word = lexeme)"""
+    WHERE NOT EXISTS (SELECT 1 FROM {WORDS} known WHERE known.space_id = %(f_space)s AND known.word = lexeme)
+      AND NOT EXISTS (SELECT 1 FROM unnest(%(runs)s::text[]) r WHERE strpos(lexeme, r) > 0)"""
 # Whether ``q`` has such a word: asked before ``CORRECTIONS``, which costs ~0.35 ms more even when
 # every word is known, and needs a transaction for its trigram bound (a search of known words with
 # no match is common: an assistant asking about what was never decided). Both are prepared by the
@@ -107,6 +117,39 @@ HALF_LIVES = (
 )
 # The recency factor, 2^-half_lives.
 RECENCY = f"exp(-ln(2) * {HALF_LIVES})"
+
+
+# A decision's texts that its search document is made of (``Decision.search_document``), joined
+# (a run, letters only, cannot span a join) and compared with the patterns of a query's runs: all
+# of them when the query requires each of its words, else any.
+HOLDING = f"({TABLE}.decision || ' ' || {TABLE}.reasoning || ' ' || {TABLE}.tags::text) LIKE {{}} (%(patterns)s)"
+# The decisions that can have a run of a query (apps/memory/spaceless.py) inside a word of their
+# document are found through the space's words (``DecisionWord``) that hold it, as a tsquery of
+# those words, while they are this few. A tsquery costs the GIN index each candidate times its
+# size: the search took 2.4 s for '数据库', which 4,158 words of 20,000 Chinese decisions hold
+# (3,817 matches). Past that, the space's decisions' texts are read instead (``HOLDING``): 88 ms.
+# No trigram index could serve them: most Chinese and Japanese words have 1 or 2 characters, and
+# only the decision's text has one.
+HOLDER_WORDS_MAX = 64
+
+
+def holder_words(space_id: uuid.UUID, runs: tuple[str, ...]) -> list[str] | None:
+    """The words of the space's decisions that hold one of ``runs``; None when more than
+    ``HOLDER_WORDS_MAX`` do. The trigram index of the words serves a run of 3 characters or more;
+    a shorter one reads the space's words (fewer than its decisions). Never prepared: a generic
+    plan used the trigram index for a run of 2 characters too, which then read all of it (every
+    space's words: 100 ms instead of 0.1 for a space of 657 words next to 67,000 others)."""
+    likes = " OR ".join(["word LIKE %s"] * len(runs))
+    sql = f"SELECT word FROM {WORDS} WHERE space_id = %s AND ({likes}) LIMIT {HOLDER_WORDS_MAX + 1}"
+    with unprepared() as cursor:
+        cursor.execute(sql, [space_id, *like_patterns(runs)])
+        words = [row[0] for row in cursor.fetchall()]
+    return words if len(words) <= HOLDER_WORDS_MAX else None
+
+
+def words_query(words: list[str]) -> str:
+    """``words`` as the text of a tsquery matching any of them (as ``sx_lexeme_query`` quotes one)."""
+    return " | ".join("'" + word.replace("\\", "\\\\").replace("'", "''") + "'" for word in words)
 
 
 @dataclass(frozen=True)
@@ -243,13 +286,15 @@ def ranking_sql(
     vector: list[float] | None,
     model: str | None,
     words: str = "",
+    holders: list[str] | None = None,
     corrected: str | None,
     half_life_days: float,
     limit: int,
     offset: int,
 ) -> tuple[str, dict]:
     """The statement and its parameters (``words``: what ``vector`` embeds, the words of ``q`` a
-    match must contain); one row per decision of the page, columns: total,
+    match must contain; ``holders``: ``holder_words`` of ``q``'s runs, None to read the
+    decisions' texts instead); one row per decision of the page, columns: total,
     text_matches, lexemes, every word required (no ``|`` or ``!`` in the tsquery; a lexeme holding
     one only costs the unknown-word check), then the decision's id, match, text part, semantic
     part, recency, score and ``PAGE_COLUMNS``. An empty page has no row (``ranked_page`` counts).
@@ -261,13 +306,36 @@ def ranking_sql(
     joined to it laterally 0.6 ms more (measured)."""
     where, match = filters.where(), filters.match_sql()
     params = {**filters.params(), "q": q, "half_life": float(half_life_days), "limit": limit, "offset": offset}
+    rows = TABLE
+    document = searched = f"{TABLE}.search_document"  # what the query is evaluated and ranked on
+    holding = None
+    runs = spaceless_runs(q)
+    if runs and holders != []:  # words inside words (module docstring): given to the rows that can hold them
+        params["runs"] = list(runs)
+        if holders is None:
+            params["patterns"] = like_patterns(runs)
+            holding = HOLDING.format("ALL" if every_run_required(q) else "ANY")
+        else:
+            params["holders"] = words_query(holders)
+            holding = f"{TABLE}.search_document @@ %(holders)s::tsquery"
+        searched = inner_document_sql(document, "%(q)s", "%(runs)s", SEARCH_CONFIG)
+        # OFFSET 0 keeps the subquery whole: pulled up, its document was built once per use.
+        rows = f"{TABLE} CROSS JOIN LATERAL (SELECT {searched} AS document OFFSET 0) inner_words"
+        document = "inner_words.document"
+
+    def matching(query: str) -> str:
+        if holding is None:
+            return f"{document} @@ {query}"
+        # Only rows that match as written or hold a run get words added.
+        return f"({TABLE}.search_document @@ {query} OR {holding}) AND {document} @@ {query}"
+
     # The tsquery stays inline (not a CTE) so the planner sees its lexemes and their frequency.
     ctes = [
         f"""fts AS (
             SELECT {TABLE}.id, {TABLE}.decided_at, {match} AS match,
-                   ts_rank({TABLE}.search_document, {TSQUERY}) AS strength, 0 AS tier
-            FROM {TABLE}
-            WHERE {TABLE}.search_document @@ {TSQUERY} AND {where})"""
+                   ts_rank({document}, {TSQUERY}) AS strength, 0 AS tier
+            FROM {rows}
+            WHERE {matching(TSQUERY)} AND {where})"""
     ]
     text_hits = "SELECT * FROM fts"
     if corrected is not None:  # the query with its typos corrected (``CORRECTIONS``)
@@ -275,9 +343,9 @@ def ranking_sql(
         ctes.append(
             f"""corrected AS (
             SELECT {TABLE}.id, {TABLE}.decided_at, {match} AS match,
-                   ts_rank({TABLE}.search_document, %(corrected)s::tsquery) AS strength, 1 AS tier
-            FROM {TABLE}
-            WHERE {TABLE}.search_document @@ %(corrected)s::tsquery AND {where}
+                   ts_rank({document}, %(corrected)s::tsquery) AS strength, 1 AS tier
+            FROM {rows}
+            WHERE {matching("%(corrected)s::tsquery")} AND {where}
               AND {TABLE}.id NOT IN (SELECT id FROM fts))"""
         )
         text_hits += " UNION ALL SELECT * FROM corrected"
@@ -299,7 +367,7 @@ def ranking_sql(
         # row once ``words`` (those a match must contain, in their order) are added to it, so
         # an excluded word or phrase the row has keeps it out ("bread -bread" finds nothing).
         # Only a '-' makes an exclusion in ``websearch_to_tsquery``.
-        excluded = f" AND ({TABLE}.search_document || to_tsvector('{SEARCH_CONFIG}', %(words)s)) @@ {TSQUERY}"
+        excluded = f" AND ({searched} || to_tsvector('{SEARCH_CONFIG}', %(words)s)) @@ {TSQUERY}"
         ctes.append(
             f"""nearest AS (
             SELECT {TABLE}.id, {TABLE}.decided_at, {match} AS match,
@@ -375,7 +443,7 @@ def corrected_query(filters: Filters, q: str) -> str | None:
     is known, none is left or nothing changed. On ordinary cursors (not ``unprepared``): the two
     statements are prepared once a connection repeats them. Only a query with an unknown word
     pays for the correction's transaction (its trigram bound holds for it alone)."""
-    params = {"q": q, "f_space": filters.space_id}
+    params = {"q": q, "f_space": filters.space_id, "runs": list(spaceless_runs(q))}
     if not fetch_all(UNKNOWN_WORD, params)[0][0]:
         return None
     with transaction.atomic():

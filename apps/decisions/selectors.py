@@ -22,6 +22,7 @@ from django.utils import timezone
 from apps.memory import embedding_pause, embeddings
 from apps.memory.search import PositiveWords
 from apps.memory.services import MAX_VECTOR_COMPONENT
+from apps.memory.spaceless import spaceless_runs
 from apps.products.names import normalise_product_name
 from apps.products.selectors import product_find
 from apps.scopes.models import Space
@@ -40,6 +41,7 @@ from .ranking import (
     VECTOR_CANDIDATES,
     Filters,
     corrected_query,
+    holder_words,
     listing_sql,
     page_decision,
     ranked_page,
@@ -277,11 +279,13 @@ def _query_vector(space: Space, q: str) -> tuple[list[float], str, str] | None:
 def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, limit: int, offset: int) -> SearchResult:
     semantic = _query_vector(space, q)
     vector, model, words = semantic if semantic else (None, None, "")
+    runs = spaceless_runs(q)  # words of scripts written without spaces, matched inside words
     args = {
         "q": q,
         "vector": vector,
         "model": model,
         "words": words,
+        "holders": holder_words(space.id, runs) if runs else None,
         "half_life_days": half_life_days,
         "limit": limit,
         "offset": offset,

@@ -40,6 +40,7 @@ def signal_candidates(ctx: SearchContext):
         text=F("title"),
         updated=F("occurred_at"),
         fuzzy_filter=Q(title__trigram_word_similar=ctx.fuzzy_words),  # served by the trigram index
+        inner_filter=ctx.containing("title", "body"),  # the body has no trigram index: read
     )
 
 

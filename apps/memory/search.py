@@ -27,6 +27,12 @@ as present (``TypoDocument``): ``bread -bread`` or ``redis -redis`` find nothing
 finds the rows without bread (full text, as decision search), an excluded word or phrase the
 row has keeps it out, and a phrase whose words the row has must be there in that order.
 Snippets are ``ts_headline`` fragments with every match wrapped in ``**``.
+
+A query word of a script written without spaces (Chinese, Japanese, Thai, …) also matches a row
+whose document has it inside a word (apps/memory/spaceless.py): every branch evaluates the query
+on the document with such words added (``InnerWords``), a full-text match of them scores as
+any other. Only rows a source's ``inner_filter`` finds (through an index where it can), or that
+match as written, get words added.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from django.contrib.postgres.search import (
 from django.db.models import Case, F, FloatField, Func, Q, QuerySet, TextField, Value, When
 
 from apps.memory.models import SEARCH_CONFIG
+from apps.memory.spaceless import every_run_required, inner_document_sql, spaceless_runs
 from apps.scopes.models import Space
 from synchronex.api.rows import unprepared
 from synchronex.text import clip
@@ -58,6 +65,8 @@ HIT_COLUMNS = ("hit_type", "hit_id", "hit_rank", "hit_text", "hit_updated")
 # pg_trgm's default word_similarity_threshold: what the ``%>`` operator (and its index) accepts.
 FUZZY_THRESHOLD = 0.6
 HIGHLIGHT = "**"
+# A private-use character: PostgreSQL's parser ends a word at it (``headline``).
+RUN_MARK = "\ue000"
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,24 @@ class SearchContext:
         ``content__trigram_word_similar=ctx.fuzzy_words``): the words of ``q`` a match must
         contain, never its exclusions."""
         return PositiveWords(Value(self.q))
+
+    @property
+    def spaceless_runs(self) -> tuple[str, ...]:
+        """The runs of ``q`` in scripts written without spaces (none for most queries)."""
+        return spaceless_runs(self.q)
+
+    def containing(self, *fields: str) -> Q | None:
+        """An ``inner_filter`` for ``hits``: rows with a run of ``q`` in one of these text fields
+        (``LIKE '%run%'``, served by their trigram index for a run of 3 characters or more), with
+        each of them when ``q`` requires each of its words; None when ``q`` has no run."""
+        required = every_run_required(self.q)
+        found = Q()
+        for run in self.spaceless_runs:
+            holding = Q()
+            for field in fields:
+                holding |= Q(**{f"{field}__contains": run})
+            found = found & holding if required else found | holding
+        return found or None
 
 
 @dataclass(frozen=True)
@@ -151,16 +178,49 @@ class TypoDocument(Func):
         return sql, [*document[1], *words[1]]
 
 
+class InnerWords(Func):
+    """``sx_inner_words(document, words)``: a row's document with the query's words of scripts
+    written without spaces added where its words contain them (apps/memory/spaceless.py)."""
+
+    output_field = SearchVectorField()
+
+    def __init__(self, document, ctx: SearchContext):
+        super().__init__(document, Value(ctx.q), Value(list(ctx.spaceless_runs)))
+
+    def as_sql(self, compiler, connection, **extra):
+        (document, document_params), (q, q_params), (runs, runs_params) = (
+            compiler.compile(expression) for expression in self.get_source_expressions()
+        )
+        sql = inner_document_sql(document, q, runs, SEARCH_CONFIG)
+        return sql, [*document_params, *q_params, *runs_params]
+
+
 def hits(
-    queryset: QuerySet, ctx: SearchContext, *, type_: str, document, text, updated, fuzzy_filter: Q | None = None
+    queryset: QuerySet,
+    ctx: SearchContext,
+    *,
+    type_: str,
+    document,
+    text,
+    updated,
+    fuzzy_filter: Q | None = None,
+    inner_filter: Q | None = None,
 ) -> QuerySet:
     """``queryset`` narrowed to rows matching ``ctx`` and annotated with the shared hit columns.
 
     ``document`` is the row's tsvector (a column or an expression), ``text`` the plain text that
     typo-tolerant matching compares with. ``fuzzy_filter`` may replace the trigram condition by
     an indexable lookup of ``ctx.fuzzy_words`` (e.g. ``content__trigram_word_similar``).
+    ``inner_filter``: an indexable lookup of the rows whose document can hold a run of ``q`` in
+    a script written without spaces (``ctx.containing``); without it, every row is looked at.
     """
     fuzzy = fuzzy_filter if fuzzy_filter is not None else Q(hit_fuzzy__gte=FUZZY_THRESHOLD)
+    found = Q(hit_document=ctx.query)
+    if ctx.spaceless_runs:  # words inside words (see the module docstring)
+        queryset = queryset.alias(hit_written=document)
+        document = InnerWords(F("hit_written"), ctx)
+        if inner_filter is not None:
+            found = (Q(hit_written=ctx.query) | inner_filter) & found
     return (
         queryset.annotate(
             hit_document=document,
@@ -168,7 +228,7 @@ def hits(
         )
         .alias(hit_typo_document=TypoDocument(F("hit_document"), ctx.fuzzy_words))
         # A typo-only match still satisfies the query's operators (see the module docstring).
-        .filter(Q(hit_document=ctx.query) | (fuzzy & Q(hit_typo_document=ctx.query)))
+        .filter(found | (fuzzy & Q(hit_typo_document=ctx.query)))
         .annotate(
             hit_type=Value(type_, output_field=TextField()),
             hit_id=F("pk"),
@@ -190,10 +250,19 @@ def hits(
     )
 
 
-def headline(ctx: SearchContext, text) -> SearchHeadline:
+def headline(ctx: SearchContext, text) -> Func:
     """An excerpt of ``text`` (up to 35 words; short texts whole) around the best match, each
-    matched word wrapped in ``**``."""
-    return SearchHeadline(
+    matched word wrapped in ``**``.
+
+    The query's runs of scripts written without spaces are cut out of the words around them
+    first (``RUN_MARK`` on each side, a word boundary to the parser, removed afterwards), so
+    that ``ts_headline`` picks and highlights them as any other word."""
+    runs = ctx.spaceless_runs
+    if runs:  # letters only: nothing in them is special to a regular expression
+        marked = f"{RUN_MARK}\\1{RUN_MARK}"
+        pattern = Value(f"({'|'.join(runs)})")
+        text = Func(text, pattern, Value(marked), Value("g"), function="regexp_replace", output_field=TextField())
+    excerpt = SearchHeadline(
         text,
         ctx.query,
         config=SEARCH_CONFIG,
@@ -203,6 +272,7 @@ def headline(ctx: SearchContext, text) -> SearchHeadline:
         min_words=15,
         short_word=3,
     )
+    return Func(excerpt, Value(RUN_MARK), Value(""), function="replace", output_field=TextField()) if runs else excerpt
 
 
 def shorten(text: str, limit: int = 120) -> str:

@@ -5,12 +5,13 @@ Every source narrows its rows to ``ctx.space`` first: that is the isolation of s
 
 from __future__ import annotations
 
-from django.contrib.postgres.search import SearchVector
-from django.db.models import DateTimeField, F, Func, JSONField, Q, Value
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db.models import DateTimeField, F, Func, JSONField, Q, TextField, Value
 from django.db.models.fields.json import KT
-from django.db.models.functions import Coalesce, Left, Lower
+from django.db.models.functions import Cast, Coalesce, Left, Lower
 
 from apps.decisions.models import Decision
+from apps.decisions.ranking import holder_words, words_query
 from apps.identity.models import Kernel
 from apps.identity.selectors import kernel_layers, kernel_merged_sections
 from apps.memory.models import SEARCH_CONFIG, KernelSearch, Memory, ProductSearch
@@ -85,6 +86,7 @@ def kernel_candidates(ctx: SearchContext):
             text=F("text"),
             updated=LAYER_UPDATED,
             fuzzy_filter=Q(text__trigram_word_similar=ctx.fuzzy_words),  # served by the trigram index
+            inner_filter=ctx.containing("text"),  # the text holds every part of the document
         )
     row, sections, stamp = effective
     if row is None:
@@ -143,6 +145,7 @@ def product_candidates(ctx: SearchContext):
         text=F("text"),
         updated=F("product__updated_at"),
         fuzzy_filter=Q(text__trigram_word_similar=ctx.fuzzy_words),  # served by the trigram index
+        inner_filter=ctx.containing("text"),  # the text holds every part of the document
     )
 
 
@@ -166,8 +169,31 @@ def product_items(ctx: SearchContext, ids: list) -> dict:
 
 
 # -- decision: current decisions (superseded ones are left out, as in decision search) -----------
+class LexemesQuery(SearchQuery):
+    """A tsquery written as lexemes (``'a' | 'b'``), taken as it is: not parsed and stemmed again."""
+
+    def as_sql(self, compiler, connection, function=None, template=None):
+        sql, params = compiler.compile(self.get_source_expressions()[0])
+        return f"{sql}::tsquery", params
+
+
+def _decision_holders(ctx: SearchContext) -> Q | None:
+    """The decisions whose document can hold a run of ``q`` inside a word, found as decision search
+    finds them (apps/decisions/ranking.py): through the space's words that hold one while they are
+    few, else by reading the decisions' texts. None when ``q`` has no run."""
+    runs = ctx.spaceless_runs
+    if not runs:
+        return None
+    holders = holder_words(ctx.space.id, runs)
+    if holders is None:
+        return ctx.containing("decision", "reasoning", "tags_text")
+    return Q(search_document=LexemesQuery(words_query(holders))) if holders else Q(pk__in=[])
+
+
 def decision_candidates(ctx: SearchContext):
-    rows = Decision.objects.filter(space=ctx.space, superseded_by__isnull=True)
+    rows = Decision.objects.filter(space=ctx.space, superseded_by__isnull=True).alias(
+        tags_text=Cast("tags", TextField())
+    )
     if ctx.product:
         rows = rows.filter(product__in=_product_ids(ctx))
     return hits(
@@ -178,6 +204,7 @@ def decision_candidates(ctx: SearchContext):
         text=F("decision"),
         updated=F("created_at"),
         fuzzy_filter=Q(decision__trigram_word_similar=ctx.fuzzy_words),  # served by the trigram index
+        inner_filter=_decision_holders(ctx),
     )
 
 
@@ -216,6 +243,7 @@ def memory_candidates(ctx: SearchContext):
         text=F("content"),
         updated=Coalesce("updated_at", "created_at"),
         fuzzy_filter=Q(content__trigram_word_similar=ctx.fuzzy_words),  # served by the trigram index
+        inner_filter=ctx.containing("content"),  # tags and entity names match as whole words
     )
 
 

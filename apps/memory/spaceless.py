@@ -1,0 +1,64 @@
+"""Words inside text written without spaces between words: Chinese, Japanese, Thai, Lao, Khmer, Myanmar.
+
+PostgreSQL's text-search parser ends a word only at a space or punctuation, so a run of these
+scripts is one word of a search document: ``to_tsvector('english', '我们决定使用数据库迁移工具')``
+holds the single lexeme '我们决定使用数据库迁移工具'. Full-text search cannot match a word inside
+it, and neither can trigram similarity ('数据库' scores 0.25 against that run). So a query word
+holding such characters also matches every word of a document that contains it:
+``sx_inner_words`` (migration memory 0009) adds it to the row's document at that word's
+positions and weights, and the query is evaluated and ranked on that document. Quotes, ``-word``
+and ``or`` then hold as they do for any word, and so do the A/B/C weights. Only rows that may hold
+a query run get words added; each search says how it finds them (through an index where one
+serves). Hangul is written with spaces and needs none of this.
+
+The runs are taken in Python, so that the index lookups can see them: letters and marks of
+these scripts (by Unicode Script_Extensions, so that the prolonged sound mark ー and the kana
+voicing marks count as Japanese), never their punctuation (、。・「」), at which the parser
+ends a word too.
+"""
+
+from __future__ import annotations
+
+import regex
+
+# websearch's alternatives: ``or`` as a word of its own, in any case.
+_OR = regex.compile(r"(?i)(?<!\S)or(?!\S)")
+_RUN = regex.compile(
+    r"(?V1)[[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Thai}\p{scx=Lao}\p{scx=Khmer}\p{scx=Myanmar}]"
+    r"&&[\p{L}\p{M}]]+"
+)
+
+
+def spaceless_runs(text: str) -> tuple[str, ...]:
+    """The runs of letters of scripts written without spaces in ``text``, each once, in order."""
+    return tuple(dict.fromkeys(_RUN.findall(text)))
+
+
+def every_run_required(q: str) -> bool:
+    """Whether every row ``q`` matches holds each of its runs: ``q`` has no ``or`` and no ``-`` (an
+    exclusion, or a hyphen, read the safe way), so each of its words is required."""
+    return "-" not in q and not _OR.search(q)
+
+
+def query_words_sql(q: str, runs: str, config: str) -> str:
+    """SQL for the lexemes of the query ``q`` that contain one of ``runs`` (a text[]), as a text[];
+    ``q`` and ``runs`` are placeholders. They are ``q``'s own lexemes as its tsquery has them (with
+    any letters or digits the parser kept in the same word), so that adding them to a document
+    satisfies the query's nodes."""
+    return (
+        f"ARRAY(SELECT w FROM unnest(tsvector_to_array(to_tsvector('{config}', {q}))) w"
+        f" WHERE EXISTS (SELECT 1 FROM unnest({runs}::text[]) r WHERE strpos(w, r) > 0))"
+    )
+
+
+def inner_document_sql(document: str, q: str, runs: str, config: str) -> str:
+    """SQL for ``document`` (a tsvector expression) with the words of ``query_words_sql`` added
+    where its words contain them."""
+    return f"sx_inner_words({document}, {query_words_sql(q, runs, config)})"
+
+
+def like_patterns(runs: tuple[str, ...]) -> list[str]:
+    """A ``LIKE`` pattern for each run: anywhere in the text (the runs hold letters only, never a
+    wildcard). The trigram indexes serve a pattern of 3 characters or more; a shorter one reads
+    every row of the space."""
+    return [f"%{run}%" for run in runs]
