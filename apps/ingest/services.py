@@ -21,7 +21,7 @@ from apps.costs.models import CostEvent
 from apps.costs.services import cost_event_build
 from apps.decisions.services import decision_create
 from apps.products.models import ProductState
-from apps.products.names import clean_product_name, product_name_keys
+from apps.products.names import clean_product_name, normalise_product_name, product_name_keys
 from apps.products.selectors import product_by_id, product_find
 from apps.products.services import product_ensure, product_touch, products_lock
 from apps.scopes.models import Space
@@ -46,10 +46,12 @@ def ingest_product_resolve(*, space: Space, project_id: str) -> ProductState:
     """The product ``project_id`` names in ``space``: a product id, or a name (created when missing).
 
     A UUID that is neither the id nor the name of a product of the space is NOT_FOUND (ids are
-    never created); an impossible name is a VALIDATION_ERROR on ``project_id``.
+    never created, so no product is created with a UUID for its name); an impossible name is a
+    VALIDATION_ERROR on ``project_id``. The id is read from the value trimmed as names are (a BOM
+    or an LRM at its ends too), so an id is never taken for a new product's name.
     """
     try:
-        pk = uuid.UUID(project_id.strip())
+        pk = uuid.UUID(normalise_product_name(project_id))
     except ValueError:
         pk = None
     if pk is not None:

@@ -29,26 +29,41 @@ from .models import NAME_MAX
 _AHEAD: ContextVar[dict | None] = ContextVar("product_name_keys_ahead", default=None)
 
 
-# A name's ends lose whitespace (``str.isspace``'s, U+001C–U+001F included) and invisible format
-# characters (category Cf: a BOM, a zero-width space, LRM/RLM, a word joiner), so "Acme" read from
-# a file saved with a BOM is the product "Acme", not a second one that looks the same. Two kinds of
-# Cf are visible parts of what they end and stay: a prepended concatenation mark (U+0600 ARABIC
-# NUMBER SIGN) opens the number after it, and tag characters (U+E0020–U+E007F) close an emoji tag
-# sequence (🏴 and tags is the flag of Scotland).
-_EDGES = regex.compile(
-    r"^[\s\x1c-\x1f\p{Cf}--\p{Prepended_Concatenation_Mark}]+|[\s\x1c-\x1f\p{Cf}--\p{Block=Tags}]+\Z", regex.V1
+# Invisible characters: Unicode's Default_Ignorable_Code_Point (a BOM, ZWSP, LRM/RLM, the bidi
+# embeddings, overrides and isolates, the soft hyphen, invisible operators, Hangul fillers, tag
+# characters...), which make two names that look the same or reorder the text shown after them
+# (in the injection block too). Three kinds are visible parts of a name and stay inside it: ZWJ and
+# ZWNJ (emoji sequences, Indic and Persian spellings), variation selectors (VS16 asks for an
+# emoji's colour presentation), and the tags of an emoji tag sequence (``_TAG_SEQUENCE``).
+_INVISIBLE = r"\p{Default_Ignorable_Code_Point}--[\u200c\u200d\p{Variation_Selector}]"
+# U+1F3F4 and tag characters closed by CANCEL TAG: 🏴 and "gbsct" is the flag of Scotland. Tags
+# elsewhere (U+E0001 LANGUAGE TAG, tags after letters) close nothing and are invisible.
+_TAG_SEQUENCE = "\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f"
+# A name's ends lose whitespace (``str.isspace``'s, U+001C–U+001F included), format characters (Cf)
+# and the other default-ignorable characters, ZWJ and ZWNJ included (they join nothing there), so
+# "Acme" read from a file saved with a BOM is the product "Acme", not a second one that looks the
+# same. A prepended concatenation mark (U+0600 ARABIC NUMBER SIGN) opens the number after it and
+# stays at the start; variation selectors and a closing emoji tag sequence stay at the end.
+_START = regex.compile(
+    r"^[\s\x1c-\x1f\p{Cf}\p{Default_Ignorable_Code_Point}--\p{Prepended_Concatenation_Mark}]+", regex.V1
 )
-# Refused anywhere in a name: the bidi embeddings, overrides and isolates (U+202A–U+202E,
-# U+2066–U+2069), which reorder the text shown after them (in the injection block too), and the
-# characters whose only effect is to be invisible (U+200B, U+2060, U+FEFF), which make two names
-# that look the same. ZWJ and ZWNJ (U+200D, U+200C) stay allowed inside a name: emoji sequences
-# and Indic and Persian spellings need them.
-_REFUSED_FORMAT = regex.compile("[\u202a-\u202e\u2066-\u2069\u200b\u2060\ufeff]")
+# The run of trimmable characters at the end, read in steps so that a tag sequence in it is seen
+# whole: the end is cut after the last sequence the run holds, or at the run's start.
+_END = regex.compile(
+    rf"(?:({_TAG_SEQUENCE})|[\s\x1c-\x1f\p{{Cf}}\p{{Default_Ignorable_Code_Point}}--\p{{Variation_Selector}}])+\Z",
+    regex.V1,
+)
+_REFUSED_FORMAT = regex.compile(rf"[{_INVISIBLE}]", regex.V1)
+_TAG_SEQUENCES = regex.compile(_TAG_SEQUENCE)
 
 
 def trim_name(text: str) -> str:
-    """``text`` without whitespace and invisible format characters at its ends (``_EDGES``)."""
-    return _EDGES.sub("", text)
+    """``text`` without whitespace and invisible characters at its ends (``_START``, ``_END``)."""
+    text = _START.sub("", text)
+    end = _END.search(text)
+    if end is None:
+        return text
+    return text[: max(end.ends(1), default=end.start())]
 
 
 def normalise_product_name(raw: str) -> str:
@@ -63,14 +78,16 @@ def has_control_character(text: str) -> bool:
 
 
 def format_character_problem(what: str, text: str) -> str | None:
-    """Why ``text`` may not be ``what`` (``"A product name"``): the first bidi control or invisible
-    character it holds (``_REFUSED_FORMAT``), or None. The rule for product names, and for other
-    names that share it (workspace names)."""
-    found = _REFUSED_FORMAT.search(text)
+    """Why ``text`` may not be ``what`` (``"A product name"``): the first invisible character
+    (bidi controls included) it holds outside an emoji tag sequence (``_REFUSED_FORMAT``), or None.
+    The rule for product names, and for other names that share it (workspace names)."""
+    found = _REFUSED_FORMAT.search(_TAG_SEQUENCES.sub("\U0001f3f4", text))
     if found is None:
         return None
     ch = found.group()
-    return f"{what} may not contain U+{ord(ch):04X} ({unicodedata.name(ch).lower()}): it is invisible or reorders text."
+    called = unicodedata.name(ch, "").lower()  # unassigned default-ignorables have no name
+    called = f" ({called})" if called else ""
+    return f"{what} may not contain U+{ord(ch):04X}{called}: it is invisible or reorders text."
 
 
 def name_problem(name: str) -> str | None:

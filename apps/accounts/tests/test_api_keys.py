@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import re
+import unicodedata
 from io import StringIO
 
 import pytest
@@ -136,8 +137,10 @@ def test_command_creates_user_and_prints_only_the_key():
         ("", "may not be blank"),  # was a traceback (ValueError)
         ("   ", "may not be blank"),
         ("b" * 250 + "@x.test", "no more than 254 characters"),  # was a traceback (DataError)
+        ("new@x.test\u200b", "U\\+200B"),  # invisible: another account that looks the same
+        ("\ufeffnew@x.test", "U\\+FEFF"),
     ],
-    ids=["no-at", "words", "space", "two-at", "control", "empty", "blank", "too-long"],
+    ids=["no-at", "words", "space", "two-at", "control", "empty", "blank", "too-long", "zwsp", "bom"],
 )
 def test_command_refuses_to_create_a_user_the_api_could_never_reach(client_for, make_user, email, reason):
     # The rule of the workspace-members API, which looks accounts up by email: an account it refuses
@@ -162,6 +165,15 @@ def test_command_creates_a_user_with_any_address_the_api_accepts(client_for, mak
         f"/api/v1/workspaces/{workspace}/members", json={"email": "JÜRGEN@exämple.test", "role": "member"}
     )
     assert added.status_code == 201, added.text
+
+
+@pytest.mark.django_db
+def test_command_finds_an_account_by_its_email_in_nfd(make_user):
+    user = make_user(email="jürgen@ex.com")
+    decomposed = unicodedata.normalize("NFD", "jürgen@ex.com")
+    call_command("create_api_key", "--email", decomposed, "--scope", "read", "--create-user", stdout=StringIO())
+    assert list(User.objects.values_list("email", flat=True)) == ["jürgen@ex.com"]
+    assert ApiKey.objects.get().user == user
 
 
 @pytest.mark.django_db

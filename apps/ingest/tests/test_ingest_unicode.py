@@ -4,6 +4,8 @@ consolidation matches list items by NFC, and searches look for the NFC query (ov
 from __future__ import annotations
 
 import unicodedata
+import uuid
+from urllib.parse import quote
 
 import pytest
 
@@ -119,3 +121,17 @@ def test_a_provider_is_checked_as_stored_lower_cased_never_a_500(write_api):
     assert batch.status_code == 400, batch.text
     assert list(batch.json()["error"]["details"]["fields"]) == ["signals[1].data.provider"]
     assert CostEvent.objects.count() == 1 and Signal.objects.filter(title="n").count() == 0
+
+
+@pytest.mark.parametrize("edge", ["\ufeff", "\u200e", "\u200b", " \u2060"])
+def test_a_product_id_with_an_invisible_character_at_an_end_is_the_id(write_api, edge):
+    """Read as names are trimmed: never a new product named after the id, never a misfiled signal."""
+    product = ingest(write_api, "Billing", {"type": "note", "title": "plain"})["product"]
+    for project in (edge + product["id"], product["id"] + edge):
+        assert ingest(write_api, quote(project, safe=""), {"type": "note", "title": "padded"})["product"] == product
+
+    unknown = str(uuid.uuid4())
+    missing = write_api.post(f"/api/v1/ingest/{quote(unknown + edge, safe='')}", json={"type": "note", "title": "n"})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND", missing.text
+    assert write_api.post(f"/api/v1/ingest/{unknown}", json={"type": "note", "title": "n"}).status_code == 404
+    assert [p["name"] for p in write_api.get("/api/v1/memory/products").json()["results"]] == ["Billing"]

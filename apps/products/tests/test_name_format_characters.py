@@ -27,16 +27,31 @@ DISGUISES = [
     "Acme\u200e",
     "\u2066Acme\u2069",
     " \u200f\ufeff Acme \u2060 \u00a0",
+    # Default-ignorable characters at an end: a language tag, a tag after letters (no flag), a
+    # Hangul filler, a soft hyphen, a variation selector before the name.
+    "Acme\U000e0001",
+    "Acme\U000e0067\U000e007f",
+    "Acme\u115f",
+    "\u00adAcme\u3164",
+    "\ufe0fAcme",
 ]
 # Refused anywhere inside a name: bidi embeddings, overrides, isolates; ZWSP, word joiner, BOM.
 INSIDE = ["Ac\u202ame", "Ac\u202eme", "Ac\u2066me", "Ac\u2069me", "Ac\u200bme", "Ac\u2060me", "Ac\ufeffme"]
+# And every other default-ignorable character: soft hyphen, invisible operators, Mongolian vowel
+# separator, combining grapheme joiner, Hangul fillers, LRM, a tag outside an emoji tag sequence.
+INSIDE += ["Ac\u00adme", "Ac\u2061me", "Ac\u2064me", "Ac\u180eme", "Ac\u034fme", "Ac\u115fme", "Ac\u3164me"]
+INSIDE += ["Ac\u200eme", "Ac\U000e0067me"]
 # Kept: ZWJ in an emoji sequence, ZWNJ in Persian, an emoji tag sequence at the end (the flag
-# of Scotland), an Arabic number sign at the start (it opens the number after it).
+# of Scotland) or inside, an Arabic number sign at the start (it opens the number after it),
+# variation selectors (VS16: an emoji's colour presentation).
 KEPT = [
     "Team \U0001f468\u200d\U0001f469\u200d\U0001f467",
     "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
     "Alba \U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
     "\u0600\u0661\u0662",
+    "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f Alba",
+    "Love \u2764\ufe0f",
+    "\u845b\U000e0100 Ink",
 ]
 
 
@@ -140,3 +155,13 @@ def test_workspace_names_share_the_rule(client_for, make_user):
     blank = fields(team.post("/api/v1/workspaces", json={"name": "\u200b", "kind": "team"}))
     assert blank == {"name": ["A workspace name may not be blank."]}
     assert team.post("/api/v1/workspaces", json={"name": "Ka\u200cfe", "kind": "team"}).status_code == 201
+
+
+def test_a_workspace_names_length_is_counted_once_trimmed(client_for, make_user):
+    team = client_for(make_user(tier="team"))
+    for name in ("W" * 200 + "\u200b", "\ufeff" + "V" * 200, "U" * 200 + " "):
+        created = team.post("/api/v1/workspaces", json={"name": name, "kind": "team"})
+        assert created.status_code == 201, created.text
+        assert created.json()["name"] == name.strip(" \u200b\ufeff")
+    too_long = fields(team.post("/api/v1/workspaces", json={"name": "T" * 201 + "\u200b", "kind": "team"}))
+    assert too_long == {"name": ["Ensure this field has no more than 200 characters."]}

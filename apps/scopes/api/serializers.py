@@ -1,8 +1,10 @@
 """Scope and workspace bodies (SPEC §3). Values must be JSON strings: no number becomes a workspace
 id (DRF's UUIDField reads 123 as a UUID) and none becomes a name (DRF's CharField turns 123 into "123")."""
 
+import unicodedata
 import uuid
 
+import regex
 from rest_framework import serializers
 
 from apps.accounts.models import User
@@ -62,8 +64,16 @@ class ScopeUpdateSerializer(StrictSerializer):
     workspace_id = WorkspaceIdField(allow_null=True)
 
 
+class WorkspaceNameField(StrictString):
+    """A workspace name, trimmed as product names are (invisible characters at its ends too) before
+    its length is counted: ``"W" * 200`` and a zero-width space is 200 characters, as with a space."""
+
+    def to_internal_value(self, data):
+        return trim_name(super().to_internal_value(data))
+
+
 class WorkspaceCreateSerializer(StrictSerializer):
-    name = StrictString(
+    name = WorkspaceNameField(
         max_length=WORKSPACE_NAME_MAX,
         help_text=f"Trimmed, 1–{WORKSPACE_NAME_MAX} characters, no control, bidi or invisible characters (as product "
         "names).",
@@ -71,7 +81,6 @@ class WorkspaceCreateSerializer(StrictSerializer):
     kind = serializers.ChoiceField(choices=["team", "agency"])
 
     def validate_name(self, value: str) -> str:
-        value = trim_name(value)  # the product names' trim: format characters too (a BOM)
         if not value:
             raise serializers.ValidationError("A workspace name may not be blank.")
         if has_control_character(value):
@@ -136,16 +145,28 @@ class WorkspacePageSerializer(serializers.Serializer):
     next_offset = serializers.IntegerField(allow_null=True)
 
 
+# Invisible in an address (a zero-width space, a BOM, bidi controls, a soft hyphen): an address
+# with one looks like an account's address and is another.
+_EMAIL_INVISIBLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+
+
 class AccountEmailField(StrictString):
     """The email of an existing account, checked only loosely: an account may have any address
     (``create_api_key --create-user`` makes ``jürgen@ex.com``), and DRF's EmailField refuses a
-    non-ASCII local part. Trimmed, otherwise kept as sent: the lookup compares it in any case."""
+    non-ASCII local part. Trimmed and NFC (``ü`` typed composed or decomposed is one address),
+    without invisible characters; the lookup compares it in any case."""
 
     def __init__(self, **kwargs):
-        super().__init__(verbatim=True, max_length=EMAIL_MAX, **kwargs)
+        super().__init__(max_length=EMAIL_MAX, **kwargs)
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
+        if found := _EMAIL_INVISIBLE.search(value):
+            ch = found.group()
+            called = unicodedata.name(ch, "").lower()
+            raise serializers.ValidationError(
+                f"An email address may not contain U+{ord(ch):04X}{f' ({called})' if called else ''}: it is invisible."
+            )
         local, _, domain = value.partition("@")
         if (
             not local
@@ -160,7 +181,8 @@ class AccountEmailField(StrictString):
 
 class MemberAddSerializer(StrictSerializer):
     email = AccountEmailField(
-        help_text=f"The email of an existing account, in any case: one `@` with text on both sides, no whitespace "
-        f"or control characters, at most {EMAIL_MAX} characters (any script: `jürgen@example.com`)."
+        help_text=f"The email of an existing account, in any case and NFC: one `@` with text on both sides, no "
+        f"whitespace, control or invisible characters, at most {EMAIL_MAX} characters (any script: "
+        "`jürgen@example.com`)."
     )
     role = serializers.ChoiceField(choices=[r.value for r in ASSIGNABLE_ROLES])

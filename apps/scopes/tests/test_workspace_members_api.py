@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 
 import pytest
@@ -40,6 +41,7 @@ def add_members(workspace, users, role=Role.MEMBER) -> None:
         ("jürgen@ex.com", "jürgen@ex.com"),
         ("ünal@bücher.example", "ÜNAL@BÜCHER.example"),  # any case, as for ASCII addresses
         ("ada@example.com", "  ADA@example.com "),  # trimmed
+        ("jürgen@ex.com", unicodedata.normalize("NFD", "jürgen@ex.com")),  # NFC: one address
     ],
 )
 def test_any_email_an_account_has_can_be_added(owner_api, workspace, make_user, account, given):
@@ -54,7 +56,9 @@ def test_any_email_an_account_has_can_be_added(owner_api, workspace, make_user, 
 @pytest.mark.parametrize(
     "email",
     ["", "   ", "no-at-sign", "@example.com", "someone@", "two@at@example.com", "a b@example.com", "a\x07@x.y"]
-    + ["x@" + "e" * 253, 42, None, ["a@b.c"]],
+    + ["x@" + "e" * 253, 42, None, ["a@b.c"]]
+    # Invisible characters (the account would be another one that looks the same).
+    + ["ada@example.com\u200b", "\ufeffada@example.com", "a\u00adda@example.com", "ada@exam\u202eple.com"],
 )
 def test_a_member_email_that_no_account_can_have_is_a_validation_error(owner_api, workspace, email):
     response = owner_api.post(members_of(workspace), json={"email": email, "role": "viewer"})

@@ -11,6 +11,7 @@ from apps.accounts.models import Tier, User
 from apps.accounts.services import api_key_create, user_create
 from apps.scopes.api.serializers import AccountEmailField
 from synchronex.api import errors
+from synchronex.text import nfc
 
 
 class Command(BaseCommand):
@@ -25,7 +26,8 @@ class Command(BaseCommand):
 
     @transaction.atomic  # a refused key leaves no new user or plan change behind
     def handle(self, *args, email, scope, name, create_user, tier, **options):
-        user = User.objects.filter(email__iexact=email.strip()).first()
+        # By the NFC form, as the members API looks accounts up: "ü" composed or decomposed is one.
+        user = User.objects.filter(email__iexact=nfc(email.strip())).first()
         if user is None:
             if not create_user:
                 raise CommandError(f"No user with email {email}; pass --create-user to create one.")
@@ -43,8 +45,9 @@ class Command(BaseCommand):
 
 
 def _account_email(email: str) -> str:
-    """``email`` trimmed, if the workspace-members API would accept it: an account it refuses could
-    never be added to a workspace (and an empty or overlong one failed with a traceback)."""
+    """``email`` trimmed and NFC, if the workspace-members API would accept it (no invisible
+    characters): an account it refuses could never be added to a workspace (and an empty or
+    overlong one failed with a traceback)."""
     try:
         return AccountEmailField().run_validation(email)
     except serializers.ValidationError as refused:
