@@ -13,7 +13,11 @@ space's search document, words and ``superseded_by`` as for any insert — one u
 A decision consolidation merged into another keeps that survivor as ``merged_into`` the same way:
 linked when the survivor is here (placed by this import or before), else its original id waits in
 ``merged_into_pending`` — a copy comes before its survivor, which supersedes it — and the chunk
-that places the survivor links the copies waiting for it (``_merges``).
+that places the survivor links the copies waiting for it (``_merges``). Only a merge as
+consolidation records it is linked: the survivor, in the copy's product, reached from the copy by
+following ``superseded_by`` once the chunk's links are made; any other ``merged_into`` (a current
+decision, another product, a cycle) is dropped with a warning, since deleting the survivor deletes
+its copies.
 
 A chunk is written the way restoring one decision after another would write it (its result is
 the same), or not at all: when it meets something only that order settles — a concurrent import
@@ -59,6 +63,8 @@ SOURCE_MAX = 32
 CHUNK = 500
 ALREADY_SUPERSEDED = "The decision it supersedes is already superseded by another decision."
 NOT_LINKED = "Not linked to decision {}, which supersedes it:"
+NOT_MERGED = "Imported without its link to decision {}, which it was merged into (merged_into):"
+NOT_A_MERGE = "the survivor does not supersede the copy in its product (directly or along superseded_by)."
 
 
 @dataclass
@@ -184,7 +190,8 @@ def decisions_restore(*, space: Space, records: list[DecisionRecord]) -> list[Re
     A record's ``supersedes`` is linked to the decision placed in the space for it (by this
     import or before); when that decision is not here, it is kept in ``supersedes_pending``, with
     a warning, and linked when that decision arrives. Its ``merged_into`` likewise (kept in
-    ``merged_into_pending``, without a warning: the survivor that supersedes it is not here either).
+    ``merged_into_pending``, without a warning: the survivor that supersedes it is not here either),
+    and dropped with a warning when the survivor here does not supersede it (``_merges``).
     """
     named = {record.merged_into for record in records if record.merged_into is not None}
     survivors = named | _survivors_awaited(space=space)
@@ -282,12 +289,12 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
                 "decision is not in this scope. The link is made when it is imported."
             )
     candidates = _candidates(work, chunk, existing, placed)
-    for row in rows:
-        if (survivor := row.merged_into_pending) is not None:
-            row.merged_into_id = placed.get(survivor) or work.placed.get(survivor) or existing.get(survivor)
-            row.merged_into_pending = None if row.merged_into_id else survivor
-    # Survivors of this chunk that copies stored before it may wait for.
+    # Survivors of this chunk that copies stored before it may wait for, and those here already
+    # that its copies name (each copy waits in ``merged_into_pending`` until ``_merges``).
     ready = {original: pk for original, pk in placed.items() if original in work.survivors}
+    for survivor in {row.merged_into_pending for row in rows} - {None}:
+        if pk := placed.get(survivor) or work.placed.get(survivor) or existing.get(survivor):
+            ready[survivor] = pk
 
     products = {}
     # In the chunk's order: of two spellings of a new product, the first decision's is kept.
@@ -312,10 +319,11 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
         products_lock(product_ids=ProductState.objects.filter(locked).values("pk"))
     if rows:
         _insert(rows, moments)
-    if ready:
-        _merges(space, ready)
     if candidates:
         _links(chunk, placed, candidates, {row.supersedes_id for row in rows}, results)
+    if ready:
+        # After the links: whether a survivor supersedes its copy depends on them.
+        _merges(space, ready, chunk, placed, {row.pk for row in rows}, results)
     return results, placed, products
 
 
@@ -334,15 +342,42 @@ def _insert(rows: list[Decision], moments: list[datetime]) -> None:
         )
 
 
-def _merges(space: Space, ready: dict) -> None:
-    """Link the copies of ``space`` waiting for these survivors (``{original id: id}``) to them."""
+def _merges(space: Space, ready: dict, chunk: list[DecisionRecord], placed: dict, new: set, results: list) -> None:
+    """Link the copies of ``space`` waiting for these survivors (``{original id: id}``) to them, in
+    one statement, when the survivor merged the copy as consolidation does: it is in the copy's
+    product and reached from it by ``superseded_by`` within that product (consolidation chains the
+    copies it merges). Else ``merged_into`` is dropped — a link that would make deleting the survivor
+    delete a decision it does not supersede — and told in the warnings of the copy, when the chunk
+    placed it, else of the survivor.
+    """
+    table = Decision._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {Decision._meta.db_table} AS d SET merged_into_id = v.survivor, merged_into_pending = NULL"
-            " FROM unnest(%s::uuid[], %s::uuid[]) AS v(original, survivor)"
-            " WHERE d.space_id = %s AND d.merged_into_pending = v.original",
+            f"WITH RECURSIVE copies AS (SELECT d.id, d.origin_id, d.product_id, d.superseded_by_id AS above,"
+            f" v.original, v.survivor FROM {table} d JOIN unnest(%s::uuid[], %s::uuid[]) AS v(original, survivor)"
+            " ON d.merged_into_pending = v.original WHERE d.space_id = %s), "
+            "up(copy, product, id) AS (SELECT id, product_id, above FROM copies WHERE above IS NOT NULL "
+            f"UNION SELECT up.copy, up.product, d.superseded_by_id FROM up JOIN {table} d"
+            " ON d.id = up.id AND d.product_id = up.product WHERE d.superseded_by_id IS NOT NULL), "
+            "checked AS (SELECT c.id, c.origin_id, c.original, c.survivor, EXISTS (SELECT FROM up JOIN"
+            f" {table} s ON s.id = up.id WHERE up.copy = c.id AND up.id = c.survivor AND s.product_id = up.product)"
+            " AS kept FROM copies c) "
+            f"UPDATE {table} AS d SET merged_into_pending = NULL,"
+            " merged_into_id = CASE WHEN checked.kept THEN checked.survivor END FROM checked"
+            " WHERE d.id = checked.id RETURNING d.id, checked.origin_id, checked.original, checked.survivor,"
+            " checked.kept",
             [list(ready), list(ready.values()), space.pk],
         )
+        rows = cursor.fetchall()
+    position = {placed[record.original]: i for i, record in enumerate(chunk)}
+    for pk, origin, survivor, survivor_pk, kept in rows:
+        if kept:
+            continue
+        if pk in new:
+            results[position[pk]].warnings.append(f"{NOT_MERGED.format(survivor)} {NOT_A_MERGE}")
+        elif survivor_pk in position:
+            message = f"Decision {origin or pk} is not linked as merged into it (merged_into): {NOT_A_MERGE}"
+            results[position[survivor_pk]].warnings.append(message)
 
 
 def _candidates(work: _Import, chunk: list[DecisionRecord], existing: dict, placed: dict) -> dict:

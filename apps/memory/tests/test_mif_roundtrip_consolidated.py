@@ -5,11 +5,19 @@ was merged into (``merged_into``), and the summary and URL a product keeps of it
 from __future__ import annotations
 
 import copy
+import uuid
 
 import pytest
 
 from apps.memory.mif.common import VENDOR
-from apps.memory.tests.mif_support import by_id, export_json, import_document, without_export_metadata
+from apps.memory.tests.mif_support import (
+    by_id,
+    export_json,
+    import_document,
+    mif_document,
+    mif_memory,
+    without_export_metadata,
+)
 from apps.products.models import ProductState
 from apps.scopes.services import space_ensure_personal
 from tests.support.consolidation import consolidate
@@ -89,6 +97,74 @@ def test_a_copy_and_its_survivor_imported_in_separate_parts_are_linked(user, mak
     _import(client, with_survivor if not survivor_first else alone)
     assert export_json(client)["memories"] == exported["memories"]
     _gone_with_their_survivor(client, survivor, copies)
+
+
+def _decision(text: str, *, product: str = "Atlas", **links) -> dict:
+    """A decision memory as a hand-written document gives it (``links``: supersedes, merged_into)."""
+    data = {"id": str(uuid.uuid4()), "decision": text, "product_name": product, **links}
+    return mif_memory(
+        id=data["id"],
+        content=text,
+        memory_type="decision",
+        vendor_extensions={VENDOR: {"kind": "decision", "data": data}},
+    )
+
+
+def _merged_into(client) -> dict:
+    return {memory["id"]: _data(memory)["merged_into"] for memory in export_json(client, types="decision")["memories"]}
+
+
+@pytest.mark.parametrize("chunk", [500, 1])
+def test_a_merged_into_its_survivor_does_not_supersede_is_dropped_with_a_warning(user, client_for, monkeypatch, chunk):
+    """A current copy, a cycle, a copy in another product: none is a merge, and none may make
+    deleting one decision delete another."""
+    survivor = _decision("Survivor S")
+    current = _decision("C1, current", merged_into=survivor["id"])
+    y = _decision("Y, in a cycle with Z")
+    z = _decision("Z, in a cycle with Y", merged_into=y["id"])
+    _data(y)["merged_into"] = z["id"]
+    other = _decision("W, in another product", product="Beta")
+    newer = _decision("T supersedes W", supersedes=other["id"])
+    _data(other)["merged_into"] = newer["id"]
+    memories = [survivor, current, y, z, other, newer]
+
+    monkeypatch.setattr("apps.memory.mif.restore_decisions.CHUNK", chunk)
+    client = client_for(user)
+    report = _import(client, mif_document(memories))
+    assert report["decisions_imported"] == 6
+    assert len(report["warnings"]) == 4 and all("merged_into" in w["message"] for w in report["warnings"]), report
+    assert set(_merged_into(client).values()) == {None}
+    for gone, kept in ((survivor, current), (y, z), (newer, other)):
+        assert client.delete(f"{DECISIONS}/{gone['id']}").status_code == 204
+        assert client.get(f"{DECISIONS}/{kept['id']}").status_code == 200
+
+
+def test_a_current_decision_merged_into_a_survivor_already_here_is_dropped_with_a_warning(user, client_for):
+    survivor = _decision("Survivor S")
+    client = client_for(user)
+    _import(client, mif_document([survivor]))
+    current = _decision("C1, current", merged_into=survivor["id"])
+    report = _import(client, mif_document([current]))
+    assert [(w["id"], "merged_into" in w["message"]) for w in report["warnings"]] == [(current["id"], True)]
+    assert _merged_into(client) == {survivor["id"]: None, current["id"]: None}
+    assert client.delete(f"{DECISIONS}/{survivor['id']}").status_code == 204
+    assert client.get(f"{DECISIONS}/{current['id']}").status_code == 200
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+def test_a_chain_of_copies_written_by_hand_is_linked(user, client_for, parts):
+    """c2 ← c1 ← S (each superseding the one before), both copies merged into S: in one document,
+    and the copies before their survivor in two."""
+    c2 = _decision("Copy 2", merged_into=None)
+    c1 = _decision("Copy 1", supersedes=c2["id"])
+    survivor = _decision("Survivor S", supersedes=c1["id"])
+    _data(c2)["merged_into"] = _data(c1)["merged_into"] = survivor["id"]
+    client = client_for(user)
+    documents = [[c2, c1, survivor]] if parts == 1 else [[c2, c1], [survivor]]
+    for memories in documents:
+        assert _import(client, mif_document(memories))["warnings"] == []
+    assert _merged_into(client) == {c2["id"]: survivor["id"], c1["id"]: survivor["id"], survivor["id"]: None}
+    _gone_with_their_survivor(client, survivor["id"], [c1["id"], c2["id"]])
 
 
 def test_an_export_made_before_these_fields_imports_as_before(user, make_user, client_for):
