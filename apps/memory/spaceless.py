@@ -15,11 +15,24 @@ The runs are taken in Python, so that the index lookups can see them: letters an
 these scripts (by Unicode Script_Extensions, so that the prolonged sound mark ー and the kana
 voicing marks count as Japanese), never their punctuation (、。・「」), at which the parser
 ends a word too.
+
+The work is bounded per query, however a client shapes it: each word matched inside runs costs
+every candidate row a scan of its document (``sx_inner_words``), and with a ``-`` or an ``or``
+in the query every row holding any of its runs is a candidate (250 one-character words took
+2–3 s over 3,000 Chinese decisions). So only the first ``INNER_RUNS_MAX`` distinct runs of a
+query, and at most ``INNER_WORDS_MAX`` of its words holding them, are matched inside words; the
+rest match as whole words, as in any other script.
 """
 
 from __future__ import annotations
 
 import regex
+
+# The first runs of a query matched inside words (README, "Words inside text written without spaces").
+INNER_RUNS_MAX = 8
+# At most this many of the query's words holding those runs: a run can be a word of its own and
+# part of another (a hyphenated word and its parts, ``数据库x1``), each one more word to add.
+INNER_WORDS_MAX = 2 * INNER_RUNS_MAX
 
 # websearch's alternatives: ``or`` as a word of its own, in any case.
 _OR = regex.compile(r"(?i)(?<!\S)or(?!\S)")
@@ -30,8 +43,9 @@ _RUN = regex.compile(
 
 
 def spaceless_runs(text: str) -> tuple[str, ...]:
-    """The runs of letters of scripts written without spaces in ``text``, each once, in order."""
-    return tuple(dict.fromkeys(_RUN.findall(text)))
+    """The first ``INNER_RUNS_MAX`` distinct runs of letters of scripts written without spaces in
+    ``text``, in order."""
+    return tuple(dict.fromkeys(_RUN.findall(text)))[:INNER_RUNS_MAX]
 
 
 def every_run_required(q: str) -> bool:
@@ -44,10 +58,11 @@ def query_words_sql(q: str, runs: str, config: str) -> str:
     """SQL for the lexemes of the query ``q`` that contain one of ``runs`` (a text[]), as a text[];
     ``q`` and ``runs`` are placeholders. They are ``q``'s own lexemes as its tsquery has them (with
     any letters or digits the parser kept in the same word), so that adding them to a document
-    satisfies the query's nodes."""
+    satisfies the query's nodes. The first ``INNER_WORDS_MAX`` of them in ``q``'s order."""
     return (
-        f"ARRAY(SELECT w FROM unnest(tsvector_to_array(to_tsvector('{config}', {q}))) w"
-        f" WHERE EXISTS (SELECT 1 FROM unnest({runs}::text[]) r WHERE strpos(w, r) > 0))"
+        f"ARRAY(SELECT w.lexeme FROM unnest(to_tsvector('{config}', {q})) w"
+        f" WHERE EXISTS (SELECT 1 FROM unnest({runs}::text[]) r WHERE strpos(w.lexeme, r) > 0)"
+        f" ORDER BY w.positions[1] LIMIT {INNER_WORDS_MAX})"
     )
 
 

@@ -113,6 +113,22 @@ def test_a_misspelt_word_of_those_scripts_is_not_corrected_into_another(corpus):
     assert found(corpus, "数据车 postgresql") == []
 
 
+# Seven runs of a query that no decision holds: with them, the query's 9th run is past the first
+# ``INNER_RUNS_MAX`` (8) that match inside runs, which bounds the work of one request.
+SEVEN_RUNS = "-甲 -乙 -丙 -丁 -戊 -庚 -辛"
+
+
+def test_only_the_first_runs_of_a_query_match_inside_runs(corpus, lookup):
+    assert found(corpus, f"迁移 -工具 {SEVEN_RUNS}") == []  # 工具 is the 2nd run: inside, excluded
+    assert found(corpus, f"迁移 {SEVEN_RUNS} -工具") == [CHINESE]  # the 9th: a whole word, not in it
+
+
+def test_a_query_of_many_words_of_those_scripts_still_finds_its_first(corpus, lookup):
+    # The probe's shape: 250 distinct characters, with "or" and hyphens, within the 500 of q.
+    q = "数据库 or " + "-".join(chr(0x4E00 + i) for i in range(245))
+    assert CHINESE in found(corpus, q)
+
+
 def test_the_kernel_export_finds_the_decision_by_a_word_inside_it(corpus):
     response = corpus.get("/api/v1/kernel/export", params={"format": "json", "query": "ラーメン", "decisions": 1})
     assert response.status_code == 200, response.text

@@ -9,9 +9,12 @@ PostgreSQL's parser makes a whole run of such characters one word, so '数据库
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from apps.decisions import ranking
 from apps.identity.services import kernel_update
+from apps.memory.models import SEARCH_CONFIG
+from apps.memory.spaceless import INNER_RUNS_MAX, INNER_WORDS_MAX, query_words_sql, spaceless_runs
 from apps.memory.tests.test_search_api import add_decision, add_memory
 from apps.products.services import product_state_write
 from apps.scopes.services import space_ensure_personal, workspace_create
@@ -74,6 +77,27 @@ def test_the_query_operators_hold_for_words_inside_runs(space, write_api, q, exp
     for text in (RAMEN, CHINESE, "slow rise makes better bread"):
         add_memory(space, text)
     assert [title for _, title in found(write_api, q, types="memory")] == sorted(expected)
+
+
+def test_only_the_first_runs_of_a_query_match_inside_runs(space, write_api):
+    add_memory(space, RAMEN)
+    add_memory(space, CHINESE)
+    seven_runs = "甲 or 乙 or 丙 or 丁 or 戊 or 庚 or 辛"  # in no row: the query's 9th run is a whole word
+    assert found(write_api, f"ラーメン or {seven_runs} or 数据库", types="memory") == [("memory", RAMEN)]
+    assert found(write_api, f"数据库 or {seven_runs} or ラーメン", types="memory") == [("memory", CHINESE)]
+
+
+def test_the_words_matched_inside_runs_are_bounded(db):
+    # The probe's query: 250 characters joined by hyphens, one word and its 250 parts. Each word
+    # added costs every candidate row a scan of its document (2–3 s over 3,000 decisions).
+    q = "-".join(chr(0x4E00 + i) for i in range(250))
+    runs = spaceless_runs(q)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {query_words_sql('%s', '%s', SEARCH_CONFIG)}", [q, list(runs)])
+        (words,) = cursor.fetchone()
+    assert runs == tuple(q.split("-")[:INNER_RUNS_MAX])
+    assert words == [q, *runs]  # in q's order: the hyphenated word, then its parts
+    assert len(words) <= INNER_WORDS_MAX
 
 
 def test_a_word_inside_a_run_scores_as_a_full_text_match(space, write_api):
