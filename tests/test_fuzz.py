@@ -70,6 +70,7 @@ POSITIVE_EXCLUDED = (
     "/api/v1/memory/decisions/search",  # since before until
     "/api/v1/memory/product/{name}/state",  # a product name has no control character once trimmed
     "/api/v1/ai/costs/{product}",  # likewise
+    "/api/v1/memory/search",  # likewise (its ``product`` filter)
 )
 POSITIVE_OPTIONS = [
     "--include-method",
