@@ -130,8 +130,10 @@ def test_unexpected_error_is_internal_error_quoting_the_request_id(write_api):
 
 
 def test_database_failure_is_service_unavailable(write_api):
-    error = assert_envelope(write_api.post("/api/v1/_test/boom", json={}), 503, "SERVICE_UNAVAILABLE")
+    response = write_api.post("/api/v1/_test/boom", json={})
+    error = assert_envelope(response, 503, "SERVICE_UNAVAILABLE")
     assert "connection refused" not in error["message"]
+    assert response.headers["Retry-After"] == "5"  # RFC 9110: how long a retrying client waits
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,7 @@ def assert_unavailable(response: requests.Response, *, mentioning: str | None = 
     assert error["code"] == "SERVICE_UNAVAILABLE"
     assert "Traceback" not in response.text and "psycopg" not in response.text and "redis" not in response.text
     assert response.headers["X-Request-ID"]
+    assert int(response.headers["Retry-After"]) > 0
     if mentioning:
         assert mentioning in error["message"].lower()
 

@@ -17,7 +17,7 @@ class ServiceError(Exception):
     def __init__(self, message: str | None = None, *, details: dict | None = None, headers: dict | None = None):
         self.message = message or self.default_message
         self.details = details
-        self.headers = headers or {}
+        self.headers = dict(headers or {})
         super().__init__(self.message)
 
 
@@ -92,7 +92,16 @@ class RateLimited(ServiceError):
 
 
 class ServiceUnavailable(ServiceError):
+    """Answered with ``Retry-After`` (RFC 9110 §10.2.3): how long a client should wait before it
+    retries. An outage's length is unknown here, so this is a pause for the client, not a promise;
+    it keeps retrying clients from hammering a database or broker that is coming back."""
+
     code, status, default_message = "SERVICE_UNAVAILABLE", 503, "A backing service is unavailable; try again shortly."
+    retry_after_seconds = 5
+
+    def __init__(self, message: str | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("Retry-After", str(self.retry_after_seconds))
 
 
 class KnownInternalError(Exception):

@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.db import connection
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -41,6 +41,9 @@ from synchronex.api.views import PublicView
 from synchronex.deadline import Deadline
 
 logger = logging.getLogger("synchronex.health")
+# A health answer is about this instant: a cache between the probe and the instance must not
+# answer for it (an old 200 hiding an outage, or an old 503 keeping a recovered instance out).
+NO_STORE = "no-store"
 
 
 def _deadline(fileno: int) -> Deadline:
@@ -127,7 +130,11 @@ class HealthView(PublicView):
                 "Health",
                 {"status": serializers.CharField(), "checks": serializers.DictField(child=serializers.CharField())},
             ),
-            (503, "application/json"): ErrorSerializer,
+            (503, "application/json"): OpenApiResponse(
+                ErrorSerializer,
+                description="A backing service is unavailable (SERVICE_UNAVAILABLE, `details.checks`); "
+                "`Retry-After` says how many seconds to wait.",
+            ),
         },
     )
     def get(self, request):
@@ -146,8 +153,10 @@ class HealthView(PublicView):
                 failed.add(servers.get(name))
         if any(value != "ok" for value in results.values()):
             down = ", ".join(name for name, value in results.items() if value != "ok")
-            raise errors.ServiceUnavailable(f"Unavailable: {down}.", details={"checks": results})
-        return Response({"status": "ok", "checks": results})
+            raise errors.ServiceUnavailable(
+                f"Unavailable: {down}.", details={"checks": results}, headers={"Cache-Control": NO_STORE}
+            )
+        return Response({"status": "ok", "checks": results}, headers={"Cache-Control": NO_STORE})
 
 
 class HealthProbeMiddleware:

@@ -130,6 +130,10 @@ REPLAYED_HEADER = {
     "Idempotency-Key (replayed for 24 h), not a new effect.",
     "schema": {"type": "string", "enum": ["true"]},
 }
+RETRY_AFTER_UNAVAILABLE_HEADER = {
+    "description": "Seconds to wait before retrying while a backing service is unavailable.",
+    "schema": {"type": "integer"},
+}
 # Response headers repeated on most responses are declared once under ``components`` and
 # referenced; parameters stay inline, where clients look them up by name.
 HEADER_REFS = {
@@ -138,6 +142,7 @@ HEADER_REFS = {
     "Challenge": CHALLENGE_HEADER,
     "ScopeChallenge": SCOPE_CHALLENGE_HEADER,
     "Replayed": REPLAYED_HEADER,
+    "RetryAfterUnavailable": RETRY_AFTER_UNAVAILABLE_HEADER,
 }
 # Schemas that allow no field beyond their own: an answer with fewer fields than another, which
 # must not also fit the fuller answer's place in a ``oneOf`` (the product state, kernel and active
@@ -237,10 +242,13 @@ def _add_header(response: dict, name: str, component: str) -> None:
     response.setdefault("headers", {}).setdefault(name, {"$ref": f"#/components/headers/{component}"})
 
 
-def _add_request_id(operation: dict) -> None:
+def _add_every_operation_headers(operation: dict) -> None:
+    """The request id (parameter and header) on every operation, and a 503's ``Retry-After``."""
     _add_parameter(operation, REQUEST_ID_PARAMETER)
-    for response in operation.get("responses", {}).values():
+    for status, response in operation.get("responses", {}).items():
         _add_header(response, "X-Request-ID", "RequestId")
+        if status == "503":
+            _add_header(response, "Retry-After", "RetryAfterUnavailable")
 
 
 def add_common_responses(result, generator, request, public):
@@ -258,7 +266,7 @@ def add_common_responses(result, generator, request, public):
     for path, operations in result.get("paths", {}).items():
         if not path.startswith("/api/v1/") or path.startswith("/api/v1/openapi") or path == "/api/v1/docs":
             for operation in operations.values():
-                _add_request_id(operation)
+                _add_every_operation_headers(operation)
             continue
         for method, operation in operations.items():
             # API keys: bearer (a read key opens every read); OAuth tokens: any one of the scopes listed.
@@ -325,5 +333,5 @@ def add_common_responses(result, generator, request, public):
                             },
                         }
                     )
-            _add_request_id(operation)
+            _add_every_operation_headers(operation)
     return result
