@@ -9,6 +9,9 @@ one space. ``TopValuesFilter`` offers the most common values instead:
 - otherwise those of a sample: the first ``SAMPLE_ROWS`` rows the table yields (a scan that
   stops there), without counts, which a sample could not give. A value outside the sample is
   still reached with ``?<column>=<value>``, and shown as chosen.
+
+A value holding a BYOK key of its space (a key pasted as a tag, a source, an agent name…) is not
+offered: its label and its link would both show the key (SPEC §9: never on admin pages).
 """
 
 from __future__ import annotations
@@ -43,9 +46,13 @@ class TopValuesFilter(admin.SimpleListFilter):
         rows = model_admin.model._default_manager.order_by()
         space_id = listed_space(request)
         if space_id is not None:
-            choices = [(value, f"{value} ({count:,})") for value, count in self.counted(rows.filter(space_id=space_id))]
+            counted = list(self.counted(rows.filter(space_id=space_id)))
+            secret = _holds_key(request, [(space_id, value) for value, _ in counted])
+            choices = [(value, f"{value} ({count:,})") for value, count in counted if value not in secret]
         else:
-            sampled = Counter(value for value in self.sampled(rows) if value)
+            pairs = [(space, value) for space, value in self.sampled(rows) if value]
+            secret = _holds_key(request, pairs)
+            sampled = Counter(value for _, value in pairs if value not in secret)
             ranked = sorted(sampled.items(), key=lambda item: (-item[1], item[0]))[:CHOICES]
             choices = [(value, value) for value, _ in ranked]
         chosen = self.value()
@@ -64,13 +71,31 @@ class TopValuesFilter(admin.SimpleListFilter):
         )
 
     def sampled(self, rows):
-        """The values of the first ``SAMPLE_ROWS`` of ``rows`` (one per row, or several for an array)."""
-        return rows.values_list(self.parameter_name, flat=True)[:SAMPLE_ROWS]
+        """(space id, value) of the first ``SAMPLE_ROWS`` of ``rows`` (one per row, or several for
+        an array)."""
+        return rows.values_list("space_id", self.parameter_name)[:SAMPLE_ROWS]
 
     def queryset(self, request, queryset):
         if self.value():
             return queryset.filter(**{self.parameter_name: self.value()})
         return queryset
+
+
+def _holds_key(request, pairs: list[tuple]) -> set[str]:
+    """The values of ``(space id, value)`` pairs that hold a BYOK key of their space. The keys are
+    read once per page for all its filters (remembered on ``request``), and not at all when no
+    value is as long as the shortest key redacted (``SECRET_MIN``)."""
+    # Imported here: the filters load before the apps.
+    from apps.memory.mif.export import SECRET_MIN
+    from synchronex.admin_redaction import space_scrubbers
+
+    pairs = [(space, value) for space, value in pairs if len(value) >= SECRET_MIN]
+    known = request.__dict__.setdefault("_space_scrubbers", {})
+    missing = {space for space, _ in pairs} - known.keys()
+    if missing:
+        known.update(dict.fromkeys(missing))
+        known.update(space_scrubbers(missing))
+    return {value for space, value in pairs if known[space] is not None and known[space](value) != value}
 
 
 def top_values_filter(column: str, title: str | None = None) -> type[TopValuesFilter]:

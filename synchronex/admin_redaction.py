@@ -13,7 +13,8 @@ exports and MCP answers replace it with ``[REDACTED:api_key]`` (``apps/memory/mi
 - *Delete selected*: the objects its confirmation names and the history entries it writes.
 
 Most spaces hold no key, and then nothing is scanned. Only the page's own copies of the rows are
-redacted (these admins are read-only): the stored rows are never changed.
+redacted (these admins are read-only): the stored rows are never changed. A workspace's rows are
+redacted of its members' personal keys too.
 """
 
 from __future__ import annotations
@@ -25,14 +26,21 @@ from django.db.models import QuerySet
 
 from apps.byok.models import ByokCredential
 from apps.memory.mif.export import Scrubber, scrub_json
+from apps.scopes.models import Space
 
 
 def space_scrubbers(space_ids: Iterable) -> dict:
-    """``{space id: Scrubber}`` for those of ``space_ids`` that hold BYOK keys (one query)."""
+    """``{space id: Scrubber}`` for those of ``space_ids`` whose rows may hold BYOK keys (one
+    query): a space's own keys and, for a workspace, its members' personal keys as well (a member
+    may paste their own key into a workspace row; the API's readers redact it for that member,
+    ``export_scrubber``, and staff see every member's rows)."""
+    space_ids = list(space_ids)
+    own = ByokCredential.objects.filter(space_id__in=space_ids).values_list("space_id", "secret")
+    members = ByokCredential.objects.filter(
+        space__kind=Space.Kind.PERSONAL, space__owner__memberships__space_id__in=space_ids
+    ).values_list("space__owner__memberships__space_id", "secret")
     keys = defaultdict(list)
-    for space_id, secret in ByokCredential.objects.filter(space_id__in=list(space_ids)).values_list(
-        "space_id", "secret"
-    ):
+    for space_id, secret in own.union(members, all=True):
         keys[space_id].append(secret)
     scrubbers = {space_id: Scrubber(secrets) for space_id, secrets in keys.items()}
     return {space_id: scrubber for space_id, scrubber in scrubbers.items() if scrubber.secrets}

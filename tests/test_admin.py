@@ -93,12 +93,14 @@ PAGE_QUERIES = {
     "scopes.Space": (6, 5),
     "scopes.Membership": (6, 5),
     # The memory admins' pages read the BYOK keys of their space(s) once (synchronex/admin_redaction.py);
-    # the big tables' lists drill down by date only in one space (no MIN/MAX, no DISTINCT dates).
+    # the big tables' lists drill down by date only in one space (no MIN/MAX, no DISTINCT dates);
+    # a list whose sidebar offers values of 8 characters or more reads their spaces' keys once more
+    # (synchronex/admin_filters.py: a value holding a key is not offered).
     "identity.Kernel": (6, 6),
     "identity.KernelRevision": (4, 7),
     "products.ProductState": (6, 5),
-    "decisions.Decision": (9, 7),
-    "memory.Memory": (7, 5),
+    "decisions.Decision": (10, 7),
+    "memory.Memory": (8, 5),
     "memory.EmbeddingSettings": (6, 5),
     "memory.ConsolidationJob": (6, 4),
     "synchronex_oauth.AppUsage": (6, 5),

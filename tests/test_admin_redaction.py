@@ -173,3 +173,43 @@ def test_lists_load_the_keys_of_their_spaces_in_one_query_however_many(staff):
     assert len(three_spaces) == len(one_space)
     assert html.count(REDACTED) >= 3
     assert all(pasted.key[8:24] not in html for pasted in [first, *others])
+
+
+def test_a_members_personal_key_pasted_into_workspace_rows_is_redacted_on_their_pages(staff):
+    owner = user_create(email="ws-owner2@example.com", tier="team")
+    member = user_create(email="ws-member2@example.com", tier="pro")
+    workspace = workspace_create(owner=owner, name="Team", kind="team")
+    member_put(actor_membership=Membership.objects.get(space=workspace, user=owner), user=member, role="member")
+    key = fresh_key("openai")
+    byok_credential_create(space=space_ensure_personal(user=member), service="openai", label="Mine", key=key)
+    decision = decision_create(space=workspace, decision=f"Deploy with {key}", product_name="Atlas")
+    memory = memory_create(
+        space=workspace,
+        data={"id": str(uuid.uuid4()), "content": f"Key {key}", "created_at": "2026-01-01T00:00:00Z"},
+    )
+    urls = [
+        reverse("admin:decisions_decision_changelist"),
+        reverse("admin:decisions_decision_change", args=[decision.pk]),
+        reverse("admin:decisions_decision_history", args=[decision.pk]),
+        reverse("admin:decisions_decision_delete", args=[decision.pk]),
+        reverse("admin:memory_memory_changelist"),
+        reverse("admin:memory_memory_change", args=[memory.pk]),
+    ]
+    redacted = _assert_hidden(staff, urls, key)
+    assert reverse("admin:decisions_decision_change", args=[decision.pk]) in redacted
+    assert reverse("admin:memory_memory_change", args=[memory.pk]) in redacted
+
+
+def test_a_key_held_by_a_filter_value_is_not_offered_in_the_sidebar(staff):
+    """A key pasted as a tag, or as a decision's source, would show in the filter's label and link."""
+    owner = user_create(email="sidebar@example.com", tier="pro")
+    space = space_ensure_personal(user=owner)
+    key = fresh_key("mistral")  # 32 characters: a whole tag
+    byok_credential_create(space=space, service="mistral", label="Main", key=key)
+    decision_create(space=space, decision="Ship on Fridays", product_name="Atlas", tags=[key, "ops"])
+    decision_create(space=space, decision="Pin the runtime", product_name="Atlas", tags=["ops"], source=key[:32])
+    changelist = reverse("admin:decisions_decision_changelist")
+    for url in (changelist, f"{changelist}?space={space.pk}"):
+        html = staff.get(url).content.decode()
+        assert key not in html, url
+        assert "?tag=ops" in html or "tag=ops" in html, url  # the other values are still offered

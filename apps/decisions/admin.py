@@ -49,7 +49,7 @@ class TagFilter(TopValuesFilter):
         )
 
     def sampled(self, rows):
-        return [tag for tags in rows.values_list("tags", flat=True)[:SAMPLE_ROWS] for tag in tags]
+        return [(space, tag) for space, tags in rows.values_list("space_id", "tags")[:SAMPLE_ROWS] for tag in tags]
 
     def queryset(self, request, queryset):
         if self.value():
@@ -69,11 +69,12 @@ class ProductNameFilter(TopValuesFilter):
 
     def sampled(self, rows):
         # Product ids of the sample, then their names by primary key: no join over every product.
-        ids = Counter(rows.values_list("product_id", flat=True)[:SAMPLE_ROWS])
-        names = dict(ProductState.objects.filter(pk__in=list(ids)).values_list("pk", "name")) if ids else {}
+        ids = Counter(rows.values_list("space_id", "product_id")[:SAMPLE_ROWS])
+        products = [product_id for _, product_id in ids]
+        names = dict(ProductState.objects.filter(pk__in=products).values_list("pk", "name")) if ids else {}
         counted = Counter()
-        for product_id, count in ids.items():
-            counted[names.get(product_id, "")] += count
+        for (space_id, product_id), count in ids.items():
+            counted[space_id, names.get(product_id, "")] += count
         return counted.elements()
 
     def queryset(self, request, queryset):
@@ -100,7 +101,7 @@ class CurrentFilter(admin.SimpleListFilter):
 @admin.register(Decision)
 class DecisionAdmin(RetriedDeletesMixin, RedactedAdmin, BoundedAdmin, admin.ModelAdmin):
     # Pasted BYOK keys: the listed text and tags, every field of a page, the decisions it names.
-    list_redacted_fields = ("decision", "tags")
+    list_redacted_fields = ("decision", "tags", "source")
     redacted_relations = ("supersedes", "superseded_by")
     list_display = ("short_decision", "product", "space", "tag_list", "decided_at", "source", "current")
     list_filter = (

@@ -14,7 +14,7 @@ class SignalAdmin(RetriedDeletesMixin, RedactedAdmin, BoundedAdmin, admin.ModelA
     their products (``synchronex/admin_deletes.py``)."""
 
     # Pasted BYOK keys: the listed title (or body), every field of a page and its decision.
-    list_redacted_fields = ("title", "body")
+    list_redacted_fields = ("title", "body", "source")
     redacted_relations = ("decision",)
 
     list_display = ("type", "short_title", "product", "space", "status", "occurred_at", "source")

@@ -11,7 +11,7 @@ from .models import McpSession
 
 @admin.register(McpSession)
 class McpSessionAdmin(RedactedAdmin, BoundedAdmin, admin.ModelAdmin):
-    list_redacted_fields = ("label",)  # pasted BYOK keys; a session's page redacts every field
+    list_redacted_fields = ("label", "agent_name")  # pasted BYOK keys; a session's page redacts every field
     list_display = ("started_at", "product", "agent_name", "label", "space", "ended_at", "decisions_captured")
     list_filter = (
         top_values_filter("agent_name", "agent"),

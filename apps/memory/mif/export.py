@@ -349,6 +349,10 @@ def mif_memories(options: ExportOptions, *, scrub: Callable[[str], str]) -> Iter
 
 
 # -- privacy ---------------------------------------------------------------------------------------
+# Shorter secrets are not looked for: they would match ordinary words.
+SECRET_MIN = 8
+
+
 class Scrubber:
     """Replaces the space's BYOK secrets in exported text and notes what it found."""
 
@@ -356,7 +360,7 @@ class Scrubber:
         # Longest first, so a secret containing another is replaced whole.
         forms = set()
         for secret in secrets:
-            if len(secret) >= 8:
+            if len(secret) >= SECRET_MIN:
                 forms.add(secret)
                 forms.add(json.dumps(secret)[1:-1])  # as it appears inside a JSON string
         self.secrets = sorted(forms, key=len, reverse=True)
