@@ -65,6 +65,11 @@ from apps.scopes.models import Space
 from synchronex.api.rows import fetch_all
 
 CHUNK_ROWS = 1_000  # rows per server-side cursor fetch
+# Generic memories are read fewer at a time: one may hold 100,000 characters of content, and its
+# ``raw`` carries the content again with whatever else the document held, so a fetch of CHUNK_ROWS
+# could hold hundreds of megabytes. 100 keeps a fetch's memory bounded at the cost of a round trip
+# per 100 rows (milliseconds over 100,000 memories).
+MEMORY_CHUNK_ROWS = 100
 FLUSH_BYTES = 64 * 1024  # bytes per streamed chunk
 # The kernel memory's content is the full rendering (no 500-token ceiling: nothing is dropped).
 FULL_RENDER_TOKENS = 1_000_000
@@ -316,7 +321,7 @@ def _generic_memories(options: ExportOptions) -> Iterator[dict]:
     if options.since:
         rows = rows.filter(Q(created_at__gte=options.since) | Q(updated_at__gte=options.since))
     # Named tuples, not model instances: a third of the time per row at 100,000 rows.
-    for row in rows.order_by("created_at", "memory_id").values_list(*fields, named=True).iterator(CHUNK_ROWS):
+    for row in rows.order_by("created_at", "memory_id").values_list(*fields, named=True).iterator(MEMORY_CHUNK_ROWS):
         embeddings = _embeddings(row) if options.include_embeddings else None
         yield to_compatible(row.raw, memory=row, embeddings=embeddings)
 

@@ -16,11 +16,12 @@ from apps.scopes.services import space_ensure_personal
 pytestmark = pytest.mark.django_db
 
 
-def fill(space, count: int) -> None:
+def fill(space, count: int, *, length: int = 0) -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     rows = []
     for n in range(count):
         content = f"Memory {n}: " + "a fairly long remembered fact about the project " * 8
+        content += "x" * (length - len(content))
         memory_id = uuid.uuid4()
         created = start + timedelta(seconds=n)
         raw = {
@@ -71,3 +72,13 @@ def test_export_memory_stays_flat_from_2k_to_20k_memories(make_user):
     assert written_large > 9 * written_small  # ten times the data went out …
     assert peak_large < 1.5 * peak_small  # … with about the same peak memory
     assert peak_large < written_large / 5
+
+
+def test_export_memory_is_bounded_by_a_hundred_large_memories_not_a_thousand(make_user):
+    """A generic memory may hold 100,000 characters, kept twice (its content and its raw record):
+    a fetch of 1,000 of them would hold hundreds of megabytes."""
+    space = space_ensure_personal(user=make_user())
+    fill(space, 400, length=100_000)
+    peak, written, count = peak_while_exporting(space)
+    assert count == 400 and written > 400 * 100_000
+    assert peak < written / 1.5  # 400 memories went out, about 100 held at once (twice: row and raw)
