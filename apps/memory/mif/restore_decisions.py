@@ -10,14 +10,9 @@ consolidation rather than closing a lock cycle with it), one insert — its row 
 space's search document, words and ``superseded_by`` as for any insert — one update of
 ``created_at``, then the links that waited for the chunk's decisions, made in one pass.
 
-A decision consolidation merged into another keeps that survivor as ``merged_into`` the same way:
-linked when the survivor is here (placed by this import or before), else its original id waits in
-``merged_into_pending`` — a copy comes before its survivor, which supersedes it — and the chunk
-that places the survivor links the copies waiting for it (``_merges``). Only a merge as
-consolidation records it is linked: the survivor, in the copy's product, reached from the copy by
-following ``superseded_by`` once the chunk's links are made; any other ``merged_into`` (a current
-decision, another product, a cycle) is dropped with a warning, since deleting the survivor deletes
-its copies.
+A decision consolidation merged into another keeps that survivor as ``merged_into`` the same way
+(``restore_merges``): linked by the chunk that places the survivor or the copy once it reaches
+it, else left waiting in ``merged_into_pending``, and settled when every chunk is written.
 
 A chunk is written the way restoring one decision after another would write it (its result is
 the same), or not at all: when it meets something only that order settles — a concurrent import
@@ -45,6 +40,7 @@ from rest_framework import serializers
 from apps.decisions.api.serializers import DecisionCreateSerializer
 from apps.decisions.models import Decision
 from apps.memory.mif.restore import DUPLICATE, IMPORTED, RestoreError, _check, _moment, _placement, _uuid, ids_in_space
+from apps.memory.mif.restore_merges import merges_link, merges_settle, survivors_awaited
 from apps.memory.mif.writer import describe
 from apps.memory.services import embedding_validate
 from apps.products.models import ProductState
@@ -63,8 +59,6 @@ SOURCE_MAX = 32
 CHUNK = 500
 ALREADY_SUPERSEDED = "The decision it supersedes is already superseded by another decision."
 NOT_LINKED = "Not linked to decision {}, which supersedes it:"
-NOT_MERGED = "Imported without its link to decision {}, which it was merged into (merged_into):"
-NOT_A_MERGE = "the survivor does not supersede the copy in its product (directly or along superseded_by)."
 
 
 @dataclass
@@ -150,23 +144,19 @@ def decisions_awaited(*, space: Space) -> set[uuid.UUID]:
     return set(rows.values_list("supersedes_pending", flat=True))
 
 
-def _survivors_awaited(*, space: Space) -> set[uuid.UUID]:
-    """The original ids some copy of the space names in ``merged_into`` but that are not here."""
-    rows = Decision.objects.filter(space=space, merged_into_pending__isnull=False)
-    return set(rows.values_list("merged_into_pending", flat=True))
-
-
 @dataclass
 class _Import:
     """What the chunks of one import share: ``placed`` (original id → id in the space), the
     original ids awaited when it began, the survivors copies may wait for (those awaited when it
-    began and those its records name), and the products resolved so far (name → id)."""
+    began and those its records name), the products resolved so far (name → id), and the survivors
+    (original id → id) some copy of which a chunk left waiting, for ``merges_settle``."""
 
     space: Space
     awaited: set
     survivors: set = field(default_factory=set)
     placed: dict = field(default_factory=dict)
     products: dict = field(default_factory=dict)
+    unsettled: dict = field(default_factory=dict)
 
 
 class _OneByOne(Exception):
@@ -191,14 +181,17 @@ def decisions_restore(*, space: Space, records: list[DecisionRecord]) -> list[Re
     import or before); when that decision is not here, it is kept in ``supersedes_pending``, with
     a warning, and linked when that decision arrives. Its ``merged_into`` likewise (kept in
     ``merged_into_pending``, without a warning: the survivor that supersedes it is not here either),
-    and dropped with a warning when the survivor here does not supersede it (``_merges``).
+    and dropped with a warning when the survivor here does not supersede it once all of them are
+    written (``restore_merges``).
     """
     named = {record.merged_into for record in records if record.merged_into is not None}
-    survivors = named | _survivors_awaited(space=space)
+    survivors = named | survivors_awaited(space=space)
     work = _Import(space=space, awaited=decisions_awaited(space=space), survivors=survivors)
     results = []
     for start in range(0, len(records), CHUNK):
         results += _restore_chunk(work, records[start : start + CHUNK])
+    if work.unsettled:
+        merges_settle(space=space, unsettled=work.unsettled, records=records, placed=work.placed, results=results)
     return results
 
 
@@ -206,11 +199,12 @@ def _restore_chunk(work: _Import, chunk: list[DecisionRecord]) -> list[Restored]
     if len(chunk) == 1:
         return [_restore_alone(work, chunk[0])]
     try:
-        results, placed, products = _write(work=work, chunk=chunk)
+        results, placed, products, unsettled = _write(work=work, chunk=chunk)
     except (IntegrityError, _OneByOne):
         return [result for record in chunk for result in _restore_chunk(work, [record])]
     work.placed |= placed
     work.products |= products
+    work.unsettled |= unsettled
     return results
 
 
@@ -219,7 +213,7 @@ def _restore_alone(work: _Import, record: DecisionRecord) -> Restored:
     attempt = 0
     for _ in range(3):
         try:
-            results, placed, products = _write(work=work, chunk=[record], attempt=attempt)
+            results, placed, products, unsettled = _write(work=work, chunk=[record], attempt=attempt)
         except _LinkConflict:
             continue  # the writer it met has committed: the next run sees its link
         except (_InsertConflict, IntegrityError) as exc:
@@ -240,14 +234,16 @@ def _restore_alone(work: _Import, record: DecisionRecord) -> Restored:
             continue
         work.placed |= placed
         work.products |= products
+        work.unsettled |= unsettled
         return results[0]
     return Restored(error="The decision could not be stored (its id is taken, or its links kept changing).")
 
 
 @retry_deadlocks
-def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> tuple[list[Restored], dict, dict]:
-    """Write one chunk (module docstring); returns its results, the ids it placed and the
-    products it resolved, which the caller keeps once the chunk has committed."""
+def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> tuple[list[Restored], dict, dict, dict]:
+    """Write one chunk (module docstring); returns its results, the ids it placed, the products it
+    resolved and the survivors it left copies waiting for, which the caller keeps once the chunk
+    has committed."""
     space = work.space
     asked = {record.original for record in chunk}
     asked |= {record.superseded_by for record in chunk if record.superseded_by is not None}
@@ -290,7 +286,7 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
             )
     candidates = _candidates(work, chunk, existing, placed)
     # Survivors of this chunk that copies stored before it may wait for, and those here already
-    # that its copies name (each copy waits in ``merged_into_pending`` until ``_merges``).
+    # that its copies name (each copy waits in ``merged_into_pending`` until ``merges_link``).
     ready = {original: pk for original, pk in placed.items() if original in work.survivors}
     for survivor in {row.merged_into_pending for row in rows} - {None}:
         if pk := placed.get(survivor) or work.placed.get(survivor) or existing.get(survivor):
@@ -321,10 +317,12 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
         _insert(rows, moments)
     if candidates:
         _links(chunk, placed, candidates, {row.supersedes_id for row in rows}, results)
+    unsettled = {}
     if ready:
         # After the links: whether a survivor supersedes its copy depends on them.
-        _merges(space, ready, chunk, placed, {row.pk for row in rows}, results)
-    return results, placed, products
+        position = {placed[record.original]: i for i, record in enumerate(chunk)}
+        unsettled = merges_link(space, ready, position, {row.pk for row in rows}, results)
+    return results, placed, products, unsettled
 
 
 def _insert(rows: list[Decision], moments: list[datetime]) -> None:
@@ -340,44 +338,6 @@ def _insert(rows: list[Decision], moments: list[datetime]) -> None:
             " FROM unnest(%s::uuid[], %s::timestamptz[]) AS v(id, at) WHERE d.id = v.id",
             [[row.pk for row in rows], moments],
         )
-
-
-def _merges(space: Space, ready: dict, chunk: list[DecisionRecord], placed: dict, new: set, results: list) -> None:
-    """Link the copies of ``space`` waiting for these survivors (``{original id: id}``) to them, in
-    one statement, when the survivor merged the copy as consolidation does: it is in the copy's
-    product and reached from it by ``superseded_by`` within that product (consolidation chains the
-    copies it merges). Else ``merged_into`` is dropped — a link that would make deleting the survivor
-    delete a decision it does not supersede — and told in the warnings of the copy, when the chunk
-    placed it, else of the survivor.
-    """
-    table = Decision._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH RECURSIVE copies AS (SELECT d.id, d.origin_id, d.product_id, d.superseded_by_id AS above,"
-            f" v.original, v.survivor FROM {table} d JOIN unnest(%s::uuid[], %s::uuid[]) AS v(original, survivor)"
-            " ON d.merged_into_pending = v.original WHERE d.space_id = %s), "
-            "up(copy, product, id) AS (SELECT id, product_id, above FROM copies WHERE above IS NOT NULL "
-            f"UNION SELECT up.copy, up.product, d.superseded_by_id FROM up JOIN {table} d"
-            " ON d.id = up.id AND d.product_id = up.product WHERE d.superseded_by_id IS NOT NULL), "
-            "checked AS (SELECT c.id, c.origin_id, c.original, c.survivor, EXISTS (SELECT FROM up JOIN"
-            f" {table} s ON s.id = up.id WHERE up.copy = c.id AND up.id = c.survivor AND s.product_id = up.product)"
-            " AS kept FROM copies c) "
-            f"UPDATE {table} AS d SET merged_into_pending = NULL,"
-            " merged_into_id = CASE WHEN checked.kept THEN checked.survivor END FROM checked"
-            " WHERE d.id = checked.id RETURNING d.id, checked.origin_id, checked.original, checked.survivor,"
-            " checked.kept",
-            [list(ready), list(ready.values()), space.pk],
-        )
-        rows = cursor.fetchall()
-    position = {placed[record.original]: i for i, record in enumerate(chunk)}
-    for pk, origin, survivor, survivor_pk, kept in rows:
-        if kept:
-            continue
-        if pk in new:
-            results[position[pk]].warnings.append(f"{NOT_MERGED.format(survivor)} {NOT_A_MERGE}")
-        elif survivor_pk in position:
-            message = f"Decision {origin or pk} is not linked as merged into it (merged_into): {NOT_A_MERGE}"
-            results[position[survivor_pk]].warnings.append(message)
 
 
 def _candidates(work: _Import, chunk: list[DecisionRecord], existing: dict, placed: dict) -> dict:

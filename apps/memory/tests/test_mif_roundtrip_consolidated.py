@@ -167,6 +167,102 @@ def test_a_chain_of_copies_written_by_hand_is_linked(user, client_for, parts):
     _gone_with_their_survivor(client, survivor["id"], [c1["id"], c2["id"]])
 
 
+def _merged_twice(client, user) -> tuple[str, list[str]]:
+    """A chain merged twice: S and c1 merged, then a newer c2 merged in between (S ← c2 ← c1, both
+    copies merged into S). The survivor's id and the copies' ids, oldest first."""
+    made = []
+    for n in range(3):
+        response = client.post(DECISIONS, json={"decision": REDIS, "product_name": "Atlas", "reasoning": f"r{n}"})
+        assert response.status_code == 201, response.text
+        made.append(response.json()["id"])
+        if n:
+            consolidate(space_ensure_personal(user=user))
+    return made[0], made[1:]
+
+
+def _current(client, originals: list[str]) -> list[str]:
+    """The decisions the default listing shows (the current ones), by these original ids."""
+    found = {original: client.get(f"{DECISIONS}/{original}") for original in originals}
+    own = {response.json()["id"]: original for original, response in found.items() if response.status_code == 200}
+    response = client.get(f"{DECISIONS}/search", params={"limit": 100})
+    assert response.status_code == 200, response.text
+    return [own.get(decision["id"], decision["id"]) for decision in response.json()["results"]]
+
+
+@pytest.mark.parametrize("chunk", [500, 1])
+def test_a_copy_linked_to_its_survivor_by_a_later_chunk_keeps_its_merge(
+    user, make_user, client_for, monkeypatch, chunk
+):
+    """S ← c2 ← c1, S already here: c1 (first in dependency order) reaches S only once c2 is placed,
+    in c1's chunk or a later one; the outcome does not depend on which."""
+    survivor, copies = _merged_twice(client_for(user), user)
+    exported = export_json(client_for(user, "read"))
+    assert [_data(by_id(exported)[c])["merged_into"] for c in copies] == [survivor, survivor]
+
+    monkeypatch.setattr("apps.memory.mif.restore_decisions.CHUNK", chunk)
+    client = client_for(make_user(tier="pro"))
+    _import(client, mif_document([m for m in exported["memories"] if m["id"] == survivor]))
+    assert _import(client, mif_document([m for m in exported["memories"] if m["id"] != survivor]))["warnings"] == []
+    assert without_export_metadata(export_json(client)) == without_export_metadata(exported)
+    _gone_with_their_survivor(client, survivor, copies)
+
+
+@pytest.mark.parametrize("chunk", [500, 2, 1])
+def test_a_chain_linked_by_superseded_by_keeps_its_merges_across_chunks(user, client_for, monkeypatch, chunk):
+    """c2 ← c1 ← S written by hand, S naming nothing in ``supersedes`` and c1 naming S in
+    ``superseded_by``: S comes before c1 in the document's order, and c2 before both."""
+    c2 = _decision("Copy 2")
+    survivor = _decision("Survivor S")
+    c1 = _decision("Copy 1", supersedes=c2["id"], superseded_by=survivor["id"], merged_into=survivor["id"])
+    _data(c2).update(superseded_by=c1["id"], merged_into=survivor["id"])
+
+    monkeypatch.setattr("apps.memory.mif.restore_decisions.CHUNK", chunk)
+    client = client_for(user)
+    assert _import(client, mif_document([c2, survivor, c1]))["warnings"] == []
+    assert _merged_into(client) == {c2["id"]: survivor["id"], c1["id"]: survivor["id"], survivor["id"]: None}
+    _gone_with_their_survivor(client, survivor["id"], [c1["id"], c2["id"]])
+
+
+def test_a_file_cut_between_a_copy_and_the_copy_above_it_keeps_the_merge(user, make_user, client_for):
+    """S ← c2 ← c1 exported oldest first and cut after c1 (``jq '.memories[0:n]'``): c1's
+    ``superseded_by`` names c2, not here yet, so its merge waits for c2 rather than being dropped."""
+    survivor, (c1, c2) = _merged_twice(client_for(user), user)
+    exported = export_json(client_for(user, "read"))
+
+    client = client_for(make_user(tier="pro"))
+    first = _import(client, mif_document([m for m in exported["memories"] if m["id"] != c2]))
+    assert [w["id"] for w in first["warnings"]] == [survivor], first  # its supersedes waits for c2
+    assert _import(client, mif_document([by_id(exported)[c2]]))["warnings"] == []
+    assert without_export_metadata(export_json(client)) == without_export_metadata(exported)
+    _gone_with_their_survivor(client, survivor, [c1, c2])
+
+
+@pytest.mark.parametrize("chunk", [500, 1])
+def test_copies_of_an_export_since_a_moment_are_current_until_their_survivor_arrives(
+    user, make_user, client_for, monkeypatch, chunk
+):
+    """``since=`` holds consolidation's newer copies, not their older survivor: imported alone, the
+    copy it holds is current (nothing here supersedes it) and remembers its survivor; the full
+    export imported after it leaves what that export alone leaves."""
+    survivor, (c1, c2) = _merged_twice(client_for(user), user)
+    reader = client_for(user, "read")
+    exported = export_json(reader)
+    partial = export_json(reader, since=by_id(exported)[c2]["created_at"], types="decision")
+    assert [m["id"] for m in partial["memories"]] == [c2]
+
+    monkeypatch.setattr("apps.memory.mif.restore_decisions.CHUNK", chunk)
+    client = client_for(make_user(tier="pro"))
+    _import(client, partial)
+    assert _current(client, [survivor, c1, c2]) == [c2]
+    (waiting,) = map(_data, export_json(client, types="decision")["memories"])
+    assert (waiting["supersedes"], waiting["superseded_by"], waiting["merged_into"]) == (c1, None, survivor)
+
+    _import(client, exported)
+    assert _current(client, [survivor, c1, c2]) == [survivor]
+    assert without_export_metadata(export_json(client)) == without_export_metadata(exported)
+    _gone_with_their_survivor(client, survivor, [c1, c2])
+
+
 def test_an_export_made_before_these_fields_imports_as_before(user, make_user, client_for):
     survivor, copies = _merged(client_for(user))
     consolidate(space_ensure_personal(user=user))
