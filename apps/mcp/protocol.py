@@ -4,8 +4,9 @@ Pure functions and small types; no HTTP and no database. ``views.McpView`` drive
 
 Error codes: the JSON-RPC ones (-32700 parse error, -32600 invalid request, -32601 method not
 found, -32602 invalid params, -32603 internal error), MCP's -32022 for an unsupported
-``MCP-Protocol-Version``, and three of this server's own in the implementation-defined range:
--32030 unauthorized, -32031 insufficient scope, -32032 account quota exceeded.
+``MCP-Protocol-Version``, and four of this server's own in the implementation-defined range:
+-32030 unauthorized, -32031 insufficient scope, -32032 account quota exceeded, -32033 a request
+of a batch not run because the batch reached its answer or time limit (``batch.BatchBudget``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ UNSUPPORTED_PROTOCOL_VERSION = -32022
 UNAUTHORIZED = -32030
 INSUFFICIENT_SCOPE = -32031
 QUOTA_EXCEEDED = -32032
+BATCH_LIMIT_REACHED = -32033
 
 # Revisions negotiated through ``initialize``, newest first. 2026-07-28 and later (no
 # initialize handshake) are answered with -32022 naming these, so modern clients fall back.

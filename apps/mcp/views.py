@@ -6,7 +6,8 @@ account quota (every authenticated POST counts once, and each further request of
 more when the revision has batches, so that the batch runs), the content type and ``Accept``,
 the ``Content-Encoding`` (none but ``identity``: 415, as on the REST API), the JSON itself, the
 ``MCP-Protocol-Version`` header, then each message. The 401 and 429 still answer the request's
-id, read from the body only once it is refused (``_answer_id``). A request is answered with
+id, read from the body only once it is refused (``_answer_id``). A batch is bounded in length,
+answer bytes and time (``batch``). A request is answered with
 ``application/json`` (never a stream: nothing here runs long enough to need one); a POST of
 notifications or responses only is answered 202 with no body. GET (the optional server-to-client
 stream) and DELETE (session termination; there are no sessions) answer 405. The middleware
@@ -30,6 +31,7 @@ from synchronex.api import errors, parsers, ratelimit
 from synchronex.api.middleware import json_error
 
 from .auth import MissingToken, mcp_authenticate, unauthorized_challenge
+from .batch import BATCH_MAX_MESSAGES, BatchBudget
 from .dispatch import dispatch
 from .protocol import (
     BATCH_VERSIONS,
@@ -55,10 +57,14 @@ LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 NOTICE_HEADER = "X-Synchronex-Scope-Notice"
 
 
+def _encoded(body) -> bytes:
+    return json.dumps(body, cls=JSONEncoder, ensure_ascii=False).encode()
+
+
 def _json(body, status: int = 200, headers: dict | None = None) -> HttpResponse:
-    response = HttpResponse(
-        json.dumps(body, cls=JSONEncoder, ensure_ascii=False), status=status, content_type="application/json"
-    )
+    """``body`` as JSON; bytes are sent as they are (a batch's answers, encoded as they were counted)."""
+    content = body if isinstance(body, bytes) else _encoded(body)
+    response = HttpResponse(content, status=status, content_type="application/json")
     response["Cache-Control"] = "no-store"
     for name, value in (headers or {}).items():
         response[name] = value
@@ -167,7 +173,8 @@ class McpView(View):
     def _read(request) -> tuple[HttpResponse | None, object, int]:
         """(a refusal of the body or its media types, or None; the decoded body; how many more
         requests a batch holds, each of which counts against the quota too). A batch that its
-        protocol revision refuses whole (``_answer``) runs nothing, so it counts once."""
+        protocol revision refuses whole, or one over ``BATCH_MAX_MESSAGES`` (``_answer``), runs
+        nothing, so it counts once."""
         content_type = (request.content_type or "").lower()
         if content_type != "application/json":
             message = "The body must be JSON (Content-Type: application/json)."
@@ -183,7 +190,7 @@ class McpView(View):
             body = parse_body(request.body)
         except RpcError as error:
             return _rpc_error(error), None, 0
-        if isinstance(body, list) and _protocol_version(request) in BATCH_VERSIONS:
+        if isinstance(body, list) and _protocol_version(request) in BATCH_VERSIONS and len(body) <= BATCH_MAX_MESSAGES:
             return None, body, max(sum(1 for item in body if isinstance(item, dict) and "id" in item) - 1, 0)
         return None, body, 0
 
@@ -211,10 +218,24 @@ class McpView(View):
             return _rpc_error(error)
         if not body:
             return _rpc_error(RpcError(INVALID_REQUEST, "Invalid request: an empty batch.", status=400))
-        answers = [answer for item in body if (answer := self._batch_item(item, context)) is not None]
-        return _json(answers) if answers else HttpResponse(status=202)
+        if len(body) > BATCH_MAX_MESSAGES:
+            error = RpcError(
+                INVALID_REQUEST,
+                f"Invalid request: a batch holds at most {BATCH_MAX_MESSAGES} messages (this one holds {len(body)}).",
+                status=400,
+            )
+            return _rpc_error(error)
+        budget = BatchBudget()
+        answers = []
+        for item in body:
+            answer = self._batch_item(item, context, budget)
+            if answer is not None:
+                # Encoded as it comes: the budget counts the bytes sent, and the answer's objects are freed.
+                answers.append(_encoded(answer))
+                budget.spend(answers[-1])
+        return _json(b"[" + b",".join(answers) + b"]") if answers else HttpResponse(status=202)
 
-    def _batch_item(self, item, context: ToolContext) -> dict | None:
+    def _batch_item(self, item, context: ToolContext, budget: BatchBudget) -> dict | None:
         try:
             message = classify(item)
         except RpcError as error:
@@ -224,6 +245,9 @@ class McpView(View):
         if message.method == "initialize":
             error = RpcError(INVALID_REQUEST, "Invalid request: initialize may not be part of a batch.")
             return error_message(message.id, error)
+        refused = budget.admit()
+        if refused is not None:
+            return error_message(message.id, refused)
         try:
             return result_message(message.id, self._request(message, context))
         except RpcError as error:
