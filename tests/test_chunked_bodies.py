@@ -8,7 +8,7 @@ import pytest
 import requests
 from django.db import connection
 
-from tests.support import servers
+from tests.support import rawhttp, servers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,3 +50,29 @@ def test_chunked_bodies_are_read_whole_and_held_to_the_limit(user, make_key):
         )
         assert imported.status_code == 200, imported.text
         assert imported.json()["memories_imported"] == 32
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        b"zz\r\n{}\r\n0\r\n\r\n",  # a chunk size that is not hex
+        b'2\r\n{"decision": "d"}\r\n0\r\n\r\n',  # a chunk longer than its size says
+        b"2\r\n{}\r\n",  # no last chunk: the client stops sending (half-close)
+    ],
+    ids=["bad-size", "overlong-chunk", "no-last-chunk"],
+)
+def test_a_malformed_chunked_body_is_a_validation_error_never_an_html_page(chunks):
+    env = {"DATABASE_URL": servers.database_url(connection.settings_dict), "REDIS_URL": ""}
+    unreadable = "The request body could not be read."
+    head = "\r\n".join(["Transfer-Encoding: chunked", "Content-Type: application/json", "Accept: application/json"])
+    log: list[str] = []
+    with servers.gunicorn(env, workers=1, log_into=log) as base:
+        for path in ("/api/v1/memory/decisions", "/api/oauth/token"):
+            status, body = rawhttp.half_closed(base, f"POST {path} HTTP/1.1\r\n{head}", chunks)  # it was HTML, 500
+            assert status == 400 and body["error"] == {"code": "VALIDATION_ERROR", "message": unreadable}
+        status, body = rawhttp.half_closed(base, f"POST /mcp HTTP/1.1\r\n{head}", chunks)
+        assert status == 400 and body["id"] is None and body["error"]["code"] == -32600, body  # as for a 413 there
+        assert body["error"]["message"] == unreadable and body["error"]["data"]["code"] == "VALIDATION_ERROR"
+    # Anyone can send these: a warning each, never an ERROR with a traceback (log and alert flooding).
+    assert " ERROR " not in log[0] and "Traceback" not in log[0], log[0][-4000:]
+    assert log[0].count("synchronex.api: Unreadable request body on ") == 3, log[0][-4000:]

@@ -109,6 +109,18 @@ def test_chunked_body_over_the_limit_is_refused_without_content_length(write_api
     assert "Content-Length" in response.json()["error"]["message"]
 
 
+def test_a_body_the_client_broke_off_is_a_validation_error_not_an_unexpected_one():
+    # Django raises it where a view reads a body whose client reset the connection; it logged
+    # "Unhandled error" with a traceback and answered 500. (Through gunicorn the middleware reads
+    # bodies first: tests/test_aborted_bodies.py.)
+    from django.http import UnreadablePostError
+
+    from synchronex.api.exceptions import to_service_error
+
+    error = to_service_error(UnreadablePostError(104, "Connection reset by peer"))
+    assert (error.status, error.code, error.message) == (400, "VALIDATION_ERROR", "The request body could not be read.")
+
+
 def test_unknown_and_invalid_fields_are_named(write_api):
     response = write_api.post("/api/v1/_test/echo", json={"text": "x" * 21, "colour": "red", "count": -1})
     error = assert_envelope(response, 400, "VALIDATION_ERROR")

@@ -14,7 +14,7 @@ from django.core.exceptions import (
 )
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import Http404
+from django.http import Http404, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from django_redis.exceptions import ConnectionInterrupted as CacheConnectionInterrupted
 from kombu.exceptions import OperationalError as BrokerOperationalError
@@ -103,8 +103,9 @@ def to_service_error(exc: Exception) -> errors.ServiceError | None:
 
 def _unreadable_request(exc: Exception) -> errors.ServiceError | None:
     """Django's refusals to read a query string or form body (raised when a view first reads
-    ``request.GET`` or ``request.POST``): the client's mistake, answered as Django itself would
-    (400, 413 for the body size), never as an unexpected error."""
+    ``request.GET`` or ``request.POST``), and a body the client broke off (``UnreadablePostError``,
+    which Django itself would answer 500): the client's mistake, answered 400 (413 for the body
+    size), never as an unexpected error."""
     if isinstance(exc, TooManyFieldsSent):
         limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
         return errors.ValidationFailed(f"The request has more than {limit} query or form fields.")
@@ -112,6 +113,8 @@ def _unreadable_request(exc: Exception) -> errors.ServiceError | None:
         return errors.ValidationFailed(f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files.")
     if isinstance(exc, RequestDataTooBig):
         return errors.PayloadTooLarge()
+    if isinstance(exc, UnreadablePostError):
+        return errors.ValidationFailed("The request body could not be read.")  # the client reset it
     if isinstance(exc, MultiPartParserError):
         return errors.ValidationFailed(f"Malformed multipart body: {exc}")
     if isinstance(exc, BadRequest):

@@ -9,6 +9,7 @@ import time
 
 from django.conf import settings
 from django.http import HttpResponse
+from gunicorn.http.errors import ParseException
 
 from synchronex.api import errors
 from synchronex.api.exceptions import internal_error, to_service_error
@@ -23,6 +24,11 @@ MCP_PATH = "/mcp"
 # Every response under the REST API carries this unless its view set a Cache-Control of its own.
 API_PREFIX = "/api/v1/"
 API_CACHE_CONTROL = "private, no-store"
+
+# What reading the body raises when the client broke it: a reset or a timeout (OSError, gunicorn's
+# NoMoreData among them), or gunicorn's refusal of bad chunked framing (its ParseException).
+UNREADABLE = (OSError, ParseException)
+BODY_CUT_SHORT = "The request body ended before its Content-Length."
 
 _CODE_FOR_STATUS = {
     400: errors.ValidationFailed,
@@ -70,6 +76,13 @@ def early_refusal(request, error: errors.ServiceError) -> HttpResponse:
     return response
 
 
+def _unreadable(request, exc: Exception) -> HttpResponse:
+    """A body the client reset, or sent chunked and broken: its mistake, one warning and no traceback
+    (anyone may send one), never the unexpected error Django would log and render as HTML."""
+    logger.warning("Unreadable request body on %s (%s)", request.path, type(exc).__name__)
+    return early_refusal(request, errors.ValidationFailed("The request body could not be read."))
+
+
 CSRF_FAILED_MESSAGE = "CSRF verification failed: the form is stale or was not sent from this site; reload the page."
 
 
@@ -114,8 +127,9 @@ class RequestIdMiddleware:
 
 
 class ApiErrorMiddleware:
-    """On API paths: refuse oversized bodies early, turn any non-JSON error into the envelope, and
-    mark REST API responses not to be stored (``API_CACHE_CONTROL``)."""
+    """On API paths: read bodies whole before any view, refusing one that is oversized, cut short
+    or unreadable, turn any non-JSON error into the envelope, and mark REST API responses not to
+    be stored (``API_CACHE_CONTROL``)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -173,14 +187,18 @@ class ApiErrorMiddleware:
             return early_refusal(
                 request, errors.PayloadTooLarge(f"The request body is over the limit of {limit} bytes.")
             )
-        if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            # Within this path's limit but past Django's, which stays small for forms: read it here,
-            # where its length was checked, so request.body (an idempotent import's fingerprint)
-            # does not refuse it.
+        if length:
+            # Read whole here, before any view: neither gunicorn nor Django checks that a body arrived
+            # in full, and one cut short (the client stopped sending: its timeout, a killed process)
+            # would run as if complete and claim its Idempotency-Key. Past Django's limit (small, for
+            # forms) too, so request.body (an idempotent import's fingerprint) takes it.
             try:
                 body = request._stream.read()
-            except OSError:
-                return early_refusal(request, errors.ValidationFailed("The request body could not be read."))
+            except UNREADABLE as exc:
+                return _unreadable(request, exc)
+            if len(body) < length:
+                logger.warning("Request body on %s ended at %d of its %d bytes", request.path, len(body), length)
+                return early_refusal(request, errors.ValidationFailed(BODY_CUT_SHORT))
             ApiErrorMiddleware._hold(request, body)
         return None
 
@@ -207,12 +225,15 @@ class ApiErrorMiddleware:
             )
         limit = body_limit_for(request.path)
         stream, parts, size = request.environ["wsgi.input"], [], 0
-        while size <= limit:
-            part = stream.read(min(64 * 1024, limit + 1 - size))
-            if not part:
-                break
-            parts.append(part)
-            size += len(part)
+        try:
+            while size <= limit:
+                part = stream.read(min(64 * 1024, limit + 1 - size))
+                if not part:
+                    break
+                parts.append(part)
+                size += len(part)
+        except UNREADABLE as exc:
+            return _unreadable(request, exc)
         if size > limit:
             return early_refusal(
                 request, errors.PayloadTooLarge(f"The request body is over the limit of {limit} bytes.")

@@ -50,8 +50,9 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def gunicorn(env_overrides: dict, *, workers: int = 4, threads: int = 1):
-    """Serve the project with gunicorn on a free port; yields the base URL."""
+def gunicorn(env_overrides: dict, *, workers: int = 4, threads: int = 1, log_into: list[str] | None = None):
+    """Serve the project with gunicorn on a free port; yields the base URL. ``log_into``, when
+    given, receives the server's output (its log) once it has stopped."""
     port = free_port()
     # Tests want connections closed after each request (so the test database can be dropped);
     # benchmarks pass DB_CONN_MAX_AGE to keep them, as production does.
@@ -86,6 +87,8 @@ def gunicorn(env_overrides: dict, *, workers: int = 4, threads: int = 1):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        if log_into is not None:
+            log_into.append(Path(log.name).read_text(errors="replace"))
         os.unlink(log.name)
 
 
