@@ -128,3 +128,19 @@ def test_a_client_resetting_its_upload_is_a_warning_not_a_server_error(user, mak
         assert not Memory.objects.exists()
     _assert_quiet(log[0])  # it was "ERROR synchronex.api: Unhandled error in MifImportView" and a traceback
     assert f"{WARNING} Unreadable request body on {IMPORT} (ConnectionResetError)" in _ids_out(log[0])
+
+
+def test_a_form_cut_short_on_a_browser_page_is_refused_before_any_view_reads_it(user):
+    """The admin's and the pages' forms: a body cut short parsed as a form without its later fields
+    (a change form would have saved them blank)."""
+    env = {"DATABASE_URL": servers.database_url(connection.settings_dict), "REDIS_URL": ""}
+    form = b"username=" + user.email.replace("@", "%40").encode() + b"&password=" + b"p" * 40
+    log: list[str] = []
+    with servers.gunicorn(env, workers=1, log_into=log) as base:
+        head = _head("/accounts/login/", len(form), {"Content-Type": "application/x-www-form-urlencoded"})
+        status, text = rawhttp.half_closed_text(base, head, form[:20])
+        assert (status, text) == (400, CUT_SHORT)  # it was the login page again (403 without its CSRF cookie)
+        whole = requests.post(base + "/accounts/login/", data=form, timeout=30)
+        assert whole.status_code == 403  # read whole: on to the view (CSRF refuses a post without its cookie)
+    _assert_quiet(log[0])
+    assert f"{WARNING} Request body on /accounts/login/ ended at 20 of its {len(form)} bytes" in _ids_out(log[0])

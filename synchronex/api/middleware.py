@@ -8,7 +8,7 @@ import logging
 import time
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 from gunicorn.http.errors import ParseException
 
 from synchronex.api import errors
@@ -136,7 +136,7 @@ class ApiErrorMiddleware:
 
     def __call__(self, request):
         if not wants_json_errors(request.path):
-            return self.get_response(request)
+            return self._check_form_body(request) or self.get_response(request)
         response = self._respond(request)
         if request.path.startswith(API_PREFIX):
             # Every API answer is one account's data (or about its request): a shared cache never
@@ -200,6 +200,28 @@ class ApiErrorMiddleware:
                 logger.warning("Request body on %s ended at %d of its %d bytes", request.path, len(body), length)
                 return early_refusal(request, errors.ValidationFailed(BODY_CUT_SHORT))
             ApiErrorMiddleware._hold(request, body)
+        return None
+
+    @staticmethod
+    def _check_form_body(request) -> HttpResponse | None:
+        """The browser pages and the admin read bodies too (forms): one cut short of its
+        Content-Length was parsed as a form without its later fields, and a change form saved them
+        blank. Such a body is refused with a plain 400 before any view reads it, as on API paths.
+        Bodies over Django's form limit are left to Django, which refuses those itself."""
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return None  # Django reads a malformed length as no body
+        if length <= 0 or length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            return None
+        try:
+            body = request.body  # kept: the form parser reads it from here
+        except UNREADABLE as exc:
+            logger.warning("Unreadable request body on %s (%s)", request.path, exc.__class__.__name__)
+            return HttpResponseBadRequest("The request body could not be read.", content_type="text/plain")
+        if len(body) < length:
+            logger.warning("Request body on %s ended at %d of its %d bytes", request.path, len(body), length)
+            return HttpResponseBadRequest(BODY_CUT_SHORT, content_type="text/plain")
         return None
 
     @staticmethod

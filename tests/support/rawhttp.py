@@ -30,6 +30,15 @@ def half_closed(base: str, head: str, body: bytes, *, timeout: float = 60) -> tu
         return response.status, json.loads(response.read())
 
 
+def half_closed_text(base: str, head: str, body: bytes, *, timeout: float = 60) -> tuple[int, str]:
+    """As ``half_closed``, for an answer that is not JSON (a browser page's): its status and text."""
+    with _connect(base, head, body, timeout) as sock:
+        sock.shutdown(socket.SHUT_WR)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, response.read().decode()
+
+
 def reset(base: str, head: str, body: bytes, *, after: float = 1.0) -> None:
     """Send ``head`` and ``body``, wait ``after`` seconds (the server is reading the body by then),
     then reset the connection (RST, no FIN): nobody is left to read an answer."""
