@@ -55,7 +55,7 @@ from apps.ingest.rules import (
 )
 from apps.memory.embedding_runs import _pending, embedding_targets, embeddings_compute_pending
 from apps.memory.embeddings import EmbeddingUnavailable, provider_for_space
-from apps.memory.similar import similar_pairs
+from apps.memory.similar import Budget, similar_pairs
 from apps.products.models import ProductState
 from apps.products.names import product_name_keys
 from apps.scopes.models import Space
@@ -68,6 +68,11 @@ NEAR_DUPLICATE_SIMILARITY = 0.9
 # Near-duplicate pairs one run takes; only a product with some 140 mutually near-identical
 # decisions reaches it. See ``_duplicate_groups``.
 NEAR_DUPLICATE_PAIRS_MAX = 10_000
+# The work one run's search for them may do, in trigram-index entries read (apps.memory.similar):
+# ~20 s of a worker at most, at 30–90 ns a read (measured on a loaded machine). The 5,000 decisions
+# of bench/consolidation_bench.py take 33 million; some 2,400 long decisions that are all much
+# alike (~0.74) and none a duplicate take it all.
+NEAR_DUPLICATE_READS_MAX = 200_000_000
 # Between the reasonings a survivor takes from its duplicates (a Markdown rule, README).
 REASONING_SEPARATOR = "\n\n---\n\n"
 KERNEL_PRODUCTS_MAX = 10
@@ -184,6 +189,12 @@ def _duplicate_groups(*, space: Space, product_id) -> list[set]:
     reaches it (a warning is logged) merges the groups those pairs form — each member a true
     duplicate of its survivor — and leaves the rest to the next run; a decision whose pair with
     an older survivor was not read may survive this run and merge into that one in the next.
+    Finding pairs is bounded too, by ``NEAR_DUPLICATE_READS_MAX``, whatever the texts: long ones
+    that are all much alike are candidates of one another, none a pair, and the search was
+    quadratic in them (1,000 took over a minute). Products are searched smallest first, a
+    product's texts shortest first; the first text whose search does not fit in what is left is
+    not searched, nor are its product's longer ones (a warning is logged): they merge by their
+    exact text only, and the next run, reading the same, leaves them so while they stay as alike.
     """
     narrow = " AND product_id = %s" if product_id is not None else ""
     extra = [product_id] if product_id is not None else []
@@ -211,7 +222,13 @@ def _duplicate_groups(*, space: Space, product_id) -> list[set]:
                 ages[ids[0]] = age
                 representatives[product].append((ids[0], trigrams))
     near: dict = defaultdict(set)  # representative → the representatives near-identical to it
-    pairs = (pair for items in representatives.values() for pair in similar_pairs(items, NEAR_DUPLICATE_SIMILARITY))
+    budget = Budget(NEAR_DUPLICATE_READS_MAX)
+    # Smallest products first: a product of many alike decisions spends what is left, not all.
+    pairs = (
+        pair
+        for items in sorted(representatives.values(), key=len)
+        for pair in similar_pairs(items, NEAR_DUPLICATE_SIMILARITY, budget)
+    )
     for count, (one, other) in enumerate(pairs):
         if count == NEAR_DUPLICATE_PAIRS_MAX:
             logger.warning(
@@ -222,6 +239,13 @@ def _duplicate_groups(*, space: Space, product_id) -> list[set]:
             break
         near[one].add(other)
         near[other].add(one)
+    if budget.spent:
+        logger.warning(
+            "consolidation of space %s: the near-duplicate search took its cap of %s index reads;"
+            " the longest decisions of a product were left unsearched",
+            space.pk,
+            NEAR_DUPLICATE_READS_MAX,
+        )
     groups, taken = [], set()
     # Oldest first: a class still untaken when its turn comes is near no older survivor, so it is
     # a survivor itself and takes what is near it and untaken. Linear in the pairs read.

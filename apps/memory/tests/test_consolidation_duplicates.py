@@ -12,6 +12,8 @@ from apps.decisions.models import Decision
 from apps.decisions.services import decision_create
 from apps.memory import consolidation_steps as steps
 from apps.memory.consolidation import consolidation_job_request, consolidation_job_run
+from apps.memory.tasks import consolidate as consolidate_task
+from apps.memory.tests.test_similar import alike
 from apps.scopes.services import space_ensure_personal
 
 pytestmark = pytest.mark.django_db
@@ -137,3 +139,28 @@ def test_near_duplicate_pairs_are_capped_per_run(space, monkeypatch, caplog):
     for group in groups:
         for pk in group:
             assert {other for other in everyone if text[other] == text[pk]} <= group
+
+
+def test_alike_distinct_decisions_are_searched_within_the_runs_budget(space, monkeypatch, caplog):
+    """Many long decisions, all much alike, none a duplicate (each two ~0.74): the search for
+    near-duplicates was quadratic in them, unbounded (1,000 took 74 s; ~3,000 passed the task's
+    time limit, so the job was retried and failed, the space's pending signals never applied).
+    Its work is now counted (``similar.Budget``, measured in ``bench/consolidation_bench.py``):
+    test_similar.py pins the counts; here, the run through the task."""
+    first = decide(space, B)
+    copies(first, [B_NEAR, *alike(5, 800)])
+    job, _ = consolidation_job_request(space=space, dry_run=True)
+    assert consolidate_task.apply(kwargs={"job_id": str(job.pk)}).get()["outcome"] == "succeeded"
+    job.refresh_from_db()
+    assert job.stats["decisions_merged"] == 1  # B_NEAR into B; the alike ones are no duplicates
+
+    # Past the run's cap on its search (here a twentieth of what it needs), the run ends all the same:
+    # the shorter decisions are searched, the longer ones are not, and a warning says so.
+    monkeypatch.setattr(steps, "NEAR_DUPLICATE_READS_MAX", 1_000_000)
+    job, _ = consolidation_job_request(space=space)
+    with caplog.at_level(logging.WARNING, logger=steps.__name__):
+        assert consolidate_task.apply(kwargs={"job_id": str(job.pk)}).get()["outcome"] == "succeeded"
+    job.refresh_from_db()
+    assert job.stats["decisions_merged"] == 1
+    assert "near-duplicate search" in caplog.text
+    assert Decision.objects.get(decision=B_NEAR).superseded_by_id == first.pk
