@@ -8,7 +8,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import F
+from django.db.models import F, Func
 from pgvector.django import VectorField
 
 from apps.scopes.models import Space
@@ -16,6 +16,18 @@ from apps.scopes.models import Space
 # One text-search configuration for every searchable document of the project, so that ranks
 # of different types (decisions, memories, products, kernel) are comparable.
 SEARCH_CONFIG = "english"
+# Memory search's typo tolerance compares a query with at most this many characters of a text:
+# ``word_similarity`` reads the whole text it is given (~0.6 ms per 1,000 characters), and a
+# product state's text holds up to ~155,000 (3 lists of 100 items of 500), a generic memory's
+# 100,000, so a misspelt word over 50 full products took 3–5 s. A decision's text and a signal's
+# title hold at most this many, and kernel layers are compared whole.
+TYPO_TEXT_MAX = 2_000
+
+
+def typo_text(field: str) -> Func:
+    """The first ``TYPO_TEXT_MAX`` characters of ``field``: what typo tolerance compares, and what
+    the trigram indexes serving it hold (the length is written out so both read the same SQL)."""
+    return Func(F(field), template=f"left(%(expressions)s, {TYPO_TEXT_MAX})", output_field=models.TextField())
 
 
 class Memory(models.Model):
@@ -78,6 +90,8 @@ class Memory(models.Model):
             # Led by the space (btree_gin), as the decision indexes: a search reads its own postings.
             GinIndex(fields=["space", "search"], name="memory_space_search"),
             GinIndex(F("space"), OpClass("content", name="gin_trgm_ops"), name="memory_space_content_trgm"),
+            # Typo tolerance (``typo_text``); the whole content's index serves words inside runs.
+            GinIndex(F("space"), OpClass(typo_text("content"), name="gin_trgm_ops"), name="memory_space_typo_trgm"),
             models.Index(fields=["space", "-created_at"], name="memory_space_created"),
             # Every space's memories in the admin's order (Meta.ordering, then the id the admin adds
             # to make it total), without a sort of the table.
@@ -206,6 +220,7 @@ class ProductSearch(models.Model):
         indexes = [
             GinIndex(fields=["space", "document"], name="productsearch_space_document"),
             GinIndex(F("space"), OpClass("text", name="gin_trgm_ops"), name="productsearch_space_text_trgm"),
+            GinIndex(F("space"), OpClass(typo_text("text"), name="gin_trgm_ops"), name="productsearch_space_typo_trgm"),
         ]
 
     def __str__(self) -> str:

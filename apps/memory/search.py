@@ -28,6 +28,11 @@ finds the rows without bread (full text, as decision search), an excluded word o
 row has keeps it out, and a phrase whose words the row has must be there in that order.
 Snippets are ``ts_headline`` fragments with every match wrapped in ``**``.
 
+The work of one request is bounded however full the rows or long the query (README, "Memory
+search's bounds"): typo tolerance compares the first words of ``q`` (``typo_query``) with the
+first ``TYPO_TEXT_MAX`` characters of a longer text (``apps.memory.models.typo_text``), and a
+snippet is cut from ``SNIPPET_TEXT_MAX`` characters of a longer text (``SnippetWindow``).
+
 A query word of a script written without spaces (Chinese, Japanese, Thai, …) also matches a row
 whose document has it inside a word (apps/memory/spaceless.py): every branch evaluates the query
 on the document with such words added (``InnerWords``), a full-text match of them scores as
@@ -40,6 +45,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import regex
 from django.contrib.postgres.search import (
     SearchHeadline,
     SearchQuery,
@@ -67,6 +73,33 @@ FUZZY_THRESHOLD = 0.6
 HIGHLIGHT = "**"
 # A private-use character: PostgreSQL's parser ends a word at it (``headline``).
 RUN_MARK = "\ue000"
+# Typo tolerance compares at most this many words of ``q``, within this many of its characters,
+# with a row's text (``typo_query``): ``word_similarity`` costs each row it compares in proportion
+# to the query's trigrams too, and a 499-character query of one-letter words took 0.5–1 s over
+# 3,000 decisions (32 such words, hyphenated, still 0.19 s; 16, 0.1 s).
+TYPO_WORDS_MAX = 16
+TYPO_QUERY_MAX = 64
+# A snippet is cut from at most this many characters of a row's text (``SnippetWindow``):
+# ts_headline parses and stems all of the text it is given, ~30 ms for a product with full lists
+# (~0.4 ms for 2,000 characters, ~0.7 for 4,000).
+SNIPPET_TEXT_MAX = 2_000
+# In a longer text, the window starts this many characters before the first place a word of the
+# query appears, so the words around it are there to choose from.
+SNIPPET_LEAD = 500
+# A word as trigram matching splits text: letters, marks and digits (``a-b`` is two words).
+_WORD = regex.compile(r"[\p{L}\p{M}\p{N}]+")
+
+
+def typo_query(q: str) -> str:
+    """The start of ``q`` whose words are typo-tolerant: ``q`` up to its ``TYPO_WORDS_MAX``-th
+    word, or its last word that ends within its first ``TYPO_QUERY_MAX`` characters, whichever
+    comes first; ``q`` itself when it has no more. Later words must match as written."""
+    end = 0
+    for count, word in enumerate(_WORD.finditer(q), start=1):
+        if count > TYPO_WORDS_MAX or word.end() > TYPO_QUERY_MAX:
+            return q[:end]
+        end = word.end()
+    return q
 
 
 @dataclass(frozen=True)
@@ -88,11 +121,17 @@ class SearchContext:
         return SearchQuery(self.q, search_type="websearch", config=SEARCH_CONFIG)
 
     @property
+    def typo_q(self) -> str:
+        """The part of ``q`` whose words are typo-tolerant (``typo_query``): the rest must match
+        as written."""
+        return typo_query(self.q)
+
+    @property
     def fuzzy_words(self) -> PositiveWords:
         """What typo-tolerant matching compares with a row's text (an indexable lookup such as
-        ``content__trigram_word_similar=ctx.fuzzy_words``): the words of ``q`` a match must
+        ``content__trigram_word_similar=ctx.fuzzy_words``): the words of ``typo_q`` a match must
         contain, never its exclusions."""
-        return PositiveWords(Value(self.q))
+        return PositiveWords(Value(self.typo_q))
 
     @property
     def spaceless_runs(self) -> tuple[str, ...]:
@@ -209,7 +248,8 @@ def hits(
     """``queryset`` narrowed to rows matching ``ctx`` and annotated with the shared hit columns.
 
     ``document`` is the row's tsvector (a column or an expression), ``text`` the plain text that
-    typo-tolerant matching compares with. ``fuzzy_filter`` may replace the trigram condition by
+    typo-tolerant matching compares with (at most ``TYPO_TEXT_MAX`` characters of a longer one,
+    ``typo_text``). ``fuzzy_filter`` may replace the trigram condition by
     an indexable lookup of ``ctx.fuzzy_words`` (e.g. ``content__trigram_word_similar``).
     ``inner_filter``: an indexable lookup of the rows whose document can hold a run of ``q`` in
     a script written without spaces (``ctx.containing``); without it, every row is looked at.
@@ -221,14 +261,16 @@ def hits(
         document = InnerWords(F("hit_written"), ctx)
         if inner_filter is not None:
             found = (Q(hit_written=ctx.query) | inner_filter) & found
+    # A typo-only match still satisfies the query's operators (see the module docstring); with no
+    # word to compare (a first word longer than ``TYPO_QUERY_MAX``), there is none.
+    matched = found | (fuzzy & Q(hit_typo_document=ctx.query)) if _WORD.search(ctx.typo_q) else found
     return (
         queryset.annotate(
             hit_document=document,
             hit_fuzzy=TrigramWordSimilarity(ctx.fuzzy_words, text),
         )
         .alias(hit_typo_document=TypoDocument(F("hit_document"), ctx.fuzzy_words))
-        # A typo-only match still satisfies the query's operators (see the module docstring).
-        .filter(found | (fuzzy & Q(hit_typo_document=ctx.query)))
+        .filter(matched)
         .annotate(
             hit_type=Value(type_, output_field=TextField()),
             hit_id=F("pk"),
@@ -250,13 +292,61 @@ def hits(
     )
 
 
-def headline(ctx: SearchContext, text) -> Func:
+class SnippetWindow(Func):
+    """What a snippet is cut from: ``text`` whole when it has at most ``SNIPPET_TEXT_MAX``
+    characters, else ``SNIPPET_TEXT_MAX`` of them from ``SNIPPET_LEAD`` before the first place a
+    word of the query appears (at the start of a word of the text, as typed or stemmed; a run of
+    a script written without spaces anywhere), or from its start when none does (a typo-only hit).
+
+    The text is computed once (``OFFSET 0`` keeps its subquery whole), the pattern once per
+    statement (it depends on the query alone). Finding the place reads the whole text (~1–2 ms
+    for a product with full lists, against ~30 ms for ts_headline to parse and stem it)."""
+
+    output_field = TextField()
+
+    def __init__(self, text, ctx: SearchContext):
+        super().__init__(text, Value(ctx.q), Value("|".join(ctx.spaceless_runs)))
+
+    def as_sql(self, compiler, connection, **extra):
+        (text, text_params), (q, q_params), (runs, runs_params) = (
+            compiler.compile(expression) for expression in self.get_source_expressions()
+        )
+        # The words a match contains, as stemmed and as typed (``PositiveWords`` in each
+        # configuration), stop words dropped, each escaped for the regular expression; the runs
+        # are letters only.
+        stemmed, typed = (
+            f"coalesce(nullif(querytree(websearch_to_tsquery('{config}', {q}::text)), 'T'), '')"
+            for config in (SEARCH_CONFIG, "simple")
+        )
+        words = (
+            f"SELECT string_agg(regexp_replace(word, '([.^$|?*+()\\[\\]{{}}\\\\])', '\\\\\\1', 'g'), '|')"
+            f" FROM unnest(tsvector_to_array(to_tsvector('simple', {stemmed} || ' ' || {typed}))) word"
+            f" WHERE to_tsvector('{SEARCH_CONFIG}', word) <> ''"
+        )
+        pattern = f"(SELECT concat_ws('|', '(?i)\\m(?:' || ({words}) || ')', nullif({runs}, '')))"
+        # The first match's text, then where it is: regexp_instr collects every match of the text
+        # (0.17 s a product for a query of 60 words or-ed, which each of its words matched).
+        first = f"strpos(whole.text, substring(whole.text FROM {pattern}))"
+        sql = (
+            f"(SELECT CASE WHEN length(whole.text) <= {SNIPPET_TEXT_MAX} THEN whole.text"
+            f" ELSE substr(whole.text, greatest({first} - {SNIPPET_LEAD}, 1), {SNIPPET_TEXT_MAX}) END"
+            f" FROM (SELECT {text} AS text OFFSET 0) whole)"
+        )
+        return sql, [*q_params, *q_params, *runs_params, *text_params]
+
+
+def headline(ctx: SearchContext, text, *, nfc: bool = False) -> Func:
     """An excerpt of ``text`` (up to 35 words; short texts whole) around the best match, each
-    matched word wrapped in ``**``.
+    matched word wrapped in ``**``; in a long text, around the first match (``SnippetWindow``).
+    ``nfc``: cut from the NFC form of ``text`` (of its window: normalising took ~13 ms for
+    100,000 characters; the window of a longer text not in NFC is found in the text as stored).
 
     The query's runs of scripts written without spaces are cut out of the words around them
     first (``RUN_MARK`` on each side, a word boundary to the parser, removed afterwards), so
     that ``ts_headline`` picks and highlights them as any other word."""
+    text = SnippetWindow(text, ctx)
+    if nfc:
+        text = Func(text, template="normalize(%(expressions)s, NFC)", output_field=TextField())
     runs = ctx.spaceless_runs
     if runs:  # letters only: nothing in them is special to a regular expression
         marked = f"{RUN_MARK}\\1{RUN_MARK}"
@@ -286,10 +376,10 @@ def shorten(text: str, limit: int = 120) -> str:
 # whole union, before LIMIT): a count of its own evaluated every source's filters a second time.
 # A typo-only match scores at most 0.5, so when more full-text matches than the page reaches
 # score above 0.5 (``strong``), none can be on the page: its score, a word_similarity over its
-# text (~25 µs for a decision, ~0.1 s for a product with full lists), is not computed (0 sorts
-# it below them). OFFSET 0 keeps the hits a subquery of their own, so the window holds only their
-# columns: pulled up, it held each row's text and document for the scores computed above it
-# (14 MB, on disk, for 15,000 decisions).
+# text (~25 µs for a decision, ~1 ms for the ``TYPO_TEXT_MAX`` characters it reads of a product
+# with full lists), is not computed (0 sorts it below them). OFFSET 0 keeps the hits a subquery
+# of their own, so the window holds only their columns: pulled up, it held each row's text and
+# document for the scores computed above it (14 MB, on disk, for 15,000 decisions).
 PAGE_SQL = f"""
 SELECT hit_type, hit_id,
        CASE WHEN hit_rank IS NOT NULL THEN hit_rank
@@ -330,7 +420,7 @@ def memory_search(
     union = candidates[0].union(*candidates[1:], all=True) if len(candidates) > 1 else candidates[0]
     hits_sql, params = union.query.sql_with_params()
     with unprepared() as cursor:
-        cursor.execute(PAGE_SQL.format(hits=hits_sql), [offset + limit, ctx.q, *params, limit, offset])
+        cursor.execute(PAGE_SQL.format(hits=hits_sql), [offset + limit, ctx.typo_q, *params, limit, offset])
         page = cursor.fetchall()
         if not page:  # past the last hit, if any: count them on their own (filters only, no scores)
             return [], union.count() if offset else 0

@@ -6,7 +6,7 @@ Every source narrows its rows to ``ctx.space`` first: that is the isolation of s
 from __future__ import annotations
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
-from django.db.models import DateTimeField, F, Func, JSONField, Q, TextField, Value
+from django.db.models import DateTimeField, F, JSONField, Q, TextField, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Left, Lower
 
@@ -14,7 +14,7 @@ from apps.decisions.models import Decision
 from apps.decisions.ranking import holder_words, words_query
 from apps.identity.models import Kernel
 from apps.identity.selectors import kernel_layers, kernel_merged_sections
-from apps.memory.models import SEARCH_CONFIG, KernelSearch, Memory, ProductSearch
+from apps.memory.models import SEARCH_CONFIG, KernelSearch, Memory, ProductSearch, typo_text
 from apps.memory.search import (
     ConcatWS,
     JsonStrings,
@@ -134,7 +134,7 @@ def kernel_items(ctx: SearchContext, ids: list) -> dict:
 
 # -- product: product states, by their stored document and text (memory 0007) -------------------
 def product_candidates(ctx: SearchContext):
-    rows = ProductSearch.objects.filter(space=ctx.space)
+    rows = ProductSearch.objects.filter(space=ctx.space).alias(typo_text=typo_text("text"))
     if ctx.product:
         rows = rows.filter(product__in=_product_ids(ctx))
     return hits(
@@ -142,9 +142,9 @@ def product_candidates(ctx: SearchContext):
         ctx,
         type_="product",
         document=F("document"),  # name A, lists B, status and handoff C
-        text=F("text"),
+        text=F("typo_text"),  # its first TYPO_TEXT_MAX characters (full lists hold ~150,000)
         updated=F("product__updated_at"),
-        fuzzy_filter=Q(text__trigram_word_similar=ctx.fuzzy_words),  # served by the trigram index
+        fuzzy_filter=Q(typo_text__trigram_word_similar=ctx.fuzzy_words),  # served by its trigram index
         inner_filter=ctx.containing("text"),  # the text holds every part of the document
     )
 
@@ -236,13 +236,13 @@ def memory_candidates(ctx: SearchContext):
     if ctx.product:
         return None  # generic memories belong to no product
     return hits(
-        Memory.objects.filter(space=ctx.space),
+        Memory.objects.filter(space=ctx.space).alias(typo_text=typo_text("content")),
         ctx,
         type_="memory",
         document=F("search"),
-        text=F("content"),
+        text=F("typo_text"),  # its first TYPO_TEXT_MAX characters (of up to 100,000)
         updated=Coalesce("updated_at", "created_at"),
-        fuzzy_filter=Q(content__trigram_word_similar=ctx.fuzzy_words),  # served by the trigram index
+        fuzzy_filter=Q(typo_text__trigram_word_similar=ctx.fuzzy_words),  # served by its trigram index
         inner_filter=ctx.containing("content"),  # tags and entity names match as whole words
     )
 
@@ -252,7 +252,7 @@ def memory_items(ctx: SearchContext, ids: list) -> dict:
         Memory.objects.filter(space=ctx.space, pk__in=ids)
         .annotate(
             # Cut from the content's NFC form, which the query and the search document are in.
-            snippet=headline(ctx, Func(F("content"), template="normalize(%(expressions)s, NFC)")),
+            snippet=headline(ctx, F("content"), nfc=True),
             head=Left("content", 400),
             meta_title=KT("metadata__title"),
             updated=Coalesce("updated_at", "created_at"),

@@ -36,6 +36,9 @@ INNER_WORDS_MAX = 2 * INNER_RUNS_MAX
 
 # websearch's alternatives: ``or`` as a word of its own, in any case.
 _OR = regex.compile(r"(?i)(?<!\S)or(?!\S)")
+# websearch's exclusions: a ``-`` where a word can start. One right after a letter, mark or digit
+# joins a hyphenated word (``数据-迁移``: the word and each of its parts required), never excludes.
+_EXCLUSION = regex.compile(r"(?<![\p{L}\p{M}\p{N}])-")
 _RUN = regex.compile(
     r"(?V1)[[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Thai}\p{scx=Lao}\p{scx=Khmer}\p{scx=Myanmar}]"
     r"&&[\p{L}\p{M}]]+"
@@ -49,9 +52,11 @@ def spaceless_runs(text: str) -> tuple[str, ...]:
 
 
 def every_run_required(q: str) -> bool:
-    """Whether every row ``q`` matches holds each of its runs: ``q`` has no ``or`` and no ``-`` (an
-    exclusion, or a hyphen, read the safe way), so each of its words is required."""
-    return "-" not in q and not _OR.search(q)
+    """Whether every row ``q`` matches holds each of its runs: ``q`` has no ``or`` and no ``-`` that
+    can exclude (any other than a hyphen inside a word, read the safe way), so each of its words
+    is required. A query of runs joined by hyphens (``我-们-决-定``) then needs rows holding all of
+    them, not every row holding one: 0.3–0.4 s over 3,000 Chinese decisions."""
+    return not _EXCLUSION.search(q) and not _OR.search(q)
 
 
 def query_words_sql(q: str, runs: str, config: str) -> str:

@@ -11,7 +11,11 @@ from __future__ import annotations
 import pytest
 
 from apps.decisions import ranking
+from apps.decisions.models import Decision
 from apps.mcp.tests.conftest import Mcp
+from apps.memory.tests.test_search_work import function_calls
+from apps.products.services import product_ensure
+from apps.scopes.services import space_ensure_personal
 
 from .helpers import record, search, texts
 
@@ -139,3 +143,21 @@ def test_the_kernel_export_finds_the_decision_by_a_word_inside_it(corpus):
 def test_the_mcp_search_decisions_tool_finds_it(corpus, user, make_key, base_url):
     result = Mcp(base_url, make_key(user, "read")).tool("search_decisions", {"query": "迁移工具"})
     assert [hit["decision"] for hit in result["results"]] == [CHINESE]
+
+
+def test_runs_joined_by_hyphens_give_inner_words_only_to_decisions_holding_each(user, inproc_for, monkeypatch):
+    # '数据-迁移' is one hyphenated word, each part required. Read as a possible exclusion, the hyphen
+    # made every decision holding either run a candidate given words inside runs (a 499-character
+    # query of one-character runs joined by hyphens took ~1 s over 3,000 Chinese decisions). The
+    # texts are read, as past HOLDER_WORDS_MAX words holding a run.
+    monkeypatch.setattr(ranking, "HOLDER_WORDS_MAX", 0)
+    space = space_ensure_personal(user=user)
+    product = product_ensure(space=space, name="CJK")
+    rows = ["我们的数据-迁移工具"] + [f"数据仓库第{i}版" for i in range(10)]
+    Decision.objects.bulk_create(Decision(space=space, product=product, decision=text) for text in rows)
+    client = inproc_for(user, "read")
+    with function_calls() as calls:
+        response = client.get("/api/v1/memory/decisions/search", {"q": "数据-迁移"})
+    assert response.status_code == 200, response.content
+    assert texts(response.json()) == ["我们的数据-迁移工具"]
+    assert calls.get("sx_inner_words", 0) <= 2  # the one decision holding both
