@@ -342,6 +342,10 @@ elif CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
         socket_timeout=_broker_socket_timeout, socket_connect_timeout=_broker_socket_timeout
     )
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        # kombu's Redis transport, but a worker that loses Redis while a task runs reconnects
+        # instead of exiting (synchronex/broker.py). A redis+socket:// URL names kombu's own.
+        CELERY_BROKER_TRANSPORT = "synchronex.broker:RedisTransport"
 # After a publish that failed slowly (a broker that hangs), a web or worker process sends nothing
 # for this long: the work waits for recovery instead of each write waiting on the broker
 # (synchronex/publish.py).

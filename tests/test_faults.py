@@ -9,6 +9,8 @@
   503 naming cache and broker. When Redis returns, service resumes without a restart.
 - **Broker down alone**: a consolidation request is still accepted (202, the job row is queued);
   the job runs once the broker is back, sent again by the lease recovery.
+- **Redis restarted while a task runs**: the same worker reconnects (it used to exit), the
+  interrupted job is run again by lease recovery, and the next job runs on that worker.
 - **A worker killed mid-task**: ``tests/test_worker_pipeline.py`` (SIGKILL inside and after the
   apply transaction, on both brokers; another worker completes the job exactly once).
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -370,3 +373,86 @@ def test_broker_outage_still_stores_a_decision_once_and_it_is_embedded_after(red
                 interval=0.5,
                 what="both decisions embedded by the enqueue after the broker returned",
             )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redis_restart_while_a_task_runs_leaves_the_same_worker_consuming_and_the_job_finishes(
+    redis, make_user, make_key, tmp_path
+):
+    """With late acks a running task holds an unacknowledged message. Redis going away then made
+    the worker's consumer fail while it closed its channels (``AttributeError`` in kombu's
+    ``_connparams``, restoring that message on a detached transport), and the whole worker exited
+    for good. Now the same worker reconnects once Redis is back: the interrupted job is run again
+    and finishes (lease recovery; a Redis restarted without persistence has lost the message), and
+    the next job runs on it too. Four pool processes, as in production (``WORKER_CONCURRENCY``): the
+    consumer then keeps waiting on Redis for more work while the task runs (with one, or with every
+    pool process busy, it does not, and the worker survived the loss already)."""
+    from apps.memory.models import ConsolidationJob
+
+    token = make_key(make_user(tier="pro"))
+    auth = {"Authorization": f"Bearer {token}"}
+    marker = tmp_path / "paused"
+    env = {
+        "DATABASE_URL": servers.database_url(connection.settings_dict),
+        "REDIS_URL": redis.url,
+        "CONSOLIDATION_LEASE_SECONDS": "4",
+        "CONSOLIDATION_QUEUED_GRACE_SECONDS": "2",
+        "CONSOLIDATION_RECOVER_SECONDS": "1",
+    }
+    pause = {
+        "CONSOLIDATION_TEST_PAUSE_AT": "claimed",
+        "CONSOLIDATION_TEST_PAUSE_SECONDS": "3",
+        "CONSOLIDATION_TEST_PAUSE_FILE": str(marker),
+    }
+    with (
+        servers.gunicorn(env, workers=1) as base,
+        celery_worker({**env, **pause}, beat=True, concurrency=4) as worker,
+    ):
+
+        def status(job: dict) -> str:
+            assert worker.proc.poll() is None, f"the worker exited:\n{worker.log()[-4000:]}"
+            response = requests.get(base + job["status_url"], headers=auth, timeout=15)
+            return response.json()["status"] if response.status_code == 200 else str(response.status_code)
+
+        accepted = requests.post(base + "/api/v1/memory/consolidate", json={}, headers=auth, timeout=30)
+        assert accepted.status_code == 202, accepted.text
+        job = accepted.json()
+        wait_for(marker.exists, timeout=60, what="the task to be running")
+
+        redis.stop()
+        time.sleep(2)
+        redis.start()
+
+        wait_for(lambda: status(job) == "succeeded", timeout=90, interval=0.5, what="the interrupted job")
+        log = worker.log()
+        assert "Unrecoverable error" not in log, log[log.find("Unrecoverable error") :][:3000]
+        assert "Connection to broker lost" in log and re.search(r"Restoring \d+ unacknowledged message", log), log
+        assert ConsolidationJob.objects.get(pk=job["job_id"]).attempts == 2  # cut off, then run again
+
+        again = requests.post(base + "/api/v1/memory/consolidate", json={}, headers=auth, timeout=30)
+        assert again.status_code == 202, again.text
+        assert again.json()["job_id"] != job["job_id"]
+        wait_for(lambda: status(again.json()) == "succeeded", timeout=60, interval=0.5, what="the next job")
+        assert f"'job': '{again.json()['job_id']}', 'outcome': 'succeeded'" in worker.log()
+        assert worker.proc.poll() is None
+        assert "Unrecoverable error" not in worker.log()
+
+
+def test_a_broker_channel_left_open_after_its_connection_was_collected_fails_as_a_connection_error(redis):
+    """The backstop of the fix above: a channel that still holds an unacknowledged message when its
+    transport was detached (what ``Connection.collect()`` does) cannot reach the broker, and says so
+    with a connection error, which every cleanup path ignores, not kombu's ``AttributeError``."""
+    from kombu import Connection, Exchange, Queue
+
+    from synchronex.broker import RedisTransport
+
+    with Connection(redis.url, transport=RedisTransport) as conn:
+        channel = conn.default_channel
+        queue = Queue("sx-backstop", Exchange("sx-backstop"), "sx-backstop")(channel)
+        queue.declare()
+        conn.Producer(channel).publish({"n": 1}, exchange=queue.exchange, routing_key="sx-backstop")
+        assert queue.get(no_ack=False) is not None  # delivered, not acknowledged
+        conn.transport.client = None
+        with pytest.raises(RedisTransport.connection_errors):
+            channel.close()  # tries to give the unacknowledged message back
+        assert channel.closed

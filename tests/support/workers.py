@@ -58,8 +58,11 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.1, what: str = "c
 
 
 @contextlib.contextmanager
-def celery_worker(env_overrides: dict, *, name: str = "w", beat: bool = False, ready_timeout: float = 60):
-    """Start a worker (prefork, one pool process) and wait until it consumes; yields a ``Worker``."""
+def celery_worker(
+    env_overrides: dict, *, name: str = "w", beat: bool = False, concurrency: int = 1, ready_timeout: float = 60
+):
+    """Start a worker (prefork, ``concurrency`` pool processes, one by default) and wait until it
+    consumes; yields a ``Worker``."""
     with tempfile.TemporaryDirectory(prefix="celery-worker-") as workdir:
         log_path = Path(workdir) / "worker.log"
         env = {**os.environ, **env_overrides, "DB_CONN_MAX_AGE": "0"}
@@ -70,7 +73,7 @@ def celery_worker(env_overrides: dict, *, name: str = "w", beat: bool = False, r
             "worker",
             "--loglevel=INFO",
             "--pool=prefork",
-            "--concurrency=1",
+            f"--concurrency={concurrency}",
             "--without-gossip",
             "--without-mingle",
             "-n",
