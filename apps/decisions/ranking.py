@@ -49,39 +49,49 @@ CORRECTION_BELOW = 10
 TRIGRAM_THRESHOLD = 0.5
 # At most this many of the space's words replace one unknown word (the closest, ties only).
 CORRECTIONS_PER_WORD = 3
+# At most this many unknown words of a query are corrected, the first in its order: each costs a
+# lookup in the space's words and a rewrite of the whole query. All of them, excluded ones too,
+# made a kernel export's task of 2,500 words excluded (20,000 characters) take 10–25 s.
+CORRECTED_WORDS_MAX = 16
 # How many nearest vectors take part in the fusion.
 VECTOR_CANDIDATES = 100
 TABLE = Decision._meta.db_table
 TSQUERY = f"websearch_to_tsquery('{SEARCH_CONFIG}', %(q)s)"
 WORDS = DecisionWord._meta.db_table
-# The lexemes of ``q`` that no decision of the space contains (a key lookup each in the space's
-# words, ``DecisionWord``, kept by triggers). A lexeme holding a run of a script written without
-# spaces (``%(runs)s``, apps/memory/spaceless.py) is never one: it is looked for inside the
-# decisions' words instead, where a trigram correction could only drop it (the word inside a long
-# run is never similar enough to it).
+# The lexemes of ``q`` that a match must contain and no decision of the space contains (a key
+# lookup each in the space's words, ``DecisionWord``, kept by triggers), with their first position
+# in ``q``. An excluded one (``-word``, in the tree only under a NOT: not in its ``querytree``,
+# computed once) is never one: a word no decision holds excludes nothing, and correcting it would
+# only exclude more. A lexeme holding a run of a script written without spaces (``%(runs)s``,
+# apps/memory/spaceless.py) is never one either: it is looked for inside the decisions' words
+# instead, where a trigram correction could only drop it (the word inside a long run is never
+# similar enough to it).
 UNKNOWN_LEXEMES = f"""
-    SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('{SEARCH_CONFIG}', %(q)s))) lexeme
-    WHERE NOT EXISTS (SELECT 1 FROM {WORDS} known WHERE known.space_id = %(f_space)s AND known.word = lexeme)
-      AND NOT EXISTS (SELECT 1 FROM unnest(%(runs)s::text[]) r WHERE strpos(lexeme, r) > 0)"""
+    SELECT w.lexeme, w.positions[1] AS position FROM unnest(to_tsvector('{SEARCH_CONFIG}', %(q)s)) w
+    WHERE (SELECT nullif(querytree({TSQUERY}), 'T')::tsquery) @> sx_lexeme_query(w.lexeme)
+      AND NOT EXISTS (SELECT 1 FROM {WORDS} known WHERE known.space_id = %(f_space)s AND known.word = w.lexeme)
+      AND NOT EXISTS (SELECT 1 FROM unnest(%(runs)s::text[]) r WHERE strpos(w.lexeme, r) > 0)"""
 # Whether ``q`` has such a word: asked before ``CORRECTIONS``, which costs ~0.35 ms more even when
 # every word is known, and needs a transaction for its trigram bound (a search of known words with
 # no match is common: an assistant asking about what was never decided). Both are prepared by the
 # connection when repeated: their plans do not depend on the words.
 UNKNOWN_WORD = f"SELECT EXISTS ({UNKNOWN_LEXEMES})"
 # The typo fallback (SPEC §6): each word of ``q`` (as a lexeme) that no decision of the space
-# contains is replaced, in the query's tree (``ts_rewrite``), by the space's words closest to it
+# contains, the first ``CORRECTED_WORDS_MAX`` of them in ``q``'s order (later ones stay as written),
+# is replaced, in the query's tree (``ts_rewrite``), by the space's words closest to it
 # by trigram ``word_similarity`` (at least ``TRIGRAM_THRESHOLD``; the best and its ties, at most
 # ``CORRECTIONS_PER_WORD``), or dropped when none is close; a word under 3 characters (whose few
 # trigrams make any word with its first letter close) is dropped too. No row when every word is
 # known; else one: the corrected tsquery as text, NULL when no word is left or the query did not
-# change (``to_tsvector`` and ``websearch_to_tsquery`` split a few inputs differently, a URL with
-# a quote, say: an unknown lexeme may not be in the query's tree). The closest words are found
-# through the space's words' trigram index, so the cost follows the size of the space's
+# change (a guard: ``to_tsvector`` and ``websearch_to_tsquery`` split a few inputs differently, a
+# URL with a quote, say, and ``UNKNOWN_LEXEMES`` keeps only those in the tree). The closest words
+# are found through the space's words' trigram index, so the cost follows the size of the space's
 # vocabulary, not of its decisions: the trigram scan of every decision's text it replaces cost
 # ~18 ms of a 23 ms search at 100,000 decisions. The ``<%`` operator reads
 # ``pg_trgm.word_similarity_threshold``, set by the caller for its transaction.
 CORRECTIONS = f"""
-WITH RECURSIVE unknown AS ({UNKNOWN_LEXEMES}
+WITH RECURSIVE unknown AS (
+    SELECT lexeme FROM ({UNKNOWN_LEXEMES}) u ORDER BY position, lexeme LIMIT {CORRECTED_WORDS_MAX}
 ), fixes AS (
     SELECT row_number() OVER (ORDER BY u.lexeme) AS i, sx_lexeme_query(u.lexeme) AS target,
            (SELECT string_agg(sx_lexeme_query(c.word)::text, ' | ' ORDER BY c.word) FROM (

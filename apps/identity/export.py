@@ -25,8 +25,9 @@ fields), since the renderers escape characters a key may hold, and in the render
 ``kernel_redacted`` gives the kernel the same way to the other readers that hand it to an AI
 (the MCP tools, the identity read's block).
 Decisions are ranked by ``decision_search`` on the query (all words), topped up by a search on
-any of its words, so a long task text still finds what it mentions; with a product, decisions of
-other products that affect it are included (propagation).
+any of its words, so a long task text still finds what it mentions; each search keeps the first
+``MAX_EXCLUSION_CHARS`` of its exclusions. With a product, decisions of other products that
+affect it are included (propagation).
 
 Headings and list markers are the export's own: a stored text or item (and a decision's render
 text) prints through ``synchronex.rendering.value_lines``, so none of its lines can start as a
@@ -64,7 +65,8 @@ _WEBSEARCH_OPERATORS = {"or", "and", "not"}
 # text) is one for PostgreSQL too, but the search by words does not take it as one: it would
 # drop the first word of every item.
 _EXCLUSION = re.compile(r'(?<!\S)-(?:"[^"]*"?|[^\s"]+)')
-# Every alternative of the search by words repeats the exclusions: at most this many characters.
+# Every alternative of the search by words repeats the exclusions: at most this many characters,
+# in the search as written too (a task of 20,000 characters holds 2,500 of them).
 MAX_EXCLUSION_CHARS = 200
 
 # Product lists and texts with their headings; ``PRODUCT_KEEP_ORDER`` ranks what survives a
@@ -185,19 +187,30 @@ def _product_units(product, scrub: Callable[[str], str]) -> list[_Unit]:
     return [unit for group in PRODUCT_KEEP_ORDER for unit in by_group.get(group, [])]
 
 
-def _query_words(text: str) -> tuple[list[str], str]:
-    """The words of ``text`` a match may contain (its excluded terms left out) and those
-    exclusions, as written (the first ``MAX_EXCLUSION_CHARS``)."""
+def _query_words(text: str) -> tuple[list[str], str, str]:
+    """The words of ``text`` a match may contain (its excluded terms left out), those
+    exclusions, as written (the first ``MAX_EXCLUSION_CHARS``), and ``text`` with only those
+    exclusions, each once."""
     seen: dict[str, None] = {}
     for word in _WORD.findall(_EXCLUSION.sub(" ", text.lower())):
         if word not in _WEBSEARCH_OPERATORS and word not in seen:
             seen[word] = None
     excluded = ""
+    kept: set[str] = set()
     for term in dict.fromkeys(_EXCLUSION.findall(text)):
         if len(excluded) + len(term) >= MAX_EXCLUSION_CHARS:
             break
         excluded += f" {term}"
-    return list(seen)[:MAX_QUERY_WORDS], excluded
+        kept.add(term)
+
+    def exclusion(match: re.Match) -> str:
+        term = match.group(0)
+        if term in kept:
+            kept.discard(term)
+            return term
+        return " "
+
+    return list(seen)[:MAX_QUERY_WORDS], excluded, _EXCLUSION.sub(exclusion, text)
 
 
 def relevant_decisions(*, space: Space, query: str | None, product: str | None, limit: int, product_state=None) -> list:
@@ -205,13 +218,13 @@ def relevant_decisions(*, space: Space, query: str | None, product: str | None, 
     ``product_state``: the product ``product`` names, when the caller already found it."""
     if limit == 0:
         return []
-    words, excluded = _query_words(query or "")
+    words, excluded, written = _query_words(query or "")
     searches: list[str | None] = []
     if not query or not (words or _EXCLUSION.search(query)):  # only exclusions: rows without them
         searches.append(None)
     else:
         if len(words) <= SHORT_QUERY_WORDS:
-            searches.append(query)
+            searches.append(written)
         if len(words) > 1 or not searches:
             # Each alternative carries the exclusions: "a -x or b -x" (websearch has no brackets).
             searches.append(" or ".join(f"{word}{excluded}" for word in words))

@@ -10,7 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apps.decisions import ranking
 from apps.decisions.models import SEARCH_CONFIG, Decision, DecisionWord
+from apps.memory.tests.test_search_work import function_calls
 from apps.products.services import product_ensure
 from apps.scopes.models import Space
 from apps.scopes.services import space_ensure_personal
@@ -182,10 +184,42 @@ def test_no_second_ranking_when_the_correction_changes_nothing(product, inproc_f
     make(product, "Read http://example.com/o'reilly's-guide first")
     client = inproc_for(user, "read")
     # to_tsvector and websearch_to_tsquery split this URL differently: its unknown lexemes are
-    # not in the query's tree, so the rewritten query is the query itself.
+    # not in the query's tree, where no rewrite could change them, so none is corrected.
     with CaptureQueriesContext(connection) as captured:
         response = client.get(SEARCH, {"q": "http://example.com/o'reilly's-guid"})
     assert response.status_code == 200 and response.json()["count"] == 0
     statements = [query["sql"] for query in captured.captured_queries]
-    assert sum("WITH RECURSIVE unknown" in sql for sql in statements) == 1  # the correction was asked
+    assert not any("WITH RECURSIVE unknown" in sql for sql in statements)
     assert not any("corrected AS" in sql for sql in statements)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_excluded_word_is_taken_as_written_never_corrected(write_api):
+    record(write_api, "Bill customers through Stripe")
+    record(write_api, "Bill customers through Stripe and Kafka")
+    # "strpe" → stripe. "-kafak" excludes nothing as written; corrected to kafka, it would exclude
+    # a decision the query never named.
+    body = search(write_api, q="strpe -kafak")
+    assert sorted(texts(body)) == ["Bill customers through Stripe", "Bill customers through Stripe and Kafka"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_at_most_the_first_16_unknown_words_are_corrected(write_api):
+    record(write_api, "Bill customers through Stripe")
+    # Words with nothing close are dropped, and count: past 16 of them, a typo must match as written.
+    nothing_close = [f"zq{letter}x" for letter in "abcdefghijklmnop"]
+    assert texts(search(write_api, q=" ".join([*nothing_close[1:], "strpe"]))) == ["Bill customers through Stripe"]
+    assert texts(search(write_api, q=" ".join([*nothing_close, "strpe"]))) == []
+    assert len(nothing_close) == ranking.CORRECTED_WORDS_MAX
+
+
+def test_the_excluded_words_of_a_long_query_cost_no_correction(product, inproc_for, user):
+    make(product, "Adopt alpha for builds")
+    make(product, "Keep w00000 around")  # close to each excluded word: each was compared with it
+    q = "alpah " + " ".join(f"-w{i:05d}" for i in range(1, 60))
+    client = inproc_for(user, "read")
+    with function_calls() as calls:
+        response = client.get(SEARCH, {"q": q})
+    assert response.status_code == 200, response.content
+    assert texts(response.json()) == ["Adopt alpha for builds"]
+    assert calls.get("word_similarity", 0) <= 2  # "alpah" with "alpha" alone

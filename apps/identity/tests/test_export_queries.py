@@ -7,6 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.decisions.services import decision_create
+from apps.identity.export import MAX_EXCLUSION_CHARS
+from apps.memory.tests.test_search_work import function_calls
 from apps.scopes.services import space_ensure_personal
 
 pytestmark = pytest.mark.django_db
@@ -30,3 +32,22 @@ def test_the_export_looks_its_product_up_once(user, inproc_for):
     section = next(s for s in response.json()["sections"] if s["kind"] == "decisions")
     assert "Use Postgres for queues" in section["content"]
     assert "Cache pages in Redis" in section["content"]  # propagated from Billing
+
+
+def test_a_task_of_many_exclusions_keeps_those_of_its_first_200_characters_and_corrects_none(user, inproc_for):
+    space = space_ensure_personal(user=user)
+    for text in ("Adopt alpha for builds", "Adopt alpha for w00003", "Adopt alpha for w02000", "Keep w00000 around"):
+        decision_create(space=space, decision=text, product_name="Engine")
+    # 2,499 exclusions (20,000 characters). The search as written keeps those of the first
+    # MAX_EXCLUSION_CHARS characters, as the search by words does, and corrects none: each was
+    # compared with "w00000", close to it, and rewrote the whole query (10–25 s).
+    task = "alpha" + "".join(f" -w{i:05d}" for i in range(2_499))
+    assert len(task) <= 20_000 and "-w00003" in task[:MAX_EXCLUSION_CHARS]
+    client = inproc_for(user, "read")
+    with function_calls() as calls:
+        response = client.post(URL, {"format": "json", "task": task}, format="json")
+    assert response.status_code == 200, response.content
+    section = next(s for s in response.json()["sections"] if s["kind"] == "decisions")
+    assert "Adopt alpha for builds" in section["content"] and "Adopt alpha for w02000" in section["content"]
+    assert "w00003" not in section["content"] and "Keep w00000" not in section["content"]
+    assert calls.get("word_similarity", 0) == 0
