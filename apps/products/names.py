@@ -55,6 +55,10 @@ _END = regex.compile(
 )
 _REFUSED_FORMAT = regex.compile(rf"[{_INVISIBLE}]", regex.V1)
 _TAG_SEQUENCES = regex.compile(_TAG_SEQUENCE)
+# The same, capturing: ``split`` keeps each sequence, at the odd indexes of its pieces.
+_TAG_PIECES = regex.compile(f"({_TAG_SEQUENCE})")
+# What migration products.0004 named a product whose name held invisible characters alone.
+UNNAMED = "Unnamed product"
 
 
 def trim_name(text: str) -> str:
@@ -88,6 +92,17 @@ def format_character_problem(what: str, text: str) -> str | None:
     called = unicodedata.name(ch, "").lower()  # unassigned default-ignorables have no name
     called = f" ({called})" if called else ""
     return f"{what} may not contain U+{ord(ch):04X}{called}: it is invisible or reorders text."
+
+
+def name_under_the_rule(raw: str) -> str:
+    """``raw`` as the rule reads it, with the invisible characters it refuses inside removed (the
+    visible text stays): the mapping of migration products.0004, for names an earlier release stored
+    (NFC, trimmed of whitespace only) and its MIF exports still hold. ``"Right\\u202eLeft"`` is
+    ``"RightLeft"``; a name of invisible characters alone is blank. Control characters stay (the
+    earlier rule refused them too), for ``name_problem`` to refuse."""
+    pieces = _TAG_PIECES.split(normalise_product_name(raw))
+    name = "".join(piece if i % 2 else _REFUSED_FORMAT.sub("", piece) for i, piece in enumerate(pieces))
+    return normalise_product_name(name)
 
 
 def name_problem(name: str) -> str | None:
@@ -125,6 +140,12 @@ def product_name_keys(names: Iterable[str]) -> list[str]:
     if ahead is not None and all(name in ahead for name in clean):
         return [ahead[name] for name in clean]
     return _keys(clean)
+
+
+def spelling_keys(names: list[str]) -> list[str]:
+    """The database's key of each string as spelled, not normalised first (``product_name_keys``
+    normalises): the key a product had under an earlier rule. One query."""
+    return _keys(names) if names else []
 
 
 def _keys(clean: list[str]) -> list[str]:

@@ -113,7 +113,10 @@ class MifImportErrorSerializer(serializers.Serializer):
 class MifImportWarningSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="Position of the item, as in errors.")
     id = serializers.CharField(allow_null=True, help_text="The item's id as the document gave it, if any.")
-    message = serializers.CharField(help_text="What of the item was not imported, and what happens to it.")
+    message = serializers.CharField(
+        help_text="What of the item was not imported, or was read otherwise (a product name of an earlier "
+        "release), and what happens to it."
+    )
 
 
 class MifImportResultSerializer(serializers.Serializer):

@@ -76,7 +76,9 @@ IMPORT_DESCRIPTION = (
     "relationship a `relation` memory; parts of the document the import does not read are named in "
     "`not_imported`. `dry_run=true` reports without writing: the report the import itself would give. "
     "`warnings` lists items imported with something left out (a decision whose `supersedes` target is not "
-    "in the scope yet: the link is made when it is imported)."
+    "in the scope yet: the link is made when it is imported), and the product names of an earlier release's "
+    "export read under today's name rule, as migration products.0004 read stored names (`Right\\u202eLeft` "
+    "as `RightLeft`; `Acme\\u200b` as `Acme (2)` beside another product `Acme`, its decisions following it)."
 )
 IMPORT_BODY = PolymorphicProxySerializer(
     component_name="MifImportJsonBody",

@@ -28,7 +28,8 @@ Items carrying ``vendor_extensions.synchronex`` data of a decision, product stat
 restored as such (``restore``); every other item is a generic memory (``writer``), stored as
 given, with this service's own extension removed and its restore patch applied (``compat``).
 Order: product states, decisions (superseded ones before their successors), the kernel, then
-generic memories. Re-importing a document changes nothing: each item is found again by id (and
+generic memories; the product names of an earlier release's export are mapped first
+(``legacy_names``). Re-importing a document changes nothing: each item is found again by id (and
 generic memories also by content; a generic memory whose id names a decision, product state or
 kernel of the space is that record, ``_record_ids``). A dry run restores the same way inside a
 transaction it rolls back (``_restore_records`` says why), so its report is the real run's;
@@ -60,6 +61,7 @@ from apps.memory.mif.common import (
 )
 from apps.memory.mif.compat import UNKNOWN_AGENT, from_compatible
 from apps.memory.mif.graph import knowledge_graph_candidates
+from apps.memory.mif.legacy_names import legacy_names_map
 from apps.memory.mif.mcp_jsonl import looks_like_jsonl, mcp_candidates
 from apps.memory.mif.mem0 import mem0_candidates, mem0_relation_candidates
 from apps.memory.mif.restore import DUPLICATE, RestoreError, ids_in_space, kernel_restore, product_restore
@@ -308,7 +310,8 @@ def _restore_decisions(space, items, report: ImportReport) -> None:
 
 
 def _restore_records(space, groups: dict, report: ImportReport, *, actor: str, actor_user) -> None:
-    """Product states, then decisions, then the kernel: each restored and written.
+    """Product states, then decisions, then the kernel: each restored and written, once the product
+    names an earlier release stored otherwise are mapped (``legacy_names``).
 
     A dry run runs this too, inside a transaction it rolls back (``mif_import``), rather than
     skipping the writes: the checks that decide a record's fate read what the records before it
@@ -319,6 +322,7 @@ def _restore_records(space, groups: dict, report: ImportReport, *, actor: str, a
     enqueues no task (``mif_import`` enqueues the embedding task only for a real run, and Django
     drops the on-commit callbacks of a rolled-back block), records no cost and writes no cache.
     """
+    legacy_names_map(space=space, groups=groups, report=report)
     for index, given, data in groups[KIND_PRODUCT]:
         try:
             report.count(product_restore(space=space, data=data), KIND_PRODUCT)

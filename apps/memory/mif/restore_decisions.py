@@ -11,8 +11,9 @@ space's search document, words and ``superseded_by`` as for any insert — one u
 ``created_at``, then the links that waited for the chunk's decisions, made in one pass.
 
 A decision consolidation merged into another keeps that survivor as ``merged_into`` the same way
-(``restore_merges``): linked by the chunk that places the survivor or the copy once it reaches
-it, else left waiting in ``merged_into_pending``, and settled when every chunk is written.
+(``restore_merges``): linked by the chunk that places the survivor when the copy reaches it, else
+left waiting in ``merged_into_pending`` and settled when every chunk is written (so is a copy whose
+survivor was placed before its chunk).
 
 A chunk is written the way restoring one decision after another would write it (its result is
 the same), or not at all: when it meets something only that order settles — a concurrent import
@@ -285,12 +286,15 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
                 "decision is not in this scope. The link is made when it is imported."
             )
     candidates = _candidates(work, chunk, existing, placed)
-    # Survivors of this chunk that copies stored before it may wait for, and those here already
-    # that its copies name (each copy waits in ``merged_into_pending`` until ``merges_link``).
+    # Survivors of this chunk that copies stored before it may wait for (each copy waits in
+    # ``merged_into_pending`` until ``merges_link``). Those here before the chunk that its copies
+    # name are left to ``merges_settle``, which reads each of their copies once: read by each chunk
+    # naming them, the copies stored by the chunks before were read again and again.
     ready = {original: pk for original, pk in placed.items() if original in work.survivors}
-    for survivor in {row.merged_into_pending for row in rows} - {None}:
-        if pk := placed.get(survivor) or work.placed.get(survivor) or existing.get(survivor):
-            ready[survivor] = pk
+    later = {}
+    for survivor in {row.merged_into_pending for row in rows} - {None} - ready.keys():
+        if pk := work.placed.get(survivor) or existing.get(survivor):
+            later[survivor] = pk
 
     products = {}
     # In the chunk's order: of two spellings of a new product, the first decision's is kept.
@@ -317,11 +321,11 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
         _insert(rows, moments)
     if candidates:
         _links(chunk, placed, candidates, {row.supersedes_id for row in rows}, results)
-    unsettled = {}
+    unsettled = later
     if ready:
         # After the links: whether a survivor supersedes its copy depends on them.
         position = {placed[record.original]: i for i, record in enumerate(chunk)}
-        unsettled = merges_link(space, ready, position, {row.pk for row in rows}, results)
+        unsettled |= merges_link(space, ready, position, {row.pk for row in rows}, results)
     return results, placed, products, unsettled
 
 

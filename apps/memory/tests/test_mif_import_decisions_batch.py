@@ -157,6 +157,49 @@ def test_successors_from_earlier_imports_are_linked_in_a_few_statements(user, in
         assert predecessor.superseded_by_id == successor.id
 
 
+def _merged_chain(n: int, *, into_top: bool) -> list[dict]:
+    """d0 … dn-1 of one product, dk superseding dk+1, each copy dk (k ≥ 1) merged into d0 (the shape
+    consolidation writes) or into dk-1."""
+    memories = [_decision(k, product_name="Atlas") for k in range(n)]
+    ids = [_data(memory)["id"] for memory in memories]
+    for k, memory in enumerate(memories):
+        _data(memory)["supersedes"] = ids[k + 1] if k + 1 < n else None
+        _data(memory)["superseded_by"] = ids[k - 1] if k else None
+        _data(memory)["merged_into"] = (ids[0] if into_top else ids[k - 1]) if k else None
+    return memories
+
+
+@pytest.mark.parametrize("into_top", [True, False])
+def test_a_long_chain_of_merged_copies_imports_without_a_slow_statement(user, inproc_for, into_top):
+    """Checking each copy's survivor reads each decision of the chain once: a walk from every copy
+    to the top of the chain took about 50 s in one statement for 1,000 decisions."""
+    memories = _merged_chain(1000, into_top=into_top)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = '5s'")  # the test's transaction
+    body, _ = _import(inproc_for(user), memories)
+    assert (body["decisions_imported"], body["errors"], body["warnings"]) == (1000, [], [])
+    rows = _rows(user)
+    for k, memory in enumerate(memories[1:], start=1):
+        survivor = _data(memories[0 if into_top else k - 1])["id"]
+        assert rows[_data(memory)["id"]].merged_into_id == rows[survivor].id
+
+
+def test_the_copies_of_a_survivor_already_here_are_read_once_not_by_every_chunk(user, inproc_for, monkeypatch):
+    """A file cut after its oldest decision, the survivor, then imported in two parts: every chunk of
+    the second names that survivor, and its copies are checked against it once, when all are written."""
+    monkeypatch.setattr("apps.memory.mif.restore_decisions.CHUNK", 50)
+    memories = _merged_chain(200, into_top=True)
+    client = inproc_for(user)
+    _import(client, memories[:1])
+    with CaptureQueriesContext(connection) as queries:
+        body, _ = _import(client, memories[1:])
+    assert (body["decisions_imported"], body["errors"], body["warnings"]) == (199, [], [])
+    walks = [q["sql"] for q in queries if "RECURSIVE" in q["sql"] and "merged_into_pending" in q["sql"]]
+    assert len(walks) == 1, len(walks)
+    rows = _rows(user)
+    assert {rows[_data(memory)["id"]].merged_into_id for memory in memories[1:]} == {rows[_data(memories[0])["id"]].id}
+
+
 def test_bad_items_among_good_ones_are_reported_one_by_one(user, inproc_for, monkeypatch):
     monkeypatch.setattr("apps.memory.mif.restore_decisions.CHUNK", 8)
     memories = _decisions(30)
