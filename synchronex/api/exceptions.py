@@ -31,6 +31,8 @@ from synchronex.db.deadlocks import is_deadlock
 logger = logging.getLogger("synchronex.api")
 
 WWW_AUTHENTICATE = 'Bearer realm="synchronex"'
+# A body the client broke off (a reset, bad chunked framing): the middleware and the handler say so alike.
+BODY_UNREADABLE = "The request body could not be read."
 
 
 def _field_errors(detail) -> dict:
@@ -114,7 +116,7 @@ def _unreadable_request(exc: Exception) -> errors.ServiceError | None:
     if isinstance(exc, RequestDataTooBig):
         return errors.PayloadTooLarge()
     if isinstance(exc, UnreadablePostError):
-        return errors.ValidationFailed("The request body could not be read.")  # the client reset it
+        return errors.ValidationFailed(BODY_UNREADABLE)  # the client reset it
     if isinstance(exc, MultiPartParserError):
         return errors.ValidationFailed(f"Malformed multipart body: {exc}")
     if isinstance(exc, BadRequest):

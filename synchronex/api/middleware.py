@@ -12,7 +12,7 @@ from django.http import HttpResponse, HttpResponseBadRequest
 from gunicorn.http.errors import ParseException
 
 from synchronex.api import errors
-from synchronex.api.exceptions import internal_error, to_service_error
+from synchronex.api.exceptions import BODY_UNREADABLE, internal_error, to_service_error
 from synchronex.api.request_id import accept_or_generate, set_request_id
 
 logger = logging.getLogger("synchronex.api")
@@ -80,7 +80,23 @@ def _unreadable(request, exc: Exception) -> HttpResponse:
     """A body the client reset, or sent chunked and broken: its mistake, one warning and no traceback
     (anyone may send one), never the unexpected error Django would log and render as HTML."""
     logger.warning("Unreadable request body on %s (%s)", request.path, type(exc).__name__)
-    return early_refusal(request, errors.ValidationFailed("The request body could not be read."))
+    return early_refusal(request, errors.ValidationFailed(BODY_UNREADABLE))
+
+
+def _read_declared(request, length: int, read) -> tuple[bytes, str | None]:
+    """The body ``read()`` gives, or why it is refused (``BODY_UNREADABLE``, ``BODY_CUT_SHORT``: a
+    body shorter than its Content-Length), with one warning: neither gunicorn nor Django checks that a
+    body arrived in full, and one cut short (the client stopped sending: its timeout, a killed
+    process) would run as if complete."""
+    try:
+        body = read()
+    except UNREADABLE as exc:
+        logger.warning("Unreadable request body on %s (%s)", request.path, type(exc).__name__)
+        return b"", BODY_UNREADABLE
+    if len(body) < length:
+        logger.warning("Request body on %s ended at %d of its %d bytes", request.path, len(body), length)
+        return body, BODY_CUT_SHORT
+    return body, None
 
 
 CSRF_FAILED_MESSAGE = "CSRF verification failed: the form is stale or was not sent from this site; reload the page."
@@ -188,17 +204,12 @@ class ApiErrorMiddleware:
                 request, errors.PayloadTooLarge(f"The request body is over the limit of {limit} bytes.")
             )
         if length:
-            # Read whole here, before any view: neither gunicorn nor Django checks that a body arrived
-            # in full, and one cut short (the client stopped sending: its timeout, a killed process)
-            # would run as if complete and claim its Idempotency-Key. Past Django's limit (small, for
-            # forms) too, so request.body (an idempotent import's fingerprint) takes it.
-            try:
-                body = request._stream.read()
-            except UNREADABLE as exc:
-                return _unreadable(request, exc)
-            if len(body) < length:
-                logger.warning("Request body on %s ended at %d of its %d bytes", request.path, len(body), length)
-                return early_refusal(request, errors.ValidationFailed(BODY_CUT_SHORT))
+            # Read whole here, before any view, so that one cut short runs nothing and claims no
+            # Idempotency-Key (``_read_declared``). Past Django's limit (small, for forms) too, so
+            # request.body (an idempotent import's fingerprint) takes it.
+            body, refused = _read_declared(request, length, request._stream.read)
+            if refused:
+                return early_refusal(request, errors.ValidationFailed(refused))
             ApiErrorMiddleware._hold(request, body)
         return None
 
@@ -214,15 +225,9 @@ class ApiErrorMiddleware:
             return None  # Django reads a malformed length as no body
         if length <= 0 or length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             return None
-        try:
-            body = request.body  # kept: the form parser reads it from here
-        except UNREADABLE as exc:
-            logger.warning("Unreadable request body on %s (%s)", request.path, exc.__class__.__name__)
-            return HttpResponseBadRequest("The request body could not be read.", content_type="text/plain")
-        if len(body) < length:
-            logger.warning("Request body on %s ended at %d of its %d bytes", request.path, len(body), length)
-            return HttpResponseBadRequest(BODY_CUT_SHORT, content_type="text/plain")
-        return None
+        # request.body keeps what it read: the form parser reads it from there.
+        _, refused = _read_declared(request, length, lambda: request.body)
+        return HttpResponseBadRequest(refused, content_type="text/plain") if refused else None
 
     @staticmethod
     def _hold(request, body: bytes) -> None:
