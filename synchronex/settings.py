@@ -93,7 +93,7 @@ def url_problem(value: str, schemes: set[str], *, require_host: bool, origin: bo
     accepted = " or ".join(f"{scheme}://" for scheme in sorted(schemes))
     if parts.scheme not in schemes:
         given = f"{parts.scheme}://" if parts.scheme else "a value without a scheme"
-        return f"must be a {accepted} URL, not {given}"
+        return f"must be a URL starting with {accepted}, not {given}"
     bare = f"{parts.scheme}://{parts.netloc}"
     if origin and (not parts.hostname or parts.username is not None or value not in (bare, bare + "/")):
         return f"must be an origin, {parts.scheme}://host[:port], without a path, query, fragment or user"

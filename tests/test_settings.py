@@ -65,6 +65,18 @@ def test_production_refuses_a_public_base_url_that_is_not_an_https_origin(value)
     assert "PUBLIC_BASE_URL" in result.stderr
 
 
+def test_a_url_of_another_kind_is_refused_without_a_guessed_article():
+    from synchronex.settings import url_problem
+
+    # Not "must be a https:// URL".
+    assert url_problem("http://synchronex.ai", {"https"}, require_host=True) == (
+        "must be a URL starting with https://, not http://"
+    )
+    assert url_problem("garbage", {"redis", "rediss"}, require_host=False) == (
+        "must be a URL starting with redis:// or rediss://, not a value without a scheme"
+    )
+
+
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [

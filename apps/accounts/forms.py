@@ -1,4 +1,8 @@
+import secrets
+
 from django import forms
+from django.core import signing
+from django.core.cache import cache
 
 from apps.accounts.models import ApiKey
 from apps.accounts.services import KEY_NAME_CONTROL_CHARACTERS
@@ -13,15 +17,56 @@ def clean_key_name(name: str) -> str:
     return name
 
 
+# The keys page's form carries a one-time token: a refresh of the page that answered it, "Resubmit?"
+# confirmed or a double click sends it again, and a second send must not make a second live key
+# whose value nobody saw. Spent tokens are remembered (an atomic cache ``add``, so two sends at
+# once cannot both pass) for as long as a token is taken at all.
+FORM_TOKEN_MAX_AGE = 24 * 60 * 60
+FORM_SENT_TWICE = (
+    "This form was already sent, so no other key was made. The key it made is listed below; its value "
+    "was shown once, in the answer to the first send. If you did not copy it, revoke it and create another."
+)
+FORM_OUT_OF_DATE = "This form is out of date, so no key was made: send it again."
+_form_tokens = signing.TimestampSigner(salt="apps.accounts.forms.ApiKeyCreateForm")
+
+
+def key_form_token() -> str:
+    """A fresh one-time token for the keys page's form (``ApiKeyCreateForm`` takes it once)."""
+    return _form_tokens.sign(secrets.token_urlsafe(16))
+
+
+def _spend_key_form_token(token: str) -> None:
+    try:
+        nonce = _form_tokens.unsign(token, max_age=FORM_TOKEN_MAX_AGE)
+    except signing.BadSignature:  # also an expired one
+        raise forms.ValidationError(FORM_OUT_OF_DATE) from None
+    if not cache.add(f"accounts:key-form:{nonce}", 1, FORM_TOKEN_MAX_AGE + 60):
+        raise forms.ValidationError(FORM_SENT_TWICE)
+
+
 class ApiKeyCreateForm(forms.Form):
+    """The keys page's form. Valid only once per token (``key_form_token``, posted as ``once``):
+    the token is spent when everything else is valid, so a form sent back with a mistake is sent
+    again with the page's new token."""
+
     name = forms.CharField(max_length=100, strip=True)
     scope = forms.ChoiceField(choices=ApiKey.Scope.choices, initial=ApiKey.Scope.READ)
     expires_in_days = forms.IntegerField(
-        required=False, min_value=1, max_value=3650, help_text="Leave empty for a key that does not expire."
+        label="Expires in (days)",
+        required=False,
+        min_value=1,
+        max_value=3650,
+        help_text="Leave empty for a key that does not expire.",
     )
 
     def clean_name(self) -> str:
         return clean_key_name(self.cleaned_data["name"])
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            _spend_key_form_token(self.data.get("once") or "")
+        return cleaned
 
 
 class ApiKeyAdminForm(forms.ModelForm):

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.accounts.forms import ApiKeyCreateForm
+from apps.accounts.forms import ApiKeyCreateForm, key_form_token
 from apps.accounts.services import api_key_create, api_key_revoke
 from synchronex.api import errors
 from synchronex.api.ratelimit import ip_throttled
@@ -63,7 +63,8 @@ class LogoutView(auth_views.LogoutView):
 @require_http_methods(["GET", "POST"])
 def api_keys(request):
     """List the user's keys a page at a time (``?page=``, newest first); create one (its raw value
-    is shown once, on this response only, with the first page)."""
+    is shown once, on this response only, with the first page). Every page carries a new one-time
+    token for its form: the same form sent again makes no key (``ApiKeyCreateForm``)."""
     created_raw = None
     form = ApiKeyCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -76,7 +77,13 @@ def api_keys(request):
     keys = request.user.api_keys.order_by("-created_at", "-id")
     # get_page: a missing, malformed or too large ?page= is the first or last page, never an error.
     page = Paginator(keys, PAGE_SIZE).get_page(None if created_raw else request.GET.get("page"))
-    context = {"form": form, "keys": page.object_list, "page": page, "created_raw": created_raw}
+    context = {
+        "form": form,
+        "once": key_form_token(),
+        "keys": page.object_list,
+        "page": page,
+        "created_raw": created_raw,
+    }
     response = render(request, "accounts/api_keys.html", context)
     if created_raw:
         response["Cache-Control"] = "no-store"

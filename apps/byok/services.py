@@ -91,7 +91,7 @@ def byok_credential_create(
     # without naming the label) and joins labels it parts ('ſ' and 's').
     if existing.alias(label_key=Lower("label")).filter(service=service, label_key=Lower(Value(label))).exists():
         raise errors.Conflict(
-            f"A {service} credential labelled {label!r} already exists in this scope.", details={"field": "label"}
+            f"A credential for {service} labelled {label!r} already exists in this scope.", details={"field": "label"}
         )
     try:
         with transaction.atomic():

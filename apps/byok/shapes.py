@@ -58,7 +58,7 @@ def key_problem(service: str, key: str) -> str | None:
         return f"A key has at most {KEY_MAX} characters."
     pattern, shape = KEY_SHAPES[service]
     if not pattern.fullmatch(key):
-        return f"This does not look like a {service} key: expected {shape}."
+        return f"This does not look like a key for {service}: expected {shape}."
     return None
 
 

@@ -22,9 +22,12 @@ def space_ensure_personal(*, user) -> Space:
     space = Space.objects.filter(owner=user, kind=Space.Kind.PERSONAL).first()
     if space is not None:
         return space
+    # Named after the account, cut to the column: an address may have 254 characters, a name 200,
+    # and a name too long failed every request of an account made without its space.
+    name = user.email[: Space._meta.get_field("name").max_length]
     try:
         with transaction.atomic():
-            return Space.objects.create(owner=user, kind=Space.Kind.PERSONAL, name=user.email)
+            return Space.objects.create(owner=user, kind=Space.Kind.PERSONAL, name=name)
     except IntegrityError:
         return Space.objects.get(owner=user, kind=Space.Kind.PERSONAL)
 

@@ -167,6 +167,28 @@ def test_command_creates_a_user_with_any_address_the_api_accepts(client_for, mak
     assert added.status_code == 201, added.text
 
 
+def test_an_account_with_a_254_character_address_works_from_the_command_and_from_createsuperuser(api, monkeypatch):
+    # The longest address accounts take (Django's EmailField, the members rule). Its personal space
+    # was named after it in a 200-character column: a traceback from the command, and for an
+    # account made without its space (createsuperuser, the admin) a 500 on every API request.
+    made, lazy = ("a" * 244 + "@x.test.io"), ("b" * 244 + "@x.test.io")
+    assert len(made) == len(lazy) == 254
+    out = StringIO()
+    call_command("create_api_key", "--email", made, "--scope", "write", "--create-user", stdout=out)
+    tokens = [out.getvalue().strip()]
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "correct horse battery staple 42")
+    call_command("createsuperuser", "--noinput", "--email", lazy, stdout=StringIO())
+    assert not Space.objects.filter(owner__email=lazy).exists()
+    out = StringIO()
+    call_command("create_api_key", "--email", lazy, "--scope", "write", stdout=out)
+    tokens.append(out.getvalue().strip())
+    for token in tokens:
+        for path in ("/api/v1/scope", "/api/v1/memory/identity"):
+            response = api.get(path, token=token)
+            assert response.status_code == 200, (path, response.text)
+    assert Space.objects.filter(owner__email__in=[made, lazy], kind="personal").count() == 2
+
+
 @pytest.mark.django_db
 def test_command_finds_an_account_by_its_email_in_nfd(make_user):
     user = make_user(email="jürgen@ex.com")
@@ -206,13 +228,21 @@ def test_settings_page_requires_login(client):
     assert response["Location"].startswith("/accounts/login/")
 
 
+def form_token(browser) -> str:
+    """The one-time token of the keys page's form, as a browser reads it from the page."""
+    return re.search(r'name="once" value="([^"]+)"', browser.get("/settings/keys").content.decode()).group(1)
+
+
 def test_settings_page_creates_shows_once_lists_and_revokes(api, make_user):
     from django.test import Client
 
     user = make_user()
     browser = Client()
     browser.force_login(user)
-    created = browser.post("/settings/keys", {"name": "Claude Desktop", "scope": "write", "expires_in_days": ""})
+    created = browser.post(
+        "/settings/keys",
+        {"name": "Claude Desktop", "scope": "write", "expires_in_days": "", "once": form_token(browser)},
+    )
     assert created.status_code == 200
     raw = re.search(r'id="new-key-value">(sx_live_[^<]+)<', created.content.decode()).group(1)
     assert created["Cache-Control"] == "no-store"
@@ -247,6 +277,42 @@ def test_settings_page_rejects_bad_input(client, make_user):
     assert response.status_code == 200
     assert not ApiKey.objects.exists()
     assert "sx_live_" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_key_forms_errors_name_the_fields_as_the_page_labels_them(client, make_user):
+    client.force_login(make_user())
+    response = client.post("/settings/keys", {"name": "", "scope": "read", "expires_in_days": "4000"})
+    error = re.search(r'<p class="error">(.*?)</p>', response.content.decode(), re.S).group(1)
+    assert "Name: This field is required." in error
+    assert "Expires in (days): Ensure this value is less than or equal to 3650." in error
+    assert "name:" not in error and "expires_in_days" not in error
+
+
+@pytest.mark.django_db
+def test_the_same_key_form_sent_again_makes_no_other_key(client, make_user, monkeypatch):
+    from apps.accounts import forms
+
+    user = make_user()
+    client.force_login(user)
+    form = {"name": "laptop", "scope": "write", "once": form_token(client)}
+    first = client.post("/settings/keys", form).content.decode()
+    assert 'id="new-key-value"' in first and forms.FORM_SENT_TWICE not in first
+    again = client.post("/settings/keys", form).content.decode()  # a refresh, "Resubmit?" confirmed
+    assert forms.FORM_SENT_TWICE in again and 'id="new-key-value"' not in again
+    assert ApiKey.objects.filter(user=user).count() == 1
+    # The answer's own form has a new token, which makes a key.
+    fresh = re.search(r'name="once" value="([^"]+)"', again).group(1)
+    assert fresh != form["once"]
+    assert 'id="new-key-value"' in client.post("/settings/keys", {**form, "once": fresh}).content.decode()
+    assert ApiKey.objects.filter(user=user).count() == 2
+
+    # A form without its token, or with one altered or older than a day, makes nothing either.
+    monkeypatch.setattr(forms, "FORM_TOKEN_MAX_AGE", -1)
+    for once in (None, fresh + "x", form_token(client)):
+        answer = client.post("/settings/keys", {**form, "once": once} if once else {**form, "once": ""})
+        assert forms.FORM_OUT_OF_DATE in answer.content.decode()
+    assert ApiKey.objects.filter(user=user).count() == 2
 
 
 @pytest.mark.django_db

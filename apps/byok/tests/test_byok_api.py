@@ -98,6 +98,8 @@ def test_a_label_is_unique_per_service_case_insensitively(write_api):
     assert create(write_api, "openai", "Main").status_code == 201
     body = error(create(write_api, "openai", " main "), 409, "CONFLICT")
     assert body["details"] == {"field": "label"}
+    # Not "A openai credential": no article is guessed for a service's name.
+    assert body["message"] == "A credential for openai labelled 'main' already exists in this scope."
     assert create(write_api, "anthropic", "Main").status_code == 201
 
 
@@ -164,7 +166,7 @@ def test_key_shapes_are_checked_per_service(write_api, service):
         response = create(write_api, service, f"bad {n}", key)
         fields = field_errors(response)
         assert list(fields) == ["key"], fields
-        assert f"does not look like a {service} key" in fields["key"][0]
+        assert f"does not look like a key for {service}:" in fields["key"][0]
         assert key not in response.text
 
 

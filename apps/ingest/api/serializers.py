@@ -212,9 +212,9 @@ class SignalSerializer(StrictSerializer):
             problems["title"] = [f"Ensure this field has no more than {ITEM_TITLE_MAX} characters."]
         if kind in ITEM_TYPES or kind == "decision":
             if not title:
-                problems["title"] = [f"A {kind} signal needs a title."]
+                problems["title"] = [f"A signal of type {kind} needs a title."]
         elif kind in ("commit", "issue", "note") and not (title or body):
-            problems["title"] = [f"A {kind} signal needs a title or a body."]
+            problems["title"] = [f"A signal of type {kind} needs a title or a body."]
 
         if kind == "ci" and data.get("outcome") is None:
             data_problems["outcome"] = [f"A ci signal needs data.outcome: {' | '.join(OUTCOMES)}."]

@@ -113,6 +113,14 @@ def test_each_bad_signal_is_named_alone_and_by_its_index_in_a_batch(write_api):
     nothing_stored()
 
 
+def test_a_signal_without_a_title_is_named_by_its_type_without_a_guessed_article(write_api):
+    # Not "A error signal" or "A unblocked signal".
+    fields = fields_of(write_api.post(URL, json={"signals": [{"type": "error"}, {"type": "issue"}]}))
+    assert fields["signals[0].title"] == ["A signal of type error needs a title."]
+    assert fields["signals[1].title"] == ["A signal of type issue needs a title or a body."]
+    nothing_stored()
+
+
 @pytest.mark.parametrize("provider", ["open\x07ai", "open\x9bai"])
 def test_a_provider_with_a_control_character_is_refused(write_api, provider):
     # C0, DEL and C1 (Unicode's Cc), as product, workspace and key names; checked where the cost is recorded.
