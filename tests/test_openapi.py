@@ -5,9 +5,15 @@ import uuid
 
 import pytest
 import yaml
+from django.urls import resolve
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation import OpenAPIV31SpecValidator
+
+from apps.accounts.models import User
+from apps.scopes.models import Membership
+from apps.scopes.services import workspace_create
+from synchronex.api.permissions import required_tier_for
 
 
 def test_json_document_is_valid_openapi_3_1(api):
@@ -225,6 +231,73 @@ def test_every_operation_lists_the_oauth_scopes_the_server_enforces(api, oauth_f
             response = lacking.request(method.upper(), _fill(path))
             assert response.status_code == 403, (path, method, response.text)
             assert sorted(response.json()["error"]["details"]["required_scopes"]) == list(scopes), (path, method)
+
+
+def _refusal(response) -> tuple[str | None, dict]:
+    """A 403's error code and details (None for any other answer)."""
+    if response.status_code != 403:
+        return None, {}
+    error = response.json()["error"]
+    return error["code"], error.get("details", {})
+
+
+def test_every_operation_names_the_plan_the_server_asks_for(make_user, client_for):
+    """Asked of the server, as a free account (owning a workspace made while it was on the team
+    plan): exactly the operations whose document names a plan (``x-required-tier``, and
+    TIER_REQUIRED in their 403) refuse it TIER_REQUIRED, naming that plan; where the permission
+    layer gates the operation, that plan is also the view's ``required_tier_for``."""
+    owner, other = make_user(tier="team"), make_user()
+    workspace = workspace_create(owner=owner, name="Crew", kind="team")
+    User.objects.filter(pk=owner.pk).update(tier="free")
+    client = client_for(owner)
+    document = client.get("/api/v1/openapi.json").json()
+    # The two whose service checks the plan after reading the body get one it takes.
+    bodies = {
+        ("/api/v1/workspaces", "post"): {"name": "Crew", "kind": "team"},
+        ("/api/v1/workspaces/{workspace_id}/members", "post"): {"email": other.email, "role": "member"},
+    }
+    gated = set()
+    for path, method, op in _operations(document):
+        if not path.startswith("/api/v1/"):
+            continue
+        filled = _fill(path.replace("{workspace_id}", str(workspace.id)))
+        body = bodies.get((path, method), {} if method in {"post", "put", "patch"} else None)
+        code, details = _refusal(client.request(method.upper(), filled, json=body))
+        asked = details["required_tier"] if code == "TIER_REQUIRED" else None
+        declared = op.get("x-required-tier")
+        assert asked == declared, (path, method, asked, declared)
+        assert ("TIER_REQUIRED" in op["responses"]["403"]["description"]) == (declared is not None), (path, method)
+        enforced = required_tier_for(resolve(filled).func.cls, method.upper())
+        assert enforced in (None, declared), (path, method)
+        if declared:
+            assert f"the {declared} plan" in op["responses"]["403"]["description"], (path, method)
+            gated.add((path, method))
+    assert {("/api/v1/ai/costs", "get"), ("/api/v1/byok", "post"), ("/api/v1/workspaces", "post")} <= gated
+    assert ("/api/v1/byok", "get") not in gated
+
+
+def test_every_operation_writing_into_the_active_scope_declares_the_viewers_refusal(make_user, client_for):
+    """Asked of the server: the operations that refuse a workspace's viewer (with a write key)
+    FORBIDDEN are exactly those whose 403 names that refusal."""
+    owner, viewer = make_user(tier="team"), make_user()
+    workspace = workspace_create(owner=owner, name="Crew", kind="team")
+    Membership.objects.create(space=workspace, user=viewer, role="viewer")
+    client = client_for(viewer)
+    document = client.get("/api/v1/openapi.json").json()
+    refusing, declaring = set(), set()
+    for path, method, op in _operations(document):
+        if not path.startswith("/api/v1/"):
+            continue
+        body = {} if method in {"post", "put", "patch"} else None
+        response = client.request(
+            method.upper(), _fill(path), json=body, headers={"X-Synchronex-Scope": str(workspace.id)}
+        )
+        if _refusal(response)[0] == "FORBIDDEN":
+            refusing.add((path, method))
+        if "viewer" in op["responses"]["403"]["description"]:
+            declaring.add((path, method))
+    assert refusing == declaring
+    assert ("/api/v1/memory/identity", "put") in refusing and ("/api/v1/kernel/export", "post") not in refusing
 
 
 def _query_schema(document, path: str, method: str, name: str) -> dict:

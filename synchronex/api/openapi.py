@@ -10,9 +10,9 @@ from apps.oauth.resources import public_base_url
 from apps.scopes.selectors import NOTICE_HEADER, SCOPE_HEADER
 from synchronex.api.idempotency import KEY as IDEMPOTENCY_KEY
 from synchronex.api.idempotency import KEY_MAX
-from synchronex.api.permissions import required_scope_for
+from synchronex.api.permissions import required_scope_for, required_tier_for
 from synchronex.api.request_id import SANE as SANE_REQUEST_ID
-from synchronex.api.scopes import SCOPES
+from synchronex.api.scopes import SCOPES, is_read_scope
 
 # A string the server trims and then refuses when blank: it must hold a non-space character.
 NOT_BLANK = r"\S"
@@ -70,7 +70,6 @@ RATE_HEADERS = {
 COMMON = {
     "400": "Invalid body or query, or a query parameter this operation does not list (VALIDATION_ERROR)",
     "401": "Missing, malformed, unknown, revoked (UNAUTHORIZED) or expired (TOKEN_EXPIRED) token",
-    "403": "Token lacks a scope (FORBIDDEN) or plan too low (TIER_REQUIRED)",
     "404": "Unknown resource, or one of another user or workspace (NOT_FOUND)",
     "500": "Unexpected error; the message carries the request id (INTERNAL_ERROR)",
     "503": "Database or broker unavailable (SERVICE_UNAVAILABLE)",
@@ -182,6 +181,47 @@ def scoped_operations(generator) -> set[tuple[str, str]]:
     return scoped
 
 
+def space_writing_operations(scoped: set, scopes_of: dict) -> set[tuple[str, str]]:
+    """Of the operations acting on the active scope (``scoped_operations``), those that write into it,
+    which a workspace's viewer is refused (FORBIDDEN, ``ApiView.writable_space``): those whose scopes
+    (``operation_scopes``) are not read scopes, as SPEC §2 reads "viewer: read only", so exporting by
+    POST is not one. tests/test_openapi.py holds this to what the server does."""
+    return {key for key in scoped if not all(is_read_scope(scope) for scope in scopes_of.get(key, ()))}
+
+
+def operation_tiers(generator) -> dict[tuple[str, str], str]:
+    """The (path, method) of each plan-gated operation → the plan it needs, read as the permission
+    layer reads it (``required_tier_for``), as the scopes are. An operation whose service checks a
+    plan itself (creating a workspace, adding a member) declares it as ``x-required-tier`` in its
+    ``extend_schema(extensions=…)``."""
+    found = {}
+    for path, _, method, callback in generator.endpoints or ():
+        view = getattr(callback, "cls", None)
+        tier = required_tier_for(view, method.upper()) if view is not None else None
+        if tier:
+            found[(path, method.lower())] = tier
+    return found
+
+
+def forbidden_description(*, writes: bool, tier: str | None, scoped: bool) -> str:
+    """An operation's 403: only the refusals that operation can give."""
+    reasons = ["The token lacks a scope the operation needs (FORBIDDEN with `details.required_scopes`)"]
+    if writes:
+        reasons.append("you are a viewer of the active workspace, who may read it but not write (FORBIDDEN)")
+    if tier:
+        # A scoped operation uses the active space's owner's plan (SPEC §2); workspace management
+        # the caller's, or that of the owner of the workspace it names.
+        if scoped:
+            plan = "the active space's owner's plan (yours, in the personal scope)"
+        else:
+            plan = "your plan (for a workspace in the path, its owner's)"
+        reasons.append(
+            f"{plan} is not the {tier} plan or above (TIER_REQUIRED with `details.required_tier` and "
+            "`details.current_tier`)"
+        )
+    return "; or ".join(reasons)
+
+
 def oauth2_scheme() -> dict:
     """The OAuth 2.1 code flow (SPEC §10) at the URLs the RFC 8414 metadata names (the issuer's
     origin and the same routes), with the scope catalogue."""
@@ -263,6 +303,8 @@ def add_common_responses(result, generator, request, public):
     _require_bodies(result)
     scoped_ones = scoped_operations(generator)
     scopes_of = operation_scopes(generator)
+    writing = space_writing_operations(scoped_ones, scopes_of)
+    tiers = operation_tiers(generator)
     for path, operations in result.get("paths", {}).items():
         if not path.startswith("/api/v1/") or path.startswith("/api/v1/openapi") or path == "/api/v1/docs":
             for operation in operations.values():
@@ -273,7 +315,12 @@ def add_common_responses(result, generator, request, public):
             scopes = scopes_of.get((path, method), ())
             operation["security"] = [{"bearer": []}, *({"oauth2": [scope]} for scope in scopes)]
             responses = operation.setdefault("responses", {})
-            extra = dict(COMMON)
+            scoped = (path, method) in scoped_ones
+            tier = tiers.get((path, method)) or operation.get("x-required-tier")
+            if tier:
+                operation["x-required-tier"] = tier
+            forbidden = forbidden_description(writes=(path, method) in writing, tier=tier, scoped=scoped)
+            extra = {**COMMON, "403": forbidden}
             if method in ("post", "put", "patch"):
                 extra.update(WRITE_ONLY)
             for status, description in extra.items():
@@ -295,7 +342,6 @@ def add_common_responses(result, generator, request, public):
                     },
                 },
             )
-            scoped = (path, method) in scoped_ones
             for status, response in responses.items():
                 after_quota = status.startswith("2") or status in AFTER_QUOTA
                 if after_quota or status in COUNTED_BEFORE_SCOPE:

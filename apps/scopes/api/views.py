@@ -145,6 +145,7 @@ class WorkspaceListView(ApiView):
     @extend_schema(
         tags=["workspaces"],
         summary="Create a workspace (team plan or above)",
+        extensions={"x-required-tier": "team"},  # workspace_create checks the caller's plan
         request=s.WorkspaceCreateSerializer,
         parameters=[location_header("The workspace's URL: `/api/v1/workspaces/{id}`.")],
         responses={201: s.WorkspaceSerializer},
@@ -204,6 +205,7 @@ class MemberListView(ApiView):
     @extend_schema(
         tags=["workspaces"],
         summary="Add a member, or change a member's role (owner/admin)",
+        extensions={"x-required-tier": "team"},  # the owner's plan, checked by member management
         description=(
             "The user must already have an account (else NOT_FOUND; checked only after the caller's right to "
             "manage members, so others get FORBIDDEN either way). Only the owner makes admins or changes an "
