@@ -76,6 +76,7 @@ NOT_IN_ADMIN = {
     "decisions.DecisionWord": "the words of a space's decisions, derived by triggers for typo correction",
     "memory.ProductSearch": "a product state's search document, derived by triggers for memory search",
     "memory.KernelSearch": "a kernel layer's search document, derived by triggers for memory search",
+    "ingest.DeletedSignal": "a deleted signal's external id, kept taken so that a resend is a duplicate",
 }
 
 # Queries of a changelist and of a change page, after one warm-up load (framework caches such

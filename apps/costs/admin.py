@@ -5,12 +5,33 @@ from decimal import Decimal
 from django.contrib import admin
 from django.db.models import Count, DecimalField, Q, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from synchronex.admin_bounds import BoundedAdmin
 from synchronex.admin_filters import top_values_filter
 from synchronex.admin_rules import DeletedOnlyWithOwnerMixin
 
 from .models import CostEvent
+from .selectors import DAYS_DEFAULT, period_bounds
+
+
+class CostPeriodFilter(admin.DateFieldListFilter):
+    """Django's date filter with the API's periods: "Past N days" is what ``GET /ai/costs?days=N``
+    totals (``period_bounds``: today and the N - 1 UTC days before it). Django's own "Past 7 days"
+    starts 7 days before today, 8 days in all, so its total was not the API's. Today, this month
+    and this year are Django's, already the API's UTC days (``TIME_ZONE`` is UTC)."""
+
+    past_days = (7, DAYS_DEFAULT)
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        now = timezone.now()
+        past = []
+        for days in self.past_days:
+            start, end = period_bounds(days=days, now=now)
+            past.append((f"Past {days} days", {self.lookup_kwarg_since: start, self.lookup_kwarg_until: end}))
+        any_date, today, _past_8_days, *calendar = self.links  # Django's order; "Past 7 days" third
+        self.links = (any_date, today, *past, *calendar)
 
 
 @admin.register(CostEvent)
@@ -29,7 +50,7 @@ class CostEventAdmin(BoundedAdmin, DeletedOnlyWithOwnerMixin, admin.ModelAdmin):
         "unpriced",
         "source",
     )
-    list_filter = ("occurred_at", "source", "unpriced", top_values_filter("provider"))
+    list_filter = (("occurred_at", CostPeriodFilter), "source", "unpriced", top_values_filter("provider"))
     search_fields = ("provider", "model", "operation", "space__name", "product__name", "signal_id")
     list_select_related = ("space", "product")
     date_hierarchy = "occurred_at"

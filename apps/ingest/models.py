@@ -118,3 +118,27 @@ class Signal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type}: {self.title[:60] or self.id}"
+
+
+class DeletedSignal(models.Model):
+    """A deleted signal's ``external_id``, still taken: a resend is a duplicate, not new (SPEC §9).
+
+    What a signal did outlives it (an ``ai_usage`` signal's cost event, a ``decision`` signal's
+    decision), so a tool that sends the same event again after the signal was deleted (to remove a
+    pasted secret, say) must not charge or decide it a second time. Nothing else of the signal is
+    kept. The row keeps the signal's id and type: a duplicate's entry names the signal stored first.
+    """
+
+    id = models.UUIDField(primary_key=True, editable=False)  # the deleted signal's
+    product = models.ForeignKey(ProductState, on_delete=models.CASCADE, related_name="deleted_signals")
+    type = models.CharField(max_length=32, choices=[(t, t) for t in SIGNAL_TYPES])
+    external_id = models.CharField(max_length=EXTERNAL_ID_MAX)
+    deleted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["product", "external_id"], name="deleted_signal_external_id_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.external_id} (deleted)"

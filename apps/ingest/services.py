@@ -7,7 +7,8 @@ A request's signals are stored in one transaction: if any of them cannot be stor
 
 ``external_id`` is unique per product in the database: the insert skips a repeat
 (``ON CONFLICT DO NOTHING``), so two concurrent requests carrying the same id store it once —
-the second waits for the first to commit and then counts it as a duplicate.
+the second waits for the first to commit and then counts it as a duplicate. A deleted signal's
+id stays taken (``DeletedSignal``): what the signal did (a cost, a decision) outlives it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.db.deadlocks import retry_deadlocks
 
-from .models import Signal
+from .models import DeletedSignal, Signal
 
 # Applied as soon as they arrive; the other types wait for consolidation.
 IMMEDIATE_TYPES = ("decision", "ai_usage")
@@ -156,23 +157,35 @@ def signals_ingest(*, space: Space, project_id: str, signals: list[dict], batch:
         )
         for position, signal in enumerate(signals)
     ]
-    if any(row.external_id is not None for row in rows):
+    external_ids = {row.external_id for row in rows if row.external_id is not None}
+    if external_ids:
+        # Ids of signals deleted in the admin: read under the product's lock (``product_touch``), which
+        # ``signals_delete`` takes too, so a delete committed before this batch is seen.
+        deleted = {
+            d.external_id: d for d in DeletedSignal.objects.filter(product=product, external_id__in=external_ids)
+        }
         # Inserted in external-id order: concurrent batches sharing ids then wait for each
         # other's keys in one order and cannot deadlock. ``position`` keeps the order they were
         # sent in. A repeated id is skipped, so which rows were stored is read back.
         Signal.objects.bulk_create(
-            sorted(rows, key=lambda row: (row.external_id is None, row.external_id or "")), ignore_conflicts=True
+            sorted(
+                (row for row in rows if row.external_id not in deleted),
+                key=lambda row: (row.external_id is None, row.external_id or ""),
+            ),
+            ignore_conflicts=True,
         )
         stored = set(Signal.objects.filter(pk__in=[row.pk for row in rows]).values_list("pk", flat=True))
     else:  # nothing can repeat (new primary keys, no external id): every row is stored
+        deleted = {}
         Signal.objects.bulk_create(rows)
         stored = {row.pk for row in rows}
-    repeated = [row.external_id for row in rows if row.pk not in stored]
+    repeated = [row.external_id for row in rows if row.pk not in stored and row.external_id not in deleted]
     earlier = (
         {s.external_id: s for s in Signal.objects.filter(product=product, external_id__in=repeated).only("id", "type")}
         if repeated
         else {}
     )
+    earlier.update(deleted)  # a deleted signal is still the one stored first
 
     affects = _affects_one_per_key(signals)
     entries = []
@@ -213,10 +226,19 @@ def signals_delete(*, signals) -> None:
     (``products_lock``): the lock ingest takes before it writes signals, and consolidation before
     it locks the pending ones it applies. Without it a delete of several pending signals locked
     them in an order of its own against a running consolidation's. A decision a signal created
-    stays. Only signals of the locked products go (one recorded since, matching the selection's
-    filter, is left alone). Run again when still a deadlock's victim; inside a caller's
-    transaction (the admin's page) the caller's own retry reruns the whole of it.
+    stays, and so does a cost event: each signal's ``external_id`` stays taken (``DeletedSignal``),
+    so a resend is counted as a duplicate rather than charged or decided again. Only signals of
+    the locked products go (one recorded since, matching the selection's filter, is left alone).
+    Run again when still a deadlock's victim; inside a caller's transaction (the admin's page) the
+    caller's own retry reruns the whole of it.
     """
     ids = signals.values("pk")
     products = products_lock(product_ids=Signal.objects.filter(pk__in=ids).values("product_id"))
-    Signal.objects.filter(pk__in=ids, product_id__in=products).delete()
+    doomed = Signal.objects.filter(pk__in=ids, product_id__in=products)
+    kept = doomed.filter(external_id__isnull=False).values_list("pk", "product_id", "type", "external_id")
+    DeletedSignal.objects.bulk_create(
+        [DeletedSignal(id=pk, product_id=product, type=kind, external_id=key) for pk, product, kind, key in kept],
+        batch_size=1000,
+        ignore_conflicts=True,  # the id is taken either way
+    )
+    doomed.delete()
