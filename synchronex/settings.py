@@ -393,6 +393,8 @@ CELERY_BEAT_SCHEDULE = {
     "idempotency-prune": {"task": "synchronex.api.tasks.idempotency_prune", "schedule": 3600},
     "embeddings-sweep": {"task": "apps.memory.tasks.embeddings_sweep", "schedule": EMBEDDINGS_SWEEP_SECONDS},
     "oauth-tokens-prune": {"task": "apps.oauth.tasks.oauth_tokens_prune", "schedule": 3600},
+    "oauth-registrations-prune": {"task": "apps.oauth.tasks.oauth_registrations_prune", "schedule": 3600},
+    "sessions-prune": {"task": "apps.accounts.tasks.sessions_prune", "schedule": 3600},
 }
 # celery's file-backed scheduler, reconnecting after a broker outage and replacing a damaged file.
 CELERY_BEAT_SCHEDULER = "synchronex.beat:Scheduler"
@@ -554,6 +556,9 @@ from synchronex.api.scopes import SCOPES as _OAUTH_SCOPES  # noqa: E402
 # DOT's default model, named so migrations of models with a foreign key to it can resolve the
 # swappable dependency (django-oauth-toolkit issue #240).
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+# Registration is open, so beat deletes clients registered this long ago that nobody authorized
+# (apps.oauth.tasks.oauth_registrations_prune); at least a day, to leave time to authorize one.
+OAUTH_UNUSED_CLIENT_DAYS = env_int("OAUTH_UNUSED_CLIENT_DAYS", 30, minimum=1)
 OAUTH2_PROVIDER = {
     "SCOPES": dict(_OAUTH_SCOPES),
     # A client that asks for no scope gets the least useful one, never everything.
@@ -573,6 +578,8 @@ OAUTH2_PROVIDER = {
     # RFC 7591 open registration of public clients (apps.oauth validates the metadata first).
     "DCR_ENABLED": True,
     "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    # RFC 7592 registration access tokens; an update (PUT) issues a new one. DOT's default never expires.
+    "DCR_REGISTRATION_TOKEN_EXPIRE_SECONDS": env_int("OAUTH_REGISTRATION_TOKEN_SECONDS", 30 * 86400, minimum=1),
     # RFC 8414 / RFC 9728 metadata: the issuer is the public origin, not whatever Host was sent.
     "OIDC_ISS_ENDPOINT": PUBLIC_BASE_URL.rstrip("/"),
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],

@@ -391,6 +391,8 @@ def test_csrf_trusted_origins_must_each_be_a_scheme_and_a_host(value):
         ("OAUTH_CODE_SECONDS", {}),  # every code, token or refresh token born expired
         ("OAUTH_ACCESS_TOKEN_SECONDS", {}),
         ("OAUTH_REFRESH_TOKEN_SECONDS", {}),
+        ("OAUTH_REGISTRATION_TOKEN_SECONDS", {}),
+        ("OAUTH_UNUSED_CLIENT_DAYS", {}),  # a client would go before anyone could authorize it
     ],
 )
 def test_a_timeout_or_lifetime_of_zero_refuses_to_start(name, extra):

@@ -66,7 +66,11 @@ CLIENT = {
         "redirect_uris": {"type": "array", "items": {"type": "string"}},
         "grant_types": {"type": "array", "items": {"type": "string", "enum": sorted(SUPPORTED_GRANT_TYPES)}},
         "token_endpoint_auth_method": {"type": "string", "enum": ["none"]},
-        "registration_access_token": {"type": "string", "description": "For RFC 7592 client management."},
+        "registration_access_token": {
+            "type": "string",
+            "description": "For RFC 7592 client management; expires after OAUTH_REGISTRATION_TOKEN_SECONDS "
+            "(30 days by default), and an update (PUT) answers a new one.",
+        },
         "registration_client_uri": {"type": "string", "format": "uri"},
     },
 }
@@ -157,7 +161,8 @@ def oauth_paths() -> dict:
     register = _operation(
         "Register",
         "RFC 7591 dynamic registration of a public client (authorization code with PKCE, refresh tokens). "
-        "Metadata this server does not use (logo_uri, contacts, scope, …) is ignored.",
+        "Metadata this server does not use (logo_uri, contacts, scope, …) is ignored. A client that no account "
+        "authorizes or uses is deleted OAUTH_UNUSED_CLIENT_DAYS (30 by default) after registering.",
         (
             "application/json",
             {

@@ -129,6 +129,22 @@ def _check_string_list(data: dict, field: str) -> list[str] | None:
     return value
 
 
+def no_secret_for_public_clients(sender, instance, **kwargs) -> None:
+    """``pre_save`` of DOT's Application (connected in ``OAuthConfig.ready``): a public client
+    registered here is stored without a secret. DOT gives every new application a random one and
+    hashes it (PBKDF2, a million iterations: 0.3-0.75 s of CPU) in ``save()``, which its
+    registration view calls with no hook in between; a public client authenticates with its
+    client_id alone and is never shown that secret, so each unauthenticated registration paid for
+    nothing. Applications made in the admin (confidential ones too) keep DOT's behaviour."""
+    if (
+        instance._state.adding
+        and instance.registration_source == instance.RegistrationSource.DCR
+        and instance.client_type == instance.CLIENT_PUBLIC
+    ):
+        instance.client_secret = ""
+        instance.hash_client_secret = False
+
+
 def client_metadata_normalise(data) -> dict:
     """Check registration metadata; return the subset, with defaults, that DOT should see."""
     if not isinstance(data, dict):

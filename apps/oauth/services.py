@@ -2,17 +2,18 @@
 
 ``oauth_token_authenticate`` is the API's resolver for ``sxo_`` tokens (registered in
 ``synchronex.api.authentication.TOKEN_RESOLVERS``). Everything about issuing tokens is
-django-oauth-toolkit's; this module only reads its rows, and revokes them for a user.
+django-oauth-toolkit's; this module only reads its rows, revokes them for a user, and deletes
+the registered clients nobody uses.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from oauth2_provider.models import (
@@ -21,6 +22,7 @@ from oauth2_provider.models import (
     get_grant_model,
     get_refresh_token_model,
 )
+from oauth2_provider.settings import oauth2_settings
 
 from apps.oauth.generators import ACCESS_TOKEN_PATTERN
 from apps.oauth.models import AppUsage
@@ -147,6 +149,38 @@ def connected_app_revoke(*, user, application_id: int):
     get_grant_model().objects.filter(user=user, application=application).delete()
     AppUsage.objects.filter(user=user, application=application).delete()
     return application
+
+
+# Unused clients are deleted a chunk at a time: each is a row of up to ~20 KB that the deletion
+# collector loads, and open registration can leave very many.
+PRUNE_CHUNK = 1000
+
+
+def unused_registrations_delete(*, registered_before: datetime) -> int:
+    """Delete the clients registered over RFC 7591 (DCR) before ``registered_before`` that no
+    account holds a code, token or refresh token for, and none has used (``AppUsage``, kept until
+    the account disconnects the app); their RFC 7592 registration access token goes with them.
+    Returns how many were deleted. Clients made in the admin are never touched."""
+    Application = get_application_model()
+    app = OuterRef("pk")
+    unused = Application.objects.filter(
+        ~Exists(get_grant_model().objects.filter(application=app)),
+        ~Exists(get_refresh_token_model().objects.filter(application=app)),
+        ~Exists(
+            get_access_token_model()
+            .objects.filter(application=app)
+            .exclude(scope=oauth2_settings.DCR_REGISTRATION_SCOPE)
+        ),
+        ~Exists(AppUsage.objects.filter(application=app)),
+        registration_source=Application.RegistrationSource.DCR,
+        created__lt=registered_before,
+    )
+    deleted = 0
+    while ids := list(unused.values_list("pk", flat=True)[:PRUNE_CHUNK]):
+        # Checked again in the delete: a client authorized since the ids were read stays.
+        _, per_model = unused.filter(pk__in=ids).delete()
+        deleted += per_model.get(Application._meta.label, 0)
+    return deleted
 
 
 @dataclass(frozen=True)
