@@ -4,8 +4,13 @@ process; and the key lookup that carries the stamp counts each request exactly o
 
 from __future__ import annotations
 
+import threading
+import time
+from contextlib import ExitStack
+from types import SimpleNamespace
+
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -14,12 +19,14 @@ from apps.byok.models import ByokCredential
 from apps.byok.services import byok_credential_create, byok_credential_delete
 from apps.byok.tests.helpers import fresh_key
 from apps.decisions.models import Decision
+from apps.identity.services import kernel_update
 from apps.memory.models import EmbeddingSettings
 from apps.memory.tests.fake_openai import FakeEmbeddingServer, bag_of_words_vector
-from apps.scopes.models import ActiveScope, Membership, Role
+from apps.scopes.models import ActiveScope, Membership, Role, Space
 from apps.scopes.services import member_put, space_ensure_personal, workspace_create
 from synchronex.api.models import ContextStamp
 from tests.support import servers
+from tests.support.concurrency import on_thread
 from tests.support.quota import wait_for_fresh_minute_margin
 
 pytestmark = pytest.mark.django_db
@@ -362,3 +369,229 @@ def test_the_schema_with_a_key_counts_no_request(user, inproc_for):
     for path in ("/api/v1/openapi.json", "/openapi.yaml", "/api/v1/docs"):
         assert client.get(path).status_code == 200
     assert int(client.get("/api/v1/scope")["X-RateLimit-Remaining"]) == before - 1
+
+
+# --- a change in flight while someone joins the space ------------------------------------------
+# A trigger stamps the people it sees. A member whose join commits between a change's trigger and
+# its commit was not seen: reading in that window, they remembered the old value under their own
+# stamp, and nothing renewed it. Joins and those changes now take turns (migration api.0006).
+def _kernel_change(ctx):
+    assert ctx.owner.put(IDENTITY, {"identity": {"company": "Oldco"}}, format="json", **ctx.header).status_code == 200
+
+    def write():
+        kernel_update(space=ctx.space, changes={"identity": {"company": "Newco"}}, actor="test")
+
+    def read(client):
+        identity = client.get(IDENTITY, **ctx.header)
+        export = client.get("/api/v1/kernel/export", {"format": "json"}, **ctx.header)
+        if identity.status_code != 200:
+            return None
+        return identity.json()["identity"]["company"], identity["ETag"], "Newco" in export.content.decode()
+
+    return write, read, ("Newco", '"2"', True)
+
+
+def _space_rename(ctx):
+    def write():
+        Space.objects.filter(pk=ctx.space.pk).update(name="Studio 2")
+
+    def read(client):
+        scope = client.get("/api/v1/scope", **ctx.header)
+        return scope.json()["workspace"]["name"] if scope.status_code == 200 else None
+
+    return write, read, "Studio 2"
+
+
+def _owner_plan_change(ctx):
+    def write():
+        ctx.space.owner.tier = "free"
+        ctx.space.owner.save(update_fields=["tier"])
+
+    def read(client):
+        return client.get("/api/v1/ai/costs", **ctx.header).status_code
+
+    return write, read, 403
+
+
+def _embedding_settings_change(ctx):
+    ctx.settings.EMBEDDINGS_PROVIDER = "none"
+    server = ctx.stack.enter_context(FakeEmbeddingServer(api_key=None))
+    body = {"decision": "Use Kafka for events", "product_name": "Atlas"}
+    created = ctx.owner.post("/api/v1/memory/decisions", body, format="json", **ctx.header)
+    vector = bag_of_words_vector(body["decision"], server.dimensions)
+    Decision.objects.filter(pk=created.json()["id"]).update(
+        embedding=vector, embedding_model="own-model", embedding_dimensions=len(vector)
+    )
+
+    def write():
+        EmbeddingSettings.objects.create(
+            space=ctx.space, provider="openai", base_url=server.base_url, model="own-model"
+        )
+
+    def read(client):
+        search = client.get(SEARCH, {"q": "events"}, **ctx.header)
+        return search.json()["semantic"] if search.status_code == 200 else None
+
+    return write, read, True
+
+
+def _byok_key_removal(ctx):
+    secret = fresh_key()
+    rule = {"constraints": {"always": [f"Bill {secret}"]}}
+    assert ctx.owner.put(IDENTITY, rule, format="json", **ctx.header).status_code == 200
+    credential = byok_credential_create(space=ctx.space, service="openai", label="main", key=secret)
+
+    def write():
+        byok_credential_delete(space=ctx.space, credential_id=credential.pk)
+
+    def read(client):
+        identity = client.get(IDENTITY, **ctx.header)
+        return secret in identity.json()["injection_block"] if identity.status_code == 200 else None
+
+    return write, read, True
+
+
+def _byok_key_addition(ctx):
+    secret = fresh_key()
+    rule = {"constraints": {"always": [f"Bill {secret}"]}}
+    assert ctx.owner.put(IDENTITY, rule, format="json", **ctx.header).status_code == 200
+
+    def write():
+        byok_credential_create(space=ctx.space, service="openai", label="main", key=secret)
+
+    def read(client):
+        identity = client.get(IDENTITY, **ctx.header)
+        return secret in identity.json()["injection_block"] if identity.status_code == 200 else None
+
+    return write, read, False
+
+
+CHANGES = pytest.mark.parametrize(
+    "change",
+    [
+        _kernel_change,
+        _space_rename,
+        _owner_plan_change,
+        _embedding_settings_change,
+        _byok_key_removal,
+        _byok_key_addition,
+    ],
+    ids=["kernel", "space", "owner's plan", "embedding settings", "BYOK key removed", "BYOK key added"],
+)
+
+
+@pytest.fixture
+def joining(make_user, inproc_for, settings):
+    """A team workspace, its owner's API client, someone about to join it and the scope header."""
+    owner, joiner = make_user(tier="team"), make_user(tier="team")
+    space = workspace_create(owner=owner, name="Studio", kind="team")
+    header = {"HTTP_X_SYNCHRONEX_SCOPE": str(space.pk)}
+    with ExitStack() as stack:
+        yield SimpleNamespace(
+            space=space, owner=inproc_for(owner), joiner=joiner, header=header, settings=settings, stack=stack
+        )
+
+
+def _lock_waiters() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+def _until_done_or_waiting(thread: threading.Thread) -> None:
+    """Until ``thread`` has finished or another session waits on a lock (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while thread.is_alive() and not _lock_waiters():
+        assert time.monotonic() < deadline, "neither finished nor waiting"
+        time.sleep(0.02)
+
+
+@pytest.mark.django_db(transaction=True)
+@CHANGES
+def test_a_member_who_joins_while_a_change_is_in_flight_reads_it_once_it_commits(change, joining, inproc_for):
+    """The change holds its transaction open after its trigger ran; the owner adds a member through
+    the API meanwhile, and the member reads (and would remember) before the change commits."""
+    write, read, after = change(joining)
+    member = inproc_for(joining.joiner)
+    written, release, outcome = threading.Event(), threading.Event(), {}
+
+    def in_flight():
+        with transaction.atomic():
+            write()
+            written.set()
+            release.wait(10)
+
+    writer = on_thread(in_flight, outcome, "write")
+    assert written.wait(10)
+    body = {"email": joining.joiner.email, "role": "member"}
+    members = f"/api/v1/workspaces/{joining.space.pk}/members"
+    join = on_thread(lambda: joining.owner.post(members, body, format="json"), outcome, "join")
+    _until_done_or_waiting(join)
+    for _ in range(2):
+        read(member)  # a member already: the value before the change, remembered
+    release.set()
+    writer.join(10)
+    join.join(10)
+    assert outcome["write"] is None and outcome["join"].status_code == 201
+    for _ in range(2):
+        assert read(member) == after
+
+
+@pytest.mark.django_db(transaction=True)
+@CHANGES
+def test_a_change_made_while_a_member_joins_waits_for_the_join_and_reaches_them(change, joining, inproc_for):
+    """The other order: the join holds its transaction open, the change comes meanwhile. It waits
+    for the join (no lock cycle), then stamps the new member with everyone else."""
+    write, read, after = change(joining)
+    member = inproc_for(joining.joiner)
+    owner_membership = Membership.objects.get(space=joining.space, role=Role.OWNER)
+    joined, release, outcome = threading.Event(), threading.Event(), {}
+
+    def in_flight():
+        with transaction.atomic():
+            member_put(actor_membership=owner_membership, user=joining.joiner, role=Role.MEMBER)
+            joined.set()
+            release.wait(10)
+
+    join = on_thread(in_flight, outcome, "join")
+    assert joined.wait(10)
+    writer = on_thread(transaction.atomic(write), outcome, "write")
+    _until_done_or_waiting(writer)
+    assert writer.is_alive()  # waiting for the join
+    release.set()
+    join.join(10)
+    writer.join(10)
+    assert outcome["join"] is None and outcome["write"] is None
+    for _ in range(2):
+        assert read(member) == after
+
+
+@pytest.mark.django_db(transaction=True)
+def test_creating_a_workspace_and_a_change_to_its_owner_at_once_do_not_deadlock(make_user):
+    """``workspace_create``'s two rows, with a change to the owner's row between them: the space
+    stamps the owner, the change then waits for that stamp, and the owner's membership takes no
+    lock on the owner's row (a join of anyone else does), which would close a cycle."""
+    owner = make_user(tier="team")
+    created, release, outcome = threading.Event(), threading.Event(), {}
+
+    def create():
+        with transaction.atomic():
+            space = Space.objects.create(owner=owner, kind="team", name="Studio")
+            created.set()
+            release.wait(10)
+            Membership.objects.create(space=space, user=owner, role=Role.OWNER)
+
+    def plan_change():
+        owner.tier = "enterprise"
+        owner.save(update_fields=["tier"])
+
+    creator = on_thread(create, outcome, "create")
+    assert created.wait(10)
+    changer = on_thread(plan_change, outcome, "change")
+    _until_done_or_waiting(changer)
+    release.set()
+    creator.join(10)
+    changer.join(10)
+    assert outcome == {"create": None, "change": None}

@@ -9,6 +9,10 @@ layer, a space's embedding settings (migration ``memory.0005``), a space's BYOK 
 ``byok.0002``: the identity read's block is redacted of them), or a user (see those migrations for
 who is stamped by what). Stamps come from one sequence, so
 no two changes share one, and an account without a stamp row reads 0 (rows are never deleted).
+A trigger stamps the people it sees, so someone joining a space and a change that stamps the
+space's people take turns on row locks (migration ``api.0006``): otherwise a member whose join
+committed while such a change was in flight read the old value and kept it under a stamp nobody
+renewed.
 
 So a value remembered under stamp S was loaded after S was read, and S is still the account's stamp
 only if nothing it depends on has changed since: serving it is the same as loading it again. Any
