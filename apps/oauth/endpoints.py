@@ -12,6 +12,7 @@ import json
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from oauth2_provider import views as dot_views
+from oauth2_provider.models import get_access_token_model
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 from rest_framework.exceptions import ParseError
 
@@ -59,6 +60,15 @@ class TokenView(dot_views.TokenView):
             # server class configured here has no device grant, so answer as oauthlib would.
             return _oauth_error(oauth_errors.UnsupportedGrantTypeError())
         return super().post(request, *args, **kwargs)
+
+    def authorization_flow_token_response(self, request, *args, **kwargs):
+        try:
+            return super().authorization_flow_token_response(request, *args, **kwargs)
+        except get_access_token_model().DoesNotExist:
+            # DOT looks the new access token up again once committed, to send app_authorized. A
+            # replay that came in meanwhile (of the code, or of the refresh token, by the other
+            # request of a race) has revoked the chain, this pair with it.
+            return _oauth_error(oauth_errors.InvalidGrantError())
 
     def create_token_response(self, request):
         url, headers, body, status = super().create_token_response(request)

@@ -10,7 +10,9 @@
   refresh token chain (DOT's ``token_family``, which rotation and reuse protection carry on)
   of a code exchange is named after the code itself (``code_family``): a replay finds it from
   the code alone and revokes it with DOT's own ``RefreshToken.revoke_family``.
-- The refresh token check is repeated under the lock DOT takes to rotate it.
+- The refresh token check is repeated under the lock DOT takes to rotate it; a refresh that lost
+  the race with another refresh of the same token is ``invalid_grant``, as only checksums of the
+  pair the other one got are kept.
 - RFC 8707 resource indicators name one of this server's protected resources
   (``resources.served_resource``), else ``invalid_target``: DOT takes any absolute URI.
 - A ``client_id`` or ``code`` that is not printable ASCII (RFC 6749 Appendix A: both are
@@ -31,7 +33,7 @@ import re
 import uuid
 
 from oauth2_provider import oauth2_validators
-from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+from oauth2_provider.models import get_grant_model, get_refresh_token_model
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 from apps.oauth.resources import PROTECTED_RESOURCES, resource_uri, served_resource
@@ -192,25 +194,25 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         return created
 
     def _save_bearer_token(self, token, request, *args, **kwargs):
-        """Rotate a refresh token only if it is still usable once locked.
+        """Rotate a refresh token only if it is still live once locked.
 
         DOT checks the refresh token (``validate_refresh_token``) without a lock, then locks it
         here, in the transaction that writes the new pair, without checking again. A disconnect
         (``services.connected_app_revoke``) or an RFC 7009 revocation committed in between would
-        still get the app a new, working pair. So the same rule is applied again under the lock:
-        the token must be live (not revoked, its access token not deleted), or revoked by a
-        rotation that already wrote its successor (DOT then answers with that pair).
+        still get the app a new, working pair. So the same rule is applied again under the lock.
+
+        A rotation of the same token by a request sent at the same moment (two tabs, two tool
+        calls) is refused too. DOT would answer it with the pair that rotation issued, but that
+        pair is stored only as checksums and cannot be sent again (DOT sent blank tokens and its
+        view failed, a 500); and had reuse protection revoked that pair meanwhile, DOT would mint
+        a second one from the spent token. The refusal revokes nothing: the token was live when
+        it was sent, so this is no replay of a used one; a token sent after the rotation
+        committed is, and ``validate_refresh_token`` revokes its chain. (For the same reason
+        DOT's ``REFRESH_TOKEN_GRACE_PERIOD_SECONDS`` stays 0: it answers with the previous pair.)
         """
         previous = getattr(request, "refresh_token_instance", None)
         if previous is not None:
-            RefreshToken = get_refresh_token_model()
-            current = RefreshToken.objects.select_for_update().filter(pk=previous.pk).first()
-            live = current is not None and current.revoked is None and current.access_token_id is not None
-            superseded = (
-                current is not None
-                and current.revoked is not None
-                and get_access_token_model().objects.filter(source_refresh_token=current).exists()
-            )
-            if not (live or superseded):
+            current = get_refresh_token_model().objects.select_for_update().filter(pk=previous.pk).first()
+            if current is None or current.revoked is not None or current.access_token_id is None:
                 raise oauth_errors.InvalidGrantError(request=request)
         return super()._save_bearer_token(token, request, *args, **kwargs)
