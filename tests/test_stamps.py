@@ -595,3 +595,37 @@ def test_creating_a_workspace_and_a_change_to_its_owner_at_once_do_not_deadlock(
     creator.join(10)
     changer.join(10)
     assert outcome == {"create": None, "change": None}
+
+
+# --- how much a process remembers ----------------------------------------------------------------
+def test_what_a_process_remembers_is_bounded_in_bytes_and_the_least_recently_used_goes_first(
+    make_user, inproc_for, monkeypatch
+):
+    # One account, a large personal kernel and many workspaces: each workspace's identity read is
+    # a body holding the whole personal layer. A count of entries alone let such an account fill a
+    # process with gigabytes; the bytes are bounded too.
+    from synchronex.api import stamps as remembered
+
+    owner = make_user(tier="team")
+    client = inproc_for(owner)
+    never = [f"{n:03d} " + "never do this, " * 18 for n in range(50)]
+    assert client.put(IDENTITY, {"constraints": {"never": never}}, format="json").status_code == 200
+    spaces = [workspace_create(owner=owner, name=f"W{n}", kind="team") for n in range(12)]
+    remembered.forget()
+
+    def read(space):
+        response = client.get(IDENTITY, HTTP_X_SYNCHRONEX_SCOPE=str(space.pk))
+        assert response.status_code == 200
+        return response.content
+
+    read(spaces[0])
+    one_read = remembered.remembered_bytes()  # the active space, the kernel and the body
+    assert one_read > 15_000  # the body alone holds the 50 constraints
+    monkeypatch.setattr(remembered, "MAX_BYTES", one_read * 4)
+    first = read(spaces[0])
+    for space in spaces[1:]:
+        read(space)
+        assert read(spaces[0]) == first  # used again and again: kept, the others go before it
+        assert remembered.remembered_bytes() <= remembered.MAX_BYTES
+    kept = {key[2] for key in remembered._entries if key[1] == "identity body"}
+    assert spaces[0].pk in kept and len(kept) < len(spaces) // 2
