@@ -30,16 +30,19 @@ FORM_OUT_OF_DATE = "This form is out of date, so no key was made: send it again.
 _form_tokens = signing.TimestampSigner(salt="apps.accounts.forms.ApiKeyCreateForm")
 
 
-def key_form_token() -> str:
-    """A fresh one-time token for the keys page's form (``ApiKeyCreateForm`` takes it once)."""
-    return _form_tokens.sign(secrets.token_urlsafe(16))
+def key_form_token(user) -> str:
+    """A fresh one-time token for ``user``'s keys page form (``ApiKeyCreateForm`` takes it once,
+    from that account only: another's would spend it and leave its page saying a key was made)."""
+    return _form_tokens.sign(f"{user.pk}:{secrets.token_urlsafe(16)}")
 
 
-def _spend_key_form_token(token: str) -> None:
+def _spend_key_form_token(token: str, user) -> None:
     try:
-        nonce = _form_tokens.unsign(token, max_age=FORM_TOKEN_MAX_AGE)
+        owner, _, nonce = _form_tokens.unsign(token, max_age=FORM_TOKEN_MAX_AGE).partition(":")
     except signing.BadSignature:  # also an expired one
         raise forms.ValidationError(FORM_OUT_OF_DATE) from None
+    if user is None or owner != str(user.pk):
+        raise forms.ValidationError(FORM_OUT_OF_DATE)
     if not cache.add(f"accounts:key-form:{nonce}", 1, FORM_TOKEN_MAX_AGE + 60):
         raise forms.ValidationError(FORM_SENT_TWICE)
 
@@ -59,13 +62,17 @@ class ApiKeyCreateForm(forms.Form):
         help_text="Leave empty for a key that does not expire.",
     )
 
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
     def clean_name(self) -> str:
         return clean_key_name(self.cleaned_data["name"])
 
     def clean(self):
         cleaned = super().clean()
         if not self.errors:
-            _spend_key_form_token(self.data.get("once") or "")
+            _spend_key_form_token(self.data.get("once") or "", self.user)
         return cleaned
 
 

@@ -66,7 +66,7 @@ def api_keys(request):
     is shown once, on this response only, with the first page). Every page carries a new one-time
     token for its form: the same form sent again makes no key (``ApiKeyCreateForm``)."""
     created_raw = None
-    form = ApiKeyCreateForm(request.POST or None)
+    form = ApiKeyCreateForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data.get("expires_in_days")
         expires_at = timezone.now() + timedelta(days=days) if days else None
@@ -79,7 +79,7 @@ def api_keys(request):
     page = Paginator(keys, PAGE_SIZE).get_page(None if created_raw else request.GET.get("page"))
     context = {
         "form": form,
-        "once": key_form_token(),
+        "once": key_form_token(request.user),
         "keys": page.object_list,
         "page": page,
         "created_raw": created_raw,

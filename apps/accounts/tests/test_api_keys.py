@@ -316,6 +316,24 @@ def test_the_same_key_form_sent_again_makes_no_other_key(client, make_user, monk
 
 
 @pytest.mark.django_db
+def test_a_key_form_token_is_spent_only_by_the_account_whose_page_it_came_from(client, make_user):
+    from django.test import Client
+
+    from apps.accounts import forms
+
+    ada, bob = make_user(), make_user()
+    client.force_login(ada)
+    adas_token = form_token(client)
+    other = Client()
+    other.force_login(bob)
+    answer = other.post("/settings/keys", {"name": "laptop", "scope": "write", "once": adas_token}).content.decode()
+    assert forms.FORM_OUT_OF_DATE in answer and not ApiKey.objects.filter(user=bob).exists()
+    # Ada's page still makes her key: Bob's attempt spent nothing.
+    mine = client.post("/settings/keys", {"name": "laptop", "scope": "write", "once": adas_token}).content.decode()
+    assert 'id="new-key-value"' in mine and ApiKey.objects.filter(user=ada).count() == 1
+
+
+@pytest.mark.django_db
 def test_settings_page_needs_csrf(make_user):
     from django.test import Client
 
