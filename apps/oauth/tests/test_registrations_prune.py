@@ -100,3 +100,39 @@ def test_a_public_client_is_registered_without_a_secret(base_url):
         timeout=30,
     )
     assert (wrong.status_code, wrong.json()["error"]) == (401, "invalid_client")
+
+
+def test_public_clients_registered_earlier_lose_their_unused_secret_in_the_migration(base_url):
+    # Registered before public clients were stored without a secret: a hashed one nobody was shown.
+    # After migration synchronex_oauth.0002 such a client answers an empty Basic password as a new one does.
+    import importlib
+
+    from django.apps import apps as django_apps
+    from django.db import connection
+
+    client = register_client(base_url)
+    Application.objects.filter(client_id=client["client_id"]).update(
+        client_secret="pbkdf2_sha256$1000000$salt$hash", hash_client_secret=True
+    )
+    admin_made = Application.objects.create(
+        name="made by staff", client_type=Application.CLIENT_PUBLIC, authorization_grant_type="authorization-code"
+    )
+    admin_secret = admin_made.client_secret
+
+    def basic(client_id):
+        return requests.post(
+            f"{base_url}/api/oauth/token",
+            data={"grant_type": "refresh_token", "refresh_token": "sxr_nope"},
+            auth=(client_id, ""),
+            timeout=30,
+        ).json()["error"]
+
+    assert basic(client["client_id"]) == "invalid_client"
+    migration = importlib.import_module("apps.oauth.migrations.0002_public_registered_clients_without_a_secret")
+    migration.clear_secrets(django_apps, connection.schema_editor())
+
+    application = Application.objects.get(client_id=client["client_id"])
+    assert (application.client_secret, application.hash_client_secret) == ("", False)
+    assert basic(client["client_id"]) == "invalid_grant"  # authenticated; the token is what is wrong
+    assert basic(register_client(base_url)["client_id"]) == "invalid_grant"  # as a client registered now
+    assert Application.objects.get(pk=admin_made.pk).client_secret == admin_secret  # not registered: kept
