@@ -294,10 +294,29 @@ def test_every_operation_writing_into_the_active_scope_declares_the_viewers_refu
         )
         if _refusal(response)[0] == "FORBIDDEN":
             refusing.add((path, method))
-        if "viewer" in op["responses"]["403"]["description"]:
+        if "viewer of the active workspace" in op["responses"]["403"]["description"]:
             declaring.add((path, method))
     assert refusing == declaring
     assert ("/api/v1/memory/identity", "put") in refusing and ("/api/v1/kernel/export", "post") not in refusing
+
+
+def test_member_management_declares_the_role_refusals_it_answers(make_user, client_for):
+    """Who may manage members is decided by the role (the service), not by a scope or a plan: the
+    403 of adding and removing members says so, and a member is refused as it says."""
+    owner, member, other = make_user(tier="team"), make_user(), make_user()
+    workspace = workspace_create(owner=owner, name="Crew", kind="team")
+    Membership.objects.create(space=workspace, user=member, role="member")
+    Membership.objects.create(space=workspace, user=other, role="member")
+    client = client_for(member)
+    document = client.get("/api/v1/openapi.json").json()
+    members = "/api/v1/workspaces/{workspace_id}/members"
+    for path, method in ((members, "post"), (members + "/{user_id}", "delete")):
+        description = document["paths"][path][method]["responses"]["403"]["description"]
+        assert description.startswith("The token lacks a scope"), description  # the generated part stays
+        assert "only its owner and admins" in description and "only the owner does" in description
+    added = client.post(f"/api/v1/workspaces/{workspace.id}/members", json={"email": other.email, "role": "viewer"})
+    removed = client.delete(f"/api/v1/workspaces/{workspace.id}/members/{other.id}")
+    assert _refusal(added)[0] == _refusal(removed)[0] == "FORBIDDEN"
 
 
 def _query_schema(document, path: str, method: str, name: str) -> dict:

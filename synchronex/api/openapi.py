@@ -320,6 +320,8 @@ def add_common_responses(result, generator, request, public):
             if tier:
                 operation["x-required-tier"] = tier
             forbidden = forbidden_description(writes=(path, method) in writing, tier=tier, scoped=scoped)
+            if "403" in responses:  # refusals the operation's service decides (a role), declared with it
+                responses["403"]["description"] = f"{forbidden}; or {responses['403']['description']}"
             extra = {**COMMON, "403": forbidden}
             if method in ("post", "put", "patch"):
                 extra.update(WRITE_ONLY)

@@ -222,7 +222,16 @@ class MemberListView(ApiView):
                 "takes); only when the member was added.",
             ),
         ],
-        responses={200: MEMBER_WRITE_RESULT, 201: MEMBER_WRITE_RESULT},
+        responses={
+            200: MEMBER_WRITE_RESULT,
+            201: MEMBER_WRITE_RESULT,
+            403: OpenApiResponse(
+                ErrorSerializer,
+                description="you are a member or viewer of the workspace (only its owner and admins manage "
+                "members), or an admin making someone an admin or changing an admin's role (only the owner "
+                "does) (FORBIDDEN)",
+            ),
+        },
     )
     def post(self, request, workspace_id):
         body = s.MemberAddSerializer(data=request.data)
@@ -252,6 +261,12 @@ class MemberDetailView(ApiView):
         parameters=[WORKSPACE_ID, USER_ID],
         responses={
             204: None,
+            403: OpenApiResponse(
+                ErrorSerializer,
+                description="you remove someone else as a member or viewer of the workspace (only its owner and "
+                "admins remove members; anyone may leave), or an admin as an admin (only the owner does) "
+                "(FORBIDDEN)",
+            ),
             409: OpenApiResponse(ErrorSerializer, description="The owner cannot be removed from their workspace."),
         },
     )
