@@ -57,6 +57,8 @@ CORRECTED_WORDS_MAX = 16
 VECTOR_CANDIDATES = 100
 TABLE = Decision._meta.db_table
 TSQUERY = f"websearch_to_tsquery('{SEARCH_CONFIG}', %(q)s)"
+# Exclusions a caller keeps apart from ``q`` (``ranking_sql``'s ``excluding``), as a tsquery.
+EXCLUDING = f"websearch_to_tsquery('{SEARCH_CONFIG}', %(excluding)s)"
 WORDS = DecisionWord._meta.db_table
 # The lexemes of ``q`` that a match must contain and no decision of the space contains (a key
 # lookup each in the space's words, ``DecisionWord``, kept by triggers), with their first position
@@ -76,6 +78,15 @@ UNKNOWN_LEXEMES = f"""
 # no match is common: an assistant asking about what was never decided). Both are prepared by the
 # connection when repeated: their plans do not depend on the words.
 UNKNOWN_WORD = f"SELECT EXISTS ({UNKNOWN_LEXEMES})"
+# Each word of a search for any of them, in order: its lexemes, in order, and those of them no
+# decision of the space holds that hold no run of ``%(runs)s`` (``UNKNOWN_LEXEMES``, word by word).
+WORD_LEXEMES = f"""
+    SELECT array(SELECT l.lexeme FROM unnest(to_tsvector('{SEARCH_CONFIG}', w.word)) l ORDER BY l.positions[1]),
+           array(SELECT l.lexeme FROM unnest(to_tsvector('{SEARCH_CONFIG}', w.word)) l
+                  WHERE NOT EXISTS (SELECT 1 FROM {WORDS} known
+                                    WHERE known.space_id = %(f_space)s AND known.word = l.lexeme)
+                    AND NOT EXISTS (SELECT 1 FROM unnest(%(runs)s::text[]) r WHERE strpos(l.lexeme, r) > 0))
+    FROM unnest(%(words)s::text[]) WITH ORDINALITY w(word, n) ORDER BY w.n"""
 # The typo fallback (SPEC §6): each word of ``q`` (as a lexeme) that no decision of the space
 # contains, the first ``CORRECTED_WORDS_MAX`` of them in ``q``'s order (later ones stay as written),
 # is replaced, in the query's tree (``ts_rewrite``), by the space's words closest to it
@@ -297,6 +308,7 @@ def ranking_sql(
     model: str | None,
     words: str = "",
     holders: list[str] | None = None,
+    excluding: str = "",
     corrected: str | None,
     half_life_days: float,
     limit: int,
@@ -304,7 +316,11 @@ def ranking_sql(
 ) -> tuple[str, dict]:
     """The statement and its parameters (``words``: what ``vector`` embeds, the words of ``q`` a
     match must contain; ``holders``: ``holder_words`` of ``q``'s runs, None to read the
-    decisions' texts instead); one row per decision of the page, columns: total,
+    decisions' texts instead; ``excluding``: exclusions, ``-word`` and ``-"a phrase"`` as websearch
+    reads them, that every match satisfies too, kept apart from ``q`` so that ``q`` may be
+    alternatives: websearch has no brackets, and "a -x or b -x" repeated them in each, a tsquery of
+    thousands of nodes evaluated on every candidate (``q`` alone ranks: a match holds none of
+    them)); one row per decision of the page, columns: total,
     text_matches, lexemes, every word required (no ``|`` or ``!`` in the tsquery; a lexeme holding
     one only costs the unknown-word check), then the decision's id, match, text part, semantic
     part, recency, score and ``PAGE_COLUMNS``. An empty page has no row (``ranked_page`` counts).
@@ -319,16 +335,21 @@ def ranking_sql(
     rows = TABLE
     document = searched = f"{TABLE}.search_document"  # what the query is evaluated and ranked on
     holding = None
-    runs = spaceless_runs(q)
+    query = TSQUERY  # what a match satisfies
+    text = q  # every word of it, the excluded ones too
+    if excluding:
+        params["excluding"] = excluding
+        query, text = f"({TSQUERY} && {EXCLUDING})", f"{q} {excluding}"
+    runs = spaceless_runs(text)
     if runs and holders != []:  # words inside words (module docstring): given to the rows that can hold them
-        params["runs"] = list(runs)
+        params.update(runs=list(runs), text=text)
         if holders is None:
             params["patterns"] = like_patterns(runs)
-            holding = HOLDING.format("ALL" if every_run_required(q) else "ANY")
+            holding = HOLDING.format("ALL" if every_run_required(text) else "ANY")
         else:
             params["holders"] = words_query(holders)
             holding = f"{TABLE}.search_document @@ %(holders)s::tsquery"
-        searched = inner_document_sql(document, "%(q)s", "%(runs)s", SEARCH_CONFIG)
+        searched = inner_document_sql(document, "%(text)s", "%(runs)s", SEARCH_CONFIG)
         # OFFSET 0 keeps the subquery whole: pulled up, its document was built once per use.
         rows = f"{TABLE} CROSS JOIN LATERAL (SELECT {searched} AS document OFFSET 0) inner_words"
         document = "inner_words.document"
@@ -345,17 +366,18 @@ def ranking_sql(
             SELECT {TABLE}.id, {TABLE}.decided_at, {match} AS match,
                    ts_rank({document}, {TSQUERY}) AS strength, 0 AS tier
             FROM {rows}
-            WHERE {matching(TSQUERY)} AND {where})"""
+            WHERE {matching(query)} AND {where})"""
     ]
     text_hits = "SELECT * FROM fts"
     if corrected is not None:  # the query with its typos corrected (``CORRECTIONS``)
         params["corrected"] = corrected
+        corrected_match = f"(%(corrected)s::tsquery && {EXCLUDING})" if excluding else "%(corrected)s::tsquery"
         ctes.append(
             f"""corrected AS (
             SELECT {TABLE}.id, {TABLE}.decided_at, {match} AS match,
                    ts_rank({document}, %(corrected)s::tsquery) AS strength, 1 AS tier
             FROM {rows}
-            WHERE {matching("%(corrected)s::tsquery")} AND {where}
+            WHERE {matching(corrected_match)} AND {where}
               AND {TABLE}.id NOT IN (SELECT id FROM fts))"""
         )
         text_hits += " UNION ALL SELECT * FROM corrected"
@@ -377,14 +399,14 @@ def ranking_sql(
         # row once ``words`` (those a match must contain, in their order) are added to it, so
         # an excluded word or phrase the row has keeps it out ("bread -bread" finds nothing).
         # Only a '-' makes an exclusion in ``websearch_to_tsquery``.
-        excluded = f" AND ({searched} || to_tsvector('{SEARCH_CONFIG}', %(words)s)) @@ {TSQUERY}"
+        excluded = f" AND ({searched} || to_tsvector('{SEARCH_CONFIG}', %(words)s)) @@ {query}"
         ctes.append(
             f"""nearest AS (
             SELECT {TABLE}.id, {TABLE}.decided_at, {match} AS match,
                    {TABLE}.embedding::{vector_type} <=> %(vector)s::{vector_type} AS distance
             FROM {TABLE}
             WHERE {TABLE}.embedding IS NOT NULL AND {TABLE}.embedding_model = %(model)s
-              AND {TABLE}.embedding_dimensions = {size} AND {where}{excluded if "-" in q else ""}
+              AND {TABLE}.embedding_dimensions = {size} AND {where}{excluded if "-" in text else ""}
             ORDER BY distance
             LIMIT {VECTOR_CANDIDATES})"""
         )

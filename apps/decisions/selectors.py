@@ -34,11 +34,13 @@ from synchronex.text import nfc
 
 from .models import SEARCH_CONFIG, Decision
 from .ranking import (
+    CORRECTED_WORDS_MAX,
     HEAVY_FIELDS,
     PAGE_COLUMNS,
     PAGE_JOIN,
     RECENCY_HALF_LIVES,
     VECTOR_CANDIDATES,
+    WORD_LEXEMES,
     Filters,
     corrected_query,
     holder_words,
@@ -158,6 +160,7 @@ def decision_search(
     *,
     space: Space,
     q: str | None = None,
+    excluding: str = "",
     product: str | None = None,
     tags: list[str] | None = None,
     since: datetime | None = None,
@@ -176,6 +179,8 @@ def decision_search(
     ``product_state``: the product ``product`` names in ``space``, from a caller that already
     looked it up (the kernel export); otherwise it is looked up here. ``scrub``: the redaction
     the caller answers the hits with (MCP), so ``token_budget`` counts their text as sent.
+    ``excluding``: exclusions (``-word``, ``-"a phrase"``) every hit of a ``q`` satisfies too, kept
+    apart from a ``q`` of alternatives (the kernel export's search by words, ``ranking_sql``).
 
     ``until`` is exclusive. Without ``q`` the newest decisions come first and the score is the
     recency factor. With ``q``: score = 0.8 × relevance + 0.2 × recency, where relevance is the
@@ -201,10 +206,45 @@ def decision_search(
     if q is None:
         result = _newest_first(filters, half_life_days=half_life_days, limit=limit, offset=offset)
     else:
-        result = _ranked(filters, q=q, space=space, half_life_days=half_life_days, limit=limit, offset=offset)
+        excluding = nfc(excluding).strip()
+        result = _ranked(
+            filters, q=q, excluding=excluding, space=space, half_life_days=half_life_days, limit=limit, offset=offset
+        )
     if token_budget is not None:
         _apply_token_budget(result, token_budget, scrub)
     return result
+
+
+def decision_search_words(*, space: Space, words: list[str]) -> list[str]:
+    """``words``, the alternatives of one search (``" or ".join(words)``), less those that add
+    nothing to it: a word of one lexeme an earlier word had ("used" after "use"), and a word
+    holding a lexeme no decision of the space holds once ``CORRECTED_WORDS_MAX`` such lexemes came
+    before it (none of its own among them): it matches nothing, and typo correction replaces only
+    those first ones (``CORRECTIONS``). So the search finds the same decisions, ranked alike:
+    ``ts_rank`` counts each lexeme once, and one that no row holds only in a divisor common to all
+    (which may round two near-equal strengths together or apart); with vectors, the meaning
+    compared is the kept words'.
+    What it no longer pays for is the planner's estimate: a lexeme outside the column's statistics
+    counts as 0.5% of the rows, so 64 misspelt words, which match nothing, were taken for 27% of
+    them and every row was read, and read again with the correction (0.2–0.5 s each at 24,000
+    decisions), where 16 are looked up in the text index (under 1 ms). One statement, for more
+    than ``CORRECTED_WORDS_MAX`` words."""
+    if len(words) <= CORRECTED_WORDS_MAX:
+        return words
+    params = {"words": words, "f_space": space.id, "runs": list(spaceless_runs(" or ".join(words)))}
+    kept: list[str] = []
+    singles: set[str] = set()  # the lexeme of each word kept that has one
+    unknown: set[str] = set()  # the unknown lexemes of the words kept
+    for word, (lexemes, unknowns) in zip(words, fetch_all(WORD_LEXEMES, params), strict=True):
+        if len(lexemes) == 1 and lexemes[0] in singles:
+            continue
+        if unknowns and len(unknown) >= CORRECTED_WORDS_MAX and unknown.isdisjoint(unknowns):
+            continue
+        kept.append(word)
+        unknown.update(unknowns)
+        if len(lexemes) == 1:
+            singles.add(lexemes[0])
+    return kept
 
 
 def _newest_first(filters: Filters, *, half_life_days: float, limit: int, offset: int) -> SearchResult:
@@ -276,12 +316,15 @@ def _query_vector(space: Space, q: str) -> tuple[list[float], str, str] | None:
     return [float(x) for x in vector], provider.model, words
 
 
-def _ranked(filters: Filters, *, q: str, space: Space, half_life_days: float, limit: int, offset: int) -> SearchResult:
+def _ranked(
+    filters: Filters, *, q: str, excluding: str, space: Space, half_life_days: float, limit: int, offset: int
+) -> SearchResult:
     semantic = _query_vector(space, q)
     vector, model, words = semantic if semantic else (None, None, "")
-    runs = spaceless_runs(q)  # words of scripts written without spaces, matched inside words
+    runs = spaceless_runs(f"{q} {excluding}")  # words of scripts written without spaces, matched inside words
     args = {
         "q": q,
+        "excluding": excluding,
         "vector": vector,
         "model": model,
         "words": words,

@@ -26,8 +26,9 @@ fields), since the renderers escape characters a key may hold, and in the render
 (the MCP tools, the identity read's block).
 Decisions are ranked by ``decision_search`` on the query (all words), topped up by a search on
 any of its words, so a long task text still finds what it mentions; each search keeps the first
-``MAX_EXCLUSION_CHARS`` of its exclusions. With a product, decisions of other products that
-affect it are included (propagation).
+``MAX_EXCLUSION_CHARS`` of its exclusions (the search by words as ``decision_search``'s
+``excluding``, once for all its words). With a product, decisions of other products that affect
+it are included (propagation).
 
 Headings and list markers are the export's own: a stored text or item (and a decision's render
 text) prints through ``synchronex.rendering.value_lines``, so none of its lines can start as a
@@ -44,7 +45,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from apps.decisions.selectors import decision_render_text, decision_search
+from apps.decisions.selectors import decision_render_text, decision_search, decision_search_words
 from apps.identity import renderer
 from apps.identity.selectors import EffectiveKernel
 from apps.memory.mif.export import reader_scrubber, scrub_json
@@ -65,8 +66,8 @@ _WEBSEARCH_OPERATORS = {"or", "and", "not"}
 # text) is one for PostgreSQL too, but the search by words does not take it as one: it would
 # drop the first word of every item.
 _EXCLUSION = re.compile(r'(?<!\S)-(?:"[^"]*"?|[^\s"]+)')
-# Every alternative of the search by words repeats the exclusions: at most this many characters,
-# in the search as written too (a task of 20,000 characters holds 2,500 of them).
+# The exclusions each search keeps: at most this many characters (a task of 20,000 characters
+# holds 2,500 of them).
 MAX_EXCLUSION_CHARS = 200
 
 # Product lists and texts with their headings; ``PRODUCT_KEEP_ORDER`` ranks what survives a
@@ -219,19 +220,30 @@ def relevant_decisions(*, space: Space, query: str | None, product: str | None, 
     if limit == 0:
         return []
     words, excluded, written = _query_words(query or "")
-    searches: list[str | None] = []
+    searches: list[tuple[str | None, str]] = []  # (q, excluding)
     if not query or not (words or _EXCLUSION.search(query)):  # only exclusions: rows without them
-        searches.append(None)
+        searches.append((None, ""))
     else:
         if len(words) <= SHORT_QUERY_WORDS:
-            searches.append(written)
+            searches.append((written, ""))
         if len(words) > 1 or not searches:
-            # Each alternative carries the exclusions: "a -x or b -x" (websearch has no brackets).
-            searches.append(" or ".join(f"{word}{excluded}" for word in words))
+            # Any of the words, and none of the exclusions: given apart, since websearch has no
+            # brackets, and "a -x or b -x", the exclusions in each alternative, made a tsquery of
+            # thousands of nodes that every candidate was checked against (0.5–2.3 s at 24,000
+            # decisions; a stop word's alternative, "-x" alone, matched every row without x). Only
+            # the words that can add to it: a statement for more than 16 words, which have no
+            # search as written before it that could have found enough.
+            searches.append((" or ".join(decision_search_words(space=space, words=words)), excluded))
     found: list = []
-    for q in searches:
+    for q, excluding in searches:
         result = decision_search(
-            space=space, q=q, product=product, product_state=product_state, include_related=True, limit=limit
+            space=space,
+            q=q,
+            excluding=excluding,
+            product=product,
+            product_state=product_state,
+            include_related=True,
+            limit=limit,
         )
         known = {decision.id for decision in found}
         found += [hit.decision for hit in result.hits if hit.decision.id not in known]

@@ -140,6 +140,16 @@ def test_the_kernel_export_finds_the_decision_by_a_word_inside_it(corpus):
     assert JAPANESE in section["content"]
 
 
+def test_the_kernel_exports_search_by_words_excludes_a_word_inside_text_without_spaces(corpus, lookup):
+    record(corpus, "迁移工具已经准备好", product="CJK")
+    # Searched as written, then by any of its words with the exclusion given apart: both look for
+    # '数据库' inside the runs, so neither brings back the decision that holds it inside one.
+    response = corpus.post("/api/v1/kernel/export", json={"format": "json", "task": "迁移 工具 -数据库"})
+    assert response.status_code == 200, response.text
+    section = next(s for s in response.json()["sections"] if s["kind"] == "decisions")
+    assert "迁移工具已经准备好" in section["content"] and CHINESE not in section["content"]
+
+
 def test_the_mcp_search_decisions_tool_finds_it(corpus, user, make_key, base_url):
     result = Mcp(base_url, make_key(user, "read")).tool("search_decisions", {"query": "迁移工具"})
     assert [hit["decision"] for hit in result["results"]] == [CHINESE]
