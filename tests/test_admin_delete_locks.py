@@ -7,7 +7,9 @@ deadlock victim: a 500 page and the user still there. Now the delete takes the s
 consolidation lock and its product rows first (``apps.scopes.services.spaces_lock_for_delete``),
 a lock cycle it still meets is run again (``retry_deadlocks``), and one that outlasts the retries
 is an error message with nothing deleted. Deleting decisions or signals takes their product rows
-first, as every writer of theirs does (``decisions_delete``, ``signals_delete``).
+first, as every writer of theirs does (``decisions_delete``, ``signals_delete``). A delete whose
+COMMIT is refused by rows a member wrote after its collector read them (the keys are checked then)
+is run again the same way, and takes them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import threading
 import pytest
 from django.contrib.messages import get_messages
 from django.db import transaction
+from django.db.models.deletion import Collector
 from django.urls import reverse
 from django.utils import timezone
 
@@ -32,6 +35,7 @@ from apps.memory.consolidation import consolidation_job_run
 from apps.memory.consolidation_steps import lock_space
 from apps.memory.models import ConsolidationJob
 from apps.products.models import ProductState
+from apps.products.services import products_ensure
 from apps.scopes.models import Space
 from apps.scopes.services import space_ensure_personal, workspace_create
 from synchronex.db import deadlocks
@@ -197,6 +201,82 @@ def test_a_deadlock_outlasting_the_retries_is_a_message_and_deletes_nothing(staf
     assert len(errors) == 1 and "Nothing was deleted" in errors[0], errors
     assert User.objects.filter(pk=deleted.pk).exists()
     assert sorted(_gone(space_ids)) == sorted(["Space", "ProductState", "Decision", "Kernel", "ConsolidationJob"])
+    assert Decision.objects.filter(space_id__in=space_ids).count() == 10 * len(space_ids)
+
+
+def _paused_after_collecting(monkeypatch, collected: threading.Event, release: threading.Event) -> None:
+    """The delete's first run pauses once between collecting its rows and deleting them."""
+    delete = Collector.delete
+    paused = []
+
+    def pausing(self):
+        if not paused:
+            paused.append(True)
+            collected.set()
+            release.wait(10)
+        return delete(self)
+
+    monkeypatch.setattr(Collector, "delete", pausing)
+
+
+def _written_meanwhile(space) -> str:
+    """Rows a member writes into the space while the delete runs (none waits on the delete's locks):
+    a new product, as a decision or a signal naming it makes, and a finished consolidation job."""
+    products_ensure(space=space, names=["Nova"])
+    ConsolidationJob.objects.create(space=space, status=ConsolidationJob.Status.SUCCEEDED)
+    return "written"
+
+
+@pytest.mark.parametrize("target", ROUTES, indirect=True)
+def test_a_delete_that_meets_rows_written_after_it_collected_runs_again_and_takes_them(
+    staff, target, monkeypatch, caplog
+):
+    url, data, space, space_ids, deleted = target
+    collected, release = threading.Event(), threading.Event()
+    outcome: dict = {}
+    caplog.set_level(logging.WARNING, logger="synchronex.db.deadlocks")
+    _paused_after_collecting(monkeypatch, collected, release)
+
+    admin = on_thread(lambda: staff.post(url, data), outcome, "delete")
+    assert collected.wait(10)
+    writer = on_thread(lambda: _written_meanwhile(space), outcome, "writer")
+    writer.join(15)  # committed before the delete commits: its collector did not see the rows
+    release.set()
+    admin.join(15)
+
+    assert outcome["writer"] == "written"
+    response = outcome["delete"]
+    assert not isinstance(response, Exception), response  # was an IntegrityError at COMMIT: a 500 page
+    assert response.status_code == 302
+    said = [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
+    assert len(said) == 1 and said[0][0] == "success", said  # the failed run's message is not repeated
+    assert "is still referenced" in caplog.text  # the first run was refused at COMMIT, then run again
+    assert not type(deleted).objects.filter(pk=deleted.pk).exists()
+    assert _gone(space_ids) == []
+
+
+@pytest.mark.parametrize("target", ["workspace", "selected users"], indirect=True)
+def test_rows_written_after_the_last_run_collected_are_a_message_and_nothing_is_deleted(staff, target, monkeypatch):
+    url, data, space, space_ids, deleted = target
+    monkeypatch.setattr(deadlocks, "ATTEMPTS", 1)  # no rerun
+    collected, release = threading.Event(), threading.Event()
+    outcome: dict = {}
+    _paused_after_collecting(monkeypatch, collected, release)
+
+    admin = on_thread(lambda: staff.post(url, data), outcome, "delete")
+    assert collected.wait(10)
+    writer = on_thread(lambda: _written_meanwhile(space), outcome, "writer")
+    writer.join(15)
+    release.set()
+    admin.join(15)
+
+    response = outcome["delete"]
+    assert not isinstance(response, Exception), response
+    assert response.status_code == 302
+    said = [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
+    assert len(said) == 1 and said[0][0] == "error" and "Nothing was deleted" in said[0][1], said
+    assert type(deleted).objects.filter(pk=deleted.pk).exists()
+    assert ProductState.objects.filter(space=space, name="Nova").exists()
     assert Decision.objects.filter(space_id__in=space_ids).count() == 10 * len(space_ids)
 
 

@@ -271,3 +271,70 @@ def test_every_api_response_is_private_and_never_stored(write_api, api):
         assert response.headers.get("Cache-Control") == "private, no-store", (response.url, response.status_code)
     # Pages outside the API keep their own rules.
     assert api.get("/accounts/login/").headers.get("Cache-Control") != "private, no-store"
+
+
+def _deleted_meanwhile(monkeypatch, space) -> None:
+    """The admin deletes ``space`` (committed, on its own connection) while a decision write that
+    names it holds its transaction open, its new product written and locked."""
+    from apps.decisions import services
+    from apps.scopes.models import Space
+    from apps.scopes.services import spaces_delete
+    from tests.support.concurrency import on_thread
+
+    product_touch = services.product_touch
+
+    def then_deleted(*args, **kwargs):
+        product_touch(*args, **kwargs)
+        outcome: dict = {}
+        on_thread(lambda: spaces_delete(spaces=Space.objects.filter(pk=space.pk)), outcome, "delete").join(15)
+        assert outcome == {"delete": None}, outcome
+
+    monkeypatch.setattr(services, "product_touch", then_deleted)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_into_a_scope_deleted_before_it_commits_is_not_found(make_user, inproc_for, monkeypatch):
+    from apps.decisions.models import Decision
+    from apps.scopes.services import workspace_create
+
+    owner = make_user(tier="team")
+    workspace = workspace_create(owner=owner, name="Acme", kind="team")
+    _deleted_meanwhile(monkeypatch, workspace)
+
+    response = inproc_for(owner).post(
+        "/api/v1/memory/decisions",
+        {"decision": "Use PostgreSQL", "product_name": "Atlas"},
+        format="json",
+        HTTP_X_SYNCHRONEX_SCOPE=str(workspace.pk),
+    )
+
+    # Refused at COMMIT by the keys to the deleted space: was a 500 INTERNAL_ERROR.
+    assert response.status_code == 404, response.content
+    error = response.json()["error"]
+    assert error["code"] == "NOT_FOUND"
+    assert "deleted while the request ran" in error["message"]
+    assert not Decision.objects.filter(space_id=workspace.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_a_key_to_a_space_is_read_as_the_scope_deleted(user):
+    """A foreign-key violation of another key (here a job's product) stays an unexpected error."""
+    import uuid
+
+    from django.db import IntegrityError, transaction
+
+    from apps.memory.models import ConsolidationJob
+    from apps.scopes.services import space_ensure_personal
+    from synchronex.api import errors
+    from synchronex.api.exceptions import to_service_error
+
+    space = space_ensure_personal(user=user)
+    keys = {"space": {"space_id": uuid.uuid4()}, "product": {"space": space, "product_id": uuid.uuid4()}}
+    refused = {}
+    for name, fields in keys.items():
+        with pytest.raises(IntegrityError) as caught, transaction.atomic():
+            ConsolidationJob.objects.create(**fields)  # refused at COMMIT: the key names no row
+        refused[name] = to_service_error(caught.value)
+
+    assert isinstance(refused["space"], errors.NotFound)
+    assert refused["product"] is None

@@ -27,12 +27,14 @@ from synchronex.api import errors
 from synchronex.api.ratelimit import QuotaExceeded
 from synchronex.api.request_id import current_request_id
 from synchronex.db.deadlocks import is_deadlock
+from synchronex.db.references import names_missing_space
 
 logger = logging.getLogger("synchronex.api")
 
 WWW_AUTHENTICATE = 'Bearer realm="synchronex"'
 # A body the client broke off (a reset, bad chunked framing): the middleware and the handler say so alike.
 BODY_UNREADABLE = "The request body could not be read."
+SCOPE_DELETED = "This scope was deleted while the request ran; nothing the request wrote was kept."
 
 
 def _field_errors(detail) -> dict:
@@ -89,6 +91,10 @@ def to_service_error(exc: Exception) -> errors.ServiceError | None:
         return errors.ServiceUnavailable(
             "The request collided with concurrent writes to the same data and was not applied; retry it."
         )
+    if names_missing_space(exc):
+        # A row written into a space an admin deleted meanwhile, refused at COMMIT (Django's keys
+        # are checked then): the scope is gone, which is NOT_FOUND, not an unexpected error.
+        return errors.NotFound(SCOPE_DELETED)
     if isinstance(exc, (OperationalError, InterfaceError)):
         return errors.ServiceUnavailable("The database is unavailable; try again shortly.")
     if isinstance(exc, DatabaseError) and "could not connect" in str(exc).lower():

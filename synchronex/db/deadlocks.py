@@ -15,7 +15,7 @@ import logging
 import random
 import time
 
-from django.db import OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +29,14 @@ def is_deadlock(exc: BaseException) -> bool:
     return getattr(cause, "sqlstate", None) == DEADLOCK_DETECTED
 
 
-def retry_deadlocks(func):
+def retry_deadlocks(func, *, rerun=is_deadlock):
     """Run ``func`` in a transaction; when it is a deadlock's victim, run it again (``ATTEMPTS`` in all).
 
     Inside a caller's transaction ``func`` runs once, in a savepoint: only the outermost
     transaction can be run again, so the caller (or its own ``retry_deadlocks``) decides.
     Callbacks registered with ``on_commit`` by an aborted attempt are dropped with it.
+    ``rerun``: which database errors undo a run that may simply be run again (``admin_deletes``
+    adds a delete's commit refused by rows written after it collected them).
     """
 
     @functools.wraps(func)
@@ -45,10 +47,12 @@ def retry_deadlocks(func):
             try:
                 with transaction.atomic():
                     return func(*args, **kwargs)
-            except OperationalError as exc:
-                if not is_deadlock(exc):
+            except (OperationalError, IntegrityError) as exc:
+                if not rerun(exc):
                     raise
-                logger.warning("%s was a deadlock's victim; running it again (attempt %s)", func.__qualname__, attempt)
+                refused = " ".join(str(exc).split())  # its DETAIL too, on the log line
+                why = "was a deadlock's victim" if is_deadlock(exc) else f"was refused ({refused})"
+                logger.warning("%s %s; running it again (attempt %s)", func.__qualname__, why, attempt)
                 # A moment's pause lets the survivor, still waiting on a row this attempt held, take it:
                 # PostgreSQL does not queue row locks, and an immediate rerun would often get the row
                 # first and close the same cycle again.

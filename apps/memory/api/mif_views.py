@@ -78,7 +78,9 @@ IMPORT_DESCRIPTION = (
     "`warnings` lists items imported with something left out (a decision whose `supersedes` target is not "
     "in the scope yet: the link is made when it is imported), and the product names of an earlier release's "
     "export read under today's name rule, as migration products.0004 read stored names (`Right\\u202eLeft` "
-    "as `RightLeft`; `Acme\\u200b` as `Acme (2)` beside another product `Acme`, its decisions following it)."
+    "as `RightLeft`; `Acme\\u200b` as `Acme (2)` beside another product `Acme`, its decisions following it). "
+    "The import commits in parts: a scope deleted while it runs stops it with NOT_FOUND, and what it had "
+    "stored goes with the scope."
 )
 IMPORT_BODY = PolymorphicProxySerializer(
     component_name="MifImportJsonBody",

@@ -14,6 +14,8 @@ from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
 from apps.memory.services import LONE_SURROGATE
+from synchronex.api import errors
+from synchronex.db.references import space_row_held
 
 MIF_VERSION = "2.0"
 VENDOR = "synchronex"
@@ -32,6 +34,10 @@ EXPORT_TYPES = ("identity", "product", "decision", "memory")
 TAG_PRODUCT_STATE = "product-state"
 TAG_IDENTITY_KERNEL = "identity-kernel"
 
+SCOPE_DELETED = (
+    "This scope was deleted while the import ran: the import stopped there, and what it had stored went with the scope."
+)
+
 # Namespace of the UUIDv5 ids derived here (foreign items without a UUID; restored rows whose id
 # was taken, before ``origin_id`` existed). Fixed forever: the same input always derives the same
 # id, so re-imports dedupe.
@@ -40,6 +46,17 @@ ID_NAMESPACE = uuid.UUID("e26dae58-ac1c-4d9c-9f4c-e21a59916bc0")
 
 def generator() -> dict:
     return {"name": VENDOR, "version": settings.SPECTACULAR_SETTINGS["VERSION"]}
+
+
+def space_kept(space_id) -> None:
+    """Last in each transaction of an import: hold the space's row until it commits
+    (``space_row_held``), or raise NOT_FOUND when an admin deleted the space meanwhile.
+
+    An import commits in parts, and a part written into a deleted space was refused at its COMMIT
+    by the space's key, which the import's own handling of conflicts took for something else.
+    """
+    if not space_row_held(space_id):
+        raise errors.NotFound(SCOPE_DELETED)
 
 
 def derived_id(*parts: str) -> uuid.UUID:

@@ -33,7 +33,7 @@ from apps.identity.api.serializers import KernelSectionsSerializer, ProductSeria
 from apps.identity.layers import SECTIONS
 from apps.identity.models import Kernel, KernelRevision
 from apps.identity.services import block_key, kernel_update, sections_normalised
-from apps.memory.mif.common import canonical_uuid, derived_id, parse_timestamp
+from apps.memory.mif.common import canonical_uuid, derived_id, parse_timestamp, space_kept
 from apps.memory.mif.writer import describe
 from apps.products.api.serializers import ProductStateWriteSerializer
 from apps.products.models import ProductState
@@ -227,6 +227,7 @@ def product_restore(*, space: Space, data: dict) -> str:
                 ProductState.objects.filter(pk=pk).update(
                     created_at=created_at, updated_at=updated_at, last_session_summary=summary
                 )
+                space_kept(space.pk)
             return IMPORTED
         except IntegrityError:
             # A concurrent import created the product (same name or original id) first …
@@ -247,6 +248,7 @@ def _product_fill(*, product: ProductState, original: uuid.UUID, fields: dict) -
     try:
         with transaction.atomic():
             filled = ProductState.objects.filter(NEVER_WRITTEN, pk=product.pk).update(origin_id=original, **fields)
+            space_kept(product.space_id)  # a product deleted with its space fills nothing
     except IntegrityError:
         return DUPLICATE  # a concurrent import restored a product from the same original id first
     return IMPORTED if filled else DUPLICATE
@@ -304,4 +306,5 @@ def kernel_restore(*, space: Space, data: dict, actor: str, actor_user=None) -> 
                 updated_at=updated_at,
                 block_key=block_key(personal_version=version),
             )
+        space_kept(space.pk)
     return IMPORTED

@@ -40,6 +40,7 @@ from rest_framework import serializers
 
 from apps.decisions.api.serializers import DecisionCreateSerializer
 from apps.decisions.models import Decision
+from apps.memory.mif.common import space_kept
 from apps.memory.mif.restore import DUPLICATE, IMPORTED, RestoreError, _check, _moment, _placement, _uuid, ids_in_space
 from apps.memory.mif.restore_merges import merges_link, merges_settle, survivors_awaited
 from apps.memory.mif.writer import describe
@@ -326,6 +327,7 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
         # After the links: whether a survivor supersedes its copy depends on them.
         position = {placed[record.original]: i for i, record in enumerate(chunk)}
         unsettled |= merges_link(space, ready, position, {row.pk for row in rows}, results)
+    space_kept(space.pk)
     return results, placed, products, unsettled
 
 

@@ -25,7 +25,7 @@ from functools import cache
 from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 
-from apps.memory.mif.common import iso_z
+from apps.memory.mif.common import iso_z, space_kept
 from apps.memory.mif.compat import exported_depth_exceeds
 from apps.memory.models import SEARCH_CONFIG, Memory
 from apps.memory.services import (
@@ -116,6 +116,7 @@ def _insert(space, batch: list[tuple[int, str | None, dict, MemoryFields]], outc
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_insert_sql(), {"rows": payload, "config": SEARCH_CONFIG})
             inserted = len(cursor.fetchall())
+            space_kept(space.pk)
         outcome.imported += inserted
         outcome.duplicates += len(batch) - inserted
     except (IntegrityError, OperationalError, DataError):
