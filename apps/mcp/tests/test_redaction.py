@@ -143,6 +143,36 @@ def test_export_memories_redacts_a_key_the_kernel_rendering_escapes(mcp, base_ur
     assert f"- **{REDACTED}** (active): the product" in written["content"]
 
 
+def test_a_key_is_redacted_in_any_letter_case_as_a_tag_stores_it_lowercased(mcp, base_url, client_for, person, secret):
+    # A tag is stored lowercased: that copy of the key, in every reader that hands text to an AI.
+    assert secret.lower() != secret
+    put_kernel(base_url, mcp.token, {"constraints": {"always": [f"Bill {secret.upper()}"]}})
+    tagged = {"decision": "Rotate monthly", "product_name": "Atlas", "tags": [secret], "reasoning": f"see {secret}"}
+    rest = client_for(person, "read")
+
+    logged, logged_text = answer_text(mcp, "log_decision", tagged)
+    state, state_text = answer_text(mcp, "get_product_state", {"product_name": "Atlas"})
+    found, found_text = answer_text(mcp, "search_decisions", {"query": "rotate monthly"})
+    kernel, kernel_text = answer_text(mcp, "get_identity_kernel")
+    exported, exported_text = answer_text(mcp, "export_memories", {"types": ["decision"]})
+    written, written_text = answer_text(mcp, "export_memories", {"format": "markdown"})
+    kernel_export = rest.get("/api/v1/kernel/export", params={"product": "Atlas", "query": "rotate"})
+    mif = rest.get("/api/v1/memory/export-mif", params={"types": "decision"})
+    markdown = rest.get("/api/v1/memory/export-mif", params={"format": "markdown"})
+    identity = rest.get("/api/v1/memory/identity")
+
+    texts = [logged_text, state_text, found_text, kernel_text, exported_text, written_text]
+    texts += [kernel_export.text, mif.text, markdown.text, identity.json()["injection_block"]]
+    assert all(secret.lower() not in text.lower() for text in texts)
+    assert logged["tags"] == state["recent_decisions"][0]["tags"] == found["results"][0]["tags"] == [REDACTED]
+    assert f"- Bill {REDACTED}" in kernel["injection_block"]
+    assert f"Tags: {REDACTED}" in kernel_export.text
+    for document in (exported["document"], mif.json()):
+        assert document["memories"][0]["tags"] == [REDACTED]
+        assert document["export_meta"]["privacy"]["redacted_fields"] == ["api_key"]
+        assert _checksum_holds(document)
+
+
 def test_check_memory_confidence_compares_with_the_memory_the_model_was_given(mcp, pasted):
     block = mcp.tool("get_identity_kernel")["injection_block"]
 

@@ -318,6 +318,19 @@ def test_search_decisions_honours_limit_and_token_budget(mcp):
     assert mcp.argument_errors("search_decisions", {"query": "x", "limit": 0}) == {"limit": ["At least 1."]}
 
 
+def test_search_decisions_answers_an_integral_token_budget_as_an_integer_as_rest_does(mcp, base_url):
+    mcp.tool("log_decision", {"decision": "Cache layer choice", "product_name": "Atlas"})
+
+    found = mcp.call("search_decisions", {"query": "cache layer", "token_budget": 30.0}).json()["result"]
+    on_rest = rest(
+        base_url, mcp.token, "GET", "/memory/decisions/search", params={"q": "cache layer", "token_budget": 30}
+    )
+
+    assert on_rest.json()["tokens"]["budget"] == 30
+    assert '"budget": 30,' in found["content"][0]["text"]
+    assert found["structuredContent"]["tokens"] == on_rest.json()["tokens"]
+
+
 def test_log_decision_applies_the_rest_rules(mcp):
     created = mcp.tool(
         "log_decision",
@@ -456,6 +469,22 @@ def test_a_product_name_counts_its_length_trimmed_as_product_names_are(mcp, base
     logged = mcp.tool("log_decision", {"decision": "d", "product_name": name, "affects_products": [name]})
     assert logged["product_name"] == "N" * 100 and logged["affects_products"] == ["N" * 100]
     assert "product_name" in mcp.argument_errors("get_product_state", {"product_name": "\ufeff" + "N" * 101})
+
+
+def test_a_name_padded_past_four_times_its_limit_with_invisible_characters_is_counted_as_on_rest(mcp, base_url):
+    # 520 code points, over 4 × 100 as sent; trimmed (the zero-width spaces) and in NFC, the name
+    # "é" * 60 that REST stores. Whether to normalise is decided on that same trim.
+    name = "\u200b" * 400 + "e\u0301" * 60
+    decision = {"decision": "d", "product_name": name}
+    assert rest(base_url, mcp.token, "POST", f"/memory/product/{name}/state", json={"status": "paused"}).ok
+    assert rest(base_url, mcp.token, "POST", "/memory/decisions", json=decision).status_code == 201
+
+    state = mcp.tool("update_product_state", {"product_name": name, "status": "paused"})
+    read = mcp.tool("get_product_state", {"product_name": name})
+    logged = mcp.tool("log_decision", {**decision, "affects_products": [name]})
+
+    assert state["name"] == read["name"] == logged["product_name"] == "\u00e9" * 60
+    assert logged["affects_products"] == ["\u00e9" * 60]
 
 
 def test_session_text_arguments_are_stored_nfc(mcp):

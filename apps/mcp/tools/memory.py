@@ -190,7 +190,8 @@ def search_decisions(context: ToolContext, args: dict) -> dict:
         "scope": active.scope,
     }
     if result.tokens_used is not None:
-        body["tokens"] = {"budget": args["token_budget"], "used": result.tokens_used, "truncated": result.truncated}
+        budget = int(args["token_budget"])  # JSON Schema's integer takes 30.0; REST answers 30
+        body["tokens"] = {"budget": budget, "used": result.tokens_used, "truncated": result.truncated}
     return body
 
 

@@ -66,14 +66,22 @@ class NameSchema(TextSchema):
 
 # NFC never leaves fewer than a quarter of a string's code points (the longest canonical
 # decomposition, U+1F82's, is 4), so a string over 4 × its limit even trimmed is refused as sent:
-# a megabyte-long argument costs a strip, never an NFC pass, before its refusal.
+# a megabyte-long argument costs a trim, never an NFC pass, before its refusal.
 NFC_SHRINK_MAX = 4
 
 
-def _nfc_within(value: str, limit: int) -> str:
-    """``value`` in NFC, or as sent when it is too long for ``limit`` whatever NFC makes of it."""
-    bound = NFC_SHRINK_MAX * limit
-    if len(value) > bound and len(value.strip()) > bound:
+def _trimmed(value: str, schema: dict) -> str:
+    """``value`` trimmed as the REST API trims it before counting: a product name as product names
+    are (``trim_name``), other text of whitespace (DRF's CharField)."""
+    return trim_name(value) if isinstance(schema, NameSchema) else value.strip()
+
+
+def _nfc_within(value: str, schema: dict) -> str:
+    """``value`` in NFC, or as sent when it is too long for ``schema``'s ``maxLength`` whatever NFC
+    makes of it. Bounded on the trim ``_max_length`` counts: a name padded with more invisible
+    characters than 4 × its limit is still put in NFC, and counted as REST counts it."""
+    bound = NFC_SHRINK_MAX * schema["maxLength"]
+    if len(value) > bound and len(_trimmed(value, schema)) > bound:
         return value
     return nfc(value)
 
@@ -83,8 +91,7 @@ def _max_length(validator, limit, instance, schema):
     trims before its length check; every tool trims its text too) and, for text, in NFC."""
     if not validator.is_type(instance, "string") or len(instance) <= limit:
         return
-    trimmed = trim_name(instance) if isinstance(schema, NameSchema) else instance.strip()
-    if len(trimmed) > limit:
+    if len(_trimmed(instance, schema)) > limit:
         yield ValidationError("is too long")  # jsonschema's own message quotes the (maybe huge) value
 
 
@@ -153,25 +160,25 @@ class Tool:
         return ArgumentValidator(self.input_schema, format_checker=FormatChecker())
 
     @cached_property
-    def text_arguments(self) -> dict[str, tuple[int, bool]]:
-        """Each free-text argument (``TextSchema``) → (its maxLength, whether it is an array of them)."""
+    def text_arguments(self) -> dict[str, tuple[TextSchema, bool]]:
+        """Each free-text argument → (its ``TextSchema``, whether it is an array of them)."""
         found = {}
         for name, schema in self.input_schema.get("properties", {}).items():
             if isinstance(schema, TextSchema):
-                found[name] = (schema["maxLength"], False)
+                found[name] = (schema, False)
             elif isinstance(schema.get("items"), TextSchema):
-                found[name] = (schema["items"]["maxLength"], True)
+                found[name] = (schema["items"], True)
         return found
 
     def normalised(self, arguments: dict) -> dict:
         """``arguments`` with each free-text string in NFC (``_nfc_within``); the rest as sent."""
         out = dict(arguments)
-        for name, (limit, many) in self.text_arguments.items():
+        for name, (schema, many) in self.text_arguments.items():
             value = arguments.get(name)
             if not many and isinstance(value, str):
-                out[name] = _nfc_within(value, limit)
+                out[name] = _nfc_within(value, schema)
             elif many and isinstance(value, list):
-                out[name] = [_nfc_within(item, limit) if isinstance(item, str) else item for item in value]
+                out[name] = [_nfc_within(item, schema) if isinstance(item, str) else item for item in value]
         return out
 
     def listing(self) -> dict:

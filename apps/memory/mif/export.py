@@ -18,8 +18,8 @@ The full structured data of each row sits in that memory's ``vendor_extensions.s
 (``{"kind", "data"}``; ``{"kind": "memory", "restore"}`` for generic memories), so it travels
 with the memory through tools that filter or reorder memories. BYOK secrets are never read into
 an export: the credentials table is not exported, and any secret of the space (in a workspace,
-the caller's personal ones too) that occurs in exported text (say, pasted into a decision) is
-replaced by ``[REDACTED:api_key]`` — in the kernel's rendered content, before it is rendered.
+the caller's personal ones too) that occurs in exported text (say, pasted into a decision), in any
+letter case, is replaced by ``[REDACTED:api_key]`` — in the kernel's rendered content, before it is rendered.
 """
 
 from __future__ import annotations
@@ -359,7 +359,13 @@ SECRET_MIN = 8
 
 
 class Scrubber:
-    """Replaces the space's BYOK secrets in exported text and notes what it found."""
+    """Replaces the space's BYOK secrets in exported text and notes what it found.
+
+    A secret is matched in any letter case: a key pasted as a decision tag is stored lowercased
+    (``TagField``), and that copy is as much the key. Each secret is looked for lowercased in the
+    lowercased text, a plain substring search (a regular expression of the secrets, tried at every
+    position, cost ten times as much on an answer of a space with 20 keys), and only a text that
+    holds one goes through that secret's case-insensitive pattern."""
 
     def __init__(self, secrets: list[str]):
         # Longest first, so a secret containing another is replaced whole.
@@ -369,14 +375,17 @@ class Scrubber:
                 forms.add(secret)
                 forms.add(json.dumps(secret)[1:-1])  # as it appears inside a JSON string
         self.secrets = sorted(forms, key=len, reverse=True)
+        self._patterns = {form.lower(): re.compile(re.escape(form), re.IGNORECASE) for form in self.secrets}
         self.redacted: set[str] = set()
         self.email_seen = False
 
     def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-                self.redacted.add("api_key")
+        lowered = text.lower() if self._patterns else text
+        for form, pattern in self._patterns.items():
+            if form in lowered:
+                text, found = pattern.subn(REDACTED, text)
+                if found:
+                    self.redacted.add("api_key")
         if not self.email_seen and "@" in text and _EMAIL.search(text):
             self.email_seen = True
         return text
