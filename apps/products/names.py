@@ -47,12 +47,14 @@ _TAG_SEQUENCE = "\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f"
 _START = regex.compile(
     r"^[\s\x1c-\x1f\p{Cf}\p{Default_Ignorable_Code_Point}--\p{Prepended_Concatenation_Mark}]+", regex.V1
 )
-# The run of trimmable characters at the end, read in steps so that a tag sequence in it is seen
-# whole: the end is cut after the last sequence the run holds, or at the run's start.
-_END = regex.compile(
-    rf"(?:({_TAG_SEQUENCE})|[\s\x1c-\x1f\p{{Cf}}\p{{Default_Ignorable_Code_Point}}--\p{{Variation_Selector}}])+\Z",
-    regex.V1,
+# The run of trimmable characters at the end, found from the end (``(?r)``: a search from the
+# start retried the run from each of its positions, quadratic in a run of spaces inside a name).
+# A closed tag sequence in that run is kept whole: the end is cut after the last one (``_end_cut``).
+_END_RUN = regex.compile(
+    r"(?r)[\s\x1c-\x1f\p{Cf}\p{Default_Ignorable_Code_Point}--\p{Variation_Selector}]+\Z", regex.V1
 )
+_TAG_BODY = regex.compile("[\U000e0020-\U000e007e]+\U000e007f")
+_TAG_BASE = "\U0001f3f4"
 _REFUSED_FORMAT = regex.compile(rf"[{_INVISIBLE}]", regex.V1)
 _TAG_SEQUENCES = regex.compile(_TAG_SEQUENCE)
 # The same, capturing: ``split`` keeps each sequence, at the odd indexes of its pieces.
@@ -61,13 +63,26 @@ _TAG_PIECES = regex.compile(f"({_TAG_SEQUENCE})")
 UNNAMED = "Unnamed product"
 
 
+def _end_cut(text: str) -> int:
+    """Where ``text``'s trimmable end starts: the run of trimmable characters and closed emoji tag
+    sequences (``_TAG_SEQUENCE``) that ends it, cut after the last sequence it holds. Each step
+    reads characters no earlier step read: linear in the text."""
+    start, cut = len(text), None
+    while True:
+        run = _END_RUN.search(text, 0, start)
+        if run is not None:
+            start = run.start()
+        body = _TAG_BODY.match(text, start) if start > 0 and text[start - 1] == _TAG_BASE else None
+        if body is None:
+            return start if cut is None else cut
+        cut = body.end() if cut is None else cut  # the first found from the end is the last one
+        start -= 1
+
+
 def trim_name(text: str) -> str:
-    """``text`` without whitespace and invisible characters at its ends (``_START``, ``_END``)."""
+    """``text`` without whitespace and invisible characters at its ends (``_START``, ``_end_cut``)."""
     text = _START.sub("", text)
-    end = _END.search(text)
-    if end is None:
-        return text
-    return text[: max(end.ends(1), default=end.start())]
+    return text[: _end_cut(text)]
 
 
 def normalise_product_name(raw: str) -> str:
