@@ -76,3 +76,53 @@ def test_a_malformed_chunked_body_is_a_validation_error_never_an_html_page(chunk
     # Anyone can send these: a warning each, never an ERROR with a traceback (log and alert flooding).
     assert " ERROR " not in log[0] and "Traceback" not in log[0], log[0][-4000:]
     assert log[0].count("synchronex.api: Unreadable request body on ") == 3, log[0][-4000:]
+
+
+def test_a_transfer_coding_other_than_chunked_is_refused_before_the_body_is_read(user, make_key):
+    """gunicorn accepts ``gzip``, ``deflate`` and ``compress`` before ``chunked`` and removes only
+    the chunked framing: the still-compressed body was read as if plain, and a plain JSON body so
+    labelled was stored (201). Refused like a Content-Encoding: 415, nothing run."""
+    from apps.decisions.models import Decision
+
+    token = make_key(user)
+    env = {"DATABASE_URL": servers.database_url(connection.settings_dict), "REDIS_URL": ""}
+    body = b'{"decision": "te-gzip plain body read as plain", "product_name": "TEGZ"}'
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    head = "\r\n".join([f"Authorization: Bearer {token}", "Content-Type: application/json", "Accept: application/json"])
+    with servers.gunicorn(env, workers=1) as base:
+        for coding in ("gzip, chunked", "deflate, chunked", "compress, chunked", "gzip,chunked"):
+            status, answer = rawhttp.half_closed(
+                base, f"POST /api/v1/memory/decisions HTTP/1.1\r\n{head}\r\nTransfer-Encoding: {coding}", chunked
+            )
+            assert status == 415, (coding, answer)  # it was 201, the decision stored
+            assert answer["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE", answer
+            assert "Transfer-Encoding" in answer["error"]["message"]
+        rpc = json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "log_decision", "arguments": {}}}
+        ).encode()
+        status, answer = rawhttp.half_closed(
+            base,
+            f"POST /mcp HTTP/1.1\r\n{head}, text/event-stream\r\nTransfer-Encoding: gzip, chunked",
+            b"%x\r\n%s\r\n0\r\n\r\n" % (len(rpc), rpc),
+        )
+        assert status == 415 and answer["id"] is None and answer["error"]["code"] == -32600, answer
+        assert answer["error"]["data"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+        # A browser form too: a plain 415, never parsed as a form.
+        status, text = rawhttp.half_closed_text(
+            base,
+            "POST /accounts/login/ HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            "Transfer-Encoding: gzip, chunked",
+            b"5\r\nx=abc\r\n0\r\n\r\n",
+        )
+        assert status == 415 and "Transfer-Encoding" in text, text
+    assert not Decision.objects.exists()
+
+
+def test_a_transfer_coding_refusal_asks_for_an_identity_body(client):
+    # The header as the WSGI server hands it on (gunicorn's reading of the framing is tested above).
+    response = client.post(
+        "/api/v1/memory/decisions", b'{"decision": "d"}', "application/json", HTTP_TRANSFER_ENCODING="gzip, chunked"
+    )
+    assert response.status_code == 415 and response["Accept-Encoding"] == "identity", response.content
+    form = client.post("/accounts/login/", {"username": "u"}, HTTP_TRANSFER_ENCODING="deflate, chunked")
+    assert form.status_code == 415 and form["Accept-Encoding"] == "identity"

@@ -33,7 +33,16 @@ def request_from(peer: str, forwarded: str | None = None):
         (1, None, "10.0.0.1"),
         (1, "", "10.0.0.1"),
         (1, "unknown", "10.0.0.1"),
-        (1, "1.2.3.4:5678", "10.0.0.1"),
+        # A proxy that writes the client's port (Azure Application Gateway, IIS ARR): the address
+        # counts, never the proxy's own (one bucket for every client behind it).
+        (1, "1.2.3.4:5678", "1.2.3.4"),
+        (1, "6.6.6.6, [2001:db8::9]:443", "2001:db8::9"),
+        (1, "[2001:db8::9]", "2001:db8::9"),
+        (1, "[::ffff:203.0.113.9]:80", "203.0.113.9"),
+        (1, "1.2.3.4:port", "10.0.0.1"),  # not a port: not an address, the peer counts
+        (1, "1.2.3.4:", "10.0.0.1"),
+        (1, "[1.2.3.4]:80", "10.0.0.1"),
+        (1, "2001:db8::9:443", "2001:db8::9:443"),  # unbracketed: an IPv6 address, no port
         # An IPv4 client written IPv4-mapped counts as that IPv4 address, never as IPv6 (whose /64
         # bucket, ``::``, all such clients would share).
         (1, "::ffff:203.0.113.9", "203.0.113.9"),
@@ -50,6 +59,20 @@ def test_an_ipv4_mapped_peer_address_counts_as_its_ipv4_address(settings, hops):
     # gunicorn on a dual-stack [::] socket sees IPv4 clients this way (and so does a short header).
     settings.TRUSTED_PROXY_HOPS = hops
     assert client_ip(request_from("::ffff:198.51.100.4", "203.0.113.9" if hops == 2 else None)) == "198.51.100.4"
+
+
+def test_an_unreadable_entry_is_logged_once_per_process(settings, caplog, monkeypatch):
+    from synchronex.api import client_ip as module
+
+    monkeypatch.setattr(module, "_warned", False)
+    settings.TRUSTED_PROXY_HOPS = 1
+    with caplog.at_level("WARNING", logger="synchronex.api"):
+        assert client_ip(request_from("10.0.0.1", "unknown")) == "10.0.0.1"
+        assert client_ip(request_from("10.0.0.1", "nonsense")) == "10.0.0.1"
+        assert client_ip(request_from("10.0.0.1", "")) == "10.0.0.1"  # no header: nothing to say
+    assert [record.getMessage() for record in caplog.records if "X-Forwarded-For" in record.getMessage()] == [
+        "X-Forwarded-For entry 'unknown' is not an address: the peer counts instead (is TRUSTED_PROXY_HOPS right?)"
+    ]
 
 
 def _guess() -> str:
@@ -113,6 +136,25 @@ def test_behind_a_balancer_failed_tokens_count_per_client_and_never_fail_the_req
     assert statuses == [401, 401, 401, 429]  # the client's own entries do not pick a new bucket
     other = api.get("/api/v1/scope", token=_guess(), headers={"X-Forwarded-For": "203.0.113.10"})
     assert other.status_code == 401
+
+
+@pytest.mark.django_db
+def test_behind_a_balancer_that_writes_ports_one_guesser_locks_out_only_itself(settings):
+    """``IP:port`` entries were no address: every client counted as the balancer, and one guesser's
+    failed tokens answered everyone behind it 429."""
+    settings.TRUSTED_PROXY_HOPS = 1
+    settings.API_AUTH_FAILURES_PER_MINUTE = 2
+    wait_for_fresh_minute_margin(8)
+    client = Client()
+
+    def status(address: str) -> int:
+        return client.get(
+            "/api/v1/scope", HTTP_AUTHORIZATION=f"Bearer {_guess()}", HTTP_X_FORWARDED_FOR=address
+        ).status_code
+
+    assert [status("198.51.100.7:1111") for _ in range(3)] == [401, 401, 429]
+    assert [status("203.0.113.20:3333"), status("[2001:db8::9]:443")] == [401, 401]
+    assert status("198.51.100.7:2222") == 429  # the guesser on another port is still the guesser
 
 
 def test_login_throttle_behind_a_balancer_answers_the_form_not_a_server_error(api, settings):

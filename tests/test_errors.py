@@ -23,6 +23,37 @@ def test_unknown_routes_answer_not_found_as_json(api, path):
     assert_envelope(api.get(path), 404, "NOT_FOUND")
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_doubled_leading_slash_is_still_answered_as_json():
+    """``https://host/`` joined with ``/api/v1/…``: Django's HTML 404 answered it (SPEC §1: never).
+    Through gunicorn, which hands the path on as sent (the test server collapses the slashes)."""
+    from django.db import connection
+
+    from tests.support import rawhttp, servers
+
+    env = {"DATABASE_URL": servers.database_url(connection.settings_dict), "REDIS_URL": ""}
+    paths = ["//api/v1/scope", "///api/v1/memory/identity", "//oauth/authorize", "//.well-known/nope", "//mcp"]
+    with servers.gunicorn(env, workers=1) as base:
+        for path in paths:
+            status, text = rawhttp.half_closed_text(base, f"GET {path} HTTP/1.1", b"")
+            assert status == 404 and json.loads(text)["error"]["code"] == "NOT_FOUND", (path, text[:200])
+        api = requests.get(base + "//api/v1/scope", timeout=30)
+        assert api.headers["Cache-Control"] == "private, no-store"
+
+
+def test_an_accept_no_renderer_fits_is_served_json_after_authentication(api, write_api):
+    """DRF refused it 400 VALIDATION_ERROR while negotiating, before authentication: a request
+    without a token got 400, not its 401. JSON is served whatever Accept says (RFC 9110 §12.1)."""
+    for accept in ("text/html", "application/xml", "text/html;q=1, application/json;q=0"):
+        anonymous = api.get("/api/v1/scope", headers={"Accept": accept})
+        assert_envelope(anonymous, 401, "UNAUTHORIZED")
+        assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+        served = write_api.get("/api/v1/scope", headers={"Accept": accept})
+        assert served.status_code == 200 and served.headers["Content-Type"] == "application/json", served.text
+    schema = api.get("/api/v1/openapi.json", headers={"Accept": "text/html"})
+    assert schema.status_code == 200 and schema.headers["Content-Type"].startswith("application/"), schema.text[:200]
+
+
 def test_unknown_route_outside_the_api_is_not_forced_to_json(api):
     response = api.get("/definitely-not-a-page")
     assert response.status_code == 404

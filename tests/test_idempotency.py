@@ -52,11 +52,42 @@ def test_server_errors_are_not_kept_so_a_retry_runs_for_real(write_api):
     assert "Idempotent-Replayed" not in again.headers
 
 
-@pytest.mark.parametrize("key", ["", "x" * 256, "spaces are bad", "tab\tkey"])
+@pytest.mark.parametrize("key", ["", "x" * 256, "spaces are bad", "tab\tkey", "k1,k2"])
 def test_malformed_keys_are_refused(write_api, key):
     response = write_api.post(ECHO, json={"text": "a"}, headers={"Idempotency-Key": key})
     assert response.status_code == 400
     assert "Idempotency-Key" in response.json()["error"]["details"]["fields"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_sent_twice_is_refused_not_run_under_the_joined_key(user, make_key):
+    """gunicorn joins a header sent twice with a comma: ``k`` twice arrived as the new key ``k,k``,
+    and the retry stored a second decision."""
+    from django.db import connection
+
+    from apps.decisions.models import Decision
+    from tests.support import rawhttp, servers
+
+    env = {"DATABASE_URL": servers.database_url(connection.settings_dict), "REDIS_URL": ""}
+    body = b'{"decision": "sent with one key twice", "product_name": "Dup"}'
+    head = "\r\n".join(
+        [
+            "POST /api/v1/memory/decisions HTTP/1.1",
+            f"Authorization: Bearer {make_key(user)}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+            "Idempotency-Key: key-r1",
+        ]
+    )
+    with servers.gunicorn(env, workers=1) as base:
+        status, first = rawhttp.half_closed(base, head, body)
+        assert status == 201, first
+        status, twice = rawhttp.half_closed(base, head + "\r\nIdempotency-Key: key-r1", body)
+        assert status == 400, twice  # it was 201: a second decision
+        assert "once" in twice["error"]["details"]["fields"]["Idempotency-Key"][0]
+        status, again = rawhttp.half_closed(base, head, body)
+        assert status == 201 and again["id"] == first["id"]
+    assert Decision.objects.count() == 1
 
 
 def test_concurrent_retries_have_one_effect(write_api):

@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.forms import ApiKeyCreateForm, key_form_token
@@ -59,6 +60,9 @@ class LogoutView(auth_views.LogoutView):
         return super().post(request, *args, **kwargs)
 
 
+# One account's keys: never kept by a browser's history or any cache (Back after signing out
+# showed them), like the admin's pages; the login form already is (Django's never_cache).
+@never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_keys(request):
@@ -84,10 +88,7 @@ def api_keys(request):
         "page": page,
         "created_raw": created_raw,
     }
-    response = render(request, "accounts/api_keys.html", context)
-    if created_raw:
-        response["Cache-Control"] = "no-store"
-    return response
+    return render(request, "accounts/api_keys.html", context)
 
 
 @login_required

@@ -9,6 +9,8 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.forms import AllowForm
@@ -51,6 +53,9 @@ class ConsentForm(AllowForm):
     redirect_uri = forms.CharField(required=False, widget=forms.HiddenInput())
 
 
+# The consent form (its CSRF token, the app and scopes) and the connected apps are one account's:
+# never kept by a browser's history or any cache, like the admin's pages.
+@method_decorator(never_cache, name="dispatch")
 class ConsentView(AuthorizationView):
     """DOT's authorization endpoint with this site's consent page.
 
@@ -175,6 +180,7 @@ class ConsentView(AuthorizationView):
         return context
 
 
+@never_cache
 @require_GET
 @login_required
 @not_frameable

@@ -12,13 +12,26 @@ An IPv4 client written IPv4-mapped (``::ffff:a.b.c.d``: a proxy writing the head
 gunicorn on a dual-stack ``[::]`` socket) counts as its IPv4 address, in the header and as the
 peer alike. django-ratelimit buckets IPv6 addresses by /64, so every such client would otherwise
 share the one bucket ``::``, and a few guessers would lock all of them out.
+
+An entry written with the client's port (``a.b.c.d:port``, ``[v6]:port``, or ``[v6]``: Azure
+Application Gateway and IIS ARR write it so) counts as its address: read as no address, every
+client behind the proxy fell back to the proxy's one bucket. An entry still unreadable is logged,
+once per process, as that fall-back makes a per-client throttle a global one.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
+import re
 
 from django.conf import settings
+
+logger = logging.getLogger("synchronex.api")
+
+# ``a.b.c.d:port``, ``[v6]`` and ``[v6]:port``: the address, without brackets or port.
+_WITH_PORT = re.compile(r"(?P<v4>[0-9.]+):[0-9]{1,5}|\[(?P<v6>[^\]]*:[^\]]*)\](?::[0-9]{1,5})?")
+_warned = False
 
 
 def client_ip(request) -> str:
@@ -30,11 +43,30 @@ def client_ip(request) -> str:
     entries = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     if len(entries) < hops:
         return peer
-    return _address(entries[-hops]) or peer
+    address = _address(entries[-hops])
+    if address is None:
+        if entries[-hops]:  # an empty header is no header: a request that did not come through the proxy
+            _warn_once(entries[-hops])
+        return peer
+    return address
+
+
+def _warn_once(entry: str) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        logger.warning(
+            "X-Forwarded-For entry %r is not an address: the peer counts instead (is TRUSTED_PROXY_HOPS right?)",
+            entry[:60],
+        )
 
 
 def _address(text: str) -> str | None:
-    """``text`` as an address in its canonical form (IPv4 for an IPv4-mapped one), or None."""
+    """``text`` as an address in its canonical form (IPv4 for an IPv4-mapped one, without a port
+    or brackets), or None."""
+    with_port = _WITH_PORT.fullmatch(text)
+    if with_port:
+        text = with_port["v4"] or with_port["v6"]
     try:
         address = ipaddress.ip_address(text)
     except ValueError:

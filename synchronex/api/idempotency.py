@@ -45,8 +45,11 @@ from synchronex.api.scopes import SCOPES
 
 HEADER = "Idempotency-Key"
 KEY_MAX = 255
-# 1 to KEY_MAX visible ASCII characters; the OpenAPI document states this very pattern.
-KEY = re.compile(rf"^[\x21-\x7e]{{1,{KEY_MAX}}}$")
+# 1 to KEY_MAX visible ASCII characters but the comma; the OpenAPI document states this very pattern.
+# gunicorn joins a header sent twice with a comma: "k" sent twice arrived as "k,k", a key never sent,
+# and the retry ran again. Under WSGI only the joined value is seen, so no key may hold a comma.
+KEY = re.compile(rf"^[\x21-\x2b\x2d-\x7e]{{1,{KEY_MAX}}}$")
+KEY_RULE = f"Use 1 to {KEY_MAX} visible ASCII characters but the comma, and send the header once."
 REPLAYED_HEADERS = ("Content-Type", "ETag", "Location", "Content-Disposition")
 # Also every ``X-Synchronex-*`` header of the first answer (the export's scope and tokens, SPEC §9)
 # but the scope notice; it, rate-limit headers and ``X-Request-ID`` describe the current request
@@ -146,7 +149,7 @@ def claim(request, *, scoped: bool = True) -> IdempotencyRecord | None:
     if key is None:
         return None
     if not KEY.match(key):
-        raise errors.ValidationFailed.for_fields({HEADER: f"Use 1 to {KEY_MAX} visible ASCII characters."})
+        raise errors.ValidationFailed.for_fields({HEADER: KEY_RULE})
     if len(request.path) > PATH_MAX:
         return None  # no route has a path this long: the view answers it (400 or 404), nothing to keep
     request_hash = request_fingerprint(request, scoped=scoped)

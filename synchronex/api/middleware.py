@@ -29,6 +29,9 @@ API_CACHE_CONTROL = "private, no-store"
 # NoMoreData among them), or gunicorn's refusal of bad chunked framing (its ParseException).
 UNREADABLE = (OSError, ParseException)
 BODY_CUT_SHORT = "The request body ended before its Content-Length."
+TRANSFER_CODING_REFUSED = (
+    "The request body has a Transfer-Encoding ({}); send it uncompressed: chunked is the only one read."
+)
 
 _CODE_FOR_STATUS = {
     400: errors.ValidationFailed,
@@ -46,7 +49,13 @@ _CODE_FOR_STATUS = {
 
 
 def wants_json_errors(path: str) -> bool:
-    return path.startswith(JSON_ERROR_PREFIXES)
+    return collapsed(path).startswith(JSON_ERROR_PREFIXES)
+
+
+def collapsed(path: str) -> str:
+    """``path`` with its leading slashes made one: ``https://host/`` joined with ``/api/v1/…`` asks
+    for ``//api/v1/…``, which no route serves, and its 404 must still be the envelope (SPEC §1)."""
+    return "/" + path.lstrip("/")
 
 
 def body_limit_for(path: str) -> int:
@@ -74,6 +83,17 @@ def early_refusal(request, error: errors.ServiceError) -> HttpResponse:
     response = json_error(error)
     response.content = json.dumps(refusal_message(error.code, error.message, error.details))
     return response
+
+
+def refused_transfer_coding(request) -> str | None:
+    """The ``Transfer-Encoding`` when it lists a coding other than ``chunked``, else None. gunicorn
+    accepts ``gzip``, ``deflate`` and ``compress`` before ``chunked``, removes only the chunked
+    framing and hands on the still-compressed body: read as if plain, a gzip body was "not valid
+    UTF-8" and a plain one so labelled was stored. Refused as a ``Content-Encoding`` is (415)."""
+    value = request.META.get("HTTP_TRANSFER_ENCODING", "")
+    if any(part.strip().lower() not in ("", "chunked") for part in value.split(",")):
+        return value
+    return None
 
 
 def _unreadable(request, exc: Exception) -> HttpResponse:
@@ -154,7 +174,7 @@ class ApiErrorMiddleware:
         if not wants_json_errors(request.path):
             return self._check_form_body(request) or self.get_response(request)
         response = self._respond(request)
-        if request.path.startswith(API_PREFIX):
+        if collapsed(request.path).startswith(API_PREFIX):
             # Every API answer is one account's data (or about its request): a shared cache never
             # stores it (it carries Authorization), and neither may a browser's or client's own.
             response.setdefault("Cache-Control", API_CACHE_CONTROL)
@@ -188,6 +208,12 @@ class ApiErrorMiddleware:
 
     @staticmethod
     def _check_body_size(request):
+        coding = refused_transfer_coding(request)
+        if coding is not None:
+            refusal = errors.UnsupportedMediaType(
+                TRANSFER_CODING_REFUSED.format(coding[:40]), headers={"Accept-Encoding": "identity"}
+            )
+            return early_refusal(request, refusal)
         raw = request.META.get("CONTENT_LENGTH") or ""
         if not raw:
             if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
@@ -218,7 +244,13 @@ class ApiErrorMiddleware:
         """The browser pages and the admin read bodies too (forms): one cut short of its
         Content-Length was parsed as a form without its later fields, and a change form saved them
         blank. Such a body is refused with a plain 400 before any view reads it, as on API paths.
-        Bodies over Django's form limit are left to Django, which refuses those itself."""
+        Bodies over Django's form limit are left to Django, which refuses those itself; a body with
+        a transfer coding but chunked is refused before it is read, as on API paths."""
+        coding = refused_transfer_coding(request)
+        if coding is not None:
+            refused = HttpResponse(TRANSFER_CODING_REFUSED.format(coding[:40]), status=415, content_type="text/plain")
+            refused["Accept-Encoding"] = "identity"
+            return refused
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -371,7 +371,8 @@ def add_common_responses(result, generator, request, public):
                             "name": "Idempotency-Key",
                             "in": "header",
                             "required": False,
-                            "description": f"1–{KEY_MAX} visible ASCII characters. Replays the first response "
+                            "description": f"1–{KEY_MAX} visible ASCII characters but the comma, sent once (a "
+                            "header sent twice arrives joined by a comma: 400). Replays the first response "
                             "for 24 h when the same key is sent again.",
                             "schema": {
                                 "type": "string",

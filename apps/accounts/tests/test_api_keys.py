@@ -245,7 +245,7 @@ def test_settings_page_creates_shows_once_lists_and_revokes(api, make_user):
     )
     assert created.status_code == 200
     raw = re.search(r'id="new-key-value">(sx_live_[^<]+)<', created.content.decode()).group(1)
-    assert created["Cache-Control"] == "no-store"
+    assert "no-store" in created["Cache-Control"]
     assert api.get("/api/v1/scope", token=raw).status_code == 200
 
     listing = browser.get("/settings/keys").content.decode()
@@ -255,6 +255,20 @@ def test_settings_page_creates_shows_once_lists_and_revokes(api, make_user):
     key = ApiKey.objects.get(user=user)
     assert browser.post(f"/settings/keys/{key.id}/revoke").status_code == 302
     assert api.get("/api/v1/scope", token=raw).status_code == 401
+
+
+def test_the_keys_page_and_the_login_page_are_never_stored(make_user):
+    """The keys page sent no Cache-Control (only the answer with a new key did): after signing
+    out, Back showed the key list from the browser's history cache."""
+    from django.test import Client
+
+    browser = Client()
+    login_page = browser.get("/accounts/login/")
+    assert "no-store" in login_page["Cache-Control"] and "private" in login_page["Cache-Control"]
+    browser.force_login(make_user())
+    listing = browser.get("/settings/keys")
+    assert listing.status_code == 200
+    assert "no-store" in listing["Cache-Control"] and "private" in listing["Cache-Control"]
 
 
 def test_settings_page_cannot_revoke_someone_elses_key(make_user, make_key):

@@ -53,6 +53,22 @@ def test_page_needs_login(base_url):
     assert response.headers["Location"] == "/accounts/login/?next=/settings/apps"
 
 
+def test_the_apps_page_and_the_consent_page_are_never_stored(base_url, person):
+    """They sent no Cache-Control: after signing out, Back showed the connected apps and the
+    consent form (its CSRF token, the app and scopes) from the browser's history cache."""
+    session = login(base_url, person.email)
+    client = register_client(base_url)
+    _verifier, challenge = pkce_pair()
+    params = authorize_params(client["client_id"], challenge)
+    for response in (
+        session.get(f"{base_url}/settings/apps", timeout=30),
+        session.get(f"{base_url}/oauth/authorize", params=params, timeout=30),
+    ):
+        assert response.status_code == 200, response.url
+        cache_control = response.headers.get("Cache-Control", "")
+        assert "no-store" in cache_control and "private" in cache_control, (response.url, cache_control)
+
+
 def test_lists_connected_apps_with_scopes_and_last_use(base_url, person):
     client, tokens = obtain_tokens(base_url, person.email, scope="memory:read decisions:read")
     session = login(base_url, person.email)
