@@ -1,5 +1,6 @@
 import contextlib
 import threading
+import time
 import uuid
 
 import psycopg
@@ -223,7 +224,18 @@ def embedding_lock_held_elsewhere(space):
     params.pop("context", None)
     with psycopg.connect(**params, autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s, %s)", [EMBEDDING_LOCK_CLASS, space_key(space.id)])
+        pid = other.info.backend_pid
         yield
+    # The server lets the lock go once that backend has ended, a moment after the client closed
+    # (pg_locks is read live, also inside the test's transaction).
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = %s", [pid])
+            if cursor.fetchone() is None:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the other connection's backend still holds the embedding lock")
 
 
 def in_thread(target):
