@@ -333,6 +333,18 @@ def test_email_addresses_are_reported_as_pii(user, client_for):
     assert privacy == {"pii_detected": True, "redacted_fields": []}
 
 
+def test_looking_for_an_address_reads_a_long_text_once(user, client_for):
+    # A long run of letters with an "@" but no address was searched from each of its positions
+    # (quadratic: 10,000 letters and 5,000 labels took 1.9 s, the text below minutes), on every
+    # answer scrubbed.
+    space = space_ensure_personal(user=user)
+    memory_create(space=space, data=mif_memory(content="a" * 49_000 + "@" + "b." * 25_000))
+    client = client_for(user, "read")
+    assert export_json(client)["export_meta"]["privacy"] == {"pii_detected": False, "redacted_fields": []}
+    memory_create(space=space, data=mif_memory(content="x" * 90_000 + " ada.l@example.co.uk"))
+    assert export_json(client)["export_meta"]["privacy"] == {"pii_detected": True, "redacted_fields": []}
+
+
 # -- the checksum: RFC 8785 (JCS), reproducible in any language ------------------------------------
 NUMBERS = {"one": 1.0, "small": 1e-05, "tiny": 1.5e-07, "big": 1e16, "zero": -0.0, "x": 0.25, "n": 7}
 
