@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from functools import partial
 
 import pytest
 from django.test import Client, RequestFactory
@@ -106,17 +107,18 @@ def test_ipv4_mapped_clients_have_a_login_budget_each(settings, make_user):
     assert client.post("/accounts/login/", wrong, HTTP_X_FORWARDED_FOR=MAPPED_CLIENTS[0]).status_code == 429
 
 
+def _guessed_from(client: Client, address: str) -> int:
+    """The status of one guessed bearer token sent from ``address`` (behind one proxy)."""
+    response = client.get("/api/v1/scope", HTTP_AUTHORIZATION=f"Bearer {_guess()}", HTTP_X_FORWARDED_FOR=address)
+    return response.status_code
+
+
 @pytest.mark.django_db
 def test_ipv4_mapped_clients_have_a_bearer_failure_budget_each(settings):
     settings.TRUSTED_PROXY_HOPS = 1
     settings.API_AUTH_FAILURES_PER_MINUTE = 2
     wait_for_fresh_minute_margin(8)
-    client = Client()
-
-    def status(address: str) -> int:
-        return client.get(
-            "/api/v1/scope", HTTP_AUTHORIZATION=f"Bearer {_guess()}", HTTP_X_FORWARDED_FOR=address
-        ).status_code
+    status = partial(_guessed_from, Client())
 
     assert [status(address) for address in MAPPED_CLIENTS] == [401, 401, 401]
     assert status(ANOTHER_MAPPED_CLIENT) == 401
@@ -145,12 +147,7 @@ def test_behind_a_balancer_that_writes_ports_one_guesser_locks_out_only_itself(s
     settings.TRUSTED_PROXY_HOPS = 1
     settings.API_AUTH_FAILURES_PER_MINUTE = 2
     wait_for_fresh_minute_margin(8)
-    client = Client()
-
-    def status(address: str) -> int:
-        return client.get(
-            "/api/v1/scope", HTTP_AUTHORIZATION=f"Bearer {_guess()}", HTTP_X_FORWARDED_FOR=address
-        ).status_code
+    status = partial(_guessed_from, Client())
 
     assert [status("198.51.100.7:1111") for _ in range(3)] == [401, 401, 429]
     assert [status("203.0.113.20:3333"), status("[2001:db8::9]:443")] == [401, 401]
