@@ -7,6 +7,7 @@ import io
 import logging
 import re
 import threading
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -87,6 +88,10 @@ def test_the_development_servers_request_lines_drop_the_query_and_carry_the_requ
             runserver + "/api/v1/scope?access_token=sxo_SECRETTOKEN2&client_secret=XYZSECRET", timeout=10
         )
         page = requests.get(runserver + "/definitely-not-a-page?q=don't&code=SECRETCODE&x=\"b", timeout=10)
+        # runserver writes a request's line after its answer is sent: wait for the second one.
+        deadline = time.monotonic() + 10
+        while output.getvalue().count("django.server") < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
     text = output.getvalue()
     assert (api.status_code, page.status_code) == (401, 404)
     assert "SECRET" not in text
