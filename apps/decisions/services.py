@@ -145,6 +145,13 @@ def _delete_spliced(*, decisions) -> list:
             older = links[older][0]
         if older is not None and older not in links and older != newer:
             spliced.append(Decision(pk=newer, supersedes_id=older))
+    # Imported here: ingest's models and services import this app's.
+    from apps.ingest.models import Signal
+    from apps.ingest.services import deleted_signals_record
+
+    # Their ingested signals go with them (cascade), under the product rows locked above (a
+    # signal's product is its decision's): their external ids stay taken, as any deleted signal's.
+    deleted_signals_record(signals=Signal.objects.filter(decision__in=list(links)))
     Decision.objects.filter(pk__in=list(links)).delete()
     # After the delete, which cleared the old links (one-to-one: the new ones need them gone).
     Decision.objects.bulk_update(spliced, ["supersedes"])
@@ -161,7 +168,8 @@ def decision_delete(*, space: Space, decision_id) -> None:
     that superseded the deleted one; when none did (the deleted one was current), it is current
     again (``_delete_spliced``). The ingested ``decision`` signals that created them go too
     (``Signal.decision`` cascades): they hold their text and reasoning, which must not outlive
-    them (in memory search, say).
+    them (in memory search, say). Their ``external_id``s stay taken, so resending such a signal
+    is a duplicate and does not decide it again.
     """
     found = decision_lookup(space=space, decision_id=decision_id).values_list("pk", flat=True).first()
     if found is None or not _delete_spliced(decisions=Decision.objects.filter(space=space, pk=found)):

@@ -63,7 +63,6 @@ class Signal(models.Model):
     external_id = models.CharField(max_length=EXTERNAL_ID_MAX, null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     applied_at = models.DateTimeField(null=True, blank=True)
-    # The decision a ``decision`` signal created (kept if the decision is deleted later: null).
     # The decision a ``decision`` signal created. The signal holds its text and reasoning, so it goes
     # with it, whoever deletes it (the API, the admin).
     decision = models.ForeignKey(Decision, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
@@ -125,8 +124,10 @@ class DeletedSignal(models.Model):
 
     What a signal did outlives it (an ``ai_usage`` signal's cost event, a ``decision`` signal's
     decision), so a tool that sends the same event again after the signal was deleted (to remove a
-    pasted secret, say) must not charge or decide it a second time. Nothing else of the signal is
-    kept. The row keeps the signal's id and type: a duplicate's entry names the signal stored first.
+    pasted secret, say), or its decision with it, must not charge or decide it a second time.
+    ``deleted_signals_record`` writes them before every delete of signals that leaves their product
+    (a deleted space takes its products with these rows). Nothing else of the signal is kept. The
+    row keeps the signal's id and type: a duplicate's entry names the signal stored first.
     """
 
     id = models.UUIDField(primary_key=True, editable=False)  # the deleted signal's

@@ -8,7 +8,8 @@ A request's signals are stored in one transaction: if any of them cannot be stor
 ``external_id`` is unique per product in the database: the insert skips a repeat
 (``ON CONFLICT DO NOTHING``), so two concurrent requests carrying the same id store it once —
 the second waits for the first to commit and then counts it as a duplicate. A deleted signal's
-id stays taken (``DeletedSignal``): what the signal did (a cost, a decision) outlives it.
+id stays taken (``DeletedSignal``), also when it went with its decision: what the signal did (a
+cost, a decision, or that decision's delete) must not be done again by a resend.
 """
 
 from __future__ import annotations
@@ -159,8 +160,8 @@ def signals_ingest(*, space: Space, project_id: str, signals: list[dict], batch:
     ]
     external_ids = {row.external_id for row in rows if row.external_id is not None}
     if external_ids:
-        # Ids of signals deleted in the admin: read under the product's lock (``product_touch``), which
-        # ``signals_delete`` takes too, so a delete committed before this batch is seen.
+        # Ids of deleted signals: read under the product's lock (``product_touch``), which every
+        # delete of signals takes too (``deleted_signals_record``), so one committed before is seen.
         deleted = {
             d.external_id: d for d in DeletedSignal.objects.filter(product=product, external_id__in=external_ids)
         }
@@ -220,25 +221,35 @@ def signals_ingest(*, space: Space, project_id: str, signals: list[dict], batch:
     return IngestResult(product=product, signals=entries, accepted=accepted, duplicates=len(rows) - accepted)
 
 
+def deleted_signals_record(*, signals) -> None:
+    """Keep the ``external_id``s of ``signals`` (a query of signals about to be deleted) taken
+    (``DeletedSignal``), so that a resend is counted as a duplicate rather than charged or decided
+    again. Every delete of signals calls it first: ``signals_delete`` and the decision deletes
+    whose signals go with their decision (``Signal.decision`` cascades). The caller holds the
+    signals' product rows (``products_lock``), the lock ingest reads these rows under.
+    """
+    kept = signals.filter(external_id__isnull=False).values_list("pk", "product_id", "type", "external_id")
+    DeletedSignal.objects.bulk_create(
+        [DeletedSignal(id=pk, product_id=product, type=kind, external_id=key) for pk, product, kind, key in kept],
+        batch_size=1000,
+        ignore_conflicts=True,  # the id is taken either way
+    )
+
+
 @retry_deadlocks
 def signals_delete(*, signals) -> None:
     """Delete the ``signals`` (a queryset, of any spaces; the admin's) after their product rows
     (``products_lock``): the lock ingest takes before it writes signals, and consolidation before
     it locks the pending ones it applies. Without it a delete of several pending signals locked
     them in an order of its own against a running consolidation's. A decision a signal created
-    stays, and so does a cost event: each signal's ``external_id`` stays taken (``DeletedSignal``),
-    so a resend is counted as a duplicate rather than charged or decided again. Only signals of
-    the locked products go (one recorded since, matching the selection's filter, is left alone).
+    stays, and so does a cost event: each signal's ``external_id`` stays taken
+    (``deleted_signals_record``). Only signals of the locked products go (one recorded since,
+    matching the selection's filter, is left alone).
     Run again when still a deadlock's victim; inside a caller's transaction (the admin's page) the
     caller's own retry reruns the whole of it.
     """
     ids = signals.values("pk")
     products = products_lock(product_ids=Signal.objects.filter(pk__in=ids).values("product_id"))
     doomed = Signal.objects.filter(pk__in=ids, product_id__in=products)
-    kept = doomed.filter(external_id__isnull=False).values_list("pk", "product_id", "type", "external_id")
-    DeletedSignal.objects.bulk_create(
-        [DeletedSignal(id=pk, product_id=product, type=kind, external_id=key) for pk, product, kind, key in kept],
-        batch_size=1000,
-        ignore_conflicts=True,  # the id is taken either way
-    )
+    deleted_signals_record(signals=doomed)
     doomed.delete()

@@ -9,6 +9,7 @@ import time
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseBadRequest
+from django.utils.cache import add_never_cache_headers
 from gunicorn.http.errors import ParseException
 
 from synchronex.api import errors
@@ -24,6 +25,11 @@ MCP_PATH = "/mcp"
 # Every response under the REST API carries this unless its view set a Cache-Control of its own.
 API_PREFIX = "/api/v1/"
 API_CACHE_CONTROL = "private, no-store"
+# The consent page (``apps.oauth.views.ConsentView``, ``never_cache``). Its error envelopes are made
+# where that decorator cannot mark them: raised through the view (``process_exception``), refused
+# before it (the CSRF check, the body checks here) or put in place of its answer (a 405). They are
+# one account's request too, so they are marked here, all alike, as the page is.
+CONSENT_PATH = "/oauth/authorize"
 
 # What reading the body raises when the client broke it: a reset or a timeout (OSError, gunicorn's
 # NoMoreData among them), or gunicorn's refusal of bad chunked framing (its ParseException).
@@ -164,8 +170,8 @@ class RequestIdMiddleware:
 
 class ApiErrorMiddleware:
     """On API paths: read bodies whole before any view, refusing one that is oversized, cut short
-    or unreadable, turn any non-JSON error into the envelope, and mark REST API responses not to
-    be stored (``API_CACHE_CONTROL``)."""
+    or unreadable, turn any non-JSON error into the envelope, and mark REST API responses and the
+    consent page's errors not to be stored (``API_CACHE_CONTROL``, ``CONSENT_PATH``)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -178,6 +184,8 @@ class ApiErrorMiddleware:
             # Every API answer is one account's data (or about its request): a shared cache never
             # stores it (it carries Authorization), and neither may a browser's or client's own.
             response.setdefault("Cache-Control", API_CACHE_CONTROL)
+        elif collapsed(request.path) == CONSENT_PATH and response.status_code >= 400:
+            add_never_cache_headers(response)
         return response
 
     def _respond(self, request):
