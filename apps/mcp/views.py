@@ -30,7 +30,7 @@ from apps.oauth.resources import public_base_url
 from synchronex.api import errors, parsers, ratelimit
 from synchronex.api.middleware import json_error
 
-from .auth import MissingToken, mcp_authenticate, unauthorized_challenge
+from .auth import mcp_authenticate, unauthorized_challenge
 from .batch import BATCH_MAX_MESSAGES, BatchBudget
 from .dispatch import dispatch
 from .protocol import (
@@ -108,6 +108,16 @@ def _answer_id(request):
     return request_id if valid_id(request_id) else None
 
 
+def _runs(item) -> bool:
+    """Whether a batch's item is a request ``_batch_item`` runs (and so counts against the quota):
+    not a notification, a client's response, an invalid message or an ``initialize``."""
+    try:
+        message = classify(item)
+    except RpcError:
+        return False
+    return message.kind == "request" and message.method != "initialize"
+
+
 def _accepts_json(accept: str | None) -> bool:
     if not accept:
         return True
@@ -139,7 +149,7 @@ class McpView(View):
         except errors.ServiceError as exc:
             if exc.status != 401:
                 raise
-            challenge = unauthorized_challenge(None if isinstance(exc, MissingToken) else exc)
+            challenge = unauthorized_challenge(exc)
             data = errors.envelope(exc.code, exc.message, exc.details)["error"]
             return _rpc_error(
                 RpcError(UNAUTHORIZED, exc.message, data, status=401, headers={"WWW-Authenticate": challenge}),
@@ -191,14 +201,16 @@ class McpView(View):
         except RpcError as error:
             return _rpc_error(error), None, 0
         if isinstance(body, list) and _protocol_version(request) in BATCH_VERSIONS and len(body) <= BATCH_MAX_MESSAGES:
-            return None, body, max(sum(1 for item in body if isinstance(item, dict) and "id" in item) - 1, 0)
+            return None, body, max(sum(1 for item in body if _runs(item)) - 1, 0)
         return None, body, 0
 
     def _answer(self, request, credential, body) -> HttpResponse:
         version = _protocol_version(request)
         is_initialize = isinstance(body, dict) and body.get("method") == "initialize"
         if version not in SUPPORTED_VERSIONS and not is_initialize:
-            return _rpc_error(unsupported_version(version))
+            # A single request's id is answered when it can be read (JSON-RPC 2.0 §5); a batch's null.
+            request_id = body.get("id") if isinstance(body, dict) else None
+            return _rpc_error(unsupported_version(version), request_id if valid_id(request_id) else None)
         context = ToolContext(request=request, credential=credential, protocol_version=version)
         if not isinstance(body, list):
             try:

@@ -146,6 +146,16 @@ def test_an_unsupported_protocol_version_header_is_refused_with_the_supported_li
     assert error["data"] == {"supported": list(SUPPORTED_VERSIONS), "requested": "2026-07-28"}
 
 
+def test_an_unsupported_protocol_version_answers_the_requests_id(mcp):
+    response = mcp.post(
+        {"jsonrpc": "2.0", "id": 42, "method": "tools/list"}, headers={"MCP-Protocol-Version": "2024-11-05"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["id"] == 42
+    assert response.json()["error"]["code"] == -32022
+
+
 def test_a_body_that_is_not_json_is_unsupported_media_type(mcp):
     response = mcp.post(data=b"ping", headers={"Content-Type": "text/plain"})
 
@@ -315,6 +325,20 @@ def test_each_request_of_a_batch_counts_against_the_quota(mcp):
     response = mcp.post(batch)
 
     assert int(response.headers["X-RateLimit-Remaining"]) == 295
+
+
+def test_only_the_requests_a_batch_runs_count_against_the_quota(mcp):
+    wait_for_fresh_minute_margin(5)
+    mcp.version = "2025-03-26"
+    batch = [{"jsonrpc": "2.0", "id": 100 + n, "result": {}} for n in range(10)]  # the client's responses
+    batch += [{"jsonrpc": "2.0", "method": "notifications/initialized"}]
+    batch += [{"jsonrpc": "1.0", "id": 7, "method": "ping"}, {"jsonrpc": "2.0", "id": 8, "method": "initialize"}]
+    batch += [{"jsonrpc": "2.0", "id": n, "method": "ping"} for n in range(3)]
+
+    response = mcp.post(batch)
+
+    assert response.status_code == 200
+    assert int(response.headers["X-RateLimit-Remaining"]) == 297  # the three pings
 
 
 def test_an_exhausted_quota_is_429_with_retry_after_and_the_contract_body(make_user, mcp_for):
