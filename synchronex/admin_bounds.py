@@ -9,6 +9,8 @@
   links and renders each of them (a space with 50,000 cost events made a 6 MB page);
 - lookups the database could only fail on are refused before they run (``SafeLookupsMixin`` in
   ``synchronex/admin_rules.py``: a regular expression, a NUL character, a malformed array…);
+- an action's selection that holds a value no primary key can be (a tampered form) changes
+  nothing and says so, where Django filtered with it and failed (a 500);
 - with ``dates_in_space_only`` (the big per-space tables), the date drill-down only on a list
   narrowed to one space (``?space=<id>``). Django's runs ``MIN``/``MAX`` and ``SELECT DISTINCT
   date_trunc(…)`` over every row the list matches: on the whole list, a scan of the whole table
@@ -31,7 +33,10 @@ from __future__ import annotations
 from collections import defaultdict
 from itertools import islice
 
+from django.contrib import messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import quote
+from django.core.exceptions import ValidationError
 from django.db import models, router
 from django.db.models.deletion import Collector
 from django.urls import NoReverseMatch, reverse
@@ -144,6 +149,17 @@ def counted_deleted_objects(objs, request, admin_site, loaded_rows=None):
     return deleted, model_count, perms_needed, protected
 
 
+def _is_primary_key(model, value: str) -> bool:
+    """Whether ``value`` can be a primary key of ``model`` (a query comparing with it can run)."""
+    if "\x00" in value:
+        return False  # no PostgreSQL text holds one
+    try:
+        model._meta.pk.get_prep_value(model._meta.pk.to_python(value))
+    except (ValidationError, ValueError, TypeError):
+        return False
+    return True
+
+
 class SpaceDatesChangeList(CheckedChangeList):
     """A changelist whose date drill-down shows only on a list narrowed to one space."""
 
@@ -164,6 +180,15 @@ class BoundedAdmin(SafeLookupsMixin):
 
     def get_deleted_objects(self, objs, request):
         return counted_deleted_objects(objs, request, self.admin_site, self.loaded_rows)
+
+    def response_action(self, request, queryset):
+        # Django runs ``queryset.filter(pk__in=selected)`` with the posted values unchecked.
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if not all(_is_primary_key(self.model, value) for value in selected):
+            msg = "The selection is not valid. No items have been changed."
+            self.message_user(request, msg, messages.WARNING)
+            return None  # the changelist then redirects to itself, as for an empty selection
+        return super().response_action(request, queryset)
 
     def loaded_rows(self, rows: list) -> list:
         """Rows a page loaded itself (the selection it names), as that page may show them."""

@@ -9,7 +9,9 @@ exports and MCP answers replace it with ``[REDACTED:api_key]`` (``apps/memory/mi
   array and JSON column of the object, and of the rows it names (``redacted_relations``: a
   decision's predecessor is named by its text), after one query for the space's keys;
 - a list: the columns it shows (``list_redacted_fields``; each row's checkbox label is the
-  object's name, made of them too), after one query for the keys of every space on the page;
+  object's name, made of them too), after one query for the keys of every space on the page; a
+  relation named there (``product``, loaded with the row by ``list_select_related``) is redacted
+  whole, as the column shows its name;
 - *Delete selected*: the objects its confirmation names and the history entries it writes.
 
 Most spaces hold no key, and then nothing is scanned. Only the page's own copies of the rows are
@@ -81,10 +83,17 @@ class RedactedAdmin:
         """``rows`` as a list shows them: the listed columns, one query for all their spaces' keys."""
         if self.list_redacted_fields and rows:
             scrubbers = space_scrubbers({self.space_of(row) for row in rows})
+            fields = [self.model._meta.get_field(name) for name in self.list_redacted_fields]
+            relations = [field for field in fields if field.is_relation]
             for row in rows:
                 scrub = scrubbers.get(self.space_of(row))
                 if scrub is not None:
                     redact_row(row, scrub, self.list_redacted_fields)
+                    for field in relations:
+                        # Only a row loaded with this one: reading another would be a query per row.
+                        related = field.get_cached_value(row, None)
+                        if related is not None:
+                            redact_row(related, scrub)
         return rows
 
     def loaded_rows(self, rows: list) -> list:

@@ -474,3 +474,23 @@ def test_revoking_many_api_keys_takes_a_few_queries_and_records_each_in_its_hist
     assert _api_status(raw) == 401
     history = LogEntry.objects.filter(change_message="Revoked the key.")
     assert history.count() == 499 and not history.filter(object_id=str(already.pk)).exists()
+
+
+# -- actions -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("selected", ["abc", "\x00", "1.5"])
+def test_every_action_refuses_a_selection_that_is_no_primary_key(staff, selected):
+    """Django filters ``pk__in`` with the posted values as they are: one that is no primary key (a
+    tampered form) raised while the query compiled, a 500 on every action of every list."""
+    build_world("one")
+    posted = 0
+    for model in admin.site._registry:
+        changelist = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        form = staff.get(changelist).context["action_form"]
+        for action in [name for name, _ in form.fields["action"].choices if name] if form else []:
+            data = {"action": action, "_selected_action": [selected], "index": "0"}
+            response = staff.post(changelist, data)
+            assert response.status_code == 302, (changelist, action, response.status_code)
+            shown = [str(message) for message in get_messages(response.wsgi_request)]
+            assert any("No items have been changed" in message for message in shown), (changelist, action)
+            posted += 1
+    assert posted >= 8  # delete, revoke and run-again actions of the lists

@@ -85,6 +85,15 @@ def test_the_overview_picks_a_member_by_email_or_id_without_listing_every_member
     assert len(after) == len(before)
 
 
+def test_the_overview_takes_a_member_with_a_nul_character_as_no_member(staff, workspace):
+    """PostgreSQL text holds no NUL, so comparing an email with one was a database error (a 500)."""
+    url = reverse("admin:scopes_space_overview", args=[workspace.pk])
+    for given in ("\x00", "a\x00b@example.com"):
+        page = staff.get(url, {"member": given})
+        assert page.status_code == 200, repr(given)
+        assert page.context["kernel"].seen_as == workspace.owner and page.context["member_unknown"] == given
+
+
 BIG_TABLES = [
     "decisions.Decision",
     "ingest.Signal",

@@ -17,6 +17,7 @@ from django.urls import reverse
 from apps.accounts.services import user_create
 from apps.byok.services import byok_credential_create
 from apps.byok.tests.helpers import fresh_key
+from apps.costs.services import cost_event_record
 from apps.decisions.models import Decision
 from apps.decisions.services import decision_create
 from apps.identity.models import Kernel
@@ -25,7 +26,7 @@ from apps.ingest.models import Signal
 from apps.ingest.services import signals_ingest
 from apps.mcp.services import session_end, session_register
 from apps.memory.services import memory_create
-from apps.products.services import product_state_write
+from apps.products.services import product_ensure, product_state_write
 from apps.scopes.models import Membership
 from apps.scopes.services import member_put, space_ensure_personal, workspace_create
 
@@ -111,7 +112,8 @@ def _assert_hidden(client, urls, key) -> set[str]:
         response = client.get(url)
         assert response.status_code in (200, 403), (url, response.status_code)
         html = response.content.decode()
-        assert key not in html and key[8:24] not in html, url
+        # Any letter case: a provider or a tag is stored lowercased, and that copy is the key too.
+        assert key.lower() not in html.lower() and key[8:24].lower() not in html.lower(), url
         if REDACTED in html:
             redacted.add(url)
     return redacted
@@ -213,3 +215,69 @@ def test_a_key_held_by_a_filter_value_is_not_offered_in_the_sidebar(staff):
         html = staff.get(url).content.decode()
         assert key not in html, url
         assert "?tag=ops" in html or "tag=ops" in html, url  # the other values are still offered
+
+
+def _workspace_with_a_members_key(tag: str):
+    """A team workspace (owner, member with a personal BYOK key, a third member) whose kernel and
+    a decision hold the member's key."""
+    owner = user_create(email=f"ws-owner-{tag}@example.com", tier="team")
+    member = user_create(email=f"ws-member-{tag}@example.com", tier="pro")
+    other = user_create(email=f"ws-other-{tag}@example.com", tier="pro")
+    workspace = workspace_create(owner=owner, name="Team", kind="team")
+    owner_membership = Membership.objects.get(space=workspace, user=owner)
+    for user in (member, other):
+        member_put(actor_membership=owner_membership, user=user, role="member")
+    key = fresh_key("anthropic")
+    byok_credential_create(space=space_ensure_personal(user=member), service="anthropic", label="Mine", key=key)
+    kernel_update(space=workspace, changes={"constraints": {"always": [f"Use {key}"]}}, actor="setup")
+    decision_create(space=workspace, decision=f"Team uses {key} for claude", product_name="Alpha")
+    return workspace, owner, member, other, key
+
+
+def test_the_workspace_overview_redacts_every_members_personal_key_whoever_it_is_seen_as(staff):
+    """The admin's rule (``space_scrubbers``), not the API reader's (only the chosen member's keys)."""
+    workspace, owner, member, other, key = _workspace_with_a_members_key("overview")
+    url = reverse("admin:scopes_space_overview", args=[workspace.pk])
+    for seen_as in (None, owner.email, other.email, member.email):
+        page = staff.get(url, {"member": seen_as} if seen_as else {})
+        html = page.content.decode()
+        assert page.status_code == 200, seen_as
+        assert key not in html and key[13:29] not in html, seen_as
+        assert f"Use {REDACTED}" in html and f"Team uses {REDACTED}" in html, seen_as
+
+
+def test_a_key_in_a_cost_event_is_redacted_on_its_list_change_and_history_pages(staff):
+    """An ``ai_usage`` signal's model, operation and provider are the client's free text."""
+    owner = user_create(email="costs-paster@example.com", tier="pro")
+    space = space_ensure_personal(user=owner)
+    key = fresh_key("openai")
+    byok_credential_create(space=space, service="openai", label="Main", key=key)
+    event = cost_event_record(
+        space=space, provider=f"p {key}", model=f"m {key}", operation=key, input_tokens=5, output_tokens=5
+    )
+    changelist = reverse("admin:costs_costevent_changelist")
+    urls = [
+        changelist,
+        f"{changelist}?space={space.pk}",
+        f"{changelist}?q=sk-proj",
+        reverse("admin:costs_costevent_change", args=[event.pk]),
+        reverse("admin:costs_costevent_history", args=[event.pk]),
+    ]
+    assert set(urls) == _assert_hidden(staff, urls, key)
+
+
+def test_a_key_in_a_product_name_is_redacted_wherever_the_product_is_named(staff):
+    """The MIF export redacts the name (``P-[REDACTED:api_key]``); so does every admin page."""
+    owner = user_create(email="name-paster@example.com", tier="pro")
+    space = space_ensure_personal(user=owner)
+    key = fresh_key("openai")
+    byok_credential_create(space=space, service="openai", label="Main", key=key)
+    product = product_ensure(space=space, name=f"P-{key}")
+    decision = decision_create(space=space, decision="Ship it", product_name=product.name)
+    event = cost_event_record(
+        space=space, product=product, provider="openai", model="gpt", input_tokens=1, output_tokens=1
+    )
+    urls = [reverse("admin:scopes_space_overview", args=[space.pk])]
+    for name, obj in (("products_productstate", product), ("decisions_decision", decision), ("costs_costevent", event)):
+        urls += [reverse(f"admin:{name}_changelist"), reverse(f"admin:{name}_change", args=[obj.pk])]
+    assert set(urls) == _assert_hidden(staff, urls, key)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from synchronex.admin_bounds import BoundedAdmin
 from synchronex.admin_filters import top_values_filter
+from synchronex.admin_redaction import RedactedAdmin
 from synchronex.admin_rules import DeletedOnlyWithOwnerMixin
 
 from .models import CostEvent
@@ -35,8 +36,11 @@ class CostPeriodFilter(admin.DateFieldListFilter):
 
 
 @admin.register(CostEvent)
-class CostEventAdmin(BoundedAdmin, DeletedOnlyWithOwnerMixin, admin.ModelAdmin):
+class CostEventAdmin(RedactedAdmin, BoundedAdmin, DeletedOnlyWithOwnerMixin, admin.ModelAdmin):
     # Not deleted on their own either: a record of money spent goes only with its space.
+    # Pasted BYOK keys: provider, model and operation are an ai_usage signal's free text.
+    list_redacted_fields = ("provider", "model", "operation", "product")
+    redacted_relations = ("product",)
     list_display = (
         "occurred_at",
         "space",

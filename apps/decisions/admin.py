@@ -101,8 +101,8 @@ class CurrentFilter(admin.SimpleListFilter):
 @admin.register(Decision)
 class DecisionAdmin(RetriedDeletesMixin, RedactedAdmin, BoundedAdmin, admin.ModelAdmin):
     # Pasted BYOK keys: the listed text and tags, every field of a page, the decisions it names.
-    list_redacted_fields = ("decision", "tags", "source")
-    redacted_relations = ("supersedes", "superseded_by")
+    list_redacted_fields = ("decision", "tags", "source", "product")
+    redacted_relations = ("supersedes", "superseded_by", "product")
     list_display = ("short_decision", "product", "space", "tag_list", "decided_at", "source", "current")
     list_filter = (
         ProductNameFilter,

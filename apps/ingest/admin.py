@@ -13,9 +13,9 @@ class SignalAdmin(RetriedDeletesMixin, RedactedAdmin, BoundedAdmin, admin.ModelA
     """Signals, deleted through ``signals_delete``, which waits for a running consolidation of
     their products (``synchronex/admin_deletes.py``)."""
 
-    # Pasted BYOK keys: the listed title (or body), every field of a page and its decision.
-    list_redacted_fields = ("title", "body", "source")
-    redacted_relations = ("decision",)
+    # Pasted BYOK keys: the listed title (or body), every field of a page, its decision and product.
+    list_redacted_fields = ("title", "body", "source", "product")
+    redacted_relations = ("decision", "product")
 
     list_display = ("type", "short_title", "product", "space", "status", "occurred_at", "source")
     list_filter = ("type", "status", "occurred_at")

@@ -11,7 +11,8 @@ from .models import McpSession
 
 @admin.register(McpSession)
 class McpSessionAdmin(RedactedAdmin, BoundedAdmin, admin.ModelAdmin):
-    list_redacted_fields = ("label", "agent_name")  # pasted BYOK keys; a session's page redacts every field
+    list_redacted_fields = ("label", "agent_name", "product")  # pasted BYOK keys; a page redacts every field
+    redacted_relations = ("product",)
     list_display = ("started_at", "product", "agent_name", "label", "space", "ended_at", "decisions_captured")
     list_filter = (
         top_values_filter("agent_name", "agent"),

@@ -1,6 +1,7 @@
 import json
 import uuid
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.postgres.search import SearchQuery
 from django.db import models
@@ -8,6 +9,7 @@ from django.db.models import F, Q, Subquery, Value
 from django.template.defaultfilters import truncatechars
 from django.utils.html import format_html
 
+from apps.byok.shapes import base_url_problem
 from apps.memory.consolidation import consolidation_job_request
 from apps.memory.models import SEARCH_CONFIG, ConsolidationJob, EmbeddingSettings, Memory
 from apps.scopes.models import Space
@@ -75,8 +77,20 @@ class MemoryAdmin(RedactedAdmin, BoundedAdmin, admin.ModelAdmin):
         return truncatechars(obj.content, 80)
 
 
+class EmbeddingSettingsForm(forms.ModelForm):
+    """The space's server under the BYOK API's rule for a base URL (``base_url_problem``): every
+    text of the space, and its stored key, are sent there. Its model and fields are the admin's."""
+
+    def clean_base_url(self) -> str:
+        url = self.cleaned_data["base_url"]
+        if url and (problem := base_url_problem(url)):
+            raise forms.ValidationError(problem)
+        return url
+
+
 @admin.register(EmbeddingSettings)
 class EmbeddingSettingsAdmin(BoundedAdmin, admin.ModelAdmin):
+    form = EmbeddingSettingsForm
     list_display = ["space", "provider", "base_url", "model", "updated_at"]
     list_filter = ["provider"]
     search_fields = ["space__name", "space__owner__email", "model"]
@@ -88,8 +102,10 @@ class EmbeddingSettingsAdmin(BoundedAdmin, admin.ModelAdmin):
 
 
 @admin.register(ConsolidationJob)
-class ConsolidationJobAdmin(BoundedAdmin, admin.ModelAdmin):
+class ConsolidationJobAdmin(RedactedAdmin, BoundedAdmin, admin.ModelAdmin):
     """Consolidation runs: status and stats, read-only; "Run again" requests a new job."""
+
+    list_redacted_fields = ["product_name"]  # a product's name may hold a pasted BYOK key
 
     list_display = [
         "created_at",

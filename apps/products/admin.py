@@ -21,8 +21,9 @@ def _items(values) -> str:
 
 @admin.register(ProductState)
 class ProductStateAdmin(RedactedAdmin, BoundedAdmin, DeletedOnlyWithOwnerMixin, admin.ModelAdmin):
-    # A product's page redacts pasted BYOK keys from every field (the list shows no free text
-    # but the name, an identifier shown wherever the product is).
+    # A product's page redacts pasted BYOK keys from every field; the list shows no free text but
+    # the name (the API takes any text there, so a key too; the MIF export redacts it as well).
+    list_redacted_fields = ("name",)
     list_display = (
         "name",
         "space",

@@ -2,8 +2,8 @@
 
 Read-only: a workspace's effective kernel is rendered here without caching it (the renderer is
 pure), so looking at a space never writes to it. BYOK keys pasted into what it shows are redacted
-as the identity read redacts them (``reader_scrubber``: the space's keys and, in a workspace, the
-chosen member's personal ones), the kernel rendered again from its redacted sections.
+as on every admin page (``space_scrubbers``: the space's keys and, in a workspace, every member's
+personal ones, whoever the kernel is seen as), the kernel rendered again from its redacted sections.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from apps.decisions.models import Decision
 from apps.identity import renderer
 from apps.identity.models import Kernel
 from apps.identity.selectors import kernel_layers, kernel_merged_sections
-from apps.memory.mif.export import reader_scrubber, scrub_json
+from apps.memory.mif.export import scrub_json
 from apps.products.models import ProductState
 from apps.scopes.models import Space
 from apps.scopes.selectors import parse_id
-from synchronex.admin_redaction import redact_row
+from synchronex.admin_redaction import redact_row, space_scrubbers
 
 RECENT_DECISIONS = 10
 MEMBERS_SUGGESTED = 20  # emails offered by the member picker; any other member is typed in
@@ -68,7 +68,7 @@ class KernelSummary:
 def kernel_summary(*, space: Space, member=None, scrub=None) -> KernelSummary:
     """Personal space: the layer and its cached block. Workspace: ``member``'s personal layer
     under the workspace layer (the owner by default), rendered now and not stored. ``scrub``
-    (``reader_scrubber``) redacts the sections, which are then rendered again if it changed them."""
+    (a ``space_scrubbers`` one) redacts the sections, which are then rendered again if it changed them."""
     scrub = scrub or (lambda text: text)
     if space.kind == Space.Kind.PERSONAL:
         layer = Kernel.objects.filter(space=space).first()
@@ -111,8 +111,8 @@ def chosen_member(space: Space, wanted: str):
     """The member of ``space`` that ``wanted`` names (their email in any case, or their user id),
     or None. One query, through the email's unique index: never a list of every member."""
     wanted = wanted.strip()
-    if not wanted:
-        return None
+    if not wanted or "\x00" in wanted:
+        return None  # PostgreSQL text holds no NUL: no email is one, and comparing with one fails
     memberships = space.memberships.select_related("user")
     pk = parse_id(wanted)
     if pk is not None:
@@ -137,8 +137,9 @@ def memory_overview_view(request, space_id, *, site=admin.site):
         wanted = request.GET.get("member", "").strip()
         member = chosen_member(space, wanted)
         unknown = wanted if wanted and member is None else None
-    # One query: the space's keys, in a workspace with the chosen member's personal ones.
-    scrub = reader_scrubber(space, (member or space.owner) if space.kind != Space.Kind.PERSONAL else None)
+    # One query: the space's keys, in a workspace with every member's personal ones (staff see what
+    # any member wrote; the chosen member's keys alone left the others' in clear).
+    scrub = space_scrubbers([space.pk]).get(space.pk)
     kernel = kernel_summary(space=space, member=member, scrub=scrub)
     products = list(ProductState.objects.filter(space=space).order_by("-last_activity_at", "id")[: PRODUCTS_SHOWN + 1])
     decisions = list(
@@ -147,10 +148,11 @@ def memory_overview_view(request, space_id, *, site=admin.site):
         .defer("embedding", "reasoning")
         .order_by("-decided_at", "id")[:RECENT_DECISIONS]
     )
-    for product in products:
-        redact_row(product, scrub, ["next_session_starts_here"])
-    for decision in decisions:
-        redact_row(decision, scrub, ["decision", "tags"])
+    if scrub is not None:
+        for product in [*products, *(decision.product for decision in decisions)]:
+            redact_row(product, scrub, ["name", "next_session_starts_here"])
+        for decision in decisions:
+            redact_row(decision, scrub, ["decision", "tags"])
     context = {
         **site.each_context(request),
         "title": f"Memory overview: {space.name}",

@@ -51,3 +51,28 @@ def test_admin_sets_a_space_embedding_override(admin_client, user):
     assert response.status_code == 302
     assert EmbeddingSettings.objects.get(space=space).provider == "local"
     assert admin_client.get("/admin/memory/embeddingsettings/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "ftp://127.0.0.1:2121/v1",  # the worker could only fail on it, again and again
+        "https://user:pass@llm.example.com/v1",  # credentials belong in a key
+        "https://llm.example.com/v1?x=1#f",
+        "http://llm.example.com/v1",  # every text of the space in clear to a remote host
+    ],
+)
+def test_admin_refuses_an_embedding_server_the_byok_api_refuses(admin_client, user, base_url):
+    space = space_ensure_personal(user=user)
+    data = {"space": str(space.id), "provider": "openai", "base_url": base_url, "model": ""}
+    response = admin_client.post("/admin/memory/embeddingsettings/add/", data)
+    assert response.status_code == 200 and response.context["adminform"].form.errors["base_url"]
+    assert not EmbeddingSettings.objects.filter(space=space).exists()
+
+
+@pytest.mark.parametrize("base_url", ["https://llm.example.com/v1", "http://localhost:8080/v1", "http://127.0.0.1/v1"])
+def test_admin_takes_an_https_or_loopback_embedding_server(admin_client, user, base_url):
+    space = space_ensure_personal(user=user)
+    data = {"space": str(space.id), "provider": "openai", "base_url": base_url, "model": ""}
+    assert admin_client.post("/admin/memory/embeddingsettings/add/", data).status_code == 302
+    assert EmbeddingSettings.objects.get(space=space).base_url == base_url
