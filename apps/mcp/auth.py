@@ -14,22 +14,18 @@ support step-up authorization can ask the user for it.
 
 from __future__ import annotations
 
-from apps.oauth.resources import public_base_url, resource_uri
+from apps.oauth.resources import resource_metadata_url as metadata_url
+from apps.oauth.resources import resource_uri
 from apps.oauth.services import oauth_token_authenticate
 from synchronex.api import errors
-from synchronex.api.authentication import BearerAuthentication, bearer_token, guarded
+from synchronex.api.authentication import REALM, BearerAuthentication, bearer_challenge, bearer_token, guarded
 
 MCP_RESOURCE = "mcp"
 OAUTH_PREFIX = "sxo_"
-REALM = "synchronex"
 
 
 def resource_metadata_url() -> str:
-    return f"{public_base_url()}/.well-known/oauth-protected-resource/{MCP_RESOURCE}"
-
-
-def _quoted(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+    return metadata_url(MCP_RESOURCE)
 
 
 def required_scopes() -> list[str]:
@@ -39,17 +35,13 @@ def required_scopes() -> list[str]:
     return tools_scopes()
 
 
-def unauthorized_challenge(error: errors.ServiceError | None) -> str:
-    """The ``WWW-Authenticate`` value of a 401: no ``error`` when no token was sent (RFC 6750 §3.1).
+def unauthorized_challenge(error: errors.ServiceError) -> str:
+    """The ``WWW-Authenticate`` value of a 401, by the API's rule (``bearer_challenge``).
 
     ``scope`` names what the tools need (MCP 2025-11-25, "Scope Selection Strategy"): clients
     ask for exactly that, where without it they fall back to the metadata's list.
     """
-    scopes = " ".join(required_scopes())
-    challenge = f'Bearer realm="{REALM}", resource_metadata="{resource_metadata_url()}", scope="{scopes}"'
-    if error is not None:
-        challenge += f', error="invalid_token", error_description="{_quoted(error.message)}"'
-    return challenge
+    return bearer_challenge(error, resource=MCP_RESOURCE, scope=" ".join(required_scopes()))
 
 
 def insufficient_scope_challenge(scope: str) -> str:
@@ -60,7 +52,7 @@ def insufficient_scope_challenge(scope: str) -> str:
     )
 
 
-class MissingToken(errors.Unauthorized):
+class MissingToken(errors.MissingCredentials):
     """No ``Authorization`` header at all (the challenge then carries no error code)."""
 
 

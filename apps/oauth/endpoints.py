@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
@@ -33,6 +34,7 @@ from synchronex.api.ratelimit import throttle_ip
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 REALM = "synchronex"  # as in the API's and /mcp's Bearer challenges
+PARAMETER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def _oauth_error(error: oauth_errors.OAuth2Error) -> HttpResponse:
@@ -42,7 +44,20 @@ def _oauth_error(error: oauth_errors.OAuth2Error) -> HttpResponse:
 
 def _unreadable(view, request) -> HttpResponse | None:
     reason = unreadable_reason(view, request)
+    if reason is None:
+        reason = _repeated_parameter(request)
     return None if reason is None else _oauth_error(oauth_errors.InvalidRequestError(description=reason))
+
+
+def _repeated_parameter(request) -> str | None:
+    """RFC 6749 §3.1-3.2: no parameter may be sent twice, but ``resource`` (RFC 8707). DOT keeps only
+    the last value of each (``OAuthLibCore.extract_body``), so oauthlib, which checks a few of them,
+    never sees a repeat, and an ambiguous request would be read as its last values."""
+    for name, values in request.POST.lists():
+        if len(values) > 1 and name != "resource":
+            # Named only when it is a plain parameter name: an error_description holds no quote.
+            return f"Duplicate {name} parameter." if PARAMETER_NAME.fullmatch(name) else "A parameter is repeated."
+    return None
 
 
 class TokenView(dot_views.TokenView):
@@ -119,8 +134,9 @@ def _metadata_error(rejected: MetadataRejected) -> JsonResponse:
     return JsonResponse(body, status=400, headers=NO_STORE)
 
 
-def _normalised_body(request) -> JsonResponse | None:
+def _normalised_body(request, client_id: str | None = None) -> JsonResponse | None:
     """Check the RFC 7591 metadata; hand DOT only what it should act on, with our defaults.
+    With ``client_id`` (an RFC 7592 update), the body must name that client (§2.2).
 
     The body is read by the API's JSON parser, so the same bodies are refused here as on the
     API: invalid UTF-8 or JSON, absurd nesting, and lone surrogates, which PostgreSQL cannot store.
@@ -131,6 +147,10 @@ def _normalised_body(request) -> JsonResponse | None:
         return _metadata_error(
             MetadataRejected("invalid_client_metadata", f"The request body must be valid JSON: {exc.detail}")
         )
+    if client_id is not None and isinstance(data, dict) and data.get("client_id") != client_id:
+        # A client that holds several registrations would otherwise update another than it means.
+        description = "client_id is required in an update and must be the client_id of this registration."
+        return _metadata_error(MetadataRejected("invalid_client_metadata", description))
     try:
         normalised = client_metadata_normalise(data)
     except MetadataRejected as rejected:
@@ -159,7 +179,7 @@ class RegisterManageView(dot_views.DynamicClientRegistrationManagementView):
 
     def put(self, request, client_id, *args, **kwargs):
         throttle_ip(request, group="oauth-register", rate=settings.OAUTH_REGISTER_RATE)
-        rejected = _normalised_body(request)
+        rejected = _normalised_body(request, client_id)
         if rejected is not None:
             return rejected
         return _no_store(super().put(request, client_id, *args, **kwargs))

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from oauthlib.uri_validate import is_absolute_uri
 
-from apps.products.names import has_control_character
+from apps.products.names import format_character_problem, has_control_character, trim_name
 
 MAX_REDIRECT_URIS = 10
 MAX_URI_LENGTH = 2000
@@ -169,11 +169,15 @@ def client_metadata_normalise(data) -> dict:
     name = data.get("client_name", "")
     if not isinstance(name, str):
         raise _bad_metadata("client_name must be a string.")
-    name = name.strip()
+    # The rule of workspace and product names: the consent page shows this name, and a bidi
+    # override or an invisible character in it would change what the user reads.
+    name = trim_name(name)
     if len(name) > MAX_NAME_LENGTH:
         raise _bad_metadata(f"client_name must be at most {MAX_NAME_LENGTH} characters.")
     if has_control_character(name):
         raise _bad_metadata("client_name must not contain control characters.")
+    if problem := format_character_problem("client_name", name):
+        raise _bad_metadata(problem)
 
     normalised = {
         "redirect_uris": redirect_uris,

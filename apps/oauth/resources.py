@@ -38,6 +38,12 @@ def resource_uri(path: str = DEFAULT_RESOURCE) -> str:
     return f"{public_base_url()}/{path.strip('/')}"
 
 
+def resource_metadata_url(path: str = DEFAULT_RESOURCE) -> str:
+    """Where the RFC 9728 metadata of the resource at ``path`` is (§3.1: the well-known path
+    inserted before the resource's path)."""
+    return f"{public_base_url()}/.well-known/oauth-protected-resource/{path.strip('/')}"
+
+
 def _comparable(uri) -> tuple | None:
     """``uri`` as RFC 3986 §6.2.2-6.2.3 normalise it (scheme and host case, default port, a trailing
     slash), or None for what names no resource here: a query or fragment, userinfo, no host."""

@@ -75,6 +75,13 @@ def invalid_target(request) -> oauth_errors.OAuth2Error:
     )
 
 
+def canonical_resources(uris: list) -> list:
+    """``uris`` in the spelling this server gives each protected resource (``resources.resource_uri``:
+    no trailing slash, scheme and host as configured), once each; one that names no resource here
+    stays as it is, to be refused as ``invalid_target``."""
+    return list(dict.fromkeys(uri if (path := served_resource(uri)) is None else resource_uri(path) for uri in uris))
+
+
 def _active(user) -> bool:
     return user is not None and user.is_active
 
@@ -87,6 +94,17 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             request.client = None  # as DOT does when the client_id differs from a cached one
             return None
         return super()._load_application(client_id, request)
+
+    def authenticate_client(self, request, *args, **kwargs):
+        authenticated = super().authenticate_client(request, *args, **kwargs)
+        if authenticated and request.client_id and request.client_id != request.client.client_id:
+            # A body client_id naming another client than HTTP Basic authenticated: two identities
+            # in one request, which RFC 6749 §5.2 calls invalid_request. oauthlib answers it with
+            # server_error, which clients read as the server failing.
+            raise oauth_errors.InvalidRequestError(
+                description="client_id names another client than the HTTP Basic credentials.", request=request
+            )
+        return authenticated
 
     def validate_response_type(self, client_id, response_type, client, request, *args, **kwargs):
         # The metadata advertises response_modes_supported ["query"] (endpoints.ServerMetadataView):
@@ -111,6 +129,7 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             raise oauth_errors.InvalidRequestError(description="nonce must not contain NUL.", request=request)
         # The consent page refuses them first (views.ConsentView); this covers an altered form.
         self._validate_resource_uris(request, getattr(request, "resource", None) or [])
+        request.resource = canonical_resources(getattr(request, "resource", None) or [])
         return super().save_authorization_code(client_id, code, request, *args, **kwargs)
 
     def _validate_resource_uris(self, request, resources):
@@ -123,6 +142,21 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             if served_resource(resource) is None:
                 raise invalid_target(request)
         super()._validate_resource_uris(request, resources)
+
+    def _check_and_set_request_resource(self, request):
+        # DOT compares a token request's resources with the grant's or the refresh token's as
+        # strings, though a trailing slash, or the scheme and host in capitals, name the same
+        # resource (README, "OAuth"; RFC 3986 §6.2.2-6.2.3). Both sides are given the one spelling
+        # the server gives each resource (``canonical_resources``): a grant is stored so
+        # (``save_authorization_code``), and a refresh token written before it was is read so. Only
+        # a token request comes here; its body holds every resource it names (oauthlib's
+        # ``request.resource`` keeps only the last).
+        named = [value for key, value in getattr(request, "decoded_body", None) or [] if key == "resource"]
+        request.resource = canonical_resources(named)
+        previous = getattr(request, "refresh_token_instance", None)
+        if previous is not None and previous.resource:
+            previous.resource = canonical_resources(previous.resource)
+        super()._check_and_set_request_resource(request)
 
     def _create_authorization_code(self, request, code, expires=None):
         grant = super()._create_authorization_code(request, code, expires)

@@ -12,7 +12,10 @@ import functools
 from django.utils.module_loading import import_string
 from rest_framework.authentication import BaseAuthentication
 
+from apps.oauth.resources import DEFAULT_RESOURCE, resource_metadata_url
 from synchronex.api import errors, ratelimit
+
+REALM = "synchronex"
 
 # prefix → dotted path of a function(raw_token=..., request=None) -> credential. ``request`` is
 # given for the API's requests (ApiAuthentication): a resolver may then count the request against
@@ -39,6 +42,25 @@ def bearer_token(header: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token or " " in token:
         return None
     return token
+
+
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def bearer_challenge(error: errors.ServiceError, *, resource: str = DEFAULT_RESOURCE, scope: str = "") -> str:
+    """The ``WWW-Authenticate`` of a 401, one rule for every protected resource (the REST API and
+    ``/mcp``): the realm; where the resource's RFC 9728 metadata is (``resource_metadata``, §5.1), from
+    which a client discovers the authorization server; the scopes to ask for, when given; and unless
+    no token was sent (``MissingCredentials``), ``error="invalid_token"`` with the reason (RFC 6750
+    §3.1: expired, revoked, unknown, malformed or for another resource), so that a client refreshes
+    or authorizes again rather than asks its user for credentials."""
+    challenge = f'Bearer realm="{REALM}", resource_metadata="{resource_metadata_url(resource)}"'
+    if scope:
+        challenge += f', scope="{scope}"'
+    if not isinstance(error, errors.MissingCredentials):
+        challenge += f', error="invalid_token", error_description="{_quoted(error.message)}"'
+    return challenge
 
 
 def guarded(request, resolve):
@@ -77,7 +99,9 @@ class BearerAuthentication(BaseAuthentication):
         raise errors.Unauthorized("Unrecognised token.")
 
     def authenticate_header(self, request):
-        return 'Bearer realm="synchronex"'
+        # DRF answers 401, not 403, for a view's authenticators that name a challenge; the header
+        # sent is ``bearer_challenge``'s (``exceptions.error_response``).
+        return f'Bearer realm="{REALM}"'
 
 
 class ApiAuthentication(BearerAuthentication):

@@ -34,6 +34,11 @@ class Unauthorized(ServiceError):
     code, status, default_message = "UNAUTHORIZED", 401, "Missing, malformed, unknown or revoked bearer token."
 
 
+class MissingCredentials(Unauthorized):
+    """An UNAUTHORIZED for a request that sent no ``Authorization`` header: its challenge carries no
+    error code (RFC 6750 §3.1), where a token that was sent and refused is ``invalid_token``."""
+
+
 class TokenExpired(ServiceError):
     code, status, default_message = "TOKEN_EXPIRED", 401, "The token has expired; reconnect to get a new one."
 

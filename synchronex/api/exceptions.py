@@ -24,6 +24,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from synchronex.api import errors
+from synchronex.api.authentication import bearer_challenge
 from synchronex.api.ratelimit import QuotaExceeded
 from synchronex.api.request_id import current_request_id
 from synchronex.db.deadlocks import is_deadlock
@@ -71,7 +72,7 @@ def to_service_error(exc: Exception) -> errors.ServiceError | None:
     if isinstance(exc, drf.UnsupportedMediaType):
         return errors.UnsupportedMediaType()
     if isinstance(exc, drf.NotAuthenticated):
-        return errors.Unauthorized("Authentication required: send Authorization: Bearer <token>.")
+        return errors.MissingCredentials("Authentication required: send Authorization: Bearer <token>.")
     if isinstance(exc, drf.AuthenticationFailed):
         return errors.Unauthorized(str(exc.detail))
     if isinstance(exc, (drf.PermissionDenied, DjangoPermissionDenied)):
@@ -140,10 +141,7 @@ def internal_error() -> errors.ServiceError:
 def error_response(error: errors.ServiceError) -> Response:
     headers = dict(error.headers)
     if error.status == 401:
-        challenge = WWW_AUTHENTICATE
-        if isinstance(error, errors.TokenExpired):
-            challenge += ', error="invalid_token", error_description="The access token expired"'
-        headers.setdefault("WWW-Authenticate", challenge)
+        headers.setdefault("WWW-Authenticate", bearer_challenge(error))
     elif isinstance(error, errors.InsufficientScope):
         # RFC 6750 §3.1: the client learns which scope to ask for when it authorizes again.
         scopes = " ".join(error.scopes)

@@ -10,7 +10,7 @@ from apps.oauth.resources import public_base_url
 from apps.scopes.selectors import NOTICE_HEADER, SCOPE_HEADER
 from synchronex.api.idempotency import KEY as IDEMPOTENCY_KEY
 from synchronex.api.idempotency import KEY_MAX
-from synchronex.api.permissions import required_scope_for, required_tier_for
+from synchronex.api.permissions import api_key_only, required_scope_for, required_tier_for
 from synchronex.api.request_id import SANE as SANE_REQUEST_ID
 from synchronex.api.scopes import SCOPES, is_read_scope
 
@@ -111,8 +111,10 @@ SCOPE_NOTICE_HEADER = {
     "schema": {"type": "string"},
 }
 CHALLENGE_HEADER = {
-    "description": 'The authentication challenge (RFC 6750): `Bearer realm="synchronex"`, with '
-    '`error="invalid_token"` and an `error_description` when the token expired.',
+    "description": 'The authentication challenge (RFC 6750): `Bearer realm="synchronex", '
+    'resource_metadata="<PUBLIC_BASE_URL>/.well-known/oauth-protected-resource/api/v1"` (RFC 9728 §5.1), '
+    'with `error="invalid_token"` and an `error_description` saying why whenever a token was sent (expired, '
+    "unknown, revoked, malformed, or issued for another resource).",
     "schema": {"type": "string"},
 }
 SCOPE_CHALLENGE_HEADER = {
@@ -145,8 +147,8 @@ HEADER_REFS = {
 }
 # Schemas that allow no field beyond their own: an answer with fewer fields than another, which
 # must not also fit the fuller answer's place in a ``oneOf`` (the product state, kernel and active
-# scope, and the member added, that a write-only token gets, beside the whole answer).
-CLOSED_SCHEMAS = ("ProductStateWritten", "KernelWritten", "ScopeSet", "MemberWritten")
+# scope, that a write-only token gets, beside the whole answer).
+CLOSED_SCHEMAS = ("ProductStateWritten", "KernelWritten", "ScopeSet")
 # The answers given after authentication and the quota (the rate-limit and scope headers' responses).
 AFTER_QUOTA = ("400", "403", "404", "409", "412")
 # Answers that carry the rate-limit headers as well, though the scope was not resolved: a body
@@ -203,9 +205,25 @@ def operation_tiers(generator) -> dict[tuple[str, str], str]:
     return found
 
 
-def forbidden_description(*, writes: bool, tier: str | None, scoped: bool) -> str:
+def api_key_only_operations(generator) -> set[tuple[str, str]]:
+    """The (path, method) of the operations no OAuth token may call, as the permission layer reads
+    it (``api_key_only``): their security offers no ``oauth2`` scope."""
+    found = set()
+    for path, _, method, callback in generator.endpoints or ():
+        view = getattr(callback, "cls", None)
+        if view is not None and api_key_only(view, method.upper()):
+            found.add((path, method.lower()))
+    return found
+
+
+def forbidden_description(*, writes: bool, tier: str | None, scoped: bool, keys_only: bool = False) -> str:
     """An operation's 403: only the refusals that operation can give."""
     reasons = ["The token lacks a scope the operation needs (FORBIDDEN with `details.required_scopes`)"]
+    if keys_only:
+        reasons.append(
+            "the token is an OAuth token: only an API key with the `write` scope may do this, no OAuth scope "
+            "grants it (FORBIDDEN with `details.required_scopes` empty)"
+        )
     if writes:
         reasons.append("you are a viewer of the active workspace, who may read it but not write (FORBIDDEN)")
     if tier:
@@ -305,6 +323,7 @@ def add_common_responses(result, generator, request, public):
     scopes_of = operation_scopes(generator)
     writing = space_writing_operations(scoped_ones, scopes_of)
     tiers = operation_tiers(generator)
+    keys_only = api_key_only_operations(generator)
     for path, operations in result.get("paths", {}).items():
         if not path.startswith("/api/v1/") or path.startswith("/api/v1/openapi") or path == "/api/v1/docs":
             for operation in operations.values():
@@ -312,14 +331,16 @@ def add_common_responses(result, generator, request, public):
             continue
         for method, operation in operations.items():
             # API keys: bearer (a read key opens every read); OAuth tokens: any one of the scopes listed.
-            scopes = scopes_of.get((path, method), ())
+            scopes = () if (path, method) in keys_only else scopes_of.get((path, method), ())
             operation["security"] = [{"bearer": []}, *({"oauth2": [scope]} for scope in scopes)]
             responses = operation.setdefault("responses", {})
             scoped = (path, method) in scoped_ones
             tier = tiers.get((path, method)) or operation.get("x-required-tier")
             if tier:
                 operation["x-required-tier"] = tier
-            forbidden = forbidden_description(writes=(path, method) in writing, tier=tier, scoped=scoped)
+            forbidden = forbidden_description(
+                writes=(path, method) in writing, tier=tier, scoped=scoped, keys_only=(path, method) in keys_only
+            )
             if "403" in responses:  # refusals the operation's service decides (a role), declared with it
                 responses["403"]["description"] = f"{forbidden}; or {responses['403']['description']}"
             extra = {**COMMON, "403": forbidden}

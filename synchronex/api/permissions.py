@@ -16,6 +16,18 @@ def required_scope_for(view, method: str) -> str | tuple[str, ...] | None:
     return declared
 
 
+# No OAuth scope grants these (SPEC §2's table names none, and the consent page never asks): an app
+# the user connected must not share their workspaces with other accounts, and what it did would
+# outlive disconnecting it.
+API_KEY_ONLY = "Only an API key with the write scope may do this; no OAuth scope grants it."
+
+
+def api_key_only(view, method: str) -> bool:
+    """Whether a method is refused to every credential but an API key (``api_key_only``: the
+    methods; the key still needs the method's ``required_scopes``)."""
+    return method in getattr(view, "api_key_only", ())
+
+
 def required_tier_for(view, method: str) -> str | None:
     """The plan a method needs: ``required_tier`` is one tier for every method or ``{method: tier}``
     (a method it does not name needs none, e.g. reading and deleting what a lower plan keeps)."""
@@ -37,6 +49,9 @@ class HasRequiredAccess(BasePermission):
         if scope is None:
             raise errors.MethodNotAllowed(f"Method {request.method} is not allowed here.")
         scopes = (scope,) if isinstance(scope, str) else scope
+        if request.auth.kind != "api_key" and api_key_only(view, request.method):
+            # Not InsufficientScope: no step-up challenge, as no scope the user could grant would do.
+            raise errors.Forbidden(API_KEY_ONLY, details={"required_scopes": []})
         if not any(request.auth.allows(one) for one in scopes):
             named = " or the ".join(f"'{one}'" for one in scopes)
             raise errors.InsufficientScope(f"This token lacks the {named} scope.", scopes=list(scopes))

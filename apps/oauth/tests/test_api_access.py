@@ -111,7 +111,48 @@ def test_unknown_or_malformed_tokens_are_unauthorized(base_url, token):
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "UNAUTHORIZED"
-    assert response.headers["WWW-Authenticate"] == 'Bearer realm="synchronex"'
+    # RFC 6750 §3.1: a token was sent, so the challenge says it is invalid (refresh or re-authorize,
+    # rather than ask the user for credentials), and RFC 9728 §5.1 where to discover the server.
+    message = response.json()["error"]["message"]
+    assert response.headers["WWW-Authenticate"] == (
+        f'Bearer realm="synchronex", resource_metadata="{metadata_url(base_url)}", error="invalid_token", '
+        f'error_description="{message}"'
+    )
+
+
+def metadata_url(base_url) -> str:
+    return f"{base_url}/.well-known/oauth-protected-resource/api/v1"
+
+
+def test_a_request_without_a_token_is_challenged_without_an_error_code(base_url):
+    response = requests.get(f"{base_url}/api/v1/scope", timeout=30)
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == (
+        f'Bearer realm="synchronex", resource_metadata="{metadata_url(base_url)}"'
+    )
+    discovered = requests.get(metadata_url(base_url), timeout=30).json()
+    assert discovered["resource"] == f"{base_url}/api/v1" and discovered["authorization_servers"] == [base_url]
+
+
+def test_the_api_and_mcp_challenge_a_refused_token_alike(base_url, person):
+    _, revoked = obtain_tokens(base_url, person.email)
+    AccessToken.objects.filter(user=person).delete()
+    _, for_mcp = obtain_tokens(base_url, person.email, resource=f"{base_url}/mcp")
+    auth = {"Authorization": f"Bearer {revoked['access_token']}"}
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+
+    api = api_get(base_url, revoked["access_token"]).headers["WWW-Authenticate"]
+    mcp = requests.post(f"{base_url}/mcp", json=ping, headers=auth, timeout=30).headers["WWW-Authenticate"]
+    elsewhere = api_get(base_url, for_mcp["access_token"]).headers["WWW-Authenticate"]
+
+    description = 'error_description="Unknown or revoked OAuth access token."'
+    assert api.startswith('Bearer realm="synchronex", resource_metadata=') and mcp.startswith(
+        'Bearer realm="synchronex", resource_metadata='
+    )
+    assert f'error="invalid_token", {description}' in api and f'error="invalid_token", {description}' in mcp
+    assert 'error="invalid_token"' in elsewhere and "another resource" in elsewhere
+    assert f'resource_metadata="{metadata_url(base_url)}"' in elsewhere
 
 
 def test_refresh_tokens_are_not_access_tokens(base_url, person):

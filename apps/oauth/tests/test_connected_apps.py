@@ -208,3 +208,18 @@ def test_consent_page_links_to_connected_apps(base_url, person):
 
     assert 'href="/settings/apps"' in page.text
     assert form_fields(page.text)["code_challenge_method"] == "S256"
+
+
+def test_an_app_name_is_isolated_from_the_page_text_around_it(base_url, person):
+    # Names registered before bidi controls were refused may still hold one: on its own, a
+    # right-to-left override in the name would reorder the page's words after it too.
+    client = register_client(base_url)
+    Application.objects.filter(client_id=client["client_id"]).update(name="Safe Notes\u202e ppA")
+    obtain_tokens(base_url, person.email, client=client)
+    session = login(base_url, person.email)
+
+    page = session.get(f"{base_url}/oauth/authorize", params=authorize_params(client["client_id"], pkce_pair()[1]))
+    apps = session.get(f"{base_url}/settings/apps", timeout=30)
+
+    assert '<bdi id="app-name">Safe Notes\u202e ppA</bdi>' in page.text
+    assert "<bdi>Safe Notes\u202e ppA</bdi>" in apps.text

@@ -165,6 +165,11 @@ def test_refuses_repeated_redirect_uris(base_url):
         ({"client_name": "x" * 101}, "100"),
         ({"client_name": "bad\x00name"}, "control"),
         ({"client_name": "bad\x85name"}, "control"),  # a C1 control, as every other name refuses
+        # Bidi controls and invisible characters, as workspace and product names refuse them: the
+        # consent page shows this name, and U+202E would reorder the page's own words after it.
+        ({"client_name": "Safe Notes\u202e ppA laiciffO"}, "U+202E (right-to-left override)"),
+        ({"client_name": "Goo\u200bgle"}, "U+200B (zero width space)"),
+        ({"client_name": "Notes\u2066Helper"}, "U+2066"),
     ],
 )
 def test_refuses_metadata_other_than_a_public_code_client(base_url, extra, why):
@@ -228,13 +233,14 @@ def test_registration_answers_are_never_cached(base_url):
     created = post(base_url, {"redirect_uris": ["https://notes.example.com/cb"]})
     url = created.json()["registration_client_uri"]
     auth = {"Authorization": f"Bearer {created.json()['registration_access_token']}"}
+    named = {"client_id": created.json()["client_id"]}  # RFC 7592 §2.2
     answers = [
         created,
         post(base_url, {"redirect_uris": ["javascript:x"]}),
         requests.get(url, headers=auth, timeout=30),
         requests.get(url, timeout=30),
-        requests.put(url, json={"redirect_uris": ["http://evil.example/cb"]}, headers=auth, timeout=30),
-        requests.put(url, json={"redirect_uris": ["https://notes.example.com/new"]}, headers=auth, timeout=30),
+        requests.put(url, json={**named, "redirect_uris": ["http://evil.example/cb"]}, headers=auth, timeout=30),
+        requests.put(url, json={**named, "redirect_uris": ["https://notes.example.com/new"]}, headers=auth, timeout=30),
     ]
 
     assert [answer.status_code for answer in answers] == [201, 400, 200, 401, 400, 200]
@@ -247,14 +253,52 @@ def test_registration_can_be_read_updated_and_deleted_with_its_token(base_url):
     url = created["registration_client_uri"]
     auth = {"Authorization": f"Bearer {created['registration_access_token']}"}
 
+    named = {"client_id": created["client_id"]}  # RFC 7592 §2.2
+
     assert requests.get(url, headers=auth, timeout=30).json()["client_id"] == created["client_id"]
-    refused = requests.put(url, json={"redirect_uris": ["http://evil.example/cb"]}, headers=auth, timeout=30)
+    refused = requests.put(url, json={**named, "redirect_uris": ["http://evil.example/cb"]}, headers=auth, timeout=30)
     assert refused.status_code == 400
     assert refused.json()["error"] == "invalid_redirect_uri"
     assert requests.get(url, timeout=30).status_code == 401
-    updated = requests.put(url, json={"redirect_uris": ["https://notes.example.com/new"]}, headers=auth, timeout=30)
+    body = {**named, "redirect_uris": ["https://notes.example.com/new"]}
+    updated = requests.put(url, json=body, headers=auth, timeout=30)
     assert updated.status_code == 200, updated.text
     assert Application.objects.get(client_id=created["client_id"]).redirect_uris == "https://notes.example.com/new"
     new_auth = {"Authorization": f"Bearer {updated.json()['registration_access_token']}"}
     assert requests.delete(url, headers=new_auth, timeout=30).status_code == 204
     assert not Application.objects.filter(client_id=created["client_id"]).exists()
+
+
+def test_an_update_refuses_a_name_with_bidi_controls_too(base_url):
+    created = post(base_url, {"client_name": "Notes", "redirect_uris": ["https://notes.example.com/cb"]}).json()
+    auth = {"Authorization": f"Bearer {created['registration_access_token']}"}
+    body = {
+        "client_id": created["client_id"],
+        "client_name": "Notes\u202eevil",
+        "redirect_uris": ["https://notes.example.com/cb"],
+    }
+
+    refused = requests.put(created["registration_client_uri"], json=body, headers=auth, timeout=30)
+
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_client_metadata" and "U+202E" in refused.json()["error_description"]
+    assert Application.objects.get(client_id=created["client_id"]).name == "Notes"
+
+
+@pytest.mark.parametrize("client_id", [None, "another-client", ""])
+def test_an_update_must_name_its_own_client_id(base_url, client_id):
+    # RFC 7592 §2.2: the body's client_id is required and must be the registration's.
+    created = post(base_url, {"redirect_uris": ["https://notes.example.com/cb"]}).json()
+    auth = {"Authorization": f"Bearer {created['registration_access_token']}"}
+    body = {"redirect_uris": ["https://notes.example.com/new"]}
+    if client_id is not None:
+        body["client_id"] = client_id
+
+    refused = requests.put(created["registration_client_uri"], json=body, headers=auth, timeout=30)
+
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"] == "invalid_client_metadata" and "client_id" in refused.json()["error_description"]
+    assert refused.headers["Cache-Control"] == "no-store"
+    assert Application.objects.get(client_id=created["client_id"]).redirect_uris == "https://notes.example.com/cb"
+    # The registration token still works: nothing was issued in its place.
+    assert requests.get(created["registration_client_uri"], headers=auth, timeout=30).status_code == 200

@@ -126,3 +126,41 @@ def test_a_refresh_naming_another_resource_is_refused_and_leaves_the_chain_unres
     assert renewed.status_code == 200, renewed.text
     assert call(base_url, "/api/v1/scope", renewed.json()["access_token"]) == 200
     assert call(base_url, "/mcp", renewed.json()["access_token"]) == 200
+
+
+@pytest.mark.parametrize(
+    ("authorized", "exchanged"),
+    [("{base}/mcp/", "{base}/mcp"), ("{base}/mcp", "{base}/mcp/"), ("{base}/api/v1", "{upper}/api/v1/")],
+)
+def test_a_resource_is_the_same_in_any_spelling_the_authorization_took(base_url, person, authorized, exchanged):
+    # README: a trailing slash, or the scheme and host in capitals, are the same resource; the
+    # exchange and a refresh compare them so too, not as strings.
+    origin = urlsplit(base_url)
+    spell = {"base": base_url, "upper": f"HTTP://{origin.hostname.upper()}:{origin.port}"}
+    client = register_client(base_url)
+    verifier, challenge = pkce_pair()
+    session = login(base_url, person.email)
+    params = authorize_params(client["client_id"], challenge, resource=authorized.format(**spell))
+    code = redirect_query(consent(session, base_url, params))["code"]
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": client["client_id"],
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": verifier,
+        "resource": exchanged.format(**spell),
+    }
+
+    response = requests.post(f"{base_url}/api/oauth/token", data=data, timeout=30)
+
+    assert response.status_code == 200, response.text
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": response.json()["refresh_token"],
+        "client_id": client["client_id"],
+        "resource": authorized.format(**spell),
+    }
+    renewed = requests.post(f"{base_url}/api/oauth/token", data=data, timeout=30)
+    assert renewed.status_code == 200, renewed.text
+    served = "/mcp" if "mcp" in authorized else "/api/v1/scope"
+    assert call(base_url, served, renewed.json()["access_token"]) == 200

@@ -98,19 +98,6 @@ class MemberSerializer(serializers.Serializer):
     joined_at = serializers.DateTimeField()
 
 
-class MemberWrittenSerializer(serializers.Serializer):
-    """The answer to adding a member (or changing a role) with a token without `memory:read`: what
-    the write said and the member's id (to remove them later); not their name, nor when an
-    existing member joined."""
-
-    # Its OpenAPI schema allows no other field (CLOSED_SCHEMAS in synchronex/api/openapi.py), so
-    # a whole Member never fits it as well as Member in the answer's oneOf.
-
-    user_id = serializers.UUIDField()
-    email = EmailAnswerField()
-    role = serializers.ChoiceField(choices=["owner", "admin", "member", "viewer"])
-
-
 class WorkspaceSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()

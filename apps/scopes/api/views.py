@@ -29,13 +29,6 @@ SCOPE_SET_RESULT = PolymorphicProxySerializer(
 )
 
 
-MEMBER_WRITE_RESULT = PolymorphicProxySerializer(
-    component_name="MemberWriteResult",
-    serializers=[s.MemberSerializer, s.MemberWrittenSerializer],
-    resource_type_field_name=None,
-)
-
-
 # Path ids as the scope header takes them (urls.py says why they are strings).
 SPELLINGS = "any case, with or without dashes or braces, as `X-Synchronex-Scope` takes it"
 WORKSPACE_ID = OpenApiParameter(
@@ -127,6 +120,7 @@ class ScopeView(ApiView):
 # Workspace management names its workspace in the path (or makes one): it acts on no active scope.
 class WorkspaceListView(ApiView):
     required_scopes = {"GET": "memory:read", "POST": "memory:write"}
+    api_key_only = frozenset({"POST"})  # workspace administration (synchronex/api/permissions.py)
     acts_on_space = False
 
     @extend_schema(
@@ -183,6 +177,7 @@ class WorkspaceDetailView(ApiView):
 
 class MemberListView(ApiView):
     required_scopes = {"GET": "memory:read", "POST": "memory:write"}
+    api_key_only = frozenset({"POST"})
     acts_on_space = False
 
     @extend_schema(
@@ -211,8 +206,7 @@ class MemberListView(ApiView):
             "manage members, so others get FORBIDDEN either way). Only the owner makes admins or changes an "
             "admin's role. Answers 201 when added, 200 when the role changed. TIER_REQUIRED while the "
             "workspace's owner is not on the team plan or above (reading, writing, removing members and "
-            "leaving keep working). A token without `memory:read` is answered only `user_id`, `email` and "
-            "`role`: writing never reads the member's name or when they joined."
+            "leaving keep working)."
         ),
         request=s.MemberAddSerializer,
         parameters=[
@@ -223,8 +217,8 @@ class MemberListView(ApiView):
             ),
         ],
         responses={
-            200: MEMBER_WRITE_RESULT,
-            201: MEMBER_WRITE_RESULT,
+            200: s.MemberSerializer,
+            201: s.MemberSerializer,
             403: OpenApiResponse(
                 ErrorSerializer,
                 description="you are a member or viewer of the workspace (only its owner and admins manage "
@@ -244,15 +238,12 @@ class MemberListView(ApiView):
         if created:
             kwargs = {"workspace_id": membership.space_id, "user_id": user.id}
             headers["Location"] = reverse("workspace-member", kwargs=kwargs)
-        data = {"user_id": user.id, "email": user.email, "role": membership.role}
-        if not request.auth.allows("memory:read"):
-            return Response(s.MemberWrittenSerializer(data).data, status=status, headers=headers)
-        data.update(name=user.name, joined_at=membership.created_at)
-        return Response(s.MemberSerializer(data).data, status=status, headers=headers)
+        return Response(s.MemberSerializer(_member(membership)).data, status=status, headers=headers)
 
 
 class MemberDetailView(ApiView):
     required_scopes = {"DELETE": "memory:write"}
+    api_key_only = frozenset({"DELETE"})
     acts_on_space = False
 
     @extend_schema(
