@@ -369,3 +369,20 @@ def test_only_a_key_to_a_space_is_read_as_the_scope_deleted(user):
 
     assert isinstance(refused["space"], errors.NotFound)
     assert refused["product"] is None
+
+
+@pytest.mark.django_db
+def test_a_query_the_tsquery_parser_refuses_is_a_validation_error_not_an_unexpected_one():
+    # Search queries are rewritten so that none reaches it (apps/memory/search_query.py); the
+    # net below them: 33 NOTs overflow the parser's operator stack.
+    from django.db import DatabaseError, connection, transaction
+
+    from synchronex.api.exceptions import to_service_error
+
+    with pytest.raises(DatabaseError) as caught, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT websearch_to_tsquery('english', repeat('-', 33))")
+    error = to_service_error(caught.value)
+    assert (error.status, error.code) == (400, "VALIDATION_ERROR")
+    with pytest.raises(DatabaseError) as caught, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT 'a &'::tsquery")  # a tsquery of the code's own: still unexpected
+    assert to_service_error(caught.value) is None

@@ -55,9 +55,11 @@ from django.contrib.postgres.search import (
 )
 from django.db.models import Case, F, FloatField, Func, Q, QuerySet, TextField, Value, When
 from django.db.models.expressions import Expression
+from django.db.models.functions import Greatest
 from django.db.models.sql.datastructures import BaseTable
 
 from apps.memory.models import SEARCH_CONFIG
+from apps.memory.search_query import alternatives, websearch_query
 from apps.memory.spaceless import every_run_required, inner_document_sql, spaceless_runs
 from apps.scopes.models import Space
 from synchronex.api.rows import unprepared
@@ -134,6 +136,28 @@ class SearchContext:
         ``content__trigram_word_similar=ctx.fuzzy_words``): the words of ``typo_q`` a match must
         contain, never its exclusions."""
         return PositiveWords(Value(self.typo_q))
+
+    @property
+    def typo_alternatives(self) -> list[str]:
+        """The alternatives of ``typo_q`` (split at its ``or``s) holding a word, each compared with
+        a row apart: a row holding one alternative is as similar to it as to a query of it alone
+        (compared with all of them at once, "kafka or nomadd" no longer found "nomad"); ``typo_q``
+        whole when it has fewer than two."""
+        found = [alternative for alternative in alternatives(self.typo_q) if _WORD.search(alternative)]
+        return found if len(found) > 1 else [self.typo_q]
+
+    def fuzzy_filter(self, field: str) -> Q:
+        """An indexable ``fuzzy_filter`` for ``hits``: ``field`` close to the words of one of the
+        ``typo_alternatives`` (``%>``, served by a trigram index of ``field``)."""
+        found = Q()
+        for alternative in self.typo_alternatives:
+            found |= Q(**{f"{field}__trigram_word_similar": PositiveWords(Value(alternative))})
+        return found
+
+    def fuzzy_similarity(self, text) -> Func:
+        """The word similarity of ``text`` to the closest of the ``typo_alternatives``."""
+        parts = [TrigramWordSimilarity(PositiveWords(Value(words)), text) for words in self.typo_alternatives]
+        return parts[0] if len(parts) == 1 else Greatest(*parts)
 
     @property
     def spaceless_runs(self) -> tuple[str, ...]:
@@ -302,7 +326,7 @@ def hits(
     ``document`` is the row's tsvector (a column or an expression), ``text`` the plain text that
     typo-tolerant matching compares with (at most ``TYPO_TEXT_MAX`` characters of a longer one,
     ``typo_text``). ``fuzzy_filter`` may replace the trigram condition by
-    an indexable lookup of ``ctx.fuzzy_words`` (e.g. ``content__trigram_word_similar``).
+    an indexable lookup (``ctx.fuzzy_filter``).
     ``inner_filter``: an indexable lookup of the rows whose document can hold a run of ``q`` in
     a script written without spaces (``ctx.containing``); without it, every row is looked at.
     """
@@ -325,7 +349,7 @@ def hits(
     return (
         queryset.annotate(
             hit_document=document,
-            hit_fuzzy=TrigramWordSimilarity(ctx.fuzzy_words, text),
+            hit_fuzzy=ctx.fuzzy_similarity(text),
         )
         .alias(hit_typo_document=TypoDocument(F("hit_document"), ctx.fuzzy_words))
         .filter(candidates)
@@ -439,16 +463,18 @@ def shorten(text: str, limit: int = 120) -> str:
 # with full lists), is not computed (0 sorts it below them). OFFSET 0 keeps the hits a subquery
 # of their own, so the window holds only their columns: pulled up, it held each row's text and
 # document for the scores computed above it (14 MB, on disk, for 15,000 decisions).
-PAGE_SQL = f"""
+PAGE_SQL = """
 SELECT hit_type, hit_id,
        CASE WHEN hit_rank IS NOT NULL THEN hit_rank
             WHEN strong >= %s THEN 0
-            ELSE 0.5 * word_similarity({PositiveWords.template % {"expressions": "%s"}}, hit_text) END AS hit_score,
+            ELSE 0.5 * greatest({similarities}) END AS hit_score,
        total
 FROM (SELECT hit_type, hit_id, hit_rank, hit_text, hit_updated, count(*) OVER () AS total,
              count(*) FILTER (WHERE hit_rank > 0.5) OVER () AS strong
-      FROM ({{hits}} OFFSET 0) hits) counted
+      FROM ({hits} OFFSET 0) hits) counted
 ORDER BY hit_score DESC, hit_updated DESC, hit_type, hit_id LIMIT %s OFFSET %s"""
+# A typo-only match's similarity to one of the query's alternatives (``typo_alternatives``).
+SIMILARITY = f"word_similarity({PositiveWords.template % {'expressions': '%s'}}, hit_text)"
 
 
 def memory_search(
@@ -467,7 +493,7 @@ def memory_search(
     Types whose source needs a scope ``allows`` denies are left out silently; types without a
     registered source (yet) contribute nothing.
     """
-    ctx = SearchContext(space=space, q=q, product=product, allows=allows, user=user)
+    ctx = SearchContext(space=space, q=websearch_query(q), product=product, allows=allows, user=user)
     sources = [
         SOURCES[t]
         for t in types
@@ -479,7 +505,9 @@ def memory_search(
     union = candidates[0].union(*candidates[1:], all=True) if len(candidates) > 1 else candidates[0]
     hits_sql, params = union.query.sql_with_params()
     with unprepared() as cursor:
-        cursor.execute(PAGE_SQL.format(hits=hits_sql), [offset + limit, ctx.typo_q, *params, limit, offset])
+        typo = ctx.typo_alternatives
+        sql = PAGE_SQL.format(hits=hits_sql, similarities=", ".join([SIMILARITY] * len(typo)))
+        cursor.execute(sql, [offset + limit, *typo, *params, limit, offset])
         page = cursor.fetchall()
         if not page:  # past the last hit, if any: count them on their own (filters only, no scores)
             return [], union.count() if offset else 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models import DateTimeField, F, JSONField, Q, TextField, Value
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Coalesce, Left, Lower
+from django.db.models.functions import Cast, Coalesce, Left, Lower, NullIf
 
 from apps.decisions.models import Decision
 from apps.decisions.ranking import holder_words, words_query
@@ -85,7 +85,7 @@ def kernel_candidates(ctx: SearchContext):
             document=F("document"),
             text=F("text"),
             updated=LAYER_UPDATED,
-            fuzzy_filter=Q(text__trigram_word_similar=ctx.fuzzy_words),  # served by the trigram index
+            fuzzy_filter=ctx.fuzzy_filter("text"),  # served by the trigram index
             inner_filter=ctx.containing("text"),  # the text holds every part of the document
         )
     row, sections, stamp = effective
@@ -144,7 +144,7 @@ def product_candidates(ctx: SearchContext):
         document=F("document"),  # name A, lists B, status and handoff C
         text=F("typo_text"),  # its first TYPO_TEXT_MAX characters (full lists hold ~150,000)
         updated=F("product__updated_at"),
-        fuzzy_filter=Q(typo_text__trigram_word_similar=ctx.fuzzy_words),  # served by its trigram index
+        fuzzy_filter=ctx.fuzzy_filter("typo_text"),  # served by its trigram index
         inner_filter=ctx.containing("text"),  # the text holds every part of the document
     )
 
@@ -203,7 +203,7 @@ def decision_candidates(ctx: SearchContext):
         document=F("search_document"),  # decision A, tags B, reasoning C; kept by PostgreSQL
         text=F("decision"),
         updated=F("created_at"),
-        fuzzy_filter=Q(decision__trigram_word_similar=ctx.fuzzy_words),  # served by the trigram index
+        fuzzy_filter=ctx.fuzzy_filter("decision"),  # served by the trigram index
         inner_filter=_decision_holders(ctx),
     )
 
@@ -212,7 +212,8 @@ def decision_items(ctx: SearchContext, ids: list) -> dict:
     rows = (
         Decision.objects.filter(space=ctx.space, pk__in=ids)
         .annotate(
-            snippet=headline(ctx, ConcatWS(F("decision"), F("reasoning"))),
+            # A decision without reasoning has '' there, which concat_ws would join: no trailing ' · '.
+            snippet=headline(ctx, ConcatWS(F("decision"), NullIf(F("reasoning"), Value("")))),
             product_name=F("product__name"),
             head=Left("decision", 400),
         )
@@ -242,7 +243,7 @@ def memory_candidates(ctx: SearchContext):
         document=F("search"),
         text=F("typo_text"),  # its first TYPO_TEXT_MAX characters (of up to 100,000)
         updated=Coalesce("updated_at", "created_at"),
-        fuzzy_filter=Q(typo_text__trigram_word_similar=ctx.fuzzy_words),  # served by its trigram index
+        fuzzy_filter=ctx.fuzzy_filter("typo_text"),  # served by its trigram index
         inner_filter=ctx.containing("content"),  # tags and entity names match as whole words
     )
 

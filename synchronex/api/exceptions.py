@@ -96,6 +96,8 @@ def to_service_error(exc: Exception) -> errors.ServiceError | None:
         # A row written into a space an admin deleted meanwhile, refused at COMMIT (Django's keys
         # are checked then): the scope is gone, which is NOT_FOUND, not an unexpected error.
         return errors.NotFound(SCOPE_DELETED)
+    if is_tsquery_limit(exc):
+        return errors.ValidationFailed("The search query is too complex to search; shorten it.")
     if isinstance(exc, (OperationalError, InterfaceError)):
         return errors.ServiceUnavailable("The database is unavailable; try again shortly.")
     if isinstance(exc, DatabaseError) and "could not connect" in str(exc).lower():
@@ -108,6 +110,21 @@ def to_service_error(exc: Exception) -> errors.ServiceError | None:
     if isinstance(exc, ConnectionError):
         return errors.ServiceUnavailable("A backing service is unavailable; try again shortly.")
     return None
+
+
+def is_tsquery_limit(exc: Exception) -> bool:
+    """Whether ``exc`` is PostgreSQL's tsquery parser refusing a query's shape (an internal error
+    raised in ``tsquery.c``: "tsquery stack too small"). Search queries are rewritten so that none
+    reaches it (apps/memory/search_query.py); should one still, it is the request's query, not an
+    unexpected error. A syntax error there (a tsquery the code built, cast with ``::tsquery``)
+    stays unexpected."""
+    diag = getattr(getattr(exc, "__cause__", None), "diag", None)
+    return (
+        isinstance(exc, DatabaseError)
+        and getattr(exc.__cause__, "sqlstate", None) == "XX000"
+        and diag is not None
+        and diag.source_file == "tsquery.c"
+    )
 
 
 def _unreadable_request(exc: Exception) -> errors.ServiceError | None:

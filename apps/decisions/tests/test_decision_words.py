@@ -183,14 +183,19 @@ def test_a_word_under_three_characters_is_dropped_not_corrected(write_api):
 def test_no_second_ranking_when_the_correction_changes_nothing(product, inproc_for, user):
     make(product, "Read http://example.com/o'reilly's-guide first")
     client = inproc_for(user, "read")
-    # to_tsvector and websearch_to_tsquery split this URL differently: its unknown lexemes are
-    # not in the query's tree, where no rewrite could change them, so none is corrected.
+    # to_tsvector and websearch_to_tsquery split this URL differently (websearch ends a term at
+    # "("): its unknown lexemes are not in the query's tree, where no rewrite could change them,
+    # so none is corrected.
     with CaptureQueriesContext(connection) as captured:
-        response = client.get(SEARCH, {"q": "http://example.com/o'reilly's-guid"})
+        response = client.get(SEARCH, {"q": "example.com/wiki/Foo_(bar)"})
     assert response.status_code == 200 and response.json()["count"] == 0
     statements = [query["sql"] for query in captured.captured_queries]
     assert not any("WITH RECURSIVE unknown" in sql for sql in statements)
     assert not any("corrected AS" in sql for sql in statements)
+    # A URL with a scheme is read as the decision's text is (apps/memory/search_query.py): its
+    # misspelt path is corrected like any word.
+    found = client.get(SEARCH, {"q": "http://example.com/o'reilly's-guid"}).json()
+    assert [hit["decision"] for hit in found["results"]] == ["Read http://example.com/o'reilly's-guide first"]
 
 
 @pytest.mark.django_db(transaction=True)

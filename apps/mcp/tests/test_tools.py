@@ -305,6 +305,14 @@ def test_search_decisions_finds_matches_keyword_only_and_follows_affected_produc
     assert [(hit["product_name"], hit["match"]) for hit in related["results"]] == [("Auth", "affects")]
 
 
+def test_search_decisions_reads_a_separator_line_as_punctuation(mcp):
+    mcp.tool("log_decision", {"decision": "Cache invalidation for redis", "product_name": "Atlas"})
+
+    found = mcp.tool("search_decisions", {"query": "== Summary ==\n" + "-" * 34 + " redis"})
+
+    assert [hit["decision"] for hit in found["results"]] == ["Cache invalidation for redis"]
+
+
 def test_search_decisions_honours_limit_and_token_budget(mcp):
     for n in range(3):
         mcp.tool("log_decision", {"decision": f"Cache layer choice number {n}", "product_name": "Atlas"})

@@ -130,6 +130,15 @@ def test_snippets_highlight_matches_with_double_asterisks(user, client_for):
     assert memory["snippet"] == "The team agreed **PostgreSQL** replaces MySQL next quarter."
 
 
+def test_snippets_join_only_the_fields_that_hold_text(user, client_for):
+    space = space_ensure_personal(user=user)
+    product_state_write(space=space, name="Orion", changes={"status": "active"})  # no lists, handoff or summary
+    add_decision(space, "Orion", "Use Nebula queue")  # no reasoning
+    client = client_for(user)
+    assert [item["snippet"] for item in search(client, q="orion").json()["results"]] == ["**Orion** · active"]
+    assert [item["snippet"] for item in search(client, q="nebula").json()["results"]] == ["Use **Nebula** queue"]
+
+
 def test_phrase_and_exclusion_queries_work(user, client_for):
     space = space_ensure_personal(user=user)
     add_memory(space, "slow rise makes better bread")

@@ -6,7 +6,8 @@ import importlib
 import pytest
 from django.contrib.postgres.search import SearchVector
 from django.db import connection
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import NullIf
 
 from apps.identity.models import Kernel
 from apps.identity.services import kernel_update
@@ -34,12 +35,10 @@ def _product_document():
 
 
 def _product_text():
+    # Empty parts are skipped (migration 0011): a new product's snippet is "**Orion** · active".
+    parts = (F("name"), F("status"), *(JsonStrings(name) for name in LISTS))
     return ConcatWS(
-        F("name"),
-        F("status"),
-        *(JsonStrings(name) for name in LISTS),
-        F("next_session_starts_here"),
-        F("last_session_summary"),
+        *(NullIf(part, Value("")) for part in (*parts, F("next_session_starts_here"), F("last_session_summary")))
     )
 
 
@@ -109,8 +108,30 @@ def test_the_migration_fills_the_tables_from_rows_stored_before(user):
     product_state_write(space=space, name="Stored before", changes={"what_works": ["Nightly backups"]})
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    for statement in connection.ops.prepare_sql_script(migration.SQL):
+    for statement in connection.ops.prepare_sql_script(migration.SQL + _migration_0011().sql):
         with connection.cursor() as cursor:
             cursor.execute(statement)
     assert_stored_documents_are_current()
     assert ProductSearch.objects.filter(space=space).count() == ProductState.objects.filter(space=space).count() == 6
+
+
+def _migration_0011():
+    module = importlib.import_module("apps.memory.migrations.0011_product_search_text_skips_empty_fields")
+    return module.Migration.operations[0]
+
+
+def test_the_migration_rewrites_the_texts_stored_with_empty_separators(user):
+    space = space_ensure_personal(user=user)
+    operation = _migration_0011()
+    with connection.cursor() as cursor:
+        cursor.execute(operation.reverse_sql)  # the function as 0007 made it
+    product_state_write(space=space, name="Orion", changes={"what_works": ["Login"]})
+
+    def stored():
+        return list(ProductSearch.objects.filter(space=space).values_list("text", flat=True))
+
+    assert stored() == ["Orion · active · Login ·  · "]
+    with connection.cursor() as cursor:
+        cursor.execute(operation.sql)
+    assert stored() == ["Orion · active · Login"]
+    assert_stored_documents_are_current()
