@@ -8,7 +8,7 @@ decision hits do (SPEC §7).
 
 from __future__ import annotations
 
-from django.db.models import F, Q, Value
+from django.db.models import F, Value
 from django.db.models.functions import Left, Lower, NullIf
 
 from apps.ingest.models import Signal
@@ -39,7 +39,7 @@ def signal_candidates(ctx: SearchContext):
         document=F("search_document"),
         text=F("title"),
         updated=F("occurred_at"),
-        fuzzy_filter=Q(title__trigram_word_similar=ctx.fuzzy_words),  # served by the trigram index
+        fuzzy_filter=ctx.fuzzy_filter("title"),  # served by the trigram index
         inner_filter=ctx.containing("title", "body"),  # the body has no trigram index: read
     )
 

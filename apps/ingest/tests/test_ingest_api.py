@@ -277,6 +277,15 @@ def test_signals_are_found_by_memory_search(write_api):
     assert typo["count"] >= 1
 
 
+def test_a_signal_keeps_its_typo_tolerance_in_an_alternative(write_api):
+    ingest(write_api, "Atlas", {"type": "note", "title": "Move deployments to Nomad"})
+    ingest(write_api, "Atlas", {"type": "note", "title": "Kafka for event streaming"})
+    for q in ("nomadd", "kafka or nomadd"):
+        body = write_api.get("/api/v1/memory/search", params={"q": q, "types": "signal"}).json()
+        titles = [hit["title"] for hit in body["results"]]
+        assert "note: Move deployments to Nomad" in titles, (q, titles)
+
+
 def test_concurrent_requests_with_the_same_external_ids_store_each_once(write_api):
     """Eight requests at once, each with the same five external ids (in a different order): the
     unique index makes the later inserts wait for the first commit and count as duplicates."""
