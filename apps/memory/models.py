@@ -24,10 +24,35 @@ SEARCH_CONFIG = "english"
 TYPO_TEXT_MAX = 2_000
 
 
-def typo_text(field: str) -> Func:
+# A generic memory's title (MIF ``metadata.title`` when a string: what memory search shows as its
+# title) is searched up to this many characters: a memory's whole search document must stay within
+# PostgreSQL's 1 MiB tsvector limit, and metadata has no length limit of its own.
+MEMORY_TITLE_SEARCH_CHARS = 1_000
+
+
+def typo_text(field: str | Func) -> Func:
     """The first ``TYPO_TEXT_MAX`` characters of ``field``: what typo tolerance compares, and what
     the trigram indexes serving it hold (the length is written out so both read the same SQL)."""
-    return Func(F(field), template=f"left(%(expressions)s, {TYPO_TEXT_MAX})", output_field=models.TextField())
+    text = F(field) if isinstance(field, str) else field
+    return Func(text, template=f"left(%(expressions)s, {TYPO_TEXT_MAX})", output_field=models.TextField())
+
+
+def memory_typo_text() -> Func:
+    """A generic memory's ``typo_text``: its title (as ``services.memory_title`` reads it) and a
+    space, then its content. Spelled with ``||`` and CASE, not concat_ws (only STABLE): an index
+    expression must be IMMUTABLE."""
+    title = (
+        "CASE WHEN jsonb_typeof(%(expressions)s -> 'title') = 'string'"
+        f" THEN left(%(expressions)s ->> 'title', {MEMORY_TITLE_SEARCH_CHARS}) || ' ' ELSE '' END"
+    )
+    text = Func(
+        Func(F("metadata"), template=title, output_field=models.TextField()),
+        F("content"),
+        template="(%(expressions)s)",
+        arg_joiner=" || ",
+        output_field=models.TextField(),
+    )
+    return typo_text(text)
 
 
 class Memory(models.Model):
@@ -62,7 +87,7 @@ class Memory(models.Model):
     stored_at = models.DateTimeField(auto_now_add=True)
     # The full original memory JSON: unknown fields and vendor extensions untouched.
     raw = models.JSONField(default=dict)
-    # Weighted document: content A, tags B, type and entity names C (see services).
+    # Weighted document: title and content A, tags B, type and entity names C (see services).
     search = SearchVectorField(null=True, editable=False)
     # No fixed size: each vector is stored with the model and dimensions that produced it.
     embedding = VectorField(null=True, blank=True, editable=False)
@@ -90,8 +115,8 @@ class Memory(models.Model):
             # Led by the space (btree_gin), as the decision indexes: a search reads its own postings.
             GinIndex(fields=["space", "search"], name="memory_space_search"),
             GinIndex(F("space"), OpClass("content", name="gin_trgm_ops"), name="memory_space_content_trgm"),
-            # Typo tolerance (``typo_text``); the whole content's index serves words inside runs.
-            GinIndex(F("space"), OpClass(typo_text("content"), name="gin_trgm_ops"), name="memory_space_typo_trgm"),
+            # Typo tolerance (``memory_typo_text``); the whole content's index serves words inside runs.
+            GinIndex(F("space"), OpClass(memory_typo_text(), name="gin_trgm_ops"), name="memory_space_title_typo_trgm"),
             models.Index(fields=["space", "-created_at"], name="memory_space_created"),
             # Every space's memories in the admin's order (Meta.ordering, then the id the admin adds
             # to make it total), without a sort of the table.

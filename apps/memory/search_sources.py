@@ -14,7 +14,7 @@ from apps.decisions.models import Decision
 from apps.decisions.ranking import holder_words, words_query
 from apps.identity.models import Kernel
 from apps.identity.selectors import kernel_layers, kernel_merged_sections
-from apps.memory.models import SEARCH_CONFIG, KernelSearch, Memory, ProductSearch, typo_text
+from apps.memory.models import SEARCH_CONFIG, KernelSearch, Memory, ProductSearch, memory_typo_text, typo_text
 from apps.memory.search import (
     ConcatWS,
     JsonStrings,
@@ -237,14 +237,15 @@ def memory_candidates(ctx: SearchContext):
     if ctx.product:
         return None  # generic memories belong to no product
     return hits(
-        Memory.objects.filter(space=ctx.space).alias(typo_text=typo_text("content")),
+        Memory.objects.filter(space=ctx.space).alias(typo_text=memory_typo_text()),
         ctx,
         type_="memory",
-        document=F("search"),
-        text=F("typo_text"),  # its first TYPO_TEXT_MAX characters (of up to 100,000)
+        document=F("search"),  # title and content A, tags B, type and entity names C
+        text=F("typo_text"),  # its title and content, their first TYPO_TEXT_MAX characters (of up to 101,000)
         updated=Coalesce("updated_at", "created_at"),
         fuzzy_filter=ctx.fuzzy_filter("typo_text"),  # served by its trigram index
-        inner_filter=ctx.containing("content"),  # tags and entity names match as whole words
+        # The title, tags and entity names match as whole words.
+        inner_filter=ctx.containing("content"),
     )
 
 

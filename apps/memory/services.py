@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Value
 from django.utils.dateparse import parse_datetime
 
-from apps.memory.models import SEARCH_CONFIG, Memory
+from apps.memory.models import MEMORY_TITLE_SEARCH_CHARS, SEARCH_CONFIG, Memory
 from synchronex.api import errors
 from synchronex.api.parsers import json_leaves
 from synchronex.text import nfc
@@ -329,18 +329,39 @@ def _entity_names(entities: list) -> str:
     return names[:MAX_ENTITY_SEARCH_CHARS]
 
 
+def memory_title(metadata: dict) -> str:
+    """The title search reads of a memory: ``metadata.title`` when it is a string (memory search
+    shows it as the memory's title), its first ``MEMORY_TITLE_SEARCH_CHARS`` characters."""
+    title = metadata.get("title")
+    return title[:MEMORY_TITLE_SEARCH_CHARS] if isinstance(title, str) else ""
+
+
+def search_texts(fields: MemoryFields) -> tuple[str, str, str, str]:
+    """The texts of the search document, as sent, in its order: title A, content A, tags B,
+    memory type and entity names C. ``search_document`` weighs them here, the MIF writer in its
+    INSERT: both read them from here."""
+    return (
+        memory_title(fields.metadata),
+        fields.content,
+        " ".join(fields.tags),
+        f"{fields.memory_type} {_entity_names(fields.entities)}",
+    )
+
+
 def search_document(fields: MemoryFields):
-    """The weighted tsvector: content A, tags B, memory type and entity names C.
+    """The weighted tsvector: title and content A, tags B, memory type and entity names C
+    (``search_texts``).
 
     Made from the NFC form of those texts (``synchronex.text``), while the memory keeps them as
-    sent: queries are NFC, so a memory written decomposed is found as one written composed.
+    sent: queries are NFC, so a memory written decomposed is found as one written composed. The
+    title and the content are two documents joined, as the MIF writer joins them.
     """
+    title, content, tags, described = search_texts(fields)
     return (
-        SearchVector(Value(nfc(fields.content)), config=SEARCH_CONFIG, weight="A")
-        + SearchVector(Value(nfc(" ".join(fields.tags))), config=SEARCH_CONFIG, weight="B")
-        + SearchVector(
-            Value(nfc(f"{fields.memory_type} {_entity_names(fields.entities)}")), config=SEARCH_CONFIG, weight="C"
-        )
+        SearchVector(Value(nfc(title)), config=SEARCH_CONFIG, weight="A")
+        + SearchVector(Value(nfc(content)), config=SEARCH_CONFIG, weight="A")
+        + SearchVector(Value(nfc(tags)), config=SEARCH_CONFIG, weight="B")
+        + SearchVector(Value(nfc(described)), config=SEARCH_CONFIG, weight="C")
     )
 
 

@@ -31,9 +31,9 @@ from apps.memory.models import SEARCH_CONFIG, Memory
 from apps.memory.services import (
     DuplicateMemory,
     MemoryFields,
-    _entity_names,  # the search document's rule for entity names, shared on purpose
     memory_create,
     memory_validate,
+    search_texts,
 )
 from synchronex.api import errors
 from synchronex.api.parsers import MAX_DEPTH
@@ -81,19 +81,21 @@ def _insert_sql() -> str:
     weighted = " || ".join(
         f"setweight(to_tsvector(%(config)s::regconfig, CASE WHEN r.{part} IS NFC NORMALIZED THEN r.{part}"
         f" ELSE normalize(COALESCE(r.{part}, ''), NFC) END), '{weight}')"
-        for part, weight in (("content", "A"), ("search_b", "B"), ("search_c", "C"))
+        for part, weight in (("search_title", "A"), ("content", "A"), ("search_b", "B"), ("search_c", "C"))
     )
     return (
         f"INSERT INTO {Memory._meta.db_table} ({names}, search, embedding, stored_at) "
         f"SELECT {selected}, {weighted}, r.embedding_text::vector, now() "
-        f"FROM jsonb_to_recordset(%(rows)s::jsonb) AS r({definitions}, search_b text, search_c text, "
-        f"embedding_text text) "
+        f"FROM jsonb_to_recordset(%(rows)s::jsonb) AS r({definitions}, search_title text, search_b text, "
+        f"search_c text, embedding_text text) "
         f"ON CONFLICT DO NOTHING RETURNING memory_id"
     )
 
 
 def _json_row(space, data: dict, fields: MemoryFields) -> dict:
     row = {name: getattr(fields, name) for name in MemoryFields.__dataclass_fields__}
+    # The texts services.search_document weighs (the content is a column of its own).
+    search_title, _, search_b, search_c = search_texts(fields)
     row.update(
         id=str(uuid.uuid4()),
         space_id=str(space.id),
@@ -101,9 +103,9 @@ def _json_row(space, data: dict, fields: MemoryFields) -> dict:
         created_at=iso_z(fields.created_at),
         updated_at=iso_z(fields.updated_at),
         raw=data,
-        # The same texts as services.search_document weighs B and C.
-        search_b=" ".join(fields.tags),
-        search_c=f"{fields.memory_type} {_entity_names(fields.entities)}",
+        search_title=search_title,
+        search_b=search_b,
+        search_c=search_c,
         embedding_text="[" + ",".join(repr(x) for x in fields.embedding) + "]" if fields.embedding else None,
     )
     del row["embedding"]
