@@ -3,10 +3,14 @@ state's POST read the header alike (``synchronex/api/preconditions.py``).
 
 Each case is sent to both routes, each at version 1: an entity tag that names no version is
 PRECONDITION_FAILED with the current ``ETag``, a value that is no entity tag at all is
-VALIDATION_ERROR, and neither writes anything.
+VALIDATION_ERROR, and neither writes anything. Every other write has no version: an If-Match
+other than ``*`` is VALIDATION_ERROR there (``refuse_without_version``).
 """
 
 from __future__ import annotations
+
+import re
+import uuid
 
 import pytest
 
@@ -96,3 +100,65 @@ def test_if_match_on_a_missing_product_has_no_etag_to_give(write_api):
         assert response.status_code == 412, response.text
         assert "ETag" not in response.headers
     assert write_api.get(state_path("Ghost")).status_code == 404
+
+
+# -- writes without a version -----------------------------------------------------------------------
+# Every other write has no version, so no entity tag can match it (RFC 9110 §13.1.1): If-Match
+# other than * is VALIDATION_ERROR naming it and nothing is done; * (the resource exists) is honoured.
+DECISIONS = "/api/v1/memory/decisions"
+VERSIONED = {(KERNEL, "put"), ("/api/v1/memory/product/{name}/state", "post")}
+
+
+def _decision(api) -> str:
+    made = api.post(DECISIONS, json={"decision": "Temporary", "product_name": "Atlas"})
+    assert made.status_code == 201, made.text
+    return made.json()["id"]
+
+
+def _refused_if_match(response) -> None:
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR" and list(error["details"]["fields"]) == ["If-Match"], error
+
+
+@pytest.mark.parametrize("header", ['"nope"', '"1"', "1", 'W/"1"', "yesterday"])
+def test_if_match_on_a_delete_without_a_version_is_refused_and_deletes_nothing(write_api, header):
+    decision = _decision(write_api)
+    _refused_if_match(write_api.delete(f"{DECISIONS}/{decision}", headers={"If-Match": header}))
+    assert write_api.get(f"{DECISIONS}/{decision}").status_code == 200
+
+
+def test_if_match_star_on_a_write_without_a_version_asks_only_that_the_resource_exists(write_api):
+    decision = _decision(write_api)
+    assert write_api.delete(f"{DECISIONS}/{decision}", headers={"If-Match": "*"}).status_code == 204
+    assert write_api.delete(f"{DECISIONS}/{decision}", headers={"If-Match": "*"}).status_code == 404
+
+
+def test_if_match_on_patch_scope_is_refused_and_changes_nothing(write_api, make_user, client_for):
+    owner = client_for(make_user(tier="team"))
+    workspace = owner.post("/api/v1/workspaces", json={"name": "Crew", "kind": "team"}).json()["id"]
+    headers = {"If-Match": '"1"'}
+    _refused_if_match(owner.patch("/api/v1/scope", json={"workspace_id": workspace}, headers=headers))
+    assert owner.get("/api/v1/scope").json()["scope"] == "personal"
+
+
+def test_every_write_refuses_an_if_match_it_cannot_honour_as_documented(client_for, make_user):
+    """Asked of the server, for every write in the document: a versioned one compares the tag and
+    finds no such version (412), every other one has none and refuses the header (400), as the
+    If-Match each operation declares says (``enum: ["*"]`` where there is no version)."""
+    api = client_for(make_user(tier="team"))
+    document = api.get("/api/v1/openapi.json").json()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if not path.startswith("/api/v1/") or method not in {"post", "put", "patch", "delete"}:
+                continue
+            concrete = re.sub(r"\{(\w+)\}", lambda m: str(uuid.uuid4()) if m.group(1).endswith("id") else "atlas", path)
+            # The kernel reads its body before its version (an empty one is refused first).
+            body = None if method == "delete" else {"identity": {"name": "Ada"}} if path == KERNEL else {}
+            response = api.request(method.upper(), concrete, json=body, headers={"If-Match": '"nope"'})
+            (declared,) = [p for p in operation["parameters"] if p["name"] == "If-Match" and p["in"] == "header"]
+            if (path, method) in VERSIONED:
+                assert response.status_code == 412 and "enum" not in declared["schema"], (path, method)
+            else:
+                _refused_if_match(response)
+                assert declared["schema"]["enum"] == ["*"], (path, method)

@@ -37,6 +37,12 @@ class ActiveSpace:
         return self.space.kind
 
     @property
+    def fell_back(self) -> bool:
+        """Whether the stored workspace was dropped for the personal space on this request (the
+        notice says so): its conditional writes are refused (``preconditions.refuse_after_fallback``)."""
+        return self.notice == FALLBACK_NOTICE
+
+    @property
     def is_personal(self) -> bool:
         return self.space.kind == Space.Kind.PERSONAL
 

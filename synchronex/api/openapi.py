@@ -81,6 +81,22 @@ COMMON = {
 WRITE_ONLY = {
     "409": "Duplicate, or Idempotency-Key reused with a different body (CONFLICT)",
 }
+# The versioned writes' conditions (If-Match, If-None-Match): ``preconditions.refuse_after_fallback``.
+FALLBACK_NOTE = (
+    "Any condition is PRECONDITION_FAILED (no `ETag`) when your stored workspace is no longer available and "
+    "this request fell back to your personal scope (`X-Synchronex-Scope-Notice`): the version was read in the "
+    "workspace. Name the scope in `X-Synchronex-Scope` to be sure where a condition applies."
+)
+# A write to a resource without a version (every write but the kernel's PUT and a product state's
+# POST, which declare their own If-Match): ``preconditions.refuse_without_version``.
+IF_MATCH_WITHOUT_VERSION = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "This resource has no version (no ETag), so no entity tag can match it: any value but `*` "
+    "is VALIDATION_ERROR naming If-Match, and nothing is done. `*` asks only that the resource exist.",
+    "schema": {"type": "string", "enum": ["*"]},
+}
 REQUEST_ID_PARAMETER = {
     "name": "X-Request-ID",
     "in": "header",
@@ -346,6 +362,8 @@ def add_common_responses(result, generator, request, public):
             extra = {**COMMON, "403": forbidden}
             if method in ("post", "put", "patch"):
                 extra.update(WRITE_ONLY)
+            if method in ("post", "put", "patch", "delete"):
+                _add_parameter(operation, IF_MATCH_WITHOUT_VERSION)
             for status, description in extra.items():
                 responses.setdefault(
                     status, {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}

@@ -15,6 +15,11 @@ header.
 makes a write that only creates, a list of tags refuses a write over a version it names (compared
 weakly there, so ``W/"3"`` names 3). Reads do not evaluate it: no ETag here is a cache validator
 (README "Conventions").
+
+A condition is about the resource the client read, and an ETag names a version, not a space: a
+conditional write whose stored scope fell back to the personal space is refused
+(``refuse_after_fallback``), and a write to a resource without a version refuses an ``If-Match``
+(``refuse_without_version``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ _ELEMENT = re.compile(r'[ \t]*(?:(?P<weak>W/)?"(?P<opaque>[\x21\x23-\x7e\x80-\xf
 # strings of more than 4,300 digits.
 _VERSION = re.compile(r"0|[1-9][0-9]{0,9}")
 _MALFORMED = 'Send "*" or the ETag you received, e.g. "3".'
+_NO_VERSION = (
+    "This resource has no version, so no If-Match can match it: nothing was done. Send none (or *); only "
+    "PUT /memory/identity and POST /memory/product/{name}/state compare it with a version."
+)
 
 
 def etag_for(version: int) -> str:
@@ -107,3 +116,30 @@ class IfNoneMatch(_EntityTags):
 
     HEADER = "If-None-Match"
     WEAK = True
+    sent_as: str = "If-None-Match"
+
+
+def refuse_after_fallback(active, *conditions: _EntityTags | None) -> None:
+    """PRECONDITION_FAILED when a condition was sent (``If-Match``, ``If-None-Match``,
+    ``expected_version``) and the stored workspace fell back to the personal space on this request
+    (``ActiveSpace.fell_back``): the client read its versions in the workspace, and the personal
+    resource of that name may be at the same one. Nothing is written; the notice header says why."""
+    sent = next((condition.sent_as for condition in conditions if condition is not None), None)
+    if sent is not None and active.fell_back:
+        raise errors.PreconditionFailed(
+            f"{sent} was sent, but your stored workspace is no longer available to you and this request "
+            "would act on your personal scope, which your version was not read from. Nothing was written: "
+            "read the resource again (or name the scope in X-Synchronex-Scope) and retry."
+        )
+
+
+def refuse_without_version(request) -> None:
+    """VALIDATION_ERROR naming ``If-Match`` when a write to a resource without a version (every
+    write but the kernel's PUT and a product state's POST; ``ApiView.versioned``) carries one other
+    than ``*``. No entity tag can match such a resource (RFC 9110 §13.1.1), so the method must not
+    run; and a 412 would send the client to read an ETag that does not exist and retry, so the
+    header is refused as a query parameter the operation does not take is. ``*`` asks only that
+    the resource exist, which the operation checks anyway (NOT_FOUND)."""
+    header = request.headers.get("If-Match")
+    if header is not None and header.strip() != "*":
+        raise errors.ValidationFailed.for_fields({"If-Match": _NO_VERSION})

@@ -1,5 +1,5 @@
-"""The base class of every API view: auth → account quota → scope/plan → query and body checks →
-idempotency."""
+"""The base class of every API view: auth → account quota → scope/plan → query, body and
+If-Match checks → idempotency."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from django.http import HttpResponse
 from rest_framework.views import APIView
 
 from apps.scopes.selectors import NOTICE_HEADER, ActiveSpace, space_for_request
-from synchronex.api import errors, idempotency, parsers, query_params, ratelimit
+from synchronex.api import errors, idempotency, parsers, preconditions, query_params, ratelimit
+
+# The methods that may change something; reads never evaluate If-Match (README "Using the API").
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 # OPTIONS is 204 with ``Allow`` (the route's methods, which the public schema lists too) instead
@@ -25,13 +28,16 @@ class AnswersOptions:
 # ({method: tier} or one tier), and ``acts_on_space`` unless every method acts on the active space
 # (False: none does, else the set of methods that do). It is the one answer to "does this operation
 # act on the active space": the OpenAPI document lists the scope header by it, and an
-# Idempotency-Key compares the scope only by it.
+# Idempotency-Key compares the scope only by it. ``versioned`` is the set of methods whose
+# operation compares If-Match with its resource's version; every other write refuses an If-Match
+# other than ``*`` (``preconditions.refuse_without_version``), and reads ignore it.
 # A comment, not a docstring: drf-spectacular shows the nearest class docstring as the description
 # of an operation that has none, and this text is for the code's readers, not the API's.
 class ApiView(AnswersOptions, APIView):
     required_scopes: dict[str, str] | str | None = None
     required_tier: dict[str, str] | str | None = None
     acts_on_space: bool | frozenset[str] = True
+    versioned: frozenset[str] = frozenset()
 
     @classmethod
     def acts_on_space_for(cls, method: str) -> bool:
@@ -46,10 +52,13 @@ class ApiView(AnswersOptions, APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         # Before any work (and before a key is claimed): a query parameter the operation does not
-        # document (a read that takes some names it with its other problems), or a body it could
-        # not read as sent, is refused, never ignored.
+        # document (a read that takes some names it with its other problems), a body it could
+        # not read as sent, or an If-Match a write without a version cannot honour, is refused,
+        # never ignored.
         query_params.refuse_unknown(self, request)
         parsers.refuse_encoded_body(request)
+        if request.method in WRITES and request.method not in self.versioned:
+            preconditions.refuse_without_version(request)
         request.idempotency_record = idempotency.claim(request, scoped=self.acts_on_space_for(request.method))
 
     def handle_exception(self, exc):

@@ -24,7 +24,9 @@ from apps.identity.api.serializers import (
 from apps.identity.export import kernel_export_build, kernel_redacted
 from apps.memory.mif.export import reader_scrubber
 from synchronex.api import errors, stamps
+from synchronex.api.openapi import FALLBACK_NOTE
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
+from synchronex.api.preconditions import refuse_after_fallback
 from synchronex.api.serializers import ErrorSerializer, query_name_problems
 from synchronex.api.views import ApiView
 
@@ -113,6 +115,7 @@ class KernelView(ApiView):
     """
 
     required_scopes = {"GET": "memory:read", "PUT": "memory:write"}
+    versioned = frozenset({"PUT"})
 
     @extend_schema(
         tags=["identity"],
@@ -150,7 +153,8 @@ class KernelView(ApiView):
             412: OpenApiResponse(
                 response=ErrorSerializer,
                 description="If-Match does not match the current version (PRECONDITION_FAILED); "
-                "`details.current_version` and the `ETag` header carry the current version.",
+                "`details.current_version` and the `ETag` header carry the current version. Or If-Match was sent "
+                "and your stored workspace fell back to your personal scope on this request (no `ETag`).",
             ),
         },
         parameters=[
@@ -159,7 +163,8 @@ class KernelView(ApiView):
                 type=str,
                 location=OpenApiParameter.HEADER,
                 required=False,
-                description='The version you read: "3", 3 or *. In a workspace scope, the workspace layer\'s version.',
+                description='The version you read: "3", 3 or *. In a workspace scope, the workspace layer\'s version. '
+                + FALLBACK_NOTE,
             ),
             ETAG_HEADER,
         ],
@@ -167,6 +172,7 @@ class KernelView(ApiView):
     def put(self, request):
         active = self.writable_space()
         if_match = services.IfMatch.parse(request.headers.get("If-Match"))
+        refuse_after_fallback(active, if_match)
         serializer = KernelWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         kernel = services.kernel_update(

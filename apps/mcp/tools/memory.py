@@ -12,7 +12,7 @@ from apps.products.api.serializers import ProductStateWriteSerializer, product_s
 from apps.products.names import clean_product_name
 from apps.products.selectors import product_get
 from apps.products.services import product_state_write
-from synchronex.api.preconditions import IfMatch
+from synchronex.api.preconditions import IfMatch, refuse_after_fallback
 from synchronex.api.serializers import iso_utc
 
 from ..selectors import session_get, session_last_ended
@@ -255,6 +255,7 @@ def update_product_state(context: ToolContext, args: dict) -> dict:
     fields = {k: v for k, v in args.items() if k not in ("product_name", "expected_version")}
     changes = validated(ProductStateWriteSerializer, fields)
     if_match = IfMatch.version(args["expected_version"]) if "expected_version" in args else None
+    refuse_after_fallback(active, if_match)
     product, created = product_state_write(
         space=active.space, name=product_name_argument(args), changes=changes, if_match=if_match
     )

@@ -25,7 +25,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Lookup, Q, Value
-from django.db.models.functions import Coalesce, NullIf
+from django.db.models.functions import Coalesce, Greatest, NullIf
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -142,16 +142,15 @@ def _ids_in_space(model, *, space: Space, original: uuid.UUID, kind: str) -> uui
 # decision, a signal or an import naming a product that was missing makes one of these
 # (``product_ensure``); so does a state write that set only defaults. Every state write that
 # changes something adds one to the version, so a row matching this was never written.
-NEVER_WRITTEN = Q(
-    version=1,
-    origin_id__isnull=True,
-    status=ProductState.Status.ACTIVE,
-    what_works=[],
-    what_is_blocked=[],
-    open_questions=[],
-    next_session_starts_here="",
-    last_session_summary="",
-)
+BARE_STATE = {
+    "status": ProductState.Status.ACTIVE,
+    "what_works": [],
+    "what_is_blocked": [],
+    "open_questions": [],
+    "next_session_starts_here": "",
+    "last_session_summary": "",
+}
+NEVER_WRITTEN = Q(version=1, origin_id__isnull=True, **BARE_STATE)
 
 
 class KernelEntrySerializer(StrictSerializer):
@@ -181,8 +180,9 @@ def product_restore(*, space: Space, data: dict) -> str:
     ``since=`` import leave behind: the record fills that product, which keeps its own id and
     takes the record's id as ``origin_id``, its name, state, version and timestamps, and its
     kernel entry's summary and URL where it has none of its own (consolidation keeps the space's
-    own kernel's there). The space's own state is never overwritten: a state write that lands
-    first makes the fill a duplicate.
+    own kernel's there). Its version is the record's, but one above its own at least when the
+    record's name or state is not the bare product's. The space's own state is never overwritten:
+    a state write that lands first makes the fill a duplicate.
     """
     original = _uuid(data)
     try:
@@ -206,7 +206,12 @@ def product_restore(*, space: Space, data: dict) -> str:
     if _ids_in_space(ProductState, space=space, original=original, kind="product"):
         return DUPLICATE
     if (existing := product_find(space=space, name=name)) is not None:
-        fields = {**state, "name": name, "version": version, "last_session_summary": summary}
+        fields = {**state, "name": name, "last_session_summary": summary}
+        # A state the bare product did not hold is a change: a new version even when the record's
+        # is the product's own (1), since an If-Match read from the bare one must not match the
+        # filled one (SPEC §1: no lost update). The bare state again keeps the record's version.
+        changed = name != existing.name or any(fields.get(key, bare) != bare for key, bare in BARE_STATE.items())
+        fields["version"] = Greatest(Value(version), F("version") + 1) if changed else version
         moments = {"created_at": created_at, "updated_at": updated_at, "last_activity_at": last_activity_at}
         kept = {key: Coalesce(NullIf(F(key), Value("")), Value(value)) for key, value in entry.items()}
         return _product_fill(product=existing, original=original, fields=fields | moments | kept)

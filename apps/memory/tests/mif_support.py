@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 
@@ -132,3 +133,17 @@ def by_id(document: dict) -> dict:
 
 def without_export_metadata(document: dict) -> dict:
     return {key: value for key, value in document.items() if key != "export_meta"}
+
+
+def as_filled(document: dict, *names: str) -> dict:
+    """``document`` as a scope exports it once a later part filled these products in place (an
+    earlier part's decisions made them bare, at version 1): a record that gave them a state of
+    their own at version 1 leaves them at version 2 (``restore.product_restore``: no If-Match read
+    from the bare product may match the filled one)."""
+    document = copy.deepcopy(document)
+    for memory in document["memories"]:
+        data = memory.get("vendor_extensions", {}).get("synchronex", {}).get("data", {})
+        if "product-state" in memory.get("tags", []) and data["name"] in names:
+            data["version"] = memory["version"] = max(data["version"], 2)
+            memory["metadata"]["state_version"] = str(data["version"])
+    return document

@@ -11,9 +11,9 @@ from rest_framework.response import Response
 from apps.decisions.selectors import decision_recent_for_product
 from apps.products.selectors import product_get, product_list
 from apps.products.services import product_state_write
-from synchronex.api.openapi import location_header
+from synchronex.api.openapi import FALLBACK_NOTE, location_header
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
-from synchronex.api.preconditions import IfMatch, IfNoneMatch, etag_for
+from synchronex.api.preconditions import IfMatch, IfNoneMatch, etag_for, refuse_after_fallback
 from synchronex.api.raw_path import name_from_path
 from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
@@ -82,6 +82,7 @@ def _location(product) -> str:
 
 class ProductStateView(ApiView):
     required_scopes = {"GET": "memory:read", "POST": "memory:write"}
+    versioned = frozenset({"POST"})
 
     @extend_schema(
         tags=TAGS,
@@ -116,7 +117,8 @@ class ProductStateView(ApiView):
                 required=False,
                 description='The ETag you read: "3" (or 3; several separated by commas), or * (any version of '
                 'a product that exists). A tag naming no current version (another number, a weak W/"3", "abc") '
-                "is PRECONDITION_FAILED; a value that is no entity tag (yesterday) is VALIDATION_ERROR.",
+                "is PRECONDITION_FAILED; a value that is no entity tag (yesterday) is VALIDATION_ERROR. "
+                + FALLBACK_NOTE,
             ),
             OpenApiParameter(
                 "If-None-Match",
@@ -126,7 +128,7 @@ class ProductStateView(ApiView):
                 description='* (write only if the product does not exist yet: a safe create) or ETags ("3", 3, '
                 'W/"3"; compared weakly) the write must not go over. A product that exists at a version it names '
                 "is PRECONDITION_FAILED; a missing one is created. Evaluated after If-Match. A value that is no "
-                "entity tag is VALIDATION_ERROR.",
+                "entity tag is VALIDATION_ERROR. " + FALLBACK_NOTE,
             ),
             ETAG_HEADER,
             LOCATION_HEADER,
@@ -139,7 +141,8 @@ class ProductStateView(ApiView):
                 ErrorSerializer,
                 description="If-Match does not name the current version, or If-None-Match names it (`*`: the "
                 "product exists); `details.current_version` and the `ETag` header carry it. Or If-Match was sent "
-                "and the product does not exist yet (no `ETag`).",
+                "and the product does not exist yet, or a condition was sent and your stored workspace fell back "
+                "to your personal scope on this request (no `ETag`).",
             ),
         },
     )
@@ -148,6 +151,7 @@ class ProductStateView(ApiView):
         active = self.writable_space()
         if_match = IfMatch.parse(request.headers.get("If-Match"))
         if_none_match = IfNoneMatch.parse(request.headers.get("If-None-Match"))
+        refuse_after_fallback(active, if_match, if_none_match)
         body = ProductStateWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         changes = dict(body.validated_data)
