@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from apps.memory import embedding_pause, embeddings
 from apps.memory.search import PositiveWords
-from apps.memory.search_query import websearch_query
+from apps.memory.search_query import exclusion_split, websearch_query
 from apps.memory.services import MAX_VECTOR_COMPONENT
 from apps.memory.spaceless import spaceless_runs
 from apps.products.names import normalise_product_name
@@ -210,7 +210,9 @@ def decision_search(
         # Dashes and colons as README documents them, before any tsquery is built (a line of
         # dashes is punctuation, never a query without words: it finds nothing, as "..." does).
         q = websearch_query(q)
-        excluding = websearch_query(nfc(excluding)).strip()
+        # Only its exclusions: anything else in it (" --amend", no longer one) would be a word
+        # every hit must hold (``ranking_sql`` ANDs it in).
+        excluding = " ".join(term for term, excluded in exclusion_split(nfc(excluding)) if excluded)
         result = _ranked(
             filters, q=q, excluding=excluding, space=space, half_life_days=half_life_days, limit=limit, offset=offset
         )

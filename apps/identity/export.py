@@ -49,7 +49,7 @@ from apps.decisions.selectors import decision_render_text, decision_search, deci
 from apps.identity import renderer
 from apps.identity.selectors import EffectiveKernel
 from apps.memory.mif.export import reader_scrubber, scrub_json
-from apps.memory.search_query import websearch_query
+from apps.memory.search_query import exclusion_split, websearch_query
 from apps.products.selectors import product_find
 from apps.scopes.models import Space
 from synchronex.api import errors
@@ -62,11 +62,6 @@ SHORT_QUERY_WORDS = 12
 MAX_QUERY_WORDS = 64
 _WORD = re.compile(r"\w+", re.UNICODE)
 _WEBSEARCH_OPERATORS = {"or", "and", "not"}
-# An exclusion of ``websearch_to_tsquery`` written on its term: "-word", '-"a phrase"' (a phrase runs
-# to the next quote or the end). A dash apart from its word ("- word", a list marker of a task
-# text) is one for PostgreSQL too, but the search by words does not take it as one: it would
-# drop the first word of every item.
-_EXCLUSION = re.compile(r'(?<!\S)-(?:"[^"]*"?|[^\s"]+)')
 # The exclusions each search keeps: at most this many characters (a task of 20,000 characters
 # holds 2,500 of them).
 MAX_EXCLUSION_CHARS = 200
@@ -189,30 +184,32 @@ def _product_units(product, scrub: Callable[[str], str]) -> list[_Unit]:
     return [unit for group in PRODUCT_KEEP_ORDER for unit in by_group.get(group, [])]
 
 
-def _query_words(text: str) -> tuple[list[str], str, str]:
+def _query_words(text: str) -> tuple[list[str], str, str, bool]:
     """The words of ``text`` a match may contain (its excluded terms left out), those
-    exclusions, as written (the first ``MAX_EXCLUSION_CHARS``), and ``text`` with only those
-    exclusions, each once."""
+    exclusions, as written (the first ``MAX_EXCLUSION_CHARS``), ``text`` with only those
+    exclusions, each once, and whether it has any. Exclusions are read as search reads them
+    (``exclusion_split``): a dash inside quotes is no exclusion, and one after ``(`` or a quote is."""
+    pieces = exclusion_split(text)
     seen: dict[str, None] = {}
-    for word in _WORD.findall(_EXCLUSION.sub(" ", text.lower())):
+    for word in _WORD.findall(" ".join(piece for piece, excluding in pieces if not excluding).lower()):
         if word not in _WEBSEARCH_OPERATORS and word not in seen:
             seen[word] = None
     excluded = ""
     kept: set[str] = set()
-    for term in dict.fromkeys(_EXCLUSION.findall(text)):
+    for term in dict.fromkeys(piece for piece, excluding in pieces if excluding):
         if len(excluded) + len(term) >= MAX_EXCLUSION_CHARS:
             break
         excluded += f" {term}"
         kept.add(term)
-
-    def exclusion(match: re.Match) -> str:
-        term = match.group(0)
-        if term in kept:
-            kept.discard(term)
-            return term
-        return " "
-
-    return list(seen)[:MAX_QUERY_WORDS], excluded, _EXCLUSION.sub(exclusion, text)
+    written = ""
+    for piece, excluding in pieces:
+        if excluding and piece in kept:
+            kept.discard(piece)
+        elif excluding:
+            piece = " "
+        written += piece
+    has_exclusions = any(excluding for _, excluding in pieces)
+    return list(seen)[:MAX_QUERY_WORDS], excluded, written, has_exclusions
 
 
 def relevant_decisions(*, space: Space, query: str | None, product: str | None, limit: int, product_state=None) -> list:
@@ -221,9 +218,9 @@ def relevant_decisions(*, space: Space, query: str | None, product: str | None, 
     if limit == 0:
         return []
     query = websearch_query(query or "")  # exclusions as decision search reads them: "-----" is none
-    words, excluded, written = _query_words(query)
+    words, excluded, written, has_exclusions = _query_words(query)
     searches: list[tuple[str | None, str]] = []  # (q, excluding)
-    if not query or not (words or _EXCLUSION.search(query)):  # only exclusions: rows without them
+    if not query or not (words or has_exclusions):  # only exclusions: rows without them
         searches.append((None, ""))
     else:
         if len(words) <= SHORT_QUERY_WORDS:

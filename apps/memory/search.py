@@ -22,10 +22,12 @@ row found only by trigram word similarity (typos) scores ``0.5 · similarity``, 
 The typo branch honours the query's operators as the full-text one does (decision search's typo
 correction rewrites words inside the parsed query, so its operators hold there too). Only the
 words a match must contain are compared (``PositiveWords``: PostgreSQL's own parse of ``q``,
-excluded terms dropped), and such a row must still satisfy the query once those words are taken
-as present (``TypoDocument``): ``bread -bread`` or ``redis -redis`` find nothing, ``-bread``
-finds the rows without bread (full text, as decision search), an excluded word or phrase the
-row has keeps it out, and a phrase whose words the row has must be there in that order.
+excluded terms dropped), one ``or`` alternative at a time (``typo_alternatives``), and such a row
+must still satisfy the query once the words of the alternative it is close to are taken as present
+(``TypoDocument``), so that alternative's exclusions and phrases hold for it: ``bread -bread`` or
+``redis -redis`` find nothing, ``-bread`` finds the rows without bread (full text, as decision
+search), an excluded word or phrase the row has keeps it out, and a phrase whose words the row
+has must be there in that order.
 Snippets are ``ts_headline`` fragments with every match wrapped in ``**``.
 
 The work of one request is bounded however full the rows or long the query (README, "Memory
@@ -55,7 +57,7 @@ from django.contrib.postgres.search import (
 )
 from django.db.models import Case, F, FloatField, Func, Q, QuerySet, TextField, Value, When
 from django.db.models.expressions import Expression
-from django.db.models.functions import Greatest
+from django.db.models.lookups import GreaterThanOrEqual
 from django.db.models.sql.datastructures import BaseTable
 
 from apps.memory.models import SEARCH_CONFIG
@@ -131,13 +133,6 @@ class SearchContext:
         return typo_query(self.q)
 
     @property
-    def fuzzy_words(self) -> PositiveWords:
-        """What typo-tolerant matching compares with a row's text (an indexable lookup such as
-        ``content__trigram_word_similar=ctx.fuzzy_words``): the words of ``typo_q`` a match must
-        contain, never its exclusions."""
-        return PositiveWords(Value(self.typo_q))
-
-    @property
     def typo_alternatives(self) -> list[str]:
         """The alternatives of ``typo_q`` (split at its ``or``s) holding a word, each compared with
         a row apart: a row holding one alternative is as similar to it as to a query of it alone
@@ -146,18 +141,13 @@ class SearchContext:
         found = [alternative for alternative in alternatives(self.typo_q) if _WORD.search(alternative)]
         return found if len(found) > 1 else [self.typo_q]
 
-    def fuzzy_filter(self, field: str) -> Q:
-        """An indexable ``fuzzy_filter`` for ``hits``: ``field`` close to the words of one of the
-        ``typo_alternatives`` (``%>``, served by a trigram index of ``field``)."""
-        found = Q()
-        for alternative in self.typo_alternatives:
-            found |= Q(**{f"{field}__trigram_word_similar": PositiveWords(Value(alternative))})
-        return found
-
-    def fuzzy_similarity(self, text) -> Func:
-        """The word similarity of ``text`` to the closest of the ``typo_alternatives``."""
-        parts = [TrigramWordSimilarity(PositiveWords(Value(words)), text) for words in self.typo_alternatives]
-        return parts[0] if len(parts) == 1 else Greatest(*parts)
+    def fuzzy_filter(self, field: str) -> list[Q]:
+        """An indexable ``fuzzy_filter`` for ``hits``: for each of the ``typo_alternatives``, in
+        order, ``field`` close to its words (``%>``, served by a trigram index of ``field``)."""
+        return [
+            Q(**{f"{field}__trigram_word_similar": PositiveWords(Value(alternative))})
+            for alternative in self.typo_alternatives
+        ]
 
     @property
     def spaceless_runs(self) -> tuple[str, ...]:
@@ -318,19 +308,26 @@ def hits(
     document,
     text,
     updated,
-    fuzzy_filter: Q | None = None,
+    fuzzy_filter: list[Q] | None = None,
     inner_filter: Q | None = None,
 ) -> QuerySet:
     """``queryset`` narrowed to rows matching ``ctx`` and annotated with the shared hit columns.
 
     ``document`` is the row's tsvector (a column or an expression), ``text`` the plain text that
     typo-tolerant matching compares with (at most ``TYPO_TEXT_MAX`` characters of a longer one,
-    ``typo_text``). ``fuzzy_filter`` may replace the trigram condition by
-    an indexable lookup (``ctx.fuzzy_filter``).
+    ``typo_text``). ``fuzzy_filter`` may replace the trigram conditions, one for each of
+    ``ctx.typo_alternatives``, by indexable lookups (``ctx.fuzzy_filter``).
     ``inner_filter``: an indexable lookup of the rows whose document can hold a run of ``q`` in
     a script written without spaces (``ctx.containing``); without it, every row is looked at.
     """
-    fuzzy = fuzzy_filter if fuzzy_filter is not None else Q(hit_fuzzy__gte=FUZZY_THRESHOLD)
+    alternatives = ctx.typo_alternatives
+    close = fuzzy_filter or [
+        Q(GreaterThanOrEqual(TrigramWordSimilarity(PositiveWords(Value(words)), text), FUZZY_THRESHOLD))
+        for words in alternatives
+    ]
+    fuzzy = Q()
+    for one in close:
+        fuzzy |= one
     # A typo-only match still satisfies the query's operators (see the module docstring); with no
     # word to compare (a first word longer than ``TYPO_QUERY_MAX``), there is none.
     typos = _WORD.search(ctx.typo_q) is not None
@@ -345,13 +342,19 @@ def hits(
             # Filtered apart too, so that only these rows get their words added: within the
             # match, which needs them, it is evaluated after they were built, for every row.
             candidates = holding | fuzzy if typos else holding
-    matched = found | (fuzzy & Q(hit_typo_document=ctx.query)) if typos else found
+    # Only the words of the alternative a row is close to are taken as present: with every
+    # alternative's, "nomad -scheduling or kafka" found "Use Nomad for scheduling" (kafka added).
+    typo_documents = {
+        f"hit_typo_document_{i}": TypoDocument(F("hit_document"), PositiveWords(Value(words)))
+        for i, words in enumerate(alternatives)
+    }
+    typo_matched = Q()
+    for one, name in zip(close, typo_documents, strict=True):
+        typo_matched |= one & Q(**{name: ctx.query})
+    matched = found | typo_matched if typos else found
     return (
-        queryset.annotate(
-            hit_document=document,
-            hit_fuzzy=ctx.fuzzy_similarity(text),
-        )
-        .alias(hit_typo_document=TypoDocument(F("hit_document"), ctx.fuzzy_words))
+        queryset.annotate(hit_document=document)
+        .alias(**typo_documents)
         .filter(candidates)
         .filter(matched)
         .annotate(

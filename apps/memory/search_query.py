@@ -69,3 +69,32 @@ def alternatives(q: str) -> list[str]:
         found[-1] += pieces[0]
         found += pieces[1:]
     return found
+
+
+def exclusion_split(q: str) -> list[tuple[str, bool]]:
+    """``websearch_query(q)`` cut at its exclusions as websearch reads them: ``(text, True)`` for
+    each one (outside quotes, a term's leading dash, ``-word`` or ``-"a phrase"``, after a space, a
+    quote or an operator character alike: ``(-kafka)``, ``"use"-kafka``, ``!-kafka``), ``(text,
+    False)`` for the text between them; joined, the pieces are ``websearch_query(q)``. A dash
+    inside quotes is the phrase's (``"git commit --amend"``). The one reading of exclusions for a
+    caller that keeps them apart from the words (the kernel export)."""
+    q = websearch_query(q)
+    parts = q.split('"')
+    spans: list[tuple[int, int]] = []
+    offset = 0  # where ``parts[i]`` starts in ``q``
+    for i, part in enumerate(parts):
+        if i % 2 == 0:  # outside quotes; after the rewrite, every term starting with a dash excludes
+            for term in _TERM.finditer(part):
+                if term.group().startswith("-"):
+                    end = offset + term.end()
+                    if term.group() == "-" and i + 1 < len(parts):  # -"a phrase", to its closing quote
+                        end += 1 + len(parts[i + 1]) + (i + 2 < len(parts))
+                    spans.append((offset + term.start(), end))
+        offset += len(part) + 1
+    pieces: list[tuple[str, bool]] = []
+    last = 0
+    for start, end in spans:
+        pieces += [(q[last:start], False), (q[start:end], True)]
+        last = end
+    pieces.append((q[last:], False))
+    return [(text, excluded) for text, excluded in pieces if text]

@@ -6,8 +6,7 @@ Every source narrows its rows to ``ctx.space`` first: that is the isolation of s
 from __future__ import annotations
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
-from django.db.models import DateTimeField, F, JSONField, Q, TextField, Value
-from django.db.models.fields.json import KT
+from django.db.models import DateTimeField, F, Func, JSONField, Q, TextField, Value
 from django.db.models.functions import Cast, Coalesce, Left, Lower, NullIf
 
 from apps.decisions.models import Decision
@@ -256,7 +255,14 @@ def memory_items(ctx: SearchContext, ids: list) -> dict:
             # Cut from the content's NFC form, which the query and the search document are in.
             snippet=headline(ctx, F("content"), nfc=True),
             head=Left("content", 400),
-            meta_title=KT("metadata__title"),
+            # Only a text title, as search reads it (``services.memory_title``): KT gives any
+            # JSON value's text, and an object's showed as the title ('{"x": …}').
+            meta_title=Func(
+                F("metadata"),
+                template="CASE WHEN jsonb_typeof(%(expressions)s -> 'title') = 'string'"
+                " THEN %(expressions)s ->> 'title' END",
+                output_field=TextField(),
+            ),
             updated=Coalesce("updated_at", "created_at"),
         )
         .values("id", "memory_id", "snippet", "head", "meta_title", "updated")
@@ -266,7 +272,7 @@ def memory_items(ctx: SearchContext, ids: list) -> dict:
             "type": "memory",
             "id": row["memory_id"],
             "product": None,
-            "title": shorten(row["meta_title"] or row["head"]),
+            "title": shorten(row["meta_title"] or "") or shorten(row["head"]),  # a blank title: the content's
             "snippet": row["snippet"],
             "updated_at": row["updated"],
         }

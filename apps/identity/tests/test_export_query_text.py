@@ -41,3 +41,16 @@ def test_a_url_as_written_exports_the_decision_holding_it_first(client):
     query = "https://docs.example.com/api/v2"
     content = decisions_of(client.get(URL, {"format": "json", "query": query, "decisions": 1}))
     assert "Document https://docs.example.com/api/v2 in the README" in content
+
+
+def test_a_dash_inside_a_quoted_command_excludes_nothing(client):
+    # Over SHORT_QUERY_WORDS words: searched by its words only, with the task's exclusions.
+    task = 'Look into the redis cache keys and the invalidation path before we ship; see "git commit --amend" notes'
+    content = decisions_of(client.post(URL, {"format": "json", "task": task}, format="json"))
+    assert "Cache invalidation for redis keys" in content
+
+
+@pytest.mark.parametrize("task", ["(-kafka) redis", '"redis"-kafka', "redis !-kafka", "(-kafka) stream or redis"])
+def test_a_dash_after_an_operator_or_a_quote_excludes_as_in_search(client, task):
+    content = decisions_of(client.post(URL, {"format": "json", "task": task}, format="json"))
+    assert "Cache invalidation for redis keys" in content and "Kafka" not in content, content

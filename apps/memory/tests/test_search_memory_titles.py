@@ -88,3 +88,11 @@ def test_the_migration_adds_the_titles_of_memories_stored_before(user, client_fo
     migration.remove_titles(None, connection.schema_editor())  # reversible
     assert full_text_hits() == []
     assert Memory.objects.get(pk=untitled.pk).search == current[untitled.pk]
+
+
+@pytest.mark.parametrize("title", [{"x": "objecttitle"}, 42, "   "])
+def test_a_title_that_is_not_text_or_is_blank_shows_the_contents_first_line(user, client_for, title):
+    client = client_for(user)
+    body = import_document(client, mif_document([titled(metadata={"title": title})])).json()
+    assert (body["memories_imported"], body["errors"]) == (1, [])
+    assert [title for title, _ in found(client, "snake_case camelCase")] == [CONTENT]

@@ -61,3 +61,27 @@ def test_an_alternative_keeps_the_typo_tolerance_it_has_alone(user, client_for, 
     found = [title for title, _ in hits(client_for(user, "read"), q)]
     assert "Move deployments to Nomad instead" in found, found
     assert ("Use Kafka for event streaming" in found) == (" or " in q.lower()), found
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "nomad -scheduling or kafka",
+        "kafka or nomad -scheduling",
+        'nomad -"for scheduling" or kafka',
+        '"scheduling nomad" or kafka',  # the row has the phrase's words, in the other order
+    ],
+)
+def test_a_row_close_to_one_alternative_satisfies_its_exclusions_and_phrases(user, client_for, q):
+    space = space_ensure_personal(user=user)
+    add_memory(space, "Use Nomad for scheduling")
+    add_memory(space, "Use Kafka for event streaming")
+    assert [title for title, _ in hits(client_for(user, "read"), q)] == ["Use Kafka for event streaming"]
+
+
+def test_a_typo_in_an_alternative_with_an_exclusion_is_still_found(user, client_for):
+    space = space_ensure_personal(user=user)
+    add_memory(space, "Use Nomad for scheduling")
+    add_memory(space, "Use Kafka for event streaming")
+    found = [title for title, _ in hits(client_for(user, "read"), "nomadd -redis or kafka")]
+    assert sorted(found) == ["Use Kafka for event streaming", "Use Nomad for scheduling"], found
