@@ -143,11 +143,14 @@ def test_if_match_on_patch_scope_is_refused_and_changes_nothing(write_api, make_
 
 
 def test_every_write_refuses_an_if_match_it_cannot_honour_as_documented(client_for, make_user):
-    """Asked of the server, for every write in the document: a versioned one compares the tag and
-    finds no such version (412), every other one has none and refuses the header (400), as the
-    If-Match each operation declares says (``enum: ["*"]`` where there is no version)."""
+    """Asked of the server, for every operation with a write method in the document: a versioned
+    one compares the tag and finds no such version (412), every other write has none and refuses
+    the header (400), as the If-Match each operation declares says (``enum: ["*"]`` where there is
+    no version); one that needs only read scopes (the kernel export's POST) is a read, declares no
+    If-Match and ignores it."""
     api = client_for(make_user(tier="team"))
     document = api.get("/api/v1/openapi.json").json()
+    reads = set()
     for path, item in document["paths"].items():
         for method, operation in item.items():
             if not path.startswith("/api/v1/") or method not in {"post", "put", "patch", "delete"}:
@@ -156,9 +159,34 @@ def test_every_write_refuses_an_if_match_it_cannot_honour_as_documented(client_f
             # The kernel reads its body before its version (an empty one is refused first).
             body = None if method == "delete" else {"identity": {"name": "Ada"}} if path == KERNEL else {}
             response = api.request(method.upper(), concrete, json=body, headers={"If-Match": '"nope"'})
-            (declared,) = [p for p in operation["parameters"] if p["name"] == "If-Match" and p["in"] == "header"]
+            declared = [p for p in operation["parameters"] if p["name"] == "If-Match" and p["in"] == "header"]
+            scopes = {scope for option in operation["security"] for scope in option.get("oauth2", ())}
+            if scopes and all(scope.endswith(":read") for scope in scopes):
+                assert not declared and response.status_code == 200, (path, method, response.text)
+                reads.add((path, method))
+                continue
+            (declared,) = declared
             if (path, method) in VERSIONED:
                 assert response.status_code == 412 and "enum" not in declared["schema"], (path, method)
             else:
                 _refused_if_match(response)
                 assert declared["schema"]["enum"] == ["*"], (path, method)
+    assert reads == {("/api/v1/kernel/export", "post")}
+
+
+# -- reads by POST -----------------------------------------------------------------------------------
+# An operation is a write by the scope it needs, not by its method: the kernel export's POST needs
+# memory:read, so it ignores If-Match as its GET twin and every read does (README "Conventions").
+@pytest.mark.parametrize("header", ['"1"', '"nope"', "yesterday", "*"])
+def test_a_read_by_post_ignores_if_match_as_its_get_twin_does(client_for, person, oauth_for, header):
+    assert client_for(person).put(KERNEL, json={"identity": {"name": "Ada"}}).status_code == 200
+    reader = oauth_for("memory:read")
+    headers = {"If-Match": header}
+
+    by_get = reader.get("/api/v1/kernel/export?format=json", headers=headers)
+    by_post = reader.post("/api/v1/kernel/export", json={"format": "json"}, headers=headers)
+
+    assert by_get.status_code == 200, by_get.text
+    assert by_post.status_code == 200, by_post.text
+    assert by_post.json()["sections"] == by_get.json()["sections"]
+    assert "Ada" in by_post.text

@@ -179,10 +179,22 @@ class RegisterManageView(dot_views.DynamicClientRegistrationManagementView):
 
     def put(self, request, client_id, *args, **kwargs):
         throttle_ip(request, group="oauth-register", rate=settings.OAUTH_REGISTER_RATE)
+        # The registration access token before the body (RFC 7592 §2): without it, 401 invalid_token
+        # whatever the body holds, so a caller without the token learns nothing of the metadata rules.
+        # (GET and DELETE read no body: DOT checks the token first there.)
+        registration = self._authenticate_registration_request(request, client_id)
+        if isinstance(registration, HttpResponse):
+            return _no_store(registration)
         rejected = _normalised_body(request, client_id)
         if rejected is not None:
             return rejected
         return _no_store(super().put(request, client_id, *args, **kwargs))
+
+    def _authenticate_registration_request(self, request, client_id):
+        # Once per request: ``put`` checks the token before the body, then DOT's ``put`` asks again.
+        if not hasattr(self, "_registration"):
+            self._registration = super()._authenticate_registration_request(request, client_id)
+        return self._registration
 
     def delete(self, request, client_id, *args, **kwargs):
         return _no_store(super().delete(request, client_id, *args, **kwargs))

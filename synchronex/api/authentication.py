@@ -52,9 +52,10 @@ def bearer_challenge(error: errors.ServiceError, *, resource: str = DEFAULT_RESO
     """The ``WWW-Authenticate`` of a 401, one rule for every protected resource (the REST API and
     ``/mcp``): the realm; where the resource's RFC 9728 metadata is (``resource_metadata``, §5.1), from
     which a client discovers the authorization server; the scopes to ask for, when given; and unless
-    no token was sent (``MissingCredentials``), ``error="invalid_token"`` with the reason (RFC 6750
-    §3.1: expired, revoked, unknown, malformed or for another resource), so that a client refreshes
-    or authorizes again rather than asks its user for credentials."""
+    no Bearer token was sent (``MissingCredentials``: no header, or another scheme's),
+    ``error="invalid_token"`` with the reason (RFC 6750 §3.1: expired, revoked, unknown, malformed or
+    for another resource), so that a client refreshes or authorizes again rather than asks its user
+    for credentials."""
     challenge = f'Bearer realm="{REALM}", resource_metadata="{resource_metadata_url(resource)}"'
     if scope:
         challenge += f', scope="{scope}"'
@@ -91,6 +92,12 @@ class BearerAuthentication(BaseAuthentication):
     def _resolve(self, header: str, request):
         token = bearer_token(header)
         if token is None:
+            scheme, _, rest = header.strip().partition(" ")
+            if scheme.lower() != "bearer" or not rest.strip():
+                # No Bearer token at all (Basic, another scheme, an empty value): RFC 6750 §3.1 answers
+                # "an unsupported authentication method" as a request without credentials, with no
+                # error code, so that a client fixes its header rather than refreshes and re-authorizes.
+                raise errors.MissingCredentials("Unsupported Authorization header: use 'Bearer <token>'.")
             raise errors.Unauthorized("Malformed Authorization header: use 'Bearer <token>'.")
         for prefix, path in TOKEN_RESOLVERS.items():
             if token.startswith(prefix):

@@ -35,8 +35,9 @@ class Unauthorized(ServiceError):
 
 
 class MissingCredentials(Unauthorized):
-    """An UNAUTHORIZED for a request that sent no ``Authorization`` header: its challenge carries no
-    error code (RFC 6750 §3.1), where a token that was sent and refused is ``invalid_token``."""
+    """An UNAUTHORIZED for a request that sent no Bearer token (no ``Authorization`` header, or one of
+    another scheme, or empty): its challenge carries no error code (RFC 6750 §3.1), where a token that
+    was sent and refused is ``invalid_token``."""
 
 
 class TokenExpired(ServiceError):

@@ -88,7 +88,7 @@ FALLBACK_NOTE = (
     "workspace. Name the scope in `X-Synchronex-Scope` to be sure where a condition applies."
 )
 # A write to a resource without a version (every write but the kernel's PUT and a product state's
-# POST, which declare their own If-Match): ``preconditions.refuse_without_version``.
+# POST, which declare their own If-Match; ``write_operations``): ``preconditions.refuse_without_version``.
 IF_MATCH_WITHOUT_VERSION = {
     "name": "If-Match",
     "in": "header",
@@ -129,8 +129,9 @@ SCOPE_NOTICE_HEADER = {
 CHALLENGE_HEADER = {
     "description": 'The authentication challenge (RFC 6750): `Bearer realm="synchronex", '
     'resource_metadata="<PUBLIC_BASE_URL>/.well-known/oauth-protected-resource/api/v1"` (RFC 9728 §5.1), '
-    'with `error="invalid_token"` and an `error_description` saying why whenever a token was sent (expired, '
-    "unknown, revoked, malformed, or issued for another resource).",
+    'with `error="invalid_token"` and an `error_description` saying why whenever a Bearer token was sent '
+    "(expired, unknown, revoked, malformed, or issued for another resource); an `Authorization` of another "
+    "scheme, or an empty one, is answered as no token, without `error`.",
     "schema": {"type": "string"},
 }
 SCOPE_CHALLENGE_HEADER = {
@@ -197,6 +198,18 @@ def scoped_operations(generator) -> set[tuple[str, str]]:
         if acts is not None and acts(method):
             scoped.add((path, method.lower()))
     return scoped
+
+
+def write_operations(generator) -> set[tuple[str, str]]:
+    """The (path, method) of the operations that may change something, as ``ApiView.initial`` reads
+    it (``ApiView.writes``: by their scopes, so the kernel export's POST is a read): the ones that
+    refuse an If-Match they cannot honour, where reads ignore it."""
+    found = set()
+    for path, _, method, callback in generator.endpoints or ():
+        writes = getattr(getattr(callback, "cls", None), "writes", None)
+        if writes is not None and writes(method):
+            found.add((path, method.lower()))
+    return found
 
 
 def space_writing_operations(scoped: set, scopes_of: dict) -> set[tuple[str, str]]:
@@ -340,6 +353,7 @@ def add_common_responses(result, generator, request, public):
     writing = space_writing_operations(scoped_ones, scopes_of)
     tiers = operation_tiers(generator)
     keys_only = api_key_only_operations(generator)
+    writes = write_operations(generator)
     for path, operations in result.get("paths", {}).items():
         if not path.startswith("/api/v1/") or path.startswith("/api/v1/openapi") or path == "/api/v1/docs":
             for operation in operations.values():
@@ -362,7 +376,7 @@ def add_common_responses(result, generator, request, public):
             extra = {**COMMON, "403": forbidden}
             if method in ("post", "put", "patch"):
                 extra.update(WRITE_ONLY)
-            if method in ("post", "put", "patch", "delete"):
+            if (path, method) in writes:
                 _add_parameter(operation, IF_MATCH_WITHOUT_VERSION)
             for status, description in extra.items():
                 responses.setdefault(

@@ -8,8 +8,11 @@ from rest_framework.views import APIView
 
 from apps.scopes.selectors import NOTICE_HEADER, ActiveSpace, space_for_request
 from synchronex.api import errors, idempotency, parsers, preconditions, query_params, ratelimit
+from synchronex.api.permissions import required_scope_for
+from synchronex.api.scopes import is_read_scope
 
-# The methods that may change something; reads never evaluate If-Match (README "Using the API").
+# The methods that may change something; of those, an operation that needs only read scopes (the
+# kernel export's POST) is a read all the same (``ApiView.writes``).
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -28,9 +31,11 @@ class AnswersOptions:
 # ({method: tier} or one tier), and ``acts_on_space`` unless every method acts on the active space
 # (False: none does, else the set of methods that do). It is the one answer to "does this operation
 # act on the active space": the OpenAPI document lists the scope header by it, and an
-# Idempotency-Key compares the scope only by it. ``versioned`` is the set of methods whose
-# operation compares If-Match with its resource's version; every other write refuses an If-Match
-# other than ``*`` (``preconditions.refuse_without_version``), and reads ignore it.
+# Idempotency-Key compares the scope only by it. An operation is a write (``writes``) by the scope
+# it needs, not by its method: a POST that needs only read scopes is a read. ``versioned`` is the
+# set of methods whose operation compares If-Match with its resource's version; every other write
+# refuses an If-Match other than ``*`` (``preconditions.refuse_without_version``), and reads ignore
+# it, as the OpenAPI document says (``openapi.add_common_responses``).
 # A comment, not a docstring: drf-spectacular shows the nearest class docstring as the description
 # of an operation that has none, and this text is for the code's readers, not the API's.
 class ApiView(AnswersOptions, APIView):
@@ -43,6 +48,17 @@ class ApiView(AnswersOptions, APIView):
     def acts_on_space_for(cls, method: str) -> bool:
         declared = cls.acts_on_space
         return declared if isinstance(declared, bool) else method.upper() in declared
+
+    @classmethod
+    def writes(cls, method: str) -> bool:
+        """Whether the operation may change something: a write method unless its ``required_scopes``
+        are all read scopes (SPEC §2: exporting by POST needs ``memory:read``, and is a read)."""
+        method = method.upper()
+        if method not in WRITES:
+            return False
+        scope = required_scope_for(cls, method)
+        scopes = (scope,) if isinstance(scope, str) else scope or ()
+        return not (scopes and all(is_read_scope(one) for one in scopes))
 
     def perform_authentication(self, request):
         user = request.user  # authenticates (raises on bad tokens)
@@ -57,7 +73,7 @@ class ApiView(AnswersOptions, APIView):
         # never ignored.
         query_params.refuse_unknown(self, request)
         parsers.refuse_encoded_body(request)
-        if request.method in WRITES and request.method not in self.versioned:
+        if request.method not in self.versioned and self.writes(request.method):
             preconditions.refuse_without_version(request)
         request.idempotency_record = idempotency.claim(request, scoped=self.acts_on_space_for(request.method))
 

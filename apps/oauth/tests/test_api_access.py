@@ -135,6 +135,24 @@ def test_a_request_without_a_token_is_challenged_without_an_error_code(base_url)
     assert discovered["resource"] == f"{base_url}/api/v1" and discovered["authorization_servers"] == [base_url]
 
 
+@pytest.mark.parametrize("authorization", ["Basic Zm9vOmJhcg==", "", "Bearer", "Token sx_live_x", "Digest a=b"])
+def test_credentials_of_another_scheme_are_challenged_as_no_token_on_the_api_and_mcp(base_url, authorization):
+    # RFC 6750 §3.1: a request without a Bearer token ("an unsupported authentication method") gets no
+    # error code, or a client would refresh and re-authorize for a mistake in its header.
+    sent = {"Authorization": authorization}
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+
+    api = requests.get(f"{base_url}/api/v1/scope", headers=sent, timeout=30)
+    mcp = requests.post(f"{base_url}/mcp", json=ping, headers=sent, timeout=30)
+    mcp_without = requests.post(f"{base_url}/mcp", json=ping, timeout=30)
+
+    assert (api.status_code, mcp.status_code) == (401, 401)
+    assert api.json()["error"]["code"] == "UNAUTHORIZED"
+    assert api.headers["WWW-Authenticate"] == f'Bearer realm="synchronex", resource_metadata="{metadata_url(base_url)}"'
+    assert mcp.headers["WWW-Authenticate"] == mcp_without.headers["WWW-Authenticate"]
+    assert "error=" not in mcp.headers["WWW-Authenticate"]
+
+
 def test_the_api_and_mcp_challenge_a_refused_token_alike(base_url, person):
     _, revoked = obtain_tokens(base_url, person.email)
     AccessToken.objects.filter(user=person).delete()

@@ -302,3 +302,31 @@ def test_an_update_must_name_its_own_client_id(base_url, client_id):
     assert Application.objects.get(client_id=created["client_id"]).redirect_uris == "https://notes.example.com/cb"
     # The registration token still works: nothing was issued in its place.
     assert requests.get(created["registration_client_uri"], headers=auth, timeout=30).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer nope", "Basic Zm9vOmJhcg=="],
+)
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"redirect_uris": ["https://notes.example.com/new"]},  # no client_id
+        {"client_id": "someone-else", "redirect_uris": ["https://notes.example.com/new"]},
+        {"client_id": None, "redirect_uris": ["javascript:x"]},  # the registration's own id, put in below
+    ],
+)
+def test_an_update_without_its_registration_token_is_refused_before_its_body_is_read(base_url, authorization, body):
+    # RFC 7592 §2: a missing or invalid registration access token is the RFC 6750 error, whatever the
+    # body; a caller without it learns nothing of the metadata rules.
+    created = post(base_url, {"redirect_uris": ["https://notes.example.com/cb"]}).json()
+    if "client_id" in body and body["client_id"] is None:
+        body = {**body, "client_id": created["client_id"]}
+    headers = {} if authorization is None else {"Authorization": authorization}
+
+    refused = requests.put(created["registration_client_uri"], json=body, headers=headers, timeout=30)
+
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"] == "invalid_token"
+    assert refused.headers["Cache-Control"] == "no-store"
+    assert Application.objects.get(client_id=created["client_id"]).redirect_uris == "https://notes.example.com/cb"
