@@ -187,29 +187,32 @@ def comma_separated(name: str, items: dict, description: str, *, max_items: int 
     return OpenApiParameter(name, schema, OpenApiParameter.QUERY, description=description, style="form", explode=False)
 
 
+def _operations(generator, holds) -> set[tuple[str, str]]:
+    """The (path, method) of the API views' operations for which ``holds(view, METHOD)`` is true,
+    read from the views as the server reads them."""
+    found = set()
+    for path, _, method, callback in generator.endpoints or ():
+        view = getattr(callback, "cls", None)
+        if view is not None and holds(view, method.upper()):
+            found.add((path, method.lower()))
+    return found
+
+
 def scoped_operations(generator) -> set[tuple[str, str]]:
     """The (path, method) of the operations that act on the active scope (``space_for_request``), as
     their views declare it (``ApiView.acts_on_space``, which Idempotency-Key follows too): every
     memory route, and reading the scope itself, but not workspace management or ``PATCH /scope``,
     which name their workspace explicitly. tests/test_openapi.py holds this to what the server does."""
-    scoped = set()
-    for path, _, method, callback in generator.endpoints or ():
-        acts = getattr(getattr(callback, "cls", None), "acts_on_space_for", None)
-        if acts is not None and acts(method):
-            scoped.add((path, method.lower()))
-    return scoped
+    return _operations(
+        generator, lambda view, method: hasattr(view, "acts_on_space_for") and view.acts_on_space_for(method)
+    )
 
 
 def write_operations(generator) -> set[tuple[str, str]]:
     """The (path, method) of the operations that may change something, as ``ApiView.initial`` reads
     it (``ApiView.writes``: by their scopes, so the kernel export's POST is a read): the ones that
     refuse an If-Match they cannot honour, where reads ignore it."""
-    found = set()
-    for path, _, method, callback in generator.endpoints or ():
-        writes = getattr(getattr(callback, "cls", None), "writes", None)
-        if writes is not None and writes(method):
-            found.add((path, method.lower()))
-    return found
+    return _operations(generator, lambda view, method: hasattr(view, "writes") and view.writes(method))
 
 
 def space_writing_operations(scoped: set, scopes_of: dict) -> set[tuple[str, str]]:
@@ -237,12 +240,7 @@ def operation_tiers(generator) -> dict[tuple[str, str], str]:
 def api_key_only_operations(generator) -> set[tuple[str, str]]:
     """The (path, method) of the operations no OAuth token may call, as the permission layer reads
     it (``api_key_only``): their security offers no ``oauth2`` scope."""
-    found = set()
-    for path, _, method, callback in generator.endpoints or ():
-        view = getattr(callback, "cls", None)
-        if view is not None and api_key_only(view, method.upper()):
-            found.add((path, method.lower()))
-    return found
+    return _operations(generator, api_key_only)
 
 
 def forbidden_description(*, writes: bool, tier: str | None, scoped: bool, keys_only: bool = False) -> str:
