@@ -49,7 +49,7 @@ from apps.decisions.selectors import decision_render_text, decision_search, deci
 from apps.identity import renderer
 from apps.identity.selectors import EffectiveKernel
 from apps.memory.mif.export import reader_scrubber, scrub_json
-from apps.memory.search_query import exclusion_split, websearch_query
+from apps.memory.search_query import exclusion_split
 from apps.products.selectors import product_find
 from apps.scopes.models import Space
 from synchronex.api import errors
@@ -217,8 +217,8 @@ def relevant_decisions(*, space: Space, query: str | None, product: str | None, 
     ``product_state``: the product ``product`` names, when the caller already found it."""
     if limit == 0:
         return []
-    query = websearch_query(query or "")  # exclusions as decision search reads them: "-----" is none
-    words, excluded, written, has_exclusions = _query_words(query)
+    # Read as decision search reads it (``exclusion_split`` rewrites it once: "-----" is no exclusion).
+    words, excluded, written, has_exclusions = _query_words(query or "")
     searches: list[tuple[str | None, str]] = []  # (q, excluding)
     if not query or not (words or has_exclusions):  # only exclusions: rows without them
         searches.append((None, ""))
