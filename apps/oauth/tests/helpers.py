@@ -96,13 +96,19 @@ def redirect_query(response) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}
 
 
-def exchange(base_url: str, client_id: str, code: str, verifier: str | None, *, redirect_uri=REDIRECT_URI):
-    """The code exchange; ``redirect_uri=None`` leaves the parameter out."""
+def exchange_data(client_id: str, code: str, verifier: str | None, *, redirect_uri=REDIRECT_URI, **extra) -> dict:
+    """The code exchange's form; ``redirect_uri=None`` or ``verifier=None`` leaves that parameter out."""
     data = {"grant_type": "authorization_code", "code": code, "client_id": client_id}
     if redirect_uri is not None:
         data["redirect_uri"] = redirect_uri
     if verifier is not None:
         data["code_verifier"] = verifier
+    return {**data, **extra}
+
+
+def exchange(base_url: str, client_id: str, code: str, verifier: str | None, *, redirect_uri=REDIRECT_URI):
+    """The code exchange; ``redirect_uri=None`` leaves the parameter out."""
+    data = exchange_data(client_id, code, verifier, redirect_uri=redirect_uri)
     return requests.post(f"{base_url}/api/oauth/token", data=data, timeout=30)
 
 

@@ -15,6 +15,7 @@ from apps.oauth.tests.helpers import (
     authorize_params,
     consent,
     exchange,
+    exchange_data,
     login,
     obtain_tokens,
     pkce_pair,
@@ -91,14 +92,7 @@ def test_the_code_exchange_refuses_a_resource_the_server_does_not_serve(base_url
     verifier, challenge = pkce_pair()
     session = login(base_url, person.email)
     code = redirect_query(consent(session, base_url, authorize_params(client["client_id"], challenge)))["code"]
-    data = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "client_id": client["client_id"],
-        "redirect_uri": REDIRECT_URI,
-        "code_verifier": verifier,
-        "resource": "https://evil.example/",
-    }
+    data = exchange_data(client["client_id"], code, verifier, resource="https://evil.example/")
 
     response = requests.post(f"{base_url}/api/oauth/token", data=data, timeout=30)
 
@@ -142,14 +136,7 @@ def test_a_resource_is_the_same_in_any_spelling_the_authorization_took(base_url,
     session = login(base_url, person.email)
     params = authorize_params(client["client_id"], challenge, resource=authorized.format(**spell))
     code = redirect_query(consent(session, base_url, params))["code"]
-    data = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "client_id": client["client_id"],
-        "redirect_uri": REDIRECT_URI,
-        "code_verifier": verifier,
-        "resource": exchanged.format(**spell),
-    }
+    data = exchange_data(client["client_id"], code, verifier, resource=exchanged.format(**spell))
 
     response = requests.post(f"{base_url}/api/oauth/token", data=data, timeout=30)
 

@@ -14,6 +14,7 @@ from apps.oauth.tests.helpers import (
     authorize_params,
     consent,
     exchange,
+    exchange_data,
     login,
     obtain_tokens,
     pkce_pair,
@@ -51,13 +52,7 @@ def post_form(url: str, pairs: list[tuple[str, str]], **kwargs):
 def test_a_token_request_repeating_a_parameter_is_invalid_request(base_url, person, name, first):
     client = register_client(base_url)
     code, verifier = code_for(base_url, person, client)
-    good = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": REDIRECT_URI,
-        "code_verifier": verifier,
-        "client_id": client["client_id"],
-    }
+    good = exchange_data(client["client_id"], code, verifier)
     # The wrong value first: DOT kept the last one, so the repeat went unnoticed and succeeded.
     pairs = [(key, value) for key, value in good.items() if key != name] + [(name, first), (name, good[name])]
 
@@ -99,13 +94,7 @@ def test_a_revocation_repeating_a_parameter_is_invalid_request(base_url, person)
 def test_a_body_client_id_other_than_the_basic_client_is_invalid_request(base_url, person):
     client = register_client(base_url)
     code, verifier = code_for(base_url, person, client)
-    data = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": REDIRECT_URI,
-        "code_verifier": verifier,
-        "client_id": "someone-else",
-    }
+    data = exchange_data("someone-else", code, verifier)
     token_url = f"{base_url}/api/oauth/token"
 
     response = requests.post(token_url, data=data, auth=(client["client_id"], ""), timeout=30)
