@@ -292,6 +292,25 @@ def test_a_refusal_before_the_work_is_not_kept_so_a_promoted_viewer_can_retry(cl
     assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == retried.json()
 
 
+def test_a_workspace_the_caller_is_not_in_is_not_kept_so_an_added_member_can_retry(client_for, make_user):
+    """Member management names its workspace in the path: the NOT_FOUND a non-member gets there
+    refuses their rights as a 403 would (SPEC §1: never 403), so the key does not keep it."""
+    owner, late = make_user(tier="team"), make_user()
+    boss, them = client_for(owner), client_for(late)
+    workspace = boss.post("/api/v1/workspaces", json={"name": "Acme", "kind": "team"}).json()["id"]
+    members = f"/api/v1/workspaces/{workspace}/members"
+    invite, headers = {"email": make_user().email, "role": "viewer"}, {"Idempotency-Key": "late-1"}
+    refused = them.post(members, json=invite, headers=headers)
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "NOT_FOUND"
+    assert boss.post(members, json={"email": late.email, "role": "admin"}).status_code == 201
+
+    retried = them.post(members, json=invite, headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert "Idempotent-Replayed" not in retried.headers
+    again = them.post(members, json=invite, headers=headers)
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == retried.json()
+
+
 @pytest.mark.parametrize(
     "first",
     [

@@ -138,7 +138,7 @@ def resolve_active_space(user, header: str | None) -> ActiveSpace:
     if workspace is not None and workspace.member_role is not None:
         return ActiveSpace(space=workspace, role=workspace.member_role)
     if header is not None and wanted is not None:
-        raise errors.NotFound("No such workspace.")
+        raise errors.NoSuchWorkspace()
     # Stored, but the user is no longer a member (the workspace came back without a role) or the
     # workspace was deleted (its id came back, the workspace did not).
     stale = workspace.pk if workspace is not None else stored_id
@@ -199,5 +199,5 @@ def workspace_membership(*, user, workspace_id) -> Membership:
             .first()
         )
     if membership is None:
-        raise errors.NotFound("No such workspace.")
+        raise errors.NoSuchWorkspace()
     return membership

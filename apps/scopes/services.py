@@ -65,7 +65,7 @@ def _lock_memberships(actor_membership: Membership, user_id) -> tuple[Membership
     locked = {m.user_id: m for m in rows}
     actor = locked.get(actor_membership.user_id)
     if actor is None:
-        raise errors.NotFound("No such workspace.")
+        raise errors.NoSuchWorkspace()
     return actor, locked.get(user_id)
 
 

@@ -13,6 +13,8 @@ class ServiceError(Exception):
     code = "INTERNAL_ERROR"
     status = 500
     default_message = "Something went wrong."
+    # True for a refusal of the caller's rights that is not a 401/403 (``NoSuchWorkspace``).
+    refuses_rights = False
 
     def __init__(self, message: str | None = None, *, details: dict | None = None, headers: dict | None = None):
         self.message = message or self.default_message
@@ -67,6 +69,16 @@ class TierRequired(ServiceError):
 
 class NotFound(ServiceError):
     code, status, default_message = "NOT_FOUND", 404, "Not found."
+
+
+class NoSuchWorkspace(NotFound):
+    """NOT_FOUND for a workspace the caller is not in, or that does not exist (SPEC §1: never 403,
+    the two look the same). Like a 403 it answers the caller's rights at that moment, so an
+    Idempotency-Key does not keep it (``refuses_rights``, read by ``idempotency.settle``): a user
+    added to the workspace since retries with the same key for real."""
+
+    default_message = "No such workspace."
+    refuses_rights = True
 
 
 class MethodNotAllowed(ServiceError):

@@ -163,7 +163,9 @@ def error_response(error: errors.ServiceError) -> Response:
         # RFC 6750 §3.1: the client learns which scope to ask for when it authorizes again.
         scopes = " ".join(error.scopes)
         headers.setdefault("WWW-Authenticate", f'{WWW_AUTHENTICATE}, error="insufficient_scope", scope="{scopes}"')
-    return Response(errors.envelope(error.code, error.message, error.details), status=error.status, headers=headers)
+    response = Response(errors.envelope(error.code, error.message, error.details), status=error.status, headers=headers)
+    response.refuses_rights = error.refuses_rights
+    return response
 
 
 def exception_handler(exc: Exception, context: dict) -> Response:

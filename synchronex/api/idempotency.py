@@ -252,13 +252,15 @@ def settle(record: IdempotencyRecord, response) -> None:
 
     Not kept: 5xx and 429 (worth a real retry), streams, and the refusals that come before the
     operation runs (``NOT_KEPT_REFUSALS``: 401, and 403 FORBIDDEN / TIER_REQUIRED / a missing
-    scope), which answer the caller's rights at that moment: a viewer promoted to member, an
+    scope, and a workspace the caller is not in: ``refuses_rights``), which answer the caller's
+    rights at that moment: a viewer promoted to member, an added member, an
     upgraded plan or a wider token then retries with the same key for real, as payment APIs keep
     results only once the endpoint started executing. A kept answer is the work that was done:
     a 201 is still replayed to a member demoted since (the write did happen).
     """
     status = response.status_code
-    if status >= 500 or status == 429 or status in NOT_KEPT_REFUSALS or getattr(response, "streaming", False):
+    refused = status in NOT_KEPT_REFUSALS or getattr(response, "refuses_rights", False)
+    if status >= 500 or status == 429 or refused or getattr(response, "streaming", False):
         record.delete()
         return
     if hasattr(response, "render") and not getattr(response, "is_rendered", True):
