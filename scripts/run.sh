@@ -50,7 +50,8 @@ mkdir -p "$VAR"
 # stop(): it ended the pool processes at once, killing their tasks, and the worker, waiting at exit
 # on a queue lock a killed one held, then hung after "Warm shutdown" until SIGKILL.
 set -m
-.venv/bin/celery -A synchronex worker --loglevel=INFO --concurrency=2 --beat --schedule "$VAR/celerybeat-schedule" </dev/null &
+# No --loglevel: the worker logs through settings.LOGGING at LOG_LEVEL, as the web server does.
+.venv/bin/celery -A synchronex worker --concurrency=2 --beat --schedule "$VAR/celerybeat-schedule" </dev/null &
 WORKER=$!
 set +m
 

@@ -9,13 +9,57 @@ import os
 from datetime import datetime, timedelta
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import before_task_publish, setup_logging, task_postrun, task_prerun, worker_process_init
+
+from synchronex.api.request_id import SANE, current_request_id, forget_request_id, set_request_id
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "synchronex.settings")
 
 app = Celery("synchronex")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# The message header carrying the id of the request that sent a task (``_send_request_id``).
+REQUEST_ID_HEADER = "request_id"
+
+
+@setup_logging.connect
+def _project_logging(**kwargs) -> None:
+    """The worker and beat log as the web processes do, through ``settings.LOGGING``: one record one
+    line with its request id, controls escaped, tracebacks indented, at ``LOG_LEVEL``. Celery's own
+    set-up replaced those handlers with its format, at its ``--loglevel``; with a receiver connected
+    here it sets up nothing (Celery's documented way to keep a project's logging), so ``--loglevel``
+    has no effect."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+
+
+@before_task_publish.connect
+def _send_request_id(headers=None, **kwargs) -> None:
+    """A task sent while a request is served (or by a task) carries that id in its message, so its
+    worker's lines can be found from the request's, and the other way round."""
+    rid = current_request_id()
+    if headers is not None and rid != "-":
+        headers.setdefault(REQUEST_ID_HEADER, rid)
+
+
+@task_prerun.connect
+def _take_request_id(task_id=None, task=None, **kwargs) -> None:
+    """The records of a task's run carry the id its message brought, or else its task id (beat's
+    tasks, a job recovery's): Celery's own lines name the task id too."""
+    if task.request.is_eager:
+        return  # run inline by the caller (CELERY_TASK_ALWAYS_EAGER), whose records keep its own id
+    sent = task.request.get(REQUEST_ID_HEADER)
+    set_request_id(sent if isinstance(sent, str) and SANE.match(sent) else task_id)
+
+
+@task_postrun.connect
+def _drop_request_id(task=None, **kwargs) -> None:
+    if not task.request.is_eager:
+        forget_request_id()
 
 
 def uses_database_broker() -> bool:

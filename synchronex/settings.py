@@ -695,11 +695,16 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s",
         }
     },
-    "filters": {"no_query_string": {"()": "synchronex.api.request_id.NoQueryString"}},
+    "filters": {
+        "no_query_string": {"()": "synchronex.api.request_id.NoQueryString"},
+        "client_mistake": {"()": "synchronex.api.request_id.ClientMistake"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.request": {"level": "ERROR"},
+        # An unlisted Host (scanners send an address): one WARNING line, not an ERROR with a traceback.
+        "django.security.DisallowedHost": {"filters": ["client_mistake"]},
         # runserver's (make run) line per request, and its own refusals: through the formatter above
         # (request id, controls escaped) and without the query string, which carries tokens
         # (?access_token=, ?code=); Django's own handler printed both as sent.

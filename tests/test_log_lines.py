@@ -116,3 +116,35 @@ def test_the_development_servers_own_errors_stay_visible_without_the_query(runse
     text = output.getvalue()
     assert "INFO [-] django.server: code 400, message Bad request syntax ('GET /api/v1/scope HTTP/1.1')" in text
     assert "SECRETTOKEN3" not in text
+
+
+def test_browser_pages_and_the_admin_write_the_access_line_too(api):
+    # Under gunicorn nothing else logs a page's request: sign-ins, throttled ones and key changes
+    # left no trace. The same line as the API's, with the request id and without the query string.
+    with console_output() as output:
+        answers = [api.get("/accounts/login/?next=/settings/keys&code=SECRETCODE")]
+        form = {"username": "someone@example.com", "password": "SECRETPASS"}
+        form["csrfmiddlewaretoken"] = api.session.cookies["csrftoken"]
+        answers += [api.post("/accounts/login/", data=form), api.get("/admin/login/"), api.get("/no-such-page")]
+    text = output.getvalue()
+    access = [line for line in text.splitlines() if "synchronex.access" in line]
+    expected = ["GET /accounts/login/", "POST /accounts/login/", "GET /admin/login/", "GET /no-such-page"]
+    assert len(access) == len(expected), text
+    for line, request, response in zip(access, expected, answers, strict=True):
+        assert f"INFO [{response.headers['X-Request-ID']}] synchronex.access: {request} {response.status_code} " in line
+    assert "SECRET" not in text
+
+
+def test_an_unknown_host_is_one_warning_line_without_a_traceback(api):
+    # Scanners send an address as Host all the time: the client's mistake, not a server error.
+    with console_output() as output:
+        page = requests.get(api.base_url + "/", headers={"Host": "203.0.113.9"}, timeout=10)
+        rest = requests.get(api.base_url + "/api/v1/memory/identity", headers={"Host": "scanner.example"}, timeout=10)
+    assert (page.status_code, rest.status_code) == (400, 400)
+    lines = output.getvalue().splitlines()
+    refused = [line for line in lines if "django.security.DisallowedHost" in line]
+    assert len(refused) == 2, lines
+    assert f"WARNING [{page.headers['X-Request-ID']}] django.security.DisallowedHost: " in refused[0]
+    assert "Invalid HTTP_HOST header: '203.0.113.9'" in refused[0]
+    assert f"WARNING [{rest.headers['X-Request-ID']}] django.security.DisallowedHost: " in refused[1]
+    assert not any(line.startswith(" ") or "Traceback" in line for line in lines), lines

@@ -161,7 +161,7 @@ class HealthView(PublicView):
 
 class HealthProbeMiddleware:
     """Answers ``GET``/``HEAD /healthz`` before CommonMiddleware validates the Host header, which
-    refused (400, and an ERROR from ``django.security.DisallowedHost``) a load balancer probing the
+    refused (400, and a warning from ``django.security.DisallowedHost``) a load balancer probing the
     instance by address. Placed after the request id and SecurityMiddleware (their headers still
     apply, and ``/healthz`` is exempt from its HTTPS redirect); every other request, and other
     methods on ``/healthz``, go on through the full stack and its host validation."""

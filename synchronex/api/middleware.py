@@ -143,6 +143,10 @@ def csrf_failure(request, reason: str = "") -> HttpResponse:
 class RequestIdMiddleware:
     """Echo a sane inbound ``X-Request-ID`` or generate one; every response carries it.
 
+    Every request gets one ``synchronex.access`` line, the browser pages and the admin as well as
+    the API: gunicorn logs none of its own, and a sign-in (failed, throttled) or a key made from a
+    page must leave a trace.
+
     The id is not cleared on the way out: Django logs a response's error line after every
     middleware has returned. ``request_id.forget_request_id`` clears it once the response closes."""
 
@@ -155,15 +159,14 @@ class RequestIdMiddleware:
         set_request_id(rid)
         started = time.perf_counter()
         response = self.get_response(request)
-        if wants_json_errors(request.path):
-            # Path only, never the query string: it could carry something private.
-            access_logger.info(
-                "%s %s %s %.1fms",
-                request.method,
-                request.path,
-                response.status_code,
-                (time.perf_counter() - started) * 1000,
-            )
+        # Path only, never the query string: it could carry something private.
+        access_logger.info(
+            "%s %s %s %.1fms",
+            request.method,
+            request.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
         response["X-Request-ID"] = rid
         return response
 

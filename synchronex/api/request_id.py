@@ -113,3 +113,17 @@ class NoQueryString(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = _QUERY.sub("", record.getMessage()), None
         return True
+
+
+class ClientMistake(logging.Filter):
+    """Makes a record a WARNING without its traceback, for what Django logs as an ERROR with one
+    though the client caused it and the answer is a 400: ``django.security.DisallowedHost``, a Host
+    that ``ALLOWED_HOSTS`` does not list, as scanners send all the time. The line (its Host,
+    escaped) stays, so a deployment missing its own name in ``ALLOWED_HOSTS`` can be seen; the
+    traceback told nothing, and error-level alerting is left to the server's own errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        record.exc_info, record.exc_text = None, None
+        # The logger let it through as an ERROR: a WARNING is written only where WARNINGs are.
+        return logging.getLogger(record.name).isEnabledFor(logging.WARNING)

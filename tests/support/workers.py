@@ -65,13 +65,13 @@ def celery_worker(
     consumes; yields a ``Worker``."""
     with tempfile.TemporaryDirectory(prefix="celery-worker-") as workdir:
         log_path = Path(workdir) / "worker.log"
-        env = {**os.environ, **env_overrides, "DB_CONN_MAX_AGE": "0"}
+        # At INFO whatever LOG_LEVEL the caller's servers get: the worker's " ready." line tells it started.
+        env = {**os.environ, **env_overrides, "DB_CONN_MAX_AGE": "0", "LOG_LEVEL": "INFO"}
         command = [
             str(VENV_BIN / "celery"),
             "-A",
             "synchronex",
             "worker",
-            "--loglevel=INFO",
             "--pool=prefork",
             f"--concurrency={concurrency}",
             "--without-gossip",
