@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -11,8 +12,10 @@ from openapi_spec_validator import validate
 from openapi_spec_validator.validation import OpenAPIV31SpecValidator
 
 from apps.accounts.models import User
+from apps.products.models import NAME_MAX
 from apps.scopes.models import Membership
 from apps.scopes.services import workspace_create
+from synchronex.api.openapi import NOT_BLANK
 from synchronex.api.permissions import required_tier_for
 
 
@@ -219,7 +222,9 @@ def test_every_operation_lists_the_oauth_scopes_the_server_enforces(api, oauth_f
     by_scopes: dict[tuple, list] = {}
     for path, method, op in _operations(document):
         if not path.startswith("/api/v1/"):
-            assert "security" not in op or op["security"] == [], path  # /healthz: no credentials
+            # /healthz and OAuth: no credentials, but RFC 7592's registration access token.
+            configuration = path == "/api/oauth/register/{client_id}"
+            assert op.get("security", []) == ([{"registrationToken": []}] if configuration else []), path
             continue
         bearer, scopes = _operation_security(op)
         assert bearer == [{"bearer": []}], (path, method)
@@ -353,10 +358,10 @@ QUERY_BOUNDS = [
     ("/api/v1/memory/decisions/search", "q", ["q" * 500], ["q" * 501]),
     ("/api/v1/memory/decisions/search", "token_budget", ["1", "100000"], ["0", "100001"]),
     ("/api/v1/memory/decisions/search", "half_life_days", ["0.5", "36500"], ["0", "-1", "36500.5"]),
-    ("/api/v1/memory/decisions/search", "product", ["p" * 100], ["p" * 101]),
+    ("/api/v1/memory/decisions/search", "product", ["p" * 100], ["", " ", "p" * 101]),
     ("/api/v1/memory/search", "q", ["q", "q" * 500], ["", "  ", "q" * 501]),
     ("/api/v1/memory/search", "types", ["identity", "decision,signal"], ["bogus", "identity,", ""]),
-    ("/api/v1/memory/search", "product", ["p" * 100], ["p" * 101]),
+    ("/api/v1/memory/search", "product", ["p" * 100], ["", " ", "p" * 101]),
     ("/api/v1/memory/export-mif", "types", ["identity", "product,memory"], ["bogus", "signal", ""]),
 ]
 
@@ -374,6 +379,63 @@ def test_query_bounds_the_server_enforces_are_in_the_document(write_api, path, n
         assert response.status_code == 400, (name, value, response.text)
         assert name in response.json()["error"]["details"]["fields"], (name, value)
         assert not _document_allows_query(document, path, name, value), (name, value)
+
+
+# Every path or query parameter that takes a product name, with the schema of the name rule
+# (``apps.products.names``: trimmed, then 1–100 characters).
+PRODUCT_NAME_PARAMETERS = {
+    ("/api/v1/memory/product/{name}/state", "get", "path", "name"),
+    ("/api/v1/memory/product/{name}/state", "post", "path", "name"),
+    ("/api/v1/ai/costs/{product}", "get", "path", "product"),
+    ("/api/v1/ingest/{project_id}", "post", "path", "project_id"),
+    ("/api/v1/memory/search", "get", "query", "product"),
+    ("/api/v1/memory/decisions/search", "get", "query", "product"),
+}
+PRODUCT_NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": NOT_BLANK}
+# Where an empty value means "no product", which that schema refuses.
+OWN_PRODUCT_RULE = {("/api/v1/kernel/export", "get", "query", "product")}
+
+
+def test_every_product_name_parameter_states_the_name_rule(api):
+    document = api.get("/api/v1/openapi.json").json()
+    found = {}
+    for path, method, op in _operations(document):
+        for parameter in (_resolve(document, p) for p in op.get("parameters", [])):
+            if parameter["in"] in ("path", "query") and parameter["name"] in ("name", "product", "project_id"):
+                found[(path, method, parameter["in"], parameter["name"])] = parameter["schema"]
+    assert set(found) == PRODUCT_NAME_PARAMETERS | OWN_PRODUCT_RULE
+    for key in sorted(PRODUCT_NAME_PARAMETERS):
+        assert found[key] == PRODUCT_NAME_SCHEMA, (key, found[key])
+    # ``project_id`` names a product by its id too.
+    assert Draft202012Validator(PRODUCT_NAME_SCHEMA).is_valid(str(uuid.uuid4()))
+
+
+# (method, documented path, its name parameter, body): each route taking a product name in its path.
+PRODUCT_NAME_PATHS = [
+    ("POST", "/api/v1/memory/product/{name}/state", "name", {}),
+    ("GET", "/api/v1/memory/product/{name}/state", "name", None),
+    ("GET", "/api/v1/ai/costs/{product}", "product", None),
+    ("POST", "/api/v1/ingest/{project_id}", "project_id", {"type": "note", "title": "n"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "name", "body"), PRODUCT_NAME_PATHS)
+def test_product_names_in_paths_are_refused_exactly_as_the_document_says(
+    make_user, client_for, method, path, name, body
+):
+    client = client_for(make_user(tier="enterprise"), "write")
+    document = client.get("/api/v1/openapi.json").json()
+    (parameter,) = (p for p in document["paths"][path][method.lower()]["parameters"] if p["in"] == "path")
+    schema = Draft202012Validator(parameter["schema"])
+    longest = "p" * NAME_MAX
+    assert client.post(f"/api/v1/memory/product/{longest}/state", json={}).status_code in (200, 201)
+    taken = client.request(method, path.replace("{" + name + "}", longest), json=body)
+    assert taken.status_code < 300 and schema.is_valid(longest), taken.text
+    for refused in (" ", "\t", "p" * (NAME_MAX + 1)):
+        response = client.request(method, path.replace("{" + name + "}", refused), json=body)
+        assert response.status_code == 400, (repr(refused), response.text)
+        assert list(response.json()["error"]["details"]["fields"]) == [name], response.text
+        assert not schema.is_valid(refused), repr(refused)
 
 
 def test_the_idempotency_key_parameter_states_the_keys_the_server_takes(write_api):
@@ -529,6 +591,68 @@ def test_the_oauth_endpoints_are_described_as_they_answer(api, person):
     assert Draft202012Validator(_response_schema(document, "/api/oauth/token", "post", "400")).is_valid(bad.json())
     revoked = api.post("/api/oauth/revoke", data={"token": tokens["refresh_token"], "client_id": client_id})
     assert revoked.status_code == 200
+
+
+def test_the_client_configuration_endpoint_is_described_as_it_answers(api):
+    """RFC 7592, at the ``registration_client_uri`` registration answers: read, update and delete
+    with the registration access token, as the document says."""
+    from apps.oauth.tests.helpers import REDIRECT_URI
+
+    document = api.get("/api/v1/openapi.json").json()
+    path = "/api/oauth/register/{client_id}"
+    assert set(document["paths"][path]) == {"get", "put", "delete"}
+    scheme = document["components"]["securitySchemes"]["registrationToken"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    for method in ("get", "put", "delete"):
+        operation = document["paths"][path][method]
+        assert operation["security"] == [{"registrationToken": []}], method
+        assert [(p["name"], p["in"]) for p in operation["parameters"] if p["in"] == "path"] == [("client_id", "path")]
+
+    def described(response, method: str) -> None:
+        declared = document["paths"][path][method]["responses"][str(response.status_code)]
+        for name in declared.get("headers", {}):
+            if name != "X-Request-ID":
+                assert name in response.headers, (method, response.status_code, name)
+        if "content" in declared:
+            schema = {**declared["content"]["application/json"]["schema"], "components": document["components"]}
+            Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(response.json())
+        else:
+            assert response.content == b"", (method, response.status_code)
+
+    created = api.post("/api/oauth/register", json={"redirect_uris": [REDIRECT_URI], "client_name": "Notes"}).json()
+    url = urlsplit(created["registration_client_uri"]).path
+    assert url == path.replace("{client_id}", created["client_id"])
+    auth = {"Authorization": f"Bearer {created['registration_access_token']}"}
+    read = api.get(url, headers=auth)
+    assert read.status_code == 200
+    described(read, "get")
+    for method in ("get", "put", "delete"):
+        refused = api.request(method.upper(), url, headers={"Authorization": "Bearer nope"})
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_token", refused.text
+        described(refused, method)
+
+    put = document["paths"][path]["put"]
+    body_schema = {**put["requestBody"]["content"]["application/json"]["schema"], "components": document["components"]}
+    body = {"client_id": created["client_id"], "redirect_uris": [REDIRECT_URI], "client_name": "Notes 2"}
+    assert put["requestBody"]["required"] is True and Draft202012Validator(body_schema).is_valid(body)
+    assert not Draft202012Validator(body_schema).is_valid({"redirect_uris": [REDIRECT_URI]})  # client_id: RFC 7592 §2.2
+    bad = api.put(url, json={**body, "redirect_uris": ["http://notes.example.com/cb"]}, headers=auth)
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_redirect_uri", bad.text
+    described(bad, "put")
+    unnamed = api.put(url, json={"redirect_uris": [REDIRECT_URI]}, headers=auth)
+    assert unnamed.status_code == 400 and unnamed.json()["error"] == "invalid_client_metadata", unnamed.text
+    described(unnamed, "put")
+    updated = api.put(url, json=body, headers=auth)
+    assert updated.status_code == 200, updated.text
+    described(updated, "put")
+
+    auth = {"Authorization": f"Bearer {updated.json()['registration_access_token']}"}
+    deleted = api.delete(url, headers=auth)
+    assert deleted.status_code == 204
+    described(deleted, "delete")
+    gone = api.get(url, headers=auth)
+    assert gone.status_code == 401
+    described(gone, "get")
 
 
 def test_account_emails_in_answers_are_declared_idn_email(api):

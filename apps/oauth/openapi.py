@@ -1,13 +1,15 @@
-"""The OAuth endpoints clients call directly (token, revocation, registration; SPEC §10) in the
-OpenAPI document. They are django-oauth-toolkit views, not DRF ones, so drf-spectacular does not
-see them: this postprocessing hook adds them, with the RFC 6749 / 7009 / 7591 bodies and error
-objects they answer, and the SPEC §1 envelope for the size limit and the per-address throttles.
+"""The OAuth endpoints clients call directly (token, revocation, registration and its RFC 7592
+client configuration endpoint; SPEC §10) in the OpenAPI document. They are django-oauth-toolkit
+views, not DRF ones, so drf-spectacular does not see them: this postprocessing hook adds them, with
+the RFC 6749 / 7009 / 7591 / 7592 bodies and error objects they answer, and the SPEC §1 envelope for
+the size limit and the per-address throttles.
 (The consent page, ``/oauth/authorize``, is a browser page: the ``oauth2`` scheme names it.)
 """
 
 from __future__ import annotations
 
 import copy
+from urllib.parse import unquote
 
 from django.urls import reverse
 
@@ -19,10 +21,13 @@ ERROR_REF = {"$ref": "#/components/schemas/Error"}
 OAUTH_ERROR_REF = {"$ref": "#/components/schemas/OAuthError"}
 OAUTH_ERROR = {
     "type": "object",
-    "description": "An OAuth error object (RFC 6749 §5.2, RFC 7009 §2.2.1, RFC 7591 §3.2.2).",
+    "description": "An OAuth error object (RFC 6749 §5.2, RFC 7009 §2.2.1, RFC 7591 §3.2.2, RFC 6750 §3.1).",
     "required": ["error"],
     "properties": {
-        "error": {"type": "string", "description": "e.g. invalid_request, invalid_grant, invalid_client_metadata"},
+        "error": {
+            "type": "string",
+            "description": "e.g. invalid_request, invalid_grant, invalid_client_metadata, invalid_token",
+        },
         "error_description": {"type": "string"},
         "error_uri": {"type": "string"},
     },
@@ -57,8 +62,10 @@ REDIRECT_URIS = {
     "description": "https, or plain http on localhost, 127.0.0.1 or [::1]; ASCII; no fragment, user information "
     "or wildcard. Matched exactly at authorization.",
 }
+CLIENT_REF = {"$ref": "#/components/schemas/OAuthClient"}
 CLIENT = {
     "type": "object",
+    "description": "A registered client (RFC 7591 §3.2.1, RFC 7592 §3).",
     "required": ["client_id", "redirect_uris", "grant_types", "token_endpoint_auth_method"],
     "properties": {
         "client_id": {"type": "string"},
@@ -68,11 +75,55 @@ CLIENT = {
         "token_endpoint_auth_method": {"type": "string", "enum": ["none"]},
         "registration_access_token": {
             "type": "string",
-            "description": "For RFC 7592 client management; expires after OAUTH_REGISTRATION_TOKEN_SECONDS "
-            "(30 days by default), and an update (PUT) answers a new one.",
+            "description": "For RFC 7592 client management (the `registrationToken` scheme); expires after "
+            "OAUTH_REGISTRATION_TOKEN_SECONDS (30 days by default), and an update (PUT) answers a new one.",
         },
-        "registration_client_uri": {"type": "string", "format": "uri"},
+        "registration_client_uri": {
+            "type": "string",
+            "format": "uri",
+            "description": "The client configuration endpoint (RFC 7592): `/api/oauth/register/{client_id}`.",
+        },
     },
+}
+# The registration request (RFC 7591 §2); an update sends it whole, naming its client (RFC 7592 §2.2).
+METADATA = {
+    "type": "object",
+    "required": ["redirect_uris"],
+    "properties": {
+        "redirect_uris": REDIRECT_URIS,
+        "client_name": {"type": "string", "maxLength": MAX_NAME_LENGTH},
+        "token_endpoint_auth_method": {"type": "string", "enum": ["none"]},
+        "grant_types": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "enum": sorted(SUPPORTED_GRANT_TYPES)},
+            "contains": {"const": "authorization_code"},
+        },
+        "response_types": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["code"]}},
+    },
+}
+UPDATE = {
+    **METADATA,
+    "required": ["client_id", *METADATA["required"]],
+    "properties": {
+        "client_id": {"type": "string", "description": "This registration's client_id; any other is refused."},
+        **METADATA["properties"],
+    },
+}
+REGISTRATION_SCHEME = "registrationToken"
+REGISTRATION_TOKEN = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "RFC 7592: the `registration_access_token` of a registration (answered by `POST "
+    "/api/oauth/register`, and anew by each update), sent as `Authorization: Bearer`. It opens only that "
+    "client's configuration endpoint, its `registration_client_uri`.",
+}
+CLIENT_ID = {
+    "name": "client_id",
+    "in": "path",
+    "required": True,
+    "description": "The client_id of the registration (the last segment of its `registration_client_uri`).",
+    "schema": {"type": "string"},
 }
 
 
@@ -86,19 +137,38 @@ THROTTLED = _error(
     {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
 )
 TOO_LARGE = _error("Body over the size limit (PAYLOAD_TOO_LARGE)", ERROR_REF)
+INVALID_TOKEN = _error(
+    "invalid_token: no registration access token, or not this client's (unknown, expired, replaced by an "
+    "update, or its client deleted); the body is not read",
+    OAUTH_ERROR_REF,
+    {
+        **NO_STORE,
+        "WWW-Authenticate": {"schema": {"type": "string"}, "description": '`Bearer error="invalid_token", …`'},
+    },
+)
 
 
-def _operation(summary: str, description: str, body: tuple[str, dict], responses: dict) -> dict:
-    media_type, schema = body
-    return {
+def _operation(summary: str, description: str, body: tuple[str, dict] | None, responses: dict) -> dict:
+    operation = {
         "operationId": "oauth_" + summary.lower().replace(" ", "_"),
         "summary": summary,
         "description": description,
         "tags": [TAG],
         "security": [],  # client credentials, if any, are in the body: public clients only
-        "requestBody": {"required": True, "content": {media_type: {"schema": schema}}},
-        "responses": {**responses, "413": TOO_LARGE},
     }
+    if body is not None:
+        media_type, schema = body
+        operation["requestBody"] = {"required": True, "content": {media_type: {"schema": schema}}}
+    operation["responses"] = {**responses, "413": TOO_LARGE}
+    return operation
+
+
+def _configuration(summary: str, description: str, body: tuple[str, dict] | None, responses: dict) -> dict:
+    """An RFC 7592 operation on one registration, which its registration access token opens."""
+    operation = _operation(summary, description, body, {**responses, "401": INVALID_TOKEN})
+    operation["security"] = [{REGISTRATION_SCHEME: []}]
+    operation["parameters"] = [CLIENT_ID]
+    return operation
 
 
 def oauth_paths() -> dict:
@@ -163,39 +233,58 @@ def oauth_paths() -> dict:
         "RFC 7591 dynamic registration of a public client (authorization code with PKCE, refresh tokens). "
         "Metadata this server does not use (logo_uri, contacts, scope, …) is ignored. A client that no account "
         "authorizes or uses is deleted OAUTH_UNUSED_CLIENT_DAYS (30 by default) after registering.",
-        (
-            "application/json",
-            {
-                "type": "object",
-                "required": ["redirect_uris"],
-                "properties": {
-                    "redirect_uris": REDIRECT_URIS,
-                    "client_name": {"type": "string", "maxLength": MAX_NAME_LENGTH},
-                    "token_endpoint_auth_method": {"type": "string", "enum": ["none"]},
-                    "grant_types": {
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {"type": "string", "enum": sorted(SUPPORTED_GRANT_TYPES)},
-                        "contains": {"const": "authorization_code"},
-                    },
-                    "response_types": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["code"]}},
-                },
-            },
-        ),
+        ("application/json", METADATA),
         {
             "201": {
                 "description": "The registered client",
                 "headers": NO_STORE,
-                "content": {"application/json": {"schema": CLIENT}},
+                "content": {"application/json": {"schema": CLIENT_REF}},
             },
             "400": _error("invalid_redirect_uri or invalid_client_metadata", OAUTH_ERROR_REF, NO_STORE),
             "429": THROTTLED,
         },
     )
+    the_client = {
+        "description": "The client",
+        "headers": NO_STORE,
+        "content": {"application/json": {"schema": CLIENT_REF}},
+    }
+    read = _configuration(
+        "Read registration",
+        "RFC 7592 §2.1: the client's current metadata, with the registration access token that was sent "
+        "(it stays valid).",
+        None,
+        {"200": the_client},
+    )
+    update = _configuration(
+        "Update registration",
+        "RFC 7592 §2.2: replace the client's metadata with the body, checked as a registration is (what it "
+        "leaves out takes its default); the body must name this registration's `client_id`. The answer holds "
+        "a new registration access token, valid for OAUTH_REGISTRATION_TOKEN_SECONDS again; the one sent stops "
+        "working. The token is checked before the body, and the address is throttled as registration is.",
+        ("application/json", UPDATE),
+        {
+            "200": the_client,
+            "400": _error(
+                "invalid_redirect_uri or invalid_client_metadata; nothing changes", OAUTH_ERROR_REF, NO_STORE
+            ),
+            "429": THROTTLED,
+        },
+    )
+    delete = _configuration(
+        "Delete registration",
+        "RFC 7592 §2.3: delete the client and every token and grant issued to it; its registration access "
+        "token stops working.",
+        None,
+        {"204": {"description": "Deleted", "headers": NO_STORE}},
+    )
+    # reverse() percent-encodes the braces of the path template.
+    configuration = unquote(reverse("oauth2_provider:dcr-register-management", kwargs={"client_id": "{client_id}"}))
     return {
         reverse("oauth2_provider:token"): {"post": token},
         reverse("oauth2_provider:revoke-token"): {"post": revoke},
         reverse("oauth2_provider:dcr-register"): {"post": register},
+        configuration: {"get": read, "put": update, "delete": delete},
     }
 
 
@@ -203,5 +292,7 @@ def add_oauth_endpoints(result, generator, request, public):
     """drf-spectacular postprocessing hook (before ``add_common_responses``, which adds X-Request-ID)."""
     # A copy: the later hook adds headers to these responses, which share the constants above.
     result.setdefault("paths", {}).update(copy.deepcopy(oauth_paths()))
-    result.setdefault("components", {}).setdefault("schemas", {})["OAuthError"] = OAUTH_ERROR
+    components = result.setdefault("components", {})
+    components.setdefault("schemas", {}).update({"OAuthError": OAUTH_ERROR, "OAuthClient": CLIENT})
+    components.setdefault("securitySchemes", {})[REGISTRATION_SCHEME] = REGISTRATION_TOKEN
     return result

@@ -7,6 +7,7 @@ from drf_spectacular.utils import OpenApiParameter
 from jsonschema import Draft202012Validator
 
 from apps.oauth.resources import public_base_url
+from apps.products.models import NAME_MAX
 from apps.scopes.selectors import NOTICE_HEADER, SCOPE_HEADER
 from synchronex.api.idempotency import KEY as IDEMPOTENCY_KEY
 from synchronex.api.idempotency import KEY_MAX
@@ -16,6 +17,9 @@ from synchronex.api.scopes import SCOPES, is_read_scope
 
 # A string the server trims and then refuses when blank: it must hold a non-space character.
 NOT_BLANK = r"\S"
+# A product name in a path or query, the one schema of them all: ``apps.products.names`` trims it,
+# then takes 1–NAME_MAX characters (and refuses control and invisible ones, which this leaves unsaid).
+PRODUCT_NAME = {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": NOT_BLANK}
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA = {

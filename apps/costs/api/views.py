@@ -11,6 +11,7 @@ from apps.costs.api.serializers import CostSummarySerializer, ProductCostSummary
 from apps.products.names import clean_product_name
 from apps.products.selectors import product_find
 from synchronex.api import errors
+from synchronex.api.openapi import PRODUCT_NAME
 from synchronex.api.parsers import ascii_integer
 from synchronex.api.raw_path import name_from_path
 from synchronex.api.serializers import query_name_problems
@@ -85,7 +86,15 @@ class ProductCostSummaryView(ApiView):
         description=SUMMARY_DESCRIPTION
         + " The product is named case-insensitively; an unknown product is NOT_FOUND. Adds `product` "
         "and `by_operation`.",
-        parameters=[DAYS_PARAMETER],
+        parameters=[
+            OpenApiParameter(
+                "product",
+                PRODUCT_NAME,
+                OpenApiParameter.PATH,
+                description="The product name, URL-encoded; trimmed, matched case-insensitively.",
+            ),
+            DAYS_PARAMETER,
+        ],
         responses={200: ProductCostSummarySerializer},
     )
     def get(self, request, product: str):

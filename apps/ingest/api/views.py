@@ -13,6 +13,7 @@ from apps.ingest.api.serializers import (
 )
 from apps.ingest.services import signals_ingest
 from synchronex.api import errors
+from synchronex.api.openapi import PRODUCT_NAME
 from synchronex.api.raw_path import name_from_path
 from synchronex.api.views import ApiView
 
@@ -41,7 +42,7 @@ class IngestView(ApiView):
         parameters=[
             OpenApiParameter(
                 "project_id",
-                str,
+                PRODUCT_NAME,  # a product id is a name the rule takes too
                 OpenApiParameter.PATH,
                 description="A product id, or a product name (URL-encoded, ≤ 100 characters, case-insensitive).",
             )

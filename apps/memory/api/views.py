@@ -13,7 +13,7 @@ from apps.memory.api.serializers import (
 )
 from apps.memory.consolidation import consolidation_job_get, consolidation_job_request
 from apps.memory.search import SEARCH_SCOPES, SEARCH_TYPES, memory_search
-from synchronex.api.openapi import NOT_BLANK, comma_separated
+from synchronex.api.openapi import NOT_BLANK, PRODUCT_NAME, comma_separated
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.views import ApiView
 
@@ -67,7 +67,7 @@ class MemorySearchView(ApiView):
             ),
             OpenApiParameter(
                 "product",
-                {"type": "string", "minLength": 1, "maxLength": MAX_PRODUCT_CHARS, "pattern": NOT_BLANK},
+                PRODUCT_NAME,
                 description=f"Only hits of this product (≤ {MAX_PRODUCT_CHARS} characters).",
             ),
             *PAGE_PARAMETERS,

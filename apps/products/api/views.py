@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from apps.decisions.selectors import decision_recent_for_product
 from apps.products.selectors import product_get, product_list
 from apps.products.services import product_state_write
-from synchronex.api.openapi import FALLBACK_NOTE, location_header
+from synchronex.api.openapi import FALLBACK_NOTE, PRODUCT_NAME, location_header
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
 from synchronex.api.preconditions import IfMatch, IfNoneMatch, etag_for, refuse_after_fallback
 from synchronex.api.raw_path import name_from_path
@@ -32,7 +32,7 @@ TAGS = ["Product state"]
 
 NAME_PARAMETER = OpenApiParameter(
     "name",
-    str,
+    PRODUCT_NAME,
     OpenApiParameter.PATH,
     description="The product name, URL-encoded (spaces, slashes as %2F, any script); trimmed, ≤ 100 "
     "characters, matched case-insensitively.",
