@@ -197,6 +197,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "synchronex.api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "synchronex.page_security.PageSecurityMiddleware",  # the pages' Content-Security-Policy
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "synchronex.api.middleware.ApiErrorMiddleware",
     # GET /healthz answered here, before CommonMiddleware checks the Host against ALLOWED_HOSTS:

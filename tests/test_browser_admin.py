@@ -135,6 +135,10 @@ def test_the_user_pages_share_one_base_with_local_assets(live_server, browser, c
     page = browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
+    # Every page is sent the Content-Security-Policy (synchronex/page_security.py): none may need
+    # what it blocks (Chromium reports each blocked load or inline script on the console).
+    refused: list[str] = []
+    page.on("console", lambda message: "Content Security Policy" in message.text and refused.append(message.text))
 
     page.goto(f"{base}/accounts/login/")
     # The stylesheet is the site's own and it applied.
@@ -168,3 +172,4 @@ def test_the_user_pages_share_one_base_with_local_assets(live_server, browser, c
 
     # Every asset came from this server: no CDN, fonts or scripts from elsewhere.
     assert requested and all(url.startswith(base) for url in requested), requested
+    assert not refused, refused

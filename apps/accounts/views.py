@@ -51,12 +51,18 @@ class LoginView(auth_views.LoginView):
 
 
 class LogoutView(auth_views.LogoutView):
+    """Ends the session. Only posts that end none (signed out already, or anyone with the login
+    page's CSRF token) are throttled per client IP: the address is shared (a NAT, an office proxy),
+    so a spent budget must never keep a signed-in user's session open. Each session a logout ends
+    took a login, which is throttled."""
+
     template_name = "accounts/logged_out.html"
 
     def post(self, request, *args, **kwargs):
-        wait = ip_throttled(request, group="logout", rate=settings.LOGIN_RATE)
-        if wait is not None:
-            return throttled_page(request, wait)
+        if not request.user.is_authenticated:
+            wait = ip_throttled(request, group="logout", rate=settings.LOGIN_RATE)
+            if wait is not None:
+                return throttled_page(request, wait)
         return super().post(request, *args, **kwargs)
 
 

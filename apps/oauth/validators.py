@@ -19,8 +19,10 @@
   VSCHAR) is unknown without asking the database: PostgreSQL refuses a NUL in a query, and DOT
   catches only psycopg2's ValueError, not psycopg 3's DataError. So such a value gets the answer
   of any unknown one (``invalid_client``, ``invalid_grant``), never a 500. A NUL in a value that
-  is stored instead (``nonce``) is ``invalid_request``. Tokens are looked up by their SHA-256,
-  which any string has.
+  is stored instead (``nonce``) is ``invalid_request``, and so is one too long for its column.
+  Tokens are looked up by their SHA-256, which any string has. A ``state`` (VSCHAR too, Appendix
+  A.5) is only carried back to the client: the consent page refuses any other before asking
+  (``views.ConsentView``).
 
 Not done here: RFC 6749 §6 treats a refresh without ``scope`` as asking for the scope first
 granted, but DOT keeps no scope on the refresh token: the scope of the token being refreshed is
@@ -40,7 +42,7 @@ from apps.oauth.resources import PROTECTED_RESOURCES, resource_uri, served_resou
 
 CODE_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 S256_CODE_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
-# RFC 6749 Appendix A.1 / A.11: client_id = *VSCHAR, code = 1*VSCHAR (%x20-7E).
+# RFC 6749 Appendix A.1 / A.11 / A.5: client_id = *VSCHAR, code and state = 1*VSCHAR (%x20-7E).
 VSCHARS = re.compile(r"[\x20-\x7e]*")
 # uuid5 namespace of the token families of code exchanges (any fixed UUID; never change it, or
 # replays of codes exchanged before the change find nothing to revoke).
@@ -62,7 +64,7 @@ def code_challenge_problem(challenge: str | None) -> str | None:
 
 
 def is_vschar(value) -> bool:
-    """Whether ``value`` could be a client_id or code: a string of printable ASCII."""
+    """Whether ``value`` could be a client_id, code or state: a string of printable ASCII."""
     return isinstance(value, str) and VSCHARS.fullmatch(value) is not None
 
 
@@ -127,6 +129,12 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         if request.nonce and "\x00" in request.nonce:
             # Stored on the grant: PostgreSQL cannot hold it.
             raise oauth_errors.InvalidRequestError(description="nonce must not contain NUL.", request=request)
+        longest = get_grant_model()._meta.get_field("nonce").max_length
+        if request.nonce and len(request.nonce) > longest:
+            # Nor a longer one than DOT's column (PostgreSQL refused it: a 500).
+            raise oauth_errors.InvalidRequestError(
+                description=f"nonce must be at most {longest} characters.", request=request
+            )
         # The consent page refuses them first (views.ConsentView); this covers an altered form.
         self._validate_resource_uris(request, getattr(request, "resource", None) or [])
         request.resource = canonical_resources(getattr(request, "resource", None) or [])

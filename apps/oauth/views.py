@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import wraps
 from urllib.parse import urlsplit
 
 from django import forms
@@ -26,31 +25,15 @@ from apps.oauth.readable import unreadable_reason
 from apps.oauth.resources import PROTECTED_RESOURCES, served_resource
 from apps.oauth.selectors import connected_apps
 from apps.oauth.services import connected_app_revoke
-from apps.oauth.validators import OAuth2Validator, code_challenge_problem, invalid_target
+from apps.oauth.validators import OAuth2Validator, code_challenge_problem, invalid_target, is_vschar
 from synchronex.api import errors
-
-# Pages that grant access must never render inside another site's frame (clickjacking).
-# X-Frame-Options: DENY comes from the middleware; this adds the CSP equivalent.
-PAGE_CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-
-
-def _not_frameable(response):
-    response["Content-Security-Policy"] = PAGE_CSP
-    response["X-Frame-Options"] = "DENY"
-    return response
-
-
-def not_frameable(view):
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        return _not_frameable(view(request, *args, **kwargs))
-
-    return wrapped
 
 
 class ConsentForm(AllowForm):
     # Empty when the authorization request named no redirect_uri (see ConsentView.get_initial).
     redirect_uri = forms.CharField(required=False, widget=forms.HiddenInput())
+    # Sent back to the app exactly as it came: spaces are VSCHAR too, and Django strips them.
+    state = forms.CharField(required=False, strip=False, widget=forms.HiddenInput())
 
 
 # The consent form (its CSRF token, the app and scopes) and the connected apps are one account's:
@@ -61,7 +44,9 @@ class ConsentView(AuthorizationView):
 
     Login comes first (DOT's LoginRequiredMixin). Errors that cannot go back to the client
     (unknown client, unregistered redirect URI) are answered as the JSON error envelope;
-    the others are redirected to the client as RFC 6749 §4.1.2.1 says.
+    the others are redirected to the client as RFC 6749 §4.1.2.1 says. Like every page it is
+    sent ``X-Frame-Options: DENY`` and a CSP with ``frame-ancestors 'none'``
+    (``synchronex.page_security``): no other site can frame it (clickjacking).
     """
 
     template_name = "oauth/authorize.html"
@@ -91,7 +76,7 @@ class ConsentView(AuthorizationView):
         reason = unreadable_reason(self, request)
         if reason is not None:
             raise errors.ValidationFailed(reason, details={"oauth_error": "invalid_request"})
-        return _not_frameable(super().dispatch(request, *args, **kwargs))
+        return super().dispatch(request, *args, **kwargs)
 
     def get(self, request, *args, **kwargs):
         # DOT lets the client ask for approval_prompt=auto to skip this page when a token
@@ -127,6 +112,16 @@ class ConsentView(AuthorizationView):
             self.redirect_uri_omitted = True
         return super().form_valid(form)
 
+    def form_invalid(self, form):
+        # DOT renders the page again with the form alone: no app, no scopes, no redirect host, and
+        # Allow and Deny posting the same form. The page fills every field from a request already
+        # checked, so this form was altered; its redirect URI is not known good: the error stays here.
+        fields = {name: [error["message"] for error in found] for name, found in form.errors.get_json_data().items()}
+        raise errors.ValidationFailed(
+            "The consent form was altered or is incomplete: open the app's authorization link again.",
+            details={"oauth_error": "invalid_request", "fields": fields},
+        )
+
     def validate_authorization_request(self, request):
         scopes, credentials = super().validate_authorization_request(request)
         # DOT refuses "plain" only once the user has clicked Allow; refuse it before asking.
@@ -141,6 +136,15 @@ class ConsentView(AuthorizationView):
         if problem is not None:
             raise OAuthToolkitError(
                 error=oauth_errors.InvalidRequestError(description=problem, request=credentials["request"])
+            )
+        # RFC 6749 Appendix A.5: state is VSCHAR, and the page's form could not carry every other
+        # character back (a NUL: the click answered a blank page). Refused before asking; the
+        # redirect carries it back as received, as every error redirect does.
+        if not is_vschar(credentials.get("state") or ""):
+            raise OAuthToolkitError(
+                error=oauth_errors.InvalidRequestError(
+                    description="state must be printable ASCII (RFC 6749 Appendix A.5).", request=credentials["request"]
+                )
             )
         # RFC 8707 §2: a resource this server does not serve is refused before asking, as an
         # error redirect (DOT checks only that it is an absolute URI).
@@ -183,7 +187,6 @@ class ConsentView(AuthorizationView):
 @never_cache
 @require_GET
 @login_required
-@not_frameable
 def connected_apps_page(request):
     """``/settings/apps``: the user's connected apps, a page at a time (``?page=``)."""
     page = connected_apps(user=request.user, page=request.GET.get("page"), per_page=SETTINGS_PAGE_SIZE)
@@ -192,7 +195,6 @@ def connected_apps_page(request):
 
 @require_POST
 @login_required
-@not_frameable
 def connected_app_revoke_view(request, application_id: int):
     try:
         application = connected_app_revoke(user=request.user, application_id=application_id)

@@ -88,8 +88,9 @@ def test_a_consent_posted_with_a_nul_in_client_id_issues_nothing(base_url, perso
 
     response = consent(session, base_url, params, tamper={"client_id": client["client_id"] + NUL})
 
-    # Django's form refuses the NUL before any lookup: the page is shown again, nothing issued.
-    assert response.status_code < 500, response.text[:300]
+    # Django's form refuses the NUL before any lookup: an altered form, refused, nothing issued.
+    assert response.status_code == 400, response.text[:300]
+    assert response.json()["error"]["details"]["oauth_error"] == "invalid_request"
     assert not Grant.objects.exists()
     assert_logged_no_error(caplog)
 
