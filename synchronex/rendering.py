@@ -16,6 +16,10 @@ never start a line that reads as structure, in Markdown or to a model reading th
 
 One-line values without a leading mark (nearly all) come back unchanged: one ``splitlines`` and a
 look at the first character, no pass of a pattern over the text.
+
+A name printed inside a line (a product's in a title or a decision's line) goes through
+``one_line``: the rule refuses line breaks in names, but a name stored before it may hold a line or
+paragraph separator (U+2028, U+2029), which readers and models take as the end of a line.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ _DIGITS = frozenset("0123456789")
 # An ordered-list marker (CommonMark: 1–9 digits, then "." or ")", then a space or the end);
 # only tried on a line that starts with a digit, so "1.5 hours" stays as written.
 _ORDERED = re.compile(r"[0-9]{1,9}(?=[.)](?:\s|$))")
+# What ``str.splitlines`` breaks at, with the whitespace around it.
+_LINE_BREAK = re.compile(r"\s*[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]\s*")
 
 
 def _line_start(line: str) -> str:
@@ -56,3 +62,9 @@ def value_lines(value: str, *, inline: bool = False) -> str:
         return ""
     first = lines[0] if inline else _line_start(lines[0])
     return "\n".join([first, *(CONTINUATION + _line_start(line) for line in lines[1:])])
+
+
+def one_line(value: str) -> str:
+    """``value`` with each line break (and the whitespace around it) collapsed to one space, for a
+    value printed inside a line; a value without one comes back as written."""
+    return _LINE_BREAK.sub(" ", value)

@@ -154,7 +154,7 @@ def test_headers_the_server_sends_are_declared(api, make_user, client_for):
             assert name in response.headers, (path, method, name)
             assert name in declared, (path, method, status, name)
 
-    exported = ("X-Synchronex-Scope", "X-Synchronex-Tokens", "Content-Disposition")
+    exported = ("X-Synchronex-Scope", "X-Synchronex-Tokens", "X-Synchronex-Truncated", "Content-Disposition")
     sent = client.get("/api/v1/kernel/export", params={"download": "true"})
     assert_sent_and_declared(sent, "/api/v1/kernel/export", "get", "200", *exported)
     sent = client.post("/api/v1/kernel/export", json={"download": True})

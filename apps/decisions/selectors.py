@@ -30,7 +30,7 @@ from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.api.rows import fetch_all, unprepared
 from synchronex.api.tokens import count_tokens
-from synchronex.rendering import value_lines
+from synchronex.rendering import one_line, value_lines
 from synchronex.text import nfc
 
 from .models import SEARCH_CONFIG, Decision
@@ -118,7 +118,8 @@ def decision_render_text(decision: Decision, scrub: Callable[[str], str] = _as_s
     before it is printed: an escape may fall inside a key (``12345678.`` starting a line), which
     a search of the printed text would then miss."""
     title = value_lines(scrub(decision.decision), inline=True)
-    lines = [f"[{decision.decided_at:%Y-%m-%d}] {scrub(decision.product.name)}: {title}"]
+    # Names print on one line (``one_line``): one stored before the rule may hold a U+2028.
+    lines = [f"[{decision.decided_at:%Y-%m-%d}] {one_line(scrub(decision.product.name))}: {title}"]
     if decision.reasoning:
         lines.append(f"Why: {value_lines(scrub(decision.reasoning), inline=True)}")
     if decision.alternatives:
@@ -126,7 +127,7 @@ def decision_render_text(decision: Decision, scrub: Callable[[str], str] = _as_s
     if decision.tags:
         lines.append("Tags: " + value_lines(scrub(", ".join(decision.tags)), inline=True))
     if decision.affects_products:
-        lines.append("Affects: " + scrub(", ".join(decision.affects_products)))
+        lines.append("Affects: " + one_line(scrub(", ".join(decision.affects_products))))
     return "\n".join(lines)
 
 

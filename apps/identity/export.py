@@ -54,7 +54,7 @@ from apps.products.selectors import product_find
 from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.api.tokens import count_added_tokens, count_tokens, first_break, last_break
-from synchronex.rendering import value_lines
+from synchronex.rendering import one_line, value_lines
 
 FORMATS = ("markdown", "json", "text")
 # A short query is searched as written first; a longer one only by its words.
@@ -427,7 +427,8 @@ def kernel_export_build(
     if product is not None:
         state = product_find(space=space, name=product)
         if state is not None:
-            titles["product"] = scrub(f"Product: {state.name}")
+            # One line: a name stored before the rule may hold U+2028, which would end the title.
+            titles["product"] = scrub(f"Product: {one_line(state.name)}")
             units += _product_units(state, scrub)
         elif not (include_decisions and _affected(space, product)):
             raise errors.NotFound(f"No product named {product!r} in this scope.")

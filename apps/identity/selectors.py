@@ -153,6 +153,15 @@ def kernel_effective(*, space: Space, user=None, written: Kernel | None = None) 
     return _workspace_effective(space=space, user=user, personal=personal, workspace=workspace)
 
 
+def kernel_own(*, space: Space) -> EffectiveKernel:
+    """The active space's own layer alone, with the block, version and ``updated_at`` of that
+    layer (``GET /memory/identity?layer=own``). In a workspace scope it is the workspace layer:
+    what a PUT there replaces section by section, so the base a read-modify-write must start from
+    (the effective kernel would carry the caller's personal layer into it). It never holds a
+    member's personal layer. In the personal scope it is the effective kernel."""
+    return kernel_from_layer(kernel=kernel_of(space=space))
+
+
 def kernel_for_request(request, space: Space) -> EffectiveKernel:
     """``kernel_effective`` for an API request's account, remembered between its requests while
     the account's context stamp holds (``synchronex/api/stamps.py``; every kernel write stamps

@@ -1,5 +1,5 @@
 """The one rule for product names (SPEC §5): trimmed, NFC, 1–100 characters, no control characters,
-no invisible or text-direction characters (``name_problem``).
+no line or paragraph separators, no invisible or text-direction characters (``name_problem``).
 
 Names keep their original spelling; lookups and the per-space unique key are case-insensitive.
 The key two names are compared by, everywhere (product states, the kernel's products,
@@ -96,6 +96,19 @@ def has_control_character(text: str) -> bool:
     return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
+def line_break_problem(what: str, text: str) -> str | None:
+    """Why ``text`` may not be ``what`` (``"A product name"``): the first line or paragraph
+    separator it holds (Unicode categories Zl and Zp: U+2028, U+2029), or None. A name is one line,
+    and Unicode, editors, chat UIs and models break lines there: a name holding one would print a
+    line of its own (a forged heading) wherever it is shown. The other line breaks are control
+    characters (``has_control_character``). The rule for product names, and for other names that
+    share it (workspace names)."""
+    for ch in text:
+        if unicodedata.category(ch) in ("Zl", "Zp"):
+            return f"{what} may not contain U+{ord(ch):04X} ({unicodedata.name(ch).lower()}): a name is one line."
+    return None
+
+
 def format_character_problem(what: str, text: str) -> str | None:
     """Why ``text`` may not be ``what`` (``"A product name"``): the first invisible character
     (bidi controls included) it holds outside an emoji tag sequence (``_REFUSED_FORMAT``), or None.
@@ -128,7 +141,7 @@ def name_problem(name: str) -> str | None:
         return f"A product name has at most {NAME_MAX} characters."
     if has_control_character(name):
         return "A product name may not contain control characters."
-    return format_character_problem("A product name", name)
+    return line_break_problem("A product name", name) or format_character_problem("A product name", name)
 
 
 def clean_product_name(raw, *, field: str = "name") -> str:

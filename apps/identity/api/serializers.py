@@ -462,6 +462,10 @@ class KernelExportSerializer(serializers.Serializer):
     format = serializers.CharField()
     scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
     tokens = ExportTokensSerializer()
+    truncated = serializers.BooleanField(
+        help_text="Whether max_tokens left out or shortened any part the export would otherwise hold (as the "
+        "X-Synchronex-Truncated header says, in every format)."
+    )
     sections = ExportSectionSerializer(many=True)
     content = serializers.CharField(help_text="The whole export as Markdown, in injection order.")
     generated_at = serializers.DateTimeField()

@@ -57,7 +57,25 @@ KERNEL_DESCRIPTION = (
     "removed); `products` come from the workspace layer if it has any, else from your personal layer. "
     "Each member sees their own personal layer underneath, never another member's. There `version`, "
     "the `ETag` and `If-Match` refer to the **workspace layer** (the layer a PUT in that scope writes; "
-    "0 before its first write), while `updated_at` is when either layer last changed."
+    "0 before its first write), while `updated_at` is when either layer last changed.\n\n"
+    "**Read-modify-write in a workspace scope starts from `GET /memory/identity?layer=own`**: the "
+    "workspace layer alone, the resource a PUT there replaces section by section, with its own "
+    "`version` and `ETag`. The effective kernel (the default, and PUT's answer) merges your personal "
+    "layer in, so a section read from it and written back copies your personal items into the layer "
+    "every member reads. In the personal scope both reads are the same."
+)
+LAYERS = ("effective", "own")
+LAYER_PARAMETER = OpenApiParameter(
+    "layer",
+    {"type": "string", "enum": list(LAYERS), "default": "effective"},
+    OpenApiParameter.QUERY,
+    required=False,
+    description="`effective` (default): the kernel as it applies in the active scope (in a workspace "
+    "scope, your personal layer under the workspace layer). `own`: the active scope's own layer alone, in "
+    "the same shape, with that layer's sections, injection block, `version`, `ETag` and `updated_at` (in a "
+    "workspace scope the workspace layer, never anyone's personal layer; in the personal scope the same as "
+    "`effective`): the base of a read-modify-write. Any other value, or an unknown or repeated query "
+    "parameter, is a VALIDATION_ERROR naming it.",
 )
 WRITE_ONLY_NOTE = (
     "\n\nAn OAuth token with `memory:write` but not `memory:read` is answered only `version`, `updated_at`, "
@@ -85,11 +103,32 @@ def _kernel_response(effective: selectors.EffectiveKernel, active, user) -> Resp
     return Response(body, headers={"ETag": services.etag_for(effective.version)})
 
 
-def _kernel_content(request, active) -> tuple[bytes, str]:
+def _kernel_read(request, active, own: bool) -> selectors.EffectiveKernel:
+    """The kernel the identity read answers: the effective kernel, or with ``own`` the workspace
+    layer alone (``?layer=own``)."""
+    if own:
+        return selectors.kernel_own(space=active.space)
+    return selectors.kernel_for_request(request, active.space)
+
+
+def _kernel_content(request, active, own: bool) -> tuple[bytes, str]:
     """The identity read's JSON body, rendered as DRF renders it, and its ETag."""
-    effective = _block_redacted(selectors.kernel_for_request(request, active.space), active, request.user)
+    effective = _block_redacted(_kernel_read(request, active, own), active, request.user)
     content = JSONRenderer().render(kernel_body(effective, active.scope), JSON)
     return content, services.etag_for(effective.version)
+
+
+def _layer(query) -> str:
+    """The ``layer`` option of the identity read (``LAYER_PARAMETER``), else VALIDATION_ERROR
+    naming each problem of the query: a misspelt ``?layer=ownn`` must not answer the merged
+    kernel that a read-modify-write would copy into the workspace layer."""
+    problems = query_name_problems(query, ("layer",))
+    layer = query.get("layer", LAYERS[0])
+    if "layer" not in problems and layer not in LAYERS:
+        problems["layer"] = f"Use one of: {', '.join(LAYERS)}."
+    if problems:
+        raise errors.ValidationFailed.for_fields(problems)
+    return layer
 
 
 class KernelView(ApiView):
@@ -105,7 +144,9 @@ class KernelView(ApiView):
     layer with the workspace layer on top (SPEC §3). PUT writes only the active scope's own layer
     (viewers: FORBIDDEN), so ``version``, ``ETag`` and ``If-Match`` there are the workspace
     layer's version; a change to the caller's personal layer changes the effective kernel and its
-    ``updated_at`` but not that version.
+    ``updated_at`` but not that version. ``GET ?layer=own`` answers that layer alone: a section
+    read from the effective kernel and written back would copy the caller's personal items into
+    the layer every member reads (SPEC §3: nothing personal reaches other members).
 
     SPEC §4's "PUT answers the effective kernel" assumes write implies read, as it does for API
     keys. A credential without ``memory:read`` (an OAuth token granted only ``memory:write``) is
@@ -122,17 +163,22 @@ class KernelView(ApiView):
         summary="Get the Identity Kernel",
         description=KERNEL_DESCRIPTION,
         responses={200: KernelSerializer},
-        parameters=[ETAG_HEADER],
+        parameters=[LAYER_PARAMETER, ETAG_HEADER],
     )
     def get(self, request):
         """The body is remembered, rendered, with the kernel (``synchronex/api/stamps.py``): the
         Identity Kernel is read at the start of every session. A client that asked for JSON with
-        parameters (``indent``) gets it rendered for it."""
+        parameters (``indent``) gets it rendered for it. In the personal scope ``?layer=own`` is
+        the effective kernel, read and remembered as it."""
+        layer = _layer(request.query_params)
         active = self.active
+        own = layer == "own" and not active.is_personal
         if request.accepted_media_type != JSON:
-            return _kernel_response(selectors.kernel_for_request(request, active.space), active, request.user)
+            return _kernel_response(_kernel_read(request, active, own), active, request.user)
         content, etag = stamps.remembered(
-            request, ("identity body", active.space.pk, active.scope), lambda: _kernel_content(request, active)
+            request,
+            ("identity body", active.space.pk, active.scope, own),
+            lambda: _kernel_content(request, active, own),
         )
         return HttpResponse(content, content_type=JSON, headers={"ETag": etag})
 
@@ -231,7 +277,11 @@ EXPORT_DESCRIPTION = (
     "`text` answers `text/plain`, "
     "`json` answers the structure below. `download=true` adds `Content-Disposition: attachment` "
     "(`download` is `true` or `false`, in any case). "
-    "The headers `X-Synchronex-Scope` and `X-Synchronex-Tokens` carry the scope and the total tokens. "
+    "The headers `X-Synchronex-Scope` and `X-Synchronex-Tokens` carry the scope and the total tokens, and "
+    "`X-Synchronex-Truncated` (`true` or `false`, every format; `truncated` in `json`) whether `max_tokens` left "
+    "out or shortened any part the export would otherwise hold (a decision, a product-state item, text or "
+    "status, kernel lines): an export without open questions then says nothing of whether there are any. "
+    "The kernel block's own 500-token ceiling is not counted here: `GET /memory/identity` reports it. "
     "The scope's BYOK keys, wherever one was pasted, are replaced by `[REDACTED:api_key]` before tokens "
     "are counted. A `product` with no state that decisions of other products affect (their "
     "`affects_products`, matched as decision search matches it) answers those decisions and no product "
@@ -255,6 +305,14 @@ EXPORT_HEADERS = [
         OpenApiParameter.HEADER,
         response=[200],
         description="The content's tokens in all (o200k_base), never above `max_tokens`.",
+    ),
+    OpenApiParameter(
+        "X-Synchronex-Truncated",
+        {"type": "string", "enum": ["true", "false"]},
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="`true` when `max_tokens` left out or shortened a part of the export, else `false` "
+        "(`truncated` in `json`).",
     ),
     OpenApiParameter(
         "Content-Disposition",
@@ -337,6 +395,7 @@ class KernelExportView(ApiView):
                 "format": result.format,
                 "scope": result.scope,
                 "tokens": result.tokens,
+                "truncated": result.truncated,
                 "sections": [vars(section) for section in result.sections],
                 "content": result.content,
                 "generated_at": result.generated_at,
@@ -347,6 +406,7 @@ class KernelExportView(ApiView):
             response = HttpResponse(result.content, content_type=f"{media_type}; charset=utf-8")
         response["X-Synchronex-Scope"] = result.scope
         response["X-Synchronex-Tokens"] = str(result.tokens["total"])
+        response["X-Synchronex-Truncated"] = "true" if result.truncated else "false"
         if opts["download"]:
             filename = f"synchronex-context-{result.generated_at:%Y%m%d-%H%M%S}.{EXPORT_EXTENSIONS[result.format]}"
             response["Content-Disposition"] = f'attachment; filename="{filename}"'

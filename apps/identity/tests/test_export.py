@@ -101,7 +101,7 @@ class TestFormats:
 
     def test_json_has_sections_tokens_and_content(self, filled):
         body = export_json(filled, product="Engine")
-        assert set(body) == {"format", "scope", "tokens", "sections", "content", "generated_at"}
+        assert set(body) == {"format", "scope", "tokens", "truncated", "sections", "content", "generated_at"}
         assert body["format"] == "json" and body["scope"] == "personal"
         assert body["generated_at"].endswith("Z")
         assert [s["kind"] for s in body["sections"]] == ["kernel", "product", "decisions"]

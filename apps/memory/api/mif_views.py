@@ -54,7 +54,10 @@ EXPORT_DESCRIPTION = (
     "`vendor_extensions.synchronex`, so importing the file into an empty scope and exporting again gives "
     "the same memories. BYOK secrets are never exported: one that occurs in exported text is replaced by "
     "`[REDACTED:api_key]` and listed in `export_meta.privacy.redacted_fields`. `format=markdown` gives a "
-    "readable Markdown document of the same rows instead."
+    "readable Markdown document of the same rows instead, whose headings and list markers are its own: a "
+    "stored text's line that starts a line gets a backslash before a leading Markdown mark (`\\# x`) and its "
+    "further lines are indented, as in the kernel export, so no stored text opens a heading, list item, fence "
+    "or section."
 )
 IMPORT_DESCRIPTION = (
     "Imports a MIF v2 document, a mem0 export (JSON array of `{id, memory, metadata, created_at, …}`, or "

@@ -1,5 +1,12 @@
 """The export as Markdown, for people (``format=markdown``): the same rows, filters and redaction
-as the MIF document, streamed the same way."""
+as the MIF document, streamed the same way.
+
+Headings, list markers and section titles are this module's own. Stored text — a handoff, a session
+summary, a decision and its reasoning (from CI, through ingest), a generic memory's content (from
+another system), list items — is untrusted, and the MCP ``export_memories`` answer goes into a
+model's prompt: it prints through ``synchronex.rendering.value_lines``, as in the kernel export,
+so none of its lines can start a heading, list item, fence or section (further lines are an
+indented continuation), and list items and headings are one line each."""
 
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ from apps.memory.mif.export import (
     mif_memories,
     read_snapshot,
 )
+from synchronex.rendering import value_lines
 from synchronex.text import clip
 
 SECTION_TITLES = {
@@ -37,7 +45,13 @@ def _one_line(text: str, limit: int = 120) -> str:
 
 
 def _bullets(items) -> list[str]:
-    return [f"- {_WHITESPACE.sub(' ', str(item)).strip()}" for item in items]
+    """One line each, whose text cannot open a marker of its own (``- # x`` would be a heading)."""
+    return [f"- {value_lines(_WHITESPACE.sub(' ', str(item)).strip())}" for item in items]
+
+
+def _body(text: str) -> list[str]:
+    """A stored text as a paragraph of its own, escaped (module docstring), and the blank line after."""
+    return [value_lines(text), ""]
 
 
 def _kernel(memory: dict) -> list[str]:
@@ -52,9 +66,9 @@ def _product(memory: dict) -> list[str]:
         if data[field]:
             lines += [f"**{title}**", "", *_bullets(data[field]), ""]
     if data["next_session_starts_here"]:
-        lines += ["**Next session starts here**", "", data["next_session_starts_here"], ""]
+        lines += ["**Next session starts here**", "", *_body(data["next_session_starts_here"])]
     if data["last_session_summary"]:
-        lines += ["**Last session**", "", data["last_session_summary"], ""]
+        lines += ["**Last session**", "", *_body(data["last_session_summary"])]
     lines += [f"_Version {data['version']}, updated {data['updated_at']}_", ""]
     return lines
 
@@ -74,16 +88,16 @@ def _decision(memory: dict) -> list[str]:
     facts.append(f"Id: {data['id']}")
     lines += [*_bullets(facts), ""]
     if len(data["decision"]) > 120 or "\n" in data["decision"]:
-        lines += [data["decision"], ""]
+        lines += _body(data["decision"])
     if data["reasoning"]:
-        lines += ["**Reasoning**", "", data["reasoning"], ""]
+        lines += ["**Reasoning**", "", *_body(data["reasoning"])]
     if data["alternatives"]:
         lines += ["**Alternatives considered**", "", *_bullets(data["alternatives"]), ""]
     return lines
 
 
 def _generic(memory: dict) -> list[str]:
-    lines = [f"### {_one_line(memory['memory_type'])} · {memory['created_at']}", "", memory["content"], ""]
+    lines = [f"### {_one_line(memory['memory_type'])} · {memory['created_at']}", "", *_body(memory["content"])]
     facts = [f"Id: {memory['id']}"]
     if memory.get("tags"):
         facts.append("Tags: " + ", ".join(str(tag) for tag in memory["tags"]))

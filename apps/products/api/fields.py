@@ -32,7 +32,7 @@ class StrictString(serializers.CharField):
 class ProductNameField(StrictString):
     """A product name in a body or a query (decisions, signals, the kernel's ``products``, search and
     export filters): the one rule of ``apps.products.names`` — NFC, trimmed (format characters too),
-    then 1–100 characters without control, bidi or invisible characters — and the NFC name is what
+    then 1–100 characters without control, line separator, bidi or invisible characters — and the NFC name is what
     is stored. Lengths are the NFC name's, which may be shorter or longer than the string sent
     (``max_length``, for the OpenAPI document, is checked on it too). With ``allow_blank`` only the
     empty string is "no name" (``""``); a value of spaces or invisible characters is a blank name,

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from apps.accounts.models import User
 from apps.products.api.fields import StrictString
-from apps.products.names import format_character_problem, has_control_character, trim_name
+from apps.products.names import format_character_problem, has_control_character, line_break_problem, trim_name
 from apps.scopes.services import ASSIGNABLE_ROLES
 from synchronex.api.pagination import DEFAULT_LIMIT
 from synchronex.api.serializers import EmailAnswerField, StrictSerializer
@@ -75,8 +75,8 @@ class WorkspaceNameField(StrictString):
 class WorkspaceCreateSerializer(StrictSerializer):
     name = WorkspaceNameField(
         max_length=WORKSPACE_NAME_MAX,
-        help_text=f"Trimmed, 1–{WORKSPACE_NAME_MAX} characters, no control, bidi or invisible characters (as product "
-        "names).",
+        help_text=f"Trimmed, 1–{WORKSPACE_NAME_MAX} characters, no control, line separator, bidi or invisible "
+        "characters (as product names).",
     )
     kind = serializers.ChoiceField(choices=["team", "agency"])
 
@@ -85,7 +85,9 @@ class WorkspaceCreateSerializer(StrictSerializer):
             raise serializers.ValidationError("A workspace name may not be blank.")
         if has_control_character(value):
             raise serializers.ValidationError("A workspace name may not contain control characters.")
-        if problem := format_character_problem("A workspace name", value):
+        if problem := line_break_problem("A workspace name", value) or format_character_problem(
+            "A workspace name", value
+        ):
             raise serializers.ValidationError(problem)
         return value
 
