@@ -80,8 +80,22 @@ def _space_embedding_lock(space):
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [EMBEDDING_LOCK_CLASS, key])
 
 
+def _store_if_unchanged(target: EmbeddingTarget, row, vector: list[float], *, model: str) -> int:
+    """Store ``vector`` on ``row`` only while the row still holds the text it was computed from
+    (its text fields as read before the call); returns 1 if stored. A row changed meanwhile (a
+    consolidation merge gives its survivor the duplicates' tags and reasoning) keeps waiting, and
+    the next pass embeds its new text: stored, the old text's vector would count as current for
+    good. The check is the UPDATE's own WHERE, so a change that commits while this statement
+    waits for the row is seen too (PostgreSQL checks the row again after the wait)."""
+    unchanged = {name: getattr(row, name) for name in target.text_fields}
+    return target.model.objects.filter(pk=row.pk, **unchanged).update(
+        embedding=vector, embedding_model=model, embedding_dimensions=len(vector)
+    )
+
+
 def _embedding_pass(*, space, provider, batch_size: int, counts: dict, on_batch=None) -> int:
-    """Embed the space's pending decisions, then its memories; returns how many rows were embedded."""
+    """Embed the space's pending decisions, then its memories; returns how many rows were embedded
+    (rows whose text changed during the call are not: ``_store_if_unchanged``)."""
     embedded = 0
     for target in embedding_targets():
         last_id = None
@@ -94,14 +108,15 @@ def _embedding_pass(*, space, provider, batch_size: int, counts: dict, on_batch=
             if not rows:
                 break
             vectors = embed_unless_paused(provider, [target.text(row) for row in rows], query=False)
-            for row, vector in zip(rows, vectors, strict=True):
-                row.embedding, row.embedding_model, row.embedding_dimensions = vector, provider.model, len(vector)
             with transaction.atomic():  # a caller's own count of the batch commits with its vectors
-                target.model.objects.bulk_update(rows, ["embedding", "embedding_model", "embedding_dimensions"])
-                if on_batch is not None:
-                    on_batch(len(rows))
-            counts[target.label] += len(rows)
-            embedded += len(rows)
+                stored = sum(
+                    _store_if_unchanged(target, row, vector, model=provider.model)
+                    for row, vector in zip(rows, vectors, strict=True)
+                )
+                if on_batch is not None and stored:
+                    on_batch(stored)
+            counts[target.label] += stored
+            embedded += stored
             last_id = rows[-1].id
     return embedded
 

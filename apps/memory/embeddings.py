@@ -10,7 +10,8 @@ Contract used by search and by the embedding task:
   another model or size is never compared. ``dimensions`` is known up front for configured sizes
   (``EMBEDDINGS_DIMENSIONS``) and well-known models (``KNOWN_DIMENSIONS``); otherwise it is
   ``None`` until the first ``embed`` call learns it, so compare by ``len(query_vector)`` then.
-- ``provider.embed(texts)`` returns one list of floats per text, or raises ``EmbeddingUnavailable``.
+- ``provider.embed(texts)`` returns one list of floats per text, or raises ``EmbeddingUnavailable``
+  (also for an answer that cannot be matched to its texts: ``_vectors_of_answer``).
   Callers go through ``apps.memory.embedding_pause.embed_unless_paused``, which leaves a provider
   that is down, hangs or asks to slow down alone for a while.
 """
@@ -33,7 +34,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from apps.memory.services import MAX_VECTOR_COMPONENT, has_direction
+from apps.memory.services import MAX_EMBEDDING_DIMENSIONS, MAX_VECTOR_COMPONENT, has_direction
 from synchronex.api.parsers import ascii_integer
 from synchronex.api.rows import Rows
 from synchronex.api.tokens import count_tokens
@@ -49,14 +50,25 @@ KNOWN_DIMENSIONS = {
     "all-MiniLM-L6-v2": 384,
     "sentence-transformers/all-MiniLM-L6-v2": 384,
 }
-MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+# What an answer may take, from the number of texts and the size of their vectors (the known
+# size, else the largest pgvector stores): a real answer stays well within it (OpenAI's indented
+# numbers take about 30 bytes each), and one beyond it is refused before it is parsed, so that a
+# provider cannot make a search or a worker parse, and hold, more than the vectors asked for.
+BYTES_PER_COMPONENT = 64
+BYTES_PER_ITEM = 1024  # an item's other members ("object", "index") and layout
+BYTES_OVERHEAD = 64 * 1024  # the answer's other members ("model", "usage", …)
+# Commas bound the values a JSON text holds: one per component, a few per item and answer.
+COMMAS_PER_ITEM = 16
+COMMAS_OVERHEAD = 1024
+# How every refusal of an answer begins (an answer that is not vectors matching what was sent).
+MALFORMED = "The embedding provider's answer is malformed"
 # The longest wait a provider's Retry-After is followed for: no longer than the embedding task's
 # longest retry countdown, which must stay under the broker's visibility timeout.
 RETRY_AFTER_MAX_SECONDS = 600
 
 
 class EmbeddingUnavailable(Exception):
-    """The provider could not produce vectors now (network, quota, bad key).
+    """The provider could not produce vectors now (network, quota, bad key, a malformed answer).
 
     ``down``: it timed out, could not be reached or answered 5xx or 429, so a call soon would
     likely fail the same way (the pause, ``apps.memory.embedding_pause``). ``retry_after``: the
@@ -105,32 +117,80 @@ def fit_to_tokens(text: str, max_tokens: int) -> str:
 
 
 def _check_vectors(vectors, expected: int, dimensions: int | None) -> list[list[float]]:
-    """One vector per input, all numeric and of one size (the configured one when set), each
-    component one a 32-bit float holds (pgvector's storage): a number beyond it (``1e300``, finite
-    as a double), an infinity or NaN would make PostgreSQL refuse the search or the write, so such
-    an answer is a provider failure like any other (search falls back to keywords, the embedding
-    task retries). So is a vector without a direction (``has_direction``), and a component that
-    is no number: JSON ``true`` (a Python ``bool``, an ``int`` to ``float()``) or a string."""
+    """One vector (a list) per input, all numeric and of one size (the configured one when set),
+    at most the ``MAX_EMBEDDING_DIMENSIONS`` pgvector stores (a larger one fails the write, which
+    is no database outage to retry), each component one a 32-bit float holds (pgvector's
+    storage): a number beyond it (``1e300``, finite as a double), an infinity or NaN would make
+    PostgreSQL refuse the search or the write, so such an answer is a provider failure like any
+    other (search falls back to keywords, the embedding task retries). So is a vector without a
+    direction (``has_direction``), and a component that is no number: JSON ``true`` (a Python
+    ``bool``, an ``int`` to ``float()``) or a string."""
     if len(vectors) != expected:
-        raise EmbeddingUnavailable(f"The provider returned {len(vectors)} vectors for {expected} texts.")
+        raise EmbeddingUnavailable(f"{MALFORMED}: {len(vectors)} vectors for {expected} texts.")
+    if not all(isinstance(v, list) for v in vectors):
+        raise EmbeddingUnavailable(f"{MALFORMED}: an embedding is not a list.")
     sizes = {len(v) for v in vectors}
     if len(sizes) > 1 or 0 in sizes:
-        raise EmbeddingUnavailable("The provider returned vectors of different or zero sizes.")
-    if dimensions is not None and sizes and sizes != {dimensions}:
-        raise EmbeddingUnavailable(f"The provider returned {sizes.pop()} dimensions, not {dimensions}.")
+        raise EmbeddingUnavailable(f"{MALFORMED}: vectors of different or zero sizes.")
+    if max(sizes) > MAX_EMBEDDING_DIMENSIONS:
+        raise EmbeddingUnavailable(
+            f"{MALFORMED}: {max(sizes)} dimensions, more than the {MAX_EMBEDDING_DIMENSIONS} pgvector stores."
+        )
+    if dimensions is not None and sizes != {dimensions}:
+        raise EmbeddingUnavailable(f"{MALFORMED}: {sizes.pop()} dimensions, not {dimensions}.")
     # ``numbers.Real`` rather than int/float: the local provider's components are numpy floats.
     if any(isinstance(x, bool) or not isinstance(x, numbers.Real) for v in vectors for x in v):
-        raise EmbeddingUnavailable("The provider returned a vector that is not a list of numbers.")
+        raise EmbeddingUnavailable(f"{MALFORMED}: a vector that is not a list of numbers.")
     try:
         checked = [[float(x) for x in v] for v in vectors]
     except OverflowError:  # an integer beyond a double's range
         checked = None
     # ``not abs(x) <= MAX`` is also true of NaN, which compares false with everything.
     if checked is None or any(not abs(x) <= MAX_VECTOR_COMPONENT for v in checked for x in v):
-        raise EmbeddingUnavailable("The provider returned a vector component out of range of a 32-bit float.")
+        raise EmbeddingUnavailable(f"{MALFORMED}: a vector component out of range of a 32-bit float.")
     if not all(has_direction(v) for v in checked):
-        raise EmbeddingUnavailable("The provider returned a zero vector.")
+        raise EmbeddingUnavailable(f"{MALFORMED}: a zero vector.")
     return checked
+
+
+def _answer_bounds(count: int, dimensions: int | None) -> tuple[int, int]:
+    """The most bytes, and the most commas, an answer of ``count`` vectors of ``dimensions``
+    (unknown: the largest pgvector stores) may hold."""
+    size = min(dimensions or MAX_EMBEDDING_DIMENSIONS, MAX_EMBEDDING_DIMENSIONS)
+    most_bytes = count * (size * BYTES_PER_COMPONENT + BYTES_PER_ITEM) + BYTES_OVERHEAD
+    return most_bytes, count * (size + COMMAS_PER_ITEM) + COMMAS_OVERHEAD
+
+
+def _vectors_of_answer(raw: bytes, count: int, dimensions: int | None) -> tuple[list[list[float]], dict | None]:
+    """The vectors of an OpenAI-compatible answer to ``count`` texts, in the texts' order, and its
+    ``usage``. Anything else than a JSON object within ``_answer_bounds`` whose ``data`` holds one
+    object per text, each with an integer ``index`` (together 0..count-1, each once: otherwise a
+    vector cannot be matched to its text) and an ``embedding`` that ``_check_vectors`` accepts, is
+    ``EmbeddingUnavailable``: the provider failure search and the embedding task already handle
+    (keyword ranking; a retry), never an error of ours."""
+    most_bytes, most_commas = _answer_bounds(count, dimensions)
+    if len(raw) > most_bytes:
+        raise EmbeddingUnavailable(f"{MALFORMED}: larger than {count} vectors take ({most_bytes} bytes).")
+    if raw.count(b",") > most_commas:  # counted at C speed, before any value is parsed
+        raise EmbeddingUnavailable(f"{MALFORMED}: it holds more values than {count} vectors.")
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+        raise EmbeddingUnavailable(f"{MALFORMED}: not JSON.") from None
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise EmbeddingUnavailable(f"{MALFORMED}: no data[] of objects.")
+    if len(data) != count:
+        raise EmbeddingUnavailable(f"{MALFORMED}: {len(data)} vectors for {count} texts.")
+    indices = [item.get("index") for item in data]
+    # ``type() is int``: JSON true/false are Python bools, and 1.0 is no index.
+    if any(type(index) is not int for index in indices) or sorted(indices) != list(range(count)):
+        raise EmbeddingUnavailable(f"{MALFORMED}: its indices are not 0..{count - 1}, each once.")
+    vectors = [None] * count
+    for item in data:
+        vectors[item["index"]] = item.get("embedding")
+    usage = payload.get("usage")
+    return _check_vectors(vectors, count, dimensions), usage if isinstance(usage, dict) else None
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -246,12 +306,12 @@ class OpenAICompatibleProvider:
         # The timeout bounds the whole call (connecting, sending, reading the answer), and so each
         # read from the socket too.
         request.deadline = Deadline(self.timeout)
+        most_bytes = _answer_bounds(len(texts), self.dimensions)[0]
         try:
             with request.deadline, _OPENER.open(request, timeout=self.timeout) as response:
-                raw = response.read(MAX_RESPONSE_BYTES)
+                raw = response.read(most_bytes + 1)  # one byte more tells a larger answer
             if request.deadline.expired:
                 raise TimeoutError  # cut off: what was read is a part of the answer at most
-            payload = json.loads(raw)
         except urllib.error.HTTPError as exc:
             # Only an overloaded or failing server's Retry-After is followed (RFC 9110 gives it to
             # 429 and 503); any other refusal is not helped by waiting.
@@ -270,16 +330,8 @@ class OpenAICompatibleProvider:
             raise EmbeddingUnavailable(
                 f"The embedding server is unreachable ({self.endpoint}): {reason}.", down=True
             ) from None
-        except ValueError:
-            raise EmbeddingUnavailable("The embedding server did not answer with JSON.") from None
-        try:
-            items = sorted(payload["data"], key=lambda item: item.get("index", 0))
-            vectors = [item["embedding"] for item in items]
-        except (TypeError, KeyError, AttributeError):
-            raise EmbeddingUnavailable("The embedding server's answer has no data[].embedding.") from None
-        vectors = _check_vectors(vectors, len(texts), self.dimensions)
+        vectors, self.last_usage = _vectors_of_answer(raw, len(texts), self.dimensions)
         self.dimensions = len(vectors[0])
-        self.last_usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else None
         if self._space is not None:
             _record_embedding_cost(self, space=self._space, sent=body["input"])
         return vectors

@@ -39,6 +39,7 @@ class FakeEmbeddingServer:
         self.delay_seconds = 0.0
         self.ignore_requested_dimensions = False  # behave like a server that disobeys "dimensions"
         self.respond_with: dict | None = None  # a fixed 200 body, to test malformed answers
+        self.respond_raw: bytes | None = None  # a fixed 200 body as sent (JSON json.dumps cannot write)
         self.redirect_to: str | None = None  # answer 302 with this Location
         self.fail_headers: dict[str, str] = {}  # sent with a told failure (e.g. Retry-After)
         self._lock = threading.Lock()
@@ -80,8 +81,8 @@ class FakeEmbeddingServer:
             def log_message(self, *args):  # keep test output clean
                 pass
 
-            def _answer(self, status: int, body: dict, headers: dict | None = None) -> None:
-                data = json.dumps(body).encode("utf-8")
+            def _answer(self, status: int, body: dict | bytes, headers: dict | None = None) -> None:
+                data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
                 self.send_response(status)
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
@@ -120,6 +121,8 @@ class FakeEmbeddingServer:
                     return self._answer(fake.fail_status, {"error": {"message": "told to fail"}}, fake.fail_headers)
                 if not isinstance(body, dict) or not isinstance(body.get("input"), list) or not body.get("model"):
                     return self._answer(400, {"error": {"message": "model and input[] are required"}})
+                if fake.respond_raw is not None:
+                    return self._answer(200, fake.respond_raw)
                 if fake.respond_with is not None:
                     return self._answer(200, fake.respond_with)
                 asked = None if fake.ignore_requested_dimensions else body.get("dimensions")
