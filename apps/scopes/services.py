@@ -142,6 +142,11 @@ def member_remove(*, actor_membership: Membership, user_id: uuid.UUID | None) ->
         raise errors.Conflict("The owner cannot be removed from their workspace.")
     if target.role == Role.ADMIN and actor_membership.role != Role.OWNER and not leaving:
         raise errors.Forbidden("Only the workspace's owner can remove an admin.")
+    # Imported here: identity builds on this app. The member's cached effective block holds their
+    # personal layer rendered: it goes with the membership, not with the workspace or the user.
+    from apps.identity.models import EffectiveBlock
+
+    EffectiveBlock.objects.filter(space_id=target.space_id, user_id=target.user_id).delete()
     target.delete()
 
 

@@ -311,6 +311,21 @@ class TestEffectiveBlockCache:
         assert len(renders) == before + 1
         assert EffectiveBlock.objects.filter(space=space).count() == 2
 
+    def test_a_removed_members_cached_block_goes_with_the_membership(self, studio, inproc_for):
+        """The cached block renders the member's personal layer: it is not kept in the workspace
+        once they are removed (or leave), though nothing reads it then."""
+        ada, bob, space = inproc_for(studio["ada"]), inproc_for(studio["bob"]), studio["space"]
+        bob.put(URL, {"identity": {"name": "Bob Private"}}, format="json")
+        assert "Bob Private" in self.get(bob, space)["injection_block"]
+        self.get(ada, space)
+        members = f"/api/v1/workspaces/{space.id}/members"
+        assert ada.delete(f"{members}/{studio['bob'].id}").status_code == 204
+        assert not EffectiveBlock.objects.filter(space=space, user=studio["bob"]).exists()
+        assert EffectiveBlock.objects.filter(space=space, user=studio["ada"]).exists()  # others' stay
+        self.get(inproc_for(studio["vic"]), space)
+        assert inproc_for(studio["vic"]).delete(f"{members}/{studio['vic'].id}").status_code == 204  # leaving
+        assert not EffectiveBlock.objects.filter(space=space, user=studio["vic"]).exists()
+
     @staticmethod
     def queries(client, space) -> list[str]:
         """The SQL of one GET, without the quota counters (they vary with the clock)."""
