@@ -117,6 +117,24 @@ def assert_unavailable(response: requests.Response, *, mentioning: str | None = 
         assert mentioning in error["message"].lower()
 
 
+def mcp_call(base_url: str, token: str, request_id) -> requests.Response:
+    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/list"}
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "MCP-Protocol-Version": "2025-06-18"}
+    return requests.post(base_url + "/mcp", json=body, headers=headers, timeout=15)
+
+
+def assert_rpc_unavailable(response: requests.Response, request_id, *, mentioning: str) -> None:
+    """An outage on ``/mcp``: still JSON-RPC (what MCP clients read), answering the request's id."""
+    assert response.status_code == 503, (response.status_code, response.text[:300])
+    assert response.headers["Content-Type"].startswith("application/json"), response.text[:300]
+    assert int(response.headers["Retry-After"]) > 0
+    body = response.json()
+    assert body["jsonrpc"] == "2.0" and body["id"] == request_id, body
+    assert body["error"]["code"] == -32603 and body["error"]["data"]["code"] == "SERVICE_UNAVAILABLE", body
+    assert mentioning in body["error"]["message"].lower()
+    assert "Traceback" not in response.text and "psycopg" not in response.text and "redis" not in response.text
+
+
 @dataclass
 class Outcome:
     started: float
@@ -253,6 +271,18 @@ def test_database_outage_is_a_503_envelope_and_the_same_workers_recover_by_thems
         assert kernel["identity"]["name"] == "Ada" and kernel["constraints"]["never"] == ["ship on Fridays"]
 
 
+def test_database_outage_on_mcp_is_a_json_rpc_503_answering_the_requests_id(own_postgres):
+    env = {"DATABASE_URL": own_postgres.url, "REDIS_URL": ""}
+    with servers.gunicorn(env, workers=1) as base:
+        assert mcp_call(base, own_postgres.token, 1).status_code == 200
+        own_postgres.stop()
+        try:
+            assert_rpc_unavailable(mcp_call(base, own_postgres.token, "req-1"), "req-1", mentioning="database")
+        finally:
+            own_postgres.start()
+        wait_for(lambda: mcp_call(base, own_postgres.token, 2).status_code == 200, timeout=30, what="recovery")
+
+
 # -- Redis --------------------------------------------------------------------------------------------
 # The cache (and the broker unless CELERY_BROKER_URL says otherwise), and a broker of its own.
 redis = pytest.fixture(servers.restartable_redis, name="redis")
@@ -303,6 +333,53 @@ def test_redis_outage_refuses_requests_it_cannot_count_and_service_resumes_witho
         )
         assert made.status_code == 201, made.text
         assert serving_pids(base) == workers_before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redis_outage_on_mcp_is_a_json_rpc_503_answering_the_requests_id(redis, make_user, make_key):
+    token = make_key(make_user(tier="pro"))
+    env = {"DATABASE_URL": servers.database_url(connection.settings_dict), "REDIS_URL": redis.url}
+    with servers.gunicorn(env, workers=1) as base:
+        assert mcp_call(base, token, 1).status_code == 200
+        redis.stop()
+        assert_rpc_unavailable(mcp_call(base, token, "req-1"), "req-1", mentioning="cache")
+        # A wrong token cannot be counted against its address either: refused the same way.
+        assert_rpc_unavailable(mcp_call(base, "sx_live_" + "B" * 43, 7), 7, mentioning="cache")
+        redis.start()
+        wait_for(lambda: mcp_call(base, token, 2).status_code == 200, timeout=20, what="recovery")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redis_outage_makes_signing_in_a_503_page_not_a_server_error(redis, make_user):
+    """The login forms are throttled per address in the cache: a sign-in that cannot be counted is
+    not served (README, "Redis down"), and says so with a 503 page, never Django's 500."""
+    user = make_user(password="right password 42!", is_staff=True)
+    env = {"DATABASE_URL": servers.database_url(connection.settings_dict), "REDIS_URL": redis.url}
+    log: list[str] = []
+    with servers.gunicorn(env, workers=1, log_into=log) as base:
+        session = requests.Session()
+        forms = {}
+        for path in ("/accounts/login/", "/admin/login/"):
+            assert session.get(base + path, timeout=15).status_code == 200
+            forms[path] = {
+                "username": user.email,
+                "password": "right password 42!",
+                "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            }
+        redis.stop()
+        for path, form in forms.items():
+            refused = session.post(base + path, data=form, headers={"Referer": base + path}, timeout=15)
+            assert refused.status_code == 503, (path, refused.status_code, refused.text[:300])
+            assert refused.headers["Content-Type"].startswith("text/html")
+            assert int(refused.headers["Retry-After"]) > 0
+            assert "unavailable" in refused.text.lower() and "Traceback" not in refused.text
+            assert "sessionid" not in session.cookies  # not signed in
+        redis.start()
+        signed_in = session.post(
+            base + "/accounts/login/", data=forms["/accounts/login/"], headers={"Referer": base}, timeout=15
+        )
+        assert signed_in.status_code == 200 and "sessionid" in session.cookies, signed_in.text[:300]
+    assert "Internal Server Error" not in log[0] and "Traceback" not in log[0], log[0][-3000:]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -441,9 +441,9 @@ def test_an_address_with_too_many_failed_tokens_is_throttled_even_for_valid_toke
     assert 1 <= int(throttled.headers["Retry-After"]) <= 60
     # Valid tokens too: a throttled address learns nothing, not even which token is right.
     assert_error(client.get("/api/v1/scope"), 429, "RATE_LIMITED")
-    assert_error(
-        api.post("/mcp", token=_guess(), json={"jsonrpc": "2.0", "id": 1, "method": "ping"}), 429, "RATE_LIMITED"
-    )
+    on_mcp = api.post("/mcp", token=_guess(), json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    assert on_mcp.status_code == 429 and on_mcp.json()["id"] == 1  # JSON-RPC, what MCP clients read
+    assert on_mcp.json()["error"]["data"]["code"] == "RATE_LIMITED"
     # Without a token there is nothing to guess: still the plain 401.
     assert_error(api.get("/api/v1/scope", token=None), 401, "UNAUTHORIZED")
 

@@ -66,6 +66,35 @@ def test_day_window_counts_across_all_keys_of_the_account(client_for, make_user)
     assert body["limit"] == 4 and body["reset_at"].endswith("T00:00:00.000Z")
 
 
+def test_a_429_that_spends_the_day_says_to_wait_for_the_day(client_for, make_user):
+    """A refused request counts in both windows: when it is the day's last, the next admission is
+    at UTC midnight, and the minute's end would be a false promise."""
+    wait_for_fresh_minute_margin(5)
+    api = client_for(make_user(tier="enterprise", minute_limit=3, daily_limit=4))
+    assert [api.get("/api/v1/scope").status_code for _ in range(3)] == [200, 200, 200]
+    now = time.time()
+    refused = api.get("/api/v1/scope")  # over the minute, and the day's fourth of four
+    assert refused.status_code == 429
+    body = refused.json()
+    midnight = (int(now) // 86400 + 1) * 86400
+    assert body["limit"] == 4 and body["reset_at"].endswith("T00:00:00.000Z")
+    assert midnight - now - 5 <= body["retry_after"] <= midnight - now + 1
+    assert refused.headers["Retry-After"] == str(body["retry_after"])
+    assert refused.headers["X-RateLimit-Limit"] == "4"
+    assert refused.headers["X-RateLimit-Reset"] == str(midnight)
+
+
+def test_a_request_that_spends_both_windows_reports_the_later_reset(client_for, make_user):
+    wait_for_fresh_minute_margin(5)
+    api = client_for(make_user(tier="enterprise", minute_limit=2, daily_limit=2))
+    api.get("/api/v1/scope")
+    last = api.get("/api/v1/scope")
+    assert last.status_code == 200 and last.headers["X-RateLimit-Remaining"] == "0"
+    # Nothing is admitted before midnight: the minute's end would be no time to come back.
+    assert int(last.headers["X-RateLimit-Reset"]) % 86400 == 0
+    assert last.headers["X-RateLimit-Limit"] == "2"
+
+
 def test_accounts_are_counted_separately(client_for, make_user):
     wait_for_fresh_minute_margin()
     busy = client_for(make_user(tier="enterprise", minute_limit=2, daily_limit=100))

@@ -4,9 +4,10 @@ Pure functions and small types; no HTTP and no database. ``views.McpView`` drive
 
 Error codes: the JSON-RPC ones (-32700 parse error, -32600 invalid request, -32601 method not
 found, -32602 invalid params, -32603 internal error), MCP's -32022 for an unsupported
-``MCP-Protocol-Version``, and four of this server's own in the implementation-defined range:
+``MCP-Protocol-Version``, and five of this server's own in the implementation-defined range:
 -32030 unauthorized, -32031 insufficient scope, -32032 account quota exceeded, -32033 a request
-of a batch not run because the batch reached its answer or time limit (``batch.BatchBudget``).
+of a batch not run because the batch reached its answer or time limit (``batch.BatchBudget``),
+-32034 too many failed authentications from the client's address (``REFUSAL_CODES``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,19 @@ UNAUTHORIZED = -32030
 INSUFFICIENT_SCOPE = -32031
 QUOTA_EXCEEDED = -32032
 BATCH_LIMIT_REACHED = -32033
+AUTH_FAILURES_LIMITED = -32034
+
+# The JSON-RPC code of a request refused before its message is read, by the API error it carries
+# as ``data`` (``refusal``): this server's own where the client has something to do (sign in again,
+# wait out the failed-token throttle), -32603 where the server cannot serve it now (as a tool that
+# meets the same outage answers, ``dispatch``), else -32600.
+REFUSAL_CODES = {
+    "UNAUTHORIZED": UNAUTHORIZED,
+    "TOKEN_EXPIRED": UNAUTHORIZED,
+    "RATE_LIMITED": AUTH_FAILURES_LIMITED,
+    "SERVICE_UNAVAILABLE": INTERNAL_ERROR,
+    "INTERNAL_ERROR": INTERNAL_ERROR,
+}
 
 # Revisions negotiated through ``initialize``, newest first. 2026-07-28 and later (no
 # initialize handshake) are answered with -32022 naming these, so modern clients fall back.
@@ -141,13 +155,20 @@ def error_message(request_id, error: RpcError) -> dict:
     return {"jsonrpc": "2.0", "id": request_id, "error": error.body()}
 
 
-def refusal_message(code: str, message: str, details: dict | None = None) -> dict:
-    """The answer to a request refused before its message was read (the middleware's refusals of
-    a body over the limit or one it cannot read): -32600 with a null id, and the API's error as
-    ``data``, as the 401 carries it. A client reads nothing else at a non-2xx status: the official
-    SDK showed only "Server returned an error response" for the API's envelope."""
-    data = {"code": code, "message": message, **({"details": details} if details else {})}
-    return error_message(None, RpcError(INVALID_REQUEST, message, data))
+def refusal(error) -> RpcError:
+    """A request refused before its message was read (its token, the failed-token throttle, a store
+    that cannot count it, the middleware's refusals of its body): the API's error (a
+    ``ServiceError``) as ``data``, its HTTP status and headers, the code by ``REFUSAL_CODES``. A
+    client reads nothing else at a non-2xx status: the official SDK showed only "Server returned an
+    error response" for the API's envelope."""
+    data = {"code": error.code, "message": error.message, **({"details": error.details} if error.details else {})}
+    code = REFUSAL_CODES.get(error.code, INVALID_REQUEST)
+    return RpcError(code, error.message, data, status=error.status, headers=dict(error.headers))
+
+
+def refusal_message(error) -> dict:
+    """``refusal`` answered with a null id: the middleware's, made before the body is read."""
+    return error_message(None, refusal(error))
 
 
 def negotiate(requested) -> str:

@@ -5,8 +5,10 @@ origin and loopback origins), the bearer token (401 with a ``resource_metadata``
 account quota (every authenticated POST counts once, and each further request of a batch once
 more when the revision has batches, so that the batch runs), the content type and ``Accept``,
 the ``Content-Encoding`` (none but ``identity``: 415, as on the REST API), the JSON itself, the
-``MCP-Protocol-Version`` header, then each message. The 401 and 429 still answer the request's
-id, read from the body only once it is refused (``_answer_id``). A batch is bounded in length,
+``MCP-Protocol-Version`` header, then each message. A refusal before the body is parsed (a 401,
+the failed-token throttle's 429, the quota's 429, a 503 when the database or the cache that counts
+requests is down) is JSON-RPC too and still answers the request's id, read from the body only
+once it is refused (``_answer_id``). A batch is bounded in length,
 answer bytes and time (``batch``). A request is answered with
 ``application/json`` (never a stream: nothing here runs long enough to need one); a POST of
 notifications or responses only is answered 202 with no body. GET (the optional server-to-client
@@ -18,6 +20,7 @@ too (``synchronex.api.middleware``).
 from __future__ import annotations
 
 import json
+import logging
 from urllib.parse import urlsplit
 
 from django.http import HttpResponse
@@ -28,6 +31,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from apps.oauth.resources import public_base_url
 from synchronex.api import errors, parsers, ratelimit
+from synchronex.api.exceptions import to_service_error
 from synchronex.api.middleware import json_error
 
 from .auth import mcp_authenticate, unauthorized_challenge
@@ -40,12 +44,12 @@ from .protocol import (
     INVALID_REQUEST,
     QUOTA_EXCEEDED,
     SUPPORTED_VERSIONS,
-    UNAUTHORIZED,
     Message,
     RpcError,
     classify,
     error_message,
     parse_body,
+    refusal,
     result_message,
     unsupported_version,
     valid_id,
@@ -55,6 +59,8 @@ from .tools.registry import ToolContext
 VERSION_HEADER = "MCP-Protocol-Version"
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 NOTICE_HEADER = "X-Synchronex-Scope-Notice"
+
+logger = logging.getLogger("synchronex.api")
 
 
 def _encoded(body) -> bytes:
@@ -108,6 +114,22 @@ def _answer_id(request):
     return request_id if valid_id(request_id) else None
 
 
+def _refused(request, exc: Exception, body) -> HttpResponse | None:
+    """The answer to an error raised before the message runs (authenticating, counting the
+    request), as the API would answer it but in JSON-RPC (``protocol.refusal``), with the request's
+    id while the body is unread (``body`` None; a batch's count has none to answer). None for an
+    error the API has no answer for: the middleware logs it and answers -32603."""
+    error = to_service_error(exc)
+    if error is None:
+        return None
+    if error.status >= 500:
+        logger.error("%s on %s: %s", error.code, request.path, exc)
+    rpc = refusal(error)
+    if error.status == 401:
+        rpc.headers["WWW-Authenticate"] = unauthorized_challenge(error)
+    return _rpc_error(rpc, _answer_id(request) if body is None else None)
+
+
 def _runs(item) -> bool:
     """Whether a batch's item is a request ``_batch_item`` runs (and so counts against the quota):
     not a notification, a client's response, an invalid message or an ``initialize``."""
@@ -146,15 +168,11 @@ class McpView(View):
             return _rpc_error(RpcError(INVALID_REQUEST, "Origin not allowed.", status=403))
         try:
             credential = mcp_authenticate(request)
-        except errors.ServiceError as exc:
-            if exc.status != 401:
+        except Exception as exc:
+            refused = _refused(request, exc, None)
+            if refused is None:
                 raise
-            challenge = unauthorized_challenge(exc)
-            data = errors.envelope(exc.code, exc.message, exc.details)["error"]
-            return _rpc_error(
-                RpcError(UNAUTHORIZED, exc.message, data, status=401, headers={"WWW-Authenticate": challenge}),
-                _answer_id(request),
-            )
+            return refused
         request.user, request.auth = credential.user, credential
         body = None
         try:
@@ -170,6 +188,11 @@ class McpView(View):
             # Refused before the body is read (nothing of it runs); a batch (its further requests
             # over the quota) has no one id to answer.
             return _rpc_error(error, _answer_id(request) if body is None else None)
+        except Exception as exc:
+            refused = _refused(request, exc, body)
+            if refused is None:
+                raise
+            return refused
         if response is None:
             response = self._answer(request, credential, body)
         for name, value in usage.headers().items():

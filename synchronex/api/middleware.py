@@ -9,6 +9,7 @@ import time
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseBadRequest
+from django.template.loader import render_to_string
 from django.utils.cache import add_never_cache_headers
 from gunicorn.http.errors import ParseException
 
@@ -87,7 +88,23 @@ def early_refusal(request, error: errors.ServiceError) -> HttpResponse:
     from apps.mcp.protocol import refusal_message  # here: apps.mcp imports this package
 
     response = json_error(error)
-    response.content = json.dumps(refusal_message(error.code, error.message, error.details))
+    response.content = json.dumps(refusal_message(error))
+    return response
+
+
+def unavailable_page(request, exception: Exception) -> HttpResponse | None:
+    """On the browser pages and the admin, a backing service that is down (the cache that counts
+    sign-ins, the database) answers a 503 page with ``Retry-After``, as the API answers
+    SERVICE_UNAVAILABLE: a request that cannot be counted is not served, and it is no bug to log
+    with a traceback (Django's 500). Rendered without the request: the page must not need the
+    session or the signed-in user, which may be what is down. Anything else is left to Django."""
+    error = to_service_error(exception)
+    if error is None or error.status != 503:
+        return None
+    logger.error("%s on %s: %s", error.code, request.path, exception)
+    response = HttpResponse(render_to_string("unavailable.html"), status=503)
+    for name, value in error.headers.items():
+        response[name] = value
     return response
 
 
@@ -173,8 +190,10 @@ class RequestIdMiddleware:
 
 class ApiErrorMiddleware:
     """On API paths: read bodies whole before any view, refusing one that is oversized, cut short
-    or unreadable, turn any non-JSON error into the envelope, and mark REST API responses and the
-    consent page's errors not to be stored (``API_CACHE_CONTROL``, ``CONSENT_PATH``)."""
+    or unreadable, turn any non-JSON error into the envelope (JSON-RPC on ``/mcp``), and mark REST
+    API responses and the consent page's errors not to be stored (``API_CACHE_CONTROL``,
+    ``CONSENT_PATH``). On the other paths, a backing service that is down is a 503 page
+    (``unavailable_page``)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -208,14 +227,14 @@ class ApiErrorMiddleware:
 
     def process_exception(self, request, exception):
         if not wants_json_errors(request.path):
-            return None
+            return unavailable_page(request, exception)
         error = to_service_error(exception)
         if error is None:
             logger.exception("Unhandled error on %s", request.path)
             error = internal_error()
         elif error.status >= 500:
             logger.error("%s on %s: %s", error.code, request.path, exception)
-        return json_error(error)
+        return early_refusal(request, error)
 
     @staticmethod
     def _check_body_size(request):

@@ -131,11 +131,14 @@ class Windows:
             WindowUsage(window, limits[window], count, start + period)
             for (window, period, start), count in zip(self.spans, counts, strict=True)
         ]
-        exceeded = [usage for usage in usages if usage.exceeded]
-        if exceeded:
-            # When both windows are spent, the caller must wait for the later reset.
-            raise QuotaExceeded(max(exceeded, key=lambda u: u.reset), self.now)
-        return min(usages, key=lambda u: u.remaining)
+        if any(usage.exceeded for usage in usages):
+            # The wait is for the later reset among the windows with nothing left: a refused request
+            # counts too, and one that filled the day as it went over the minute leaves nothing
+            # admitted before midnight, so the minute's end would be a false promise.
+            spent = [usage for usage in usages if usage.remaining == 0]
+            raise QuotaExceeded(max(spent, key=lambda u: u.reset), self.now)
+        # Of windows with as few left, the later reset: that many are left until then.
+        return min(usages, key=lambda u: (u.remaining, -u.reset))
 
 
 def consume(user, *, now: float | None = None, request=None) -> WindowUsage:
@@ -288,7 +291,10 @@ def throttle_ip(request, *, group: str, rate: str) -> None:
 def ip_throttled(request, *, group: str, rate: str) -> int | None:
     """Count this request against its client IP's window; the seconds to wait if it is over, else None.
 
-    Shared by the API's credential endpoints and the browser's login and logout forms."""
+    Shared by the API's credential endpoints and the browser's login and logout forms. A store it
+    cannot reach raises (the cache's connection error): a request that cannot be counted is not
+    served, answered 503 on the API (``to_service_error``) and as a 503 page on the browser's
+    forms (``middleware.unavailable_page``)."""
     usage = get_usage(request, group=group, key="ip", rate=rate, increment=True)
     if usage is None or not usage["should_limit"]:
         return None

@@ -271,6 +271,27 @@ def test_a_refused_token_answers_the_requests_id_when_it_can_be_read(base_url):
         assert response.status_code == 401 and response.json()["id"] is None, response.text
 
 
+def test_the_failed_token_throttle_answers_json_rpc_with_the_requests_id(base_url, mcp, settings):
+    """Past ``API_AUTH_FAILURES_PER_MINUTE`` every token from the address is refused 429, a valid
+    one too: as JSON-RPC, the only answer an MCP client reads, never the REST envelope."""
+    settings.API_AUTH_FAILURES_PER_MINUTE = 2
+    wait_for_fresh_minute_margin(8)
+    guesser = Mcp(base_url, "sx_live_" + "B" * 43)
+    assert [guesser.post({"jsonrpc": "2.0", "id": n, "method": "ping"}).status_code for n in (1, 2)] == [401, 401]
+
+    past = guesser.post({"jsonrpc": "2.0", "id": 3, "method": "ping"})
+    valid = mcp.post({"jsonrpc": "2.0", "id": "abc", "method": "ping"})  # the account's own key, same address
+
+    for response, request_id in ((past, 3), (valid, "abc")):
+        assert response.status_code == 429, response.text
+        assert 1 <= int(response.headers["Retry-After"]) <= 60
+        body = response.json()
+        assert body["jsonrpc"] == "2.0" and body["id"] == request_id, body
+        assert body["error"]["code"] == -32034
+        assert body["error"]["data"]["code"] == "RATE_LIMITED"
+        assert body["error"]["message"] == body["error"]["data"]["message"]
+
+
 def test_a_session_cookie_is_not_a_credential(base_url, person):
     from apps.oauth.tests.helpers import login
 
