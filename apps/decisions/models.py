@@ -91,6 +91,11 @@ class Decision(models.Model):
     merged_into_pending = models.UUIDField(null=True, blank=True, editable=False)
     decided_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When its stored fields or links last changed, whatever changed them (a merge, a supersede, a
+    # splice on delete, an import's links): set by PostgreSQL (trigger of migration 0015), so
+    # ``since=`` exports hold every decision changed since, not only those made since. A vector
+    # computed later is no change of the decision.
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
     source = models.CharField(max_length=32, default="api")
 
     # Maintained by PostgreSQL for every write path (API, admin, import, COPY).

@@ -38,7 +38,7 @@ from .ranking import (
     CORRECTED_WORDS_MAX,
     HEAVY_FIELDS,
     PAGE_COLUMNS,
-    PAGE_JOIN,
+    PAGE_OF_IDS,
     RECENCY_HALF_LIVES,
     VECTOR_CANDIDATES,
     WORD_LEXEMES,
@@ -87,21 +87,32 @@ def decision_get(*, space: Space, decision_id) -> Decision:
     return found
 
 
+# The newest of each side, each read from its own index (the product's current decisions; the
+# GIN index of ``affects_keys``), then the newest of both: as ``listing_sql`` pages a product's
+# decisions with its related ones.
 _RECENT_SQL = (
-    f"SELECT {PAGE_COLUMNS} FROM {Decision._meta.db_table} d {PAGE_JOIN} "
-    "WHERE d.product_id = %s AND d.superseded_by_id IS NULL ORDER BY d.decided_at DESC, d.id LIMIT %s"
+    f"SELECT {PAGE_COLUMNS} FROM ("
+    f"(SELECT id, decided_at FROM {Decision._meta.db_table} WHERE product_id = %(product)s"
+    "  AND superseded_by_id IS NULL ORDER BY decided_at DESC, id LIMIT %(limit)s)"
+    f" UNION ALL (SELECT id, decided_at FROM {Decision._meta.db_table} WHERE space_id = %(space)s"
+    "  AND affects_keys @> ARRAY[lower(%(name)s)]::text[] AND product_id <> %(product)s"
+    "  AND superseded_by_id IS NULL ORDER BY decided_at DESC, id LIMIT %(limit)s)"
+    f") page {PAGE_OF_IDS} ORDER BY page.decided_at DESC, page.id LIMIT %(limit)s"
 )
 
 
 def decision_recent_for_product(*, product, limit: int = 5, readable: bool = True) -> list[Decision]:
-    """The product's newest current (not superseded) decisions (every product read shows them,
-    so the statement is written out: synchronex/api/rows.py).
+    """The product's newest current (not superseded) decisions, with those of other products that
+    affect it (``affects_products``, as decision search relates them by default: a decision that
+    replaced one of the product's lists it, ``decision_create``). Every product read shows them,
+    so the statement is written out (synchronex/api/rows.py).
 
     ``readable``: whether the caller's credential holds decisions:read (SPEC §2). Without it a
     product state is still read, with no decisions in it (REST and MCP alike)."""
     if not readable:
         return []
-    return [page_decision(row) for row in fetch_all(_RECENT_SQL, [product.pk, limit])]
+    params = {"product": product.pk, "space": product.space_id, "name": product.name, "limit": limit}
+    return [page_decision(row) for row in fetch_all(_RECENT_SQL, params)]
 
 
 def _as_stored(text: str) -> str:

@@ -11,12 +11,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.products.models import ProductState
+from apps.products.names import one_per_key
 from apps.products.services import product_ensure, product_touch, products_lock
 from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.db.deadlocks import retry_deadlocks
 
-from .models import Decision
+from .models import AFFECTS_MAX, Decision
 from .selectors import decision_lookup
 
 
@@ -40,6 +41,18 @@ def _supersede_target(*, space: Space, supersedes) -> Decision | None:
             details={"superseded_by": str(target.superseded_by_id)},
         )
     return target
+
+
+def _with_replaced_product(affects: list[str], *, target: Decision | None, product: ProductState) -> list[str]:
+    """``affects`` and, when ``target`` (the decision superseded) is another product's, that product
+    too (its stored name, last), unless listed already (by its key, as the API dedupes them) or the
+    list is full (``AFFECTS_MAX``). That product's views — search by product, its state's recent
+    decisions, the kernel export, MCP search — show current decisions that affect it, and only
+    current ones: without it, they lost the replaced decision and never showed its replacement."""
+    if target is None or target.product_id == product.id or len(affects) >= AFFECTS_MAX:
+        return affects
+    name = ProductState.objects.values_list("name", flat=True).get(pk=target.product_id)
+    return one_per_key([*affects, name])
 
 
 def _enqueue_embedding(space: Space) -> None:
@@ -69,6 +82,8 @@ def decision_create(
     Inputs are expected validated (the API serializer); the database constraints still hold
     the limits. ``supersedes`` must name a decision of the same space (else NOT_FOUND) that no
     other decision supersedes yet (else CONFLICT); the database then marks it ``superseded_by``.
+    A decision of another product superseded adds that product to ``affects_products``
+    (``_with_replaced_product``).
     ``locked_product`` is the product ``product_name`` names when the caller has already found it
     and locked its row (``product_touch``) in this transaction: a batch of ingested decisions
     then does not find and lock it again for each one.
@@ -80,6 +95,7 @@ def decision_create(
         # supersede waits for a running consolidation instead of closing a lock cycle with it.
         product_touch(product_id=product.id)
     target = _supersede_target(space=space, supersedes=supersedes)
+    affects = _with_replaced_product(list(affects_products or []), target=target, product=product)
     # Only a superseding insert has a conflict to answer (below), so only it needs a savepoint
     # to answer from; any other failure rolls the whole write back.
     try:
@@ -90,7 +106,7 @@ def decision_create(
                 decision=decision,
                 reasoning=reasoning,
                 tags=list(tags or []),
-                affects_products=list(affects_products or []),
+                affects_products=affects,
                 alternatives=list(alternatives or []),
                 supersedes=target,
                 decided_at=decided_at or timezone.now(),

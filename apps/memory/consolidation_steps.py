@@ -10,7 +10,8 @@ because provider calls are slow and each embedded batch is worth keeping on its 
    still marked ``applied`` and counted in ``signals_applied``. A signal of a product created
    while the run was locking the space's products waits for the next run.
 2. Duplicate current decisions of a product merge: the same normalised text (case, whitespace and
-   trailing punctuation ignored) or trigram similarity ≥ 0.9 — to the group's survivor, its
+   trailing punctuation ignored) or trigram similarity ≥ 0.9 with the same numbers and as many
+   negations (``revision_marks``: a revision is no copy) — to the group's survivor, its
    oldest (first recorded) decision, not merely to another member (``_duplicate_groups``). The
    survivor keeps its id and stays current and takes what the others add — their tags, affected
    products, alternatives and reasoning (``_absorb``); the others are superseded — nothing is
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import defaultdict
 from types import SimpleNamespace
 
@@ -51,6 +53,7 @@ from apps.ingest.rules import (
     StateDraft,
     apply_signal,
     clean_draft,
+    signal_order,
     signal_targets,
 )
 from apps.memory.embedding_runs import _pending, embedding_targets, embeddings_compute_pending
@@ -73,6 +76,13 @@ NEAR_DUPLICATE_PAIRS_MAX = 10_000
 # of bench/consolidation_bench.py take 33 million; some 2,400 long decisions that are all much
 # alike (~0.74) and none a duplicate take it all.
 NEAR_DUPLICATE_READS_MAX = 200_000_000
+# What sets a revision apart from a copy (``revision_marks``): runs of digits, and English negations
+# (``n't`` ending any word, and the common contractions written without the apostrophe).
+NUMBER = re.compile(r"\d+")
+NEGATION = re.compile(
+    r"n't\b|\b(?:not|no|never|without|nor|neither|none|nobody|nothing|nowhere|cannot"
+    r"|(?:do|does|did|ca|wo|is|are|was|were|should|would|could|must|need|have|has|had|ai)nt)\b"
+)
 # Between the reasonings a survivor takes from its duplicates (a Markdown rule, README).
 REASONING_SEPARATOR = "\n\n---\n\n"
 KERNEL_PRODUCTS_MAX = 10
@@ -94,10 +104,6 @@ def lock_space(space: Space) -> None:
 
 
 # -- step 1 ---------------------------------------------------------------------------------------
-def _order(signal) -> tuple:
-    return (signal.occurred_at, signal.received_at, signal.position, signal.id)
-
-
 def _newest_applied(pending: list) -> dict:
     """``{(product id, target): order}`` of the newest applied signal that set each target, among
     the applied signals that occurred since each product's oldest pending one (the only ones that
@@ -114,8 +120,7 @@ def _newest_applied(pending: list) -> dict:
             "SELECT DISTINCT ON (product_id, type, title, slim) product_id, type, title, slim,"
             " occurred_at, received_at, position, id FROM ("
             "  SELECT s.product_id, s.type, CASE WHEN s.type = 'session_summary' THEN '' ELSE s.title END AS title,"
-            "   jsonb_build_object('outcome', s.data->'outcome', 'status', s.data->'status',"
-            "    'next_session_starts_here', s.data->'next_session_starts_here') AS slim,"
+            "   jsonb_build_object('outcome', s.data->'outcome', 'status', s.data->'status') AS slim,"
             "   s.occurred_at, s.received_at, s.position, s.id"
             "  FROM unnest(%s::uuid[], %s::timestamptz[]) AS p(product_id, since)"
             f"  JOIN {Signal._meta.db_table} s ON s.product_id = p.product_id AND s.occurred_at >= p.since"
@@ -143,12 +148,15 @@ def _apply_signals(*, space: Space, products: dict, drafts: dict, product_id) ->
     pending = [signal for signal in pending if signal.product_id in products]
     # A late signal must not override what an already-applied later one set (apps.ingest.rules).
     newest = _newest_applied(pending)
+    ages = defaultdict(dict)  # per product: what a late signal's list item is placed among (its items')
+    for (pk, target), order in newest.items():
+        ages[pk][target] = order
     applied, ignored = [], []
     for signal in pending:
         draft = drafts.get(signal.product_id)
         if draft is None:
-            draft = drafts[signal.product_id] = StateDraft.of(products[signal.product_id])
-        order = _order(signal)
+            draft = drafts[signal.product_id] = StateDraft.of(products[signal.product_id], ages[signal.product_id])
+        order = signal_order(signal)
         newer = frozenset(
             target
             for target in (*signal_targets(signal), STATUS, REACTIVATION)
@@ -164,10 +172,25 @@ def _apply_signals(*, space: Space, products: dict, drafts: dict, product_id) ->
 
 
 # -- step 2 ---------------------------------------------------------------------------------------
+def revision_marks(text: str) -> tuple[tuple[str, ...], int]:
+    """The numbers of ``text`` (its runs of digits, as written, as a sorted multiset) and how many
+    negations it holds (``NEGATION``, read lowercased, ``’`` as ``'``). Near-identical decisions
+    are duplicates only when these are equal: trigram similarity hardly sees either ("Do not
+    store card numbers in Postgres" and "Do store …" are 0.92 alike, a rate limit of 100 and of
+    1000 0.98, Android 10 and Android 12 0.92), and merged into the decision it revises, a newer
+    decision was hidden from every default view under the old one's text. So "do not" and
+    "don't" are one negation each, and "1,000" is not "1000" (a pair left apart is only two
+    current decisions, where a wrong merge hides one)."""
+    text = text.lower().replace("\u2019", "'")
+    return tuple(sorted(NUMBER.findall(text))), len(NEGATION.findall(text))
+
+
 def _duplicate_groups(*, space: Space, product_id) -> list[set]:
     """Groups (≥ 2) of current decisions of one product: a survivor, its oldest (first recorded)
     decision, and the decisions that are duplicates of it — the same normalised text, or trigram
-    similarity ≥ 0.9 to the survivor.
+    similarity ≥ 0.9 to the survivor with the same numbers and as many negations
+    (``revision_marks``, read from the normalised text; a pair that differs in them is dropped
+    here, before it counts towards the cap below).
 
     Similarity is not transitive: a and c can each be 0.9 to b and 0.7 to each other. Joining
     every near-duplicate pair let a chain of small edits merge decisions that share little (the
@@ -200,6 +223,7 @@ def _duplicate_groups(*, space: Space, product_id) -> list[set]:
     extra = [product_id] if product_id is not None else []
     classes: dict = {}  # representative → its class (≥ 2 decisions of one normalised text), oldest first
     ages: dict = {}  # representative → its place in the order of recording (created_at, id)
+    texts: dict = {}  # representative → its normalised text
     representatives = defaultdict(list)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -207,27 +231,37 @@ def _duplicate_groups(*, space: Space, product_id) -> list[set]:
             f" SELECT id, product_id, decision, {NORMALISED.format(col='decision')} AS text"
             ", row_number() OVER (ORDER BY created_at, id) AS age"  # the order _merge_group picks survivors by
             f" FROM decisions_decision WHERE space_id = %s AND superseded_by_id IS NULL{narrow}"
-            ") SELECT array_agg(id ORDER BY age), product_id, NULL::text[], NULL::bigint FROM live"
+            ") SELECT array_agg(id ORDER BY age), product_id, NULL::text[], NULL::bigint, NULL::text FROM live"
             " GROUP BY product_id, text HAVING count(*) > 1"
-            " UNION ALL SELECT ARRAY[id], product_id, show_trgm(decision), age FROM ("
-            "  SELECT DISTINCT ON (product_id, text) id, product_id, decision, age"
+            " UNION ALL SELECT ARRAY[id], product_id, show_trgm(decision), age, text FROM ("
+            "  SELECT DISTINCT ON (product_id, text) id, product_id, decision, age, text"
             "  FROM live ORDER BY product_id, text, age"
             " ) reps",
             [space.pk, *extra],
         )
-        for ids, product, trigrams, age in cursor:
+        for ids, product, trigrams, age, text in cursor:
             if trigrams is None:
                 classes[ids[0]] = ids
             else:
                 ages[ids[0]] = age
+                texts[ids[0]] = text
                 representatives[product].append((ids[0], trigrams))
     near: dict = defaultdict(set)  # representative → the representatives near-identical to it
     budget = Budget(NEAR_DUPLICATE_READS_MAX)
+    marks: dict = {}  # representative → ``revision_marks``, read only for those in a pair (≤ 0.4 µs a character)
+
+    def revision(one, other) -> bool:
+        for representative in (one, other):
+            if representative not in marks:
+                marks[representative] = revision_marks(texts[representative])
+        return marks[one] != marks[other]
+
     # Smallest products first: a product of many alike decisions spends what is left, not all.
     pairs = (
         pair
         for items in sorted(representatives.values(), key=len)
         for pair in similar_pairs(items, NEAR_DUPLICATE_SIMILARITY, budget)
+        if not revision(*pair)
     )
     for count, (one, other) in enumerate(pairs):
         if count == NEAR_DUPLICATE_PAIRS_MAX:

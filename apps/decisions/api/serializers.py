@@ -163,7 +163,7 @@ class DecisionCreateSerializer(StrictSerializer):
         required=False,
         allow_null=True,
         help_text="Id of a decision of the same scope that this one replaces (unknown → NOT_FOUND; "
-        "already superseded → CONFLICT).",
+        "already superseded → CONFLICT); one of another product adds that product to affects_products.",
     )
     decided_at = InstantField(required=False, help_text="When it was decided (default: now).")
 

@@ -42,7 +42,9 @@ class DecisionListView(ApiView):
         tags=TAGS,
         summary="Record a decision",
         description="Creates the product when missing and marks a superseded decision. A `supersedes` id "
-        "that is unknown or belongs to another scope is NOT_FOUND; one that is already superseded is CONFLICT.",
+        "that is unknown or belongs to another scope is NOT_FOUND; one that is already superseded is CONFLICT. "
+        "Superseding another product's decision adds that product to `affects_products` (unless listed, or "
+        "20 are), so its views show the replacement.",
         request=DecisionCreateSerializer,
         parameters=[location_header("The decision's URL: `/api/v1/memory/decisions/{id}`.")],
         responses={201: DecisionWithScopeSerializer},

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from .helpers import DECISIONS, days_ago, record
+from .helpers import DECISIONS, days_ago, record, search, texts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,12 +106,74 @@ def test_recent_decisions_are_the_five_newest_current_ones(write_api):
     ]
 
 
+def test_recent_decisions_include_other_products_decisions_that_affect_it(write_api):
+    record(write_api, "Own, older", decided_at=days_ago(3))
+    record(write_api, "Billing uses Stripe", product="Billing", affects_products=["atlas"], decided_at=days_ago(2))
+    record(write_api, "Own, newer", decided_at=days_ago(1))
+    record(write_api, "Billing only", product="Billing")
+    state = write_api.get("/api/v1/memory/product/Atlas/state").json()
+    assert [d["decision"] for d in state["recent_decisions"]] == ["Own, newer", "Billing uses Stripe", "Own, older"]
+    billing = write_api.get("/api/v1/memory/product/Billing/state").json()
+    assert [d["decision"] for d in billing["recent_decisions"]] == ["Billing only", "Billing uses Stripe"]
+
+
 def test_superseding_marks_the_older_decision(write_api, read_api):
     old = record(write_api, "Use Heroku")
     new = record(write_api, "Use Fly.io", supersedes=old["id"])
     assert new["supersedes"] == old["id"] and new["superseded_by"] is None
     again = read_api.get(f"{DECISIONS}/{old['id']}").json()
     assert again["superseded_by"] == new["id"]
+
+
+def test_a_decision_replacing_another_products_decision_affects_that_product(write_api):
+    """Superseding across products: the replaced decision's product sees the replacement wherever
+    it sees decisions that affect it (search, product state, kernel export), or it would be left
+    with no decision on the matter at all."""
+    old = record(write_api, "Use Stripe for EU card payments", "Checkout", tags=["payments"])
+    new = record(
+        write_api,
+        "Move all card payments to Adyen (replaces Stripe)",
+        "Platform",
+        supersedes=old["id"],
+        affects_products=["Docs"],
+    )
+    assert new["affects_products"] == ["Docs", "Checkout"]
+    found = search(write_api, product="checkout")
+    assert [(hit["id"], hit["match"]) for hit in found["results"]] == [(new["id"], "affects")]
+    assert texts(search(write_api, product="Checkout", q="card payments")) == [new["decision"]]
+    state = write_api.get("/api/v1/memory/product/Checkout/state").json()
+    assert [d["id"] for d in state["recent_decisions"]] == [new["id"]]
+    export = write_api.get("/api/v1/kernel/export", params={"product": "Checkout", "query": "card payments"})
+    assert export.status_code == 200 and f"Platform: {new['decision']}" in export.text
+
+    # The decision's own product is not added (here an ingested successor), nor one listed already
+    # (in any spelling); a full list (20) is left as it is.
+    ingested = write_api.post(
+        "/api/v1/ingest/Platform",
+        json={"type": "decision", "title": "Keep Adyen for EU cards", "data": {"supersedes": new["id"]}},
+    )
+    assert ingested.status_code == 202, ingested.text
+    (latest,) = search(write_api, product="Platform")["results"]
+    assert latest["decision"] == "Keep Adyen for EU cards" and latest["affects_products"] == []
+    listed = record(write_api, "Card payments stay on Stripe", "Checkout")
+    again = record(write_api, "Adyen", "Platform", supersedes=listed["id"], affects_products=["CHECKOUT"])
+    assert again["affects_products"] == ["CHECKOUT"]
+    full = [f"P{n}" for n in range(20)]
+    other = record(write_api, "Refunds by hand", "Checkout")
+    replaced = record(write_api, "Refunds", "Platform", supersedes=other["id"], affects_products=full)
+    assert replaced["affects_products"] == full
+
+
+def test_an_ingested_decision_replacing_another_products_decision_affects_that_product(write_api):
+    old = record(write_api, "Use Stripe for EU card payments", "Checkout")
+    response = write_api.post(
+        "/api/v1/ingest/Platform",
+        json={"type": "decision", "title": "Move card payments to Adyen", "data": {"supersedes": old["id"]}},
+    )
+    assert response.status_code == 202, response.text
+    (hit,) = search(write_api, product="Checkout")["results"]
+    assert (hit["decision"], hit["match"]) == ("Move card payments to Adyen", "affects")
+    assert hit["affects_products"] == ["Checkout"]
 
 
 def test_a_decision_can_be_superseded_only_once(write_api):

@@ -554,3 +554,14 @@ def test_expected_version_refusals_name_the_argument_not_a_header(mcp, base_url)
     assert stale["message"] == "The product is at version 1; your expected_version does not match."
     assert over_rest.status_code == 412
     assert over_rest.json()["error"]["message"] == "The product is at version 1; your If-Match does not match."
+
+
+def test_a_logged_decision_replacing_another_products_decision_is_found_for_that_product(mcp):
+    old = mcp.tool("log_decision", {"decision": "Use Stripe for EU card payments", "product_name": "Checkout"})
+    new = mcp.tool(
+        "log_decision",
+        {"decision": "Move all card payments to Adyen", "product_name": "Platform", "supersedes": old["id"]},
+    )
+    assert new["affects_products"] == ["Checkout"]
+    found = mcp.tool("search_decisions", {"query": "card payments", "product_name": "Checkout"})
+    assert [hit["id"] for hit in found["results"]] == [new["id"]]

@@ -94,7 +94,8 @@ def _state(context: ToolContext, product, scope: str) -> dict:
     title="Get a product's state",
     description=(
         "A product's status, what works, what is blocked, open questions, the last session summary, where the "
-        "next session starts and its five newest decisions (with decisions:read; else none)."
+        "next session starts and the five newest current decisions of it and of other products that list it in "
+        "affects_products (with decisions:read; else none)."
     ),
     scope="memory:read",
     read_only=True,
@@ -200,7 +201,8 @@ def search_decisions(context: ToolContext, args: dict) -> dict:
     title="Record a decision",
     description=(
         "Record a durable decision with its reasoning (the product is created when missing). supersedes marks "
-        "an older decision as replaced."
+        "an older decision as replaced; when that one is another product's, that product is added to "
+        "affects_products."
     ),
     scope="decisions:write",
     read_only=False,

@@ -293,7 +293,9 @@ def _decision_memories(options: ExportOptions) -> Iterator[dict]:
     if not options.include_embeddings:
         rows = rows.defer("embedding")
     if options.since:
-        rows = rows.filter(created_at__gte=options.since)
+        # Changed since, not only made since: a merge changes its survivor and the links of the
+        # decisions around it, a supersede or a delete's splice those of older decisions.
+        rows = rows.filter(Q(created_at__gte=options.since) | Q(updated_at__gte=options.since))
     for decision in rows.order_by("created_at", "id").iterator(chunk_size=CHUNK_ROWS):
         content = decision.decision
         if decision.reasoning:

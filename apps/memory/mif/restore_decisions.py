@@ -181,7 +181,8 @@ def decisions_restore(*, space: Space, records: list[DecisionRecord]) -> list[Re
 
     A record's ``supersedes`` is linked to the decision placed in the space for it (by this
     import or before); when that decision is not here, it is kept in ``supersedes_pending``, with
-    a warning, and linked when that decision arrives. Its ``merged_into`` likewise (kept in
+    a warning, and linked when that decision arrives. When the decision its ``superseded_by``
+    names supersedes that one here, the record goes between them (``_make_room``). Its ``merged_into`` likewise (kept in
     ``merged_into_pending``, without a warning: the survivor that supersedes it is not here either),
     and dropped with a warning when the survivor here does not supersede it once all of them are
     written (``restore_merges``).
@@ -253,6 +254,7 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
     asked |= {record.merged_into for record in chunk if record.merged_into is not None} - work.placed.keys()
     existing = ids_in_space(Decision, space=space, originals=asked, kind="decision")
     results, placed, rows, names, moments = [], {}, [], [], []
+    between = {}  # the decision a new one supersedes → the one its record names as its successor
     for record in chunk:
         if record.original in existing:
             placed[record.original] = existing[record.original]
@@ -262,6 +264,8 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
         if record.supersedes is not None:
             target = placed.get(record.supersedes) or work.placed.get(record.supersedes)
             target = target or existing.get(record.supersedes)
+            if target is not None and (successor := existing.get(record.superseded_by)) is not None:
+                between[target] = successor
         fields = dict(record.fields)
         names.append(fields.pop("product_name"))
         pk, origin_id = _placement(space=space, original=record.original, kind="decision", attempt=attempt)
@@ -318,6 +322,8 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
             waiting = Decision.objects.filter(space=space, merged_into_pending__in=list(ready))
             locked |= Q(pk__in=waiting.values("product_id"))
         products_lock(product_ids=ProductState.objects.filter(locked).values("pk"))
+    if between:
+        _make_room(between)
     if rows:
         _insert(rows, moments)
     if candidates:
@@ -329,6 +335,25 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
         unsettled |= merges_link(space, ready, position, {row.pk for row in rows}, results)
     space_kept(space.pk)
     return results, placed, products, unsettled
+
+
+def _make_room(between: dict) -> None:
+    """Cut each link "``successor`` supersedes ``older``" of ``between`` (``{older: successor}``, ids)
+    that is there: a record that supersedes ``older`` and names ``successor`` in ``superseded_by``
+    goes between them, where consolidation put it (merging D into S, which superseded X, made S
+    supersede D and D supersede X; an export since an earlier one holds D and S, and the earlier
+    one's S superseding X is here). The insert
+    then links it to ``older`` and ``_links`` its successor to it (the record's ``superseded_by``),
+    in the same transaction. A link that is not there (``older`` superseded by another decision, or
+    by none) is left alone: the insert then refuses a second successor as before."""
+    with connection.cursor() as cursor:
+        # The trigger of decisions/0002 clears ``older.superseded_by``.
+        cursor.execute(
+            f"UPDATE {Decision._meta.db_table} AS d SET supersedes_id = NULL"
+            " FROM unnest(%s::uuid[], %s::uuid[]) AS v(older, successor)"
+            " WHERE d.id = v.successor AND d.supersedes_id = v.older",
+            [list(between), list(between.values())],
+        )
 
 
 def _insert(rows: list[Decision], moments: list[datetime]) -> None:

@@ -125,9 +125,10 @@ def test_many_exact_duplicates_and_near_duplicates_group_and_merge_as_before(spa
 
 def test_near_duplicate_pairs_are_capped_per_run(space, monkeypatch, caplog):
     monkeypatch.setattr(steps, "NEAR_DUPLICATE_PAIRS_MAX", 4)
-    first = decide(space, f"{B}, variant 1")
-    # Six distinct, mutually near-identical texts (15 pairs), each twice.
-    rest = copies(first, [f"{B}, variant {i}" for i in (1, 2, 3, 4, 5, 6) for _ in range(2)][1:])
+    first = decide(space, f"{B}, variant a")
+    # Six distinct, mutually near-identical texts (15 pairs), each twice (letters: texts with other
+    # numbers are no duplicates).
+    rest = copies(first, [f"{B}, variant {i}" for i in "abcdef" for _ in range(2)][1:])
     with caplog.at_level(logging.WARNING, logger=steps.__name__):
         groups, counter = groups_of(space)
     assert counter.rows <= 6 + 6  # the six exact groups and six distinct texts
@@ -164,3 +165,19 @@ def test_alike_distinct_decisions_are_searched_within_the_runs_budget(space, mon
     assert job.stats["decisions_merged"] == 1
     assert "near-duplicate search" in caplog.text
     assert Decision.objects.get(decision=B_NEAR).superseded_by_id == first.pk
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [
+        ("Don't store card numbers", "do NOT store card numbers!", True),  # one negation each
+        ("Don’t store card numbers", "Do not store card numbers", True),  # a typographic apostrophe
+        ("Ship without feature flags", "Ship with feature flags", False),
+        ("Never deploy on Fridays", "Deploy on Fridays", False),
+        ("Use 2 replicas and 3 shards", "Use 3 shards and 2 replicas", True),  # the same numbers
+        ("Use 2 replicas", "Use 2 replicas and 2 shards", False),  # a multiset: 2 is not 2, 2
+        ("Rate limit: 1,000 a minute", "Rate limit: 1000 a minute", False),  # read as written
+    ],
+)
+def test_numbers_and_negations_of_a_decision_are_read_as_written(one, other, same):
+    assert (steps.revision_marks(one) == steps.revision_marks(other)) is same

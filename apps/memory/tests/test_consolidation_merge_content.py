@@ -180,3 +180,46 @@ def test_near_duplicates_join_their_survivor_not_a_chain_of_neighbours(space, wr
     assert made[5] in ids(search(read_api, q="MySQL search"))
     # One run reached what a second would leave: nothing more merges.
     assert consolidate(space)["decisions_merged"] == 0
+
+
+# A revision, not a copy, though trigram similarity alone took each pair for one (≥ 0.9): the
+# numbers or the negations differ. Each pair is recorded old then new, in a product of its own.
+REVISIONS = [
+    ("Do not store card numbers in Postgres", "Do store card numbers in Postgres"),  # 0.919
+    (
+        "Set the public API rate limit to 100 requests per minute per key",
+        "Set the public API rate limit to 1000 requests per minute per key",  # 0.983
+    ),
+    ("Free accounts are limited to 3 projects per workspace", "Free accounts are limited to 5 projects per workspace"),
+    ("The mobile app will support Android 12 and newer", "The mobile app will support Android 10 and newer"),
+]
+# True near-duplicates, which still merge: punctuation (1.0), a typo (0.935, the same number in
+# both), "the" for "a" (0.906).
+NEAR_DUPLICATES = [
+    (
+        "Deploy the billing service with blue-green releases on Fridays",
+        "Deploy the billing service, with blue-green releases, on Fridays!",
+    ),
+    (
+        "Keep the staging environment running on a single Kubernetes cluster in eu-west-1",
+        "Keep the staging enviroment running on a single Kubernetes cluster in eu-west-1",
+    ),
+    (
+        "Deploy the billing service with blue-green releases on Fridays",
+        "Deploy a billing service with blue-green releases on Fridays",
+    ),
+]
+
+
+def test_a_revision_with_other_numbers_or_negations_is_no_duplicate(space, write_api, read_api):
+    revisions = [[record(write_api, text, f"Rev{n}")["id"] for text in pair] for n, pair in enumerate(REVISIONS)]
+    copies = [[record(write_api, text, f"Dup{n}")["id"] for text in pair] for n, pair in enumerate(NEAR_DUPLICATES)]
+
+    assert consolidate(space)["decisions_merged"] == len(NEAR_DUPLICATES)
+    for n, (old, new) in enumerate(revisions):
+        # Both stay current, the newer first: the team's latest word is not hidden under the old one.
+        assert ids(search(read_api, product=f"Rev{n}")) == [new, old]
+    for n, (first, second) in enumerate(copies):
+        assert ids(search(read_api, product=f"Dup{n}")) == [first]
+        assert shown(read_api, second)["superseded_by"] == first
+    assert ids(search(read_api, q="rate limit 1000")) == [revisions[1][1]]

@@ -128,13 +128,18 @@ def test_types_filter_selects_kinds(user, client_for):
 def test_since_keeps_rows_created_or_changed_since(user, client_for):
     data = seed_space(user)
     space = data["space"]
-    old, _ = data["decisions"]
-    Decision.objects.filter(space=space).update(created_at=datetime(2020, 1, 1, tzinfo=UTC))
+    old, other = data["decisions"]
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    Decision.objects.filter(space=space).update(created_at=long_ago, updated_at=long_ago)
     Decision.objects.filter(pk=old.pk).update(created_at=datetime(2026, 5, 2, tzinfo=UTC))
     recent = memory_create(space=space, data=mif_memory(content="A recent note", created_at="2026-06-01T00:00:00Z"))
     document = export_json(client_for(user, "read"), since="2026-05-01", types="decision,memory")
     assert [m["id"] for m in document["memories"]] == [str(old.id), str(recent.memory_id)]
     assert document["vendor_extensions"][VENDOR]["since"] == "2026-05-01T00:00:00Z"
+    # A decision made before but changed since (by any writer: the database stamps the change).
+    Decision.objects.filter(pk=other.pk).update(tags=["changed"])
+    document = export_json(client_for(user, "read"), since="2026-05-01", types="decision")
+    assert [m["id"] for m in document["memories"]] == [str(other.id), str(old.id)]
 
 
 def test_embeddings_only_on_request(user, client_for):

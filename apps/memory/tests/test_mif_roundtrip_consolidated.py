@@ -8,8 +8,10 @@ import copy
 import uuid
 
 import pytest
+from django.utils import timezone
 
-from apps.memory.mif.common import VENDOR
+from apps.decisions.tests.helpers import record
+from apps.memory.mif.common import VENDOR, iso_z
 from apps.memory.tests.mif_support import (
     by_id,
     export_json,
@@ -241,14 +243,16 @@ def test_a_file_cut_between_a_copy_and_the_copy_above_it_keeps_the_merge(user, m
 def test_copies_of_an_export_since_a_moment_are_current_until_their_survivor_arrives(
     user, make_user, client_for, monkeypatch, chunk
 ):
-    """``since=`` holds consolidation's newer copies, not their older survivor: imported alone, the
-    copy it holds is current (nothing here supersedes it) and remembers its survivor; the full
-    export imported after it leaves what that export alone leaves."""
+    """A newer copy without its older survivor (a part of an export cut by hand; ``since=`` holds
+    the survivor too, which the merge changed): imported alone, the copy is current (nothing here
+    supersedes it) and remembers its survivor; the full export imported after it leaves what that
+    export alone leaves."""
     survivor, (c1, c2) = _merged_twice(client_for(user), user)
     reader = client_for(user, "read")
     exported = export_json(reader)
-    partial = export_json(reader, since=by_id(exported)[c2]["created_at"], types="decision")
-    assert [m["id"] for m in partial["memories"]] == [c2]
+    since = export_json(reader, since=by_id(exported)[c2]["created_at"], types="decision")
+    assert [m["id"] for m in since["memories"]] == [survivor, c1, c2]  # the merge changed all three
+    partial = mif_document([by_id(since)[c2]])
 
     monkeypatch.setattr("apps.memory.mif.restore_decisions.CHUNK", chunk)
     client = client_for(make_user(tier="pro"))
@@ -261,6 +265,47 @@ def test_copies_of_an_export_since_a_moment_are_current_until_their_survivor_arr
     assert _current(client, [survivor, c1, c2]) == [survivor]
     assert without_export_metadata(export_json(client)) == without_export_metadata(exported)
     _gone_with_their_survivor(client, survivor, [c1, c2])
+
+
+@pytest.mark.parametrize("chunk", [500, 1])
+def test_a_full_export_and_a_later_since_export_restore_a_merge_made_between_them(
+    user, make_user, client_for, monkeypatch, chunk
+):
+    """S supersedes X, exported in full; then D, a copy of S, is recorded and merged into it (S
+    supersedes D, D supersedes X; S takes D's tags, reasoning and alternatives). The export since
+    the full one holds every decision the merge changed, and imported after the full one it puts D
+    between S and X, merged into S."""
+    writer, reader = client_for(user), client_for(user, "read")
+    x = record(writer, "Host on Heroku", tags=["hosting"])["id"]
+    s = record(writer, "Host on AWS ECS Fargate", tags=["hosting"], supersedes=x)["id"]
+    full = export_json(reader, types="decision")
+    since = iso_z(timezone.now())
+    d = record(writer, "Host on AWS ECS Fargate.", tags=["aws", "cost"], reasoning="Savings plan", alternatives=["EKS"])
+    assert consolidate(space_ensure_personal(user=user))["decisions_merged"] == 1
+    later = export_json(reader, types="decision", since=since)
+    # D is new; S took D's fields and now supersedes it; X is superseded by D instead of S.
+    assert {m["id"] for m in later["memories"]} == {x, s, d["id"]}
+    source = by_id(export_json(reader, types="decision"))
+
+    monkeypatch.setattr("apps.memory.mif.restore_decisions.CHUNK", chunk)
+    client = client_for(make_user(tier="pro"))
+    _import(client, full)
+    report = _import(client, later)
+    assert (report["decisions_imported"], report["duplicates_skipped"], report["warnings"]) == (1, 2, [])
+    restored = by_id(export_json(client, types="decision"))
+    assert restored[d["id"]] == source[d["id"]] and restored[x] == source[x]  # links and merge as in the source
+    # S was imported from the full export; the later record is its duplicate, and an import never
+    # rewrites a decision already here: S keeps its own fields, D (superseded) holds what it added.
+    assert {key for key, value in _data(source[s]).items() if _data(restored[s])[key] != value} == {
+        "tags",
+        "reasoning",
+        "alternatives",
+    }
+    assert _data(restored[s]) == {**_data(by_id(full)[s]), "supersedes": d["id"]}
+    # Deleting the survivor deletes its copy: X, superseded by hand, is current again.
+    assert client.delete(f"{DECISIONS}/{s}").status_code == 204
+    assert client.get(f"{DECISIONS}/{d['id']}").status_code == 404
+    assert _current(client, [x, s, d["id"]]) == [x]
 
 
 def test_an_export_made_before_these_fields_imports_as_before(user, make_user, client_for):

@@ -72,7 +72,8 @@ class ProductStateSerializer(serializers.Serializer):
     next_session_starts_here = serializers.CharField()
     last_session_summary = serializers.CharField()
     recent_decisions = serializers.SerializerMethodField(
-        help_text="The product's newest current decisions (≤ 5); empty for tokens without `decisions:read`."
+        help_text="The newest current decisions (≤ 5) of the product and of other products that list it in "
+        "`affects_products`; empty for tokens without `decisions:read`."
     )
     updated_at = serializers.DateTimeField()
     version = serializers.IntegerField()

@@ -48,7 +48,8 @@ LOCATION_HEADER = location_header(
     "The created product's state URL (this path with the stored name, percent-encoded as one segment: a slash is %2F).",
 )
 DECISIONS_NOTE = (
-    "`recent_decisions` holds the product's five newest current decisions for tokens with `decisions:read` "
+    "`recent_decisions` holds the five newest current decisions of the product and of other products that "
+    "list it in `affects_products`, for tokens with `decisions:read` "
     "(every API key); for an OAuth token without it the list is empty."
 )
 WRITE_ONLY_NOTE = (
