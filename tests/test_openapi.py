@@ -383,17 +383,18 @@ def test_query_bounds_the_server_enforces_are_in_the_document(write_api, path, n
 
 # Every path or query parameter that takes a product name, with the schema of the name rule
 # (``apps.products.names``: trimmed, then 1–100 characters).
-PRODUCT_NAME_PARAMETERS = {
-    ("/api/v1/memory/product/{name}/state", "get", "path", "name"),
-    ("/api/v1/memory/product/{name}/state", "post", "path", "name"),
-    ("/api/v1/ai/costs/{product}", "get", "path", "product"),
-    ("/api/v1/ingest/{project_id}", "post", "path", "project_id"),
-    ("/api/v1/memory/search", "get", "query", "product"),
-    ("/api/v1/memory/decisions/search", "get", "query", "product"),
-}
 PRODUCT_NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": NOT_BLANK}
-# Where an empty value means "no product", which that schema refuses.
-OWN_PRODUCT_RULE = {("/api/v1/kernel/export", "get", "query", "product")}
+# Where an empty value means "no product": the same rule, or the empty string.
+PRODUCT_NAME_OR_EMPTY = {**PRODUCT_NAME_SCHEMA, "minLength": 0, "pattern": r"^$|\S"}
+PRODUCT_NAME_PARAMETERS = {
+    ("/api/v1/memory/product/{name}/state", "get", "path", "name"): PRODUCT_NAME_SCHEMA,
+    ("/api/v1/memory/product/{name}/state", "post", "path", "name"): PRODUCT_NAME_SCHEMA,
+    ("/api/v1/ai/costs/{product}", "get", "path", "product"): PRODUCT_NAME_SCHEMA,
+    ("/api/v1/ingest/{project_id}", "post", "path", "project_id"): PRODUCT_NAME_SCHEMA,
+    ("/api/v1/memory/search", "get", "query", "product"): PRODUCT_NAME_SCHEMA,
+    ("/api/v1/memory/decisions/search", "get", "query", "product"): PRODUCT_NAME_SCHEMA,
+    ("/api/v1/kernel/export", "get", "query", "product"): PRODUCT_NAME_OR_EMPTY,
+}
 
 
 def test_every_product_name_parameter_states_the_name_rule(api):
@@ -403,11 +404,36 @@ def test_every_product_name_parameter_states_the_name_rule(api):
         for parameter in (_resolve(document, p) for p in op.get("parameters", [])):
             if parameter["in"] in ("path", "query") and parameter["name"] in ("name", "product", "project_id"):
                 found[(path, method, parameter["in"], parameter["name"])] = parameter["schema"]
-    assert set(found) == PRODUCT_NAME_PARAMETERS | OWN_PRODUCT_RULE
-    for key in sorted(PRODUCT_NAME_PARAMETERS):
-        assert found[key] == PRODUCT_NAME_SCHEMA, (key, found[key])
+    assert set(found) == set(PRODUCT_NAME_PARAMETERS)
+    for key, schema in sorted(PRODUCT_NAME_PARAMETERS.items()):
+        assert found[key] == schema, (key, found[key])
     # ``project_id`` names a product by its id too.
     assert Draft202012Validator(PRODUCT_NAME_SCHEMA).is_valid(str(uuid.uuid4()))
+    # POST /kernel/export takes the same ``product`` in its body, and null for none.
+    body = document["paths"]["/api/v1/kernel/export"]["post"]["requestBody"]["content"]["application/json"]
+    properties = _resolve(document, body["schema"])["properties"]
+    assert properties["product"] == {**PRODUCT_NAME_OR_EMPTY, "type": ["string", "null"]}, properties["product"]
+
+
+def test_the_kernel_exports_product_is_refused_exactly_as_the_document_says(write_api):
+    """``""`` (and null in the body) is "no product"; a blank non-empty name is refused, as the
+    document says; a name no product has is NOT_FOUND, which the document cannot say."""
+    document = write_api.get("/api/v1/openapi.json").json()
+    path = "/api/v1/kernel/export"
+    assert write_api.post(f"/api/v1/memory/product/{'p' * NAME_MAX}/state", json={}).status_code == 201
+    for value in ("", "p" * NAME_MAX):
+        assert write_api.get(path, params={"product": value}).status_code == 200, repr(value)
+        assert write_api.post(path, json={"product": value}).status_code == 200, repr(value)
+        assert _document_allows_query(document, path, "product", value), repr(value)
+        assert _document_allows_body(document, path, "post", {"product": value}), repr(value)
+    assert write_api.post(path, json={"product": None}).status_code == 200
+    assert _document_allows_body(document, path, "post", {"product": None})
+    for value in (" ", "\t", "p" * (NAME_MAX + 1)):
+        for response in (write_api.get(path, params={"product": value}), write_api.post(path, json={"product": value})):
+            assert response.status_code == 400, (repr(value), response.text)
+            assert list(response.json()["error"]["details"]["fields"]) == ["product"], response.text
+        assert not _document_allows_query(document, path, "product", value), repr(value)
+        assert not _document_allows_body(document, path, "post", {"product": value}), repr(value)
 
 
 # (method, documented path, its name parameter, body): each route taking a product name in its path.

@@ -153,13 +153,14 @@ def kernel_effective(*, space: Space, user=None, written: Kernel | None = None) 
     return _workspace_effective(space=space, user=user, personal=personal, workspace=workspace)
 
 
-def kernel_own(*, space: Space) -> EffectiveKernel:
+def kernel_own(*, space: Space, written: Kernel | None = None) -> EffectiveKernel:
     """The active space's own layer alone, with the block, version and ``updated_at`` of that
-    layer (``GET /memory/identity?layer=own``). In a workspace scope it is the workspace layer:
-    what a PUT there replaces section by section, so the base a read-modify-write must start from
-    (the effective kernel would carry the caller's personal layer into it). It never holds a
-    member's personal layer. In the personal scope it is the effective kernel."""
-    return kernel_from_layer(kernel=kernel_of(space=space))
+    layer (``GET``/``PUT /memory/identity?layer=own``). In a workspace scope it is the workspace
+    layer: what a PUT there replaces section by section, so the base a read-modify-write must start
+    from (the effective kernel would carry the caller's personal layer into it). It never holds a
+    member's personal layer. In the personal scope it is the effective kernel. ``written``: the
+    layer as a write just left it, as for ``kernel_effective``."""
+    return kernel_from_layer(kernel=written if written is not None else kernel_of(space=space))
 
 
 def kernel_for_request(request, space: Space) -> EffectiveKernel:

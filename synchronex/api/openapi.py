@@ -20,6 +20,8 @@ NOT_BLANK = r"\S"
 # A product name in a path or query, the one schema of them all: ``apps.products.names`` trims it,
 # then takes 1–NAME_MAX characters (and refuses control and invisible ones, which this leaves unsaid).
 PRODUCT_NAME = {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": NOT_BLANK}
+# The same where the empty string means "no product" (the kernel export's ``product``).
+PRODUCT_NAME_OR_EMPTY = {**PRODUCT_NAME, "minLength": 0, "pattern": rf"^$|{NOT_BLANK}"}
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA = {

@@ -26,7 +26,7 @@ from apps.identity.layers import kernel_shape
 from apps.products.api.fields import ProductNameField, StrictString
 from apps.products.models import NAME_MAX
 from apps.products.names import product_name_keys
-from synchronex.api.openapi import NOT_BLANK
+from synchronex.api.openapi import NOT_BLANK, PRODUCT_NAME_OR_EMPTY
 from synchronex.api.parsers import ascii_integer
 from synchronex.api.serializers import EmailAnswerField, StrictSerializer, query_boolean
 from synchronex.text import nfc
@@ -333,7 +333,6 @@ EXPORT_QUERY_MAX = 20_000
 # In a query string: a URL must fit web servers' request-line limits (gunicorn: 4 KiB by default,
 # at most 8 KiB), and a character may take 12 bytes percent-encoded. Longer texts go by POST.
 EXPORT_GET_QUERY_MAX = 500
-EXPORT_PRODUCT_MAX = 100
 
 
 class StrictInteger(serializers.IntegerField):
@@ -391,16 +390,22 @@ class QueryBoolean(QueryValue, serializers.BooleanField):
         return value
 
 
+@extend_schema_field(PRODUCT_NAME_OR_EMPTY)
+class ExportProductField(serializers.Field):
+    """The kernel export's ``product``: a product name by the one rule (``ProductNameField``), or
+    ``""`` for none (null too in the body, with ``allow_null``); a blank non-empty name is refused.
+    Not a CharField: drf-spectacular describes a blank-allowing one as ``oneOf`` its schema and the
+    empty string, which fails for ``""`` once the schema's pattern takes it too."""
+
+    def to_internal_value(self, data):
+        return "" if data == "" else ProductNameField().to_internal_value(data)
+
+
 class KernelExportQuerySerializer(StrictSerializer):
     """The options of ``GET /kernel/export`` (query string)."""
 
     format = QueryChoice(choices=["markdown", "json", "text"], default="markdown")
-    product = ProductNameField(
-        max_length=EXPORT_PRODUCT_MAX,
-        required=False,
-        allow_blank=True,
-        help_text="A product name (any case); empty: none.",
-    )
+    product = ExportProductField(required=False, help_text="A product name (any case); empty: none.")
     query = StrictString(
         max_length=EXPORT_GET_QUERY_MAX,
         required=False,
@@ -426,7 +431,7 @@ class KernelExportQuerySerializer(StrictSerializer):
 class KernelExportBodySerializer(KernelExportQuerySerializer):
     """The options of ``POST /kernel/export`` (JSON body; the route for long task texts)."""
 
-    product = ProductNameField(max_length=EXPORT_PRODUCT_MAX, required=False, allow_blank=True, allow_null=True)
+    product = ExportProductField(required=False, allow_null=True)
     query = StrictString(max_length=EXPORT_QUERY_MAX, required=False, allow_blank=True, allow_null=True)
     task = StrictString(max_length=EXPORT_QUERY_MAX, required=False, allow_blank=True, allow_null=True)
     max_tokens = StrictInteger(min_value=100, max_value=8000, default=1500)

@@ -60,9 +60,11 @@ KERNEL_DESCRIPTION = (
     "0 before its first write), while `updated_at` is when either layer last changed.\n\n"
     "**Read-modify-write in a workspace scope starts from `GET /memory/identity?layer=own`**: the "
     "workspace layer alone, the resource a PUT there replaces section by section, with its own "
-    "`version` and `ETag`. The effective kernel (the default, and PUT's answer) merges your personal "
-    "layer in, so a section read from it and written back copies your personal items into the layer "
-    "every member reads. In the personal scope both reads are the same."
+    "`version` and `ETag`. The effective kernel (the default, of GET and of PUT's answer) merges your "
+    "personal layer in, so a section read from it and written back copies your personal items into the "
+    "layer every member reads. `PUT /memory/identity?layer=own` writes the same layer (a PUT always "
+    "writes the active scope's own layer) and answers that layer alone, so a client that edits again "
+    "from PUT's answer stays on it. In the personal scope `own` and `effective` answer the same."
 )
 LAYERS = ("effective", "own")
 LAYER_PARAMETER = OpenApiParameter(
@@ -76,6 +78,17 @@ LAYER_PARAMETER = OpenApiParameter(
     "workspace scope the workspace layer, never anyone's personal layer; in the personal scope the same as "
     "`effective`): the base of a read-modify-write. Any other value, or an unknown or repeated query "
     "parameter, is a VALIDATION_ERROR naming it.",
+)
+PUT_LAYER_PARAMETER = OpenApiParameter(
+    "layer",
+    {"type": "string", "enum": list(LAYERS), "default": "effective"},
+    OpenApiParameter.QUERY,
+    required=False,
+    description="Only which kernel the answer holds: the write always goes to the active scope's own layer. "
+    "`effective` (default): the kernel as it applies in the active scope after the write. `own`: the layer "
+    "just written alone, as `GET ?layer=own` answers it, to edit again from (in the personal scope the same "
+    "as `effective`). Any other value, or an unknown or repeated query parameter, is a VALIDATION_ERROR "
+    "naming it, and nothing is written. A token without `memory:read` is answered what it wrote either way.",
 )
 WRITE_ONLY_NOTE = (
     "\n\nAn OAuth token with `memory:write` but not `memory:read` is answered only `version`, `updated_at`, "
@@ -119,9 +132,10 @@ def _kernel_content(request, active, own: bool) -> tuple[bytes, str]:
 
 
 def _layer(query) -> str:
-    """The ``layer`` option of the identity read (``LAYER_PARAMETER``), else VALIDATION_ERROR
-    naming each problem of the query: a misspelt ``?layer=ownn`` must not answer the merged
-    kernel that a read-modify-write would copy into the workspace layer."""
+    """The ``layer`` option of the identity read and of PUT's answer (``LAYER_PARAMETER``,
+    ``PUT_LAYER_PARAMETER``), else VALIDATION_ERROR naming each problem of the query: a misspelt
+    ``?layer=ownn`` must not answer the merged kernel that a read-modify-write would copy into the
+    workspace layer (a PUT checks it before it writes)."""
     problems = query_name_problems(query, ("layer",))
     layer = query.get("layer", LAYERS[0])
     if "layer" not in problems and layer not in LAYERS:
@@ -144,9 +158,9 @@ class KernelView(ApiView):
     layer with the workspace layer on top (SPEC §3). PUT writes only the active scope's own layer
     (viewers: FORBIDDEN), so ``version``, ``ETag`` and ``If-Match`` there are the workspace
     layer's version; a change to the caller's personal layer changes the effective kernel and its
-    ``updated_at`` but not that version. ``GET ?layer=own`` answers that layer alone: a section
-    read from the effective kernel and written back would copy the caller's personal items into
-    the layer every member reads (SPEC §3: nothing personal reaches other members).
+    ``updated_at`` but not that version. ``?layer=own`` (GET, and PUT's answer) answers that layer
+    alone: a section read from the effective kernel and written back would copy the caller's
+    personal items into the layer every member reads (SPEC §3: nothing personal reaches other members).
 
     SPEC §4's "PUT answers the effective kernel" assumes write implies read, as it does for API
     keys. A credential without ``memory:read`` (an OAuth token granted only ``memory:write``) is
@@ -212,10 +226,12 @@ class KernelView(ApiView):
                 description='The version you read: "3", 3 or *. In a workspace scope, the workspace layer\'s version. '
                 + FALLBACK_NOTE,
             ),
+            PUT_LAYER_PARAMETER,
             ETAG_HEADER,
         ],
     )
     def put(self, request):
+        layer = _layer(request.query_params)
         active = self.writable_space()
         if_match = services.IfMatch.parse(request.headers.get("If-Match"))
         refuse_after_fallback(active, if_match)
@@ -232,6 +248,8 @@ class KernelView(ApiView):
         if not request.auth.allows("memory:read"):
             body = kernel_write_body(kernel, active.scope, changes=serializer.validated_data)
             return Response(body, headers={"ETag": services.etag_for(kernel.version)})
+        if layer == "own":
+            return _kernel_response(selectors.kernel_own(space=active.space, written=kernel), active, request.user)
         effective = selectors.kernel_effective(space=active.space, user=request.user, written=kernel)
         return _kernel_response(effective, active, request.user)
 

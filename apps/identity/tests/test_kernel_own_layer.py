@@ -146,3 +146,71 @@ def test_a_repeated_layer_or_an_unknown_parameter_is_named_with_it(read_api):
         "bogus": ["Unknown query parameter."],
         "layer": ["Use one of: effective, own."],
     }
+
+
+def test_put_with_the_own_layer_answers_the_layer_it_wrote(team):
+    """PUT takes ``?layer=own`` too: its answer is then the workspace layer just written, so a client
+    editing again from PUT's answer stays on that layer (the default answer merges the personal one in)."""
+    owner, member, header = team["owner"], team["member"], team["header"]
+    _member_personal_layer(member)
+    owner.put(URL, json={"constraints": {"always": ["use British English"]}}, headers=header)
+
+    merged = member.put(URL, json={"identity": {"company": "Studio"}}, headers=header)
+    assert merged.status_code == 200 and "mention my divorce" in merged.text  # the default answer: the trap
+    written = member.put(
+        URL,
+        params={"layer": "own"},
+        json={"identity": {"company": "Studio Ltd"}},
+        headers={**header, "If-Match": '"2"'},
+    )
+    assert written.status_code == 200, written.text
+    body = written.json()
+    assert written.headers["ETag"] == '"3"' and body["version"] == 3 and body["scope"] == "team"
+    assert not any(secret in written.text for secret in PERSONAL_SECRETS)
+    assert body["constraints"] == {"always": ["use British English"], "never": None, "communication_style": None}
+    own = member.get(URL, params={"layer": "own"}, headers=header)
+    assert own.json() == body and own.headers["ETag"] == written.headers["ETag"]
+
+    # Editing again from PUT's answer leaves every member's layer without the member's personal items.
+    body["constraints"]["always"].append("write tests first")
+    again = member.put(
+        URL,
+        params={"layer": "own"},
+        json={"constraints": body["constraints"], "identity": body["identity"]},
+        headers={**header, "If-Match": written.headers["ETag"]},
+    )
+    assert again.status_code == 200 and again.json()["constraints"]["always"][-1] == "write tests first"
+    layer = owner.get(URL, params={"layer": "own"}, headers=header).text
+    assert not any(secret in layer for secret in PERSONAL_SECRETS), layer
+
+    effective = member.put(URL, params={"layer": "effective"}, json={"identity": body["identity"]}, headers=header)
+    assert effective.status_code == 200 and effective.json() == member.get(URL, headers=header).json()
+
+
+def test_put_with_the_own_layer_in_the_personal_scope_answers_as_without(write_api):
+    own = write_api.put(URL, params={"layer": "own"}, json={"identity": {"name": "Ada"}})
+    assert own.status_code == 200 and own.json() == write_api.get(URL).json()
+    assert own.headers["ETag"] == '"1"'
+
+
+@pytest.mark.parametrize(
+    ("query", "fields"),
+    [
+        ("?layer=ownn", {"layer": ["Use one of: effective, own."]}),
+        ("?layer=own&layer=own", {"layer": ["Give this parameter at most once."]}),
+        ("?layer=own&bogus=1", {"bogus": ["Unknown query parameter."]}),
+    ],
+)
+def test_put_with_another_layer_is_refused_and_writes_nothing(write_api, query, fields):
+    response = write_api.put(URL + query, json={"identity": {"name": "Ada"}})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert response.json()["error"]["details"]["fields"] == fields
+    assert write_api.get(URL).json()["version"] == 0
+
+
+def test_a_write_only_token_is_answered_what_it_wrote_whatever_the_layer(oauth_for):
+    writer = oauth_for("memory:write")
+    response = writer.put(URL, params={"layer": "own"}, json={"identity": {"role": "cto"}})
+    assert response.status_code == 200, response.text
+    assert "injection_block" not in response.json() and response.json()["identity"]["role"] == "cto"
