@@ -15,24 +15,30 @@ signals in order (``occurred_at``, then arrival), and writes the draft back once
 - ``unblocked``: the title leaves ``what_is_blocked`` (matched case-insensitively) and joins
   ``what_works``.
 - ``question``: the title joins ``open_questions``.
-- ``session_summary``: the body becomes ``last_session_summary``; ``data.next_session_starts_here``,
-  when given, becomes ``next_session_starts_here``.
+- ``session_summary``: the body becomes ``last_session_summary``, and ``next_session_starts_here``
+  becomes ``data.next_session_starts_here`` when given (``""`` clears it), else the body too: as
+  MCP ``end_session``, so that a new summary is never paired with an older session's handoff.
 - ``commit``, ``issue``, ``note``: no rule (``ignored``; they stay searchable).
 
-"Joins a list" means: appended unless the list already holds the item (compared trimmed,
-case-insensitively, whitespace collapsed, NFC and NFD spellings alike); when a list would
-exceed its 100 items, its oldest (first) items are dropped.
+"Joins a list" means: the item takes its place in the list by its signal's order
+(``signal_order``: ``occurred_at``, then arrival) — last, unless a late signal's — and an item the
+list already holds (compared trimmed, case-insensitively, whitespace collapsed, NFC and NFD
+spellings alike) moves there, keeping its first spelling. So a list is in the order of its items'
+newest signals, and when it would exceed its 100 items, its first items, those reported longest
+ago, are dropped: the same items however the signals were batched (a late item older than every
+item of a full list is dropped, not an item a newer signal set). Items written directly have no
+signal: they stay where they are.
 
 Late signals. The state must not depend on when consolidation ran, so a pending signal leaves
 alone every part of the state (its *targets*, ``signal_targets``) that an already-applied signal
-which occurred after it set: the result is the one applying all signals in order gives (list
-items keep the order they were added in). The targets: a list item as ``item_key`` matches it
-(its place in ``what_works``/``what_is_blocked``, which every rule touching it decides whole);
-the status (``release``, a ``deploy`` with ``data.status``), or its reactivation (a ``deploy``
-without one); ``last_session_summary``; ``next_session_starts_here``. ``question`` only adds,
-so nothing overtakes it. Direct writes (``POST …/state``, the MCP tools) carry no
-``occurred_at`` and are not compared: a signal applies on top of the state as consolidation
-finds it, even when a direct write came after the signal occurred.
+which occurred after it set: the result is the one applying all signals in order gives. The
+targets: a list item as ``item_key`` matches it (its place in ``what_works``/``what_is_blocked``,
+which every rule touching it decides whole); an open question likewise; the status
+(``release``, a ``deploy`` with ``data.status``), or its reactivation (a ``deploy`` without one);
+``last_session_summary``; ``next_session_starts_here``. The orders of those newer signals
+(``StateDraft.ages``) also give a late item its place in its list. Direct writes (``POST
+…/state``, the MCP tools) carry no ``occurred_at`` and are not compared: a signal applies on top
+of the state as consolidation finds it, even when a direct write came after the signal occurred.
 """
 
 from __future__ import annotations
@@ -42,13 +48,13 @@ from dataclasses import dataclass, field
 
 LIST_MAX_ITEMS = 100
 LIST_FIELDS = ("what_works", "what_is_blocked", "open_questions")
-# Targets (see "Late signals"); a list item's is ``("item", item_key(title))``.
+# Targets (see "Late signals"); a list item's is ``("item", item_key(title))`` (``list_target``).
 STATUS = ("status",)
 REACTIVATION = ("reactivation",)  # a deploy without data.status: paused or blocked → active
 SUMMARY = ("summary",)
 HANDOFF = ("handoff",)
 # Types whose signals have targets: the only ones a late signal must not override.
-TARGET_TYPES = ("blocker", "error", "ci", "deploy", "release", "unblocked", "session_summary")
+TARGET_TYPES = ("blocker", "error", "ci", "deploy", "release", "unblocked", "session_summary", "question")
 
 
 def item_key(item: str) -> str:
@@ -61,6 +67,12 @@ def item_key(item: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
 
 
+def signal_order(signal) -> tuple:
+    """Where ``signal`` stands in the order signals apply in: ``occurred_at``, then arrival (a
+    batch shares ``received_at`` and keeps its order through ``position``)."""
+    return (signal.occurred_at, signal.received_at, signal.position, signal.id)
+
+
 @dataclass
 class StateDraft:
     """The mutable parts of a product state while consolidation works on it."""
@@ -71,21 +83,35 @@ class StateDraft:
     open_questions: list[str] = field(default_factory=list)
     next_session_starts_here: str = ""
     last_session_summary: str = ""
+    # Not state: ``{list target: signal_order}`` of the newest signal known to have set each item
+    # (already-applied ones that occurred after a pending one, and the ones applied here).
+    ages: dict = field(default_factory=dict, repr=False, compare=False)
 
     FIELDS = ("status", *LIST_FIELDS, "next_session_starts_here", "last_session_summary")
 
     @classmethod
-    def of(cls, product) -> StateDraft:
-        return cls(**{name: _copy(getattr(product, name)) for name in cls.FIELDS})
+    def of(cls, product, ages: dict | None = None) -> StateDraft:
+        return cls(**{name: _copy(getattr(product, name)) for name in cls.FIELDS}, ages=dict(ages or {}))
 
     def changed_fields(self, product) -> list[str]:
         return [name for name in self.FIELDS if getattr(product, name) != getattr(self, name)]
 
-    def add(self, list_name: str, item: str) -> None:
+    def add(self, list_name: str, item: str, order: tuple) -> None:
+        """``item``, set by a signal at ``order``, joins the list (see "Joins a list" above)."""
         items: list[str] = getattr(self, list_name)
-        if any(item_key(existing) == item_key(item) for existing in items):
-            return
-        items.append(item)
+        key = item_key(item)
+        for existing in items:
+            if item_key(existing) == key:
+                items.remove(existing)
+                item = existing
+                break
+        self.ages[list_target(list_name, key)] = order
+        # Only a late signal's item has items of newer signals after it; the rest are older, or
+        # written directly (no age: a signal applies on top of them).
+        place = len(items)
+        while place and self.ages.get(list_target(list_name, item_key(items[place - 1])), order) > order:
+            place -= 1
+        items.insert(place, item)
         del items[: max(0, len(items) - LIST_MAX_ITEMS)]
 
     def remove(self, list_name: str, item: str) -> None:
@@ -109,6 +135,11 @@ def item_target(title: str) -> tuple:
     return ("item", item_key(title))
 
 
+def list_target(list_name: str, key: str) -> tuple:
+    """The target of the item ``key`` of a list: a question's is its own."""
+    return ("question" if list_name == "open_questions" else "item", key)
+
+
 def signal_targets(signal) -> list[tuple]:
     """The parts of a product state ``signal`` sets (see "Late signals" above)."""
     kind, data = signal.type, signal.data or {}
@@ -119,7 +150,9 @@ def signal_targets(signal) -> list[tuple]:
     if kind == "release":
         return [item_target(signal.title), STATUS]
     if kind == "session_summary":
-        return [SUMMARY, *([HANDOFF] if data.get("next_session_starts_here") is not None else [])]
+        return [SUMMARY, HANDOFF]  # the handoff is the summary when not given
+    if kind == "question":
+        return [list_target("open_questions", item_key(signal.title))]
     return []
 
 
@@ -142,16 +175,16 @@ def apply_signal(draft: StateDraft, signal, newer: frozenset = frozenset()) -> b
     ``newer``: the targets that already-applied signals which occurred after this one set; this
     signal leaves them as they are (it still counts as applied).
     """
-    kind, title, data = signal.type, signal.title, signal.data or {}
+    kind, title, data, order = signal.type, signal.title, signal.data or {}, signal_order(signal)
     mine = item_target(title) not in newer  # the title's list item is still this signal's to set
     if _blocks(signal):
         if mine:
             draft.remove("what_works", title)
-            draft.add("what_is_blocked", title)
+            draft.add("what_is_blocked", title, order)
         return True
     if kind == "deploy" and _outcome(signal) == "success":
         if mine:
-            draft.add("what_works", title)
+            draft.add("what_works", title, order)
         if data.get("status"):
             _set_status(draft, data["status"], newer)
         elif not newer & {STATUS, REACTIVATION}:
@@ -159,22 +192,24 @@ def apply_signal(draft: StateDraft, signal, newer: frozenset = frozenset()) -> b
         return True
     if kind == "release":
         if mine:
-            draft.add("what_works", title)
+            draft.add("what_works", title, order)
         _set_status(draft, data.get("status") or "shipped", newer)
         return True
     if kind == "unblocked":
         if mine:
             draft.remove("what_is_blocked", title)
-            draft.add("what_works", title)
+            draft.add("what_works", title, order)
         return True
     if kind == "question":
-        draft.add("open_questions", title)
+        if list_target("open_questions", item_key(title)) not in newer:
+            draft.add("open_questions", title, order)
         return True
     if kind == "session_summary":
         if SUMMARY not in newer:
             draft.last_session_summary = signal.body
-        if data.get("next_session_starts_here") is not None and HANDOFF not in newer:
-            draft.next_session_starts_here = data["next_session_starts_here"]
+        if HANDOFF not in newer:  # as MCP end_session: not given (None) → the summary; "" clears it
+            handoff = data.get("next_session_starts_here")
+            draft.next_session_starts_here = signal.body if handoff is None else handoff
         return True
     return False
 

@@ -111,14 +111,16 @@ def test_a_late_blocker_and_paused_deploy_do_not_undo_a_newer_release_and_unbloc
     assert split["what_works"] == ["Login broken", "v1.9 on staging", "v2.0"]
 
 
-def test_a_newer_summary_without_a_handoff_leaves_the_late_handoff_in_place(space):
+def test_a_newer_summary_without_a_handoff_is_the_handoff_a_late_one_leaves(space):
+    """A summary without ``next_session_starts_here`` is its own handoff (as MCP end_session), so
+    the late one's handoff does not pair with the newer summary."""
     split, whole = split_and_whole(
         space,
         [summary("NEW", None, 2)],
         [summary("OLD", "begin auth", 0)],
     )
     assert split == whole
-    assert split["last_session_summary"] == "NEW" and split["next_session_starts_here"] == "begin auth"
+    assert split["last_session_summary"] == "NEW" and split["next_session_starts_here"] == "NEW"
 
 
 def test_a_newer_reactivating_deploy_still_reactivates_a_late_paused_status(space):
