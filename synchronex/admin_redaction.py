@@ -34,8 +34,8 @@ from apps.scopes.models import Space
 def space_scrubbers(space_ids: Iterable) -> dict:
     """``{space id: Scrubber}`` for those of ``space_ids`` whose rows may hold BYOK keys (one
     query): a space's own keys and, for a workspace, its members' personal keys as well (a member
-    may paste their own key into a workspace row; the API's readers redact it for that member,
-    ``export_scrubber``, and staff see every member's rows)."""
+    may paste their own key into a workspace row; the API's readers redact them alike,
+    ``export_scrubber``)."""
     space_ids = list(space_ids)
     own = ByokCredential.objects.filter(space_id__in=space_ids).values_list("space_id", "secret")
     members = ByokCredential.objects.filter(

@@ -126,9 +126,17 @@ def test_byok_key_changes_stamp_the_spaces_people_and_their_use_stamps_nobody(te
     byok_credential_delete(space=team["space"], credential_id=credential.pk)
     assert changed(before, stamps(*people)) == [True, True, False]
     before = stamps(*people)
-    personal = space_ensure_personal(user=team["member"])  # redacted from their workspace reads too
-    byok_credential_create(space=personal, service="openai", label="mine", key=fresh_key())
-    assert changed(before, stamps(*people)) == [False, True, False]
+    personal = space_ensure_personal(user=team["member"])  # redacted from every member's workspace reads
+    credential = byok_credential_create(space=personal, service="openai", label="mine", key=fresh_key())
+    assert changed(before, stamps(*people)) == [True, True, False]
+    before = stamps(*people)
+    byok_credential_delete(space=personal, credential_id=credential.pk)
+    assert changed(before, stamps(*people)) == [True, True, False]
+    before = stamps(*people)
+    byok_credential_create(
+        space=space_ensure_personal(user=team["outsider"]), service="openai", label="o", key=fresh_key()
+    )
+    assert changed(before, stamps(*people)) == [False, False, True]
 
 
 def test_changes_made_in_sql_are_stamped_too_and_stamps_never_repeat(user):
@@ -362,6 +370,26 @@ def test_a_byok_key_added_after_a_read_is_redacted_from_the_next_identity_read(u
     assert f"- Bill {secret}" in client.get(IDENTITY).json()["injection_block"]
 
 
+def test_a_members_personal_key_added_after_a_read_is_redacted_from_a_co_members_next_identity_read(team, inproc_for):
+    """The workspace's remembered body depends on every member's personal keys (a member may paste
+    their own key into the workspace layer): a key change in a member's personal space renews the
+    stamps of the people of each workspace they are in."""
+    owner = inproc_for(team["owner"])
+    header = {"HTTP_X_SYNCHRONEX_SCOPE": str(team["space"].id)}
+    secret = fresh_key()
+    rule = {"constraints": {"always": [f"Bill {secret}"]}}
+    assert owner.put(IDENTITY, rule, format="json", **header).status_code == 200
+    for _ in range(2):  # remembered from here on
+        assert f"- Bill {secret}" in owner.get(IDENTITY, **header).json()["injection_block"]
+    personal = space_ensure_personal(user=team["member"])
+    credential = byok_credential_create(space=personal, service="openai", label="mine", key=secret)
+    for _ in range(2):
+        block = owner.get(IDENTITY, **header).json()["injection_block"]
+        assert "- Bill [REDACTED:api_key]" in block and secret not in block
+    byok_credential_delete(space=personal, credential_id=credential.pk)
+    assert f"- Bill {secret}" in owner.get(IDENTITY, **header).json()["injection_block"]
+
+
 def test_the_schema_with_a_key_counts_no_request(user, inproc_for):
     wait_for_fresh_minute_margin(5)
     client = inproc_for(user)
@@ -466,6 +494,32 @@ def _byok_key_addition(ctx):
     return write, read, False
 
 
+def _co_members_personal_key(*, added: bool):
+    """The owner's personal key, pasted into the workspace layer, added or removed: the joiner's
+    workspace reads redact it as long as it exists (the owner is a member of the workspace)."""
+
+    def change(ctx):
+        secret = fresh_key()
+        rule = {"constraints": {"always": [f"Bill {secret}"]}}
+        assert ctx.owner.put(IDENTITY, rule, format="json", **ctx.header).status_code == 200
+        personal = space_ensure_personal(user=ctx.space.owner)
+        credential = None if added else byok_credential_create(space=personal, service="openai", label="m", key=secret)
+
+        def write():
+            if added:
+                byok_credential_create(space=personal, service="openai", label="main", key=secret)
+            else:
+                byok_credential_delete(space=personal, credential_id=credential.pk)
+
+        def read(client):
+            identity = client.get(IDENTITY, **ctx.header)
+            return secret in identity.json()["injection_block"] if identity.status_code == 200 else None
+
+        return write, read, not added
+
+    return change
+
+
 CHANGES = pytest.mark.parametrize(
     "change",
     [
@@ -475,8 +529,19 @@ CHANGES = pytest.mark.parametrize(
         _embedding_settings_change,
         _byok_key_removal,
         _byok_key_addition,
+        _co_members_personal_key(added=False),
+        _co_members_personal_key(added=True),
     ],
-    ids=["kernel", "space", "owner's plan", "embedding settings", "BYOK key removed", "BYOK key added"],
+    ids=[
+        "kernel",
+        "space",
+        "owner's plan",
+        "embedding settings",
+        "BYOK key removed",
+        "BYOK key added",
+        "a member's personal key removed",
+        "a member's personal key added",
+    ],
 )
 
 

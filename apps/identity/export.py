@@ -400,22 +400,19 @@ def kernel_export_build(
     max_tokens: int = 1500,
     decisions: int = 5,
     include_decisions: bool = True,
-    user=None,
 ) -> KernelExport:
     """Assemble the export of ``space`` (options already validated).
 
     A ``product`` with no state that decisions of other products affect (``affects_products``,
     matched as decision search matches it) is exported as decision search answers it: its
     decisions, and no product section, having no state to show. A name known to neither — or
-    only to decisions, when the caller may not read them (``include_decisions``) — is NOT_FOUND.
-
-    ``user``: the caller, whose personal BYOK keys are redacted too in a workspace scope."""
+    only to decisions, when the caller may not read them (``include_decisions``) — is NOT_FOUND."""
     if fmt not in FORMATS:
         raise errors.ValidationFailed.for_fields({"format": f"Use one of: {', '.join(FORMATS)}."})
     titles = {"kernel": "Identity kernel", "product": "Product", "decisions": "Relevant decisions"}
-    # One query for the keys (in a workspace the caller's personal ones too); most spaces have
+    # One query for the keys (in a workspace every member's personal ones too); most spaces have
     # none, and then nothing is scanned: this export is a hot path.
-    scrub = reader_scrubber(space, user)
+    scrub = reader_scrubber(space)
     # Rendered from the redacted sections (a bold product name escapes "*", so a key holding one
     # would not be found in the cached block); the kernel as given, with its cached block, when
     # no key occurs in it. The rendered pieces are scrubbed again all the same.

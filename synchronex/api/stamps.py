@@ -5,9 +5,10 @@ Every API request reads its account's *context stamp* in a statement it runs any
 looks its API key up (and counts its quota), or the one that counts its quota. Triggers (migration
 ``api.0004``) give an account a new stamp, in the changing transaction itself, whenever a committed
 change can alter what is remembered here: a space, a membership, the stored active scope, a kernel
-layer, a space's embedding settings (migration ``memory.0005``), a space's BYOK keys (migration
-``byok.0002``: the identity read's block is redacted of them), or a user (see those migrations for
-who is stamped by what). Stamps come from one sequence, so
+layer, a space's embedding settings (migration ``memory.0005``), a space's BYOK keys (migrations
+``byok.0002`` and ``byok.0004``: the identity read's block is redacted of them, a workspace's of its
+members' personal keys too), or a user (see those migrations for who is stamped by what).
+Stamps come from one sequence, so
 no two changes share one, and an account without a stamp row reads 0 (rows are never deleted).
 A trigger stamps the people it sees, so someone joining a space and a change that stamps the
 space's people take turns on row locks (migration ``api.0006``): otherwise a member whose join

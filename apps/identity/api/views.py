@@ -47,7 +47,7 @@ KERNEL_DESCRIPTION = (
     "never wrote its kernel answers 200 with every section null, `version: 0`, `updated_at: null` "
     "and an empty block. The `ETag` header carries the version.\n\n"
     "The injection block, made to be pasted into a prompt, has the scope's BYOK keys (in a workspace "
-    "scope, yours too) replaced by `[REDACTED:api_key]` wherever one was pasted, and "
+    "scope, every member's personal keys too) replaced by `[REDACTED:api_key]` wherever one was pasted, and "
     "`injection_tokens`/`truncated` describe that block; the sections themselves are your data as "
     "stored, verbatim, so a GET→PUT round trip never writes the marker back.\n\n"
     "**Workspace scopes** (team, agency): the effective kernel is your personal layer with the "
@@ -103,16 +103,16 @@ WRITE_RESULT = PolymorphicProxySerializer(
 )
 
 
-def _block_redacted(effective: selectors.EffectiveKernel, active, user) -> selectors.EffectiveKernel:
+def _block_redacted(effective: selectors.EffectiveKernel, active) -> selectors.EffectiveKernel:
     """The kernel as the identity routes answer it: the sections verbatim (the caller's own data:
     a GET→PUT round trip must store them back as written, never a marker), the injection block —
     derived, and only ever pasted into a prompt — without the scope's BYOK keys. One statement,
     when the body is built: the read's body is remembered, and a BYOK write renews the stamp."""
-    return kernel_redacted(effective, reader_scrubber(active.space, user), sections=False)
+    return kernel_redacted(effective, reader_scrubber(active.space), sections=False)
 
 
-def _kernel_response(effective: selectors.EffectiveKernel, active, user) -> Response:
-    body = kernel_body(_block_redacted(effective, active, user), active.scope)
+def _kernel_response(effective: selectors.EffectiveKernel, active) -> Response:
+    body = kernel_body(_block_redacted(effective, active), active.scope)
     return Response(body, headers={"ETag": services.etag_for(effective.version)})
 
 
@@ -126,7 +126,7 @@ def _kernel_read(request, active, own: bool) -> selectors.EffectiveKernel:
 
 def _kernel_content(request, active, own: bool) -> tuple[bytes, str]:
     """The identity read's JSON body, rendered as DRF renders it, and its ETag."""
-    effective = _block_redacted(_kernel_read(request, active, own), active, request.user)
+    effective = _block_redacted(_kernel_read(request, active, own), active)
     content = JSONRenderer().render(kernel_body(effective, active.scope), JSON)
     return content, services.etag_for(effective.version)
 
@@ -188,7 +188,7 @@ class KernelView(ApiView):
         active = self.active
         own = layer == "own" and not active.is_personal
         if request.accepted_media_type != JSON:
-            return _kernel_response(_kernel_read(request, active, own), active, request.user)
+            return _kernel_response(_kernel_read(request, active, own), active)
         content, etag = stamps.remembered(
             request,
             ("identity body", active.space.pk, active.scope, own),
@@ -249,9 +249,9 @@ class KernelView(ApiView):
             body = kernel_write_body(kernel, active.scope, changes=serializer.validated_data)
             return Response(body, headers={"ETag": services.etag_for(kernel.version)})
         if layer == "own":
-            return _kernel_response(selectors.kernel_own(space=active.space, written=kernel), active, request.user)
+            return _kernel_response(selectors.kernel_own(space=active.space, written=kernel), active)
         effective = selectors.kernel_effective(space=active.space, user=request.user, written=kernel)
-        return _kernel_response(effective, active, request.user)
+        return _kernel_response(effective, active)
 
 
 class KernelHistoryView(ApiView):
@@ -406,7 +406,6 @@ class KernelExportView(ApiView):
             max_tokens=opts["max_tokens"],
             decisions=opts["decisions"],
             include_decisions=request.auth.allows("decisions:read"),
-            user=request.user,
         )
         if result.format == "json":
             body = {

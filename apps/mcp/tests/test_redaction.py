@@ -13,7 +13,8 @@ from apps.byok.tests.helpers import fresh_key
 from apps.decisions.selectors import decision_render_text
 from apps.decisions.services import decision_create
 from apps.mcp.tests.test_tools import put_kernel
-from apps.scopes.services import space_ensure_personal, workspace_create
+from apps.scopes.models import Membership, Role
+from apps.scopes.services import member_put, space_ensure_personal, workspace_create
 from synchronex.api.tokens import count_tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -240,6 +241,41 @@ def test_a_workspace_export_redacts_the_callers_personal_key_alike_on_rest_and_m
         assert document["export_meta"]["privacy"]["redacted_fields"] == ["api_key"]
         assert _checksum_holds(document)
     assert secret not in markdown + written["content"] and REDACTED in markdown
+
+
+def test_in_a_workspace_a_members_personal_key_is_redacted_for_every_member(make_user, client_for, mcp_for):
+    """A member pastes their own personal key into the workspace (kernel and a decision): every
+    prompt-bound output of the workspace redacts it, whoever reads it — the owner and a viewer as
+    much as the member (the admin does the same, synchronex/admin_redaction.py)."""
+    owner, member, viewer = (make_user(tier="team") for _ in range(3))
+    workspace = workspace_create(owner=owner, name="Studio", kind="team")
+    owner_membership = Membership.objects.get(space=workspace, user=owner)
+    member_put(actor_membership=owner_membership, user=member, role=Role.MEMBER)
+    member_put(actor_membership=owner_membership, user=viewer, role=Role.VIEWER)
+    secret = fresh_key("openai")
+    byok_credential_create(space=space_ensure_personal(user=member), service="openai", label="mine", key=secret)
+    scope = {"X-Synchronex-Scope": str(workspace.id)}
+    writer = client_for(member)
+    rule = {"constraints": {"always": [f"Use key {secret} for evals"]}}
+    assert writer.put("/api/v1/memory/identity", json=rule, headers={**scope, "If-Match": '"0"'}).status_code == 200
+    body = {"decision": "Bill the evals", "product_name": "Atlas", "reasoning": f"Use {secret}"}
+    assert writer.post("/api/v1/memory/decisions", json=body, headers=scope).status_code == 201
+
+    for user in (owner, viewer, member):
+        rest, mcp = client_for(user, "read"), mcp_for(user, "read")
+        identity = rest.get("/api/v1/memory/identity", headers=scope).json()
+        assert f"- Use key {REDACTED} for evals" in identity["injection_block"]
+        kernel = rest.get("/api/v1/kernel/export", params={"product": "Atlas", "query": "evals"}, headers=scope)
+        assert kernel.status_code == 200 and f"Use key {REDACTED} for evals" in kernel.text
+        assert f"Why: Use {REDACTED}" in kernel.text
+        mif = rest.get("/api/v1/memory/export-mif", headers=scope)
+        assert mif.json()["export_meta"]["privacy"]["redacted_fields"] == ["api_key"] and _checksum_holds(mif.json())
+        markdown = rest.get("/api/v1/memory/export-mif", params={"format": "markdown"}, headers=scope).text
+        _, tool_kernel = answer_text(mcp, "get_identity_kernel", headers=scope)
+        _, tool_search = answer_text(mcp, "search_decisions", {"query": "evals"}, headers=scope)
+        _, tool_export = answer_text(mcp, "export_memories", {"format": "markdown"}, headers=scope)
+        for text in (kernel.text, mif.text, markdown, tool_kernel, tool_search, tool_export):
+            assert secret not in text and REDACTED in text, (user.email, text)
 
 
 def test_tool_errors_that_quote_the_arguments_are_redacted_too(mcp, secret):

@@ -47,7 +47,7 @@ def _collect(chunks) -> bytes:
     scope="memory:read",
     read_only=True,
     idempotent=True,
-    redacts_itself=True,  # ExportOptions.user: the keys ToolContext.scrub redacts
+    redacts_itself=True,  # export_scrubber: the keys ToolContext.scrub redacts
     schema={
         "properties": {
             "format": {"type": "string", "enum": list(EXPORT_FORMATS), "default": "json"},
@@ -82,7 +82,6 @@ def export_memories(context: ToolContext, args: dict) -> dict:
         since=since,
         include_embeddings=args.get("include_embeddings", False),
         decisions_allowed=context.allows("decisions:read"),
-        user=context.user,
     )
     day = timezone.now().strftime("%Y-%m-%d")
     if args.get("format", "json") == "markdown":

@@ -117,11 +117,11 @@ class ToolContext:
 
     @cached_property
     def scrub(self) -> Callable[[str], str]:
-        """The redaction of the active scope's BYOK keys (and the caller's personal ones in a
-        workspace), as the kernel export applies it: every tool answer goes into a model's prompt.
+        """The redaction of the active scope's BYOK keys (in a workspace every member's personal
+        ones too), as the kernel export applies it: every tool answer goes into a model's prompt.
         ``call`` applies it to each answer; a tool uses it too where the redacted text must be
         worked with (a block rendered, memory compared)."""
-        return reader_scrubber(self.active.space, self.user)
+        return reader_scrubber(self.active.space)
 
     def writable(self) -> ActiveSpace:
         active = self.active

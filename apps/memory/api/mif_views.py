@@ -152,7 +152,6 @@ class MifExportView(_FormatOptionView):
             since=params["since"],
             include_embeddings=params["include_embeddings"],
             decisions_allowed=request.auth.allows("decisions:read"),
-            user=request.user,
         )
         day = timezone.now().strftime("%Y-%m-%d")
         # Started here, before the response exists: what fails before the first chunk (reading

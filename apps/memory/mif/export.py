@@ -18,7 +18,7 @@ The full structured data of each row sits in that memory's ``vendor_extensions.s
 (``{"kind", "data"}``; ``{"kind": "memory", "restore"}`` for generic memories), so it travels
 with the memory through tools that filter or reorder memories. BYOK secrets are never read into
 an export: the credentials table is not exported, and any secret of the space (in a workspace,
-the caller's personal ones too) that occurs in exported text (say, pasted into a decision), in any
+every current member's personal ones too) that occurs in exported text (say, pasted into a decision), in any
 letter case, is replaced by ``[REDACTED:api_key]`` — in the kernel's rendered content, before it is rendered.
 """
 
@@ -61,7 +61,7 @@ from apps.memory.mif.common import (
 from apps.memory.mif.compat import to_compatible
 from apps.memory.models import Memory
 from apps.products.models import ProductState
-from apps.scopes.models import Space
+from apps.scopes.models import Membership, Space
 from synchronex.api.rows import fetch_all
 
 CHUNK_ROWS = 1_000  # rows per server-side cursor fetch
@@ -87,8 +87,7 @@ CHECKSUM_COVERS = (
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """What to export: the space, which types, since when, with or without vectors; ``user`` is
-    the caller, whose personal BYOK keys are redacted too in a workspace (``export_scrubber``)."""
+    """What to export: the space, which types, since when, with or without vectors."""
 
     space: Space
     scope: str
@@ -97,7 +96,6 @@ class ExportOptions:
     since: datetime | None = None
     include_embeddings: bool = False
     decisions_allowed: bool = True
-    user: object | None = None
 
 
 def _embeddings(row) -> dict | None:
@@ -402,20 +400,24 @@ class Scrubber:
 # Written out (synchronex/api/rows.py): the kernel export asks on every request, where the ORM's
 # query compilation cost more than the statement.
 _SECRETS_SQL = f"SELECT c.secret FROM {ByokCredential._meta.db_table} c WHERE c.space_id = %s"
-_SECRETS_WITH_PERSONAL_SQL = (
-    f"{_SECRETS_SQL} OR c.space_id IN "
-    f"(SELECT s.id FROM {Space._meta.db_table} s WHERE s.owner_id = %s AND s.kind = '{Space.Kind.PERSONAL.value}')"
+# A workspace's: its own and the personal keys of each of its members (the owner is one).
+_WORKSPACE_SECRETS_SQL = (
+    f"{_SECRETS_SQL} OR c.space_id IN (SELECT s.id FROM {Space._meta.db_table} s "
+    f"JOIN {Membership._meta.db_table} m ON m.user_id = s.owner_id "
+    f"WHERE m.space_id = %s AND s.kind = '{Space.Kind.PERSONAL.value}')"
 )
 
 
-def space_secrets(space: Space, *, also_personal_of=None) -> list[str]:
-    """The plaintext BYOK keys of ``space``: only to find and redact them, never written out. With
-    ``also_personal_of`` (a user), that user's personal keys too: what is exported in a workspace
-    may carry their personal layer (the effective kernel)."""
-    if also_personal_of is None:
+def space_secrets(space: Space) -> list[str]:
+    """The plaintext BYOK keys redacted from what ``space`` hands out: only to find and redact
+    them, never written out. A personal space's own keys; a workspace's own and every current
+    member's personal keys, whoever reads: a member may paste their own key into the workspace,
+    and what it hands out must not depend on the reader (its members' keys are its secrets,
+    as on the admin's pages, ``synchronex/admin_redaction.py``). One statement either way."""
+    if space.kind == Space.Kind.PERSONAL:
         rows = fetch_all(_SECRETS_SQL, [space.pk])
     else:
-        rows = fetch_all(_SECRETS_WITH_PERSONAL_SQL, [space.pk, also_personal_of.pk])
+        rows = fetch_all(_WORKSPACE_SECRETS_SQL, [space.pk, space.pk])
     return [decrypt(secret) for (secret,) in rows]
 
 
@@ -423,20 +425,19 @@ def _unchanged(text: str) -> str:
     return text
 
 
-def export_scrubber(space: Space, user=None) -> Scrubber:
-    """A ``Scrubber`` of the space's keys and, in a workspace, ``user``'s personal keys too (the
-    effective kernel carries their personal layer, and a member may paste their own key anywhere).
-    The MIF exports (JSON and Markdown, REST and MCP) redact with it, so the checksum and the
-    privacy findings are those of the document as sent. One statement."""
-    workspace = space.kind != Space.Kind.PERSONAL
-    return Scrubber(space_secrets(space, also_personal_of=user if workspace else None))
+def export_scrubber(space: Space) -> Scrubber:
+    """A ``Scrubber`` of ``space_secrets``: in a workspace every member's personal keys too (the
+    effective kernel carries the reader's personal layer, and a member may paste their own key
+    anywhere). The MIF exports (JSON and Markdown, REST and MCP) redact with it, so the checksum
+    and the privacy findings are those of the document as sent. One statement."""
+    return Scrubber(space_secrets(space))
 
 
-def reader_scrubber(space: Space, user=None) -> Callable[[str], str]:
+def reader_scrubber(space: Space) -> Callable[[str], str]:
     """The redaction of what is handed to an AI from ``space`` (the kernel export, every MCP tool
     answer, the identity read's injection block): ``export_scrubber``'s keys; without any (most
     spaces) the text is handed back as it is."""
-    scrubber = export_scrubber(space, user)
+    scrubber = export_scrubber(space)
     return scrubber if scrubber.secrets else _unchanged
 
 
@@ -538,7 +539,7 @@ def mif_json_stream(options: ExportOptions) -> Iterator[bytes]:
     header = f'{{"mif_version":{canonical(MIF_VERSION)},"generator":{canonical(generator())},"memories":'
     buffer.add(header)
     with read_snapshot():
-        scrub = export_scrubber(options.space, options.user)
+        scrub = export_scrubber(options.space)
         first = True
         for kind, memory in mif_memories(options, scrub=scrub):
             text = canonical(memory)

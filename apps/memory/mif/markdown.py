@@ -125,7 +125,7 @@ def markdown_stream(options: ExportOptions) -> Iterator[bytes]:
         intro.append(f"- Since: {iso_z(options.since)}")
     buffer.add("\n".join(intro) + "\n")
     with read_snapshot():
-        scrub = export_scrubber(options.space, options.user)
+        scrub = export_scrubber(options.space)
         section = None
         for kind, memory in mif_memories(options, scrub=scrub):
             if scrub.secrets:
