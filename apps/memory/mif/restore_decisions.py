@@ -150,13 +150,17 @@ def decisions_awaited(*, space: Space) -> set[uuid.UUID]:
 class _Import:
     """What the chunks of one import share: ``placed`` (original id → id in the space), the
     original ids awaited when it began, the survivors copies may wait for (those awaited when it
-    began and those its records name), the products resolved so far (name → id), and the survivors
-    (original id → id) some copy of which a chunk left waiting, for ``merges_settle``."""
+    began and those its records name), each record's ``superseded_by`` (original ids, for
+    ``_successor_here``), the original ids it inserted, the products resolved so far (name → id),
+    and the survivors (original id → id) some copy of which a chunk left waiting, for
+    ``merges_settle``."""
 
     space: Space
     awaited: set
     survivors: set = field(default_factory=set)
+    successors: dict = field(default_factory=dict)
     placed: dict = field(default_factory=dict)
+    imported: set = field(default_factory=set)
     products: dict = field(default_factory=dict)
     unsettled: dict = field(default_factory=dict)
 
@@ -181,15 +185,17 @@ def decisions_restore(*, space: Space, records: list[DecisionRecord]) -> list[Re
 
     A record's ``supersedes`` is linked to the decision placed in the space for it (by this
     import or before); when that decision is not here, it is kept in ``supersedes_pending``, with
-    a warning, and linked when that decision arrives. When the decision its ``superseded_by``
-    names supersedes that one here, the record goes between them (``_make_room``). Its ``merged_into`` likewise (kept in
+    a warning, and linked when that decision arrives. When the first decision here on its
+    ``superseded_by`` chain (``_above``) supersedes that one here, the record goes between them
+    (``_make_room``). Its ``merged_into`` likewise (kept in
     ``merged_into_pending``, without a warning: the survivor that supersedes it is not here either),
     and dropped with a warning when the survivor here does not supersede it once all of them are
     written (``restore_merges``).
     """
     named = {record.merged_into for record in records if record.merged_into is not None}
     survivors = named | survivors_awaited(space=space)
-    work = _Import(space=space, awaited=decisions_awaited(space=space), survivors=survivors)
+    successors = {record.original: record.superseded_by for record in records if record.superseded_by is not None}
+    work = _Import(space=space, awaited=decisions_awaited(space=space), survivors=survivors, successors=successors)
     results = []
     for start in range(0, len(records), CHUNK):
         results += _restore_chunk(work, records[start : start + CHUNK])
@@ -206,6 +212,9 @@ def _restore_chunk(work: _Import, chunk: list[DecisionRecord]) -> list[Restored]
     except (IntegrityError, _OneByOne):
         return [result for record in chunk for result in _restore_chunk(work, [record])]
     work.placed |= placed
+    work.imported |= {
+        record.original for record, result in zip(chunk, results, strict=True) if result.outcome == IMPORTED
+    }
     work.products |= products
     work.unsettled |= unsettled
     return results
@@ -236,6 +245,7 @@ def _restore_alone(work: _Import, record: DecisionRecord) -> Restored:
             attempt = 1  # a row of another space holds the derived id: once more, with a random one
             continue
         work.placed |= placed
+        work.imported |= {record.original} if results[0].outcome == IMPORTED else set()
         work.products |= products
         work.unsettled |= unsettled
         return results[0]
@@ -253,6 +263,28 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
     asked |= {record.supersedes for record in chunk if record.supersedes is not None} - work.placed.keys()
     asked |= {record.merged_into for record in chunk if record.merged_into is not None} - work.placed.keys()
     existing = ids_in_space(Decision, space=space, originals=asked, kind="decision")
+    # A record that supersedes a decision here before the import, and names a successor, may go
+    # between them (``_make_room``): the first decision here up its successors, read in one more
+    # lookup when the chain passes decisions of the import this one has not asked about.
+    inserting = {
+        record.original
+        for record in chunk
+        if record.superseded_by is not None
+        and record.original not in existing
+        and (
+            record.supersedes in existing
+            or (record.supersedes in work.placed and record.supersedes not in work.imported)
+        )
+    }
+    chains = _above(work.successors, [record.superseded_by for record in chunk if record.original in inserting])
+    higher = {}
+    if unknown := chains - asked - work.placed.keys():
+        higher = ids_in_space(Decision, space=space, originals=unknown, kind="decision")
+    found: dict = {}  # original id → the first decision here up its chain (``_successor_here``)
+
+    def here(original):
+        return existing.get(original) or higher.get(original) or work.placed.get(original)
+
     results, placed, rows, names, moments = [], {}, [], [], []
     between = {}  # the decision a new one supersedes → the one its record names as its successor
     for record in chunk:
@@ -264,8 +296,10 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
         if record.supersedes is not None:
             target = placed.get(record.supersedes) or work.placed.get(record.supersedes)
             target = target or existing.get(record.supersedes)
-            if target is not None and (successor := existing.get(record.superseded_by)) is not None:
-                between[target] = successor
+            if target is not None and record.original in inserting:
+                successor = _successor_here(work.successors, record.superseded_by, here, found)
+                if successor is not None:
+                    between[target] = successor
         fields = dict(record.fields)
         names.append(fields.pop("product_name"))
         pk, origin_id = _placement(space=space, original=record.original, kind="decision", attempt=attempt)
@@ -337,15 +371,41 @@ def _write(*, work: _Import, chunk: list[DecisionRecord], attempt: int = 0) -> t
     return results, placed, products, unsettled
 
 
+def _above(successors: dict, starts) -> set:
+    """The original ids up the ``superseded_by`` chains, in the import's records, from ``starts``
+    (each visited once, whatever the chains share)."""
+    seen: set = set()
+    for node in starts:
+        while node is not None and node not in seen:
+            seen.add(node)
+            node = successors.get(node)
+    return seen
+
+
+def _successor_here(successors: dict, start, here: Callable, found: dict):
+    """The id of the first decision here (``here(original)``: its id in the space, or None) up the
+    ``superseded_by`` chain in the import's records from ``start``, or None; ``found`` remembers
+    it for each id walked, so a chunk walks each chain once."""
+    path, node = {}, start  # walked, in order (a dict: a cycle ends the walk)
+    while node is not None and node not in found and here(node) is None and node not in path:
+        path[node] = None
+        node = successors.get(node)
+    result = found.get(node) if node in found else (here(node) if node is not None else None)
+    for walked in path:
+        found[walked] = result
+    return result
+
+
 def _make_room(between: dict) -> None:
     """Cut each link "``successor`` supersedes ``older``" of ``between`` (``{older: successor}``, ids)
-    that is there: a record that supersedes ``older`` and names ``successor`` in ``superseded_by``
-    goes between them, where consolidation put it (merging D into S, which superseded X, made S
-    supersede D and D supersede X; an export since an earlier one holds D and S, and the earlier
-    one's S superseding X is here). The insert
-    then links it to ``older`` and ``_links`` its successor to it (the record's ``superseded_by``),
-    in the same transaction. A link that is not there (``older`` superseded by another decision, or
-    by none) is left alone: the insert then refuses a second successor as before."""
+    that is there: a record that supersedes ``older`` and whose ``superseded_by`` chain in the
+    import first reaches the space at ``successor`` goes between them, where consolidation put it
+    (merging D into S, which superseded X, made S supersede D and D supersede X; merging D1 and D2,
+    X ← D2 ← D1 ← S; an export since an earlier one holds them, and the earlier one's S superseding
+    X is here). The insert then links it to ``older``; the copies above it follow it, in its chunk
+    or later ones, each superseding the one below, and ``_links`` links ``successor`` to the last
+    (its record's ``superseded_by``). A link that is not there (``older`` superseded by another
+    decision, or by none) is left alone: the insert then refuses a second successor as before."""
     with connection.cursor() as cursor:
         # The trigger of decisions/0002 clears ``older.superseded_by``.
         cursor.execute(

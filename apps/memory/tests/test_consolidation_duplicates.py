@@ -4,6 +4,7 @@ bounded, and the groups (and their survivors) are the ones SPEC §9 defines."""
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from django.db import connection, transaction
@@ -174,10 +175,68 @@ def test_alike_distinct_decisions_are_searched_within_the_runs_budget(space, mon
         ("Don’t store card numbers", "Do not store card numbers", True),  # a typographic apostrophe
         ("Ship without feature flags", "Ship with feature flags", False),
         ("Never deploy on Fridays", "Deploy on Fridays", False),
-        ("Use 2 replicas and 3 shards", "Use 3 shards and 2 replicas", True),  # the same numbers
+        # Read in order: the same numbers in another order may be other values of the same things.
+        ("Use 2 replicas and 3 shards", "Use 3 shards and 2 replicas", False),
+        ("Freeze starts on 2025-03-04", "Freeze starts on 2025-04-03", False),
         ("Use 2 replicas", "Use 2 replicas and 2 shards", False),  # a multiset: 2 is not 2, 2
         ("Rate limit: 1,000 a minute", "Rate limit: 1000 a minute", False),  # read as written
     ],
 )
 def test_numbers_and_negations_of_a_decision_are_read_as_written(one, other, same):
     assert (steps.revision_marks(one) == steps.revision_marks(other)) is same
+
+
+# Pairs trigram similarity takes for duplicates (pg_trgm compares sets of trigrams, blind to order).
+MOVED = [
+    (
+        "Release freeze starts on 2025-03-04 for the mobile app and the web app",
+        "Release freeze starts on 2025-04-03 for the mobile app and the web app",
+    ),
+    (
+        "Set the HTTP client timeout to 30 seconds and the retry count to 5",
+        "Set the HTTP client timeout to 5 seconds and the retry count to 30",
+    ),
+    # As many negations, and the same numbers (none): the negation moved to the other clause.
+    (
+        "Do not use Redis for the job queue; use PostgreSQL for the job queue",
+        "Use Redis for the job queue; do not use PostgreSQL for the job queue",
+    ),
+    ("Use Redis for the cache and Postgres for the queue", "Use Postgres for the cache and Redis for the queue"),
+]
+COPIES = [
+    (
+        "Deploy the billing service with blue-green releases on Fridays",
+        "Deploy the billing service, with blue-green releases, on Fridays!",
+    ),
+    (
+        "Keep the staging environment running on a single Kubernetes cluster in eu-west-1",
+        "Keep the staging enviroment running on a single Kubernetes cluster in eu-west-1",
+    ),
+    (
+        "Deploy the billing service with blue-green releases on Fridays",
+        "Deploy a billing service with blue-green releases on Fridays",
+    ),
+    ("Don't store card numbers in the logs", "do NOT store card numbers in the logs!"),
+    (A, A_NEAR),
+]
+
+
+@pytest.mark.parametrize(("one", "other"), MOVED)
+def test_numbers_or_negations_that_move_make_a_revision(one, other):
+    words = steps.revision_words(one), steps.revision_words(other)
+    assert steps.is_revision(*words) and steps.is_revision(*reversed(words))
+
+
+@pytest.mark.parametrize(("one", "other"), COPIES)
+def test_a_typo_punctuation_or_an_article_still_make_a_copy(one, other):
+    assert steps.revision_marks(one) == steps.revision_marks(other)
+    assert not steps.is_revision(steps.revision_words(one), steps.revision_words(other))
+
+
+def test_order_is_read_within_bounded_work():
+    """Two long decisions of two letters, where difflib's ratio() is cubic (apps.mcp.similarity)."""
+    one = " ".join("ab" if n % 3 else "a" for n in range(660))
+    other = one[:1000] + " b " + one[1000:1990]
+    started = time.perf_counter()
+    steps.is_revision(steps.revision_words(one), steps.revision_words(other))
+    assert time.perf_counter() - started < 0.5

@@ -192,6 +192,19 @@ REVISIONS = [
     ),
     ("Free accounts are limited to 3 projects per workspace", "Free accounts are limited to 5 projects per workspace"),
     ("The mobile app will support Android 12 and newer", "The mobile app will support Android 10 and newer"),
+    # Trigram similarity 1.0 (sets of trigrams, blind to order): the numbers or the negation moved.
+    (
+        "Release freeze starts on 2025-03-04 for the mobile app and the web app",
+        "Release freeze starts on 2025-04-03 for the mobile app and the web app",
+    ),
+    (
+        "Set the HTTP client timeout to 30 seconds and the retry count to 5",
+        "Set the HTTP client timeout to 5 seconds and the retry count to 30",
+    ),
+    (
+        "Do not use Redis for the job queue; use PostgreSQL for the job queue",
+        "Use Redis for the job queue; do not use PostgreSQL for the job queue",
+    ),
 ]
 # True near-duplicates, which still merge: punctuation (1.0), a typo (0.935, the same number in
 # both), "the" for "a" (0.906).

@@ -308,6 +308,42 @@ def test_a_full_export_and_a_later_since_export_restore_a_merge_made_between_the
     assert _current(client, [x, s, d["id"]]) == [x]
 
 
+@pytest.mark.parametrize("chunk", [500, 1])
+@pytest.mark.parametrize("full_first", [True, False])
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_a_merge_of_several_copies_made_between_a_full_and_a_since_export_is_restored(
+    user, make_user, client_for, monkeypatch, count, full_first, chunk
+):
+    """S supersedes X, exported in full; then ``count`` copies of S are recorded and merged into it
+    (X ← Dn ← … ← D1 ← S). The export since the full one, imported after it or before it, puts
+    every copy back in the chain, merged into S: none is refused, none left current beside S."""
+    writer, reader = client_for(user), client_for(user, "read")
+    x = record(writer, "Host on Heroku", tags=["hosting"])["id"]
+    s = record(writer, "Host on AWS ECS Fargate", tags=["hosting"], supersedes=x)["id"]
+    full = export_json(reader, types="decision")
+    since = iso_z(timezone.now())
+    texts = ["Host on AWS ECS Fargate.", "host on aws ecs fargate", "HOST ON AWS ECS FARGATE!"][:count]
+    copies = [record(writer, text, tags=[f"t{n}"], reasoning=f"r{n}")["id"] for n, text in enumerate(texts)]
+    assert consolidate(space_ensure_personal(user=user))["decisions_merged"] == count
+    later = export_json(reader, types="decision", since=since)
+    assert {m["id"] for m in later["memories"]} == {x, s, *copies}
+    source = by_id(export_json(reader, types="decision"))
+
+    monkeypatch.setattr("apps.memory.mif.restore_decisions.CHUNK", chunk)
+    client = client_for(make_user(tier="pro"))
+    for document in (full, later) if full_first else (later, full):
+        assert _import(client, document)["warnings"] == []
+    restored = by_id(export_json(client, types="decision"))
+    for original in (x, *copies):  # links, merges, and what each copy holds, as in the source
+        assert restored[original] == source[original]
+    assert _data(restored[s])["supersedes"] == _data(source[s])["supersedes"]
+    assert _current(client, [x, s, *copies]) == [s]
+    # Deleting the survivor deletes its copies: X, superseded by hand, is current again.
+    assert client.delete(f"{DECISIONS}/{s}").status_code == 204
+    assert [client.get(f"{DECISIONS}/{copy_id}").status_code for copy_id in copies] == [404] * count
+    assert _current(client, [x, s, *copies]) == [x]
+
+
 def test_an_export_made_before_these_fields_imports_as_before(user, make_user, client_for):
     survivor, copies = _merged(client_for(user))
     consolidate(space_ensure_personal(user=user))
