@@ -67,24 +67,28 @@ KERNEL_DESCRIPTION = (
     "from PUT's answer stays on it. In the personal scope `own` and `effective` answer the same."
 )
 LAYERS = ("effective", "own")
-LAYER_PARAMETER = OpenApiParameter(
-    "layer",
-    {"type": "string", "enum": list(LAYERS), "default": "effective"},
-    OpenApiParameter.QUERY,
-    required=False,
-    description="`effective` (default): the kernel as it applies in the active scope (in a workspace "
+
+
+def _layer_parameter(description: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        "layer",
+        {"type": "string", "enum": list(LAYERS), "default": "effective"},
+        OpenApiParameter.QUERY,
+        required=False,
+        description=description,
+    )
+
+
+LAYER_PARAMETER = _layer_parameter(
+    "`effective` (default): the kernel as it applies in the active scope (in a workspace "
     "scope, your personal layer under the workspace layer). `own`: the active scope's own layer alone, in "
     "the same shape, with that layer's sections, injection block, `version`, `ETag` and `updated_at` (in a "
     "workspace scope the workspace layer, never anyone's personal layer; in the personal scope the same as "
     "`effective`): the base of a read-modify-write. Any other value, or an unknown or repeated query "
     "parameter, is a VALIDATION_ERROR naming it.",
 )
-PUT_LAYER_PARAMETER = OpenApiParameter(
-    "layer",
-    {"type": "string", "enum": list(LAYERS), "default": "effective"},
-    OpenApiParameter.QUERY,
-    required=False,
-    description="Only which kernel the answer holds: the write always goes to the active scope's own layer. "
+PUT_LAYER_PARAMETER = _layer_parameter(
+    "Only which kernel the answer holds: the write always goes to the active scope's own layer. "
     "`effective` (default): the kernel as it applies in the active scope after the write. `own`: the layer "
     "just written alone, as `GET ?layer=own` answers it, to edit again from (in the personal scope the same "
     "as `effective`). Any other value, or an unknown or repeated query parameter, is a VALIDATION_ERROR "
