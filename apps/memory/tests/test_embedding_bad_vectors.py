@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import pytest
 
-from apps.decisions.models import Decision
 from apps.memory.embedding_runs import embeddings_compute_pending
 from apps.memory.embeddings import EmbeddingUnavailable
 from apps.memory.models import Memory
 from apps.memory.tasks import embed_pending
 from apps.memory.tests.test_embedding_task import add_memories
-from apps.products.services import product_ensure
 from apps.scopes.services import space_ensure_personal
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,17 +39,6 @@ def answer(value) -> dict:
 @pytest.fixture
 def space(user):
     return space_ensure_personal(user=user)
-
-
-@pytest.fixture
-def embedded(space, openai_embeddings):
-    """Two decisions with vectors of the space's model, as the fake server computed them."""
-    product = product_ensure(space=space, name="Atlas")
-    for text in ("Use Redis for the job queue", "Deploy on Fly.io machines"):
-        Decision.objects.create(space=space, product=product, decision=text)
-    assert embeddings_compute_pending(space=space)["decisions"] == 2
-    assert set(Decision.objects.values_list("embedding_dimensions", flat=True)) == {DIMENSIONS}
-    return openai_embeddings
 
 
 def search(client, **params) -> dict:

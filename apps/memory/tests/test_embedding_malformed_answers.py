@@ -67,16 +67,6 @@ def space(user):
     return space_ensure_personal(user=user)
 
 
-@pytest.fixture
-def embedded(space, openai_embeddings):
-    """Two decisions with vectors of the space's model, as the fake server computed them."""
-    product = product_ensure(space=space, name="Atlas")
-    for text in ("Use Redis for the job queue", "Deploy on Fly.io machines"):
-        Decision.objects.create(space=space, product=product, decision=text)
-    assert embeddings_compute_pending(space=space)["decisions"] == 2
-    return openai_embeddings
-
-
 def provider(server, **overrides) -> OpenAICompatibleProvider:
     kwargs = {"base_url": server.base_url, "model": "fake-embed-1", "api_key": server.api_key, "timeout": 5}
     return OpenAICompatibleProvider(**{**kwargs, **overrides})
