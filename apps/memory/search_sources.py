@@ -201,7 +201,7 @@ def decision_candidates(ctx: SearchContext):
         type_="decision",
         document=F("search_document"),  # decision A, tags B, reasoning C; kept by PostgreSQL
         text=F("decision"),
-        updated=F("created_at"),
+        updated=F("updated_at"),  # set by a trigger on every change (decisions migration 0015)
         fuzzy_filter=ctx.fuzzy_filter("decision"),  # served by the trigram index
         inner_filter=_decision_holders(ctx),
     )
@@ -216,7 +216,7 @@ def decision_items(ctx: SearchContext, ids: list) -> dict:
             product_name=F("product__name"),
             head=Left("decision", 400),
         )
-        .values("id", "head", "product_name", "snippet", "created_at")
+        .values("id", "head", "product_name", "snippet", "updated_at")
     )
     return {
         row["id"]: {
@@ -225,7 +225,7 @@ def decision_items(ctx: SearchContext, ids: list) -> dict:
             "product": row["product_name"],
             "title": shorten(row["head"]),
             "snippet": row["snippet"],
-            "updated_at": row["created_at"],
+            "updated_at": row["updated_at"],
         }
         for row in rows
     }

@@ -64,7 +64,10 @@ class MemorySearchItemSerializer(serializers.Serializer):
         help_text="Relevance in (0, 1], comparable across types: full-text matches score above 0.5, "
         "typo-tolerant (trigram) matches at most 0.5."
     )
-    updated_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField(
+        help_text="When the hit last changed (a decision: its text, fields or links, as `since=` "
+        "exports read it); among equal scores the latest comes first."
+    )
 
 
 class MemorySearchResponseSerializer(serializers.Serializer):

@@ -322,3 +322,19 @@ def test_a_typo_only_hit_needs_a_word_similarity_of_0_6(user, client_for):
     assert search(client_for(user), q="kafak").json()["results"] == []
     found = search(client_for(user), q="kafkka").json()["results"]  # 0.6: one letter doubled
     assert sorted(item["type"] for item in found) == ["decision", "memory"]
+
+
+def test_a_decision_hit_reports_when_the_decision_last_changed(user, client_for):
+    """A decision changed after it was made (here its tags, as a merge or the admin changes them)
+    is reported with the time of that change, not its creation."""
+    space = space_ensure_personal(user=user)
+    decision = add_decision(space, "Atlas", "Adopt PostgreSQL for the ledger")
+    Decision.objects.filter(pk=decision.pk).update(created_at="2026-01-01T00:00:00Z")
+    Decision.objects.filter(pk=decision.pk).update(tags=["database"])
+    decision.refresh_from_db()
+    assert decision.updated_at > decision.created_at
+
+    body = client_for(user, scope="read").get(URL, params={"q": "ledger"}).json()
+
+    hit = next(item for item in body["results"] if item["id"] == str(decision.id))
+    assert hit["updated_at"] == decision.updated_at.isoformat().replace("+00:00", "Z")
