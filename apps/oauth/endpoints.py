@@ -28,13 +28,16 @@ from apps.oauth.resources import (
 )
 from apps.oauth.validators import OAuth2Validator
 from synchronex.api import errors
-from synchronex.api.parsers import StrictJSONParser
+from synchronex.api.parsers import StrictJSONParser, refuse_encoded_body
 from synchronex.api.ratelimit import throttle_ip
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 REALM = "synchronex"  # as in the API's and /mcp's Bearer challenges
 PARAMETER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# RFC 6749 §5.2: the characters an error_description may hold.
+DESCRIPTION_CHARACTERS = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+JSON_REQUIRED = "The body must be JSON (Content-Type: application/json)."
 
 
 def _oauth_error(error: oauth_errors.OAuth2Error) -> HttpResponse:
@@ -47,6 +50,21 @@ def _unreadable(view, request) -> HttpResponse | None:
     if reason is None:
         reason = _repeated_parameter(request)
     return None if reason is None else _oauth_error(oauth_errors.InvalidRequestError(description=reason))
+
+
+def _encoded(request, error: str = "invalid_request") -> HttpResponse | None:
+    """The REST API's refusal of a body with a Content-Encoding (``refuse_encoded_body``: 415 with
+    ``Accept-Encoding: identity``) as an OAuth error object: read as if plain, a gzip body was "not
+    valid UTF-8" and a plain body declared ``br`` registered a client."""
+    try:
+        refuse_encoded_body(request)
+    except errors.UnsupportedMediaType as refused:
+        # The coding is the client's header, named only when an error_description can hold it.
+        fits = DESCRIPTION_CHARACTERS.fullmatch(refused.message)
+        description = refused.message if fits else "The request body has a Content-Encoding; send it uncompressed."
+        body = {"error": error, "error_description": description}
+        return JsonResponse(body, status=415, headers={**NO_STORE, **refused.headers})
+    return None
 
 
 def _repeated_parameter(request) -> str | None:
@@ -67,7 +85,7 @@ class TokenView(dot_views.TokenView):
 
     def post(self, request, *args, **kwargs):
         throttle_ip(request, group="oauth-token", rate=settings.OAUTH_TOKEN_RATE)
-        unreadable = _unreadable(self, request)
+        unreadable = _encoded(request) or _unreadable(self, request)
         if unreadable is not None:
             return unreadable
         if request.POST.get("grant_type") == DEVICE_CODE_GRANT:
@@ -115,7 +133,7 @@ class RevokeView(dot_views.RevokeTokenView):
         return url, _basic_challenged(request, headers, status), body, status
 
     def post(self, request, *args, **kwargs):
-        unreadable = _unreadable(self, request)
+        unreadable = _encoded(request) or _unreadable(self, request)
         if unreadable is not None:
             return unreadable
         return super().post(request, *args, **kwargs)
@@ -134,13 +152,21 @@ def _metadata_error(rejected: MetadataRejected) -> JsonResponse:
     return JsonResponse(body, status=400, headers=NO_STORE)
 
 
-def _normalised_body(request, client_id: str | None = None) -> JsonResponse | None:
+def _normalised_body(request, client_id: str | None = None) -> HttpResponse | None:
     """Check the RFC 7591 metadata; hand DOT only what it should act on, with our defaults.
     With ``client_id`` (an RFC 7592 update), the body must name that client (§2.2).
 
     The body is read by the API's JSON parser, so the same bodies are refused here as on the
-    API: invalid UTF-8 or JSON, absurd nesting, and lone surrogates, which PostgreSQL cannot store.
+    API: one with a Content-Encoding or not sent as JSON (415), invalid UTF-8 or JSON, absurd
+    nesting, and lone surrogates, which PostgreSQL cannot store.
     """
+    encoded = _encoded(request, "invalid_client_metadata")
+    if encoded is not None:
+        return encoded
+    if request.body and request.content_type != "application/json":
+        # RFC 7591 §3.1: the metadata is sent as application/json; text/plain was read as JSON all the same.
+        body = {"error": "invalid_client_metadata", "error_description": JSON_REQUIRED}
+        return JsonResponse(body, status=415, headers=NO_STORE)
     try:
         data = StrictJSONParser().parse(io.BytesIO(request.body), parser_context={"request": request})
     except ParseError as exc:

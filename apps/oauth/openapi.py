@@ -14,6 +14,7 @@ from urllib.parse import unquote
 from django.urls import reverse
 
 from apps.oauth.registration import MAX_NAME_LENGTH, MAX_REDIRECT_URIS, MAX_URI_LENGTH, SUPPORTED_GRANT_TYPES
+from synchronex.api.openapi import ACCEPT_ENCODING_HEADER
 
 TAG = "oauth"
 FORM = "application/x-www-form-urlencoded"
@@ -137,6 +138,12 @@ THROTTLED = _error(
     {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
 )
 TOO_LARGE = _error("Body over the size limit (PAYLOAD_TOO_LARGE)", ERROR_REF)
+ENCODED = "a body with a Content-Encoding other than identity: send it uncompressed (as on the REST API)"
+IDENTITY_ONLY = {**NO_STORE, "Accept-Encoding": ACCEPT_ENCODING_HEADER}
+UNSUPPORTED = _error(f"invalid_request: {ENCODED}", OAUTH_ERROR_REF, IDENTITY_ONLY)
+METADATA_UNSUPPORTED = _error(
+    f"invalid_client_metadata: {ENCODED}; or a body not sent as `application/json`", OAUTH_ERROR_REF, IDENTITY_ONLY
+)
 INVALID_TOKEN = _error(
     "invalid_token: no registration access token, or not this client's (unknown, expired, replaced by an "
     "update, or its client deleted); the body is not read",
@@ -203,6 +210,7 @@ def oauth_paths() -> dict:
             "401": _error(
                 "invalid_client: unknown, or not a public client", OAUTH_ERROR_REF, {**NO_STORE, **CLIENT_CHALLENGE}
             ),
+            "415": UNSUPPORTED,
             "429": THROTTLED,
         },
     )
@@ -226,6 +234,7 @@ def oauth_paths() -> dict:
             "200": {"description": "Revoked (or unknown)"},
             "400": _error("invalid_request, unsupported_token_type", OAUTH_ERROR_REF),
             "401": _error("invalid_client", OAUTH_ERROR_REF, CLIENT_CHALLENGE),
+            "415": UNSUPPORTED,
         },
     )
     register = _operation(
@@ -241,6 +250,7 @@ def oauth_paths() -> dict:
                 "content": {"application/json": {"schema": CLIENT_REF}},
             },
             "400": _error("invalid_redirect_uri or invalid_client_metadata", OAUTH_ERROR_REF, NO_STORE),
+            "415": METADATA_UNSUPPORTED,
             "429": THROTTLED,
         },
     )
@@ -268,6 +278,7 @@ def oauth_paths() -> dict:
             "400": _error(
                 "invalid_redirect_uri or invalid_client_metadata; nothing changes", OAUTH_ERROR_REF, NO_STORE
             ),
+            "415": METADATA_UNSUPPORTED,
             "429": THROTTLED,
         },
     )

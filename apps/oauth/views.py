@@ -27,6 +27,7 @@ from apps.oauth.selectors import connected_apps
 from apps.oauth.services import connected_app_revoke
 from apps.oauth.validators import OAuth2Validator, code_challenge_problem, invalid_target, is_vschar
 from synchronex.api import errors
+from synchronex.api.parsers import refuse_encoded_body
 
 
 class ConsentForm(AllowForm):
@@ -72,6 +73,8 @@ class ConsentView(AuthorizationView):
         return super().create_authorization_response(request, scopes, credentials, allow)
 
     def dispatch(self, request, *args, **kwargs):
+        # A form with a Content-Encoding is refused (415), as on the API, never read as if plain.
+        refuse_encoded_body(request)
         # A request oauthlib cannot read has no redirect URI it could check: the error stays here.
         reason = unreadable_reason(self, request)
         if reason is not None:
