@@ -79,7 +79,7 @@ def test_workspace_changes_stamp_the_owner_and_every_member(team, inproc_for):
     assert changed(before, stamps(*people)) == [True, True, False]
 
 
-def test_membership_and_stored_scope_changes_stamp_their_user(team):
+def test_a_role_change_and_a_stored_scope_change_stamp_their_user(team):
     people = (team["owner"], team["member"], team["outsider"])
     before = stamps(*people)
     Membership.objects.filter(space=team["space"], user=team["member"]).update(role=Role.VIEWER)
@@ -89,9 +89,26 @@ def test_membership_and_stored_scope_changes_stamp_their_user(team):
     ActiveScope.objects.create(user=team["outsider"], workspace=None)
     assert changed(before, stamps(*people)) == [False, False, True]
 
+
+def test_a_join_or_a_leave_stamps_everyone_in_the_workspace(team, make_user):
+    """What a workspace hands out is redacted of every member's personal keys: who is a member
+    changes it for everyone there, however the membership is written."""
+    newcomer = make_user()
+    people = (team["owner"], team["member"], newcomer, team["outsider"])
     before = stamps(*people)
-    Membership.objects.filter(space=team["space"], user=team["member"]).delete()
-    assert changed(before, stamps(*people)) == [False, True, False]
+    Membership.objects.create(space=team["space"], user=newcomer, role=Role.MEMBER)
+    assert changed(before, stamps(*people)) == [True, True, True, False]
+
+    before = stamps(*people)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM scopes_membership WHERE space_id = %s AND user_id = %s", [team["space"].pk, newcomer.pk]
+        )
+    assert changed(before, stamps(*people)) == [True, True, True, False]
+
+    before = stamps(*people)  # a membership moved to another user: one leaves, one joins
+    Membership.objects.filter(space=team["space"], user=team["member"]).update(user=newcomer)
+    assert changed(before, stamps(*people)) == [True, True, True, False]
 
 
 def test_a_user_change_stamps_them_and_the_members_of_their_workspaces(team):
@@ -390,6 +407,38 @@ def test_a_members_personal_key_added_after_a_read_is_redacted_from_a_co_members
     assert f"- Bill {secret}" in owner.get(IDENTITY, **header).json()["injection_block"]
 
 
+def test_a_co_members_reads_follow_a_join_and_a_leave_of_someone_with_a_personal_key(make_user, inproc_for):
+    """A member's personal keys are the workspace's secrets while they are a member: the identity
+    read another member remembered is renewed when they join and when they leave, and agrees with
+    the kernel export of the same workspace."""
+    owner, joiner = make_user(tier="team"), make_user(tier="team")
+    owner_api, joiner_api = inproc_for(owner), inproc_for(joiner)
+    secret = fresh_key()
+    key = {"service": "openai", "label": "own", "key": secret}
+    assert joiner_api.post("/api/v1/byok", key, format="json").status_code == 201
+    created = owner_api.post("/api/v1/workspaces", {"name": "W2", "kind": "team"}, format="json")
+    workspace = created.json()["id"]
+    header = {"HTTP_X_SYNCHRONEX_SCOPE": workspace}
+    rule = {"constraints": {"always": [f"deploy with {secret}"]}}
+    assert owner_api.put(IDENTITY, rule, format="json", **header).status_code == 200
+
+    def reads() -> tuple[bool, bool]:
+        """Whether the identity read's block and the kernel export show the key."""
+        block = owner_api.get(IDENTITY, **header).json()["injection_block"]
+        export = owner_api.get("/api/v1/kernel/export", **header).content.decode()
+        return secret in block, secret in export
+
+    for _ in range(2):  # not a secret of the workspace yet; remembered from here on
+        assert reads() == (True, True)
+    members = f"/api/v1/workspaces/{workspace}/members"
+    assert owner_api.post(members, {"email": joiner.email, "role": "member"}, format="json").status_code == 201
+    for _ in range(2):
+        assert reads() == (False, False)
+    assert joiner_api.delete(f"{members}/{joiner.pk}").status_code == 204
+    for _ in range(2):
+        assert reads() == (True, True)
+
+
 def test_the_schema_with_a_key_counts_no_request(user, inproc_for):
     wait_for_fresh_minute_margin(5)
     client = inproc_for(user)
@@ -660,6 +709,50 @@ def test_creating_a_workspace_and_a_change_to_its_owner_at_once_do_not_deadlock(
     creator.join(10)
     changer.join(10)
     assert outcome == {"create": None, "change": None}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_joiners_own_key_added_while_they_join_reaches_the_co_members_next_read(joining, inproc_for):
+    """The joiner's personal key, added while their join is in flight: the key's write waits for the
+    join and then finds the workspace among theirs (migration ``byok.0005``), so a co-member who
+    read between the join's commit and the key's does not keep the key unredacted."""
+    secret = fresh_key()
+    rule = {"constraints": {"always": [f"Bill {secret}"]}}
+    assert joining.owner.put(IDENTITY, rule, format="json", **joining.header).status_code == 200
+    personal = space_ensure_personal(user=joining.joiner)
+    owner_membership = Membership.objects.get(space=joining.space, role=Role.OWNER)
+    joined, release_join, written, release_write = (threading.Event() for _ in range(4))
+    outcome = {}
+
+    def join():
+        with transaction.atomic():
+            member_put(actor_membership=owner_membership, user=joining.joiner, role=Role.MEMBER)
+            joined.set()
+            release_join.wait(10)
+
+    def add_key():
+        with transaction.atomic():
+            byok_credential_create(space=personal, service="openai", label="own", key=secret)
+            written.set()
+            release_write.wait(10)
+
+    def shown() -> bool:
+        return secret in joining.owner.get(IDENTITY, **joining.header).json()["injection_block"]
+
+    joiner = on_thread(join, outcome, "join")
+    assert joined.wait(10)
+    writer = on_thread(add_key, outcome, "write")
+    _until_done_or_waiting(writer)
+    release_join.set()
+    joiner.join(10)
+    assert written.wait(10)
+    for _ in range(2):
+        assert shown()  # a member now, the key not committed yet: remembered
+    release_write.set()
+    writer.join(10)
+    assert outcome == {"join": None, "write": None}
+    for _ in range(2):
+        assert not shown()
 
 
 # --- how much a process remembers ----------------------------------------------------------------

@@ -31,7 +31,8 @@ class Kernel(models.Model):
     updated_at = models.DateTimeField(null=True, blank=True)
     # The cached rendering of this layer alone (the effective kernel of the personal scope).
     # ``block_key`` names what it was rendered from (renderer and layer versions), so a stale
-    # cache is recognisable; see ``services.block_key``.
+    # cache is recognisable; see ``services.block_key``. A section changed without a new version
+    # (plain SQL) gets one from a trigger (migration ``identity.0006``).
     injection_block = models.TextField(blank=True, default="")
     injection_tokens = models.PositiveIntegerField(default=0)
     truncated = models.BooleanField(default=False)

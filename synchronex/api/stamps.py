@@ -4,14 +4,17 @@ by context stamps.
 Every API request reads its account's *context stamp* in a statement it runs anyway: the one that
 looks its API key up (and counts its quota), or the one that counts its quota. Triggers (migration
 ``api.0004``) give an account a new stamp, in the changing transaction itself, whenever a committed
-change can alter what is remembered here: a space, a membership, the stored active scope, a kernel
-layer, a space's embedding settings (migration ``memory.0005``), a space's BYOK keys (migrations
-``byok.0002`` and ``byok.0004``: the identity read's block is redacted of them, a workspace's of its
-members' personal keys too), or a user (see those migrations for who is stamped by what).
+change can alter what is remembered here: a space, a membership (a join or a leave stamps everyone
+in the workspace, migration ``api.0007``: its answers are redacted of its members' personal keys),
+the stored active scope, a kernel layer, a space's embedding settings (migration ``memory.0005``), a
+space's BYOK keys (migrations ``byok.0002``, ``byok.0004`` and ``byok.0005``: the identity read's
+block is redacted of them, a workspace's of its members' personal keys too), or a user (see those
+migrations for who is stamped by what).
 Stamps come from one sequence, so
 no two changes share one, and an account without a stamp row reads 0 (rows are never deleted).
 A trigger stamps the people it sees, so someone joining a space and a change that stamps the
-space's people take turns on row locks (migration ``api.0006``): otherwise a member whose join
+space's people take turns on row locks (migrations ``api.0006`` and ``api.0007``; a leave is such a
+change, and so is a change of the joiner's own personal keys): otherwise a member whose join
 committed while such a change was in flight read the old value and kept it under a stamp nobody
 renewed.
 

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.accounts.models import ApiKey, digest_key
 from apps.identity import renderer
 from apps.identity.models import Kernel, KernelRevision
+from apps.scopes.services import space_ensure_personal, workspace_create
 from synchronex.api import stamps
 
 URL = "/api/v1/memory/identity"
@@ -252,6 +253,41 @@ class TestCachedBlock:
         monkeypatch.setattr(renderer, "render_block", lambda *a, **k: pytest.fail("rendered again"))
         stamps.forget()
         assert client.get(URL).json()["injection_block"] == "## Never\n- Guess"
+
+    @pytest.mark.parametrize(
+        ("edited", "read"), [("personal", "personal"), ("workspace", "workspace"), ("personal", "workspace")]
+    )
+    def test_a_layer_edited_in_sql_is_a_new_version_with_its_blocks_rendered_again(
+        self, inproc_for, make_user, edited, read
+    ):
+        """An operator's UPDATE of a section that leaves ``version`` alone: the database gives the
+        layer a new version (migration ``identity.0006``), so neither the block cached on the layer
+        nor a member's effective block of a workspace is served from the old sections, and an
+        If-Match read before the edit no longer matches."""
+        owner = make_user(tier="team")
+        client = inproc_for(owner)
+        spaces = {
+            "personal": space_ensure_personal(user=owner),
+            "workspace": workspace_create(owner=owner, name="Ops", kind="team"),
+        }
+        header = {"HTTP_X_SYNCHRONEX_SCOPE": str(spaces["workspace"].pk)} if read == "workspace" else {}
+        edit = {"HTTP_X_SYNCHRONEX_SCOPE": str(spaces["workspace"].pk)} if edited == "workspace" else {}
+        client.put(URL, {"identity": {"name": "Carol", "company": "OldCo"}}, format="json", **edit)
+        for _ in range(2):  # rendered, cached on the rows and remembered
+            body = client.get(URL, **header).json()
+            assert body["identity"]["company"] == "OldCo" and "Carol · OldCo" in body["injection_block"]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE identity_kernel SET identity = jsonb_set(identity, '{company}', %s) WHERE space_id = %s",
+                ['"NewCo"', spaces[edited].pk],
+            )
+        for _ in range(2):
+            body = client.get(URL, **header).json()
+            assert body["identity"]["company"] == "NewCo" and "Carol · NewCo" in body["injection_block"]
+            export = client.get("/api/v1/kernel/export", **header).content.decode()
+            assert "Carol · NewCo" in export and "OldCo" not in export
+        stale = client.put(URL, {"identity": {"name": "Carol"}}, format="json", HTTP_IF_MATCH='"1"', **edit)
+        assert stale.status_code == 412 and stale["ETag"] == '"2"'
 
     def test_block_is_rendered_once_per_write(self, inproc_for, user, monkeypatch):
         calls = []
