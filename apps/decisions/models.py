@@ -89,6 +89,14 @@ class Decision(models.Model):
     # first, as it brings a superseded decision before its successor): the link is made, and this
     # cleared, when it is imported. Exported as ``merged_into`` meanwhile, as ``supersedes_pending``.
     merged_into_pending = models.UUIDField(null=True, blank=True, editable=False)
+    # A survivor's own ``tags``, ``affects_products`` (with their ``affects_keys``), ``alternatives``
+    # and ``reasoning``, as they were when consolidation first merged a copy into it: its fields
+    # are these plus what its copies add, computed again from these and the copies that stay when
+    # a copy is deleted (``apps.decisions.merges``). Null on a decision that took no copy, and on
+    # survivors merged before it was recorded or restored by an import (their own values are then
+    # estimated from their copies). It holds nothing the survivor does not show, so writing it is
+    # no change of the decision (``updated_at`` does not follow it).
+    merge_base = models.JSONField(null=True, blank=True, editable=False)
     decided_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(auto_now_add=True)
     # When its stored fields or links last changed, whatever changed them (a merge, a supersede, a

@@ -17,6 +17,7 @@ from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.db.deadlocks import retry_deadlocks
 
+from .merges import survivors_affected, survivors_recompute
 from .models import AFFECTS_MAX, Decision
 from .selectors import decision_lookup
 
@@ -137,22 +138,33 @@ def _delete_spliced(*, decisions) -> list:
     Where deleted decisions sat in a chain, their successor now supersedes the first decision
     below them that stays, which therefore stays superseded: a deleted link does not bring back
     a decision that was replaced. Without a successor (the chain's head was deleted), that
-    decision is current again, and without one below, the successor supersedes nothing.
+    decision is current again, and without one below, the successor supersedes nothing. A deleted
+    copy's survivor that stays gives back what the merge took from that copy alone: its merged
+    fields are computed again from its own values and the copies that stay (``merges``), and so
+    are those of the survivor it was merged into in turn, if any.
 
     Locks: the product rows first (``products_lock``; those of the decisions linked to them too,
-    whose links change), then the decisions, and only then their links are read: a concurrent
-    supersede holds its target's lock until it commits, so its new successor is found (and
-    spliced) rather than left pointing at a deleted row. Consolidation merges on a product's rows
-    while holding them, so the copies read after the lock are complete.
+    whose links change, and of the survivors of deleted copies), then the decisions, and only then
+    their links are read: a concurrent supersede holds its target's lock until it commits, so its
+    new successor is found (and spliced) rather than left pointing at a deleted row. Consolidation
+    merges on a product's rows while holding them, so the copies read after the lock are complete.
     """
     ids = decisions.values("pk")
     doomed = Decision.objects.filter(Q(pk__in=ids) | Q(merged_into__in=ids)).values("pk")
-    linked = Decision.objects.filter(Q(pk__in=doomed) | Q(supersedes__in=doomed) | Q(superseded_by__in=doomed))
+    survivors = Decision.objects.filter(pk__in=doomed, merged_into__isnull=False).values("merged_into")
+    linked = Decision.objects.filter(
+        Q(pk__in=doomed) | Q(supersedes__in=doomed) | Q(superseded_by__in=doomed) | Q(pk__in=survivors)
+    )
     products = products_lock(product_ids=linked.values("product_id"))
     rows = Decision.objects.select_for_update().filter(pk__in=ids, product_id__in=products).order_by("id")
     deleted = list(rows.values_list("pk", flat=True))
     locked = Decision.objects.select_for_update().filter(pk__in=_with_copies(deleted)).order_by("id")
-    links = {pk: (older, newer) for pk, older, newer in locked.values_list("pk", "supersedes_id", "superseded_by_id")}
+    links, merged_into = {}, set()
+    for pk, older, newer, survivor in locked.values_list("pk", "supersedes_id", "superseded_by_id", "merged_into_id"):
+        links[pk] = (older, newer)
+        merged_into.add(survivor)
+    # The survivors that stay of the copies deleted: what the merge took from those goes too.
+    affected = survivors_affected(survivor_ids=merged_into - links.keys() - {None})
     spliced = []
     for pk, (older, newer) in links.items():
         if newer is None or newer in links:
@@ -171,6 +183,8 @@ def _delete_spliced(*, decisions) -> list:
     Decision.objects.filter(pk__in=list(links)).delete()
     # After the delete, which cleared the old links (one-to-one: the new ones need them gone).
     Decision.objects.bulk_update(spliced, ["supersedes"])
+    for space_id in survivors_recompute(affected):
+        _enqueue_embedding(Space(pk=space_id))
     return deleted
 
 

@@ -44,7 +44,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from rapidfuzz.distance import Indel
 
-from apps.decisions.models import AFFECTS_MAX, ALTERNATIVES_MAX, REASONING_MAX, TAGS_MAX, Decision
+from apps.decisions.merges import survivor_absorb
+from apps.decisions.models import Decision
 from apps.identity.models import Kernel
 from apps.identity.services import block_key, kernel_render, kernel_update
 from apps.ingest.models import Signal
@@ -89,8 +90,6 @@ NEGATION = re.compile(
 # A word of ``revision_words``: a negation (each written as this mark), a run of digits, a run of letters.
 NEGATED = "¬"
 WORD = re.compile(rf"{NEGATED}|\d+|[^\W\d_]+")
-# Between the reasonings a survivor takes from its duplicates (a Markdown rule, README).
-REASONING_SEPARATOR = "\n\n---\n\n"
 KERNEL_PRODUCTS_MAX = 10
 # Text of a decision with case, runs of whitespace and trailing punctuation ignored, in NFC: text
 # is stored NFC, but rows stored before that rule may not be (and NFC and NFD "é" are one text).
@@ -334,71 +333,15 @@ def _duplicate_groups(*, space: Space, product_id) -> list[set]:
     return groups
 
 
-def _union(own: list, own_keys: list, others: list[tuple[list, list]], limit: int) -> list:
-    """``own``, then each of ``others``' values whose key is new, while fewer than ``limit``."""
-    kept, seen = list(own), set(own_keys)
-    for values, keys in others:
-        for value, key in zip(values, keys, strict=True):
-            if len(kept) >= limit:
-                return kept
-            if key not in seen:
-                seen.add(key)
-                kept.append(value)
-    return kept
-
-
-def _joined_reasoning(own: str, others: list[str]) -> str:
-    """``own``, then each of ``others`` that says something new (compared trimmed, with every
-    part already joined) and still fits ``REASONING_MAX``; one that does not fit is skipped."""
-    text = own
-    known = {part.strip() for part in own.split(REASONING_SEPARATOR)}
-    for reasoning in others:
-        if not reasoning.strip() or reasoning.strip() in known:
-            continue
-        added = (REASONING_SEPARATOR if text else "") + reasoning
-        if len(text) + len(added) <= REASONING_MAX:
-            text += added
-            known.add(reasoning.strip())
-    return text
-
-
 def _absorb(survivor: Decision, merged: list[Decision]) -> None:
     """The survivor takes what its merged duplicates add, so that the default views (current
     decisions only) still find by tag, by affected product and by text what they said (SPEC §9:
-    nothing is lost). Its own values first, then each duplicate's in age order (``merged`` is
-    oldest first), without repeats (affected products by their product key, ``affects_keys``),
-    within the fields' bounds; what does not fit stays on the superseded duplicate, which keeps
-    everything it had either way. Idempotent: a second merge of the same values adds nothing.
-
-    ``search_document``, ``affects_keys`` and the space's words follow in PostgreSQL (a generated
-    column and the words trigger); the vector does not, so a survivor whose embedded text
-    changed loses it and step 5 computes it again."""
-    changes = {
-        "tags": _union(survivor.tags, survivor.tags, [(m.tags, m.tags) for m in merged], TAGS_MAX),
-        "affects_products": _union(
-            survivor.affects_products,
-            survivor.affects_keys,
-            [(m.affects_products, m.affects_keys) for m in merged],
-            AFFECTS_MAX,
-        ),
-        "alternatives": _union(
-            survivor.alternatives,
-            survivor.alternatives,
-            [(m.alternatives, m.alternatives) for m in merged],
-            ALTERNATIVES_MAX,
-        ),
-        "reasoning": _joined_reasoning(survivor.reasoning, [m.reasoning for m in merged]),
-    }
-    changes = {name: value for name, value in changes.items() if value != getattr(survivor, name)}
-    if not changes:
-        return
-    target = next(t for t in embedding_targets() if t.model is Decision)
-    before = target.text(survivor)
-    for name, value in changes.items():
-        setattr(survivor, name, value)
-    if target.text(survivor) != before:
-        changes.update(embedding=None, embedding_model="", embedding_dimensions=None)
-    Decision.objects.filter(pk=survivor.pk).update(**changes)
+    nothing is lost): its own values first, then each duplicate's in age order (``merged`` is
+    oldest first), without repeats, within the fields' bounds (``apps.decisions.merges``, which
+    also takes a deleted copy's back out). What does not fit stays on the superseded duplicate,
+    which keeps everything it had either way. Idempotent. A survivor whose embedded text changed
+    loses its vector, and step 5 computes it again."""
+    survivor_absorb(survivor=survivor, merged=merged)
 
 
 def _merge_group(ids: set) -> int:

@@ -80,7 +80,9 @@ class DecisionDetailView(ApiView):
         "search, product state, kernel export and MCP at once. A decision superseded by hand is never "
         "deleted along: in a chain A ← B ← C (B supersedes A, C supersedes B), deleting B leaves C "
         "superseding A, and A stays superseded. Deleting the chain's current decision (C) makes the one it "
-        "superseded (B) current again; deleting its oldest (A) leaves B with `supersedes: null`.",
+        "superseded (B) current again; deleting its oldest (A) leaves B with `supersedes: null`. Deleting a "
+        "merged copy takes out of its survivor the tags, affected products, alternatives and reasoning the "
+        'merge took from that copy alone (README, "Deleting a decision").',
         responses={204: None},
     )
     def delete(self, request, decision_id: str):
