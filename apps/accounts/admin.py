@@ -15,10 +15,11 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
-from apps.accounts.forms import ApiKeyAdminForm
+from apps.accounts.forms import ApiKeyAdminForm, UserAdminChangeForm, UserAdminCreationForm
 from apps.accounts.models import ApiKey, User
 from apps.accounts.services import api_keys_revoke, users_delete
 from apps.accounts.views import throttled_page
+from apps.scopes.services import space_rename_personal
 from synchronex.admin_bounds import BoundedAdmin
 from synchronex.admin_deletes import RetriedDeletesMixin
 from synchronex.admin_rules import NoSecretLookupsMixin
@@ -90,6 +91,9 @@ class UserAdmin(RetriedDeletesMixin, BoundedAdmin, NoSecretLookupsMixin, BaseUse
     running consolidation of those spaces (``synchronex/admin_deletes.py``).
     """
 
+    # The accounts' address rule (any script, stored NFC and lower case), not Django's EmailField's.
+    form = UserAdminChangeForm
+    add_form = UserAdminCreationForm
     ordering = ["email"]
     list_display = [
         "email",
@@ -147,6 +151,11 @@ class UserAdmin(RetriedDeletesMixin, BoundedAdmin, NoSecretLookupsMixin, BaseUse
             return False
         return super().has_delete_permission(request, obj)
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "email" in form.changed_data:
+            space_rename_personal(user=obj)  # in the page's transaction
+
     def delete_model(self, request, obj):
         users_delete(users=User.objects.filter(pk=obj.pk))
 
@@ -191,16 +200,22 @@ class UserAdmin(RetriedDeletesMixin, BoundedAdmin, NoSecretLookupsMixin, BaseUse
 
 
 class KeyStatusFilter(admin.SimpleListFilter):
+    """The status ``ApiKeyAdmin.status`` shows: a key of a deactivated account is refused by the API
+    (``api_key_authenticate``) however live it is, and works again once the account is reactivated."""
+
     title = "status"
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
+        return [("active", "Active"), ("inactive", "Owner inactive"), ("expired", "Expired"), ("revoked", "Revoked")]
 
     def queryset(self, request, queryset):
         now = timezone.now()
+        live = queryset.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True)
         if self.value() == "active":
-            return queryset.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True)
+            return live.filter(user__is_active=True)
+        if self.value() == "inactive":
+            return live.filter(user__is_active=False)
         if self.value() == "expired":
             return queryset.filter(expires_at__lte=now, revoked_at__isnull=True)
         if self.value() == "revoked":
@@ -235,7 +250,9 @@ class ApiKeyAdmin(BoundedAdmin, NoSecretLookupsMixin, admin.ModelAdmin):
     def status(self, obj: ApiKey) -> str:
         if obj.revoked_at is not None:
             return "revoked"
-        return "expired" if obj.is_expired() else "active"
+        if obj.is_expired():
+            return "expired"
+        return "active" if obj.user.is_active else "owner inactive"
 
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request, queryset):

@@ -1,10 +1,11 @@
 import secrets
 
 from django import forms
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core import signing
 from django.core.cache import cache
 
-from apps.accounts.models import ApiKey
+from apps.accounts.models import ApiKey, User
 from apps.accounts.services import KEY_NAME_CONTROL_CHARACTERS
 from apps.products.names import has_control_character
 
@@ -85,3 +86,27 @@ class ApiKeyAdminForm(forms.ModelForm):
 
     def clean_name(self) -> str:
         return clean_key_name(self.cleaned_data["name"])
+
+
+EMAIL_TAKEN = "An account with this email already exists."
+
+
+class AccountEmailMixin:
+    """The admin's user forms: the address stored as every other path stores it (NFC, lower case,
+    ``User.normalize_username``), its rule checked by the model field (``apps.accounts.emails``), and
+    one already taken in another case refused beside the field, not as the case-insensitive
+    constraint's name."""
+
+    def clean_email(self) -> str:
+        email = User.normalize_username(self.cleaned_data["email"])
+        if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(EMAIL_TAKEN)
+        return email
+
+
+class UserAdminChangeForm(AccountEmailMixin, UserChangeForm):
+    pass
+
+
+class UserAdminCreationForm(AccountEmailMixin, AdminUserCreationForm):
+    pass

@@ -11,7 +11,9 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from apps.accounts.emails import EMAIL_MAX, validate_account_email
 from synchronex.api.scopes import api_key_allows
+from synchronex.text import nfc
 
 
 class Tier(models.TextChoices):
@@ -30,7 +32,7 @@ class UserManager(BaseUserManager):
     def create_user(self, email: str, password: str | None = None, **fields):
         if not email:
             raise ValueError("An email address is required")
-        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user = self.model(email=self.model.normalize_username(self.normalize_email(email)), **fields)
         user.set_password(password)  # None gives an unusable password
         user.save(using=self._db)
         return user
@@ -48,7 +50,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     """A person with an email login and a plan (tier)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    email = models.EmailField(max_length=254, unique=True)
+    # Not an EmailField: its validator refuses a non-ASCII local part, which an account may have
+    # (the one rule of ``apps.accounts.emails``), and so refused every save of such an account's page.
+    email = models.CharField(max_length=EMAIL_MAX, unique=True, validators=[validate_account_email])
     name = models.CharField(max_length=200, blank=True)
     tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.FREE)
     # Enterprise accounts carry their own limits; empty means the enterprise default, 0 admits no
@@ -74,6 +78,13 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    @classmethod
+    def normalize_username(cls, username):
+        """An address as accounts store it, NFC and lower case (``changepassword`` looks it up as
+        typed; the API compares NFC). Django's NFKC would turn a full-width or ligature letter of an
+        address ``create_api_key`` stored into its ASCII look-alike on any save of the admin's page."""
+        return nfc(username).lower() if isinstance(username, str) else username
 
     def has_tier(self, required: str) -> bool:
         return TIER_ORDER.index(self.tier) >= TIER_ORDER.index(required)

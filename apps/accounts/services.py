@@ -54,7 +54,10 @@ def generate_raw_key() -> str:
 def api_key_create(
     *, user: User, name: str, scope: str = "read", expires_at: datetime | None = None
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns the row and the raw key, which is never stored and shown only now."""
+    """Create a key; returns the row and the raw key, which is never stored and shown only now.
+    A deactivated account gets none (CONFLICT): ``api_key_authenticate`` refuses its every key."""
+    if not user.is_active:
+        raise errors.Conflict(f"The account {user.email} is deactivated; reactivate it first.")
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise errors.ValidationFailed.for_fields({"name": "Give the key a name of 1 to 100 characters."})

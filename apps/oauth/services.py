@@ -123,7 +123,10 @@ def _record_use(token) -> None:
 
 @transaction.atomic
 def connected_app_revoke(*, user, application_id: int):
-    """Revoke every token and pending code the user gave one app; NOT_FOUND if none is live.
+    """Revoke every token and pending code the user gave one app, and forget its last use;
+    NOT_FOUND if none is live and no use is remembered. An app that revoked its own tokens (RFC
+    7009) is no longer listed, but its "last used" row is removed too: kept, it would keep a
+    registered client from being deleted (``unused_registrations_delete``).
 
     The app may be refreshing at this very moment. A rotation that locked its refresh token
     first makes the first update wait, then skip that token; the new pair it wrote is seen by
@@ -139,16 +142,34 @@ def connected_app_revoke(*, user, application_id: int):
         raise errors.NotFound("No such connected app.")
     access = AccessToken.objects.filter(user=user, application=application)
     refresh = RefreshToken.objects.filter(user=user, application=application, revoked__isnull=True)
-    if not access.exists() and not refresh.exists():
-        raise errors.NotFound("No such connected app.")
-    now = timezone.now()
-    # Revoked refresh tokens are kept (not deleted) so that a replay is recognised as reuse.
-    refresh.update(revoked=now, updated=now)
-    access.delete()
-    refresh.update(revoked=now, updated=now)
+    connected = access.exists() or refresh.exists()
+    if connected:
+        now = timezone.now()
+        # Revoked refresh tokens are kept (not deleted) so that a replay is recognised as reuse.
+        refresh.update(revoked=now, updated=now)
+        access.delete()
+        refresh.update(revoked=now, updated=now)
     get_grant_model().objects.filter(user=user, application=application).delete()
-    AppUsage.objects.filter(user=user, application=application).delete()
+    forgotten, _ = AppUsage.objects.filter(user=user, application=application).delete()
+    if not connected and not forgotten:
+        raise errors.NotFound("No such connected app.")  # rolled back: a pending code stays
     return application
+
+
+def idle_app_usages_delete() -> int:
+    """Delete the "last used" rows (``AppUsage``) of apps for which their account holds no code,
+    token or refresh token any more (revoked ones included: those stay while a replay of them
+    must still revoke their chain), once DOT's ``clear_expired`` has deleted the last one. The row
+    would outlive every token, and keep the client from being deleted (``unused_registrations_delete``)
+    for ever: the app is no longer listed, so the account cannot disconnect it. Returns how many
+    were deleted."""
+    usage = {"user": OuterRef("user"), "application": OuterRef("application")}
+    deleted, _ = AppUsage.objects.filter(
+        ~Exists(get_grant_model().objects.filter(**usage)),
+        ~Exists(get_refresh_token_model().objects.filter(**usage)),
+        ~Exists(get_access_token_model().objects.filter(**usage)),
+    ).delete()
+    return deleted
 
 
 # Unused clients are deleted a chunk at a time: each is a row of up to ~20 KB that the deletion

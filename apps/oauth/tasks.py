@@ -9,15 +9,17 @@ from django.conf import settings
 from django.utils import timezone
 from oauth2_provider.models import clear_expired
 
-from apps.oauth.services import unused_registrations_delete
+from apps.oauth.services import idle_app_usages_delete, unused_registrations_delete
 
 
 @shared_task(name="apps.oauth.tasks.oauth_tokens_prune", ignore_result=True)
 def oauth_tokens_prune() -> None:
     """Delete what django-oauth-toolkit no longer needs (its ``cleartokens``): expired codes,
     expired access tokens without a refresh token, and refresh tokens past their lifetime. Revoked
-    refresh tokens stay until then: a replay of one is what revokes its whole chain."""
+    refresh tokens stay until then: a replay of one is what revokes its whole chain. Then the
+    "last used" of every app an account holds nothing of any more."""
     clear_expired()
+    idle_app_usages_delete()
 
 
 @shared_task(name="apps.oauth.tasks.oauth_registrations_prune", ignore_result=True)

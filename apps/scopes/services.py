@@ -22,14 +22,28 @@ def space_ensure_personal(*, user) -> Space:
     space = Space.objects.filter(owner=user, kind=Space.Kind.PERSONAL).first()
     if space is not None:
         return space
-    # Named after the account, cut to the column: an address may have 254 characters, a name 200,
-    # and a name too long failed every request of an account made without its space.
-    name = user.email[: Space._meta.get_field("name").max_length]
     try:
         with transaction.atomic():
-            return Space.objects.create(owner=user, kind=Space.Kind.PERSONAL, name=name)
+            return Space.objects.create(owner=user, kind=Space.Kind.PERSONAL, name=_personal_name(user))
     except IntegrityError:
         return Space.objects.get(owner=user, kind=Space.Kind.PERSONAL)
+
+
+def _personal_name(user) -> str:
+    # Named after the account, cut to the column: an address may have 254 characters, a name 200,
+    # and a name too long failed every request of an account made without its space.
+    return user.email[: Space._meta.get_field("name").max_length]
+
+
+def space_rename_personal(*, user) -> Space | None:
+    """Name the user's personal space after their address again, once it changed (the admin's user
+    page): the old address, which a rectification removes, stayed in the space list, the memory
+    overview and admin searches. None when the user has no personal space yet."""
+    space = Space.objects.filter(owner=user, kind=Space.Kind.PERSONAL).first()
+    if space is not None and space.name != _personal_name(user):
+        space.name = _personal_name(user)
+        space.save(update_fields=["name"])
+    return space
 
 
 @transaction.atomic

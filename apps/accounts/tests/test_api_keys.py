@@ -364,3 +364,18 @@ def test_a_signed_in_user_sent_to_the_login_page_with_a_loop_goes_to_the_keys_pa
     response = client.get("/accounts/login/", {"next": next_url} if next_url else {})
     assert response.status_code == 302 and response["Location"] == "/settings/keys"
     assert client.get("/accounts/login/", {"next": "/settings/keys"})["Location"] == "/settings/keys"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("flags", [[], ["--create-user", "--tier", "team"]], ids=["plain", "create-user"])
+def test_command_refuses_a_deactivated_account(make_user, flags):
+    # It printed a key (exit 0) that the API then called "Unknown or revoked".
+    user = make_user(tier="free")
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    out = StringIO()
+    with pytest.raises(CommandError, match="is deactivated; reactivate it first") as refused:
+        call_command("create_api_key", "--email", user.email, "--scope", "write", *flags, stdout=out)
+    assert "\n" not in str(refused.value) and out.getvalue() == ""
+    assert not ApiKey.objects.exists()
+    user.refresh_from_db()
+    assert user.tier == "free"

@@ -12,6 +12,7 @@ from django.db import connection
 from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
+from apps.oauth.models import AppUsage
 from apps.oauth.tests.helpers import (
     PASSWORD,
     authorize_params,
@@ -106,6 +107,31 @@ def test_disconnecting_revokes_every_token_of_that_app(base_url, person):
     assert "Disconnected “Notes Helper”." in page
     assert f'data-client-id="{client["client_id"]}"' not in page
     assert f'data-client-id="{other_client["client_id"]}"' in page
+
+
+def test_an_app_that_revoked_its_own_tokens_can_still_be_disconnected(base_url, person):
+    # Its "last used" row outlived the tokens, and "That app is not connected." removed nothing, so
+    # the registration prune kept the client for ever.
+    client, tokens = obtain_tokens(base_url, person.email)
+    assert api_get(base_url, tokens["access_token"]).status_code == 200
+    application = Application.objects.get(client_id=client["client_id"])
+    assert AppUsage.objects.filter(user=person, application=application).exists()
+    revoked = requests.post(
+        f"{base_url}/api/oauth/revoke",
+        data={"token": tokens["access_token"], "client_id": client["client_id"]},
+        timeout=30,
+    )
+    assert revoked.status_code == 200
+    session = login(base_url, person.email)
+
+    assert disconnect(session, base_url, application.pk).status_code == 302
+
+    assert not AppUsage.objects.filter(user=person, application=application).exists()
+    page = session.get(f"{base_url}/settings/apps", timeout=30).text
+    assert "Disconnected “Notes Helper”." in page
+    # Nothing of the account's is left for the app: a second disconnect finds nothing.
+    assert disconnect(session, base_url, application.pk).status_code == 302
+    assert "That app is not connected." in session.get(f"{base_url}/settings/apps", timeout=30).text
 
 
 def wait_until_another_session_waits_for_a_lock():

@@ -1,13 +1,11 @@
 """Scope and workspace bodies (SPEC §3). Values must be JSON strings: no number becomes a workspace
 id (DRF's UUIDField reads 123 as a UUID) and none becomes a name (DRF's CharField turns 123 into "123")."""
 
-import unicodedata
 import uuid
 
-import regex
 from rest_framework import serializers
 
-from apps.accounts.models import User
+from apps.accounts.emails import EMAIL_MAX, email_problem
 from apps.products.api.fields import StrictString
 from apps.products.names import format_character_problem, has_control_character, line_break_problem, trim_name
 from apps.scopes.services import ASSIGNABLE_ROLES
@@ -15,7 +13,6 @@ from synchronex.api.pagination import DEFAULT_LIMIT
 from synchronex.api.serializers import EmailAnswerField, StrictSerializer
 
 WORKSPACE_NAME_MAX = 200
-EMAIL_MAX = User._meta.get_field("email").max_length
 # A workspace's detail shows this many members (a first page, as lists answer by default).
 MEMBERS_INLINE = DEFAULT_LIMIT
 
@@ -134,37 +131,20 @@ class WorkspacePageSerializer(serializers.Serializer):
     next_offset = serializers.IntegerField(allow_null=True)
 
 
-# Invisible in an address (a zero-width space, a BOM, bidi controls, a soft hyphen): an address
-# with one looks like an account's address and is another.
-_EMAIL_INVISIBLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
-
-
 class AccountEmailField(StrictString):
-    """The email of an existing account, checked only loosely: an account may have any address
-    (``create_api_key --create-user`` makes ``jürgen@ex.com``), and DRF's EmailField refuses a
-    non-ASCII local part. Trimmed and NFC (``ü`` typed composed or decomposed is one address),
-    without invisible characters; the lookup compares it in any case."""
+    """The email of an existing account, checked only loosely, by the accounts' one rule
+    (``apps.accounts.emails``): an account may have any address (``create_api_key --create-user``
+    makes ``jürgen@ex.com``), and DRF's EmailField refuses a non-ASCII local part. Trimmed and NFC
+    (``ü`` typed composed or decomposed is one address), without invisible characters; the lookup
+    compares it in any case."""
 
     def __init__(self, **kwargs):
         super().__init__(max_length=EMAIL_MAX, **kwargs)
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        if found := _EMAIL_INVISIBLE.search(value):
-            ch = found.group()
-            called = unicodedata.name(ch, "").lower()
-            raise serializers.ValidationError(
-                f"An email address may not contain U+{ord(ch):04X}{f' ({called})' if called else ''}: it is invisible."
-            )
-        local, _, domain = value.partition("@")
-        if (
-            not local
-            or not domain
-            or "@" in domain
-            or any(ch.isspace() for ch in value)
-            or has_control_character(value)
-        ):
-            raise serializers.ValidationError("Enter an email address: one @ with text on both sides, no spaces.")
+        if problem := email_problem(value):
+            raise serializers.ValidationError(problem)
         return value
 
 

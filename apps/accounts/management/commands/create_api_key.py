@@ -41,6 +41,8 @@ class Command(BaseCommand):
             # The service's rules (a name's length and characters) as a message, not a traceback.
             problems = [problem for field in refused.details["fields"].values() for problem in field]
             raise CommandError(" ".join(problems)) from refused
+        except errors.Conflict as refused:  # a deactivated account: its key could never authenticate
+            raise CommandError(refused.message) from refused
         self.stdout.write(raw)
 
 
