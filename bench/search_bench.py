@@ -426,7 +426,7 @@ def main() -> None:
             query = QueryDict(mutable=True)
             for name, value in params.items():
                 query[name] = value
-            kwargs = parse_search_params(query)
+            kwargs, _ = parse_search_params(query)
             limit = int(params.get("limit", 20))
             inproc.append(timed(lambda kw=kwargs, n=limit: decision_search(space=space, limit=n, **kw)))
             if small_space is not None:
@@ -447,7 +447,7 @@ def main() -> None:
                 query = QueryDict(mutable=True)
                 for name, value in params.items():
                     query[name] = value
-                kwargs = parse_search_params(query)
+                kwargs, _ = parse_search_params(query)
                 started = time.perf_counter()
                 result = decision_search(space=space, limit=int(params.get("limit", 20)), **kwargs)
                 semantic.append((time.perf_counter() - started) * 1000)

@@ -21,8 +21,6 @@ ROUTES = {
     "/api/v1/memory/search": {"q": "pricing"},
 }
 ROUTE_IDS = list(ROUTES)
-# The searches check their own parameters first (``parse_search_params``, ``MemorySearchQuerySerializer``).
-LIST_IDS = [path for path in ROUTE_IDS if not ROUTES[path]]
 
 
 def fields_of(response) -> dict:
@@ -39,11 +37,31 @@ def test_misspelt_paging_parameters_are_named_not_ignored(write_api, path):
     assert fields_of(response) == {"limt": ["Unknown query parameter."], "offest": ["Unknown query parameter."]}
 
 
-@pytest.mark.parametrize("path", LIST_IDS)
+@pytest.mark.parametrize("path", ROUTE_IDS)
 def test_an_unknown_parameter_is_named_with_a_bad_limit(write_api, path):
     response = write_api.get(path, params={**ROUTES[path], "limit": "0", "colour": "red"})
 
     assert set(fields_of(response)) == {"limit", "colour"}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "named"),
+    [
+        ("/api/v1/memory/decisions/search", {"since": "yesterday", "limit": "0"}, {"since", "limit"}),
+        (
+            "/api/v1/memory/decisions/search",
+            {"include_related": "maybe", "offset": "-1"},
+            {"include_related", "offset"},
+        ),
+        ("/api/v1/memory/search", {"q": "", "offset": "-1"}, {"q", "offset"}),
+        ("/api/v1/memory/search", {"types": "bogus", "offset": "-5", "limit": "x"}, {"q", "types", "offset", "limit"}),
+    ],
+)
+def test_searches_name_a_bad_page_with_their_other_problems(write_api, path, params, named):
+    response = write_api.get(path, params=params)
+
+    assert set(fields_of(response)) == named
+    assert response.json()["error"]["message"] == "Some query parameters are not valid."
 
 
 @pytest.mark.parametrize("path", ROUTE_IDS)

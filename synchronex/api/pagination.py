@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Count, Window
 from drf_spectacular.utils import OpenApiParameter
 
 from synchronex.api import errors
@@ -14,6 +15,8 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 # The largest offset accepted: far past the end of any list served here.
 MAX_OFFSET = 10**9
+# The annotation ``Page.rows`` reads a list's total by, beside its rows.
+TOTAL = "page_total"
 
 # The two query parameters of every paged route, for ``extend_schema(parameters=...)``.
 PAGE_PARAMETERS = [
@@ -56,17 +59,20 @@ class Page:
     offset: int
 
     @classmethod
-    def from_request(cls, request, *, filters: tuple[str, ...] = ()) -> Page:
+    def from_request(cls, request, *, filters: tuple[str, ...] = (), problems: dict | None = None) -> Page:
         """The page a request asks for. Its query may hold only ``limit``, ``offset`` and the route's
         own ``filters``, each at most once: anything else is a VALIDATION_ERROR naming every problem
         at once (as the searches, costs and MIF export answer), since ignoring a misspelt
-        ``?limt=1`` would answer another page than the one asked for."""
+        ``?limt=1`` would answer another page than the one asked for. ``problems`` are those the
+        route's own check of its filters found (name → message or messages): they are named in the
+        same VALIDATION_ERROR, so one answer tells every problem of the query."""
         params = request.query_params
-        problems = query_name_problems(params, ("limit", "offset", *filters))
-        limit = _parse_int(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, problems)
-        offset = _parse_int(params, "offset", 0, 0, MAX_OFFSET, problems)
-        if problems:
-            raise errors.ValidationFailed.for_fields(problems)
+        found = query_name_problems(params, ("limit", "offset", *filters))
+        limit = _parse_int(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, found)
+        offset = _parse_int(params, "offset", 0, 0, MAX_OFFSET, found)
+        found.update(problems or {})
+        if found:
+            raise errors.ValidationFailed.for_fields(found, "Some query parameters are not valid.")
         return cls(limit=limit, offset=offset)
 
     def slice(self, items):
@@ -85,8 +91,18 @@ class Page:
             "next_offset": end if results and end < count else None,
         }
 
+    def rows(self, queryset) -> tuple[list, int]:
+        """This page's rows of ``queryset`` and how many it holds in all, read by one statement
+        (``count(*) OVER ()``, as the searches count), so both come from one snapshot: two reads
+        would let a row written between them make ``count`` disagree with the page and a full last
+        page end a walk (``next_offset`` null) before a row it had pushed back. Past the end no row
+        carries the total, and a second statement counts it."""
+        rows = list(self.slice(queryset.annotate(**{TOTAL: Window(Count("*"))})))
+        if rows:
+            return rows, getattr(rows[0], TOTAL)
+        return rows, queryset.count() if self.offset else 0
+
     def of(self, queryset, serializer_class) -> dict:
-        """Count, slice and serialize one page of ``queryset`` into the paged envelope."""
-        count = queryset.count()
-        rows = list(self.slice(queryset)) if self.offset < count else []
+        """One page of ``queryset``, serialized, in the paged envelope."""
+        rows, count = self.rows(queryset)
         return self.envelope(serializer_class(rows, many=True).data, count)

@@ -59,9 +59,8 @@ class ByokListView(ApiView):
     def get(self, request):
         page = Page.from_request(request)
         active = self.active
-        credentials = selectors.byok_credential_list(space=active.space)
-        results = ByokCredentialSerializer(page.slice(credentials), many=True).data
-        return Response({"scope": active.scope, **page.envelope(results, credentials.count())})
+        body = page.of(selectors.byok_credential_list(space=active.space), ByokCredentialSerializer)
+        return Response({"scope": active.scope, **body})
 
     @extend_schema(
         tags=["byok"],

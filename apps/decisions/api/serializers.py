@@ -31,7 +31,6 @@ from apps.decisions.models import (
 from apps.products.api.fields import ProductNameField, StrictList, StrictString
 from apps.products.models import NAME_MAX
 from apps.products.names import name_problem, normalise_product_name, one_per_key
-from synchronex.api import errors
 from synchronex.api.parsers import ascii_integer, ascii_number
 from synchronex.api.serializers import StrictSerializer, iso_utc, query_boolean, query_name_problems
 from synchronex.text import nfc
@@ -272,9 +271,10 @@ SEARCH_PARAMS = (
 )
 
 
-def parse_search_params(query) -> dict:
+def parse_search_params(query) -> tuple[dict, dict[str, str]]:
     """Strictly validate the search query string; returns ``decision_search`` keyword arguments
-    (``limit``/``offset`` are left to ``Page``). Every problem is reported at once, by name."""
+    (``limit``/``offset`` are left to ``Page``) and every problem found, by name, for
+    ``Page.from_request`` to report with the page's in one VALIDATION_ERROR."""
     problems = query_name_problems(query, SEARCH_PARAMS)
     out: dict = {}
 
@@ -346,7 +346,4 @@ def parse_search_params(query) -> dict:
         if value is None or not (1 <= value <= TOKEN_BUDGET_MAX):
             problems["token_budget"] = f"An integer between 1 and {TOKEN_BUDGET_MAX}."
         out["token_budget"] = value
-
-    if problems:
-        raise errors.ValidationFailed.for_fields(problems, "Some query parameters are not valid.")
-    return out
+    return out, problems

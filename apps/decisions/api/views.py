@@ -165,8 +165,8 @@ class DecisionSearchView(ApiView):
     )
     def get(self, request):
         active = self.active
-        args = parse_search_params(request.query_params)
-        page = Page.from_request(request, filters=SEARCH_PARAMS)
+        args, problems = parse_search_params(request.query_params)
+        page = Page.from_request(request, filters=SEARCH_PARAMS, problems=problems)
         result = decision_search(space=active.space, limit=page.limit, offset=page.offset, **args)
         body = page.envelope([hit_representation(hit) for hit in result.hits], result.count)
         body["semantic"] = result.semantic

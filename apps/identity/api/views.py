@@ -276,9 +276,8 @@ class KernelHistoryView(ApiView):
         page = Page.from_request(request)
         revisions = selectors.kernel_revisions(space=self.active.space)
         fields = ("version", "snapshot", "actor", "created_at", "actor_user", "actor_user__email", "actor_user__name")
-        rows = list(page.slice(revisions.select_related("actor_user").only(*fields)))
-        results = KernelRevisionSerializer(rows, many=True).data
-        return Response({**page.envelope(results, revisions.count()), "scope": self.active.scope})
+        body = page.of(revisions.select_related("actor_user").only(*fields), KernelRevisionSerializer)
+        return Response({**body, "scope": self.active.scope})
 
 
 # --- kernel export (SPEC §9) -------------------------------------------------------------------

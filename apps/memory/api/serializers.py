@@ -11,9 +11,9 @@ SEARCH_PARAMS = ("q", "types", "product", "limit", "offset")
 
 
 class MemorySearchQuerySerializer(serializers.Serializer):
-    """Query parameters of ``GET /memory/search`` (``limit``/``offset`` are read by ``Page``), given
-    as the request's ``QueryDict``: unknown or repeated parameters are errors named together with
-    the others, as in decision search."""
+    """Query parameters of ``GET /memory/search`` (``limit``/``offset`` are read by ``Page``, which
+    names this serializer's errors with its own), given as the request's ``QueryDict``: unknown or
+    repeated parameters are errors named together with the others, as in decision search."""
 
     # StrictString: NFC as every stored text (generic memories are searched by their NFC form).
     q = StrictString(max_length=MAX_QUERY_CHARS, help_text="Search text, 1–500 characters (trimmed, NFC).")

@@ -76,8 +76,8 @@ class MemorySearchView(ApiView):
     )
     def get(self, request):
         params = MemorySearchQuerySerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        page = Page.from_request(request, filters=SEARCH_PARAMS)
+        params.is_valid()  # its problems are named with the page's, in one answer
+        page = Page.from_request(request, filters=SEARCH_PARAMS, problems=params.errors)
         active = self.active
         results, count = memory_search(
             space=active.space,

@@ -132,9 +132,9 @@ class WorkspaceListView(ApiView):
     )
     def get(self, request):
         page = Page.from_request(request)
-        memberships = workspaces_for_user(request.user).select_related("space__owner")
-        results = [_workspace(m) for m in page.slice(memberships)]
-        return Response(page.envelope(s.WorkspaceSerializer(results, many=True).data, memberships.count()))
+        memberships, count = page.rows(workspaces_for_user(request.user).select_related("space__owner"))
+        results = [_workspace(m) for m in memberships]
+        return Response(page.envelope(s.WorkspaceSerializer(results, many=True).data, count))
 
     @extend_schema(
         tags=["workspaces"],
@@ -167,11 +167,9 @@ class WorkspaceDetailView(ApiView):
     )
     def get(self, request, workspace_id):
         membership = workspace_membership(user=request.user, workspace_id=workspace_id)
-        members = workspace_members(membership.space)
-        first = [_member(m) for m in members[: s.MEMBERS_INLINE]]
-        # A short first page is all of them: counted only when there may be more.
-        count = len(first) if len(first) < s.MEMBERS_INLINE else members.count()
-        data = {**_workspace(membership), "members": first, "member_count": count}
+        # A first page, counted with its rows (``Page.rows``): member_count never disagrees with it.
+        members, count = Page(limit=s.MEMBERS_INLINE, offset=0).rows(workspace_members(membership.space))
+        data = {**_workspace(membership), "members": [_member(m) for m in members], "member_count": count}
         return Response(s.WorkspaceDetailSerializer(data).data)
 
 
@@ -192,9 +190,8 @@ class MemberListView(ApiView):
     def get(self, request, workspace_id):
         page = Page.from_request(request)
         membership = workspace_membership(user=request.user, workspace_id=workspace_id)
-        members = workspace_members(membership.space)
-        count = members.count()
-        rows = [_member(m) for m in page.slice(members)] if page.offset < count else []
+        members, count = page.rows(workspace_members(membership.space))
+        rows = [_member(m) for m in members]
         return Response(page.envelope(s.MemberSerializer(rows, many=True).data, count))
 
     @extend_schema(
