@@ -36,7 +36,11 @@ MAX_RELATED_IDS = 1_000
 MAX_VERSION = 2**31 - 1  # the column is a PostgreSQL integer
 MAX_REF_CHARS = 255  # parent_id, related ids, agent_id, external_id
 MAX_EMBEDDING_DIMENSIONS = 16_000  # pgvector's limit for the vector type
-MAX_VECTOR_COMPONENT = 3.4028234663852886e38  # pgvector stores 32-bit floats: the largest one
+# pgvector stores 32-bit floats: a number fits when it rounds to a finite one. That is every
+# number below the largest 32-bit float (3.4028234663852886e38) plus half its last place, so also
+# 3.4028235e38, the shortest spelling of that float, which pgvector, numpy and our own export
+# write. The largest double below that half-way point (which rounds to infinity):
+MAX_VECTOR_COMPONENT = 3.4028235677973362e38
 # Entity names are searchable up to this many characters: a memory's whole search document must
 # stay within PostgreSQL's 1 MiB tsvector limit, and the entity list has no length limit of its own.
 MAX_ENTITY_SEARCH_CHARS = 10_000
@@ -178,7 +182,9 @@ def _embedding(value, problems: dict) -> tuple[list[float] | None, str, int | No
         problems["embeddings.model"] = "A vector needs the name of its model (at most 200 characters)."
         return None, "", None
     if not isinstance(vector, list) or not vector or not all(_vector_component(x) for x in vector):
-        problems["embeddings.vector"] = "Must be a non-empty list of numbers of at most 3.4e38 in size."
+        problems["embeddings.vector"] = (
+            "Must be a non-empty list of numbers a 32-bit float holds (at most 3.4028235e38 in size)."
+        )
         return None, "", None
     if len(vector) > MAX_EMBEDDING_DIMENSIONS:
         problems["embeddings.vector"] = f"At most {MAX_EMBEDDING_DIMENSIONS} numbers."

@@ -103,9 +103,9 @@ def test_search_decisions_redacts_what_it_finds(mcp, pasted):
 
 
 def test_search_decisions_fits_the_token_budget_as_redacted(mcp, person):
-    # The marker is longer, in tokens, than the short key it replaces: counting the stored text
-    # would let the answer, as sent, run over the budget.
-    key = "a1b2c3d4"
+    # The marker is longer, in tokens, than the key it replaces (as long as the marker: a shorter
+    # key gives "[SECRET]"): counting the stored text would let the answer, as sent, run over the budget.
+    key = "a" * len(REDACTED)
     space = space_ensure_personal(user=person)
     byok_credential_create(
         space=space, service="openai_compatible", label="lab", key=key, base_url="http://localhost:8081/v1"
@@ -138,10 +138,26 @@ def test_export_memories_redacts_a_key_the_kernel_rendering_escapes(mcp, base_ur
     written, written_text = answer_text(mcp, "export_memories", {"format": "markdown"})
 
     assert "9x" not in text + written_text
-    assert exported["document"]["memories"][0]["content"] == f"## Products\n- **{REDACTED}** (active): the product"
+    # Shorter than REDACTED: "[SECRET]", so that the text does not grow.
+    assert exported["document"]["memories"][0]["content"] == "## Products\n- **[SECRET]** (active): the product"
     assert exported["document"]["export_meta"]["privacy"]["redacted_fields"] == ["api_key"]
     assert _checksum_holds(exported["document"])
-    assert f"- **{REDACTED}** (active): the product" in written["content"]
+    assert "- **[SECRET]** (active): the product" in written["content"]
+
+
+def test_export_memories_answers_when_a_key_spells_json_syntax(mcp, person):
+    # Keys are redacted in the values, never in the serialised document, which such a key broke.
+    space = space_ensure_personal(user=person)
+    key = '"memory_type":"'
+    byok_credential_create(
+        space=space, service="openai_compatible", label="odd", key=key, base_url="http://localhost:8081/v1"
+    )
+    decision_create(space=space, decision="Use Postgres", product_name="Atlas")
+
+    exported, _ = answer_text(mcp, "export_memories", {})
+
+    assert [m["memory_type"] for m in exported["document"]["memories"]] == ["context", "decision"]
+    assert _checksum_holds(exported["document"])
 
 
 def test_a_key_is_redacted_in_any_letter_case_as_a_tag_stores_it_lowercased(mcp, base_url, client_for, person, secret):

@@ -18,8 +18,12 @@ The full structured data of each row sits in that memory's ``vendor_extensions.s
 (``{"kind", "data"}``; ``{"kind": "memory", "restore"}`` for generic memories), so it travels
 with the memory through tools that filter or reorder memories. BYOK secrets are never read into
 an export: the credentials table is not exported, and any secret of the space (in a workspace,
-every current member's personal ones too) that occurs in exported text (say, pasted into a decision), in any
-letter case, is replaced by ``[REDACTED:api_key]`` — in the kernel's rendered content, before it is rendered.
+every current member's personal ones too) that occurs in what users wrote (say, pasted into a
+decision), in any letter case, is replaced by ``[REDACTED:api_key]``, or ``[SECRET]`` when shorter
+(``Scrubber``). It is replaced in the values users wrote, before anything is laid out or rendered
+(``mif_memories``), never in the document's own text: a key may be any 8 visible characters, and
+one spelling JSON syntax, a word of the layout ("decision") or part of an id rewrote the document
+or broke its import.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from django.utils import timezone
 from apps.byok.fields import decrypt
 from apps.byok.models import ByokCredential
 from apps.decisions.models import Decision
+from apps.identity.layers import CONSTRAINT_KEYS, IDENTITY_FIELDS, MODEL_PREFERENCE_KEYS, PRODUCT_FIELDS, SECTIONS
 from apps.identity.models import Kernel
 from apps.identity.renderer import render_block
 from apps.memory.mif.common import (
@@ -74,6 +79,14 @@ FLUSH_BYTES = 64 * 1024  # bytes per streamed chunk
 # The kernel memory's content is the full rendering (no 500-token ceiling: nothing is dropped).
 FULL_RENDER_TOKENS = 1_000_000
 REDACTED = "[REDACTED:api_key]"
+# What replaces a key shorter than ``REDACTED`` (an openai_compatible key may have 8 characters,
+# ``SECRET_MIN``): so a redacted text is never longer than the text written, every text of an
+# export still fits the limit the API wrote it under, and the export imports again (SPEC §8).
+# The other ways out were worse: the import tolerating the growth stores texts over their limits
+# (the tag and name columns refuse them), truncating loses text no key was in, and requiring
+# longer keys refuses the short tokens self-hosted servers are set up with and leaves the keys
+# already stored. Not a marker as long as the key, which would tell its length.
+REDACTED_SHORT = "[SECRET]"
 # Tried only where a run of the local part's characters starts, and neither part given back: a
 # search from every position of a long run without an address was quadratic (40,000 letters and
 # an "@" took 1.9 s, on every AI-facing answer that holds them).
@@ -98,13 +111,13 @@ class ExportOptions:
     decisions_allowed: bool = True
 
 
-def _embeddings(row) -> dict | None:
+def _embeddings(row, redact: Callable[[str], str]) -> dict | None:
     if row.embedding is None:
         return None
     vector = [float(x) for x in row.embedding]
     norm = math.sqrt(sum(x * x for x in vector))
     return {
-        "model": row.embedding_model,
+        "model": redact(row.embedding_model),
         "dimensions": len(vector),
         "vector": vector,
         "normalized": abs(norm - 1.0) < 1e-3,
@@ -126,19 +139,70 @@ def _product_entity(name: str) -> dict:
     return {"name": name, "entity_type": "product", "confidence": 1.0}
 
 
+# -- what users wrote, redacted ----------------------------------------------------------------------
+# Only the values users wrote go through the redaction (``mif_memories``); what the export writes
+# itself — the layout's keys, ids, timestamps, versions, kinds, memory types, statuses, an IANA
+# time zone the API checked — comes through as it is, or a key spelling "decision", "America/" or
+# part of an id would rewrite the document (and an import would refuse what it rewrote).
+PRODUCT_TEXTS = (
+    "name",
+    "what_works",
+    "what_is_blocked",
+    "open_questions",
+    "next_session_starts_here",
+    "last_session_summary",
+    "kernel_summary",
+    "kernel_url",
+)
+DECISION_TEXTS = ("decision", "reasoning", "tags", "affects_products", "alternatives", "source")
+# A generic memory is all its writer's, but for the id, timestamps, version and vector the import
+# checked (the export writes its own id and timestamps; the patch restores the originals).
+_RAW_CHECKED = ("id", "created_at", "updated_at", "version", "embeddings")
+
+
+def _row_redacted(row, fields: tuple[str, ...], redact: Callable[[str], str]) -> None:
+    """Redact these text, list and JSON fields of ``row``, a model instance this export alone read."""
+    if redact is _unchanged:
+        return
+    for name in fields:
+        setattr(row, name, scrub_json(getattr(row, name), redact))
+
+
+def kernel_sections_redacted(sections: dict, redact: Callable[[str], str]) -> dict:
+    """The kernel's sections with ``redact`` applied to what users wrote: not to the section and
+    field names (``scrub_json``) nor to the time zone, an IANA name the API checked."""
+    clean = scrub_json(sections, redact)
+    zone = (sections.get("identity") or {}).get("timezone")
+    if zone is not None and clean is not sections:
+        clean["identity"] = {**clean["identity"], "timezone": zone}
+    return clean
+
+
+def _raw_redacted(raw: dict, redact: Callable[[str], str]) -> dict:
+    """A generic memory's stored ``raw`` with ``redact`` applied to everything but its checked
+    fields (``_RAW_CHECKED``), before the export's restore patch is made of it: the patch then
+    restores the redacted values, as written."""
+    if redact is _unchanged:
+        return raw
+    kept = {key: raw[key] for key in _RAW_CHECKED if key in raw}
+    return {**scrub_json({key: value for key, value in raw.items() if key not in kept}, redact), **kept}
+
+
 # -- the kernel layer ------------------------------------------------------------------------------
-def kernel_data(kernel: Kernel) -> dict:
+def kernel_data(kernel: Kernel, sections: dict) -> dict:
     return {
         "id": exported_id(kernel),
-        **kernel.sections(),
+        **sections,
         "version": kernel.version,
         "created_at": iso_z(kernel.created_at),
         "updated_at": iso_z(kernel.updated_at),
     }
 
 
-def _kernel_memory(kernel: Kernel, scrub: Callable[[str], str]) -> dict:
-    sections = kernel.sections()
+def _kernel_memory(kernel: Kernel, redact: Callable[[str], str]) -> dict:
+    # Rendered from the redacted sections: the rendering escapes characters a key may hold (a
+    # bold product name's "*"), so the key would not be found in the rendered text.
+    sections = kernel_sections_redacted(kernel.sections(), redact)
     identity = sections["identity"] or {}
     entities = []
     if identity.get("name"):
@@ -148,7 +212,7 @@ def _kernel_memory(kernel: Kernel, scrub: Callable[[str], str]) -> dict:
     entities += [_product_entity(p["name"]) for p in sections["products"] or []]
     memory = {
         "id": exported_id(kernel),
-        "content": render_block(scrub_json(sections, scrub), max_tokens=FULL_RENDER_TOKENS).text,
+        "content": render_block(sections, max_tokens=FULL_RENDER_TOKENS).text,
         "memory_type": "context",
         "created_at": iso_z(kernel.created_at),
         "tags": [TAG_IDENTITY_KERNEL],
@@ -156,20 +220,20 @@ def _kernel_memory(kernel: Kernel, scrub: Callable[[str], str]) -> dict:
         "metadata": {"kernel_version": str(kernel.version)},
         "source": SOURCE,
         "version": max(kernel.version, 1),
-        "vendor_extensions": _extension(KIND_KERNEL, kernel_data(kernel)),
+        "vendor_extensions": _extension(KIND_KERNEL, kernel_data(kernel, sections)),
     }
     if kernel.updated_at is not None:
         memory["updated_at"] = iso_z(kernel.updated_at)
     return memory
 
 
-def _kernel_memories(options: ExportOptions, scrub: Callable[[str], str]) -> Iterator[dict]:
+def _kernel_memories(options: ExportOptions, redact: Callable[[str], str]) -> Iterator[dict]:
     kernel = Kernel.objects.filter(space=options.space).first()
     if kernel is None or not any(kernel.sections().values()):
         return
     if options.since and (kernel.updated_at or kernel.created_at) < options.since:
         return
-    yield _kernel_memory(kernel, scrub)
+    yield _kernel_memory(kernel, redact)
 
 
 # -- product states --------------------------------------------------------------------------------
@@ -214,11 +278,12 @@ def product_text(product: ProductState) -> str:
     return "\n".join(lines)
 
 
-def _product_memories(options: ExportOptions) -> Iterator[dict]:
+def _product_memories(options: ExportOptions, redact: Callable[[str], str]) -> Iterator[dict]:
     rows = ProductState.objects.filter(space=options.space)
     if options.since:
         rows = rows.filter(updated_at__gte=options.since)
     for product in rows.order_by("created_at", "id").iterator(chunk_size=CHUNK_ROWS):
+        _row_redacted(product, PRODUCT_TEXTS, redact)
         yield {
             "id": exported_id(product),
             "content": product_text(product),
@@ -274,7 +339,7 @@ def _decision_metadata(decision: Decision) -> dict:
     return metadata
 
 
-def _decision_memories(options: ExportOptions) -> Iterator[dict]:
+def _decision_memories(options: ExportOptions, redact: Callable[[str], str]) -> Iterator[dict]:
     rows = (
         Decision.objects.filter(space=options.space)
         .select_related("product")
@@ -295,6 +360,8 @@ def _decision_memories(options: ExportOptions) -> Iterator[dict]:
         # decisions around it, a supersede or a delete's splice those of older decisions.
         rows = rows.filter(Q(created_at__gte=options.since) | Q(updated_at__gte=options.since))
     for decision in rows.order_by("created_at", "id").iterator(chunk_size=CHUNK_ROWS):
+        _row_redacted(decision, DECISION_TEXTS, redact)
+        _row_redacted(decision.product, ("name",), redact)  # this row's own instance (select_related)
         content = decision.decision
         if decision.reasoning:
             content += f"\n\nReasoning: {decision.reasoning}"
@@ -310,13 +377,13 @@ def _decision_memories(options: ExportOptions) -> Iterator[dict]:
             "source": SOURCE,
             "vendor_extensions": _extension(KIND_DECISION, decision_data(decision)),
         }
-        if options.include_embeddings and (embeddings := _embeddings(decision)):
+        if options.include_embeddings and (embeddings := _embeddings(decision, redact)):
             memory["embeddings"] = embeddings
         yield memory
 
 
 # -- generic memories ------------------------------------------------------------------------------
-def _generic_memories(options: ExportOptions) -> Iterator[dict]:
+def _generic_memories(options: ExportOptions, redact: Callable[[str], str]) -> Iterator[dict]:
     fields = ["memory_id", "raw", "created_at", "updated_at"]
     if options.include_embeddings:
         fields += ["embedding", "embedding_model"]
@@ -325,8 +392,8 @@ def _generic_memories(options: ExportOptions) -> Iterator[dict]:
         rows = rows.filter(Q(created_at__gte=options.since) | Q(updated_at__gte=options.since))
     # Named tuples, not model instances: a third of the time per row at 100,000 rows.
     for row in rows.order_by("created_at", "memory_id").values_list(*fields, named=True).iterator(MEMORY_CHUNK_ROWS):
-        embeddings = _embeddings(row) if options.include_embeddings else None
-        yield to_compatible(row.raw, memory=row, embeddings=embeddings)
+        embeddings = _embeddings(row, redact) if options.include_embeddings else None
+        yield to_compatible(_raw_redacted(row.raw, redact), memory=row, embeddings=embeddings)
 
 
 SOURCES = (
@@ -342,17 +409,16 @@ def included_types(options: ExportOptions) -> list[str]:
     return [t for t in options.types if t != "decision" or options.decisions_allowed]
 
 
-def mif_memories(options: ExportOptions, *, scrub: Callable[[str], str]) -> Iterator[tuple[str, dict]]:
-    """``(kind, memory)`` for every exported row, in the document's order.
+def mif_memories(options: ExportOptions, *, scrub: Scrubber) -> Iterator[tuple[str, dict]]:
+    """``(kind, memory)`` for every exported row, in the document's order, redacted.
 
-    ``scrub``: the export's redaction. The caller applies it to each memory's JSON text; the
-    kernel memory's content is rendered here from redacted sections besides, since the rendering
-    escapes characters a key may hold (a bold product name's ``*``), which that search would miss."""
+    ``scrub``: the export's redaction, applied to the values users wrote as each memory is built
+    (the section above), and to nothing else. Without a key to look for, nothing is walked."""
+    redact = scrub if scrub.secrets else _unchanged
     wanted = set(included_types(options))
     for type_name, kind, source in SOURCES:
         if type_name in wanted:
-            memories = _kernel_memories(options, scrub) if source is _kernel_memories else source(options)
-            for memory in memories:
+            for memory in source(options, redact):
                 yield kind, memory
 
 
@@ -362,36 +428,42 @@ SECRET_MIN = 8
 
 
 class Scrubber:
-    """Replaces the space's BYOK secrets in exported text and notes what it found.
+    """Replaces the space's BYOK secrets in a text value (never in serialised JSON: see the module
+    docstring) and notes what it found.
 
-    A secret is matched in any letter case: a key pasted as a decision tag is stored lowercased
-    (``TagField``), and that copy is as much the key. Each secret is looked for lowercased in the
-    lowercased text, a plain substring search (a regular expression of the secrets, tried at every
-    position, cost ten times as much on an answer of a space with 20 keys), and only a text that
-    holds one goes through that secret's case-insensitive pattern."""
+    A secret is replaced by ``REDACTED``, or by ``REDACTED_SHORT`` when shorter than that, so a
+    text never grows. It is matched in any letter case: a key pasted as a decision tag is stored
+    lowercased (``TagField``), and that copy is as much the key. Each secret is looked for
+    lowercased in the lowercased text, a plain substring search (a regular expression of the
+    secrets, tried at every position, cost ten times as much on an answer of a space with 20 keys),
+    and only a text that holds one goes through that secret's case-insensitive pattern."""
 
     def __init__(self, secrets: list[str]):
         # Longest first, so a secret containing another is replaced whole.
-        forms = set()
-        for secret in secrets:
-            if len(secret) >= SECRET_MIN:
-                forms.add(secret)
-                forms.add(json.dumps(secret)[1:-1])  # as it appears inside a JSON string
-        self.secrets = sorted(forms, key=len, reverse=True)
-        self._patterns = {form.lower(): re.compile(re.escape(form), re.IGNORECASE) for form in self.secrets}
+        self.secrets = sorted({secret for secret in secrets if len(secret) >= SECRET_MIN}, key=len, reverse=True)
+        self._patterns = {
+            secret.lower(): (
+                re.compile(re.escape(secret), re.IGNORECASE),
+                REDACTED if len(secret) >= len(REDACTED) else REDACTED_SHORT,
+            )
+            for secret in self.secrets
+        }
         self.redacted: set[str] = set()
         self.email_seen = False
 
     def __call__(self, text: str) -> str:
         lowered = text.lower() if self._patterns else text
-        for form, pattern in self._patterns.items():
+        for form, (pattern, marker) in self._patterns.items():
             if form in lowered:
-                text, found = pattern.subn(REDACTED, text)
+                text, found = pattern.subn(marker, text)
                 if found:
                     self.redacted.add("api_key")
+        return text
+
+    def note(self, text: str) -> None:
+        """Look for an email address in ``text`` (a memory as written) for ``privacy``."""
         if not self.email_seen and "@" in text and _EMAIL.search(text):
             self.email_seen = True
-        return text
 
     def privacy(self) -> dict:
         return {"pii_detected": self.email_seen or bool(self.redacted), "redacted_fields": sorted(self.redacted)}
@@ -441,16 +513,42 @@ def reader_scrubber(space: Space) -> Callable[[str], str]:
     return scrubber if scrubber.secrets else _unchanged
 
 
+# Names the formats define — MIF v2's memory, entity, source and embeddings fields, this export's
+# extension and data, the kernel's sections and their fields — are the layout's text, never a
+# user's: ``scrub_json`` does not rewrite them as keys (a key "products" renamed the kernel's
+# products section, "metadata" moved a memory's metadata).
+FORMAT_KEYS = frozenset(
+    (
+        *("id", "content", "memory_type", "created_at", "updated_at", "tags", "entities", "metadata", "source"),
+        *("embeddings", "version", "vendor_extensions", "parent_id", "related_memory_ids", "agent_id"),
+        *("external_id", "name", "entity_type", "confidence", "source_type", "session_id", "agent", "agent_name"),
+        *("model", "dimensions", "vector", "normalized", VENDOR, "kind", "data", "restore", "original", "added"),
+        *("written", "status", "product", "product_name", "last_activity_at", "decided_at", "origin"),
+        *("supersedes", "superseded_by", "merged_into", "kernel_version", "state_version"),
+        *PRODUCT_TEXTS,
+        *DECISION_TEXTS,
+        *SECTIONS,
+        *IDENTITY_FIELDS,
+        *PRODUCT_FIELDS,
+        *CONSTRAINT_KEYS,
+        *MODEL_PREFERENCE_KEYS,
+    )
+)
+
+
 def scrub_json(value, scrub: Callable[[str], str]):
     """``value`` (JSON data: dicts, lists, strings, numbers…) with ``scrub`` applied to every
-    string, keys included. ``value`` itself is never changed (it may be shared, remembered):
-    changed strings come back in new containers."""
+    string, and to keys other than ``FORMAT_KEYS``. ``value`` itself is never changed (it may be
+    shared, remembered): changed strings come back in new containers."""
     if scrub is _unchanged:
         return value
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, dict):
-        return {scrub_json(key, scrub): scrub_json(item, scrub) for key, item in value.items()}
+        return {
+            key if key in FORMAT_KEYS else scrub_json(key, scrub): scrub_json(item, scrub)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
         return [scrub_json(item, scrub) for item in value]
     return value
@@ -543,10 +641,7 @@ def mif_json_stream(options: ExportOptions) -> Iterator[bytes]:
         first = True
         for kind, memory in mif_memories(options, scrub=scrub):
             text = canonical(memory)
-            cleaned = scrub(text)
-            if cleaned != text:
-                # A secret could in theory sit in a key: re-sort so the text stays canonical.
-                text = canonical(json.loads(cleaned))
+            scrub.note(text)
             piece = ("[" if first else ",") + text
             first = False
             counts[kind] += 1

@@ -10,13 +10,12 @@ indented continuation), and list items and headings are one line each."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 
 from django.utils import timezone
 
-from apps.memory.mif.common import KIND_DECISION, KIND_KERNEL, KIND_MEMORY, KIND_PRODUCT, VENDOR, canonical, iso_z
+from apps.memory.mif.common import KIND_DECISION, KIND_KERNEL, KIND_MEMORY, KIND_PRODUCT, VENDOR, iso_z
 from apps.memory.mif.export import (
     STATE_LISTS,
     ExportOptions,
@@ -127,13 +126,9 @@ def markdown_stream(options: ExportOptions) -> Iterator[bytes]:
     with read_snapshot():
         scrub = export_scrubber(options.space)
         section = None
+        # Redacted before rendering (``mif_memories``): a heading cut to length could cut a secret
+        # in two, and the part left would no longer be found in the rendered text.
         for kind, memory in mif_memories(options, scrub=scrub):
-            if scrub.secrets:
-                # Scrubbed before rendering: a heading cut to length could cut a secret in two,
-                # and the part left would no longer be found in the rendered text.
-                text = canonical(memory)
-                if (cleaned := scrub(text)) != text:
-                    memory = json.loads(cleaned)
             lines = []
             if kind != section:
                 section = kind

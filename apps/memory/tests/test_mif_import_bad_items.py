@@ -110,6 +110,15 @@ def test_a_vector_component_beyond_a_32_bit_float_is_a_per_memory_error(write_ap
     assert error["id"] == bad["id"] and "embeddings.vector:" in error["message"]
 
 
+def test_a_component_that_rounds_to_infinity_as_a_32_bit_float_is_refused_naming_the_bound(write_api):
+    # Half-way between the largest 32-bit float and the next power of two: it rounds to infinity.
+    bad = mif_memory(embeddings={"model": "m", "vector": [0.5, 3.4028235677973366e38]})
+    error = import_with_one_bad_item(write_api, bad)
+    assert error["message"] == (
+        "embeddings.vector: Must be a non-empty list of numbers a 32-bit float holds (at most 3.4028235e38 in size)."
+    )
+
+
 def test_a_value_the_database_refuses_costs_only_its_own_memory(write_api, monkeypatch):
     # Should a value pass validation that the database then refuses, the batch is written one
     # memory at a time and that memory alone is reported.

@@ -20,6 +20,8 @@ from apps.memory.tests.mif_support import (
     FOREIGN_ID,
     export_json,
     import_document,
+    mif_document,
+    mif_memory,
     seed_space,
     without_export_metadata,
 )
@@ -58,6 +60,23 @@ def test_restore_into_a_new_account_gives_the_same_export(make_user, client_for)
     again = export_json(client)
     assert without_export_metadata(again) == without_export_metadata(exported)
     assert again["export_meta"]["checksum"] == exported["export_meta"]["checksum"]
+
+
+@pytest.mark.parametrize("largest", [3.4028234663852886e38, 3.4028235e38], ids=["exact", "as numpy writes it"])
+def test_a_vector_at_the_largest_32_bit_float_survives_the_round_trip(make_user, client_for, largest):
+    """The export writes the largest 32-bit float as pgvector does (3.4028235e38, a double a little
+    above it): the import takes it back, as it takes a vector file numpy wrote."""
+    memory = mif_memory(content="A vector at the float32 edge", embeddings={"model": "m", "vector": [largest, 1]})
+    old_client = client_for(make_user(tier="pro"))
+    report = import_document(old_client, mif_document([memory])).json()
+    assert (report["memories_imported"], report["errors"]) == (1, []), report
+    exported = export_json(old_client, include_embeddings="true")
+    assert exported["memories"][0]["embeddings"]["vector"] == [3.4028235e38, 1]
+
+    client = client_for(make_user(tier="pro"))
+    report = import_document(client, exported).json()
+    assert (report["memories_imported"], report["errors"]) == (1, []), report
+    assert export_json(client, include_embeddings="true")["memories"] == exported["memories"]
 
 
 def test_decisions_at_the_date_floor_survive_the_round_trip(make_user, client_for):
