@@ -13,8 +13,8 @@ invalid input refused with a 4xx; no operation answers without authentication.
 reads (``POSITIVE_EXCLUDED`` names the few left out, and why): their query bounds, enums and list
 sizes are all in the document. Not on the writes: several of their rules cannot be stated in
 OpenAPI (an IANA time zone, a BYOK key's shape per service, names unique case-insensitively, the
-``If-Match`` syntax, a signal's fields per type, a stored version a precondition compares), so a
-write the schema allows may still be, rightly, a VALIDATION_ERROR (or a 412).
+``If-Match`` syntax, a stored version a precondition compares), so a write the schema allows may
+still be, rightly, a VALIDATION_ERROR (or a 412).
 
 The example count per operation is bounded (``FUZZ_MAX_EXAMPLES``, default 10) so the run fits
 in CI; raise it locally for a deeper search. The seed is fixed (``FUZZ_SEED``; ``random`` for a new

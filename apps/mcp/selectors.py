@@ -34,9 +34,14 @@ def session_get(*, space: Space, session_id, for_update: bool = False) -> McpSes
     return found
 
 
-def session_last_ended(*, product) -> McpSession | None:
-    """The product's most recently ended session, or None."""
-    return McpSession.objects.filter(product=product, ended_at__isnull=False).order_by("-ended_at", "id").first()
+def session_of_last_summary(*, product) -> McpSession | None:
+    """The session that wrote the product's ``last_session_summary``: its most recently ended
+    session, when that session's summary is the product's; else None. Other writers replace the
+    summary too (an ingested ``session_summary``, a MIF restore), and their summary must not be
+    told as that session's. Sessions end in the product's lock order (``session_end``), so the
+    last ended is the last session to have written the summary."""
+    last = McpSession.objects.filter(product=product, ended_at__isnull=False).order_by("-ended_at", "id").first()
+    return last if last is not None and last.summary == product.last_session_summary else None
 
 
 SUPERSEDED_CHECKED = 200

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
 from apps.decisions.models import Decision
+from apps.products.selectors import product_find_for_update
 from apps.products.services import product_ensure, product_state_write, product_touch
 from apps.scopes.models import Space
 from synchronex.api import errors
-from synchronex.api.serializers import iso_utc
+from synchronex.api.serializers import iso_utc, json_bytes
 
 from .models import McpSession
 from .selectors import session_get
@@ -30,8 +29,7 @@ def _check_url(url: str) -> None:
 
 
 def _check_metadata(metadata: dict) -> None:
-    size = len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-    if size > METADATA_MAX_BYTES:
+    if json_bytes(metadata) > METADATA_MAX_BYTES:
         raise errors.ValidationFailed.for_fields({"metadata": f"At most {METADATA_MAX_BYTES} bytes of JSON."})
 
 
@@ -50,7 +48,7 @@ def session_register(
     """Open a session on a product of ``space`` (created when missing, like any write naming it).
 
     ``session_url`` must be an http(s) URL when given; ``metadata`` is a JSON object of at most
-    16 KiB. Strings are expected trimmed.
+    16 KiB (``json_bytes``: numbers as jsonb stores them). Strings are expected trimmed.
     """
     if session_url:
         _check_url(session_url)
@@ -68,6 +66,10 @@ def session_register(
         metadata=metadata,
     )
     product_touch(product_id=product.id, at=session.started_at)
+    if metadata:
+        # jsonb gives numbers back written out (``1e300`` as 301 digits, an integer): answer the
+        # metadata as stored, as every later read (``GET /api/v1/sessions``) serves it.
+        session.refresh_from_db(fields=["metadata"])
     return session
 
 
@@ -92,6 +94,11 @@ def session_end(
     session = session_get(space=space, session_id=session_id, for_update=True)
     if not session.is_open:
         raise errors.Conflict("This session has already ended.", details={"ended_at": iso_utc(session.ended_at)})
+    # The product's lock orders the ends of its sessions, and the clock is read under it, so the
+    # session with the latest ``ended_at`` is the one whose summary and handoff the product keeps
+    # (``session_of_last_summary``). Read before it, the end that reached the lock second wrote
+    # last with the earlier ``ended_at``.
+    product_find_for_update(space=space, name=session.product.name)
     now = timezone.now()
     handoff = summary if next_session_starts_here is None else next_session_starts_here
     product_state_write(

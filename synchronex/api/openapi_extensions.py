@@ -7,12 +7,14 @@ Registered by being imported (``ApiConfig.ready``), before any document is gener
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
+from rest_framework import serializers
 
 
 class ClosedRequestBody(OpenApiSerializerExtension):
     """A ``StrictSerializer`` refuses the fields it does not know ("Unknown field."): its request
     schema allows no other property, and adds the serializer's ``schema_constraints`` (rules of its
-    ``validate`` that JSON Schema can state, declared beside them)."""
+    ``validate`` that JSON Schema can state, declared beside them; a serializer class in them stands
+    for a reference to its component, for a value ``validate`` checks with that serializer)."""
 
     target_class = "synchronex.api.serializers.StrictSerializer"
     match_subclasses = True
@@ -20,9 +22,20 @@ class ClosedRequestBody(OpenApiSerializerExtension):
     def map_serializer(self, auto_schema, direction):
         schema = auto_schema._map_basic_serializer(self.target, direction)
         if direction == "request":
-            schema.update(getattr(self.target, "schema_constraints", {}))
+            schema.update(_resolved(getattr(self.target, "schema_constraints", {}), auto_schema, direction))
             schema["additionalProperties"] = False
         return schema
+
+
+def _resolved(value, auto_schema, direction):
+    """``value`` with each serializer class in it replaced by a reference to its component."""
+    if isinstance(value, type) and issubclass(value, serializers.BaseSerializer):
+        return auto_schema.resolve_serializer(value, direction).ref
+    if isinstance(value, dict):
+        return {key: _resolved(item, auto_schema, direction) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolved(item, auto_schema, direction) for item in value]
+    return value
 
 
 class BoundedList(OpenApiSerializerFieldExtension):

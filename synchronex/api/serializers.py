@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from synchronex.api.parsers import json_leaves
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -16,6 +20,27 @@ def iso_utc(moment: datetime | None) -> str | None:
         return None
     text = moment.astimezone(UTC).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def json_bytes(value) -> int:
+    """The size of a JSON value as its bounds count it ("≤ 16 KiB" of ingest ``data`` and MCP
+    ``metadata``): UTF-8 bytes of compact JSON, without the spaces a client's serialiser may or may
+    not put after "," and ":", so the same value measures the same however it was sent; each number
+    counted as jsonb stores and serves it (``jsonb_number``), so the bound holds for what is kept."""
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    # json.dumps writes a float as float.__repr__ does; an int has the same digits in both.
+    return size + sum(
+        len(jsonb_number(leaf)) - len(float.__repr__(leaf)) for leaf in json_leaves(value) if isinstance(leaf, float)
+    )
+
+
+def jsonb_number(number: float) -> str:
+    """A float as PostgreSQL's jsonb gives it back: jsonb keeps numbers as ``numeric``, which is
+    printed with every digit and no exponent, so ``1e300`` comes back as 301 digits (an integer to
+    a JSON reader) and ``1e-300`` as 302 characters; a zero has no sign."""
+    spelled = Decimal(float.__repr__(number))  # what the ORM sends: json.dumps' spelling
+    text = format(spelled, "f")
+    return text.lstrip("-") if spelled.is_zero() else text
 
 
 @extend_schema_field({"type": "string", "format": "idn-email"})

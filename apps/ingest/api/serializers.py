@@ -5,7 +5,7 @@ under the 1 MiB request limit). Errors name the field: ``title`` or ``data.outco
 signal, ``signals[3].data.model`` in a batch.
 
 Every signal: ``type`` (one of ``SIGNAL_TYPES``); ``title`` ≤ 500 characters (≤ 2,000 for a
-decision); ``body`` ≤ 10,000; ``data`` a JSON object of ≤ 16 KiB (serialised) without NUL
+decision); ``body`` ≤ 10,000; ``data`` a JSON object of ≤ 16 KiB (compact UTF-8 JSON) without NUL
 characters; ``occurred_at`` an ISO 8601 date or date-time between 1900 and one day from now
 (default: the time of the request); ``source`` ≤ 100; ``external_id`` 1–255 characters, unique per
 product. Strings must be JSON strings and are NFC-normalised (lengths count NFC characters; not
@@ -32,7 +32,6 @@ Other ``data`` keys of the free-form types are kept as sent.
 
 from __future__ import annotations
 
-import json
 from decimal import InvalidOperation
 
 from drf_spectacular.utils import extend_schema_field
@@ -55,8 +54,8 @@ from apps.ingest.models import BODY_MAX, EXTERNAL_ID_MAX, SIGNAL_TYPES, SOURCE_M
 from apps.products.api.fields import StrictList, StrictString
 from apps.products.api.serializers import HANDOFF_MAX, LIST_ITEM_MAX
 from apps.products.models import NAME_MAX, ProductState
-from synchronex.api.parsers import exact_decimal
-from synchronex.api.serializers import StrictSerializer
+from synchronex.api.parsers import _JSON_NUMBER, exact_decimal
+from synchronex.api.serializers import StrictSerializer, json_bytes
 from synchronex.text import nfc
 
 BATCH_MAX = 100
@@ -80,7 +79,7 @@ def _has_nul(value) -> bool:
 
 @extend_schema_field({"type": "object", "additionalProperties": True})
 class JSONObjectField(serializers.Field):
-    """A JSON object of at most ``DATA_MAX_BYTES`` serialised, without NUL characters."""
+    """A JSON object of at most ``DATA_MAX_BYTES`` as compact JSON (``json_bytes``), without NUL characters."""
 
     default_error_messages = {
         "invalid": "Must be a JSON object.",
@@ -91,7 +90,7 @@ class JSONObjectField(serializers.Field):
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             self.fail("invalid")
-        if len(json.dumps(data, ensure_ascii=False).encode("utf-8")) > DATA_MAX_BYTES:
+        if json_bytes(data) > DATA_MAX_BYTES:
             self.fail("size")
         if _has_nul(data):
             self.fail("nul")  # PostgreSQL can store NUL neither in text nor in jsonb
@@ -121,7 +120,16 @@ class TokenCountField(serializers.Field):
         return value
 
 
-@extend_schema_field({"type": "number", "minimum": 0})
+@extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "number", "minimum": 0, "maximum": float(COST_MAX)},
+            # A string is read only when it spells a JSON number (``exact_decimal``); its range, checked
+            # as well, is no pattern.
+            {"type": "string", "pattern": rf"^[ \t\n\r]*{_JSON_NUMBER.pattern}[ \t\n\r]*$"},
+        ]
+    }
+)
 class CostField(serializers.Field):
     """A price in USD: a JSON number (or a string spelling one in ASCII digits, ``exact_decimal``),
     0 ≤ cost ≤ the stored maximum."""
@@ -177,6 +185,15 @@ class DecisionDataSerializer(StrictSerializer):
     # decision's own: ``signals_ingest`` drops the repeats of a whole batch in one keying query.
 
 
+# A title or body a type requires: a string, not empty (null or "" is missing).
+GIVEN = {"type": "string", "minLength": 1}
+
+
+def _when(types: tuple[str, ...], then: dict) -> dict:
+    """A rule of ``SignalSerializer.validate`` for the signals of ``types``, as JSON Schema."""
+    return {"if": {"properties": {"type": {"enum": list(types)}}}, "then": then}
+
+
 class SignalSerializer(StrictSerializer):
     """One signal: ``{type, title?, body?, data?, occurred_at?, source?, external_id?}``."""
 
@@ -193,11 +210,61 @@ class SignalSerializer(StrictSerializer):
         verbatim=True,  # the client's own id, compared byte for byte (not NFC-normalised)
         help_text="Your id of the event; a repeat for the same product is counted as a duplicate.",
     )
-    # ``validate``'s title bound per type, as the OpenAPI document states it (openapi_extensions):
-    # DECISION_MAX for a decision, ITEM_TITLE_MAX for every other type.
+    # ``validate``'s rules per type, as the OpenAPI document states them (openapi_extensions; a
+    # serializer class stands for its component), so a body the document allows is not refused by
+    # them. Not stated: a title or body of spaces only (trimmed, it is missing).
     schema_constraints = {
-        "if": {"properties": {"type": {"const": "decision"}}},
-        "else": {"properties": {"title": {"maxLength": ITEM_TITLE_MAX}}},
+        "allOf": [
+            {
+                "if": {"properties": {"type": {"const": "decision"}}},
+                "else": {"properties": {"title": {"maxLength": ITEM_TITLE_MAX}}},
+            },
+            _when((*ITEM_TYPES, "decision"), {"required": ["title"], "properties": {"title": GIVEN}}),
+            _when(
+                ("commit", "issue", "note"),
+                {
+                    "anyOf": [
+                        {"required": ["title"], "properties": {"title": GIVEN}},
+                        {"required": ["body"], "properties": {"body": GIVEN}},
+                    ]
+                },
+            ),
+            _when(
+                ("ci",),
+                {
+                    "required": ["data"],
+                    "properties": {
+                        "data": {
+                            "type": "object",
+                            "required": ["outcome"],
+                            "properties": {"outcome": {"enum": list(OUTCOMES)}},
+                        }
+                    },
+                },
+            ),
+            # ``data`` itself may be absent or null for the other types.
+            _when(("deploy",), {"properties": {"data": {"properties": {"outcome": {"enum": [*OUTCOMES, None]}}}}}),
+            _when(
+                ("deploy", "release"),
+                {"properties": {"data": {"properties": {"status": {"enum": [*ProductState.Status.values, None]}}}}},
+            ),
+            _when(
+                ("session_summary",),
+                {
+                    "required": ["body"],
+                    "properties": {
+                        "body": {**GIVEN, "maxLength": SUMMARY_MAX},
+                        "data": {
+                            "properties": {
+                                "next_session_starts_here": {"type": ["string", "null"], "maxLength": SUMMARY_MAX}
+                            }
+                        },
+                    },
+                },
+            ),
+            _when(("decision",), {"properties": {"data": {"anyOf": [DecisionDataSerializer, {"type": "null"}]}}}),
+            _when(("ai_usage",), {"required": ["data"], "properties": {"data": AiUsageDataSerializer}}),
+        ]
     }
 
     def validate(self, attrs):

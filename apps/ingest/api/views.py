@@ -7,6 +7,8 @@ from rest_framework.response import Response
 
 from apps.ingest.api.serializers import (
     BATCH_MAX,
+    OUTCOMES,
+    SUMMARY_MAX,
     IngestResponseSerializer,
     SignalBatchSerializer,
     SignalSerializer,
@@ -27,7 +29,17 @@ DESCRIPTION = (
     "once (status `applied`); "
     "the others are `pending` until the next consolidation applies them to the product state "
     "(`POST /memory/consolidate`). An `external_id` already stored for the product is not stored again "
-    "(`duplicate`, counted in `duplicates`, with the id of the signal stored first)."
+    "(`duplicate`, counted in `duplicates`, with the id of the signal stored first).\n\n"
+    "Per type (the `SignalRequest` schema states each rule): `blocker`, `unblocked`, `question`, `error`, "
+    "`release`, `deploy`, `ci` and `decision` need a `title`; `commit`, `issue` and `note` a `title` or a "
+    f"`body`. `ci` needs `data.outcome` ({' | '.join(OUTCOMES)}; optional on a `deploy`, with the same values); "
+    "`deploy` and `release` take an optional `data.status` (a product status). `session_summary` needs a "
+    f"`body` of at most {SUMMARY_MAX:,} characters, and takes `data.next_session_starts_here` (at most "
+    f"{SUMMARY_MAX:,}). A `decision`'s `data` holds only `tags`, `affects_products`, `alternatives` and "
+    "`supersedes` (`DecisionDataRequest`); an `ai_usage` signal needs `data` with `provider`, `model`, "
+    "`input_tokens` and `output_tokens`, and takes only `cost_usd` and `operation` besides "
+    '(`AiUsageDataRequest`). Another key in the `data` of those two is a `VALIDATION_ERROR` ("Unknown '
+    "field.\"); the other types' `data` is kept as sent."
 )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
 
 from apps.costs.models import CostEvent
 from apps.decisions.models import Decision
+from apps.ingest.api.serializers import DATA_MAX_BYTES
 from apps.ingest.models import Signal
 from apps.products.models import ProductState
 
@@ -111,6 +113,29 @@ def test_each_bad_signal_is_named_alone_and_by_its_index_in_a_batch(write_api):
         assert f"signals[{index}].{field}" in fields
     assert not any(name.startswith("signals[0]") for name in fields)
     nothing_stored()
+
+
+def test_data_is_measured_as_compact_json_as_mcp_metadata_is(write_api):
+    """16 KiB of JSON counted without the spaces a serialiser may put after "," and ":": 16,384
+    bytes are accepted (in UTF-8: "é" is two), however many keys they hold, and one more refused."""
+    many_keys = {f"k{i:04d}": i for i in range(1200)}
+    assert len(json.dumps(many_keys, separators=(",", ":"))) < DATA_MAX_BYTES < len(json.dumps(many_keys))
+    for data in ({"k": "a" * 16_376}, {"k": "é" * 8_188}, many_keys):
+        response = write_api.post(URL, json={"type": "note", "title": "build matrix", "data": data})
+        assert response.status_code == 202, response.text
+    over = {"type": "note", "title": "build matrix", "data": {"k": "a" * 16_377}}
+    assert fields_of(write_api.post(URL, json=over)) == {"data": [f"At most {DATA_MAX_BYTES} bytes of JSON."]}
+
+
+def test_data_numbers_count_as_stored_written_out(write_api):
+    """jsonb keeps ``1e300`` as its 301 digits: 54 of them (16,315 bytes stored) are accepted, 55
+    (392 bytes of compact JSON as sent, 16,617 stored) refused, so 16 KiB sent is never some 700 KB kept."""
+    accepted = write_api.post(URL, json={"type": "note", "title": "x", "data": {"n": [1e300] * 54}})
+    assert accepted.status_code == 202, accepted.text
+
+    over = {"type": "note", "title": "x", "data": {"n": [1e300] * 55}}
+    assert fields_of(write_api.post(URL, json=over)) == {"data": [f"At most {DATA_MAX_BYTES} bytes of JSON."]}
+    assert len(str(Signal.objects.get().data["n"][0])) == 301
 
 
 def test_a_signal_without_a_title_is_named_by_its_type_without_a_guessed_article(write_api):

@@ -15,7 +15,7 @@ from apps.products.services import product_state_write
 from synchronex.api.preconditions import IfMatch, refuse_after_fallback
 from synchronex.api.serializers import iso_utc
 
-from ..selectors import session_get, session_last_ended
+from ..selectors import session_get, session_of_last_summary
 from ..services import session_kernel_loaded
 from .registry import ToolContext, tool, validated
 from .schemas import (
@@ -112,7 +112,8 @@ def get_product_state(context: ToolContext, args: dict) -> dict:
     title="Get the session handoff",
     description=(
         "What the next session on a product needs first: where to start, the last session's summary (and who "
-        "ended it), what is blocked, open questions and the newest decisions (with decisions:read; else none)."
+        "ended it: last_session, null when the summary came from elsewhere, such as an ingested session_summary), "
+        "what is blocked, open questions and the newest decisions (with decisions:read; else none)."
     ),
     scope="memory:read",
     read_only=True,
@@ -122,7 +123,7 @@ def get_product_state(context: ToolContext, args: dict) -> dict:
 def get_session_handoff(context: ToolContext, args: dict) -> dict:
     active = context.active
     product = product_get(space=active.space, name=product_name_argument(args))
-    last = session_last_ended(product=product)
+    last = session_of_last_summary(product=product)
     recent = _recent(context, product)
     return {
         "product_name": product.name,
