@@ -36,7 +36,10 @@ class EchoView(ApiView):
         body.is_valid(raise_exception=True)
         executions = cache.get_or_set(f"echo:{request.user.pk}", 0)
         cache.incr(f"echo:{request.user.pk}")
-        return Response({"echo": body.validated_data, "executions_before": executions}, status=201)
+        response = Response({"echo": body.validated_data, "executions_before": executions}, status=201)
+        # A header of the first answer that a replay repeats (``idempotency.REPLAYED_PREFIX``).
+        response["X-Synchronex-Executions"] = str(executions)
+        return response
 
 
 class ProOnlyView(ApiView):

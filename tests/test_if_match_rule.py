@@ -10,6 +10,7 @@ other than ``*`` is VALIDATION_ERROR there (``refuse_without_version``).
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 
 import pytest
@@ -190,3 +191,122 @@ def test_a_read_by_post_ignores_if_match_as_its_get_twin_does(client_for, person
     assert by_post.status_code == 200, by_post.text
     assert by_post.json()["sections"] == by_get.json()["sections"]
     assert "Ada" in by_post.text
+
+
+# -- If-None-Match: one rule on every write ----------------------------------------------------------
+# The two versioned writes evaluate it alike (RFC 9110 §13.1.2): a write over a version it names is
+# PRECONDITION_FAILED with the current ETag, ``*`` names every version, and a resource not written
+# yet (a missing product, a kernel at version 0) matches nothing. Every other write has no version
+# to compare, so it refuses the header (VALIDATION_ERROR naming it), never ignores it.
+def _writes_unless(api, header):
+    headers = {"If-None-Match": header}
+    return {
+        "kernel": api.put(KERNEL, json={"identity": {"name": "Grace"}}, headers=headers),
+        "product": api.post(ATLAS, json={"status": "paused"}, headers=headers),
+    }
+
+
+@pytest.mark.parametrize("header", ["*", '"1"', "1", 'W/"1"', '"7", "1"'])
+def test_if_none_match_naming_the_current_version_writes_over_neither_route(at_version_one, header):
+    for route, response in _writes_unless(at_version_one, header).items():
+        assert response.status_code == 412, (route, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "PRECONDITION_FAILED" and error["details"] == {"current_version": 1}, route
+        assert response.headers["ETag"] == '"1"', route
+    _unchanged(at_version_one)
+    assert at_version_one.get("/api/v1/memory/identity/history").json()["count"] == 1
+
+
+@pytest.mark.parametrize("header", ['"2"', '"0", "2"', 'W/"7"'])
+def test_if_none_match_naming_another_version_writes_on_both_routes(at_version_one, header):
+    for route, response in _writes_unless(at_version_one, header).items():
+        assert response.status_code == 200, (route, response.text)
+        assert response.headers["ETag"] == '"2"', route
+
+
+@pytest.mark.parametrize("header", ["*", '"0"'])
+def test_if_none_match_lets_the_first_write_through_on_both_routes(write_api, header):
+    """A kernel never written (version 0) is, to If-None-Match, a product not created yet."""
+    for route, response in _writes_unless(write_api, header).items():
+        assert response.status_code in (200, 201), (route, response.text)
+        assert response.headers["ETag"] == '"1"', route
+
+
+@pytest.mark.parametrize("header", ["yesterday", ",", '"1', '*, "1"'])
+def test_a_malformed_if_none_match_is_a_validation_error_on_both_routes(at_version_one, header):
+    for route, response in _writes_unless(at_version_one, header).items():
+        assert response.status_code == 400, (route, response.text)
+        assert list(response.json()["error"]["details"]["fields"]) == ["If-None-Match"], route
+    _unchanged(at_version_one)
+
+
+def test_concurrent_first_kernel_writes_with_if_none_match_star_exactly_one_wins(client_for, user):
+    one, two = client_for(user), client_for(user)
+    barrier = threading.Barrier(2)
+    results = {}
+
+    def write(name, api):
+        barrier.wait()
+        results[name] = api.put(KERNEL, json={"identity": {"name": name}}, headers={"If-None-Match": "*"})
+
+    threads = [threading.Thread(target=write, args=pair) for pair in (("A", one), ("B", two))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(r.status_code for r in results.values()) == [200, 412], {k: r.text for k, r in results.items()}
+    assert one.get(KERNEL).json()["version"] == 1
+
+
+def _refused_if_none_match(response) -> None:
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR" and list(error["details"]["fields"]) == ["If-None-Match"], error
+
+
+@pytest.mark.parametrize("header", ["*", '"1"', 'W/"1"', "yesterday"])
+def test_if_none_match_on_a_write_without_a_version_is_refused_and_does_nothing(write_api, header):
+    decision = _decision(write_api)
+    headers = {"If-None-Match": header}
+    _refused_if_none_match(
+        write_api.post(DECISIONS, json={"decision": "Refused", "product_name": "Atlas"}, headers=headers)
+    )
+    _refused_if_none_match(write_api.delete(f"{DECISIONS}/{decision}", headers=headers))
+    assert write_api.get(f"{DECISIONS}/{decision}").status_code == 200
+    assert write_api.get(f"{DECISIONS}/search?q=Refused").json()["count"] == 0
+
+
+def test_a_read_ignores_if_none_match(write_api):
+    write_api.put(KERNEL, json={"identity": {"name": "Ada"}})
+    for response in (
+        write_api.get(KERNEL, headers={"If-None-Match": '"1"'}),
+        write_api.post("/api/v1/kernel/export", json={"format": "json"}, headers={"If-None-Match": "*"}),
+    ):
+        assert response.status_code == 200, response.text
+
+
+def test_every_write_evaluates_or_refuses_if_none_match_as_documented(client_for, make_user):
+    """Asked of the server, for every write operation in the document: a versioned one declares
+    If-None-Match and evaluates it (412: "nope" names no version, so the write would go through;
+    ``*`` on the written kernel/product refuses it), every other write refuses it (400) and its
+    400 says so."""
+    api = client_for(make_user(tier="team"))
+    api.put(KERNEL, json={"identity": {"name": "Ada"}})
+    api.post(state_path("atlas"), json={"status": "active"})
+    document = api.get("/api/v1/openapi.json").json()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if not path.startswith("/api/v1/") or method not in {"post", "put", "patch", "delete"}:
+                continue
+            scopes = {scope for option in operation["security"] for scope in option.get("oauth2", ())}
+            if scopes and all(scope.endswith(":read") for scope in scopes):
+                continue
+            concrete = re.sub(r"\{(\w+)\}", lambda m: str(uuid.uuid4()) if m.group(1).endswith("id") else "atlas", path)
+            body = None if method == "delete" else {"identity": {"name": "Grace"}} if path == KERNEL else {}
+            response = api.request(method.upper(), concrete, json=body, headers={"If-None-Match": "*"})
+            declared = [p for p in operation["parameters"] if p["name"] == "If-None-Match" and p["in"] == "header"]
+            if (path, method) in VERSIONED:
+                assert response.status_code == 412 and declared, (path, method, response.text)
+            else:
+                _refused_if_none_match(response)
+                assert not declared and "If-None-Match" in operation["responses"]["400"]["description"], (path, method)

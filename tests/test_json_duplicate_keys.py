@@ -55,3 +55,47 @@ def test_a_repeated_key_in_an_mcp_message_is_a_parse_error(base_url, make_key, p
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["code"] == -32700 and '"status"' in error["message"]
+
+
+# -- MIF import reads its own body (per-memory limits), with the same rule --------------------------
+IMPORT = "/api/v1/memory/import-mif"
+
+
+def _memory(content: str) -> str:
+    return f'{{"id": "{uuid.uuid4()}", "content": "{content}", "created_at": "2026-01-01T00:00:00Z"}}'
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        # Python kept the last ``memories`` (empty) and reported a success that imported nothing.
+        (f'{{"mif_version": "2.0", "memories": [{_memory("first run")}], "memories": []}}', "memories"),
+        ('{"mif_version": "2.0", "memories": [' + _memory("dup A")[:-1] + ', "content": "dup B"}]}', "content"),
+    ],
+)
+def test_a_repeated_key_in_an_import_refuses_the_whole_document_naming_it(write_api, body, key):
+    response = write_api.post(IMPORT, data=body.encode(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR" and json.dumps(key) in error["message"], error
+    assert write_api.get("/api/v1/memory/search?q=dup").json()["count"] == 0
+    assert write_api.get("/api/v1/memory/search?q=first").json()["count"] == 0
+
+
+def test_a_repeated_key_on_a_jsonl_line_is_that_lines_error(write_api):
+    body = (
+        '{"type": "entity", "name": "Ada", "entityType": "person", "observations": ["likes tea"]}\n'
+        '{"type": "entity", "name": "Bob", "name": "Eve", "entityType": "person", "observations": ["x"]}\n'
+    )
+    response = write_api.post(IMPORT, data=body.encode(), headers={"Content-Type": "application/x-ndjson"})
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["memories_imported"] == 1 and report["errors_total"] == 1, report
+    assert report["errors"][0]["index"] == 1 and '"name"' in report["errors"][0]["message"]
+
+
+def test_a_repeated_key_in_an_mcp_import_document_is_refused_too(base_url, make_key, person):
+    mcp = Mcp(base_url, make_key(person))
+    document = f'{{"mif_version": "2.0", "memories": [{_memory("over mcp")}], "memories": []}}'
+    error = mcp.tool_error("import_memories", {"document": document})
+    assert error["code"] == "VALIDATION_ERROR" and '"memories"' in error["message"], error

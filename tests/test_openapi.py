@@ -184,12 +184,19 @@ def test_headers_the_server_sends_are_declared(api, make_user, client_for):
             headers = response.get("headers", {})
             if status == "401":
                 assert "WWW-Authenticate" in headers, (path, method)
-            if method == "post" and status.startswith("2") and path.startswith("/api/v1/"):
+            if method == "post" and status.startswith("2") and path.startswith("/api/v1/") and not _reads(op):
                 assert "Idempotent-Replayed" in headers, (path, method, status)
             # Every creation says where the created resource is (OAuth registration: in its body, as
             # RFC 7591 has it, ``registration_client_uri``).
             if status == "201" and path.startswith("/api/v1/"):
                 assert "Location" in headers, (path, method)
+
+
+def _reads(op) -> bool:
+    """Whether an operation only reads, as the server judges it (``ApiView.writes``): every OAuth
+    scope that opens it is a read scope (a POST may: the kernel export's)."""
+    scopes = _operation_security(op)[1]
+    return bool(scopes) and all(scope.endswith(":read") for scope in scopes)
 
 
 def _operation_security(op) -> tuple[list, list[str]]:
@@ -582,8 +589,31 @@ def test_a_replayed_unsupported_media_type_declares_the_replay_header(write_api)
     replayed = write_api.post("/api/v1/memory/decisions", **once)
     assert replayed.status_code == 415 and replayed.headers["Idempotent-Replayed"] == "true"
     for path, method, op in _operations({"paths": paths}):
-        if method == "post" and path.startswith("/api/v1/"):
+        if method == "post" and path.startswith("/api/v1/") and not _reads(op):
             assert "Idempotent-Replayed" in op["responses"]["415"]["headers"], path
+
+
+def test_a_post_that_only_reads_declares_its_idempotency_key_ignored(write_api):
+    """Asked of the server: the kernel export's POST (a read by its scopes) is answered afresh under
+    a repeated key, and every read POST says so, with no replay header and no key CONFLICT; every
+    other POST still replays."""
+    document = write_api.get("/api/v1/openapi.json").json()
+    headers = {"Idempotency-Key": "read-twice"}
+    write_api.post("/api/v1/kernel/export", json={}, headers=headers)
+    assert "Idempotent-Replayed" not in write_api.post("/api/v1/kernel/export", json={}, headers=headers).headers
+    reads = set()
+    for path, method, op in _operations(document):
+        if method != "post" or not path.startswith("/api/v1/"):
+            continue
+        described = _parameter(document, op, "Idempotency-Key")["description"]
+        if _reads(op):
+            reads.add(path)
+            assert "ignored" in described and "Replays" not in described, path
+            assert "409" not in op["responses"], path
+            assert not any("Idempotent-Replayed" in r.get("headers", {}) for r in op["responses"].values()), path
+        else:
+            assert "Replays the first response" in described, path
+    assert "/api/v1/kernel/export" in reads
 
 
 def _response_schema(document, path: str, method: str, status: str) -> dict:
@@ -693,3 +723,25 @@ def test_account_emails_in_answers_are_declared_idn_email(api):
     }
     answers = {key: fmt for key, fmt in found.items() if key[0] not in ("MemberAddRequest",)}
     assert answers and set(answers.values()) == {"idn-email"}, answers
+
+
+def test_a_conflict_is_documented_only_where_one_can_happen(write_api):
+    """Asked of the server: PUT and PATCH read no Idempotency-Key (only a POST does), so the same key
+    with two different bodies is no CONFLICT there, and neither operation, whose services raise none,
+    lists a 409. Every write POST lists it, for its key; any other 409 is one its service declares."""
+    for role in ("r1", "r2"):
+        response = write_api.put(
+            "/api/v1/memory/identity", json={"identity": {"role": role}}, headers={"Idempotency-Key": "same-key"}
+        )
+        assert response.status_code == 200 and response.json()["identity"]["role"] == role, response.text
+    document = write_api.get("/api/v1/openapi.json").json()
+    for path, method in (("/api/v1/memory/identity", "put"), ("/api/v1/scope", "patch")):
+        assert "409" not in document["paths"][path][method]["responses"], (path, method)
+    for path, method, op in _operations(document):
+        if not path.startswith("/api/v1/") or _reads(op):
+            continue
+        conflict = op["responses"].get("409", {}).get("description", "")
+        if method == "post":
+            assert "Idempotency-Key" in conflict, (path, method)
+        else:
+            assert "Idempotency-Key" not in conflict and _parameter(document, op, "Idempotency-Key") is None, path

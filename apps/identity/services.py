@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import NoReturn
 
 from django.db import transaction
 from django.utils import timezone
@@ -13,7 +14,7 @@ from apps.identity.models import EffectiveBlock, Kernel, KernelRevision
 from apps.products.services import products_kernel_descriptions_record
 from apps.scopes.models import Space
 from synchronex.api import errors
-from synchronex.api.preconditions import IfMatch, etag_for
+from synchronex.api.preconditions import IfMatch, IfNoneMatch, etag_for
 from synchronex.db.locks import hold_space_lock
 
 
@@ -111,6 +112,14 @@ def effective_block_store(*, space: Space, user, key: str, block: renderer.Rende
     )
 
 
+def _refuse(kernel: Kernel, reason: str) -> NoReturn:
+    raise errors.PreconditionFailed(
+        f"The kernel is at version {kernel.version}; {reason}.",
+        details={"current_version": kernel.version},
+        headers={"ETag": etag_for(kernel.version)},
+    )
+
+
 @transaction.atomic
 def kernel_update(
     *,
@@ -119,14 +128,17 @@ def kernel_update(
     actor: str,
     actor_user=None,
     if_match: IfMatch | None = None,
+    if_none_match: IfNoneMatch | None = None,
     record_descriptions: bool = False,
 ) -> Kernel:
     """Apply validated section changes to the space's own layer and return the saved kernel.
 
     Present sections replace the stored ones, ``None`` clears one. The row is locked for the
     whole update, so concurrent writers are serialised: with ``If-Match`` the loser gets
-    PRECONDITION_FAILED; without it the last writer wins. Every write bumps the version,
-    re-renders the cached block and stores a revision.
+    PRECONDITION_FAILED; without it the last writer wins. ``if_none_match`` refuses a write over a
+    version it names (``*``: any), after ``if_match``; a layer never written (version 0) matches
+    none, as a missing product does, so with ``*`` only the first write goes through. Every write
+    bumps the version, re-renders the cached block and stores a revision.
 
     ``record_descriptions`` (the owner's writes): a ``products`` change also records each entry's
     summary and URL on the space's product state, and clears them where it removes an entry
@@ -147,11 +159,9 @@ def kernel_update(
         hold_space_lock(CONSOLIDATION_LOCK_CLASS, space.pk)
     kernel = _locked_kernel(space)
     if if_match is not None and not if_match.matches(kernel.version):
-        raise errors.PreconditionFailed(
-            f"The kernel is at version {kernel.version}; read it again and retry.",
-            details={"current_version": kernel.version},
-            headers={"ETag": etag_for(kernel.version)},
-        )
+        _refuse(kernel, "read it again and retry")
+    if if_none_match is not None and kernel.version > 0 and if_none_match.matches(kernel.version):
+        _refuse(kernel, "your If-None-Match refuses to write over it")
     previous = kernel.products or []
     for section, value in changes.items():
         setattr(kernel, section, _normalise(section, value))

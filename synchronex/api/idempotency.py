@@ -8,8 +8,8 @@ request does: ``?dry_run=true``, another workspace, a write over another version
 JSON or refused as text), all compared byte for byte through one keyed SHA-256, and so is the same
 request made with other rights or acting on
 another space. The rights are the catalogue scopes the credential allows (not the token: a client
-that refreshed its OAuth token between retries still gets its replay), so a ``memory:read`` token is
-never served what a ``write`` key's export held (decisions). The space is the one the request
+that refreshed its OAuth token between retries still gets its replay), so a narrower token is never
+served what a wider credential's answer held. The space is the one the request
 resolves to (header, else the scope stored with ``PATCH /scope``); resolving it before the lookup
 also runs the membership check, so a member removed from a workspace gets its NOT_FOUND, not the
 replay. An operation that acts on no space (its view's ``acts_on_space``, which also decides
@@ -17,7 +17,9 @@ whether the OpenAPI document lists the scope header: workspace management names 
 the path) neither resolves nor hashes the header or the stored scope, as it ignores them without a
 key. A retry that arrives while the first request is still running is a CONFLICT too. The first
 request claims the key with a unique row before doing any work, so concurrent retries can never both
-run. Responses with status 5xx or 429 are not kept: the client may retry those for real.
+run. Responses with status 5xx or 429 are not kept: the client may retry those for real. A POST
+that is a read (the kernel export's, ``ApiView.writes``) keeps nothing: its key is checked, then
+ignored, and every request is answered afresh.
 
 A claim whose request never finished (its process was killed: a worker timeout, a deploy, memory)
 is abandoned after ``IDEMPOTENCY_LEASE_SECONDS`` (longer than any request may run), and the next
@@ -140,9 +142,12 @@ def request_fingerprint(
     return digest.hexdigest()
 
 
-def claim(request, *, scoped: bool = True) -> IdempotencyRecord | None:
+def claim(request, *, scoped: bool = True, writes: bool = True) -> IdempotencyRecord | None:
     """Claim the request's key, or raise Replay / CONFLICT. None when no key was sent. ``scoped``:
-    whether the operation acts on the active space (``ApiView.acts_on_space``)."""
+    whether the operation acts on the active space (``ApiView.acts_on_space``). ``writes=False``
+    (a read, ``ApiView.writes``: the kernel export's POST): the key's form is checked as on every
+    POST, and nothing is claimed or kept. A read has no effect a retry could repeat, and a kept
+    copy of its answer would outlive every delete and edit made since (SPEC §6: a real delete)."""
     if request.method != "POST":
         return None
     key = request.headers.get(HEADER)
@@ -150,6 +155,8 @@ def claim(request, *, scoped: bool = True) -> IdempotencyRecord | None:
         return None
     if not KEY.match(key):
         raise errors.ValidationFailed.for_fields({HEADER: KEY_RULE})
+    if not writes:
+        return None
     if len(request.path) > PATH_MAX:
         return None  # no route has a path this long: the view answers it (400 or 404), nothing to keep
     request_hash = request_fingerprint(request, scoped=scoped)

@@ -31,6 +31,8 @@ API_CACHE_CONTROL = "private, no-store"
 # before it (the CSRF check, the body checks here) or put in place of its answer (a 405). They are
 # one account's request too, so they are marked here, all alike, as the page is.
 CONSENT_PATH = "/oauth/authorize"
+# The bodies Django itself decodes with the Content-Type's charset (``ApiErrorMiddleware``).
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 # What reading the body raises when the client broke it: a reset or a timeout (OSError, gunicorn's
 # NoMoreData among them), or gunicorn's refusal of bad chunked framing (its ParseException).
@@ -189,11 +191,11 @@ class RequestIdMiddleware:
 
 
 class ApiErrorMiddleware:
-    """On API paths: read bodies whole before any view, refusing one that is oversized, cut short
-    or unreadable, turn any non-JSON error into the envelope (JSON-RPC on ``/mcp``), and mark REST
-    API responses and the consent page's errors not to be stored (``API_CACHE_CONTROL``,
-    ``CONSENT_PATH``). On the other paths, a backing service that is down is a 503 page
-    (``unavailable_page``)."""
+    """On API paths: read the query as UTF-8 (but a form's), read bodies whole before any view,
+    refusing one that is oversized, cut short or unreadable, turn any non-JSON error into the
+    envelope (JSON-RPC on ``/mcp``), and mark REST API responses and the consent page's errors not
+    to be stored (``API_CACHE_CONTROL``, ``CONSENT_PATH``). On the other paths, a backing service
+    that is down is a 503 page (``unavailable_page``)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -201,6 +203,15 @@ class ApiErrorMiddleware:
     def __call__(self, request):
         if not wants_json_errors(request.path):
             return self._check_form_body(request) or self.get_response(request)
+        # Django decodes the query string with the Content-Type's charset: ``charset=latin-1`` read
+        # ?product=Caf%C3%A9 as "CafÃ©", and utf-16 turned ``dry_run=true`` into another name. A
+        # URL's query is percent-encoded UTF-8 (RFC 3986 §2.5), and JSON is UTF-8 (RFC 8259 §8.1),
+        # whatever it says. A form keeps its charset: Django refuses a urlencoded one in any other
+        # (the OAuth endpoints answer invalid_request). Not the ``encoding`` setter: it reads the
+        # query at once, which must wait for the view (a request without a token is refused unread,
+        # too many fields in the API's format).
+        if request.content_type not in FORM_TYPES:
+            request._encoding = "utf-8"
         response = self._respond(request)
         if collapsed(request.path).startswith(API_PREFIX):
             # Every API answer is one account's data (or about its request): a shared cache never

@@ -84,9 +84,11 @@ COMMON = {
     "415": "Body is not JSON where one is read, or has a Content-Encoding other than identity on any method "
     "(UNSUPPORTED_MEDIA_TYPE)",
 }
-WRITE_ONLY = {
-    "409": "Duplicate, or Idempotency-Key reused with a different body (CONFLICT)",
-}
+# Only a POST reads an Idempotency-Key (``idempotency.claim``), so only a write POST can answer this
+# 409 whatever its service does; an operation whose service raises CONFLICT declares its own.
+KEY_CONFLICT = "Idempotency-Key reused with a different request, or while its first request is still running (CONFLICT)"
+# A write without a version (``refuse_without_version``) refuses conditions it cannot evaluate.
+UNVERSIONED_400 = "; or If-None-Match was sent (this resource has no version to compare), or an If-Match other than `*`"
 # The versioned writes' conditions (If-Match, If-None-Match): ``preconditions.refuse_after_fallback``.
 FALLBACK_NOTE = (
     "Any condition is PRECONDITION_FAILED (no `ETag`) when your stored workspace is no longer available and "
@@ -154,6 +156,12 @@ REPLAYED_HEADER = {
     "Idempotency-Key (replayed for 24 h), not a new effect.",
     "schema": {"type": "string", "enum": ["true"]},
 }
+IDEMPOTENCY_REPLAYS = "Replays the first response for 24 h when the same key is sent again."
+# A POST that is a read (``ApiView.writes``: the kernel export's) keeps nothing under its key.
+IDEMPOTENCY_IGNORED = (
+    "This POST only reads (it needs no write scope), so the key is checked and then ignored: nothing is "
+    "kept, and every request is answered afresh, never with a copy that could show memory deleted since."
+)
 RETRY_AFTER_UNAVAILABLE_HEADER = {
     "description": "Seconds to wait before retrying while a backing service is unavailable.",
     "schema": {"type": "integer"},
@@ -219,6 +227,14 @@ def write_operations(generator) -> set[tuple[str, str]]:
     it (``ApiView.writes``: by their scopes, so the kernel export's POST is a read): the ones that
     refuse an If-Match they cannot honour, where reads ignore it."""
     return _operations(generator, lambda view, method: hasattr(view, "writes") and view.writes(method))
+
+
+def unversioned_write_operations(generator) -> set[tuple[str, str]]:
+    """Of ``write_operations``, those whose resource has no version (not in ``ApiView.versioned``):
+    the ones that refuse If-None-Match and any If-Match but ``*`` (``refuse_without_version``)."""
+    return _operations(
+        generator, lambda view, method: hasattr(view, "writes") and view.writes(method) and method not in view.versioned
+    )
 
 
 def space_writing_operations(scoped: set, scopes_of: dict) -> set[tuple[str, str]]:
@@ -358,6 +374,7 @@ def add_common_responses(result, generator, request, public):
     tiers = operation_tiers(generator)
     keys_only = api_key_only_operations(generator)
     writes = write_operations(generator)
+    unversioned = unversioned_write_operations(generator)
     for path, operations in result.get("paths", {}).items():
         if not path.startswith("/api/v1/") or path.startswith("/api/v1/openapi") or path == "/api/v1/docs":
             for operation in operations.values():
@@ -378,8 +395,12 @@ def add_common_responses(result, generator, request, public):
             if "403" in responses:  # refusals the operation's service decides (a role), declared with it
                 responses["403"]["description"] = f"{forbidden}; or {responses['403']['description']}"
             extra = {**COMMON, "403": forbidden}
-            if method in ("post", "put", "patch"):
-                extra.update(WRITE_ONLY)
+            if (path, method) in unversioned:
+                extra["400"] += UNVERSIONED_400
+            if method == "post" and (path, method) in writes:
+                if "409" in responses:  # the service's own conflicts, declared with it
+                    responses["409"]["description"] = f"{responses['409']['description']} Or {KEY_CONFLICT}"
+                extra["409"] = KEY_CONFLICT
             if (path, method) in writes:
                 _add_parameter(operation, IF_MATCH_WITHOUT_VERSION)
             for status, description in extra.items():
@@ -409,8 +430,9 @@ def add_common_responses(result, generator, request, public):
                         headers.setdefault(name, {"schema": {"type": "integer"}, "description": description})
                 if after_quota and scoped:
                     _add_header(response, NOTICE_HEADER, "ScopeNotice")
-                # A body refused for its media type is kept under its Idempotency-Key, and replayed.
-                if (after_quota or status == "415") and method == "post":
+                # A body refused for its media type is kept under its Idempotency-Key, and replayed;
+                # a read keeps nothing (``idempotency.claim``).
+                if (after_quota or status == "415") and method == "post" and (path, method) in writes:
                     _add_header(response, "Idempotent-Replayed", "Replayed")
                 if status == "401":
                     _add_header(response, "WWW-Authenticate", "Challenge")
@@ -429,8 +451,8 @@ def add_common_responses(result, generator, request, public):
                             "in": "header",
                             "required": False,
                             "description": f"1–{KEY_MAX} visible ASCII characters but the comma, sent once (a "
-                            "header sent twice arrives joined by a comma: 400). Replays the first response "
-                            "for 24 h when the same key is sent again.",
+                            "header sent twice arrives joined by a comma: 400). "
+                            + (IDEMPOTENCY_REPLAYS if (path, method) in writes else IDEMPOTENCY_IGNORED),
                             "schema": {
                                 "type": "string",
                                 "minLength": 1,

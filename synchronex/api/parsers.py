@@ -71,7 +71,7 @@ def loads_strict(text: str):
     """
     try:
         value = json.loads(
-            text, parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
+            text, parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=unique_keys
         )
     except RecursionError:
         raise JsonRefused("JSON is nested too deeply") from None
@@ -102,7 +102,9 @@ def depth_exceeds(value, limit: int) -> bool:
     return False
 
 
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+def unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """``json.loads``'s ``object_pairs_hook`` that refuses (``JsonRefused``, naming it) an object
+    that repeats a key: ``loads_strict``'s rule, for readers that keep their own other rules."""
     obj = dict(pairs)
     if len(obj) != len(pairs):  # the usual case costs one comparison; only a repeat is looked for
         seen: set[str] = set()

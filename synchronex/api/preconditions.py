@@ -11,15 +11,16 @@ tag at all (``yesterday``, ``"3`` without its closing quote, ``*`` among tags) i
 the client has a bug, and a 412 would send it to read the resource again and retry with the same
 header.
 
-``If-None-Match`` (RFC 9110 §13.1.2) is read by the same parser, for the product state's POST: ``*``
+``If-None-Match`` (RFC 9110 §13.1.2) is read by the same parser, by the same two writes: ``*``
 makes a write that only creates, a list of tags refuses a write over a version it names (compared
-weakly there, so ``W/"3"`` names 3). Reads do not evaluate it: no ETag here is a cache validator
-(README "Conventions").
+weakly there, so ``W/"3"`` names 3). A resource not written yet (a missing product, a kernel at
+version 0) matches nothing. Reads do not evaluate it: no ETag here is a cache validator (README
+"Conventions").
 
 A condition is about the resource the client read, and an ETag names a version, not a space: a
 conditional write whose stored scope fell back to the personal space is refused
 (``refuse_after_fallback``), and a write to a resource without a version refuses an ``If-Match``
-(``refuse_without_version``).
+and any ``If-None-Match`` (``refuse_without_version``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ _VERSION = re.compile(r"0|[1-9][0-9]{0,9}")
 _MALFORMED = 'Send "*" or the ETag you received, e.g. "3".'
 _NO_VERSION = (
     "This resource has no version, so no If-Match can match it: nothing was done. Send none (or *); only "
+    "PUT /memory/identity and POST /memory/product/{name}/state compare it with a version."
+)
+_NONE_WITHOUT_VERSION = (
+    "This resource has no version, so If-None-Match cannot be evaluated: nothing was done. Send none; only "
     "PUT /memory/identity and POST /memory/product/{name}/state compare it with a version."
 )
 
@@ -139,7 +144,13 @@ def refuse_without_version(request) -> None:
     than ``*``. No entity tag can match such a resource (RFC 9110 §13.1.1), so the method must not
     run; and a 412 would send the client to read an ETag that does not exist and retry, so the
     header is refused as a query parameter the operation does not take is. ``*`` asks only that
-    the resource exist, which the operation checks anyway (NOT_FOUND)."""
+    the resource exist, which the operation checks anyway (NOT_FOUND).
+
+    Any ``If-None-Match`` is refused the same way, ``*`` too: it asks that the write not go over
+    the resource as it stands (RFC 9110 §13.1.2: the server MUST evaluate it), and nothing here
+    can say what it stands at; ignored, a create-only write would overwrite."""
     header = request.headers.get("If-Match")
     if header is not None and header.strip() != "*":
         raise errors.ValidationFailed.for_fields({"If-Match": _NO_VERSION})
+    if request.headers.get("If-None-Match") is not None:
+        raise errors.ValidationFailed.for_fields({"If-None-Match": _NONE_WITHOUT_VERSION})

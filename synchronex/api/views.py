@@ -32,10 +32,12 @@ class AnswersOptions:
 # (False: none does, else the set of methods that do). It is the one answer to "does this operation
 # act on the active space": the OpenAPI document lists the scope header by it, and an
 # Idempotency-Key compares the scope only by it. An operation is a write (``writes``) by the scope
-# it needs, not by its method: a POST that needs only read scopes is a read. ``versioned`` is the
-# set of methods whose operation compares If-Match with its resource's version; every other write
-# refuses an If-Match other than ``*`` (``preconditions.refuse_without_version``), and reads ignore
-# it, as the OpenAPI document says (``openapi.add_common_responses``).
+# it needs, not by its method: a POST that needs only read scopes is a read, and keeps nothing under
+# an Idempotency-Key (``idempotency.claim``). ``versioned`` is the
+# set of methods whose operation compares If-Match and If-None-Match with its resource's version;
+# every other write refuses an If-Match other than ``*`` and any If-None-Match
+# (``preconditions.refuse_without_version``), and reads ignore both, as the OpenAPI document says
+# (``openapi.add_common_responses``).
 # A comment, not a docstring: drf-spectacular shows the nearest class docstring as the description
 # of an operation that has none, and this text is for the code's readers, not the API's.
 class ApiView(AnswersOptions, APIView):
@@ -75,7 +77,9 @@ class ApiView(AnswersOptions, APIView):
         parsers.refuse_encoded_body(request)
         if request.method not in self.versioned and self.writes(request.method):
             preconditions.refuse_without_version(request)
-        request.idempotency_record = idempotency.claim(request, scoped=self.acts_on_space_for(request.method))
+        request.idempotency_record = idempotency.claim(
+            request, scoped=self.acts_on_space_for(request.method), writes=self.writes(request.method)
+        )
 
     def handle_exception(self, exc):
         if isinstance(exc, idempotency.Replay):

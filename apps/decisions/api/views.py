@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from apps.decisions.models import TAG_MAX, TAGS_MAX
@@ -13,6 +13,7 @@ from apps.decisions.services import decision_create, decision_delete
 from apps.products.models import NAME_MAX
 from synchronex.api.openapi import NOT_BLANK, comma_separated, location_header
 from synchronex.api.pagination import PAGE_PARAMETERS, Page
+from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
 
 from .serializers import (
@@ -47,7 +48,12 @@ class DecisionListView(ApiView):
         "20 are), so its views show the replacement.",
         request=DecisionCreateSerializer,
         parameters=[location_header("The decision's URL: `/api/v1/memory/decisions/{id}`.")],
-        responses={201: DecisionWithScopeSerializer},
+        responses={
+            201: DecisionWithScopeSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer, description="The decision named in `supersedes` is already superseded."
+            ),
+        },
     )
     def post(self, request):
         active = self.writable_space()

@@ -38,8 +38,8 @@ ETAG_HEADER = OpenApiParameter(
     response=True,
     description='The version, quoted: "3" (in a workspace scope, the workspace layer\'s version), for `If-Match`. '
     "It is not a cache validator: the body also changes without it (your personal layer under a workspace's, "
-    "a block rendered again), so `If-None-Match` is not evaluated (GET always answers 200 with the body; "
-    'a safe first PUT sends `If-Match: "0"`).',
+    "a block rendered again), so a GET does not evaluate `If-None-Match` (it always answers 200 with the body; "
+    'a safe first PUT sends `If-Match: "0"` or `If-None-Match: *`).',
 )
 KERNEL_DESCRIPTION = (
     "The effective Identity Kernel of the active scope with its injection block (at most 500 "
@@ -154,9 +154,10 @@ class KernelView(ApiView):
 
     GET of a space without a kernel yet answers 200 with an empty kernel (all sections null),
     ``version: 0``, ``updated_at: null`` and an empty block, so clients need no special case;
-    the first PUT may send ``If-Match: "0"``. PUT replaces each section present in the body
-    (``null`` clears it) and leaves the others alone. With ``If-Match`` (quoted or bare version,
-    or ``*``) a stale write is PRECONDITION_FAILED; without it the last writer wins.
+    the first PUT may send ``If-Match: "0"`` or ``If-None-Match: *``. PUT replaces each section
+    present in the body (``null`` clears it) and leaves the others alone. With ``If-Match``
+    (quoted or bare version, or ``*``) a stale write is PRECONDITION_FAILED, and so is one over a
+    version ``If-None-Match`` names; without them the last writer wins.
 
     In a workspace scope GET (and PUT's response) is the effective kernel: the caller's personal
     layer with the workspace layer on top (SPEC §3). PUT writes only the active scope's own layer
@@ -209,16 +210,20 @@ class KernelView(ApiView):
             "a list item may not be `null` (a VALIDATION_ERROR naming it, e.g. `products[1]`). Send "
             "`If-Match` with the version you read (quoted or bare, or `*`) to make a stale write "
             "fail with PRECONDITION_FAILED (412); without it the last writer wins. The first write of a "
-            'space may send `If-Match: "0"`. Every write stores a revision.\n\n' + KERNEL_DESCRIPTION + WRITE_ONLY_NOTE
+            'space may send `If-Match: "0"`, or `If-None-Match: *` (write only if the layer was never written: '
+            "a kernel that exists is PRECONDITION_FAILED with its `ETag`). Every write stores a revision.\n\n"
+            + KERNEL_DESCRIPTION
+            + WRITE_ONLY_NOTE
         ),
         request=KernelWriteSerializer,
         responses={
             200: WRITE_RESULT,
             412: OpenApiResponse(
                 response=ErrorSerializer,
-                description="If-Match does not match the current version (PRECONDITION_FAILED); "
-                "`details.current_version` and the `ETag` header carry the current version. Or If-Match was sent "
-                "and your stored workspace fell back to your personal scope on this request (no `ETag`).",
+                description="If-Match does not match the current version, or If-None-Match names it (`*`: the "
+                "layer was written) (PRECONDITION_FAILED); `details.current_version` and the `ETag` header carry "
+                "the current version. Or a condition was sent and your stored workspace fell back to your personal "
+                "scope on this request (no `ETag`).",
             ),
         },
         parameters=[
@@ -230,6 +235,16 @@ class KernelView(ApiView):
                 description='The version you read: "3", 3 or *. In a workspace scope, the workspace layer\'s version. '
                 + FALLBACK_NOTE,
             ),
+            OpenApiParameter(
+                "If-None-Match",
+                type=str,
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="* (write only if the layer was never written, version 0: a safe first write) or ETags "
+                '("3", 3, W/"3"; compared weakly) the write must not go over. A kernel at a version it names is '
+                "PRECONDITION_FAILED; a layer never written matches none. Evaluated after If-Match. A value that is "
+                "no entity tag is VALIDATION_ERROR. " + FALLBACK_NOTE,
+            ),
             PUT_LAYER_PARAMETER,
             ETAG_HEADER,
         ],
@@ -238,7 +253,8 @@ class KernelView(ApiView):
         layer = _layer(request.query_params)
         active = self.writable_space()
         if_match = services.IfMatch.parse(request.headers.get("If-Match"))
-        refuse_after_fallback(active, if_match)
+        if_none_match = services.IfNoneMatch.parse(request.headers.get("If-None-Match"))
+        refuse_after_fallback(active, if_match, if_none_match)
         serializer = KernelWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         kernel = services.kernel_update(
@@ -247,6 +263,7 @@ class KernelView(ApiView):
             actor=request.auth.actor,
             actor_user=request.user,
             if_match=if_match,
+            if_none_match=if_none_match,
             record_descriptions=True,
         )
         if not request.auth.allows("memory:read"):

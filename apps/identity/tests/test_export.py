@@ -9,6 +9,7 @@ from apps.byok.services import byok_credential_create
 from apps.byok.tests.helpers import fresh_key
 from apps.products.models import ProductState
 from apps.scopes.services import space_ensure_personal
+from synchronex.api.models import IdempotencyRecord
 from synchronex.api.tokens import count_tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -143,13 +144,22 @@ class TestFormats:
         assert response.headers["Content-Disposition"].endswith('.json"')
         assert filled.post(URL, json={}).headers["Content-Type"] == "text/markdown; charset=utf-8"
 
-    def test_post_replays_with_the_same_idempotency_key(self, filled):
+    def test_post_with_an_idempotency_key_is_answered_afresh_and_keeps_nothing(self, filled):
+        """A read keeps no copy of its answer under the key: a retry never serves a decision deleted
+        since (SPEC §6, a real delete)."""
+        secret = decision(filled, "Hire the contractor for Engine", reasoning="Salary 180k, do not share")
         headers = {"Idempotency-Key": "export-1"}
-        first = filled.post(URL, json={"product": "Engine"}, headers=headers)
-        decision(filled, "A later decision about Engine")
-        again = filled.post(URL, json={"product": "Engine"}, headers=headers)
-        assert again.headers.get("Idempotent-Replayed") == "true"
-        assert again.text == first.text and again.headers["Content-Type"] == first.headers["Content-Type"]
+        first = filled.post(URL, json={"product": "Engine", "format": "text"}, headers=headers)
+        assert first.status_code == 200 and "Salary 180k" in first.text
+        assert filled.delete(f"/api/v1/memory/decisions/{secret['id']}").status_code == 204
+        again = filled.post(URL, json={"product": "Engine", "format": "text"}, headers=headers)
+        assert again.status_code == 200 and "Idempotent-Replayed" not in again.headers
+        assert "Salary 180k" not in again.text and "Use PostgreSQL for storage" in again.text
+        assert not IdempotencyRecord.objects.filter(path=URL).exists()
+
+    def test_post_checks_the_idempotency_keys_form_as_every_post_does(self, filled):
+        response = filled.post(URL, json={}, headers={"Idempotency-Key": "sent,twice"})
+        assert response.status_code == 400 and "Idempotency-Key" in response.json()["error"]["details"]["fields"]
 
 
 class TestRelevance:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.response import Response
 
 from apps.ingest.api.serializers import (
@@ -17,6 +17,7 @@ from apps.ingest.services import signals_ingest
 from synchronex.api import errors
 from synchronex.api.openapi import PRODUCT_NAME
 from synchronex.api.raw_path import name_from_path
+from synchronex.api.serializers import ErrorSerializer
 from synchronex.api.views import ApiView
 
 DESCRIPTION = (
@@ -64,7 +65,14 @@ class IngestView(ApiView):
             serializers=[SignalSerializer, SignalBatchSerializer],
             resource_type_field_name=None,
         ),
-        responses={202: IngestResponseSerializer},
+        responses={
+            202: IngestResponseSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="A `decision` signal's `supersedes` names a decision already superseded "
+                "(`details.fields` names it); nothing is stored.",
+            ),
+        },
     )
     def post(self, request, project_id: str):
         project_id = name_from_path(request, project_id, field="project_id")

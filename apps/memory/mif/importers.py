@@ -14,9 +14,9 @@ shape — is named in the report's ``not_imported`` (as paths: ``vendor_extensio
 so nothing is dropped without a word. ``generator`` and ``export_meta`` only describe the file
 and are not listed.
 
-Problems with the document as a whole (empty, not JSON, nested past ``DOCUMENT_MAX_DEPTH``, no
-``memories``, a ``mif_version`` other than 2.x, ``memories`` not an array) are a VALIDATION_ERROR
-and nothing is written.
+Problems with the document as a whole (empty, not JSON, an object that repeats a key, nested past
+``DOCUMENT_MAX_DEPTH``, no ``memories``, a ``mif_version`` other than 2.x, ``memories`` not an
+array) are a VALIDATION_ERROR and nothing is written (in MCP JSONL, each line is its own document).
 Problems with one item never stop the others: they are reported as ``{index, id, message}``.
 That includes values PostgreSQL cannot hold (NUL, a lone UTF-16 surrogate, a number beyond a
 double such as ``1e400``): the body is parsed here rather than by the API's JSON parser, which
@@ -71,7 +71,7 @@ from apps.memory.services import LONE_SURROGATE, unstorable
 from apps.memory.tasks import embed_pending_on_commit
 from apps.products.models import ProductState
 from synchronex.api import errors
-from synchronex.api.parsers import depth_exceeds
+from synchronex.api.parsers import JsonRefused, depth_exceeds, unique_keys
 
 FORMATS = ("auto", "mif", "mem0", "mcp-jsonl")
 # The top-level fields of a MIF document the import reads (generator and export_meta: as what
@@ -216,12 +216,16 @@ def read_document(text: str, fmt: str = "auto", *, now=None) -> tuple[str, list[
     if fmt == "mcp-jsonl":
         return fmt, mcp_candidates(body, now=now), []
     try:
-        doc = json.loads(body, parse_constant=_reject_constant)
+        # A repeated key refuses the whole document, as every JSON body is refused (README "Hostile
+        # input"): Python would keep the last value, so a second "memories" emptied the import.
+        doc = json.loads(body, parse_constant=_reject_constant, object_pairs_hook=unique_keys)
     except RecursionError:
         raise errors.ValidationFailed("The body is not usable JSON: it is nested too deeply.") from None
     except ValueError as exc:
         if fmt == "auto" and looks_like_jsonl(body):
             return "mcp-jsonl", mcp_candidates(body, now=now), []
+        if isinstance(exc, JsonRefused):
+            raise errors.ValidationFailed(f"The body is not usable JSON: {exc}.") from None
         raise errors.ValidationFailed(f"The body is not valid JSON ({exc}).") from None
     if depth_exceeds(doc, DOCUMENT_MAX_DEPTH):
         raise errors.ValidationFailed(

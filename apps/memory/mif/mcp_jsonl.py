@@ -27,7 +27,7 @@ from datetime import datetime
 from apps.memory.mif.common import Candidate, derived_id, iso_z
 from apps.memory.mif.graph import relation_memory
 from apps.memory.services import unstorable
-from synchronex.api.parsers import MAX_DEPTH, depth_exceeds
+from synchronex.api.parsers import MAX_DEPTH, depth_exceeds, unique_keys
 
 VENDOR_KEY = "mcp-memory"
 SOURCE = {"source_type": "mcp-memory", "agent": "mcp-memory", "agent_name": "mcp-memory"}
@@ -37,10 +37,12 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _parse(line: str):
-    """One line's record; ValueError for any line that is not usable JSON, so it stays one line's error."""
+def _parse(line: str, *, repeats: bool = False):
+    """One line's record; ValueError for any line that is not usable JSON, so it stays one line's error.
+    That includes an object that repeats a key (the API's rule: which value was meant cannot be
+    known), unless ``repeats`` (detection only, which reads nothing but ``type``)."""
     try:
-        record = json.loads(line, parse_constant=_reject_constant)
+        record = json.loads(line, parse_constant=_reject_constant, object_pairs_hook=None if repeats else unique_keys)
     except RecursionError:
         raise ValueError("nested too deeply") from None
     if depth_exceeds(record, MAX_DEPTH):
@@ -65,7 +67,7 @@ def looks_like_jsonl(text: str) -> bool:
     for line in jsonl_lines(text):
         if line.strip():
             try:
-                record = _parse(line)
+                record = _parse(line, repeats=True)  # a repeated key is that line's error, not another format
             except ValueError:
                 return False
             return isinstance(record, dict) and record.get("type") in ("entity", "relation")

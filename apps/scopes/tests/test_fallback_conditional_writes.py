@@ -61,6 +61,13 @@ def test_a_kernel_write_with_if_match_after_the_fallback_is_precondition_failed(
     assert (kernel["scope"], kernel["version"], kernel["identity"]) == ("personal", 0, None)
 
 
+def test_a_kernel_write_with_if_none_match_after_the_fallback_is_precondition_failed(removed):
+    member_api, _ = removed
+    refused = member_api.put(KERNEL, json={"identity": {"name": "Team"}}, headers={"If-None-Match": "*"})
+    _refused(refused, "If-None-Match")
+    assert member_api.get(KERNEL).json()["version"] == 0
+
+
 def test_a_write_without_a_condition_after_the_fallback_still_lands_in_personal(removed):
     member_api, _ = removed
     written = member_api.post(STATE, json={"what_works": ["unconditional"]})

@@ -1,0 +1,47 @@
+"""A URL's query is percent-encoded UTF-8 whatever the body's encoding (RFC 3986 §2.5; the JSON
+parser reads bodies as UTF-8 too, RFC 8259 §8.1): a ``charset`` in the Content-Type, even a wrong
+one, changes neither the names nor the values of the query parameters. Django decodes the query
+with that charset unless told otherwise (``ApiErrorMiddleware``)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHARSETS = ["latin-1", "utf-16", "cp1252"]
+
+
+@pytest.fixture
+def cafe(write_api):
+    made = write_api.post("/api/v1/memory/decisions", json={"decision": "Café decision", "product_name": "Café"})
+    assert made.status_code == 201, made.text
+    return write_api
+
+
+@pytest.mark.parametrize("charset", CHARSETS)
+def test_a_body_charset_does_not_change_a_query_value(cafe, charset):
+    headers = {"Content-Type": f"application/json; charset={charset}"}
+    found = cafe.get("/api/v1/memory/decisions/search?product=Caf%C3%A9", headers=headers)
+    assert found.status_code == 200 and found.json()["count"] == 1, found.text
+    export = cafe.get("/api/v1/kernel/export?product=Caf%C3%A9&format=json", headers=headers)
+    assert export.status_code == 200, export.text
+
+
+@pytest.mark.parametrize("charset", CHARSETS)
+def test_a_body_charset_does_not_change_a_query_name(write_api, charset):
+    """Read as UTF-16, ``dry_run=true`` was one unknown name; without that check the import would have written."""
+    memory = {"id": str(uuid.uuid4()), "content": "not for real", "created_at": "2026-01-01T00:00:00Z"}
+    body = json.dumps({"mif_version": "2.0", "memories": [memory]})
+    response = write_api.post(
+        "/api/v1/memory/import-mif?dry_run=true",
+        data=body.encode(),
+        headers={"Content-Type": f"application/json; charset={charset}"},
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["dry_run"] is True and report["memories_imported"] == 1, report
+    assert write_api.get("/api/v1/memory/search?q=real").json()["count"] == 0
