@@ -126,3 +126,23 @@ def test_a_transfer_coding_refusal_asks_for_an_identity_body(client):
     assert response.status_code == 415 and response["Accept-Encoding"] == "identity", response.content
     form = client.post("/accounts/login/", {"username": "u"}, HTTP_TRANSFER_ENCODING="deflate, chunked")
     assert form.status_code == 415 and form["Accept-Encoding"] == "identity"
+
+
+@pytest.mark.parametrize("coding", ["br", "gzip", "identity, deflate"])
+def test_a_form_with_a_content_coding_is_refused_not_read_as_if_plain(staff, make_user, coding):
+    """A browser form declared compressed was read as plain (a sign-in, an admin change form): it
+    is refused before any view reads it, with a plain 415 that asks for an identity body."""
+    member = make_user(tier="free")
+    page = f"/admin/accounts/user/{member.pk}/change/"
+    form = {"email": member.email, "tier": "enterprise", "is_active": "on", "_save": "Save"}
+
+    changed = staff.post(page, form, HTTP_CONTENT_ENCODING=coding)
+    sign_in = staff.post("/accounts/login/", {"username": "u", "password": "p"}, HTTP_CONTENT_ENCODING=coding)
+
+    for response in (changed, sign_in):
+        assert response.status_code == 415, response.content
+        assert response["Accept-Encoding"] == "identity"
+        assert response["Content-Type"].startswith("text/plain")
+    member.refresh_from_db()
+    assert member.tier == "free"
+    assert staff.post(page, form, HTTP_CONTENT_ENCODING="identity").status_code in (200, 302)

@@ -286,10 +286,19 @@ class ApiErrorMiddleware:
         Content-Length was parsed as a form without its later fields, and a change form saved them
         blank. Such a body is refused with a plain 400 before any view reads it, as on API paths.
         Bodies over Django's form limit are left to Django, which refuses those itself; a body with
-        a transfer coding but chunked is refused before it is read, as on API paths."""
+        a transfer coding but chunked, or a content coding (a form declared ``br`` was read as if
+        plain), is refused before it is read, as on API paths."""
         coding = refused_transfer_coding(request)
         if coding is not None:
             refused = HttpResponse(TRANSFER_CODING_REFUSED.format(coding[:40]), status=415, content_type="text/plain")
+            refused["Accept-Encoding"] = "identity"
+            return refused
+        from synchronex.api.parsers import refuse_encoded_body  # here: parsers imports this module
+
+        try:
+            refuse_encoded_body(request)
+        except errors.UnsupportedMediaType as encoded:
+            refused = HttpResponse(encoded.message, status=415, content_type="text/plain")
             refused["Accept-Encoding"] = "identity"
             return refused
         try:
