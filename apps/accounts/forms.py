@@ -99,7 +99,7 @@ class AccountEmailMixin:
 
     def clean_email(self) -> str:
         email = User.normalize_username(self.cleaned_data["email"])
-        if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
+        if User.objects.by_email(email).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError(EMAIL_TAKEN)
         return email
 

@@ -42,8 +42,15 @@ class UserManager(BaseUserManager):
         fields.setdefault("is_superuser", True)
         return self.create_user(email, password, **fields)
 
+    def by_email(self, address: str):
+        """The account with this address, typed in any case and either Unicode form: compared in
+        the form addresses are stored in (``User.normalize_username``), never with ``iexact``,
+        whose PostgreSQL ``UPPER()`` disagrees with Python's ``lower()`` (``ẞ``, ``İ``) and so
+        missed accounts stored with them. Stored addresses are in that form (accounts.0003)."""
+        return self.filter(email=self.model.normalize_username(address.strip()))
+
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=username)
+        return self.by_email(username).get()
 
 
 class User(AbstractBaseUser, PermissionsMixin):

@@ -14,11 +14,11 @@ from datetime import datetime
 from django.apps import apps
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models.functions import Lower
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from apps.accounts.models import User
 from apps.decisions.models import Decision
 from apps.identity import renderer
 from apps.identity.models import Kernel
@@ -118,7 +118,7 @@ def chosen_member(space: Space, wanted: str):
     if pk is not None:
         membership = memberships.filter(user_id=pk).first()
     else:
-        membership = memberships.alias(email_key=Lower("user__email")).filter(email_key=wanted.lower()).first()
+        membership = memberships.filter(user__in=User.objects.by_email(wanted)).first()
     return membership.user if membership is not None else None
 
 

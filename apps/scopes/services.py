@@ -11,7 +11,6 @@ from apps.scopes.models import ActiveScope, Membership, Role, Space
 from synchronex.api import errors
 from synchronex.db.deadlocks import retry_deadlocks
 from synchronex.db.locks import hold_space_lock
-from synchronex.text import nfc
 
 ASSIGNABLE_ROLES = (Role.ADMIN, Role.MEMBER, Role.VIEWER)
 MEMBERS_LOCK_CLASS = 0x53584D4D  # advisory-lock namespace of member changes ("SXMM")
@@ -131,11 +130,11 @@ def member_put(*, actor_membership: Membership, user, role: str) -> tuple[Member
 
 def member_put_by_email(*, actor_membership: Membership, email: str, role: str) -> tuple[Membership, bool]:
     """``member_put`` for the account with this email (any case; its NFC form, so a decomposed
-    spelling finds the account typed composed, as it was created). The caller's right to manage
-    members is checked first, so only those who may add members learn whether an email has an
-    account (NOT_FOUND)."""
+    spelling finds the account typed composed, as it was created: ``User.objects.by_email``). The
+    caller's right to manage members is checked first, so only those who may add members learn
+    whether an email has an account (NOT_FOUND)."""
     _require_member_management(actor_membership)
-    user = User.objects.filter(email__iexact=nfc(email), is_active=True).first()
+    user = User.objects.by_email(email).filter(is_active=True).first()
     if user is None:
         raise errors.NotFound("No account has that email address.")
     return member_put(actor_membership=actor_membership, user=user, role=role)

@@ -379,3 +379,24 @@ def test_command_refuses_a_deactivated_account(make_user, flags):
     assert not ApiKey.objects.exists()
     user.refresh_from_db()
     assert user.tier == "free"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("email", ["İnga@x.test", "ẞig@x.test"])
+def test_command_run_twice_with_an_address_lower_case_lengthens_finds_the_account(email):
+    # Stored as Python lowers it (i + U+0307, ß); looked up through PostgreSQL's UPPER() the second
+    # run found no account and crashed on the unique index.
+    for _ in range(2):
+        call_command("create_api_key", "--email", email, "--scope", "read", "--create-user", stdout=StringIO())
+    user = User.objects.get()
+    assert user.email == email.lower()
+    assert ApiKey.objects.filter(user=user).count() == 2
+
+
+@pytest.mark.django_db
+def test_sign_in_with_an_address_lower_case_lengthens(client, make_user):
+    make_user(email="İnga@x.test", password="correct horse battery staple 42")
+    response = client.post(
+        "/accounts/login/", {"username": "İNGA@X.test", "password": "correct horse battery staple 42"}
+    )
+    assert response.status_code == 302, response.content

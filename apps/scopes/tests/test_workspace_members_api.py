@@ -67,6 +67,28 @@ def test_a_member_email_that_no_account_can_have_is_a_validation_error(owner_api
     assert set(response.json()["error"]["details"]["fields"]) == {"email"}
 
 
+@pytest.mark.parametrize(
+    ("typed", "given"),
+    [
+        ("İnga@x.test", "İnga@x.test"),
+        ("İnga@x.test", "İNGA@X.TEST"),
+        ("ẞig@x.test", "ẞIG@X.TEST"),
+        ("ẞig@x.test", "ßig@x.test"),
+    ],
+)
+def test_an_address_whose_case_postgresql_maps_otherwise_finds_its_account(
+    owner_api, workspace, make_user, typed, given
+):
+    # Stored by Python's lower() (İ → i + U+0307, ẞ → ß), which PostgreSQL's UPPER() does not undo:
+    # the address as typed when the account was made was "No account has that email address".
+    member = make_user(email=typed)
+
+    added = owner_api.post(members_of(workspace), json={"email": given, "role": "viewer"})
+
+    assert added.status_code == 201, added.text
+    assert added.json()["user_id"] == str(member.id)
+
+
 def test_a_well_formed_email_without_an_account_is_not_found(owner_api, workspace):
     response = owner_api.post(members_of(workspace), json={"email": "nobödy@example.com", "role": "viewer"})
 

@@ -4,14 +4,13 @@ Prints only the new key, so scripts can capture it.
 """
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from rest_framework import serializers
 
 from apps.accounts.models import Tier, User
 from apps.accounts.services import api_key_create, user_create
 from apps.scopes.api.serializers import AccountEmailField
 from synchronex.api import errors
-from synchronex.text import nfc
 
 
 class Command(BaseCommand):
@@ -26,12 +25,15 @@ class Command(BaseCommand):
 
     @transaction.atomic  # a refused key leaves no new user or plan change behind
     def handle(self, *args, email, scope, name, create_user, tier, **options):
-        # By the NFC form, as the members API looks accounts up: "ü" composed or decomposed is one.
-        user = User.objects.filter(email__iexact=nfc(email.strip())).first()
+        # As the members API looks accounts up: "ü" composed or decomposed, in any case, is one.
+        user = User.objects.by_email(email).first()
         if user is None:
             if not create_user:
                 raise CommandError(f"No user with email {email}; pass --create-user to create one.")
-            user = user_create(email=_account_email(email), tier=tier or Tier.FREE)
+            try:
+                user = user_create(email=_account_email(email), tier=tier or Tier.FREE)
+            except IntegrityError:  # made meanwhile (another run): one line, not a traceback
+                raise CommandError(f"An account with email {email} already exists; run the command again.") from None
         elif tier and user.tier != tier:
             user.tier = tier
             user.save(update_fields=["tier"])

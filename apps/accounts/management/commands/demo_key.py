@@ -1,7 +1,8 @@
 """``manage.py demo_key``: the development API key of the demo account (for ``make run``).
 
 The key is kept in ``var/demo-api-key`` (mode 600) so every start prints the same key; a new
-one is made when that file is missing or its key no longer works. Refused in production.
+one is made when that file is missing or its key no longer works. A deactivated demo account is
+reactivated (said on stderr). Refused in production.
 """
 
 import os
@@ -23,7 +24,13 @@ class Command(BaseCommand):
         if settings.PRODUCTION:
             raise CommandError("demo_key is for development only.")
         path = Path(os.environ.get("SYNCHRONEX_VAR_DIR", settings.BASE_DIR / "var")) / "demo-api-key"
-        user = User.objects.filter(email=DEMO_EMAIL).first() or user_create(email=DEMO_EMAIL, tier="team")
+        user = User.objects.by_email(DEMO_EMAIL).first() or user_create(email=DEMO_EMAIL, tier="team")
+        if not user.is_active:
+            # Development only, and make run needs a key that works: stopping here would leave it
+            # without the server whose admin could reactivate the account. Said, not silent.
+            user.is_active = True
+            user.save(update_fields=["is_active"])
+            self.stderr.write(f"demo_key: {DEMO_EMAIL} was deactivated; reactivated it (development only).")
         if path.exists():
             raw = path.read_text().strip()
             if ApiKey.objects.live().filter(user=user, digest=digest_key(raw), expires_at__isnull=True).exists():
