@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 from django.contrib import admin
 from django.contrib.admin import AllValuesFieldListFilter, RelatedFieldListFilter
-from django.contrib.admin.models import LogEntry
+from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.admin.utils import get_deleted_objects as django_get_deleted_objects
 from django.contrib.auth.models import Group, Permission
 from django.contrib.messages import get_messages
@@ -366,7 +366,10 @@ def test_admin_search_finds_memories_by_content_id_and_owner(staff):
 # -- bulk revocation ---------------------------------------------------------------------------------
 # Revoking a selection runs a few statements whatever its size: one token at a time, 25,000 tokens
 # of one app outran the request's time limit and left most of them valid.
-REVOKE_QUERIES = 12  # session, user, the selection's count, then the revocation's few statements (8-9)
+# Session, user, the selection's count, the revocation's few statements (8-10: the rows it ends are
+# read, locked, to be logged), then its history: two content types (cached in a running server) and
+# two INSERTs, whatever the number of tokens.
+REVOKE_QUERIES = 16
 BULK = 2000
 
 
@@ -431,6 +434,11 @@ def test_revoking_every_token_of_an_app_takes_a_few_queries_and_ends_them_all(
             f"Revoked {BULK:,} refresh token(s) and {BULK:,} access token(s) issued with them"
         )
         assert AccessToken.objects.filter(**app_tokens).count() == 1  # the registration token: no refresh token
+    # Each token ended is in the admin's history (two INSERTs, in the queries counted above).
+    logged = LogEntry.objects.filter(content_type__app_label="oauth2_provider")
+    assert logged.filter(content_type__model="refreshtoken", action_flag=CHANGE).count() == BULK
+    ended = access_tokens if model is AccessToken else BULK
+    assert logged.filter(content_type__model="accesstoken", action_flag=DELETION).count() == ended
     assert not AccessToken.objects.filter(pk__in=issued_with_refresh).exists()
     assert RefreshToken.objects.filter(**app_tokens, revoked__isnull=False, access_token=None).count() == BULK
     assert _api_status(issued["access_token"]) == 401

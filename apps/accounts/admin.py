@@ -9,7 +9,7 @@ from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import Group
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
@@ -23,6 +23,7 @@ from apps.scopes.services import space_rename_personal
 from synchronex.admin_bounds import BoundedAdmin
 from synchronex.admin_deletes import RetriedDeletesMixin
 from synchronex.admin_rules import NoSecretLookupsMixin
+from synchronex.admin_site import install as install_site_views
 from synchronex.api.ratelimit import ip_throttled, limits_for, usage_today_many
 
 admin.site.site_header = "Synchronex admin"
@@ -49,6 +50,8 @@ def _login_throttled(view):
 # cookie) could guess it without limit.
 admin.site.login = login_not_required(_login_throttled(admin.site.login))
 admin.site.password_change = _login_throttled(admin.site.password_change)
+# Autocomplete answers and "View on site" under the model pages' rules (synchronex/admin_site.py).
+install_site_views(admin.site)
 
 
 admin.site.unregister(Group)
@@ -88,7 +91,10 @@ class UserAdmin(RetriedDeletesMixin, BoundedAdmin, NoSecretLookupsMixin, BaseUse
     with more rights. Their own account stays theirs to edit (rights aside).
 
     A user is deleted with their spaces' memory through ``users_delete``, which waits for a
-    running consolidation of those spaces (``synchronex/admin_deletes.py``).
+    running consolidation of those spaces (``synchronex/admin_deletes.py``). An account that wrote
+    admin history is not: Django deletes a user's log entries with the user, and they are the
+    audit trail (who revoked which key, changed which user). Its delete page lists that history
+    as protected, which Django's delete page and *Delete selected* honour; deactivate it instead.
     """
 
     # The accounts' address rule (any script, stored NFC and lower case), not Django's EmailField's.
@@ -155,6 +161,22 @@ class UserAdmin(RetriedDeletesMixin, BoundedAdmin, NoSecretLookupsMixin, BaseUse
         super().save_model(request, obj, form, change)
         if change and "email" in form.changed_data:
             space_rename_personal(user=obj)  # in the page's transaction
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        users = [obj.pk for obj in objs] if isinstance(objs, list | tuple) else objs.values("pk")
+        written = (
+            LogEntry.objects.filter(user__in=users)
+            .values_list("user__email")
+            .annotate(entries=Count("pk"))
+            .order_by("user__email")
+        )
+        protected = list(protected) + [
+            f"Admin history written by {email}: {entries:,} {'entry' if entries == 1 else 'entries'}, the audit "
+            "trail, which deleting the account would delete. Deactivate the account instead (untick Active)."
+            for email, entries in written
+        ]
+        return deleted, model_count, perms_needed, protected
 
     def delete_model(self, request, obj):
         users_delete(users=User.objects.filter(pk=obj.pk))

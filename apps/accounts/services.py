@@ -7,6 +7,7 @@ import re
 import secrets
 from datetime import datetime
 
+from django.contrib.admin.models import LogEntry
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -40,7 +41,13 @@ def users_delete(*, users) -> None:
     so the delete waits for a running consolidation rather than deadlocking with it, and a lock
     cycle still met is run again (``retry_deadlocks``; inside a caller's transaction, the admin's,
     the caller reruns the whole of it).
+
+    CONFLICT if one of them wrote admin history: Django would delete those entries with their
+    author, and they are the audit trail (the admin's delete page says so first; deactivate such
+    an account instead).
     """
+    if LogEntry.objects.filter(user__in=users.values("pk")).exists():
+        raise errors.Conflict("An account that wrote admin history is deactivated, not deleted.")
     spaces_lock_for_delete(Space.objects.filter(owner__in=users.values("pk")).values_list("pk", flat=True))
     users.delete()
 

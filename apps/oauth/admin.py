@@ -12,7 +12,9 @@ admin is dropped: OpenID Connect is off.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_permission_codename
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Q
 from django.utils import timezone
 from oauth2_provider import admin as dot_admin
@@ -25,7 +27,7 @@ from oauth2_provider.models import (
 )
 
 from apps.oauth.models import AppUsage
-from apps.oauth.services import access_tokens_revoke, refresh_tokens_revoke
+from apps.oauth.services import Revoked, access_tokens_revoke, refresh_tokens_revoke
 from synchronex.admin_bounds import BoundedAdmin
 from synchronex.admin_rules import NoSecretLookupsMixin, on_own_pages
 
@@ -77,6 +79,27 @@ class RevokeActionMixin:
         return self.revoke_tokens(request, queryset)
 
 
+def log_revoked(request, revoked: Revoked) -> None:
+    """A revocation in the admin's history with the staff member, as *Revoke selected keys* logs
+    its keys, in two INSERTs: a change on each refresh token revoked; an access token is deleted,
+    its own history with it, so its entry (a deletion, which outlives it) names its user and app."""
+    message = "Revoked the token."
+    LogEntry.objects.log_actions(request.user.pk, revoked.refresh_tokens, CHANGE, change_message=message)
+    content_type = ContentType.objects.get_for_model(AccessToken)
+    entries = [
+        LogEntry(
+            user_id=request.user.pk,
+            content_type=content_type,
+            object_id=str(token.pk),
+            object_repr=f"{token} of {token.user or 'no user'} for {token.application or 'no app'}"[:200],
+            action_flag=DELETION,
+            change_message=message,
+        )
+        for token in revoked.access_tokens
+    ]
+    LogEntry.objects.bulk_create(entries)
+
+
 class ExpiryFilter(admin.SimpleListFilter):
     title = "expiry"
     parameter_name = "expiry"
@@ -122,6 +145,8 @@ class ApplicationAdmin(BoundedAdmin, NoSecretLookupsMixin, ReadOnlyMixin, dot_ad
         "updated",
     )
     readonly_fields = fields
+    # DOT's ``get_absolute_url`` names a page this project does not route (the button was a 500).
+    view_on_site = False
 
     def get_queryset(self, request):
         live = Q(accesstoken__expires__gt=timezone.now())
@@ -152,10 +177,11 @@ class AccessTokenAdmin(
 
     def revoke_tokens(self, request, queryset):
         revoked = access_tokens_revoke(access_tokens=queryset)
+        log_revoked(request, revoked)
         self.message_user(
             request,
-            f"Revoked {revoked.access_tokens:,} access token(s) and {revoked.refresh_tokens:,} refresh token(s) "
-            "issued with them.",
+            f"Revoked {len(revoked.access_tokens):,} access token(s) and {len(revoked.refresh_tokens):,} "
+            "refresh token(s) issued with them.",
         )
 
     @admin.display(description="status")
@@ -196,10 +222,11 @@ class RefreshTokenAdmin(
 
     def revoke_tokens(self, request, queryset):
         revoked = refresh_tokens_revoke(refresh_tokens=queryset)
+        log_revoked(request, revoked)
         self.message_user(
             request,
-            f"Revoked {revoked.refresh_tokens:,} refresh token(s) and {revoked.access_tokens:,} access token(s) "
-            "issued with them (a refresh token already revoked is left as it is).",
+            f"Revoked {len(revoked.refresh_tokens):,} refresh token(s) and {len(revoked.access_tokens):,} "
+            "access token(s) issued with them (a refresh token already revoked is left as it is).",
         )
 
 

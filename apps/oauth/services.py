@@ -206,10 +206,12 @@ def unused_registrations_delete(*, registered_before: datetime) -> int:
 
 @dataclass(frozen=True)
 class Revoked:
-    """How many tokens a bulk revocation ended: access tokens deleted, refresh tokens marked revoked."""
+    """The tokens a bulk revocation ended, as they were read just before: the access tokens it
+    deleted (with their user and application, which their history entries name once the rows
+    are gone) and the refresh tokens it marked revoked."""
 
-    access_tokens: int
-    refresh_tokens: int
+    access_tokens: list
+    refresh_tokens: list
 
 
 # Revoking many tokens (the admin's "Revoke selected tokens" over every token of a compromised app)
@@ -239,6 +241,14 @@ def _chunks(queryset):
     return [ids[start : start + REVOKE_CHUNK] for start in range(0, len(ids), REVOKE_CHUNK)]
 
 
+def _locked(queryset) -> list:
+    """The rows of ``queryset``, locked (its own table's only) before they are written by id: the
+    rows written are then exactly those read, which the admin logs one by one. A row locked by a
+    concurrent rotation is read once that commits, and only if it still matches, as an UPDATE
+    would take it."""
+    return list(queryset.select_for_update(of=("self",)))
+
+
 @transaction.atomic
 def access_tokens_revoke(*, access_tokens) -> Revoked:
     """Revoke every access token of the queryset ``access_tokens`` and the refresh token issued
@@ -246,15 +256,20 @@ def access_tokens_revoke(*, access_tokens) -> Revoked:
     AccessToken = get_access_token_model()
     RefreshToken = get_refresh_token_model()
     now = timezone.now()
-    total = Revoked(access_tokens=0, refresh_tokens=0)
+    total = Revoked(access_tokens=[], refresh_tokens=[])
     for ids in _chunks(access_tokens):
-        selected = AccessToken.objects.filter(pk__in=ids)
         bound = RefreshToken.objects.filter(access_token__in=ids)
+        revoked = _locked(bound.filter(revoked__isnull=True))
         # ``updated`` is ``auto_now``, which a queryset update does not set.
-        refresh_tokens = bound.filter(revoked__isnull=True).update(revoked=now, updated=now, access_token=None)
+        RefreshToken.objects.filter(pk__in=[token.pk for token in revoked]).update(
+            revoked=now, updated=now, access_token=None
+        )
         bound.update(access_token=None)  # one already revoked that still held its access token
-        deleted = selected._raw_delete(selected.db)
-        total = Revoked(total.access_tokens + deleted, total.refresh_tokens + refresh_tokens)
+        deleted = _locked(AccessToken.objects.filter(pk__in=ids).select_related("user", "application"))
+        selected = AccessToken.objects.filter(pk__in=[token.pk for token in deleted])
+        selected._raw_delete(selected.db)
+        total.access_tokens.extend(deleted)
+        total.refresh_tokens.extend(revoked)
     return total
 
 
@@ -266,13 +281,17 @@ def refresh_tokens_revoke(*, refresh_tokens) -> Revoked:
     AccessToken = get_access_token_model()
     RefreshToken = get_refresh_token_model()
     now = timezone.now()
-    total = Revoked(access_tokens=0, refresh_tokens=0)
+    total = Revoked(access_tokens=[], refresh_tokens=[])
     for ids in _chunks(refresh_tokens):
         selected = RefreshToken.objects.filter(pk__in=ids)
-        revoked = selected.filter(revoked__isnull=True).update(revoked=now, updated=now)
+        revoked = _locked(selected.filter(revoked__isnull=True))
+        RefreshToken.objects.filter(pk__in=[token.pk for token in revoked]).update(revoked=now, updated=now)
         issued = AccessToken.objects.filter(pk__in=selected.values("access_token_id"))
+        deleted = _locked(issued.select_related("user", "application"))
         # Deleted before the pointers to them are cleared: the foreign key is checked at commit.
-        access_tokens = issued._raw_delete(issued.db)
+        issued = AccessToken.objects.filter(pk__in=[token.pk for token in deleted])
+        issued._raw_delete(issued.db)
         selected.filter(access_token__isnull=False).update(access_token=None)
-        total = Revoked(total.access_tokens + access_tokens, total.refresh_tokens + revoked)
+        total.access_tokens.extend(deleted)
+        total.refresh_tokens.extend(revoked)
     return total
