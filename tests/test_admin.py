@@ -50,6 +50,7 @@ from apps.scopes.models import Membership, Space
 from apps.scopes.services import member_put, space_ensure_personal, workspace_create
 from conftest import ADMIN_PASSWORD as PASSWORD
 from synchronex.admin_bounds import BoundedAdmin
+from tests.support.admin_forms import form_data
 from tests.support.quota import wait_for_fresh_ip_window, wait_for_fresh_minute_margin
 
 pytestmark = pytest.mark.django_db
@@ -837,22 +838,6 @@ def _limited_staff(email: str, *codenames: str):
     return person, client
 
 
-def _form_data(page) -> dict:
-    """What the change form would post back as it stands."""
-    form = page.context["adminform"].form
-    data = {}
-    for name in form.fields:
-        value = form[name].value()
-        if isinstance(value, bool):
-            if value:
-                data[name] = "on"
-        elif isinstance(value, (list, tuple)):
-            data[name] = [str(item) for item in value]
-        elif value is not None:
-            data[name] = str(value)
-    return data
-
-
 def test_staff_who_may_change_users_cannot_raise_anyones_rights(superuser, world):
     helpdesk, client = _limited_staff("helpdesk@example.com", "view_user", "change_user")
     everything = [str(pk) for pk in Permission.objects.values_list("pk", flat=True)]
@@ -864,7 +849,7 @@ def test_staff_who_may_change_users_cannot_raise_anyones_rights(superuser, world
         for name in ("is_superuser", "is_staff", "groups", "user_permissions"):
             assert f'name="{name}"' not in html, name
         raised = {"is_superuser": "on", "is_staff": "on", "groups": group, "user_permissions": everything}
-        response = client.post(url, {**_form_data(page), "name": "Renamed", **raised})
+        response = client.post(url, {**form_data(page), "name": "Renamed", **raised})
         assert response.status_code == 302, response.content[:500]
         target.refresh_from_db()
         assert target.name == "Renamed"  # the rest of the form still saves
@@ -876,7 +861,7 @@ def test_staff_who_may_change_users_cannot_raise_anyones_rights(superuser, world
     url = _urls(type(superuser), superuser)[1]
     page = client.get(url)
     assert page.status_code == 200 and 'name="email"' not in page.content.decode()
-    assert client.post(url, {**_form_data(page), "email": "helpdesk-owned@example.com"}).status_code == 403
+    assert client.post(url, {**form_data(page), "email": "helpdesk-owned@example.com"}).status_code == 403
     password = reverse("admin:auth_user_password_change", args=[superuser.pk])
     assert client.get(password).status_code == 403
     new = {"password1": "hijacked password 42!", "password2": "hijacked password 42!", "usable_password": "true"}
@@ -899,7 +884,7 @@ def test_a_superuser_still_grants_rights(staff, world):
     url = _urls(type(world.owner), world.owner)[1]
     page = staff.get(url)
     assert 'name="is_superuser"' in page.content.decode()
-    response = staff.post(url, {**_form_data(page), "is_staff": "on", "groups": [str(world.objects["auth.Group"].pk)]})
+    response = staff.post(url, {**form_data(page), "is_staff": "on", "groups": [str(world.objects["auth.Group"].pk)]})
     assert response.status_code == 302
     world.owner.refresh_from_db()
     assert world.owner.is_staff and world.owner.groups.count() == 1

@@ -13,30 +13,15 @@ from django.urls import reverse
 
 from apps.accounts.models import User
 from apps.scopes.models import Space
+from tests.support.admin_forms import form_data
 
 EMAIL_TAKEN = "An account with this email already exists."
-
-
-def _form_data(page) -> dict:
-    """What the change form would post back as it stands."""
-    form = page.context["adminform"].form
-    data = {}
-    for name in form.fields:
-        value = form[name].value()
-        if isinstance(value, bool):
-            if value:
-                data[name] = "on"
-        elif isinstance(value, (list, tuple)):
-            data[name] = [str(item) for item in value]
-        elif value is not None:
-            data[name] = str(value)
-    return data
 
 
 def _change(staff, user, *, untick=(), **fields):
     """Post the user's change form back with ``fields`` changed and the boxes ``untick`` cleared."""
     url = reverse("admin:accounts_user_change", args=[user.pk])
-    data = {**_form_data(staff.get(url)), **fields}
+    data = {**form_data(staff.get(url)), **fields}
     for name in untick:
         data.pop(name, None)
     return staff.post(url, data)
