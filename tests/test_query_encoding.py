@@ -45,3 +45,16 @@ def test_a_body_charset_does_not_change_a_query_name(write_api, charset):
     report = response.json()
     assert report["dry_run"] is True and report["memories_imported"] == 1, report
     assert write_api.get("/api/v1/memory/search?q=real").json()["count"] == 0
+
+
+@pytest.mark.parametrize("charset", CHARSETS)
+def test_a_form_content_type_does_not_change_the_query_of_the_rest_api(cafe, write_api, charset):
+    """The REST API reads no form: a form's Content-Type, with or without a body, changes no query
+    (``product=Café`` read as "CafÃ©" was an empty search and a 404)."""
+    form = {"Content-Type": f"application/x-www-form-urlencoded; charset={charset}"}
+    found = cafe.get("/api/v1/memory/decisions/search?product=Caf%C3%A9", headers=form)
+    assert found.status_code == 200 and found.json()["count"] == 1, found.text
+    export = cafe.get("/api/v1/kernel/export?product=Caf%C3%A9&format=json", headers=form)
+    assert export.status_code == 200, export.text
+    posted = write_api.post("/api/v1/memory/import-mif?dry_run=true", data=b"a=b", headers=form)
+    assert posted.status_code == 415, posted.text

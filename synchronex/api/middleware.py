@@ -206,11 +206,16 @@ class ApiErrorMiddleware:
         # Django decodes the query string with the Content-Type's charset: ``charset=latin-1`` read
         # ?product=Caf%C3%A9 as "CafÃ©", and utf-16 turned ``dry_run=true`` into another name. A
         # URL's query is percent-encoded UTF-8 (RFC 3986 §2.5), and JSON is UTF-8 (RFC 8259 §8.1),
-        # whatever it says. A form keeps its charset: Django refuses a urlencoded one in any other
-        # (the OAuth endpoints answer invalid_request). Not the ``encoding`` setter: it reads the
+        # whatever it says. A form read as one keeps its charset: Django refuses a urlencoded one in
+        # any other (the OAuth endpoints answer invalid_request); the REST API reads no form (JSON
+        # only) and a request without a body has none. Not the ``encoding`` setter: it reads the
         # query at once, which must wait for the view (a request without a token is refused unread,
         # too many fields in the API's format).
-        if request.content_type not in FORM_TYPES:
+        if (
+            request.content_type not in FORM_TYPES
+            or collapsed(request.path).startswith(API_PREFIX)
+            or not (request.META.get("CONTENT_LENGTH") or request.META.get("HTTP_TRANSFER_ENCODING"))
+        ):
             request._encoding = "utf-8"
         response = self._respond(request)
         if collapsed(request.path).startswith(API_PREFIX):
