@@ -6,8 +6,9 @@ followed by what its copies add (``absorbed``): their values in age order withou
 something new after a ``---`` line. Its own values are recorded (``Decision.merge_base``) when it
 takes its first copy, so that deleting a copy can compute its fields again from them and the
 copies that stay (``survivors_recompute``): what only the deleted copy gave goes, what the
-survivor had itself or another copy gives stays. A merge recorded before ``merge_base`` existed,
-or restored by a MIF import, has its own values estimated instead (``merge_base_of``).
+survivor had itself or another copy gives stays. A MIF export carries ``merge_base`` and its import
+restores it; a merge recorded before ``merge_base`` existed, or restored from a file without it, has
+its own values estimated instead (``merge_base_of``).
 """
 
 from __future__ import annotations
@@ -85,8 +86,8 @@ def _own_count(keys: list, held: set) -> int:
 
 def merge_base_of(survivor: Decision, copies: list[Decision]) -> dict:
     """The survivor's own values: those recorded at its first merge, or, for a merge made before
-    they were recorded or restored by an import, estimated from ``copies`` (every copy merged into
-    it, as they are now): its values up to the last one none of them holds, and at least its first
+    they were recorded or restored from a MIF file without them, estimated from ``copies`` (every
+    copy merged into it, as they are now): its values up to the last one none of them holds, and at least its first
     of each field (reasoning by its ``---`` parts). The merge appended the copies' values after its
     own, so those before one no copy holds are its own; after it, a value a copy holds too may be
     either, and is taken as the copies' — but a first one is taken as the survivor's, since a

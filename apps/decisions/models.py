@@ -93,9 +93,10 @@ class Decision(models.Model):
     # and ``reasoning``, as they were when consolidation first merged a copy into it: its fields
     # are these plus what its copies add, computed again from these and the copies that stay when
     # a copy is deleted (``apps.decisions.merges``). Null on a decision that took no copy, and on
-    # survivors merged before it was recorded or restored by an import (their own values are then
-    # estimated from their copies). It holds nothing the survivor does not show, so writing it is
-    # no change of the decision (``updated_at`` does not follow it).
+    # survivors merged before it was recorded or restored from a MIF file without it (their own
+    # values are then estimated from their copies); a MIF export carries it, its import restores it.
+    # It holds nothing the survivor does not show, so writing it is no change of the decision
+    # (``updated_at`` does not follow it).
     merge_base = models.JSONField(null=True, blank=True, editable=False)
     decided_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(auto_now_add=True)

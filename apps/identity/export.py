@@ -48,7 +48,7 @@ from django.utils import timezone
 from apps.decisions.selectors import decision_render_text, decision_search, decision_search_words
 from apps.identity import renderer
 from apps.identity.selectors import EffectiveKernel
-from apps.memory.mif.export import reader_scrubber, scrub_json
+from apps.memory.mif.export import kernel_sections_redacted, reader_scrubber
 from apps.memory.search_query import exclusion_split
 from apps.products.selectors import product_find
 from apps.scopes.models import Space
@@ -370,7 +370,7 @@ def kernel_redacted(kernel: EffectiveKernel, scrub: Callable[[str], str], *, sec
     renderer's cache of the sections as written (no renderer version change): redaction depends on
     the keys the space holds now, so it is applied when an answer is built. ``kernel`` itself when
     no key occurs in it (no render: the common case costs a walk of the sections)."""
-    clean = scrub_json(kernel.sections, scrub)
+    clean = kernel_sections_redacted(kernel.sections, scrub)  # not the section names, nor the time zone
     if clean == kernel.sections:
         return kernel
     block = renderer.render_block(clean)

@@ -185,8 +185,8 @@ def test_an_admin_delete_of_a_merged_copy_takes_its_values_out_of_the_survivor(s
 
 
 def test_a_merge_recorded_without_the_survivors_own_values_takes_out_what_follows_them(space, write_api):
-    """Merges made before the survivor's own values were recorded (and merges restored by a MIF
-    import) keep as the survivor's own its values up to the last one no copy holds, and at least
+    """Merges made before the survivor's own values were recorded (and merges restored from a MIF
+    file without them) keep as the survivor's own its values up to the last one no copy holds, and at least
     its first of each: a copy's values after those go, what the survivor and its copy both had
     first stays."""
     survivor = record(write_api, QUEUE, reasoning="simple ops", tags=["infra"])

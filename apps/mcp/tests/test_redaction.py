@@ -185,7 +185,8 @@ def test_a_key_is_redacted_in_any_letter_case_as_a_tag_stores_it_lowercased(mcp,
     assert f"- Bill {REDACTED}" in kernel["injection_block"]
     assert f"Tags: {REDACTED}" in kernel_export.text
     for document in (exported["document"], mif.json()):
-        assert document["memories"][0]["tags"] == [REDACTED]
+        # An export writes a tag as a tag is stored (lowercased), so that it imports as written.
+        assert document["memories"][0]["tags"] == [REDACTED.lower()]
         assert document["export_meta"]["privacy"]["redacted_fields"] == ["api_key"]
         assert _checksum_holds(document)
 
@@ -301,3 +302,51 @@ def test_tool_errors_that_quote_the_arguments_are_redacted_too(mcp, secret):
     result = response.json()["result"]
     assert result["isError"] is True, result
     assert REDACTED in response.text and secret not in response.text
+
+
+def _add_key(person, key: str) -> None:
+    space = space_ensure_personal(user=person)
+    byok_credential_create(
+        space=space, service="openai_compatible", label="odd", key=key, base_url="http://localhost:8081/v1"
+    )
+
+
+@pytest.mark.parametrize(
+    "spelled",
+    ["recent_decisions", "handoff_note", "archived", "an id", "a date", "Europe/London"],
+)
+def test_a_key_spelling_part_of_an_answers_structure_leaves_the_answer_as_it_is(mcp, base_url, person, spelled):
+    # A key may be any 8 visible characters: one spelling a field name, an enum value, part of an
+    # id or a timestamp, or a checked time zone rewrote them in every answer. Only users' text is
+    # redacted.
+    put_kernel(base_url, mcp.token, {"identity": {"name": "Ada", "timezone": "Europe/London"}})
+    mcp.tool("update_product_state", {"product_name": "Atlas", "status": "archived", "what_works": ["Search"]})
+    logged = mcp.tool("log_decision", {"decision": "Use Postgres", "product_name": "Atlas"})
+    session = mcp.tool("register_session", {"product_name": "Atlas"})
+    key = {"an id": logged["id"][:8], "a date": logged["created_at"][:10]}.get(spelled, spelled)
+    _add_key(person, key)
+    pasted = mcp.tool("log_decision", {"decision": f"Rotate {key} monthly", "product_name": "Atlas"})
+
+    state = mcp.tool("get_product_state", {"product_name": "Atlas"})
+    handoff = mcp.tool("get_session_handoff", {"product_name": "Atlas"})
+    found = mcp.tool("search_decisions", {"query": "postgres"})
+    kernel = mcp.tool("get_identity_kernel")
+    ended = mcp.tool("end_session", {"session_id": session["session_id"], "summary": "Done"})
+
+    assert pasted["decision"] == "Rotate [SECRET] monthly"  # users' text is still redacted
+    for answer in (state, handoff):
+        assert answer["status"] == "archived", answer
+        (first,) = [d for d in answer["recent_decisions"] if d["decision"] == "Use Postgres"]
+        assert (first["id"], first["created_at"]) == (logged["id"], logged["created_at"])
+    assert (found["results"][0]["id"], found["results"][0]["decided_at"]) == (logged["id"], logged["decided_at"])
+    assert kernel["identity"]["timezone"] == "Europe/London"
+    assert set(ended) == {"session_id", "decisions_captured", "handoff_note", "ended_at", "scope"}
+    assert ended["session_id"] == session["session_id"]
+
+
+def test_a_key_spelling_an_error_code_leaves_the_refusal_as_it_is(mcp, person):
+    _add_key(person, "NOT_FOUND")
+
+    error = mcp.tool_error("get_product_state", {"product_name": "Nowhere"})
+
+    assert error["code"] == "NOT_FOUND"

@@ -4,8 +4,9 @@ A tool is a thin adapter: it reads its (already schema-checked) arguments, calls
 selector of the app that owns the data, and returns a JSON object. Its free-text arguments
 (``TextSchema``) reach it in NFC, and their ``maxLength`` counts them trimmed, as the REST API
 reads a body's text, so a tool accepts and refuses what its REST twin does. ``call`` runs one tool for a
-``tools/call`` request, redacts the scope's BYOK keys from its answer (``ToolContext.scrub``: an
-answer goes into a model's prompt) and decides how each failure is reported:
+``tools/call`` request, redacts the scope's BYOK keys from what users wrote in its answer
+(``answer_redacted`` with ``ToolContext.scrub``: an answer goes into a model's prompt; never from
+the answer's field names, ids, timestamps or enum values) and decides how each failure is reported:
 
 - arguments that do not satisfy the published ``inputSchema``, strings holding a NUL character
   (U+0000, which PostgreSQL stores neither in text nor in jsonb, and which the REST API's string
@@ -32,7 +33,7 @@ from functools import cached_property
 
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
-from apps.memory.mif.export import reader_scrubber, scrub_json
+from apps.memory.mif.export import reader_scrubber, redacts, scrub_json
 from apps.products.names import trim_name
 from apps.scopes.selectors import ActiveSpace, space_for_request
 from synchronex.api import errors
@@ -302,6 +303,50 @@ def insufficient_scope(scope: str) -> RpcError:
     )
 
 
+# -- what users wrote, redacted -------------------------------------------------------------------
+# A key may be any 8 visible characters: redacting every string and key of an answer rewrote a
+# field name ("recent_decisions"), a status ("archived"), part of an id or a date, an error code
+# or a checked time zone whenever a key spelled one. Strings of these fields (and of every
+# ``*_id`` and ``*_at`` one) are the service's own, as are the answers' keys:
+SERVICE_VALUES = frozenset(
+    (
+        *("id", "supersedes", "superseded_by", "scope", "status", "match", "format", "code", "required_scopes"),
+        *("section", "reason", "kind", "level", "as_of"),  # check_memory_confidence's findings
+        "timezone",  # an IANA name the API checked (kept by ``kernel_redacted`` too)
+        # Rendered by get_identity_kernel from the kernel's redacted sections (``kernel_redacted``,
+        # which also redacts a kernel product's free-text ``status``): its headings are the renderer's.
+        "injection_block",
+    )
+)
+# Objects whose keys users wrote too (a session's metadata): redacted whole, keys included.
+USER_OBJECTS = frozenset({"metadata"})
+# An error's ``details.fields``: argument names (the tool's, or one the caller sent) → messages,
+# which may quote the arguments.
+ARGUMENT_MESSAGES = "fields"
+
+
+def _service_value(field: str | None) -> bool:
+    return field is not None and (field in SERVICE_VALUES or field.endswith(("_id", "_at")))
+
+
+def answer_redacted(value, scrub: Callable[[str], str], field: str | None = None):
+    """``value`` (an answer, or its part under ``field``) with ``scrub`` applied to what users
+    wrote: every string but those of the service's own fields (``SERVICE_VALUES``), and no key but
+    those of ``USER_OBJECTS``. ``value`` itself is never changed (it may be shared)."""
+    if isinstance(value, str):
+        return value if _service_value(field) else scrub(value)
+    if isinstance(value, dict):
+        if field == ARGUMENT_MESSAGES:
+            return {name: scrub_json(messages, scrub) for name, messages in value.items()}
+        return {
+            key: scrub_json(item, scrub) if key in USER_OBJECTS else answer_redacted(item, scrub, key)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [answer_redacted(item, scrub, field) for item in value]
+    return value
+
+
 def tool_result(payload: dict, *, version: str, is_error: bool = False) -> dict:
     """A ``CallToolResult``: the JSON as text (every revision) and as ``structuredContent``."""
     result: dict = {
@@ -325,7 +370,8 @@ def _tool_error(context: ToolContext, envelope: dict) -> dict:
     """A refusal the model reads, redacted as answers are: some messages quote the arguments. A
     refusal of the scope itself (an unknown ``X-Synchronex-Scope``) has no keys to redact."""
     try:
-        envelope = scrub_json(envelope, context.scrub)
+        if redacts(context.scrub):
+            envelope = answer_redacted(envelope, context.scrub)
     except errors.ServiceError:
         pass
     return tool_result(envelope, version=context.protocol_version, is_error=True)
@@ -355,8 +401,8 @@ def call(context: ToolContext, params: dict) -> dict:
     try:
         # Every answer is AI-facing: stored text, whichever tool returns it, comes back redacted.
         payload = found.handler(context, arguments)
-        if not found.redacts_itself:
-            payload = scrub_json(payload, context.scrub)
+        if not found.redacts_itself and redacts(context.scrub):
+            payload = answer_redacted(payload, context.scrub)
     except errors.ValidationFailed as exc:
         fields = (exc.details or {}).get("fields") or {"arguments": [exc.message]}
         return _refused_arguments(context, fields, exc.message)

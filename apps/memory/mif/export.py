@@ -42,10 +42,13 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from rest_framework import serializers
 
 from apps.byok.fields import decrypt
 from apps.byok.models import ByokCredential
+from apps.decisions.merges import MERGED_FIELDS
 from apps.decisions.models import Decision
+from apps.identity.api.serializers import ProductSerializer
 from apps.identity.layers import CONSTRAINT_KEYS, IDENTITY_FIELDS, MODEL_PREFERENCE_KEYS, PRODUCT_FIELDS, SECTIONS
 from apps.identity.models import Kernel
 from apps.identity.renderer import render_block
@@ -154,7 +157,8 @@ PRODUCT_TEXTS = (
     "kernel_summary",
     "kernel_url",
 )
-DECISION_TEXTS = ("decision", "reasoning", "tags", "affects_products", "alternatives", "source")
+# Tags apart (``tags_redacted``): a tag is stored lowercased, and the marker in one must be too.
+DECISION_TEXTS = ("decision", "reasoning", "affects_products", "alternatives", "source")
 # A generic memory is all its writer's, but for the id, timestamps, version and vector the import
 # checked (the export writes its own id and timestamps; the patch restores the originals).
 _RAW_CHECKED = ("id", "created_at", "updated_at", "version", "embeddings")
@@ -166,6 +170,58 @@ def _row_redacted(row, fields: tuple[str, ...], redact: Callable[[str], str]) ->
         return
     for name in fields:
         setattr(row, name, scrub_json(getattr(row, name), redact))
+
+
+def tags_redacted(tags: list[str], redact: Callable[[str], str]) -> list[str]:
+    """A decision's tags redacted as a tag is stored (``TagField``: lowercased, each once), so the
+    import stores the tags the export wrote and exporting again gives the same document: a tag that
+    held a key has its marker lowercased (``[redacted:api_key]``), and two that became the same tag
+    are one. Tags without a key are as stored."""
+    clean = [tag if (redacted := redact(tag)) == tag else redacted.lower() for tag in tags]
+    return list(dict.fromkeys(clean)) if clean != tags else tags
+
+
+def merge_base_redacted(base: dict | None, redact: Callable[[str], str]) -> dict | None:
+    """A survivor's own values (``Decision.merge_base``) as exported: its merged fields, redacted as
+    the decision's are. Not their ``affects_keys``, which the import makes again from
+    ``affects_products`` (the database's lowercasing, as the decision's own column)."""
+    if base is None:
+        return None
+    own = scrub_json({name: base[name] for name in MERGED_FIELDS}, redact)
+    return {**own, "tags": tags_redacted(base["tags"], redact)}
+
+
+# Both URLs a product has (a kernel entry's ``url``, a product state's ``kernel_url``) are checked
+# by this field on import (``restore.KernelEntrySerializer``, ``PUT /memory/identity``).
+_URL = ProductSerializer._declared_fields["url"]
+
+
+def url_importable(written: str | None, redacted: str | None) -> str | None:
+    """``redacted`` (the URL ``written``, redacted), or None when redaction left a URL the import
+    refuses — a key in its host or user part (``https://[REDACTED:api_key].example/``) — so the
+    record that holds it still imports, without that URL. In its path or query the marker is kept."""
+    if redacted == written or not redacted:
+        return redacted
+    try:
+        _URL.run_validation(redacted)
+    except serializers.ValidationError:
+        return None
+    return redacted
+
+
+def _kernel_urls_importable(written: dict, sections: dict) -> dict:
+    """``sections`` (the kernel's ``written`` sections, redacted) without each product ``url``
+    that redaction left one the import refuses (``url_importable``), as a stored entry has no
+    empty field."""
+    products = sections.get("products")
+    if not products or products is written.get("products"):
+        return sections
+    kept = []
+    for before, entry in zip(written["products"], products, strict=True):
+        if "url" in entry and url_importable(before.get("url"), entry["url"]) is None:
+            entry = {key: value for key, value in entry.items() if key != "url"}
+        kept.append(entry)
+    return {**sections, "products": kept}
 
 
 def kernel_sections_redacted(sections: dict, redact: Callable[[str], str]) -> dict:
@@ -202,7 +258,8 @@ def kernel_data(kernel: Kernel, sections: dict) -> dict:
 def _kernel_memory(kernel: Kernel, redact: Callable[[str], str]) -> dict:
     # Rendered from the redacted sections: the rendering escapes characters a key may hold (a
     # bold product name's "*"), so the key would not be found in the rendered text.
-    sections = kernel_sections_redacted(kernel.sections(), redact)
+    written = kernel.sections()
+    sections = _kernel_urls_importable(written, kernel_sections_redacted(written, redact))
     identity = sections["identity"] or {}
     entities = []
     if identity.get("name"):
@@ -283,7 +340,9 @@ def _product_memories(options: ExportOptions, redact: Callable[[str], str]) -> I
     if options.since:
         rows = rows.filter(updated_at__gte=options.since)
     for product in rows.order_by("created_at", "id").iterator(chunk_size=CHUNK_ROWS):
+        url = product.kernel_url
         _row_redacted(product, PRODUCT_TEXTS, redact)
+        product.kernel_url = url_importable(url, product.kernel_url) or ""
         yield {
             "id": exported_id(product),
             "content": product_text(product),
@@ -319,6 +378,9 @@ def decision_data(decision: Decision) -> dict:
         "superseded_by": _id_or_none(decision.superseded_by_ref),
         # The survivor consolidation merged it into: deleting that one deletes this copy too.
         "merged_into": _id_or_none(decision.merged_into_ref),
+        # A survivor's own values (``merge_base_redacted``): deleting a copy after an import then
+        # takes out of it what that copy gave, as here, not an estimate (``merges.merge_base_of``).
+        "merge_base": decision.merge_base,
         "decided_at": iso_z(decision.decided_at),
         "created_at": iso_z(decision.created_at),
         "source": decision.source,
@@ -361,6 +423,8 @@ def _decision_memories(options: ExportOptions, redact: Callable[[str], str]) -> 
         rows = rows.filter(Q(created_at__gte=options.since) | Q(updated_at__gte=options.since))
     for decision in rows.order_by("created_at", "id").iterator(chunk_size=CHUNK_ROWS):
         _row_redacted(decision, DECISION_TEXTS, redact)
+        decision.tags = tags_redacted(decision.tags, redact)
+        decision.merge_base = merge_base_redacted(decision.merge_base, redact)
         _row_redacted(decision.product, ("name",), redact)  # this row's own instance (select_related)
         content = decision.decision
         if decision.reasoning:
@@ -497,6 +561,12 @@ def _unchanged(text: str) -> str:
     return text
 
 
+def redacts(scrub: Callable[[str], str]) -> bool:
+    """Whether ``scrub`` may change a text: not ``reader_scrubber``'s for a space without keys, so
+    a caller walking an answer for it can skip the walk (most spaces)."""
+    return scrub is not _unchanged
+
+
 def export_scrubber(space: Space) -> Scrubber:
     """A ``Scrubber`` of ``space_secrets``: in a workspace every member's personal keys too (the
     effective kernel carries the reader's personal layer, and a member may paste their own key
@@ -524,7 +594,7 @@ FORMAT_KEYS = frozenset(
         *("external_id", "name", "entity_type", "confidence", "source_type", "session_id", "agent", "agent_name"),
         *("model", "dimensions", "vector", "normalized", VENDOR, "kind", "data", "restore", "original", "added"),
         *("written", "status", "product", "product_name", "last_activity_at", "decided_at", "origin"),
-        *("supersedes", "superseded_by", "merged_into", "kernel_version", "state_version"),
+        *("supersedes", "superseded_by", "merged_into", "merge_base", "kernel_version", "state_version"),
         *PRODUCT_TEXTS,
         *DECISION_TEXTS,
         *SECTIONS,

@@ -10,6 +10,8 @@ consolidation rather than closing a lock cycle with it), one insert — its row 
 space's search document, words and ``superseded_by`` as for any insert — one update of
 ``created_at``, then the links that waited for the chunk's decisions, made in one pass.
 
+A survivor keeps its own values as consolidation recorded them (``merge_base``, checked by
+``_merge_base``), so deleting one of its copies after the import takes out only what that copy gave.
 A decision consolidation merged into another keeps that survivor as ``merged_into`` the same way
 (``restore_merges``): linked by the chunk that places the survivor when the copy reaches it, else
 left waiting in ``merged_into_pending`` and settled when every chunk is written (so is a copy whose
@@ -39,6 +41,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from apps.decisions.api.serializers import DecisionCreateSerializer
+from apps.decisions.merges import MERGED_FIELDS
 from apps.decisions.models import Decision
 from apps.memory.mif.common import space_kept
 from apps.memory.mif.restore import DUPLICATE, IMPORTED, RestoreError, _check, _moment, _placement, _uuid, ids_in_space
@@ -46,7 +49,7 @@ from apps.memory.mif.restore_merges import merges_link, merges_settle, survivors
 from apps.memory.mif.writer import describe
 from apps.memory.services import embedding_validate
 from apps.products.models import ProductState
-from apps.products.names import product_name_keys_ahead
+from apps.products.names import product_name_keys, product_name_keys_ahead
 from apps.products.services import products_ensure, products_lock
 from apps.scopes.models import Space
 from synchronex.api import errors
@@ -118,12 +121,36 @@ def decision_check(data: dict, embeddings=None, *, serializer=None) -> DecisionR
         except serializers.ValidationError as exc:
             raise RestoreError(describe(to_service_error(serializers.ValidationError(exc.detail)))) from None
     fields |= _vector_fields(embeddings)
+    if (base := _merge_base(data.get("merge_base"), fields)) is not None:
+        fields["merge_base"] = base
     source = data.get("source") or "mif"
     if not isinstance(source, str) or len(source) > SOURCE_MAX:
         raise RestoreError(f"source: Must be text of at most {SOURCE_MAX} characters.")
     now = timezone.now()
     created_at = _moment(data, "created_at", now)
     return DecisionRecord(original, supersedes, fields, created_at, source, superseded_by, merged_into)
+
+
+def _merge_base(value, fields: dict) -> dict | None:
+    """A survivor's own values (``merge_base``: its ``tags``, ``affects_products``,
+    ``alternatives`` and ``reasoning`` before its copies' were added), checked by the API's rules
+    for those fields and as the start of the decision's own (a merge appends after them), with the
+    ``affects_keys`` the database makes of ``affects_products``; None when absent or null (a
+    decision that took no copy, an export made before it was carried: its own values are then
+    estimated, ``merges.merge_base_of``). Raises RestoreError."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != set(MERGED_FIELDS):
+        raise RestoreError(f"merge_base: Must be an object of {', '.join(MERGED_FIELDS)}.")
+    try:
+        base = _check(DecisionCreateSerializer(data=value, partial=True))
+    except RestoreError as exc:
+        raise RestoreError(f"merge_base.{exc}") from None
+    own = {name: base.get(name, "" if name == "reasoning" else []) for name in MERGED_FIELDS}
+    shown = {name: fields.get(name, own[name][:0]) for name in MERGED_FIELDS}  # a text or a list
+    if any(shown[name][: len(own[name])] != own[name] for name in MERGED_FIELDS):
+        raise RestoreError("merge_base: Must be the start of the decision's own values (a merge adds after them).")
+    return {**own, "affects_keys": product_name_keys(own["affects_products"])}
 
 
 @contextmanager

@@ -1,12 +1,15 @@
 """BYOK keys in the MIF export: redacted in what users wrote, never in the document's own layout,
 and never making a text longer (SPEC §8: an export imports again; no secret is ever exported)."""
 
+import json
+
 import pytest
 
 from apps.byok.tests.helpers import URL as BYOK
 from apps.memory.mif.common import VENDOR
 from apps.memory.services import memory_create
-from apps.memory.tests.mif_support import EXPORT, import_document, mif_memory
+from apps.memory.tests.mif_support import EXPORT, export_json, import_document, mif_memory
+from apps.products.models import ProductState
 from apps.scopes.models import Membership
 from apps.scopes.services import space_ensure_personal, workspace_create
 
@@ -15,8 +18,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SHORT_KEY = "changeme"  # an openai_compatible key may have 8 characters
 
 
-def add_key(api, key: str, **kwargs) -> None:
-    body = {"service": "openai_compatible", "label": "mine", "key": key, "base_url": "http://localhost:8000/v1"}
+def add_key(api, key: str, label: str = "mine", **kwargs) -> None:
+    body = {"service": "openai_compatible", "label": label, "key": key, "base_url": "http://localhost:8000/v1"}
     response = api.post(BYOK, json=body, **kwargs)
     assert response.status_code == 201, response.text
 
@@ -97,10 +100,60 @@ def test_a_key_shorter_than_the_marker_leaves_every_text_within_its_limit(make_u
     (exported,) = of_kind(document, "decision")
     data = exported["vendor_extensions"][VENDOR]["data"]
     assert data["decision"] == decision.replace(SHORT_KEY, "[SECRET]") and len(data["decision"]) == 2000
-    assert data["tags"] == [tag.replace(SHORT_KEY, "[SECRET]")]
+    assert data["tags"] == [tag.replace(SHORT_KEY, "[secret]")]  # as a tag is stored: lowercased
     (state,) = of_kind(document, "product_state")
     assert state["vendor_extensions"][VENDOR]["data"]["what_works"] == [item.replace(SHORT_KEY, "[SECRET]")]
     assert document["export_meta"]["privacy"] == {"pii_detected": True, "redacted_fields": ["api_key"]}
 
     report = import_document(client_for(make_user(tier="pro")), document).json()
     assert (report["decisions_imported"], report["products_imported"], report["errors"]) == (1, 1, []), report
+
+
+def test_a_key_in_a_tag_is_exported_as_a_tag_is_stored_so_the_round_trip_is_stable(make_user, client_for):
+    # Tags are stored lowercased (and once each): the marker in a tag is written so, or the import
+    # stores another tag than the export wrote, and exporting again gives another document.
+    client = client_for(make_user(tier="pro"))
+    first, second = "sk-proj-" + "z" * 24, "sk-proj-" + "y" * 24
+    body = {"decision": "Rotate keys", "product_name": "Atlas", "tags": ["infra", first, second.upper()]}
+    assert client.post("/api/v1/memory/decisions", json=body).status_code == 201
+    add_key(client, first)
+    add_key(client, second, label="other")
+
+    exported = export_json(client)
+    (decision,) = of_kind(exported, "decision")
+    assert decision["tags"] == decision["vendor_extensions"][VENDOR]["data"]["tags"] == ["infra", "[redacted:api_key]"]
+
+    target = client_for(make_user(tier="pro"))
+    report = import_document(target, exported).json()
+    assert (report["decisions_imported"], report["errors"]) == (1, []), report
+    again = export_json(target)
+    assert again["memories"] == exported["memories"]
+    assert again["export_meta"]["checksum"] == exported["export_meta"]["checksum"]
+
+
+def test_a_url_redaction_leaves_invalid_is_left_out_so_the_record_imports(make_user, client_for):
+    # A key in a URL's host (or user part) leaves no URL once redacted: the import would refuse
+    # the kernel and the product state for it. Elsewhere in a URL the marker is still a URL.
+    key = "tok-" + "a" * 16
+    client = client_for(make_user(tier="pro"))
+    products = [
+        {"name": "Atlas", "summary": "Memory", "url": f"https://{key}.example/"},
+        {"name": "Beta", "url": f"https://beta.example/start?token={key}"},
+    ]
+    assert client.put("/api/v1/memory/identity", json={"products": products}).status_code == 200
+    assert client.post("/api/v1/memory/product/Atlas/state", json={"what_works": ["Login"]}).status_code == 201
+    ProductState.objects.filter(name="Atlas").update(kernel_summary="Memory", kernel_url=products[0]["url"])
+    add_key(client, key)
+
+    exported = export_json(client)
+    report = import_document(client_for(make_user(tier="pro")), exported).json()
+    assert (report["errors"], report["products_imported"], report["kernel_imported"]) == ([], 1, True), report
+    assert key not in json.dumps(exported)
+    (kernel,) = of_kind(exported, "identity_kernel")
+    entries = kernel["vendor_extensions"][VENDOR]["data"]["products"]
+    assert entries == [
+        {"name": "Atlas", "summary": "Memory"},
+        {"name": "Beta", "url": "https://beta.example/start?token=[REDACTED:api_key]"},
+    ]
+    (state,) = of_kind(exported, "product_state")
+    assert state["vendor_extensions"][VENDOR]["data"]["kernel_url"] == ""

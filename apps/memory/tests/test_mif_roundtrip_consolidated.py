@@ -295,11 +295,13 @@ def test_a_full_export_and_a_later_since_export_restore_a_merge_made_between_the
     restored = by_id(export_json(client, types="decision"))
     assert restored[d["id"]] == source[d["id"]] and restored[x] == source[x]  # links and merge as in the source
     # S was imported from the full export; the later record is its duplicate, and an import never
-    # rewrites a decision already here: S keeps its own fields, D (superseded) holds what it added.
+    # rewrites a decision already here: S keeps its own fields, D (superseded) holds what it added
+    # (so S records no own values of a merge: ``merge_base``).
     assert {key for key, value in _data(source[s]).items() if _data(restored[s])[key] != value} == {
         "tags",
         "reasoning",
         "alternatives",
+        "merge_base",
     }
     assert _data(restored[s]) == {**_data(by_id(full)[s]), "supersedes": d["id"]}
     # Deleting the survivor deletes its copy: X, superseded by hand, is current again.
@@ -358,6 +360,47 @@ def test_an_export_made_before_these_fields_imports_as_before(user, make_user, c
     again = by_id(export_json(client))
     assert [_data(again[c])["merged_into"] for c in copies] == [None, None]
     assert (_data(again[survivor])["merged_into"], _data(again[survivor])["supersedes"]) == (None, copies[0])
+
+
+def test_a_survivors_own_values_survive_a_round_trip(user, make_user, client_for):
+    """The survivor's own values (``merge_base``) travel with it: after an import, deleting a copy
+    takes out of the survivor only what that copy gave, as in the scope exported, never an
+    estimate ("db", its own and the copy's too, would go with the copy)."""
+    source = client_for(user)
+    survivor = record(source, REDIS, reasoning="own reason", tags=["infra", "db"])
+    copy_ = record(source, REDIS, reasoning="copy reason", tags=["db", "cache"], alternatives=["Memcached"])
+    assert consolidate(space_ensure_personal(user=user))["decisions_merged"] == 1
+    exported = export_json(client_for(user, "read"))
+    client = client_for(make_user(tier="pro"))
+    _import(client, exported)
+    assert without_export_metadata(export_json(client)) == without_export_metadata(exported)
+
+    for scope in (source, client):
+        assert scope.delete(f"{DECISIONS}/{copy_['id']}").status_code == 204
+        after = scope.get(f"{DECISIONS}/{survivor['id']}").json()
+        assert (after["tags"], after["alternatives"], after["reasoning"]) == (["infra", "db"], [], "own reason")
+    assert _data(by_id(exported)[survivor["id"]])["merge_base"] == {
+        "tags": ["infra", "db"],
+        "affects_products": [],
+        "alternatives": [],
+        "reasoning": "own reason",
+    }
+    assert _data(by_id(exported)[copy_["id"]])["merge_base"] is None
+
+
+def test_an_export_without_merge_base_imports_and_a_bad_one_is_a_bad_item(user, make_user, client_for):
+    survivor, _ = _merged(client_for(user))
+    consolidate(space_ensure_personal(user=user))
+    exported = export_json(client_for(user, "read"))
+    older, bad = copy.deepcopy(exported), copy.deepcopy(exported)
+    _data(by_id(older)[survivor]).pop("merge_base")
+    _data(by_id(bad)[survivor])["merge_base"] = {"tags": ["elsewhere"], "affects_products": [], "alternatives": []}
+
+    assert _import(client_for(make_user(tier="pro")), older)["decisions_imported"] == 3
+    report = import_document(client_for(make_user(tier="pro")), bad).json()
+    assert report["decisions_imported"] == 2
+    (error,) = report["errors"]
+    assert error["id"] == survivor and error["message"].startswith("merge_base:"), error
 
 
 # -- the kernel entry's summary and URL ------------------------------------------------------------
