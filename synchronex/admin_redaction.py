@@ -17,6 +17,10 @@ exports and MCP answers replace it with ``[REDACTED:api_key]`` (``apps/memory/mi
 Most spaces hold no key, and then nothing is scanned. Only the page's own copies of the rows are
 redacted (these admins are read-only): the stored rows are never changed. A workspace's rows are
 redacted of its members' personal keys too.
+
+A key that no configured Fernet key decrypts cannot be looked for, so the rows of a space that
+should be redacted of it fail closed: every text long enough to hold a key (``SECRET_MIN``) reads
+``WITHHELD``, and a warning names the credential. The other spaces on the page show as usual.
 """
 
 from __future__ import annotations
@@ -24,28 +28,44 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
 
+from apps.byok.fields import decrypt_or_none
 from apps.byok.models import ByokCredential
-from apps.memory.mif.export import Scrubber, scrub_json
+from apps.memory.mif.export import SECRET_MIN, Scrubber, scrub_json
 from apps.scopes.models import Space
+
+WITHHELD = "[WITHHELD: a stored BYOK key of this space cannot be decrypted]"
+
+
+def withheld(text: str) -> str:
+    """The scrub of a space with a key that cannot be decrypted: a text that may hold it is not shown."""
+    return WITHHELD if len(text) >= SECRET_MIN else text
 
 
 def space_scrubbers(space_ids: Iterable) -> dict:
     """``{space id: Scrubber}`` for those of ``space_ids`` whose rows may hold BYOK keys (one
     query): a space's own keys and, for a workspace, its members' personal keys as well (a member
     may paste their own key into a workspace row; the API's readers redact them alike,
-    ``export_scrubber``)."""
+    ``export_scrubber``). A space one of whose keys cannot be decrypted gets ``withheld`` instead
+    (the ciphertext is read as text and decrypted key by key, so it fails no other space)."""
     space_ids = list(space_ids)
-    own = ByokCredential.objects.filter(space_id__in=space_ids).values_list("space_id", "secret")
+    secret = Cast("secret", TextField())  # not the field's own decryption, which fails the whole query
+    own = ByokCredential.objects.filter(space_id__in=space_ids).values_list("space_id", "id", secret)
     members = ByokCredential.objects.filter(
         space__kind=Space.Kind.PERSONAL, space__owner__memberships__space_id__in=space_ids
-    ).values_list("space__owner__memberships__space_id", "secret")
-    keys = defaultdict(list)
-    for space_id, secret in own.union(members, all=True):
-        keys[space_id].append(secret)
+    ).values_list("space__owner__memberships__space_id", "id", secret)
+    keys, unreadable = defaultdict(list), set()
+    for space_id, credential_id, token in own.union(members, all=True):
+        plaintext = decrypt_or_none(token, credential_id=credential_id)
+        if plaintext is None:
+            unreadable.add(space_id)
+        else:
+            keys[space_id].append(plaintext)
     scrubbers = {space_id: Scrubber(secrets) for space_id, secrets in keys.items()}
-    return {space_id: scrubber for space_id, scrubber in scrubbers.items() if scrubber.secrets}
+    scrubbers = {space_id: scrubber for space_id, scrubber in scrubbers.items() if scrubber.secrets}
+    return {**scrubbers, **dict.fromkeys(unreadable, withheld)}
 
 
 def redact_row(obj, scrub: Callable[[str], str], fields: Iterable[str] | None = None) -> None:

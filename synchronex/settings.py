@@ -125,10 +125,17 @@ PRODUCTION = SYNCHRONEX_ENV == "production"
 DEBUG = env_bool("DEBUG", False)
 
 _DEV_SECRET_KEY = "dev-insecure-synchronex-key-do-not-use-in-production-0123456789abcdef"
-SECRET_KEY = env("SECRET_KEY", None if PRODUCTION else _DEV_SECRET_KEY)
+# Stripped, as each SECRET_KEY_FALLBACKS entry is: a secrets file's trailing newline is no part of
+# the key, and the same value copied into the fallbacks must be the same key.
+_raw_secret_key = env("SECRET_KEY")
+SECRET_KEY = (_raw_secret_key or "").strip() or ("" if PRODUCTION else _DEV_SECRET_KEY)
 # Former SECRET_KEYs, comma list: what was signed or keyed with one (browser sign-ins, kept
 # Idempotency-Key records) stays valid until it expires; nothing new is made with them.
 SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
+if _raw_secret_key and _raw_secret_key.strip() and _raw_secret_key != SECRET_KEY:
+    # Read verbatim before: what was signed with the whitespace (and, in development, a BYOK secret
+    # encrypted under the key derived from it) stays valid, as after any rotation.
+    SECRET_KEY_FALLBACKS.append(_raw_secret_key)
 if PRODUCTION:
     # TRUSTED_PROXY_HOPS has no safe default there: 0 behind a load balancer makes every client one
     # address to the per-address throttles (one guesser locks everyone out), 1 without one lets a
@@ -628,8 +635,10 @@ EMBEDDINGS_TASK_TIME_LIMIT_SECONDS = env_int("EMBEDDINGS_TASK_TIME_LIMIT_SECONDS
 
 # --- BYOK (SPEC §9): provider secrets encrypted with Fernet ------------------------------------
 # FERNET_KEYS: comma-separated Fernet keys, newest first; the first encrypts, all decrypt.
-# Production refuses to start without it (above). In development, when unset, one key is
-# derived from SECRET_KEY so that stored secrets survive restarts; never rely on that in production.
+# Production refuses to start without it (above). In development, when unset, keys are derived
+# from SECRET_KEY (it encrypts) and each of SECRET_KEY_FALLBACKS (they decrypt), so that stored
+# secrets survive restarts and a SECRET_KEY rotation (rotate_byok_keys re-encrypts them under the
+# new one); never rely on that in production.
 import base64 as _b64  # noqa: E402
 import hashlib as _hashlib  # noqa: E402
 
@@ -653,7 +662,8 @@ FERNET_KEYS = env_list("FERNET_KEYS", check=_fernet_key_problem)
 if PRODUCTION and not FERNET_KEYS:
     raise ImproperlyConfigured("FERNET_KEYS names no key: give a comma list of Fernet keys, newest first")
 FERNET_KEYS = FERNET_KEYS or [
-    _b64.urlsafe_b64encode(_hashlib.sha256(b"synchronex-fernet:" + SECRET_KEY.encode()).digest()).decode()
+    _b64.urlsafe_b64encode(_hashlib.sha256(b"synchronex-fernet:" + key.encode()).digest()).decode()
+    for key in [SECRET_KEY, *SECRET_KEY_FALLBACKS]
 ]
 # Key of the HMAC-SHA256 fingerprint that detects a secret stored twice without decrypting.
 # Unset: derived from SECRET_KEY (set it when SECRET_KEY may change; rotate_byok_keys recomputes).

@@ -16,6 +16,7 @@ Guarantees (each one is where the unmaintained third-party fields fall short):
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -25,11 +26,14 @@ from django.db import models
 
 from synchronex.api.errors import KnownInternalError
 
+logger = logging.getLogger(__name__)
+
 # Logged where a request meets it (an INTERNAL_ERROR to the client), and said by rotate_byok_keys.
 UNDECRYPTABLE = (
-    "A stored BYOK secret cannot be decrypted with any key in FERNET_KEYS: the key it was encrypted with is "
-    "not configured in this process (a key rotation rolled out in one step, or an old key removed before "
-    "rotate_byok_keys re-encrypted everything). `manage.py rotate_byok_keys --check` lists such secrets."
+    "A stored BYOK secret cannot be decrypted with any key in FERNET_KEYS (unset, in development: the keys "
+    "derived from SECRET_KEY and SECRET_KEY_FALLBACKS): the key it was encrypted with is not configured in "
+    "this process (a key rotation rolled out in one step, or an old key removed before rotate_byok_keys "
+    "re-encrypted everything). `manage.py rotate_byok_keys --check` lists such secrets."
 )
 
 
@@ -69,6 +73,18 @@ def decrypt(token: str) -> str:
         return fernet().decrypt(token.encode("ascii")).decode("utf-8")
     except (InvalidToken, UnicodeError, ValueError, TypeError):
         raise DecryptionFailed(UNDECRYPTABLE) from None
+
+
+def decrypt_or_none(token: str, *, credential_id) -> str | None:
+    """The plaintext of ``token``, or None when no configured key opens it, with a warning naming
+    ``credential_id`` (never the token or a key): for a reader that can go on without this one
+    secret rather than fail for every row it reads (the admin's redaction, a workspace's redaction
+    of its members' personal keys)."""
+    try:
+        return decrypt(token)
+    except DecryptionFailed:
+        logger.warning("BYOK credential %s: %s", credential_id, UNDECRYPTABLE)
+        return None
 
 
 def rotate(token: str) -> str:

@@ -44,7 +44,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rest_framework import serializers
 
-from apps.byok.fields import decrypt
+from apps.byok.fields import decrypt, decrypt_or_none
 from apps.byok.models import ByokCredential
 from apps.decisions.merges import MERGED_FIELDS
 from apps.decisions.models import Decision
@@ -535,7 +535,7 @@ class Scrubber:
 
 # Written out (synchronex/api/rows.py): the kernel export asks on every request, where the ORM's
 # query compilation cost more than the statement.
-_SECRETS_SQL = f"SELECT c.secret FROM {ByokCredential._meta.db_table} c WHERE c.space_id = %s"
+_SECRETS_SQL = f"SELECT c.id, c.space_id, c.secret FROM {ByokCredential._meta.db_table} c WHERE c.space_id = %s"
 # A workspace's: its own and the personal keys of each of its members (the owner is one).
 _WORKSPACE_SECRETS_SQL = (
     f"{_SECRETS_SQL} OR c.space_id IN (SELECT s.id FROM {Space._meta.db_table} s "
@@ -549,12 +549,21 @@ def space_secrets(space: Space) -> list[str]:
     them, never written out. A personal space's own keys; a workspace's own and every current
     member's personal keys, whoever reads: a member may paste their own key into the workspace,
     and what it hands out must not depend on the reader (its members' keys are its secrets,
-    as on the admin's pages, ``synchronex/admin_redaction.py``). One statement either way."""
+    as on the admin's pages, ``synchronex/admin_redaction.py``). One statement either way.
+
+    A key of ``space`` itself that cannot be decrypted fails the read (``DecryptionFailed``): its
+    text could hold it unredacted. A member's personal key that cannot be decrypted is left out,
+    with a warning naming it: else one member's broken key failed every member's reads (README,
+    "AI costs and BYOK")."""
     if space.kind == Space.Kind.PERSONAL:
         rows = fetch_all(_SECRETS_SQL, [space.pk])
     else:
         rows = fetch_all(_WORKSPACE_SECRETS_SQL, [space.pk, space.pk])
-    return [decrypt(secret) for (secret,) in rows]
+    secrets = [
+        decrypt(token) if owner == space.pk else decrypt_or_none(token, credential_id=credential_id)
+        for credential_id, owner, token in rows
+    ]
+    return [secret for secret in secrets if secret is not None]
 
 
 def _unchanged(text: str) -> str:
