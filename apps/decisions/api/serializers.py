@@ -47,6 +47,9 @@ _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}(?:[Tt ](?:[01]\d|2[0-3]):[0-5]\d(?::(?:[0-5]\d|60)(?:\.\d+)?)?"
     r"(?:[Zz]|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?)?$"
 )
+# The same forms in the OpenAPI document (``InstantField``): spaces around are trimmed, and the digits
+# are ASCII (a schema's ``\d`` may match any script's, as Python's does).
+INSTANT_PATTERN = r"^\s*" + _RFC3339.pattern.removeprefix("^").removesuffix("$").replace(r"\d", "[0-9]") + r"\s*$"
 EARLIEST_YEAR = 1900
 EARLIEST_INSTANT = datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC)
 
@@ -73,8 +76,14 @@ def parse_instant(raw: str) -> tuple[datetime, bool] | None:
     return moment, False
 
 
+# No ``format``: ``date-time`` would refuse a bare date and a date-time without a zone, which are taken.
 @extend_schema_field(
-    {"type": "string", "format": "date-time", "description": "ISO 8601 date-time, or a date (midnight UTC)."}
+    {
+        "type": "string",
+        "pattern": INSTANT_PATTERN,
+        "description": "An RFC 3339 date (midnight UTC) or date-time (without a zone: UTC), "
+        "from 1900-01-01T00:00:00Z to one day from now.",
+    }
 )
 class InstantField(serializers.Field):
     """An ISO 8601 date or date-time string, from 1900-01-01T00:00:00Z to now + 1 day.
@@ -113,7 +122,11 @@ class StrictUUIDField(serializers.UUIDField):
         return super().to_internal_value(data)
 
 
+# Stated whole (an override drops the mapped bounds): every TagField is TAG_MAX long at most.
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": TAG_MAX, "pattern": r"^[^,]*[^,\s][^,]*$"})
 class TagField(StrictString):
+    """A tag: trimmed, lowercased, not blank and without a comma (search takes tags as a comma list)."""
+
     def to_internal_value(self, data):
         value = super().to_internal_value(data).lower()
         if "," in value:

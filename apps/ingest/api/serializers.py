@@ -54,6 +54,7 @@ from apps.ingest.models import BODY_MAX, EXTERNAL_ID_MAX, SIGNAL_TYPES, SOURCE_M
 from apps.products.api.fields import StrictList, StrictString
 from apps.products.api.serializers import HANDOFF_MAX, LIST_ITEM_MAX
 from apps.products.models import NAME_MAX, ProductState
+from synchronex.api.openapi import NOT_BLANK
 from synchronex.api.parsers import _JSON_NUMBER, exact_decimal
 from synchronex.api.serializers import StrictSerializer, json_bytes
 from synchronex.text import nfc
@@ -100,7 +101,15 @@ class JSONObjectField(serializers.Field):
         return value
 
 
-@extend_schema_field({"type": "integer", "minimum": 0, "maximum": TOKENS_MAX})
+# JSON Schema counts 1.0 as an integer and cannot tell it from 1: the description says what it cannot.
+@extend_schema_field(
+    {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": TOKENS_MAX,
+        "description": "A JSON integer written without a fraction or exponent (1.0 and 1e3 are refused).",
+    }
+)
 class TokenCountField(serializers.Field):
     """A JSON integer 0–10¹² (no strings, floats or booleans)."""
 
@@ -157,8 +166,15 @@ class CostField(serializers.Field):
         return value
 
 
+def _not_blank(*names: str) -> dict:
+    """``names`` hold a non-space character when given: a string of spaces, trimmed, is blank."""
+    return {"properties": {name: {"pattern": NOT_BLANK} for name in names}}
+
+
 class AiUsageDataSerializer(StrictSerializer):
     """``data`` of an ``ai_usage`` signal."""
+
+    schema_constraints = {"allOf": [_not_blank("provider", "model")]}
 
     provider = StrictString(max_length=PROVIDER_MAX, help_text="e.g. openai, anthropic (stored lower-cased).")
     model = StrictString(max_length=MODEL_MAX, help_text="The model name as the provider spells it.")
@@ -170,6 +186,12 @@ class AiUsageDataSerializer(StrictSerializer):
 
 class DecisionDataSerializer(StrictSerializer):
     """``data`` of a ``decision`` signal (the decision is the title, the reasoning the body)."""
+
+    schema_constraints = {
+        "allOf": [
+            {"properties": {name: {"items": {"pattern": NOT_BLANK}} for name in ("affects_products", "alternatives")}}
+        ]
+    }
 
     tags = StrictList(child=TagField(max_length=TAG_MAX), max_length=TAGS_MAX, required=False)
     affects_products = StrictList(child=ProductNameField(max_length=NAME_MAX), max_length=AFFECTS_MAX, required=False)
@@ -185,8 +207,8 @@ class DecisionDataSerializer(StrictSerializer):
     # decision's own: ``signals_ingest`` drops the repeats of a whole batch in one keying query.
 
 
-# A title or body a type requires: a string, not empty (null or "" is missing).
-GIVEN = {"type": "string", "minLength": 1}
+# A title or body a type requires: a string, not blank (null, "" or spaces only is missing).
+GIVEN = {"type": "string", "minLength": 1, "pattern": NOT_BLANK}
 
 
 def _when(types: tuple[str, ...], then: dict) -> dict:
@@ -212,9 +234,10 @@ class SignalSerializer(StrictSerializer):
     )
     # ``validate``'s rules per type, as the OpenAPI document states them (openapi_extensions; a
     # serializer class stands for its component), so a body the document allows is not refused by
-    # them. Not stated: a title or body of spaces only (trimmed, it is missing).
+    # them, and one it refuses is refused by them.
     schema_constraints = {
         "allOf": [
+            _not_blank("external_id"),
             {
                 "if": {"properties": {"type": {"const": "decision"}}},
                 "else": {"properties": {"title": {"maxLength": ITEM_TITLE_MAX}}},

@@ -67,13 +67,43 @@ SIGNALS = [
     ({"type": "ai_usage", "data": {**USAGE, "cost_usd": -0.01}}, False),
     ({"type": "ai_usage", "data": {**USAGE, "cost_usd": "lots"}}, False),
     ({"type": "ai_usage", "data": {**USAGE, "cost_usd": 10**10}}, False),
+    # A required text of spaces only is trimmed to nothing: missing (NOT_BLANK in the document).
+    ({"type": "note", "title": "   "}, False),
+    ({"type": "note", "body": " \t\n "}, False),
+    ({"type": "note", "title": "   ", "body": "b"}, True),
+    ({"type": "blocker", "title": "  "}, False),
+    ({"type": "decision", "title": "\u00a0"}, False),
+    ({"type": "session_summary", "body": "   "}, False),
+    ({"type": "note", "body": "n", "external_id": "   "}, False),
+    ({"type": "note", "body": "n", "external_id": " e "}, True),
+    ({"type": "ai_usage", "data": {**USAGE, "provider": "  "}}, False),
+    ({"type": "ai_usage", "data": {**USAGE, "model": " "}}, False),
+    ({"type": "ai_usage", "data": {**USAGE, "provider": " openai "}}, True),
+    ({"type": "decision", "title": "Use Kafka", "data": {"tags": ["a,b"]}}, False),
+    ({"type": "decision", "title": "Use Kafka", "data": {"tags": ["  "]}}, False),
+    ({"type": "decision", "title": "Use Kafka", "data": {"tags": [" Infra "]}}, True),
+    ({"type": "decision", "title": "Use Kafka", "data": {"alternatives": [" "]}}, False),
+    ({"type": "decision", "title": "Use Kafka", "data": {"affects_products": ["  "]}}, False),
+    # ``occurred_at``: RFC 3339's date or date-time, the zone optional (UTC), trimmed; no other form.
+    ({"type": "note", "body": "n", "occurred_at": "2024-01-01"}, True),
+    ({"type": "note", "body": "n", "occurred_at": "2024-01-01T00:00:00"}, True),
+    ({"type": "note", "body": "n", "occurred_at": "2024-01-01 12:30"}, True),
+    ({"type": "note", "body": "n", "occurred_at": "2024-01-01t12:30:00.5z"}, True),
+    ({"type": "note", "body": "n", "occurred_at": " 2024-01-01T12:00:00+01:00 "}, True),
+    ({"type": "note", "body": "n", "occurred_at": "2024-01-01T12:00+0100"}, True),
+    ({"type": "note", "body": "n", "occurred_at": "20240101"}, False),
+    ({"type": "note", "body": "n", "occurred_at": "2024-W01-1"}, False),
+    ({"type": "note", "body": "n", "occurred_at": "2024-01-01T24:00:00"}, False),
+    ({"type": "note", "body": "n", "occurred_at": "2024-01-01T12:00:00+01:99"}, False),
+    ({"type": "note", "body": "n", "occurred_at": "\u0662\u0660\u0662\u0664-\u0660\u0661-\u0660\u0661"}, False),
 ]
 
 
 def document_allows(document: dict, body) -> bool:
     request = document["paths"]["/api/v1/ingest/{project_id}"]["post"]["requestBody"]
     schema = {**request["content"]["application/json"]["schema"], "components": document["components"]}
-    return Draft202012Validator(schema).is_valid(body)
+    # With its formats checked, as a client's validator or generated model checks them.
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).is_valid(body)
 
 
 def test_the_document_allows_a_signal_exactly_when_the_server_takes_it(write_api):
@@ -93,3 +123,15 @@ def test_the_closed_data_of_decision_and_ai_usage_signals_are_schemas_of_their_o
     for name in ("AiUsageDataRequest", "DecisionDataRequest"):
         assert schemas[name]["additionalProperties"] is False, name
     assert set(schemas["AiUsageDataRequest"]["required"]) == {"provider", "model", "input_tokens", "output_tokens"}
+
+
+def test_a_token_count_with_a_fraction_is_refused_and_the_document_says_so(write_api):
+    # JSON Schema's "integer" takes 1.0 (it cannot tell it from 1), so the description states the rule.
+    tokens = write_api.get("/api/v1/openapi.json").json()["components"]["schemas"]["AiUsageDataRequest"]["properties"]
+
+    response = write_api.post(URL, json={"type": "ai_usage", "data": {**USAGE, "input_tokens": 1.0}})
+
+    assert response.status_code == 400, response.text
+    assert "data.input_tokens" in response.json()["error"]["details"]["fields"]
+    for name in ("input_tokens", "output_tokens"):
+        assert "1.0" in tokens[name]["description"], name
