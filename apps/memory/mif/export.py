@@ -42,6 +42,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from rest_framework import serializers
 
 from apps.byok.fields import decrypt, decrypt_or_none
@@ -68,7 +69,7 @@ from apps.memory.mif.common import (
 )
 from apps.memory.mif.compat import to_compatible
 from apps.memory.models import Memory
-from apps.products.models import ProductState
+from apps.products.models import NAME_MAX, ProductState
 from apps.scopes.models import Membership, Space
 from synchronex.api.rows import fetch_all
 
@@ -147,8 +148,8 @@ def _product_entity(name: str) -> dict:
 # itself — the layout's keys, ids, timestamps, versions, kinds, memory types, statuses, an IANA
 # time zone the API checked — comes through as it is, or a key spelling "decision", "America/" or
 # part of an id would rewrite the document (and an import would refuse what it rewrote).
+# Apart (``product_name_redacted``): a product's name, wherever the export writes one.
 PRODUCT_TEXTS = (
-    "name",
     "what_works",
     "what_is_blocked",
     "open_questions",
@@ -161,7 +162,31 @@ PRODUCT_TEXTS = (
 DECISION_TEXTS = ("decision", "reasoning", "affects_products", "alternatives", "source")
 # A generic memory is all its writer's, but for the id, timestamps, version and vector the import
 # checked (the export writes its own id and timestamps; the patch restores the originals).
-_RAW_CHECKED = ("id", "created_at", "updated_at", "version", "embeddings")
+# Its ``memory_type`` is not redacted either (README): a key spelling "preference" lost the type.
+_RAW_CHECKED = ("id", "memory_type", "created_at", "updated_at", "version", "embeddings")
+
+
+_NAME_SALT = "synchronex.mif.export.product_name"
+
+
+def product_name_redacted(name: str, redact: Callable[[str], str]) -> str:
+    """A product name as exported: as stored, or, when it held a key, redacted with a suffix of
+    its own (`` (1a2b3c4d)``), so two names that differ only in their keys, or one that redacts to
+    another product's name, stay two products on import, not one dropped as a duplicate. The
+    suffix is Django's ``salted_hmac`` of the name as the database compares names (lowercased),
+    keyed by the server's ``SECRET_KEY``: the same in the kernel, the product state and every
+    decision naming it, and in every export, yet it tells nothing of the key to whoever does not
+    hold ``SECRET_KEY``."""
+    redacted = redact(name)
+    if redacted == name:
+        return name
+    digest = salted_hmac(_NAME_SALT, name.lower(), algorithm="sha256").hexdigest()[:8]
+    suffix = f" ({digest})"
+    return redacted[: NAME_MAX - len(suffix)].rstrip() + suffix
+
+
+def _names_redacted(names: list[str] | None, redact: Callable[[str], str]) -> list[str] | None:
+    return names if not names or redact is _unchanged else [product_name_redacted(n, redact) for n in names]
 
 
 def _row_redacted(row, fields: tuple[str, ...], redact: Callable[[str], str]) -> None:
@@ -188,6 +213,8 @@ def merge_base_redacted(base: dict | None, redact: Callable[[str], str]) -> dict
     if base is None:
         return None
     own = scrub_json({name: base[name] for name in MERGED_FIELDS}, redact)
+    if "affects_products" in own:
+        own["affects_products"] = _names_redacted(base["affects_products"], redact)
     return {**own, "tags": tags_redacted(base["tags"], redact)}
 
 
@@ -234,6 +261,19 @@ def kernel_sections_redacted(sections: dict, redact: Callable[[str], str]) -> di
     return clean
 
 
+def _kernel_names_redacted(written: dict, sections: dict, redact: Callable[[str], str]) -> dict:
+    """``sections`` (the kernel's ``written`` sections, redacted) with each product's name as the
+    export writes it (``product_name_redacted``), as its product state and decisions name it."""
+    products = sections.get("products")
+    if not products or products is written.get("products"):
+        return sections
+    named = [
+        {**entry, "name": product_name_redacted(before["name"], redact)} if "name" in entry else entry
+        for before, entry in zip(written["products"], products, strict=True)
+    ]
+    return {**sections, "products": named}
+
+
 def _raw_redacted(raw: dict, redact: Callable[[str], str]) -> dict:
     """A generic memory's stored ``raw`` with ``redact`` applied to everything but its checked
     fields (``_RAW_CHECKED``), before the export's restore patch is made of it: the patch then
@@ -260,6 +300,7 @@ def _kernel_memory(kernel: Kernel, redact: Callable[[str], str]) -> dict:
     # bold product name's "*"), so the key would not be found in the rendered text.
     written = kernel.sections()
     sections = _kernel_urls_importable(written, kernel_sections_redacted(written, redact))
+    sections = _kernel_names_redacted(written, sections, redact)
     identity = sections["identity"] or {}
     entities = []
     if identity.get("name"):
@@ -342,6 +383,7 @@ def _product_memories(options: ExportOptions, redact: Callable[[str], str]) -> I
     for product in rows.order_by("created_at", "id").iterator(chunk_size=CHUNK_ROWS):
         url = product.kernel_url
         _row_redacted(product, PRODUCT_TEXTS, redact)
+        product.name = product_name_redacted(product.name, redact)
         product.kernel_url = url_importable(url, product.kernel_url) or ""
         yield {
             "id": exported_id(product),
@@ -422,10 +464,13 @@ def _decision_memories(options: ExportOptions, redact: Callable[[str], str]) -> 
         # decisions around it, a supersede or a delete's splice those of older decisions.
         rows = rows.filter(Q(created_at__gte=options.since) | Q(updated_at__gte=options.since))
     for decision in rows.order_by("created_at", "id").iterator(chunk_size=CHUNK_ROWS):
+        affects = decision.affects_products
         _row_redacted(decision, DECISION_TEXTS, redact)
+        decision.affects_products = _names_redacted(affects, redact)
         decision.tags = tags_redacted(decision.tags, redact)
         decision.merge_base = merge_base_redacted(decision.merge_base, redact)
-        _row_redacted(decision.product, ("name",), redact)  # this row's own instance (select_related)
+        # This row's own instance (select_related).
+        decision.product.name = product_name_redacted(decision.product.name, redact)
         content = decision.decision
         if decision.reasoning:
             content += f"\n\nReasoning: {decision.reasoning}"
@@ -500,29 +545,35 @@ class Scrubber:
     lowercased (``TagField``), and that copy is as much the key. Each secret is looked for
     lowercased in the lowercased text, a plain substring search (a regular expression of the
     secrets, tried at every position, cost ten times as much on an answer of a space with 20 keys),
-    and only a text that holds one goes through that secret's case-insensitive pattern."""
+    and only a text that holds one goes through that secret's case-insensitive pattern.
+
+    Every occurrence of every secret is found in the text as written, and the spans that overlap
+    are replaced by one marker: replacing one secret after another left the end of a key
+    that overlapped one replaced before it in clear text."""
 
     def __init__(self, secrets: list[str]):
-        # Longest first, so a secret containing another is replaced whole.
         self.secrets = sorted({secret for secret in secrets if len(secret) >= SECRET_MIN}, key=len, reverse=True)
-        self._patterns = {
-            secret.lower(): (
-                re.compile(re.escape(secret), re.IGNORECASE),
-                REDACTED if len(secret) >= len(REDACTED) else REDACTED_SHORT,
-            )
-            for secret in self.secrets
-        }
+        self._patterns = {secret.lower(): re.compile(re.escape(secret), re.IGNORECASE) for secret in self.secrets}
         self.redacted: set[str] = set()
         self.email_seen = False
 
     def __call__(self, text: str) -> str:
         lowered = text.lower() if self._patterns else text
-        for form, (pattern, marker) in self._patterns.items():
-            if form in lowered:
-                text, found = pattern.subn(marker, text)
-                if found:
-                    self.redacted.add("api_key")
-        return text
+        spans = [
+            match.span()
+            for form, pattern in self._patterns.items()
+            if form in lowered
+            for match in pattern.finditer(text)
+        ]
+        if not spans:
+            return text
+        self.redacted.add("api_key")
+        parts, end = [], 0
+        for start, stop in _merged(spans):
+            span = stop - start
+            parts += [text[end:start], REDACTED if span >= len(REDACTED) else REDACTED_SHORT]
+            end = stop
+        return "".join(parts) + text[end:]
 
     def note(self, text: str) -> None:
         """Look for an email address in ``text`` (a memory as written) for ``privacy``."""
@@ -531,6 +582,17 @@ class Scrubber:
 
     def privacy(self) -> dict:
         return {"pii_detected": self.email_seen or bool(self.redacted), "redacted_fields": sorted(self.redacted)}
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` in order, those that overlap made one (two keys side by side stay two markers)."""
+    merged: list[tuple[int, int]] = []
+    for start, stop in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((start, stop))
+    return merged
 
 
 # Written out (synchronex/api/rows.py): the kernel export asks on every request, where the ORM's
@@ -624,13 +686,31 @@ def scrub_json(value, scrub: Callable[[str], str]):
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, dict):
+        keys = [key if key in FORMAT_KEYS else scrub(key) for key in value]
         return {
-            key if key in FORMAT_KEYS else scrub_json(key, scrub): scrub_json(item, scrub)
-            for key, item in value.items()
+            key: scrub_json(item, scrub) for key, item in zip(_distinct(list(value), keys), value.values(), strict=True)
         }
     if isinstance(value, list | tuple):
         return [scrub_json(item, scrub) for item in value]
     return value
+
+
+def _distinct(written: list[str], keys: list[str]) -> list[str]:
+    """``keys`` (the ``written`` keys of an object, redacted), a redacted key that became one
+    already there numbered (``note [SECRET] (2)``): else the object kept one value of the two and
+    the other was lost. Keys redaction left as written keep their names."""
+    if len(set(keys)) == len(keys):
+        return keys
+    taken = {key for key, before in zip(keys, written, strict=True) if key == before}
+    distinct = []
+    for key, before in zip(keys, written, strict=True):
+        if key != before:
+            number, base = 2, key
+            while key in taken:
+                key, number = f"{base} ({number})", number + 1
+            taken.add(key)
+        distinct.append(key)
+    return distinct
 
 
 @contextmanager

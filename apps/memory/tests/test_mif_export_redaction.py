@@ -157,3 +157,90 @@ def test_a_url_redaction_leaves_invalid_is_left_out_so_the_record_imports(make_u
     ]
     (state,) = of_kind(exported, "product_state")
     assert state["vendor_extensions"][VENDOR]["data"]["kernel_url"] == ""
+
+
+def test_two_product_names_that_differ_only_in_their_keys_stay_two_products(make_user, client_for):
+    # Redacted alone, "Atlas k1-AAAAA" and "Atlas k2-BBBBB" both became "Atlas [SECRET]": the import
+    # kept the first and dropped the second as a duplicate, with its state and decisions.
+    client = client_for(make_user(tier="pro"))
+    first, second = "k1-AAAAA", "k2-BBBBB"
+    kernel = {"products": [{"name": f"Atlas {first}", "status": "active"}, {"name": f"Atlas {second}"}]}
+    assert client.put("/api/v1/memory/identity", json=kernel).status_code == 200
+    for key, item in ((first, "one"), (second, "two")):
+        written = client.post(f"/api/v1/memory/product/Atlas {key}/state", json={"what_works": [item]})
+        assert written.status_code == 201, written.text
+        body = {"decision": f"Ship {item}", "product_name": f"Atlas {key}", "affects_products": [f"Atlas {key}"]}
+        assert client.post("/api/v1/memory/decisions", json=body).status_code == 201
+    add_key(client, first)
+    add_key(client, second, label="other")
+
+    exported = export_json(client)
+    assert first not in json.dumps(exported) and second not in json.dumps(exported)
+    states = {s["vendor_extensions"][VENDOR]["data"]["name"]: s for s in of_kind(exported, "product_state")}
+    assert len(states) == 2 and all(name.startswith("Atlas [SECRET] (") for name in states)
+    (kernel_memory,) = of_kind(exported, "identity_kernel")
+    assert [p["name"] for p in kernel_memory["vendor_extensions"][VENDOR]["data"]["products"]] == list(states)
+    decisions = [d["vendor_extensions"][VENDOR]["data"] for d in of_kind(exported, "decision")]
+    assert [(d["product_name"], d["affects_products"]) for d in decisions] == [(n, [n]) for n in states]
+
+    target = client_for(make_user(tier="pro"))
+    report = import_document(target, exported).json()
+    assert report["errors"] == [] and report["duplicates_skipped"] == 0, report
+    assert (report["products_imported"], report["decisions_imported"]) == (2, 2), report
+    restored = {p["name"]: p["what_works"] for p in target.get("/api/v1/memory/products").json()["results"]}
+    assert sorted(restored.values()) == [["one"], ["two"]] and set(restored) == set(states)
+    assert export_json(target)["memories"] == exported["memories"]  # the names carry no key: a stable round trip
+
+
+def test_keys_of_an_imported_memory_that_redact_alike_keep_every_value(make_user, client_for):
+    # {"note k1-AAAAA": "first", "note k2-BBBBB": "second"} was exported as {"note [SECRET]": "second"}.
+    client = client_for(make_user(tier="pro"))
+    first, second = "k1-AAAAA", "k2-BBBBB"
+    memory = mif_memory(
+        content="I like tea",
+        memory_type="preference",
+        metadata={f"note {first}": "first", f"note {second}": "second", "note [SECRET]": "as written"},
+    )
+    assert import_document(client, {"mif_version": "2.0", "memories": [memory]}).json()["memories_imported"] == 1
+    add_key(client, first)
+    add_key(client, second, label="other")
+
+    exported = export_json(client)
+    (written,) = of_kind(exported, "memory")
+    assert written["metadata"] == {
+        "note [SECRET] (2)": "first",
+        "note [SECRET] (3)": "second",
+        "note [SECRET]": "as written",
+    }
+    target = client_for(make_user(tier="pro"))
+    report = import_document(target, exported).json()
+    assert (report["memories_imported"], report["errors"]) == (1, []), report
+    (restored,) = of_kind(export_json(target), "memory")
+    assert restored["metadata"] == written["metadata"]
+
+
+def test_a_key_spelling_a_memory_type_leaves_the_type_as_written(make_user, client_for):
+    client = client_for(make_user(tier="pro"))
+    memory = mif_memory(content="I like tea", memory_type="preference")
+    assert import_document(client, {"mif_version": "2.0", "memories": [memory]}).json()["memories_imported"] == 1
+    add_key(client, "preference")
+
+    (written,) = of_kind(export_json(client), "memory")
+    assert written["memory_type"] == "preference"
+
+
+def test_overlapping_keys_are_redacted_whole(make_user, client_for):
+    # Replaced one after the other, the first key took the shared characters and the rest of the
+    # second ("ddddEEEE") was left in clear text.
+    client = client_for(make_user(tier="pro"))
+    first, second = "AAAAbbbbCCCCxyz1", "CCCCxyz1ddddEEEE"
+    body = {"decision": f"token {first}{second[8:]} here", "product_name": "Ov"}
+    assert client.post("/api/v1/memory/decisions", json=body).status_code == 201
+    add_key(client, first)
+    add_key(client, second, label="other")
+
+    exported = export_json(client)
+    (decision,) = of_kind(exported, "decision")
+    assert decision["vendor_extensions"][VENDOR]["data"]["decision"] == "token [REDACTED:api_key] here"
+    kernel = client.get("/api/v1/kernel/export", params={"product": "Ov", "format": "text"})
+    assert kernel.status_code == 200 and "ddddEEEE" not in kernel.text and "[REDACTED:api_key]" in kernel.text
