@@ -46,14 +46,16 @@ def parse_since(raw: str) -> tuple[datetime | None, str | None]:
 
 
 def parse_export_params(query) -> dict:
-    """``format``, ``include_embeddings``, ``since`` and ``types`` of the export, strictly."""
+    """``format``, ``include_embeddings``, ``since`` and ``types`` of the export, strictly: values
+    are compared exactly, as their OpenAPI enums, the kernel export and the MCP tools compare them
+    (``format=JSON`` is a VALIDATION_ERROR on every export)."""
     problems = query_name_problems(query, EXPORT_PARAMS)
     out: dict = {"format": "json", "include_embeddings": False, "since": None, "types": EXPORT_TYPES}
     fmt = query.get("format")
     if fmt is not None:
-        if fmt.strip().lower() not in EXPORT_FORMATS:
+        if fmt not in EXPORT_FORMATS:
             problems["format"] = f"Use one of: {', '.join(EXPORT_FORMATS)}."
-        out["format"] = fmt.strip().lower()
+        out["format"] = fmt
     raw = query.get("include_embeddings")
     if raw is not None:
         value = query_boolean(raw)
@@ -67,7 +69,7 @@ def parse_export_params(query) -> dict:
             problems["since"] = problem
     raw = query.get("types")
     if raw is not None:
-        names = [part.strip().lower() for part in raw.split(",")]
+        names = [part.strip() for part in raw.split(",")]
         unknown = sorted({name for name in names if name and name not in EXPORT_TYPES})
         if any(not name for name in names):
             problems["types"] = "Give a comma-separated list of types without empty entries."
@@ -80,14 +82,15 @@ def parse_export_params(query) -> dict:
 
 
 def parse_import_params(query) -> dict:
-    """``format`` (auto, mif, mem0, mcp-jsonl) and ``dry_run`` of the import, strictly."""
+    """``format`` (auto, mif, mem0, mcp-jsonl) and ``dry_run`` of the import, strictly (compared
+    exactly, as the export's)."""
     problems = query_name_problems(query, IMPORT_PARAMS)
     out = {"format": "auto", "dry_run": False}
     fmt = query.get("format")
     if fmt is not None:
-        if fmt.strip().lower() not in FORMATS:
+        if fmt not in FORMATS:
             problems["format"] = f"Use one of: {', '.join(FORMATS)}."
-        out["format"] = fmt.strip().lower()
+        out["format"] = fmt
     raw = query.get("dry_run")
     if raw is not None:
         value = query_boolean(raw)

@@ -122,7 +122,7 @@ def test_types_filter_selects_kinds(user, client_for):
     client = client_for(user, "read")
     assert kinds(export_json(client, types="decision,memory")) == ["decision"] * 3 + ["memory"] * 2
     assert kinds(export_json(client, types="identity")) == ["identity_kernel"]
-    assert kinds(export_json(client, types=" Product ")) == ["product_state"] * 3
+    assert kinds(export_json(client, types="memory, product")) == ["product_state"] * 3 + ["memory"] * 2
 
 
 def test_since_keeps_rows_created_or_changed_since(user, client_for):
@@ -164,6 +164,10 @@ def test_embeddings_only_on_request(user, client_for):
     ("params", "field"),
     [
         ({"format": "xml"}, "format"),
+        # Compared exactly, as the OpenAPI enum, the kernel export and the MCP tool compare them.
+        ({"format": "JSON"}, "format"),
+        ({"format": " markdown"}, "format"),
+        ({"types": "Decision"}, "types"),
         ({"include_embeddings": "yes"}, "include_embeddings"),
         ({"since": "last tuesday"}, "since"),
         ({"types": "memory,bogus"}, "types"),

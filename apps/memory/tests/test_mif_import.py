@@ -390,7 +390,12 @@ def test_forced_format_must_match_the_body(user, client_for):
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"format": "xml"}, "format"), ({"dry_run": "maybe"}, "dry_run"), ({"types": "memory"}, "types")],
+    [
+        ({"format": "xml"}, "format"),
+        ({"format": "MIF"}, "format"),
+        ({"dry_run": "maybe"}, "dry_run"),
+        ({"types": "memory"}, "types"),
+    ],
 )
 def test_bad_import_parameters(user, client_for, params, field):
     response = import_document(client_for(user), mif_document([]), params=params)
