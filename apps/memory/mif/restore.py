@@ -35,7 +35,7 @@ from apps.identity.models import Kernel, KernelRevision
 from apps.identity.services import block_key, kernel_update, sections_normalised
 from apps.memory.mif.common import canonical_uuid, derived_id, parse_timestamp, space_kept
 from apps.memory.mif.writer import describe
-from apps.products.api.serializers import ProductStateWriteSerializer
+from apps.products.api.serializers import HANDOFF_MAX, ProductStateWriteSerializer
 from apps.products.models import ProductState
 from apps.products.names import clean_product_name
 from apps.products.selectors import product_find
@@ -43,10 +43,10 @@ from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.api.exceptions import to_service_error
 from synchronex.api.serializers import StrictSerializer
+from synchronex.text import nfc
 
 IMPORTED, DUPLICATE = "imported", "duplicate"
 MAX_RESTORED_VERSION = 1_000_000_000
-SUMMARY_MAX = 100_000
 
 
 class RestoreError(Exception):
@@ -170,6 +170,18 @@ def _kernel_entry(data: dict) -> dict:
     return {key: value or "" for key, value in entry.items()}
 
 
+def _session_summary(data: dict) -> str:
+    """The record's ``last_session_summary`` as every other writer of it stores one (MCP
+    ``end_session``, an ingested ``session_summary``): NFC, trimmed, at most ``HANDOFF_MAX``
+    characters; a longer one is the record's error, never cut."""
+    summary = data.get("last_session_summary")
+    if summary is None:
+        return ""
+    if not isinstance(summary, str) or len(summary := nfc(summary).strip()) > HANDOFF_MAX:
+        raise RestoreError(f"last_session_summary: Must be text of at most {HANDOFF_MAX:,} characters.")
+    return summary
+
+
 def product_restore(*, space: Space, data: dict) -> str:
     """A product state with its lists, handoff, version and timestamps, and the summary and URL
     of its kernel entry (``kernel_summary``, ``kernel_url``).
@@ -194,9 +206,7 @@ def product_restore(*, space: Space, data: dict) -> str:
             data={key: data[key] for key in ProductStateWriteSerializer().fields if key in data}
         )
     )
-    summary = data.get("last_session_summary") or ""
-    if not isinstance(summary, str) or len(summary) > SUMMARY_MAX:
-        raise RestoreError(f"last_session_summary: Must be text of at most {SUMMARY_MAX} characters.")
+    summary = _session_summary(data)
     entry = _kernel_entry(data)
     now = timezone.now()
     version = _version(data)

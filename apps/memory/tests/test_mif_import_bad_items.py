@@ -258,3 +258,30 @@ def test_a_jsonl_record_at_the_depth_limit_survives_the_round_trip(make_user, cl
     line = {"type": "entity", "name": "Deep", "entityType": "x", "observations": ["o"], "x": nest(60)}
     report = _round_trip(client_for, make_user, json.dumps(line), content_type="application/x-ndjson")
     assert (report["memories_imported"], report["errors"]) == (1, [])
+
+
+def test_a_restored_session_summary_is_stored_as_its_other_writers_store_it(write_api):
+    """NFC and trimmed, as MCP ``end_session`` and an ingested ``session_summary`` store it."""
+    record = {"id": str(uuid.uuid4()), "name": "Atlas", "last_session_summary": "  Cafe\u0301 shipped  \n"}
+    report = import_document(write_api, mif_document([product_record(record)])).json()
+    assert report["errors"] == [], report
+    assert ProductState.objects.get().last_session_summary == "Caf\u00e9 shipped"
+
+
+@pytest.mark.parametrize(
+    ("summary", "stored"), [("x" * 4_000, True), (" " + "x" * 4_000 + " ", True), ("x" * 4_001, False)]
+)
+def test_a_restored_session_summary_keeps_the_4000_character_limit(write_api, summary, stored):
+    record = {"id": str(uuid.uuid4()), "name": "Atlas", "last_session_summary": summary}
+    if stored:
+        report = import_document(write_api, mif_document([product_record(record)])).json()
+        assert report["errors"] == [], report
+        assert ProductState.objects.get().last_session_summary == "x" * 4_000
+    else:
+        error = import_with_one_bad_item(write_api, product_record(record))
+        assert error["message"] == "last_session_summary: Must be text of at most 4,000 characters."
+        assert not ProductState.objects.exists()
+
+
+def product_record(record: dict) -> dict:
+    return mif_memory(vendor_extensions={VENDOR: {"kind": "product_state", "data": record}})
