@@ -35,11 +35,17 @@ def env_bool(name: str, default: bool = False) -> bool:
     return word in _TRUE
 
 
-def env_int(name: str, default: int, *, minimum: int = 0) -> int:
-    """A whole number of at least ``minimum`` (none of these settings means anything negative);
-    anything else refuses to start naming the variable, where int() named neither it nor a unit.
-    Timeouts, lifetimes and time limits take ``minimum=1``: their 0 meant no "off" but a fault
-    (libpq waits forever, a health check or a publish fails at once, a token is born expired)."""
+# The largest number any of these settings takes (a C int; in seconds, 68 years): past it, a
+# lifetime added to now went past the year 9999 and each request that did so was a 500.
+INT_MAXIMUM = 2**31 - 1
+
+
+def env_int(name: str, default: int, *, minimum: int = 0, maximum: int = INT_MAXIMUM) -> int:
+    """A whole number from ``minimum`` to ``maximum`` (none of these settings means anything
+    negative); anything else refuses to start naming the variable, where int() named neither it nor
+    a unit, and a value too large for its consumer started and then failed each use. Timeouts,
+    lifetimes and time limits take ``minimum=1``: their 0 meant no "off" but a fault (libpq waits
+    forever, a health check or a publish fails at once, a token is born expired)."""
     value = env(name)
     if value is None:
         return default
@@ -49,6 +55,8 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number (got {value!r})") from None
     if number < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum} (got {value!r})")
+    if number > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum} (got {value!r})")
     return number
 
 
@@ -266,12 +274,15 @@ DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_
 # data stays unacknowledged that long. Neither limits how long a query may run (a live server's
 # kernel acknowledges both), so long imports and consolidation are unaffected. A stopped server
 # process whose kernel still acknowledges is out of their reach: see synchronex/api/health.py.
+# The maxima are Linux's (TCP_KEEPIDLE and TCP_KEEPINTVL 32767 s, TCP_KEEPCNT 127) and libpq's
+# (tcp_user_timeout, in ms, is a C int): past them every TCP connection failed in setsockopt or
+# in libpq's parsing, while the service started as if nothing was wrong. 0 is each one's system default.
 DATABASES["default"]["OPTIONS"].update(
     keepalives=1,
-    keepalives_idle=env_int("DB_KEEPALIVES_IDLE", 15),
-    keepalives_interval=env_int("DB_KEEPALIVES_INTERVAL", 5),
-    keepalives_count=env_int("DB_KEEPALIVES_COUNT", 3),
-    tcp_user_timeout=env_int("DB_TCP_USER_TIMEOUT", 15) * 1000,
+    keepalives_idle=env_int("DB_KEEPALIVES_IDLE", 15, maximum=32767),
+    keepalives_interval=env_int("DB_KEEPALIVES_INTERVAL", 5, maximum=32767),
+    keepalives_count=env_int("DB_KEEPALIVES_COUNT", 3, maximum=127),
+    tcp_user_timeout=env_int("DB_TCP_USER_TIMEOUT", 15, maximum=INT_MAXIMUM // 1000) * 1000,
 )
 # GET /healthz: the longest one check's round trip may take before that server counts as down.
 HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 3, minimum=1)

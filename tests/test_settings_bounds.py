@@ -1,0 +1,53 @@
+"""Environment values that started and then broke the service later: numbers past what their
+consumer takes, and secrets carrying a secrets file's whitespace."""
+
+import pytest
+
+from tests.test_settings import DEV_ENV, run_manage
+
+
+def _refusal(result, name: str) -> str:
+    """The ImproperlyConfigured line of a start refused for ``name``."""
+    assert result.returncode != 0, result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("django.core.exceptions.ImproperlyConfigured"), result.stderr
+    assert name in last, last
+    return last
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        # Linux takes at most 32767 s, 32767 s and 127 probes: libpq's setsockopt failed, and so did
+        # every connection to a database over TCP, while the service started as if nothing was wrong.
+        ("DB_KEEPALIVES_IDLE", "32768"),
+        ("DB_KEEPALIVES_INTERVAL", "86400"),
+        ("DB_KEEPALIVES_COUNT", "128"),
+        # Sent to libpq in milliseconds, a C int: "invalid integer value" on every connection.
+        ("DB_TCP_USER_TIMEOUT", "2147484"),
+        # now + that lifetime is past the year 9999: every token request was a 500 (OverflowError).
+        ("OAUTH_ACCESS_TOKEN_SECONDS", "1000000000000"),
+        ("WEB_TIMEOUT", "99999999999999999999"),
+    ],
+)
+def test_a_number_past_what_its_consumer_takes_refuses_to_start(name, value):
+    result = run_manage("check", env_overrides={**DEV_ENV, name: value})
+    assert "at most" in _refusal(result, name)
+
+
+def test_numbers_at_their_largest_are_accepted():
+    env = {
+        **DEV_ENV,
+        "DB_KEEPALIVES_IDLE": "32767",
+        "DB_KEEPALIVES_INTERVAL": "32767",
+        "DB_KEEPALIVES_COUNT": "127",
+        "DB_TCP_USER_TIMEOUT": "2147483",
+        "OAUTH_ACCESS_TOKEN_SECONDS": "2147483647",
+    }
+    script = (
+        "from django.conf import settings as s; o = s.DATABASES['default']['OPTIONS']; "
+        "print(o['keepalives_idle'], o['keepalives_count'], o['tcp_user_timeout'])"
+    )
+    result = run_manage("shell", "-c", script, env_overrides=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "32767 127 2147483000"
