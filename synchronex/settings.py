@@ -639,7 +639,8 @@ EMBEDDINGS_TIMEOUT_SECONDS = env_int("EMBEDDINGS_TIMEOUT_SECONDS", 20, minimum=1
 # provider sends decides instead (apps/memory/embedding_pause.py).
 EMBEDDINGS_PAUSE_SECONDS = env_int("EMBEDDINGS_PAUSE_SECONDS", 30)
 EMBEDDINGS_BATCH_SIZE = env_int("EMBEDDINGS_BATCH_SIZE", 64, minimum=1)
-EMBEDDINGS_MAX_INPUT_TOKENS = env_int("EMBEDDINGS_MAX_INPUT_TOKENS", 6000)
+# At least 1: texts are cut to it, and none fits in 0 (fit_to_tokens would never end).
+EMBEDDINGS_MAX_INPUT_TOKENS = env_int("EMBEDDINGS_MAX_INPUT_TOKENS", 6000, minimum=1)
 # Soft time limit of one embedding task (the hard one is 30 s later); a run cut off keeps its
 # stored batches and is retried. Stays well below CELERY_VISIBILITY_TIMEOUT.
 EMBEDDINGS_TASK_TIME_LIMIT_SECONDS = env_int("EMBEDDINGS_TASK_TIME_LIMIT_SECONDS", 600, minimum=1)

@@ -51,3 +51,10 @@ def test_numbers_at_their_largest_are_accepted():
     result = run_manage("shell", "-c", script, env_overrides=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "32767 127 2147483000"
+
+
+def test_an_embedding_input_limit_of_zero_refuses_to_start():
+    # fit_to_tokens cut every text to one character and then looped for ever: every search with
+    # the openai provider, and every embedding task, hung.
+    result = run_manage("check", env_overrides={**DEV_ENV, "EMBEDDINGS_MAX_INPUT_TOKENS": "0"})
+    assert "at least 1" in _refusal(result, "EMBEDDINGS_MAX_INPUT_TOKENS")
