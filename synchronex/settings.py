@@ -630,7 +630,15 @@ if EMBEDDINGS_PROVIDER not in {"none", "openai", "local"}:
 # value that is no URL made every call fail, and search fell back to keywords without a word.
 EMBEDDINGS_BASE_URL = env_url("EMBEDDINGS_BASE_URL", {"http", "https"}, require_host=True) or "https://api.openai.com"
 EMBEDDINGS_MODEL = env("EMBEDDINGS_MODEL")  # unset: text-embedding-3-small (openai), all-MiniLM-L6-v2 (local)
-EMBEDDINGS_API_KEY = env("EMBEDDINGS_API_KEY")
+# Stripped, as SECRET_KEY is (a secrets file's newline); what is left must be a token an HTTP
+# header carries: kept verbatim, "Bearer sk-…\n" made every embedding call raise a ValueError that
+# quoted the header, key included, into the error logs. Refused without quoting it.
+EMBEDDINGS_API_KEY = (env("EMBEDDINGS_API_KEY") or "").strip() or None
+if EMBEDDINGS_API_KEY and not all("!" <= char <= "~" for char in EMBEDDINGS_API_KEY):
+    raise ImproperlyConfigured(
+        "EMBEDDINGS_API_KEY holds a space, a control character or a character outside ASCII, "
+        "which no API key has: check the value (it is not shown here)"
+    )
 EMBEDDINGS_DIMENSIONS = env_int("EMBEDDINGS_DIMENSIONS", 0) or None  # asked of the server when set
 # One call to the server in all (connecting, sending, reading the answer), not per socket read.
 EMBEDDINGS_TIMEOUT_SECONDS = env_int("EMBEDDINGS_TIMEOUT_SECONDS", 20, minimum=1)

@@ -58,3 +58,23 @@ def test_an_embedding_input_limit_of_zero_refuses_to_start():
     # the openai provider, and every embedding task, hung.
     result = run_manage("check", env_overrides={**DEV_ENV, "EMBEDDINGS_MAX_INPUT_TOKENS": "0"})
     assert "at least 1" in _refusal(result, "EMBEDDINGS_MAX_INPUT_TOKENS")
+
+
+def test_the_embeddings_api_key_is_read_without_a_secrets_files_newline():
+    # Kept verbatim, "Bearer sk-…\n" was no header urllib would send: every embedding call raised
+    # a ValueError quoting the header, key included, into the worker's and the web's error logs.
+    env = {**DEV_ENV, "EMBEDDINGS_PROVIDER": "openai", "EMBEDDINGS_API_KEY": " sk-test-0123456789\n"}
+    result = run_manage(
+        "shell", "-c", "from django.conf import settings as s; print(repr(s.EMBEDDINGS_API_KEY))", env_overrides=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "'sk-test-0123456789'"
+
+
+@pytest.mark.parametrize("inside", ["\n", "\r\n", " ", "\t", "\x7f", "€"])
+def test_an_embeddings_api_key_no_header_can_carry_refuses_to_start_without_quoting_it(inside):
+    secret = f"sk-test-{inside}0123456789"
+    env = {**DEV_ENV, "EMBEDDINGS_PROVIDER": "openai", "EMBEDDINGS_API_KEY": secret}
+    result = run_manage("check", env_overrides=env)
+    _refusal(result, "EMBEDDINGS_API_KEY")
+    assert "0123456789" not in result.stdout + result.stderr
