@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-3010}"
+# Checked before anything reads it: the bind below took any error for a taken port, and 0 (any
+# free port) would have named port 0 in the public origin.
+if ! [[ "$PORT" =~ ^[1-9][0-9]{0,4}$ ]] || ((PORT > 65535)); then
+    echo "PORT must be a port number from 1 to 65535 (got '${PORT}')." >&2
+    exit 1
+fi
 VAR="${SYNCHRONEX_VAR_DIR:-var}"  # as synchronex/embedded_db.py reads it
 # The public origin (OAuth issuer and resource identifiers, the MCP challenge, OpenAPI servers)
 # follows the port unless set; exported, so the worker reads the same settings as the web server.

@@ -202,3 +202,16 @@ def test_the_port_check_alone_starts_nothing(tmp_path):
     )
     assert free.returncode == 0, free.stderr
     assert free.stdout == "" and not (tmp_path / "var").exists()
+
+
+@pytest.mark.parametrize("port", ["abc", "70000", "-1", "0", " 3011", "3011x"])
+def test_a_port_that_is_no_port_is_refused_as_such(tmp_path, port):
+    # Each was reported "already in use" after a Python traceback (0 passed the check, and the
+    # public origin then named port 0).
+    env = {**os.environ, "PORT": port, "SYNCHRONEX_VAR_DIR": str(tmp_path / "var")}
+    refused = subprocess.run(
+        ["bash", "scripts/run.sh", "--check-port"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+    )
+    assert refused.returncode != 0
+    assert "PORT must be a port number from 1 to 65535" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr and "already in use" not in refused.stderr
