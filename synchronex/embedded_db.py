@@ -20,8 +20,16 @@ logger = logging.getLogger(__name__)
 DATABASE_NAME = "synchronex"
 
 
+def var_dir(base_dir: Path) -> Path:
+    """``SYNCHRONEX_VAR_DIR``, read as ``scripts/run.sh`` reads it: empty is unset (``var``), and a
+    relative path is under the checkout (``base_dir``), the directory make run works in, whatever
+    directory a ``manage.py`` command runs from. Read as given, an empty value put the database
+    and the demo key in the current directory, beside the ``var/`` make run's beat schedule used."""
+    return base_dir / (os.environ.get("SYNCHRONEX_VAR_DIR") or "var")
+
+
 def data_dir(base_dir: Path) -> Path:
-    return Path(os.environ.get("SYNCHRONEX_VAR_DIR", base_dir / "var")) / "pgdata"
+    return var_dir(base_dir) / "pgdata"
 
 
 def ensure_running(base_dir: Path) -> dict:

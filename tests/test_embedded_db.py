@@ -85,3 +85,20 @@ def test_a_leftover_postmaster_pid_naming_another_process_is_stale(tmp_path, bys
     _run(tmp_path, "stop")
     assert not (pgdata / "postmaster.pid").exists()
     assert bystander.poll() is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "var"), ("", "var"), ("elsewhere/v", "elsewhere/v")])
+def test_the_var_dir_is_read_as_make_run_reads_it(tmp_path, monkeypatch, value, expected):
+    # Empty, it was the process's current directory (the database in ./pgdata, a second one beside
+    # var/pgdata, which make run's own beat schedule still used); relative, it followed whichever
+    # directory a manage.py command ran from, where make run's is the checkout's.
+    from synchronex import embedded_db
+
+    monkeypatch.chdir(tmp_path)
+    if value is None:
+        monkeypatch.delenv("SYNCHRONEX_VAR_DIR", raising=False)
+    else:
+        monkeypatch.setenv("SYNCHRONEX_VAR_DIR", value)
+    base = tmp_path / "checkout"
+    assert embedded_db.var_dir(base) == base / expected
+    assert embedded_db.data_dir(base) == base / expected / "pgdata"

@@ -32,3 +32,12 @@ def test_a_deactivated_demo_account_is_reactivated_and_its_key_works(api, tmp_pa
     assert User.objects.get(email=DEMO_EMAIL).is_active
     assert (key == first) is (key_file == "kept")
     assert api.get("/api/v1/scope", token=key).status_code == 200
+
+
+def test_an_empty_var_dir_keeps_the_key_under_var(tmp_path, monkeypatch, settings):
+    # It was written to the current directory's demo-api-key.
+    settings.BASE_DIR = tmp_path
+    monkeypatch.chdir(tmp_path)
+    key, _ = _demo_key("", monkeypatch)
+    assert (tmp_path / "var" / "demo-api-key").read_text().strip() == key
+    assert not (tmp_path / "demo-api-key").exists()

@@ -5,7 +5,6 @@ one is made when that file is missing or its key no longer works. A deactivated 
 reactivated (said on stderr). Refused in production.
 """
 
-import os
 from pathlib import Path
 
 from django.conf import settings
@@ -13,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts.models import ApiKey, User, digest_key
 from apps.accounts.services import api_key_create, user_create
+from synchronex.embedded_db import var_dir
 
 DEMO_EMAIL = "demo@synchronex.local"
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if settings.PRODUCTION:
             raise CommandError("demo_key is for development only.")
-        path = Path(os.environ.get("SYNCHRONEX_VAR_DIR", settings.BASE_DIR / "var")) / "demo-api-key"
+        path = var_dir(Path(settings.BASE_DIR)) / "demo-api-key"
         user = User.objects.by_email(DEMO_EMAIL).first() or user_create(email=DEMO_EMAIL, tier="team")
         if not user.is_active:
             # Development only, and make run needs a key that works: stopping here would leave it
