@@ -652,6 +652,18 @@ EMBEDDINGS_MAX_INPUT_TOKENS = env_int("EMBEDDINGS_MAX_INPUT_TOKENS", 6000, minim
 # Soft time limit of one embedding task (the hard one is 30 s later); a run cut off keeps its
 # stored batches and is retried. Stays well below CELERY_VISIBILITY_TIMEOUT.
 EMBEDDINGS_TASK_TIME_LIMIT_SECONDS = env_int("EMBEDDINGS_TASK_TIME_LIMIT_SECONDS", 600, minimum=1)
+# Redis delivers a message again once it has been unacknowledged for its visibility timeout: one
+# that a task could outlast (its hard time limit, or the longest retry countdown a worker holds the
+# message for, 10 minutes) ran twice, embedding calls billed twice. Refused rather than run so.
+if "visibility_timeout" in CELERY_BROKER_TRANSPORT_OPTIONS:
+    _longest_hold = max(600, CONSOLIDATION_TASK_TIME_LIMIT_SECONDS + 30, EMBEDDINGS_TASK_TIME_LIMIT_SECONDS + 30)
+    if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= _longest_hold:
+        raise ImproperlyConfigured(
+            f"CELERY_VISIBILITY_TIMEOUT ({CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout']}) must exceed "
+            f"{_longest_hold} s: the longest retry countdown (600 s) and each task's hard time limit "
+            "(CONSOLIDATION_TASK_TIME_LIMIT_SECONDS and EMBEDDINGS_TASK_TIME_LIMIT_SECONDS, + 30 s); "
+            "a task still running would otherwise be delivered again"
+        )
 
 # --- BYOK (SPEC §9): provider secrets encrypted with Fernet ------------------------------------
 # FERNET_KEYS: comma-separated Fernet keys, newest first; the first encrypts, all decrypt.

@@ -78,3 +78,36 @@ def test_an_embeddings_api_key_no_header_can_carry_refuses_to_start_without_quot
     result = run_manage("check", env_overrides=env)
     _refusal(result, "EMBEDDINGS_API_KEY")
     assert "0123456789" not in result.stdout + result.stderr
+
+
+REDIS_BROKER = {"CELERY_BROKER_URL": "redis://broker.internal:6379/1"}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # Redis delivers again a message unacknowledged this long: a task still running (or held
+        # for its retry countdown, up to 10 minutes) ran twice, embedding calls billed twice.
+        {"CELERY_VISIBILITY_TIMEOUT": "600"},
+        {"CELERY_VISIBILITY_TIMEOUT": "60"},
+        {"CONSOLIDATION_TASK_TIME_LIMIT_SECONDS": "3600"},
+        {"EMBEDDINGS_TASK_TIME_LIMIT_SECONDS": "3570"},
+    ],
+)
+def test_a_visibility_timeout_a_task_can_outlast_refuses_to_start(overrides):
+    result = run_manage("check", env_overrides={**DEV_ENV, **REDIS_BROKER, **overrides})
+    assert "must exceed" in _refusal(result, "CELERY_VISIBILITY_TIMEOUT")
+
+
+def test_a_visibility_timeout_above_every_run_and_countdown_is_accepted():
+    env = {
+        **DEV_ENV,
+        **REDIS_BROKER,
+        "CELERY_VISIBILITY_TIMEOUT": "7200",
+        "CONSOLIDATION_TASK_TIME_LIMIT_SECONDS": "7000",
+    }
+    assert run_manage("check", env_overrides=env).returncode == 0
+    # The database's broker has no visibility timeout.
+    assert (
+        run_manage("check", env_overrides={**DEV_ENV, "CONSOLIDATION_TASK_TIME_LIMIT_SECONDS": "7000"}).returncode == 0
+    )
