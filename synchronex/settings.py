@@ -63,14 +63,16 @@ def env_int(name: str, default: int, *, minimum: int = 0, maximum: int = INT_MAX
 def env_rate(name: str, default: str) -> str:
     """A django-ratelimit rate (``10/m``, ``100/5m``), checked with django-ratelimit's own parser:
     it reads a value only when a request comes, so a bad one made every such request a 500.
-    A dot is refused too: django-ratelimit would import the value as a function."""
+    A dot is refused too: django-ratelimit would import the value as a function. So is a count of
+    0, which refuses every request (the throttles are not meant to be turned off, nor to close the
+    sign-in)."""
     from django_ratelimit.core import _split_rate, rate_re
 
     value = env(name, default)
-    if "." in value or not rate_re.match(value) or _split_rate(value)[1] <= 0:
+    if "." in value or not rate_re.match(value) or min(_split_rate(value)) <= 0:
         raise ImproperlyConfigured(
-            f"{name} must be a rate such as 10/m: a count, '/', then s, m, h or d, optionally with a multiple "
-            f"(100/5m) (got {value!r})"
+            f"{name} must be a rate such as 10/m: a count of at least 1, '/', then s, m, h or d, optionally "
+            f"with a multiple (100/5m) (got {value!r})"
         )
     return value
 

@@ -111,3 +111,13 @@ def test_a_visibility_timeout_above_every_run_and_countdown_is_accepted():
     assert (
         run_manage("check", env_overrides={**DEV_ENV, "CONSOLIDATION_TASK_TIME_LIMIT_SECONDS": "7000"}).returncode == 0
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("LOGIN_RATE", "0/m"), ("OAUTH_TOKEN_RATE", "00/5m"), ("OAUTH_REGISTER_RATE", "0/h")]
+)
+def test_a_rate_of_zero_refuses_to_start(name, value):
+    # django-ratelimit refuses every request past the count: at 0, every sign-in, token request or
+    # registration was RATE_LIMITED, on a service that had started as if nothing was wrong.
+    result = run_manage("check", env_overrides={**DEV_ENV, name: value})
+    assert repr(value) in _refusal(result, name)
