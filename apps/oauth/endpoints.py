@@ -38,6 +38,9 @@ PARAMETER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # RFC 6749 §5.2: the characters an error_description may hold.
 DESCRIPTION_CHARACTERS = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 JSON_REQUIRED = "The body must be JSON (Content-Type: application/json)."
+# The bodies Django reads as a form (request.POST), which is where DOT reads the parameters from.
+FORM_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+FORM_REQUIRED = "The body must be form-encoded (Content-Type: application/x-www-form-urlencoded)."
 
 
 def _oauth_error(error: oauth_errors.OAuth2Error) -> HttpResponse:
@@ -67,6 +70,23 @@ def _encoded(request, error: str = "invalid_request") -> HttpResponse | None:
     return None
 
 
+def _not_a_token_request(request) -> str | None:
+    """Why ``request`` names no grant at all, or None: RFC 6749 §5.2 calls that ``invalid_request``,
+    keeping ``unsupported_grant_type`` for a grant_type this server does not know.
+
+    Its parameters are sent form-encoded (§3.2, §4.1.3). Django reads no form from another body
+    (JSON, say), so DOT saw no grant_type and oauthlib answered ``unsupported_grant_type``, which
+    sent clients looking for the wrong mistake. A grant_type sent empty is as if omitted (§3.1).
+    ``multipart/form-data``, which RFC 6749 does not name, stays accepted: Django reads it as a form
+    as DOT always did.
+    """
+    if request.content_type and request.content_type not in FORM_CONTENT_TYPES:
+        return FORM_REQUIRED
+    if not request.POST.get("grant_type"):
+        return "Missing grant_type parameter."
+    return None
+
+
 def _repeated_parameter(request) -> str | None:
     """RFC 6749 §3.1-3.2: no parameter may be sent twice, but ``resource`` (RFC 8707). DOT keeps only
     the last value of each (``OAuthLibCore.extract_body``), so oauthlib, which checks a few of them,
@@ -88,6 +108,9 @@ class TokenView(dot_views.TokenView):
         unreadable = _encoded(request) or _unreadable(self, request)
         if unreadable is not None:
             return unreadable
+        reason = _not_a_token_request(request)
+        if reason is not None:
+            return _oauth_error(oauth_errors.InvalidRequestError(description=reason))
         if request.POST.get("grant_type") == DEVICE_CODE_GRANT:
             # DOT's view sends this grant to its device flow before oauthlib can refuse it; the
             # server class configured here has no device grant, so answer as oauthlib would.

@@ -10,6 +10,11 @@
   refresh token chain (DOT's ``token_family``, which rotation and reuse protection carry on)
   of a code exchange is named after the code itself (``code_family``): a replay finds it from
   the code alone and revokes it with DOT's own ``RefreshToken.revoke_family``.
+- An exchange whose code another exchange of it spent meanwhile (two requests at the same moment:
+  the grant is gone between ``validate_code`` and a later lookup of it) is ``invalid_grant``
+  and revokes what the code issued, as a replay does; DOT's lookups raised DoesNotExist (a 500).
+- A scope named twice is granted once (``distinct_scopes``): the consent page, the grant and the
+  issued token name each scope once, in the order first asked for.
 - The refresh token check is repeated under the lock DOT takes to rotate it; a refresh that lost
   the race with another refresh of the same token is ``invalid_grant``, as only checksums of the
   pair the other one got are kept.
@@ -63,6 +68,13 @@ def code_challenge_problem(challenge: str | None) -> str | None:
     return "code_challenge must be the 43-character base64url SHA-256 of the code_verifier, without padding."
 
 
+def distinct_scopes(scopes: list) -> list:
+    """``scopes`` with each one once, where it first appears. RFC 6749 §3.3 defines scope as a
+    set, so a repeat asks for nothing more; the order asked for is kept (rather than, say, the
+    catalogue's) so the consent page and the token list scopes as the client named them."""
+    return list(dict.fromkeys(scopes))
+
+
 def is_vschar(value) -> bool:
     """Whether ``value`` could be a client_id, code or state: a string of printable ASCII."""
     return isinstance(value, str) and VSCHARS.fullmatch(value) is not None
@@ -107,6 +119,13 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
                 description="client_id names another client than the HTTP Basic credentials.", request=request
             )
         return authenticated
+
+    def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
+        # oauthlib asks this of the authorization request, for the page and again for the click,
+        # right after splitting its scope: each is kept once (``distinct_scopes``), for the page,
+        # its form and the grant alike.
+        request.scopes = distinct_scopes(scopes)
+        return super().validate_scopes(client_id, request.scopes, client, request, *args, **kwargs)
 
     def validate_response_type(self, client_id, response_type, client, request, *args, **kwargs):
         # The metadata advertises response_modes_supported ["query"] (endpoints.ServerMetadataView):
@@ -175,11 +194,33 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             grant.save(update_fields=["redirect_uri"])
         return grant
 
+    def _exchanged_grant(self, code, client, request):
+        """The grant of ``code`` being exchanged, looked up again after ``validate_code`` found it.
+
+        Gone means another exchange of the same code, sent at the same moment, completed
+        meanwhile (it deletes the grant once its tokens are committed): this one is a replay,
+        so it is refused ``invalid_grant`` and revokes what the code issued, as ``validate_code``
+        does for a code presented once the exchange is over (RFC 6749 §4.1.2, §10.5). (Had the
+        app been disconnected meanwhile instead, its tokens are gone already: nothing to revoke.)
+        DOT's lookups raised DoesNotExist here, a 500.
+        """
+        grant = get_grant_model().objects.filter(code=code, application=client).first()
+        if grant is None:
+            get_refresh_token_model().revoke_family(code_family(code))
+            raise oauth_errors.InvalidGrantError(request=request)
+        return grant
+
+    def get_code_challenge(self, code, request):
+        return self._exchanged_grant(code, request.client, request).code_challenge or None
+
+    def get_code_challenge_method(self, code, request):
+        return self._exchanged_grant(code, request.client, request).code_challenge_method or None
+
     def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs):
         """RFC 6749 §4.1.3: ``redirect_uri`` is required if the authorization request had one, and
         identical to it; a different one is ``invalid_grant`` (§5.2). oauthlib fills in the one
         registered URI for a token request without it, which would make it optional always."""
-        grant = get_grant_model().objects.get(code=code, application=client)
+        grant = self._exchanged_grant(code, client, request)
         if not grant.redirect_uri:
             # None was named when authorizing: the code went to the registered URI, which the
             # exchange may name (or leave out: oauthlib then passes that one here).
@@ -206,6 +247,7 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
             return False
         if not _active(request.user):
             return False
+        request.scopes = distinct_scopes(request.scopes)  # a grant stored before repeats were dropped
         verifier = request.code_verifier
         if verifier is not None and not CODE_VERIFIER.fullmatch(verifier):
             raise oauth_errors.InvalidGrantError(
@@ -252,6 +294,10 @@ class OAuth2Validator(oauth2_validators.OAuth2Validator):
         committed is, and ``validate_refresh_token`` revokes its chain. (For the same reason
         DOT's ``REFRESH_TOKEN_GRACE_PERIOD_SECONDS`` stays 0: it answers with the previous pair.)
         """
+        if "scope" in token:
+            # The scope of the pair, stored and answered (oauthlib sends this same dict): once
+            # each, whether it came from the grant, a refresh's ``scope`` or the token refreshed.
+            token["scope"] = " ".join(distinct_scopes(token["scope"].split(" ")))
         previous = getattr(request, "refresh_token_instance", None)
         if previous is not None:
             current = get_refresh_token_model().objects.select_for_update().filter(pk=previous.pk).first()

@@ -23,6 +23,7 @@ from apps.oauth.tests.helpers import (
     refresh,
     register_client,
 )
+from apps.oauth.validators import OAuth2Validator as ProjectValidator
 from tests.support.concurrency import on_thread, wait_for_lock_waiters
 
 AccessToken = get_access_token_model()
@@ -153,3 +154,38 @@ def test_an_exchanged_pair_revoked_by_a_replayed_code_before_it_is_answered_is_i
     assert replays[0].json()["error"] == "invalid_grant"  # the replayed code revoked what it issued
     assert (response.status_code, response.json()) == (400, {"error": "invalid_grant"}), response.text
     assert not AccessToken.objects.filter(user=person).exists()
+
+
+@pytest.mark.parametrize("step", ["get_code_challenge", "get_code_challenge_method", "confirm_redirect_uri"])
+def test_an_exchange_whose_code_another_exchange_spends_meanwhile_is_invalid_grant_and_revokes(
+    base_url, person, monkeypatch, step
+):
+    # Two exchanges of one code at once: the other one completes (its pair committed, the grant
+    # deleted) while this one is between validate_code and a later lookup of the grant. That lookup
+    # found no grant and raised DoesNotExist: a 500, and the pair stayed live.
+    client = register_client(base_url)
+    verifier, challenge = pkce_pair()
+    session = login(base_url, person.email)
+    code = redirect_query(consent(session, base_url, authorize_params(client["client_id"], challenge)))["code"]
+    looked_up = getattr(ProjectValidator, step)
+    winners = []
+
+    def spent_meanwhile(self, *args, **kwargs):
+        if not winners:
+            winners.append(None)  # the other exchange passes here too, and goes on
+            winners[0] = exchange(base_url, client["client_id"], code, verifier)
+        return looked_up(self, *args, **kwargs)
+
+    monkeypatch.setattr(ProjectValidator, step, spent_meanwhile)
+
+    response = exchange(base_url, client["client_id"], code, verifier)
+
+    assert winners[0].status_code == 200, winners[0].text
+    assert (response.status_code, response.json()) == (400, {"error": "invalid_grant"}), response.text
+    assert response.headers["Cache-Control"] == "no-store"
+    # As for a code presented again later (RFC 6749 §4.1.2): what it issued is revoked.
+    assert api_get(base_url, winners[0].json()["access_token"]).status_code == 401
+    assert not AccessToken.objects.filter(user=person).exists()
+    assert not RefreshToken.objects.filter(user=person, revoked__isnull=True).exists()
+    monkeypatch.undo()
+    assert refresh(base_url, client["client_id"], winners[0].json()["refresh_token"]).json()["error"] == "invalid_grant"

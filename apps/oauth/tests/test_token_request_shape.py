@@ -104,3 +104,64 @@ def test_a_body_client_id_other_than_the_basic_client_is_invalid_request(base_ur
     # The same client both ways is one identity.
     same = requests.post(token_url, data={**data, "client_id": client["client_id"]}, auth=(client["client_id"], ""))
     assert same.status_code == 200, same.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"grant_type": "authorization_code"},  # the exchange itself, as JSON
+        {},
+    ],
+)
+def test_a_json_token_request_is_invalid_request(base_url, person, body):
+    # RFC 6749 §3.2 / §4.1.3: parameters are sent form-encoded. Django reads no form from a JSON
+    # body, so the request had no grant_type and was answered unsupported_grant_type.
+    client = register_client(base_url)
+    code, verifier = code_for(base_url, person, client)
+    if body:
+        body = exchange_data(client["client_id"], code, verifier)
+
+    response = requests.post(f"{base_url}/api/oauth/token", json=body, timeout=30)
+
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_request"), response.text
+    assert "application/x-www-form-urlencoded" in response.json()["error_description"]
+    assert response.headers["Cache-Control"] == "no-store"
+    assert exchange(base_url, client["client_id"], code, verifier).status_code == 200  # nothing was spent
+
+
+@pytest.mark.parametrize("grant_type", [None, ""])
+def test_a_token_request_without_grant_type_is_invalid_request(base_url, person, grant_type):
+    # RFC 6749 §5.2: a missing required parameter is invalid_request; one sent without a value is
+    # as if omitted (§3.1). unsupported_grant_type is for a grant_type the server does not know.
+    client = register_client(base_url)
+    code, verifier = code_for(base_url, person, client)
+    data = exchange_data(client["client_id"], code, verifier)
+    if grant_type is None:
+        del data["grant_type"]
+    else:
+        data["grant_type"] = grant_type
+
+    response = requests.post(f"{base_url}/api/oauth/token", data=data, timeout=30)
+
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "invalid_request", "error_description": "Missing grant_type parameter."},
+    ), response.text
+    assert response.headers["Cache-Control"] == "no-store"
+    assert exchange(base_url, client["client_id"], code, verifier).status_code == 200
+
+
+def test_an_empty_token_request_is_invalid_request(base_url):
+    response = requests.post(f"{base_url}/api/oauth/token", timeout=30)
+
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_request"), response.text
+
+
+def test_an_unknown_grant_type_stays_unsupported_grant_type(base_url):
+    client = register_client(base_url)
+
+    response = requests.post(
+        f"{base_url}/api/oauth/token", data={"grant_type": "bogus", "client_id": client["client_id"]}, timeout=30
+    )
+
+    assert (response.status_code, response.json()["error"]) == (400, "unsupported_grant_type"), response.text
