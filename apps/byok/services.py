@@ -14,7 +14,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.accounts.models import TIER_ORDER
-from apps.products.names import has_control_character
+from apps.products.names import format_character_problem, has_control_character, trim_name
 from apps.scopes.models import Space
 from synchronex.api import errors
 from synchronex.text import nfc
@@ -44,13 +44,17 @@ def _validate(*, service: str, label: str, key: str, base_url: str | None) -> tu
     problems: dict[str, str] = {}
     if service not in SERVICES:
         problems["service"] = f"Unknown service; use one of: {', '.join(SERVICES)}."
-    label = (label or "").strip()
+    # The product-name rule for invisible characters: trimmed at the ends, refused inside (naming
+    # the character), so two labels that look the same are never two credentials of one service.
+    label = trim_name(label or "")
     if not label:
         problems["label"] = "A label may not be blank."
     elif len(label) > LABEL_MAX:
         problems["label"] = f"A label has at most {LABEL_MAX} characters."
     elif has_control_character(label):
         problems["label"] = "A label may not contain control characters."
+    elif problem := format_character_problem("A label", label):
+        problems["label"] = problem
     if service in SERVICES and (problem := key_problem(service, key)):
         problems["key"] = problem
     base_url = (base_url or "").strip()

@@ -7,14 +7,27 @@ from rest_framework import serializers
 from apps.byok.models import LABEL_MAX
 from apps.byok.shapes import BASE_URL_MAX, KEY_MAX, SERVICES
 from apps.products.api.fields import StrictString
+from apps.products.names import trim_name
 from synchronex.api.serializers import StrictSerializer
+
+
+class LabelField(StrictString):
+    """A label, trimmed as product names are (invisible characters at its ends too) before its
+    length is counted; ``byok_credential_create`` checks the rest of the rule."""
+
+    def to_internal_value(self, data):
+        return trim_name(super().to_internal_value(data))
 
 
 class ByokCreateSerializer(StrictSerializer):
     service = serializers.ChoiceField(choices=SERVICES)
     # NFC as all stored text: the composed and decomposed spellings of a label are one label, to
     # its length and to the case-insensitive uniqueness.
-    label = StrictString(max_length=LABEL_MAX, help_text="1–100 characters, unique per service in the scope.")
+    label = LabelField(
+        max_length=LABEL_MAX,
+        help_text="Trimmed, 1–100 characters, no control, bidi or invisible characters (as product names), "
+        "unique per service in the scope.",
+    )
     key = StrictString(
         verbatim=True,  # the secret as the provider issued it
         max_length=KEY_MAX,

@@ -32,7 +32,9 @@ CREATE_DESCRIPTION = (
     "Stores a provider key encrypted at rest (Fernet). The response and every later read show only "
     '`key_hint` ("…" and the last four characters). Needs the pro plan (in a workspace, its '
     "owner's) → else TIER_REQUIRED; listing and deleting do not.\n\n"
-    "- `label`: 1–100 characters, unique per service in the scope (case-insensitive) → else CONFLICT.\n"
+    "- `label`: trimmed (invisible characters at its ends too), 1–100 characters, no control, bidi or "
+    "invisible characters (as product names), unique per service in the scope (case-insensitive) → "
+    "else CONFLICT.\n"
     "- The same key stored twice in the scope → CONFLICT (detected by a keyed fingerprint).\n"
     "- At most 20 credentials per scope: the 21st → CONFLICT with `details.limit`.\n"
     "- `base_url`: required for `openai_compatible` and refused for every other service; https, or "

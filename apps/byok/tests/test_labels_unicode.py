@@ -102,3 +102,36 @@ def test_the_migration_normalises_stored_labels_and_keeps_colliding_ones(user):
     assert labels[too_long.id] == "\u0958" * 60
     migrate()  # again: nothing left to do, nothing fails
     assert dict(ByokCredential.objects.values_list("id", "label")) == labels
+
+
+def refused_fields(response) -> dict:
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    return error["details"]["fields"]
+
+
+@pytest.mark.parametrize(
+    ("label", "code"),
+    [("Pro\u200bd", "U+200B"), ("Pro\u202ed", "U+202E"), ("Pro\ufeffd", "U+FEFF")],
+    ids=["zero width space", "right-to-left override", "byte order mark"],
+)
+def test_an_invisible_character_inside_a_label_is_a_validation_error_naming_it(write_api, label, code):
+    """Two labels that look the same would be two credentials the list cannot tell apart (the
+    product-name rule, ``format_character_problem``)."""
+    fields = refused_fields(create(write_api, label))
+    assert list(fields) == ["label"]
+    assert fields["label"][0].startswith(f"A label may not contain {code}"), fields
+    assert not ByokCredential.objects.exists()
+
+
+def test_invisible_characters_at_a_labels_ends_are_trimmed_and_non_ascii_labels_taken(write_api):
+    trimmed = create(write_api, "\ufeffProd\u200b")
+    assert trimmed.status_code == 201, trimmed.text
+    assert trimmed.json()["label"] == "Prod"
+    assert conflict_field(create(write_api, "prod")) == "label"
+    assert list(refused_fields(create(write_api, "\u200b"))) == ["label"]
+    for label in ("café", "日本"):
+        response = create(write_api, label)
+        assert response.status_code == 201, response.text
+        assert response.json()["label"] == label

@@ -2,7 +2,8 @@
 
 Every text is NFC-normalised first (``StrictString``), so lengths count NFC characters, and so is
 the search's ``q`` and ``tags``. Bounds: decision 1–2,000 characters; reasoning ≤ 10,000; ≤ 20 tags
-of 1–50 characters (trimmed, lowercased, duplicates dropped, no commas since search takes a comma list);
+of 1–50 characters (trimmed, lowercased, duplicates dropped, no commas since search takes a comma list,
+no invisible characters: ``TagField``);
 ``affects_products`` ≤ 20 product names (the product-name rule, duplicates dropped
 case-insensitively); ≤ 20 alternatives of 1–2,000 characters; ``decided_at`` an ISO 8601 date
 or date-time (naive means UTC) from 1900-01-01T00:00:00Z to one day ahead, compared in UTC
@@ -30,7 +31,13 @@ from apps.decisions.models import (
 )
 from apps.products.api.fields import ProductNameField, StrictList, StrictString
 from apps.products.models import NAME_MAX
-from apps.products.names import name_problem, normalise_product_name, one_per_key
+from apps.products.names import (
+    format_character_problem,
+    name_problem,
+    normalise_product_name,
+    one_per_key,
+    trim_name,
+)
 from synchronex.api.parsers import ascii_integer, ascii_number
 from synchronex.api.serializers import StrictSerializer, iso_utc, query_boolean, query_name_problems
 from synchronex.text import nfc
@@ -125,12 +132,24 @@ class StrictUUIDField(serializers.UUIDField):
 # Stated whole (an override drops the mapped bounds): every TagField is TAG_MAX long at most.
 @extend_schema_field({"type": "string", "minLength": 1, "maxLength": TAG_MAX, "pattern": r"^[^,]*[^,\s][^,]*$"})
 class TagField(StrictString):
-    """A tag: trimmed, lowercased, not blank and without a comma (search takes tags as a comma list)."""
+    """A tag: trimmed, lowercased, not blank, without a comma (search takes tags as a comma list) and
+    without invisible characters.
+
+    Invisible characters follow the product-name rule (``apps.products.names``): trimmed at the
+    ends with the whitespace (``trim_name``), and inside a tag a VALIDATION_ERROR naming the
+    character (``format_character_problem``: a zero-width space, a BOM, the bidi controls...), so
+    ``prod`` and ``pro\u200bd`` are never two tags that look the same, one of which the search's
+    ``tags`` filter cannot find. ZWJ, ZWNJ, variation selectors and an emoji tag sequence are
+    visible parts of a tag, as of a name, and stay."""
 
     def to_internal_value(self, data):
-        value = super().to_internal_value(data).lower()
+        value = trim_name(super().to_internal_value(data)).lower()
+        if not value:  # invisible characters alone: past CharField's blank check, which trims whitespace only
+            self.fail("blank")
         if "," in value:
             raise serializers.ValidationError("A tag may not contain a comma.")
+        if problem := format_character_problem("A tag", value):
+            raise serializers.ValidationError(problem)
         return value
 
 
@@ -157,7 +176,8 @@ class DecisionCreateSerializer(StrictSerializer):
         child=TagField(max_length=TAG_MAX),
         max_length=TAGS_MAX,
         required=False,
-        help_text=f"≤ {TAGS_MAX} tags of ≤ {TAG_MAX} characters; lowercased; no commas.",
+        help_text=f"≤ {TAGS_MAX} tags of ≤ {TAG_MAX} characters; trimmed (invisible characters at the ends too); "
+        "lowercased; no commas, bidi or invisible characters (as product names).",
     )
     affects_products = StrictList(
         child=ProductNameField(max_length=NAME_MAX),

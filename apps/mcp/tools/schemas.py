@@ -52,7 +52,7 @@ HANDOFF = text(HANDOFF_MAX, "Where the next session starts (empty clears it).", 
 TAGS = {
     "type": "array",
     "maxItems": TAGS_MAX,
-    "items": text(TAG_MAX, "A tag (lowercased; no commas)."),
+    "items": text(TAG_MAX, "A tag (lowercased; no commas, bidi or invisible characters)."),
     "description": f"≤ {TAGS_MAX} tags.",
 }
 AFFECTS = {
