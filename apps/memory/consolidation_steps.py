@@ -11,7 +11,7 @@ because provider calls are slow and each embedded batch is worth keeping on its 
    while the run was locking the space's products waits for the next run.
 2. Duplicate current decisions of a product merge: the same normalised text (case, whitespace and
    trailing punctuation ignored) or trigram similarity ≥ 0.9 where the words, read in order, are
-   as alike and differ in no number or negation (``is_revision``: a revision is no copy) — to the
+   as alike and differ in no number, symbol or negation (``is_revision``: a revision is no copy) — to the
    group's survivor, its
    oldest (first recorded) decision, not merely to another member (``_duplicate_groups``). The
    survivor keeps its id and stays current and takes what the others add — their tags, affected
@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
+import sys
+import unicodedata
 from collections import defaultdict
 from types import SimpleNamespace
 
+import regex
 from django.db import connection
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -79,18 +81,76 @@ NEAR_DUPLICATE_PAIRS_MAX = 10_000
 # of bench/consolidation_bench.py take 33 million; some 2,400 long decisions that are all much
 # alike (~0.74) and none a duplicate take it all.
 NEAR_DUPLICATE_READS_MAX = 200_000_000
-# What sets a revision apart from a copy (``revision_marks``, ``is_revision``): runs of digits, and
-# English negations (``n't`` ending any word, and the common contractions written without the
-# apostrophe).
-NUMBER = re.compile(r"\d+")
-NEGATION = re.compile(
-    r"n't\b|\b(?:not|no|never|without|nor|neither|none|nobody|nothing|nowhere|cannot"
-    r"|(?:do|does|did|ca|wo|is|are|was|were|should|would|could|must|need|have|has|had|ai)nt)\b"
+# What sets a revision apart from a copy (``revision_marks``, ``is_revision``): runs of digits,
+# symbols, and negations (``NEGATION``).
+NUMBER = regex.compile(r"\d+")
+# A symbol: a character of Unicode's categories Sm, Sc, Sk and So ("→", "€", "+", "✅", "🔴") or a
+# number that is no digit ("½", "²", "Ⅻ"), each one word. Not punctuation (categories P*: ".", "!",
+# "-", "/", "&", "#", "…", "。", "«"), which a copy may add or drop, nor the backquote (Sk), which
+# marks code in Markdown; an emoji's variation selector (U+FE0E/U+FE0F) and joiner are dropped.
+SYMBOL = regex.compile(r"[\p{S}\p{No}\p{Nl}--[`]]", regex.V1)
+VARIATION_SELECTORS = regex.compile(r"[\uFE00-\uFE0F\U000E0100-\U000E01EF]")
+# Negations, read lowercased (``’`` as ``'``). What a decision says it does not do is a revision of
+# what it does, in any language it is written in; a pair left apart is only two current decisions,
+# where a wrong merge hides one, so the set is generous. A word of its own (not inside a word):
+# English (``n't`` ending any word, and the common contractions written without the apostrophe),
+# German, Dutch, Danish, Norwegian, Swedish, Finnish, Hungarian, French (``ne``, ``pas``, ``n'``
+# elided before a word…), Spanish, Italian, Portuguese, Romanian, Polish, Czech, Slovak, Russian,
+# Ukrainian, Greek, Turkish, Vietnamese, Indonesian and Malay, Arabic, Hebrew, Persian, Hindi and
+# Korean (안). Inside words, in scripts written without spaces or where negation is a suffix:
+# Chinese (不 没 沒 无 無 未 别 別 勿 非), Japanese (ない ません), Korean (않 없 못 아니 아닌),
+# Thai (ไม่ ห้าม), Lao (ບໍ່) and Khmer (មិន). Words that are also common English words ("sin",
+# "nic", "sem", "en") are left out.
+_NEGATION_WORDS = (
+    # English
+    "not|no|never|without|nor|neither|none|nobody|nothing|nowhere|cannot"
+    "|(?:do|does|did|ca|wo|is|are|was|were|should|would|could|must|need|have|has|had|ai)nt"
+    # German, Dutch, Danish, Norwegian, Swedish, Finnish, Hungarian
+    "|nicht|nichts|kein|keine|keinen|keinem|keiner|keines|nie|niemals|niemand|nirgends|ohne|weder"
+    "|niet|niets|geen|nooit|zonder|nergens|ikke|ikkje|aldri|aldrig|uten|uden|intet|ingen|inget|inga"
+    "|ingenting|inte|icke|ej|ei|eivät|emme|ette|älä|nem|nincs|soha"
+    # French, Spanish, Italian, Portuguese, Romanian
+    "|ne|pas|jamais|sans|aucun|aucune|rien|ni|non|nunca|jamás|ningún|ninguno|ninguna|nada|nadie"
+    "|tampoco|mai|senza|nessuno|nessuna|niente|nulla|né|não|nao|nenhum|nenhuma|ninguém|nem|nu"
+    "|niciodată|fără"
+    # Polish, Czech, Slovak, Russian, Ukrainian, Greek, Turkish
+    "|nigdy|bez|żaden|żadna|żadne|nikt|nikdy|žádný|žádná|žádné|не|нет|никогда|без|ни|ничего|никто"
+    "|нельзя|ні|ніколи|немає|δεν|μην|όχι|ποτέ|χωρίς|ούτε|değil|yok|asla|hiç|hiçbir"
+    # Vietnamese, Indonesian and Malay, Arabic, Hebrew, Persian, Hindi, Korean
+    "|không|chưa|chẳng|đừng|tidak|tak|bukan|jangan|tanpa|belum|لا|لم|لن|ليس|ليست|بدون|غير|أبدا"
+    "|לא|אין|בלי|نه|هرگز|नहीं|मत|बिना|안"
 )
-# A word of ``revision_words``: a negation (each written as this mark), a run of digits, a run of letters.
+_NEGATION_INSIDE = "不|没|沒|无|無|未|别|別|勿|非|ない|ません|않|없|못|아니|아닌|ไม่|ห้าม|ບໍ່|មិន"
+NEGATION = regex.compile(
+    rf"n't\b|(?<![\p{{L}}\p{{M}}\p{{N}}_])(?:{_NEGATION_WORDS})(?![\p{{L}}\p{{M}}\p{{N}}_])"
+    rf"|(?<![\p{{L}}\p{{M}}\p{{N}}_])n'(?=\p{{L}})|{_NEGATION_INSIDE}"
+)
+# A word of ``revision_words``: a negation (each written as this mark), a run of digits, a run of
+# letters (with their marks), a symbol.
 NEGATED = "¬"
-WORD = re.compile(rf"{NEGATED}|\d+|[^\W\d_]+")
+WORD = regex.compile(rf"{NEGATED}|\d+|\p{{L}}[\p{{L}}\p{{M}}]*|{SYMBOL.pattern}", regex.V1)
 KERNEL_PRODUCTS_MAX = 10
+
+
+def _punctuation() -> str:
+    """The characters of Unicode's punctuation categories (P*) as a bracket expression of
+    PostgreSQL's regular expressions, in ``\\uXXXX`` and ``\\UXXXXXXXX`` ranges (189 of them, so
+    the SQL holds no quote, brace or percent sign). Not ``[:punct:]``, which under a UTF-8 locale
+    takes symbols too: "Deploy ✅" and "Deploy ❌" both ended as "deploy"."""
+    ranges: list[list[int]] = []
+    for code in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(code)).startswith("P"):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+
+    def escaped(code: int) -> str:
+        return f"\\u{code:04X}" if code <= 0xFFFF else f"\\U{code:08X}"
+
+    return "".join(escaped(a) if a == b else f"{escaped(a)}-{escaped(b)}" for a, b in ranges)
+
+
 # Text of a decision with case, runs of whitespace and trailing punctuation ignored, in NFC: text
 # is stored NFC, but rows stored before that rule may not be (and NFC and NFD "é" are one text).
 # normalize() has no quick check of its own: ASCII (as many bytes as characters) and NFC text
@@ -98,8 +158,14 @@ KERNEL_PRODUCTS_MAX = 10
 NFC_TEXT = (
     "CASE WHEN octet_length({col}) = length({col}) OR {col} IS NFC NORMALIZED THEN {col} ELSE normalize({col}, NFC) END"
 )
+# Trailing punctuation is Unicode's (``_punctuation``): a symbol or an emoji ending a decision is a
+# word of it ("Deploy ✅", "Use C++").
 NORMALISED = (
-    r"regexp_replace(lower(regexp_replace(btrim(" + NFC_TEXT + r"), '\s+', ' ', 'g')), '[[:space:][:punct:]]+$', '')"
+    r"regexp_replace(lower(regexp_replace(btrim("
+    + NFC_TEXT
+    + r"), '\s+', ' ', 'g')), '[[:space:]"
+    + _punctuation()
+    + r"]+$', '')"
 )
 
 
@@ -177,24 +243,27 @@ def _apply_signals(*, space: Space, products: dict, drafts: dict, product_id) ->
 
 
 # -- step 2 ---------------------------------------------------------------------------------------
-def revision_marks(text: str) -> tuple[tuple[str, ...], int]:
-    """The numbers of ``text`` (its runs of digits, as written, in text order) and how many
-    negations it holds (``NEGATION``, read lowercased, ``’`` as ``'``): near-identical decisions
-    whose marks differ are revisions (``is_revision``, which these let skip most of its work).
+def revision_marks(text: str) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+    """The numbers of ``text`` (its runs of digits, as written, in text order), its symbols
+    (``SYMBOL``, in text order) and how many negations it holds (``NEGATION``, read lowercased,
+    ``’`` as ``'``): near-identical decisions whose marks differ are revisions (``is_revision``,
+    which these let skip most of its work).
     Trigram similarity hardly sees either, nor their order, as it compares sets of trigrams ("Do
     not store card numbers in Postgres" and "Do store …" are 0.92 alike, a rate limit of 100 and of
     1000 0.98, a freeze on 2025-03-04 and on 2025-04-03 1.0), and merged into the decision it
     revises, a newer decision was hidden from every default view under the old one's text. So
     "do not" and "don't" are one negation each, "1,000" is not "1000", and "2 replicas and 3
     shards" is not "3 shards and 2 replicas" (a pair left apart is only two current decisions,
-    where a wrong merge hides one)."""
+    where a wrong merge hides one). Symbols too: pg_trgm reads letters and digits only, so "Deploy
+    ✅" and "Deploy ❌", "price €10" and "price $10", "use → v2" and "use ← v2" were 1.0 alike."""
     text = _lowered(text)
-    return tuple(NUMBER.findall(text)), len(NEGATION.findall(text))
+    return tuple(NUMBER.findall(text)), tuple(SYMBOL.findall(text)), len(NEGATION.findall(text))
 
 
 def revision_words(text: str) -> tuple[str, ...]:
-    """The words of ``text`` in order for ``is_revision``: runs of letters, runs of digits, and each
-    negation as ``NEGATED`` ("don't" is "do ¬", "cannot" "¬"); punctuation and spacing dropped."""
+    """The words of ``text`` in order for ``is_revision``: runs of letters, runs of digits, each
+    symbol (``SYMBOL``), and each negation as ``NEGATED`` ("don't" is "do ¬", "cannot" "¬", "n'utilise
+    pas" "¬ utilise ¬", "不使用" "¬ 使用"); punctuation and spacing dropped."""
     return tuple(WORD.findall(NEGATION.sub(f" {NEGATED} ", _lowered(text))))
 
 
@@ -203,23 +272,24 @@ def is_revision(one: tuple[str, ...], other: tuple[str, ...]) -> bool:
     ``revision_words``, are a revision rather than a copy: their words read in order are less than
     0.9 alike (rapidfuzz's Indel similarity of the words joined, difflib's ratio without its
     heuristics: trigrams ignore order, so clauses that swap their objects are 1.0 alike), or the
-    words they differ in (aligned in order, the longest common subsequence) hold a number or a
-    negation — a number moved ("timeout 30 s, retries 5" and "timeout 5 s, retries 30") or a
-    negation moved to the other clause ("Do not use Redis; use PostgreSQL" and its mirror). A typo,
-    punctuation or "the" for "a" is a copy. Both steps are bit-parallel, O(n·m/64) for n and m
+    words they differ in (aligned in order, the longest common subsequence) hold a number, a symbol
+    or a negation (any word that is no run of letters) — a number moved ("timeout 30 s, retries 5"
+    and "timeout 5 s, retries 30") or a negation moved to the other clause ("Do not use Redis; use
+    PostgreSQL" and its mirror), "✅" for "❌". A typo, punctuation or "the" for "a" is a copy. Both
+    steps are bit-parallel, O(n·m/64) for n and m
     characters or words (under a millisecond for two 2,000-character decisions)."""
     if Indel.normalized_similarity(" ".join(one), " ".join(other)) < NEAR_DUPLICATE_SIMILARITY:
         return True
     for step in Indel.opcodes(one, other):
         if step.tag != "equal":
             differing = (*one[step.src_start : step.src_end], *other[step.dest_start : step.dest_end])
-            if any(word == NEGATED or word.isdigit() for word in differing):
+            if any(not word[0].isalpha() for word in differing):
                 return True
     return False
 
 
 def _lowered(text: str) -> str:
-    return text.lower().replace("\u2019", "'")
+    return VARIATION_SELECTORS.sub("", text.lower().replace("\u2019", "'"))
 
 
 def _duplicate_groups(*, space: Space, product_id) -> list[set]:
