@@ -23,7 +23,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from apps.identity.layers import kernel_shape
-from apps.products.api.fields import ProductNameField, StrictString
+from apps.products.api.fields import ProductNameField, StrictList, StrictString
 from apps.products.models import NAME_MAX
 from apps.products.names import product_name_keys
 from synchronex.api.openapi import NOT_BLANK, PRODUCT_NAME_OR_EMPTY
@@ -71,16 +71,6 @@ def _indexed(detail, length: int):
             as_list[index] = messages
         return as_list
     return detail
-
-
-class StrictList(serializers.ListField):
-    """A list whose item errors are reported as ``field[index]``."""
-
-    def run_child_validation(self, data):
-        try:
-            return super().run_child_validation(data)
-        except serializers.ValidationError as exc:
-            raise serializers.ValidationError(_indexed(exc.detail, len(data))) from None
 
 
 def _string_list(*, max_items: int, max_length: int, help_text: str) -> StrictList:
@@ -179,9 +169,10 @@ class RoutingField(serializers.DictField):
     child = StrictString(max_length=MODEL_NAME_MAX)
 
     def to_internal_value(self, data):
-        result = super().to_internal_value(data)
-        if len(result) > MAX_ROUTES:
+        # The size first, before any entry is checked (as ``StrictList`` does for a list's length).
+        if isinstance(data, dict) and len(data) > MAX_ROUTES:
             raise serializers.ValidationError(f"Ensure this field has no more than {MAX_ROUTES} entries.")
+        result = super().to_internal_value(data)
         cleaned = {}
         for task, model in result.items():
             name = nfc(task).strip()  # a key, so not through StrictString: normalised here
