@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from synchronex.api.parsers import json_leaves
 
@@ -50,18 +51,42 @@ class EmailAnswerField(serializers.CharField):
     ``email``, which allows ASCII only."""
 
 
+# How many unknown fields of one object an error names. A body under the size limit may hold
+# 100,000 unknown keys; naming each made an answer of megabytes (3.5 MB for one section) and took
+# seconds to build. Past this many, the first ones in sorted order are named and ``non_field_errors``
+# says how many there are in all: enough to find a misspelling, and the same answer on every retry.
+UNKNOWN_FIELDS_NAMED = 20
+
+
+def unknown_fields(data: dict, known) -> dict[str, list[str]]:
+    """The errors of the keys of ``data`` not in ``known``: each named ("Unknown field."), up to
+    ``UNKNOWN_FIELDS_NAMED`` of them in sorted order, then one ``non_field_errors`` message that
+    counts them all."""
+    names = sorted(set(data) - set(known))
+    errors = {name: ["Unknown field."] for name in names[:UNKNOWN_FIELDS_NAMED]}
+    if len(names) > UNKNOWN_FIELDS_NAMED:
+        errors[api_settings.NON_FIELD_ERRORS_KEY] = [
+            f"{len(names)} unknown fields in all; the first {UNKNOWN_FIELDS_NAMED} (in sorted order) are named."
+        ]
+    return errors
+
+
 class StrictSerializer(serializers.Serializer):
-    """Rejects bodies that are not JSON objects and names every unknown field."""
+    """Rejects bodies that are not JSON objects and names their unknown fields (``unknown_fields``)."""
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
-        unknown = {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
+        unknown = unknown_fields(data, self.fields)
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
             # Report unknown fields together with the other problems, in one answer.
-            raise serializers.ValidationError({**unknown, **exc.detail}) from None
+            detail = {**unknown, **exc.detail}
+            both = unknown.get(api_settings.NON_FIELD_ERRORS_KEY), exc.detail.get(api_settings.NON_FIELD_ERRORS_KEY)
+            if all(both):
+                detail[api_settings.NON_FIELD_ERRORS_KEY] = [*both[0], *both[1]]
+            raise serializers.ValidationError(detail) from None
         if unknown:
             raise serializers.ValidationError(unknown)
         return value
