@@ -22,6 +22,7 @@ from django.db.models import Q, Value
 from django.utils.dateparse import parse_datetime
 
 from apps.memory.models import MEMORY_TITLE_SEARCH_CHARS, SEARCH_CONFIG, Memory
+from apps.memory.spaceless import Searchable
 from synchronex.api import errors
 from synchronex.api.parsers import json_leaves
 from synchronex.text import nfc
@@ -360,14 +361,17 @@ def search_document(fields: MemoryFields):
 
     Made from the NFC form of those texts (``synchronex.text``), while the memory keeps them as
     sent: queries are NFC, so a memory written decomposed is found as one written composed. The
-    title and the content are two documents joined, as the MIF writer joins them.
+    title and the content are two documents joined, as the MIF writer joins them. Each text goes
+    through ``sx_searchable`` (``spaceless.Searchable``): a run too long to be a word of a document
+    (2,047 bytes: 683 Chinese characters without punctuation) is split into overlapping pieces,
+    which the document keeps, instead of dropping it.
     """
     title, content, tags, described = search_texts(fields)
     return (
-        SearchVector(Value(nfc(title)), config=SEARCH_CONFIG, weight="A")
-        + SearchVector(Value(nfc(content)), config=SEARCH_CONFIG, weight="A")
-        + SearchVector(Value(nfc(tags)), config=SEARCH_CONFIG, weight="B")
-        + SearchVector(Value(nfc(described)), config=SEARCH_CONFIG, weight="C")
+        SearchVector(Searchable(Value(nfc(title))), config=SEARCH_CONFIG, weight="A")
+        + SearchVector(Searchable(Value(nfc(content))), config=SEARCH_CONFIG, weight="A")
+        + SearchVector(Searchable(Value(nfc(tags))), config=SEARCH_CONFIG, weight="B")
+        + SearchVector(Searchable(Value(nfc(described))), config=SEARCH_CONFIG, weight="C")
     )
 
 

@@ -22,11 +22,18 @@ in the query every row holding any of its runs is a candidate (250 one-character
 2–3 s over 3,000 Chinese decisions). So only the first ``INNER_RUNS_MAX`` distinct runs of a
 query, and at most ``INNER_WORDS_MAX`` of its words holding them, are matched inside words; the
 rest match as whole words, as in any other script.
+
+A run longer than PostgreSQL's word limit (2,047 bytes: 683 Chinese characters) would be dropped
+from the document, so the texts of the documents of memories, product states and kernels go
+through ``sx_searchable`` (``Searchable``, migration memory 0013), which splits such a run into
+overlapping pieces of 500 characters, 250 apart: a query's word of up to 251 characters is found
+inside one of them. The documents of decisions and signals (generated columns) do not yet.
 """
 
 from __future__ import annotations
 
 import regex
+from django.db.models import Func, TextField
 
 # The first runs of a query matched inside words (README, "Words inside text written without spaces").
 INNER_RUNS_MAX = 8
@@ -82,3 +89,11 @@ def like_patterns(runs: tuple[str, ...]) -> list[str]:
     wildcard). The trigram indexes serve a pattern of 3 characters or more; a shorter one reads
     every row of the space."""
     return [f"%{run}%" for run in runs]
+
+
+class Searchable(Func):
+    """``sx_searchable(text)``: the text with each run too long to be a word of a search document
+    split into overlapping pieces (migration memory 0013); any other text as it is."""
+
+    function = "sx_searchable"
+    output_field = TextField()

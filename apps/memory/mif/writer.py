@@ -77,10 +77,11 @@ def _insert_sql() -> str:
         f"NULLIF(r.{name}, 'null'::jsonb)" if kind == "jsonb" else f"r.{name}" for name, kind in columns
     )
     definitions = ", ".join(f"{name} {kind}" for name, kind in columns)
-    # Of the NFC texts, as services.search_document (the quick check first: normalize() has none).
+    # Of the NFC texts through sx_searchable, as services.search_document (the quick check first:
+    # normalize() has none).
     weighted = " || ".join(
-        f"setweight(to_tsvector(%(config)s::regconfig, CASE WHEN r.{part} IS NFC NORMALIZED THEN r.{part}"
-        f" ELSE normalize(COALESCE(r.{part}, ''), NFC) END), '{weight}')"
+        f"setweight(to_tsvector(%(config)s::regconfig, sx_searchable(CASE WHEN r.{part} IS NFC NORMALIZED"
+        f" THEN r.{part} ELSE normalize(COALESCE(r.{part}, ''), NFC) END)), '{weight}')"
         for part, weight in (("search_title", "A"), ("content", "A"), ("search_b", "B"), ("search_c", "C"))
     )
     return (
