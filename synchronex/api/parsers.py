@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from decimal import Decimal, InvalidOperation
 
 from rest_framework.exceptions import ParseError
@@ -62,7 +63,8 @@ class JsonRefused(ValueError):
 
 def loads_strict(text: str):
     """``json.loads`` with the API's rules, for every JSON body it reads (REST and MCP): no NaN or
-    Infinity, no number beyond a double, no nesting past ``MAX_DEPTH``, no lone surrogate, and no
+    Infinity, no number beyond a double, no integer longer than Python reads (``_readable_int``), no
+    nesting past ``MAX_DEPTH``, no lone surrogate, and no
     object that repeats a key (at any depth): Python would keep the last value silently, another
     reader the first, so ``{"workspace_id": "<id>", "workspace_id": null}`` means nothing certain.
 
@@ -71,7 +73,11 @@ def loads_strict(text: str):
     """
     try:
         value = json.loads(
-            text, parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=unique_keys
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            parse_int=_readable_int,
+            object_pairs_hook=unique_keys,
         )
     except RecursionError:
         raise JsonRefused("JSON is nested too deeply") from None
@@ -169,6 +175,16 @@ def ascii_number(text: str) -> float | None:
     It may be infinite (``1e400``): callers check their range."""
     spelled = text.strip(_JSON_WHITESPACE)
     return float(spelled) if _JSON_NUMBER.fullmatch(spelled) else None
+
+
+def _readable_int(literal: str) -> int:
+    """An integer literal as ``int``, or ``JsonRefused`` past the digits Python converts
+    (``sys.get_int_max_str_digits()``): int() refuses those with its own advice to call
+    ``sys.set_int_max_str_digits()``, which a client was answered."""
+    limit = sys.get_int_max_str_digits()
+    if limit and len(literal) - literal.startswith("-") > limit:
+        raise JsonRefused(f"JSON holds an integer of more than {limit} digits")
+    return int(literal)
 
 
 def _finite_float(literal: str) -> float:
