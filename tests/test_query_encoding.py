@@ -58,3 +58,38 @@ def test_a_form_content_type_does_not_change_the_query_of_the_rest_api(cafe, wri
     assert export.status_code == 200, export.text
     posted = write_api.post("/api/v1/memory/import-mif?dry_run=true", data=b"a=b", headers=form)
     assert posted.status_code == 415, posted.text
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/v1/memory/decisions/search?product=Caf%E9", "product"),
+        ("/api/v1/memory/decisions/search?tags=caf%E9", "tags"),
+        ("/api/v1/memory/search?q=Caf%E9", "q"),
+        ("/api/v1/kernel/export?format=json&product=Caf%E9", "product"),
+        ("/api/v1/memory/products?limit=5&offset=0%FF", "offset"),
+    ],
+)
+def test_a_query_value_whose_bytes_are_not_utf8_is_refused_naming_it(write_api, path, name):
+    """As a product path's are (``/memory/product/Caf%E9/state``): read with U+FFFD for the byte,
+    ``product=Caf%E9`` (a Latin-1 é) searched another product, one whose name holds U+FFFD."""
+    made = write_api.post("/api/v1/memory/decisions", json={"decision": "Caf\ufffd x", "product_name": "Caf\ufffd"})
+    assert made.status_code == 201, made.text
+    response = write_api.get(path)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert error["details"]["fields"] == {name: ["Not UTF-8: percent-encode the UTF-8 bytes of this parameter."]}
+
+
+def test_a_query_name_whose_bytes_are_not_utf8_is_refused_too(write_api):
+    response = write_api.post("/api/v1/memory/consolidate?dry_run%E9=true", json={})
+    assert response.status_code == 400, response.text
+    fields = response.json()["error"]["details"]["fields"]
+    assert fields == {"dry_run\ufffd": ["Not UTF-8: percent-encode the UTF-8 bytes of this parameter."]}
+
+
+def test_percent_signs_that_escape_nothing_and_utf8_escapes_are_read_as_before(write_api):
+    assert write_api.get("/api/v1/memory/search?q=100%25+sure").status_code == 200
+    assert write_api.get("/api/v1/memory/search?q=%ZZ").status_code == 200
+    assert write_api.get("/api/v1/memory/search?q=Caf%C3%A9+%F0%9F%98%80").status_code == 200

@@ -12,6 +12,8 @@ is taken, and any other is refused on every operation.
 
 from __future__ import annotations
 
+from urllib.parse import unquote_plus, unquote_to_bytes
+
 from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import OpenApiParameter
 
@@ -52,6 +54,39 @@ def _read(view, method: str) -> frozenset[str]:
 
 
 READS = frozenset({"GET", "HEAD"})
+NOT_UTF8 = "Not UTF-8: percent-encode the UTF-8 bytes of this parameter."
+
+
+def refuse_undecodable(request) -> None:
+    """VALIDATION_ERROR naming each query parameter whose name or value, percent-decoded, is not
+    UTF-8, raised before the view runs. A query is percent-encoded UTF-8 (RFC 3986 §2.5), and Django
+    reads a byte that is not with U+FFFD in its place: ``?product=Caf%E9`` (a Latin-1 é) searched a
+    product named "Caf\ufffd", where the same name in a product path is refused
+    (``raw_path.name_from_path``). Django splits the query on "&" only, and so does this. A query
+    without "%" or a byte beyond ASCII is UTF-8 already (the usual case: one scan of it)."""
+    raw = request.META.get("QUERY_STRING", "")
+    if "%" not in raw and raw.isascii():
+        return
+    problems = {}
+    for pair in raw.split("&"):
+        name, _, value = pair.partition("=")
+        if not (_is_utf8(name) and _is_utf8(value)):
+            problems[unquote_plus(name, errors="replace")] = NOT_UTF8
+    if problems:
+        raise errors.ValidationFailed.for_fields(problems, "Some query parameters are not valid.")
+
+
+def _is_utf8(escaped: str) -> bool:
+    try:
+        # The WSGI server hands the query's bytes over as Latin-1 characters (PEP 3333).
+        sent = escaped.replace("+", " ").encode("latin-1")
+    except UnicodeEncodeError:
+        return True  # already text, not bytes as Latin-1 (as ``raw_path.path_is_utf8`` reads it)
+    try:
+        unquote_to_bytes(sent).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def refuse_unknown(view, request) -> None:

@@ -69,10 +69,11 @@ class ApiView(AnswersOptions, APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        # Before any work (and before a key is claimed): a query parameter the operation does not
-        # document (a read that takes some names it with its other problems), a body it could
-        # not read as sent, or an If-Match a write without a version cannot honour, is refused,
-        # never ignored.
+        # Before any work (and before a key is claimed): a query parameter that is not UTF-8 or
+        # that the operation does not document (a read that takes some names it with its other
+        # problems), a body it could not read as sent, or an If-Match a write without a version
+        # cannot honour, is refused, never ignored.
+        query_params.refuse_undecodable(request)
         query_params.refuse_unknown(self, request)
         parsers.refuse_encoded_body(request)
         if request.method not in self.versioned and self.writes(request.method):
