@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
@@ -105,17 +106,52 @@ def lookup_value_problem(model, lookup: str, values: list[str]) -> str | None:
     return None
 
 
+def drill_down_problem(params: dict, field: str | None) -> str | None:
+    """Why the date drill-down (``date_hierarchy``) of ``params`` cannot be listed, or None.
+
+    Django lists a year, month or day as ``start <= date < end``, ``end`` the first instant after
+    it; past 9999-12-31 no date-time holds that end (``?created_at__year=9999``, ``…__month=12``,
+    ``…__day=31`` of December 9999), and computing it raised ValueError or OverflowError, a 500.
+    Such a drill-down is refused as an impossible date is (``?created_at__year=0``, which Django
+    itself answers with the list's ``?e=1`` redirect), not listed without an end: the days before
+    December 9999 still list, and a row dated later (a generic memory may be imported with one) is
+    found by sorting the list on that date.
+    """
+    year = params.get(f"{field}__year") if field else None
+    if year is None:
+        return None
+    month, day = params.get(f"{field}__month"), params.get(f"{field}__day")
+    try:
+        start = datetime(int(year[-1]), int(month[-1]) if month else 1, int(day[-1]) if day else 1)
+    except ValueError:
+        return None  # not a date: Django answers it (IncorrectLookupParameters)
+    try:
+        if day:
+            start + timedelta(days=1)
+        elif month:
+            start + timedelta(days=32)  # Django's step to the next month
+        else:
+            start.replace(year=start.year + 1)
+    except (ValueError, OverflowError):
+        return "The date drill-down reaches past 9999-12-31, the last date there is."
+    return None
+
+
 class CheckedChangeList(ChangeList):
     """Django's changelist, answering as it answers any bad lookup (IncorrectLookupParameters, the
-    list's ``?e=1`` redirect) a filter value the database could only fail on. Django checks a value
-    only while building the filter; the rest surfaced as a database error (a 500) while counting."""
+    list's ``?e=1`` redirect) a filter value the database could only fail on, and a date
+    drill-down past the calendar's end (``drill_down_problem``). Django checks a value only while
+    building the filter; the rest surfaced as a database error (a 500) while counting."""
 
     def get_filters(self, request):
+        params = self.get_filters_params()
         # Every parameter, the custom filters' (``?tag=``, ``?provider=``) included.
-        for lookup, values in self.get_filters_params().items():
+        for lookup, values in params.items():
             problem = lookup_value_problem(self.model, lookup, values)
             if problem:
                 raise IncorrectLookupParameters(problem)
+        if problem := drill_down_problem(params, self.date_hierarchy):
+            raise IncorrectLookupParameters(problem)
         return super().get_filters(request)
 
     def get_queryset(self, request, exclude_parameters=None):
