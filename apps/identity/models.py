@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from apps.identity.layers import SECTIONS
 from apps.scopes.models import Space
@@ -29,6 +30,10 @@ class Kernel(models.Model):
     version = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(null=True, blank=True)
+    # When this layer was last written here by a MIF import, else when it was made here: an import
+    # keeps the record's own ``created_at`` and ``updated_at``, so ``since=`` exports also look at
+    # this stamp (``apps.memory.mif.export``). Rows older than the column got its migration's time.
+    stored_at = models.DateTimeField(default=timezone.now, editable=False)
     # The cached rendering of this layer alone (the effective kernel of the personal scope).
     # ``block_key`` names what it was rendered from (renderer and layer versions), so a stale
     # cache is recognisable; see ``services.block_key``. A section changed without a new version

@@ -49,6 +49,10 @@ class ProductState(models.Model):
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # When this row was last written here by a MIF import, else when it was made here: an import
+    # keeps the record's own ``created_at`` and ``updated_at``, so ``since=`` exports also look at
+    # this stamp (``apps.memory.mif.export``). Rows older than the column got its migration's time.
+    stored_at = models.DateTimeField(default=timezone.now, editable=False)
     # Any activity naming the product (state write, decision) moves it to the top of lists.
     last_activity_at = models.DateTimeField(default=timezone.now, db_index=True)
 

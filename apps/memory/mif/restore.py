@@ -222,7 +222,12 @@ def product_restore(*, space: Space, data: dict) -> str:
         # filled one (SPEC §1: no lost update). The bare state again keeps the record's version.
         changed = name != existing.name or any(fields.get(key, bare) != bare for key, bare in BARE_STATE.items())
         fields["version"] = Greatest(Value(version), F("version") + 1) if changed else version
-        moments = {"created_at": created_at, "updated_at": updated_at, "last_activity_at": last_activity_at}
+        moments = {
+            "created_at": created_at,
+            "updated_at": updated_at,
+            "last_activity_at": last_activity_at,
+            "stored_at": now,  # written here now, whatever the record's own timestamps say
+        }
         kept = {key: Coalesce(NullIf(F(key), Value("")), Value(value)) for key, value in entry.items()}
         return _product_fill(product=existing, original=original, fields=fields | moments | kept)
     for attempt in range(2):
@@ -319,6 +324,7 @@ def kernel_restore(*, space: Space, data: dict, actor: str, actor_user=None) -> 
                 version=version,
                 created_at=created_at,
                 updated_at=updated_at,
+                stored_at=now,  # written here now, whatever the record's own timestamps say
                 block_key=block_key(personal_version=version),
             )
         space_kept(space.pk)

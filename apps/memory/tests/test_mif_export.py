@@ -131,6 +131,7 @@ def test_since_keeps_rows_created_or_changed_since(user, client_for):
     old, other = data["decisions"]
     long_ago = datetime(2020, 1, 1, tzinfo=UTC)
     Decision.objects.filter(space=space).update(created_at=long_ago, updated_at=long_ago)
+    Memory.objects.filter(space=space).update(stored_at=long_ago)  # else stored here since
     Decision.objects.filter(pk=old.pk).update(created_at=datetime(2026, 5, 2, tzinfo=UTC))
     recent = memory_create(space=space, data=mif_memory(content="A recent note", created_at="2026-06-01T00:00:00Z"))
     document = export_json(client_for(user, "read"), since="2026-05-01", types="decision,memory")

@@ -63,7 +63,7 @@ def test_a_full_import_after_a_since_import_restores_the_older_product_states(us
     # The product states were last written before ``since``; the decisions were made after it.
     for n, product in enumerate(ProductState.objects.filter(space=data["space"]).order_by("created_at")):
         moment = earlier + timedelta(seconds=n)  # distinct: the export orders by it
-        ProductState.objects.filter(pk=product.pk).update(updated_at=moment, created_at=moment)
+        ProductState.objects.filter(pk=product.pk).update(updated_at=moment, created_at=moment, stored_at=moment)
     source = client_for(user, "read")
     recent = export_json(source, since=iso_z(earlier + timedelta(days=1)))
     assert {m["memory_type"] for m in recent["memories"]} >= {"decision"}
