@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from django.contrib.postgres.search import SearchVector
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Value
-from django.utils.dateparse import parse_datetime
 
+from apps.decisions.api.serializers import parse_instant
 from apps.memory.models import MEMORY_TITLE_SEARCH_CHARS, SEARCH_CONFIG, Memory
 from apps.memory.spaceless import Searchable
 from synchronex.api import errors
@@ -137,19 +137,14 @@ def _timestamp(value, name: str, problems: dict, *, required: bool) -> datetime 
         if required:
             problems[name] = "This field is required."
         return None
-    try:
-        # ASCII only: parse_datetime's \d would take any script's digits.
-        parsed = parse_datetime(value) if isinstance(value, str) and value.isascii() else None
-    except ValueError:  # well formed but not a moment, such as 30 February
-        parsed = None
+    # The REST API's rule (``parse_instant``; ``mif.common.parse_timestamp`` says what it takes):
+    # a time without an offset is UTC, the contract's zone; 30 February or non-ASCII digits, none.
+    parsed = parse_instant(value) if isinstance(value, str) else None
     if parsed is None:
         problems[name] = "Use an ISO 8601 date-time."
         return None
-    # A time without an offset is read as UTC, the contract's zone.
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
     try:
-        return parsed.astimezone(UTC)
+        return parsed[0].astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00:00+05:00 is a moment of year 0 in UTC
         problems[name] = "Must fall within the years 1 to 9999 in UTC."
         return None

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.utils.dateparse import parse_datetime
 
+from apps.decisions.api.serializers import parse_instant
 from apps.memory.services import LONE_SURROGATE
 from synchronex.api import errors
 from synchronex.db.references import space_row_held
@@ -74,16 +74,25 @@ def iso_z(moment: datetime | None) -> str | None:
 
 
 def parse_timestamp(value) -> datetime | None:
-    """An ISO 8601 date-time string (a naive one is read as UTC) as a UTC moment, or None (also
-    for a moment outside the years 1 to 9999 in UTC, which no row could be read back with)."""
-    if not isinstance(value, str) or not value.isascii():  # parse_datetime's \d takes any digits
+    """A date or date-time string as a UTC moment, read by the REST API's rule (``parse_instant``),
+    or None: what the API refuses is refused here too, and what it takes means the same moment.
+
+    That rule is RFC 3339's spellings, trimmed: ``t``/``z`` in either case, seconds, a fraction and
+    an offset optional; a date-time without an offset is UTC (as MIF import always read it), and a
+    bare date its midnight UTC. ISO 8601's basic and week forms (``20260503T120000Z``,
+    ``2026-W18-7``), hours alone, a decimal comma, an offset with seconds or past ``:59``
+    (``+01:99``, which was read as +02:39) are refused: a document's record with one is a bad item,
+    as the same text is a VALIDATION_ERROR on the API. None also for a moment outside the years 1
+    to 9999 in UTC, which no row could be read back with.
+    """
+    if not isinstance(value, str):
+        return None
+    parsed = parse_instant(value)
+    if parsed is None:
         return None
     try:
-        parsed = parse_datetime(value.strip())
-        if parsed is None:
-            return None
-        return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-    except (ValueError, OverflowError):
+        return parsed[0].astimezone(UTC)
+    except OverflowError:
         return None
 
 
