@@ -72,7 +72,8 @@ def unknown_fields(data: dict, known) -> dict[str, list[str]]:
 
 
 class StrictSerializer(serializers.Serializer):
-    """Rejects bodies that are not JSON objects and names their unknown fields (``unknown_fields``)."""
+    """Rejects bodies that are not JSON objects and names their unknown fields (the first 20 in
+    sorted order, and how many there are, when there are more)."""
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
