@@ -32,12 +32,14 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
+from rest_framework.settings import api_settings
 
 from apps.memory.mif.export import reader_scrubber, redacts, scrub_json
 from apps.products.names import trim_name
 from apps.scopes.selectors import ActiveSpace, space_for_request
 from synchronex.api import errors
 from synchronex.api.parsers import json_leaves
+from synchronex.api.serializers import unknown_fields
 from synchronex.text import nfc
 
 from ..protocol import (
@@ -96,7 +98,19 @@ def _max_length(validator, limit, instance, schema):
         yield ValidationError("is too long")  # jsonschema's own message quotes the (maybe huge) value
 
 
-ArgumentValidator = validators.extend(Draft202012Validator, {"maxLength": _max_length})
+_ITEMS = Draft202012Validator.VALIDATORS["items"]
+
+
+def _items(validator, items, instance, schema):
+    """``items``, skipped on an array longer than its ``maxItems``, whose one error refuses it: the
+    items of 300,000 numbers (a 600 KB body) were checked one by one, and answered one error each."""
+    limit = schema.get("maxItems")
+    if limit is not None and validator.is_type(instance, "array") and len(instance) > limit:
+        return
+    yield from _ITEMS(validator, items, instance, schema)
+
+
+ArgumentValidator = validators.extend(Draft202012Validator, {"maxLength": _max_length, "items": _items})
 
 
 @dataclass
@@ -270,9 +284,12 @@ def _field_errors(validator: Draft202012Validator, arguments: dict) -> dict[str,
                         messages.append("This field is required.")
             continue
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            known = set(error.schema.get("properties", {}))
-            for name in sorted(set(error.instance) - known):
-                fields.setdefault(f"{path}.{name}" if path else name, []).append("Unknown field.")
+            # Named as the REST bodies name them: at most UNKNOWN_FIELDS_NAMED, then counted.
+            for name, messages in unknown_fields(error.instance, error.schema.get("properties", {})).items():
+                if name == api_settings.NON_FIELD_ERRORS_KEY:
+                    name = None
+                field = f"{path}.{name}" if path and name else name or path or "arguments"
+                fields.setdefault(field, []).extend(messages)
             continue
         fields.setdefault(path or "arguments", []).append(_message(error))
     return fields
