@@ -14,6 +14,7 @@ from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
+from apps.memory.spaceless import Searchable
 from apps.products.models import ProductState
 from apps.scopes.models import Space
 
@@ -107,11 +108,14 @@ class Decision(models.Model):
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
     source = models.CharField(max_length=32, default="api")
 
-    # Maintained by PostgreSQL for every write path (API, admin, import, COPY).
+    # Maintained by PostgreSQL for every write path (API, admin, import, COPY). The decision and
+    # its reasoning go through ``sx_searchable`` (apps/memory/spaceless.py, migration 0018): a run
+    # of a script written without spaces too long to be a word is searched in overlapping pieces.
+    # A tag (``TAG_MAX`` characters) is too short to hold one.
     search_document = models.GeneratedField(
-        expression=SearchVector("decision", config=SEARCH_CONFIG, weight="A")
+        expression=SearchVector(Searchable("decision"), config=SEARCH_CONFIG, weight="A")
         + SearchVector(JoinWords(F("tags")), config=SEARCH_CONFIG, weight="B")
-        + SearchVector("reasoning", config=SEARCH_CONFIG, weight="C"),
+        + SearchVector(Searchable("reasoning"), config=SEARCH_CONFIG, weight="C"),
         output_field=SearchVectorField(),
         db_persist=True,
     )

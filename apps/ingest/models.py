@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apps.decisions.models import Decision
 from apps.memory.models import SEARCH_CONFIG
+from apps.memory.spaceless import Searchable
 from apps.products.models import ProductState
 from apps.scopes.models import Space
 
@@ -67,10 +68,13 @@ class Signal(models.Model):
     # with it, whoever deletes it (the API, the admin).
     decision = models.ForeignKey(Decision, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
 
-    # Maintained by PostgreSQL: title A, body B, type and source C.
+    # Maintained by PostgreSQL: title A, body B, type and source C. Title and body go through
+    # ``sx_searchable`` (apps/memory/spaceless.py, migration 0006): a run of a script written
+    # without spaces too long to be a word is searched in overlapping pieces. Type and source are
+    # too short to hold one.
     search_document = models.GeneratedField(
-        expression=SearchVector("title", config=SEARCH_CONFIG, weight="A")
-        + SearchVector("body", config=SEARCH_CONFIG, weight="B")
+        expression=SearchVector(Searchable("title"), config=SEARCH_CONFIG, weight="A")
+        + SearchVector(Searchable("body"), config=SEARCH_CONFIG, weight="B")
         + SearchVector("type", config=SEARCH_CONFIG, weight="C")
         + SearchVector("source", config=SEARCH_CONFIG, weight="C"),
         output_field=SearchVectorField(),

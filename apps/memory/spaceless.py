@@ -27,7 +27,9 @@ A run longer than PostgreSQL's word limit (2,047 bytes: 683 Chinese characters) 
 from the document, so the texts of the documents of memories, product states and kernels go
 through ``sx_searchable`` (``Searchable``, migration memory 0013), which splits such a run into
 overlapping pieces of 500 characters, 250 apart: a query's word of up to 251 characters is found
-inside one of them. The documents of decisions and signals (generated columns) do not yet.
+inside one of them. So do a decision's text and reasoning and a signal's title and body in their
+generated documents (migrations decisions 0018, ingest 0006); tags, a signal's type and source are
+too short to hold such a run.
 """
 
 from __future__ import annotations
