@@ -286,6 +286,10 @@ def hit_representation(hit) -> dict:
 
 
 # --- search query parameters ---------------------------------------------------------------------
+# NUL in ``q`` or a tag: the words every text field of the API answers it with (DRF's CharField,
+# through Django's ProhibitNullCharactersValidator), so memory search, whose ``q`` is such a
+# field, and decision search say the same.
+NUL_MESSAGE = "Null characters are not allowed."
 Q_MAX = 500
 HALF_LIFE_MAX = 36_500
 TOKEN_BUDGET_MAX = 100_000
@@ -317,7 +321,7 @@ def parse_search_params(query) -> tuple[dict, dict[str, str]]:
         if len(q) > Q_MAX:
             problems["q"] = f"At most {Q_MAX} characters."
         elif "\x00" in q:
-            problems["q"] = "May not contain NUL characters."
+            problems["q"] = NUL_MESSAGE
         out["q"] = q or None
 
     product = query.get("product")
@@ -335,8 +339,10 @@ def parse_search_params(query) -> tuple[dict, dict[str, str]]:
             problems["tags"] = "A comma-separated list of non-empty tags."
         elif len(tags) > TAGS_MAX:
             problems["tags"] = f"At most {TAGS_MAX} tags."
-        elif any(len(t) > TAG_MAX or "\x00" in t for t in tags):
+        elif any(len(t) > TAG_MAX for t in tags):
             problems["tags"] = f"Each tag has at most {TAG_MAX} characters."
+        elif any("\x00" in t for t in tags):
+            problems["tags"] = NUL_MESSAGE
         out["tags"] = _dedupe(tags)
 
     for name in ("since", "until"):
