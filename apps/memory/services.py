@@ -24,7 +24,7 @@ from apps.decisions.api.serializers import parse_instant
 from apps.memory.models import MEMORY_TITLE_SEARCH_CHARS, SEARCH_CONFIG, Memory
 from apps.memory.spaceless import Searchable
 from synchronex.api import errors
-from synchronex.api.parsers import json_leaves
+from synchronex.api.parsers import TooSmallFloat, json_leaves
 from synchronex.text import nfc
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,9 @@ def unstorable(value) -> str | None:
 
     NUL is not allowed in either; a lone UTF-16 surrogate (a JSON escape such as ``"\\ud800"``
     without its pair parses to one) is not a character, so no UTF-8 text carries it; a number
-    beyond a double's range (``1e400``) parses to infinity, which jsonb refuses. The walk is
+    beyond a double's range (``1e400``) parses to infinity, which jsonb refuses; one that is not
+    zero but below it (``1e-400``, a ``TooSmallFloat`` from ``marked_float``) would be stored as
+    0, the value sent lost without a word. The walk is
     iterative, so no nesting depth can exhaust the stack.
     """
     for leaf in json_leaves(value):
@@ -106,6 +108,8 @@ def unstorable(value) -> str | None:
                 return "Must not contain a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair)."
         elif isinstance(leaf, float) and not math.isfinite(leaf):
             return "Numbers must be within a double's range (1e400 is not)."
+        elif isinstance(leaf, TooSmallFloat):
+            return "Numbers other than zero must not be too small for a double (1e-400 would read as 0)."
     return None
 
 
@@ -177,13 +181,15 @@ def _embedding(value, problems: dict) -> tuple[list[float] | None, str, int | No
     if not isinstance(model, str) or not model.strip() or len(model) > 200:
         problems["embeddings.model"] = "A vector needs the name of its model (at most 200 characters)."
         return None, "", None
+    # The length first, by itself: a list past the bound is refused before any item is looked at,
+    # as the API's lists are (``StrictList``), whatever its items hold.
+    if isinstance(vector, list) and len(vector) > MAX_EMBEDDING_DIMENSIONS:
+        problems["embeddings.vector"] = f"At most {MAX_EMBEDDING_DIMENSIONS} numbers."
+        return None, "", None
     if not isinstance(vector, list) or not vector or not all(_vector_component(x) for x in vector):
         problems["embeddings.vector"] = (
             "Must be a non-empty list of numbers a 32-bit float holds (at most 3.4028235e38 in size)."
         )
-        return None, "", None
-    if len(vector) > MAX_EMBEDDING_DIMENSIONS:
-        problems["embeddings.vector"] = f"At most {MAX_EMBEDDING_DIMENSIONS} numbers."
         return None, "", None
     if not has_direction([float(x) for x in vector]):
         problems["embeddings.vector"] = "Has no direction (all zeros, or too small to compare)."

@@ -18,10 +18,10 @@ from synchronex.api.middleware import body_limit_for
 class StrictJSONParser(JSONParser):
     """Reads at most the path's body limit; rejects invalid UTF-8, bad JSON, absurd nesting, and
     values no column can hold: numbers beyond a double (``1e400``, which Python reads as infinity
-    and PostgreSQL's jsonb refuses) and lone UTF-16 surrogates (``"\\ud800"``, not a character:
-    no UTF-8 text can carry it). Both answer VALIDATION_ERROR for the whole body, as invalid UTF-8
-    does, so nothing of such a body is ever stored; so does an object that repeats a key (its
-    message names the key)."""
+    and PostgreSQL's jsonb refuses; ``1e-400``, not zero, which it reads as 0.0) and lone UTF-16
+    surrogates (``"\\ud800"``, not a character: no UTF-8 text can carry it). Both answer
+    VALIDATION_ERROR for the whole body, as invalid UTF-8 does, so nothing of such a body is ever
+    stored; so does an object that repeats a key (its message names the key)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         request = (parser_context or {}).get("request")
@@ -63,8 +63,9 @@ class JsonRefused(ValueError):
 
 def loads_strict(text: str):
     """``json.loads`` with the API's rules, for every JSON body it reads (REST and MCP): no NaN or
-    Infinity, no number beyond a double, no integer longer than Python reads (``_readable_int``), no
-    nesting past ``MAX_DEPTH``, no lone surrogate, and no
+    Infinity, no number beyond a double (too large, or not zero and too small: ``_finite_float``),
+    no integer longer than Python reads (``_readable_int``), no nesting past ``MAX_DEPTH``, no lone
+    surrogate, and no
     object that repeats a key (at any depth): Python would keep the last value silently, another
     reader the first, so ``{"workspace_id": "<id>", "workspace_id": null}`` means nothing certain.
 
@@ -188,11 +189,42 @@ def _readable_int(literal: str) -> int:
 
 
 def _finite_float(literal: str) -> float:
+    """A float literal as a ``JsonFloat``, or ``JsonRefused`` when no double holds it: beyond the
+    largest (``1e400`` reads as infinity) or, not zero, below the smallest (``1e-400`` reads as
+    0.0, so a value the client sent as non-zero would be stored as zero without a word). A zero
+    spelled any way (``0.0``, ``-0e5``) is a zero; a subnormal (``5e-324``) is a double and taken."""
     value = JsonFloat(literal)
     if math.isinf(value):
         raise JsonRefused(f"JSON holds a number too large for a double ({literal[:40]})")
+    if value == 0 and _NON_ZERO_MANTISSA.match(literal):
+        raise JsonRefused(f"JSON holds a number too small for a double ({literal[:40]}), which would read as 0")
     value.literal = literal
     return value
+
+
+# A float literal whose digits before the exponent are not all zeros.
+_NON_ZERO_MANTISSA = re.compile(r"-?[0-9.]*[1-9]")
+
+
+class TooSmallFloat(float):
+    """A JSON number that is not zero but reads as 0.0 (``1e-400``), as ``marked_float`` gives it
+    to a reader that reports such a value per item (``apps.memory.services.unstorable``) instead of
+    refusing the whole body; ``literal`` keeps the digits sent."""
+
+    __slots__ = ("literal",)
+
+
+def marked_float(literal: str) -> float:
+    """``json.loads``'s ``parse_float`` for the MIF import, which parses the body itself so that a
+    bad value costs only its own item: a float, or a ``TooSmallFloat`` for a non-zero literal that
+    reads as 0.0 (``_finite_float`` refuses that literal for every other body). A number beyond a
+    double reads as infinity, as before, and is reported per item the same way."""
+    value = float(literal)
+    if value or not _NON_ZERO_MANTISSA.match(literal):
+        return value
+    marked = TooSmallFloat(value)
+    marked.literal = literal
+    return marked
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")

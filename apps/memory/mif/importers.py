@@ -19,8 +19,9 @@ Problems with the document as a whole (empty, not JSON, an object that repeats a
 array) are a VALIDATION_ERROR and nothing is written (in MCP JSONL, each line is its own document).
 Problems with one item never stop the others: they are reported as ``{index, id, message}``.
 That includes values PostgreSQL cannot hold (NUL, a lone UTF-16 surrogate, a number beyond a
-double such as ``1e400``): the body is parsed here rather than by the API's JSON parser, which
-refuses such a body whole, so that one such memory costs only itself. So does a generic memory
+double such as ``1e400``) and a number that is not zero but reads as 0 (``1e-400``): the body is
+parsed here rather than by the API's JSON parser, which refuses such a body whole, so that one
+such memory costs only itself. So does a generic memory
 that the export would write nested past ``writer.MEMORY_MAX_DEPTH``: refused here, it can never
 make an export that the import refuses.
 
@@ -71,7 +72,7 @@ from apps.memory.services import LONE_SURROGATE, unstorable
 from apps.memory.tasks import embed_pending_on_commit
 from apps.products.models import ProductState
 from synchronex.api import errors
-from synchronex.api.parsers import JsonRefused, depth_exceeds, unique_keys
+from synchronex.api.parsers import JsonRefused, depth_exceeds, marked_float, unique_keys
 
 FORMATS = ("auto", "mif", "mem0", "mcp-jsonl")
 # The top-level fields of a MIF document the import reads (generator and export_meta: as what
@@ -218,7 +219,7 @@ def read_document(text: str, fmt: str = "auto", *, now=None) -> tuple[str, list[
     try:
         # A repeated key refuses the whole document, as every JSON body is refused (README "Hostile
         # input"): Python would keep the last value, so a second "memories" emptied the import.
-        doc = json.loads(body, parse_constant=_reject_constant, object_pairs_hook=unique_keys)
+        doc = json.loads(body, parse_constant=_reject_constant, parse_float=marked_float, object_pairs_hook=unique_keys)
     except RecursionError:
         raise errors.ValidationFailed("The body is not usable JSON: it is nested too deeply.") from None
     except ValueError as exc:

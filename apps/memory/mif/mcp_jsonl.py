@@ -27,7 +27,7 @@ from datetime import datetime
 from apps.memory.mif.common import Candidate, derived_id, iso_z
 from apps.memory.mif.graph import relation_memory
 from apps.memory.services import unstorable
-from synchronex.api.parsers import MAX_DEPTH, depth_exceeds, unique_keys
+from synchronex.api.parsers import MAX_DEPTH, depth_exceeds, marked_float, unique_keys
 
 VENDOR_KEY = "mcp-memory"
 SOURCE = {"source_type": "mcp-memory", "agent": "mcp-memory", "agent_name": "mcp-memory"}
@@ -42,7 +42,12 @@ def _parse(line: str, *, repeats: bool = False):
     That includes an object that repeats a key (the API's rule: which value was meant cannot be
     known), unless ``repeats`` (detection only, which reads nothing but ``type``)."""
     try:
-        record = json.loads(line, parse_constant=_reject_constant, object_pairs_hook=None if repeats else unique_keys)
+        record = json.loads(
+            line,
+            parse_constant=_reject_constant,
+            parse_float=marked_float,
+            object_pairs_hook=None if repeats else unique_keys,
+        )
     except RecursionError:
         raise ValueError("nested too deeply") from None
     if depth_exceeds(record, MAX_DEPTH):
