@@ -34,6 +34,14 @@ def _session(sid: int) -> list[psutil.Process]:
     return found
 
 
+def _as_from_a_terminal() -> None:
+    """SIGINT and SIGQUIT at their defaults, as a terminal starts ``make run``: a suite started in
+    the background (``cmd &`` without job control, ``nohup``) ignores them, the script inherited
+    that, and bash can trap no signal ignored at its start, so Ctrl-C could not be tested."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def run_script(tmp_path, port: int, env_overrides: dict | None = None):
     """Start scripts/run.sh in a session of its own; yields the Popen and its log's path. Whatever
@@ -44,7 +52,13 @@ def run_script(tmp_path, port: int, env_overrides: dict | None = None):
         env.pop(name, None)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            ["bash", "scripts/run.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            ["bash", "scripts/run.sh"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_as_from_a_terminal,
         )
     try:
         yield proc, log_path
