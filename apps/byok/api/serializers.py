@@ -19,8 +19,26 @@ class LabelField(StrictString):
         return trim_name(super().to_internal_value(data))
 
 
+class ServiceField(serializers.ChoiceField):
+    """The provider's name. Its errors never quote the value (DRF's choice error does): a key
+    pasted into ``service`` would be sent back, and kept with the 400 for Idempotency-Key replays
+    (SPEC §9: a secret never appears in an error)."""
+
+    default_error_messages = {
+        "invalid": StrictString.default_error_messages["invalid"],
+        "invalid_choice": f"Unknown service; use one of: {', '.join(SERVICES)}.",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if data not in SERVICES:
+            self.fail("invalid_choice")
+        return data
+
+
 class ByokCreateSerializer(StrictSerializer):
-    service = serializers.ChoiceField(choices=SERVICES)
+    service = ServiceField(choices=SERVICES)
     # NFC as all stored text: the composed and decomposed spellings of a label are one label, to
     # its length and to the case-insensitive uniqueness.
     label = LabelField(

@@ -12,6 +12,7 @@ from apps.byok.services import byok_credential_create, byok_secret_for
 from apps.byok.shapes import SERVICES
 from apps.byok.tests.helpers import URL, fresh_key, raw_secrets
 from apps.scopes.services import space_ensure_personal
+from synchronex.api.models import IdempotencyRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -209,6 +210,24 @@ def test_bad_bodies_are_validation_errors(write_api):
     assert list(field_errors(create(write_api, key="sk-" + "a" * 600))) == ["key"]
     assert field_errors(write_api.post(URL, json=["not", "an", "object"]))
     assert create(write_api, label="x" * 100).status_code == 201
+
+
+@pytest.mark.parametrize("misplaced", ["plain", "in_a_list", "in_an_object"])
+def test_a_key_sent_as_the_service_is_not_echoed_or_stored(write_api, misplaced):
+    # SPEC §9: a secret never appears in an error. A 400 is kept for Idempotency-Key replays, so
+    # an echo would also sit in the idempotency table for a day.
+    key = fresh_key()
+    service = {"plain": key, "in_a_list": [key], "in_an_object": {"k": key}}[misplaced]
+    response = write_api.post(
+        URL, json={"service": service, "label": "x", "key": key}, headers={"Idempotency-Key": f"misplaced-{misplaced}"}
+    )
+    fields = field_errors(response)
+    assert list(fields) == ["service"]
+    assert key not in response.text and key[-12:] not in response.text
+    record = IdempotencyRecord.objects.get(key=f"misplaced-{misplaced}")
+    assert record.status_code == 400 and key[-12:].encode() not in bytes(record.response_body)
+    expected = "Unknown service; use one of: " if misplaced == "plain" else "Not a valid string."
+    assert fields["service"][0].startswith(expected), fields
 
 
 def test_delete_removes_the_credential(write_api):
