@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 from rest_framework.settings import api_settings
 
 from synchronex.api.parsers import json_leaves
@@ -75,9 +76,17 @@ class StrictSerializer(serializers.Serializer):
     """Rejects bodies that are not JSON objects and names their unknown fields (the first 20 in
     sorted order, and how many there are, when there are more)."""
 
+    NOT_AN_OBJECT = {"non_field_errors": ["The body must be a JSON object."]}
+
+    def run_validation(self, data=empty):
+        # A body of JSON null: DRF would answer "No data provided" before to_internal_value sees it.
+        if data is None and self.parent is None:
+            raise serializers.ValidationError(self.NOT_AN_OBJECT)
+        return super().run_validation(data)
+
     def to_internal_value(self, data):
         if not isinstance(data, dict):
-            raise serializers.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+            raise serializers.ValidationError(self.NOT_AN_OBJECT)
         unknown = unknown_fields(data, self.fields)
         try:
             value = super().to_internal_value(data)
