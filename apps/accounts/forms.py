@@ -6,15 +6,16 @@ from django.core import signing
 from django.core.cache import cache
 
 from apps.accounts.models import ApiKey, User
-from apps.accounts.services import KEY_NAME_CONTROL_CHARACTERS
-from apps.products.names import has_control_character
+from apps.accounts.services import key_name_problem
+from apps.products.names import trim_name
 
 
 def clean_key_name(name: str) -> str:
-    """``name`` if ``api_key_create`` would take it; else the error shown beside the field (not an
-    error page), by the keys page and the admin alike."""
-    if has_control_character(name):
-        raise forms.ValidationError(KEY_NAME_CONTROL_CHARACTERS)
+    """``name`` trimmed as ``api_key_create`` trims it, if it would take it; else the error shown
+    beside the field (not an error page), by the keys page and the admin alike."""
+    name = trim_name(name)
+    if problem := key_name_problem(name):
+        raise forms.ValidationError(problem)
     return name
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.accounts.models import DISPLAY_PREFIX_LENGTH, KEY_PREFIX, LAST_USED_RESOLUTION, ApiKey, User, digest_key
 from apps.accounts.selectors import api_key_by_digest, api_key_statement
-from apps.products.names import has_control_character
+from apps.products.names import format_character_problem, has_control_character, line_break_problem, trim_name
 from apps.scopes.models import Space
 from apps.scopes.services import space_ensure_personal, spaces_lock_for_delete
 from synchronex.api import errors
@@ -22,6 +22,19 @@ from synchronex.db.deadlocks import retry_deadlocks
 
 KEY_PATTERN = re.compile(r"^sx_live_[A-Za-z0-9_-]{43}$")
 KEY_NAME_CONTROL_CHARACTERS = "A key name may not contain control characters."
+KEY_NAME_LENGTH = "Give the key a name of 1 to 100 characters."
+
+
+def key_name_problem(name: str) -> str | None:
+    """Why ``name`` (trimmed: ``trim_name``) may not name a key, or None. The rule of workspace and
+    product names and BYOK labels: a name is shown on the keys page and in the admin, so no control
+    character, no line separator, and nothing invisible or reordering ("invoice\u202efdp.exe" reads
+    "invoiceexe.pdf"). The keys page, the admin and ``create_api_key`` all ask this one function."""
+    if not name or len(name) > 100:
+        return KEY_NAME_LENGTH
+    if has_control_character(name):
+        return KEY_NAME_CONTROL_CHARACTERS
+    return line_break_problem("A key name", name) or format_character_problem("A key name", name)
 
 
 @transaction.atomic
@@ -65,12 +78,9 @@ def api_key_create(
     A deactivated account gets none (CONFLICT): ``api_key_authenticate`` refuses its every key."""
     if not user.is_active:
         raise errors.Conflict(f"The account {user.email} is deactivated; reactivate it first.")
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise errors.ValidationFailed.for_fields({"name": "Give the key a name of 1 to 100 characters."})
-    if has_control_character(name):
-        # The names rule (workspaces, products, BYOK labels): a name is shown in lists and logs.
-        raise errors.ValidationFailed.for_fields({"name": KEY_NAME_CONTROL_CHARACTERS})
+    name = trim_name(name or "")
+    if problem := key_name_problem(name):
+        raise errors.ValidationFailed.for_fields({"name": problem})
     if scope not in ApiKey.Scope.values:
         raise errors.ValidationFailed.for_fields({"scope": "Scope must be read or write."})
     if expires_at is not None and expires_at <= timezone.now():

@@ -73,6 +73,51 @@ def test_the_key_form_refuses_a_name_with_a_control_character(name):
     assert form.errors["name"] == [expected]
 
 
+# Invisible and reordering characters and line separators: the rule of workspace and product names
+# and BYOK labels (``format_character_problem``, ``line_break_problem``). A key name is shown on the
+# keys page and in the admin, where "invoice\u202efdp.exe" reads as "invoiceexe.pdf".
+INVISIBLE = "it is invisible or reorders text."
+INVISIBLE_NAMES = {
+    "zero\u200bwidth": f"A key name may not contain U+200B (zero width space): {INVISIBLE}",
+    "invoice\u202efdp.exe": f"A key name may not contain U+202E (right-to-left override): {INVISIBLE}",
+    "two\u2028lines": "A key name may not contain U+2028 (line separator): a name is one line.",
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", INVISIBLE_NAMES)
+def test_a_key_name_with_an_invisible_character_is_refused_everywhere(client, make_user, staff, name):
+    from apps.accounts.forms import ApiKeyCreateForm
+    from synchronex.api.errors import ValidationFailed
+
+    user = make_user()
+    with pytest.raises(ValidationFailed) as refused:
+        api_key_create(user=user, name=name, scope="read")
+    assert refused.value.details["fields"] == {"name": [INVISIBLE_NAMES[name]]}
+    assert ApiKeyCreateForm({"name": name, "scope": "read"}).errors["name"] == [INVISIBLE_NAMES[name]]
+    with pytest.raises(CommandError, match=re.escape(INVISIBLE_NAMES[name])):
+        call_command("create_api_key", "--email", user.email, "--scope", "read", "--name", name, stdout=StringIO())
+    assert not ApiKey.objects.exists()
+    key, _ = api_key_create(user=user, name="laptop", scope="read")
+    response = staff.post(f"/admin/accounts/apikey/{key.pk}/change/", {"name": name})
+    assert response.status_code == 200 and INVISIBLE_NAMES[name] in response.content.decode()
+    assert ApiKey.objects.get(pk=key.pk).name == "laptop"
+
+
+@pytest.mark.django_db
+def test_invisible_characters_at_a_key_names_ends_are_trimmed(make_user):
+    from apps.accounts.forms import ApiKeyCreateForm
+    from synchronex.api.errors import ValidationFailed
+
+    assert api_key_create(user=make_user(), name="\ufeff laptop\u200b ", scope="read")[0].name == "laptop"
+    form = ApiKeyCreateForm({"name": "\u200blaptop\u2060", "scope": "read"})
+    form.is_valid()
+    assert "name" not in form.errors and form.cleaned_data["name"] == "laptop"
+    with pytest.raises(ValidationFailed):
+        api_key_create(user=make_user(), name="\u200b\u200b", scope="read")
+    assert "name" in ApiKeyCreateForm({"name": "\u200b", "scope": "read"}).errors
+
+
 @pytest.mark.django_db
 def test_the_settings_page_and_the_command_refuse_a_name_with_a_control_character(client, make_user):
     user = make_user()
