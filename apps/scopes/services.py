@@ -105,12 +105,16 @@ def member_put(*, actor_membership: Membership, user, role: str) -> tuple[Member
 
     Owners and admins manage members; nobody changes the owner's role here, and only the owner
     may make someone an admin or change an admin's role (an admin may step down themselves, as
-    they may leave). Simultaneous adds of one user are race-safe: one adds, the others change the
-    role as a second add would. ``actor_membership`` says who acts where; the role is checked on
-    that membership as read again here (``_lock_memberships``).
+    they may leave). Asking for the role a member already has changes nothing and is answered as a
+    change would be, whoever of those who manage members asks. Simultaneous adds of one user are
+    race-safe: one adds, the others change the role as a second add would. ``actor_membership``
+    says who acts where; the role is checked on that membership as read again here
+    (``_lock_memberships``).
     """
     actor_membership, membership = _lock_memberships(actor_membership, user.pk)
     _require_member_management(actor_membership)
+    if membership is not None and membership.role == role:
+        return membership, False  # already so (a retry, a repeat): nothing is made or changed
     if role == Role.ADMIN and actor_membership.role != Role.OWNER:
         raise errors.Forbidden("Only the workspace's owner can make someone an admin.")
     if membership is None:

@@ -201,7 +201,8 @@ class MemberListView(ApiView):
         description=(
             "The user must already have an account (else NOT_FOUND; checked only after the caller's right to "
             "manage members, so others get FORBIDDEN either way). Only the owner makes admins or changes an "
-            "admin's role. Answers 201 when added, 200 when the role changed. TIER_REQUIRED while the "
+            "admin's role. Answers 201 when added, 200 when the role changed or already was the one asked for "
+            "(which any owner or admin may send, a retry included). TIER_REQUIRED while the "
             "workspace's owner is not on the team plan or above (reading, writing, removing members and "
             "leaving keep working)."
         ),

@@ -262,6 +262,28 @@ def test_only_the_owner_changes_an_admins_role(owner_api, client_for, make_user)
     assert add_member(owner_api, wid, second.email, "viewer").json()["role"] == "viewer"
 
 
+def test_an_admin_resending_an_admins_role_changes_nothing_and_is_not_refused(owner_api, client_for, make_user):
+    # A retried or repeated request that asks for what is already so: 200, as a second add of the
+    # same role by the owner is; only a change of an admin's role (or making one) is the owner's.
+    wid = create_workspace(owner_api)["id"]
+    first, second = make_user(), make_user()
+    add_member(owner_api, wid, first.email, "admin")
+    add_member(owner_api, wid, second.email, "admin")
+    first_api = client_for(first)
+    for email in (first.email, second.email):
+        again = add_member(first_api, wid, email, "admin")
+        assert again.status_code == 200 and again.json()["role"] == "admin", again.text
+    roles = {m["email"]: m["role"] for m in owner_api.get(f"/api/v1/workspaces/{wid}").json()["members"]}
+    assert roles[first.email] == roles[second.email] == "admin"
+    member = make_user()
+    add_member(owner_api, wid, member.email, "member")
+    refused = add_member(first_api, wid, member.email, "admin")  # making an admin is still the owner's
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "FORBIDDEN"
+    member_api = client_for(member)
+    again = add_member(member_api, wid, member.email, "member")  # managing members is still managers'
+    assert again.status_code == 403 and again.json()["error"]["code"] == "FORBIDDEN"
+
+
 def test_a_workspace_whose_owner_left_the_team_plan_keeps_its_data_but_not_member_management(
     owner_api, client_for, make_user, team_owner
 ):
