@@ -72,6 +72,33 @@ def unknown_fields(data: dict, known) -> dict[str, list[str]]:
     return errors
 
 
+class StrictChoice(serializers.ChoiceField):
+    """One of a set of names (a status, a role, a type, a service, a format). A JSON string only,
+    and its errors name the choices, never the value sent (DRF's quote it): a key pasted into the
+    wrong field would be sent back, and kept with the 400 for Idempotency-Key replays (SPEC §9: a
+    secret never appears in an error). The MCP tools' enum errors read the same."""
+
+    default_error_messages = {"invalid": "Not a valid string.", "invalid_choice": "Must be one of: {choices}."}
+
+    def to_internal_value(self, data):
+        if data == "" and self.allow_blank:
+            return ""
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if data not in self.choice_strings_to_values:
+            self.fail("invalid_choice", choices=", ".join(self.choice_strings_to_values))
+        return self.choice_strings_to_values[data]
+
+
+def names_problem(names: list[str], allowed) -> str | None:
+    """Why a comma-separated list of choices (``?types=``) is not one, or None. As ``StrictChoice``,
+    it names the choices and the place of the first entry that is none, never the entry itself."""
+    for place, name in enumerate(names, start=1):
+        if name not in allowed:
+            return f"Each type must be one of: {', '.join(allowed)} (entry {place} of {len(names)} is not)."
+    return None
+
+
 class StrictSerializer(serializers.Serializer):
     """Rejects bodies that are not JSON objects and names their unknown fields (the first 20 in
     sorted order, and how many there are, when there are more)."""

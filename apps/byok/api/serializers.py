@@ -8,7 +8,7 @@ from apps.byok.models import LABEL_MAX
 from apps.byok.shapes import BASE_URL_MAX, KEY_MAX, SERVICES
 from apps.products.api.fields import StrictString
 from apps.products.names import trim_name
-from synchronex.api.serializers import StrictSerializer
+from synchronex.api.serializers import StrictChoice, StrictSerializer
 
 
 class LabelField(StrictString):
@@ -19,26 +19,8 @@ class LabelField(StrictString):
         return trim_name(super().to_internal_value(data))
 
 
-class ServiceField(serializers.ChoiceField):
-    """The provider's name. Its errors never quote the value (DRF's choice error does): a key
-    pasted into ``service`` would be sent back, and kept with the 400 for Idempotency-Key replays
-    (SPEC §9: a secret never appears in an error)."""
-
-    default_error_messages = {
-        "invalid": StrictString.default_error_messages["invalid"],
-        "invalid_choice": f"Unknown service; use one of: {', '.join(SERVICES)}.",
-    }
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        if data not in SERVICES:
-            self.fail("invalid_choice")
-        return data
-
-
 class ByokCreateSerializer(StrictSerializer):
-    service = ServiceField(choices=SERVICES)
+    service = StrictChoice(choices=SERVICES)
     # NFC as all stored text: the composed and decomposed spellings of a label are one label, to
     # its length and to the case-insensitive uniqueness.
     label = LabelField(
@@ -63,7 +45,7 @@ class ByokCreateSerializer(StrictSerializer):
 
 class ByokCredentialSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    service = serializers.ChoiceField(choices=SERVICES)
+    service = StrictChoice(choices=SERVICES)
     label = serializers.CharField()
     key_hint = serializers.CharField(help_text='"…" and the last four characters of the key.')
     base_url = serializers.CharField(allow_null=True, help_text="Set for openai_compatible, else null.")

@@ -226,7 +226,7 @@ def test_a_key_sent_as_the_service_is_not_echoed_or_stored(write_api, misplaced)
     assert key not in response.text and key[-12:] not in response.text
     record = IdempotencyRecord.objects.get(key=f"misplaced-{misplaced}")
     assert record.status_code == 400 and key[-12:].encode() not in bytes(record.response_body)
-    expected = "Unknown service; use one of: " if misplaced == "plain" else "Not a valid string."
+    expected = "Must be one of: openai, " if misplaced == "plain" else "Not a valid string."
     assert fields["service"][0].startswith(expected), fields
 
 

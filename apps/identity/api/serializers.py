@@ -28,7 +28,7 @@ from apps.products.models import NAME_MAX
 from apps.products.names import product_name_keys
 from synchronex.api.openapi import NOT_BLANK, PRODUCT_NAME_OR_EMPTY
 from synchronex.api.parsers import ascii_integer
-from synchronex.api.serializers import EmailAnswerField, StrictSerializer, query_boolean
+from synchronex.api.serializers import EmailAnswerField, StrictChoice, StrictSerializer, query_boolean
 from synchronex.text import nfc
 
 IDENTITY_MAX = 200
@@ -247,7 +247,7 @@ class KernelSerializer(serializers.Serializer):
     truncated = serializers.BooleanField(help_text="True when lower-priority lines were dropped to fit.")
     version = serializers.IntegerField(min_value=0, help_text="0 until the first write. Also the ETag.")
     updated_at = serializers.DateTimeField(allow_null=True)
-    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
+    scope = StrictChoice(choices=["personal", "team", "agency"])
 
 
 _UPDATED_AT = serializers.DateTimeField(allow_null=True)
@@ -275,7 +275,7 @@ class KernelWrittenSerializer(serializers.Serializer):
     model_preferences = ModelPreferencesSerializer(allow_null=True, required=False)
     version = serializers.IntegerField(min_value=1, help_text="The written layer's version. Also the ETag.")
     updated_at = serializers.DateTimeField(help_text="When the written layer changed: this write.")
-    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
+    scope = StrictChoice(choices=["personal", "team", "agency"])
 
 
 def kernel_write_body(kernel, scope: str, *, changes: dict) -> dict:
@@ -316,7 +316,7 @@ class KernelRevisionPageSerializer(serializers.Serializer):
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
     next_offset = serializers.IntegerField(allow_null=True)
-    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
+    scope = StrictChoice(choices=["personal", "team", "agency"])
 
 
 # --- kernel export (SPEC §9) -------------------------------------------------------------------
@@ -353,7 +353,7 @@ class QueryValue:
         return dictionary.get(self.field_name, serializers.empty)
 
 
-class QueryChoice(QueryValue, serializers.ChoiceField):
+class QueryChoice(QueryValue, StrictChoice):
     pass
 
 
@@ -456,7 +456,7 @@ class KernelExportSerializer(serializers.Serializer):
     """``format=json``: the export with its parts and their token counts."""
 
     format = serializers.CharField()
-    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
+    scope = StrictChoice(choices=["personal", "team", "agency"])
     tokens = ExportTokensSerializer()
     truncated = serializers.BooleanField(
         help_text="Whether max_tokens left out or shortened any part the export would otherwise hold (as the "

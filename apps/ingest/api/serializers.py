@@ -56,7 +56,7 @@ from apps.products.api.serializers import HANDOFF_MAX, LIST_ITEM_MAX
 from apps.products.models import NAME_MAX, ProductState
 from synchronex.api.openapi import NOT_BLANK
 from synchronex.api.parsers import _JSON_NUMBER, exact_decimal
-from synchronex.api.serializers import StrictSerializer, json_bytes
+from synchronex.api.serializers import StrictChoice, StrictSerializer, json_bytes
 from synchronex.text import nfc
 
 BATCH_MAX = 100
@@ -219,7 +219,7 @@ def _when(types: tuple[str, ...], then: dict) -> dict:
 class SignalSerializer(StrictSerializer):
     """One signal: ``{type, title?, body?, data?, occurred_at?, source?, external_id?}``."""
 
-    type = serializers.ChoiceField(choices=SIGNAL_TYPES)
+    type = StrictChoice(choices=SIGNAL_TYPES)
     title = StrictString(max_length=DECISION_MAX, required=False, allow_blank=True, allow_null=True)
     body = StrictString(max_length=BODY_MAX, required=False, allow_blank=True, allow_null=True)
     data = JSONObjectField(required=False, allow_null=True)
@@ -388,8 +388,8 @@ class SignalBatchSerializer(StrictSerializer):
 
 class IngestedSignalSerializer(serializers.Serializer):
     id = serializers.UUIDField(help_text="The stored signal (for a duplicate: the one stored before).")
-    type = serializers.ChoiceField(choices=SIGNAL_TYPES)
-    status = serializers.ChoiceField(
+    type = StrictChoice(choices=SIGNAL_TYPES)
+    status = StrictChoice(
         choices=["pending", "applied", "duplicate"],
         help_text="applied: a decision or cost event was created now; pending: waits for consolidation; "
         "duplicate: the product already had a signal with this external_id.",

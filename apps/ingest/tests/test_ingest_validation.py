@@ -12,6 +12,7 @@ from apps.decisions.models import Decision
 from apps.ingest.api.serializers import DATA_MAX_BYTES
 from apps.ingest.models import Signal
 from apps.products.models import ProductState
+from synchronex.api.models import IdempotencyRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,6 +113,22 @@ def test_each_bad_signal_is_named_alone_and_by_its_index_in_a_batch(write_api):
     for index, (_, field) in enumerate(BAD_SIGNALS, start=1):
         assert f"signals[{index}].{field}" in fields
     assert not any(name.startswith("signals[0]") for name in fields)
+    nothing_stored()
+
+
+@pytest.mark.parametrize("sent", ["plain", "in_a_list", "in_an_object"])
+def test_a_key_sent_as_the_type_is_not_echoed_or_stored(write_api, sent):
+    # SPEC §9: a secret never appears in an error. A 400 is kept for Idempotency-Key replays, so
+    # an echo would also sit in the idempotency table for a day.
+    key = "sk-proj-" + "Zq7" * 16
+    kind = {"plain": key, "in_a_list": [key], "in_an_object": {"k": key}}[sent]
+    response = write_api.post(URL, json={"type": kind, "body": "x"}, headers={"Idempotency-Key": f"type-{sent}"})
+    fields = fields_of(response)
+    expected = "Must be one of: commit, " if sent == "plain" else "Not a valid string."
+    assert list(fields) == ["type"] and fields["type"][0].startswith(expected), fields
+    assert key[-12:] not in response.text
+    record = IdempotencyRecord.objects.get(key=f"type-{sent}")
+    assert record.status_code == 400 and key[-12:].encode() not in bytes(record.response_body)
     nothing_stored()
 
 

@@ -14,7 +14,7 @@ from apps.decisions.api.serializers import DecisionSerializer, decision_represen
 from apps.decisions.selectors import decision_recent_for_product
 from apps.products.api.fields import StrictList, StrictString
 from apps.products.models import ProductState
-from synchronex.api.serializers import StrictSerializer, iso_utc
+from synchronex.api.serializers import StrictChoice, StrictSerializer, iso_utc
 
 LIST_MAX_ITEMS = 100
 LIST_ITEM_MAX = 500
@@ -33,7 +33,7 @@ def _state_list(help_text: str) -> StrictList:
 class ProductStateWriteSerializer(StrictSerializer):
     """``POST /memory/product/{name}/state``: every field optional; absent fields stay as they are."""
 
-    status = serializers.ChoiceField(choices=ProductState.Status.choices, required=False)
+    status = StrictChoice(choices=ProductState.Status.choices, required=False)
     what_works = _state_list("What works today.")
     what_is_blocked = _state_list("What is blocked.")
     open_questions = _state_list("Open questions.")
@@ -49,7 +49,7 @@ class ProductSummarySerializer(serializers.Serializer):
     """A product in the products list."""
 
     name = serializers.CharField()
-    status = serializers.ChoiceField(choices=ProductState.Status.choices)
+    status = StrictChoice(choices=ProductState.Status.choices)
     what_works = serializers.ListField(child=serializers.CharField())
     what_is_blocked = serializers.ListField(child=serializers.CharField())
     open_questions = serializers.ListField(child=serializers.CharField())
@@ -65,7 +65,7 @@ class ProductStateSerializer(serializers.Serializer):
     """``GET``/``POST /memory/product/{name}/state``."""
 
     name = serializers.CharField()
-    status = serializers.ChoiceField(choices=ProductState.Status.choices)
+    status = StrictChoice(choices=ProductState.Status.choices)
     what_works = serializers.ListField(child=serializers.CharField())
     what_is_blocked = serializers.ListField(child=serializers.CharField())
     open_questions = serializers.ListField(child=serializers.CharField())
@@ -98,7 +98,7 @@ class ProductStateWrittenSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     version = serializers.IntegerField()
     scope = serializers.CharField()
-    status = serializers.ChoiceField(choices=ProductState.Status.choices, required=False)
+    status = StrictChoice(choices=ProductState.Status.choices, required=False)
     what_works = serializers.ListField(child=serializers.CharField(), required=False)
     what_is_blocked = serializers.ListField(child=serializers.CharField(), required=False)
     open_questions = serializers.ListField(child=serializers.CharField(), required=False)

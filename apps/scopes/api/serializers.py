@@ -10,7 +10,7 @@ from apps.products.api.fields import StrictString
 from apps.products.names import format_character_problem, has_control_character, line_break_problem, trim_name
 from apps.scopes.services import ASSIGNABLE_ROLES
 from synchronex.api.pagination import DEFAULT_LIMIT
-from synchronex.api.serializers import EmailAnswerField, StrictSerializer
+from synchronex.api.serializers import EmailAnswerField, StrictChoice, StrictSerializer
 
 WORKSPACE_NAME_MAX = 200
 # A workspace's detail shows this many members (a first page, as lists answer by default).
@@ -20,13 +20,13 @@ MEMBERS_INLINE = DEFAULT_LIMIT
 class WorkspaceRefSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
-    kind = serializers.ChoiceField(choices=["team", "agency"])
-    role = serializers.ChoiceField(choices=["owner", "admin", "member", "viewer"])
+    kind = StrictChoice(choices=["team", "agency"])
+    role = StrictChoice(choices=["owner", "admin", "member", "viewer"])
 
 
 class ScopeSerializer(serializers.Serializer):
     workspace_id = serializers.UUIDField(allow_null=True)
-    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
+    scope = StrictChoice(choices=["personal", "team", "agency"])
     workspace = WorkspaceRefSerializer(allow_null=True)
     available = WorkspaceRefSerializer(many=True)
 
@@ -39,7 +39,7 @@ class ScopeSetSerializer(serializers.Serializer):
     # a whole Scope never fits it as well as Scope in the answer's oneOf.
 
     workspace_id = serializers.UUIDField(allow_null=True)
-    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
+    scope = StrictChoice(choices=["personal", "team", "agency"])
 
 
 class WorkspaceIdField(serializers.UUIDField):
@@ -75,7 +75,7 @@ class WorkspaceCreateSerializer(StrictSerializer):
         help_text=f"Trimmed, 1–{WORKSPACE_NAME_MAX} characters, no control, line separator, bidi or invisible "
         "characters (as product names).",
     )
-    kind = serializers.ChoiceField(choices=["team", "agency"])
+    kind = StrictChoice(choices=["team", "agency"])
 
     def validate_name(self, value: str) -> str:
         if not value:
@@ -93,15 +93,15 @@ class MemberSerializer(serializers.Serializer):
     user_id = serializers.UUIDField()
     email = EmailAnswerField()
     name = serializers.CharField()
-    role = serializers.ChoiceField(choices=["owner", "admin", "member", "viewer"])
+    role = StrictChoice(choices=["owner", "admin", "member", "viewer"])
     joined_at = serializers.DateTimeField()
 
 
 class WorkspaceSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
-    kind = serializers.ChoiceField(choices=["team", "agency"])
-    role = serializers.ChoiceField(choices=["owner", "admin", "member", "viewer"], help_text="Your role here")
+    kind = StrictChoice(choices=["team", "agency"])
+    role = StrictChoice(choices=["owner", "admin", "member", "viewer"], help_text="Your role here")
     owner_email = EmailAnswerField()
     created_at = serializers.DateTimeField()
 
@@ -154,4 +154,4 @@ class MemberAddSerializer(StrictSerializer):
         f"whitespace, control or invisible characters, at most {EMAIL_MAX} characters (any script: "
         "`jürgen@example.com`)."
     )
-    role = serializers.ChoiceField(choices=[r.value for r in ASSIGNABLE_ROLES])
+    role = StrictChoice(choices=[r.value for r in ASSIGNABLE_ROLES])
