@@ -84,7 +84,10 @@ def _rpc_error(error: RpcError, request_id=None) -> HttpResponse:
 
 def _origin_allowed(origin: str) -> bool:
     """The public origin itself, or a loopback origin (local tools such as MCP inspectors)."""
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # an unclosed or invalid IPv6 bracket: no origin a browser sends
+        return False
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return False
     public = urlsplit(public_base_url())

@@ -175,6 +175,14 @@ def test_a_foreign_origin_is_refused_and_loopback_origins_are_allowed(mcp, base_
     assert mcp.rpc("ping", headers={"Origin": base_url}).status_code == 200
 
 
+@pytest.mark.parametrize("origin", ["http://[::1", "http://[not-an-ip]"])
+def test_an_origin_that_is_no_url_is_refused_not_a_server_error(mcp, origin):
+    response = mcp.rpc("ping", headers={"Origin": origin})
+
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["message"] == "Origin not allowed."
+
+
 # --- batches (2025-03-26 only) -------------------------------------------------------------------
 def test_a_batch_answers_each_request_and_skips_notifications(mcp):
     mcp.version = "2025-03-26"
