@@ -90,8 +90,8 @@ class StrictChoice(serializers.ChoiceField):
         return self.choice_strings_to_values[data]
 
 
-def names_problem(names: list[str], allowed) -> str | None:
-    """Why a comma-separated list of choices (``?types=``) is not one, or None. As ``StrictChoice``,
+def types_problem(names: list[str], allowed) -> str | None:
+    """Why a comma-separated list of types (``?types=``) is not one, or None. As ``StrictChoice``,
     it names the choices and the place of the first entry that is none, never the entry itself."""
     for place, name in enumerate(names, start=1):
         if name not in allowed:

@@ -45,7 +45,7 @@ class ByokCreateSerializer(StrictSerializer):
 
 class ByokCredentialSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    service = StrictChoice(choices=SERVICES)
+    service = serializers.ChoiceField(choices=SERVICES)
     label = serializers.CharField()
     key_hint = serializers.CharField(help_text='"…" and the last four characters of the key.')
     base_url = serializers.CharField(allow_null=True, help_text="Set for openai_compatible, else null.")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from synchronex.api.serializers import StrictChoice
-
 
 def _money(**kwargs) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=None, decimal_places=6, coerce_to_string=False, **kwargs)
@@ -67,7 +65,7 @@ PeriodSerializer = type(
 class CostSummarySerializer(serializers.Serializer):
     scope = serializers.CharField()
     period = PeriodSerializer()
-    currency = StrictChoice(choices=["USD"], help_text="Always USD.")
+    currency = serializers.ChoiceField(choices=["USD"], help_text="Always USD.")
     total_cost_usd = _money()
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()

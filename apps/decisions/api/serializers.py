@@ -39,7 +39,7 @@ from apps.products.names import (
     trim_name,
 )
 from synchronex.api.parsers import ascii_integer, ascii_number
-from synchronex.api.serializers import StrictChoice, StrictSerializer, iso_utc, query_boolean, query_name_problems
+from synchronex.api.serializers import StrictSerializer, iso_utc, query_boolean, query_name_problems
 from synchronex.text import nfc
 
 FUTURE_SLACK = timedelta(days=1)
@@ -240,7 +240,7 @@ class SearchHitSerializer(DecisionSerializer):
         help_text="0.8 × mean of the used branches + 0.2 × recency with q; the recency factor without q."
     )
     score_detail = ScoreDetailSerializer()
-    match = StrictChoice(choices=["direct", "affects"])
+    match = serializers.ChoiceField(choices=["direct", "affects"])
 
 
 class TokenUsageSerializer(serializers.Serializer):

@@ -223,8 +223,8 @@ class KernelWriteSerializer(KernelSectionsSerializer):
     schema_constraints = {"minProperties": MIN_SECTIONS}  # for the OpenAPI document (openapi_extensions)
 
     def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise serializers.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+        if not isinstance(data, dict):  # the body's answer, not a nested section's
+            raise serializers.ValidationError(self.NOT_AN_OBJECT)
         return super().to_internal_value(data)
 
     def validate(self, attrs):
@@ -247,7 +247,7 @@ class KernelSerializer(serializers.Serializer):
     truncated = serializers.BooleanField(help_text="True when lower-priority lines were dropped to fit.")
     version = serializers.IntegerField(min_value=0, help_text="0 until the first write. Also the ETag.")
     updated_at = serializers.DateTimeField(allow_null=True)
-    scope = StrictChoice(choices=["personal", "team", "agency"])
+    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
 
 
 _UPDATED_AT = serializers.DateTimeField(allow_null=True)
@@ -275,7 +275,7 @@ class KernelWrittenSerializer(serializers.Serializer):
     model_preferences = ModelPreferencesSerializer(allow_null=True, required=False)
     version = serializers.IntegerField(min_value=1, help_text="The written layer's version. Also the ETag.")
     updated_at = serializers.DateTimeField(help_text="When the written layer changed: this write.")
-    scope = StrictChoice(choices=["personal", "team", "agency"])
+    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
 
 
 def kernel_write_body(kernel, scope: str, *, changes: dict) -> dict:
@@ -316,7 +316,7 @@ class KernelRevisionPageSerializer(serializers.Serializer):
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
     next_offset = serializers.IntegerField(allow_null=True)
-    scope = StrictChoice(choices=["personal", "team", "agency"])
+    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
 
 
 # --- kernel export (SPEC §9) -------------------------------------------------------------------
@@ -456,7 +456,7 @@ class KernelExportSerializer(serializers.Serializer):
     """``format=json``: the export with its parts and their token counts."""
 
     format = serializers.CharField()
-    scope = StrictChoice(choices=["personal", "team", "agency"])
+    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
     tokens = ExportTokensSerializer()
     truncated = serializers.BooleanField(
         help_text="Whether max_tokens left out or shortened any part the export would otherwise hold (as the "

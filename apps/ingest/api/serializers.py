@@ -388,8 +388,8 @@ class SignalBatchSerializer(StrictSerializer):
 
 class IngestedSignalSerializer(serializers.Serializer):
     id = serializers.UUIDField(help_text="The stored signal (for a duplicate: the one stored before).")
-    type = StrictChoice(choices=SIGNAL_TYPES)
-    status = StrictChoice(
+    type = serializers.ChoiceField(choices=SIGNAL_TYPES)
+    status = serializers.ChoiceField(
         choices=["pending", "applied", "duplicate"],
         help_text="applied: a decision or cost event was created now; pending: waits for consolidation; "
         "duplicate: the product already had a signal with this external_id.",

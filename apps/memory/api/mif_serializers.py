@@ -23,7 +23,7 @@ from apps.memory.services import (
     MAX_VERSION,
 )
 from synchronex.api import errors
-from synchronex.api.serializers import StrictChoice, names_problem, query_boolean, query_name_problems
+from synchronex.api.serializers import query_boolean, query_name_problems, types_problem
 
 EXPORT_PARAMS = ("format", "include_embeddings", "since", "types")
 IMPORT_PARAMS = ("format", "dry_run")
@@ -72,7 +72,7 @@ def parse_export_params(query) -> dict:
         names = [part.strip() for part in raw.split(",")]
         if any(not name for name in names):
             problems["types"] = "Give a comma-separated list of types without empty entries."
-        elif problem := names_problem(names, EXPORT_TYPES):
+        elif problem := types_problem(names, EXPORT_TYPES):
             problems["types"] = problem
         out["types"] = tuple(name for name in EXPORT_TYPES if name in names)
     if problems:
@@ -146,7 +146,7 @@ class MifImportResultSerializer(serializers.Serializer):
         "Empty when everything was read (`generator` and `export_meta` only describe the file).",
     )
     dry_run = serializers.BooleanField(help_text="True when nothing was written.")
-    format = StrictChoice(choices=[f for f in FORMATS if f != "auto"], help_text="The format read.")
+    format = serializers.ChoiceField(choices=[f for f in FORMATS if f != "auto"], help_text="The format read.")
     scope = serializers.CharField(help_text="The scope the items were imported into.")
 
 

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from apps.memory.search import SEARCH_TYPES
 from apps.products.api.fields import ProductNameField, StrictString
-from synchronex.api.serializers import StrictChoice, StrictSerializer, names_problem, query_name_problems
+from synchronex.api.serializers import StrictSerializer, query_name_problems, types_problem
 
 MAX_QUERY_CHARS = 500
 MAX_PRODUCT_CHARS = 100
@@ -43,13 +43,13 @@ class MemorySearchQuerySerializer(serializers.Serializer):
         names = [part.strip().lower() for part in value.split(",")]
         if any(not name for name in names):
             raise serializers.ValidationError("Give a comma-separated list of types without empty entries.")
-        if problem := names_problem(names, SEARCH_TYPES):
+        if problem := types_problem(names, SEARCH_TYPES):
             raise serializers.ValidationError(problem)
         return list(dict.fromkeys(names))
 
 
 class MemorySearchItemSerializer(serializers.Serializer):
-    type = StrictChoice(choices=SEARCH_TYPES)
+    type = serializers.ChoiceField(choices=SEARCH_TYPES)
     id = serializers.UUIDField()
     product = serializers.CharField(allow_null=True, help_text="The product the hit belongs to, if any.")
     title = serializers.CharField()
@@ -103,7 +103,7 @@ class ConsolidateRequestSerializer(StrictSerializer):
 
 class ConsolidateAcceptedSerializer(serializers.Serializer):
     job_id = serializers.UUIDField()
-    status = StrictChoice(
+    status = serializers.ChoiceField(
         choices=["queued", "running"],
         help_text="queued for a new job; an already active job of the scope is returned as it is.",
     )
@@ -138,7 +138,7 @@ class JobErrorSerializer(serializers.Serializer):
 
 class ConsolidationJobSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    status = StrictChoice(choices=["queued", "running", "succeeded", "failed"])
+    status = serializers.ChoiceField(choices=["queued", "running", "succeeded", "failed"])
     product = serializers.CharField(source="product_name", allow_null=True, help_text="The narrowing, if any.")
     dry_run = serializers.BooleanField()
     created_at = serializers.DateTimeField()

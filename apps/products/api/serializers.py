@@ -49,7 +49,7 @@ class ProductSummarySerializer(serializers.Serializer):
     """A product in the products list."""
 
     name = serializers.CharField()
-    status = StrictChoice(choices=ProductState.Status.choices)
+    status = serializers.ChoiceField(choices=ProductState.Status.choices)
     what_works = serializers.ListField(child=serializers.CharField())
     what_is_blocked = serializers.ListField(child=serializers.CharField())
     open_questions = serializers.ListField(child=serializers.CharField())
@@ -65,7 +65,7 @@ class ProductStateSerializer(serializers.Serializer):
     """``GET``/``POST /memory/product/{name}/state``."""
 
     name = serializers.CharField()
-    status = StrictChoice(choices=ProductState.Status.choices)
+    status = serializers.ChoiceField(choices=ProductState.Status.choices)
     what_works = serializers.ListField(child=serializers.CharField())
     what_is_blocked = serializers.ListField(child=serializers.CharField())
     open_questions = serializers.ListField(child=serializers.CharField())
@@ -98,7 +98,7 @@ class ProductStateWrittenSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     version = serializers.IntegerField()
     scope = serializers.CharField()
-    status = StrictChoice(choices=ProductState.Status.choices, required=False)
+    status = serializers.ChoiceField(choices=ProductState.Status.choices, required=False)
     what_works = serializers.ListField(child=serializers.CharField(), required=False)
     what_is_blocked = serializers.ListField(child=serializers.CharField(), required=False)
     open_questions = serializers.ListField(child=serializers.CharField(), required=False)

@@ -20,13 +20,13 @@ MEMBERS_INLINE = DEFAULT_LIMIT
 class WorkspaceRefSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
-    kind = StrictChoice(choices=["team", "agency"])
-    role = StrictChoice(choices=["owner", "admin", "member", "viewer"])
+    kind = serializers.ChoiceField(choices=["team", "agency"])
+    role = serializers.ChoiceField(choices=["owner", "admin", "member", "viewer"])
 
 
 class ScopeSerializer(serializers.Serializer):
     workspace_id = serializers.UUIDField(allow_null=True)
-    scope = StrictChoice(choices=["personal", "team", "agency"])
+    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
     workspace = WorkspaceRefSerializer(allow_null=True)
     available = WorkspaceRefSerializer(many=True)
 
@@ -39,7 +39,7 @@ class ScopeSetSerializer(serializers.Serializer):
     # a whole Scope never fits it as well as Scope in the answer's oneOf.
 
     workspace_id = serializers.UUIDField(allow_null=True)
-    scope = StrictChoice(choices=["personal", "team", "agency"])
+    scope = serializers.ChoiceField(choices=["personal", "team", "agency"])
 
 
 class WorkspaceIdField(serializers.UUIDField):
@@ -93,15 +93,15 @@ class MemberSerializer(serializers.Serializer):
     user_id = serializers.UUIDField()
     email = EmailAnswerField()
     name = serializers.CharField()
-    role = StrictChoice(choices=["owner", "admin", "member", "viewer"])
+    role = serializers.ChoiceField(choices=["owner", "admin", "member", "viewer"])
     joined_at = serializers.DateTimeField()
 
 
 class WorkspaceSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
-    kind = StrictChoice(choices=["team", "agency"])
-    role = StrictChoice(choices=["owner", "admin", "member", "viewer"], help_text="Your role here")
+    kind = serializers.ChoiceField(choices=["team", "agency"])
+    role = serializers.ChoiceField(choices=["owner", "admin", "member", "viewer"], help_text="Your role here")
     owner_email = EmailAnswerField()
     created_at = serializers.DateTimeField()
 
