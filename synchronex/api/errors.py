@@ -31,6 +31,11 @@ class ValidationFailed(ServiceError):
         normalised = {name: msgs if isinstance(msgs, list) else [msgs] for name, msgs in fields.items()}
         return cls(message or "Some fields are not valid.", details={"fields": normalised})
 
+    @classmethod
+    def for_query(cls, fields: dict[str, list[str] | str]) -> ValidationFailed:
+        """Problems of the query string, in the words every route answers them with."""
+        return cls.for_fields(fields, "Some query parameters are not valid.")
+
 
 class Unauthorized(ServiceError):
     code, status, default_message = "UNAUTHORIZED", 401, "Missing, malformed, unknown or revoked bearer token."

@@ -72,7 +72,7 @@ class Page:
         offset = _parse_int(params, "offset", 0, 0, MAX_OFFSET, found)
         found.update(problems or {})
         if found:
-            raise errors.ValidationFailed.for_fields(found, "Some query parameters are not valid.")
+            raise errors.ValidationFailed.for_query(found)
         return cls(limit=limit, offset=offset)
 
     def slice(self, items):

@@ -73,7 +73,7 @@ def refuse_undecodable(request) -> None:
         if not (_is_utf8(name) and _is_utf8(value)):
             problems[unquote_plus(name, errors="replace")] = NOT_UTF8
     if problems:
-        raise errors.ValidationFailed.for_fields(problems, "Some query parameters are not valid.")
+        raise errors.ValidationFailed.for_query(problems)
 
 
 def _is_utf8(escaped: str) -> bool:
@@ -105,9 +105,7 @@ def refuse_unknown(view, request) -> None:
     unknown = request.query_params.keys() - takes
     if not unknown:
         return
-    error = errors.ValidationFailed.for_fields(
-        dict.fromkeys(sorted(unknown), UNKNOWN_QUERY_PARAMETER), "Some query parameters are not valid."
-    )
+    error = errors.ValidationFailed.for_query(dict.fromkeys(sorted(unknown), UNKNOWN_QUERY_PARAMETER))
     if takes and request.method in READS:
         request.unknown_query = error
         return

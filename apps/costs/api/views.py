@@ -46,7 +46,7 @@ def parse_days(query) -> int:
     if raw is not None and "days" not in problems and (days is None or not 1 <= days <= selectors.DAYS_MAX):
         problems["days"] = f"days must be an integer between 1 and {selectors.DAYS_MAX}."
     if problems:
-        raise errors.ValidationFailed.for_fields(problems)
+        raise errors.ValidationFailed.for_query(problems)
     return days
 
 

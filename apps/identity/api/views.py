@@ -145,7 +145,7 @@ def _layer(query) -> str:
     if "layer" not in problems and layer not in LAYERS:
         problems["layer"] = f"Use one of: {', '.join(LAYERS)}."
     if problems:
-        raise errors.ValidationFailed.for_fields(problems)
+        raise errors.ValidationFailed.for_query(problems)
     return layer
 
 
@@ -397,8 +397,8 @@ class KernelExportView(ApiView):
             for name in problems.keys() - options.fields.keys():
                 del known[name]
             options = KernelExportQuerySerializer(data=known)
-            options.is_valid()
-            raise errors.ValidationFailed.for_fields({**options.errors, **problems})
+        if not options.is_valid() or problems:
+            raise errors.ValidationFailed.for_query({**options.errors, **problems})
         return self._export(request, options)
 
     @extend_schema(

@@ -76,7 +76,7 @@ def parse_export_params(query) -> dict:
             problems["types"] = problem
         out["types"] = tuple(name for name in EXPORT_TYPES if name in names)
     if problems:
-        raise errors.ValidationFailed.for_fields(problems, "Some query parameters are not valid.")
+        raise errors.ValidationFailed.for_query(problems)
     return out
 
 
@@ -97,7 +97,7 @@ def parse_import_params(query) -> dict:
             problems["dry_run"] = "Use true or false."
         out["dry_run"] = bool(value)
     if problems:
-        raise errors.ValidationFailed.for_fields(problems, "Some query parameters are not valid.")
+        raise errors.ValidationFailed.for_query(problems)
     return out
 
 
