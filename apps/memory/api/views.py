@@ -132,9 +132,9 @@ class ConsolidateView(ApiView):
         responses={202: ConsolidateAcceptedSerializer},
     )
     def post(self, request):
+        active = self.writable_space()  # first, as every write: a viewer's bad body is FORBIDDEN too
         body = ConsolidateRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        active = self.writable_space()
         job, _ = consolidation_job_request(
             space=active.space,
             product_name=body.validated_data.get("product"),

@@ -140,6 +140,21 @@ def test_consolidation_needs_pro_and_the_right_scopes(client_for, make_user):
     assert not ConsolidationJob.objects.exists()
 
 
+def test_a_workspace_viewer_is_forbidden_whatever_the_body(client_for, make_user):
+    """A viewer may not write, so the body is not judged first: as every other write of the
+    workspace (decisions, product state, ingest, MIF import), a bad body is FORBIDDEN too."""
+    from apps.scopes.models import Membership, Role
+    from apps.scopes.services import member_put, workspace_create
+
+    owner, viewer = make_user(tier="team"), make_user(tier="team")
+    space = workspace_create(owner=owner, name="Studio", kind="team")
+    member_put(actor_membership=Membership.objects.get(space=space, user=owner), user=viewer, role=Role.VIEWER)
+    header = {"X-Synchronex-Scope": str(space.pk)}
+    for payload in ({}, {"dry_run": "yes"}, {"product": ""}, {"unknown": 1}):
+        error(client_for(viewer).post(URL, json=payload, headers=header), 403, "FORBIDDEN")
+    assert not ConsolidationJob.objects.exists()
+
+
 def test_a_job_past_its_lease_is_queued_again_by_the_next_request(write_api):
     job = write_api.post(URL, json={}).json()
     ConsolidationJob.objects.update(status="running", lease_expires_at=timezone.now() - timedelta(seconds=1))
