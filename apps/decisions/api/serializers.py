@@ -57,6 +57,9 @@ _RFC3339 = re.compile(
 # The same forms in the OpenAPI document (``InstantField``): spaces around are trimmed, and the digits
 # are ASCII (a schema's ``\d`` may match any script's, as Python's does).
 INSTANT_PATTERN = r"^\s*" + _RFC3339.pattern.removeprefix("^").removesuffix("$").replace(r"\d", "[0-9]") + r"\s*$"
+# A leap second (second 60, which RFC 3339 and the pattern above allow): Python's datetime has no
+# such second, so it is read as the last microsecond of its minute (``parse_instant``).
+_LEAP_SECOND = re.compile(r"(?<=[T ]\d{2}:\d{2}:)60(?:\.\d+)?")
 EARLIEST_YEAR = 1900
 EARLIEST_INSTANT = datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC)
 
@@ -64,11 +67,15 @@ EARLIEST_INSTANT = datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC)
 def parse_instant(raw: str) -> tuple[datetime, bool] | None:
     """An RFC 3339 date-time (naive → UTC) or dashed date (→ midnight UTC); the flag says date-only.
 
+    A leap second (``23:59:60``, with any fraction) is the last microsecond of its minute
+    (``23:59:59.999999``): it stays on its own day and after every earlier time, where Python's
+    parsers refused it as no date at all although RFC 3339 and the OpenAPI pattern allow it.
     ASCII only: Django's parsers match ``\\d``, which takes any script's digits (``٢٠٢٦-٠٥-٠٣``)."""
     raw = raw.strip()
     if not raw.isascii() or not _RFC3339.match(raw):
         return None
     raw = raw.upper()  # RFC 3339 allows ``t`` and ``z``; the parsers read only ``T`` and ``Z``
+    raw, leap = _LEAP_SECOND.subn("59", raw)
     try:
         if _DATE_ONLY.match(raw):  # parse_datetime would read a bare date as midnight, losing "whole day"
             day = parse_date(raw)
@@ -78,6 +85,8 @@ def parse_instant(raw: str) -> tuple[datetime, bool] | None:
         return None
     if moment is None:
         return None
+    if leap:
+        moment = moment.replace(microsecond=999_999)
     if timezone.is_naive(moment):
         moment = moment.replace(tzinfo=UTC)
     return moment, False

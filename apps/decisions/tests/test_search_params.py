@@ -97,6 +97,18 @@ def test_rfc3339_spellings_are_read_alike(write_api):
         assert texts(search(write_api, until=until)) == ["At noon"], until
 
 
+def test_a_leap_second_is_read_as_the_last_moment_of_its_minute(write_api):
+    """RFC 3339 (and the OpenAPI pattern of these fields) allows second 60: it is taken, not
+    refused as no date, and stays on its own day, after every earlier time of its minute."""
+    made = record(write_api, "Leap", decided_at="2016-12-31T23:59:60Z")
+    assert made["decided_at"] == "2016-12-31T23:59:59.999999Z"
+    record(write_api, "Next year", decided_at="2017-01-01T00:00:00Z")
+    assert texts(search(write_api, until="2016-12-31T23:59:60Z")) == ["Leap"]
+    assert texts(search(write_api, since="2016-12-31T23:59:60.5Z")) == ["Next year", "Leap"]
+    assert texts(search(write_api, until="2016-12-31")) == ["Leap"]
+    assert texts(search(write_api, since="2017-01-01T00:59:60+01:00")) == ["Next year", "Leap"]
+
+
 def test_blank_q_means_newest_first(write_api):
     record(write_api, "older", decided_at=days_ago(3))
     record(write_api, "newer", decided_at=days_ago(1))

@@ -20,6 +20,7 @@ TAKEN = {
     " 2026-05-03T12:00:00Z ": datetime(2026, 5, 3, 12, tzinfo=UTC),  # trimmed, as the REST API trims
     "2026-05-03T12:00:00": datetime(2026, 5, 3, 12, tzinfo=UTC),  # naive: UTC, on both paths
     "2026-05-03": datetime(2026, 5, 3, tzinfo=UTC),  # a date: its midnight UTC
+    "2016-12-31T23:59:60Z": datetime(2016, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),  # a leap second
 }
 REFUSED = [
     "20260503",  # ISO 8601's basic form
