@@ -52,6 +52,9 @@ class ConsentView(AuthorizationView):
 
     template_name = "oauth/authorize.html"
     form_class = ConsentForm
+    # The page and its form. FormView would treat PUT as POST, but Django reads no form from a PUT
+    # body: it could only be refused as an altered form, so it is 405 and not advertised in Allow.
+    http_method_names = ["get", "post", "head", "options"]
     # This server's validator (apps.oauth.validators), which checks the challenge it stores.
     validator_class = OAuth2Validator
     # Set by form_valid when the authorization request named no redirect_uri.
