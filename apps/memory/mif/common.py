@@ -191,6 +191,20 @@ def canonical_uuid(value) -> str | None:
         return None
 
 
+# An import report lists this many errors (warnings, paths not imported): the lowest indices.
+MAX_REPORTED_ERRORS = 1_000
+
+
+def keep_reported(items: list, *, key) -> None:
+    """Cut ``items`` (appended one at a time) to the ``MAX_REPORTED_ERRORS`` first by ``key`` once
+    it holds twice as many, so a document of millions of bad items (12.5 million ``1``s fit in the
+    25 MiB body) holds a thousand of them, not millions. Sorted stably, as the final cut is: the
+    same items stay, in the same order."""
+    if len(items) >= 2 * MAX_REPORTED_ERRORS:
+        items.sort(key=key)
+        del items[MAX_REPORTED_ERRORS:]
+
+
 @dataclass
 class Candidate:
     """One item of an imported document: its position, its id as given, and either the MIF

@@ -43,7 +43,9 @@ import json
 import re
 import uuid
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 
 from django.db import transaction
 from django.utils import timezone
@@ -55,10 +57,12 @@ from apps.memory.mif.common import (
     KIND_KERNEL,
     KIND_MEMORY,
     KIND_PRODUCT,
+    MAX_REPORTED_ERRORS,
     VENDOR,
     Candidate,
     canonical_uuid,
     given_id,
+    keep_reported,
 )
 from apps.memory.mif.compat import UNKNOWN_AGENT, from_compatible
 from apps.memory.mif.graph import knowledge_graph_candidates
@@ -78,7 +82,6 @@ FORMATS = ("auto", "mif", "mem0", "mcp-jsonl")
 # The top-level fields of a MIF document the import reads (generator and export_meta: as what
 # they are, a description of the file).
 MIF_READ = ("mif_version", "memories", "generator", "export_meta", "knowledge_graph", "vendor_extensions")
-MAX_REPORTED_ERRORS = 1_000
 # A document is refused whole only past twice a memory's limit (``writer.MEMORY_MAX_DEPTH``):
 # room for the export's own nesting (a memory sits at level 3), and for a memory too deep to be
 # reported as that memory's error; the bound keeps everything that walks the body far from
@@ -109,6 +112,7 @@ class ImportReport:
     def error(self, index: int, given: str | None, message: str) -> None:
         self.errors_total += 1
         self.errors.append({"index": index, "id": given, "message": message})
+        keep_reported(self.errors, key=_by_index)
 
     def warning(self, index: int, given: str | None, message: str) -> None:
         self.warnings.append({"index": index, "id": given, "message": message})
@@ -124,12 +128,16 @@ class ImportReport:
             self.kernel_imported = True
 
 
+def _by_index(item: dict) -> int:
+    return item["index"]
+
+
 # -- reading the body ------------------------------------------------------------------------------
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _mif_candidates(doc, *, now) -> tuple[list[Candidate], list[str]]:
+def _mif_candidates(doc, *, now) -> tuple[Iterable[Candidate], list[str]]:
     """The document's memories and graph, and the paths of its parts not imported."""
     if not isinstance(doc, dict):
         raise errors.ValidationFailed(
@@ -155,12 +163,13 @@ def _mif_candidates(doc, *, now) -> tuple[list[Candidate], list[str]]:
             {"memories": f"Must be an array of memory objects, not a JSON {_json_type(memories)}."},
             "'memories' must be an array.",
         )
-    candidates = [
+    # Made one at a time as the import reads them, not all held at once: 25 MiB hold millions of items.
+    candidates = (
         Candidate(index, given_id(memory), memory=memory)
         if isinstance(memory, dict)
         else Candidate(index, None, error="Each memory must be a JSON object.")
         for index, memory in enumerate(memories)
-    ]
+    )
     generator = doc.get("generator")
     agent = generator.get("name") if isinstance(generator, dict) else None
     graph, graph_unread = knowledge_graph_candidates(
@@ -180,7 +189,7 @@ def _mif_candidates(doc, *, now) -> tuple[list[Candidate], list[str]]:
                 unread.append(key)
         elif key not in MIF_READ:
             unread.append(key)
-    return candidates + graph, unread
+    return chain(candidates, graph), unread
 
 
 def _json_type(value) -> str:
@@ -207,7 +216,7 @@ def _detect(doc) -> str:
     return "mif"
 
 
-def read_document(text: str, fmt: str = "auto", *, now=None) -> tuple[str, list[Candidate], list[str]]:
+def read_document(text: str, fmt: str = "auto", *, now=None) -> tuple[str, Iterable[Candidate], list[str]]:
     """The body's format, its items and the paths of its parts not imported; raises
     VALIDATION_ERROR for document-level problems."""
     now = now or timezone.now()
@@ -410,6 +419,7 @@ def mif_import(
     report.duplicates_skipped += written.duplicates
     for index, given, message in written.errors:
         report.error(index, given, message)
+    report.errors_total += written.errors_total - len(written.errors)  # those the writer did not keep
 
     report.errors.sort(key=lambda error: error["index"])
     del report.errors[MAX_REPORTED_ERRORS:]

@@ -25,7 +25,7 @@ from functools import cache
 from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 
-from apps.memory.mif.common import iso_z, space_kept
+from apps.memory.mif.common import iso_z, keep_reported, space_kept
 from apps.memory.mif.compat import exported_depth_exceeds
 from apps.memory.models import SEARCH_CONFIG, Memory
 from apps.memory.services import (
@@ -57,7 +57,14 @@ _COMPUTED = ("search", "embedding", "stored_at")
 class WriteOutcome:
     imported: int = 0
     duplicates: int = 0
+    # The first of them by index (``keep_reported``); ``errors_total`` counts them all.
     errors: list[tuple[int, str | None, str]] = field(default_factory=list)
+    errors_total: int = 0
+
+    def error(self, index: int, given: str | None, message: str) -> None:
+        self.errors_total += 1
+        self.errors.append((index, given, message))
+        keep_reported(self.errors, key=lambda error: error[0])
 
 
 def describe(error: errors.ServiceError) -> str:
@@ -133,7 +140,7 @@ def _insert(space, batch: list[tuple[int, str | None, dict, MemoryFields]], outc
                 outcome.duplicates += 1
             except DataError:
                 logger.exception("MIF import: the database refused memory %s", index)
-                outcome.errors.append((index, given, "The database refused a value of this memory."))
+                outcome.error(index, given, "The database refused a value of this memory.")
 
 
 def memories_write(
@@ -153,10 +160,10 @@ def memories_write(
         try:
             fields = memory_validate(data=data)
         except errors.ValidationFailed as exc:
-            outcome.errors.append((index, given, describe(exc)))
+            outcome.error(index, given, describe(exc))
             continue
         if exported_depth_exceeds(data, memory=fields, limit=MEMORY_MAX_DEPTH):
-            outcome.errors.append((index, given, TOO_DEEP))
+            outcome.error(index, given, TOO_DEEP)
             continue
         valid.append((index, given, data, fields))
     seen_ids: set = set(taken)
