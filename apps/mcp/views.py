@@ -77,6 +77,15 @@ def _json(body, status: int = 200, headers: dict | None = None) -> HttpResponse:
     return response
 
 
+def _accepted() -> HttpResponse:
+    """202 for notifications and client responses: no body, so no Content-Type (Django's default
+    would label the nothing text/html), and never cached, as every other answer of /mcp."""
+    response = HttpResponse(status=202)
+    del response["Content-Type"]
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def _rpc_error(error: RpcError, request_id=None) -> HttpResponse:
     answer = request_id if request_id is not None else error.answer_id
     return _json(error_message(answer, error), status=error.status, headers=error.headers)
@@ -244,7 +253,7 @@ class McpView(View):
             except RpcError as error:
                 return _rpc_error(error)
             if message.kind != "request":
-                return HttpResponse(status=202)
+                return _accepted()
             try:
                 return _json(result_message(message.id, self._request(message, context)))
             except RpcError as error:
@@ -271,7 +280,7 @@ class McpView(View):
                 # Encoded as it comes: the budget counts the bytes sent, and the answer's objects are freed.
                 answers.append(_encoded(answer))
                 budget.spend(answers[-1])
-        return _json(b"[" + b",".join(answers) + b"]") if answers else HttpResponse(status=202)
+        return _json(b"[" + b",".join(answers) + b"]") if answers else _accepted()
 
     def _batch_item(self, item, context: ToolContext, budget: BatchBudget) -> dict | None:
         try:

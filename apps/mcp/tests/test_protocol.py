@@ -48,17 +48,20 @@ def test_initialize_without_a_protocol_version_is_invalid_params(mcp):
     assert "protocolVersion" in body["error"]["data"]["fields"]
 
 
-def test_notifications_are_accepted_without_a_body(mcp):
-    response = mcp.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
-
+def accepted_without_a_body(response) -> None:
+    """202, no body, and so no Content-Type (not Django's default text/html); never cached."""
     assert response.status_code == 202
     assert response.content == b""
+    assert "Content-Type" not in response.headers
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_notifications_are_accepted_without_a_body(mcp):
+    accepted_without_a_body(mcp.post({"jsonrpc": "2.0", "method": "notifications/initialized"}))
 
 
 def test_a_client_response_is_accepted_without_a_body(mcp):
-    response = mcp.post({"jsonrpc": "2.0", "id": 7, "result": {}})
-
-    assert response.status_code == 202
+    accepted_without_a_body(mcp.post({"jsonrpc": "2.0", "id": 7, "result": {}}))
 
 
 def test_ping_answers_an_empty_result(mcp):
@@ -216,9 +219,7 @@ def test_a_batch_without_a_version_header_is_read_as_2025_03_26(mcp):
 def test_a_batch_of_notifications_is_accepted_without_a_body(mcp):
     mcp.version = "2025-03-26"
 
-    response = mcp.post([{"jsonrpc": "2.0", "method": "notifications/initialized"}])
-
-    assert response.status_code == 202
+    accepted_without_a_body(mcp.post([{"jsonrpc": "2.0", "method": "notifications/initialized"}]))
 
 
 def test_batches_are_refused_in_revisions_without_them(mcp):
