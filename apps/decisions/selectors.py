@@ -107,12 +107,21 @@ def decision_recent_for_product(*, product, limit: int = 5, readable: bool = Tru
     replaced one of the product's lists it, ``decision_create``). Every product read shows them,
     so the statement is written out (synchronex/api/rows.py).
 
+    Planned for this product, never prepared: a generic plan reads ``space_id = $3`` by the
+    average space and found the decisions affecting the product by reading all the space's
+    current ones (20,000 decisions: 16 ms, 1.7 planned for the product). A connection took that
+    plan once the products it had read cost more to plan (a large space's products that nothing
+    affects); planning costs about 0.7 ms a read.
+
     ``readable``: whether the caller's credential holds decisions:read (SPEC §2). Without it a
     product state is still read, with no decisions in it (REST and MCP alike)."""
     if not readable:
         return []
     params = {"product": product.pk, "space": product.space_id, "name": product.name, "limit": limit}
-    return [page_decision(row) for row in fetch_all(_RECENT_SQL, params)]
+    with unprepared() as cursor:
+        cursor.execute(_RECENT_SQL, params)
+        rows = cursor.fetchall()
+    return [page_decision(row) for row in rows]
 
 
 def _as_stored(text: str) -> str:
