@@ -125,6 +125,10 @@ def drill_down_problem(params: dict, field: str | None) -> str | None:
         start = datetime(int(year[-1]), int(month[-1]) if month else 1, int(day[-1]) if day else 1)
     except ValueError:
         return None  # not a date: Django answers it (IncorrectLookupParameters)
+    except OverflowError:
+        # A number no C long holds (``?created_at__year=99999999999999999999``): Django catches
+        # only ValueError there.
+        return "The date drill-down names no date."
     try:
         if day:
             start + timedelta(days=1)
@@ -162,7 +166,9 @@ class CheckedChangeList(ChangeList):
             queryset.query.sql_with_params()
         except (EmptyResultSet, FullResultSet):
             pass
-        except (ValidationError, ValueError, TypeError) as error:
+        except (ValidationError, ValueError, TypeError, OverflowError) as error:
+            # OverflowError: a year no date holds (``?last_login__year=99999999999999999999``),
+            # whose bounds Django computes while compiling.
             raise IncorrectLookupParameters(error) from error
         return queryset
 
