@@ -18,15 +18,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.accounts.forms import ApiKeyCreateForm, key_form_token
 from apps.accounts.services import api_key_create, api_key_revoke
 from synchronex.api import errors
-from synchronex.api.ratelimit import ip_throttled
+from synchronex.api.ratelimit import ip_throttled, wait_in_words
 
 PAGE_SIZE = 50  # rows per settings page (keys here, apps on /settings/apps)
 
 
 def throttled_page(request, wait: int):
     """The 429 page of the login forms (this site's and the admin's), saying in ``Retry-After`` when
-    the address's window ends, as the API does."""
-    response = render(request, "accounts/throttled.html", status=429)
+    the address's window ends, as the API does, and in words the same wait."""
+    response = render(request, "accounts/throttled.html", {"wait": wait_in_words(wait)}, status=429)
     response["Retry-After"] = str(wait)
     return response
 

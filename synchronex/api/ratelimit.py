@@ -283,9 +283,19 @@ def throttle_ip(request, *, group: str, rate: str) -> None:
     wait = ip_throttled(request, group=group, rate=rate)
     if wait is not None:
         raise errors.RateLimited(
-            "Too many attempts from this address; wait a minute and try again.",
+            f"Too many attempts from this address; wait {wait_in_words(wait)} and try again.",
             headers={"Retry-After": str(wait), "Cache-Control": "no-store", "Pragma": "no-cache"},
         )
+
+
+def wait_in_words(seconds: int) -> str:
+    """``seconds`` in words, as the address throttles' 429s say them (the login page's and the API's),
+    rounded up: seconds below two minutes, minutes below two hours, else hours (their rates may
+    count per hour or day, not only per minute)."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= 2 * size:
+            return f"{-(-seconds // size)} {unit}s"
+    return f"{seconds} second{'' if seconds == 1 else 's'}"
 
 
 def ip_throttled(request, *, group: str, rate: str) -> int | None:

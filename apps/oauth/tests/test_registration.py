@@ -7,6 +7,7 @@ import requests
 from oauth2_provider.models import get_application_model
 
 from apps.oauth.tests.helpers import authorize_params, consent, exchange, login, pkce_pair, redirect_query
+from synchronex.api.ratelimit import wait_in_words
 
 Application = get_application_model()
 
@@ -226,6 +227,9 @@ def test_registration_is_throttled_per_ip(base_url, settings):
     # Like every other answer of the OAuth endpoints, the refusal is not for a cache to keep.
     assert (bad.headers.get("Cache-Control"), bad.headers.get("Pragma")) == ("no-store", "no-cache")
     assert Application.objects.count() == 3
+    # The message names the wait that Retry-After gives (an hour's window: not "a minute").
+    wait = wait_in_words(int(bad.headers["Retry-After"]))
+    assert bad.json()["error"]["message"] == f"Too many attempts from this address; wait {wait} and try again."
 
 
 def test_registration_answers_are_never_cached(base_url):
