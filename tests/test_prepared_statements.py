@@ -8,14 +8,9 @@ from django.db import connection
 from apps.decisions.services import decision_create
 from apps.scopes.services import space_ensure_personal
 from synchronex.api import stamps
+from tests.support.prepared import prepared_statements
 
 pytestmark = pytest.mark.django_db
-
-
-def prepared_statements() -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        return [row[0] for row in cursor.fetchall()]
 
 
 @pytest.mark.parametrize(

@@ -6,20 +6,14 @@ of 1.7 planned for the product. A connection takes that plan once the products i
 plan on average (a large space's products that nothing affects): 18-20 ms for each read after."""
 
 import pytest
-from django.db import connection
 
 from apps.decisions.selectors import decision_recent_for_product
 from apps.decisions.services import decision_create
 from apps.products.services import product_ensure
 from apps.scopes.services import space_ensure_personal
+from tests.support.prepared import never_prepared
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _prepared_reads() -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        return [row[0] for row in cursor.fetchall() if "affects_keys @> ARRAY[lower(" in row[0]]
 
 
 def test_the_recent_decisions_are_never_read_by_a_prepared_statement(user):
@@ -27,8 +21,8 @@ def test_the_recent_decisions_are_never_read_by_a_prepared_statement(user):
     atlas = product_ensure(space=space, name="Atlas")
     decision_create(space=space, decision="Ferry on Mondays", product_name="Atlas")
     decision_create(space=space, decision="Shared harbour", product_name="Borealis", affects_products=["Atlas"])
-    for _ in range(8):  # far past the connection's prepare threshold
-        recent = decision_recent_for_product(product=atlas)
-        assert [row.decision for row in recent] == ["Shared harbour", "Ferry on Mondays"]
-        assert [row.product.name for row in recent] == ["Borealis", "Atlas"]
-    assert _prepared_reads() == []
+    with never_prepared("affects_keys @> ARRAY[lower("):
+        for _ in range(8):  # far past the connection's prepare threshold
+            recent = decision_recent_for_product(product=atlas)
+            assert [row.decision for row in recent] == ["Shared harbour", "Ferry on Mondays"]
+            assert [row.product.name for row in recent] == ["Borealis", "Atlas"]

@@ -8,11 +8,11 @@ import json
 import uuid
 
 import pytest
-from django.db import connection
 
 from apps.memory.mif.importers import mif_import
 from apps.memory.models import Memory
 from apps.scopes.services import space_ensure_personal
+from tests.support.prepared import never_prepared
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,17 +25,11 @@ def _document(count: int, first: int = 1) -> str:
     return json.dumps({"mif_version": "2.0", "memories": memories})
 
 
-def _prepared_lookups() -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        return [row[0] for row in cursor.fetchall() if '"memory_memory"."content_sha256" IN' in row[0]]
-
-
 def test_the_lookups_of_a_large_import_are_never_prepared(make_user):
     space = space_ensure_personal(user=make_user())
-    report = mif_import(space=space, text=_document(3_500))
+    with never_prepared('"memory_memory"."content_sha256" IN'):
+        report = mif_import(space=space, text=_document(3_500))
     assert report.memories_imported == 3_500
-    assert _prepared_lookups() == []
 
 
 def test_batches_still_find_what_the_space_and_the_document_hold(make_user):
