@@ -195,14 +195,19 @@ def canonical_uuid(value) -> str | None:
 MAX_REPORTED_ERRORS = 1_000
 
 
+def cut_reported(items: list, *, key) -> None:
+    """Keep the ``MAX_REPORTED_ERRORS`` first of ``items`` by ``key`` (a stable sort: ties keep
+    their order)."""
+    items.sort(key=key)
+    del items[MAX_REPORTED_ERRORS:]
+
+
 def keep_reported(items: list, *, key) -> None:
-    """Cut ``items`` (appended one at a time) to the ``MAX_REPORTED_ERRORS`` first by ``key`` once
-    it holds twice as many, so a document of millions of bad items (12.5 million ``1``s fit in the
-    25 MiB body) holds a thousand of them, not millions. Sorted stably, as the final cut is: the
-    same items stay, in the same order."""
+    """``cut_reported`` once ``items`` (appended one at a time) holds twice as many, so a document
+    of millions of bad items (12.5 million ``1``s fit in the 25 MiB body) holds a thousand of them,
+    not millions. The final cut then keeps the same items, in the same order."""
     if len(items) >= 2 * MAX_REPORTED_ERRORS:
-        items.sort(key=key)
-        del items[MAX_REPORTED_ERRORS:]
+        cut_reported(items, key=key)
 
 
 @dataclass

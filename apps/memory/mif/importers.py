@@ -61,6 +61,7 @@ from apps.memory.mif.common import (
     VENDOR,
     Candidate,
     canonical_uuid,
+    cut_reported,
     given_id,
     keep_reported,
 )
@@ -116,6 +117,7 @@ class ImportReport:
 
     def warning(self, index: int, given: str | None, message: str) -> None:
         self.warnings.append({"index": index, "id": given, "message": message})
+        keep_reported(self.warnings, key=_by_index)
 
     def count(self, outcome: str, kind: str) -> None:
         if outcome == DUPLICATE:
@@ -421,10 +423,8 @@ def mif_import(
         report.error(index, given, message)
     report.errors_total += written.errors_total - len(written.errors)  # those the writer did not keep
 
-    report.errors.sort(key=lambda error: error["index"])
-    del report.errors[MAX_REPORTED_ERRORS:]
-    report.warnings.sort(key=lambda warning: warning["index"])
-    del report.warnings[MAX_REPORTED_ERRORS:]
+    cut_reported(report.errors, key=_by_index)
+    cut_reported(report.warnings, key=_by_index)
     if not dry_run and (report.memories_imported or report.decisions_imported):
         embed_pending_on_commit(space=space)
     return report
