@@ -77,6 +77,16 @@ def test_mif_import_has_its_own_larger_limit(write_api):
     assert_error(response, 413, "PAYLOAD_TOO_LARGE")
 
 
+@pytest.mark.parametrize("project", ["Acme%2Fmemory%2Fimport-mif", "Acme/memory/import-mif"])
+def test_only_the_import_route_has_the_larger_limit(write_api, project):
+    """A product path ending like the import route (ingest takes slashes in its ``{project_id}``)
+    was read up to 25 MiB: only ``POST /memory/import-mif`` is."""
+    body = b'{"type": "note", "title": "' + b"x" * (1024 * 1024) + b'"}'
+    response = write_api.post(f"/api/v1/ingest/{project}", data=body, headers={"Content-Type": "application/json"})
+    assert_error(response, 413, "PAYLOAD_TOO_LARGE")
+    assert not Signal.objects.exists()
+
+
 @pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/", "/api/oauth/token"])
 def test_forms_keep_djangos_smaller_body_limit(base_url, path):
     """Only the import route reads 25 MiB; a browser form or the token endpoint stops at 2.5 MiB."""

@@ -67,9 +67,14 @@ def collapsed(path: str) -> str:
     return "/" + path.lstrip("/")
 
 
+IMPORT_PATH = "/api/v1/memory/import-mif"
+
+
 def body_limit_for(path: str) -> int:
-    """The request body limit in bytes for a path (SPEC §1: 1 MiB, 25 MiB for MIF import)."""
-    if path.rstrip("/").endswith("/memory/import-mif"):
+    """The request body limit in bytes for a path (SPEC §1: 1 MiB, 25 MiB for MIF import). The
+    import route only: a path that merely ends like it (``/ingest/{project_id}`` takes slashes in
+    the name) keeps the 1 MiB limit."""
+    if path.rstrip("/") == IMPORT_PATH:
         return settings.MAX_IMPORT_BODY_BYTES
     return settings.MAX_BODY_BYTES
 
