@@ -750,7 +750,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        "django.request": {"level": "ERROR"},
+        # Its 5xx lines only (a 4xx is a WARNING); LOG_LEVEL=CRITICAL quiets those too.
+        "django.request": {"level": max(LOG_LEVEL, "ERROR", key=_logging.getLevelName)},
         # An unlisted Host (scanners send an address): one WARNING line, not an ERROR with a traceback.
         "django.security.DisallowedHost": {"filters": ["client_mistake"]},
         # runserver's (make run) line per request, and its own refusals: through the formatter above

@@ -462,14 +462,21 @@ def test_urls_origins_and_keys_in_their_usual_forms_are_accepted():
 
 @pytest.mark.parametrize(
     ("log_level", "expected"),
-    [("debug", "20 20 20"), ("info", "20 20 20"), ("warning", "30 30 30"), ("error", "40 40 40")],
+    [
+        ("debug", "20 20 20 40"),
+        ("info", "20 20 20 40"),
+        ("warning", "30 30 30 40"),
+        ("error", "40 40 40 40"),
+        ("critical", "50 50 50 50"),
+    ],
 )
 def test_log_level_quiets_django_and_the_oauth_libraries_but_never_opens_their_debug(log_level, expected):
     """Django's own default sets its logger to INFO, and the OAuth libraries' DEBUG lines carry
-    authorization codes: LOG_LEVEL above INFO quiets all three, below it leaves them at INFO."""
+    authorization codes: LOG_LEVEL above INFO quiets all three, below it leaves them at INFO.
+    ``django.request`` (a line per 4xx/5xx) stays at ERROR, and CRITICAL quiets it too."""
     script = (
-        "import logging; "
-        "print(*(logging.getLogger(n).getEffectiveLevel() for n in ('django', 'oauthlib', 'oauth2_provider')))"
+        "import logging; print(*(logging.getLogger(n).getEffectiveLevel() "
+        "for n in ('django', 'oauthlib', 'oauth2_provider', 'django.request')))"
     )
     result = run_manage("shell", "-c", script, env_overrides={"LOG_LEVEL": log_level})
     assert result.returncode == 0, result.stderr
