@@ -11,6 +11,7 @@ import json
 import re
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponse, JsonResponse
 from oauth2_provider import views as dot_views
 from oauth2_provider.models import get_access_token_model
@@ -217,6 +218,11 @@ class RegisterView(dot_views.DynamicClientRegistrationView):
         rejected = _normalised_body(request)
         if rejected is not None:
             return rejected
+        # Registration is anonymous (open, RFC 7591): DOT made the account of a signed-in browser
+        # session the app's owner and the holder of its registration token. The app was then listed
+        # among that account's connected apps, never authorized there, and deleting the account
+        # deleted the app (``Application.user`` cascades) with every other account's tokens for it.
+        request.user = AnonymousUser()
         return _no_store(super().post(request, *args, **kwargs))
 
 
