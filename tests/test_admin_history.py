@@ -115,3 +115,36 @@ def test_an_account_without_admin_history_is_still_deleted(staff):
     person = user_create(email="idle-staff@example.com", password=PASSWORD, is_staff=True)
     assert staff.post(reverse("admin:accounts_user_delete", args=[person.pk]), {"post": "yes"}).status_code == 302
     assert not User.objects.filter(pk=person.pk).exists()
+
+
+def test_a_staff_member_deleting_their_own_account_is_refused_not_a_500(superuser, staff):
+    """Deleting oneself writes the deletion's own history entry, with oneself as its author, before
+    the delete: the delete then met that entry and refused (CONFLICT), answered as a 500, from the
+    delete page and from *Delete selected* alike, with other accounts in the selection or not.
+    The page says so instead, as for an account with history, and deletes nothing."""
+    assert not LogEntry.objects.filter(user=superuser).exists()
+    other = user_create(email="other@example.com")
+    delete = reverse("admin:accounts_user_delete", args=[superuser.pk])
+
+    page = staff.get(delete)
+    assert page.status_code == 200
+    assert page.context["protected"] == [
+        "Your own account (root@example.com): its delete would be written in the admin's history under "
+        "your name, and that entry deleted with it. Another administrator can delete it, or deactivate it."
+    ]
+    assert 'name="post"' not in page.content.decode()  # no confirm button
+    assert staff.post(delete, {"post": "yes"}).status_code == 200  # the same page again
+    changelist = reverse("admin:accounts_user_changelist")
+    selected = {"action": "delete_selected", "_selected_action": [str(superuser.pk), str(other.pk)], "post": "yes"}
+    answer = staff.post(changelist, selected)
+    assert answer.status_code == 200 and "Your own account (root@example.com)" in answer.content.decode()
+    assert User.objects.filter(pk__in=[superuser.pk, other.pk]).count() == 2
+    assert not LogEntry.objects.exists()
+
+    # Another administrator deletes it.
+    colleague = user_create(email="colleague@example.com", password=PASSWORD, is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(colleague)
+    assert client.post(delete, {"post": "yes"}).status_code == 302
+    assert not User.objects.filter(pk=superuser.pk).exists()
+    assert LogEntry.objects.filter(user=colleague, action_flag=DELETION, object_id=str(superuser.pk)).exists()

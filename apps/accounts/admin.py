@@ -176,6 +176,16 @@ class UserAdmin(RetriedDeletesMixin, BoundedAdmin, NoSecretLookupsMixin, BaseUse
             "trail, which deleting the account would delete. Deactivate the account instead (untick Active)."
             for email, entries in written
         ]
+        # One's own account, even without history yet: the delete writes its own entry under the
+        # deleting account before it deletes (``log_deletions``), which the delete would then take
+        # along; ``users_delete`` refuses it, and the page answered that refusal as a 500.
+        own = request.user.pk in users if isinstance(users, list) else users.filter(pk=request.user.pk).exists()
+        if own:
+            protected.append(
+                f"Your own account ({request.user.email}): its delete would be written in the admin's history "
+                "under your name, and that entry deleted with it. Another administrator can delete it, or "
+                "deactivate it."
+            )
         return deleted, model_count, perms_needed, protected
 
     def delete_model(self, request, obj):
