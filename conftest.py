@@ -9,8 +9,9 @@ import requests
 
 from apps.accounts.services import api_key_create, user_create
 
-# ``make test`` runs the suite in two processes (pytest.ini: ``-n 2 --dist loadscope``): each file
-# is one unit of work, handed in collection order to whichever process is free. The longest files
+# ``make test`` runs the suite in two processes (pytest.ini: ``-n 2 --dist loadscope``): each file's
+# functions (and each test class) are one unit of work, handed in collection order to whichever
+# process is free. The longest files
 # go first, so that neither process is left waiting at the end for one of them (xdist's own order,
 # by number of tests, started the one-test fuzz run of about 150 s last).
 LONGEST_FIRST = (
