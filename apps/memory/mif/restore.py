@@ -194,7 +194,8 @@ def product_restore(*, space: Space, data: dict) -> str:
     kernel entry's summary and URL where it has none of its own (consolidation keeps the space's
     own kernel's there). Its version is the record's, but one above its own at least when the
     record's name or state is not the bare product's. The space's own state is never overwritten:
-    a state write that lands first makes the fill a duplicate.
+    a state write that lands first makes the fill a duplicate. A product another request creates
+    by its name while the record is stored is treated as one found before: filled when bare.
     """
     original = _uuid(data)
     try:
@@ -215,22 +216,10 @@ def product_restore(*, space: Space, data: dict) -> str:
     last_activity_at = _moment(data, "last_activity_at", updated_at)
     if _ids_in_space(ProductState, space=space, original=original, kind="product"):
         return DUPLICATE
-    if (existing := product_find(space=space, name=name)) is not None:
-        fields = {**state, "name": name, "last_session_summary": summary}
-        # A state the bare product did not hold is a change: a new version even when the record's
-        # is the product's own (1), since an If-Match read from the bare one must not match the
-        # filled one (SPEC §1: no lost update). The bare state again keeps the record's version.
-        changed = name != existing.name or any(fields.get(key, bare) != bare for key, bare in BARE_STATE.items())
-        fields["version"] = Greatest(Value(version), F("version") + 1) if changed else version
-        moments = {
-            "created_at": created_at,
-            "updated_at": updated_at,
-            "last_activity_at": last_activity_at,
-            "stored_at": now,  # written here now, whatever the record's own timestamps say
-        }
-        kept = {key: Coalesce(NullIf(F(key), Value("")), Value(value)) for key, value in entry.items()}
-        return _product_fill(product=existing, original=original, fields=fields | moments | kept)
+    existing = product_find(space=space, name=name)
     for attempt in range(2):
+        if existing is not None:
+            break
         pk, origin_id = _placement(space=space, original=original, kind="product", attempt=attempt)
         try:
             with transaction.atomic():
@@ -250,13 +239,30 @@ def product_restore(*, space: Space, data: dict) -> str:
                 space_kept(space.pk)
             return IMPORTED
         except IntegrityError:
-            # A concurrent import created the product (same name or original id) first …
-            if product_find(space=space, name=name) or _ids_in_space(
-                ProductState, space=space, original=original, kind="product"
-            ):
+            # A concurrent import restored the same original id first: a duplicate.
+            if _ids_in_space(ProductState, space=space, original=original, kind="product"):
                 return DUPLICATE
-            # … or a row of another space holds the derived id: once more, with a random one.
-    raise RestoreError("The product could not be stored (its id is taken).")
+            # A concurrent request created the product by its name first (a decision naming it
+            # makes it bare): it is filled below, as one found above would have been; a
+            # duplicate only if it holds a state of its own. Else a row of another space holds
+            # the derived id: once more, with a random one.
+            existing = product_find(space=space, name=name)
+    if existing is None:
+        raise RestoreError("The product could not be stored (its id is taken).")
+    fields = {**state, "name": name, "last_session_summary": summary}
+    # A state the bare product did not hold is a change: a new version even when the record's
+    # is the product's own (1), since an If-Match read from the bare one must not match the
+    # filled one (SPEC §1: no lost update). The bare state again keeps the record's version.
+    changed = name != existing.name or any(fields.get(key, bare) != bare for key, bare in BARE_STATE.items())
+    fields["version"] = Greatest(Value(version), F("version") + 1) if changed else version
+    moments = {
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "last_activity_at": last_activity_at,
+        "stored_at": now,  # written here now, whatever the record's own timestamps say
+    }
+    kept = {key: Coalesce(NullIf(F(key), Value("")), Value(value)) for key, value in entry.items()}
+    return _product_fill(product=existing, original=original, fields=fields | moments | kept)
 
 
 def _product_fill(*, product: ProductState, original: uuid.UUID, fields: dict) -> str:
@@ -278,10 +284,11 @@ def _product_fill(*, product: ProductState, original: uuid.UUID, fields: dict) -
 def kernel_restore(*, space: Space, data: dict, actor: str, actor_user=None) -> str:
     """The space's kernel layer from the record, when the space has none yet.
 
-    The same kernel already in place is a duplicate; a different kernel already in place is
-    not overwritten (RestoreError). A new layer gets an id of this space (``_placement``) and
-    keeps the record's id as ``origin_id``, its version and timestamps; the write goes through
-    ``kernel_update`` (normalised, rendered, one revision).
+    The same kernel already in place is a duplicate, and so is the layer this record restored,
+    changed since (found by its id); a different kernel already in place is not overwritten
+    (RestoreError). A layer cleared of every section takes the record again. A new layer gets an
+    id of this space (``_placement``) and keeps the record's id as ``origin_id``, its version and
+    timestamps; the write goes through ``kernel_update`` (normalised, rendered, one revision).
     """
     original = _uuid(data)
     sections = _check(KernelSectionsSerializer(data={name: data.get(name) for name in SECTIONS}))
@@ -308,6 +315,11 @@ def kernel_restore(*, space: Space, data: dict, actor: str, actor_user=None) -> 
         if current is not None and any(current.sections().values()):
             # Compared as stored (trimmed, duplicates dropped), not as the record spells it.
             if current.sections() == sections_normalised(sections):
+                return DUPLICATE
+            # The layer this very record restored, changed since (consolidation refreshes its
+            # products): the same document imported again (a retry, or two imports at once) is a
+            # duplicate by id, as a product state's or a decision's record is.
+            if _ids_in_space(Kernel, space=space, original=original, kind="kernel") == current.pk:
                 return DUPLICATE
             raise RestoreError(
                 "This scope already has an Identity Kernel; it was not replaced. "
