@@ -73,6 +73,12 @@ def _indexed(detail, length: int):
     return detail
 
 
+def _items_not_blank(*names: str) -> dict:
+    """The lists ``names`` hold no item of spaces alone (one is trimmed to a blank item, and refused),
+    as JSON Schema states it: for a section's ``schema_constraints`` (request direction only)."""
+    return {"properties": {name: {"items": {"pattern": NOT_BLANK}} for name in names}}
+
+
 def _string_list(*, max_items: int, max_length: int, help_text: str) -> StrictList:
     return StrictList(
         child=StrictString(max_length=max_length),
@@ -126,7 +132,26 @@ class IdentitySerializer(SectionSerializer):
         return value
 
 
+# An http(s) URL, or none: "" (spaces too, trimmed) or null. Not drf-spectacular's own schema of a
+# blank-allowing URL field, ``oneOf`` a ``format: uri`` string and the empty string: "" is both to a
+# validator that does not check formats (JSON Schema's default), so the document refused it.
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "format": "uri", "maxLength": PRODUCT_URL_MAX, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
+            {"type": "string", "pattern": r"^\s*$"},
+        ]  # drf-spectacular adds the null one: the field allows null
+    }
+)
+class ProductUrlField(StrictString):
+    pass
+
+
 class ProductSerializer(SectionSerializer):
+    # A name of spaces alone is trimmed to a blank one, and refused (``schema_constraints`` replace
+    # top-level keys: the rule goes in an ``allOf``, beside the properties).
+    schema_constraints = {"allOf": [{"properties": {"name": {"pattern": NOT_BLANK}}}]}
+
     # A product state's own rule and spelling (NFC), so a kernel name is one a product can have.
     name = ProductNameField(
         max_length=NAME_MAX,
@@ -135,10 +160,13 @@ class ProductSerializer(SectionSerializer):
     )
     status = _optional(PRODUCT_STATUS_MAX)
     summary = _optional(PRODUCT_SUMMARY_MAX)
-    url = _optional(
-        PRODUCT_URL_MAX,
+    url = ProductUrlField(
+        max_length=PRODUCT_URL_MAX,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
         validators=[URLValidator(schemes=["http", "https"], message="Enter an http(s) URL.")],
-        help_text="An http or https URL.",
+        help_text="An http or https URL; empty or null: none.",
     )
 
     class Meta:
@@ -146,6 +174,9 @@ class ProductSerializer(SectionSerializer):
 
 
 class ConstraintsSerializer(SectionSerializer):
+    # An item of spaces alone is trimmed to a blank one, and refused.
+    schema_constraints = {"allOf": [_items_not_blank("always", "never")]}
+
     always = _string_list(max_items=MAX_CONSTRAINTS, max_length=CONSTRAINT_MAX, help_text="Things to always do.")
     never = _string_list(max_items=MAX_CONSTRAINTS, max_length=CONSTRAINT_MAX, help_text="Things to never do.")
     communication_style = _optional(CONSTRAINT_MAX)
@@ -185,6 +216,8 @@ class RoutingField(serializers.DictField):
 
 
 class ModelPreferencesSerializer(SectionSerializer):
+    schema_constraints = {"allOf": [_items_not_blank("providers")]}
+
     providers = _string_list(max_items=MAX_PROVIDERS, max_length=MODEL_NAME_MAX, help_text="Preferred providers.")
     default_model = _optional(MODEL_NAME_MAX)
     routing = RoutingField(required=False, allow_null=True, help_text="Which model to use per task: {task: model}.")

@@ -14,11 +14,13 @@ from apps.decisions.api.serializers import DecisionSerializer, decision_represen
 from apps.decisions.selectors import decision_recent_for_product
 from apps.products.api.fields import StrictList, StrictString
 from apps.products.models import ProductState
+from synchronex.api.openapi import NOT_BLANK
 from synchronex.api.serializers import StrictChoice, StrictSerializer, iso_utc
 
 LIST_MAX_ITEMS = 100
 LIST_ITEM_MAX = 500
 HANDOFF_MAX = 4_000
+LIST_FIELDS = ("what_works", "what_is_blocked", "open_questions")
 
 
 def _state_list(help_text: str) -> StrictList:
@@ -32,6 +34,9 @@ def _state_list(help_text: str) -> StrictList:
 
 class ProductStateWriteSerializer(StrictSerializer):
     """``POST /memory/product/{name}/state``: every field optional; absent fields stay as they are."""
+
+    # An item of spaces alone is trimmed to a blank one, and refused: stated in the OpenAPI document.
+    schema_constraints = {"allOf": [{"properties": {name: {"items": {"pattern": NOT_BLANK}} for name in LIST_FIELDS}}]}
 
     status = StrictChoice(choices=ProductState.Status.choices, required=False)
     what_works = _state_list("What works today.")
