@@ -23,7 +23,8 @@ def _resolve(document: dict, schema: dict) -> dict:
     while "$ref" in schema:
         schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     for combined in ("allOf", "oneOf", "anyOf"):
-        if combined in schema and len(schema[combined]) >= 1:
+        # An object's own ``allOf`` adds rules beside its properties (``schema_constraints``): not the schema.
+        if combined in schema and len(schema[combined]) >= 1 and "properties" not in schema:
             parts = [_resolve(document, part) for part in schema[combined]]
             enum = [part for part in parts if "enum" in part]
             if enum:
